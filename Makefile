@@ -1,0 +1,74 @@
+# Axon: eBPF L7 HTTP policy and observability. `make help` lists the targets.
+
+SHELL := /usr/bin/env bash
+GO ?= go
+BIN := bin
+export CGO_ENABLED ?= 0
+
+.DEFAULT_GOAL := help
+
+##@ General
+
+.PHONY: help
+help: ## Show this list of targets.
+	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make <target>\n"} \
+		/^[a-zA-Z0-9_-]+:.*?##/ { printf "  %-18s %s\n", $$1, $$2 } \
+		/^##@/ { printf "\n%s\n", substr($$0, 5) }' $(MAKEFILE_LIST)
+
+.PHONY: deps
+deps: ## Install the system packages the build and tests need (clang-19, libbpf-dev, bpftool, iproute2, curl).
+	@scripts/deps.sh
+
+##@ Development
+
+.PHONY: generate
+generate: deps ## Regenerate the BPF objects (bpf2go, clang-19), CRDs and deepcopy code.
+	@if [ -x scripts/gen-bpf.sh ]; then scripts/gen-bpf.sh; fi
+	@if [ -x scripts/gen-crds.sh ]; then scripts/gen-crds.sh; fi
+
+.PHONY: check-generated
+check-generated: deps ## Fail if committed generated files differ from a fresh `make generate`.
+	@scripts/check-generated.sh
+
+.PHONY: build
+build: ## Build every binary into bin/.
+	@mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+.PHONY: lint
+lint: deps ## Check formatting (gofmt, clang-format on bpf/) and run go vet.
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	@files=$$(git ls-files 'bpf/*.c' 'bpf/*.h' | grep -v '^bpf/include/vmlinux.h$$' || true); \
+	if [ -n "$$files" ]; then clang-format-19 --dry-run --Werror $$files; fi
+
+##@ Test
+
+.PHONY: test
+test: deps check-generated lint test-go test-rego test-kernels ## Run everything: generated-file check, lint, Go tests (BPF and netns as root), Rego tests, kernel matrix.
+
+.PHONY: test-go
+test-go: ## Run the Go tests (BPF_PROG_TEST_RUN, netns end-to-end, compiler differential tests).
+	@scripts/test.sh ./...
+
+.PHONY: test-rego
+test-rego: ## Run `opa test` on the Rego library with the pinned OPA CLI.
+	@if [ -x scripts/opa.sh ]; then scripts/opa.sh test -v policy/rego examples/policies; fi
+
+.PHONY: test-kernels
+test-kernels: ## Run the BPF suite on Linux 5.10, 6.1, 6.12 under QEMU and on this kernel (AXON_SKIP_KERNELS=1 skips).
+	@if [ -x scripts/kernels/test.sh ]; then scripts/kernels/test.sh; else echo "test-kernels: not set up yet"; fi
+
+.PHONY: bench
+bench: ## Run the benchmarks: BPF_PROG_TEST_RUN per-packet cost against a no-op program, compiler cost.
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./agent/datapath/... ./policy/...
+
+##@ Demo
+
+.PHONY: demo
+demo: build ## Run Axon end to end on this host: namespaces, a real server, the agent, real requests, verdicts and metrics.
+	@scripts/demo.sh
+
+.PHONY: clean
+clean: ## Remove build output and anything a demo left attached.
+	rm -rf $(BIN)

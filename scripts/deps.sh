@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs the system packages Axon's build and tests need, when they are
+# missing and we are root: clang/llvm 19 and libbpf headers for the BPF
+# objects, bpftool, iproute2 and curl for the network tests.
+set -euo pipefail
+
+need=()
+command -v clang-19 >/dev/null || need+=(clang-19)
+command -v llvm-strip-19 >/dev/null || need+=(llvm-19)
+[ -f /usr/include/bpf/bpf_helpers.h ] || need+=(libbpf-dev)
+command -v bpftool >/dev/null || [ -x /usr/sbin/bpftool ] || need+=(bpftool)
+command -v ip >/dev/null || need+=(iproute2)
+command -v curl >/dev/null || need+=(curl)
+command -v clang-format-19 >/dev/null || need+=(clang-format-19)
+
+if [ ${#need[@]} -eq 0 ]; then
+	exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+	echo "deps: missing ${need[*]}; install them (as root: apt-get install ${need[*]})" >&2
+	exit 1
+fi
+echo "deps: installing ${need[*]}"
+apt-get update -qq
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Runs the Go test suite verbosely into a log, prints every test's result line
+# (skips with their reason) and a closing count, and the log's failures.
+set -uo pipefail
+
+log=$(mktemp /tmp/axon-test.XXXXXX.log)
+go test -count=1 -v -timeout 20m "$@" >"$log" 2>&1
+status=$?
+
+# Result lines of every test, and the skip reasons printed just before them.
+grep -E '^\s*--- (PASS|FAIL|SKIP)|^(ok|FAIL|panic)\b' "$log" | grep -v '^\s*--- PASS.*/' || true
+echo
+echo "skipped tests and why:"
+grep -B1 -E '^\s*--- SKIP' "$log" | grep -vE '^\s*--- SKIP|^--$' | sed 's/^/    /' || true
+
+pass=$(grep -cE '^\s*--- PASS' "$log")
+fail=$(grep -cE '^\s*--- FAIL' "$log")
+skip=$(grep -cE '^\s*--- SKIP' "$log")
+if [ $status -ne 0 ]; then
+	echo
+	echo "failures (full log: $log):"
+	grep -nE -A30 '^\s*--- FAIL|^panic|^FAIL\s|build failed|cannot|undefined' "$log" | head -300
+fi
+echo
+echo "go: $pass passed, $fail failed, $skip skipped"
+exit $status
