@@ -1,0 +1,89 @@
+package attach
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+)
+
+// attachTCX makes prog the program of the pinned TCX link of (ifc, d),
+// creating and pinning the link when there is none. An existing link is
+// updated in place, which swaps the program atomically. It reports whether a
+// pinned link was adopted.
+func attachTCX(root string, ifc *net.Interface, d Direction, prog *ebpf.Program) (bool, error) {
+	path := pinName{pinTCX, d, ifc.Name}.path(root)
+	if l, err := link.LoadPinnedLink(path, nil); err == nil {
+		defer l.Close()
+		if sameTCXTarget(l, ifc.Index, d) {
+			if err := l.Update(prog); err != nil {
+				return false, fmt.Errorf("updating pinned link: %w", err)
+			}
+			return true, nil
+		}
+		// The interface was recreated since the link was pinned: the old
+		// link is defunct. Replace the pin.
+		if err := l.Unpin(); err != nil {
+			return false, fmt.Errorf("unpinning stale link: %w", err)
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return false, fmt.Errorf("loading pinned link %s: %w", path, err)
+	}
+	l, err := link.AttachTCX(link.TCXOptions{
+		Interface: ifc.Index,
+		Program:   prog,
+		Attach:    d.tcxAttachType(),
+		// Run first, before other TC programs, so nothing ahead of Axon
+		// can let a denied request through with TCX_NEXT semantics.
+		Anchor: link.Head(),
+	})
+	if err != nil {
+		return false, err
+	}
+	defer l.Close()
+	if err := l.Pin(path); err != nil {
+		return false, fmt.Errorf("pinning link: %w", err)
+	}
+	return false, nil
+}
+
+func sameTCXTarget(l link.Link, ifindex int, d Direction) bool {
+	info, err := l.Info()
+	if err != nil {
+		return false
+	}
+	tcx := info.TCX()
+	return tcx != nil && int(tcx.Ifindex) == ifindex && ebpf.AttachType(tcx.AttachType) == d.tcxAttachType()
+}
+
+// removeTCX detaches and unpins the TCX link of p, if any.
+func removeTCX(root string, p pinName, log *slog.Logger) error {
+	path := p.path(root)
+	l, err := link.LoadPinnedLink(path, nil)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		// Not a link we can load: remove the file so the pin goes.
+		if rerr := os.Remove(path); rerr != nil {
+			return fmt.Errorf("removing pin %s: %w", path, err)
+		}
+		return nil
+	}
+	defer l.Close()
+	var errs []error
+	if err := l.Detach(); err != nil && !errors.Is(err, ebpf.ErrNotSupported) {
+		errs = append(errs, fmt.Errorf("detaching %s: %w", p, err))
+	}
+	if err := l.Unpin(); err != nil {
+		errs = append(errs, fmt.Errorf("unpinning %s: %w", p, err))
+	}
+	if len(errs) == 0 {
+		log.Info("detached", "interface", p.iface, "direction", p.dir, "mode", ModeTCX)
+	}
+	return errors.Join(errs...)
+}
