@@ -1,0 +1,76 @@
+package watch
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+func write(t *testing.T, p, s string) {
+	t.Helper()
+	if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestFingerprintTracksContentNotNoise(t *testing.T) {
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "a.yaml"), "kind: Pod\n")
+	fp1, err := Fingerprint(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, filepath.Join(dir, ".a.yaml.swp"), "junk")
+	write(t, filepath.Join(dir, "a.yaml~"), "junk")
+	if fp, _ := Fingerprint(dir); fp != fp1 {
+		t.Error("editor swap/backup files changed the fingerprint")
+	}
+	write(t, filepath.Join(dir, "a.yaml"), "kind: Pod \n")
+	if fp, _ := Fingerprint(dir); fp == fp1 {
+		t.Error("an edit of a policy file did not change the fingerprint")
+	}
+	// Moving content between files is a change too.
+	write(t, filepath.Join(dir, "a.yaml"), "kind: Pod\n")
+	write(t, filepath.Join(dir, "b.yaml"), "")
+	if fp, _ := Fingerprint(dir); fp == fp1 {
+		t.Error("adding a file did not change the fingerprint")
+	}
+}
+
+func TestWatchReportsSettledChangeWithinTwoSeconds(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "p.yaml")
+	write(t, p, "v1")
+	fp0, _ := Fingerprint(dir)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	got := make(chan string, 10)
+	go Watch(ctx, dir, 50*time.Millisecond, fp0, func(fp string) { got <- fp }, nil)
+
+	select {
+	case fp := <-got:
+		t.Fatalf("reported a change %s before any edit", fp)
+	case <-time.After(300 * time.Millisecond):
+	}
+	start := time.Now()
+	write(t, p, "v2")
+	want, _ := Fingerprint(dir)
+	select {
+	case fp := <-got:
+		if fp != want {
+			t.Errorf("reported %s, want fingerprint of the edited dir %s", fp, want)
+		}
+		if d := time.Since(start); d > 2*time.Second {
+			t.Errorf("change reported after %v, want within 2s", d)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("edit not reported within 2s")
+	}
+	select {
+	case fp := <-got:
+		t.Errorf("reported the same change twice (%s)", fp)
+	case <-time.After(300 * time.Millisecond):
+	}
+}
