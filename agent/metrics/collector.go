@@ -1,0 +1,49 @@
+package metrics
+
+import "github.com/prometheus/client_golang/prometheus"
+
+var (
+	decisionsDesc = prometheus.NewDesc("axon_policy_decisions_total",
+		"HTTP requests decided on policed endpoints, by the policy rule (or default) that decided them.",
+		[]string{"namespace", "policy", "rule", "decision"}, nil)
+	dropsDesc = prometheus.NewDesc("axon_drops_total",
+		"Requests denied (decision deny) or counted as would-deny in audit mode (audit_deny), by reason.",
+		[]string{"reason", "decision"}, nil)
+	lostDesc = prometheus.NewDesc("axon_ringbuf_lost_events_total",
+		"Events the datapath could not put on the ring buffer because it was full.", nil, nil)
+)
+
+// datapathCollector reads the BPF counters at scrape time.
+type datapathCollector struct {
+	src      Source
+	readErrs prometheus.Counter
+}
+
+func (c *datapathCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- decisionsDesc
+	ch <- dropsDesc
+	ch <- lostDesc
+}
+
+func (c *datapathCollector) Collect(ch chan<- prometheus.Metric) {
+	if ds, err := c.src.Decisions(); err == nil {
+		for _, d := range ds {
+			ch <- prometheus.MustNewConstMetric(decisionsDesc, prometheus.CounterValue, float64(d.Count),
+				d.Namespace, d.Policy, d.Rule, d.Decision)
+		}
+	} else {
+		c.readErrs.Inc()
+	}
+	if ds, err := c.src.Drops(); err == nil {
+		for _, d := range ds {
+			ch <- prometheus.MustNewConstMetric(dropsDesc, prometheus.CounterValue, float64(d.Count), d.Reason, d.Decision)
+		}
+	} else {
+		c.readErrs.Inc()
+	}
+	if n, err := c.src.RingbufLost(); err == nil {
+		ch <- prometheus.MustNewConstMetric(lostDesc, prometheus.CounterValue, float64(n))
+	} else {
+		c.readErrs.Inc()
+	}
+}
