@@ -1,0 +1,170 @@
+# METADATA
+# title: Axon HTTP authorization
+# description: |
+#   The semantics of docs/semantics.md. Input: method, path (canonical),
+#   source{namespace, labels, ip} (namespace and labels absent for external
+#   sources), destination{namespace, labels, port}. Data: data.axon.policies
+#   (L7NetworkPolicy objects as JSON, defaults filled in) and
+#   data.axon.namespaces (namespace name -> labels). Policies written in Rego
+#   (spec.rego) are evaluated through data.axon.user["<namespace>/<name>"]
+#   (their allow and deny rules).
+package axon.authz
+
+import rego.v1
+
+# decision is {"action": "allow" | "deny" | "audit_deny", "rule": rule ref or
+# null}; a rule ref is {"namespace", "policy", "index"} (index -1: the
+# policy's defaultAction).
+default decision := {"action": "allow", "rule": null}
+
+decision := {"action": "deny", "rule": enforce_verdict.rule} if {
+	enforce_verdict.action == "deny"
+}
+
+decision := {"action": "audit_deny", "rule": full_verdict.rule} if {
+	enforce_verdict.action == "allow"
+	full_verdict.action == "deny"
+}
+
+decision := {"action": "allow", "rule": enforce_verdict.rule} if {
+	enforce_verdict.action == "allow"
+	full_verdict.action == "allow"
+}
+
+# policed is true when some policy protects the destination endpoint.
+policed if count(protecting) > 0
+
+# enforce_verdict is the verdict of the Enforce-mode policies.
+enforce_verdict := verdict({r | some r in matched; r.mode == "Enforce"}, {p | some p in protecting; mode(p) == "Enforce"})
+
+# full_verdict is the verdict of all policies together.
+full_verdict := verdict(matched, protecting)
+
+verdict(rules, policies) := {"action": "deny", "rule": lowest({r | some r in rules; r.action == "Deny"})} if {
+	some r in rules
+	r.action == "Deny"
+} else := {"action": "allow", "rule": lowest({r | some r in rules; r.action == "Allow"})} if {
+	some r in rules
+	r.action == "Allow"
+} else := {"action": "deny", "rule": lowest({default_ref(p) | some p in policies; default_action(p) == "Deny"})} if {
+	some p in policies
+	default_action(p) == "Deny"
+} else := {"action": "allow", "rule": lowest({default_ref(p) | some p in policies})} if {
+	count(policies) > 0
+} else := {"action": "allow", "rule": null}
+
+# lowest is the rule ref first in (namespace, policy, index) order.
+lowest(refs) := ref if {
+	keys := {[r.namespace, r.policy, r.index] | some r in refs}
+	k := min(keys)
+	ref := {"namespace": k[0], "policy": k[1], "index": k[2]}
+}
+
+default_ref(p) := {"namespace": p.metadata.namespace, "policy": p.metadata.name, "index": -1}
+
+mode(p) := object.get(p.spec, "mode", "Enforce")
+
+default_action(p) := object.get(p.spec, "defaultAction", "Deny")
+
+rule_action(r) := object.get(r, "action", "Allow")
+
+# protecting is the set of policies protecting input.destination.
+protecting contains p if {
+	some p in data.axon.policies
+	p.metadata.namespace == input.destination.namespace
+	selector_matches(p.spec.podSelector, input.destination.labels)
+	some port in p.spec.ports
+	port.port == input.destination.port
+}
+
+# matched is the set of rules (of protecting policies) matching the request:
+# {"namespace", "policy", "index", "action", "mode"}.
+matched contains rule if {
+	some p in protecting
+	some i, r in p.spec.rules
+	rule_matches(p, r)
+	rule := {
+		"namespace": p.metadata.namespace, "policy": p.metadata.name, "index": i,
+		"action": rule_action(r), "mode": mode(p),
+	}
+}
+
+# Policies written in Rego: index 0 stands for the module's deny rules, 1 for
+# its allow rules.
+matched contains rule if {
+	some p in protecting
+	p.spec.rego
+	data.axon.user[sprintf("%s/%s", [p.metadata.namespace, p.metadata.name])].deny
+	rule := {
+		"namespace": p.metadata.namespace, "policy": p.metadata.name, "index": 0,
+		"action": "Deny", "mode": mode(p),
+	}
+}
+
+matched contains rule if {
+	some p in protecting
+	p.spec.rego
+	data.axon.user[sprintf("%s/%s", [p.metadata.namespace, p.metadata.name])].allow
+	rule := {
+		"namespace": p.metadata.namespace, "policy": p.metadata.name, "index": 1,
+		"action": "Allow", "mode": mode(p),
+	}
+}
+
+rule_matches(p, r) if {
+	from_matches(p, r)
+	http_matches(r)
+}
+
+# from omitted: any source. from: [] matches nothing.
+from_matches(_, r) if not "from" in object.keys(r)
+
+from_matches(p, r) if {
+	some peer in r.from
+	peer_matches(p, peer)
+}
+
+http_matches(r) if not "http" in object.keys(r)
+
+http_matches(r) if {
+	some h in r.http
+	method_matches(h)
+	path_matches(h)
+}
+
+method_matches(h) if not h.methods
+
+method_matches(h) if {
+	h.methods
+	methods := {m | some m in h.methods}
+	input.method in methods
+}
+
+path_matches(h) if not h.paths
+
+path_matches(h) if {
+	h.paths
+	some pm in h.paths
+	path_item_matches(pm)
+}
+
+path_item_matches(pm) if input.path == pm.exact
+
+path_item_matches(pm) if {
+	p := trim_right(pm.prefix, "/")
+	p == ""
+}
+
+path_item_matches(pm) if {
+	p := trim_right(pm.prefix, "/")
+	p != ""
+	input.path == p
+}
+
+path_item_matches(pm) if {
+	p := trim_right(pm.prefix, "/")
+	p != ""
+	startswith(input.path, concat("", [p, "/"]))
+}
+
+path_item_matches(pm) if glob.match(pm.glob, ["/"], input.path)

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Runs the OPA CLI at the version pinned in go.mod, building it from the Go
+# module proxy into a cache outside the repository on first use.
+# Usage: scripts/opa.sh test policy/rego
+set -euo pipefail
+version=v1.22.3
+cache="${AXON_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/axon}/bin"
+bin="$cache/opa-$version"
+if [[ ! -x "$bin" ]]; then
+	mkdir -p "$cache"
+	tmp="$(mktemp -d)"
+	trap 'rm -rf "$tmp"' EXIT
+	echo "building opa $version into $bin" >&2
+	# Built outside any module so the repository's go.mod is not touched.
+	(cd "$tmp" && GOFLAGS=-mod=mod GOBIN="$tmp" go install "github.com/open-policy-agent/opa@$version")
+	mv "$tmp/opa" "$bin"
+fi
+exec "$bin" "$@"
