@@ -1,0 +1,314 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/axon-dev/axon/agent/attach"
+	"github.com/axon-dev/axon/agent/metrics"
+	"github.com/axon-dev/axon/agent/server"
+	"github.com/axon-dev/axon/agent/watch"
+	"github.com/axon-dev/axon/policy/compiler"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Datapath is what the agent drives in agent/datapath: the loaded programs,
+// atomic table updates and the counters behind the metrics.
+type Datapath interface {
+	Programs() attach.Programs
+	// Apply writes t into the maps so that every request is decided either
+	// wholly by the previous table or wholly by t.
+	Apply(t *compiler.Table) error
+	metrics.Source
+}
+
+// Loader reads and compiles a policy directory. Its error lists every broken
+// file (errors.Join of per-file errors), and then no table is returned.
+type Loader func(dir string) (*compiler.Table, error)
+
+// Config configures an Agent.
+type Config struct {
+	PolicyDir    string
+	Interfaces   []string
+	MetricsAddr  string
+	PinDir       string
+	AttachMode   attach.Mode
+	PollInterval time.Duration // policy dir polling; watch.DefaultInterval if zero
+	RetryAttach  time.Duration // retry period for failed attachments; 1s if zero
+	Logger       *slog.Logger
+}
+
+var (
+	// ErrNotAttached is the readiness error while some attachment is missing.
+	ErrNotAttached = errors.New("programs not attached")
+	// ErrNoPolicy is the readiness error until a policy set is in the maps.
+	ErrNoPolicy = errors.New("no policy set applied yet")
+)
+
+// Agent is a running node agent.
+type Agent struct {
+	cfg  Config
+	log  *slog.Logger
+	dp   Datapath
+	load Loader
+	att  *attach.Attacher
+	reg  *prometheus.Registry
+	m    *metrics.Agent
+
+	mu         sync.Mutex
+	attachErrs map[string]error // "iface/direction" -> why not attached; nil entry = attached
+	applied    bool
+	lastFP     string
+	table      *compiler.Table
+	generation uint64
+	fatal      error // the datapath cannot enforce at all
+}
+
+// New prepares an agent; Run starts it.
+func New(cfg Config, dp Datapath, load Loader) (*Agent, error) {
+	if cfg.PolicyDir == "" {
+		return nil, errors.New("agent: no policy directory")
+	}
+	if len(cfg.Interfaces) == 0 {
+		return nil, errors.New("agent: no interfaces to attach to")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.RetryAttach <= 0 {
+		cfg.RetryAttach = time.Second
+	}
+	att, err := attach.New(attach.Config{PinDir: cfg.PinDir, Mode: cfg.AttachMode, Logger: cfg.Logger})
+	if err != nil {
+		return nil, err
+	}
+	a := &Agent{cfg: cfg, log: cfg.Logger, dp: dp, load: load, att: att, attachErrs: map[string]error{}}
+	var src metrics.Source
+	if dp != nil {
+		src = dp
+	}
+	a.reg, a.m = metrics.New(src)
+	for _, ifc := range cfg.Interfaces {
+		for _, d := range attach.Directions {
+			a.attachErrs[ifc+"/"+string(d)] = ErrNotAttached
+		}
+	}
+	return a, nil
+}
+
+// Registry returns the agent's metrics registry.
+func (a *Agent) Registry() *prometheus.Registry { return a.reg }
+
+// Ready returns nil when every interface has the programs attached and a
+// policy set is in the maps, else the reasons it is not.
+func (a *Agent) Ready() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.readyLocked()
+}
+
+func (a *Agent) readyLocked() error {
+	if a.fatal != nil {
+		return a.fatal
+	}
+	var errs []error
+	for _, ifc := range a.cfg.Interfaces {
+		for _, d := range attach.Directions {
+			if err := a.attachErrs[ifc+"/"+string(d)]; err != nil {
+				errs = append(errs, fmt.Errorf("%s %s: %w", ifc, d, err))
+			}
+		}
+	}
+	if !a.applied {
+		errs = append(errs, ErrNoPolicy)
+	}
+	return errors.Join(errs...)
+}
+
+// Fail marks the agent as unable to enforce (e.g. the datapath could not be
+// loaded): readiness fails with err and the enforcing gauge stays 0.
+func (a *Agent) Fail(err error) {
+	a.mu.Lock()
+	a.fatal = err
+	a.mu.Unlock()
+	a.m.Enforcing.Set(0)
+	a.log.Error("cannot enforce policy", "error", err)
+}
+
+// Run serves the HTTP endpoints, applies the policy directory, attaches the
+// programs and then follows the directory until ctx ends. Stopping the agent
+// leaves programs, links and maps in place: enforcement continues.
+func (a *Agent) Run(ctx context.Context) error {
+	addr, srvErr, err := server.Serve(ctx, a.cfg.MetricsAddr, server.Handler(a.reg, a.Ready))
+	if err != nil {
+		return err
+	}
+	a.log.Info("serving", "addr", addr.String())
+	if a.dp == nil {
+		// Nothing to enforce with; keep answering /readyz with the reason.
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-srvErr:
+			return err
+		}
+	}
+
+	fp, err := watch.Fingerprint(a.cfg.PolicyDir)
+	if err != nil {
+		a.log.Error("reading policy directory", "dir", a.cfg.PolicyDir, "error", err)
+	}
+	// Fill the maps before attaching: a restarted agent whose new programs
+	// replace pinned ones then never runs them on an empty table.
+	a.reload(fp)
+	a.attachAll()
+
+	retry := time.NewTicker(a.cfg.RetryAttach)
+	defer retry.Stop()
+	changes := make(chan string, 1)
+	go watch.Watch(ctx, a.cfg.PolicyDir, a.cfg.PollInterval, fp, func(fp string) {
+		select {
+		case changes <- fp:
+		default:
+			// A reload is pending; it will read the directory again.
+			select {
+			case <-changes:
+			default:
+			}
+			changes <- fp
+		}
+	}, func(err error) {
+		a.log.Error("reading policy directory", "dir", a.cfg.PolicyDir, "error", err)
+	})
+	for {
+		select {
+		case <-ctx.Done():
+			a.log.Info("stopping; programs and maps stay pinned and enforcing")
+			return nil
+		case err := <-srvErr:
+			return fmt.Errorf("metrics server: %w", err)
+		case fp := <-changes:
+			a.reload(fp)
+		case <-retry.C:
+			if a.anyUnattached() {
+				a.attachAll()
+			}
+		}
+	}
+}
+
+// reload loads, compiles and applies the policy directory. On any error the
+// table in force stays, and the error is logged and counted.
+func (a *Agent) reload(fp string) {
+	start := time.Now()
+	t, err := a.load(a.cfg.PolicyDir)
+	if err != nil {
+		a.m.LoadErrors.WithLabelValues("load").Inc()
+		a.m.LoadOK.Set(0)
+		a.m.BrokenFiles.Set(float64(countErrors(err)))
+		a.log.Error("policy load failed; keeping the policy in force", "dir", a.cfg.PolicyDir,
+			"error", err, "generation_in_force", a.generationNow())
+		return
+	}
+	a.m.BrokenFiles.Set(0)
+	ustart := time.Now()
+	if err := a.dp.Apply(t); err != nil {
+		a.m.LoadErrors.WithLabelValues("apply").Inc()
+		a.m.LoadOK.Set(0)
+		a.log.Error("writing policy into maps failed; keeping the policy in force", "error", err)
+		return
+	}
+	a.m.MapUpdate.Observe(time.Since(ustart).Seconds())
+	a.m.LoadOK.Set(1)
+	a.mu.Lock()
+	a.applied, a.table, a.lastFP = true, t, fp
+	a.generation++
+	gen := a.generation
+	a.mu.Unlock()
+	a.m.Generation.Set(float64(gen))
+	setRows(a.m.TableRows, t)
+	a.updateEnforcing()
+	a.log.Info("policy applied", "generation", gen, "rules", len(t.Rules), "endpoints", len(t.Endpoints),
+		"path_rows", len(t.Paths), "duration", time.Since(start).String())
+}
+
+func (a *Agent) generationNow() uint64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.generation
+}
+
+// Table returns the table in force (nil before the first apply).
+func (a *Agent) Table() *compiler.Table {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.table
+}
+
+func (a *Agent) anyUnattached() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, err := range a.attachErrs {
+		if err != nil {
+			return true
+		}
+	}
+	return false
+}
+
+func (a *Agent) attachAll() {
+	ats, err := a.att.Attach(a.cfg.Interfaces, a.dp.Programs())
+	a.mu.Lock()
+	for _, at := range ats {
+		a.attachErrs[at.Interface+"/"+string(at.Direction)] = at.Err
+		mode := string(at.Mode)
+		if at.Err != nil {
+			mode = string(a.att.Mode())
+			a.m.Attached.WithLabelValues(at.Interface, string(at.Direction), mode).Set(0)
+		} else {
+			a.m.Attached.WithLabelValues(at.Interface, string(at.Direction), mode).Set(1)
+		}
+	}
+	a.mu.Unlock()
+	if err != nil {
+		a.m.AttachErrs.Inc()
+		a.log.Error("NOT ENFORCING on some interfaces: attach failed", "error", err)
+	} else if perr := a.att.Prune(a.cfg.Interfaces); perr != nil {
+		a.log.Error("removing stale attachments", "error", perr)
+	}
+	a.updateEnforcing()
+}
+
+func (a *Agent) updateEnforcing() {
+	if a.Ready() == nil {
+		a.m.Enforcing.Set(1)
+	} else {
+		a.m.Enforcing.Set(0)
+	}
+}
+
+// countErrors counts the errors joined in err (at least 1).
+func countErrors(err error) int {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		if n := len(j.Unwrap()); n > 0 {
+			return n
+		}
+	}
+	return 1
+}
+
+func setRows(g *prometheus.GaugeVec, t *compiler.Table) {
+	g.WithLabelValues("rules").Set(float64(len(t.Rules)))
+	g.WithLabelValues("identities").Set(float64(len(t.Identities)))
+	g.WithLabelValues("pod_ips").Set(float64(len(t.PodIPs)))
+	g.WithLabelValues("cidrs").Set(float64(len(t.CIDRs)))
+	g.WithLabelValues("methods").Set(float64(len(t.Methods)))
+	g.WithLabelValues("endpoints").Set(float64(len(t.Endpoints)))
+	g.WithLabelValues("source_classes").Set(float64(len(t.Classes)))
+	g.WithLabelValues("path_rows").Set(float64(len(t.Paths)))
+}
+

@@ -1,0 +1,28 @@
+package main
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+
+	"github.com/axon-dev/axon/agent"
+	"github.com/axon-dev/axon/policy/compiler"
+)
+
+// datapathCloser is the agent's datapath plus Close.
+type datapathCloser interface {
+	agent.Datapath
+	io.Closer
+}
+
+var errNoDatapath = errors.New("the TC datapath is not built into this binary yet")
+
+// openDatapath loads the BPF objects, reusing maps pinned under pinDir.
+func openDatapath(pinDir string, log *slog.Logger) (datapathCloser, error) {
+	return nil, errNoDatapath
+}
+
+// loadPolicy reads a policy directory and compiles it.
+func loadPolicy(dir string) (*compiler.Table, error) {
+	return nil, errors.New("policy loading is not built into this binary yet")
+}
