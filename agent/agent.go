@@ -311,4 +311,3 @@ func setRows(g *prometheus.GaugeVec, t *compiler.Table) {
 	g.WithLabelValues("source_classes").Set(float64(len(t.Classes)))
 	g.WithLabelValues("path_rows").Set(float64(len(t.Paths)))
 }
-
