@@ -1,0 +1,317 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/axon-dev/axon/test/kernels"
+)
+
+// defaultPackages are the BPF suites run on every kernel; patterns that match nothing
+// (packages not written yet) are ignored.
+var defaultPackages = []string{
+	"./test/kernels/probe",
+	"./test/kernels/verifier",
+	"./bpf/...",
+	"./agent/datapath/...",
+}
+
+type options struct {
+	repo, cache, work, tags, run string
+	kernels, pkgs                []string
+	host, verbose                bool
+	timeout, testTimeout         time.Duration
+	memMB, cpus, parallel        int
+}
+
+func main() {
+	var o options
+	var kernelList, pkgList string
+	flag.StringVar(&o.repo, "repo", ".", "repository root")
+	flag.StringVar(&o.cache, "cache", defaultCache(), "kernel cache written by scripts/kernels/fetch.sh")
+	flag.StringVar(&o.work, "work", "", "work directory for binaries, initramfs and logs (default: a new temporary directory)")
+	flag.StringVar(&kernelList, "kernels", "5.10,6.1,6.12", "comma-separated kernel series to boot")
+	flag.StringVar(&pkgList, "pkgs", strings.Join(defaultPackages, ","), "comma-separated package patterns whose tests run on every kernel")
+	flag.StringVar(&o.tags, "tags", "", "build tags for the test binaries (kernelfail adds the deliberately kernel-specific verifier failure)")
+	flag.StringVar(&o.run, "run", "", "passed to the test binaries as -test.run")
+	flag.BoolVar(&o.host, "host", true, "also run the test binaries on the host kernel")
+	flag.BoolVar(&o.verbose, "v", false, "stream the VM consoles and test output")
+	flag.DurationVar(&o.timeout, "timeout", 4*time.Minute, "per-VM timeout")
+	flag.DurationVar(&o.testTimeout, "test-timeout", 2*time.Minute, "per-test-binary timeout (-test.timeout)")
+	flag.IntVar(&o.memMB, "mem", 768, "guest memory in MiB")
+	flag.IntVar(&o.cpus, "cpus", 1, "guest vCPUs")
+	flag.IntVar(&o.parallel, "parallel", 2, "VMs booted at once")
+	flag.Parse()
+	o.kernels = splitList(kernelList)
+	o.pkgs = splitList(pkgList)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ok, err := run(ctx, o)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "kernelmatrix: %v\n", err)
+		os.Exit(2)
+	}
+	if !ok {
+		os.Exit(1)
+	}
+}
+
+func defaultCache() string {
+	if c := os.Getenv("AXON_KERNEL_CACHE"); c != "" {
+		return c
+	}
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, ".cache", "axon", "kernels")
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+type row struct {
+	name, release string
+	run           *kernels.Run
+	dur           time.Duration
+	log           string
+}
+
+func run(ctx context.Context, o options) (bool, error) {
+	repo, err := filepath.Abs(o.repo)
+	if err != nil {
+		return false, err
+	}
+	if o.work == "" {
+		if o.work, err = os.MkdirTemp("", "axon-kernels-"); err != nil {
+			return false, err
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(o.work, "bin"), 0o755); err != nil {
+		return false, err
+	}
+	var ks []kernels.KernelDir
+	for _, s := range o.kernels {
+		k := kernels.KernelDir{Series: s, Dir: filepath.Join(o.cache, s)}
+		if !k.Complete() {
+			return false, fmt.Errorf("kernel %s not cached in %s: run scripts/kernels/fetch.sh %s", s, o.cache, s)
+		}
+		ks = append(ks, k)
+	}
+	if len(ks) > 0 && !kernels.HaveQEMU() {
+		return false, errors.New("qemu-system-x86_64 not found: apt-get install qemu-system-x86")
+	}
+
+	start := time.Now()
+	pkgs, err := kernels.ListTestPackages(repo, o.tags, o.pkgs)
+	if err != nil {
+		return false, err
+	}
+	bins, err := kernels.BuildTests(repo, o.tags, pkgs, filepath.Join(o.work, "bin"))
+	if err != nil {
+		return false, err
+	}
+	initBin := filepath.Join(o.work, "bin", "init")
+	if err := kernels.BuildInit(repo, initBin); err != nil {
+		return false, err
+	}
+	var names []string
+	for _, b := range bins {
+		names = append(names, b.Name)
+	}
+	fmt.Printf("kernelmatrix: built %s in %.1fs (work dir %s)\n", strings.Join(names, " "), time.Since(start).Seconds(), o.work)
+
+	testArgs := []string{"-test.v", "-test.count=1", "-test.timeout=" + o.testTimeout.String()}
+	if o.run != "" {
+		testArgs = append(testArgs, "-test.run="+o.run)
+	}
+
+	rows := make([]row, len(ks))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, max(1, o.parallel))
+	var mu sync.Mutex
+	for i, k := range ks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			r := bootKernel(ctx, o, k, initBin, bins, testArgs)
+			mu.Lock()
+			rows[i] = r
+			fmt.Printf("kernelmatrix: %s %s in %.1fs\n", k.Series, verdict(r.run), r.dur.Seconds())
+			mu.Unlock()
+		}()
+	}
+	var hostRow *row
+	if o.host {
+		// The host run shares the CPUs with the VMs; it is short next to a TCG boot.
+		logPath := filepath.Join(o.work, "host.log")
+		lf, err := os.Create(logPath)
+		if err != nil {
+			return false, err
+		}
+		hs := time.Now()
+		var w = &prefixless{f: lf, verbose: o.verbose}
+		r := kernels.RunHost(ctx, bins, testArgs, o.testTimeout+30*time.Second, w)
+		lf.Close()
+		hostRow = &row{name: "host", release: r.Kernel, run: r, dur: time.Since(hs), log: logPath}
+		mu.Lock()
+		fmt.Printf("kernelmatrix: host %s in %.1fs\n", verdict(r), hostRow.dur.Seconds())
+		mu.Unlock()
+	}
+	wg.Wait()
+	if hostRow != nil {
+		rows = append(rows, *hostRow)
+	}
+	report(rows)
+	ok := true
+	for _, r := range rows {
+		if !r.run.Passed() {
+			ok = false
+			printFailure(r)
+		}
+	}
+	fmt.Printf("kernelmatrix: %s, total %.1fs\n", map[bool]string{true: "all kernels PASS", false: "FAIL"}[ok], time.Since(start).Seconds())
+	return ok, nil
+}
+
+// prefixless writes to the log file and, in verbose mode, to stdout.
+type prefixless struct {
+	f       *os.File
+	verbose bool
+}
+
+func (p *prefixless) Write(b []byte) (int, error) {
+	if p.verbose {
+		os.Stdout.Write(b)
+	}
+	return p.f.Write(b)
+}
+
+func bootKernel(ctx context.Context, o options, k kernels.KernelDir, initBin string, bins []kernels.TestBinary, testArgs []string) (r row) {
+	r = row{name: k.Series, release: k.Release(), log: filepath.Join(o.work, k.Series+".log")}
+	start := time.Now()
+	defer func() { r.dur = time.Since(start) }()
+	fail := func(msg string) row {
+		r.run = &kernels.Run{Failure: msg}
+		r.dur = time.Since(start)
+		return r
+	}
+	initrd := filepath.Join(o.work, k.Series+".cpio")
+	if err := kernels.WriteInitramfs(initrd, initBin, k.Modules(), bins, testArgs); err != nil {
+		return fail(err.Error())
+	}
+	lf, err := os.Create(r.log)
+	if err != nil {
+		return fail(err.Error())
+	}
+	defer lf.Close()
+	run, _ := kernels.Boot(ctx, kernels.VMConfig{
+		Kernel: k.Vmlinuz(), Initramfs: initrd, MemoryMB: o.memMB, CPUs: o.cpus,
+		Timeout: o.timeout, Log: &prefixless{f: lf, verbose: o.verbose},
+	})
+	os.Remove(initrd)
+	r.run = run
+	if run.Kernel != "" {
+		r.release = run.Kernel
+	}
+	return r
+}
+
+func verdict(r *kernels.Run) string {
+	if r.Passed() {
+		return "PASS"
+	}
+	return "FAIL"
+}
+
+func report(rows []row) {
+	fmt.Println()
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "KERNEL\tRELEASE\tRESULT\tTIME\tTESTS")
+	for _, r := range rows {
+		var tests []string
+		for _, t := range r.run.Tests {
+			tests = append(tests, fmt.Sprintf("%s:%s(%.1fs)", t.Name, map[bool]string{true: "pass", false: "FAIL"}[t.Pass], t.Seconds))
+		}
+		if r.run.Failure != "" {
+			tests = append(tests, "["+r.run.Failure+"]")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%.1fs\t%s\n", r.name, r.release, verdict(r.run), r.dur.Seconds(), strings.Join(tests, " "))
+	}
+	tw.Flush()
+
+	// Feature lines printed by test/kernels/probe, one column per kernel.
+	feats := map[string]bool{}
+	for _, r := range rows {
+		for f := range r.run.Features {
+			feats[f] = true
+		}
+	}
+	if len(feats) == 0 {
+		return
+	}
+	var fs []string
+	for f := range feats {
+		fs = append(fs, f)
+	}
+	sort.Strings(fs)
+	fmt.Println()
+	tw = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	hdr := "FEATURE"
+	for _, r := range rows {
+		hdr += "\t" + r.name
+	}
+	fmt.Fprintln(tw, hdr)
+	for _, f := range fs {
+		line := f
+		for _, r := range rows {
+			v := r.run.Features[f]
+			if v == "" {
+				v = "-"
+			}
+			line += "\t" + v
+		}
+		fmt.Fprintln(tw, line)
+	}
+	tw.Flush()
+}
+
+// printFailure shows the end of the log of a failed kernel, from the first failing binary.
+func printFailure(r row) {
+	fmt.Printf("\n--- %s (%s) failed; full log: %s\n", r.name, r.release, r.log)
+	b, err := os.ReadFile(r.log)
+	if err != nil {
+		return
+	}
+	lines := bytes.Split(b, []byte("\n"))
+	from := max(0, len(lines)-60)
+	for i, l := range lines {
+		if bytes.Contains(l, []byte("--- FAIL")) {
+			from = max(0, i-40)
+			break
+		}
+	}
+	to := min(len(lines), from+100)
+	for _, l := range lines[from:to] {
+		fmt.Printf("    %s\n", l)
+	}
+}
