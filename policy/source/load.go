@@ -1,0 +1,431 @@
+package source
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/netip"
+	"os"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+
+	yaml "go.yaml.in/yaml/v3"
+	corev1 "k8s.io/api/core/v1"
+	sigsyaml "sigs.k8s.io/yaml"
+
+	"github.com/axon-dev/axon/api/v1alpha1"
+	"github.com/axon-dev/axon/api/v1alpha1/validation"
+)
+
+// DefaultNamespace is the namespace of objects that name none, as kubectl
+// would put them.
+const DefaultNamespace = "default"
+
+// LabelNamespaceName is the label the API server puts on every namespace;
+// Load adds it too, so namespaceSelectors behave as in a cluster.
+const LabelNamespaceName = "kubernetes.io/metadata.name"
+
+// Set is the content of a policy directory, sorted by namespace and name.
+type Set struct {
+	Namespaces []corev1.Namespace
+	Pods       []corev1.Pod
+	Policies   []v1alpha1.L7NetworkPolicy // defaulted and valid
+	Modules    map[string]string          // .rego path (relative, / separated) -> text, tests excluded
+	Tests      map[string]string          // *_test.rego path -> text
+}
+
+// Load reads the policy directory dir. The error is for a directory that
+// cannot be read at all; problems in files are in Problems, and the Set
+// holds every object that loaded without error.
+func Load(dir string) (*Set, Problems, error) {
+	if fi, err := os.Stat(dir); err != nil {
+		return nil, nil, fmt.Errorf("reading policy directory: %w", err)
+	} else if !fi.IsDir() {
+		return nil, nil, fmt.Errorf("reading policy directory: %s is not a directory", dir)
+	}
+	return LoadFS(os.DirFS(dir))
+}
+
+// LoadFS is Load on a file system whose root is the policy directory.
+func LoadFS(fsys fs.FS) (*Set, Problems, error) {
+	l := &loader{
+		set:   &Set{Modules: map[string]string{}, Tests: map[string]string{}},
+		seen:  map[string]Pos{},
+		podIP: map[netip.Addr]Pos{},
+	}
+	err := fs.WalkDir(fsys, ".", func(name string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if name != "." && strings.HasPrefix(d.Name(), ".") {
+			if d.IsDir() {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if d.IsDir() {
+			return nil
+		}
+		switch kindOfFile(name) {
+		case fileYAML:
+			data, err := fs.ReadFile(fsys, name)
+			if err != nil {
+				l.errorf(Pos{File: name}, "reading: %v", err)
+				return nil
+			}
+			l.yamlFile(name, data)
+		case fileRego, fileRegoTest:
+			data, err := fs.ReadFile(fsys, name)
+			if err != nil {
+				l.errorf(Pos{File: name}, "reading: %v", err)
+				return nil
+			}
+			if kindOfFile(name) == fileRegoTest {
+				l.set.Tests[name] = string(data)
+			} else {
+				l.set.Modules[name] = string(data)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading policy directory: %w", err)
+	}
+	l.finish()
+	return l.set, l.problems, nil
+}
+
+type fileKind int
+
+const (
+	fileOther fileKind = iota
+	fileYAML
+	fileSamples
+	fileRego
+	fileRegoTest
+)
+
+// IsSampleFile reports whether a file holds sample requests (LoadSamples)
+// rather than objects.
+func IsSampleFile(name string) bool { return kindOfFile(name) == fileSamples }
+
+func kindOfFile(name string) fileKind {
+	base := path.Base(name)
+	switch {
+	case base == "samples.yaml" || strings.HasSuffix(base, ".samples.yaml"):
+		return fileSamples
+	case strings.HasSuffix(base, ".yaml") || strings.HasSuffix(base, ".yml"):
+		return fileYAML
+	case strings.HasSuffix(base, "_test.rego"):
+		return fileRegoTest
+	case strings.HasSuffix(base, ".rego"):
+		return fileRego
+	}
+	return fileOther
+}
+
+type loader struct {
+	set      *Set
+	problems Problems
+	seen     map[string]Pos // kind/namespace/name -> where defined
+	podIP    map[netip.Addr]Pos
+	regoRefs []regoRef
+}
+
+type regoRef struct {
+	pos    Pos
+	file   string
+	policy string
+}
+
+func (l *loader) errorf(pos Pos, format string, args ...any) {
+	l.problems = append(l.problems, Problem{Pos: pos, Severity: SeverityError, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (l *loader) warnf(pos Pos, format string, args ...any) {
+	l.problems = append(l.problems, Problem{Pos: pos, Severity: SeverityWarning, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (l *loader) yamlFile(name string, data []byte) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	for {
+		var doc yaml.Node
+		err := dec.Decode(&doc)
+		if errors.Is(err, io.EOF) {
+			return
+		}
+		if err != nil {
+			l.errorf(Pos{File: name, Line: errLine(err)}, "parsing YAML: %v", err)
+			return
+		}
+		if len(doc.Content) == 0 || isNull(doc.Content[0]) {
+			continue // empty document
+		}
+		l.object(name, doc.Content[0])
+	}
+}
+
+func (l *loader) object(file string, n *yaml.Node) {
+	pos := Pos{File: file, Line: n.Line}
+	if n.Kind != yaml.MappingNode {
+		l.errorf(pos, "document is not a Kubernetes object (a mapping with apiVersion and kind)")
+		return
+	}
+	apiVersion, kind := scalar(n, "apiVersion"), scalar(n, "kind")
+	switch {
+	case kind == "List" || strings.HasSuffix(kind, "List") && mapValue(n, "items") != nil:
+		items := mapValue(n, "items")
+		if items == nil || isNull(items) {
+			return
+		}
+		if items.Kind != yaml.SequenceNode {
+			l.errorf(Pos{File: file, Line: items.Line}, "items is not a list")
+			return
+		}
+		for _, item := range items.Content {
+			l.object(file, item)
+		}
+	case apiVersion == "v1" && kind == "Namespace":
+		var ns corev1.Namespace
+		if l.decode(pos, n, &ns, false) {
+			l.namespace(pos, &ns)
+		}
+	case apiVersion == "v1" && kind == "Pod":
+		var pod corev1.Pod
+		if l.decode(pos, n, &pod, false) {
+			l.pod(pos, &pod)
+		}
+	case kind == v1alpha1.Kind && apiVersion != v1alpha1.GroupVersion.String():
+		l.errorf(pos, "%s: unsupported apiVersion %q (want %s)", kind, apiVersion, v1alpha1.GroupVersion)
+	case kind == v1alpha1.Kind:
+		var p v1alpha1.L7NetworkPolicy
+		if l.decode(pos, n, &p, true) {
+			l.policy(pos, n, &p)
+		}
+	case apiVersion == "" || kind == "":
+		l.errorf(pos, "document has no apiVersion or kind")
+	default:
+		l.warnf(pos, "skipping %s %s: standalone mode reads v1 Namespace, v1 Pod and %s %s", apiVersion, kind, v1alpha1.GroupVersion, v1alpha1.Kind)
+	}
+}
+
+// decode converts one YAML node into a typed object. Policies are decoded
+// strictly (an unknown field is a typo that would silently widen a rule);
+// cluster objects leniently, as newer servers add fields.
+func (l *loader) decode(pos Pos, n *yaml.Node, into any, strict bool) bool {
+	data, err := yaml.Marshal(n)
+	if err == nil {
+		if strict {
+			err = sigsyaml.UnmarshalStrict(data, into)
+		} else {
+			err = sigsyaml.Unmarshal(data, into)
+		}
+	}
+	if err != nil {
+		if m := unknownField.FindStringSubmatch(err.Error()); m != nil {
+			if k := findKey(n, m[1][strings.LastIndexByte(m[1], '.')+1:]); k != nil {
+				pos.Line = k.Line
+			}
+		} else if line := errLine(err); line > 0 {
+			pos.Line += line - 1
+		}
+		l.errorf(pos, "decoding %s: %v", scalar(n, "kind"), err)
+		return false
+	}
+	return true
+}
+
+// first records kind/namespace/name and reports a second definition.
+func (l *loader) first(pos Pos, kind, namespace, name string) bool {
+	if name == "" {
+		l.errorf(pos, "%s has no metadata.name", kind)
+		return false
+	}
+	key := kind + "/" + namespace + "/" + name
+	if prev, ok := l.seen[key]; ok {
+		l.errorf(pos, "%s %s defined twice (first at %s)", kind, strings.TrimPrefix(namespace+"/"+name, "/"), prev)
+		return false
+	}
+	l.seen[key] = pos
+	return true
+}
+
+func (l *loader) namespace(pos Pos, ns *corev1.Namespace) {
+	if !l.first(pos, "Namespace", "", ns.Name) {
+		return
+	}
+	if ns.Labels == nil {
+		ns.Labels = map[string]string{}
+	}
+	ns.Labels[LabelNamespaceName] = ns.Name
+	l.set.Namespaces = append(l.set.Namespaces, *ns)
+}
+
+func (l *loader) pod(pos Pos, pod *corev1.Pod) {
+	if pod.Namespace == "" {
+		pod.Namespace = DefaultNamespace
+	}
+	if !l.first(pos, "Pod", pod.Namespace, pod.Name) {
+		return
+	}
+	ips := []string{pod.Status.PodIP}
+	for _, ip := range pod.Status.PodIPs {
+		ips = append(ips, ip.IP)
+	}
+	known := false
+	for _, s := range ips {
+		if s == "" {
+			continue
+		}
+		ip, err := netip.ParseAddr(s)
+		if err != nil {
+			l.errorf(pos, "pod %s/%s: bad IP %q in status", pod.Namespace, pod.Name, s)
+			return
+		}
+		if prev, ok := l.podIP[ip]; ok && prev != pos {
+			l.errorf(pos, "pod %s/%s: IP %s is already the IP of the pod at %s", pod.Namespace, pod.Name, ip, prev)
+			return
+		}
+		l.podIP[ip] = pos
+		known = true
+	}
+	if !known {
+		l.warnf(pos, "pod %s/%s has no status.podIP: it is neither a known source nor a policed endpoint", pod.Namespace, pod.Name)
+	}
+	l.set.Pods = append(l.set.Pods, *pod)
+}
+
+func (l *loader) policy(pos Pos, n *yaml.Node, p *v1alpha1.L7NetworkPolicy) {
+	if p.Namespace == "" {
+		p.Namespace = DefaultNamespace
+	}
+	if !l.first(pos, v1alpha1.Kind, p.Namespace, p.Name) {
+		return
+	}
+	v1alpha1.Default(p)
+	id := p.Namespace + "/" + p.Name
+	line := func(fieldPath string) Pos { return Pos{File: pos.File, Line: lineOf(n, fieldPath)} }
+
+	// A key with no value decodes like an omitted one: "from:" with its items
+	// commented out would open the rule to every source.
+	for i := range p.Spec.Rules {
+		for _, key := range []string{"from", "http"} {
+			fp := fmt.Sprintf("spec.rules[%d].%s", i, key)
+			if v := nodeAt(n, fp); isNull(v) {
+				l.warnf(line(fp), "policy %s: %s is null, which means the same as omitting it (any %s); write %s: [] to match nothing",
+					id, fp, map[string]string{"from": "source", "http": "request"}[key], key)
+			}
+		}
+	}
+
+	errs, warns := validation.ValidatePolicy(p)
+	for _, w := range warns {
+		fp, _, _ := strings.Cut(w, ": ")
+		l.warnf(line(fp), "policy %s: %s", id, w)
+	}
+	if len(errs) > 0 {
+		for _, e := range errs {
+			l.errorf(line(e.Field), "policy %s: %s", id, e.Error())
+		}
+		return
+	}
+	if p.Spec.Rego != nil && p.Spec.Rego.ConfigMapRef != nil {
+		l.errorf(line("spec.rego.configMapRef"), "policy %s: spec.rego.configMapRef needs a cluster; in standalone mode use spec.rego.file", id)
+		return
+	}
+	if p.Spec.Rego != nil && p.Spec.Rego.File != "" {
+		l.regoRefs = append(l.regoRefs, regoRef{pos: line("spec.rego.file"), file: p.Spec.Rego.File, policy: id})
+	}
+
+	if p.Annotations == nil {
+		p.Annotations = map[string]string{}
+	}
+	p.Annotations[v1alpha1.AnnotationOrigin] = pos.String()
+	if len(p.Spec.Rules) > 0 {
+		origins := make([]string, len(p.Spec.Rules))
+		for i := range p.Spec.Rules {
+			origins[i] = line("spec.rules[" + strconv.Itoa(i) + "]").String()
+		}
+		p.Annotations[v1alpha1.AnnotationRuleOrigins] = strings.Join(origins, ",")
+	}
+	l.set.Policies = append(l.set.Policies, *p)
+}
+
+// nodeAt returns the node a field path names exactly, or nil.
+func nodeAt(root *yaml.Node, fieldPath string) *yaml.Node {
+	n := root
+	for _, part := range strings.Split(fieldPath, ".") {
+		name, idx, _ := strings.Cut(part, "[")
+		if n = mapValue(n, name); n == nil {
+			return nil
+		}
+		if idx != "" {
+			i, err := strconv.Atoi(strings.TrimSuffix(idx, "]"))
+			if err != nil || n.Kind != yaml.SequenceNode || i < 0 || i >= len(n.Content) {
+				return nil
+			}
+			n = n.Content[i]
+		}
+	}
+	return n
+}
+
+// finish checks references between files and sorts the set.
+func (l *loader) finish() {
+	for _, r := range l.regoRefs {
+		if _, ok := l.set.Modules[r.file]; !ok {
+			hint := ""
+			if _, isTest := l.set.Tests[r.file]; isTest {
+				hint = " (it is a test file)"
+			}
+			l.errorf(r.pos, "policy %s: spec.rego.file %q is not a .rego file of the policy directory%s", r.policy, r.file, hint)
+			l.set.Policies = slices.DeleteFunc(l.set.Policies, func(p v1alpha1.L7NetworkPolicy) bool {
+				return p.Namespace+"/"+p.Name == r.policy
+			})
+		}
+	}
+
+	declared := map[string]bool{}
+	for _, ns := range l.set.Namespaces {
+		declared[ns.Name] = true
+	}
+	use := func(ns string, pos Pos) {
+		if declared[ns] {
+			return
+		}
+		declared[ns] = true
+		l.warnf(pos, "namespace %s is not declared: assuming it has no labels but %s", ns, LabelNamespaceName)
+		l.set.Namespaces = append(l.set.Namespaces, corev1.Namespace{})
+		last := &l.set.Namespaces[len(l.set.Namespaces)-1]
+		last.APIVersion, last.Kind = "v1", "Namespace"
+		last.Name = ns
+		last.Labels = map[string]string{LabelNamespaceName: ns}
+	}
+	for _, p := range l.set.Pods {
+		use(p.Namespace, l.seen["Pod/"+p.Namespace+"/"+p.Name])
+	}
+	for _, p := range l.set.Policies {
+		use(p.Namespace, l.seen[v1alpha1.Kind+"/"+p.Namespace+"/"+p.Name])
+	}
+
+	slices.SortFunc(l.set.Namespaces, func(a, b corev1.Namespace) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(l.set.Pods, func(a, b corev1.Pod) int {
+		return strings.Compare(a.Namespace+"/"+a.Name, b.Namespace+"/"+b.Name)
+	})
+	slices.SortFunc(l.set.Policies, func(a, b v1alpha1.L7NetworkPolicy) int {
+		if c := strings.Compare(a.Namespace, b.Namespace); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Name, b.Name)
+	})
+	slices.SortStableFunc(l.problems, func(a, b Problem) int {
+		if c := strings.Compare(a.Pos.File, b.Pos.File); c != 0 {
+			return c
+		}
+		return a.Pos.Line - b.Pos.Line
+	})
+}
