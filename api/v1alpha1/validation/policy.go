@@ -70,16 +70,10 @@ func (v *validator) spec(s *v1alpha1.L7NetworkPolicySpec, p *field.Path) {
 	if len(s.Rules) == 0 {
 		v.warn(p.Child("rules"), "no rules: every request to the selected ports gets defaultAction %s", orDefault(string(s.DefaultAction), "Deny"))
 	}
-	hasDeny := false
+	// No warning for Allow rules in a defaultAction: Allow policy: they
+	// matter when another policy protecting the endpoint defaults to Deny.
 	for i := range s.Rules {
-		r := &s.Rules[i]
-		v.rule(r, p.Child("rules").Index(i))
-		if r.Action == v1alpha1.ActionDeny {
-			hasDeny = true
-		}
-	}
-	if s.DefaultAction == v1alpha1.ActionAllow && len(s.Rules) > 0 && !hasDeny {
-		v.warn(p.Child("rules"), "defaultAction is Allow and no rule denies: the Allow rules change nothing")
+		v.rule(&s.Rules[i], p.Child("rules").Index(i))
 	}
 }
 

@@ -69,9 +69,9 @@ func TestValidatePolicy(t *testing.T) {
 			errs: []string{"spec.rules[0].action"}},
 		{name: "no rules warns", mutate: func(p *v1alpha1.L7NetworkPolicy) { p.Spec.Rules = nil },
 			warn: "no rules"},
-		{name: "allow rules in default-allow policy warn", mutate: func(p *v1alpha1.L7NetworkPolicy) {
+		{name: "allow rules in default-allow policy", mutate: func(p *v1alpha1.L7NetworkPolicy) {
 			p.Spec.DefaultAction = v1alpha1.ActionAllow
-		}, warn: "change nothing"},
+		}},
 		{name: "empty from warns", mutate: func(p *v1alpha1.L7NetworkPolicy) { rule0(p).From = []v1alpha1.Peer{} },
 			warn: "spec.rules[0].from: empty list matches no source"},
 		{name: "empty http warns", mutate: func(p *v1alpha1.L7NetworkPolicy) { rule0(p).HTTP = []v1alpha1.HTTPRule{} },
