@@ -23,12 +23,14 @@ type Datapath interface {
 	// Apply writes t into the maps so that every request is decided either
 	// wholly by the previous table or wholly by t.
 	Apply(t *compiler.Table) error
-	metrics.Source
+	// Counters reads the cumulative BPF counters.
+	Counters() (Counters, error)
 }
 
-// Loader reads and compiles a policy directory. Its error lists every broken
-// file (errors.Join of per-file errors), and then no table is returned.
-type Loader func(dir string) (*compiler.Table, error)
+// Loader reads and compiles a policy directory, keeping IDs of the previous
+// table where it can. On error no table is returned; a *LoadError names the
+// broken files. Warnings are logged. LoadDir is the real one.
+type Loader func(dir string, prev *compiler.Table) (t *compiler.Table, warnings []string, err error)
 
 // Config configures an Agent.
 type Config struct {
@@ -56,6 +58,7 @@ type Agent struct {
 	dp   Datapath
 	load Loader
 	att  *attach.Attacher
+	ctr  *counterState
 	reg  *prometheus.Registry
 	m    *metrics.Agent
 
@@ -89,7 +92,11 @@ func New(cfg Config, dp Datapath, load Loader) (*Agent, error) {
 	a := &Agent{cfg: cfg, log: cfg.Logger, dp: dp, load: load, att: att, attachErrs: map[string]error{}}
 	var src metrics.Source
 	if dp != nil {
-		src = dp
+		a.ctr = newCounterState(dp.Counters)
+		if err := a.ctr.prime(); err != nil {
+			return nil, fmt.Errorf("reading datapath counters: %w", err)
+		}
+		src = a.ctr
 	}
 	a.reg, a.m = metrics.New(src)
 	for _, ifc := range cfg.Interfaces {
@@ -205,18 +212,35 @@ func (a *Agent) Run(ctx context.Context) error {
 // table in force stays, and the error is logged and counted.
 func (a *Agent) reload(fp string) {
 	start := time.Now()
-	t, err := a.load(a.cfg.PolicyDir)
+	t, warnings, err := a.load(a.cfg.PolicyDir, a.Table())
+	for _, w := range warnings {
+		a.log.Warn("policy warning", "problem", w)
+	}
 	if err != nil {
-		a.m.LoadErrors.WithLabelValues("load").Inc()
+		stage, files := "source", 1
+		var le *LoadError
+		if errors.As(err, &le) {
+			stage = le.Stage
+			files = max(len(le.Files), 1)
+			for _, p := range le.Problems {
+				a.log.Error("policy problem", "stage", le.Stage, "problem", p)
+			}
+		}
+		a.m.LoadErrors.WithLabelValues(stage).Inc()
 		a.m.LoadOK.Set(0)
-		a.m.BrokenFiles.Set(float64(countErrors(err)))
+		a.m.BrokenFiles.Set(float64(files))
 		a.log.Error("policy load failed; keeping the policy in force", "dir", a.cfg.PolicyDir,
 			"error", err, "generation_in_force", a.generationNow())
 		return
 	}
 	a.m.BrokenFiles.Set(0)
 	ustart := time.Now()
+	prev := a.Table()
+	if err := a.ctr.switchTable(t); err != nil {
+		a.log.Error("reading counters before the update; per-rule counts may be misattributed", "error", err)
+	}
 	if err := a.dp.Apply(t); err != nil {
+		_ = a.ctr.switchTable(prev)
 		a.m.LoadErrors.WithLabelValues("apply").Inc()
 		a.m.LoadOK.Set(0)
 		a.log.Error("writing policy into maps failed; keeping the policy in force", "error", err)
@@ -289,16 +313,6 @@ func (a *Agent) updateEnforcing() {
 	} else {
 		a.m.Enforcing.Set(0)
 	}
-}
-
-// countErrors counts the errors joined in err (at least 1).
-func countErrors(err error) int {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		if n := len(j.Unwrap()); n > 0 {
-			return n
-		}
-	}
-	return 1
 }
 
 func setRows(g *prometheus.GaugeVec, t *compiler.Table) {

@@ -7,8 +7,9 @@ var (
 		"HTTP requests decided on policed endpoints, by the policy rule (or default) that decided them.",
 		[]string{"namespace", "policy", "rule", "decision"}, nil)
 	dropsDesc = prometheus.NewDesc("axon_drops_total",
-		"Requests denied (decision deny) or counted as would-deny in audit mode (audit_deny), by reason.",
-		[]string{"reason", "decision"}, nil)
+		"Requests or packets on policed endpoints denied, dropped or (in audit mode) counted, by reason: "+
+			"policy (a rule or default denied), not_http, malformed_request, non_canonical_path, and datapath limits.",
+		[]string{"reason"}, nil)
 	lostDesc = prometheus.NewDesc("axon_ringbuf_lost_events_total",
 		"Events the datapath could not put on the ring buffer because it was full.", nil, nil)
 )
@@ -36,7 +37,7 @@ func (c *datapathCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if ds, err := c.src.Drops(); err == nil {
 		for _, d := range ds {
-			ch <- prometheus.MustNewConstMetric(dropsDesc, prometheus.CounterValue, float64(d.Count), d.Reason, d.Decision)
+			ch <- prometheus.MustNewConstMetric(dropsDesc, prometheus.CounterValue, float64(d.Count), d.Reason)
 		}
 	} else {
 		c.readErrs.Inc()

@@ -19,7 +19,7 @@ func (f *fakeSource) Decisions() ([]Decision, error) {
 	return f.decisions, nil
 }
 func (f *fakeSource) Drops() ([]Drop, error) {
-	return []Drop{{Reason: "non_canonical_path", Decision: DecisionDeny, Count: 3}}, nil
+	return []Drop{{Reason: "non_canonical_path", Count: 3}}, nil
 }
 func (f *fakeSource) RingbufLost() (uint64, error) { return 7, nil }
 

@@ -23,16 +23,17 @@ type Decision struct {
 // agent's life (monotonic), whatever happens to the BPF maps underneath.
 type Source interface {
 	Decisions() ([]Decision, error)
-	// Drops counts denied or would-deny requests by reason (policy,
-	// non_canonical_path, malformed_request, not_http) and decision.
+	// Drops counts requests or packets by the reason they were denied,
+	// dropped or (in audit mode) counted: policy, non_canonical_path,
+	// malformed_request, not_http and the datapath's other reasons.
 	Drops() ([]Drop, error)
 	RingbufLost() (uint64, error)
 }
 
-// Drop is a cumulative count of requests denied (or counted in audit) for a reason.
+// Drop is a cumulative count for one reason.
 type Drop struct {
-	Reason, Decision string
-	Count            uint64
+	Reason string
+	Count  uint64
 }
 
 // Agent holds the health metrics the agent updates directly.
