@@ -23,6 +23,6 @@ func openDatapath(pinDir string, log *slog.Logger) (datapathCloser, error) {
 }
 
 // loadPolicy reads a policy directory and compiles it.
-func loadPolicy(dir string) (*compiler.Table, error) {
-	return nil, errors.New("policy loading is not built into this binary yet")
+func loadPolicy(dir string, prev *compiler.Table) (*compiler.Table, []string, error) {
+	return nil, nil, errors.New("policy loading is not built into this binary yet")
 }
