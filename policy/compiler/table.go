@@ -61,6 +61,9 @@ type Table struct {
 	Endpoints  []Endpoint     // policed (IP, port), by ID
 	Classes    []SourceClass  // (endpoint, identity) -> source class, by endpoint then identity
 	Paths      []PathRow      // path trie rows, by endpoint, class, method, prefix
+	// Warnings are facts about the input worth telling the user (ignored
+	// pods, duplicate IPs); not encoded in the datapath.
+	Warnings []string
 }
 
 // Rule is one rule of one policy, or a policy's defaultAction (Index -1).

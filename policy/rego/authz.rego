@@ -32,7 +32,19 @@ decision := {"action": "allow", "rule": enforce_verdict.rule} if {
 }
 
 # policed is true when some policy protects the destination endpoint.
+default policed := false
+
 policed if count(protecting) > 0
+
+# enforced is true when some Enforce-mode policy protects the destination:
+# requests that cannot be decided by rules (non-canonical paths, not HTTP)
+# are then denied rather than counted.
+default enforced := false
+
+enforced if {
+	some p in protecting
+	mode(p) == "Enforce"
+}
 
 # enforce_verdict is the verdict of the Enforce-mode policies.
 enforce_verdict := verdict({r | some r in matched; r.mode == "Enforce"}, {p | some p in protecting; mode(p) == "Enforce"})

@@ -107,7 +107,7 @@ test_audit_never_blocks if {
 test_unprotected_endpoint_allowed if {
 	other := {"method": "GET", "path": "/", "source": web, "destination": {"namespace": "shop", "labels": {"app": "orders"}, "port": 9090}}
 	decide([allowlist], other) == {"action": "allow", "rule": null}
-	not authz.policed with input as other with data.axon.policies as [allowlist] with data.axon.namespaces as namespaces
+	authz.policed == false with input as other with data.axon.policies as [allowlist] with data.axon.namespaces as namespaces
 }
 
 test_empty_from_matches_nothing if {

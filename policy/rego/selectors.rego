@@ -2,8 +2,8 @@ package axon.authz
 
 import rego.v1
 
-# Source selection. Written as iteration over known data and negations of
-# single tests so that partial evaluation with an unknown input.source leaves
+# Source selection. Written as iteration over known data, `every` over known
+# lists and negations of single tests so that partial evaluation with an unknown input.source leaves
 # only label, namespace and CIDR tests (see policy/compiler).
 
 # An ipBlock matches external sources only.
@@ -48,36 +48,32 @@ pod_matches(peer) if {
 
 # selector_matches is metav1.LabelSelector semantics ({} matches all).
 selector_matches(sel, labels) if {
-	not label_mismatch(sel, labels)
-	not expression_mismatch(sel, labels)
+	every k, v in object.get(sel, "matchLabels", {}) {
+		labels[k] == v
+	}
+	every e in object.get(sel, "matchExpressions", []) {
+		requirement_matches(e, labels)
+	}
 }
 
-label_mismatch(sel, labels) if {
-	some k, v in sel.matchLabels
-	not labels[k] == v
-}
-
-expression_mismatch(sel, labels) if {
-	some e in sel.matchExpressions
+requirement_matches(e, labels) if {
 	e.operator == "In"
-	not labels[e.key] in e.values
+	labels[e.key] in e.values
 }
 
-expression_mismatch(sel, labels) if {
-	some e in sel.matchExpressions
+requirement_matches(e, labels) if {
 	e.operator == "NotIn"
-	some v in e.values
-	labels[e.key] == v
+	every v in e.values {
+		not labels[e.key] == v
+	}
 }
 
-expression_mismatch(sel, labels) if {
-	some e in sel.matchExpressions
+requirement_matches(e, labels) if {
 	e.operator == "Exists"
-	not labels[e.key]
+	labels[e.key]
 }
 
-expression_mismatch(sel, labels) if {
-	some e in sel.matchExpressions
+requirement_matches(e, labels) if {
 	e.operator == "DoesNotExist"
-	labels[e.key]
+	not labels[e.key]
 }

@@ -1,0 +1,178 @@
+package compiler
+
+import (
+	"net/netip"
+	"sort"
+	"strings"
+)
+
+// Request is one HTTP request as the datapath sees it.
+type Request struct {
+	Src    netip.Addr
+	Dst    netip.AddrPort
+	Method string
+	Target string // raw request target
+}
+
+// DecisionAction is the outcome for one request.
+type DecisionAction uint8
+
+const (
+	DecisionAllow     DecisionAction = 1 // passes
+	DecisionDeny      DecisionAction = 2 // connection reset
+	DecisionAuditDeny DecisionAction = 3 // passes, counted as would-deny
+)
+
+func (a DecisionAction) String() string {
+	switch a {
+	case DecisionAllow:
+		return "allow"
+	case DecisionDeny:
+		return "deny"
+	case DecisionAuditDeny:
+		return "audit_deny"
+	}
+	return "invalid"
+}
+
+// Decision is the outcome and the rule (or default) it is reported against.
+type Decision struct {
+	Action DecisionAction
+	Rule   RuleID
+	Reason string // "" or one of the Reason... constants
+}
+
+// Decide decides a request from the table the way the datapath does: map
+// lookups (endpoint, source identity by pod IP then CIDR longest prefix,
+// source class, method ID, longest byte prefix of the path key in the
+// request method's and MethodAny's tries), glob tests on the whole path,
+// then the precedence of docs/semantics.md. It is the reference model of the
+// kernel, not a fast path.
+func (t *Table) Decide(r Request) Decision {
+	ep := t.endpoint(r.Dst)
+	if ep == nil {
+		return Decision{Action: DecisionAllow}
+	}
+	path, reason := NormalizePath(r.Target)
+	if reason != "" {
+		if ep.Enforce {
+			return Decision{Action: DecisionDeny, Reason: reason}
+		}
+		return Decision{Action: DecisionAuditDeny, Reason: reason}
+	}
+	class := t.class(ep.ID, t.identity(r.Src.Unmap()))
+	method := MethodUnknown
+	for _, m := range t.Methods {
+		if m.Name == r.Method {
+			method = m.ID
+		}
+	}
+	var enf, aud Match
+	key := path + "\x00"
+	if len(key) > MaxPathKey {
+		key = key[:MaxPathKey]
+	}
+	slots := []uint8{method, MethodAny}
+	for _, m := range slots {
+		row := t.longestRow(ep.ID, class, m, key)
+		if row == nil {
+			continue
+		}
+		enf.merge(row.Enforce)
+		aud.merge(row.Audit)
+		for _, g := range row.Globs {
+			if !MatchGlob(g.Pattern, path) {
+				continue
+			}
+			if g.Mode == ModeEnforce {
+				enf.add(g.Action, g.Rule)
+			} else {
+				aud.add(g.Action, g.Rule)
+			}
+		}
+	}
+	return verdict(ep, enf, aud)
+}
+
+func (m *Match) merge(o Match) {
+	m.Deny = lower(m.Deny, o.Deny)
+	m.Allow = lower(m.Allow, o.Allow)
+}
+
+// verdict applies docs/semantics.md "Decision" steps 2-4 to the matches.
+func verdict(ep *Endpoint, enf, aud Match) Decision {
+	if enf.Deny != 0 {
+		return Decision{Action: DecisionDeny, Rule: enf.Deny}
+	}
+	ev := ep.EnforceDefault
+	if enf.Allow != 0 {
+		ev = Verdict{ActionAllow, enf.Allow}
+	}
+	if ev.Action == ActionDeny {
+		return Decision{Action: DecisionDeny, Rule: ev.Rule}
+	}
+	switch {
+	case aud.Deny != 0:
+		return Decision{Action: DecisionAuditDeny, Rule: aud.Deny}
+	case enf.Allow != 0 || aud.Allow != 0:
+		return Decision{Action: DecisionAllow, Rule: ev.Rule}
+	case ep.FullDefault.Action == ActionDeny:
+		return Decision{Action: DecisionAuditDeny, Rule: ep.FullDefault.Rule}
+	}
+	return Decision{Action: DecisionAllow, Rule: ev.Rule}
+}
+
+func (t *Table) endpoint(d netip.AddrPort) *Endpoint {
+	a := d.Addr().Unmap()
+	for i := range t.Endpoints {
+		if e := &t.Endpoints[i]; e.Addr == a && e.Port == d.Port() {
+			return e
+		}
+	}
+	return nil
+}
+
+// identity is the source identity of an address: its pod's, else the
+// longest CIDR entry's, else the world.
+func (t *Table) identity(a netip.Addr) uint32 {
+	i := sort.Search(len(t.PodIPs), func(i int) bool { return t.PodIPs[i].Addr.Compare(a) >= 0 })
+	if i < len(t.PodIPs) && t.PodIPs[i].Addr == a {
+		return t.PodIPs[i].Identity
+	}
+	best, bits := IdentityWorld, -1
+	for _, c := range t.CIDRs {
+		if c.Prefix.Contains(a) && c.Prefix.Bits() > bits {
+			best, bits = c.Identity, c.Prefix.Bits()
+		}
+	}
+	return best
+}
+
+func (t *Table) class(ep, id uint32) uint16 {
+	i := sort.Search(len(t.Classes), func(i int) bool {
+		c := t.Classes[i]
+		return c.Endpoint > ep || c.Endpoint == ep && c.Identity >= id
+	})
+	if i < len(t.Classes) && t.Classes[i].Endpoint == ep && t.Classes[i].Identity == id {
+		return t.Classes[i].Class
+	}
+	return 0
+}
+
+// longestRow is the LPM lookup of the (endpoint, class, method) trie.
+func (t *Table) longestRow(ep uint32, class uint16, m uint8, key string) *PathRow {
+	lo := sort.Search(len(t.Paths), func(i int) bool {
+		return comparePathRows(t.Paths[i], PathRow{Endpoint: ep, Class: class, Method: m}) >= 0
+	})
+	var best *PathRow
+	for i := lo; i < len(t.Paths); i++ {
+		r := &t.Paths[i]
+		if r.Endpoint != ep || r.Class != class || r.Method != m {
+			break
+		}
+		if strings.HasPrefix(key, r.Prefix) && (best == nil || len(r.Prefix) > len(best.Prefix)) {
+			best = r
+		}
+	}
+	return best
+}

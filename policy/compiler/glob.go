@@ -1,0 +1,114 @@
+package compiler
+
+import (
+	"fmt"
+	"strings"
+)
+
+// validGlob reports why a glob pattern is outside the supported subset ("" if
+// it is inside): literal bytes, '*' (a run without '/'), '**' (any run), '?'
+// (one byte other than '/'). The pattern must be a canonical path.
+func validGlob(p string) string {
+	if strings.ContainsAny(p, "[]{}\\") {
+		return "brackets, braces and backslashes are not supported in globs"
+	}
+	if len(p) > MaxPathKey-1 {
+		return fmt.Sprintf("pattern longer than %d bytes", MaxPathKey-1)
+	}
+	if !CanonicalPath(p) {
+		return "pattern is not a canonical path"
+	}
+	return ""
+}
+
+// globLiteral is the part of a glob before its first wildcard: every path the
+// glob matches starts with it.
+func globLiteral(p string) string {
+	if i := strings.IndexAny(p, "*?"); i >= 0 {
+		return p[:i]
+	}
+	return p
+}
+
+// MatchGlob matches path against a pattern of the supported subset with '/'
+// as separator, as gobwas/glob does: '*' matches a possibly empty run of bytes
+// other than '/', '**' (two or more stars) any run, '?' one byte other than '/'.
+// It simulates the pattern's automaton: O(len(pattern) * len(path)).
+func MatchGlob(pattern, path string) bool {
+	toks := globTokens(pattern)
+	n := len(toks)
+	cur := make([]bool, n+1)
+	next := make([]bool, n+1)
+	cur[0] = true
+	closeEps(toks, cur)
+	for i := 0; i < len(path); i++ {
+		b := path[i]
+		clear(next)
+		any := false
+		for st := 0; st < n; st++ {
+			if !cur[st] {
+				continue
+			}
+			switch t := toks[st]; {
+			case t == tokSuper:
+				next[st], any = true, true
+			case t == tokStar:
+				if b != '/' {
+					next[st], any = true, true
+				}
+			case t == tokOne:
+				if b != '/' {
+					next[st+1], any = true, true
+				}
+			case int(b) == t:
+				next[st+1], any = true, true
+			}
+		}
+		if !any {
+			return false
+		}
+		closeEps(toks, next)
+		cur, next = next, cur
+	}
+	return cur[n]
+}
+
+const (
+	tokStar  = -1
+	tokSuper = -2
+	tokOne   = -3
+)
+
+// globTokens splits a pattern into bytes (>= 0) and wildcard tokens.
+func globTokens(p string) []int {
+	var out []int
+	for i := 0; i < len(p); i++ {
+		switch p[i] {
+		case '*':
+			j := i
+			for j < len(p) && p[j] == '*' {
+				j++
+			}
+			if j-i >= 2 {
+				out = append(out, tokSuper)
+			} else {
+				out = append(out, tokStar)
+			}
+			i = j - 1
+		case '?':
+			out = append(out, tokOne)
+		default:
+			out = append(out, int(p[i]))
+		}
+	}
+	return out
+}
+
+// closeEps adds the states reachable by letting stars match nothing.
+func closeEps(toks []int, set []bool) {
+	for st := 0; st < len(toks); st++ {
+		if set[st] && (toks[st] == tokStar || toks[st] == tokSuper) {
+			set[st+1] = true
+		}
+	}
+}

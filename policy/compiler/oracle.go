@@ -1,0 +1,139 @@
+package compiler
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+
+	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/storage/inmem"
+)
+
+// Oracle decides requests by full evaluation of the Rego library with OPA,
+// without the table: the source of truth the compiled table is tested
+// against, and the "why" of `axon policy explain`.
+type Oracle struct {
+	query rego.PreparedEvalQuery
+	rules map[ruleKey]RuleID
+	pods  map[netip.Addr]*knownPod
+	// Rules of the compiled policies, in RuleID order (as in Table.Rules).
+	Rules []Rule
+}
+
+// NewOracle prepares the library, the policies and their modules for full
+// evaluation.
+func NewOracle(ctx context.Context, in *Input) (*Oracle, error) {
+	ps, rules, err := preparePolicies(in)
+	if err != nil {
+		return nil, err
+	}
+	pods, _ := knownPods(in)
+	comp, err := libraryCompiler(ps)
+	if err != nil {
+		return nil, err
+	}
+	nsData := map[string]any{}
+	for n, l := range namespaceLabels(in, pods, ps) {
+		nsData[n] = labelsAny(l)
+	}
+	pols := make([]any, len(ps))
+	for i, p := range ps {
+		pols[i] = p.json
+	}
+	store := inmem.NewFromObject(map[string]any{"axon": map[string]any{"policies": pols, "namespaces": nsData}})
+	q, err := rego.New(rego.Compiler(comp), rego.Store(store),
+		rego.Query("d = data.axon.authz.decision; e = data.axon.authz.enforced; p = data.axon.authz.policed"),
+	).PrepareForEval(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("preparing library: %w", err)
+	}
+	o := &Oracle{query: q, rules: map[ruleKey]RuleID{}, pods: map[netip.Addr]*knownPod{}, Rules: rules}
+	for _, r := range rules {
+		o.rules[ruleKey{r.Namespace, r.Policy, r.Index}] = r.ID
+	}
+	for _, kp := range pods {
+		for _, ip := range kp.ips {
+			o.pods[ip] = kp
+		}
+	}
+	return o, nil
+}
+
+// Input is the library input for a request (the path already normalized).
+func (o *Oracle) Input(r Request, path string) map[string]any {
+	src := map[string]any{"ip": r.Src.Unmap().String()}
+	if kp := o.pods[r.Src.Unmap()]; kp != nil {
+		src["namespace"] = kp.ns
+		src["labels"] = labelsAny(kp.labels)
+	}
+	in := map[string]any{"method": r.Method, "path": path, "source": src}
+	if kp := o.pods[r.Dst.Addr().Unmap()]; kp != nil {
+		in["destination"] = map[string]any{"namespace": kp.ns, "labels": labelsAny(kp.labels), "port": int(r.Dst.Port())}
+	}
+	return in
+}
+
+// Decide evaluates data.axon.authz.decision for the request.
+func (o *Oracle) Decide(ctx context.Context, r Request) (Decision, error) {
+	path, reason := NormalizePath(r.Target)
+	in := o.Input(r, path)
+	if _, ok := in["destination"]; !ok {
+		return Decision{Action: DecisionAllow}, nil
+	}
+	rs, err := o.query.Eval(ctx, rego.EvalInput(in))
+	if err != nil {
+		return Decision{}, fmt.Errorf("evaluating library: %w", err)
+	}
+	if len(rs) != 1 {
+		return Decision{}, fmt.Errorf("evaluating library: %d results", len(rs))
+	}
+	enforced := rs[0].Bindings["e"] == true
+	d := rs[0].Bindings["d"].(map[string]any)
+	if reason != "" {
+		if enforced {
+			return Decision{Action: DecisionDeny, Reason: reason}, nil
+		}
+		if rs[0].Bindings["p"] != true {
+			return Decision{Action: DecisionAllow}, nil
+		}
+		return Decision{Action: DecisionAuditDeny, Reason: reason}, nil
+	}
+	out := Decision{}
+	switch d["action"] {
+	case "allow":
+		out.Action = DecisionAllow
+	case "deny":
+		out.Action = DecisionDeny
+	case "audit_deny":
+		out.Action = DecisionAuditDeny
+	default:
+		return Decision{}, fmt.Errorf("library decision %v", d)
+	}
+	if ref, ok := d["rule"].(map[string]any); ok {
+		ns, _ := ref["namespace"].(string)
+		name, _ := ref["policy"].(string)
+		idx, err := toInt(ref["index"])
+		if err != nil {
+			return Decision{}, err
+		}
+		id, ok := o.rules[ruleKey{ns, name, idx}]
+		if !ok {
+			return Decision{}, fmt.Errorf("library names unknown rule %v", ref)
+		}
+		out.Rule = id
+	}
+	return out, nil
+}
+
+func toInt(v any) (int, error) {
+	switch n := v.(type) {
+	case int:
+		return n, nil
+	case float64:
+		return int(n), nil
+	case interface{ Int64() (int64, error) }:
+		i, err := n.Int64()
+		return int(i), err
+	}
+	return 0, fmt.Errorf("rule index %v", v)
+}

@@ -1,0 +1,306 @@
+package compiler
+
+import (
+	"fmt"
+	"net/netip"
+	"sort"
+	"strings"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+)
+
+type srcKind uint8
+
+const (
+	srcIsPod     srcKind = iota // input.source.namespace is defined
+	srcNamespace                // input.source.namespace == s
+	srcLabel                    // input.source.labels[key] == s
+	srcLabelIn                  // input.source.labels[key] in values
+	srcHasLabel                 // input.source.labels[key] is defined
+	srcCIDR                     // net.cidr_contains(prefix, input.source.ip)
+)
+
+// srcAtom is one test on the source, possibly negated.
+type srcAtom struct {
+	kind   srcKind
+	key    string
+	values []string // srcNamespace, srcLabel: one value; srcLabelIn: sorted
+	prefix netip.Prefix
+	neg    bool
+	loc    *ast.Location
+}
+
+func (a srcAtom) String() string {
+	s := fmt.Sprintf("%d|%s|%s|%s", a.kind, a.key, strings.Join(a.values, "\x01"), a.prefix)
+	if a.neg {
+		return "!" + s
+	}
+	return s
+}
+
+type pathKind uint8
+
+const (
+	pathExact  pathKind = iota // input.path == s
+	pathStarts                 // startswith(input.path, s)
+	pathGlob                   // glob.match(s, ["/"], input.path)
+)
+
+type pathAtom struct {
+	kind pathKind
+	s    string
+	neg  bool
+	loc  *ast.Location
+}
+
+// methodCons says the method is (or, negated, is not) one of set.
+type methodCons struct {
+	set []string
+	neg bool
+}
+
+// conj is one residual query: a conjunction of tests under which one rule
+// matches.
+type conj struct {
+	rule    RuleID
+	src     []srcAtom
+	srcKey  string
+	methods []methodCons
+	paths   []pathAtom
+}
+
+const fragmentHint = "supported: ==, in on input.method; ==, startswith, glob.match(p, [\"/\"], _) on input.path; " +
+	"input.source.namespace, input.source.labels[k] tests, net.cidr_contains(cidr, input.source.ip); and `not` of those"
+
+func unsupported(e *ast.Expr, msg string) *Error {
+	err := &Error{Construct: e.String(), Msg: msg, Hint: fragmentHint, Kind: ErrUnsupported}
+	if e.Location != nil {
+		err.File, err.Line = e.Location.File, e.Location.Row
+	}
+	return err
+}
+
+// inputPath returns the path of a ref under input (["source","labels","app"])
+// or nil when t is not such a ref with constant string keys.
+func inputPath(t *ast.Term) []string {
+	r, ok := t.Value.(ast.Ref)
+	if !ok || len(r) == 0 || !r[0].Equal(ast.InputRootDocument) {
+		return nil
+	}
+	out := []string{}
+	for _, x := range r[1:] {
+		s, ok := x.Value.(ast.String)
+		if !ok {
+			return nil
+		}
+		out = append(out, string(s))
+	}
+	return out
+}
+
+func isPath(p []string, want ...string) bool {
+	if len(p) != len(want) {
+		return false
+	}
+	for i := range p {
+		if p[i] != want[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func isLabel(p []string) bool { return len(p) == 3 && p[0] == "source" && p[1] == "labels" }
+
+func stringOf(t *ast.Term) (string, bool) {
+	s, ok := t.Value.(ast.String)
+	return string(s), ok
+}
+
+func stringsOf(t *ast.Term) ([]string, bool) {
+	var out []string
+	ok := true
+	add := func(x *ast.Term) {
+		s, isStr := x.Value.(ast.String)
+		if !isStr {
+			ok = false
+		}
+		out = append(out, string(s))
+	}
+	switch v := t.Value.(type) {
+	case ast.Set:
+		v.Foreach(add)
+	case *ast.Array:
+		v.Foreach(add)
+	default:
+		return nil, false
+	}
+	sort.Strings(out)
+	return out, ok
+}
+
+// parseQuery turns one residual query of data.axon.authz.matched[x] into a
+// conj; rules maps the rule refs bound to x to rule IDs.
+func parseQuery(body ast.Body, rules map[ruleKey]RuleID) (*conj, error) {
+	c := &conj{}
+	for _, e := range body {
+		if len(e.With) > 0 {
+			return nil, unsupported(e, "`with` in a residual condition")
+		}
+		if err := c.addExpr(e, rules); err != nil {
+			return nil, err
+		}
+	}
+	if c.rule == 0 {
+		return nil, fmt.Errorf("residual query binds no rule: %v", body)
+	}
+	sort.Slice(c.src, func(i, j int) bool { return c.src[i].String() < c.src[j].String() })
+	keys := make([]string, len(c.src))
+	for i, a := range c.src {
+		keys[i] = a.String()
+	}
+	c.srcKey = strings.Join(keys, "\x02")
+	return c, nil
+}
+
+func (c *conj) addExpr(e *ast.Expr, rules map[ruleKey]RuleID) error {
+	if t, ok := e.Terms.(*ast.Term); ok {
+		p := inputPath(t)
+		switch {
+		case isPath(p, "source", "namespace"), isPath(p, "source", "labels"):
+			// Both are present exactly for known pods.
+			c.src = append(c.src, srcAtom{kind: srcIsPod, neg: e.Negated, loc: e.Location})
+			return nil
+		case isLabel(p):
+			c.src = append(c.src, srcAtom{kind: srcHasLabel, key: p[2], neg: e.Negated, loc: e.Location})
+			return nil
+		}
+		return unsupported(e, "test of a value the compiler cannot map to the decision table")
+	}
+	if !e.IsCall() {
+		return unsupported(e, "expression kind")
+	}
+	op := e.Operator().String()
+	args := e.Operands()
+	switch op {
+	case "eq", "equal", "neq":
+		if len(args) != 2 {
+			return unsupported(e, "comparison")
+		}
+		a, b := args[0], args[1]
+		if v, ok := b.Value.(ast.Var); ok && op == "eq" && !e.Negated && v.Equal(ast.Var("x")) {
+			a, b = b, a
+		}
+		if v, ok := a.Value.(ast.Var); ok && op == "eq" && !e.Negated && v.Equal(ast.Var("x")) {
+			return c.bindRule(e, b, rules)
+		}
+		if inputPath(a) == nil {
+			a, b = b, a
+		}
+		p := inputPath(a)
+		s, ok := stringOf(b)
+		if p == nil || !ok {
+			return unsupported(e, "comparison of input with something other than a string constant")
+		}
+		neg := e.Negated != (op == "neq")
+		if op == "neq" && !isPath(p, "method") && !isPath(p, "path") {
+			return unsupported(e, "!= on a source attribute (false when the attribute is absent)")
+		}
+		switch {
+		case isPath(p, "method"):
+			c.methods = append(c.methods, methodCons{set: []string{s}, neg: neg})
+		case isPath(p, "path"):
+			if len(s) > MaxPathKey-1 {
+				return unsupported(e, fmt.Sprintf("exact path longer than %d bytes", MaxPathKey-1))
+			}
+			c.paths = append(c.paths, pathAtom{kind: pathExact, s: s, neg: neg, loc: e.Location})
+		case isPath(p, "source", "namespace"):
+			c.src = append(c.src, srcAtom{kind: srcNamespace, values: []string{s}, neg: neg, loc: e.Location})
+		case isLabel(p):
+			c.src = append(c.src, srcAtom{kind: srcLabel, key: p[2], values: []string{s}, neg: neg, loc: e.Location})
+		default:
+			return unsupported(e, "comparison on an input attribute outside method, path, source.namespace, source.labels")
+		}
+		return nil
+	case "internal.member_2":
+		p := inputPath(args[0])
+		set, ok := stringsOf(args[1])
+		if p == nil || !ok {
+			return unsupported(e, "membership test other than input attribute in a constant set of strings")
+		}
+		switch {
+		case isPath(p, "method"):
+			c.methods = append(c.methods, methodCons{set: set, neg: e.Negated})
+		case isLabel(p):
+			c.src = append(c.src, srcAtom{kind: srcLabelIn, key: p[2], values: set, neg: e.Negated, loc: e.Location})
+		default:
+			return unsupported(e, "membership test on an input attribute other than method or source.labels")
+		}
+		return nil
+	case "startswith":
+		s, ok := stringOf(args[1])
+		if !isPath(inputPath(args[0]), "path") || !ok {
+			return unsupported(e, "startswith other than on input.path with a constant prefix")
+		}
+		if len(s) > MaxPathKey {
+			return unsupported(e, fmt.Sprintf("prefix longer than %d bytes", MaxPathKey))
+		}
+		c.paths = append(c.paths, pathAtom{kind: pathStarts, s: s, neg: e.Negated, loc: e.Location})
+		return nil
+	case "glob.match":
+		pat, ok := stringOf(args[0])
+		delims, ok2 := stringsOf(args[1])
+		if !ok || !ok2 || len(delims) != 1 || delims[0] != "/" || !isPath(inputPath(args[2]), "path") {
+			return unsupported(e, "glob.match other than glob.match(constant, [\"/\"], input.path)")
+		}
+		if why := validGlob(pat); why != "" {
+			return unsupported(e, why)
+		}
+		if e.Negated {
+			return unsupported(e, "negated glob")
+		}
+		if !strings.ContainsAny(pat, "*?") {
+			c.paths = append(c.paths, pathAtom{kind: pathExact, s: pat, loc: e.Location})
+			return nil
+		}
+		c.paths = append(c.paths, pathAtom{kind: pathGlob, s: pat, loc: e.Location})
+		return nil
+	case "net.cidr_contains":
+		s, ok := stringOf(args[0])
+		if !ok || !isPath(inputPath(args[1]), "source", "ip") {
+			return unsupported(e, "net.cidr_contains other than net.cidr_contains(constant cidr, input.source.ip)")
+		}
+		pfx, err := netip.ParsePrefix(s)
+		if err != nil {
+			return unsupported(e, "bad CIDR")
+		}
+		c.src = append(c.src, srcAtom{kind: srcCIDR, prefix: pfx.Masked(), neg: e.Negated, loc: e.Location})
+		return nil
+	}
+	return unsupported(e, "built-in "+op)
+}
+
+func (c *conj) bindRule(e *ast.Expr, t *ast.Term, rules map[ruleKey]RuleID) error {
+	obj, ok := t.Value.(ast.Object)
+	if !ok {
+		return unsupported(e, "rule binding")
+	}
+	get := func(key string) *ast.Term {
+		if v := obj.Get(ast.StringTerm(key)); v != nil {
+			return v
+		}
+		return ast.NullTerm()
+	}
+	var k ruleKey
+	k.ns, _ = stringOf(get("namespace"))
+	k.name, _ = stringOf(get("policy"))
+	if n, ok := get("index").Value.(ast.Number); ok {
+		k.index, _ = n.Int()
+	}
+	id, ok := rules[k]
+	if !ok {
+		return fmt.Errorf("residual query names unknown rule %v", t)
+	}
+	c.rule = id
+	return nil
+}
