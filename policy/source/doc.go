@@ -3,8 +3,9 @@
 // every problem names a file and line.
 //
 // YAML files (.yaml, .yml, several documents per file, or a kind: List as
-// `kubectl get -o yaml` prints) may hold v1 Namespace, v1 Pod and
-// axon.dev/v1alpha1 L7NetworkPolicy objects. Other kinds are reported as
+// `kubectl get -o yaml` prints) may hold v1 Namespace, v1 Pod, v1 ConfigMap
+// (Rego modules for spec.rego.configMapRef) and axon.dev/v1alpha1
+// L7NetworkPolicy objects. Other kinds are reported as
 // warnings and skipped. Policies are defaulted like the API server would and
 // validated with api/v1alpha1/validation; invalid policies are reported and
 // left out. Policies carry their file:line in annotations

@@ -36,6 +36,9 @@ type Set struct {
 	Policies   []v1alpha1.L7NetworkPolicy // defaulted and valid
 	Modules    map[string]string          // .rego path (relative, / separated) -> text, tests excluded
 	Tests      map[string]string          // *_test.rego path -> text
+	// ConfigMaps are the v1 ConfigMaps of the directory: a policy may take
+	// its Rego module from one with spec.rego.configMapRef, as in a cluster.
+	ConfigMaps []corev1.ConfigMap
 }
 
 // Load reads the policy directory dir. The error is for a directory that
@@ -136,10 +139,13 @@ type loader struct {
 	regoRefs []regoRef
 }
 
+// regoRef is a policy's reference to a Rego module elsewhere: a file, or a
+// ConfigMap ("namespace/name") key.
 type regoRef struct {
-	pos    Pos
-	file   string
-	policy string
+	pos            Pos
+	policy         string
+	file           string
+	configMap, key string
 }
 
 func (l *loader) errorf(pos Pos, format string, args ...any) {
@@ -199,6 +205,16 @@ func (l *loader) object(file string, n *yaml.Node) {
 		if l.decode(pos, n, &pod, false) {
 			l.pod(pos, &pod)
 		}
+	case apiVersion == "v1" && kind == "ConfigMap":
+		var cm corev1.ConfigMap
+		if l.decode(pos, n, &cm, false) {
+			if cm.Namespace == "" {
+				cm.Namespace = DefaultNamespace
+			}
+			if l.first(pos, "ConfigMap", cm.Namespace, cm.Name) {
+				l.set.ConfigMaps = append(l.set.ConfigMaps, cm)
+			}
+		}
 	case kind == v1alpha1.Kind && apiVersion != v1alpha1.GroupVersion.String():
 		l.errorf(pos, "%s: unsupported apiVersion %q (want %s)", kind, apiVersion, v1alpha1.GroupVersion)
 	case kind == v1alpha1.Kind:
@@ -209,7 +225,7 @@ func (l *loader) object(file string, n *yaml.Node) {
 	case apiVersion == "" || kind == "":
 		l.errorf(pos, "document has no apiVersion or kind")
 	default:
-		l.warnf(pos, "skipping %s %s: standalone mode reads v1 Namespace, v1 Pod and %s %s", apiVersion, kind, v1alpha1.GroupVersion, v1alpha1.Kind)
+		l.warnf(pos, "skipping %s %s: standalone mode reads v1 Namespace, Pod and ConfigMap, and %s %s", apiVersion, kind, v1alpha1.GroupVersion, v1alpha1.Kind)
 	}
 }
 
@@ -333,12 +349,12 @@ func (l *loader) policy(pos Pos, n *yaml.Node, p *v1alpha1.L7NetworkPolicy) {
 		}
 		return
 	}
-	if p.Spec.Rego != nil && p.Spec.Rego.ConfigMapRef != nil {
-		l.errorf(line("spec.rego.configMapRef"), "policy %s: spec.rego.configMapRef needs a cluster; in standalone mode use spec.rego.file", id)
-		return
+	if r := p.Spec.Rego; r != nil && r.File != "" {
+		l.regoRefs = append(l.regoRefs, regoRef{pos: line("spec.rego.file"), file: r.File, policy: id})
 	}
-	if p.Spec.Rego != nil && p.Spec.Rego.File != "" {
-		l.regoRefs = append(l.regoRefs, regoRef{pos: line("spec.rego.file"), file: p.Spec.Rego.File, policy: id})
+	if r := p.Spec.Rego; r != nil && r.ConfigMapRef != nil {
+		l.regoRefs = append(l.regoRefs, regoRef{pos: line("spec.rego.configMapRef"), policy: id,
+			configMap: p.Namespace + "/" + r.ConfigMapRef.Name, key: r.ConfigMapRef.Key})
 	}
 
 	if p.Annotations == nil {
@@ -377,16 +393,24 @@ func nodeAt(root *yaml.Node, fieldPath string) *yaml.Node {
 // finish checks references between files and sorts the set.
 func (l *loader) finish() {
 	for _, r := range l.regoRefs {
-		if _, ok := l.set.Modules[r.file]; !ok {
-			hint := ""
-			if _, isTest := l.set.Tests[r.file]; isTest {
-				hint = " (it is a test file)"
+		var msg string
+		if r.file != "" {
+			if _, ok := l.set.Modules[r.file]; !ok {
+				msg = fmt.Sprintf("spec.rego.file %q is not a .rego file of the policy directory", r.file)
+				if _, isTest := l.set.Tests[r.file]; isTest {
+					msg += " (it is a test file)"
+				}
 			}
-			l.errorf(r.pos, "policy %s: spec.rego.file %q is not a .rego file of the policy directory%s", r.policy, r.file, hint)
-			l.set.Policies = slices.DeleteFunc(l.set.Policies, func(p v1alpha1.L7NetworkPolicy) bool {
-				return p.Namespace+"/"+p.Name == r.policy
-			})
+		} else if _, ok := l.set.configMapData(r.configMap, r.key); !ok {
+			msg = fmt.Sprintf("spec.rego.configMapRef: no ConfigMap %s with key %q in the policy directory", r.configMap, r.key)
 		}
+		if msg == "" {
+			continue
+		}
+		l.errorf(r.pos, "policy %s: %s", r.policy, msg)
+		l.set.Policies = slices.DeleteFunc(l.set.Policies, func(p v1alpha1.L7NetworkPolicy) bool {
+			return p.Namespace+"/"+p.Name == r.policy
+		})
 	}
 
 	declared := map[string]bool{}
@@ -413,6 +437,9 @@ func (l *loader) finish() {
 	}
 
 	slices.SortFunc(l.set.Namespaces, func(a, b corev1.Namespace) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(l.set.ConfigMaps, func(a, b corev1.ConfigMap) int {
+		return strings.Compare(a.Namespace+"/"+a.Name, b.Namespace+"/"+b.Name)
+	})
 	slices.SortFunc(l.set.Pods, func(a, b corev1.Pod) int {
 		return strings.Compare(a.Namespace+"/"+a.Name, b.Namespace+"/"+b.Name)
 	})
@@ -428,4 +455,15 @@ func (l *loader) finish() {
 		}
 		return a.Pos.Line - b.Pos.Line
 	})
+}
+
+// configMapData returns the value of key in the ConfigMap "namespace/name".
+func (s *Set) configMapData(nsName, key string) (string, bool) {
+	for _, cm := range s.ConfigMaps {
+		if cm.Namespace+"/"+cm.Name == nsName {
+			v, ok := cm.Data[key]
+			return v, ok
+		}
+	}
+	return "", false
 }

@@ -246,6 +246,54 @@ just: a mapping
 	}
 }
 
+func TestLoadConfigMapModules(t *testing.T) {
+	dir := writeDir(t, map[string]string{"p.yaml": `apiVersion: v1
+kind: ConfigMap
+metadata: {name: rego, namespace: shop}
+data:
+  reports.rego: |
+    package reports
+---
+apiVersion: axon.dev/v1alpha1
+kind: L7NetworkPolicy
+metadata: {name: good, namespace: shop}
+spec:
+  podSelector: {}
+  ports: [{port: 8080}]
+  rego: {configMapRef: {name: rego, key: reports.rego}}
+---
+apiVersion: axon.dev/v1alpha1
+kind: L7NetworkPolicy
+metadata: {name: bad-key, namespace: shop}
+spec:
+  podSelector: {}
+  ports: [{port: 8080}]
+  rego:
+    configMapRef: {name: rego, key: nope.rego}
+---
+apiVersion: axon.dev/v1alpha1
+kind: L7NetworkPolicy
+metadata: {name: other-namespace, namespace: jobs}
+spec:
+  podSelector: {}
+  ports: [{port: 8080}]
+  rego:
+    configMapRef: {name: rego, key: reports.rego}
+`})
+	set, problems, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := problems.Errors()
+	if len(errs) != 2 || errs[0].Pos.String() != "p.yaml:23" || !strings.Contains(errs[0].Msg, `no ConfigMap shop/rego with key "nope.rego"`) ||
+		errs[1].Pos.String() != "p.yaml:32" || !strings.Contains(errs[1].Msg, "no ConfigMap jobs/rego") {
+		t.Errorf("errors = %v", errs)
+	}
+	if len(set.Policies) != 1 || set.Policies[0].Name != "good" || len(set.ConfigMaps) != 1 {
+		t.Errorf("policies %d, config maps %d; want good and its ConfigMap", len(set.Policies), len(set.ConfigMaps))
+	}
+}
+
 func TestLoadMissingDirectory(t *testing.T) {
 	if _, _, err := Load(filepath.Join(t.TempDir(), "nope")); err == nil {
 		t.Error("Load of a missing directory succeeded")
