@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"github.com/axon-dev/axon/api/v1alpha1"
+	"github.com/axon-dev/axon/policy/compiler"
+)
+
+// compileCmd: axon policy compile DIR.
+func compileCmd(ctx context.Context, args []string, out io.Writer) (int, error) {
+	fs := flag.NewFlagSet("compile", flag.ContinueOnError)
+	pos, err := dirArg(fs, args, 1, "DIR")
+	if err != nil {
+		return exitUsage, err
+	}
+	l, err := load(ctx, pos[0], out)
+	if err != nil {
+		return exitFail, err
+	}
+	summarize(out, l)
+	return exitOK, nil
+}
+
+func summarize(out io.Writer, l *loaded) {
+	s, t := l.set, l.table
+	audit := 0
+	for _, p := range s.Policies {
+		if p.Spec.Mode == v1alpha1.ModeAudit {
+			audit++
+		}
+	}
+	fmt.Fprintf(out, "%s: %d namespaces, %d pods, %d policies (%d Enforce, %d Audit), %d Rego modules\n",
+		l.dir, len(s.Namespaces), len(s.Pods), len(s.Policies), len(s.Policies)-audit, audit, len(s.Modules))
+
+	fmt.Fprintf(out, "endpoints: %d\n", len(t.Endpoints))
+	for _, ep := range t.Endpoints {
+		mode := "audit only"
+		if ep.Enforce {
+			mode = "enforce"
+		}
+		fmt.Fprintf(out, "  %-22s %s/%s  %s, no rule matches: %s\n", fmt.Sprintf("%s:%d", ep.Addr, ep.Port),
+			ep.Namespace, ep.Pod, mode, defaultString(t, ep))
+	}
+
+	pods, cidrs := 0, 0
+	for _, id := range t.Identities {
+		if id.CIDR != "" {
+			cidrs++
+		} else {
+			pods++
+		}
+	}
+	fmt.Fprintf(out, "identities: %d pod, %d CIDR, plus world\n", pods, cidrs)
+	for _, id := range t.Identities {
+		if id.CIDR != "" {
+			fmt.Fprintf(out, "  %-6d cidr %s\n", id.ID, id.CIDR)
+		} else {
+			fmt.Fprintf(out, "  %-6d %s %s\n", id.ID, id.Namespace, labelString(id.Labels))
+		}
+	}
+
+	defaults := 0
+	for _, r := range t.Rules {
+		if r.Index < 0 {
+			defaults++
+		}
+	}
+	fmt.Fprintf(out, "rules: %d (%d rules, %d policy defaults)\n", len(t.Rules), len(t.Rules)-defaults, defaults)
+	names := make([]string, len(t.Methods))
+	for i, m := range t.Methods {
+		names[i] = m.Name
+	}
+	fmt.Fprintf(out, "methods: %d %s\n", len(t.Methods), strings.Join(names, " "))
+	globs := 0
+	for _, r := range t.Paths {
+		globs += len(r.Globs)
+	}
+	fmt.Fprintf(out, "rows: %d source classes, %d path rows, %d glob tests\n", len(t.Classes), len(t.Paths), globs)
+	if w := len(l.problems.Warnings()) + len(t.Warnings); w > 0 {
+		fmt.Fprintf(out, "warnings: %d (above)\n", w)
+	}
+}
+
+// defaultString describes what an endpoint does with requests no rule
+// matches.
+func defaultString(t *compiler.Table, ep compiler.Endpoint) string {
+	s := actionString(ep.EnforceDefault.Action)
+	if ep.EnforceDefault.Rule != 0 {
+		r := t.Rules[ep.EnforceDefault.Rule-1]
+		s += " (" + r.Namespace + "/" + r.Policy + ")"
+	}
+	if ep.FullDefault.Action != ep.EnforceDefault.Action {
+		s += ", audit: " + actionString(ep.FullDefault.Action)
+	}
+	return s
+}
+
+func actionString(a compiler.Action) string {
+	switch a {
+	case compiler.ActionAllow:
+		return "allow"
+	case compiler.ActionDeny:
+		return "deny"
+	}
+	return fmt.Sprintf("action(%d)", a)
+}
+
+func labelString(l map[string]string) string {
+	keys := make([]string, 0, len(l))
+	for k := range l {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + "=" + l[k]
+	}
+	return "{" + strings.Join(parts, ",") + "}"
+}

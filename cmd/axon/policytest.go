@@ -1,0 +1,202 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/tester"
+
+	"github.com/axon-dev/axon/policy/compiler"
+	regolib "github.com/axon-dev/axon/policy/rego"
+	"github.com/axon-dev/axon/policy/source"
+)
+
+// testCmd: axon policy test DIR. It runs the directory's Rego tests with
+// OPA's test runner and checks every sample request against the compiled
+// table; any failure makes the exit code non-zero.
+func testCmd(ctx context.Context, args []string, out io.Writer) (int, error) {
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	pos, err := dirArg(fs, args, 1, "DIR")
+	if err != nil {
+		return exitUsage, err
+	}
+	l, err := load(ctx, pos[0], out)
+	if err != nil {
+		return exitFail, err
+	}
+	regoPass, regoTotal, err := runRegoTests(ctx, l.set, out)
+	if err != nil {
+		return exitFail, err
+	}
+	samplePass, sampleTotal, err := runSamples(l, out)
+	if err != nil {
+		return exitFail, err
+	}
+	fmt.Fprintf(out, "%d/%d Rego tests passed, %d/%d samples passed\n", regoPass, regoTotal, samplePass, sampleTotal)
+	if regoPass != regoTotal || samplePass != sampleTotal {
+		fmt.Fprintln(out, "FAIL")
+		return exitFail, nil
+	}
+	fmt.Fprintln(out, "PASS")
+	return exitOK, nil
+}
+
+// runRegoTests runs the test_ rules of the directory's modules, with the
+// Axon Rego library loaded so that tests may use data.axon.authz.
+func runRegoTests(ctx context.Context, set *source.Set, out io.Writer) (pass, total int, err error) {
+	if len(set.Tests) == 0 {
+		fmt.Fprintln(out, "rego: no *_test.rego files")
+		return 0, 0, nil
+	}
+	texts := maps.Clone(set.Modules)
+	maps.Copy(texts, set.Tests)
+	for name, text := range regolib.Modules() {
+		texts[name] = text
+	}
+	mods := make(map[string]*ast.Module, len(texts))
+	for name, text := range texts {
+		m, err := ast.ParseModuleWithOpts(name, text, ast.ParserOptions{RegoVersion: ast.RegoV1})
+		if err != nil {
+			return 0, 0, fmt.Errorf("parsing rego: %w", err)
+		}
+		mods[name] = m
+	}
+	ch, err := tester.NewRunner().SetModules(mods).RunTests(ctx, nil)
+	if err != nil {
+		return 0, 0, fmt.Errorf("compiling rego tests: %w", err)
+	}
+	var results []*tester.Result
+	for r := range ch {
+		results = append(results, r)
+	}
+	slices.SortFunc(results, func(a, b *tester.Result) int {
+		if c := strings.Compare(a.Location.File, b.Location.File); c != 0 {
+			return c
+		}
+		return a.Location.Row - b.Location.Row
+	})
+	fmt.Fprintf(out, "rego tests:\n")
+	for _, r := range results {
+		if r.Skip {
+			fmt.Fprintf(out, "  SKIP %s:%d %s.%s\n", r.Location.File, r.Location.Row, r.Package, r.Name)
+			continue
+		}
+		total++
+		status := "FAIL"
+		if r.Pass() {
+			status = "PASS"
+			pass++
+		}
+		fmt.Fprintf(out, "  %s %s:%d %s.%s", status, r.Location.File, r.Location.Row, r.Package, r.Name)
+		if r.Error != nil {
+			fmt.Fprintf(out, ": %v", r.Error)
+		}
+		fmt.Fprintln(out)
+	}
+	return pass, total, nil
+}
+
+// runSamples decides every sample request with the table's reference
+// evaluator and compares with what the sample expects.
+func runSamples(l *loaded, out io.Writer) (pass, total int, err error) {
+	samples, problems, err := source.LoadSamples(l.dir)
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, p := range problems {
+		fmt.Fprintf(out, "%s\n", p)
+	}
+	if len(problems) > 0 {
+		return 0, 0, fmt.Errorf("%w: %d errors in sample files", errInvalidDir, len(problems))
+	}
+	if len(samples) == 0 {
+		fmt.Fprintln(out, "samples: no samples.yaml or *.samples.yaml files")
+		return 0, 0, nil
+	}
+	fmt.Fprintln(out, "samples:")
+	for i := range samples {
+		s := &samples[i]
+		total++
+		got, msg := checkSample(l, s)
+		if msg == "" {
+			pass++
+			fmt.Fprintf(out, "  PASS %s %s: %s\n", s.Pos, s.Title(), got)
+		} else {
+			fmt.Fprintf(out, "  FAIL %s %s: %s\n", s.Pos, s.Title(), msg)
+		}
+	}
+	return pass, total, nil
+}
+
+// checkSample returns the decision as text and, when it differs from the
+// sample's expectation, what differs.
+func checkSample(l *loaded, s *source.Sample) (got, mismatch string) {
+	req, err := request(l.set, s.From, s.To, s.Request)
+	if err != nil {
+		return "", err.Error()
+	}
+	d := l.table.Decide(req)
+	got = decisionString(l, d)
+	var diffs []string
+	if d.Action.String() != s.Expect {
+		diffs = append(diffs, "want "+s.Expect)
+	}
+	if s.Policy != "" {
+		r := l.rule(d.Rule)
+		if r == nil || !samePolicy(s.Policy, r) {
+			diffs = append(diffs, "want the decision from policy "+s.Policy)
+		}
+	}
+	if s.Reason != "" && d.Reason != s.Reason {
+		diffs = append(diffs, "want reason "+s.Reason)
+	}
+	if len(diffs) > 0 {
+		return got, "got " + got + "; " + strings.Join(diffs, ", ")
+	}
+	return got, ""
+}
+
+// samePolicy reports whether name ("namespace/name" or "name") names r's
+// policy.
+func samePolicy(name string, r *compiler.Rule) bool {
+	if ns, n, ok := strings.Cut(name, "/"); ok {
+		return ns == r.Namespace && n == r.Policy
+	}
+	return name == r.Policy
+}
+
+// request builds the evaluator's request from what a user types.
+func request(set *source.Set, from, to, line string) (compiler.Request, error) {
+	src, err := set.ResolveAddr(from)
+	if err != nil {
+		return compiler.Request{}, fmt.Errorf("from: %w", err)
+	}
+	dst, err := set.ResolveAddrPort(to)
+	if err != nil {
+		return compiler.Request{}, fmt.Errorf("to: %w", err)
+	}
+	method, target, err := source.ParseRequest(line)
+	if err != nil {
+		return compiler.Request{}, err
+	}
+	return compiler.Request{Src: src, Dst: dst, Method: method, Target: target}, nil
+}
+
+// decisionString is "deny by shop/orders-api defaultAction (...)" or
+// "deny (non_canonical_path)".
+func decisionString(l *loaded, d compiler.Decision) string {
+	s := d.Action.String()
+	if d.Reason != "" {
+		s += " (" + d.Reason + ")"
+	}
+	if d.Rule != 0 {
+		s += " by " + l.describeRule(d.Rule)
+	}
+	return s
+}
