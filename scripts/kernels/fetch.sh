@@ -9,15 +9,16 @@
 #   <series>/kver          the exact kernel release (uname -r inside the VM)
 #   <series>/package       the Debian package and version it came from
 #   <series>/modules/      NN-name.ko, load them in lexical order
-#   <series>/.complete     written last; a series with it is skipped (AXON_KERNELS_REFRESH=1 refetches)
+#   <series>/.complete     written last, holds the module list; a series whose .complete names the
+#                          same modules is skipped (AXON_KERNELS_REFRESH=1 refetches)
 #
 # 5.10 comes from bullseye-security through a temporary sources file and a private apt state
 # directory, both removed afterwards: the host's apt configuration is never touched.
 set -euo pipefail
 
 CACHE="${AXON_KERNEL_CACHE:-$HOME/.cache/axon/kernels}"
-# Modules the tests load; built-in ones (modules.builtin) are skipped.
-MODULES=(sch_ingress cls_bpf veth)
+# Modules the tests load (TC attach, veth pairs, test/netns bridges); built-in ones are skipped.
+MODULES=(sch_ingress cls_bpf veth bridge)
 SERIES=("$@")
 [ ${#SERIES[@]} -gt 0 ] || SERIES=(5.10 6.1 6.12)
 
@@ -119,7 +120,8 @@ decompress_to() {
 
 fetch_series() {
 	local series="$1" dir="$CACHE/$1"
-	if [ -f "$dir/.complete" ] && [ "${AXON_KERNELS_REFRESH:-0}" != 1 ]; then
+	if [ -f "$dir/.complete" ] && [ "$(cat "$dir/.complete")" = "${MODULES[*]}" ] &&
+		[ "${AXON_KERNELS_REFRESH:-0}" != 1 ]; then
 		log "$series: cached ($(cat "$dir/kver")), skipping"
 		return 0
 	fi
@@ -168,7 +170,7 @@ fetch_series() {
 			n=$((n + 1))
 		done
 	done
-	touch "$dir.new/.complete"
+	echo "${MODULES[*]}" >"$dir.new/.complete"
 	rm -rf "$dir"
 	mv "$dir.new" "$dir"
 	rm -rf "$work"

@@ -12,16 +12,20 @@ import (
 	"strings"
 )
 
+// NetnsHarness is the test package whose users need host tools (ip, curl) in the guest.
+const NetnsHarness = "github.com/axon-dev/axon/test/netns"
+
 // ErrNoTests means none of the listed package patterns holds a test.
 var ErrNoTests = errors.New("no test packages")
 
 // TestBinary is a static test binary built from one Go package.
 type TestBinary struct {
-	Name     string // file name without .test, unique: the import path below the module
-	Path     string // built binary
-	Pkg      string // import path
-	Dir      string // package source directory
-	Testdata bool   // the package has a testdata directory to ship with the binary
+	Name       string // file name without .test, unique: the import path below the module
+	Path       string // built binary
+	Pkg        string // import path
+	Dir        string // package source directory
+	Testdata   bool   // the package has a testdata directory to ship with the binary
+	NeedsTools bool   // the tests use test/netns, which runs ip and curl
 }
 
 type listedPackage struct {
@@ -30,12 +34,27 @@ type listedPackage struct {
 	Module       *struct{ Path string }
 	TestGoFiles  []string
 	XTestGoFiles []string
+	Deps         []string
+	TestImports  []string
+	XTestImports []string
+}
+
+// Imports reports whether the package, its tests or its dependencies import path.
+func (p listedPackage) Imports(path string) bool {
+	for _, l := range [][]string{p.Deps, p.TestImports, p.XTestImports} {
+		for _, d := range l {
+			if d == path {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // ListTestPackages resolves package patterns (run in repo) to the packages that have tests.
 // Patterns matching nothing are ignored, so the list can name packages that do not exist yet.
 func ListTestPackages(repo string, tags string, patterns []string) ([]listedPackage, error) {
-	args := []string{"list", "-e", "-json=ImportPath,Dir,Module,TestGoFiles,XTestGoFiles"}
+	args := []string{"list", "-e", "-json=ImportPath,Dir,Module,TestGoFiles,XTestGoFiles,Deps,TestImports,XTestImports"}
 	if tags != "" {
 		args = append(args, "-tags", tags)
 	}
@@ -94,7 +113,10 @@ func BuildTests(repo, tags string, pkgs []listedPackage, outDir string) ([]TestB
 			return nil, fmt.Errorf("building test binary of %s: %w\n%s", p.ImportPath, err, msg)
 		}
 		_, statErr := os.Stat(filepath.Join(p.Dir, "testdata"))
-		bins = append(bins, TestBinary{Name: name, Path: out, Pkg: p.ImportPath, Dir: p.Dir, Testdata: statErr == nil})
+		bins = append(bins, TestBinary{
+			Name: name, Path: out, Pkg: p.ImportPath, Dir: p.Dir, Testdata: statErr == nil,
+			NeedsTools: p.ImportPath == NetnsHarness || p.Imports(NetnsHarness),
+		})
 	}
 	return bins, nil
 }

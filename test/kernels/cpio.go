@@ -12,6 +12,7 @@ type cpioWriter struct {
 	w     io.Writer
 	n     int64 // bytes written, for the 4-byte alignment the format needs
 	inode uint32
+	dirs  map[string]bool // directories written, so parents are written once and first
 	err   error
 }
 
@@ -23,7 +24,7 @@ const (
 )
 
 func newCpioWriter(w io.Writer) *cpioWriter {
-	return &cpioWriter{w: w, inode: 1}
+	return &cpioWriter{w: w, inode: 1, dirs: map[string]bool{}}
 }
 
 func (c *cpioWriter) write(b []byte) {
@@ -58,21 +59,39 @@ func (c *cpioWriter) entry(name string, mode uint32, body []byte, devMajor, devM
 	c.pad()
 }
 
-// Dir adds a directory.
-func (c *cpioWriter) Dir(name string) { c.entry(name, modeDir|0o755, nil, 0, 0) }
+// Dir adds a directory and any missing parents.
+func (c *cpioWriter) Dir(name string) {
+	name = strings.Trim(name, "/")
+	if name == "" || name == "." || c.dirs[name] {
+		return
+	}
+	c.parents(name)
+	c.dirs[name] = true
+	c.entry(name, modeDir|0o755, nil, 0, 0)
+}
 
-// File adds a regular file with the given permission bits.
+func (c *cpioWriter) parents(name string) {
+	name = strings.Trim(name, "/")
+	if i := strings.LastIndex(name, "/"); i > 0 {
+		c.Dir(name[:i])
+	}
+}
+
+// File adds a regular file with the given permission bits, and missing parents.
 func (c *cpioWriter) File(name string, perm uint32, body []byte) {
+	c.parents(name)
 	c.entry(name, modeFile|perm, body, 0, 0)
 }
 
-// Symlink adds a symbolic link name -> target.
+// Symlink adds a symbolic link name -> target, and missing parents.
 func (c *cpioWriter) Symlink(name, target string) {
+	c.parents(name)
 	c.entry(name, modeSymlink|0o777, []byte(target), 0, 0)
 }
 
-// CharDev adds a character device node.
+// CharDev adds a character device node, and missing parents.
 func (c *cpioWriter) CharDev(name string, major, minor uint32) {
+	c.parents(name)
 	c.entry(name, modeCharDev|0o600, nil, major, minor)
 }
 

@@ -13,7 +13,7 @@ import (
 // WriteInitramfs writes an uncompressed cpio initramfs holding the guest init, the kernel's
 // modules (loaded in lexical order), the test binaries with their testdata, and the
 // arguments passed to every test binary.
-func WriteInitramfs(out, initBin, modulesDir string, bins []TestBinary, testArgs []string) error {
+func WriteInitramfs(out, initBin, modulesDir string, bins []TestBinary, testArgs []string, tools []HostFile) error {
 	f, err := os.Create(out)
 	if err != nil {
 		return fmt.Errorf("creating initramfs: %w", err)
@@ -46,6 +46,11 @@ func WriteInitramfs(out, initBin, modulesDir string, bins []TestBinary, testArgs
 			}
 		}
 	}
+	for _, t := range tools {
+		if err := addFile(c, t.Path, t.Path, t.Perm); err != nil {
+			return err
+		}
+	}
 	c.File("tests/args", 0o644, []byte(strings.Join(testArgs, "\n")+"\n"))
 	if err := c.Close(); err != nil {
 		f.Close()
@@ -67,12 +72,8 @@ func addFile(c *cpioWriter, name, src string, perm uint32) error {
 	return nil
 }
 
-// addTree copies a directory tree (regular files and directories) to dst, parents first.
+// addTree copies a directory tree (regular files and directories) to dst.
 func addTree(c *cpioWriter, src, dst string) error {
-	parts := strings.Split(dst, "/")
-	for i := 1; i < len(parts); i++ {
-		c.Dir(strings.Join(parts[:i], "/"))
-	}
 	return filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err

@@ -85,7 +85,9 @@ func setup() error {
 	if err := loopbackUp(); err != nil {
 		return fmt.Errorf("bringing lo up: %w", err)
 	}
-	os.Setenv("PATH", "/bin:/tests")
+	// Host tools (ip, curl) sit at their host paths with their libraries; there is no ld.so.cache.
+	os.Setenv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/tests")
+	os.Setenv("LD_LIBRARY_PATH", "/lib/x86_64-linux-gnu:/usr/lib/x86_64-linux-gnu:/lib64:/lib:/usr/lib")
 	os.Setenv("HOME", "/tmp")
 	os.Setenv("TMPDIR", "/tmp")
 	os.Setenv("AXON_KERNEL_VM", "1")

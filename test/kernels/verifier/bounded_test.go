@@ -2,7 +2,12 @@
 
 package verifier
 
-import "testing"
+import (
+	"errors"
+	"testing"
+
+	"github.com/cilium/ebpf"
+)
 
 // TestCopyBounded loads the kernel-specific form of the same copy. It passes on kernels
 // whose verifier learns n >= 1 from "if n == 0" (6.12, the host's 6.18) and fails on 5.10
@@ -11,7 +16,11 @@ func TestCopyBounded(t *testing.T) {
 	needRoot(t)
 	var objs boundedObjects
 	if err := loadBoundedObjects(&objs, nil); err != nil {
-		t.Fatalf("loading copy_bounded: %+v", err)
+		var ve *ebpf.VerifierError
+		if errors.As(err, &ve) {
+			t.Logf("verifier log:\n%+v", ve)
+		}
+		t.Fatalf("loading copy_bounded: %v", err)
 	}
 	defer objs.Close()
 	checkCopy(t, objs.CopyBounded)

@@ -1,6 +1,7 @@
 package verifier
 
 import (
+	"errors"
 	"os"
 	"testing"
 
@@ -56,7 +57,11 @@ func TestCopyMasked(t *testing.T) {
 	needRoot(t)
 	var objs maskedObjects
 	if err := loadMaskedObjects(&objs, nil); err != nil {
-		t.Fatalf("loading copy_masked (verifier rejected the portable form): %+v", err)
+		var ve *ebpf.VerifierError
+		if errors.As(err, &ve) {
+			t.Logf("verifier log:\n%+v", ve)
+		}
+		t.Fatalf("loading copy_masked (verifier rejected the portable form): %v", err)
 	}
 	defer objs.Close()
 	checkCopy(t, objs.CopyMasked)

@@ -30,7 +30,7 @@ var defaultPackages = []string{
 
 type options struct {
 	repo, cache, work, tags, run string
-	kernels, pkgs                []string
+	kernels, pkgs, tools         []string
 	host, verbose                bool
 	timeout, testTimeout         time.Duration
 	memMB, cpus, parallel        int
@@ -38,12 +38,13 @@ type options struct {
 
 func main() {
 	var o options
-	var kernelList, pkgList string
+	var kernelList, pkgList, toolList string
 	flag.StringVar(&o.repo, "repo", ".", "repository root")
 	flag.StringVar(&o.cache, "cache", defaultCache(), "kernel cache written by scripts/kernels/fetch.sh")
 	flag.StringVar(&o.work, "work", "", "work directory for binaries, initramfs and logs (default: a new temporary directory)")
 	flag.StringVar(&kernelList, "kernels", "5.10,6.1,6.12", "comma-separated kernel series to boot")
 	flag.StringVar(&pkgList, "pkgs", strings.Join(defaultPackages, ","), "comma-separated package patterns whose tests run on every kernel")
+	flag.StringVar(&toolList, "tools", "ip,curl", "comma-separated host programs copied (with their libraries) into the guest when a test package uses test/netns, which runs them")
 	flag.StringVar(&o.tags, "tags", "", "build tags for the test binaries (kernelfail adds the deliberately kernel-specific verifier failure)")
 	flag.StringVar(&o.run, "run", "", "passed to the test binaries as -test.run")
 	flag.BoolVar(&o.host, "host", true, "also run the test binaries on the host kernel")
@@ -56,6 +57,7 @@ func main() {
 	flag.Parse()
 	o.kernels = splitList(kernelList)
 	o.pkgs = splitList(pkgList)
+	o.tools = splitList(toolList)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -132,6 +134,21 @@ func run(ctx context.Context, o options) (bool, error) {
 	if err := kernels.BuildInit(repo, initBin); err != nil {
 		return false, err
 	}
+	// Host tools make the initramfs (and each boot) several times bigger: only when needed.
+	needTools := false
+	for _, b := range bins {
+		needTools = needTools || b.NeedsTools
+	}
+	if !needTools {
+		o.tools = nil
+	}
+	tools, missing, err := kernels.HostTools(o.tools)
+	if err != nil {
+		return false, err
+	}
+	if len(missing) > 0 {
+		fmt.Printf("kernelmatrix: not on this host, left out of the guests: %s\n", strings.Join(missing, " "))
+	}
 	var names []string
 	for _, b := range bins {
 		names = append(names, b.Name)
@@ -153,7 +170,7 @@ func run(ctx context.Context, o options) (bool, error) {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			r := bootKernel(ctx, o, k, initBin, bins, testArgs)
+			r := bootKernel(ctx, o, k, initBin, bins, testArgs, tools)
 			mu.Lock()
 			rows[i] = r
 			fmt.Printf("kernelmatrix: %s %s in %.1fs\n", k.Series, verdict(r.run), r.dur.Seconds())
@@ -206,7 +223,7 @@ func (p *prefixless) Write(b []byte) (int, error) {
 	return p.f.Write(b)
 }
 
-func bootKernel(ctx context.Context, o options, k kernels.KernelDir, initBin string, bins []kernels.TestBinary, testArgs []string) (r row) {
+func bootKernel(ctx context.Context, o options, k kernels.KernelDir, initBin string, bins []kernels.TestBinary, testArgs []string, tools []kernels.HostFile) (r row) {
 	r = row{name: k.Series, release: k.Release(), log: filepath.Join(o.work, k.Series+".log")}
 	start := time.Now()
 	defer func() { r.dur = time.Since(start) }()
@@ -216,7 +233,7 @@ func bootKernel(ctx context.Context, o options, k kernels.KernelDir, initBin str
 		return r
 	}
 	initrd := filepath.Join(o.work, k.Series+".cpio")
-	if err := kernels.WriteInitramfs(initrd, initBin, k.Modules(), bins, testArgs); err != nil {
+	if err := kernels.WriteInitramfs(initrd, initBin, k.Modules(), bins, testArgs, tools); err != nil {
 		return fail(err.Error())
 	}
 	lf, err := os.Create(r.log)
