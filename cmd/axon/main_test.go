@@ -165,6 +165,28 @@ func TestTestFailsOnFailingRegoTest(t *testing.T) {
 	}
 }
 
+// The Rego policy works the same when its module comes from a ConfigMap.
+func TestRegoModuleFromConfigMap(t *testing.T) {
+	dir := copyExamples(t)
+	module, err := os.ReadFile(filepath.Join(dir, "reports_access.rego"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(dir, "reports_access.rego")); err != nil {
+		t.Fatal(err)
+	}
+	edit(t, filepath.Join(dir, "reports-access.yaml"), "file: reports_access.rego", "configMapRef: {name: reports-rego, key: policy.rego}")
+	cm := "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: reports-rego, namespace: shop}\ndata:\n  policy.rego: |\n" +
+		"    " + strings.ReplaceAll(strings.TrimSpace(string(module)), "\n", "\n    ") + "\n"
+	if err := os.WriteFile(filepath.Join(dir, "configmap.yaml"), []byte(cm), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out := axon(t, "policy", "test", dir)
+	if code != exitOK || !strings.Contains(out, "shop/reports-access rego `deny` (Deny, Enforce) at shop/reports-rego/policy.rego:") {
+		t.Errorf("exit %d, want %d and the rego deny rule at its ConfigMap key:\n%s", code, exitOK, out)
+	}
+}
+
 func TestExplain(t *testing.T) {
 	line := lineOf(t, filepath.Join(examples, "reports_access.rego"), "deny if {")
 	code, out := axon(t, "policy", "explain", examples, "--from", "web", "--to", "orders:8080", "GET /api/v1/reports/daily")

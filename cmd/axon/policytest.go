@@ -48,13 +48,14 @@ func testCmd(ctx context.Context, args []string, out io.Writer) (int, error) {
 }
 
 // runRegoTests runs the test_ rules of the directory's modules, with the
-// Axon Rego library loaded so that tests may use data.axon.authz.
+// modules policies take from ConfigMaps and the Axon Rego library loaded, so
+// that tests may use data.axon.authz.
 func runRegoTests(ctx context.Context, set *source.Set, out io.Writer) (pass, total int, err error) {
 	if len(set.Tests) == 0 {
 		fmt.Fprintln(out, "rego: no *_test.rego files")
 		return 0, 0, nil
 	}
-	texts := maps.Clone(set.Modules)
+	texts := set.Input().Modules // the directory's modules and referenced ConfigMap keys
 	maps.Copy(texts, set.Tests)
 	for name, text := range regolib.Modules() {
 		texts[name] = text
