@@ -6,7 +6,6 @@ import (
 	"log/slog"
 
 	"github.com/axon-dev/axon/agent"
-	"github.com/axon-dev/axon/policy/compiler"
 )
 
 // datapathCloser is the agent's datapath plus Close.
@@ -23,6 +22,4 @@ func openDatapath(pinDir string, log *slog.Logger) (datapathCloser, error) {
 }
 
 // loadPolicy reads a policy directory and compiles it.
-func loadPolicy(dir string, prev *compiler.Table) (*compiler.Table, []string, error) {
-	return nil, nil, errors.New("policy loading is not built into this binary yet")
-}
+var loadPolicy agent.Loader = agent.LoadDir

@@ -1,0 +1,67 @@
+package agent
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+)
+
+func copyDir(t *testing.T, from string) string {
+	t.Helper()
+	to := t.TempDir()
+	ents, err := os.ReadDir(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		if e.IsDir() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(from, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(to, e.Name()), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return to
+}
+
+func TestLoadDirExamples(t *testing.T) {
+	tab, _, err := LoadDir("../examples/policies", nil)
+	if err != nil {
+		t.Fatalf("loading the example policies: %v", err)
+	}
+	if len(tab.Endpoints) == 0 || len(tab.Rules) == 0 {
+		t.Fatalf("example policies compiled to %d endpoints, %d rules", len(tab.Endpoints), len(tab.Rules))
+	}
+	// Reloading with the previous table keeps IDs stable.
+	again, _, err := LoadDir("../examples/policies", tab)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(again.Endpoints) != len(tab.Endpoints) || again.Endpoints[0].ID != tab.Endpoints[0].ID {
+		t.Errorf("recompiling with the previous table changed endpoint IDs")
+	}
+}
+
+func TestLoadDirNamesBrokenFiles(t *testing.T) {
+	dir := copyDir(t, "../examples/policies")
+	if err := os.WriteFile(filepath.Join(dir, "zz-broken.yaml"), []byte("kind: [\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tab, _, err := LoadDir(dir, nil)
+	if tab != nil {
+		t.Error("a table was returned for a directory with a broken file")
+	}
+	var le *LoadError
+	if !errors.As(err, &le) {
+		t.Fatalf("error %v is not a *LoadError", err)
+	}
+	if le.Stage != "source" || !slices.Contains(le.Files, "zz-broken.yaml") {
+		t.Errorf("LoadError stage %q files %v, want source and zz-broken.yaml", le.Stage, le.Files)
+	}
+}
