@@ -40,7 +40,7 @@ func NewOracle(ctx context.Context, in *Input) (*Oracle, error) {
 	for i, p := range ps {
 		pols[i] = p.json
 	}
-	store := inmem.NewFromObject(map[string]any{"axon": map[string]any{"policies": pols, "namespaces": nsData}})
+	store := inmem.NewFromObjectWithOpts(map[string]any{"axon": map[string]any{"policies": pols, "namespaces": nsData}}, inmem.OptReturnASTValuesOnRead(true))
 	q, err := rego.New(rego.Compiler(comp), rego.Store(store),
 		rego.Query("d = data.axon.authz.decision; e = data.axon.authz.enforced; p = data.axon.authz.policed"),
 	).PrepareForEval(ctx)

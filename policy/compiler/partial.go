@@ -17,7 +17,7 @@ var unknowns = []string{"input.method", "input.path", "input.source"}
 // destination with only the policies protecting it in data, and parses the
 // residual queries.
 func partialEval(ctx context.Context, c *ast.Compiler, nsData map[string]any, pols []any, dest map[string]any, rules map[ruleKey]RuleID) ([]*conj, error) {
-	store := inmem.NewFromObject(map[string]any{"axon": map[string]any{"policies": pols, "namespaces": nsData}})
+	store := inmem.NewFromObjectWithOpts(map[string]any{"axon": map[string]any{"policies": pols, "namespaces": nsData}}, inmem.OptReturnASTValuesOnRead(true))
 	r := rego.New(
 		rego.Compiler(c),
 		rego.Store(store),

@@ -42,12 +42,12 @@ policed if count(protecting) > 0
 default enforced := false
 
 enforced if {
-	some p in protecting
-	mode(p) == "Enforce"
+	some i in protecting
+	mode(data.axon.policies[i]) == "Enforce"
 }
 
 # enforce_verdict is the verdict of the Enforce-mode policies.
-enforce_verdict := verdict({r | some r in matched; r.mode == "Enforce"}, {p | some p in protecting; mode(p) == "Enforce"})
+enforce_verdict := verdict({r | some r in matched; r.mode == "Enforce"}, {i | some i in protecting; mode(data.axon.policies[i]) == "Enforce"})
 
 # full_verdict is the verdict of all policies together.
 full_verdict := verdict(matched, protecting)
@@ -58,10 +58,10 @@ verdict(rules, policies) := {"action": "deny", "rule": lowest({r | some r in rul
 } else := {"action": "allow", "rule": lowest({r | some r in rules; r.action == "Allow"})} if {
 	some r in rules
 	r.action == "Allow"
-} else := {"action": "deny", "rule": lowest({default_ref(p) | some p in policies; default_action(p) == "Deny"})} if {
-	some p in policies
-	default_action(p) == "Deny"
-} else := {"action": "allow", "rule": lowest({default_ref(p) | some p in policies})} if {
+} else := {"action": "deny", "rule": lowest({default_ref(data.axon.policies[i]) | some i in policies; default_action(data.axon.policies[i]) == "Deny"})} if {
+	some i in policies
+	default_action(data.axon.policies[i]) == "Deny"
+} else := {"action": "allow", "rule": lowest({default_ref(data.axon.policies[i]) | some i in policies})} if {
 	count(policies) > 0
 } else := {"action": "allow", "rule": null}
 
@@ -80,9 +80,10 @@ default_action(p) := object.get(p.spec, "defaultAction", "Deny")
 
 rule_action(r) := object.get(r, "action", "Allow")
 
-# protecting is the set of policies protecting input.destination.
-protecting contains p if {
-	some p in data.axon.policies
+# protecting is the set of indexes in data.axon.policies of the policies
+# protecting input.destination.
+protecting contains i if {
+	some i, p in data.axon.policies
 	p.metadata.namespace == input.destination.namespace
 	selector_matches(p.spec.podSelector, input.destination.labels)
 	some port in p.spec.ports
@@ -92,7 +93,8 @@ protecting contains p if {
 # matched is the set of rules (of protecting policies) matching the request:
 # {"namespace", "policy", "index", "action", "mode"}.
 matched contains rule if {
-	some p in protecting
+	some pi in protecting
+	p := data.axon.policies[pi]
 	some i, r in p.spec.rules
 	rule_matches(p, r)
 	rule := {
@@ -104,7 +106,8 @@ matched contains rule if {
 # Policies written in Rego: index 0 stands for the module's deny rules, 1 for
 # its allow rules.
 matched contains rule if {
-	some p in protecting
+	some pi in protecting
+	p := data.axon.policies[pi]
 	p.spec.rego
 	data.axon.user[sprintf("%s/%s", [p.metadata.namespace, p.metadata.name])].deny
 	rule := {
@@ -114,7 +117,8 @@ matched contains rule if {
 }
 
 matched contains rule if {
-	some p in protecting
+	some pi in protecting
+	p := data.axon.policies[pi]
 	p.spec.rego
 	data.axon.user[sprintf("%s/%s", [p.metadata.namespace, p.metadata.name])].allow
 	rule := {

@@ -1,0 +1,242 @@
+package compiler
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"net/netip"
+	"reflect"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/axon-dev/axon/api/v1alpha1"
+)
+
+func pod(ns, name, ip string, l map[string]string) corev1.Pod {
+	p := corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: l}}
+	p.Status.PodIP = ip
+	return p
+}
+
+const tenantsModule = `package tenants
+
+import rego.v1
+
+deny if {
+	input.method == "DELETE"
+	not input.source.labels.role == "admin"
+}
+
+allow if {
+	startswith(input.path, "/tenants/")
+	input.source.namespace == "shop"
+}
+
+allow if glob.match("/public/**", ["/"], input.path)
+
+allow if {
+	input.method in {"GET", "HEAD"}
+	net.cidr_contains("203.0.113.0/24", input.source.ip)
+	not input.source.namespace
+}
+`
+
+func regoInput() *Input {
+	return &Input{
+		Pods: []corev1.Pod{
+			pod("shop", "orders", "10.1.0.1", map[string]string{"app": "orders"}),
+			pod("shop", "web", "10.1.0.2", map[string]string{"app": "web"}),
+			pod("shop", "admin", "10.1.0.3", map[string]string{"app": "web", "role": "admin"}),
+			pod("ops", "probe", "10.1.0.4", map[string]string{"app": "probe"}),
+		},
+		Policies: []v1alpha1.L7NetworkPolicy{{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "tenants", Annotations: map[string]string{v1alpha1.AnnotationOrigin: "tenants.yaml:1"}},
+			Spec: v1alpha1.L7NetworkPolicySpec{
+				PodSelector: metav1.LabelSelector{MatchLabels: map[string]string{"app": "orders"}},
+				Ports:       []v1alpha1.PortSpec{{Port: 8080}},
+				Rego:        &v1alpha1.RegoSource{File: "tenants.rego"},
+			},
+		}},
+		Modules: map[string]string{"tenants.rego": tenantsModule},
+	}
+}
+
+func req(src, method, target string) Request {
+	return Request{Src: netip.MustParseAddr(src), Dst: netip.MustParseAddrPort("10.1.0.1:8080"), Method: method, Target: target}
+}
+
+// TestRegoPolicy compiles a policy written as a Rego module and checks the
+// decisions its text implies: deny rules beat allow rules, the default is
+// Deny, and Rego rules are reported as rule 0 (deny) or 1 (allow).
+func TestRegoPolicy(t *testing.T) {
+	ctx := context.Background()
+	in := regoInput()
+	tab, err := Compile(ctx, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := func(index int) RuleID {
+		for _, r := range tab.Rules {
+			if r.Policy == "tenants" && r.Index == index {
+				return r.ID
+			}
+		}
+		t.Fatalf("no rule %d", index)
+		return 0
+	}
+	if o := tab.Rules[id(0)-1].Origin; o != "tenants.rego:5" {
+		t.Errorf("deny origin %q, want tenants.rego:5", o)
+	}
+	for _, c := range []struct {
+		r    Request
+		want Decision
+	}{
+		{req("10.1.0.2", "GET", "/tenants/a"), Decision{Action: DecisionAllow, Rule: id(1)}},
+		{req("10.1.0.2", "DELETE", "/tenants/a"), Decision{Action: DecisionDeny, Rule: id(0)}},
+		{req("10.1.0.3", "DELETE", "/tenants/a"), Decision{Action: DecisionAllow, Rule: id(1)}},
+		{req("10.1.0.4", "GET", "/tenants/a"), Decision{Action: DecisionDeny, Rule: id(-1)}},
+		{req("10.1.0.4", "GET", "/public/a/b"), Decision{Action: DecisionAllow, Rule: id(1)}},
+		{req("10.1.0.4", "GET", "/public"), Decision{Action: DecisionDeny, Rule: id(-1)}},
+		{req("203.0.113.9", "HEAD", "/x"), Decision{Action: DecisionAllow, Rule: id(1)}},
+		{req("203.0.113.9", "POST", "/x"), Decision{Action: DecisionDeny, Rule: id(-1)}},
+		{req("203.0.113.9", "DELETE", "/public/x"), Decision{Action: DecisionDeny, Rule: id(0)}},
+		{req("198.51.100.1", "GET", "/x"), Decision{Action: DecisionDeny, Rule: id(-1)}},
+		{req("10.1.0.2", "GET", "/tenants/../admin"), Decision{Action: DecisionDeny, Reason: ReasonNonCanonicalPath}},
+	} {
+		if got := tab.Decide(c.r); got != c.want {
+			t.Errorf("%s %s from %s: got %+v, want %+v", c.r.Method, c.r.Target, c.r.Src, got, c.want)
+		}
+	}
+	// And the same as OPA on random requests.
+	o, err := NewOracle(ctx, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	srcs := []string{"10.1.0.2", "10.1.0.3", "10.1.0.4", "203.0.113.9", "198.51.100.1"}
+	paths := []string{"/tenants/a", "/tenants", "/public/", "/public/x/y", "/x", "/", "*"}
+	for i := 0; i < 2000; i++ {
+		r := req(srcs[rng.IntN(len(srcs))], []string{"GET", "HEAD", "DELETE", "POST", "BREW"}[rng.IntN(5)], paths[rng.IntN(len(paths))])
+		want, err := o.Decide(ctx, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := tab.Decide(r); got != want {
+			t.Fatalf("%+v: table %+v, OPA %+v", r, got, want)
+		}
+	}
+}
+
+// TestUnsupportedRegoNamesFileAndLine: Rego outside the fragment is a
+// compile error at the module's file and line.
+func TestUnsupportedRegoNamesFileAndLine(t *testing.T) {
+	for _, c := range []struct {
+		body string
+		line int
+	}{
+		{"allow if {\n\tcount(input.path) > 5\n}\n", 6},
+		{"allow if {\n\tinput.source.ip == \"10.0.0.1\"\n}\n", 6},
+		{"allow if {\n\tinput.method == \"GET\"\n\tnot glob.match(\"/a/*\", [\"/\"], input.path)\n}\n", 7},
+		{"allow if {\n\tglob.match(\"/a/*\", [\"/\", \".\"], input.path)\n}\n", 6},
+		{"allow if {\n\tglob.match(\"/a/[ab]\", [\"/\"], input.path)\n}\n", 6},
+		{"allow if {\n\tupper(input.method) == \"GET\"\n}\n", 6},
+	} {
+		in := regoInput()
+		in.Modules["tenants.rego"] = "package tenants\n\nimport rego.v1\n\n" + c.body
+		_, err := Compile(context.Background(), in)
+		var ce *Error
+		if !errors.As(err, &ce) {
+			t.Errorf("%q: got %v, want *Error", c.body, err)
+			continue
+		}
+		if !errors.Is(err, ErrUnsupported) || ce.File != "tenants.rego" || ce.Line != c.line || ce.Construct == "" || ce.Hint == "" {
+			t.Errorf("%q: got %#v (%v), want unsupported at tenants.rego:%d", c.body, ce, err, c.line)
+		}
+	}
+}
+
+// TestInvalidPolicyNamesOrigin: malformed rules are errors at the rule's
+// file:line from the origin annotations.
+func TestInvalidPolicyNamesOrigin(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		rule v1alpha1.Rule
+	}{
+		{"bad cidr", v1alpha1.Rule{From: []v1alpha1.Peer{{IPBlock: &v1alpha1.IPBlock{CIDR: "10.0.0.0/33"}}}}},
+		{"non-canonical prefix", v1alpha1.Rule{HTTP: []v1alpha1.HTTPRule{{Paths: []v1alpha1.PathMatch{{Prefix: "/a/../b"}}}}}},
+		{"glob brackets", v1alpha1.Rule{HTTP: []v1alpha1.HTTPRule{{Paths: []v1alpha1.PathMatch{{Glob: "/a/[bc]"}}}}}},
+		{"two patterns", v1alpha1.Rule{HTTP: []v1alpha1.HTTPRule{{Paths: []v1alpha1.PathMatch{{Exact: "/a", Prefix: "/b"}}}}}},
+		{"bad selector", v1alpha1.Rule{From: []v1alpha1.Peer{{PodSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "a", Operator: "Near"}}}}}}},
+	} {
+		p := v1alpha1.L7NetworkPolicy{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "p", Annotations: map[string]string{
+				v1alpha1.AnnotationOrigin: "p.yaml:1", v1alpha1.AnnotationRuleOrigins: "p.yaml:9,p.yaml:14"}},
+			Spec: v1alpha1.L7NetworkPolicySpec{Ports: []v1alpha1.PortSpec{{Port: 80}}, Rules: []v1alpha1.Rule{{}, c.rule}},
+		}
+		_, err := Compile(context.Background(), &Input{Policies: []v1alpha1.L7NetworkPolicy{p}})
+		var ce *Error
+		if !errors.As(err, &ce) || !errors.Is(err, ErrInvalid) || ce.File != "p.yaml" || ce.Line != 14 {
+			t.Errorf("%s: got %v, want invalid at p.yaml:14", c.name, err)
+		}
+	}
+}
+
+// TestCompileIsDeterministic: the same input in any order gives an equal
+// table.
+func TestCompileIsDeterministic(t *testing.T) {
+	ctx := context.Background()
+	g := gen{rand.New(rand.NewPCG(11, 12))}
+	for i := 0; i < 10; i++ {
+		in := g.input()
+		a, err := Compile(ctx, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g.r.Shuffle(len(in.Pods), func(i, j int) { in.Pods[i], in.Pods[j] = in.Pods[j], in.Pods[i] })
+		g.r.Shuffle(len(in.Policies), func(i, j int) { in.Policies[i], in.Policies[j] = in.Policies[j], in.Policies[i] })
+		b, err := Compile(ctx, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(a, b) {
+			t.Fatalf("set %d: tables differ after reordering the input", i)
+		}
+	}
+}
+
+// TestPreviousKeepsIDs: with WithPrevious, sources and endpoints that still
+// exist keep their IDs when new ones (sorting first) appear.
+func TestPreviousKeepsIDs(t *testing.T) {
+	ctx := context.Background()
+	in := regoInput()
+	a, err := Compile(ctx, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.Pods = append(in.Pods, pod("aaa", "first", "10.0.0.1", map[string]string{"app": "a"}), pod("shop", "orders2", "10.0.0.2", map[string]string{"app": "orders"}))
+	b, err := Compile(ctx, in, WithPrevious(a))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := func(t *Table) map[string]uint32 {
+		m := map[string]uint32{}
+		for _, id := range t.Identities {
+			m[podKey(id.Namespace, id.Labels)+id.CIDR] = id.ID
+		}
+		for _, e := range t.Endpoints {
+			m["ep:"+netip.AddrPortFrom(e.Addr, e.Port).String()] = e.ID
+		}
+		return m
+	}
+	before, after := ids(a), ids(b)
+	for k, v := range before {
+		if after[k] != v {
+			t.Errorf("%q: ID %d became %d", k, v, after[k])
+		}
+	}
+	if len(after) != len(before)+2 { // one new identity (aaa/first), one new endpoint (orders2)
+		t.Errorf("got %d IDs after adding two pods (one endpoint), want %d", len(after), len(before)+2)
+	}
+}
