@@ -133,10 +133,18 @@ fetch_series() {
 	local -a opts=()
 	[ "$series" != 5.10 ] || opts=("${APT_PRIV[@]}")
 	chmod 755 "$work"
-	(cd "$work" && apt-get "${opts[@]}" -o APT::Sandbox::User=root -qq download "$pkg" >&2) || {
-		rm -rf "$work"
-		die "apt-get download $pkg failed"
-	}
+	if ! (cd "$work" && apt-get "${opts[@]}" -o APT::Sandbox::User=root -qq download "$pkg" >&2); then
+		# Stale package lists name versions the mirror no longer has: update once and retry.
+		[ "$series" != 5.10 ] && [ -z "${APT_UPDATED:-}" ] || { rm -rf "$work"; die "apt-get download $pkg failed"; }
+		log "$series: download failed, running apt-get update and retrying"
+		apt-get -qq update >&2 || true
+		APT_UPDATED=1
+		pkg="$(image_package "$series")"
+		(cd "$work" && apt-get -o APT::Sandbox::User=root -qq download "$pkg" >&2) || {
+			rm -rf "$work"
+			die "apt-get download $pkg failed"
+		}
+	fi
 	local deb
 	deb="$(ls "$work"/*.deb | head -n1)"
 	dpkg-deb -x "$deb" "$work/root"

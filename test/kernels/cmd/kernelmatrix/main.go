@@ -51,7 +51,7 @@ func main() {
 	flag.BoolVar(&o.verbose, "v", false, "stream the VM consoles and test output")
 	flag.DurationVar(&o.timeout, "timeout", 4*time.Minute, "per-VM timeout")
 	flag.DurationVar(&o.testTimeout, "test-timeout", 2*time.Minute, "per-test-binary timeout (-test.timeout)")
-	flag.IntVar(&o.memMB, "mem", 768, "guest memory in MiB")
+	flag.IntVar(&o.memMB, "mem", 1024, "guest memory in MiB")
 	flag.IntVar(&o.cpus, "cpus", 1, "guest vCPUs")
 	flag.IntVar(&o.parallel, "parallel", 2, "VMs booted at once")
 	flag.Parse()
