@@ -34,12 +34,28 @@ func explainCmd(ctx context.Context, args []string, out io.Writer) (int, error) 
 	if err != nil {
 		return exitFail, err
 	}
-	explain(out, l, req)
+	d := l.table.Decide(req)
+	explain(out, l, req, d)
+
+	// Cross-check with OPA's full evaluation of the Rego library: the table
+	// is what the kernel enforces, the library is the written semantics.
+	oracle, err := compiler.NewOracle(ctx, l.set.Input())
+	if err != nil {
+		return exitFail, fmt.Errorf("preparing OPA evaluation: %w", err)
+	}
+	od, err := oracle.Decide(ctx, req)
+	if err != nil {
+		return exitFail, err
+	}
+	if od != d {
+		fmt.Fprintf(out, "%-9s DISAGREES: %s; please report this compiler bug\n", "opa", decisionString(l, od))
+		return exitFail, nil
+	}
+	fmt.Fprintf(out, "%-9s %s\n", "opa", "full evaluation of the Rego library agrees")
 	return exitOK, nil
 }
 
-func explain(out io.Writer, l *loaded, req compiler.Request) {
-	d := l.table.Decide(req)
+func explain(out io.Writer, l *loaded, req compiler.Request, d compiler.Decision) {
 	row := func(k, format string, args ...any) { fmt.Fprintf(out, "%-9s %s\n", k, fmt.Sprintf(format, args...)) }
 
 	row("request", "%s %s", req.Method, req.Target)

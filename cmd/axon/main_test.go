@@ -198,6 +198,7 @@ func TestExplain(t *testing.T) {
 		fmt.Sprintf("shop/reports-access rego `deny` (Deny, Enforce) at reports_access.rego:%d", line),
 		"beats every Allow rule",
 		"shop/orders-api (Enforce, defaultAction Deny)",
+		"opa       full evaluation of the Rego library agrees",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("explain output lacks %q:\n%s", want, out)

@@ -34,7 +34,7 @@ func testCmd(ctx context.Context, args []string, out io.Writer) (int, error) {
 	if err != nil {
 		return exitFail, err
 	}
-	samplePass, sampleTotal, err := runSamples(l, out)
+	samplePass, sampleTotal, err := runSamples(ctx, l, out)
 	if err != nil {
 		return exitFail, err
 	}
@@ -104,8 +104,9 @@ func runRegoTests(ctx context.Context, set *source.Set, out io.Writer) (pass, to
 }
 
 // runSamples decides every sample request with the table's reference
-// evaluator and compares with what the sample expects.
-func runSamples(l *loaded, out io.Writer) (pass, total int, err error) {
+// evaluator, checks that OPA's full evaluation of the Rego library agrees,
+// and compares with what the sample expects.
+func runSamples(ctx context.Context, l *loaded, out io.Writer) (pass, total int, err error) {
 	samples, problems, err := source.LoadSamples(l.dir)
 	if err != nil {
 		return 0, 0, err
@@ -120,11 +121,15 @@ func runSamples(l *loaded, out io.Writer) (pass, total int, err error) {
 		fmt.Fprintln(out, "samples: no samples.yaml or *.samples.yaml files")
 		return 0, 0, nil
 	}
+	oracle, err := compiler.NewOracle(ctx, l.set.Input())
+	if err != nil {
+		return 0, 0, fmt.Errorf("preparing OPA evaluation: %w", err)
+	}
 	fmt.Fprintln(out, "samples:")
 	for i := range samples {
 		s := &samples[i]
 		total++
-		got, msg := checkSample(l, s)
+		got, msg := checkSample(ctx, l, oracle, s)
 		if msg == "" {
 			pass++
 			fmt.Fprintf(out, "  PASS %s %s: %s\n", s.Pos, s.Title(), got)
@@ -137,7 +142,7 @@ func runSamples(l *loaded, out io.Writer) (pass, total int, err error) {
 
 // checkSample returns the decision as text and, when it differs from the
 // sample's expectation, what differs.
-func checkSample(l *loaded, s *source.Sample) (got, mismatch string) {
+func checkSample(ctx context.Context, l *loaded, oracle *compiler.Oracle, s *source.Sample) (got, mismatch string) {
 	req, err := request(l.set, s.From, s.To, s.Request)
 	if err != nil {
 		return "", err.Error()
@@ -145,6 +150,11 @@ func checkSample(l *loaded, s *source.Sample) (got, mismatch string) {
 	d := l.table.Decide(req)
 	got = decisionString(l, d)
 	var diffs []string
+	if od, err := oracle.Decide(ctx, req); err != nil {
+		diffs = append(diffs, "OPA evaluation failed: "+err.Error())
+	} else if od != d {
+		diffs = append(diffs, "the compiled table and OPA disagree (OPA: "+decisionString(l, od)+"), a compiler bug")
+	}
 	if d.Action.String() != s.Expect {
 		diffs = append(diffs, "want "+s.Expect)
 	}
