@@ -201,8 +201,8 @@ func (a *Agent) Run(ctx context.Context) error {
 		case fp := <-changes:
 			a.reload(fp)
 		case <-retry.C:
-			if a.anyUnattached() {
-				a.attachAll()
+			if failed := a.unattached(); len(failed) > 0 {
+				a.attach(failed)
 			}
 		}
 	}
@@ -273,19 +273,26 @@ func (a *Agent) Table() *compiler.Table {
 	return a.table
 }
 
-func (a *Agent) anyUnattached() bool {
+// unattached lists the interfaces with a direction not attached.
+func (a *Agent) unattached() []string {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	for _, err := range a.attachErrs {
-		if err != nil {
-			return true
+	var out []string
+	for _, ifc := range a.cfg.Interfaces {
+		for _, d := range attach.Directions {
+			if a.attachErrs[ifc+"/"+string(d)] != nil {
+				out = append(out, ifc)
+				break
+			}
 		}
 	}
-	return false
+	return out
 }
 
-func (a *Agent) attachAll() {
-	ats, err := a.att.Attach(a.cfg.Interfaces, a.dp.Programs())
+func (a *Agent) attachAll() { a.attach(a.cfg.Interfaces) }
+
+func (a *Agent) attach(ifaces []string) {
+	ats, err := a.att.Attach(ifaces, a.dp.Programs())
 	a.mu.Lock()
 	for _, at := range ats {
 		a.attachErrs[at.Interface+"/"+string(at.Direction)] = at.Err
