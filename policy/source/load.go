@@ -288,6 +288,13 @@ func (l *loader) pod(pos Pos, pod *corev1.Pod) {
 	if !l.first(pos, "Pod", pod.Namespace, pod.Name) {
 		return
 	}
+	if !ownsIP(pod) {
+		// Host-network pods share their node's IP and finished pods hand
+		// theirs on: neither is a source or endpoint of its own (the
+		// compiler ignores them too).
+		l.set.Pods = append(l.set.Pods, *pod)
+		return
+	}
 	ips := []string{pod.Status.PodIP}
 	for _, ip := range pod.Status.PodIPs {
 		ips = append(ips, ip.IP)
@@ -466,4 +473,10 @@ func (s *Set) configMapData(nsName, key string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// ownsIP reports whether a pod's status IPs are its own: host-network pods
+// share their node's IP and finished pods hand theirs on.
+func ownsIP(pod *corev1.Pod) bool {
+	return !pod.Spec.HostNetwork && pod.Status.Phase != corev1.PodSucceeded && pod.Status.Phase != corev1.PodFailed
 }

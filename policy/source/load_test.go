@@ -2,6 +2,7 @@ package source
 
 import (
 	"errors"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -291,6 +292,37 @@ spec:
 	}
 	if len(set.Policies) != 1 || set.Policies[0].Name != "good" || len(set.ConfigMaps) != 1 {
 		t.Errorf("policies %d, config maps %d; want good and its ConfigMap", len(set.Policies), len(set.ConfigMaps))
+	}
+}
+
+// kubectl get pods -A -o yaml lists host-network pods, which share the
+// node's IP, and finished pods, whose IP may already be reused.
+func TestHostNetworkAndFinishedPodsShareIPs(t *testing.T) {
+	pod := func(name, extra string) string {
+		return "apiVersion: v1\nkind: Pod\nmetadata: {name: " + name + ", namespace: kube-system}\n" + extra + "---\n"
+	}
+	dir := writeDir(t, map[string]string{"pods.yaml": pod("proxy-a", "spec: {hostNetwork: true}\nstatus: {podIP: 10.78.2.1}\n") +
+		pod("proxy-b", "spec: {hostNetwork: true}\nstatus: {podIP: 10.78.2.1}\n") +
+		pod("job-done", "status: {phase: Succeeded, podIP: 10.78.2.9}\n") +
+		pod("job-new", "status: {phase: Running, podIP: 10.78.2.9}\n")})
+	set, problems, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if errs := problems.Errors(); len(errs) > 0 {
+		t.Errorf("errors: %v", errs)
+	}
+	if len(set.Pods) != 4 {
+		t.Errorf("loaded %d pods, want 4", len(set.Pods))
+	}
+	if ip, err := set.ResolveAddr("job-new"); err != nil || ip.String() != "10.78.2.9" {
+		t.Errorf("job-new resolves to %v, %v", ip, err)
+	}
+	if p := set.PodByAddr(netip.MustParseAddr("10.78.2.9")); p == nil || p.Name != "job-new" {
+		t.Errorf("PodByAddr(10.78.2.9) = %v, want job-new", p)
+	}
+	if p := set.PodByAddr(netip.MustParseAddr("10.78.2.1")); p != nil {
+		t.Errorf("PodByAddr(node IP) = %s, want none", p.Name)
 	}
 }
 

@@ -92,9 +92,13 @@ func (s *Set) ResolveAddrPort(hostport string) (netip.AddrPort, error) {
 	return netip.AddrPortFrom(ip, uint16(port)), nil
 }
 
-// PodByAddr returns the pod that has ip, or nil.
+// PodByAddr returns the running pod that owns ip (not a host-network or
+// finished pod), or nil.
 func (s *Set) PodByAddr(ip netip.Addr) *corev1.Pod {
 	for i := range s.Pods {
+		if !ownsIP(&s.Pods[i]) {
+			continue
+		}
 		for _, a := range append([]string{s.Pods[i].Status.PodIP}, podIPs(&s.Pods[i])...) {
 			if a == ip.String() {
 				return &s.Pods[i]
