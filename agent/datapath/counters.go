@@ -1,0 +1,122 @@
+package datapath
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/axon-dev/axon/policy/compiler"
+	"github.com/cilium/ebpf"
+)
+
+// Verdict is how the datapath decided a request (= compiler.DecisionAction).
+type Verdict uint8
+
+const (
+	VerdictAllow     Verdict = 1
+	VerdictDeny      Verdict = 2
+	VerdictAuditDeny Verdict = 3
+)
+
+func (v Verdict) String() string { return compiler.DecisionAction(v).String() }
+
+// Reason is why a request or packet was decided or dropped without a rule
+// (enum ax_reason in bpf/include/axon_shared.h).
+type Reason uint8
+
+const (
+	ReasonPolicy        Reason = 0  // a rule or default decided
+	ReasonNotHTTP       Reason = 1  // not HTTP/1.x on a policed endpoint
+	ReasonMalformed     Reason = 2  // unparseable within the datapath's bounds
+	ReasonNonCanonical  Reason = 3  // non-canonical path
+	ReasonOutOfOrder    Reason = 4  // segment beyond the in-order stream, dropped (the client retransmits)
+	ReasonFlowReset     Reason = 5  // segment of a connection already reset, dropped
+	ReasonEventLimited  Reason = 6  // event not sent: rate limit
+	ReasonGlobUndecided Reason = 7  // path too long to test a glob: failed closed
+	ReasonResetFailed   Reason = 8  // the RST could not be built: segment dropped
+	ReasonFragment      Reason = 9  // IP fragment to a policed endpoint, dropped
+	ReasonEventLost     Reason = 10 // event not sent: ring buffer full
+	numReasons                 = 11
+	reasonSlots                = 16
+)
+
+var reasonNames = [...]string{
+	ReasonPolicy:        "policy",
+	ReasonNotHTTP:       compiler.ReasonNotHTTP,
+	ReasonMalformed:     compiler.ReasonMalformedRequest,
+	ReasonNonCanonical:  compiler.ReasonNonCanonicalPath,
+	ReasonOutOfOrder:    "out_of_order",
+	ReasonFlowReset:     "flow_reset",
+	ReasonEventLimited:  "event_rate_limited",
+	ReasonGlobUndecided: "glob_undecided",
+	ReasonResetFailed:   "reset_failed",
+	ReasonFragment:      "ip_fragment",
+	ReasonEventLost:     "event_lost",
+}
+
+func (r Reason) String() string {
+	if int(r) < len(reasonNames) {
+		return reasonNames[r]
+	}
+	return fmt.Sprintf("reason_%d", r)
+}
+
+// RuleVerdict keys the per-rule counters.
+type RuleVerdict struct {
+	Rule    compiler.RuleID // 0: no rule (reasons other than policy)
+	Verdict Verdict
+}
+
+// Counters are cumulative since the maps were created, summed over CPUs.
+type Counters struct {
+	// Rules counts requests by the rule (or default) they were reported
+	// against and verdict; zero counts are left out.
+	Rules map[RuleVerdict]uint64
+	// Reasons counts requests and packets by Reason.String(), other than
+	// "policy"; zero counts are left out.
+	Reasons map[string]uint64
+}
+
+// Counters reads the counters. Per-rule counters are read for rule IDs up to
+// the highest one applied by this Datapath.
+func (d *Datapath) Counters() (Counters, error) {
+	d.mu.Lock()
+	maxRule := min(d.maxRule, MaxRules-1)
+	closed := d.closed
+	d.mu.Unlock()
+	if closed {
+		return Counters{}, ErrClosed
+	}
+	c := Counters{Rules: map[RuleVerdict]uint64{}, Reasons: map[string]uint64{}}
+	var per []uint64
+	for idx := uint32(0); idx < (maxRule+1)*4; idx++ {
+		if idx%4 == 0 {
+			continue
+		}
+		if err := d.objs.RuleStats.Lookup(idx, &per); err != nil {
+			return Counters{}, fmt.Errorf("reading rule counters: %w", err)
+		}
+		if n := sum(per); n > 0 {
+			c.Rules[RuleVerdict{Rule: compiler.RuleID(idx / 4), Verdict: Verdict(idx % 4)}] = n
+		}
+	}
+	for r := uint32(1); r < numReasons; r++ {
+		if err := d.objs.ReasonStats.Lookup(r, &per); err != nil {
+			if errors.Is(err, ebpf.ErrKeyNotExist) {
+				continue
+			}
+			return Counters{}, fmt.Errorf("reading reason counters: %w", err)
+		}
+		if n := sum(per); n > 0 {
+			c.Reasons[Reason(r).String()] = n
+		}
+	}
+	return c, nil
+}
+
+func sum(v []uint64) uint64 {
+	var n uint64
+	for _, x := range v {
+		n += x
+	}
+	return n
+}

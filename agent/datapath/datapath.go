@@ -1,0 +1,172 @@
+package datapath
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/axon-dev/axon/bpf"
+	"github.com/cilium/ebpf"
+)
+
+// Settle is how long Apply waits after a generation flip before it writes
+// into the generation that was active: longer than any program run that may
+// still be reading it.
+const Settle = 10 * time.Millisecond
+
+type options struct {
+	pinDir    string
+	maxFlows  uint32
+	eventRate uint32
+	noReflect bool
+	logLevel  ebpf.LogLevel
+}
+
+// Option configures Open.
+type Option func(*options)
+
+// WithPinDir pins the maps under dir (a bpffs directory) and reuses maps
+// already pinned there, so that tables, flows and counters survive a
+// restart of the agent.
+func WithPinDir(dir string) Option { return func(o *options) { o.pinDir = dir } }
+
+// WithMaxFlows sets the capacity of the flow table (LRU).
+func WithMaxFlows(n uint32) Option { return func(o *options) { o.maxFlows = n } }
+
+// WithEventRate sets how many deny/audit events per second and CPU the
+// datapath may send (0: none).
+func WithEventRate(n uint32) Option { return func(o *options) { o.eventRate = n } }
+
+// WithoutClientReset makes a deny reset only the server side: the client
+// gets no RST (for tests that run the program without a device).
+func WithoutClientReset() Option { return func(o *options) { o.noReflect = true } }
+
+// WithVerifierLog asks for verifier statistics in load errors.
+func WithVerifierLog(l ebpf.LogLevel) Option { return func(o *options) { o.logLevel = l } }
+
+// Datapath is the loaded TC programs and their maps.
+type Datapath struct {
+	objs bpf.AxonObjects
+
+	mu       sync.Mutex
+	closed   bool
+	active   uint8         // generation the programs read
+	held     [2]generation // what each generation's entries are
+	lastFlip time.Time
+	maxRule  uint32 // highest rule ID applied (bounds counter reads)
+}
+
+// Open loads the programs and maps into the kernel (or reuses pinned maps)
+// and reads back what the decision maps hold.
+func Open(opts ...Option) (*Datapath, error) {
+	o := options{eventRate: 1000}
+	for _, f := range opts {
+		f(&o)
+	}
+	spec, err := bpf.LoadAxon()
+	if err != nil {
+		return nil, fmt.Errorf("loading datapath spec: %w", err)
+	}
+	if err := spec.Variables["cfg_event_rate"].Set(o.eventRate); err != nil {
+		return nil, fmt.Errorf("setting event rate: %w", err)
+	}
+	reflect := uint32(1)
+	if o.noReflect {
+		reflect = 0
+	}
+	if err := spec.Variables["cfg_reflect_rst"].Set(reflect); err != nil {
+		return nil, fmt.Errorf("setting client reset: %w", err)
+	}
+	if o.maxFlows > 0 {
+		spec.Maps[bpf.AxonMapFlows].MaxEntries = o.maxFlows
+	}
+	copts := &ebpf.CollectionOptions{Programs: ebpf.ProgramOptions{LogLevel: o.logLevel}}
+	if o.pinDir != "" {
+		copts.Maps.PinPath = o.pinDir
+	} else {
+		for _, m := range spec.Maps {
+			m.Pinning = ebpf.PinNone
+		}
+	}
+	d := &Datapath{}
+	if err := spec.LoadAndAssign(&d.objs, copts); err != nil {
+		var ve *ebpf.VerifierError
+		if errors.As(err, &ve) {
+			return nil, fmt.Errorf("loading tc programs: %+v", ve)
+		}
+		return nil, fmt.Errorf("loading tc programs: %w", err)
+	}
+	if err := d.readBack(); err != nil {
+		d.objs.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// readBack learns the active generation and each generation's entries from
+// the maps (empty when fresh, an earlier agent's when pinned).
+func (d *Datapath) readBack() error {
+	var cfg bpf.AxonAxConfig
+	if err := d.objs.Config.Lookup(uint32(0), &cfg); err != nil {
+		return fmt.Errorf("reading config: %w", err)
+	}
+	d.active = uint8(cfg.ActiveGen & 1)
+	d.held = [2]generation{newGeneration(), newGeneration()}
+	for _, dm := range decisionMaps {
+		m := d.mapByName(dm.name)
+		var k, v []byte
+		it := m.Iterate()
+		for it.Next(&k, &v) {
+			if len(k) <= dm.genOff {
+				continue
+			}
+			gen := k[dm.genOff] & 1
+			d.held[gen][dm.name][string(k)] = append([]byte(nil), v...)
+		}
+		if err := it.Err(); err != nil {
+			return fmt.Errorf("reading map %s: %w", dm.name, err)
+		}
+	}
+	return nil
+}
+
+func (d *Datapath) mapByName(name string) *ebpf.Map {
+	switch name {
+	case bpf.AxonMapEndpoints:
+		return d.objs.Endpoints
+	case bpf.AxonMapPodIps:
+		return d.objs.PodIps
+	case bpf.AxonMapCidrs:
+		return d.objs.Cidrs
+	case bpf.AxonMapClasses:
+		return d.objs.Classes
+	case bpf.AxonMapMethods:
+		return d.objs.Methods
+	case bpf.AxonMapPaths:
+		return d.objs.Paths
+	case bpf.AxonMapGlobs:
+		return d.objs.Globs
+	}
+	panic("datapath: unknown map " + name)
+}
+
+// Ingress is the program for a device whose ingress carries
+// client-to-server traffic.
+func (d *Datapath) Ingress() *ebpf.Program { return d.objs.AxonIngress }
+
+// Egress is the program for a device whose egress carries client-to-server
+// traffic (the host side of a pod's veth).
+func (d *Datapath) Egress() *ebpf.Program { return d.objs.AxonEgress }
+
+// Close releases the programs and maps (pinned maps and attached programs
+// stay in the kernel).
+func (d *Datapath) Close() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return nil
+	}
+	d.closed = true
+	return d.objs.Close()
+}

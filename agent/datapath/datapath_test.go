@@ -1,0 +1,62 @@
+package datapath
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/axon-dev/axon/policy/compiler"
+)
+
+func openTest(t testing.TB, opts ...Option) *Datapath {
+	t.Helper()
+	needRoot(t)
+	d, err := Open(append([]Option{WithoutClientReset()}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d
+}
+
+var (
+	server = netip.MustParseAddrPort("10.0.0.2:8080")
+	client = netip.MustParseAddr("10.0.0.1")
+)
+
+// oneRuleTable: allow GET /ok on server, default deny (rule 2).
+func oneRuleTable() *compiler.Table {
+	return &compiler.Table{
+		Rules: []compiler.Rule{
+			{ID: 1, Namespace: "ns", Policy: "p", Index: 0, Action: compiler.ActionAllow},
+			{ID: 2, Namespace: "ns", Policy: "p", Index: -1, Action: compiler.ActionDeny},
+		},
+		Methods: []compiler.Method{{Name: "GET", ID: 1}},
+		Endpoints: []compiler.Endpoint{{
+			ID: 1, Addr: server.Addr(), Port: server.Port(), Enforce: true,
+			EnforceDefault: compiler.Verdict{Action: compiler.ActionDeny, Rule: 2},
+			FullDefault:    compiler.Verdict{Action: compiler.ActionDeny, Rule: 2},
+		}},
+		Paths: []compiler.PathRow{{Endpoint: 1, Class: 0, Method: 1, Prefix: "/ok\x00", Enforce: compiler.Match{Allow: 1}}},
+	}
+}
+
+func TestMinimalAllowDeny(t *testing.T) {
+	d := openTest(t)
+	if err := d.Apply(oneRuleTable()); err != nil {
+		t.Fatal(err)
+	}
+	f := newFlow(t, d.Ingress(), client, server)
+	if o := f.send("GET /ok HTTP/1.1\r\nHost: x\r\n\r\n"); o != passed {
+		t.Fatalf("GET /ok: %v", o)
+	}
+	if o := f.send("GET /no HTTP/1.1\r\nHost: x\r\n\r\n"); o != reset {
+		t.Fatalf("GET /no: %v", o)
+	}
+	c, err := d.Counters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Rules[RuleVerdict{1, VerdictAllow}] != 1 || c.Rules[RuleVerdict{2, VerdictDeny}] != 1 {
+		t.Fatalf("counters %v", c)
+	}
+}

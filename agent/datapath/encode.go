@@ -1,0 +1,158 @@
+package datapath
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"hash/fnv"
+	"net/netip"
+
+	"github.com/axon-dev/axon/bpf"
+	"github.com/axon-dev/axon/policy/compiler"
+)
+
+// Datapath bounds a Table must fit (bpf/include/map_sizing.h).
+const (
+	maxMethodLen = 16
+	maxRowGlobs  = 8
+	// MaxGlobPath is the longest path globs are tested on; for longer paths
+	// a Deny glob counts as matching and an Allow glob as not (fail closed).
+	MaxGlobPath = 256
+	// MaxRules: rule IDs at or above it are counted against rule 0.
+	MaxRules = 16384
+)
+
+// decisionMaps are the maps whose keys carry a generation, and where in the
+// key the generation byte is.
+var decisionMaps = []struct {
+	name   string
+	genOff int
+}{
+	{bpf.AxonMapEndpoints, 0},
+	{bpf.AxonMapPodIps, 0},
+	{bpf.AxonMapCidrs, 4},
+	{bpf.AxonMapClasses, 0},
+	{bpf.AxonMapMethods, 0},
+	{bpf.AxonMapPaths, 4},
+	{bpf.AxonMapGlobs, 0},
+}
+
+// generation is the content of every decision map for one generation:
+// map name -> key bytes -> value bytes.
+type generation map[string]map[string][]byte
+
+func newGeneration() generation {
+	g := generation{}
+	for _, m := range decisionMaps {
+		g[m.name] = map[string][]byte{}
+	}
+	return g
+}
+
+func marshal(v any) []byte {
+	var b bytes.Buffer
+	if err := binary.Write(&b, binary.LittleEndian, v); err != nil {
+		panic(fmt.Sprintf("datapath: marshal %T: %v", v, err)) // fixed-size generated types only
+	}
+	return b.Bytes()
+}
+
+func (g generation) put(m string, k, v any) {
+	g[m][string(marshal(k))] = marshal(v)
+}
+
+// addr16 is the datapath's form of an address: IPv6, or IPv4-mapped IPv6.
+func addr16(a netip.Addr) [16]byte { return a.As16() }
+
+// encode lays a Table out as the map entries of generation gen.
+func encode(t *compiler.Table, gen uint8) (generation, error) {
+	g := newGeneration()
+	for _, e := range t.Endpoints {
+		k := bpf.AxonAxEndpointKey{Gen: gen, Port: e.Port, Addr: addr16(e.Addr)}
+		v := bpf.AxonAxEndpoint{
+			Id:            e.ID,
+			EnforceAction: uint8(e.EnforceDefault.Action),
+			FullAction:    uint8(e.FullDefault.Action),
+			EnforceRule:   uint32(e.EnforceDefault.Rule),
+			FullRule:      uint32(e.FullDefault.Rule),
+		}
+		if e.Enforce {
+			v.Flags |= 1
+		}
+		g.put(bpf.AxonMapEndpoints, k, v)
+	}
+	for _, p := range t.PodIPs {
+		g.put(bpf.AxonMapPodIps, bpf.AxonAxAddrKey{Gen: gen, Addr: addr16(p.Addr)}, p.Identity)
+	}
+	for _, c := range t.CIDRs {
+		p := c.Prefix.Masked()
+		bits := p.Bits()
+		if p.Addr().Is4() {
+			bits += 96
+		}
+		k := bpf.AxonAxCidrKey{Prefixlen: uint32(8 + bits), Gen: gen, Addr: addr16(p.Addr())}
+		g.put(bpf.AxonMapCidrs, k, c.Identity)
+	}
+	for _, c := range t.Classes {
+		k := bpf.AxonAxClassKey{Gen: gen, Endpoint: c.Endpoint, Identity: c.Identity}
+		g.put(bpf.AxonMapClasses, k, uint32(c.Class))
+	}
+	for _, m := range t.Methods {
+		if len(m.Name) > maxMethodLen {
+			return nil, fmt.Errorf("%w: method %q longer than %d bytes", ErrTableTooLarge, m.Name, maxMethodLen)
+		}
+		k := bpf.AxonAxMethodKey{Gen: gen, Len: uint8(len(m.Name))}
+		copy(k.Name[:], m.Name)
+		g.put(bpf.AxonMapMethods, k, uint32(m.ID))
+	}
+	globIDs := map[string]uint32{} // glob content -> id, this table
+	usedIDs := map[uint32]bool{}
+	for _, r := range t.Paths {
+		if len(r.Prefix) > compiler.MaxPathKey {
+			return nil, fmt.Errorf("%w: path prefix of %d bytes (at most %d)", ErrTableTooLarge, len(r.Prefix), compiler.MaxPathKey)
+		}
+		if len(r.Globs) > maxRowGlobs {
+			return nil, fmt.Errorf("%w: %d glob candidates on one path row (at most %d)", ErrTableTooLarge, len(r.Globs), maxRowGlobs)
+		}
+		k := bpf.AxonAxPathKey{
+			Prefixlen: uint32(64 + 8*len(r.Prefix)),
+			Gen:       gen,
+			Method:    r.Method,
+			Class:     r.Class,
+			Endpoint:  r.Endpoint,
+		}
+		copy(k.Path[:], r.Prefix)
+		v := bpf.AxonAxPathVal{
+			Enforce: bpf.AxonAxMatch{Deny: uint32(r.Enforce.Deny), Allow: uint32(r.Enforce.Allow)},
+			Audit:   bpf.AxonAxMatch{Deny: uint32(r.Audit.Deny), Allow: uint32(r.Audit.Allow)},
+			Nglobs:  uint32(len(r.Globs)),
+		}
+		for i, gl := range r.Globs {
+			content := fmt.Sprintf("%s\x00%d\x00%d\x00%d", gl.Pattern, gl.Rule, gl.Action, gl.Mode)
+			id, ok := globIDs[content]
+			if !ok {
+				// A content hash keeps IDs stable across tables, so that
+				// unchanged globs are not rewritten.
+				h := fnv.New32a()
+				h.Write([]byte(content))
+				id = h.Sum32()
+				for usedIDs[id] {
+					id++
+				}
+				usedIDs[id] = true
+				globIDs[content] = id
+				cg, err := compileGlob(gl.Pattern)
+				if err != nil {
+					return nil, err
+				}
+				cg.Rule = uint32(gl.Rule)
+				cg.Action = uint8(gl.Action)
+				cg.Mode = uint8(gl.Mode)
+				g.put(bpf.AxonMapGlobs, bpf.AxonAxGlobKey{Gen: gen, Id: id}, cg)
+			}
+			v.Globs[i] = id
+		}
+		g.put(bpf.AxonMapPaths, k, v)
+	}
+	return g, nil
+}

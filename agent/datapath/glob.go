@@ -1,0 +1,131 @@
+package datapath
+
+import (
+	"fmt"
+
+	"github.com/axon-dev/axon/bpf"
+)
+
+// Glob token kinds besides literal bytes (>= 0).
+const (
+	tokStar  = -1 // '*': a run of bytes other than '/'
+	tokSuper = -2 // '**' (two or more stars): any run
+	tokOne   = -3 // '?': one byte other than '/'
+)
+
+const (
+	maxGlobTokens  = 127 // states 0..127 fit the 128-bit masks
+	maxGlobClasses = 64
+	classOther     = 0 // bytes the pattern does not name, other than '/'
+	classSlash     = 1
+)
+
+func globTokens(p string) []int {
+	var out []int
+	for i := 0; i < len(p); i++ {
+		switch p[i] {
+		case '*':
+			j := i
+			for j < len(p) && p[j] == '*' {
+				j++
+			}
+			if j-i >= 2 {
+				out = append(out, tokSuper)
+			} else {
+				out = append(out, tokStar)
+			}
+			i = j - 1
+		case '?':
+			out = append(out, tokOne)
+		default:
+			out = append(out, int(p[i]))
+		}
+	}
+	return out
+}
+
+func setBit(m *bpf.AxonAxMask128, i int) {
+	if i < 64 {
+		m.Lo |= 1 << uint(i)
+	} else {
+		m.Hi |= 1 << uint(i-64)
+	}
+}
+
+// compileGlob builds the bit-parallel automaton the datapath runs (struct
+// ax_glob in bpf/include/axon_shared.h). State j means "tokens before j
+// matched"; a star token j loops on j and lets j+1 be reached without input,
+// as compiler.MatchGlob does.
+func compileGlob(pattern string) (bpf.AxonAxGlob, error) {
+	var g bpf.AxonAxGlob
+	toks := globTokens(pattern)
+	if len(toks) > maxGlobTokens {
+		return g, fmt.Errorf("%w: glob %q has %d tokens (at most %d)", ErrTableTooLarge, pattern, len(toks), maxGlobTokens)
+	}
+	next := 2
+	g.ClassOf['/'] = classSlash
+	for _, t := range toks {
+		if t >= 0 && t != '/' && g.ClassOf[t] == 0 {
+			if next >= maxGlobClasses {
+				return g, fmt.Errorf("%w: glob %q names more than %d distinct bytes", ErrTableTooLarge, pattern, maxGlobClasses-2)
+			}
+			g.ClassOf[t] = uint8(next)
+			next++
+		}
+	}
+	for j, t := range toks {
+		switch {
+		case t == tokStar:
+			setBit(&g.Star, j)
+			for k := 0; k < maxGlobClasses; k++ {
+				if k != classSlash {
+					setBit(&g.Loop[k], j)
+				}
+			}
+		case t == tokSuper:
+			setBit(&g.Star, j)
+			for k := 0; k < maxGlobClasses; k++ {
+				setBit(&g.Loop[k], j)
+			}
+		case t == tokOne:
+			for k := 0; k < maxGlobClasses; k++ {
+				if k != classSlash {
+					setBit(&g.Consume[k], j)
+				}
+			}
+		default:
+			setBit(&g.Consume[g.ClassOf[t]], j)
+		}
+	}
+	g.Ntok = uint8(len(toks))
+	return g, nil
+}
+
+// matchCompiled runs a compiled glob in Go exactly as the datapath does; the
+// tests compare it with compiler.MatchGlob.
+func matchCompiled(g *bpf.AxonAxGlob, path string) bool {
+	shl := func(m bpf.AxonAxMask128) bpf.AxonAxMask128 {
+		return bpf.AxonAxMask128{Lo: m.Lo << 1, Hi: m.Hi<<1 | m.Lo>>63}
+	}
+	and := func(a, b bpf.AxonAxMask128) bpf.AxonAxMask128 {
+		return bpf.AxonAxMask128{Lo: a.Lo & b.Lo, Hi: a.Hi & b.Hi}
+	}
+	or := func(a, b bpf.AxonAxMask128) bpf.AxonAxMask128 {
+		return bpf.AxonAxMask128{Lo: a.Lo | b.Lo, Hi: a.Hi | b.Hi}
+	}
+	d := bpf.AxonAxMask128{Lo: 1}
+	d = or(d, shl(and(d, g.Star)))
+	for i := 0; i < len(path); i++ {
+		k := g.ClassOf[path[i]] & (maxGlobClasses - 1)
+		d = or(shl(and(d, g.Consume[k])), and(d, g.Loop[k]))
+		d = or(d, shl(and(d, g.Star)))
+		if d.Lo|d.Hi == 0 {
+			return false
+		}
+	}
+	m := int(g.Ntok)
+	if m < 64 {
+		return d.Lo>>uint(m)&1 == 1
+	}
+	return d.Hi>>uint(m-64)&1 == 1
+}

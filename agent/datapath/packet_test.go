@@ -1,0 +1,224 @@
+package datapath
+
+import (
+	"encoding/binary"
+	"net/netip"
+	"os"
+	"testing"
+
+	"github.com/cilium/ebpf"
+)
+
+func needRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+}
+
+const (
+	tcpFIN = 0x01
+	tcpSYN = 0x02
+	tcpRST = 0x04
+	tcpPSH = 0x08
+	tcpACK = 0x10
+)
+
+// segment is one TCP segment of a test flow.
+type segment struct {
+	src, dst netip.AddrPort
+	seq, ack uint32
+	flags    uint8
+	payload  []byte
+}
+
+func csumAdd(sum uint32, b []byte) uint32 {
+	for i := 0; i+1 < len(b); i += 2 {
+		sum += uint32(b[i])<<8 | uint32(b[i+1])
+	}
+	if len(b)%2 == 1 {
+		sum += uint32(b[len(b)-1]) << 8
+	}
+	return sum
+}
+
+func csumFold(sum uint32) uint16 {
+	for sum>>16 != 0 {
+		sum = sum&0xffff + sum>>16
+	}
+	return ^uint16(sum)
+}
+
+// bytes builds Ethernet + IPv4 or IPv6 + TCP with valid checksums.
+func (s segment) bytes() []byte {
+	tcp := make([]byte, 20+len(s.payload))
+	binary.BigEndian.PutUint16(tcp[0:], s.src.Port())
+	binary.BigEndian.PutUint16(tcp[2:], s.dst.Port())
+	binary.BigEndian.PutUint32(tcp[4:], s.seq)
+	binary.BigEndian.PutUint32(tcp[8:], s.ack)
+	tcp[12] = 5 << 4
+	tcp[13] = s.flags
+	binary.BigEndian.PutUint16(tcp[14:], 65535)
+	copy(tcp[20:], s.payload)
+
+	eth := []byte{2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0, 0}
+	if s.dst.Addr().Is4() {
+		binary.BigEndian.PutUint16(eth[12:], 0x0800)
+		ip := make([]byte, 20)
+		ip[0] = 0x45
+		binary.BigEndian.PutUint16(ip[2:], uint16(20+len(tcp)))
+		ip[6] = 0x40 // DF
+		ip[8] = 64
+		ip[9] = 6
+		src, dst := s.src.Addr().As4(), s.dst.Addr().As4()
+		copy(ip[12:], src[:])
+		copy(ip[16:], dst[:])
+		binary.BigEndian.PutUint16(ip[10:], csumFold(csumAdd(0, ip)))
+		ph := append(append(append([]byte{}, src[:]...), dst[:]...), 0, 6, byte(len(tcp)>>8), byte(len(tcp)))
+		binary.BigEndian.PutUint16(tcp[16:], csumFold(csumAdd(csumAdd(0, ph), tcp)))
+		return append(append(eth, ip...), tcp...)
+	}
+	binary.BigEndian.PutUint16(eth[12:], 0x86dd)
+	ip := make([]byte, 40)
+	ip[0] = 0x60
+	binary.BigEndian.PutUint16(ip[4:], uint16(len(tcp)))
+	ip[6] = 6
+	ip[7] = 64
+	src, dst := s.src.Addr().As16(), s.dst.Addr().As16()
+	copy(ip[8:], src[:])
+	copy(ip[24:], dst[:])
+	ph := append(append(append([]byte{}, src[:]...), dst[:]...), 0, 0, byte(len(tcp)>>8), byte(len(tcp)), 0, 0, 0, 6)
+	binary.BigEndian.PutUint16(tcp[16:], csumFold(csumAdd(csumAdd(0, ph), tcp)))
+	return append(append(eth, ip...), tcp...)
+}
+
+// outcome is what the program did with a segment.
+type outcome int
+
+const (
+	passed  outcome = iota // forwarded unchanged
+	reset                  // rewritten into a RST to the server
+	dropped                // TC_ACT_SHOT
+	changed                // forwarded, but modified otherwise (a bug)
+)
+
+func (o outcome) String() string {
+	return [...]string{"passed", "reset", "dropped", "changed"}[o]
+}
+
+// parsedTCP is the TCP view of an output packet.
+type parsedTCP struct {
+	src, dst   netip.AddrPort
+	seq, ack   uint32
+	flags      uint8
+	payloadLen int
+	csumOK     bool
+}
+
+func parseOut(b []byte) (parsedTCP, bool) {
+	var p parsedTCP
+	if len(b) < 14 {
+		return p, false
+	}
+	var l4 []byte
+	var ph []byte
+	switch binary.BigEndian.Uint16(b[12:]) {
+	case 0x0800:
+		ip := b[14:]
+		ihl := int(ip[0]&0xf) * 4
+		tot := int(binary.BigEndian.Uint16(ip[2:]))
+		if csumFold(csumAdd(0, ip[:ihl])) != 0 || tot > len(ip) {
+			return p, false
+		}
+		src, dst := netip.AddrFrom4([4]byte(ip[12:16])), netip.AddrFrom4([4]byte(ip[16:20]))
+		l4 = ip[ihl:tot]
+		ph = append(append([]byte{}, ip[12:20]...), 0, 6, byte(len(l4)>>8), byte(len(l4)))
+		p.src, p.dst = netip.AddrPortFrom(src, 0), netip.AddrPortFrom(dst, 0)
+	case 0x86dd:
+		ip := b[14:]
+		pl := int(binary.BigEndian.Uint16(ip[4:]))
+		if 40+pl > len(ip) {
+			return p, false
+		}
+		l4 = ip[40 : 40+pl]
+		ph = append(append([]byte{}, ip[8:40]...), 0, 0, byte(len(l4)>>8), byte(len(l4)), 0, 0, 0, 6)
+		p.src = netip.AddrPortFrom(netip.AddrFrom16([16]byte(ip[8:24])), 0)
+		p.dst = netip.AddrPortFrom(netip.AddrFrom16([16]byte(ip[24:40])), 0)
+	default:
+		return p, false
+	}
+	if len(l4) < 20 {
+		return p, false
+	}
+	p.src = netip.AddrPortFrom(p.src.Addr(), binary.BigEndian.Uint16(l4[0:]))
+	p.dst = netip.AddrPortFrom(p.dst.Addr(), binary.BigEndian.Uint16(l4[2:]))
+	p.seq = binary.BigEndian.Uint32(l4[4:])
+	p.ack = binary.BigEndian.Uint32(l4[8:])
+	p.flags = l4[13]
+	p.payloadLen = len(l4) - int(l4[12]>>4)*4
+	p.csumOK = csumFold(csumAdd(csumAdd(0, ph), l4)) == 0
+	return p, true
+}
+
+// runSegment runs prog on s and classifies what it did.
+func runSegment(t testing.TB, prog *ebpf.Program, s segment) (outcome, parsedTCP) {
+	t.Helper()
+	in := s.bytes()
+	out := make([]byte, len(in)+256)
+	ret, err := prog.Run(&ebpf.RunOptions{Data: in, DataOut: out})
+	if err != nil {
+		t.Fatalf("running program: %v", err)
+	}
+	if ret == 2 {
+		return dropped, parsedTCP{}
+	}
+	if ret != 0 {
+		t.Fatalf("program returned %d", ret)
+	}
+	p, ok := parseOut(out)
+	if !ok {
+		t.Fatalf("output is not a valid TCP packet: % x", out[:64])
+	}
+	if string(out[:len(in)]) == string(in) && p.payloadLen == len(s.payload) {
+		return passed, p
+	}
+	if p.flags&tcpRST != 0 && p.payloadLen == 0 {
+		return reset, p
+	}
+	return changed, p
+}
+
+// flow is a client connection to a server for tests.
+type flow struct {
+	t        testing.TB
+	prog     *ebpf.Program
+	src, dst netip.AddrPort
+	seq      uint32 // next client sequence number
+	ack      uint32
+}
+
+var nextPort uint16 = 20000
+
+func newFlow(t testing.TB, prog *ebpf.Program, src netip.Addr, dst netip.AddrPort) *flow {
+	nextPort++
+	f := &flow{t: t, prog: prog, src: netip.AddrPortFrom(src, nextPort), dst: dst, seq: 1000, ack: 5000}
+	if o, _ := runSegment(t, prog, segment{src: f.src, dst: dst, seq: f.seq - 1, flags: tcpSYN}); o != passed {
+		t.Fatalf("SYN: %v", o)
+	}
+	return f
+}
+
+// send sends data as one segment at the flow's next sequence number.
+func (f *flow) send(data string) outcome {
+	f.t.Helper()
+	o, _ := f.sendAt(f.seq, data)
+	if o == passed {
+		f.seq += uint32(len(data))
+	}
+	return o
+}
+
+func (f *flow) sendAt(seq uint32, data string) (outcome, parsedTCP) {
+	f.t.Helper()
+	return runSegment(f.t, f.prog, segment{src: f.src, dst: f.dst, seq: seq, ack: f.ack, flags: tcpACK | tcpPSH, payload: []byte(data)})
+}

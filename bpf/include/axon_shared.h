@@ -1,0 +1,168 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Types shared with Go (bpf2go -type). Every struct is naturally aligned with
+ * explicit padding; agent/datapath's layout test compares them with the BTF
+ * of the compiled object. Addresses are IPv6 or IPv4-mapped IPv6
+ * (::ffff:a.b.c.d), ports are in host byte order. */
+#ifndef AX_SHARED_H
+#define AX_SHARED_H
+
+#include <linux/types.h>
+#include "map_sizing.h"
+
+/* Verdicts (= the Go datapath.Verdict values). */
+enum ax_verdict {
+	AX_VERDICT_NONE = 0,
+	AX_VERDICT_ALLOW = 1,
+	AX_VERDICT_DENY = 2,
+	AX_VERDICT_AUDIT_DENY = 3,
+};
+
+/* Why a packet was decided or dropped (index of reason_stats). */
+enum ax_reason {
+	AX_REASON_POLICY = 0,	      /* a rule or a default decided */
+	AX_REASON_NOT_HTTP = 1,	      /* not HTTP/1.x on a policed endpoint */
+	AX_REASON_MALFORMED = 2,      /* malformed_request: unparseable within bounds */
+	AX_REASON_NON_CANONICAL = 3,  /* non_canonical_path */
+	AX_REASON_OUT_OF_ORDER = 4,   /* segment beyond the in-order stream: dropped */
+	AX_REASON_FLOW_RESET = 5,     /* segment of a flow already reset: dropped */
+	AX_REASON_EVENT_LIMITED = 6,  /* event not sent: rate limit */
+	AX_REASON_GLOB_UNDECIDED = 7, /* path too long for a glob: failed closed */
+	AX_REASON_RESET_FAILED = 8,   /* RST could not be built: segment dropped */
+	AX_REASON_FRAGMENT = 9,	      /* IP fragment to a policed endpoint: dropped */
+	AX_REASON_EVENT_LOST = 10,    /* event not sent: ring buffer full */
+	AX_REASON_MAX = 11,
+};
+
+/* Endpoint flags. */
+#define AX_EP_ENFORCE 0x01
+
+/* Event types (first byte of every ring-buffer record). */
+#define AX_EVENT_DECISION 1
+
+struct ax_config {
+	__u32 active_gen; /* generation (0 or 1) every lookup uses */
+	__u32 pad;
+};
+
+struct ax_endpoint_key {
+	__u8 gen;
+	__u8 pad;
+	__u16 port;
+	__u8 addr[16];
+};
+
+struct ax_endpoint {
+	__u32 id;
+	__u8 flags;	     /* AX_EP_* */
+	__u8 enforce_action; /* EnforceDefault.Action (1 allow, 2 deny) */
+	__u8 full_action;    /* FullDefault.Action */
+	__u8 pad;
+	__u32 enforce_rule; /* EnforceDefault.Rule */
+	__u32 full_rule;    /* FullDefault.Rule */
+};
+
+struct ax_addr_key {
+	__u8 gen;
+	__u8 pad[3];
+	__u8 addr[16];
+};
+
+/* LPM key: prefixlen counts the generation byte (8 + 96 + n for IPv4). */
+struct ax_cidr_key {
+	__u32 prefixlen;
+	__u8 gen;
+	__u8 addr[16];
+	__u8 pad[3];
+};
+
+struct ax_class_key {
+	__u8 gen;
+	__u8 pad[3];
+	__u32 endpoint;
+	__u32 identity;
+};
+
+struct ax_method_key {
+	__u8 gen;
+	__u8 len;
+	__u8 pad[2];
+	__u8 name[AX_METHOD_MAX];
+};
+
+/* LPM key: prefixlen = 64 + 8 * len(PathRow.Prefix) for rows; lookups use
+ * the full length. Everything before path is always matched in full. */
+struct ax_path_key {
+	__u32 prefixlen;
+	__u8 gen;
+	__u8 method;
+	__u16 class;
+	__u32 endpoint;
+	__u8 path[AX_PATH_KEY];
+};
+
+struct ax_match {
+	__u32 deny;  /* lowest matching Deny rule, 0 = none */
+	__u32 allow; /* lowest matching Allow rule, 0 = none */
+};
+
+struct ax_path_val {
+	struct ax_match enforce;
+	struct ax_match audit;
+	__u32 nglobs;
+	__u32 globs[AX_ROW_GLOBS]; /* ax_glob_key.id of each candidate */
+};
+
+struct ax_glob_key {
+	__u8 gen;
+	__u8 pad[3];
+	__u32 id;
+};
+
+struct ax_mask128 {
+	__u64 lo;
+	__u64 hi;
+};
+
+/* A glob compiled to a bit-parallel NFA over byte classes: state j means
+ * "the first j tokens matched". For path byte c with class k = class_of[c]:
+ *   D = ((D & consume[k]) << 1) | (D & loop[k]);  D |= (D & star) << 1
+ * starting from D = closure({0}); the path matches when bit ntok is set. */
+struct ax_glob {
+	__u32 rule;
+	__u8 action; /* 1 allow, 2 deny */
+	__u8 mode;   /* 0 enforce, 1 audit */
+	__u8 ntok;
+	__u8 pad;
+	struct ax_mask128 star;
+	struct ax_mask128 consume[AX_GLOB_CLASSES];
+	struct ax_mask128 loop[AX_GLOB_CLASSES];
+	__u8 class_of[256];
+};
+
+struct ax_flow_key {
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__u16 sport;
+	__u16 dport;
+};
+
+struct ax_event {
+	__u8 type; /* AX_EVENT_DECISION */
+	__u8 verdict;
+	__u8 reason;
+	__u8 method_len;
+	__u16 sport;
+	__u16 dport;
+	__u32 rule;
+	__u32 endpoint;
+	__u32 identity;
+	__u16 path_len; /* of the whole path; path holds the first bytes */
+	__u8 pad[2];
+	__u64 ts_ns;
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__u8 method[AX_METHOD_MAX];
+	__u8 path[AX_PATH_KEY];
+};
+
+#endif

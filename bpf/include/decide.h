@@ -1,0 +1,257 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Decision of one complete request line: the lookups and precedence of
+ * policy_maps.h rules 3-9. */
+#ifndef AX_DECIDE_H
+#define AX_DECIDE_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include "axon_shared.h"
+#include "flow_state.h"
+#include "policy_maps.h"
+#include "telemetry.h"
+
+enum { AX_GLOB_NO = 0, AX_GLOB_YES = 1, AX_GLOB_UNDECIDED = 2 };
+
+static __always_inline void ax_shl1(__u64 *lo, __u64 *hi)
+{
+	*hi = (*hi << 1) | (*lo >> 63);
+	*lo = *lo << 1;
+}
+
+/* ax_glob_match runs the glob's NFA (struct ax_glob) over the flow's path. */
+__attribute__((noinline)) int ax_glob_match(struct __sk_buff *skb, __u32 id)
+{
+	AX_KEEP_ARG(skb);
+	struct ax_scratch *s = ax_scratch();
+	if (!s)
+		return AX_GLOB_UNDECIDED;
+	struct ax_flow *f = bpf_map_lookup_elem(&flows, &s->key);
+	if (!f)
+		return AX_GLOB_UNDECIDED;
+	struct ax_glob_key k = {.gen = s->gen, .id = id};
+	struct ax_glob *g = bpf_map_lookup_elem(&globs, &k);
+	if (!g)
+		return AX_GLOB_UNDECIDED;
+	__u32 n = f->path_len;
+	if (n > AX_PATH_BUF)
+		return AX_GLOB_UNDECIDED;
+
+	__u64 slo = g->star.lo, shi = g->star.hi;
+	__u64 lo = 1, hi = 0;
+	__u64 tlo = lo & slo, thi = hi & shi;
+	ax_shl1(&tlo, &thi);
+	lo |= tlo;
+	hi |= thi;
+	for (__u32 i = 0; i < AX_PATH_BUF; i++) {
+		if (i >= n)
+			break;
+		__u8 c = f->path[ax_mask(i, AX_PATH_BUF - 1)];
+		__u32 k2 = ax_mask(g->class_of[c], AX_GLOB_CLASSES - 1);
+		__u64 alo = lo & g->consume[k2].lo, ahi = hi & g->consume[k2].hi;
+		ax_shl1(&alo, &ahi);
+		lo = alo | (lo & g->loop[k2].lo);
+		hi = ahi | (hi & g->loop[k2].hi);
+		tlo = lo & slo;
+		thi = hi & shi;
+		ax_shl1(&tlo, &thi);
+		lo |= tlo;
+		hi |= thi;
+		if ((lo | hi) == 0)
+			return AX_GLOB_NO;
+	}
+	__u32 m = g->ntok & 127;
+	__u64 bit = m < 64 ? (lo >> m) : (hi >> (m - 64));
+	return (bit & 1) ? AX_GLOB_YES : AX_GLOB_NO;
+}
+
+static __always_inline __u32 ax_min_rule(__u32 a, __u32 b)
+{
+	if (a == 0)
+		return b;
+	if (b == 0)
+		return a;
+	return a < b ? a : b;
+}
+
+static __always_inline void ax_fold(struct ax_match *dst, const struct ax_match *m)
+{
+	dst->deny = ax_min_rule(dst->deny, m->deny);
+	dst->allow = ax_min_rule(dst->allow, m->allow);
+}
+
+/* ax_try_globs folds the row's glob candidates that could lower a rule id. */
+static __always_inline void ax_try_globs(struct __sk_buff *skb, struct ax_scratch *s,
+					 const struct ax_path_val *row, struct ax_match *em,
+					 struct ax_match *am)
+{
+	__u32 n = row->nglobs;
+	for (__u32 i = 0; i < AX_ROW_GLOBS; i++) {
+		if (i >= n)
+			break;
+		struct ax_glob_key k = {.gen = s->gen, .id = row->globs[i]};
+		struct ax_glob *g = bpf_map_lookup_elem(&globs, &k);
+		if (!g)
+			continue;
+		__u32 rule = g->rule;
+		struct ax_match *t = g->mode == 0 ? em : am;
+		__u32 cur = g->action == AX_VERDICT_DENY ? t->deny : t->allow;
+		if (cur != 0 && cur <= rule)
+			continue;
+		int r = ax_glob_match(skb, k.id);
+		if (r == AX_GLOB_UNDECIDED) {
+			s->reason = AX_REASON_GLOB_UNDECIDED;
+			if (g->action != AX_VERDICT_DENY)
+				continue;
+		} else if (r != AX_GLOB_YES) {
+			continue;
+		}
+		if (g->action == AX_VERDICT_DENY)
+			t->deny = rule;
+		else
+			t->allow = rule;
+	}
+}
+
+/* ax_decide decides the flow's complete request line, counts it, and leaves
+ * the verdict, rule and reason in the scratch area. Returns the verdict. */
+__attribute__((noinline)) int ax_decide(struct __sk_buff *skb)
+{
+	AX_KEEP_ARG(skb);
+	struct ax_scratch *s = ax_scratch();
+	if (!s)
+		return AX_VERDICT_DENY;
+	struct ax_flow *f = bpf_map_lookup_elem(&flows, &s->key);
+	if (!f)
+		return AX_VERDICT_DENY;
+	__u32 gen = s->gen;
+	s->reason = AX_REASON_POLICY;
+	s->rule = 0;
+	s->identity = 0;
+
+	if (f->flags & (AX_RF_TOOLONG | AX_RF_NONCANON)) {
+		s->reason =
+		    (f->flags & AX_RF_TOOLONG) ? AX_REASON_MALFORMED : AX_REASON_NON_CANONICAL;
+		s->verdict =
+		    (s->ep.flags & AX_EP_ENFORCE) ? AX_VERDICT_DENY : AX_VERDICT_AUDIT_DENY;
+		ax_account(s, f);
+		return s->verdict;
+	}
+
+	/* Method id (rule 5). */
+	__u32 mid = 0;
+	__u8 mlen = f->method_len;
+	if (mlen <= AX_METHOD_MAX) {
+		struct ax_method_key *mk = &s->mkey;
+		mk->gen = gen;
+		mk->len = mlen;
+		mk->pad[0] = 0;
+		mk->pad[1] = 0;
+		for (int i = 0; i < AX_METHOD_MAX; i++)
+			mk->name[i] = i < mlen ? f->method[i] : 0;
+		__u32 *m = bpf_map_lookup_elem(&methods, mk);
+		if (m)
+			mid = *m & 0xff;
+	}
+
+	/* Source identity (rule 3). */
+	__u32 identity = 1;
+	struct ax_addr_key *ak = &s->akey;
+	__builtin_memset(ak, 0, sizeof(*ak));
+	ak->gen = gen;
+	__builtin_memcpy(ak->addr, s->key.saddr, 16);
+	__u32 *id = bpf_map_lookup_elem(&pod_ips, ak);
+	if (id) {
+		identity = *id;
+	} else {
+		struct ax_cidr_key *ck = &s->ckey;
+		__builtin_memset(ck, 0, sizeof(*ck));
+		ck->prefixlen = 8 + 128;
+		ck->gen = gen;
+		__builtin_memcpy(ck->addr, s->key.saddr, 16);
+		id = bpf_map_lookup_elem(&cidrs, ck);
+		if (id)
+			identity = *id;
+	}
+	s->identity = identity;
+
+	/* Source class (rule 4). */
+	__u32 class = 0;
+	struct ax_class_key *ck2 = &s->clkey;
+	__builtin_memset(ck2, 0, sizeof(*ck2));
+	ck2->gen = gen;
+	ck2->endpoint = s->ep.id;
+	ck2->identity = identity;
+	__u32 *cl = bpf_map_lookup_elem(&classes, ck2);
+	if (cl)
+		class = *cl;
+
+	/* Path rows (rules 6, 7). */
+	struct ax_path_key *pk = &s->pkey;
+	pk->prefixlen = 64 + 8 * AX_PATH_KEY;
+	pk->gen = gen;
+	pk->class = class;
+	pk->endpoint = s->ep.id;
+	__u32 plen = f->path_len;
+	for (int i = 0; i < AX_PATH_KEY; i++)
+		pk->path[i] = i < plen ? f->path[i] : 0;
+
+	struct ax_match em = {}, am = {};
+	struct ax_path_val *rm = 0, *ra;
+	if (mid != 0) {
+		pk->method = mid;
+		rm = bpf_map_lookup_elem(&paths, pk);
+		if (rm) {
+			ax_fold(&em, &rm->enforce);
+			ax_fold(&am, &rm->audit);
+		}
+	}
+	pk->method = 255;
+	ra = bpf_map_lookup_elem(&paths, pk);
+	if (ra) {
+		ax_fold(&em, &ra->enforce);
+		ax_fold(&am, &ra->audit);
+	}
+	if (rm && rm->nglobs)
+		ax_try_globs(skb, s, rm, &em, &am);
+	if (ra && ra->nglobs)
+		ax_try_globs(skb, s, ra, &em, &am);
+
+	/* Precedence (rule 8). */
+	__u32 ev, er, fv, fr;
+	if (em.deny) {
+		ev = AX_VERDICT_DENY;
+		er = em.deny;
+	} else if (em.allow) {
+		ev = AX_VERDICT_ALLOW;
+		er = em.allow;
+	} else {
+		ev = s->ep.enforce_action;
+		er = s->ep.enforce_rule;
+	}
+	__u32 fd = ax_min_rule(em.deny, am.deny), fa = ax_min_rule(em.allow, am.allow);
+	if (fd) {
+		fv = AX_VERDICT_DENY;
+		fr = fd;
+	} else if (fa) {
+		fv = AX_VERDICT_ALLOW;
+		fr = fa;
+	} else {
+		fv = s->ep.full_action;
+		fr = s->ep.full_rule;
+	}
+	if (ev == AX_VERDICT_DENY) {
+		s->verdict = AX_VERDICT_DENY;
+		s->rule = er;
+	} else if (fv == AX_VERDICT_DENY) {
+		s->verdict = AX_VERDICT_AUDIT_DENY;
+		s->rule = fr;
+	} else {
+		s->verdict = AX_VERDICT_ALLOW;
+		s->rule = er;
+	}
+	ax_account(s, f);
+	return s->verdict;
+}
+
+#endif

@@ -1,0 +1,141 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Per-flow parser state and the per-CPU scratch area. */
+#ifndef AX_FLOW_STATE_H
+#define AX_FLOW_STATE_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include "axon_shared.h"
+
+/* Where a flow's client-to-server byte stream stands. */
+enum ax_state {
+	AX_ST_LINE = 0,	      /* before or inside a request line */
+	AX_ST_HDR = 1,	      /* header lines */
+	AX_ST_BODY = 2,	      /* Content-Length body: remaining bytes */
+	AX_ST_CHUNK_SIZE = 3, /* chunk-size line */
+	AX_ST_CHUNK_DATA = 4, /* chunk data: remaining bytes */
+	AX_ST_CHUNK_CRLF = 5, /* CRLF after chunk data */
+	AX_ST_TRAILER = 6,    /* trailer lines after the last chunk */
+	AX_ST_PASS = 7,	      /* audit-only endpoint gave up parsing: pass */
+	AX_ST_RESET = 8,      /* denied: the connection was reset */
+};
+
+/* Request flags. */
+#define AX_RF_NONCANON 0x01
+#define AX_RF_TOOLONG  0x02
+#define AX_RF_STAR     0x04
+#define AX_RF_HTTPS    0x08
+
+/* Header flags. */
+#define AX_HF_CL      0x01 /* Content-Length seen */
+#define AX_HF_TE      0x02 /* Transfer-Encoding seen */
+#define AX_HF_CHUNKED 0x04 /* last Transfer-Encoding coding is chunked */
+#define AX_HF_DIG     0x08 /* a digit of the current number was seen */
+#define AX_HF_DIGEND  0x10 /* whitespace after the digits */
+
+struct ax_flow {
+	__u32 next_seq; /* first client byte not yet parsed */
+	__u8 state;	/* enum ax_state */
+	__u8 sub;	/* sub-state of state */
+	__u8 tgt;	/* request-target sub-state */
+	__u8 pct;	/* percent-escape position (0, 1, 2) */
+	__u8 pct_hi;
+	__u8 abs_pos; /* bytes of "http://" matched */
+	__u8 method_len;
+	__u8 flags;  /* AX_RF_* */
+	__u8 hflags; /* AX_HF_* */
+	__u8 name_pos;
+	__u8 name_ok; /* bit 0: may be Content-Length, bit 1: Transfer-Encoding */
+	__u8 ver_pos;
+	__u8 h0, h1, h2; /* last three path bytes */
+	__u8 te_pos;
+	__u16 path_len; /* whole path length (capped at AX_PATH_LIMIT) */
+	__u16 pad;
+	__u64 remaining; /* body or chunk bytes still to skip */
+	__u64 value;	 /* number being parsed */
+	__u64 cl;	 /* Content-Length of this request */
+	__u8 method[AX_METHOD_MAX];
+	__u8 path[AX_PATH_BUF];
+};
+
+/* Client-to-server streams of policed endpoints. Written by the TC program. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, AX_MAX_FLOWS);
+	__type(key, struct ax_flow_key);
+	__type(value, struct ax_flow);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} flows SEC(".maps");
+
+/* Per-packet working area shared by ax_parse and ax_decide (one per CPU). */
+struct ax_scratch {
+	struct ax_flow_key key; /* the flow being parsed */
+	__u32 pos;		/* skb offset of the next byte to parse */
+	__u32 end;		/* skb offset past the payload */
+	__u32 gen;
+	__u32 identity;
+	__u32 rule;
+	__u8 verdict;
+	__u8 reason;
+	__u8 pad[2];
+	struct ax_endpoint ep;
+	struct ax_method_key mkey;
+	struct ax_addr_key akey;
+	struct ax_cidr_key ckey;
+	struct ax_class_key clkey;
+	struct ax_path_key pkey;
+	__u32 pad2;
+	struct ax_event ev;
+	struct ax_flow init;
+	__u64 rl_last_ns; /* event rate limiter */
+	__u64 rl_tokens;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ax_scratch);
+} scratch SEC(".maps");
+
+/* Global functions must keep their ctx argument alive: otherwise clang may
+ * pass an undefined register to a callee that does not read it, and the
+ * verifier rejects the call. */
+#define AX_KEEP_ARG(x) asm volatile("" : : "r"(x))
+
+/* ax_mask returns x & m in a way the compiler cannot drop because of an
+ * earlier bounds check (the verifier needs to see the AND). */
+static __always_inline __u32 ax_mask(__u32 x, __u32 m)
+{
+	__u64 v = x;
+	asm volatile("%0 &= %1" : "+r"(v) : "i"(m));
+	return v;
+}
+
+static __always_inline struct ax_scratch *ax_scratch(void)
+{
+	__u32 zero = 0;
+	return bpf_map_lookup_elem(&scratch, &zero);
+}
+
+/* Forget the previous request: the next byte may start a request line. */
+static __always_inline void ax_req_reset(struct ax_flow *f)
+{
+	f->state = AX_ST_LINE;
+	f->sub = 0;
+	f->tgt = 0;
+	f->pct = 0;
+	f->abs_pos = 0;
+	f->method_len = 0;
+	f->flags = 0;
+	f->hflags = 0;
+	f->h0 = 0;
+	f->h1 = 0;
+	f->h2 = 0;
+	f->path_len = 0;
+	f->remaining = 0;
+	f->value = 0;
+	f->cl = 0;
+}
+
+#endif

@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Every map size and datapath bound in one place. Go reads the same numbers
+ * through the generated bindings' BTF (agent/datapath checks them). */
+#ifndef AX_MAP_SIZING_H
+#define AX_MAP_SIZING_H
+
+/* Decision maps hold two generations (rule 1 of policy_maps.h), so each
+ * capacity below is shared by the active and the inactive generation. */
+#define AX_MAX_ENDPOINTS 65536
+#define AX_MAX_POD_IPS	 131072
+#define AX_MAX_CIDRS	 65536
+#define AX_MAX_CLASSES	 262144
+#define AX_MAX_METHODS	 512
+#define AX_MAX_PATH_ROWS 262144
+#define AX_MAX_GLOBS	 16384
+
+/* Flow table (LRU): the agent may lower or raise it at load time. */
+#define AX_MAX_FLOWS 65536
+
+/* Rule counters: rule IDs at or above AX_MAX_RULES count against rule 0. */
+#define AX_MAX_RULES	16384
+#define AX_RULE_STATS	(AX_MAX_RULES * 4)
+#define AX_REASON_STATS 16
+
+#define AX_EVENTS_BYTES (1 << 20)
+
+/* Parser bounds. */
+#define AX_METHOD_MAX	16   /* method bytes kept; longer methods are "unknown" */
+#define AX_METHOD_LIMIT 64   /* longer method tokens are not HTTP */
+#define AX_PATH_KEY	128  /* = compiler.MaxPathKey */
+#define AX_PATH_BUF	256  /* path bytes kept for globs (power of two) */
+#define AX_PATH_LIMIT	4096 /* longer paths are malformed_request */
+#define AX_PARSE_STEP	32   /* bytes one ax_parse call may examine */
+#define AX_PARSE_ROUNDS 128  /* ax_parse + ax_decide calls per packet */
+#define AX_ROW_GLOBS	8    /* glob candidates per path row */
+#define AX_GLOB_CLASSES 64   /* byte classes per glob */
+#define AX_GLOB_TOKENS	127  /* tokens per glob (states fit 128 bits) */
+#define AX_IPV6_EXT_MAX 4    /* IPv6 extension headers walked */
+
+#endif
