@@ -7,6 +7,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"text/tabwriter"
 
 	"github.com/axon-dev/axon/api/v1alpha1"
 	"github.com/axon-dev/axon/policy/compiler"
@@ -38,15 +39,32 @@ func summarize(out io.Writer, l *loaded) {
 	fmt.Fprintf(out, "%s: %d namespaces, %d pods, %d policies (%d Enforce, %d Audit), %d Rego modules\n",
 		l.dir, len(s.Namespaces), len(s.Pods), len(s.Policies), len(s.Policies)-audit, audit, len(s.Modules))
 
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	for _, p := range s.Policies {
+		logic := fmt.Sprintf("%d rules", len(p.Spec.Rules))
+		if r := p.Spec.Rego; r != nil {
+			logic = "rego " + r.File
+			if r.ConfigMapRef != nil {
+				logic = "rego configMap " + r.ConfigMapRef.Name + "/" + r.ConfigMapRef.Key
+			} else if r.Inline != "" {
+				logic = "rego inline"
+			}
+		}
+		fmt.Fprintf(tw, "  %s/%s\t%s\tdefault %s\t%s\t%s\n", p.Namespace, p.Name, p.Spec.Mode, p.Spec.DefaultAction,
+			logic, p.Annotations[v1alpha1.AnnotationOrigin])
+	}
+	tw.Flush()
+
 	fmt.Fprintf(out, "endpoints: %d\n", len(t.Endpoints))
 	for _, ep := range t.Endpoints {
 		mode := "audit only"
 		if ep.Enforce {
 			mode = "enforce"
 		}
-		fmt.Fprintf(out, "  %-22s %s/%s  %s, no rule matches: %s\n", fmt.Sprintf("%s:%d", ep.Addr, ep.Port),
+		fmt.Fprintf(tw, "  %s:%d\t%s/%s\t%s\tno rule matches: %s\n", ep.Addr, ep.Port,
 			ep.Namespace, ep.Pod, mode, defaultString(t, ep))
 	}
+	tw.Flush()
 
 	pods, cidrs := 0, 0
 	for _, id := range t.Identities {
