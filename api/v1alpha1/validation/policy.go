@@ -6,7 +6,9 @@ import (
 	"path"
 	"strings"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	metavalidation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
+	utilvalidation "k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/axon-dev/axon/api/v1alpha1"
@@ -20,6 +22,7 @@ const MaxMethodLen = 32
 // accepted (they take their defaults).
 func ValidatePolicy(p *v1alpha1.L7NetworkPolicy) (field.ErrorList, []string) {
 	v := &validator{}
+	v.meta(&p.ObjectMeta, field.NewPath("metadata"))
 	v.spec(&p.Spec, field.NewPath("spec"))
 	return v.errs, v.warns
 }
@@ -31,6 +34,24 @@ type validator struct {
 
 func (v *validator) warn(p *field.Path, format string, args ...any) {
 	v.warns = append(v.warns, p.String()+": "+fmt.Sprintf(format, args...))
+}
+
+// meta checks the names the API server would check, for policies read from
+// files: they end up in metric labels and "namespace/name" keys.
+func (v *validator) meta(m *metav1.ObjectMeta, p *field.Path) {
+	if m.Name == "" {
+		v.errs = append(v.errs, field.Required(p.Child("name"), ""))
+	}
+	for _, msg := range utilvalidation.IsDNS1123Subdomain(m.Name) {
+		if m.Name != "" {
+			v.errs = append(v.errs, field.Invalid(p.Child("name"), m.Name, msg))
+		}
+	}
+	if m.Namespace != "" {
+		for _, msg := range utilvalidation.IsDNS1123Label(m.Namespace) {
+			v.errs = append(v.errs, field.Invalid(p.Child("namespace"), m.Namespace, msg))
+		}
+	}
 }
 
 func (v *validator) spec(s *v1alpha1.L7NetworkPolicySpec, p *field.Path) {

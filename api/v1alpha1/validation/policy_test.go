@@ -50,6 +50,12 @@ func TestValidatePolicy(t *testing.T) {
 		{name: "defaults unset", mutate: func(p *v1alpha1.L7NetworkPolicy) {
 			p.Spec.Mode, p.Spec.DefaultAction, rule0(p).Action = "", "", ""
 		}},
+		{name: "no name", mutate: func(p *v1alpha1.L7NetworkPolicy) { p.Name = "" },
+			errs: []string{"metadata.name"}},
+		{name: "name with slash", mutate: func(p *v1alpha1.L7NetworkPolicy) { p.Name = "a/b" },
+			errs: []string{"metadata.name"}},
+		{name: "bad namespace", mutate: func(p *v1alpha1.L7NetworkPolicy) { p.Namespace = "Shop" },
+			errs: []string{"metadata.namespace"}},
 		{name: "bad selector", mutate: func(p *v1alpha1.L7NetworkPolicy) {
 			p.Spec.PodSelector.MatchLabels = map[string]string{"app": "not a value!"}
 		}, errs: []string{"spec.podSelector.matchLabels"}},
