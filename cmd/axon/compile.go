@@ -36,12 +36,12 @@ func summarize(out io.Writer, l *loaded) {
 			audit++
 		}
 	}
-	fmt.Fprintf(out, "%s: %d namespaces, %d pods, %d policies (%d Enforce, %d Audit), %d Rego modules\n",
-		l.dir, len(s.Namespaces), len(s.Pods), len(s.Policies), len(s.Policies)-audit, audit, len(s.Modules))
+	fmt.Fprintf(out, "%s: %s, %s, %s (%d Enforce, %d Audit), %s\n", l.dir, plural(len(s.Namespaces), "namespace"),
+		plural(len(s.Pods), "pod"), plural(len(s.Policies), "policy"), len(s.Policies)-audit, audit, plural(len(s.Modules), "Rego module"))
 
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	for _, p := range s.Policies {
-		logic := fmt.Sprintf("%d rules", len(p.Spec.Rules))
+		logic := plural(len(p.Spec.Rules), "rule")
 		if r := p.Spec.Rego; r != nil {
 			logic = "rego " + r.File
 			if r.ConfigMapRef != nil {
@@ -140,4 +140,15 @@ func labelString(l map[string]string) string {
 		parts[i] = k + "=" + l[k]
 	}
 	return "{" + strings.Join(parts, ",") + "}"
+}
+
+// plural is "1 rule", "2 rules", "2 policies".
+func plural(n int, noun string) string {
+	switch {
+	case n == 1:
+		return "1 " + noun
+	case strings.HasSuffix(noun, "y"):
+		return fmt.Sprintf("%d %sies", n, noun[:len(noun)-1])
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
