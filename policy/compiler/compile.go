@@ -45,19 +45,17 @@ func Compile(ctx context.Context, in *Input, opts ...Option) (*Table, error) {
 		nsData[n] = labelsAny(l)
 	}
 
-	// Group the targets and partially evaluate each group once.
+	// Group the targets by protecting policies.
 	var groups []*group
 	byKey := map[string]*group{}
 	for _, t := range targets(pods, ps) {
 		var b strings.Builder
-		rego := false
 		for _, i := range t.policies {
 			b.WriteString(strconv.Itoa(i))
 			b.WriteByte(',')
-			rego = rego || ps[i].module != nil
-		}
-		if rego {
-			fmt.Fprintf(&b, "|%d|%s", t.port, podKey(t.pod.ns, t.pod.labels))
+			if ps[i].module != nil {
+				fmt.Fprintf(&b, "%d|%s|", t.port, podKey(t.pod.ns, t.pod.labels))
+			}
 		}
 		g, ok := byKey[b.String()]
 		if !ok {
@@ -67,21 +65,18 @@ func Compile(ctx context.Context, in *Input, opts ...Option) (*Table, error) {
 		}
 		g.targets = append(g.targets, t)
 	}
+	// Partially evaluate each policy once (Rego policies once per
+	// destination): a rule's residual does not depend on the other policies.
+	o.cache.begin()
+	jobs, err := runPartials(ctx, comp, nsData, ps, groups, ruleIDs, o.cache)
+	if err != nil {
+		return nil, err
+	}
 	cidrs := map[netip.Prefix]bool{}
 	methodNames := map[string]bool{}
 	for _, g := range groups {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		t := g.targets[0]
-		pols := make([]any, len(g.policies))
-		for i, pi := range g.policies {
-			pols[i] = ps[pi].json
-		}
-		dest := map[string]any{"namespace": t.pod.ns, "labels": labelsAny(t.pod.labels), "port": int(t.port)}
-		g.conjs, err = partialEval(ctx, comp, nsData, pols, dest, ruleIDs)
-		if err != nil {
-			return nil, withPolicy(err, ps, g.policies)
+		for _, pi := range g.policies {
+			g.conjs = append(g.conjs, jobs[jobKey(ps[pi], pi, g.targets[0])]...)
 		}
 		for _, c := range g.conjs {
 			for _, a := range c.src {
@@ -111,6 +106,7 @@ func Compile(ctx context.Context, in *Input, opts ...Option) (*Table, error) {
 		}
 	}
 	t.sort()
+	o.cache.end()
 	return t, nil
 }
 

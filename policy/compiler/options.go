@@ -5,6 +5,7 @@ type Option func(*options)
 
 type options struct {
 	previous *Table
+	cache    *Cache
 }
 
 // WithPrevious makes Compile keep the identity, endpoint and method IDs of a

@@ -24,7 +24,9 @@ type policy struct {
 	mode     Mode
 	selector labels.Selector
 	origin   string
-	json     any // the policy as the Rego library sees it
+	json     any    // the policy as the Rego library sees it
+	raw      []byte // json encoded
+	text     string // the Rego module's text
 	defRule  RuleID
 	rules    []RuleID // by index; Rego policies: [deny, allow]
 	module   *ast.Module
@@ -103,6 +105,7 @@ func preparePolicies(in *Input) ([]*policy, []Rule, error) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("encoding policy %s: %w", p.key, err)
 		}
+		p.raw = b
 		if err := util.UnmarshalJSON(b, &p.json); err != nil {
 			return nil, nil, fmt.Errorf("encoding policy %s: %w", p.key, err)
 		}
@@ -278,6 +281,7 @@ func (p *policy) loadModule(in *Input) error {
 	default:
 		return p.errorf("", "rego", "set inline, file or configMapRef", "empty rego source")
 	}
+	p.text = name + "\x00" + text
 	m, err := ast.ParseModuleWithOpts(name, text, ast.ParserOptions{RegoVersion: ast.RegoV1})
 	if err != nil {
 		return p.errorf(name+":1", "rego", "fix the module; `opa check` shows the same error", "parsing module: %v", err)

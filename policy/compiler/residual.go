@@ -62,6 +62,7 @@ type methodCons struct {
 // conj is one residual query: a conjunction of tests under which one rule
 // matches.
 type conj struct {
+	key     ruleKey
 	rule    RuleID
 	src     []srcAtom
 	srcKey  string
@@ -301,6 +302,6 @@ func (c *conj) bindRule(e *ast.Expr, t *ast.Term, rules map[ruleKey]RuleID) erro
 	if !ok {
 		return fmt.Errorf("residual query names unknown rule %v", t)
 	}
-	c.rule = id
+	c.rule, c.key = id, k
 	return nil
 }
