@@ -26,7 +26,11 @@ for tool in ip curl go; do
 	command -v "$tool" >/dev/null || { echo "make demo needs $tool (make deps installs it)" >&2; exit 1; }
 done
 
-say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+if [ -t 1 ]; then
+	say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+else
+	say() { printf '\n== %s\n' "$*"; }
+fi
 
 teardown() {
 	for f in "$WORK/agent.pid" "$WORK/server.pid"; do

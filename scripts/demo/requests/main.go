@@ -62,8 +62,8 @@ func run(dir, serverLog, audit, hostName string, nss nsFlag) error {
 	if err := sp.Err(); err != nil {
 		return err
 	}
-	fmt.Printf("  %-3s %-8s %-34s %-18s %-14s %-9s %s\n", "#", "from", "request", "expected", "observed", "server", "")
-	fmt.Printf("  %s\n", strings.Repeat("-", 96))
+	fmt.Printf("  %-3s %-7s %-38s %-17s %-9s %-8s %s\n", "#", "from", "request", "expected", "observed", "server", "")
+	fmt.Printf("  %s\n", strings.Repeat("-", 94))
 	bad, n := 0, 0
 	for _, s := range samples {
 		expect := s.Expect
@@ -111,9 +111,9 @@ func run(dir, serverLog, audit, hostName string, nss nsFlag) error {
 			bad++
 		}
 		expShown := fmt.Sprintf("%s (%s)", want, expect)
-		fmt.Printf("  %-3d %-8s %-34s %-18s %-14s %-9s %s\n", n, from, method+" "+target, expShown, observed, reached, mark)
+		fmt.Printf("  %-3d %-7s %-38s %-17s %-9s %-8s %s\n", n, from, method+" "+target, expShown, observed, reached, mark)
 	}
-	fmt.Printf("  %s\n", strings.Repeat("-", 96))
+	fmt.Printf("  %s\n", strings.Repeat("-", 94))
 	fmt.Printf("  %d of %d requests as expected\n", n-bad, n)
 	if bad > 0 {
 		return errors.New("some requests were not decided as the samples expect")
@@ -123,7 +123,13 @@ func run(dir, serverLog, audit, hostName string, nss nsFlag) error {
 
 // send runs curl (inside ns unless empty) and returns the status or "reset".
 func send(ns, method, url string) string {
-	args := []string{"curl", "-sS", "--max-time", "3", "--path-as-is", "-X", method, "-o", "/dev/null", "-w", "%{http_code}", url}
+	args := []string{"curl", "-sS", "--max-time", "3", "--path-as-is", "-o", "/dev/null", "-w", "%{http_code}"}
+	if method == "HEAD" {
+		args = append(args, "--head") // -X HEAD would wait for a body
+	} else {
+		args = append(args, "-X", method)
+	}
+	args = append(args, url)
 	if ns != "" {
 		args = append([]string{"ip", "netns", "exec", ns}, args...)
 	}
