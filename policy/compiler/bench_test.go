@@ -86,3 +86,28 @@ func BenchmarkCompileFull(b *testing.B) {
 	b.ReportMetric(float64(len(t.Identities)), "identities")
 	b.ReportMetric(float64(len(t.Endpoints)), "endpoints")
 }
+
+// BenchmarkCompileOneChange recompiles after changing one rule of one policy,
+// with the previous table and the partial evaluation cache; compare with
+// BenchmarkCompileFull.
+func BenchmarkCompileOneChange(b *testing.B) {
+	in := benchInput()
+	ctx := context.Background()
+	cache := NewCache()
+	prev, err := Compile(ctx, in, WithCache(cache))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	i := 0
+	var t *Table
+	for b.Loop() {
+		i++
+		in.Policies[500].Spec.Rules[0].HTTP[0].Paths = []v1alpha1.PathMatch{{Prefix: fmt.Sprintf("/changed/%d", i)}}
+		if t, err = Compile(ctx, in, WithCache(cache), WithPrevious(prev)); err != nil {
+			b.Fatal(err)
+		}
+		prev = t
+	}
+	b.ReportMetric(float64(rowCount(t)), "rows")
+}

@@ -26,7 +26,7 @@ var (
 	genNamespaces = []string{"shop", "ops", "dev"}
 	genApps       = []string{"web", "api", "db", "batch"}
 	genMethods    = []string{"GET", "POST", "DELETE", "PUT"}
-	genSegments   = []string{"api", "v1", "admin", "items", "x", "1", "a.b"}
+	genSegments   = []string{"api", "v1", "admin", "items", "x", "1", "a.b", strings.Repeat("long", 12)}
 	genCIDRs      = []v1alpha1.IPBlock{
 		{CIDR: "10.0.0.0/8", Except: []string{"10.9.0.0/16", "10.1.0.0/16"}},
 		{CIDR: "10.0.0.0/8"},
@@ -92,7 +92,17 @@ func (g gen) segs(n int) string {
 	return b.String()
 }
 
+// pathMatch draws a pattern of at most 127 bytes (long segments make paths
+// and patterns cross the 128-byte path key).
 func (g gen) pathMatch() v1alpha1.PathMatch {
+	for {
+		if m := g.pathMatch1(); len(m.Exact+m.Prefix+m.Glob) <= MaxPathKey-1 {
+			return m
+		}
+	}
+}
+
+func (g gen) pathMatch1() v1alpha1.PathMatch {
 	switch g.r.IntN(3) {
 	case 0:
 		return v1alpha1.PathMatch{Exact: g.segs(1 + g.r.IntN(3))}
