@@ -235,18 +235,16 @@ func (a *Agent) reload(fp string) {
 	}
 	a.m.BrokenFiles.Set(0)
 	ustart := time.Now()
-	prev := a.Table()
-	if err := a.ctr.switchTable(t); err != nil {
-		a.log.Error("reading counters before the update; per-rule counts may be misattributed", "error", err)
-	}
 	if err := a.dp.Apply(t); err != nil {
-		_ = a.ctr.switchTable(prev)
 		a.m.LoadErrors.WithLabelValues("apply").Inc()
 		a.m.LoadOK.Set(0)
 		a.log.Error("writing policy into maps failed; keeping the policy in force", "error", err)
 		return
 	}
 	a.m.MapUpdate.Observe(time.Since(ustart).Seconds())
+	if err := a.ctr.switchTable(t); err != nil {
+		a.log.Error("reading counters after the update; per-rule counts may be misattributed", "error", err)
+	}
 	a.m.LoadOK.Set(1)
 	a.mu.Lock()
 	a.applied, a.table, a.lastFP = true, t, fp

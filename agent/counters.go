@@ -36,11 +36,13 @@ type labelKey struct {
 
 // counterState turns raw per-rule-ID counters into per-(namespace, policy,
 // rule) counters that stay monotonic across policy updates, although rule
-// IDs are renumbered by every compile. When a new table is applied, what the
-// old table's rules counted so far is folded into a base keyed by labels and
-// the raw counters are taken as the new zero. Requests decided between that
-// snapshot and the generation flip (microseconds) are attributed to the new
-// table's rule with the same ID.
+// IDs are renumbered by every compile. Right after a new table is applied,
+// what the old table's rules counted is folded into a base keyed by labels
+// and the raw counters are taken as the new zero. Requests decided between
+// the generation flip and that snapshot (microseconds) are attributed to the
+// old table's rule with the same ID. The first table of a process starts
+// from the raw values then: counts an earlier agent left in pinned maps are
+// not this process's.
 type counterState struct {
 	read   func() (Counters, error)
 	mu     sync.Mutex
@@ -69,7 +71,7 @@ func (c *counterState) prime() error {
 }
 
 // switchTable folds the current table's counts into the base and makes t
-// current. Call it right before writing t into the maps.
+// current. Call it right after t is written into the maps.
 func (c *counterState) switchTable(t *compiler.Table) error {
 	raw, err := c.read()
 	if err != nil {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"io"
 	"log/slog"
 
@@ -14,11 +13,9 @@ type datapathCloser interface {
 	io.Closer
 }
 
-var errNoDatapath = errors.New("the TC datapath is not built into this binary yet")
-
 // openDatapath loads the BPF objects, reusing maps pinned under pinDir.
 func openDatapath(pinDir string, log *slog.Logger) (datapathCloser, error) {
-	return nil, errNoDatapath
+	return agent.OpenDatapath(pinDir)
 }
 
 // loadPolicy reads a policy directory and compiles it.

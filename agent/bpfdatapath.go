@@ -1,0 +1,48 @@
+package agent
+
+import (
+	"fmt"
+
+	"github.com/axon-dev/axon/agent/attach"
+	"github.com/axon-dev/axon/agent/datapath"
+)
+
+// BPFDatapath adapts agent/datapath to the agent's Datapath interface.
+type BPFDatapath struct {
+	*datapath.Datapath
+}
+
+// OpenDatapath loads Axon's TC programs, pinning the maps under pinDir and
+// reusing those an earlier agent pinned there.
+func OpenDatapath(pinDir string) (*BPFDatapath, error) {
+	if err := attach.EnsureBPFFS(pinDir); err != nil {
+		return nil, err
+	}
+	d, err := datapath.Open(datapath.WithPinDir(pinDir))
+	if err != nil {
+		return nil, fmt.Errorf("opening datapath: %w", err)
+	}
+	return &BPFDatapath{d}, nil
+}
+
+// Programs returns the program for each attach direction: the ingress hook
+// of a device whose ingress carries client-to-server traffic, and the egress
+// hook of one whose egress does.
+func (b *BPFDatapath) Programs() attach.Programs {
+	return attach.Programs{Ingress: b.Ingress(), Egress: b.Egress()}
+}
+
+// Counters reads the BPF counters. Ring-buffer losses are the datapath's
+// event_lost reason.
+func (b *BPFDatapath) Counters() (Counters, error) {
+	c, err := b.Datapath.Counters()
+	if err != nil {
+		return Counters{}, err
+	}
+	out := Counters{Rules: make(map[RuleVerdict]uint64, len(c.Rules)), Reasons: c.Reasons}
+	for k, v := range c.Rules {
+		out.Rules[RuleVerdict{Rule: k.Rule, Verdict: uint8(k.Verdict)}] = v
+	}
+	out.RingbufLost = c.Reasons[datapath.ReasonEventLost.String()]
+	return out, nil
+}

@@ -1,0 +1,292 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/axon-dev/axon/test/netns"
+	"github.com/vishvananda/netlink"
+)
+
+// traffic sends requests in a loop from one host until stopped, recording
+// every outcome in order.
+type traffic struct {
+	mu       sync.Mutex
+	outcomes []string
+	times    []time.Time
+	stop     chan struct{}
+	done     chan struct{}
+}
+
+// startTraffic sends GET url(i) from h with a Go client, one request at a
+// time, until stop.
+func startTraffic(h *netns.Host, url func(i int) string) *traffic {
+	tr := &traffic{stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(tr.done)
+		for i := 0; ; i++ {
+			select {
+			case <-tr.stop:
+				return
+			default:
+			}
+			o := goOutcome(h, "GET", url(i))
+			tr.mu.Lock()
+			tr.outcomes = append(tr.outcomes, o)
+			tr.times = append(tr.times, time.Now())
+			tr.mu.Unlock()
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+	return tr
+}
+
+func (tr *traffic) Stop() []string {
+	close(tr.stop)
+	<-tr.done
+	return tr.snapshot()
+}
+
+func (tr *traffic) snapshot() []string {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	return append([]string(nil), tr.outcomes...)
+}
+
+func (tr *traffic) count() int {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	return len(tr.outcomes)
+}
+
+func tally(outs []string) map[string]int {
+	m := map[string]int{}
+	for _, o := range outs {
+		m[o]++
+	}
+	return m
+}
+
+func TestPolicyEditWhileTrafficFlows(t *testing.T) {
+	tp := newTopo(t, 2)
+	writeFile(t, tp.dir, "orders.yaml", ordersPolicy("Enforce"))
+	a := startAgent(t, tp.dir, testPinDir(t), tp.ports()...)
+	gen := a.Metric("axon_policy_generation", nil)
+
+	tr := startTraffic(tp.web, func(i int) string { return fmt.Sprintf("%s/api/orders/%d", tp.url, i) })
+	time.Sleep(300 * time.Millisecond)
+	// Narrow web's allowance to /api/v2: /api/orders is now denied by default.
+	edited := time.Now()
+	writeFile(t, tp.dir, "orders.yaml", strings.Replace(ordersPolicy("Enforce"), "prefix: /api\n", "prefix: /api/v2\n", 1))
+	a.WaitMetric("axon_policy_generation", nil, 2*time.Second, func(v float64) bool { return v > gen })
+	applied := time.Since(edited)
+	time.Sleep(300 * time.Millisecond)
+	outs := tr.Stop()
+
+	t.Logf("edit applied after %v; outcomes in order: %v", applied, tally(outs))
+	// Every request got the old verdict (200) or the new one (reset), and
+	// once the new verdict appeared the old one never came back.
+	flipped := false
+	for i, o := range outs {
+		switch o {
+		case "200":
+			if flipped {
+				t.Fatalf("request %d allowed after the new policy had denied an earlier one: %v", i, outs)
+			}
+		case "reset":
+			flipped = true
+		default:
+			t.Fatalf("request %d: unexpected outcome %q (want 200 or reset)", i, o)
+		}
+	}
+	if !flipped {
+		t.Fatalf("the edited policy never denied a request: %v", tally(outs))
+	}
+	if outs[0] != "200" {
+		t.Errorf("first request (old policy) got %s, want 200", outs[0])
+	}
+	if got := goOutcome(tp.web, "GET", tp.url+"/api/v2/ok"); got != "200" {
+		t.Errorf("GET /api/v2/ok after the edit: %s, want 200", got)
+	}
+}
+
+func TestMalformedPolicyKeepsLastGood(t *testing.T) {
+	tp := newTopo(t, 3)
+	writeFile(t, tp.dir, "orders.yaml", ordersPolicy("Enforce"))
+	a := startAgent(t, tp.dir, testPinDir(t), tp.ports()...)
+	gen := a.Metric("axon_policy_generation", nil)
+
+	check := func(when string) {
+		t.Helper()
+		if got := goOutcome(tp.web, "GET", tp.url+"/api/orders/1"); got != "200" {
+			t.Errorf("%s: web GET /api/orders: %s, want 200", when, got)
+		}
+		path := fmt.Sprintf("/api/orders/%d", time.Now().UnixNano())
+		if got := curlOutcome(t, tp.batch, tp.url+path); got != "reset" {
+			t.Errorf("%s: batch GET: %s, want reset", when, got)
+		}
+		if tp.server.Saw(path) {
+			t.Errorf("%s: the server saw batch's denied request", when)
+		}
+	}
+	check("before")
+
+	// A file that is not YAML, and an edit that would drop the policy's
+	// deny default by making the policy invalid: neither may loosen anything.
+	writeFile(t, tp.dir, "broken.yaml", "apiVersion: v1\nkind: Pod\nmetadata: [unclosed\n")
+	writeFile(t, tp.dir, "orders.yaml", strings.Replace(ordersPolicy("Enforce"), "defaultAction: Deny", "defaultAction: Maybe", 1))
+	a.WaitMetric("axon_policy_load_errors_total", nil, 3*time.Second, func(v float64) bool { return v >= 1 })
+	if v := a.WaitMetric("axon_policy_broken_files", nil, 3*time.Second, func(v float64) bool { return v >= 2 }); v != 2 {
+		t.Errorf("axon_policy_broken_files = %v, want 2", v)
+	}
+	if v := a.Metric("axon_policy_last_load_ok", nil); v != 0 {
+		t.Errorf("axon_policy_last_load_ok = %v after a failed load, want 0", v)
+	}
+	if v := a.Metric("axon_policy_generation", nil); v != gen {
+		t.Errorf("generation moved from %v to %v: a broken directory was applied", gen, v)
+	}
+	if !strings.Contains(a.Logs.String(), "broken.yaml") {
+		t.Errorf("the agent log does not name broken.yaml:\n%s", a.Logs.String())
+	}
+	if code, _, _ := a.get("/readyz"); code != 200 {
+		t.Errorf("/readyz = %d while the last good policy is enforced, want 200", code)
+	}
+	check("with broken files")
+
+	// Fixing the files applies the directory again.
+	if err := os.Remove(tp.dir + "/broken.yaml"); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, tp.dir, "orders.yaml", ordersPolicy("Enforce"))
+	a.WaitMetric("axon_policy_broken_files", nil, 3*time.Second, func(v float64) bool { return v == 0 })
+	a.WaitMetric("axon_policy_last_load_ok", nil, 3*time.Second, func(v float64) bool { return v == 1 })
+	check("after the fix")
+}
+
+func TestSIGKILLKeepsEnforcingAndRestartAdopts(t *testing.T) {
+	for i, mode := range []string{"tcx", "clsact"} {
+		t.Run(mode, func(t *testing.T) { testSIGKILL(t, mode, 4+10*i) })
+	}
+}
+
+func testSIGKILL(t *testing.T, mode string, subnet int) {
+	tp := newTopo(t, subnet)
+	writeFile(t, tp.dir, "orders.yaml", ordersPolicy("Enforce"))
+	pins := testPinDir(t)
+	a := startAgentMode(t, mode, tp.dir, pins, tp.ports()...)
+
+	denied := startTraffic(tp.batch, func(i int) string { return fmt.Sprintf("%s/api/denied-%d", tp.url, i) })
+	allowed := startTraffic(tp.web, func(i int) string { return fmt.Sprintf("%s/api/allowed-%d", tp.url, i) })
+	time.Sleep(300 * time.Millisecond)
+
+	a.Kill()
+	killed := denied.count()
+	time.Sleep(time.Second)
+	if n := denied.count() - killed; n < 5 {
+		t.Fatalf("only %d requests sent while the agent was down", n)
+	}
+
+	b := startAgentMode(t, mode, tp.dir, pins, tp.ports()...)
+	if !strings.Contains(b.Logs.String(), "adopted=true") {
+		t.Errorf("restarted agent did not report adopting the pinned attachments:\n%s", b.Logs.String())
+	}
+	time.Sleep(300 * time.Millisecond)
+	d, al := denied.Stop(), allowed.Stop()
+
+	t.Logf("denied traffic: %v; allowed traffic: %v", tally(d), tally(al))
+	if n := tally(d)["reset"]; n != len(d) {
+		t.Errorf("%d of %d denied requests were not reset", len(d)-n, len(d))
+	}
+	if n := tally(al)["200"]; n != len(al) {
+		t.Errorf("%d of %d allowed requests failed across the kill and restart", len(al)-n, len(al))
+	}
+	for _, l := range tp.server.Requests() {
+		if strings.Contains(l, "/api/denied-") {
+			t.Errorf("a denied request reached the server: %s", l)
+		}
+	}
+	if v := b.Metric("axon_policy_decisions_total", map[string]string{"policy": "orders-api", "decision": "deny"}); v < 1 {
+		t.Errorf("restarted agent counts no denies (%v)", v)
+	}
+}
+
+func TestCleanupRemovesEverything(t *testing.T) {
+	tp := newTopo(t, 5)
+	writeFile(t, tp.dir, "orders.yaml", ordersPolicy("Enforce"))
+	pins := testPinDir(t)
+	a := startAgent(t, tp.dir, pins, tp.ports()...)
+	a.Kill()
+	if got := curlOutcome(t, tp.batch, tp.url+"/api/before-cleanup"); got != "reset" {
+		t.Fatalf("after the agent died, batch got %s, want reset (enforcement must survive)", got)
+	}
+	runCleanup(t, pins)
+	if _, err := os.Stat(pins); !os.IsNotExist(err) {
+		t.Errorf("pin directory %s still exists after cleanup", pins)
+	}
+	if got := curlOutcome(t, tp.batch, tp.url+"/api/after-cleanup"); got != "200" {
+		t.Errorf("after cleanup batch got %s, want 200 (nothing attached)", got)
+	}
+	for _, port := range tp.ports() {
+		lk, err := netlink.LinkByName(port)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, parent := range []uint32{netlink.HANDLE_MIN_INGRESS, netlink.HANDLE_MIN_EGRESS} {
+			fs, _ := netlink.FilterList(lk, parent)
+			if len(fs) != 0 {
+				t.Errorf("%s still has tc filters after cleanup: %v", port, fs)
+			}
+		}
+	}
+}
+
+func TestMissingInterfaceFailsReadiness(t *testing.T) {
+	tp := newTopo(t, 6)
+	writeFile(t, tp.dir, "orders.yaml", ordersPolicy("Enforce"))
+	missing := fmt.Sprintf("axmiss%d", time.Now().UnixNano()%100000)
+	a := launchAgent(t, tp.dir, testPinDir(t), append(tp.ports(), missing)...)
+
+	// The agent must say it is not enforcing on the missing interface.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		code, body, err := a.get("/readyz")
+		if err == nil && code == 503 && strings.Contains(body, missing) && strings.Contains(body, "interface not found") {
+			break
+		}
+		if err == nil && code == 200 {
+			t.Fatalf("/readyz = 200 although %s does not exist", missing)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz never reported the missing interface (last %d %q %v)", code, body, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if v := a.Metric("axon_enforcing", nil); v != 0 {
+		t.Errorf("axon_enforcing = %v with an interface missing, want 0", v)
+	}
+	if v := a.Metric("axon_attached", map[string]string{"interface": missing}); v != 0 {
+		t.Errorf("axon_attached for %s = %v, want 0", missing, v)
+	}
+	if !strings.Contains(a.Logs.String(), "NOT ENFORCING") {
+		t.Errorf("the log does not say loudly that it is not enforcing:\n%s", a.Logs.String())
+	}
+	// The existing interfaces are protected meanwhile.
+	if got := curlOutcome(t, tp.batch, tp.url+"/api/x"); got != "reset" {
+		t.Errorf("batch got %s on an attached interface, want reset", got)
+	}
+
+	// When the interface appears, the agent attaches and becomes ready.
+	v := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: missing}, PeerName: missing + "p"}
+	if err := netlink.LinkAdd(v); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = netlink.LinkDel(v) })
+	a.WaitReady(5 * time.Second)
+	if v := a.Metric("axon_enforcing", nil); v != 1 {
+		t.Errorf("axon_enforcing = %v once every interface is attached, want 1", v)
+	}
+}
