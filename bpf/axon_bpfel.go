@@ -123,7 +123,7 @@ type AxonAxGlob struct {
 	Action  uint8
 	Mode    uint8
 	Ntok    uint8
-	Pad     uint8
+	TailAny uint8
 	Star    AxonAxMask128
 	Consume [64]AxonAxMask128
 	Loop    [64]AxonAxMask128

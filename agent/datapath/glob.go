@@ -98,12 +98,22 @@ func compileGlob(pattern string) (bpf.AxonAxGlob, error) {
 		}
 	}
 	g.Ntok = uint8(len(toks))
+	if len(toks) > 0 && toks[len(toks)-1] == tokSuper {
+		g.TailAny = 1
+	}
 	return g, nil
 }
 
-// matchCompiled runs a compiled glob in Go exactly as the datapath does; the
-// tests compare it with compiler.MatchGlob.
-func matchCompiled(g *bpf.AxonAxGlob, path string) bool {
+// Results of matchCompiled, as the datapath's ax_glob_match.
+const (
+	globNo        = 0
+	globYes       = 1
+	globUndecided = 2 // path longer than MaxGlobPath: the datapath fails closed
+)
+
+// matchCompiled runs a compiled glob in Go exactly as the datapath does
+// (bpf/include/decide.h); the tests compare it with compiler.MatchGlob.
+func matchCompiled(g *bpf.AxonAxGlob, path string) int {
 	shl := func(m bpf.AxonAxMask128) bpf.AxonAxMask128 {
 		return bpf.AxonAxMask128{Lo: m.Lo << 1, Hi: m.Hi<<1 | m.Lo>>63}
 	}
@@ -113,19 +123,31 @@ func matchCompiled(g *bpf.AxonAxGlob, path string) bool {
 	or := func(a, b bpf.AxonAxMask128) bpf.AxonAxMask128 {
 		return bpf.AxonAxMask128{Lo: a.Lo | b.Lo, Hi: a.Hi | b.Hi}
 	}
+	bit := func(m bpf.AxonAxMask128, i int) bool {
+		if i < 64 {
+			return m.Lo>>uint(i)&1 == 1
+		}
+		return m.Hi>>uint(i-64)&1 == 1
+	}
 	d := bpf.AxonAxMask128{Lo: 1}
 	d = or(d, shl(and(d, g.Star)))
-	for i := 0; i < len(path); i++ {
+	for i := 0; i < min(len(path), MaxGlobPath); i++ {
 		k := g.ClassOf[path[i]] & (maxGlobClasses - 1)
 		d = or(shl(and(d, g.Consume[k])), and(d, g.Loop[k]))
 		d = or(d, shl(and(d, g.Star)))
 		if d.Lo|d.Hi == 0 {
-			return false
+			return globNo
 		}
 	}
 	m := int(g.Ntok)
-	if m < 64 {
-		return d.Lo>>uint(m)&1 == 1
+	if len(path) > MaxGlobPath {
+		if g.TailAny == 1 && m > 0 && bit(d, m-1) {
+			return globYes
+		}
+		return globUndecided
 	}
-	return d.Hi>>uint(m-64)&1 == 1
+	if bit(d, m) {
+		return globYes
+	}
+	return globNo
 }

@@ -124,7 +124,8 @@ struct ax_mask128 {
 };
 
 /* A glob compiled to a bit-parallel NFA over byte classes: state j means
- * "the first j tokens matched". For path byte c with class k = class_of[c]:
+ * "the tokens before j matched"; a star token j loops on state j and lets
+ * j + 1 be reached without input. For path byte c with class k = class_of[c]:
  *   D = ((D & consume[k]) << 1) | (D & loop[k]);  D |= (D & star) << 1
  * starting from D = closure({0}); the path matches when bit ntok is set. */
 struct ax_glob {
@@ -132,7 +133,7 @@ struct ax_glob {
 	__u8 action; /* 1 allow, 2 deny */
 	__u8 mode;   /* 0 enforce, 1 audit */
 	__u8 ntok;
-	__u8 pad;
+	__u8 tail_any; /* 1: the last token is '**' */
 	struct ax_mask128 star;
 	struct ax_mask128 consume[AX_GLOB_CLASSES];
 	struct ax_mask128 loop[AX_GLOB_CLASSES];

@@ -34,8 +34,6 @@ __attribute__((noinline)) int ax_glob_match(struct __sk_buff *skb, __u32 id)
 	if (!g)
 		return AX_GLOB_UNDECIDED;
 	__u32 n = f->path_len;
-	if (n > AX_PATH_BUF)
-		return AX_GLOB_UNDECIDED;
 
 	__u64 slo = g->star.lo, shi = g->star.hi;
 	__u64 lo = 1, hi = 0;
@@ -61,6 +59,15 @@ __attribute__((noinline)) int ax_glob_match(struct __sk_buff *skb, __u32 id)
 			return AX_GLOB_NO;
 	}
 	__u32 m = g->ntok & 127;
+	if (n > AX_PATH_BUF) {
+		/* Only the first AX_PATH_BUF bytes are known. A trailing '**'
+		 * whose state is live matches whatever follows. */
+		__u32 j = (m - 1) & 127;
+		__u64 live = j < 64 ? (lo >> j) : (hi >> (j - 64));
+		if (g->tail_any && m > 0 && (live & 1))
+			return AX_GLOB_YES;
+		return AX_GLOB_UNDECIDED;
+	}
 	__u64 bit = m < 64 ? (lo >> m) : (hi >> (m - 64));
 	return (bit & 1) ? AX_GLOB_YES : AX_GLOB_NO;
 }

@@ -1,0 +1,123 @@
+package datapath
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"testing"
+)
+
+// step is one segment of a flow: data sent at the flow's next sequence
+// number plus off (negative: a retransmission, positive: a gap), and the
+// expected outcome. Passed segments advance the flow.
+type step struct {
+	data string
+	off  int
+	want outcome
+}
+
+func split(s string, n int, last outcome) []step {
+	var out []step
+	for len(s) > 0 {
+		k := min(n, len(s))
+		out = append(out, step{data: s[:k], want: passed})
+		s = s[k:]
+	}
+	out[len(out)-1].want = last
+	return out
+}
+
+const (
+	okReq    = "GET /api/v1/items HTTP/1.1\r\nHost: orders\r\n\r\n"
+	adminReq = "GET /api/v1/admin HTTP/1.1\r\nHost: orders\r\n\r\n"
+)
+
+func TestEvasions(t *testing.T) {
+	d := openTest(t)
+	if err := d.Apply(fixtureTable(t)); err != nil {
+		t.Fatal(err)
+	}
+	body := "GET /api/v1/admin HTTP/1.1\r\n\r\n"
+	chunked := "POST /api/v1/orders HTTP/1.1\r\nHost: o\r\nTransfer-Encoding: chunked\r\n\r\n" +
+		fmt.Sprintf("%x\r\n%s\r\n", len(body), body) + "3;ext=1\r\nGET\r\n0\r\nTrailer: x\r\n\r\n"
+	long := "/api/v1/" + strings.Repeat("a", 300)
+	cases := []struct {
+		name  string
+		src   netip.Addr
+		dst   netip.AddrPort
+		steps []step
+	}{
+		{"allowed line in 1-byte segments", web4, orders4, split(okReq, 1, passed)},
+		{"denied line in 1-byte segments: the completing byte is reset", web4, orders4, split(adminReq[:len("GET /api/v1/admin HTTP/1.1\r\n")], 1, reset)},
+		{"denied line split inside the method", web4, orders4, []step{{"GE", 0, passed}, {"T /api/v1/admin HTTP/1.1\r\n", 0, reset}}},
+		{"denied line split inside the version", web4, orders4, []step{{"GET /api/v1/admin HT", 0, passed}, {"TP/1.1", 0, passed}, {"\r", 0, passed}, {"\n", 0, reset}}},
+		{"non-canonical path split across segments", web4, orders4, []step{{"GET /api/v1/.", 0, passed}, {"./admin HTTP/1.1\r\n", 0, reset}}},
+		{"escape split across segments", web4, orders4, []step{{"GET /api/v1/%6", 0, passed}, {"1dmin HTTP/1.1\r\n", 0, reset}}},
+		{"keep-alive: second request denied", web4, orders4, []step{{okReq, 0, passed}, {okReq, 0, passed}, {adminReq, 0, reset}}},
+		{"after a reset the flow is dropped", web4, orders4, []step{{adminReq, 0, reset}, {okReq, 0, dropped}}},
+		{"pipelining: denied second request", web4, orders4, []step{{okReq + adminReq, 0, reset}}},
+		{"pipelining: three allowed", web4, orders4, []step{{okReq + okReq + okReq, 0, passed}}},
+		{"pipelining: denied request split after an allowed one", web4, orders4, []step{{okReq + "GET /api/v1/adm", 0, passed}, {"in HTTP/1.1\r\n\r\n", 0, reset}}},
+		{"content-length body is skipped", web4, orders4, []step{{fmt.Sprintf("POST /api/v1/orders HTTP/1.1\r\nContent-Length: %d\r\n\r\n%s", len(body), body), 0, passed}, {okReq, 0, passed}, {adminReq, 0, reset}}},
+		{"content-length body across segments", web4, orders4, []step{{fmt.Sprintf("POST /api/v1/orders HTTP/1.1\r\ncontent-length:%d\r\n\r\nGET /api", len(body)), 0, passed}, {body[len("GET /api"):], 0, passed}, {adminReq, 0, reset}}},
+		{"chunked body is skipped", web4, orders4, []step{{chunked, 0, passed}, {okReq, 0, passed}, {adminReq, 0, reset}}},
+		{"chunked body in 7-byte segments", web4, orders4, append(split(chunked, 7, passed), step{adminReq, 0, reset})},
+		{"content-length and chunked together", web4, orders4, []step{{"POST /api/v1/orders HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", 0, reset}}},
+		{"transfer-encoding without chunked", web4, orders4, []step{{"POST /api/v1/orders HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", 0, reset}}},
+		{"conflicting content-lengths", web4, orders4, []step{{"POST /api/v1/orders HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n", 0, reset}}},
+		{"obs-fold header", web4, orders4, []step{{"GET /api/v1/x HTTP/1.1\r\nX: a\r\n b\r\n\r\n", 0, reset}}},
+		{"space before colon", web4, orders4, []step{{"GET /api/v1/x HTTP/1.1\r\nContent-Length : 5\r\n\r\n", 0, reset}}},
+		{"leading empty lines", web4, orders4, []step{{"\r\n\r\n\n" + adminReq, 0, reset}}},
+		{"leading empty lines allowed", web4, orders4, []step{{"\r\n\n" + okReq, 0, passed}}},
+		{"tabs and repeated spaces", web4, orders4, []step{{"GET\t \t/api/v1/admin  \tHTTP/1.1\r\n\r\n", 0, reset}}},
+		{"bare LF line ends", web4, orders4, []step{{"GET /api/v1/items HTTP/1.1\nHost: o\n\n", 0, passed}, {"GET /api/v1/admin HTTP/1.0\n\n", 0, reset}}},
+		{"out-of-order segment is dropped, then decided in order", web4, orders4, []step{{"min HTTP/1.1\r\n", len("GET /api/v1/ad"), dropped}, {"GET /api/v1/ad", 0, passed}, {"min HTTP/1.1\r\n", 0, reset}}},
+		{"retransmission of parsed bytes passes", web4, orders4, []step{{"GET /api/v1/it", 0, passed}, {"GET /api/v1/it", -len("GET /api/v1/it"), passed}, {"ems HTTP/1.1\r\n\r\n", 0, passed}}},
+		{"retransmission with other bytes does not change the parse", web4, orders4, []step{{"GET /api/v1/it", 0, passed}, {"GET /api/v1/ad", -len("GET /api/v1/it"), passed}, {"ems HTTP/1.1\r\n\r\n", 0, passed}}},
+		{"overlapping segment: only the new bytes are parsed", web4, orders4, []step{{"GET /api/v1/ad", 0, passed}, {"v1/admin HTTP/1.1\r\n", -len("v1/ad"), reset}}},
+		{"long path under an allowed prefix", web4, orders4, []step{{"GET " + long + " HTTP/1.1\r\n\r\n", 0, passed}}},
+		{"long path under a denied prefix", web4, orders4, []step{{"GET /api/v1/admin/" + strings.Repeat("b", 500) + " HTTP/1.1\r\n\r\n", 0, reset}}},
+		{"long path in small segments", web4, orders4, split("GET /api/v1/admin/"+strings.Repeat("c", 1000)+" HTTP/1.1\r\n", 100, reset)},
+		{"path longer than 4096 bytes", web4, orders4, split("GET /api/v1/"+strings.Repeat("d", 4200)+" HTTP/1.1\r\n", 1000, reset)},
+		{"TLS is not HTTP", web4, orders4, []step{{"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 0, reset}}},
+		{"HTTP/2 prior knowledge is not HTTP/1", web4, orders4, []step{{"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 0, reset}}},
+		{"HTTP/0.9 is not HTTP/1", web4, orders4, []step{{"GET /api/v1/items\r\n", 0, reset}}},
+		{"audit endpoint: not HTTP passes and stops parsing", world, legacy, []step{{"\x16\x03\x01garbage", 0, passed}, {"GET /nope HTTP/1.1\r\n\r\n", 0, passed}}},
+		{"audit endpoint: would-deny passes", world, legacy, []step{{"GET /nope HTTP/1.1\r\n\r\n", 0, passed}, {"GET /ok HTTP/1.1\r\n\r\n", 0, passed}}},
+		{"ipv6 split denied line", web6, orders6, split("GET /api/v1/admin HTTP/1.1\r\n", 3, reset)},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFlow(t, d.Ingress(), tc.src, tc.dst)
+			for i, s := range tc.steps {
+				seq := f.seq + uint32(s.off)
+				got, out := f.sendAt(seq, s.data)
+				if got != s.want {
+					t.Fatalf("step %d %q: %v, want %v", i, s.data, got, s.want)
+				}
+				if got == reset {
+					checkServerRST(t, f, out)
+				}
+				if got == passed && s.off <= 0 {
+					f.seq = max(f.seq, seq+uint32(len(s.data)))
+				}
+			}
+		})
+	}
+}
+
+// checkServerRST checks that a reset segment is a valid RST the server
+// accepts: same addresses and ports, sequence number = the next byte the
+// server expects, RST|ACK, no payload, valid checksum.
+func checkServerRST(t *testing.T, f *flow, p parsedTCP) {
+	t.Helper()
+	if p.src != f.src || p.dst != f.dst {
+		t.Errorf("RST %v -> %v, want %v -> %v", p.src, p.dst, f.src, f.dst)
+	}
+	if p.seq != f.seq {
+		t.Errorf("RST seq %d, want %d (server's next expected byte)", p.seq, f.seq)
+	}
+	if p.flags != tcpRST|tcpACK || p.payloadLen != 0 || !p.csumOK {
+		t.Errorf("RST flags %#x payload %d checksum ok %v", p.flags, p.payloadLen, p.csumOK)
+	}
+}

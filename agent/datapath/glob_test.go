@@ -1,0 +1,80 @@
+package datapath
+
+import (
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/axon-dev/axon/policy/compiler"
+)
+
+// TestCompiledGlobMatchesReference runs the datapath's glob automaton (in Go,
+// the same arithmetic as bpf/include/decide.h) against compiler.MatchGlob on
+// random patterns and paths over a small alphabet, so that they collide.
+func TestCompiledGlobMatchesReference(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	pieces := []string{"/", "a", "b", "*", "**", "?", ".", "-", "ab"}
+	pathBytes := "/ab.-c"
+	for i := 0; i < 20000; i++ {
+		var pb strings.Builder
+		pb.WriteString("/")
+		for n := r.IntN(8); n > 0; n-- {
+			pb.WriteString(pieces[r.IntN(len(pieces))])
+		}
+		pattern := pb.String()
+		g, err := compileGlob(pattern)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j := 0; j < 10; j++ {
+			var b strings.Builder
+			b.WriteByte('/')
+			for n := r.IntN(12); n > 0; n-- {
+				b.WriteByte(pathBytes[r.IntN(len(pathBytes))])
+			}
+			path := b.String()
+			want := compiler.MatchGlob(pattern, path)
+			if got := matchCompiled(&g, path); got != map[bool]int{false: globNo, true: globYes}[want] {
+				t.Fatalf("glob %q path %q: datapath %d, reference %v", pattern, path, got, want)
+			}
+		}
+	}
+}
+
+// TestCompiledGlobLongPaths: beyond MaxGlobPath bytes a trailing '**' still
+// decides, a dead automaton still says no, anything else is undecided.
+func TestCompiledGlobLongPaths(t *testing.T) {
+	long := strings.Repeat("x", MaxGlobPath)
+	cases := []struct {
+		pattern, path string
+		want          int
+	}{
+		{"/api/**", "/api/" + long, globYes},
+		{"/api/*/secret/**", "/api/v1/secret/" + long, globYes},
+		{"/api/*/secret/**", "/api/v1/other/" + long, globNo},
+		{"/api/**/x", "/api/" + long, globUndecided},
+		{"/a*", "/a" + long, globUndecided},
+	}
+	for _, c := range cases {
+		g, err := compileGlob(c.pattern)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := matchCompiled(&g, c.path); got != c.want {
+			t.Errorf("glob %q on a %d-byte path: %d, want %d", c.pattern, len(c.path), got, c.want)
+		}
+	}
+}
+
+func TestCompileGlobBounds(t *testing.T) {
+	var b strings.Builder
+	b.WriteByte('/')
+	for c := byte('!'); c < '~' && b.Len() < 100; c++ {
+		if !strings.ContainsRune("*?/\\[]{}", rune(c)) {
+			b.WriteByte(c)
+		}
+	}
+	if _, err := compileGlob(b.String()); err == nil {
+		t.Fatalf("a glob naming %d distinct bytes compiled; want ErrTableTooLarge", b.Len())
+	}
+}
