@@ -24,6 +24,8 @@ const tenantsModule = `package tenants
 
 import rego.v1
 
+default allow := false
+
 deny if {
 	input.method == "DELETE"
 	not input.source.labels.role == "admin"
@@ -86,8 +88,8 @@ func TestRegoPolicy(t *testing.T) {
 		t.Fatalf("no rule %d", index)
 		return 0
 	}
-	if o := tab.Rules[id(0)-1].Origin; o != "tenants.rego:5" {
-		t.Errorf("deny origin %q, want tenants.rego:5", o)
+	if o := tab.Rules[id(0)-1].Origin; o != "tenants.rego:7" {
+		t.Errorf("deny origin %q, want tenants.rego:7", o)
 	}
 	for _, c := range []struct {
 		r    Request

@@ -2,10 +2,38 @@
 // reference) into a decision Table by partial evaluation of the Rego library
 // in policy/rego, and decides requests from a Table as the datapath does.
 //
-// The supported fragment of residual Rego is: equality and set membership on
-// input.method; equality, startswith and glob.match (with "/" as the only
-// delimiter) on input.path; input.source.namespace and input.source.labels
-// tests (presence, equality, set membership) and net.cidr_contains(cidr,
-// input.source.ip) on the source; and `not` of any of those, except of a
-// glob. Anything else is an *Error naming file, line and construct.
+// # Pipeline
+//
+// Compile finds the policed endpoints (selected pod IP x port), partially
+// evaluates data.axon.authz.matched[x] once per policy (once per destination
+// for Rego policies) with input.method, input.path and input.source unknown,
+// and translates each residual query (one rule, under a conjunction of tests)
+// into the table: source tests become per-endpoint source classes over the
+// identities, method tests become method slots, path tests become rows of a
+// longest-prefix trie per (endpoint, class, method) with the rules each row
+// matches already combined (docs/semantics.md "Decision" is resolved at
+// compile time). WithPrevious keeps IDs stable across compilations and
+// WithCache reuses the partial evaluation of unchanged policies.
+//
+// # Supported Rego fragment
+//
+// Residual conditions may use: input.method == "M", input.method in {...}
+// (and != / not); input.path == "/p", startswith(input.path, "/p"),
+// glob.match("pattern", ["/"], input.path) with patterns of the documented
+// glob subset; input.source.namespace (present only for known pods) and
+// == "ns"; input.source.labels (present, possibly empty, for known pods);
+// input.source.labels.k (present), == "v", in {...}; net.cidr_contains(
+// "cidr", input.source.ip); and `not` of each of those except glob.match. At
+// most one glob per condition. Anything else (other built-ins, comparisons of
+// input.source.ip, negations partial evaluation cannot inline, `with`) is an
+// *Error naming the module's file and line, the construct and a hint. A CIDR
+// test that splits the IPs of pods with the same labels is also an error.
+//
+// # Policies written in Rego
+//
+// spec.rego modules are loaded under data.axon.user["namespace/name"]. Their
+// `deny` rules are the policy's rule 0 (action Deny) and their `allow` rules
+// its rule 1 (action Allow); spec.defaultAction decides the rest.
+// `default allow := false` and `default deny := false` are accepted (they
+// change nothing); other defaults for allow or deny are errors.
 package compiler

@@ -287,6 +287,20 @@ func (p *policy) loadModule(in *Input) error {
 		return p.errorf(name+":1", "rego", "fix the module; `opa check` shows the same error", "parsing module: %v", err)
 	}
 	m.Package.Path = ast.Ref{ast.DefaultRootDocument, ast.StringTerm("axon"), ast.StringTerm("user"), ast.StringTerm(p.key)}
+	// `default allow := false` (or deny) changes nothing for the table (an
+	// undefined allow does not match either) but defeats inlining: drop it.
+	kept := m.Rules[:0]
+	for _, r := range m.Rules {
+		name := r.Head.Ref().String()
+		if r.Default && (name == "allow" || name == "deny") {
+			if r.Head.Value == nil || !r.Head.Value.Equal(ast.BooleanTerm(false)) {
+				return p.errorf(fmt.Sprintf("%s:%d", r.Location.File, r.Location.Row), r.String(), "write `"+name+" if true` for an unconditional rule", "only `default %s := false` is supported", name)
+			}
+			continue
+		}
+		kept = append(kept, r)
+	}
+	m.Rules = kept
 	p.module = m
 	return nil
 }
