@@ -41,6 +41,7 @@ type Config struct {
 	AttachMode   attach.Mode
 	PollInterval time.Duration // policy dir polling; watch.DefaultInterval if zero
 	RetryAttach  time.Duration // retry period for failed attachments; 1s if zero
+	LogDecisions bool          // log every deny and audit_deny event (off: count only)
 	Logger       *slog.Logger
 }
 
@@ -168,6 +169,13 @@ func (a *Agent) Run(ctx context.Context) error {
 	fp, err := watch.Fingerprint(a.cfg.PolicyDir)
 	if err != nil {
 		a.log.Error("reading policy directory", "dir", a.cfg.PolicyDir, "error", err)
+	}
+	if es, ok := a.dp.(EventSource); ok {
+		go func() {
+			if err := es.RunEvents(ctx, a.handleEvent); err != nil {
+				a.log.Error("reading datapath events", "error", err)
+			}
+		}()
 	}
 	// Fill the maps before attaching: a restarted agent whose new programs
 	// replace pinned ones then never runs them on an empty table.

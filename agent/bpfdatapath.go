@@ -1,10 +1,13 @@
 package agent
 
 import (
+	"context"
+	"errors"
 	"fmt"
 
 	"github.com/axon-dev/axon/agent/attach"
 	"github.com/axon-dev/axon/agent/datapath"
+	"github.com/cilium/ebpf/ringbuf"
 )
 
 // BPFDatapath adapts agent/datapath to the agent's Datapath interface.
@@ -45,4 +48,27 @@ func (b *BPFDatapath) Counters() (Counters, error) {
 	}
 	out.RingbufLost = c.Reasons[datapath.ReasonEventLost.String()]
 	return out, nil
+}
+
+// RunEvents reads deny and audit_deny events until ctx ends.
+func (b *BPFDatapath) RunEvents(ctx context.Context, fn func(Event)) error {
+	r, err := b.Events()
+	if err != nil {
+		return err
+	}
+	go func() {
+		<-ctx.Done()
+		r.Close()
+	}()
+	for {
+		e, err := r.Read()
+		if err != nil {
+			if errors.Is(err, ringbuf.ErrClosed) || ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("reading event: %w", err)
+		}
+		fn(Event{Verdict: uint8(e.Verdict), Reason: e.Reason.String(), Rule: e.Rule,
+			Src: e.Src, Dst: e.Dst, Method: e.Method, Path: e.Path})
+	}
 }

@@ -48,6 +48,7 @@ type Agent struct {
 	AttachErrs  prometheus.Counter     // attach attempts that failed
 	Enforcing   prometheus.Gauge       // 1 when programs are attached and a policy is in the maps
 	ReadErrors  prometheus.Counter     // failed reads of BPF counters at scrape time
+	Events      *prometheus.CounterVec // deny and audit_deny events read from the ring buffer
 }
 
 // New registers the agent metrics and the datapath collector on a fresh
@@ -91,6 +92,10 @@ func New(src Source) (*prometheus.Registry, *Agent) {
 			Name: "axon_enforcing",
 			Help: "1 when programs are attached to every named interface and a policy set is in the maps.",
 		}),
+		Events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "axon_events_total",
+			Help: "Deny and audit_deny events read from the datapath's ring buffer (rate-limited; decisions_total is exact).",
+		}, []string{"decision"}),
 		ReadErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "axon_counter_read_errors_total",
 			Help: "Failed reads of BPF counters while collecting metrics.",
@@ -98,7 +103,7 @@ func New(src Source) (*prometheus.Registry, *Agent) {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(a.LoadErrors, a.BrokenFiles, a.LoadOK, a.TableRows, a.MapUpdate,
-		a.Generation, a.Attached, a.AttachErrs, a.Enforcing, a.ReadErrors,
+		a.Generation, a.Attached, a.AttachErrs, a.Enforcing, a.ReadErrors, a.Events,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if src != nil {
 		reg.MustRegister(&datapathCollector{src: src, readErrs: a.ReadErrors})

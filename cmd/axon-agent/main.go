@@ -52,6 +52,7 @@ func run(args []string) int {
 	mode := fs.String("attach-mode", "auto", "attach mechanism: auto (TCX if the kernel has it), tcx or clsact")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	logDecisions := fs.Bool("log-decisions", false, "log every deny and audit_deny decision (rate-limited by the datapath)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: axon-agent --policy-dir DIR --attach IFACE[,IFACE...] [--metrics-addr HOST:PORT]\n"+
 			"       axon-agent cleanup [--pin-dir DIR]\n\nflags:\n")
@@ -89,7 +90,7 @@ func run(args []string) int {
 
 	cfg := agent.Config{
 		PolicyDir: *policyDir, Interfaces: names, MetricsAddr: *metricsAddr,
-		PinDir: *pinDir, AttachMode: am, Logger: log,
+		PinDir: *pinDir, AttachMode: am, Logger: log, LogDecisions: *logDecisions,
 	}
 	log.Info("starting", "policy_dir", cfg.PolicyDir, "interfaces", names, "pin_dir", cfg.PinDir,
 		"attach_mode", string(am))

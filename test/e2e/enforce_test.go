@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/axon-dev/axon/test/netns"
 )
@@ -128,5 +129,12 @@ func testAllowDenyAudit(t *testing.T, mode string, subnet int) {
 	}
 	if v := a.Metric("axon_drops_total", map[string]string{"reason": "non_canonical_path"}); v < 1 {
 		t.Errorf("non_canonical_path drops = %v, want >= 1", v)
+	}
+	// Deny events reach the agent through the ring buffer and, with
+	// --log-decisions, the log names the policy and request.
+	a.WaitMetric("axon_events_total", map[string]string{"decision": "deny"}, 2*time.Second, func(v float64) bool { return v >= 5 })
+	a.WaitMetric("axon_events_total", map[string]string{"decision": "audit_deny"}, 2*time.Second, func(v float64) bool { return v == 1 })
+	if logs := a.Logs.String(); !strings.Contains(logs, "msg=decision decision=deny") || !strings.Contains(logs, "path=/api/admin/users") {
+		t.Errorf("the agent log has no decision line for the denied /api/admin/users:\n%s", logs)
 	}
 }

@@ -129,7 +129,7 @@ func launchAgentMode(t *testing.T, mode, policyDir, pinDir string, ifaces ...str
 	t.Helper()
 	a := &agentProc{t: t, Addr: freeAddr(t), PinDir: pinDir, Logs: &syncBuffer{}, done: make(chan struct{})}
 	a.cmd = exec.Command(agentBin, "--policy-dir", policyDir, "--attach", strings.Join(ifaces, ","),
-		"--metrics-addr", a.Addr, "--pin-dir", pinDir, "--attach-mode", mode)
+		"--metrics-addr", a.Addr, "--pin-dir", pinDir, "--attach-mode", mode, "--log-decisions")
 	a.cmd.Stdout, a.cmd.Stderr = a.Logs, a.Logs
 	if err := a.cmd.Start(); err != nil {
 		t.Fatalf("starting agent: %v", err)
