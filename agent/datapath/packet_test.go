@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"os"
+	"sync/atomic"
 	"testing"
 
 	"github.com/cilium/ebpf"
@@ -197,11 +198,13 @@ type flow struct {
 	ack      uint32
 }
 
-var nextPort uint16 = 20000
+var nextPort atomic.Uint32
 
+// newFlow opens a connection (a SYN) from a fresh source port. Safe for
+// concurrent use.
 func newFlow(t testing.TB, prog *ebpf.Program, src netip.Addr, dst netip.AddrPort) *flow {
-	nextPort++
-	f := &flow{t: t, prog: prog, src: netip.AddrPortFrom(src, nextPort), dst: dst, seq: 1000, ack: 5000}
+	port := uint16(20000 + nextPort.Add(1)%40000)
+	f := &flow{t: t, prog: prog, src: netip.AddrPortFrom(src, port), dst: dst, seq: 1000, ack: 5000}
 	if o, _ := runSegment(t, prog, segment{src: f.src, dst: dst, seq: f.seq - 1, flags: tcpSYN}); o != passed {
 		t.Fatalf("SYN: %v", o)
 	}
