@@ -201,15 +201,73 @@ func (g gen) input() *Input {
 		if g.chance(0.4) {
 			p.Spec.DefaultAction = v1alpha1.ActionAllow
 		}
-		for n := g.r.IntN(5); n > 0; n-- {
-			p.Spec.Rules = append(p.Spec.Rules, g.rule())
+		if g.chance(0.2) {
+			file := fmt.Sprintf("m%d.rego", i)
+			p.Spec.Rego = &v1alpha1.RegoSource{File: file}
+			if in.Modules == nil {
+				in.Modules = map[string]string{}
+			}
+			in.Modules[file] = g.module()
+		} else {
+			for n := g.r.IntN(5); n > 0; n-- {
+				p.Spec.Rules = append(p.Spec.Rules, g.rule())
+			}
 		}
 		in.Policies = append(in.Policies, p)
 	}
 	return in
 }
 
-func (g gen) request(in *Input) Request {
+// module draws a Rego policy module within the supported fragment.
+func (g gen) module() string {
+	var b strings.Builder
+	b.WriteString("package gen\n\nimport rego.v1\n\n")
+	if g.chance(0.5) {
+		b.WriteString("default allow := false\n\n")
+	}
+	for n := 1 + g.r.IntN(3); n > 0; n-- {
+		fmt.Fprintf(&b, "%s if {\n", g.pick("allow", "allow", "deny"))
+		for c := 1 + g.r.IntN(3); c > 0; c-- {
+			b.WriteString("\t" + g.condition() + "\n")
+		}
+		b.WriteString("}\n\n")
+	}
+	return b.String()
+}
+
+func (g gen) condition() string {
+	neg := ""
+	if g.chance(0.2) {
+		neg = "not "
+	}
+	switch g.r.IntN(9) {
+	case 0:
+		return fmt.Sprintf("%sinput.method == %q", neg, g.pick(genMethods...))
+	case 1:
+		return fmt.Sprintf("%sinput.method in {%q, %q}", neg, g.pick(genMethods...), g.pick(genMethods...))
+	case 2:
+		return fmt.Sprintf("%sinput.path == %q", neg, g.segs(1+g.r.IntN(2)))
+	case 3:
+		return fmt.Sprintf("%sstartswith(input.path, %q)", neg, g.segs(1+g.r.IntN(2)))
+	case 4:
+		return fmt.Sprintf("glob.match(%q, [\"/\"], input.path)", "/"+g.pick("*", "**", "api")+"/"+g.pick("*", "v1", "x?"))
+	case 5:
+		return fmt.Sprintf("%sinput.source.namespace == %q", neg, g.pick(genNamespaces...))
+	case 6:
+		return fmt.Sprintf("%sinput.source.labels.%s == %q", neg, g.pick("app", "tier"), g.pick(append(genApps, "fe")...))
+	case 7:
+		return fmt.Sprintf("%sinput.source.labels.%s", neg, g.pick("tier", "env"))
+	}
+	b := genCIDRs[g.r.IntN(len(genCIDRs))]
+	if g.chance(0.5) {
+		return fmt.Sprintf("not input.source.namespace; %snet.cidr_contains(%q, input.source.ip)", neg, b.CIDR)
+	}
+	return fmt.Sprintf("%sinput.destination.labels.app == %q", neg, g.pick(genApps...))
+}
+
+// request draws a request; eps (if any) are the policed endpoints, chosen as
+// destination most of the time.
+func (g gen) request(in *Input, eps []Endpoint) Request {
 	var r Request
 	if g.chance(0.6) {
 		r.Src = netip.MustParseAddr(in.Pods[g.r.IntN(len(in.Pods))].Status.PodIP)
@@ -222,6 +280,10 @@ func (g gen) request(in *Input) Request {
 		port = 80
 	}
 	r.Dst = netip.AddrPortFrom(dst, port)
+	if len(eps) > 0 && g.chance(0.8) {
+		e := eps[g.r.IntN(len(eps))]
+		r.Dst = netip.AddrPortFrom(e.Addr, e.Port)
+	}
 	r.Method = g.pick(append(genMethods, "PATCH", "get", "OPTIONS")...)
 	switch {
 	case g.chance(0.02):
@@ -253,7 +315,8 @@ func TestDifferentialTableVersusOPA(t *testing.T) {
 		sets, perSet = 20, 500
 	}
 	ctx := context.Background()
-	total := 0
+	total, byRego := 0, 0
+	byAction := map[DecisionAction]int{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	work := make(chan int)
@@ -281,12 +344,18 @@ func TestDifferentialTableVersusOPA(t *testing.T) {
 				}
 				bad := 0
 				for i := 0; i < perSet; i++ {
-					r := g.request(in)
+					r := g.request(in, tab.Endpoints)
 					want, err := o.Decide(ctx, r)
 					if err != nil {
 						fail("seed %d: %v", seed, err)
 						break
 					}
+					mu.Lock()
+					byAction[want.Action]++
+					if want.Rule != 0 && tab.Rules[want.Rule-1].Index >= 0 && isRego(in, tab.Rules[want.Rule-1]) {
+						byRego++
+					}
+					mu.Unlock()
 					if got := tab.Decide(r); got != want && bad < 3 {
 						bad++
 						fail("seed %d: %s %s %s -> %s: table %+v, OPA %+v\n%s", seed, r.Src, r.Method, r.Target, r.Dst, got, want, describe(in, tab))
@@ -303,7 +372,19 @@ func TestDifferentialTableVersusOPA(t *testing.T) {
 	}
 	close(work)
 	wg.Wait()
-	t.Logf("%d requests over %d policy sets", total, sets)
+	t.Logf("%d requests over %d policy sets: %v (allow, deny, audit_deny); %d decided by rules of Rego policies", total, sets, byAction, byRego)
+	if byAction[DecisionAllow] == 0 || byAction[DecisionDeny] == 0 || byAction[DecisionAuditDeny] == 0 || byRego == 0 {
+		t.Errorf("the random sets do not exercise every outcome")
+	}
+}
+
+func isRego(in *Input, r Rule) bool {
+	for _, p := range in.Policies {
+		if p.Namespace == r.Namespace && p.Name == r.Policy {
+			return p.Spec.Rego != nil
+		}
+	}
+	return false
 }
 
 func describe(in *Input, t *Table) string {
