@@ -209,6 +209,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		case fp := <-changes:
 			a.reload(fp)
 		case <-retry.C:
+			a.verifyAttachments()
 			if failed := a.unattached(); len(failed) > 0 {
 				a.attach(failed)
 			}
@@ -296,6 +297,31 @@ func (a *Agent) unattached() []string {
 }
 
 func (a *Agent) attachAll() { a.attach(a.cfg.Interfaces) }
+
+// verifyAttachments marks attachments the kernel dropped (an interface
+// deleted and recreated, a filter removed by hand) as failed, so that
+// readiness drops and the next attach puts them back.
+func (a *Agent) verifyAttachments() {
+	ats := a.att.Check(a.cfg.Interfaces, a.dp.Programs())
+	a.mu.Lock()
+	var lost []attach.Attachment
+	for _, at := range ats {
+		key := at.Interface + "/" + string(at.Direction)
+		if at.Err != nil && a.attachErrs[key] == nil {
+			a.attachErrs[key] = at.Err
+			lost = append(lost, at)
+		}
+	}
+	a.mu.Unlock()
+	for _, at := range lost {
+		a.m.Attached.WithLabelValues(at.Interface, string(at.Direction), string(a.att.Mode())).Set(0)
+		a.log.Error("NOT ENFORCING: attachment lost, re-attaching", "interface", at.Interface,
+			"direction", at.Direction, "error", at.Err)
+	}
+	if len(lost) > 0 {
+		a.updateEnforcing()
+	}
+}
 
 func (a *Agent) attach(ifaces []string) {
 	ats, err := a.att.Attach(ifaces, a.dp.Programs())

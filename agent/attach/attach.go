@@ -156,6 +156,7 @@ func (a *Attacher) attachOne(name string, d Direction, prog *ebpf.Program) Attac
 		at.Err = fmt.Errorf("attaching cls_bpf to %s %s: %w", name, d, err)
 		return at
 	}
+	a.resolve(ModeClsact)
 	at.Mode, at.Adopted = ModeClsact, adopted
 	removeTCX(a.cfg.PinDir, pinName{pinTCX, d, name}, a.log)
 	return at

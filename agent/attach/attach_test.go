@@ -253,3 +253,45 @@ func TestPinNameRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckNoticesRecreatedInterface(t *testing.T) {
+	needRoot(t)
+	for _, mode := range []Mode{ModeTCX, ModeClsact} {
+		t.Run(string(mode), func(t *testing.T) {
+			iface := vethPair(t)
+			a, _ := New(Config{PinDir: pinDir(t), Mode: mode})
+			p := passProg(t)
+			defer p.Close()
+			progs := Programs{Ingress: p, Egress: p}
+			if _, err := a.Attach([]string{iface}, progs); err != nil {
+				t.Fatal(err)
+			}
+			for _, at := range a.Check([]string{iface}, progs) {
+				if at.Err != nil {
+					t.Fatalf("%s: Check right after Attach: %v", at.Direction, at.Err)
+				}
+			}
+			// Recreate the interface: the kernel drops what was attached.
+			if err := netlink.LinkDel(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: iface}}); err != nil {
+				t.Fatal(err)
+			}
+			v := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: iface}, PeerName: iface + "p"}
+			if err := netlink.LinkAdd(v); err != nil {
+				t.Fatal(err)
+			}
+			for _, at := range a.Check([]string{iface}, progs) {
+				if !errors.Is(at.Err, ErrDetached) {
+					t.Errorf("%s: Check after the interface was recreated: %v, want ErrDetached", at.Direction, at.Err)
+				}
+			}
+			if _, err := a.Attach([]string{iface}, progs); err != nil {
+				t.Fatal(err)
+			}
+			for _, at := range a.Check([]string{iface}, progs) {
+				if at.Err != nil {
+					t.Errorf("%s: Check after re-attaching: %v", at.Direction, at.Err)
+				}
+			}
+		})
+	}
+}

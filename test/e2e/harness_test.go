@@ -191,18 +191,26 @@ func (a *agentProc) WaitReady(timeout time.Duration) {
 // include labels, summed over all matching samples; 0 when none match.
 func (a *agentProc) Metric(name string, labels map[string]string) float64 {
 	a.t.Helper()
+	v, err := a.metric(name, labels)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	return v
+}
+
+func (a *agentProc) metric(name string, labels map[string]string) (float64, error) {
 	code, body, err := a.get("/metrics")
 	if err != nil || code != 200 {
-		a.t.Fatalf("scraping metrics: %d %v", code, err)
+		return 0, fmt.Errorf("scraping metrics: %d %v", code, err)
 	}
 	p := expfmt.NewTextParser(model.UTF8Validation)
 	fams, err := p.TextToMetricFamilies(strings.NewReader(body))
 	if err != nil {
-		a.t.Fatalf("parsing metrics: %v", err)
+		return 0, fmt.Errorf("parsing metrics: %w", err)
 	}
 	f, ok := fams[name]
 	if !ok {
-		return 0
+		return 0, nil
 	}
 	var sum float64
 next:
@@ -223,20 +231,21 @@ next:
 			sum += m.GetGauge().GetValue()
 		}
 	}
-	return sum
+	return sum, nil
 }
 
-// WaitMetric waits until cond holds for the metric's value.
+// WaitMetric waits until cond holds for the metric's value (scrape errors
+// while the agent starts are retried).
 func (a *agentProc) WaitMetric(name string, labels map[string]string, timeout time.Duration, cond func(float64) bool) float64 {
 	a.t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
-		v := a.Metric(name, labels)
-		if cond(v) {
+		v, err := a.metric(name, labels)
+		if err == nil && cond(v) {
 			return v
 		}
 		if time.Now().After(deadline) {
-			a.t.Fatalf("metric %s%v = %v: condition not met within %v\n%s", name, labels, v, timeout, a.Logs.String())
+			a.t.Fatalf("metric %s%v = %v (%v): condition not met within %v\n%s", name, labels, v, err, timeout, a.Logs.String())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

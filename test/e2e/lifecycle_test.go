@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -288,5 +289,113 @@ func TestMissingInterfaceFailsReadiness(t *testing.T) {
 	a.WaitReady(5 * time.Second)
 	if v := a.Metric("axon_enforcing", nil); v != 1 {
 		t.Errorf("axon_enforcing = %v once every interface is attached, want 1", v)
+	}
+}
+
+func TestRecreatedInterfaceIsReattached(t *testing.T) {
+	tp := newTopo(t, 7)
+	writeFile(t, tp.dir, "orders.yaml", ordersPolicy("Enforce"))
+	a := startAgent(t, tp.dir, testPinDir(t), tp.ports()...)
+	gen := a.Metric("axon_policy_generation", nil)
+
+	// Recreate the attached bridge port, as a pod restart recreates its
+	// veth: the kernel drops every program attached to the old device.
+	port := tp.orders.Port
+	mustRun(t, "ip", "link", "del", port)
+	mustRun(t, "ip", "link", "add", port, "type", "veth", "peer", "name", port+"p", "netns", tp.orders.NS)
+	// (deleting the port deleted its peer, the pod's eth0, too)
+	mustRun(t, "ip", "-n", tp.orders.NS, "link", "set", port+"p", "name", "eth0")
+	mustRun(t, "ip", "-n", tp.orders.NS, "addr", "add", tp.orders.Addr.String()+"/24", "dev", "eth0")
+	mustRun(t, "ip", "-n", tp.orders.NS, "link", "set", "eth0", "up")
+	mustRun(t, "ip", "link", "set", port, "master", tp.net.Bridge, "up")
+
+	// The agent notices within its 1 s check, says so, and re-attaches.
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(a.Logs.String(), "attachment lost") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the agent did not report losing the attachment:\n%s", a.Logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	a.WaitMetric("axon_attached", map[string]string{"interface": port}, 5*time.Second, func(v float64) bool { return v == 2 })
+	a.WaitReady(5 * time.Second)
+	path := fmt.Sprintf("/api/after-recreate-%d", time.Now().UnixNano())
+	deadline = time.Now().Add(5 * time.Second)
+	for goOutcome(tp.web, "GET", tp.url+"/api/orders/1") != "200" && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond) // the bridge relearns the port
+	}
+	if got := curlOutcome(t, tp.batch, tp.url+path); got != "reset" {
+		t.Errorf("batch after the port was recreated: %s, want reset", got)
+	}
+	if tp.server.Saw(path) {
+		t.Error("a denied request reached the server after the port was recreated")
+	}
+	if v := a.Metric("axon_policy_generation", nil); v != gen {
+		t.Errorf("generation %v -> %v: re-attaching should not reload the policy", gen, v)
+	}
+}
+
+func mustRun(t *testing.T, name string, args ...string) {
+	t.Helper()
+	if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
+		t.Fatalf("%s %v: %v: %s", name, args, err, out)
+	}
+}
+
+func TestRestartWithBrokenPolicyKeepsPinnedTable(t *testing.T) {
+	tp := newTopo(t, 8)
+	writeFile(t, tp.dir, "orders.yaml", ordersPolicy("Enforce"))
+	pins := testPinDir(t)
+	a := startAgent(t, tp.dir, pins, tp.ports()...)
+	a.Kill()
+
+	// While the agent is down the policy file breaks. The restarted agent
+	// cannot load it: the table pinned by the first agent stays in force,
+	// and the agent does not claim to be ready.
+	writeFile(t, tp.dir, "orders.yaml", "apiVersion: axon.dev/v1alpha1\nkind: L7NetworkPolicy\nspec: [\n")
+	b := launchAgent(t, tp.dir, pins, tp.ports()...)
+	b.WaitMetric("axon_policy_load_errors_total", nil, 5*time.Second, func(v float64) bool { return v >= 1 })
+	code, body, err := b.get("/readyz")
+	if err != nil || code != 503 || !strings.Contains(body, "no policy set applied") {
+		t.Errorf("/readyz = %d %q %v, want 503 naming the missing policy set", code, body, err)
+	}
+	path := fmt.Sprintf("/api/broken-restart-%d", time.Now().UnixNano())
+	if got := curlOutcome(t, tp.batch, tp.url+path); got != "reset" {
+		t.Errorf("batch with the pinned table: %s, want reset", got)
+	}
+	if got := goOutcome(tp.web, "GET", tp.url+"/api/orders/1"); got != "200" {
+		t.Errorf("web with the pinned table: %s, want 200", got)
+	}
+	if tp.server.Saw(path) {
+		t.Error("a denied request reached the server")
+	}
+	writeFile(t, tp.dir, "orders.yaml", ordersPolicy("Enforce"))
+	b.WaitReady(5 * time.Second)
+}
+
+func TestDatapathFailureIsLoudAndNotReady(t *testing.T) {
+	tp := newTopo(t, 9)
+	writeFile(t, tp.dir, "orders.yaml", ordersPolicy("Enforce"))
+	// A pin directory outside bpffs: the datapath cannot be set up.
+	a := launchAgent(t, tp.dir, t.TempDir(), tp.ports()...)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		code, body, err := a.get("/readyz")
+		if err == nil && code == 503 && strings.Contains(body, "datapath") {
+			break
+		}
+		if err == nil && code == 200 {
+			t.Fatal("/readyz = 200 without a datapath")
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz never reported the datapath failure (last %d %q %v)", code, body, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if v := a.Metric("axon_enforcing", nil); v != 0 {
+		t.Errorf("axon_enforcing = %v, want 0", v)
+	}
+	if !strings.Contains(a.Logs.String(), "cannot enforce policy") {
+		t.Errorf("the log does not say it cannot enforce:\n%s", a.Logs.String())
 	}
 }
