@@ -17,6 +17,8 @@ WORK=/tmp/axon-demo
 PIN=/sys/fs/bpf/axon-demo
 METRICS=127.0.0.1:9477
 AUDIT_POLICY=${AXON_DEMO_AUDIT_POLICY:-shop/orders-api}
+# The bridge port of orders sees every request to it, from pods and host alike.
+ATTACH=${AXON_DEMO_ATTACH:-axdv-orders}
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "make demo needs root (network namespaces and BPF): try sudo make demo" >&2
@@ -86,9 +88,9 @@ ip netns exec axd-orders "$WORK/server" --addr 10.77.0.10:8080 --log "$WORK/serv
 echo $! >"$WORK/server.pid"
 
 cp -r examples/policies "$WORK/policies"
-say "Starting the agent: policies from a copy of examples/policies, attached to axdv-orders"
-echo "  bin/axon-agent --policy-dir $WORK/policies --attach axdv-orders --metrics-addr $METRICS"
-bin/axon-agent --policy-dir "$WORK/policies" --attach axdv-orders --metrics-addr "$METRICS" \
+say "Starting the agent: policies from a copy of examples/policies, attached to $ATTACH"
+echo "  bin/axon-agent --policy-dir $WORK/policies --attach $ATTACH --metrics-addr $METRICS"
+bin/axon-agent --policy-dir "$WORK/policies" --attach "$ATTACH" --metrics-addr "$METRICS" \
 	--pin-dir "$PIN" >"$WORK/agent.log" 2>&1 &
 echo $! >"$WORK/agent.pid"
 for _ in $(seq 100); do

@@ -165,6 +165,7 @@ func (a *Attacher) attachOne(name string, d Direction, prog *ebpf.Program) Attac
 func (a *Attacher) resolve(m Mode) {
 	if a.mode == "" {
 		a.mode = m
+		a.log.Info("attach mechanism chosen", "requested", a.cfg.Mode, "mode", m)
 	}
 }
 
