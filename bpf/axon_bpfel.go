@@ -213,6 +213,7 @@ const (
 	AxonMapMethods       = "methods"
 	AxonMapPaths         = "paths"
 	AxonMapPodIps        = "pod_ips"
+	AxonMapPolicedPorts  = "policed_ports"
 	AxonMapReasonStats   = "reason_stats"
 	AxonMapRuleStats     = "rule_stats"
 	AxonMapScratch       = "scratch"
@@ -272,19 +273,20 @@ type AxonProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type AxonMapSpecs struct {
-	Cidrs       *ebpf.MapSpec `ebpf:"cidrs"`
-	Classes     *ebpf.MapSpec `ebpf:"classes"`
-	Config      *ebpf.MapSpec `ebpf:"config"`
-	Endpoints   *ebpf.MapSpec `ebpf:"endpoints"`
-	Events      *ebpf.MapSpec `ebpf:"events"`
-	Flows       *ebpf.MapSpec `ebpf:"flows"`
-	Globs       *ebpf.MapSpec `ebpf:"globs"`
-	Methods     *ebpf.MapSpec `ebpf:"methods"`
-	Paths       *ebpf.MapSpec `ebpf:"paths"`
-	PodIps      *ebpf.MapSpec `ebpf:"pod_ips"`
-	ReasonStats *ebpf.MapSpec `ebpf:"reason_stats"`
-	RuleStats   *ebpf.MapSpec `ebpf:"rule_stats"`
-	Scratch     *ebpf.MapSpec `ebpf:"scratch"`
+	Cidrs        *ebpf.MapSpec `ebpf:"cidrs"`
+	Classes      *ebpf.MapSpec `ebpf:"classes"`
+	Config       *ebpf.MapSpec `ebpf:"config"`
+	Endpoints    *ebpf.MapSpec `ebpf:"endpoints"`
+	Events       *ebpf.MapSpec `ebpf:"events"`
+	Flows        *ebpf.MapSpec `ebpf:"flows"`
+	Globs        *ebpf.MapSpec `ebpf:"globs"`
+	Methods      *ebpf.MapSpec `ebpf:"methods"`
+	Paths        *ebpf.MapSpec `ebpf:"paths"`
+	PodIps       *ebpf.MapSpec `ebpf:"pod_ips"`
+	PolicedPorts *ebpf.MapSpec `ebpf:"policed_ports"`
+	ReasonStats  *ebpf.MapSpec `ebpf:"reason_stats"`
+	RuleStats    *ebpf.MapSpec `ebpf:"rule_stats"`
+	Scratch      *ebpf.MapSpec `ebpf:"scratch"`
 }
 
 // AxonVariableSpecs contains global variables before they are loaded into the kernel.
@@ -315,19 +317,20 @@ func (o *AxonObjects) Close() error {
 //
 // It can be passed to LoadAxonObjects or ebpf.CollectionSpec.LoadAndAssign.
 type AxonMaps struct {
-	Cidrs       *ebpf.Map `ebpf:"cidrs"`
-	Classes     *ebpf.Map `ebpf:"classes"`
-	Config      *ebpf.Map `ebpf:"config"`
-	Endpoints   *ebpf.Map `ebpf:"endpoints"`
-	Events      *ebpf.Map `ebpf:"events"`
-	Flows       *ebpf.Map `ebpf:"flows"`
-	Globs       *ebpf.Map `ebpf:"globs"`
-	Methods     *ebpf.Map `ebpf:"methods"`
-	Paths       *ebpf.Map `ebpf:"paths"`
-	PodIps      *ebpf.Map `ebpf:"pod_ips"`
-	ReasonStats *ebpf.Map `ebpf:"reason_stats"`
-	RuleStats   *ebpf.Map `ebpf:"rule_stats"`
-	Scratch     *ebpf.Map `ebpf:"scratch"`
+	Cidrs        *ebpf.Map `ebpf:"cidrs"`
+	Classes      *ebpf.Map `ebpf:"classes"`
+	Config       *ebpf.Map `ebpf:"config"`
+	Endpoints    *ebpf.Map `ebpf:"endpoints"`
+	Events       *ebpf.Map `ebpf:"events"`
+	Flows        *ebpf.Map `ebpf:"flows"`
+	Globs        *ebpf.Map `ebpf:"globs"`
+	Methods      *ebpf.Map `ebpf:"methods"`
+	Paths        *ebpf.Map `ebpf:"paths"`
+	PodIps       *ebpf.Map `ebpf:"pod_ips"`
+	PolicedPorts *ebpf.Map `ebpf:"policed_ports"`
+	ReasonStats  *ebpf.Map `ebpf:"reason_stats"`
+	RuleStats    *ebpf.Map `ebpf:"rule_stats"`
+	Scratch      *ebpf.Map `ebpf:"scratch"`
 }
 
 func (m *AxonMaps) Close() error {
@@ -342,6 +345,7 @@ func (m *AxonMaps) Close() error {
 		m.Methods,
 		m.Paths,
 		m.PodIps,
+		m.PolicedPorts,
 		m.ReasonStats,
 		m.RuleStats,
 		m.Scratch,

@@ -52,12 +52,12 @@ static __always_inline int ax_parse_ipv6_ext(struct __sk_buff *skb, __u32 *off, 
 /* ax_parse_pkt fills p for a TCP packet; returns -1 for anything else. */
 static __always_inline int ax_parse_pkt(struct __sk_buff *skb, struct ax_pkt *p)
 {
-	void *data = (void *)(long)skb->data;
-	void *data_end = (void *)(long)skb->data_end;
+	void *data = ax_data(skb);
+	void *data_end = ax_data_end(skb);
 	if (data + AX_HDR_PULL > data_end && skb->len > (__u32)(data_end - data)) {
 		bpf_skb_pull_data(skb, skb->len < AX_HDR_PULL ? skb->len : AX_HDR_PULL);
-		data = (void *)(long)skb->data;
-		data_end = (void *)(long)skb->data_end;
+		data = ax_data(skb);
+		data_end = ax_data_end(skb);
 	}
 	struct ax_ethhdr *eth = data;
 	if ((void *)(eth + 1) > data_end)
@@ -143,17 +143,61 @@ static __always_inline int ax_deny(struct __sk_buff *skb, struct ax_pkt *p, stru
 	return TC_ACT_OK;
 }
 
+/* ax_port_filter is the fast path for traffic nobody polices: it finds the
+ * TCP destination port of plain IPv4/IPv6 packets and says whether any
+ * endpoint of generation gen uses it. Anything it cannot read quickly goes
+ * to the full parse. */
+static __always_inline int ax_port_filter(struct __sk_buff *skb, __u32 gen)
+{
+	void *data = ax_data(skb);
+	void *data_end = ax_data_end(skb);
+	struct ax_ethhdr *eth = data;
+	if ((void *)(eth + 1) > data_end)
+		return 1;
+	__u32 l4off;
+	if (eth->proto == bpf_htons(AX_ETH_P_IP)) {
+		struct ax_iphdr *ip = (void *)(eth + 1);
+		if ((void *)(ip + 1) > data_end)
+			return 1;
+		if (ip->proto != AX_IPPROTO_TCP)
+			return 0;
+		l4off = sizeof(*eth) + (ip->ver_ihl & 0xf) * 4;
+	} else if (eth->proto == bpf_htons(AX_ETH_P_IPV6)) {
+		struct ax_ipv6hdr *ip6 = (void *)(eth + 1);
+		if ((void *)(ip6 + 1) > data_end)
+			return 1;
+		if (ip6->nexthdr != AX_IPPROTO_TCP)
+			return 1;
+		l4off = sizeof(*eth) + sizeof(*ip6);
+	} else {
+		return 0;
+	}
+	struct ax_tcphdr *tcp = data + l4off;
+	if ((void *)(tcp + 1) > data_end)
+		return 1;
+	__u16 port = bpf_ntohs(tcp->dest);
+	__u32 word = gen * AX_PORT_WORDS + port / 64;
+	__u64 *bits = bpf_map_lookup_elem(&policed_ports, &word);
+	return bits && ((*bits >> (port & 63)) & 1);
+}
+
 static __always_inline int ax_handle(struct __sk_buff *skb, __u64 redirect_flags)
 {
-	struct ax_pkt p = {};
-	if (ax_parse_pkt(skb, &p))
-		return TC_ACT_OK;
-
 	__u32 zero = 0;
 	struct ax_config *cfg = bpf_map_lookup_elem(&config, &zero);
 	if (!cfg)
 		return TC_ACT_OK;
 	__u32 gen = cfg->active_gen & 1;
+	if (!ax_port_filter(skb, gen))
+		return TC_ACT_OK;
+
+	struct ax_pkt p = {};
+	if (ax_parse_pkt(skb, &p))
+		return TC_ACT_OK;
+	__u32 word = gen * AX_PORT_WORDS + p.dport / 64;
+	__u64 *bits = bpf_map_lookup_elem(&policed_ports, &word);
+	if (!bits || !((*bits >> (p.dport & 63)) & 1))
+		return TC_ACT_OK;
 	struct ax_endpoint_key ek = {.gen = gen, .port = p.dport};
 	__builtin_memcpy(ek.addr, p.daddr, 16);
 	struct ax_endpoint *ep = bpf_map_lookup_elem(&endpoints, &ek);

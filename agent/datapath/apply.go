@@ -89,7 +89,7 @@ func (d *Datapath) resync(gen uint8) {
 			var k, v []byte
 			it := d.mapByName(dm.name).Iterate()
 			for it.Next(&k, &v) {
-				if len(k) > dm.genOff && k[dm.genOff]&1 == gen {
+				if g, ok := keyGen(dm.genOff, k); ok && g == gen {
 					d.held[gen][dm.name][string(k)] = nil
 				}
 			}

@@ -118,10 +118,10 @@ func (d *Datapath) readBack() error {
 		var k, v []byte
 		it := m.Iterate()
 		for it.Next(&k, &v) {
-			if len(k) <= dm.genOff {
+			gen, ok := keyGen(dm.genOff, k)
+			if !ok {
 				continue
 			}
-			gen := k[dm.genOff] & 1
 			d.held[gen][dm.name][string(k)] = append([]byte(nil), v...)
 		}
 		if err := it.Err(); err != nil {
@@ -133,6 +133,8 @@ func (d *Datapath) readBack() error {
 
 func (d *Datapath) mapByName(name string) *ebpf.Map {
 	switch name {
+	case bpf.AxonMapPolicedPorts:
+		return d.objs.PolicedPorts
 	case bpf.AxonMapEndpoints:
 		return d.objs.Endpoints
 	case bpf.AxonMapPodIps:

@@ -15,6 +15,7 @@ import (
 const (
 	maxMethodLen = 16
 	maxRowGlobs  = 8
+	portWords    = 1024 // AX_PORT_WORDS
 	// MaxGlobPath is the longest path globs are tested on; for longer paths
 	// a Deny glob counts as matching and an Allow glob as not (fail closed).
 	MaxGlobPath = 256
@@ -26,8 +27,9 @@ const (
 // key the generation byte is.
 var decisionMaps = []struct {
 	name   string
-	genOff int
+	genOff int // -1: the policed_ports array, whose index says the generation
 }{
+	{bpf.AxonMapPolicedPorts, -1},
 	{bpf.AxonMapEndpoints, 0},
 	{bpf.AxonMapPodIps, 0},
 	{bpf.AxonMapCidrs, 4},
@@ -35,6 +37,20 @@ var decisionMaps = []struct {
 	{bpf.AxonMapMethods, 0},
 	{bpf.AxonMapPaths, 4},
 	{bpf.AxonMapGlobs, 0},
+}
+
+// keyGen is the generation a decision map key belongs to.
+func keyGen(genOff int, k []byte) (uint8, bool) {
+	if genOff < 0 {
+		if len(k) != 4 {
+			return 0, false
+		}
+		return uint8(binary.LittleEndian.Uint32(k) / portWords & 1), true
+	}
+	if len(k) <= genOff {
+		return 0, false
+	}
+	return k[genOff] & 1, true
 }
 
 // generation is the content of every decision map for one generation:
@@ -67,6 +83,14 @@ func addr16(a netip.Addr) [16]byte { return a.As16() }
 // encode lays a Table out as the map entries of generation gen.
 func encode(t *compiler.Table, gen uint8) (generation, error) {
 	g := newGeneration()
+	var ports [portWords]uint64
+	for _, e := range t.Endpoints {
+		ports[e.Port/64] |= 1 << (e.Port % 64)
+	}
+	for i, w := range ports {
+		// Every word is written (an array entry cannot be deleted).
+		g.put(bpf.AxonMapPolicedPorts, uint32(gen)*portWords+uint32(i), w)
+	}
 	for _, e := range t.Endpoints {
 		k := bpf.AxonAxEndpointKey{Gen: gen, Port: e.Port, Addr: addr16(e.Addr)}
 		v := bpf.AxonAxEndpoint{

@@ -72,6 +72,21 @@ __attribute__((noinline)) int ax_glob_match(struct __sk_buff *skb, __u32 id)
 	return (bit & 1) ? AX_GLOB_YES : AX_GLOB_NO;
 }
 
+/* ax_copy_zero_tail copies the first n bytes of src into dst and zeroes the
+ * rest of dst's words (little-endian byte order within a word). */
+static __always_inline void ax_copy_zero_tail(__u64 *dst, const __u64 *src, int words, __u32 n)
+{
+	for (int i = 0; i < words; i++) {
+		__u32 lo = i * 8;
+		__u64 w = src[i];
+		if (n <= lo)
+			w = 0;
+		else if (n < lo + 8)
+			w &= (1ULL << ((n - lo) * 8)) - 1;
+		dst[i] = w;
+	}
+}
+
 static __always_inline __u32 ax_min_rule(__u32 a, __u32 b)
 {
 	if (a == 0)
@@ -154,8 +169,8 @@ __attribute__((noinline)) int ax_decide(struct __sk_buff *skb)
 		mk->len = mlen;
 		mk->pad[0] = 0;
 		mk->pad[1] = 0;
-		for (int i = 0; i < AX_METHOD_MAX; i++)
-			mk->name[i] = i < mlen ? f->method[i] : 0;
+		ax_copy_zero_tail((__u64 *)mk->name, (const __u64 *)f->method, AX_METHOD_MAX / 8,
+				  mlen);
 		__u32 *m = bpf_map_lookup_elem(&methods, mk);
 		if (m)
 			mid = *m & 0xff;
@@ -200,8 +215,7 @@ __attribute__((noinline)) int ax_decide(struct __sk_buff *skb)
 	pk->class = class;
 	pk->endpoint = s->ep.id;
 	__u32 plen = f->path_len;
-	for (int i = 0; i < AX_PATH_KEY; i++)
-		pk->path[i] = i < plen ? f->path[i] : 0;
+	ax_copy_zero_tail((__u64 *)pk->path, (const __u64 *)f->path, AX_PATH_KEY / 8, plen);
 
 	struct ax_match em = {}, am = {};
 	struct ax_path_val *rm = 0, *ra;

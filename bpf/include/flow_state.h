@@ -103,6 +103,27 @@ struct {
  * verifier rejects the call. */
 #define AX_KEEP_ARG(x) asm volatile("" : : "r"(x))
 
+/* ax_data and ax_data_end read the packet pointers with a 64-bit load the
+ * compiler cannot turn into a 32-bit copy (which the verifier would see as a
+ * scalar, not a packet pointer). */
+static __always_inline void *ax_data(struct __sk_buff *skb)
+{
+	void *p;
+	asm volatile("%0 = *(u32 *)(%1 + %2)"
+		     : "=r"(p)
+		     : "r"(skb), "i"(__builtin_offsetof(struct __sk_buff, data)));
+	return p;
+}
+
+static __always_inline void *ax_data_end(struct __sk_buff *skb)
+{
+	void *p;
+	asm volatile("%0 = *(u32 *)(%1 + %2)"
+		     : "=r"(p)
+		     : "r"(skb), "i"(__builtin_offsetof(struct __sk_buff, data_end)));
+	return p;
+}
+
 /* ax_mask returns x & m in a way the compiler cannot drop because of an
  * earlier bounds check (the verifier needs to see the AND). */
 static __always_inline __u32 ax_mask(__u32 x, __u32 m)

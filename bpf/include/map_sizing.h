@@ -7,6 +7,8 @@
 /* Decision maps hold two generations (rule 1 of policy_maps.h), so each
  * capacity below is shared by the active and the inactive generation. */
 #define AX_MAX_ENDPOINTS 65536
+/* Policed-port bitmap: 65536 bits per generation, in 64-bit words. */
+#define AX_PORT_WORDS	 1024
 #define AX_MAX_POD_IPS	 131072
 #define AX_MAX_CIDRS	 65536
 #define AX_MAX_CLASSES	 262144

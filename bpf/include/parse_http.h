@@ -557,8 +557,8 @@ __attribute__((noinline)) int ax_parse(struct __sk_buff *skb)
 			}
 			continue;
 		}
-		void *data = (void *)(long)skb->data;
-		void *data_end = (void *)(long)skb->data_end;
+		void *data = ax_data(skb);
+		void *data_end = ax_data_end(skb);
 		if (pos >= 0xfff0)
 			return AX_P_MALFORMED; /* beyond what packet pointers reach */
 		__u8 *p = data + pos;

@@ -10,6 +10,9 @@
  *     table, never a mix.
  *  2. endpoints: (gen, dst addr, dst port) -> endpoint. A miss means "not
  *     policed": the packet passes untouched. Nothing else is wildcarded.
+ *     policed_ports (word gen * AX_PORT_WORDS + port / 64, bit port % 64)
+ *     has the bit of every port some endpoint of that generation uses: a
+ *     clear bit skips the endpoint lookup. It is a filter, never a decision.
  *  3. Source identity: pod_ips (exact address) first, else cidrs (longest
  *     prefix), else world (1). Pod IPs never fall through to CIDRs.
  *  4. classes: (gen, endpoint, identity) -> source class; a miss is class 0.
@@ -53,6 +56,15 @@ struct {
 	__type(value, struct ax_config);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } config SEC(".maps");
+
+/* Ports of all endpoints, per generation (rule 2). Agent-written. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2 * AX_PORT_WORDS);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} policed_ports SEC(".maps");
 
 /* Policed (addr, port) -> endpoint id, flags and defaults. Agent-written. */
 struct {

@@ -1,0 +1,148 @@
+package datapath
+
+import (
+	"fmt"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/axon-dev/axon/bpf"
+	"github.com/axon-dev/axon/policy/compiler"
+	"github.com/cilium/ebpf"
+)
+
+// bigTable has one endpoint with rows rows: exact and prefix paths for GET
+// and any method, for sources in two classes.
+func bigTable(rows int) *compiler.Table {
+	t := &compiler.Table{
+		Rules:   []compiler.Rule{{ID: 1, Action: compiler.ActionAllow}, {ID: 2, Action: compiler.ActionDeny}},
+		Methods: []compiler.Method{{Name: "GET", ID: 1}, {Name: "POST", ID: 2}},
+		Endpoints: []compiler.Endpoint{{
+			ID: 1, Addr: server.Addr(), Port: server.Port(), Enforce: true,
+			EnforceDefault: compiler.Verdict{Action: compiler.ActionDeny, Rule: 2},
+			FullDefault:    compiler.Verdict{Action: compiler.ActionDeny, Rule: 2},
+		}},
+		Classes: []compiler.SourceClass{{Endpoint: 1, Identity: compiler.IdentityWorld, Class: 1}},
+	}
+	for i := 0; i < rows; i++ {
+		p := fmt.Sprintf("/api/v1/resource%05d", i/4)
+		row := compiler.PathRow{Endpoint: 1, Class: uint16(i % 2), Method: []uint8{1, compiler.MethodAny}[(i/2)%2], Prefix: p, Enforce: compiler.Match{Allow: 1}}
+		if (i/2)%2 == 1 {
+			row.Prefix += "\x00"
+		}
+		t.Paths = append(t.Paths, row)
+	}
+	return t
+}
+
+// benchPair measures the axon program and the no-op program on the same
+// input in the same run and reports both and their ratio.
+func benchPair(b *testing.B, axon, noop *ebpf.Program, in []byte) {
+	const repeat = 20000
+	var ta, tn time.Duration
+	for i := 0; i < b.N; i++ {
+		_, dn, err := noop.Benchmark(in, repeat, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, da, err := axon.Benchmark(in, repeat, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		tn += dn
+		ta += da
+	}
+	b.ReportMetric(float64(ta.Nanoseconds())/float64(b.N), "ns/pkt")
+	b.ReportMetric(float64(tn.Nanoseconds())/float64(b.N), "noop-ns/pkt")
+	b.ReportMetric(float64(ta)/float64(tn), "x-noop")
+	b.ReportMetric(0, "ns/op")
+}
+
+// BenchmarkDatapath reports ns per packet from BPF_PROG_TEST_RUN, each
+// beside the no-op TC program measured in the same run.
+func BenchmarkDatapath(b *testing.B) {
+	needRoot(b)
+	d, err := Open(WithoutClientReset(), WithEventRate(0))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer d.Close()
+	var noop bpf.NoopObjects
+	if err := bpf.LoadNoopObjects(&noop, nil); err != nil {
+		b.Fatal(err)
+	}
+	defer noop.Close()
+	if err := d.Apply(bigTable(10000)); err != nil {
+		b.Fatal(err)
+	}
+
+	b.Run("non-TCP", func(b *testing.B) {
+		udp := segment{src: netip.AddrPortFrom(client, 5353), dst: server, payload: []byte("hello")}.bytes()
+		udp[14+9] = 17 // IP protocol UDP (checksums do not matter to either program)
+		benchPair(b, d.Ingress(), noop.Noop, udp)
+	})
+	b.Run("TCP-unpoliced-port", func(b *testing.B) {
+		pkt := segment{src: netip.AddrPortFrom(client, 40000), dst: netip.AddrPortFrom(server.Addr(), 9999),
+			seq: 1, ack: 1, flags: tcpACK | tcpPSH, payload: []byte("GET / HTTP/1.1\r\n\r\n")}.bytes()
+		benchPair(b, d.Ingress(), noop.Noop, pkt)
+	})
+	b.Run("HTTP-request-10k-rows", func(b *testing.B) {
+		// A SYN carrying the request: every run starts the flow afresh
+		// (one flow-table write) and parses and decides the request line.
+		pkt := segment{src: netip.AddrPortFrom(client, 40001), dst: server, seq: 1, flags: tcpSYN,
+			payload: []byte("GET /api/v1/resource01234/items HTTP/1.1\r\nHost: s\r\n\r\n")}.bytes()
+		benchPair(b, d.Ingress(), noop.Noop, pkt)
+		f := newFlow(b, d.Ingress(), client, server)
+		if o := f.send("GET /api/v1/resource01234/items HTTP/1.1\r\nHost: s\r\n\r\n"); o != passed {
+			b.Fatalf("the benchmark request is not allowed: %v", o)
+		}
+	})
+	b.Run("continuation-segment", func(b *testing.B) {
+		// A header segment of a request in progress. Each run must be the
+		// flow's next in-order segment, so the flow entry is rewound before
+		// every run and each run is timed alone by the kernel (repeat 1).
+		src := netip.AddrPortFrom(client, 40002)
+		f := newFlow(b, d.Ingress(), client, server)
+		f.src = src
+		if o, _ := runSegment(b, d.Ingress(), segment{src: src, dst: server, seq: 999, flags: tcpSYN}); o != passed {
+			b.Fatal(o)
+		}
+		if o := f.send("GET /api/v1/resource00001 HTTP/1.1\r\n"); o != passed {
+			b.Fatal(o)
+		}
+		key := bpf.AxonAxFlowKey{Saddr: src.Addr().As16(), Daddr: server.Addr().As16(), Sport: src.Port(), Dport: server.Port()}
+		var saved bpf.AxonAxFlow
+		if err := d.objs.Flows.Lookup(key, &saved); err != nil {
+			b.Fatal(err)
+		}
+		hdr := "User-Agent: bench/1.0\r\n"
+		pkt := segment{src: src, dst: server, seq: f.seq, ack: 1, flags: tcpACK | tcpPSH, payload: []byte(hdr)}.bytes()
+		run := func(p *ebpf.Program) time.Duration {
+			if err := d.objs.Flows.Put(key, saved); err != nil {
+				b.Fatal(err)
+			}
+			_, dt, err := p.Benchmark(pkt, 1, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return dt
+		}
+		const per = 500
+		var ta, tn time.Duration
+		for i := 0; i < b.N; i++ {
+			for j := 0; j < per; j++ {
+				tn += run(noop.Noop)
+				ta += run(d.Ingress())
+			}
+		}
+		var after bpf.AxonAxFlow
+		if err := d.objs.Flows.Lookup(key, &after); err != nil || after.NextSeq != saved.NextSeq+uint32(len(hdr)) {
+			b.Fatalf("the continuation segment was not parsed in order: %v %d", err, after.NextSeq-saved.NextSeq)
+		}
+		n := float64(b.N * per)
+		b.ReportMetric(float64(ta.Nanoseconds())/n, "ns/pkt")
+		b.ReportMetric(float64(tn.Nanoseconds())/n, "noop-ns/pkt")
+		b.ReportMetric(float64(ta)/float64(tn), "x-noop")
+		b.ReportMetric(0, "ns/op")
+	})
+}
