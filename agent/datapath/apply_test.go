@@ -28,7 +28,7 @@ func flipTable(epID uint32, xAction compiler.Action, ruleX, ruleDef compiler.Rul
 			FullDefault:    compiler.Verdict{Action: compiler.ActionDeny, Rule: ruleDef},
 		}},
 		Classes: []compiler.SourceClass{{Endpoint: epID, Identity: compiler.IdentityWorld, Class: uint16(epID)}},
-		Paths: []compiler.PathRow{{Endpoint: epID, Class: uint16(epID), Method: 1, Prefix: "/x\x00", Enforce: m}},
+		Paths:   []compiler.PathRow{{Endpoint: epID, Class: uint16(epID), Method: 1, Prefix: "/x\x00", Enforce: m}},
 	}
 }
 
