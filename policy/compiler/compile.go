@@ -17,6 +17,8 @@ type group struct {
 	policies []int
 	targets  []*target
 	conjs    []*conj
+	classes  []SourceClass // Endpoint unset
+	rows     []PathRow     // Endpoint unset
 }
 
 // Compile compiles the input into a decision table. Errors about the policies
@@ -48,7 +50,19 @@ func Compile(ctx context.Context, in *Input, opts ...Option) (*Table, error) {
 	// Group the targets by protecting policies.
 	var groups []*group
 	byKey := map[string]*group{}
-	for _, t := range targets(pods, ps) {
+	tgs := targets(pods, ps)
+	protects := make([]bool, len(ps))
+	for _, t := range tgs {
+		for _, i := range t.policies {
+			protects[i] = true
+		}
+	}
+	for i, p := range ps {
+		if !protects[i] {
+			warns = append(warns, fmt.Sprintf("policy %s selects no known pod: it polices nothing", p.key))
+		}
+	}
+	for _, t := range tgs {
 		var b strings.Builder
 		for _, i := range t.policies {
 			b.WriteString(strconv.Itoa(i))
@@ -105,6 +119,7 @@ func Compile(ctx context.Context, in *Input, opts ...Option) (*Table, error) {
 			return nil, withPolicy(err, ps, g.policies)
 		}
 	}
+	t.emitGroups(groups, epIDs)
 	t.sort()
 	o.cache.end()
 	return t, nil
@@ -293,21 +308,13 @@ func (t *Table) compileGroup(g *group, u *universe, ps []*policy, methodIDs map[
 		}
 		idClass[i] = c
 	}
-	enforce, ed, fd := defaults(ps, g.policies)
-	var eps []uint32
-	for _, tg := range g.targets {
-		for _, ip := range tg.pod.ips {
-			id := epIDs[epKey{ip, tg.port}]
-			eps = append(eps, id)
-			t.Endpoints = append(t.Endpoints, Endpoint{ID: id, Addr: ip, Port: tg.port, Namespace: tg.pod.ns, Pod: tg.pod.name, Enforce: enforce, EnforceDefault: ed, FullDefault: fd})
-			for i, id := range u.ids {
-				if idClass[i] != 0 {
-					t.Classes = append(t.Classes, SourceClass{Endpoint: eps[len(eps)-1], Identity: id.id, Class: idClass[i]})
-				}
-			}
+	// Source classes of every endpoint of the group, by identity ID.
+	for i, id := range u.ids {
+		if idClass[i] != 0 {
+			g.classes = append(g.classes, SourceClass{Identity: id.id, Class: idClass[i]})
 		}
 	}
-	// Rows per class and method slot.
+	// Rows per class and method slot, sorted by class, method, prefix.
 	common := make([]bool, len(srcBits))
 	for k, b := range srcBits {
 		common[k] = b.count() == total
@@ -317,6 +324,10 @@ func (t *Table) compileGroup(g *group, u *universe, ps []*policy, methodIDs map[
 		allIDs = append(allIDs, id)
 	}
 	slices.Sort(allIDs)
+	conjSlots := make([][]uint8, len(g.conjs))
+	for i, c := range g.conjs {
+		conjSlots[i] = c.slots(methodIDs, allIDs)
+	}
 	for class, sig := range classSigs {
 		in := slices.Clone(common)
 		for _, k := range sig {
@@ -327,23 +338,66 @@ func (t *Table) compileGroup(g *group, u *universe, ps []*policy, methodIDs map[
 			if !in[conjSrc[i]] {
 				continue
 			}
-			for _, m := range c.slots(methodIDs, allIDs) {
+			for _, m := range conjSlots[i] {
 				slots[m] = append(slots[m], c)
 			}
 		}
-		for m, cs := range slots {
-			rows, err := buildRows(cs, t.Rules)
+		ms := make([]uint8, 0, len(slots))
+		for m := range slots {
+			ms = append(ms, m)
+		}
+		slices.Sort(ms)
+		for _, m := range ms {
+			rows, err := buildRows(slots[m], t.Rules)
 			if err != nil {
 				return err
 			}
-			for _, ep := range eps {
-				for _, r := range rows {
-					t.Paths = append(t.Paths, PathRow{Endpoint: ep, Class: uint16(class), Method: m, Prefix: r.prefix, Enforce: r.val.enforce, Audit: r.val.audit, Globs: r.val.globs})
-				}
+			for _, r := range rows {
+				g.rows = append(g.rows, PathRow{Class: uint16(class), Method: m, Prefix: r.prefix, Enforce: r.val.enforce, Audit: r.val.audit, Globs: r.val.globs})
 			}
 		}
 	}
+	enforce, ed, fd := defaults(ps, g.policies)
+	for _, tg := range g.targets {
+		for _, ip := range tg.pod.ips {
+			id := epIDs[epKey{ip, tg.port}]
+			t.Endpoints = append(t.Endpoints, Endpoint{ID: id, Addr: ip, Port: tg.port, Namespace: tg.pod.ns, Pod: tg.pod.name, Enforce: enforce, EnforceDefault: ed, FullDefault: fd})
+		}
+	}
 	return nil
+}
+
+// emitGroups writes the groups' classes and rows for each of their
+// endpoints, in endpoint order, so that Classes and Paths come out sorted.
+func (t *Table) emitGroups(groups []*group, epIDs map[epKey]uint32) {
+	type block struct {
+		ep uint32
+		g  *group
+	}
+	var blocks []block
+	nRows, nClasses := 0, 0
+	for _, g := range groups {
+		for _, tg := range g.targets {
+			for _, ip := range tg.pod.ips {
+				blocks = append(blocks, block{epIDs[epKey{ip, tg.port}], g})
+				nRows += len(g.rows)
+				nClasses += len(g.classes)
+			}
+		}
+	}
+	slices.SortFunc(blocks, func(a, b block) int { return cmpU32(a.ep, b.ep) })
+	t.Paths = make([]PathRow, 0, nRows)
+	t.Classes = make([]SourceClass, 0, nClasses)
+	for _, b := range blocks {
+		for _, c := range b.g.classes {
+			c.Endpoint = b.ep
+			t.Classes = append(t.Classes, c)
+		}
+		for _, r := range b.g.rows {
+			r.Endpoint = b.ep
+			t.Paths = append(t.Paths, r)
+		}
+	}
 }
 
 func sigKey(s []int32) string {
@@ -409,13 +463,7 @@ func (t *Table) sort() {
 	})
 	slices.SortFunc(t.Methods, func(a, b Method) int { return int(a.ID) - int(b.ID) })
 	slices.SortFunc(t.Endpoints, func(a, b Endpoint) int { return cmpU32(a.ID, b.ID) })
-	slices.SortFunc(t.Classes, func(a, b SourceClass) int {
-		if c := cmpU32(a.Endpoint, b.Endpoint); c != 0 {
-			return c
-		}
-		return cmpU32(a.Identity, b.Identity)
-	})
-	slices.SortFunc(t.Paths, comparePathRows)
+	// Classes and Paths are written in order by emitGroups.
 }
 
 func comparePathRows(a, b PathRow) int {

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"reflect"
+	"slices"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -240,5 +241,38 @@ func TestPreviousKeepsIDs(t *testing.T) {
 	}
 	if len(after) != len(before)+2 { // one new identity (aaa/first), one new endpoint (orders2)
 		t.Errorf("got %d IDs after adding two pods (one endpoint), want %d", len(after), len(before)+2)
+	}
+}
+
+// TestTableIsSorted: every slice is in its documented order (the datapath
+// and Decide rely on it).
+func TestTableIsSorted(t *testing.T) {
+	g := gen{rand.New(rand.NewPCG(5, 6))}
+	for i := 0; i < 20; i++ {
+		tab, err := Compile(context.Background(), g.input())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.IsSortedFunc(tab.Paths, comparePathRows) {
+			t.Fatal("Paths not sorted")
+		}
+		if !slices.IsSortedFunc(tab.Classes, func(a, b SourceClass) int {
+			if c := cmpU32(a.Endpoint, b.Endpoint); c != 0 {
+				return c
+			}
+			return cmpU32(a.Identity, b.Identity)
+		}) {
+			t.Fatal("Classes not sorted")
+		}
+		for i, r := range tab.Rules {
+			if r.ID != RuleID(i+1) {
+				t.Fatalf("rule %d has ID %d", i, r.ID)
+			}
+		}
+		for i := 1; i < len(tab.Paths); i++ {
+			if comparePathRows(tab.Paths[i-1], tab.Paths[i]) == 0 {
+				t.Fatalf("duplicate path row %+v", tab.Paths[i])
+			}
+		}
 	}
 }
