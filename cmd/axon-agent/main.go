@@ -55,7 +55,9 @@ func run(args []string) int {
 	logDecisions := fs.Bool("log-decisions", false, "log every deny and audit_deny decision (rate-limited by the datapath)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: axon-agent --policy-dir DIR --attach IFACE[,IFACE...] [--metrics-addr HOST:PORT]\n"+
-			"       axon-agent cleanup [--pin-dir DIR]\n\nflags:\n")
+			"       axon-agent cleanup [--pin-dir DIR]   (stop the agent first: it re-attaches what it misses)\n\n"+
+			"Stopping or killing the agent leaves enforcement in place (pinned under --pin-dir);\n"+
+			"a restarted agent adopts it. Only `axon-agent cleanup` removes it.\n\nflags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
