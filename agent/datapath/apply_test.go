@@ -60,7 +60,11 @@ func TestApplyIsAtomic(t *testing.T) {
 			}
 		}()
 	}
-	for i := 0; i < 200; i++ {
+	flips := 200
+	if testing.Short() {
+		flips = 40
+	}
+	for i := 0; i < flips; i++ {
 		tab := a
 		if i%2 == 0 {
 			tab = b

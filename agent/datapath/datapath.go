@@ -8,6 +8,7 @@ import (
 
 	"github.com/axon-dev/axon/bpf"
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/rlimit"
 )
 
 // Settle is how long Apply waits after a generation flip before it writes
@@ -63,6 +64,10 @@ func Open(opts ...Option) (*Datapath, error) {
 	o := options{eventRate: 1000}
 	for _, f := range opts {
 		f(&o)
+	}
+	// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK.
+	if err := rlimit.RemoveMemlock(); err != nil {
+		return nil, fmt.Errorf("raising the memlock limit: %w", err)
 	}
 	spec, err := bpf.LoadAxon()
 	if err != nil {

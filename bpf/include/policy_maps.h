@@ -69,6 +69,7 @@ struct {
 /* Policed (addr, port) -> endpoint id, flags and defaults. Agent-written. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, AX_MAX_ENDPOINTS);
 	__type(key, struct ax_endpoint_key);
 	__type(value, struct ax_endpoint);
@@ -78,6 +79,7 @@ struct {
 /* Known pod address -> identity. Agent-written. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, AX_MAX_POD_IPS);
 	__type(key, struct ax_addr_key);
 	__type(value, __u32);
@@ -97,6 +99,7 @@ struct {
 /* (endpoint, identity) -> source class. Agent-written. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, AX_MAX_CLASSES);
 	__type(key, struct ax_class_key);
 	__type(value, __u32);
@@ -106,6 +109,7 @@ struct {
 /* Method token -> method id. Agent-written. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, AX_MAX_METHODS);
 	__type(key, struct ax_method_key);
 	__type(value, __u32);
@@ -125,6 +129,7 @@ struct {
 /* Compiled glob candidates referenced by path rows. Agent-written. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, AX_MAX_GLOBS);
 	__type(key, struct ax_glob_key);
 	__type(value, struct ax_glob);
