@@ -132,15 +132,15 @@ rule_matches(p, r) if {
 	http_matches(r)
 }
 
-# from omitted: any source. from: [] matches nothing.
-from_matches(_, r) if not "from" in object.keys(r)
+# from omitted: any source. from: [] (present, empty) matches nothing.
+from_matches(_, r) if not r.from
 
 from_matches(p, r) if {
 	some peer in r.from
 	peer_matches(p, peer)
 }
 
-http_matches(r) if not "http" in object.keys(r)
+http_matches(r) if not r.http
 
 http_matches(r) if {
 	some h in r.http
