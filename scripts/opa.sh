@@ -9,10 +9,10 @@ bin="$cache/opa-$version"
 if [[ ! -x "$bin" ]]; then
 	mkdir -p "$cache"
 	tmp="$(mktemp -d)"
-	trap 'rm -rf "$tmp"' EXIT
 	echo "building opa $version into $bin" >&2
 	# Built outside any module so the repository's go.mod is not touched.
 	(cd "$tmp" && GOFLAGS=-mod=mod GOBIN="$tmp" go install "github.com/open-policy-agent/opa@$version")
-	mv "$tmp/opa" "$bin"
+	mv "$tmp/opa" "$bin.tmp.$$" && mv "$bin.tmp.$$" "$bin"
+	rm -rf "$tmp"
 fi
 exec "$bin" "$@"

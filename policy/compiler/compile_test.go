@@ -276,3 +276,15 @@ func TestTableIsSorted(t *testing.T) {
 		}
 	}
 }
+
+// TestRegoSyntaxErrorNamesLine: a module that does not parse is an error at
+// the line of the syntax error.
+func TestRegoSyntaxErrorNamesLine(t *testing.T) {
+	in := regoInput()
+	in.Modules["tenants.rego"] = "package tenants\n\nimport rego.v1\n\nallow if {\n\tinput.method == \n}\n"
+	_, err := Compile(context.Background(), in)
+	var ce *Error
+	if !errors.As(err, &ce) || ce.File != "tenants.rego" || ce.Line < 6 {
+		t.Fatalf("got %v, want an error at tenants.rego:6 or 7", err)
+	}
+}

@@ -284,7 +284,11 @@ func (p *policy) loadModule(in *Input) error {
 	p.text = name + "\x00" + text
 	m, err := ast.ParseModuleWithOpts(name, text, ast.ParserOptions{RegoVersion: ast.RegoV1})
 	if err != nil {
-		return p.errorf(name+":1", "rego", "fix the module; `opa check` shows the same error", "parsing module: %v", err)
+		at := name + ":1"
+		if errs, ok := err.(ast.Errors); ok && len(errs) > 0 && errs[0].Location != nil {
+			at = fmt.Sprintf("%s:%d", name, errs[0].Location.Row)
+		}
+		return p.errorf(at, "rego", "fix the module; `opa check` shows the same error", "parsing module: %v", err)
 	}
 	m.Package.Path = ast.Ref{ast.DefaultRootDocument, ast.StringTerm("axon"), ast.StringTerm("user"), ast.StringTerm(p.key)}
 	// `default allow := false` (or deny) changes nothing for the table (an
