@@ -288,3 +288,44 @@ func TestRegoSyntaxErrorNamesLine(t *testing.T) {
 		t.Fatalf("got %v, want an error at tenants.rego:6 or 7", err)
 	}
 }
+
+// TestCacheGivesSameTable: recompiling with the partial evaluation cache
+// after changing, adding or removing a policy gives the table a fresh
+// compilation gives.
+func TestCacheGivesSameTable(t *testing.T) {
+	ctx := context.Background()
+	g := gen{rand.New(rand.NewPCG(21, 22))}
+	for i := 0; i < 20; i++ {
+		in := g.input()
+		cache := NewCache()
+		prev, err := Compile(ctx, in, WithCache(cache))
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch i % 3 {
+		case 0:
+			for j := range in.Policies {
+				if in.Policies[j].Spec.Rego == nil {
+					in.Policies[j].Spec.Rules = append(in.Policies[j].Spec.Rules, g.rule())
+					break
+				}
+			}
+		case 1:
+			in.Policies = append(in.Policies, v1alpha1.L7NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "a-new"},
+				Spec: v1alpha1.L7NetworkPolicySpec{Ports: []v1alpha1.PortSpec{{Port: 8080}}, Rules: []v1alpha1.Rule{g.rule()}}})
+		case 2:
+			in.Policies = in.Policies[1:]
+		}
+		cached, err := Compile(ctx, in, WithCache(cache), WithPrevious(prev))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fresh, err := Compile(ctx, in, WithPrevious(prev))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(cached, fresh) {
+			t.Fatalf("set %d: cached compilation differs from a fresh one", i)
+		}
+	}
+}
