@@ -91,7 +91,7 @@ cp -r examples/policies "$WORK/policies"
 say "Starting the agent: policies from a copy of examples/policies, attached to $ATTACH"
 echo "  bin/axon-agent --policy-dir $WORK/policies --attach $ATTACH --metrics-addr $METRICS"
 bin/axon-agent --policy-dir "$WORK/policies" --attach "$ATTACH" --metrics-addr "$METRICS" \
-	--pin-dir "$PIN" >"$WORK/agent.log" 2>&1 &
+	--pin-dir "$PIN" --log-decisions >"$WORK/agent.log" 2>&1 &
 echo $! >"$WORK/agent.pid"
 for _ in $(seq 100); do
 	if curl -fsS "http://$METRICS/readyz" >/dev/null 2>&1; then break; fi
@@ -122,6 +122,9 @@ echo "  (reset = the connection was reset: the request never reached the server)
 echo
 status=0
 "$WORK/requests" --policy-dir "$WORK/policies" --server-log "$WORK/server.log" "${ns_flags[@]}" || status=1
+
+say "What the agent logged about denied requests (--log-decisions; first 3 of $(grep -c 'msg=decision' "$WORK/agent.log"))"
+grep 'msg=decision' "$WORK/agent.log" | head -3 | sed -E 's/^time=[^ ]+ level=[A-Z]+ msg=decision /  /'
 
 say "Switching $AUDIT_POLICY to Audit mode (in the copy), without restarting the agent"
 file=$(grep -l -E "^  name: ${AUDIT_POLICY#*/}\$" "$WORK"/policies/*.yaml | head -1)
