@@ -12,6 +12,7 @@ import (
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/link"
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 func needRoot(t *testing.T) {
@@ -101,10 +102,59 @@ func attached(t *testing.T, mode Mode, iface string, d Direction) []ebpf.Program
 	return ids
 }
 
+// needMode skips a TCX test on kernels without TCX (before Linux 6.6).
+func needMode(t *testing.T, mode Mode) {
+	t.Helper()
+	if mode == ModeTCX && !kernelAtLeast(t, 6, 6) {
+		t.Skip("needs TCX links (Linux >= 6.6)")
+	}
+}
+
+func kernelAtLeast(t *testing.T, major, minor int) bool {
+	t.Helper()
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		t.Fatal(err)
+	}
+	var ma, mi int
+	if _, err := fmt.Sscanf(unix.ByteSliceToString(u.Release[:]), "%d.%d", &ma, &mi); err != nil {
+		t.Fatalf("parsing kernel release: %v", err)
+	}
+	return ma > major || (ma == major && mi >= minor)
+}
+
+func TestAutoModeUsesTCXWhereTheKernelHasIt(t *testing.T) {
+	needRoot(t)
+	iface := vethPair(t)
+	a, _ := New(Config{PinDir: pinDir(t), Mode: ModeAuto})
+	p := passProg(t)
+	defer p.Close()
+	ats, err := a.Attach([]string{iface}, Programs{Ingress: p, Egress: p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := ModeClsact
+	if kernelAtLeast(t, 6, 6) {
+		want = ModeTCX
+	}
+	for _, at := range ats {
+		if at.Mode != want {
+			t.Errorf("%s: auto chose %q, want %q on this kernel", at.Direction, at.Mode, want)
+		}
+		if got := attached(t, want, iface, at.Direction); len(got) != 1 || got[0] != progID(t, p) {
+			t.Errorf("%s: attached %v, want the program", at.Direction, got)
+		}
+	}
+	if a.Mode() != want {
+		t.Errorf("Mode() = %q, want %q", a.Mode(), want)
+	}
+}
+
 func TestAttachAdoptCleanup(t *testing.T) {
 	needRoot(t)
 	for _, mode := range []Mode{ModeTCX, ModeClsact} {
 		t.Run(string(mode), func(t *testing.T) {
+			needMode(t, mode)
 			iface := vethPair(t)
 			dir := pinDir(t)
 
@@ -184,9 +234,18 @@ func TestAttachMissingInterface(t *testing.T) {
 
 func TestPruneRemovesOtherInterfaces(t *testing.T) {
 	needRoot(t)
+	for _, mode := range []Mode{ModeTCX, ModeClsact} {
+		t.Run(string(mode), func(t *testing.T) {
+			needMode(t, mode)
+			testPrune(t, mode)
+		})
+	}
+}
+
+func testPrune(t *testing.T, mode Mode) {
 	keep, drop := vethPair(t), vethPair(t)
 	dir := pinDir(t)
-	a, _ := New(Config{PinDir: dir, Mode: ModeTCX})
+	a, _ := New(Config{PinDir: dir, Mode: mode})
 	p := passProg(t)
 	defer p.Close()
 	if _, err := a.Attach([]string{keep, drop}, Programs{Ingress: p, Egress: p}); err != nil {
@@ -196,10 +255,10 @@ func TestPruneRemovesOtherInterfaces(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, d := range Directions {
-		if got := attached(t, ModeTCX, drop, d); len(got) != 0 {
+		if got := attached(t, mode, drop, d); len(got) != 0 {
 			t.Errorf("%s of pruned %s still has %v", d, drop, got)
 		}
-		if got := attached(t, ModeTCX, keep, d); len(got) != 1 {
+		if got := attached(t, mode, keep, d); len(got) != 1 {
 			t.Errorf("%s of kept %s has %v, want one program", d, keep, got)
 		}
 	}
@@ -258,6 +317,7 @@ func TestCheckNoticesRecreatedInterface(t *testing.T) {
 	needRoot(t)
 	for _, mode := range []Mode{ModeTCX, ModeClsact} {
 		t.Run(string(mode), func(t *testing.T) {
+			needMode(t, mode)
 			iface := vethPair(t)
 			a, _ := New(Config{PinDir: pinDir(t), Mode: mode})
 			p := passProg(t)

@@ -68,7 +68,14 @@ func attachCls(root string, ifc *net.Interface, d Direction, prog *ebpf.Program)
 	if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
 		return adopted, fmt.Errorf("removing old program pin: %w", err)
 	}
-	if err := prog.Pin(path); err != nil {
+	// Pin a duplicate: pinning the shared *ebpf.Program again would move
+	// its pin from the previous interface to this one.
+	dup, err := prog.Clone()
+	if err != nil {
+		return adopted, fmt.Errorf("duplicating program: %w", err)
+	}
+	defer dup.Close()
+	if err := dup.Pin(path); err != nil {
 		return adopted, fmt.Errorf("pinning program: %w", err)
 	}
 	return adopted, nil
