@@ -18,7 +18,7 @@ if [ "${AXON_SKIP_KERNELS:-0}" = 1 ]; then
 	exit 0
 fi
 if [ "$(id -u)" != 0 ]; then
-	echo "test-kernels: skipped: needs root (BPF loads, module-free host run, apt)"
+	echo "test-kernels: skipped: needs root (BPF, network namespaces, apt)"
 	exit 0
 fi
 

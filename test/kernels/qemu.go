@@ -28,7 +28,7 @@ type VMConfig struct {
 // no devices but the serial console, and a kernel that exits QEMU on panic.
 func qemuArgs(cfg VMConfig) []string {
 	return []string{
-		"-accel", "tcg", "-cpu", "max",
+		"-accel", "tcg", "-cpu", cpuModel(),
 		"-m", fmt.Sprint(cfg.MemoryMB), "-smp", fmt.Sprint(cfg.CPUs),
 		"-nodefaults", "-no-reboot", "-display", "none", "-serial", "stdio",
 		"-kernel", cfg.Kernel, "-initrd", cfg.Initramfs,
@@ -89,4 +89,12 @@ func (k KernelDir) Release() string {
 func (k KernelDir) Complete() bool {
 	_, err := os.Stat(k.Dir + "/.complete")
 	return err == nil
+}
+
+// cpuModel is the emulated CPU; AXON_KERNEL_CPU overrides it for experiments.
+func cpuModel() string {
+	if m := os.Getenv("AXON_KERNEL_CPU"); m != "" {
+		return m
+	}
+	return "max"
 }

@@ -31,7 +31,7 @@ var defaultPackages = []string{
 type options struct {
 	repo, cache, work, tags, run string
 	kernels, pkgs, tools         []string
-	host, verbose                bool
+	host, verbose, short         bool
 	timeout, testTimeout         time.Duration
 	memMB, cpus, parallel        int
 }
@@ -49,6 +49,7 @@ func main() {
 	flag.StringVar(&o.run, "run", "", "passed to the test binaries as -test.run")
 	flag.BoolVar(&o.host, "host", true, "also run the test binaries on the host kernel")
 	flag.BoolVar(&o.verbose, "v", false, "stream the VM consoles and test output")
+	flag.BoolVar(&o.short, "short", true, "pass -test.short to the tests in the VMs (TCG runs Go code 5-20x slower; the host run is never short)")
 	flag.DurationVar(&o.timeout, "timeout", 4*time.Minute, "per-VM timeout")
 	flag.DurationVar(&o.testTimeout, "test-timeout", 2*time.Minute, "per-test-binary timeout (-test.timeout)")
 	flag.IntVar(&o.memMB, "mem", 1024, "guest memory in MiB")
@@ -160,6 +161,11 @@ func run(ctx context.Context, o options) (bool, error) {
 		testArgs = append(testArgs, "-test.run="+o.run)
 	}
 
+	vmArgs := testArgs
+	if o.short {
+		vmArgs = append(append([]string{}, testArgs...), "-test.short")
+	}
+
 	rows := make([]row, len(ks))
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, max(1, o.parallel))
@@ -170,7 +176,7 @@ func run(ctx context.Context, o options) (bool, error) {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			r := bootKernel(ctx, o, k, initBin, bins, testArgs, tools)
+			r := bootKernel(ctx, o, k, initBin, bins, vmArgs, tools)
 			mu.Lock()
 			rows[i] = r
 			fmt.Printf("kernelmatrix: %s %s in %.1fs\n", k.Series, verdict(r.run), r.dur.Seconds())
