@@ -160,7 +160,7 @@ func (g rgen) target() string {
 // (compiler.Table.Decide) about each: outcome and counted (rule, verdict)
 // must agree for every request.
 func TestDifferential(t *testing.T) {
-	d := openTest(t)
+	d := sharedTest(t)
 	tables, perTable := 25, 4000 // 100,000 requests
 	if testing.Short() {
 		tables, perTable = 4, 500 // emulated kernels run this 5-20x slower

@@ -33,7 +33,7 @@ const (
 )
 
 func TestEvasions(t *testing.T) {
-	d := openTest(t)
+	d := sharedTest(t)
 	if err := d.Apply(fixtureTable(t)); err != nil {
 		t.Fatal(err)
 	}

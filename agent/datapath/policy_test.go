@@ -37,7 +37,7 @@ func ruleID(t testing.TB, tab *compiler.Table, policy string, index int) compile
 // checks the verdict, the rule it is counted against and the reference
 // evaluator's agreement.
 func TestPolicyDecisions(t *testing.T) {
-	d := openTest(t)
+	d := sharedTest(t)
 	tab := fixtureTable(t)
 	if err := d.Apply(tab); err != nil {
 		t.Fatal(err)
