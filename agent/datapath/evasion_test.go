@@ -106,6 +106,41 @@ func TestEvasions(t *testing.T) {
 	}
 }
 
+// TestIPHeaderVariants: IPv4 options and IPv6 extension headers do not hide
+// a request; fragments to a policed endpoint are dropped.
+func TestIPHeaderVariants(t *testing.T) {
+	d := sharedTest(t)
+	if err := d.Apply(fixtureTable(t)); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		src  netip.Addr
+		dst  netip.AddrPort
+		opts int
+		frag bool
+		req  string
+		want outcome
+	}{
+		{"ipv4 options allowed", web4, orders4, 8, false, okReq, passed},
+		{"ipv4 options denied", web4, orders4, 8, false, adminReq, reset},
+		{"ipv6 extension headers allowed", web6, orders6, 1, false, okReq, passed},
+		{"ipv6 extension headers denied", web6, orders6, 1, false, adminReq, reset},
+		{"ipv4 first fragment", web4, orders4, 0, true, okReq, dropped},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFlow(t, d.Ingress(), c.src, c.dst)
+			got, out := runSegment(t, d.Ingress(), segment{src: f.src, dst: f.dst, seq: f.seq, ack: f.ack, flags: tcpACK | tcpPSH, payload: []byte(c.req), ipOpts: c.opts, fragMF: c.frag})
+			if got != c.want {
+				t.Fatalf("%v, want %v", got, c.want)
+			}
+			if got == reset {
+				checkServerRST(t, f, out)
+			}
+		})
+	}
+}
+
 // checkServerRST checks that a reset segment is a valid RST the server
 // accepts: same addresses and ports, sequence number = the next byte the
 // server expects, RST|ACK, no payload, valid checksum.

@@ -31,6 +31,8 @@ type segment struct {
 	seq, ack uint32
 	flags    uint8
 	payload  []byte
+	ipOpts   int  // IPv4: bytes of NOP options; IPv6: a hop-by-hop and a destination options header
+	fragMF   bool // IPv4: more-fragments set (a first fragment)
 }
 
 func csumAdd(sum uint32, b []byte) uint32 {
@@ -65,10 +67,17 @@ func (s segment) bytes() []byte {
 	eth := []byte{2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0, 0}
 	if s.dst.Addr().Is4() {
 		binary.BigEndian.PutUint16(eth[12:], 0x0800)
-		ip := make([]byte, 20)
-		ip[0] = 0x45
-		binary.BigEndian.PutUint16(ip[2:], uint16(20+len(tcp)))
+		ihl := 20 + s.ipOpts
+		ip := make([]byte, ihl)
+		ip[0] = 0x40 | byte(ihl/4)
+		for i := 20; i < ihl; i++ {
+			ip[i] = 1 // NOP
+		}
+		binary.BigEndian.PutUint16(ip[2:], uint16(ihl+len(tcp)))
 		ip[6] = 0x40 // DF
+		if s.fragMF {
+			ip[6] = 0x20
+		}
 		ip[8] = 64
 		ip[9] = 6
 		src, dst := s.src.Addr().As4(), s.dst.Addr().As4()
@@ -80,17 +89,28 @@ func (s segment) bytes() []byte {
 		return append(append(eth, ip...), tcp...)
 	}
 	binary.BigEndian.PutUint16(eth[12:], 0x86dd)
+	var ext []byte
+	next := byte(6)
+	if s.ipOpts > 0 {
+		// hop-by-hop (8 bytes) -> destination options (16 bytes) -> TCP
+		ext = make([]byte, 24)
+		ext[0], ext[1] = 60, 0
+		ext[2], ext[3] = 1, 4 // PadN
+		ext[8], ext[9] = 6, 1
+		ext[10], ext[11] = 1, 12
+		next = 0
+	}
 	ip := make([]byte, 40)
 	ip[0] = 0x60
-	binary.BigEndian.PutUint16(ip[4:], uint16(len(tcp)))
-	ip[6] = 6
+	binary.BigEndian.PutUint16(ip[4:], uint16(len(ext)+len(tcp)))
+	ip[6] = next
 	ip[7] = 64
 	src, dst := s.src.Addr().As16(), s.dst.Addr().As16()
 	copy(ip[8:], src[:])
 	copy(ip[24:], dst[:])
 	ph := append(append(append([]byte{}, src[:]...), dst[:]...), 0, 0, byte(len(tcp)>>8), byte(len(tcp)), 0, 0, 0, 6)
 	binary.BigEndian.PutUint16(tcp[16:], csumFold(csumAdd(csumAdd(0, ph), tcp)))
-	return append(append(eth, ip...), tcp...)
+	return append(append(append(eth, ip...), ext...), tcp...)
 }
 
 // outcome is what the program did with a segment.
@@ -142,6 +162,13 @@ func parseOut(b []byte) (parsedTCP, bool) {
 			return p, false
 		}
 		l4 = ip[40 : 40+pl]
+		for nh := ip[6]; nh != 6; {
+			if (nh != 0 && nh != 60) || len(l4) < 8 {
+				return p, false
+			}
+			n := (int(l4[1]) + 1) * 8
+			nh, l4 = l4[0], l4[n:]
+		}
 		ph = append(append([]byte{}, ip[8:40]...), 0, 0, byte(len(l4)>>8), byte(len(l4)), 0, 0, 0, 6)
 		p.src = netip.AddrPortFrom(netip.AddrFrom16([16]byte(ip[8:24])), 0)
 		p.dst = netip.AddrPortFrom(netip.AddrFrom16([16]byte(ip[24:40])), 0)
