@@ -14,6 +14,7 @@ import (
 // against, and the "why" of `axon policy explain`.
 type Oracle struct {
 	query rego.PreparedEvalQuery
+	modes rego.PreparedEvalQuery
 	rules map[ruleKey]RuleID
 	pods  map[netip.Addr]*knownPod
 	// Rules of the compiled policies, in RuleID order (as in Table.Rules).
@@ -42,12 +43,20 @@ func NewOracle(ctx context.Context, in *Input) (*Oracle, error) {
 	}
 	store := inmem.NewFromObjectWithOpts(map[string]any{"axon": map[string]any{"policies": pols, "namespaces": nsData}}, inmem.OptReturnASTValuesOnRead(true))
 	q, err := rego.New(rego.Compiler(comp), rego.Store(store),
-		rego.Query("d = data.axon.authz.decision; e = data.axon.authz.enforced; p = data.axon.authz.policed"),
+		rego.Query("d = data.axon.authz.decision"),
 	).PrepareForEval(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("preparing library: %w", err)
 	}
-	o := &Oracle{query: q, rules: map[ruleKey]RuleID{}, pods: map[netip.Addr]*knownPod{}, Rules: rules}
+	// Requests decided before the rules (non-canonical paths) only need to
+	// know whether the endpoint is policed, and in which mode.
+	mq, err := rego.New(rego.Compiler(comp), rego.Store(store),
+		rego.Query("e = data.axon.authz.enforced; p = data.axon.authz.policed"),
+	).PrepareForEval(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("preparing library: %w", err)
+	}
+	o := &Oracle{query: q, modes: mq, rules: map[ruleKey]RuleID{}, pods: map[netip.Addr]*knownPod{}, Rules: rules}
 	for _, r := range rules {
 		o.rules[ruleKey{r.Namespace, r.Policy, r.Index}] = r.ID
 	}
@@ -80,6 +89,19 @@ func (o *Oracle) Decide(ctx context.Context, r Request) (Decision, error) {
 	if _, ok := in["destination"]; !ok {
 		return Decision{Action: DecisionAllow}, nil
 	}
+	if reason != "" {
+		rs, err := o.modes.Eval(ctx, rego.EvalInput(in))
+		if err != nil || len(rs) != 1 {
+			return Decision{}, fmt.Errorf("evaluating library: %d results, %v", len(rs), err)
+		}
+		switch {
+		case rs[0].Bindings["e"] == true:
+			return Decision{Action: DecisionDeny, Reason: reason}, nil
+		case rs[0].Bindings["p"] == true:
+			return Decision{Action: DecisionAuditDeny, Reason: reason}, nil
+		}
+		return Decision{Action: DecisionAllow}, nil
+	}
 	rs, err := o.query.Eval(ctx, rego.EvalInput(in))
 	if err != nil {
 		return Decision{}, fmt.Errorf("evaluating library: %w", err)
@@ -87,17 +109,7 @@ func (o *Oracle) Decide(ctx context.Context, r Request) (Decision, error) {
 	if len(rs) != 1 {
 		return Decision{}, fmt.Errorf("evaluating library: %d results", len(rs))
 	}
-	enforced := rs[0].Bindings["e"] == true
 	d := rs[0].Bindings["d"].(map[string]any)
-	if reason != "" {
-		if enforced {
-			return Decision{Action: DecisionDeny, Reason: reason}, nil
-		}
-		if rs[0].Bindings["p"] != true {
-			return Decision{Action: DecisionAllow}, nil
-		}
-		return Decision{Action: DecisionAuditDeny, Reason: reason}, nil
-	}
 	out := Decision{}
 	switch d["action"] {
 	case "allow":

@@ -150,11 +150,7 @@ http_matches(r) if {
 
 method_matches(h) if not h.methods
 
-method_matches(h) if {
-	h.methods
-	methods := {m | some m in h.methods}
-	input.method in methods
-}
+method_matches(h) if input.method in h.methods
 
 path_matches(h) if not h.paths
 
