@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"strconv"
 
+	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
 )
@@ -102,7 +104,8 @@ func (o *Oracle) Decide(ctx context.Context, r Request) (Decision, error) {
 		}
 		return Decision{Action: DecisionAllow}, nil
 	}
-	rs, err := o.query.Eval(ctx, rego.EvalInput(in))
+	// A parsed input skips OPA's JSON round trip of the input.
+	rs, err := o.query.Eval(ctx, rego.EvalParsedInput(astValue(in)))
 	if err != nil {
 		return Decision{}, fmt.Errorf("evaluating library: %w", err)
 	}
@@ -148,4 +151,21 @@ func toInt(v any) (int, error) {
 		return int(i), err
 	}
 	return 0, fmt.Errorf("rule index %v", v)
+}
+
+// astValue converts the JSON-like values Input builds (maps, strings, ints).
+func astValue(v any) ast.Value {
+	switch x := v.(type) {
+	case map[string]any:
+		kvs := make([][2]*ast.Term, 0, len(x))
+		for k, e := range x {
+			kvs = append(kvs, [2]*ast.Term{ast.StringTerm(k), ast.NewTerm(astValue(e))})
+		}
+		return ast.NewObject(kvs...)
+	case string:
+		return ast.String(x)
+	case int:
+		return ast.Number(strconv.Itoa(x))
+	}
+	panic(fmt.Sprintf("astValue: unexpected %T", v))
 }
