@@ -66,7 +66,7 @@ bench: ## Run the benchmarks: BPF_PROG_TEST_RUN per-packet cost against a no-op 
 ##@ Demo
 
 .PHONY: demo
-demo: build ## Run Axon end to end on this host: namespaces, a real server, the agent, real requests, verdicts and metrics.
+demo: ## Run Axon end to end on this host: namespaces, a real server, the agent, real requests, verdicts and metrics.
 	@scripts/demo.sh
 
 .PHONY: clean
