@@ -25,6 +25,7 @@ var defaultPackages = []string{
 	"./test/kernels/probe",
 	"./test/kernels/verifier",
 	"./bpf/...",
+	"./agent/attach/...",
 	"./agent/datapath/...",
 }
 
