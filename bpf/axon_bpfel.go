@@ -84,6 +84,7 @@ type AxonAxEvent struct {
 type AxonAxFlow struct {
 	_         structs.HostLayout
 	NextSeq   uint32
+	BaseSeq   uint32
 	State     uint8
 	Sub       uint8
 	Tgt       uint8
@@ -102,6 +103,7 @@ type AxonAxFlow struct {
 	TePos     uint8
 	PathLen   uint16
 	Pad       uint16
+	Pad2      uint32
 	Remaining uint64
 	Value     uint64
 	Cl        uint64

@@ -218,33 +218,60 @@ static __always_inline int ax_handle(struct __sk_buff *skb, __u64 redirect_flags
 
 	struct ax_flow *f = bpf_map_lookup_elem(&flows, &s->key);
 	if (p.tcp_flags & AX_TCP_RST) {
-		if (f)
+		/* The server takes a RST only at exactly the next byte it
+		 * expects; any other one leaves the connection, and the flow. */
+		if (f && p.seq == f->next_seq)
 			bpf_map_delete_elem(&flows, &s->key);
 		return TC_ACT_OK;
 	}
 	__u32 data_seq = p.seq;
-	if ((p.tcp_flags & AX_TCP_SYN) || (!f && p.plen > 0)) {
-		if (p.tcp_flags & AX_TCP_SYN)
-			data_seq++;
+	int start = 0;
+	if (p.tcp_flags & AX_TCP_SYN) {
+		data_seq++;
+		/* A SYN starts a flow only where no stream is being parsed:
+		 * otherwise it could move the parser away from the bytes the
+		 * server takes. The server answers it with a challenge ACK. */
+		if (f && f->state != AX_ST_RESET && f->state != AX_ST_CLOSED &&
+		    f->next_seq != f->base_seq)
+			return p.plen ? ax_drop(AX_REASON_OUT_OF_ORDER) : TC_ACT_OK;
+		start = 1;
+	} else if (!f && p.plen > 0) {
+		start = 1; /* mid-stream: parsed from this segment on */
+	}
+	if (start) {
 		__builtin_memset(&s->init, 0, sizeof(s->init));
 		s->init.next_seq = data_seq;
+		s->init.base_seq = data_seq;
 		if (bpf_map_update_elem(&flows, &s->key, &s->init, BPF_ANY))
 			return ax_drop(AX_REASON_MALFORMED);
 		f = bpf_map_lookup_elem(&flows, &s->key);
 	}
-	if (p.plen == 0 || !f)
+	if (!f)
 		return TC_ACT_OK;
+	if (p.plen == 0) {
+		if ((p.tcp_flags & AX_TCP_FIN) && data_seq == f->next_seq &&
+		    f->state != AX_ST_RESET) {
+			f->state = AX_ST_CLOSED;
+			f->next_seq = data_seq + 1;
+		}
+		return TC_ACT_OK;
+	}
 	if (f->state == AX_ST_RESET)
 		return ax_drop(AX_REASON_FLOW_RESET);
 	if (f->state == AX_ST_PASS)
 		return TC_ACT_OK;
 
+	/* Bytes before the first one parsed cannot be checked: drop them. */
+	if ((__s32)(data_seq - f->base_seq) < 0)
+		return ax_drop(AX_REASON_OUT_OF_ORDER);
 	__s32 ahead = (__s32)(data_seq - f->next_seq);
 	if (ahead > 0)
 		return ax_drop(AX_REASON_OUT_OF_ORDER);
 	__u32 skip = (__u32)(-ahead);
 	if (skip >= p.plen)
 		return TC_ACT_OK; /* a retransmission of bytes already parsed */
+	if (f->state == AX_ST_CLOSED)
+		return ax_drop(AX_REASON_OUT_OF_ORDER); /* data after FIN */
 
 	__u32 end = p.poff + p.plen;
 	if (end > skb->len)
@@ -259,6 +286,10 @@ static __always_inline int ax_handle(struct __sk_buff *skb, __u64 redirect_flags
 		r = ax_parse(skb);
 		if (r == AX_P_DONE) {
 			f->next_seq = data_seq + p.plen;
+			if (p.tcp_flags & AX_TCP_FIN) {
+				f->state = AX_ST_CLOSED;
+				f->next_seq++;
+			}
 			return TC_ACT_OK;
 		}
 		if (r == AX_P_MORE)

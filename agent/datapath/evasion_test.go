@@ -156,3 +156,73 @@ func checkServerRST(t *testing.T, f *flow, p parsedTCP) {
 		t.Errorf("RST flags %#x payload %d checksum ok %v", p.flags, p.payloadLen, p.csumOK)
 	}
 }
+
+// TestControlSegments: SYN, RST and FIN segments cannot move the parser away
+// from the bytes the server takes, and bytes before the first parsed one are
+// never passed unparsed.
+func TestControlSegments(t *testing.T) {
+	d := sharedTest(t)
+	if err := d.Apply(fixtureTable(t)); err != nil {
+		t.Fatal(err)
+	}
+	ctl := func(f *flow, seq uint32, flags uint8, data string) outcome {
+		t.Helper()
+		o, _ := runSegment(t, f.prog, segment{src: f.src, dst: f.dst, seq: seq, ack: f.ack, flags: flags, payload: []byte(data)})
+		return o
+	}
+	t.Run("SYN with a later sequence number inside a connection", func(t *testing.T) {
+		f := newFlow(t, d.Ingress(), web4, orders4)
+		if o := f.send(okReq); o != passed {
+			t.Fatal(o)
+		}
+		// Were the parser moved 100 bytes ahead, the denied request sent at
+		// the server's next byte would look like a retransmission.
+		if o := ctl(f, f.seq+99, tcpSYN, ""); o != passed {
+			t.Fatalf("bare SYN: %v", o)
+		}
+		if o := ctl(f, f.seq+99, tcpSYN, "GET /x HTTP/1.1\r\n"); o != dropped {
+			t.Fatalf("SYN with data inside a connection: %v", o)
+		}
+		if o := f.send(adminReq); o != reset {
+			t.Fatalf("request after the SYNs: %v, want reset", o)
+		}
+	})
+	t.Run("RST at a wrong sequence number keeps the flow", func(t *testing.T) {
+		f := newFlow(t, d.Ingress(), web4, orders4)
+		if o := f.send("GET /api/v1/ad"); o != passed {
+			t.Fatal(o)
+		}
+		ctl(f, f.seq+5, tcpRST, "")
+		if o := ctl(f, f.seq+1000, tcpSYN, ""); o != passed {
+			t.Fatal(o)
+		}
+		if o := f.send("min HTTP/1.1\r\n"); o != reset {
+			t.Fatalf("rest of the denied line: %v, want reset", o)
+		}
+	})
+	t.Run("mid-stream flow: bytes before the first parsed one are dropped", func(t *testing.T) {
+		f := newFlow(t, d.Ingress(), web4, orders4)
+		ctl(f, f.seq, tcpRST, "") // forget the flow: as after an LRU eviction
+		if o := ctl(f, f.seq+100, tcpACK, okReq); o != passed {
+			t.Fatalf("first segment seen: %v", o)
+		}
+		if o := ctl(f, f.seq, tcpACK, adminReq); o != dropped {
+			t.Fatalf("bytes before it: %v, want dropped", o)
+		}
+	})
+	t.Run("FIN ends the stream", func(t *testing.T) {
+		f := newFlow(t, d.Ingress(), web4, orders4)
+		if o := ctl(f, f.seq, tcpACK|tcpFIN, okReq); o != passed {
+			t.Fatal(o)
+		}
+		if o := ctl(f, f.seq+uint32(len(okReq))+1, tcpACK, adminReq); o != dropped {
+			t.Fatalf("data after FIN: %v, want dropped", o)
+		}
+		if o := ctl(f, 77777, tcpSYN, ""); o != passed {
+			t.Fatal(o)
+		}
+		if o := ctl(f, 77778, tcpACK, adminReq); o != reset {
+			t.Fatalf("new connection on the same ports: %v, want reset", o)
+		}
+	})
+}

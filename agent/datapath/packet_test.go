@@ -2,8 +2,10 @@ package datapath
 
 import (
 	"encoding/binary"
+	"fmt"
 	"net/netip"
 	"os"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -225,13 +227,27 @@ type flow struct {
 	ack      uint32
 }
 
-var nextPort atomic.Uint32
+var (
+	nextPort atomic.Uint32
+	flowsMu  sync.Mutex
+	lastFlow = map[string]*flow{} // program and 4-tuple -> the last test flow on it
+)
 
-// newFlow opens a connection (a SYN) from a fresh source port. Safe for
-// concurrent use.
+// newFlow opens a connection (a SYN) from the next source port. Ports are
+// reused after 40000 flows: as a real client would, the flow first ends the
+// previous connection on the same 4-tuple with a RST at its next sequence
+// number. Safe for concurrent use.
 func newFlow(t testing.TB, prog *ebpf.Program, src netip.Addr, dst netip.AddrPort) *flow {
 	port := uint16(20000 + nextPort.Add(1)%40000)
 	f := &flow{t: t, prog: prog, src: netip.AddrPortFrom(src, port), dst: dst, seq: 1000, ack: 5000}
+	key := fmt.Sprintf("%p %v %v", prog, f.src, dst)
+	flowsMu.Lock()
+	prev := lastFlow[key]
+	lastFlow[key] = f
+	flowsMu.Unlock()
+	if prev != nil {
+		runSegment(t, prog, segment{src: f.src, dst: dst, seq: prev.seq, flags: tcpRST})
+	}
 	if o, _ := runSegment(t, prog, segment{src: f.src, dst: dst, seq: f.seq - 1, flags: tcpSYN}); o != passed {
 		t.Fatalf("SYN: %v", o)
 	}

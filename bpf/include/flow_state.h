@@ -18,6 +18,7 @@ enum ax_state {
 	AX_ST_TRAILER = 6,    /* trailer lines after the last chunk */
 	AX_ST_PASS = 7,	      /* audit-only endpoint gave up parsing: pass */
 	AX_ST_RESET = 8,      /* denied: the connection was reset */
+	AX_ST_CLOSED = 9,     /* the client sent FIN */
 };
 
 /* Request flags. */
@@ -35,6 +36,7 @@ enum ax_state {
 
 struct ax_flow {
 	__u32 next_seq; /* first client byte not yet parsed */
+	__u32 base_seq; /* first client byte parsed: nothing before it is known */
 	__u8 state;	/* enum ax_state */
 	__u8 sub;	/* sub-state of state */
 	__u8 tgt;	/* request-target sub-state */
@@ -51,6 +53,7 @@ struct ax_flow {
 	__u8 te_pos;
 	__u16 path_len; /* whole path length (capped at AX_PATH_LIMIT) */
 	__u16 pad;
+	__u32 pad2;
 	__u64 remaining; /* body or chunk bytes still to skip */
 	__u64 value;	 /* number being parsed */
 	__u64 cl;	 /* Content-Length of this request */
