@@ -61,6 +61,16 @@ static __always_inline int ax_is_unescaped_only(__u8 c)
 	return (m >> (c & 63)) & 1;
 }
 
+/* Letters, digits, '-', '_', '~': path bytes no canonical-path rule is
+ * about. */
+static __always_inline int ax_is_plain(__u8 c)
+{
+	if (c >= 128)
+		return 0;
+	__u64 m = c < 64 ? 0x3ff200000000000ULL : 0x47fffffe87fffffeULL;
+	return (m >> (c & 63)) & 1;
+}
+
 static __always_inline int ax_hex(__u8 c)
 {
 	if (c >= '0' && c <= '9')
@@ -566,6 +576,23 @@ __attribute__((noinline)) int ax_parse(struct __sk_buff *skb)
 			return AX_P_MALFORMED;
 		__u8 c = *p;
 		s->pos = pos + 1;
+
+		/* Fast path: a letter, digit, '-', '_' or '~' inside the path
+		 * changes nothing but the path and its history (see
+		 * ax_path_byte: none of the checks can fire). */
+		if (state == AX_ST_LINE && f->sub == AX_R_TARGET && f->tgt == AX_T_PATH &&
+		    f->pct == 0 && !(f->flags & AX_RF_STAR) && ax_is_plain(c)) {
+			__u16 n = f->path_len;
+			if (n < AX_PATH_LIMIT) {
+				if (n < AX_PATH_BUF)
+					f->path[ax_mask(n, AX_PATH_BUF - 1)] = c;
+				f->path_len = n + 1;
+				f->h2 = f->h1;
+				f->h1 = f->h0;
+				f->h0 = c;
+				continue;
+			}
+		}
 
 		int r;
 		switch (state) {
