@@ -35,9 +35,10 @@ func RunHost(ctx context.Context, bins []TestBinary, testArgs []string, timeout 
 		err := cmd.Run()
 		cancel()
 		secs := time.Since(start).Seconds()
-		// Keep feature lines from the binary's output.
+		// Keep feature and failure lines from the binary's output.
+		fmt.Fprintf(&lines, "AXON-RUN %s\n", b.Name)
 		for _, l := range bytes.Split(out.Bytes(), []byte("\n")) {
-			if featureLine.Match(l) {
+			if featureLine.Match(l) || failLine.Match(l) {
 				lines.Write(l)
 				lines.WriteByte('\n')
 			}

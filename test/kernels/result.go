@@ -14,6 +14,7 @@ type TestResult struct {
 	Pass    bool
 	Seconds float64
 	Reason  string
+	Failed  []string // names from "--- FAIL:" lines of the binary's output, subtests included
 }
 
 // Run is what one kernel reported.
@@ -42,11 +43,13 @@ func (r *Run) Passed() bool {
 var (
 	testLine    = regexp.MustCompile(`^AXON-TEST (\S+) (PASS|FAIL) ([0-9.]+)s ?(.*)$`)
 	featureLine = regexp.MustCompile(`AXON-FEATURE (\S+)=(\S+)`)
+	failLine    = regexp.MustCompile(`^\s*--- FAIL: (\S+)`)
 )
 
 // ParseOutput reads the guest's console output (or a host run's collected lines).
 func ParseOutput(r io.Reader) *Run {
 	run := &Run{Features: map[string]string{}}
+	var failed []string // "--- FAIL" names since the last AXON-RUN
 	s := bufio.NewScanner(r)
 	s.Buffer(make([]byte, 64<<10), 1<<20)
 	for s.Scan() {
@@ -63,10 +66,15 @@ func ParseOutput(r io.Reader) *Run {
 			run.Failure = "guest setup: " + strings.TrimPrefix(line, "AXON-SETUP FAIL ")
 		case strings.HasPrefix(line, "AXON-DONE "):
 			run.Done = true
+		case strings.HasPrefix(line, "AXON-RUN "):
+			failed = nil
 		default:
 			if m := testLine.FindStringSubmatch(line); m != nil {
 				secs, _ := strconv.ParseFloat(m[3], 64)
-				run.Tests = append(run.Tests, TestResult{Name: m[1], Pass: m[2] == "PASS", Seconds: secs, Reason: m[4]})
+				run.Tests = append(run.Tests, TestResult{Name: m[1], Pass: m[2] == "PASS", Seconds: secs, Reason: m[4], Failed: failed})
+				failed = nil
+			} else if m := failLine.FindStringSubmatch(line); m != nil {
+				failed = append(failed, m[1])
 			}
 		}
 	}

@@ -1,6 +1,7 @@
 package kernels
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -17,6 +18,9 @@ AXON-FEATURE attach_tcx=no
     probe_test.go:12: AXON-FEATURE helper_loop=yes
 --- PASS: TestFeatures (0.01s)
 AXON-TEST test_kernels_probe PASS 0.75s
+AXON-RUN agent_datapath
+--- FAIL: TestNetnsEndToEndEgress (15.37s)
+    --- FAIL: TestNetnsEndToEndEgress/curl_denied (1.46s)
 AXON-TEST agent_datapath FAIL 1.50s exit status 1
 AXON-DONE pass=1 fail=1
 [    2.654854] reboot: Power down
@@ -38,15 +42,11 @@ func TestParseOutput(t *testing.T) {
 	}
 	want := []TestResult{
 		{Name: "test_kernels_probe", Pass: true, Seconds: 0.75},
-		{Name: "agent_datapath", Pass: false, Seconds: 1.5, Reason: "exit status 1"},
+		{Name: "agent_datapath", Pass: false, Seconds: 1.5, Reason: "exit status 1",
+			Failed: []string{"TestNetnsEndToEndEgress", "TestNetnsEndToEndEgress/curl_denied"}},
 	}
-	if len(r.Tests) != len(want) {
-		t.Fatalf("tests = %+v", r.Tests)
-	}
-	for i := range want {
-		if r.Tests[i] != want[i] {
-			t.Errorf("test %d = %+v, want %+v", i, r.Tests[i], want[i])
-		}
+	if !reflect.DeepEqual(r.Tests, want) {
+		t.Errorf("tests = %+v\nwant    %+v", r.Tests, want)
 	}
 	if r.Passed() {
 		t.Error("a run with a failing binary passed")

@@ -274,7 +274,11 @@ func report(rows []row) {
 	for _, r := range rows {
 		var tests []string
 		for _, t := range r.run.Tests {
-			tests = append(tests, fmt.Sprintf("%s:%s(%.1fs)", t.Name, map[bool]string{true: "pass", false: "FAIL"}[t.Pass], t.Seconds))
+			s := fmt.Sprintf("%s:%s(%.1fs)", t.Name, map[bool]string{true: "pass", false: "FAIL"}[t.Pass], t.Seconds)
+			if len(t.Failed) > 0 {
+				s += "[" + strings.Join(leafFailures(t.Failed), ",") + "]"
+			}
+			tests = append(tests, s)
 		}
 		if r.run.Failure != "" {
 			tests = append(tests, "["+r.run.Failure+"]")
@@ -338,4 +342,20 @@ func printFailure(r row) {
 	for _, l := range lines[from:to] {
 		fmt.Printf("    %s\n", l)
 	}
+}
+
+// leafFailures drops a failed test whose subtest also failed (the parent adds nothing) and
+// keeps at most five names.
+func leafFailures(names []string) []string {
+	var out []string
+	for i, n := range names {
+		if i+1 < len(names) && strings.HasPrefix(names[i+1], n+"/") {
+			continue
+		}
+		out = append(out, n)
+	}
+	if len(out) > 5 {
+		out = append(out[:5], fmt.Sprintf("+%d more", len(out)-5))
+	}
+	return out
 }
