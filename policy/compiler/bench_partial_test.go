@@ -26,11 +26,19 @@ func BenchmarkPartialEvalOnePolicy(b *testing.B) {
 	dest := map[string]any{"namespace": t.pod.ns, "labels": labelsAny(t.pod.labels), "port": int(t.port)}
 	n := 0
 	for b.Loop() {
-		cs, err := partialEval(context.Background(), comp, nsData, []any{p.json}, dest, ruleIDs)
+		cs, err := partialEval(context.Background(), comp, nsData, []any{mustValue(p)}, dest, ruleIDs)
 		if err != nil {
 			b.Fatal(err)
 		}
 		n = len(cs)
 	}
 	b.ReportMetric(float64(n), "queries")
+}
+
+func mustValue(p *policy) any {
+	v, err := p.value()
+	if err != nil {
+		panic(err)
+	}
+	return v
 }

@@ -6,18 +6,51 @@ import (
 	"sync"
 )
 
-// Cache keeps the partial evaluation of each policy between compilations,
-// keyed by the policy's content (and the namespaces' labels, and for Rego
-// policies the destination), so that recompiling after a change evaluates
-// only the changed policies. Safe for use by one Compile at a time.
+// Cache keeps, between compilations, the partial evaluation of each policy
+// (keyed by the policy's content, the namespaces' labels and for Rego
+// policies the destination) and the classes and rows of each group of
+// endpoints (keyed by its residual conditions, rules and the identities), so
+// that recompiling after a change redoes only what the change touches. Safe
+// for use by one Compile at a time.
 type Cache struct {
-	mu   sync.Mutex
-	m    map[string][]*conj
-	used map[string][]*conj
+	mu         sync.Mutex
+	m          map[string][]*conj
+	used       map[string][]*conj
+	groups     map[string]groupResult
+	usedGroups map[string]groupResult
+}
+
+// groupResult is what compileGroup computes: source classes and path rows,
+// without endpoint IDs.
+type groupResult struct {
+	classes []SourceClass
+	rows    []PathRow
 }
 
 // NewCache returns an empty cache for WithCache.
-func NewCache() *Cache { return &Cache{m: map[string][]*conj{}} }
+func NewCache() *Cache { return &Cache{m: map[string][]*conj{}, groups: map[string]groupResult{}} }
+
+func (c *Cache) getGroup(k string) (groupResult, bool) {
+	if c == nil {
+		return groupResult{}, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v, ok := c.groups[k]
+	if ok {
+		c.usedGroups[k] = v
+	}
+	return v, ok
+}
+
+func (c *Cache) putGroup(k string, v groupResult) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.usedGroups[k] = v
+}
 
 // WithCache makes Compile reuse and fill c.
 func WithCache(c *Cache) Option {
@@ -59,11 +92,13 @@ func (c *Cache) put(k string, v []*conj) {
 func (c *Cache) begin() {
 	if c != nil {
 		c.used = map[string][]*conj{}
+		c.usedGroups = map[string]groupResult{}
 	}
 }
 
 func (c *Cache) end() {
 	if c != nil {
 		c.m, c.used = c.used, nil
+		c.groups, c.usedGroups = c.usedGroups, nil
 	}
 }

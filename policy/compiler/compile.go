@@ -2,6 +2,7 @@ package compiler
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -114,10 +115,18 @@ func Compile(ctx context.Context, in *Input, opts ...Option) (*Table, error) {
 	}
 	t.fillIdentities(u, pods)
 	epIDs := endpointIDs(groups, o.previous)
+	fp := fingerprint(u, methodIDs)
 	for _, g := range groups {
-		if err := t.compileGroup(g, u, ps, methodIDs, epIDs); err != nil {
-			return nil, withPolicy(err, ps, g.policies)
+		key := g.cacheKey(fp, t.Rules)
+		if cr, ok := o.cache.getGroup(key); ok {
+			g.classes, g.rows = cr.classes, cr.rows
+		} else {
+			if err := t.compileGroup(g, u, methodIDs); err != nil {
+				return nil, withPolicy(err, ps, g.policies)
+			}
+			o.cache.putGroup(key, groupResult{g.classes, g.rows})
 		}
+		t.addEndpoints(g, ps, epIDs)
 	}
 	t.emitGroups(groups, epIDs)
 	t.sort()
@@ -264,8 +273,49 @@ func defaults(ps []*policy, pols []int) (enforce bool, ed, fd Verdict) {
 	return enforce, pick(true), pick(false)
 }
 
-// compileGroup adds the endpoints, source classes and path rows of a group.
-func (t *Table) compileGroup(g *group, u *universe, ps []*policy, methodIDs map[string]uint8, epIDs map[epKey]uint32) error {
+// fingerprint identifies the identity universe and method IDs a group's
+// classes and rows are computed against.
+func fingerprint(u *universe, methodIDs map[string]uint8) string {
+	h := sha256.New()
+	for _, id := range u.ids {
+		fmt.Fprintf(h, "%s=%d\x00", id.key, id.id)
+	}
+	names := make([]string, 0, len(methodIDs))
+	for n := range methodIDs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(h, "%s=%d\x00", n, methodIDs[n])
+	}
+	return string(h.Sum(nil))
+}
+
+// cacheKey identifies what a group's classes and rows depend on: the
+// fingerprint and its conjunctions with their rules' IDs, actions and modes.
+func (g *group) cacheKey(fp string, rules []Rule) string {
+	h := sha256.New()
+	h.Write([]byte(fp))
+	for _, c := range g.conjs {
+		r := rules[c.rule-1]
+		fmt.Fprintf(h, "%d/%d/%d\x00%s\x00", r.ID, r.Action, r.Mode, c.content)
+	}
+	return string(h.Sum(nil))
+}
+
+// addEndpoints adds the endpoints of a group's targets.
+func (t *Table) addEndpoints(g *group, ps []*policy, epIDs map[epKey]uint32) {
+	enforce, ed, fd := defaults(ps, g.policies)
+	for _, tg := range g.targets {
+		for _, ip := range tg.pod.ips {
+			id := epIDs[epKey{ip, tg.port}]
+			t.Endpoints = append(t.Endpoints, Endpoint{ID: id, Addr: ip, Port: tg.port, Namespace: tg.pod.ns, Pod: tg.pod.name, Enforce: enforce, EnforceDefault: ed, FullDefault: fd})
+		}
+	}
+}
+
+// compileGroup computes the source classes and path rows of a group.
+func (t *Table) compileGroup(g *group, u *universe, methodIDs map[string]uint8) error {
 	// Distinct source conditions and the identities each selects.
 	srcIndex := map[string]int{}
 	var srcBits []bitset
@@ -355,13 +405,6 @@ func (t *Table) compileGroup(g *group, u *universe, ps []*policy, methodIDs map[
 			for _, r := range rows {
 				g.rows = append(g.rows, PathRow{Class: uint16(class), Method: m, Prefix: r.prefix, Enforce: r.val.enforce, Audit: r.val.audit, Globs: r.val.globs})
 			}
-		}
-	}
-	enforce, ed, fd := defaults(ps, g.policies)
-	for _, tg := range g.targets {
-		for _, ip := range tg.pod.ips {
-			id := epIDs[epKey{ip, tg.port}]
-			t.Endpoints = append(t.Endpoints, Endpoint{ID: id, Addr: ip, Port: tg.port, Namespace: tg.pod.ns, Pod: tg.pod.name, Enforce: enforce, EnforceDefault: ed, FullDefault: fd})
 		}
 	}
 	return nil

@@ -86,7 +86,11 @@ func (j *job) run(ctx context.Context, comp *ast.Compiler, nsData map[string]any
 	if !ok {
 		t := j.t
 		dest := map[string]any{"namespace": t.pod.ns, "labels": labelsAny(t.pod.labels), "port": int(t.port)}
-		cached, j.err = partialEval(ctx, comp, nsData, []any{ps[j.pi].json}, dest, rules)
+		var v any
+		if v, j.err = ps[j.pi].value(); j.err != nil {
+			return
+		}
+		cached, j.err = partialEval(ctx, comp, nsData, []any{v}, dest, rules)
 		if j.err != nil {
 			return
 		}

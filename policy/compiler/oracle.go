@@ -41,7 +41,9 @@ func NewOracle(ctx context.Context, in *Input) (*Oracle, error) {
 	}
 	pols := make([]any, len(ps))
 	for i, p := range ps {
-		pols[i] = p.json
+		if pols[i], err = p.value(); err != nil {
+			return nil, err
+		}
 	}
 	store := inmem.NewFromObjectWithOpts(map[string]any{"axon": map[string]any{"policies": pols, "namespaces": nsData}}, inmem.OptReturnASTValuesOnRead(true))
 	q, err := rego.New(rego.Compiler(comp), rego.Store(store),

@@ -24,7 +24,6 @@ type policy struct {
 	mode     Mode
 	selector labels.Selector
 	origin   string
-	json     any    // the policy as the Rego library sees it
 	raw      []byte // json encoded
 	text     string // the Rego module's text
 	defRule  RuleID
@@ -106,11 +105,18 @@ func preparePolicies(in *Input) ([]*policy, []Rule, error) {
 			return nil, nil, fmt.Errorf("encoding policy %s: %w", p.key, err)
 		}
 		p.raw = b
-		if err := util.UnmarshalJSON(b, &p.json); err != nil {
-			return nil, nil, fmt.Errorf("encoding policy %s: %w", p.key, err)
-		}
 	}
 	return ps, rules, nil
+}
+
+// value is the policy as the Rego library sees it (decoded on demand: only
+// policies missing from the cache need it).
+func (p *policy) value() (any, error) {
+	var v any
+	if err := util.UnmarshalJSON(p.raw, &v); err != nil {
+		return nil, fmt.Errorf("encoding policy %s: %w", p.key, err)
+	}
+	return v, nil
 }
 
 func actionOf(a v1alpha1.RuleAction) Action {

@@ -66,6 +66,7 @@ type conj struct {
 	rule    RuleID
 	src     []srcAtom
 	srcKey  string
+	content string // everything but the rule, for cache keys
 	methods []methodCons
 	paths   []pathAtom
 }
@@ -161,6 +162,15 @@ func parseQuery(body ast.Body, rules map[ruleKey]RuleID) (*conj, error) {
 		keys[i] = a.String()
 	}
 	c.srcKey = strings.Join(keys, "\x02")
+	var b strings.Builder
+	b.WriteString(c.srcKey)
+	for _, m := range c.methods {
+		fmt.Fprintf(&b, "\x03%v%q", m.neg, m.set)
+	}
+	for _, a := range c.paths {
+		fmt.Fprintf(&b, "\x04%d%v%q", a.kind, a.neg, a.s)
+	}
+	c.content = b.String()
 	return c, nil
 }
 
