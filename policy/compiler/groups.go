@@ -1,0 +1,257 @@
+package compiler
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// defaults computes the endpoint defaults of a set of policies.
+func defaults(ps []*policy, pols []int) (enforce bool, ed, fd Verdict) {
+	pick := func(onlyEnforce bool) Verdict {
+		var deny, allow RuleID
+		for _, i := range pols {
+			p := ps[i]
+			if onlyEnforce && p.mode != ModeEnforce {
+				continue
+			}
+			if actionOf(p.p.Spec.DefaultAction) == ActionDeny {
+				deny = lower(deny, p.defRule)
+			} else {
+				allow = lower(allow, p.defRule)
+			}
+		}
+		if deny != 0 {
+			return Verdict{ActionDeny, deny}
+		}
+		return Verdict{ActionAllow, allow}
+	}
+	for _, i := range pols {
+		enforce = enforce || ps[i].mode == ModeEnforce
+	}
+	return enforce, pick(true), pick(false)
+}
+
+// fingerprint identifies the identity universe and method IDs a group's
+// classes and rows are computed against.
+func fingerprint(u *universe, methodIDs map[string]uint8) string {
+	h := sha256.New()
+	for _, id := range u.ids {
+		fmt.Fprintf(h, "%s=%d\x00", id.key, id.id)
+	}
+	names := make([]string, 0, len(methodIDs))
+	for n := range methodIDs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(h, "%s=%d\x00", n, methodIDs[n])
+	}
+	return string(h.Sum(nil))
+}
+
+// cacheKey identifies what a group's classes and rows depend on: the
+// fingerprint and its conjunctions with their rules' IDs, actions and modes.
+func (g *group) cacheKey(fp string, rules []Rule) string {
+	h := sha256.New()
+	h.Write([]byte(fp))
+	for _, c := range g.conjs {
+		r := rules[c.rule-1]
+		fmt.Fprintf(h, "%d/%d/%d\x00%s\x00", r.ID, r.Action, r.Mode, c.content)
+	}
+	return string(h.Sum(nil))
+}
+
+// addEndpoints adds the endpoints of a group's targets.
+func (t *Table) addEndpoints(g *group, ps []*policy, epIDs map[epKey]uint32) {
+	enforce, ed, fd := defaults(ps, g.policies)
+	for _, tg := range g.targets {
+		for _, ip := range tg.pod.ips {
+			id := epIDs[epKey{ip, tg.port}]
+			t.Endpoints = append(t.Endpoints, Endpoint{ID: id, Addr: ip, Port: tg.port, Namespace: tg.pod.ns, Pod: tg.pod.name, Enforce: enforce, EnforceDefault: ed, FullDefault: fd})
+		}
+	}
+}
+
+// compileGroup computes the source classes and path rows of a group.
+func (t *Table) compileGroup(g *group, u *universe, methodIDs map[string]uint8) error {
+	// Distinct source conditions and the identities each selects.
+	srcIndex := map[string]int{}
+	var srcBits []bitset
+	conjSrc := make([]int, len(g.conjs))
+	for i, c := range g.conjs {
+		k, ok := srcIndex[c.srcKey]
+		if !ok {
+			b, err := u.sources(c)
+			if err != nil {
+				return err
+			}
+			k = len(srcBits)
+			srcIndex[c.srcKey] = k
+			srcBits = append(srcBits, b)
+		}
+		conjSrc[i] = k
+	}
+	// Signature of each identity: the source conditions it satisfies.
+	sigs := make([][]int32, len(u.ids))
+	total := len(u.ids)
+	for k, b := range srcBits {
+		if b.count() == total {
+			continue // satisfied by everyone: part of every class
+		}
+		b.each(func(i int) { sigs[i] = append(sigs[i], int32(k)) })
+	}
+	classOf := map[string]uint16{}
+	var classSigs [][]int32
+	idClass := make([]uint16, len(u.ids))
+	for i := range u.ids {
+		key := sigKey(sigs[i])
+		c, ok := classOf[key]
+		if !ok {
+			if len(classSigs) > 0xffff {
+				return &Error{Construct: "sources", Msg: "more than 65535 source classes on one endpoint", Kind: ErrInvalid}
+			}
+			c = uint16(len(classSigs))
+			classOf[key] = c
+			classSigs = append(classSigs, sigs[i])
+		}
+		idClass[i] = c
+	}
+	// Source classes of every endpoint of the group, by identity ID.
+	for i, id := range u.ids {
+		if idClass[i] != 0 {
+			g.classes = append(g.classes, SourceClass{Identity: id.id, Class: idClass[i]})
+		}
+	}
+	// Rows per class and method slot, sorted by class, method, prefix.
+	common := make([]bool, len(srcBits))
+	for k, b := range srcBits {
+		common[k] = b.count() == total
+	}
+	allIDs := []uint8{MethodUnknown}
+	for _, id := range methodIDs {
+		allIDs = append(allIDs, id)
+	}
+	slices.Sort(allIDs)
+	conjSlots := make([][]uint8, len(g.conjs))
+	for i, c := range g.conjs {
+		conjSlots[i] = c.slots(methodIDs, allIDs)
+	}
+	for class, sig := range classSigs {
+		in := slices.Clone(common)
+		for _, k := range sig {
+			in[k] = true
+		}
+		slots := map[uint8][]*conj{}
+		for i, c := range g.conjs {
+			if !in[conjSrc[i]] {
+				continue
+			}
+			for _, m := range conjSlots[i] {
+				slots[m] = append(slots[m], c)
+			}
+		}
+		ms := make([]uint8, 0, len(slots))
+		for m := range slots {
+			ms = append(ms, m)
+		}
+		slices.Sort(ms)
+		for _, m := range ms {
+			rows, err := buildRows(slots[m], t.Rules)
+			if err != nil {
+				return err
+			}
+			for _, r := range rows {
+				g.rows = append(g.rows, PathRow{Class: uint16(class), Method: m, Prefix: r.prefix, Enforce: r.val.enforce, Audit: r.val.audit, Globs: r.val.globs})
+			}
+		}
+	}
+	return nil
+}
+
+// emitGroups writes the groups' classes and rows for each of their
+// endpoints, in endpoint order, so that Classes and Paths come out sorted.
+func (t *Table) emitGroups(groups []*group, epIDs map[epKey]uint32) {
+	type block struct {
+		ep uint32
+		g  *group
+	}
+	var blocks []block
+	nRows, nClasses := 0, 0
+	for _, g := range groups {
+		for _, tg := range g.targets {
+			for _, ip := range tg.pod.ips {
+				blocks = append(blocks, block{epIDs[epKey{ip, tg.port}], g})
+				nRows += len(g.rows)
+				nClasses += len(g.classes)
+			}
+		}
+	}
+	slices.SortFunc(blocks, func(a, b block) int { return cmpU32(a.ep, b.ep) })
+	t.Paths = make([]PathRow, 0, nRows)
+	t.Classes = make([]SourceClass, 0, nClasses)
+	for _, b := range blocks {
+		for _, c := range b.g.classes {
+			c.Endpoint = b.ep
+			t.Classes = append(t.Classes, c)
+		}
+		for _, r := range b.g.rows {
+			r.Endpoint = b.ep
+			t.Paths = append(t.Paths, r)
+		}
+	}
+}
+
+func sigKey(s []int32) string {
+	var b strings.Builder
+	for _, k := range s {
+		b.WriteString(strconv.Itoa(int(k)))
+		b.WriteByte(',')
+	}
+	return b.String()
+}
+
+// slots returns the method IDs whose tries the conjunction belongs to.
+func (c *conj) slots(ids map[string]uint8, all []uint8) []uint8 {
+	if len(c.methods) == 0 {
+		return []uint8{MethodAny}
+	}
+	allowed := map[uint8]bool{}
+	for _, id := range all {
+		allowed[id] = true
+	}
+	restricted := false
+	for _, m := range c.methods {
+		if m.neg {
+			for _, n := range m.set {
+				if allowed[ids[n]] {
+					restricted = true
+				}
+				delete(allowed, ids[n])
+			}
+			continue
+		}
+		restricted = true
+		in := map[uint8]bool{}
+		for _, n := range m.set {
+			in[ids[n]] = true
+		}
+		for id := range allowed {
+			if !in[id] {
+				delete(allowed, id)
+			}
+		}
+	}
+	if !restricted {
+		return []uint8{MethodAny}
+	}
+	out := make([]uint8, 0, len(allowed))
+	for id := range allowed {
+		out = append(out, id)
+	}
+	slices.Sort(out)
+	return out
+}
