@@ -7,6 +7,8 @@ import (
 	"sort"
 )
 
+// assignMethods numbers the method tokens the rules name (from 1, keeping
+// the IDs of prev) and fills t.Methods.
 func (t *Table) assignMethods(names map[string]bool, prev *Table) (map[string]uint8, error) {
 	ids := map[string]uint8{}
 	used := map[uint8]bool{}

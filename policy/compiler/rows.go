@@ -58,7 +58,11 @@ func (c *conj) onRow(r string) (all bool, glob string, err error) {
 		case pathGlob:
 			if strings.HasPrefix(r, a.key()) {
 				if glob != "" && glob != a.s {
-					return false, "", &Error{Construct: "glob.match(\"" + a.s + "\", [\"/\"], input.path)", File: a.loc.File, Line: a.loc.Row, Msg: "two globs in one condition", Hint: "use one glob per rule", Kind: ErrUnsupported}
+					e := &Error{Construct: "glob.match(\"" + a.s + "\", [\"/\"], input.path)", Msg: "two globs in one condition", Hint: "use one glob per rule", Kind: ErrUnsupported}
+					if a.loc != nil {
+						e.File, e.Line = a.loc.File, a.loc.Row
+					}
+					return false, "", e
 				}
 				glob = a.s
 				continue
