@@ -145,6 +145,8 @@ func TestUnsupportedRegoNamesFileAndLine(t *testing.T) {
 		{"allow if {\n\tglob.match(\"/a/*\", [\"/\", \".\"], input.path)\n}\n", 6},
 		{"allow if {\n\tglob.match(\"/a/[ab]\", [\"/\"], input.path)\n}\n", 6},
 		{"allow if {\n\tupper(input.method) == \"GET\"\n}\n", 6},
+		{"allow if {\n\tglob.match(\"/a/*\", [\"/\"], input.path)\n\tglob.match(\"/a/*/b\", [\"/\"], input.path)\n}\n", 7},
+		{"allow if {\n\tinput.source.labels.app != \"web\"\n}\n", 6},
 	} {
 		in := regoInput()
 		in.Modules["tenants.rego"] = "package tenants\n\nimport rego.v1\n\n" + c.body
