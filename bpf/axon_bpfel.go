@@ -174,7 +174,7 @@ type AxonAxPathVal struct {
 	Enforce AxonAxMatch
 	Audit   AxonAxMatch
 	Nglobs  uint32
-	Globs   [8]uint32
+	Globs   [16]uint32
 }
 
 type AxonAxScratch struct {

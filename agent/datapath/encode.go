@@ -14,7 +14,7 @@ import (
 // Datapath bounds a Table must fit (bpf/include/map_sizing.h).
 const (
 	maxMethodLen = 16
-	maxRowGlobs  = 8
+	maxRowGlobs  = 16
 	portWords    = 1024 // AX_PORT_WORDS
 	// MaxGlobPath is the longest path globs are tested on; for longer paths
 	// a Deny glob counts as matching and an Allow glob as not (fail closed).
@@ -131,7 +131,7 @@ func encode(t *compiler.Table, gen uint8) (generation, error) {
 	}
 	globIDs := map[string]uint32{} // glob content -> id, this table
 	usedIDs := map[uint32]bool{}
-	for _, r := range t.Paths {
+	for _, r := range mergeRows(t.Paths) {
 		if len(r.Prefix) > compiler.MaxPathKey {
 			return nil, fmt.Errorf("%w: path prefix of %d bytes (at most %d)", ErrTableTooLarge, len(r.Prefix), compiler.MaxPathKey)
 		}

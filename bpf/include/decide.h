@@ -217,26 +217,24 @@ __attribute__((noinline)) int ax_decide(struct __sk_buff *skb)
 	__u32 plen = f->path_len;
 	ax_copy_zero_tail((__u64 *)pk->path, (const __u64 *)f->path, AX_PATH_KEY / 8, plen);
 
+	/* A method with rows of its own has a merged trie that already holds
+	 * MethodAny's rows (rule 6): one lookup. Otherwise MethodAny's. */
 	struct ax_match em = {}, am = {};
-	struct ax_path_val *rm = 0, *ra;
+	struct ax_path_val *row = 0;
 	if (mid != 0) {
 		pk->method = mid;
-		rm = bpf_map_lookup_elem(&paths, pk);
-		if (rm) {
-			ax_fold(&em, &rm->enforce);
-			ax_fold(&am, &rm->audit);
-		}
+		row = bpf_map_lookup_elem(&paths, pk);
 	}
-	pk->method = 255;
-	ra = bpf_map_lookup_elem(&paths, pk);
-	if (ra) {
-		ax_fold(&em, &ra->enforce);
-		ax_fold(&am, &ra->audit);
+	if (!row) {
+		pk->method = 255;
+		row = bpf_map_lookup_elem(&paths, pk);
 	}
-	if (rm && rm->nglobs)
-		ax_try_globs(skb, s, rm, &em, &am);
-	if (ra && ra->nglobs)
-		ax_try_globs(skb, s, ra, &em, &am);
+	if (row) {
+		ax_fold(&em, &row->enforce);
+		ax_fold(&am, &row->audit);
+		if (row->nglobs)
+			ax_try_globs(skb, s, row, &em, &am);
+	}
 
 	/* Precedence (rule 8). */
 	__u32 ev, er, fv, fr;

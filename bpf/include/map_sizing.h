@@ -34,7 +34,7 @@
 #define AX_PATH_LIMIT	4096 /* longer paths are malformed_request */
 #define AX_PARSE_STEP	32   /* bytes one ax_parse call may examine */
 #define AX_PARSE_ROUNDS 128  /* ax_parse + ax_decide calls per packet */
-#define AX_ROW_GLOBS	8    /* glob candidates per path row */
+#define AX_ROW_GLOBS	16   /* glob candidates per path row */
 #define AX_GLOB_CLASSES 64   /* byte classes per glob */
 #define AX_GLOB_TOKENS	127  /* tokens per glob (states fit 128 bits) */
 #define AX_IPV6_EXT_MAX 4    /* IPv6 extension headers walked */

@@ -22,10 +22,13 @@
  *     is the path, a NUL, zero padding, cut to AX_PATH_KEY bytes. Rows carry
  *     prefixlen 64 + 8 * len(prefix): only the path may be wildcarded, and
  *     only as a byte prefix (exact patterns end in NUL, so they match only
- *     the whole path; "" matches every path). Two lookups per request: the
- *     request's method id (skipped when 0) and MethodAny (255).
- *  7. The two rows' Match values combine by taking, per mode and action, the
- *     lowest non-zero rule id. Then each glob candidate named by either row
+ *     the whole path; "" matches every path). The agent merges MethodAny's
+ *     rows into the trie of every method that has rows (each prefix gets
+ *     the combination of both tries' longest rows, and a "" row is always
+ *     there), so one lookup decides: the request's method id, or MethodAny
+ *     (255) when the method is unknown (0) or has no trie.
+ *  7. Match values combine by taking, per mode and action, the lowest
+ *     non-zero rule id. Then each glob candidate named by the row
  *     (globs map, at most AX_ROW_GLOBS per row) that could lower one of those
  *     ids is tested on the whole path and folded in the same way. A path
  *     longer than AX_PATH_BUF cannot be tested: a Deny glob then counts as

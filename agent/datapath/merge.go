@@ -1,0 +1,116 @@
+package datapath
+
+import (
+	"sort"
+
+	"github.com/axon-dev/axon/policy/compiler"
+)
+
+// mergeRows rewrites the path rows so that one LPM lookup decides a request
+// whose method has rows of its own (policy_maps.h rule 6).
+//
+// The reference looks up the request method's trie and MethodAny's trie and
+// combines the two longest rows. For each (endpoint, class) and each method m
+// with rows, the merged trie of m holds every prefix P of m's and MethodAny's
+// rows (and ""), each with the combination of m's and MethodAny's longest rows
+// for P. For a path, the longest merged prefix P* is the longest of all rows
+// that prefix the path, so m's and MethodAny's longest rows for the path are
+// their longest rows for P*: the merged row is exactly what the two lookups
+// would have combined. MethodAny's rows stay as they are, for methods without
+// rows and unknown methods; the "" row makes a merged trie always answer, so
+// the datapath knows when to fall back to them.
+func mergeRows(rows []compiler.PathRow) []compiler.PathRow {
+	type ec struct {
+		ep    uint32
+		class uint16
+	}
+	groups := map[ec]map[uint8]map[string]*compiler.PathRow{}
+	for i := range rows {
+		r := &rows[i]
+		k := ec{r.Endpoint, r.Class}
+		if groups[k] == nil {
+			groups[k] = map[uint8]map[string]*compiler.PathRow{}
+		}
+		if groups[k][r.Method] == nil {
+			groups[k][r.Method] = map[string]*compiler.PathRow{}
+		}
+		groups[k][r.Method][r.Prefix] = r
+	}
+	longest := func(set map[string]*compiler.PathRow, p string) *compiler.PathRow {
+		for l := len(p); l >= 0; l-- {
+			if r, ok := set[p[:l]]; ok {
+				return r
+			}
+		}
+		return nil
+	}
+	var out []compiler.PathRow
+	for k, byMethod := range groups {
+		anyRows := byMethod[compiler.MethodAny]
+		for _, r := range anyRows {
+			out = append(out, *r)
+		}
+		for m, own := range byMethod {
+			if m == compiler.MethodAny {
+				continue
+			}
+			prefixes := map[string]bool{"": true}
+			for p := range own {
+				prefixes[p] = true
+			}
+			for p := range anyRows {
+				prefixes[p] = true
+			}
+			for p := range prefixes {
+				row := compiler.PathRow{Endpoint: k.ep, Class: k.class, Method: m, Prefix: p}
+				for _, src := range []*compiler.PathRow{longest(own, p), longest(anyRows, p)} {
+					if src == nil {
+						continue
+					}
+					row.Enforce = combine(row.Enforce, src.Enforce)
+					row.Audit = combine(row.Audit, src.Audit)
+					for _, g := range src.Globs {
+						if !containsGlob(row.Globs, g) {
+							row.Globs = append(row.Globs, g)
+						}
+					}
+				}
+				out = append(out, row)
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.Endpoint != b.Endpoint {
+			return a.Endpoint < b.Endpoint
+		}
+		if a.Class != b.Class {
+			return a.Class < b.Class
+		}
+		if a.Method != b.Method {
+			return a.Method < b.Method
+		}
+		return a.Prefix < b.Prefix
+	})
+	return out
+}
+
+func lowerRule(a, b compiler.RuleID) compiler.RuleID {
+	if a == 0 || (b != 0 && b < a) {
+		return b
+	}
+	return a
+}
+
+func combine(a, b compiler.Match) compiler.Match {
+	return compiler.Match{Deny: lowerRule(a.Deny, b.Deny), Allow: lowerRule(a.Allow, b.Allow)}
+}
+
+func containsGlob(gs []compiler.Glob, g compiler.Glob) bool {
+	for _, x := range gs {
+		if x == g {
+			return true
+		}
+	}
+	return false
+}
