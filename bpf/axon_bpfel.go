@@ -102,8 +102,8 @@ type AxonAxFlow struct {
 	H2        uint8
 	TePos     uint8
 	PathLen   uint16
-	Pad       uint16
-	Pad2      uint32
+	AckKnown  uint16
+	SrvAck    uint32
 	Remaining uint64
 	Value     uint64
 	Cl        uint64

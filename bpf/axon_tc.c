@@ -143,9 +143,17 @@ static __always_inline int ax_deny(struct __sk_buff *skb, struct ax_pkt *p, stru
 	return TC_ACT_OK;
 }
 
+/* ax_port_policed says whether some endpoint of generation gen uses port. */
+static __always_inline int ax_port_policed(__u32 gen, __u16 port)
+{
+	__u32 word = gen * AX_PORT_WORDS + port / 64;
+	__u64 *bits = bpf_map_lookup_elem(&policed_ports, &word);
+	return bits && ((*bits >> (port & 63)) & 1);
+}
+
 /* ax_port_filter is the fast path for traffic nobody polices: it finds the
- * TCP destination port of plain IPv4/IPv6 packets and says whether any
- * endpoint of generation gen uses it. Anything it cannot read quickly goes
+ * TCP ports of plain IPv4/IPv6 packets and says whether any endpoint of
+ * generation gen uses one of them. Anything it cannot read quickly goes
  * to the full parse. */
 static __always_inline int ax_port_filter(struct __sk_buff *skb, __u32 gen)
 {
@@ -175,10 +183,53 @@ static __always_inline int ax_port_filter(struct __sk_buff *skb, __u32 gen)
 	struct ax_tcphdr *tcp = data + l4off;
 	if ((void *)(tcp + 1) > data_end)
 		return 1;
-	__u16 port = bpf_ntohs(tcp->dest);
-	__u32 word = gen * AX_PORT_WORDS + port / 64;
-	__u64 *bits = bpf_map_lookup_elem(&policed_ports, &word);
-	return bits && ((*bits >> (port & 63)) & 1);
+	return ax_port_policed(gen, bpf_ntohs(tcp->dest)) ||
+	       ax_port_policed(gen, bpf_ntohs(tcp->source));
+}
+
+/* ax_server_ack records what a policed server acknowledged on a flow: the
+ * bytes before it are in the server's stream, whatever is retransmitted. */
+static __always_inline void ax_server_ack(struct ax_pkt *p, __u32 gen)
+{
+	if (!(p->tcp_flags & AX_TCP_ACK) || (p->tcp_flags & AX_TCP_SYN))
+		return;
+	struct ax_endpoint_key ek = {.gen = gen, .port = p->sport};
+	__builtin_memcpy(ek.addr, p->saddr, 16);
+	if (!bpf_map_lookup_elem(&endpoints, &ek))
+		return;
+	struct ax_flow_key k = {.sport = p->dport, .dport = p->sport};
+	__builtin_memcpy(k.saddr, p->daddr, 16);
+	__builtin_memcpy(k.daddr, p->saddr, 16);
+	struct ax_flow *f = bpf_map_lookup_elem(&flows, &k);
+	if (!f)
+		return;
+	/* Never beyond what was passed to the server. */
+	if ((__s32)(p->ack - f->next_seq) > 0)
+		return;
+	if (!f->ack_known || (__s32)(p->ack - f->srv_ack) > 0) {
+		f->srv_ack = p->ack;
+		f->ack_known = 1;
+	}
+}
+
+/* ax_refuse handles a segment that cannot be decided by the rules: a deny
+ * with a reason on an endpoint with an Enforce-mode policy; otherwise an
+ * audit_deny, and the flow is no longer parsed. */
+static __always_inline int ax_refuse(struct __sk_buff *skb, struct ax_pkt *p, struct ax_scratch *s,
+				     struct ax_flow *f, __u32 reason, __u64 redirect_flags)
+{
+	s->reason = reason;
+	s->rule = 0;
+	s->identity = 0;
+	if (s->ep.flags & AX_EP_ENFORCE) {
+		s->verdict = AX_VERDICT_DENY;
+		ax_account(s, f);
+		return ax_deny(skb, p, f, redirect_flags);
+	}
+	s->verdict = AX_VERDICT_AUDIT_DENY;
+	ax_account(s, f);
+	f->state = AX_ST_PASS;
+	return TC_ACT_OK;
 }
 
 static __always_inline int ax_handle(struct __sk_buff *skb, __u64 redirect_flags)
@@ -194,15 +245,16 @@ static __always_inline int ax_handle(struct __sk_buff *skb, __u64 redirect_flags
 	struct ax_pkt p = {};
 	if (ax_parse_pkt(skb, &p))
 		return TC_ACT_OK;
-	__u32 word = gen * AX_PORT_WORDS + p.dport / 64;
-	__u64 *bits = bpf_map_lookup_elem(&policed_ports, &word);
-	if (!bits || !((*bits >> (p.dport & 63)) & 1))
-		return TC_ACT_OK;
 	struct ax_endpoint_key ek = {.gen = gen, .port = p.dport};
 	__builtin_memcpy(ek.addr, p.daddr, 16);
-	struct ax_endpoint *ep = bpf_map_lookup_elem(&endpoints, &ek);
-	if (!ep)
+	struct ax_endpoint *ep = 0;
+	if (ax_port_policed(gen, p.dport))
+		ep = bpf_map_lookup_elem(&endpoints, &ek);
+	if (!ep) {
+		if (ax_port_policed(gen, p.sport))
+			ax_server_ack(&p, gen);
 		return TC_ACT_OK;
+	}
 	if (p.frag)
 		return ax_drop(AX_REASON_FRAGMENT);
 
@@ -268,6 +320,14 @@ static __always_inline int ax_handle(struct __sk_buff *skb, __u64 redirect_flags
 	if (ahead > 0)
 		return ax_drop(AX_REASON_OUT_OF_ORDER);
 	__u32 skip = (__u32)(-ahead);
+	if (skip > 0 && f->ack_known) {
+		/* Bytes passed before but not acknowledged may never have
+		 * reached the server; these copies could differ from what was
+		 * parsed. They cannot be checked: refuse them. */
+		__u32 old_end = skip >= p.plen ? data_seq + p.plen : f->next_seq;
+		if ((__s32)(old_end - f->srv_ack) > 0)
+			return ax_refuse(skb, &p, s, f, AX_REASON_UNVERIFIED, redirect_flags);
+	}
 	if (skip >= p.plen)
 		return TC_ACT_OK; /* a retransmission of bytes already parsed */
 	if (f->state == AX_ST_CLOSED)
@@ -303,19 +363,9 @@ static __always_inline int ax_handle(struct __sk_buff *skb, __u64 redirect_flags
 	}
 	if (r == AX_P_MORE || r == AX_P_DECIDE)
 		r = AX_P_MALFORMED; /* more requests in one segment than the bounds allow */
-
-	s->reason = r == AX_P_NOT_HTTP ? AX_REASON_NOT_HTTP : AX_REASON_MALFORMED;
-	s->rule = 0;
-	s->identity = 0;
-	if (s->ep.flags & AX_EP_ENFORCE) {
-		s->verdict = AX_VERDICT_DENY;
-		ax_account(s, f);
-		return ax_deny(skb, &p, f, redirect_flags);
-	}
-	s->verdict = AX_VERDICT_AUDIT_DENY;
-	ax_account(s, f);
-	f->state = AX_ST_PASS;
-	return TC_ACT_OK;
+	return ax_refuse(skb, &p, s, f,
+			 r == AX_P_NOT_HTTP ? AX_REASON_NOT_HTTP : AX_REASON_MALFORMED,
+			 redirect_flags);
 }
 
 /* For a device whose ingress carries client-to-server traffic. */

@@ -28,14 +28,15 @@ const (
 	ReasonNotHTTP       Reason = 1  // not HTTP/1.x on a policed endpoint
 	ReasonMalformed     Reason = 2  // unparseable within the datapath's bounds
 	ReasonNonCanonical  Reason = 3  // non-canonical path
-	ReasonOutOfOrder    Reason = 4  // segment beyond the in-order stream, dropped (the client retransmits)
+	ReasonOutOfOrder    Reason = 4  // segment beyond the in-order stream or before the first parsed byte, dropped
 	ReasonFlowReset     Reason = 5  // segment of a connection already reset, dropped
 	ReasonEventLimited  Reason = 6  // event not sent: rate limit
 	ReasonGlobUndecided Reason = 7  // path too long to test a glob: failed closed
 	ReasonResetFailed   Reason = 8  // the RST could not be built: segment dropped
 	ReasonFragment      Reason = 9  // IP fragment to a policed endpoint, dropped
 	ReasonEventLost     Reason = 10 // event not sent: ring buffer full
-	numReasons                 = 11
+	ReasonUnverified    Reason = 11 // retransmission of bytes the server had not acknowledged: reset
+	numReasons                 = 12
 	reasonSlots                = 16
 )
 
@@ -51,6 +52,7 @@ var reasonNames = [...]string{
 	ReasonResetFailed:   "reset_failed",
 	ReasonFragment:      "ip_fragment",
 	ReasonEventLost:     "event_lost",
+	ReasonUnverified:    "retransmit_unverified",
 }
 
 func (r Reason) String() string {

@@ -226,3 +226,59 @@ func TestControlSegments(t *testing.T) {
 		}
 	})
 }
+
+// TestRetransmissionAgainstServerACKs: once the server's ACKs are seen (the
+// program on the reverse direction), a retransmission of bytes the server
+// has acknowledged passes, and one of bytes passed but not acknowledged (the
+// server may have dropped them, and the copy may differ) resets.
+func TestRetransmissionAgainstServerACKs(t *testing.T) {
+	d := sharedTest(t)
+	if err := d.Apply(fixtureTable(t)); err != nil {
+		t.Fatal(err)
+	}
+	serverACK := func(f *flow, ack uint32) {
+		t.Helper()
+		if o, _ := runSegment(t, f.prog, segment{src: f.dst, dst: f.src, seq: f.ack, ack: ack, flags: tcpACK}); o != passed {
+			t.Fatalf("server ACK: %v", o)
+		}
+	}
+	t.Run("acknowledged bytes", func(t *testing.T) {
+		f := newFlow(t, d.Ingress(), web4, orders4)
+		start := f.seq
+		if o := f.send(okReq); o != passed {
+			t.Fatal(o)
+		}
+		serverACK(f, f.seq)
+		if o, _ := f.sendAt(start, okReq); o != passed {
+			t.Fatalf("retransmission of acknowledged bytes: %v", o)
+		}
+		if o := f.send(adminReq); o != reset {
+			t.Fatalf("next request: %v", o)
+		}
+	})
+	t.Run("unacknowledged bytes", func(t *testing.T) {
+		f := newFlow(t, d.Ingress(), web4, orders4)
+		start := f.seq
+		if o := f.send(okReq); o != passed {
+			t.Fatal(o)
+		}
+		serverACK(f, start+4)                                // the server has only "GET "
+		other := strings.Replace(okReq, "items", "admin", 1) // same length
+		o, out := f.sendAt(start, other)
+		if o != reset {
+			t.Fatalf("retransmission of unacknowledged bytes: %v, want reset", o)
+		}
+		checkServerRST(t, f, out)
+	})
+	t.Run("ACKs beyond what was passed are ignored", func(t *testing.T) {
+		f := newFlow(t, d.Ingress(), web4, orders4)
+		start := f.seq
+		if o := f.send(okReq); o != passed {
+			t.Fatal(o)
+		}
+		serverACK(f, start+100000)
+		if o, _ := f.sendAt(start, okReq); o != passed {
+			t.Fatalf("retransmission with no ACK known: %v", o)
+		}
+	})
+}

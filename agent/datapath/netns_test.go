@@ -6,6 +6,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	vnetns "github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
+	"github.com/axon-dev/axon/bpf"
 	"github.com/axon-dev/axon/test/netns"
 )
 
@@ -106,7 +108,10 @@ func TestNetnsEndToEnd(t *testing.T) {
 	subnet := fmt.Sprintf("10.%d.%d.0/24", 180+rand.IntN(40), rand.IntN(250))
 	base := strings.TrimSuffix(subnet, "0/24")
 	client, server := netns.Pair(t, subnet, "client", base+"1", "server", base+"2")
-	endToEnd(t, client, server, func(d *Datapath) { attachTC(t, server.NS, server.Iface, false, d.Ingress()) })
+	endToEnd(t, client, server, func(d *Datapath) {
+		attachTC(t, server.NS, server.Iface, false, d.Ingress())
+		attachTC(t, server.NS, server.Iface, true, d.Egress()) // sees the server's ACKs
+	})
 }
 
 // TestNetnsEndToEndEgress runs the egress program on the host side of the
@@ -118,7 +123,10 @@ func TestNetnsEndToEndEgress(t *testing.T) {
 	n := netns.New(t, subnet)
 	client := n.AddHost("client", base+"11")
 	server := n.AddHost("server", base+"12")
-	endToEnd(t, client, server, func(d *Datapath) { attachTC(t, "", server.Port, true, d.Egress()) })
+	endToEnd(t, client, server, func(d *Datapath) {
+		attachTC(t, "", server.Port, true, d.Egress())
+		attachTC(t, "", server.Port, false, d.Ingress()) // sees the server's ACKs
+	})
 }
 
 // endToEnd checks that allowed requests get 200, denied ones a connection
@@ -221,4 +229,16 @@ status: {phase: Running, podIP: %s, podIPs: [{ip: %s}]}
 		c.Rules[k] -= v
 	}
 	t.Logf("counters of this test: %v", c.Rules)
+	// The program on the reverse direction saw the server's ACKs.
+	var k bpf.AxonAxFlowKey
+	var v bpf.AxonAxFlow
+	acked := 0
+	for it := d.objs.Flows.Iterate(); it.Next(&k, &v); {
+		if netip.AddrFrom16(k.Daddr).Unmap() == server.Addr && v.AckKnown == 1 {
+			acked++
+		}
+	}
+	if acked == 0 {
+		t.Errorf("no flow to the server has a server ACK recorded")
+	}
 }

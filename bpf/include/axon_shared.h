@@ -30,7 +30,8 @@ enum ax_reason {
 	AX_REASON_RESET_FAILED = 8,   /* RST could not be built: segment dropped */
 	AX_REASON_FRAGMENT = 9,	      /* IP fragment to a policed endpoint: dropped */
 	AX_REASON_EVENT_LOST = 10,    /* event not sent: ring buffer full */
-	AX_REASON_MAX = 11,
+	AX_REASON_UNVERIFIED = 11,    /* retransmission of bytes the server did not ack */
+	AX_REASON_MAX = 12,
 };
 
 /* Endpoint flags. */

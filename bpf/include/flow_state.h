@@ -51,9 +51,9 @@ struct ax_flow {
 	__u8 ver_pos;
 	__u8 h0, h1, h2; /* last three path bytes */
 	__u8 te_pos;
-	__u16 path_len; /* whole path length (capped at AX_PATH_LIMIT) */
-	__u16 pad;
-	__u32 pad2;
+	__u16 path_len;	 /* whole path length (capped at AX_PATH_LIMIT) */
+	__u16 ack_known; /* srv_ack was seen */
+	__u32 srv_ack;	 /* highest ACK the server sent: it holds the bytes before */
 	__u64 remaining; /* body or chunk bytes still to skip */
 	__u64 value;	 /* number being parsed */
 	__u64 cl;	 /* Content-Length of this request */
