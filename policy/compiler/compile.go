@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/open-policy-agent/opa/v1/ast"
 )
 
 // group is the set of targets with the same protecting policies (and, when
@@ -32,8 +34,8 @@ func Compile(ctx context.Context, in *Input, opts ...Option) (*Table, error) {
 	}
 	pods, warns := knownPods(in)
 	nsLabels := namespaceLabels(in, pods, ps)
-	comp, err := libraryCompiler(ps)
-	if err != nil {
+	// Compile once here so that a broken module fails before any work.
+	if _, err := libraryCompiler(ps); err != nil {
 		return nil, err
 	}
 	ruleIDs := make(map[ruleKey]RuleID, len(rules))
@@ -80,7 +82,7 @@ func Compile(ctx context.Context, in *Input, opts ...Option) (*Table, error) {
 	// Partially evaluate each policy once (Rego policies once per
 	// destination): a rule's residual does not depend on the other policies.
 	o.cache.begin()
-	jobs, err := runPartials(ctx, comp, nsData, ps, groups, ruleIDs, o.cache)
+	jobs, err := runPartials(ctx, func() (*ast.Compiler, error) { return libraryCompiler(ps) }, nsData, ps, groups, ruleIDs, o.cache)
 	if err != nil {
 		return nil, err
 	}

@@ -30,8 +30,10 @@ type job struct {
 
 // runPartials partially evaluates every (policy, destination) the groups
 // need, in parallel, reusing the cache; results carry this compilation's
-// rule IDs.
-func runPartials(ctx context.Context, comp *ast.Compiler, nsData map[string]any, ps []*policy, groups []*group, rules map[ruleKey]RuleID, cache *Cache) (map[string][]*conj, error) {
+// rule IDs. Each worker evaluates on its own compiler from newCompiler:
+// partial evaluation's copy propagation rewrites terms of the compiled
+// modules in place, so workers must not share them.
+func runPartials(ctx context.Context, newCompiler func() (*ast.Compiler, error), nsData map[string]any, ps []*policy, groups []*group, rules map[ruleKey]RuleID, cache *Cache) (map[string][]*conj, error) {
 	nsJSON, err := json.Marshal(nsData) // map keys are sorted: a stable hash
 	if err != nil {
 		return nil, fmt.Errorf("encoding namespaces: %w", err)
@@ -61,7 +63,12 @@ func runPartials(ctx context.Context, comp *ast.Compiler, nsData map[string]any,
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			comp, err := newCompiler()
 			for j := range work {
+				if err != nil {
+					j.err = err
+					continue
+				}
 				j.run(ctx, comp, nsData, ps, rules, cache)
 			}
 		}()

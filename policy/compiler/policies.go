@@ -327,7 +327,8 @@ func libraryCompiler(ps []*policy) (*ast.Compiler, error) {
 	}
 	for _, p := range ps {
 		if p.module != nil {
-			mods["user:"+p.key] = p.module
+			// The compiler rewrites the modules it is given: compile a copy.
+			mods["user:"+p.key] = p.module.Copy()
 		}
 	}
 	c := ast.NewCompiler().WithEnablePrintStatements(false)
