@@ -22,9 +22,9 @@ deps: ## Install the system packages the build and tests need (clang-19, libbpf-
 ##@ Development
 
 .PHONY: generate
-generate: deps ## Regenerate the BPF objects (bpf2go, clang-19), CRDs and deepcopy code.
-	@if [ -x scripts/gen-bpf.sh ]; then scripts/gen-bpf.sh; fi
-	@if [ -x scripts/gen-crds.sh ]; then scripts/gen-crds.sh; fi
+generate: deps ## Regenerate the BPF objects (bpf2go, clang-19; bpf/ and test/kernels/verifier), CRDs and deepcopy code.
+	@scripts/gen-bpf.sh
+	@scripts/gen-crds.sh
 
 .PHONY: check-generated
 check-generated: deps ## Fail if committed generated files differ from a fresh `make generate`.
@@ -53,11 +53,11 @@ test-go: ## Run the Go tests (BPF_PROG_TEST_RUN, netns end-to-end, compiler diff
 
 .PHONY: test-rego
 test-rego: ## Run `opa test` on the Rego library with the pinned OPA CLI.
-	@if [ -x scripts/opa.sh ]; then scripts/opa.sh test -v --ignore '*.yaml' policy/rego examples/policies; fi
+	@scripts/opa.sh test -v --ignore '*.yaml' policy/rego examples/policies
 
 .PHONY: test-kernels
 test-kernels: ## Run the BPF suite on Linux 5.10, 6.1, 6.12 under QEMU and on this kernel (AXON_SKIP_KERNELS=1 skips).
-	@if [ -x scripts/kernels/test.sh ]; then scripts/kernels/test.sh; else echo "test-kernels: not set up yet"; fi
+	@scripts/kernels/test.sh
 
 .PHONY: bench
 bench: ## Run the benchmarks: BPF_PROG_TEST_RUN per-packet cost against a no-op program, compiler cost.
