@@ -18,6 +18,20 @@ const compileTimeout = time.Minute
 // file fails the whole load: a partial policy set could lift a deny.
 // Warnings are returned for logging.
 func LoadDir(dir string, prev *compiler.Table) (*compiler.Table, []string, error) {
+	return loadDir(dir, prev, nil)
+}
+
+// NewDirLoader returns a Loader like LoadDir that keeps the compiler's
+// partial-evaluation results between loads, so a reload after one policy
+// changed re-evaluates only that policy.
+func NewDirLoader() Loader {
+	cache := compiler.NewCache()
+	return func(dir string, prev *compiler.Table) (*compiler.Table, []string, error) {
+		return loadDir(dir, prev, cache)
+	}
+}
+
+func loadDir(dir string, prev *compiler.Table, cache *compiler.Cache) (*compiler.Table, []string, error) {
 	set, problems, err := source.Load(dir)
 	if err != nil {
 		return nil, nil, &LoadError{Stage: "source", Err: err}
@@ -36,19 +50,16 @@ func LoadDir(dir string, prev *compiler.Table) (*compiler.Table, []string, error
 		le.Files = slices.Compact(le.Files)
 		return nil, warnings, le
 	}
-	in := compiler.Input{
-		Namespaces: set.Namespaces,
-		Pods:       set.Pods,
-		Policies:   set.Policies,
-		Modules:    set.Modules,
-	}
 	var opts []compiler.Option
 	if prev != nil {
 		opts = append(opts, compiler.WithPrevious(prev))
 	}
+	if cache != nil {
+		opts = append(opts, compiler.WithCache(cache))
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), compileTimeout)
 	defer cancel()
-	t, err := compiler.Compile(ctx, &in, opts...)
+	t, err := compiler.Compile(ctx, set.Input(), opts...)
 	if err != nil {
 		le := &LoadError{Stage: "compile", Err: err, Problems: []string{err.Error()}}
 		var ce *compiler.Error

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"testing"
 )
@@ -63,5 +64,29 @@ func TestLoadDirNamesBrokenFiles(t *testing.T) {
 	}
 	if le.Stage != "source" || !slices.Contains(le.Files, "zz-broken.yaml") {
 		t.Errorf("LoadError stage %q files %v, want source and zz-broken.yaml", le.Stage, le.Files)
+	}
+}
+
+// A loader with a cache gives the same table as a fresh compile, on the first
+// load and on a reload.
+func TestDirLoaderCachesToSameTable(t *testing.T) {
+	load := NewDirLoader()
+	first, _, err := load("../examples/policies", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh, _, err := LoadDir("../examples/policies", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(first, fresh) {
+		t.Fatal("the caching loader's first table differs from LoadDir's")
+	}
+	again, _, err := load("../examples/policies", first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(again, first) {
+		t.Fatal("reloading unchanged policies through the cache changed the table")
 	}
 }

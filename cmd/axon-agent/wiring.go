@@ -18,5 +18,6 @@ func openDatapath(pinDir string, log *slog.Logger) (datapathCloser, error) {
 	return agent.OpenDatapath(pinDir)
 }
 
-// loadPolicy reads a policy directory and compiles it.
-var loadPolicy agent.Loader = agent.LoadDir
+// loadPolicy reads a policy directory and compiles it, reusing the partial
+// evaluations of unchanged policies from the previous load.
+var loadPolicy = agent.NewDirLoader()
