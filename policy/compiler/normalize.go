@@ -1,6 +1,10 @@
 package compiler
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/axon-dev/axon/policy/httppath"
+)
 
 // Reasons a request is decided before any rule is consulted.
 const (
@@ -55,65 +59,6 @@ func cutScheme(t string) (string, bool) {
 	return "", false
 }
 
-// CanonicalPath says whether p is a canonical path (docs/semantics.md): "*",
-// or a path starting with "/" without empty, "." or ".." segments,
-// backslashes, control or non-ASCII bytes, malformed percent-escapes or
-// escapes of unreserved characters, "/" or "\".
-func CanonicalPath(p string) bool {
-	if p == "*" {
-		return true
-	}
-	if p == "" || p[0] != '/' {
-		return false
-	}
-	for i := 0; i < len(p); i++ {
-		c := p[i]
-		switch {
-		case c < 0x21 || c >= 0x7f || c == '\\':
-			return false
-		case c == '%':
-			if i+2 >= len(p) || !isHex(p[i+1]) || !isHex(p[i+2]) {
-				return false
-			}
-			d := unhex(p[i+1])<<4 | unhex(p[i+2])
-			if isUnreserved(d) || d == '/' || d == '\\' {
-				return false
-			}
-		case c == '/':
-			// The segment after this slash must not be empty, "." or "..",
-			// except that a single trailing slash is an empty last segment
-			// that servers treat as a directory, not a traversal.
-			seg := p[i+1:]
-			if j := strings.IndexByte(seg, '/'); j >= 0 {
-				seg = seg[:j]
-				if seg == "" {
-					return false
-				}
-			}
-			if seg == "." || seg == ".." {
-				return false
-			}
-		}
-	}
-	return true
-}
-
-func isHex(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
-}
-
-func unhex(c byte) byte {
-	switch {
-	case c <= '9':
-		return c - '0'
-	case c <= 'F':
-		return c - 'A' + 10
-	default:
-		return c - 'a' + 10
-	}
-}
-
-func isUnreserved(c byte) bool {
-	return 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' ||
-		c == '-' || c == '.' || c == '_' || c == '~'
-}
+// CanonicalPath says whether p is a canonical path (docs/semantics.md):
+// httppath.Check finds nothing wrong with it.
+func CanonicalPath(p string) bool { return httppath.Check(p) == nil }

@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/axon-dev/axon/api/v1alpha1"
+	"github.com/axon-dev/axon/policy/httppath"
 	regolib "github.com/axon-dev/axon/policy/rego"
 )
 
@@ -178,7 +179,7 @@ func (p *policy) validate(in *Input) error {
 		}
 		for _, h := range r.HTTP {
 			for _, m := range h.Methods {
-				if !isToken(m) {
+				if !httppath.IsToken(m) {
 					return p.errorf(o, "method: "+m, "methods are HTTP tokens such as GET", "not a method token")
 				}
 			}
@@ -243,19 +244,6 @@ func (p *policy) validatePath(o string, pm v1alpha1.PathMatch) error {
 		return p.errorf(o, pat, "patterns start with / and contain no //, /./, /../, \\ or escapes of unreserved characters", "pattern is not a canonical path")
 	}
 	return nil
-}
-
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(isUnreserved(c) && c != '~' || strings.IndexByte("!#$%&'*+^_`|~", c) >= 0) {
-			return false
-		}
-	}
-	return true
 }
 
 // loadModule parses the policy's Rego module and moves it under

@@ -1,0 +1,96 @@
+package httppath
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// ErrNonCanonical is wrapped by every error of Check.
+var ErrNonCanonical = errors.New("non-canonical path")
+
+// Check reports why p is not a canonical path, or nil. A canonical path is
+// "*" (the asterisk form), or starts with "/" and has no empty, "." or ".."
+// segment (a single trailing "/" is allowed), no backslash, no byte that is a
+// control character, a space or not ASCII, and no percent-escape that is
+// malformed or encodes an unreserved character, "/" or "\".
+func Check(p string) error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrNonCanonical, fmt.Sprintf(format, args...))
+	}
+	if p == "*" {
+		return nil
+	}
+	if p == "" || p[0] != '/' {
+		return bad("does not start with /")
+	}
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		switch {
+		case c < 0x21 || c >= 0x7f:
+			return bad("byte 0x%02x at offset %d (control, space or non-ASCII; percent-encode it)", c, i)
+		case c == '\\':
+			return bad("backslash at offset %d", i)
+		case c == '%':
+			if i+2 >= len(p) || !isHex(p[i+1]) || !isHex(p[i+2]) {
+				return bad("%% at offset %d is not followed by two hex digits", i)
+			}
+			d := unhex(p[i+1])<<4 | unhex(p[i+2])
+			if isUnreserved(d) || d == '/' || d == '\\' {
+				return bad("%s at offset %d encodes %q, which must be written as is", p[i:i+3], i, rune(d))
+			}
+		case c == '/':
+			// The segment after this slash must not be empty, "." or "..",
+			// except that a single trailing slash is an empty last segment
+			// that servers treat as a directory, not a traversal.
+			seg := p[i+1:]
+			if j := strings.IndexByte(seg, '/'); j >= 0 {
+				seg = seg[:j]
+				if seg == "" {
+					return bad("contains //")
+				}
+			}
+			if seg == "." || seg == ".." {
+				return bad("contains a %q segment", seg)
+			}
+		}
+	}
+	return nil
+}
+
+// IsToken reports whether s is an HTTP method token (RFC 9110 tchar+).
+func IsToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' {
+			continue
+		}
+		if !strings.ContainsRune("!#$%&'*+-.^_`|~", rune(c)) {
+			return false
+		}
+	}
+	return true
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c <= 'F':
+		return c - 'A' + 10
+	default:
+		return c - 'a' + 10
+	}
+}
+
+func isUnreserved(c byte) bool {
+	return 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' ||
+		c == '-' || c == '.' || c == '_' || c == '~'
+}
