@@ -60,7 +60,37 @@ func LoadFS(fsys fs.FS) (*Set, Problems, error) {
 		seen:  map[string]Pos{},
 		podIP: map[netip.Addr]Pos{},
 	}
-	err := fs.WalkDir(fsys, ".", func(name string, d fs.DirEntry, err error) error {
+	policyFile := func(name string) bool {
+		k := kindOfFile(name)
+		return k == fileYAML || k == fileRego || k == fileRegoTest
+	}
+	err := eachFile(fsys, policyFile,
+		func(name string, data []byte, err error) {
+			if err != nil {
+				l.errorf(Pos{File: name}, "reading: %v", err)
+				return
+			}
+			switch kindOfFile(name) {
+			case fileYAML:
+				l.yamlFile(name, data)
+			case fileRegoTest:
+				l.set.Tests[name] = string(data)
+			default:
+				l.set.Modules[name] = string(data)
+			}
+		})
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading policy directory: %w", err)
+	}
+	l.finish()
+	return l.set, l.problems, nil
+}
+
+// eachFile calls fn with the contents of every file of fsys that keep
+// accepts, in lexical order, skipping hidden files and folders (names that
+// start with "."). A file that cannot be read comes with the error instead.
+func eachFile(fsys fs.FS, keep func(name string) bool, fn func(name string, data []byte, err error)) error {
+	return fs.WalkDir(fsys, ".", func(name string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -70,36 +100,13 @@ func LoadFS(fsys fs.FS) (*Set, Problems, error) {
 			}
 			return nil
 		}
-		if d.IsDir() {
+		if d.IsDir() || !keep(name) {
 			return nil
 		}
-		switch kindOfFile(name) {
-		case fileYAML:
-			data, err := fs.ReadFile(fsys, name)
-			if err != nil {
-				l.errorf(Pos{File: name}, "reading: %v", err)
-				return nil
-			}
-			l.yamlFile(name, data)
-		case fileRego, fileRegoTest:
-			data, err := fs.ReadFile(fsys, name)
-			if err != nil {
-				l.errorf(Pos{File: name}, "reading: %v", err)
-				return nil
-			}
-			if kindOfFile(name) == fileRegoTest {
-				l.set.Tests[name] = string(data)
-			} else {
-				l.set.Modules[name] = string(data)
-			}
-		}
+		data, err := fs.ReadFile(fsys, name)
+		fn(name, data, err)
 		return nil
 	})
-	if err != nil {
-		return nil, nil, fmt.Errorf("reading policy directory: %w", err)
-	}
-	l.finish()
-	return l.set, l.problems, nil
 }
 
 type fileKind int

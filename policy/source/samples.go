@@ -59,36 +59,23 @@ func LoadSamplesFS(fsys fs.FS) ([]Sample, Problems, error) {
 	add := func(pos Pos, format string, args ...any) {
 		problems = append(problems, Problem{Pos: pos, Severity: SeverityError, Msg: fmt.Sprintf(format, args...)})
 	}
-	err := fs.WalkDir(fsys, ".", func(name string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if name != "." && strings.HasPrefix(d.Name(), ".") {
-			if d.IsDir() {
-				return fs.SkipDir
-			}
-			return nil
-		}
-		if d.IsDir() || !IsSampleFile(name) {
-			return nil
-		}
-		data, err := fs.ReadFile(fsys, name)
+	err := eachFile(fsys, IsSampleFile, func(name string, data []byte, err error) {
 		if err != nil {
 			add(Pos{File: name}, "reading: %v", err)
-			return nil
+			return
 		}
 		var doc yaml.Node
 		if err := yaml.Unmarshal(data, &doc); err != nil {
 			add(Pos{File: name, Line: errLine(err)}, "parsing YAML: %v", err)
-			return nil
+			return
 		}
 		if len(doc.Content) == 0 {
-			return nil
+			return
 		}
 		list := doc.Content[0]
 		if list.Kind != yaml.SequenceNode {
 			add(Pos{File: name, Line: list.Line}, "a samples file is a list of samples")
-			return nil
+			return
 		}
 		for _, item := range list.Content {
 			pos := Pos{File: name, Line: item.Line}
@@ -108,7 +95,6 @@ func LoadSamplesFS(fsys fs.FS) ([]Sample, Problems, error) {
 			}
 			out = append(out, s)
 		}
-		return nil
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading samples: %w", err)
