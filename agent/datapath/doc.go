@@ -6,13 +6,21 @@
 //
 //	dp, err := datapath.Open(datapath.WithPinDir("/sys/fs/bpf/axon"))
 //	defer dp.Close()
-//	err = dp.Apply(table)          // whole-table update, atomic per packet
-//	ingress, egress := dp.Ingress(), dp.Egress()
-//	c, err := dp.Counters()        // cumulative per-(rule, verdict) and per-reason counts
-//	r, err := dp.Events()          // deny and audit_deny events
+//	err = dp.Apply(table)   // whole-table update, atomic per packet; ErrTableTooLarge keeps the old table
+//	in, eg := dp.Ingress(), dp.Egress()
+//	c, err := dp.Counters() // cumulative per-(rule, verdict) and per-reason counts
+//	r, err := dp.Events()   // deny and audit_deny events; r.Read(), r.Close()
 //
-// Ingress is the program for a device whose ingress carries client-to-server
-// traffic (the RST for the client leaves by the same device's egress);
-// Egress is for a device whose egress carries it (the host side of a pod's
-// veth). Attaching is the caller's job.
+// Ingress is the program for a hook where client-to-server traffic enters a
+// device (the RST for the client leaves by the same device's egress); Egress
+// is for a hook where it leaves one (the host side of a pod's veth; the
+// client's RST is injected at that device's ingress). Attach both programs to
+// both directions of every interface: each also records the ACKs of policed
+// servers it sees, which lets the other refuse retransmissions the server
+// may not hold. Attaching is the caller's job.
+//
+// Apply writes the new table into the generation the programs are not
+// reading, as a diff against what that generation held, then flips; a packet
+// is decided wholly by one table. With WithPinDir the maps (tables, flows,
+// counters) survive the process and Open reads back what they hold.
 package datapath
