@@ -100,6 +100,9 @@ func Open(opts ...Option) (*Datapath, error) {
 		if errors.As(err, &ve) {
 			return nil, fmt.Errorf("loading tc programs: %+v", ve)
 		}
+		if errors.Is(err, ebpf.ErrMapIncompatible) {
+			return nil, fmt.Errorf("loading tc programs: maps pinned under %s have another layout (another version of the datapath); remove them to start afresh: %w", o.pinDir, err)
+		}
 		return nil, fmt.Errorf("loading tc programs: %w", err)
 	}
 	if err := d.readBack(); err != nil {
