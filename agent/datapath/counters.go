@@ -89,18 +89,24 @@ func (d *Datapath) Counters() (Counters, error) {
 		return Counters{}, ErrClosed
 	}
 	c := Counters{Rules: map[RuleVerdict]uint64{}, Reasons: map[string]uint64{}}
-	var per []uint64
-	for idx := uint32(0); idx < (maxRule+1)*4; idx++ {
-		if idx%4 == 0 {
-			continue
-		}
-		if err := d.objs.RuleStats.Lookup(idx, &per); err != nil {
-			return Counters{}, fmt.Errorf("reading rule counters: %w", err)
-		}
-		if n := sum(per); n > 0 {
+	limit := (maxRule + 1) * 4
+	add := func(idx uint32, per []uint64) {
+		if n := sum(per); n > 0 && idx%4 != 0 && idx < limit {
 			c.Rules[RuleVerdict{Rule: compiler.RuleID(idx / 4), Verdict: Verdict(idx % 4)}] = n
 		}
 	}
+	if err := d.batchRuleStats(limit, add); err != nil {
+		// Batch operations need 5.6+; one lookup per counter otherwise.
+		clear(c.Rules)
+		var per []uint64
+		for idx := uint32(0); idx < limit; idx++ {
+			if err := d.objs.RuleStats.Lookup(idx, &per); err != nil {
+				return Counters{}, fmt.Errorf("reading rule counters: %w", err)
+			}
+			add(idx, per)
+		}
+	}
+	var per []uint64
 	for r := uint32(1); r < numReasons; r++ {
 		if err := d.objs.ReasonStats.Lookup(r, &per); err != nil {
 			if errors.Is(err, ebpf.ErrKeyNotExist) {
@@ -113,6 +119,35 @@ func (d *Datapath) Counters() (Counters, error) {
 		}
 	}
 	return c, nil
+}
+
+// batchRuleStats reads the rule counters below limit in batches of 4096.
+func (d *Datapath) batchRuleStats(limit uint32, add func(uint32, []uint64)) error {
+	ncpu, err := ebpf.PossibleCPU()
+	if err != nil {
+		return err
+	}
+	const chunk = 4096
+	keys := make([]uint32, chunk)
+	vals := make([]uint64, chunk*ncpu)
+	var cursor ebpf.MapBatchCursor
+	for done := uint32(0); done < limit; {
+		n, err := d.objs.RuleStats.BatchLookup(&cursor, keys, vals, nil)
+		for i := 0; i < n; i++ {
+			add(keys[i], vals[i*ncpu:(i+1)*ncpu])
+		}
+		done += uint32(n)
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return nil
+		}
+	}
+	return nil
 }
 
 func sum(v []uint64) uint64 {

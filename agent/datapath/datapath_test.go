@@ -89,3 +89,36 @@ func TestMinimalAllowDeny(t *testing.T) {
 		}
 	}
 }
+
+// TestBatchCountersMatchLookups: the batched read of the per-rule counters
+// gives what one lookup per counter gives.
+func TestBatchCountersMatchLookups(t *testing.T) {
+	d := sharedTest(t)
+	if err := d.Apply(oneRuleTable()); err != nil {
+		t.Fatal(err)
+	}
+	f := newFlow(t, d.Ingress(), client, server)
+	f.send("GET /ok HTTP/1.1\r\n\r\n")
+	f.send("GET /no HTTP/1.1\r\n\r\n")
+	const limit = 64
+	batch := map[uint32]uint64{}
+	if err := d.batchRuleStats(limit, func(idx uint32, per []uint64) {
+		if idx < limit {
+			batch[idx] = sum(per)
+		}
+	}); err != nil {
+		t.Fatalf("batch lookup: %v", err)
+	}
+	var per []uint64
+	for idx := uint32(0); idx < limit; idx++ {
+		if err := d.objs.RuleStats.Lookup(idx, &per); err != nil {
+			t.Fatal(err)
+		}
+		if sum(per) != batch[idx] {
+			t.Errorf("counter %d: batch %d, lookup %d", idx, batch[idx], sum(per))
+		}
+	}
+	if batch[1*4+uint32(VerdictAllow)] == 0 || batch[2*4+uint32(VerdictDeny)] == 0 {
+		t.Errorf("requests not counted: %v", batch)
+	}
+}
