@@ -331,3 +331,50 @@ func TestCacheGivesSameTable(t *testing.T) {
 		}
 	}
 }
+
+// TestCacheSeesPodAddressChange: whether a Rego CIDR test holds for a pod
+// depends on the pod's address, so a cached recompilation after a pod moved
+// must decide as a fresh one does.
+func TestCacheSeesPodAddressChange(t *testing.T) {
+	ctx := context.Background()
+	const module = "package subnet\n\nimport rego.v1\n\nallow if net.cidr_contains(\"10.1.0.0/24\", input.source.ip)\n"
+	in := &Input{
+		Pods: []corev1.Pod{
+			pod("shop", "orders", "10.1.0.1", map[string]string{"app": "orders"}),
+			pod("shop", "web", "10.1.0.5", map[string]string{"app": "web"}),
+		},
+		Policies: []v1alpha1.L7NetworkPolicy{{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "subnet"},
+			Spec: v1alpha1.L7NetworkPolicySpec{
+				PodSelector:   metav1.LabelSelector{MatchLabels: map[string]string{"app": "orders"}},
+				Ports:         []v1alpha1.PortSpec{{Port: 8080}},
+				DefaultAction: v1alpha1.ActionDeny,
+				Rego:          &v1alpha1.RegoSource{File: "subnet.rego"},
+			},
+		}},
+		Modules: map[string]string{"subnet.rego": module},
+	}
+	cache := NewCache()
+	prev, err := Compile(ctx, in, WithCache(cache))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := prev.Decide(req("10.1.0.5", "GET", "/")); d.Action != DecisionAllow {
+		t.Fatalf("web inside the subnet: %+v, want allow", d)
+	}
+	in.Pods[1].Status.PodIP = "10.2.0.5"
+	cached, err := Compile(ctx, in, WithCache(cache), WithPrevious(prev))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := Compile(ctx, in, WithPrevious(prev))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(cached, fresh) {
+		t.Fatal("cached compilation after a pod moved differs from a fresh one")
+	}
+	if d := cached.Decide(req("10.2.0.5", "GET", "/")); d.Action != DecisionDeny {
+		t.Fatalf("web moved out of the subnet: %+v, want deny", d)
+	}
+}

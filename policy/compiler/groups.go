@@ -3,6 +3,7 @@ package compiler
 import (
 	"crypto/sha256"
 	"fmt"
+	"net/netip"
 	"slices"
 	"sort"
 	"strconv"
@@ -36,11 +37,18 @@ func defaults(ps []*policy, pols []int) (enforce bool, ed, fd Verdict) {
 }
 
 // fingerprint identifies the identity universe and method IDs a group's
-// classes and rows are computed against.
+// classes and rows are computed against. A pod identity's addresses are part
+// of it: whether a CIDR test holds for the identity depends on them.
 func fingerprint(u *universe, methodIDs map[string]uint8) string {
 	h := sha256.New()
 	for _, id := range u.ids {
-		fmt.Fprintf(h, "%s=%d\x00", id.key, id.id)
+		fmt.Fprintf(h, "%s=%d", id.key, id.id)
+		ips := slices.Clone(id.ips)
+		slices.SortFunc(ips, func(a, b netip.Addr) int { return a.Compare(b) })
+		for _, ip := range ips {
+			fmt.Fprintf(h, ",%s", ip)
+		}
+		h.Write([]byte{0})
 	}
 	names := make([]string, 0, len(methodIDs))
 	for n := range methodIDs {
