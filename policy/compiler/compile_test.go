@@ -147,6 +147,7 @@ func TestUnsupportedRegoNamesFileAndLine(t *testing.T) {
 		{"allow if {\n\tupper(input.method) == \"GET\"\n}\n", 6},
 		{"allow if {\n\tglob.match(\"/a/*\", [\"/\"], input.path)\n\tglob.match(\"/a/*/b\", [\"/\"], input.path)\n}\n", 7},
 		{"allow if {\n\tinput.source.labels.app != \"web\"\n}\n", 6},
+		{"allow if {\n\tnet.cidr_contains(\"::ffff:10.0.0.0/104\", input.source.ip)\n}\n", 6},
 	} {
 		in := regoInput()
 		in.Modules["tenants.rego"] = "package tenants\n\nimport rego.v1\n\n" + c.body
@@ -170,6 +171,7 @@ func TestInvalidPolicyNamesOrigin(t *testing.T) {
 		rule v1alpha1.Rule
 	}{
 		{"bad cidr", v1alpha1.Rule{From: []v1alpha1.Peer{{IPBlock: &v1alpha1.IPBlock{CIDR: "10.0.0.0/33"}}}}},
+		{"ipv4-mapped cidr", v1alpha1.Rule{From: []v1alpha1.Peer{{IPBlock: &v1alpha1.IPBlock{CIDR: "::ffff:10.0.0.0/104"}}}}},
 		{"non-canonical prefix", v1alpha1.Rule{HTTP: []v1alpha1.HTTPRule{{Paths: []v1alpha1.PathMatch{{Prefix: "/a/../b"}}}}}},
 		{"glob brackets", v1alpha1.Rule{HTTP: []v1alpha1.HTTPRule{{Paths: []v1alpha1.PathMatch{{Glob: "/a/[bc]"}}}}}},
 		{"two patterns", v1alpha1.Rule{HTTP: []v1alpha1.HTTPRule{{Paths: []v1alpha1.PathMatch{{Exact: "/a", Prefix: "/b"}}}}}},

@@ -199,8 +199,8 @@ func (p *policy) validatePeer(o string, peer v1alpha1.Peer) error {
 			return p.errorf(o, "ipBlock", "put the ipBlock in its own from item", "ipBlock cannot be combined with selectors")
 		}
 		for _, c := range append([]string{peer.IPBlock.CIDR}, peer.IPBlock.Except...) {
-			if _, err := netip.ParsePrefix(c); err != nil {
-				return p.errorf(o, "cidr: "+c, "write a CIDR such as 10.0.0.0/8", "bad CIDR")
+			if pfx, err := netip.ParsePrefix(c); err != nil || pfx.Addr().Is4In6() {
+				return p.errorf(o, "cidr: "+c, "write a CIDR such as 10.0.0.0/8 (IPv4-mapped IPv6 CIDRs are not accepted)", "bad CIDR")
 			}
 		}
 		return nil

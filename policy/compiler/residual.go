@@ -285,6 +285,10 @@ func (c *conj) addExpr(e *ast.Expr, rules map[ruleKey]RuleID) error {
 		if err != nil {
 			return unsupported(e, "bad CIDR")
 		}
+		if pfx.Addr().Is4In6() {
+			// OPA matches IPv4 addresses against it, the datapath does not.
+			return unsupported(e, "IPv4-mapped IPv6 CIDR (write the IPv4 CIDR)")
+		}
 		c.src = append(c.src, srcAtom{kind: srcCIDR, prefix: pfx.Masked(), neg: e.Negated, loc: e.Location})
 		return nil
 	}

@@ -160,6 +160,9 @@ func prefix(s string, p *field.Path) (netip.Prefix, *field.Error) {
 	if pfx.Addr().Zone() != "" {
 		return pfx, field.Invalid(p, s, "CIDR must not have a zone")
 	}
+	if pfx.Addr().Is4In6() {
+		return pfx, field.Invalid(p, s, "IPv4-mapped IPv6 CIDR; write the IPv4 CIDR instead")
+	}
 	if m := pfx.Masked(); m != pfx {
 		return pfx, field.Invalid(p, s, fmt.Sprintf("host bits set; did you mean %s?", m))
 	}

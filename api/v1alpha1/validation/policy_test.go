@@ -97,6 +97,8 @@ func TestValidatePolicy(t *testing.T) {
 			errs: []string{"spec.rules[0].from[1].ipBlock.cidr"}},
 		{name: "cidr with host bits", mutate: func(p *v1alpha1.L7NetworkPolicy) { rule0(p).From[1].IPBlock.CIDR = "10.1.2.3/8" },
 			errs: []string{"spec.rules[0].from[1].ipBlock.cidr"}},
+		{name: "ipv4-mapped cidr", mutate: func(p *v1alpha1.L7NetworkPolicy) { rule0(p).From[1].IPBlock.CIDR = "::ffff:10.0.0.0/104" },
+			errs: []string{"spec.rules[0].from[1].ipBlock.cidr"}},
 		{name: "except outside cidr", mutate: func(p *v1alpha1.L7NetworkPolicy) {
 			rule0(p).From[1].IPBlock.Except = []string{"10.9.0.0/16", "192.168.0.0/16", "10.0.0.0/8", "10.0.0.0/4", "::/64"}
 		}, errs: []string{
