@@ -159,7 +159,14 @@ status: {phase: Running, podIP: %s, podIPs: [{ip: %s}]}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	// curl's own start-up time (long on emulated kernels) is measured on an
-	// allowed request; a reset must come within a second beyond it.
+	// allowed request; a reset must come within resetSlack beyond it. Under
+	// the kernel matrix's emulation (-short) everything runs 5-20x slower, so
+	// the slack is wider there; exit 56 still tells a reset from a drop,
+	// which would end in curl's timeout (exit 28).
+	resetSlack := time.Second
+	if testing.Short() {
+		resetSlack = 3 * time.Second
+	}
 	var curlBase time.Duration
 	t.Run("curl allowed", func(t *testing.T) {
 		res, err := client.Curl(ctx, url+"/api/v1/items")
@@ -176,8 +183,8 @@ status: {phase: Running, podIP: %s, podIPs: [{ip: %s}]}
 		if err != nil {
 			t.Fatal(err)
 		}
-		if res.ExitCode != 56 || res.Elapsed > curlBase+time.Second {
-			t.Fatalf("exit %d after %v (%s), want 56 (reset) within 1s (an allowed request took %v)", res.ExitCode, res.Elapsed, res.Output, curlBase)
+		if res.ExitCode != 56 || res.Elapsed > curlBase+resetSlack {
+			t.Fatalf("exit %d after %v (%s), want 56 (reset) within %v (an allowed request took %v)", res.ExitCode, res.Elapsed, res.Output, resetSlack, curlBase)
 		}
 		if srv.Saw("/api/v1/admin") {
 			t.Fatalf("server saw the denied request: %q", srv.Requests())
@@ -209,8 +216,8 @@ status: {phase: Running, podIP: %s, podIPs: [{ip: %s}]}
 			resp.Body.Close()
 			t.Fatalf("denied request got status %d", resp.StatusCode)
 		}
-		if el := time.Since(start); el > time.Second || !strings.Contains(err.Error(), "reset") {
-			t.Fatalf("denied request: %v after %v, want a reset within 1s", err, el)
+		if el := time.Since(start); el > resetSlack || !strings.Contains(err.Error(), "reset") {
+			t.Fatalf("denied request: %v after %v, want a reset within %v", err, el, resetSlack)
 		}
 		if srv.Saw("/api/v1/admin") {
 			t.Fatalf("server saw the denied request: %q", srv.Requests())
