@@ -36,7 +36,7 @@ spec:
 func hostCurl(t *testing.T, url string, args ...string) string {
 	t.Helper()
 	cmd := exec.CommandContext(context.Background(), "curl",
-		append([]string{"-sS", "--max-time", "3", "-o", "/dev/null", "-w", "%{http_code}"}, append(args, url)...)...)
+		append([]string{"-sS", "--max-time", "10", "-o", "/dev/null", "-w", "%{http_code}"}, append(args, url)...)...)
 	out, err := cmd.CombinedOutput()
 	if ee, ok := err.(*exec.ExitError); ok {
 		switch ee.ExitCode() {
@@ -132,8 +132,8 @@ func testAllowDenyAudit(t *testing.T, mode string, subnet int) {
 	}
 	// Deny events reach the agent through the ring buffer and, with
 	// --log-decisions, the log names the policy and request.
-	a.WaitMetric("axon_events_total", map[string]string{"decision": "deny"}, 2*time.Second, func(v float64) bool { return v >= 5 })
-	a.WaitMetric("axon_events_total", map[string]string{"decision": "audit_deny"}, 2*time.Second, func(v float64) bool { return v == 1 })
+	a.WaitMetric("axon_events_total", map[string]string{"decision": "deny"}, 10*time.Second, func(v float64) bool { return v >= 5 })
+	a.WaitMetric("axon_events_total", map[string]string{"decision": "audit_deny"}, 10*time.Second, func(v float64) bool { return v == 1 })
 	if logs := a.Logs.String(); !strings.Contains(logs, "msg=decision decision=deny") || !strings.Contains(logs, "path=/api/admin/users") {
 		t.Errorf("the agent log has no decision line for the denied /api/admin/users:\n%s", logs)
 	}

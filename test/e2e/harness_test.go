@@ -156,7 +156,7 @@ func (a *agentProc) Kill() {
 }
 
 func (a *agentProc) get(path string) (int, string, error) {
-	c := http.Client{Timeout: 2 * time.Second}
+	c := http.Client{Timeout: 10 * time.Second}
 	resp, err := c.Get("http://" + a.Addr + path)
 	if err != nil {
 		return 0, "", err
@@ -268,7 +268,7 @@ func writeFile(t *testing.T, dir, name, content string) {
 // or "error: ...".
 func curlOutcome(t *testing.T, h *netns.Host, url string, args ...string) string {
 	t.Helper()
-	res, err := h.Curl(context.Background(), append(args, "--max-time", "3", url)...)
+	res, err := h.Curl(context.Background(), append(args, "--max-time", "10", url)...)
 	if err != nil {
 		t.Fatalf("curl: %v", err)
 	}
@@ -285,7 +285,7 @@ func curlOutcome(t *testing.T, h *netns.Host, url string, args ...string) string
 
 // goOutcome sends one request with a Go client from h.
 func goOutcome(h *netns.Host, method, url string) string {
-	c := h.HTTPClient(3*time.Second, false)
+	c := h.HTTPClient(10*time.Second, false)
 	req, err := http.NewRequest(method, url, nil)
 	if err != nil {
 		return "error: " + err.Error()
