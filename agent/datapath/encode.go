@@ -13,7 +13,7 @@ import (
 
 // Datapath bounds a Table must fit (bpf/include/map_sizing.h).
 const (
-	maxMethodLen = 16
+	maxMethodLen = compiler.MaxMethodLen // the method key; layout_test checks it against the C struct
 	maxRowGlobs  = 16
 	portWords    = 1024 // AX_PORT_WORDS
 	// MaxGlobPath is the longest path globs are tested on; for longer paths

@@ -7,12 +7,14 @@ import (
 	"net/netip"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/axon-dev/axon/api/v1alpha1"
+	"github.com/axon-dev/axon/api/v1alpha1/validation"
 )
 
 func pod(ns, name, ip string, l map[string]string) corev1.Pod {
@@ -378,5 +380,36 @@ func TestCacheSeesPodAddressChange(t *testing.T) {
 	}
 	if d := cached.Decide(req("10.2.0.5", "GET", "/")); d.Action != DecisionDeny {
 		t.Fatalf("web moved out of the subnet: %+v, want deny", d)
+	}
+}
+
+// TestValidationAndCompilerAgree: a policy the validation (webhook, loader)
+// accepts compiles, and one it rejects does not, so an admitted policy can
+// never block an agent's whole policy set.
+func TestValidationAndCompilerAgree(t *testing.T) {
+	long := strings.Repeat("M", MaxMethodLen)
+	for _, c := range []struct {
+		name string
+		http v1alpha1.HTTPRule
+		ok   bool
+	}{
+		{"asterisk-form exact", v1alpha1.HTTPRule{Methods: []string{"OPTIONS"}, Paths: []v1alpha1.PathMatch{{Exact: "*"}}}, true},
+		{"asterisk-form prefix", v1alpha1.HTTPRule{Paths: []v1alpha1.PathMatch{{Prefix: "*"}}}, false},
+		{"longest method", v1alpha1.HTTPRule{Methods: []string{long}}, true},
+		{"method one byte too long", v1alpha1.HTTPRule{Methods: []string{long + "M"}}, false},
+		{"query in exact", v1alpha1.HTTPRule{Paths: []v1alpha1.PathMatch{{Exact: "/a?b"}}}, false},
+		{"longest pattern", v1alpha1.HTTPRule{Paths: []v1alpha1.PathMatch{{Prefix: "/" + strings.Repeat("a", MaxPathKey-2)}}}, true},
+		{"pattern one byte too long", v1alpha1.HTTPRule{Paths: []v1alpha1.PathMatch{{Prefix: "/" + strings.Repeat("a", MaxPathKey-1)}}}, false},
+	} {
+		p := v1alpha1.L7NetworkPolicy{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "p"},
+			Spec:       v1alpha1.L7NetworkPolicySpec{Ports: []v1alpha1.PortSpec{{Port: 80}}, Rules: []v1alpha1.Rule{{HTTP: []v1alpha1.HTTPRule{c.http}}}},
+		}
+		v1alpha1.Default(&p)
+		errs, _ := validation.ValidatePolicy(&p)
+		_, err := Compile(context.Background(), &Input{Policies: []v1alpha1.L7NetworkPolicy{p}})
+		if (len(errs) == 0) != c.ok || (err == nil) != c.ok {
+			t.Errorf("%s: validation %v, compile %v; want both to %s", c.name, errs, err, map[bool]string{true: "accept", false: "reject"}[c.ok])
+		}
 	}
 }

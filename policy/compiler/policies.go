@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/axon-dev/axon/api/v1alpha1"
+	"github.com/axon-dev/axon/api/v1alpha1/validation"
 	"github.com/axon-dev/axon/policy/httppath"
 	regolib "github.com/axon-dev/axon/policy/rego"
 )
@@ -182,6 +183,9 @@ func (p *policy) validate(in *Input) error {
 				if !httppath.IsToken(m) {
 					return p.errorf(o, "method: "+m, "methods are HTTP tokens such as GET", "not a method token")
 				}
+				if len(m) > MaxMethodLen {
+					return p.errorf(o, "method: "+m, fmt.Sprintf("the datapath matches methods of up to %d bytes", MaxMethodLen), "method too long")
+				}
 			}
 			for _, pm := range h.Paths {
 				if err := p.validatePath(o, pm); err != nil {
@@ -240,8 +244,12 @@ func (p *policy) validatePath(o string, pm v1alpha1.PathMatch) error {
 		}
 		return nil
 	}
-	if !CanonicalPath(pat) || pat == "*" {
-		return p.errorf(o, pat, "patterns start with / and contain no //, /./, /../, \\ or escapes of unreserved characters", "pattern is not a canonical path")
+	// "*" is the asterisk-form target (OPTIONS *): an exact match only.
+	if pat == "*" && pm.Exact != "" {
+		return nil
+	}
+	if err := validation.CanonicalPattern(pat, ""); err != nil {
+		return p.errorf(o, pat, "patterns start with / and contain no //, /./, /../, \\, ?, # or escapes of unreserved characters", "%v", err)
 	}
 	return nil
 }

@@ -219,6 +219,9 @@ func (c *conj) addExpr(e *ast.Expr, rules map[ruleKey]RuleID) error {
 		}
 		switch {
 		case isPath(p, "method"):
+			if len(s) > MaxMethodLen {
+				return unsupported(e, fmt.Sprintf("method longer than %d bytes", MaxMethodLen))
+			}
 			c.methods = append(c.methods, methodCons{set: []string{s}, neg: neg})
 		case isPath(p, "path"):
 			if len(s) > MaxPathKey-1 {
@@ -241,6 +244,11 @@ func (c *conj) addExpr(e *ast.Expr, rules map[ruleKey]RuleID) error {
 		}
 		switch {
 		case isPath(p, "method"):
+			for _, m := range set {
+				if len(m) > MaxMethodLen {
+					return unsupported(e, fmt.Sprintf("method longer than %d bytes", MaxMethodLen))
+				}
+			}
 			c.methods = append(c.methods, methodCons{set: set, neg: e.Negated})
 		case isLabel(p):
 			c.src = append(c.src, srcAtom{kind: srcLabelIn, key: p[2], values: set, neg: e.Negated, loc: e.Location})

@@ -1,6 +1,10 @@
 package compiler
 
-import "net/netip"
+import (
+	"net/netip"
+
+	"github.com/axon-dev/axon/policy/httppath"
+)
 
 // This file is the contract between the compiler (which fills a Table), the Go
 // reference evaluator (which decides requests from a Table) and the datapath
@@ -43,6 +47,10 @@ const (
 	MethodUnknown uint8 = 0
 	MethodAny     uint8 = 255
 )
+
+// MaxMethodLen is the longest method token a rule may name; the datapath
+// keys methods by this many bytes.
+const MaxMethodLen = httppath.MaxMethodLen
 
 // MaxPathKey is how many bytes of the path the path trie keys hold. Exact
 // patterns are stored with a NUL terminator, so patterns are at most

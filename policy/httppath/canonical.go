@@ -58,6 +58,11 @@ func Check(p string) error {
 	return nil
 }
 
+// MaxMethodLen is the longest method token a rule may name: the datapath
+// keeps this many bytes of a request's method, so a longer token could never
+// match there.
+const MaxMethodLen = 16
+
 // IsToken reports whether s is an HTTP method token (RFC 9110 tchar+).
 func IsToken(s string) bool {
 	if s == "" {

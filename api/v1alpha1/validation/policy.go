@@ -12,10 +12,12 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/axon-dev/axon/api/v1alpha1"
+	"github.com/axon-dev/axon/policy/httppath"
 )
 
-// MaxMethodLen bounds method tokens, as the CRD schema does.
-const MaxMethodLen = 32
+// MaxMethodLen bounds method tokens, as the CRD schema does: the datapath
+// matches methods of up to this many bytes.
+const MaxMethodLen = httppath.MaxMethodLen
 
 // ValidatePolicy checks p. Errors reject the policy; warnings are worth
 // showing to its author. Unset mode, defaultAction and rule actions are
