@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"fmt"
 	"os/exec"
 	"strings"
 	"testing"
@@ -39,13 +38,7 @@ func hostCurl(t *testing.T, url string, args ...string) string {
 		append([]string{"-sS", "--max-time", "10", "-o", "/dev/null", "-w", "%{http_code}"}, append(args, url)...)...)
 	out, err := cmd.CombinedOutput()
 	if ee, ok := err.(*exec.ExitError); ok {
-		switch ee.ExitCode() {
-		case 56, 52:
-			return "reset"
-		case 28:
-			return "timeout"
-		}
-		return fmt.Sprintf("error: curl exit %d: %s", ee.ExitCode(), out)
+		return curlFailure(ee.ExitCode(), string(out))
 	}
 	if err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -272,15 +273,26 @@ func curlOutcome(t *testing.T, h *netns.Host, url string, args ...string) string
 	if err != nil {
 		t.Fatalf("curl: %v", err)
 	}
-	switch {
-	case res.ExitCode == 0:
+	if res.ExitCode == 0 {
 		return fmt.Sprint(res.Status)
-	case res.ExitCode == 56 || res.ExitCode == 52:
-		return "reset"
-	case res.ExitCode == 28:
-		return "timeout"
 	}
-	return fmt.Sprintf("error: curl exit %d: %s", res.ExitCode, strings.TrimSpace(res.Output))
+	return curlFailure(res.ExitCode, res.Output)
+}
+
+// curlFailure names a failed curl run: "reset" only for a TCP reset (exit 56
+// with "Connection reset by peer"), "timeout" for exit 28, "closed" for a
+// connection the server closed without answering (exit 52), else the error.
+// A server that closes is not a denial: Axon resets.
+func curlFailure(exit int, output string) string {
+	switch {
+	case exit == 56 && strings.Contains(strings.ToLower(output), "connection reset by peer"):
+		return "reset"
+	case exit == 28:
+		return "timeout"
+	case exit == 52:
+		return "closed"
+	}
+	return fmt.Sprintf("error: curl exit %d: %s", exit, strings.TrimSpace(output))
 }
 
 // goOutcome sends one request with a Go client from h.
@@ -290,12 +302,18 @@ func goOutcome(h *netns.Host, method, url string) string {
 	if err != nil {
 		return "error: " + err.Error()
 	}
-	resp, err := c.Do(req)
+	return outcome(c.Do(req))
+}
+
+// outcome names the result of one Go client request: the status, "reset"
+// for a TCP reset, "timeout", or "error: ..." (which includes a server that
+// closed the connection without answering: that is not a denial).
+func outcome(resp *http.Response, err error) string {
 	if err != nil {
 		if isReset(err) {
 			return "reset"
 		}
-		if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
 			return "timeout"
 		}
 		return "error: " + err.Error()
@@ -305,8 +323,8 @@ func goOutcome(h *netns.Host, method, url string) string {
 	return fmt.Sprint(resp.StatusCode)
 }
 
+// isReset reports whether err is a TCP reset of the connection, as Axon's
+// datapath sends for a denied request. An EOF (the server closed) is not.
 func isReset(err error) bool {
-	s := err.Error()
-	return strings.Contains(s, "connection reset") || strings.Contains(s, "EOF") ||
-		strings.Contains(s, "broken pipe")
+	return errors.Is(err, syscall.ECONNRESET)
 }
