@@ -413,3 +413,23 @@ func TestValidationAndCompilerAgree(t *testing.T) {
 		}
 	}
 }
+
+// TestNonBooleanRegoDecisionRules: allow/deny rules of a user module must be
+// boolean rules; a set, an object or another value would match whenever it is
+// defined (an empty set included), so the compiler refuses them at their line.
+func TestNonBooleanRegoDecisionRules(t *testing.T) {
+	for _, body := range []string{
+		"allow contains \"web\" if {\n\tinput.source.labels.app == \"web\"\n}\n",
+		"deny contains msg if {\n\tinput.method == \"DELETE\"\n\tmsg := \"no deletes\"\n}\n",
+		"allow := \"yes\" if {\n\tinput.method == \"GET\"\n}\n",
+		"allow[x] := true if {\n\tx := input.method\n}\n",
+	} {
+		in := regoInput()
+		in.Modules["tenants.rego"] = "package tenants\n\nimport rego.v1\n\n" + body
+		_, err := Compile(context.Background(), in)
+		var ce *Error
+		if !errors.As(err, &ce) || ce.File != "tenants.rego" || ce.Line != 5 || !strings.Contains(ce.Msg, "boolean rule") {
+			t.Errorf("%q: got %v, want a boolean-rule error at tenants.rego:5", body, err)
+		}
+	}
+}

@@ -298,6 +298,15 @@ func (p *policy) loadModule(in *Input) error {
 	kept := m.Rules[:0]
 	for _, r := range m.Rules {
 		name := r.Head.Ref().String()
+		if head := r.Head.Ref()[0].String(); !r.Default && (head == "allow" || head == "deny") {
+			// The library takes a defined allow/deny as a match: only a
+			// boolean rule that is true when it holds means that.
+			single := r.Head.RuleKind() == ast.SingleValue && len(r.Head.Ref()) == 1
+			if !single || (r.Head.Value != nil && !r.Head.Value.Equal(ast.BooleanTerm(true))) {
+				return p.errorf(fmt.Sprintf("%s:%d", r.Location.File, r.Location.Row), strings.SplitN(r.String(), "\n", 2)[0],
+					"write `"+head+" if { ... }`", "%s must be a boolean rule that is true when it matches (not a set, an object or another value)", head)
+			}
+		}
 		if r.Default && (name == "allow" || name == "deny") {
 			if r.Head.Value == nil || !r.Head.Value.Equal(ast.BooleanTerm(false)) {
 				return p.errorf(fmt.Sprintf("%s:%d", r.Location.File, r.Location.Row), r.String(), "write `"+name+" if true` for an unconditional rule", "only `default %s := false` is supported", name)
