@@ -144,7 +144,7 @@ func (g rgen) target() string {
 	case 1:
 		p = g.pick("http://", "HTTPS://") + "host" + g.pick("", ":80") + p
 	case 2:
-		p = strings.Replace(p, "/", g.pick("//", "/./", "/../", "\\", "/%2e", "/%2F", "/%zz", "/%20", "/\x7f", "/\x01"), 1)
+		p = strings.Replace(p, "/", g.pick("//", "/./", "/../", "\\", "/%2e", "/%2F", "/%zz", "/%20", "/\x7f", "/\x01", "/..;/", ";x/", "/%3B"), 1)
 	case 3:
 		p += g.pick("/.", "/..", "/", "%", "%4", "#frag")
 	case 4:

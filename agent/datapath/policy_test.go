@@ -96,6 +96,8 @@ func TestPolicyDecisions(t *testing.T) {
 		{"non-canonical trailing dots", web4, orders4, "GET", "/api/v1/..", none(VerdictDeny)},
 		{"non-canonical double slash", web4, orders4, "GET", "/api//v1/x", none(VerdictDeny)},
 		{"non-canonical backslash", web4, orders4, "GET", "/api/v1\\x", none(VerdictDeny)},
+		{"non-canonical path parameter", web4, orders4, "GET", "/api/v1/..;/admin", none(VerdictDeny)},
+		{"non-canonical semicolon", web4, orders4, "GET", "/api/v1/items;x", none(VerdictDeny)},
 		{"non-canonical escaped letter", web4, orders4, "GET", "/api/v1/%61dmin", none(VerdictDeny)},
 		{"non-canonical escaped slash", web4, orders4, "GET", "/api/v1%2Fadmin", none(VerdictDeny)},
 		{"non-canonical bad escape", web4, orders4, "GET", "/api/v1/%zz", none(VerdictDeny)},

@@ -91,7 +91,7 @@ static __always_inline void ax_path_byte(struct ax_flow *f, __u8 c)
 		f->flags |= AX_RF_NONCANON;
 	if (n >= 1 && (f->flags & AX_RF_STAR))
 		f->flags |= AX_RF_NONCANON;
-	if (c < 0x21 || c >= 0x7f || c == '\\')
+	if (c < 0x21 || c >= 0x7f || c == '\\' || c == ';')
 		f->flags |= AX_RF_NONCANON;
 	if (f->pct == 1) {
 		int h = ax_hex(c);

@@ -11,7 +11,8 @@ var ErrNonCanonical = errors.New("non-canonical path")
 
 // Check reports why p is not a canonical path, or nil. A canonical path is
 // "*" (the asterisk form), or starts with "/" and has no empty, "." or ".."
-// segment (a single trailing "/" is allowed), no backslash, no byte that is a
+// segment (a single trailing "/" is allowed), no backslash or semicolon, no
+// byte that is a
 // control character, a space or not ASCII, and no percent-escape that is
 // malformed or encodes an unreserved character, "/" or "\".
 func Check(p string) error {
@@ -31,6 +32,10 @@ func Check(p string) error {
 			return bad("byte 0x%02x at offset %d (control, space or non-ASCII; percent-encode it)", c, i)
 		case c == '\\':
 			return bad("backslash at offset %d", i)
+		case c == ';':
+			// Servlet containers cut ";params" off each segment and
+			// resolve "..;": the path they serve is not the one matched.
+			return bad("semicolon at offset %d (path parameters; percent-encode it as %%3B)", i)
 		case c == '%':
 			if i+2 >= len(p) || !isHex(p[i+1]) || !isHex(p[i+2]) {
 				return bad("%% at offset %d is not followed by two hex digits", i)
