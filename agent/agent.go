@@ -25,6 +25,9 @@ type Datapath interface {
 	Apply(t *compiler.Table) error
 	// Counters reads the cumulative BPF counters.
 	Counters() (Counters, error)
+	// PinnedPolicy reports whether maps pinned by an earlier agent already
+	// police traffic: a policy set is in force before the first Apply.
+	PinnedPolicy() bool
 }
 
 // Loader reads and compiles a policy directory, keeping IDs of the previous
@@ -238,8 +241,7 @@ func (a *Agent) reload(fp string) {
 		a.m.LoadErrors.WithLabelValues(stage).Inc()
 		a.m.LoadOK.Set(0)
 		a.m.BrokenFiles.Set(float64(files))
-		a.log.Error("policy load failed; keeping the policy in force", "dir", a.cfg.PolicyDir,
-			"error", err, "generation_in_force", a.generationNow())
+		a.logLoadFailure("policy load failed", "dir", a.cfg.PolicyDir, "error", err)
 		return
 	}
 	a.m.BrokenFiles.Set(0)
@@ -247,7 +249,7 @@ func (a *Agent) reload(fp string) {
 	if err := a.dp.Apply(t); err != nil {
 		a.m.LoadErrors.WithLabelValues("apply").Inc()
 		a.m.LoadOK.Set(0)
-		a.log.Error("writing policy into maps failed; keeping the policy in force", "error", err)
+		a.logLoadFailure("writing policy into maps failed", "error", err)
 		return
 	}
 	a.m.MapUpdate.Observe(time.Since(ustart).Seconds())
@@ -265,6 +267,21 @@ func (a *Agent) reload(fp string) {
 	a.updateEnforcing()
 	a.log.Info("policy applied", "generation", gen, "rules", len(t.Rules), "endpoints", len(t.Endpoints),
 		"path_rows", len(t.Paths), "duration", time.Since(start).String())
+}
+
+// logLoadFailure logs a policy set that could not be applied, saying what
+// is in force instead: the last set this agent applied, the set an earlier
+// agent pinned, or nothing at all.
+func (a *Agent) logLoadFailure(msg string, attrs ...any) {
+	gen := a.generationNow()
+	switch {
+	case gen > 0:
+		a.log.Error(msg+"; keeping the policy in force", append(attrs, "generation_in_force", gen)...)
+	case a.dp.PinnedPolicy():
+		a.log.Error(msg+"; the policy pinned by an earlier agent stays in force", attrs...)
+	default:
+		a.log.Error("NOT ENFORCING: no policy set loaded; "+msg, attrs...)
+	}
 }
 
 func (a *Agent) generationNow() uint64 {

@@ -370,8 +370,43 @@ func TestRestartWithBrokenPolicyKeepsPinnedTable(t *testing.T) {
 	if tp.server.Saw(path) {
 		t.Error("a denied request reached the server")
 	}
+	if logs := b.Logs.String(); !strings.Contains(logs, "pinned by an earlier agent stays in force") ||
+		strings.Contains(logs, "NOT ENFORCING") {
+		t.Errorf("the log should say the pinned policy stays in force, and not that nothing is enforced:\n%s", logs)
+	}
 	writeFile(t, tp.dir, "orders.yaml", ordersPolicy("Enforce"))
 	b.WaitReady(10 * time.Second)
+}
+
+func TestFreshStartWithBrokenPolicyIsNotEnforcing(t *testing.T) {
+	tp := newTopo(t, 12)
+	writeFile(t, tp.dir, "orders.yaml", "apiVersion: axon.dev/v1alpha1\nkind: L7NetworkPolicy\nspec: [\n")
+	// No pins: no earlier agent, so no policy at all is in force.
+	a := launchAgent(t, tp.dir, testPinDir(t), tp.ports()...)
+	a.WaitMetric("axon_policy_load_errors_total", nil, 10*time.Second, func(v float64) bool { return v >= 1 })
+	code, body, err := a.get("/readyz")
+	if err != nil || code != 503 || !strings.Contains(body, "no policy set applied") {
+		t.Errorf("/readyz = %d %q %v, want 503 naming the missing policy set", code, body, err)
+	}
+	if v := a.Metric("axon_enforcing", nil); v != 0 {
+		t.Errorf("axon_enforcing = %v with no policy loaded, want 0", v)
+	}
+	if v := a.Metric("axon_policy_generation", nil); v != 0 {
+		t.Errorf("axon_policy_generation = %v, want 0", v)
+	}
+	logs := a.Logs.String()
+	if !strings.Contains(logs, "NOT ENFORCING: no policy set loaded") {
+		t.Errorf("the log does not say loudly that no policy is enforced:\n%s", logs)
+	}
+	if strings.Contains(logs, "in force") {
+		t.Errorf("the log claims a policy is in force although none was ever loaded:\n%s", logs)
+	}
+	// Fixing the file makes the agent enforce and ready.
+	writeFile(t, tp.dir, "orders.yaml", ordersPolicy("Enforce"))
+	a.WaitReady(10 * time.Second)
+	if got := curlOutcome(t, tp.batch, tp.url+"/api/after-fix"); got != "reset" {
+		t.Errorf("batch after the fix: %s, want reset", got)
+	}
 }
 
 func TestDatapathFailureIsLoudAndNotReady(t *testing.T) {
