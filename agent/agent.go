@@ -67,7 +67,8 @@ type Agent struct {
 	m    *metrics.Agent
 
 	mu         sync.Mutex
-	attachErrs map[string]error // "iface/direction" -> why not attached; nil entry = attached
+	attachErrs map[string]error  // "iface/direction" -> why not attached; nil entry = attached
+	attachMode map[string]string // "iface/direction" -> mode label of its axon_attached series
 	applied    bool
 	lastFP     string
 	table      *compiler.Table
@@ -93,7 +94,8 @@ func New(cfg Config, dp Datapath, load Loader) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Agent{cfg: cfg, log: cfg.Logger, dp: dp, load: load, att: att, attachErrs: map[string]error{}}
+	a := &Agent{cfg: cfg, log: cfg.Logger, dp: dp, load: load, att: att, attachErrs: map[string]error{},
+		attachMode: map[string]string{}}
 	var src metrics.Source
 	if dp != nil {
 		a.ctr = newCounterState(dp.Counters)
@@ -329,9 +331,11 @@ func (a *Agent) verifyAttachments() {
 			lost = append(lost, at)
 		}
 	}
+	for _, at := range lost {
+		a.setAttachedLocked(at.Interface, at.Direction, 0)
+	}
 	a.mu.Unlock()
 	for _, at := range lost {
-		a.m.Attached.WithLabelValues(at.Interface, string(at.Direction), string(a.att.Mode())).Set(0)
 		a.log.Error("NOT ENFORCING: attachment lost, re-attaching", "interface", at.Interface,
 			"direction", at.Direction, "error", at.Err)
 	}
@@ -345,12 +349,10 @@ func (a *Agent) attach(ifaces []string) {
 	a.mu.Lock()
 	for _, at := range ats {
 		a.attachErrs[at.Interface+"/"+string(at.Direction)] = at.Err
-		mode := string(at.Mode)
 		if at.Err != nil {
-			mode = string(a.att.Mode())
-			a.m.Attached.WithLabelValues(at.Interface, string(at.Direction), mode).Set(0)
+			a.setAttachedLocked(at.Interface, at.Direction, 0)
 		} else {
-			a.m.Attached.WithLabelValues(at.Interface, string(at.Direction), mode).Set(1)
+			a.setAttachedLocked(at.Interface, at.Direction, 1)
 		}
 	}
 	a.mu.Unlock()
@@ -361,6 +363,20 @@ func (a *Agent) attach(ifaces []string) {
 		a.log.Error("removing stale attachments", "error", perr)
 	}
 	a.updateEnforcing()
+}
+
+// setAttachedLocked sets axon_attached for one interface and direction,
+// labelled with the attach mechanism: the one resolved by the first
+// successful attach, "auto" (when so configured) before any. Each interface
+// and direction has exactly one series: when the label changes, the series
+// with the old label is deleted rather than left behind at 0.
+func (a *Agent) setAttachedLocked(iface string, d attach.Direction, v float64) {
+	key, mode := iface+"/"+string(d), string(a.att.Mode())
+	if old, ok := a.attachMode[key]; ok && old != mode {
+		a.m.Attached.DeleteLabelValues(iface, string(d), old)
+	}
+	a.attachMode[key] = mode
+	a.m.Attached.WithLabelValues(iface, string(d), mode).Set(v)
 }
 
 func (a *Agent) updateEnforcing() {
