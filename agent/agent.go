@@ -171,38 +171,50 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 	}
 
+	// Every goroutine started below ends with ctx, and Run waits for them:
+	// cancel runs before Wait, also when the metrics server fails.
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
 	fp, err := watch.Fingerprint(a.cfg.PolicyDir)
 	if err != nil {
 		a.log.Error("reading policy directory", "dir", a.cfg.PolicyDir, "error", err)
 	}
 	if es, ok := a.dp.(EventSource); ok {
-		go func() {
+		wg.Go(func() {
 			if err := es.RunEvents(ctx, a.handleEvent); err != nil {
 				a.log.Error("reading datapath events", "error", err)
 			}
-		}()
+		})
 	}
 	// Fill the maps before attaching: a restarted agent whose new programs
 	// replace pinned ones then never runs them on an empty table.
 	a.reload(fp)
 	a.attachAll()
 
-	retry := time.NewTicker(a.cfg.RetryAttach)
-	defer retry.Stop()
+	// Attachments are checked and restored on their own goroutine: a reload
+	// may compile for up to compileTimeout, and an interface recreated
+	// meanwhile must not wait for it.
+	wg.Go(func() { a.keepAttached(ctx) })
+
 	changes := make(chan string, 1)
-	go watch.Watch(ctx, a.cfg.PolicyDir, a.cfg.PollInterval, fp, func(fp string) {
-		select {
-		case changes <- fp:
-		default:
-			// A reload is pending; it will read the directory again.
+	wg.Go(func() {
+		watch.Watch(ctx, a.cfg.PolicyDir, a.cfg.PollInterval, fp, func(fp string) {
 			select {
-			case <-changes:
+			case changes <- fp:
 			default:
+				// A reload is pending; it will read the directory again.
+				select {
+				case <-changes:
+				default:
+				}
+				changes <- fp
 			}
-			changes <- fp
-		}
-	}, func(err error) {
-		a.log.Error("reading policy directory", "dir", a.cfg.PolicyDir, "error", err)
+		}, func(err error) {
+			a.log.Error("reading policy directory", "dir", a.cfg.PolicyDir, "error", err)
+		})
 	})
 	for {
 		select {
@@ -213,11 +225,24 @@ func (a *Agent) Run(ctx context.Context) error {
 			return fmt.Errorf("metrics server: %w", err)
 		case fp := <-changes:
 			a.reload(fp)
-		case <-retry.C:
-			a.verifyAttachments()
-			if failed := a.unattached(); len(failed) > 0 {
-				a.attach(failed)
-			}
+		}
+	}
+}
+
+// keepAttached checks every RetryAttach that each attachment is still in
+// place, and re-attaches what is missing, until ctx ends.
+func (a *Agent) keepAttached(ctx context.Context) {
+	t := time.NewTicker(a.cfg.RetryAttach)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		a.verifyAttachments()
+		if failed := a.unattached(); len(failed) > 0 {
+			a.attach(failed)
 		}
 	}
 }
@@ -379,8 +404,13 @@ func (a *Agent) setAttachedLocked(iface string, d attach.Direction, v float64) {
 	a.m.Attached.WithLabelValues(iface, string(d), mode).Set(v)
 }
 
+// updateEnforcing sets axon_enforcing from the readiness. It holds the lock
+// while setting, so that the reload and attach goroutines cannot leave the
+// gauge at a value computed from older state.
 func (a *Agent) updateEnforcing() {
-	if a.Ready() == nil {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.readyLocked() == nil {
 		a.m.Enforcing.Set(1)
 	} else {
 		a.m.Enforcing.Set(0)
