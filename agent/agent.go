@@ -222,6 +222,9 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.log.Info("stopping; programs and maps stay pinned and enforcing")
 			return nil
 		case err := <-srvErr:
+			if err == nil || ctx.Err() != nil {
+				return nil // shut down because ctx ended
+			}
 			return fmt.Errorf("metrics server: %w", err)
 		case fp := <-changes:
 			a.reload(fp)

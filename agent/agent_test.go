@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -211,3 +212,45 @@ next:
 }
 
 var errTest = errors.New("test failure")
+
+// Stopping the agent is not an error, however the shutdown of its metrics
+// server and the end of its context interleave: here the server has shut
+// down by the time Run, busy with a reload, looks at both.
+func TestRunReturnsNilWhenStopped(t *testing.T) {
+	needRoot(t)
+	dp := newTestDatapath(t)
+	for i := range 10 {
+		dir := t.TempDir()
+		var calls atomic.Int32
+		compiling, release := make(chan struct{}), make(chan struct{})
+		load := func(string, *compiler.Table) (*compiler.Table, []string, error) {
+			if calls.Add(1) == 2 {
+				close(compiling)
+				<-release
+			}
+			return &compiler.Table{}, nil, nil
+		}
+		pins := filepath.Join(attach.DefaultBPFFS, fmt.Sprintf("axon-agent-test-%d", rand.IntN(1e9)))
+		a, err := New(Config{PolicyDir: dir, Interfaces: []string{vethName()}, MetricsAddr: "127.0.0.1:0",
+			PinDir: pins, PollInterval: 10 * time.Millisecond,
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, dp, load)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- a.Run(ctx) }()
+		waitFor(t, 5*time.Second, "the first policy set", func() bool { return a.Table() != nil })
+		if err := os.WriteFile(filepath.Join(dir, "p.yaml"), []byte("# changed\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		<-compiling
+		cancel()
+		time.Sleep(50 * time.Millisecond) // the metrics server shuts down
+		close(release)
+		if err := <-done; err != nil {
+			t.Fatalf("round %d: Run returned %v after its context ended, want nil", i, err)
+		}
+		_ = attach.Cleanup(pins, nil)
+	}
+}
