@@ -44,6 +44,7 @@ type Config struct {
 	AttachMode   attach.Mode
 	PollInterval time.Duration // policy dir polling; watch.DefaultInterval if zero
 	RetryAttach  time.Duration // retry period for failed attachments; 1s if zero
+	RetryApply   time.Duration // first retry of a table the maps rejected; doubles up to maxRetryApply; 1s if zero
 	LogDecisions bool          // log every deny and audit_deny event (off: count only)
 	Logger       *slog.Logger
 }
@@ -89,6 +90,9 @@ func New(cfg Config, dp Datapath, load Loader) (*Agent, error) {
 	}
 	if cfg.RetryAttach <= 0 {
 		cfg.RetryAttach = time.Second
+	}
+	if cfg.RetryApply <= 0 {
+		cfg.RetryApply = time.Second
 	}
 	att, err := attach.New(attach.Config{PinDir: cfg.PinDir, Mode: cfg.AttachMode, Logger: cfg.Logger})
 	if err != nil {
@@ -191,7 +195,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	// Fill the maps before attaching: a restarted agent whose new programs
 	// replace pinned ones then never runs them on an empty table.
-	a.reload(fp)
+	failed := a.reload(fp)
 	a.attachAll()
 
 	// Attachments are checked and restored on their own goroutine: a reload
@@ -216,6 +220,14 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.log.Error("reading policy directory", "dir", a.cfg.PolicyDir, "error", err)
 		})
 	})
+	// A table the maps rejected (a transient map error, a table too large)
+	// is applied again with backoff until it succeeds or a change of the
+	// directory brings a new one; the directory may never change again.
+	retry := newBackoff(a.cfg.RetryApply, maxRetryApply)
+	defer retry.stop()
+	if failed != nil {
+		retry.start()
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -227,7 +239,16 @@ func (a *Agent) Run(ctx context.Context) error {
 			}
 			return fmt.Errorf("metrics server: %w", err)
 		case fp := <-changes:
-			a.reload(fp)
+			retry.stop()
+			if failed = a.reload(fp); failed != nil {
+				retry.start()
+			}
+		case <-retry.C():
+			if err := a.apply(failed, time.Now()); err != nil {
+				retry.next()
+			} else {
+				failed = nil
+			}
 		}
 	}
 }
@@ -251,8 +272,9 @@ func (a *Agent) keepAttached(ctx context.Context) {
 }
 
 // reload loads, compiles and applies the policy directory. On any error the
-// table in force stays, and the error is logged and counted.
-func (a *Agent) reload(fp string) {
+// table in force stays, and the error is logged and counted. When only
+// writing into the maps failed, it returns the compiled table to retry.
+func (a *Agent) reload(fp string) *pendingTable {
 	start := time.Now()
 	t, warnings, err := a.load(a.cfg.PolicyDir, a.Table())
 	for _, w := range warnings {
@@ -272,15 +294,32 @@ func (a *Agent) reload(fp string) {
 		a.m.LoadOK.Set(0)
 		a.m.BrokenFiles.Set(float64(files))
 		a.logLoadFailure("policy load failed", "dir", a.cfg.PolicyDir, "error", err)
-		return
+		return nil
 	}
 	a.m.BrokenFiles.Set(0)
+	p := &pendingTable{t: t, fp: fp}
+	if err := a.apply(p, start); err != nil {
+		return p
+	}
+	return nil
+}
+
+// pendingTable is a compiled table not yet in the maps.
+type pendingTable struct {
+	t  *compiler.Table
+	fp string // fingerprint of the directory it was compiled from
+}
+
+// apply writes p into the maps and makes it the table in force; start is
+// when its reload began. A failure is counted and logged, each time.
+func (a *Agent) apply(p *pendingTable, start time.Time) error {
+	t, fp := p.t, p.fp
 	ustart := time.Now()
 	if err := a.dp.Apply(t); err != nil {
 		a.m.LoadErrors.WithLabelValues("apply").Inc()
 		a.m.LoadOK.Set(0)
-		a.logLoadFailure("writing policy into maps failed", "error", err)
-		return
+		a.logLoadFailure("writing policy into maps failed, retrying", "error", err)
+		return err
 	}
 	a.m.MapUpdate.Observe(time.Since(ustart).Seconds())
 	if err := a.ctr.switchTable(t); err != nil {
@@ -297,6 +336,7 @@ func (a *Agent) reload(fp string) {
 	a.updateEnforcing()
 	a.log.Info("policy applied", "generation", gen, "rules", len(t.Rules), "endpoints", len(t.Endpoints),
 		"path_rows", len(t.Paths), "duration", time.Since(start).String())
+	return nil
 }
 
 // logLoadFailure logs a policy set that could not be applied, saying what
