@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/axon-dev/axon/agent/attach"
@@ -75,6 +76,8 @@ type Agent struct {
 	table      *compiler.Table
 	generation uint64
 	fatal      error // the datapath cannot enforce at all
+
+	dirFailing atomic.Bool // the policy directory could not be read
 }
 
 // New prepares an agent; Run starts it.
@@ -183,9 +186,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer cancel()
 
 	fp, err := watch.Fingerprint(a.cfg.PolicyDir)
-	if err != nil {
-		a.log.Error("reading policy directory", "dir", a.cfg.PolicyDir, "error", err)
-	}
+	a.policyDirState(err)
 	if es, ok := a.dp.(EventSource); ok {
 		wg.Go(func() {
 			if err := es.RunEvents(ctx, a.handleEvent); err != nil {
@@ -216,9 +217,7 @@ func (a *Agent) Run(ctx context.Context) error {
 				}
 				changes <- fp
 			}
-		}, func(err error) {
-			a.log.Error("reading policy directory", "dir", a.cfg.PolicyDir, "error", err)
-		})
+		}, a.policyDirState)
 	})
 	// A table the maps rejected (a transient map error, a table too large)
 	// is applied again with backoff until it succeeds or a change of the
@@ -251,6 +250,21 @@ func (a *Agent) Run(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// policyDirState reports whether the policy directory can be read: the
+// watcher calls it once per change of state, with nil when readable again.
+func (a *Agent) policyDirState(err error) {
+	if err == nil {
+		if a.dirFailing.Swap(false) {
+			a.log.Info("policy directory readable again", "dir", a.cfg.PolicyDir)
+		}
+		a.m.DirOK.Set(1)
+		return
+	}
+	a.dirFailing.Store(true)
+	a.m.DirOK.Set(0)
+	a.logLoadFailure("cannot read the policy directory", "dir", a.cfg.PolicyDir, "error", err)
 }
 
 // keepAttached checks every RetryAttach that each attachment is still in

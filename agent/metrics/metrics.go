@@ -41,6 +41,7 @@ type Agent struct {
 	LoadErrors  *prometheus.CounterVec // policy loads that failed, by stage
 	BrokenFiles prometheus.Gauge       // files the last load could not use
 	LoadOK      prometheus.Gauge       // 1 when the last load was applied
+	DirOK       prometheus.Gauge       // 1 while the policy directory can be read
 	TableRows   *prometheus.GaugeVec   // rows of the table in force, by kind
 	MapUpdate   prometheus.Histogram   // time to write a table into the maps
 	Generation  prometheus.Gauge       // generation of the table in force
@@ -66,6 +67,10 @@ func New(src Source) (*prometheus.Registry, *Agent) {
 		LoadOK: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "axon_policy_last_load_ok",
 			Help: "1 when the last load of the policy directory was applied, 0 when it failed.",
+		}),
+		DirOK: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "axon_policy_dir_readable",
+			Help: "1 while the policy directory can be read, 0 while it cannot (missing, no permission); the policy in force stays meanwhile.",
 		}),
 		TableRows: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "axon_policy_table_rows",
@@ -102,7 +107,7 @@ func New(src Source) (*prometheus.Registry, *Agent) {
 		}),
 	}
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(a.LoadErrors, a.BrokenFiles, a.LoadOK, a.TableRows, a.MapUpdate,
+	reg.MustRegister(a.LoadErrors, a.BrokenFiles, a.LoadOK, a.DirOK, a.TableRows, a.MapUpdate,
 		a.Generation, a.Attached, a.AttachErrs, a.Enforcing, a.ReadErrors, a.Events,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if src != nil {

@@ -69,16 +69,22 @@ func ignored(name string) bool {
 // Watch calls onChange with the new fingerprint each time the contents of dir
 // differ from those last reported and have stayed the same for one interval.
 // The first call reports nothing: callers load the directory once themselves
-// and pass that fingerprint as initial. A scan error is passed to onError and
-// polling continues. Watch returns when ctx ends.
+// and pass that fingerprint as initial ("" when that scan failed). Scan
+// failures are reported once per change of state, not on every poll:
+// onError gets the error when scanning starts failing and nil when it works
+// again; polling continues meanwhile. Watch returns when ctx ends.
 func Watch(ctx context.Context, dir string, interval time.Duration, initial string,
 	onChange func(fingerprint string), onError func(error)) {
 	if interval <= 0 {
 		interval = DefaultInterval
 	}
+	if onError == nil {
+		onError = func(error) {}
+	}
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	last, pending := initial, ""
+	failing := initial == ""
 	for {
 		select {
 		case <-ctx.Done():
@@ -87,10 +93,15 @@ func Watch(ctx context.Context, dir string, interval time.Duration, initial stri
 		}
 		fp, err := Fingerprint(dir)
 		if err != nil {
-			if onError != nil {
+			if !failing {
+				failing = true
 				onError(err)
 			}
 			continue
+		}
+		if failing {
+			failing = false
+			onError(nil)
 		}
 		switch {
 		case fp == last:

@@ -74,3 +74,49 @@ func TestWatchReportsSettledChangeWithinTwoSeconds(t *testing.T) {
 	case <-time.After(300 * time.Millisecond):
 	}
 }
+
+// A directory that disappears is reported once, not on every poll, and its
+// return once.
+func TestWatchReportsScanFailureOncePerState(t *testing.T) {
+	parent := t.TempDir()
+	dir := filepath.Join(parent, "policies")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	fp0, _ := Fingerprint(dir)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	errs := make(chan error, 100)
+	go Watch(ctx, dir, 10*time.Millisecond, fp0, func(string) {}, func(err error) { errs <- err })
+
+	if err := os.Rename(dir, dir+".gone"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-errs:
+		if err == nil {
+			t.Fatal("reported recovery before any failure")
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("the missing directory was not reported")
+	}
+	time.Sleep(200 * time.Millisecond) // about 20 failed polls
+	if n := len(errs); n != 0 {
+		t.Fatalf("the missing directory was reported %d more times, want once", n)
+	}
+	if err := os.Rename(dir+".gone", dir); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-errs:
+		if err != nil {
+			t.Fatalf("after the directory came back: %v, want nil (recovered)", err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("the directory's return was not reported")
+	}
+	time.Sleep(100 * time.Millisecond)
+	if n := len(errs); n != 0 {
+		t.Errorf("%d more reports after recovery, want none", n)
+	}
+}
