@@ -441,8 +441,12 @@ func (a *Agent) attach(ifaces []string) {
 	if err != nil {
 		a.m.AttachErrs.Inc()
 		a.log.Error("NOT ENFORCING on some interfaces: attach failed", "error", err)
-	} else if perr := a.att.Prune(a.cfg.Interfaces); perr != nil {
-		a.log.Error("removing stale attachments", "error", perr)
+	} else {
+		removed, perr := a.att.Prune(a.cfg.Interfaces)
+		a.m.Pruned.Add(float64(len(removed)))
+		if perr != nil {
+			a.log.Error("removing stale attachments", "error", perr)
+		}
 	}
 	a.updateEnforcing()
 }

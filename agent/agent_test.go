@@ -110,12 +110,21 @@ func addVeth(t *testing.T, name string) {
 	}
 }
 
+// testPinDir returns a fresh bpffs directory, cleaned up after the test.
+func testPinDir(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join(attach.DefaultBPFFS, fmt.Sprintf("axon-agent-test-%d", rand.IntN(1e9)))
+	t.Cleanup(func() { _ = attach.Cleanup(dir, nil) })
+	return dir
+}
+
 // startAgent runs an agent until the test ends, with short periods.
 func startAgent(t *testing.T, cfg Config, dp Datapath, load Loader) *Agent {
 	t.Helper()
 	needRoot(t)
-	cfg.PinDir = filepath.Join(attach.DefaultBPFFS, fmt.Sprintf("axon-agent-test-%d", rand.IntN(1e9)))
-	t.Cleanup(func() { _ = attach.Cleanup(cfg.PinDir, nil) })
+	if cfg.PinDir == "" {
+		cfg.PinDir = testPinDir(t)
+	}
 	if cfg.PolicyDir == "" {
 		cfg.PolicyDir = t.TempDir()
 	}

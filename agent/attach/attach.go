@@ -170,8 +170,10 @@ func (a *Attacher) resolve(m Mode) {
 }
 
 // Prune removes pinned attachments for interfaces not in keep, so that a
-// restarted agent with a different --attach list converges to it.
-func (a *Attacher) Prune(keep []string) error {
+// restarted agent with a different --attach list converges to it. It
+// returns the attachments removed ("<kind>_<direction>_<iface>"): each one
+// lifts enforcement from an interface, so each is logged as a warning.
+func (a *Attacher) Prune(keep []string) ([]string, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	want := map[string]bool{}
@@ -180,17 +182,23 @@ func (a *Attacher) Prune(keep []string) error {
 	}
 	pins, err := listPins(a.cfg.PinDir)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	var removed []string
 	var errs []error
 	for _, p := range pins {
 		if want[p.iface] {
 			continue
 		}
-		a.log.Info("removing stale attachment", "pin", p.String())
-		errs = append(errs, removePin(a.cfg.PinDir, p, a.log))
+		a.log.Warn("removing the attachment of an interface no longer in the attach list; it is not enforced any more",
+			"interface", p.iface, "direction", p.dir, "pin", p.String())
+		if err := removePin(a.cfg.PinDir, p, a.log); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		removed = append(removed, p.String())
 	}
-	return errors.Join(errs...)
+	return removed, errors.Join(errs...)
 }
 
 // Cleanup detaches and unpins everything Axon attached under pinDir and then

@@ -251,8 +251,15 @@ func testPrune(t *testing.T, mode Mode) {
 	if _, err := a.Attach([]string{keep, drop}, Programs{Ingress: p, Egress: p}); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.Prune([]string{keep}); err != nil {
+	removed, err := a.Prune([]string{keep})
+	if err != nil {
 		t.Fatal(err)
+	}
+	if len(removed) != 2 {
+		t.Errorf("Prune reported %v removed, want the two directions of %s", removed, drop)
+	}
+	if again, err := a.Prune([]string{keep}); err != nil || len(again) != 0 {
+		t.Errorf("a second Prune removed %v (%v), want nothing", again, err)
 	}
 	for _, d := range Directions {
 		if got := attached(t, mode, drop, d); len(got) != 0 {

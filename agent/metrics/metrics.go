@@ -47,6 +47,7 @@ type Agent struct {
 	Generation  prometheus.Gauge       // generation of the table in force
 	Attached    *prometheus.GaugeVec   // 1 per attached interface and direction
 	AttachErrs  prometheus.Counter     // attach attempts that failed
+	Pruned      prometheus.Counter     // attachments removed from interfaces no longer named
 	Enforcing   prometheus.Gauge       // 1 when programs are attached and a policy is in the maps
 	ReadErrors  prometheus.Counter     // failed reads of BPF counters at scrape time
 	Events      *prometheus.CounterVec // deny and audit_deny events read from the ring buffer
@@ -93,6 +94,10 @@ func New(src Source) (*prometheus.Registry, *Agent) {
 			Name: "axon_attach_errors_total",
 			Help: "Failed attempts to attach a program to an interface.",
 		}),
+		Pruned: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "axon_attachments_pruned_total",
+			Help: "Pinned attachments removed because their interface is no longer in the attach list (that interface is no longer enforced).",
+		}),
 		Enforcing: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "axon_enforcing",
 			Help: "1 when programs are attached to every named interface and a policy set is in the maps.",
@@ -108,7 +113,7 @@ func New(src Source) (*prometheus.Registry, *Agent) {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(a.LoadErrors, a.BrokenFiles, a.LoadOK, a.DirOK, a.TableRows, a.MapUpdate,
-		a.Generation, a.Attached, a.AttachErrs, a.Enforcing, a.ReadErrors, a.Events,
+		a.Generation, a.Attached, a.AttachErrs, a.Pruned, a.Enforcing, a.ReadErrors, a.Events,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if src != nil {
 		reg.MustRegister(&datapathCollector{src: src, readErrs: a.ReadErrors})
