@@ -4,13 +4,7 @@ import (
 	"fmt"
 
 	"github.com/axon-dev/axon/bpf"
-)
-
-// Glob token kinds besides literal bytes (>= 0).
-const (
-	tokStar  = -1 // '*': a run of bytes other than '/'
-	tokSuper = -2 // '**' (two or more stars): any run
-	tokOne   = -3 // '?': one byte other than '/'
+	"github.com/axon-dev/axon/policy/compiler"
 )
 
 const (
@@ -19,30 +13,6 @@ const (
 	classOther     = 0 // bytes the pattern does not name, other than '/'
 	classSlash     = 1
 )
-
-func globTokens(p string) []int {
-	var out []int
-	for i := 0; i < len(p); i++ {
-		switch p[i] {
-		case '*':
-			j := i
-			for j < len(p) && p[j] == '*' {
-				j++
-			}
-			if j-i >= 2 {
-				out = append(out, tokSuper)
-			} else {
-				out = append(out, tokStar)
-			}
-			i = j - 1
-		case '?':
-			out = append(out, tokOne)
-		default:
-			out = append(out, int(p[i]))
-		}
-	}
-	return out
-}
 
 func setBit(m *bpf.AxonAxMask128, i int) {
 	if i < 64 {
@@ -58,7 +28,7 @@ func setBit(m *bpf.AxonAxMask128, i int) {
 // as compiler.MatchGlob does.
 func compileGlob(pattern string) (bpf.AxonAxGlob, error) {
 	var g bpf.AxonAxGlob
-	toks := globTokens(pattern)
+	toks := compiler.GlobTokens(pattern)
 	if len(toks) > maxGlobTokens {
 		return g, fmt.Errorf("%w: glob %q has %d tokens (at most %d)", ErrTableTooLarge, pattern, len(toks), maxGlobTokens)
 	}
@@ -75,19 +45,19 @@ func compileGlob(pattern string) (bpf.AxonAxGlob, error) {
 	}
 	for j, t := range toks {
 		switch {
-		case t == tokStar:
+		case t == compiler.GlobStar:
 			setBit(&g.Star, j)
 			for k := 0; k < maxGlobClasses; k++ {
 				if k != classSlash {
 					setBit(&g.Loop[k], j)
 				}
 			}
-		case t == tokSuper:
+		case t == compiler.GlobSuper:
 			setBit(&g.Star, j)
 			for k := 0; k < maxGlobClasses; k++ {
 				setBit(&g.Loop[k], j)
 			}
-		case t == tokOne:
+		case t == compiler.GlobOne:
 			for k := 0; k < maxGlobClasses; k++ {
 				if k != classSlash {
 					setBit(&g.Consume[k], j)
@@ -98,7 +68,7 @@ func compileGlob(pattern string) (bpf.AxonAxGlob, error) {
 		}
 	}
 	g.Ntok = uint8(len(toks))
-	if len(toks) > 0 && toks[len(toks)-1] == tokSuper {
+	if len(toks) > 0 && toks[len(toks)-1] == compiler.GlobSuper {
 		g.TailAny = 1
 	}
 	return g, nil

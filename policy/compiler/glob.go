@@ -35,7 +35,7 @@ func globLiteral(p string) string {
 // other than '/', '**' (two or more stars) any run, '?' one byte other than '/'.
 // It simulates the pattern's automaton: O(len(pattern) * len(path)).
 func MatchGlob(pattern, path string) bool {
-	toks := globTokens(pattern)
+	toks := GlobTokens(pattern)
 	n := len(toks)
 	cur := make([]bool, n+1)
 	next := make([]bool, n+1)
@@ -50,13 +50,13 @@ func MatchGlob(pattern, path string) bool {
 				continue
 			}
 			switch t := toks[st]; {
-			case t == tokSuper:
+			case t == GlobSuper:
 				next[st], any = true, true
-			case t == tokStar:
+			case t == GlobStar:
 				if b != '/' {
 					next[st], any = true, true
 				}
-			case t == tokOne:
+			case t == GlobOne:
 				if b != '/' {
 					next[st+1], any = true, true
 				}
@@ -73,14 +73,17 @@ func MatchGlob(pattern, path string) bool {
 	return cur[n]
 }
 
+// Glob tokens other than literal bytes (which are >= 0).
 const (
-	tokStar  = -1
-	tokSuper = -2
-	tokOne   = -3
+	GlobStar  = -1 // '*': a run of bytes other than '/'
+	GlobSuper = -2 // '**' (two or more stars): any run
+	GlobOne   = -3 // '?': one byte other than '/'
 )
 
-// globTokens splits a pattern into bytes (>= 0) and wildcard tokens.
-func globTokens(p string) []int {
+// GlobTokens splits a glob pattern into literal bytes (>= 0) and the
+// wildcard tokens GlobStar, GlobSuper and GlobOne. The reference matcher and
+// the datapath's glob automaton both start from it.
+func GlobTokens(p string) []int {
 	var out []int
 	for i := 0; i < len(p); i++ {
 		switch p[i] {
@@ -90,13 +93,13 @@ func globTokens(p string) []int {
 				j++
 			}
 			if j-i >= 2 {
-				out = append(out, tokSuper)
+				out = append(out, GlobSuper)
 			} else {
-				out = append(out, tokStar)
+				out = append(out, GlobStar)
 			}
 			i = j - 1
 		case '?':
-			out = append(out, tokOne)
+			out = append(out, GlobOne)
 		default:
 			out = append(out, int(p[i]))
 		}
@@ -107,7 +110,7 @@ func globTokens(p string) []int {
 // closeEps adds the states reachable by letting stars match nothing.
 func closeEps(toks []int, set []bool) {
 	for st := 0; st < len(toks); st++ {
-		if set[st] && (toks[st] == tokStar || toks[st] == tokSuper) {
+		if set[st] && (toks[st] == GlobStar || toks[st] == GlobSuper) {
 			set[st+1] = true
 		}
 	}
