@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -12,7 +13,24 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
+
+// needTCX skips on kernels without TCX links (before Linux 6.6).
+func needTCX(t *testing.T) {
+	t.Helper()
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		t.Fatal(err)
+	}
+	var major, minor int
+	if _, err := fmt.Sscanf(unix.ByteSliceToString(u.Release[:]), "%d.%d", &major, &minor); err != nil {
+		t.Fatalf("parsing kernel release: %v", err)
+	}
+	if major < 6 || (major == 6 && minor < 6) {
+		t.Skip("needs TCX links (Linux >= 6.6)")
+	}
+}
 
 // tcxPrograms lists the programs attached by TCX to iface in direction d.
 func tcxPrograms(t *testing.T, iface string, at ebpf.AttachType) []ebpf.ProgramID {
@@ -36,6 +54,7 @@ func tcxPrograms(t *testing.T, iface string, at ebpf.AttachType) []ebpf.ProgramI
 // at once, not when the compile ends (which may take a minute).
 func TestReattachDuringLongReload(t *testing.T) {
 	needRoot(t)
+	needTCX(t)
 	name := vethName()
 	addVeth(t, name)
 	var calls atomic.Int32
