@@ -4,20 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
+
+	"github.com/cilium/ebpf/ringbuf"
 
 	"github.com/axon-dev/axon/agent/attach"
 	"github.com/axon-dev/axon/agent/datapath"
-	"github.com/axon-dev/axon/bpf"
-	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/ringbuf"
 )
 
 // BPFDatapath adapts agent/datapath to the agent's Datapath interface.
 type BPFDatapath struct {
 	*datapath.Datapath
-	pinnedPolicy bool
 }
 
 // OpenDatapath loads Axon's TC programs, pinning the maps under pinDir and
@@ -26,59 +22,17 @@ func OpenDatapath(pinDir string) (*BPFDatapath, error) {
 	if err := attach.EnsureBPFFS(pinDir); err != nil {
 		return nil, err
 	}
-	pinned, err := policesTraffic(pinDir)
-	if err != nil {
-		return nil, err
-	}
 	d, err := datapath.Open(datapath.WithPinDir(pinDir))
 	if err != nil {
 		return nil, fmt.Errorf("opening datapath: %w", err)
 	}
-	return &BPFDatapath{Datapath: d, pinnedPolicy: pinned}, nil
+	return &BPFDatapath{Datapath: d}, nil
 }
 
 // PinnedPolicy reports whether, when the datapath was opened, the maps an
 // earlier agent pinned policed some port in their active generation: a
 // policy set was in force before this agent applied one.
-func (b *BPFDatapath) PinnedPolicy() bool { return b.pinnedPolicy }
-
-// policesTraffic reads the maps pinned under pinDir (false when there are
-// none): is any port policed by the active generation?
-func policesTraffic(pinDir string) (bool, error) {
-	cfgMap, err := ebpf.LoadPinnedMap(filepath.Join(pinDir, bpf.AxonMapConfig), nil)
-	if errors.Is(err, os.ErrNotExist) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("opening pinned config map: %w", err)
-	}
-	defer cfgMap.Close()
-	var cfg bpf.AxonAxConfig
-	if err := cfgMap.Lookup(uint32(0), &cfg); err != nil {
-		return false, fmt.Errorf("reading pinned config map: %w", err)
-	}
-	ports, err := ebpf.LoadPinnedMap(filepath.Join(pinDir, bpf.AxonMapPolicedPorts), nil)
-	if errors.Is(err, os.ErrNotExist) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("opening pinned policed_ports map: %w", err)
-	}
-	defer ports.Close()
-	// Word gen*words + port/64 holds the bits of one generation's ports.
-	words := ports.MaxEntries() / 2
-	gen := cfg.ActiveGen & 1
-	var w uint64
-	for i := gen * words; i < (gen+1)*words; i++ {
-		if err := ports.Lookup(i, &w); err != nil {
-			return false, fmt.Errorf("reading pinned policed_ports map: %w", err)
-		}
-		if w != 0 {
-			return true, nil
-		}
-	}
-	return false, nil
-}
+func (b *BPFDatapath) PinnedPolicy() bool { return b.OpenedPolicing() }
 
 // Programs returns the program for each attach direction: the ingress hook
 // of a device whose ingress carries client-to-server traffic, and the egress

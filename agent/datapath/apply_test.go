@@ -160,6 +160,9 @@ func TestPinnedMapsSurviveReopen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if d1.OpenedPolicing() {
+		t.Fatal("fresh maps claim to police traffic")
+	}
 	tab := oneRuleTable()
 	if err := d1.Apply(tab); err != nil {
 		t.Fatal(err)
@@ -173,6 +176,9 @@ func TestPinnedMapsSurviveReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d2.Close()
+	if !d2.OpenedPolicing() {
+		t.Fatal("reopened pinned maps do not report the policy they hold")
+	}
 	f := newFlow(t, d2.Ingress(), client, server)
 	if o := f.send("GET /no HTTP/1.1\r\n\r\n"); o != reset {
 		t.Fatalf("reopened datapath: %v, want the pinned table's deny", o)

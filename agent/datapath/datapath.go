@@ -56,6 +56,8 @@ type Datapath struct {
 	held     [2]generation // what each generation's entries are
 	lastFlip time.Time
 	maxRule  uint32 // highest rule ID applied (bounds counter reads)
+	// openedPolicing: at Open, the active generation policed some endpoint.
+	openedPolicing bool
 }
 
 // Open loads the programs and maps into the kernel (or reuses pinned maps)
@@ -136,8 +138,14 @@ func (d *Datapath) readBack() error {
 			return fmt.Errorf("reading map %s: %w", dm.name, err)
 		}
 	}
+	d.openedPolicing = len(d.held[d.active][bpf.AxonMapEndpoints]) > 0
 	return nil
 }
+
+// OpenedPolicing reports whether, when Open read the maps back, their active
+// generation policed some endpoint: with pinned maps, whether the policy of
+// an earlier agent was in force.
+func (d *Datapath) OpenedPolicing() bool { return d.openedPolicing }
 
 func (d *Datapath) mapByName(name string) *ebpf.Map {
 	switch name {
