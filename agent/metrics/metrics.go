@@ -112,6 +112,11 @@ func New(src Source) (*prometheus.Registry, *Agent) {
 		}),
 	}
 	reg := prometheus.NewRegistry()
+	// Every stage is exposed from the start, so rate() and alerts see the
+	// first failure as an increase from 0, not as a new series.
+	for _, stage := range []string{"source", "compile", "apply"} {
+		a.LoadErrors.WithLabelValues(stage)
+	}
 	reg.MustRegister(a.LoadErrors, a.BrokenFiles, a.LoadOK, a.DirOK, a.TableRows, a.MapUpdate,
 		a.Generation, a.Attached, a.AttachErrs, a.Pruned, a.Enforcing, a.ReadErrors, a.Events,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
