@@ -36,11 +36,12 @@ build: ## Build every binary into bin/.
 	$(GO) build -o $(BIN)/ ./cmd/...
 
 .PHONY: lint
-lint: deps ## Check formatting (gofmt, clang-format on bpf/) and run go vet.
+lint: deps ## Check formatting (gofmt, clang-format on bpf/, opa fmt on Rego) and run go vet.
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	@files=$$(git ls-files 'bpf/*.c' 'bpf/*.h' | grep -v '^bpf/include/vmlinux.h$$' || true); \
 	if [ -n "$$files" ]; then clang-format-19 --dry-run --Werror $$files; fi
+	@out=$$(scripts/opa.sh fmt --list policy/rego examples/policies); if [ -n "$$out" ]; then echo "opa fmt needed:"; echo "$$out"; exit 1; fi
 
 ##@ Test
 

@@ -133,3 +133,33 @@ test_prefix_root_matches_everything if {
 	decide([p], req("OPTIONS", "*", web)).action == "deny"
 	decide([p], req("GET", "/", web)).action == "deny"
 }
+
+test_pod_selector_alone_stays_in_the_policy_namespace if {
+	# The allow-list's first rule selects app=web pods of shop only.
+	web_elsewhere := {"namespace": "ops", "labels": {"app": "web"}, "ip": "10.1.0.9"}
+	p := json.patch(allowlist, [{"op": "remove", "path": "/spec/rules/2"}])
+	decide([p], req("GET", "/api/v1/orders", web_elsewhere)).action == "deny"
+	decide([p], req("GET", "/api/v1/orders", web)).action == "allow"
+}
+
+test_namespace_and_pod_selector_together if {
+	peer := {"namespaceSelector": {"matchLabels": {"team": "ops"}}, "podSelector": {"matchLabels": {"app": "admin"}}}
+	p := json.patch(allowlist, [{"op": "replace", "path": "/spec/rules", "value": [{"action": "Allow", "from": [peer]}]}])
+	decide([p], req("GET", "/", admin)).action == "allow"
+	other_ops_pod := {"namespace": "ops", "labels": {"app": "web"}, "ip": "10.1.0.7"}
+	decide([p], req("GET", "/", other_ops_pod)).action == "deny"
+	admin_in_shop := {"namespace": "shop", "labels": {"app": "admin"}, "ip": "10.1.0.8"}
+	decide([p], req("GET", "/", admin_in_shop)).action == "deny"
+}
+
+test_audit_default_is_reported_against_the_audit_policy if {
+	strict := json.patch(staged, [{"op": "replace", "path": "/spec/defaultAction", "value": "Deny"}])
+	decide([admin_deny, strict], req("GET", "/x", web)) == {"action": "audit_deny", "rule": ref("staged", -1)}
+}
+
+test_exact_asterisk_form if {
+	p := json.patch(allowlist, [{"op": "replace", "path": "/spec/rules", "value": [{"action": "Allow", "http": [{"methods": ["OPTIONS"], "paths": [{"exact": "*"}]}]}]}])
+	decide([p], req("OPTIONS", "*", web)).action == "allow"
+	decide([p], req("OPTIONS", "/", web)).action == "deny"
+	decide([p], req("GET", "*", web)).action == "deny"
+}
