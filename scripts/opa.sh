@@ -3,7 +3,10 @@
 # module proxy into a cache outside the repository on first use.
 # Usage: scripts/opa.sh test policy/rego
 set -euo pipefail
-version=v1.22.3
+top=$(cd "$(dirname "$0")/.." && pwd)
+# The same OPA the compiler links: the version go.mod requires.
+version=$(awk '$1 == "github.com/open-policy-agent/opa" { print $2; exit }' "$top/go.mod")
+[[ -n "$version" ]] || { echo "opa.sh: no github.com/open-policy-agent/opa in go.mod" >&2; exit 1; }
 cache="${AXON_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/axon}/bin"
 bin="$cache/opa-$version"
 if [[ ! -x "$bin" ]]; then
