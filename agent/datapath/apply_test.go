@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/axon-dev/axon/policy/compiler"
+	"github.com/axon-dev/axon/test/netns"
 )
 
 // flipTable is an endpoint with its own ID whose GET /x is decided by rule
@@ -147,7 +148,7 @@ func TestApplyWritesDiffs(t *testing.T) {
 // TestPinnedMapsSurviveReopen: a second Open on the same pin directory sees
 // the table the first one applied and keeps enforcing it.
 func TestPinnedMapsSurviveReopen(t *testing.T) {
-	needRoot(t)
+	netns.RequireRoot(t)
 	if _, err := os.Stat("/sys/fs/bpf"); err != nil {
 		t.Skip("no bpffs at /sys/fs/bpf")
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/axon-dev/axon/bpf"
 	"github.com/axon-dev/axon/policy/compiler"
+	"github.com/axon-dev/axon/test/netns"
 	"github.com/cilium/ebpf"
 )
 
@@ -88,7 +89,7 @@ func benchPerCall(b *testing.B, axon, noop *ebpf.Program, in []byte, setup func(
 // BenchmarkDatapath reports ns per packet from BPF_PROG_TEST_RUN, each
 // beside the no-op TC program measured in the same run.
 func BenchmarkDatapath(b *testing.B) {
-	needRoot(b)
+	netns.RequireRoot(b)
 	d, err := Open(WithoutClientReset(), WithEventRate(0))
 	if err != nil {
 		b.Fatal(err)

@@ -7,13 +7,14 @@ import (
 	"testing"
 
 	"github.com/axon-dev/axon/policy/compiler"
+	"github.com/axon-dev/axon/test/netns"
 	"github.com/cilium/ebpf"
 )
 
 // openTest opens a datapath of its own for a test (no client RSTs).
 func openTest(t testing.TB, opts ...Option) *Datapath {
 	t.Helper()
-	needRoot(t)
+	netns.RequireRoot(t)
 	d, err := Open(append([]Option{WithoutClientReset()}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
@@ -33,7 +34,7 @@ var shared struct {
 // emulated kernels). Tests run one at a time; each applies its own table.
 func sharedTest(t testing.TB) *Datapath {
 	t.Helper()
-	needRoot(t)
+	netns.RequireRoot(t)
 	shared.once.Do(func() {
 		shared.d, shared.err = Open(WithoutClientReset(), WithEventRate(1<<20))
 	})

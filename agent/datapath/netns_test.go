@@ -104,7 +104,7 @@ spec:
 // real curl and Go client requests from another namespace against a real Go
 // HTTP server.
 func TestNetnsEndToEnd(t *testing.T) {
-	needRoot(t)
+	netns.RequireRoot(t)
 	subnet := fmt.Sprintf("10.%d.%d.0/24", 180+rand.IntN(40), rand.IntN(250))
 	base := strings.TrimSuffix(subnet, "0/24")
 	client, server := netns.Pair(t, subnet, "client", base+"1", "server", base+"2")
@@ -117,7 +117,7 @@ func TestNetnsEndToEnd(t *testing.T) {
 // TestNetnsEndToEndEgress runs the egress program on the host side of the
 // server's veth (as in front of a pod), with hosts on a bridge.
 func TestNetnsEndToEndEgress(t *testing.T) {
-	needRoot(t)
+	netns.RequireRoot(t)
 	subnet := fmt.Sprintf("10.%d.%d.0/24", 180+rand.IntN(40), rand.IntN(250))
 	base := strings.TrimSuffix(subnet, "0/24")
 	n := netns.New(t, subnet)

@@ -4,20 +4,12 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/netip"
-	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
 
 	"github.com/cilium/ebpf"
 )
-
-func needRoot(t testing.TB) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
-}
 
 const (
 	tcpFIN = 0x01
