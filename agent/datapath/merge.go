@@ -67,8 +67,8 @@ func mergeRows(rows []compiler.PathRow) []compiler.PathRow {
 					if src == nil {
 						continue
 					}
-					row.Enforce = combine(row.Enforce, src.Enforce)
-					row.Audit = combine(row.Audit, src.Audit)
+					row.Enforce = row.Enforce.Combine(src.Enforce)
+					row.Audit = row.Audit.Combine(src.Audit)
 					for _, g := range src.Globs {
 						if !containsGlob(row.Globs, g) {
 							row.Globs = append(row.Globs, g)
@@ -93,17 +93,6 @@ func mergeRows(rows []compiler.PathRow) []compiler.PathRow {
 		return a.Prefix < b.Prefix
 	})
 	return out
-}
-
-func lowerRule(a, b compiler.RuleID) compiler.RuleID {
-	if a == 0 || (b != 0 && b < a) {
-		return b
-	}
-	return a
-}
-
-func combine(a, b compiler.Match) compiler.Match {
-	return compiler.Match{Deny: lowerRule(a.Deny, b.Deny), Allow: lowerRule(a.Allow, b.Allow)}
 }
 
 func containsGlob(gs []compiler.Glob, g compiler.Glob) bool {

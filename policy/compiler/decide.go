@@ -78,8 +78,8 @@ func (t *Table) Decide(r Request) Decision {
 		if row == nil {
 			continue
 		}
-		enf.merge(row.Enforce)
-		aud.merge(row.Audit)
+		enf = enf.Combine(row.Enforce)
+		aud = aud.Combine(row.Audit)
 		for _, g := range row.Globs {
 			if !MatchGlob(g.Pattern, path) {
 				continue
@@ -92,11 +92,6 @@ func (t *Table) Decide(r Request) Decision {
 		}
 	}
 	return verdict(ep, enf, aud)
-}
-
-func (m *Match) merge(o Match) {
-	m.Deny = lower(m.Deny, o.Deny)
-	m.Allow = lower(m.Allow, o.Allow)
 }
 
 // verdict applies docs/semantics.md "Decision" steps 2-4 to the matches.

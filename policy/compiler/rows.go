@@ -12,6 +12,7 @@ type rowVal struct {
 	globs          []Glob
 }
 
+// lower is the lower of two rule IDs, where 0 (none) is above all.
 func lower(a, b RuleID) RuleID {
 	if a == 0 || (b != 0 && b < a) {
 		return b

@@ -152,6 +152,11 @@ type Match struct {
 	Allow RuleID
 }
 
+// Combine returns the matches of m and o together.
+func (m Match) Combine(o Match) Match {
+	return Match{Deny: lower(m.Deny, o.Deny), Allow: lower(m.Allow, o.Allow)}
+}
+
 // PathRow is one entry of the path trie of (Endpoint, Class, Method). The
 // datapath looks up the request's method and MethodAny, takes the longest
 // Prefix of each that is a byte prefix of the path key (the path, a NUL, then
