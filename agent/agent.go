@@ -71,6 +71,7 @@ type Agent struct {
 	mu         sync.Mutex
 	attachErrs map[string]error  // "iface/direction" -> why not attached; nil entry = attached
 	attachMode map[string]string // "iface/direction" -> mode label of its axon_attached series
+	podIfaces  map[string]error  // interface -> why no pod is recorded behind it (nil: recorded)
 	applied    bool
 	lastFP     string
 	table      *compiler.Table
@@ -102,7 +103,7 @@ func New(cfg Config, dp Datapath, load Loader) (*Agent, error) {
 		return nil, err
 	}
 	a := &Agent{cfg: cfg, log: cfg.Logger, dp: dp, load: load, att: att, attachErrs: map[string]error{},
-		attachMode: map[string]string{}}
+		attachMode: map[string]string{}, podIfaces: map[string]error{}}
 	var src metrics.Source
 	if dp != nil {
 		a.ctr = newCounterState(dp.Counters)
@@ -199,6 +200,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	failed := a.reload(fp)
 	a.attachAll()
 
+	if fe, ok := a.dp.(FlowExpirer); ok {
+		wg.Go(func() { a.expireFlows(ctx, fe) })
+	}
 	// Attachments are checked and restored on their own goroutine: a reload
 	// may compile for up to compileTimeout, and an interface recreated
 	// meanwhile must not wait for it.
@@ -328,6 +332,7 @@ type pendingTable struct {
 // when its reload began. A failure is counted and logged, each time.
 func (a *Agent) apply(p *pendingTable, start time.Time) error {
 	t, fp := p.t, p.fp
+	a.syncPodInterfaces(a.cfg.Interfaces, t)
 	ustart := time.Now()
 	if err := a.dp.Apply(t); err != nil {
 		a.m.LoadErrors.WithLabelValues("apply").Inc()
@@ -427,6 +432,8 @@ func (a *Agent) verifyAttachments() {
 }
 
 func (a *Agent) attach(ifaces []string) {
+	// The pod behind an interface is recorded before programs run there.
+	a.syncPodInterfaces(ifaces, a.Table())
 	ats, err := a.att.Attach(ifaces, a.dp.Programs())
 	a.mu.Lock()
 	for _, at := range ats {

@@ -34,11 +34,12 @@ func OpenDatapath(pinDir string) (*BPFDatapath, error) {
 // policy set was in force before this agent applied one.
 func (b *BPFDatapath) PinnedPolicy() bool { return b.OpenedPolicing() }
 
-// Programs returns the program for each attach direction: the ingress hook
-// of a device whose ingress carries client-to-server traffic, and the egress
-// hook of one whose egress does.
+// Programs returns the program for each attach direction of a pod-facing
+// interface (the host side of a pod's veth, or the bridge port in front of
+// it): egress carries client-to-server traffic to the pod, ingress the
+// pod's replies.
 func (b *BPFDatapath) Programs() attach.Programs {
-	return attach.Programs{Ingress: b.Ingress(), Egress: b.Egress()}
+	return attach.Programs{Ingress: b.Reply(), Egress: b.Egress()}
 }
 
 // Counters reads the BPF counters. Ring-buffer losses are the datapath's

@@ -82,33 +82,38 @@ type AxonAxEvent struct {
 }
 
 type AxonAxFlow struct {
-	_         structs.HostLayout
-	NextSeq   uint32
-	BaseSeq   uint32
-	State     uint8
-	Sub       uint8
-	Tgt       uint8
-	Pct       uint8
-	PctHi     uint8
-	AbsPos    uint8
-	MethodLen uint8
-	Flags     uint8
-	Hflags    uint8
-	NamePos   uint8
-	NameOk    uint8
-	VerPos    uint8
-	H0        uint8
-	H1        uint8
-	H2        uint8
-	TePos     uint8
-	PathLen   uint16
-	AckKnown  uint16
-	SrvAck    uint32
-	Remaining uint64
-	Value     uint64
-	Cl        uint64
-	Method    [16]uint8
-	Path      [256]uint8
+	_          structs.HostLayout
+	NextSeq    uint32
+	BaseSeq    uint32
+	State      uint8
+	Sub        uint8
+	Tgt        uint8
+	Pct        uint8
+	PctHi      uint8
+	AbsPos     uint8
+	MethodLen  uint8
+	Flags      uint8
+	Hflags     uint8
+	NamePos    uint8
+	NameOk     uint8
+	VerPos     uint8
+	H0         uint8
+	H1         uint8
+	H2         uint8
+	TePos      uint8
+	PathLen    uint16
+	RtxStrikes uint8
+	Nreq       uint8
+	SrvAck     uint32
+	SrvIsn     uint32
+	SrvFin     uint8
+	PadF       [3]uint8
+	LastNs     uint64
+	Remaining  uint64
+	Value      uint64
+	Cl         uint64
+	Method     [16]uint8
+	Path       [256]uint8
 }
 
 type AxonAxFlowKey struct {
@@ -137,6 +142,15 @@ type AxonAxGlobKey struct {
 	Gen uint8
 	Pad [3]uint8
 	Id  uint32
+}
+
+type AxonAxIface struct {
+	_     structs.HostLayout
+	Addr4 [16]uint8
+	Addr6 [16]uint8
+	HasV4 uint8
+	HasV6 uint8
+	Pad   [2]uint8
 }
 
 type AxonAxMask128 struct {
@@ -212,6 +226,7 @@ const (
 	AxonMapEvents        = "events"
 	AxonMapFlows         = "flows"
 	AxonMapGlobs         = "globs"
+	AxonMapIfaces        = "ifaces"
 	AxonMapMethods       = "methods"
 	AxonMapPaths         = "paths"
 	AxonMapPodIps        = "pod_ips"
@@ -221,6 +236,7 @@ const (
 	AxonMapScratch       = "scratch"
 	AxonProgAxonEgress   = "axon_egress"
 	AxonProgAxonIngress  = "axon_ingress"
+	AxonProgAxonReply    = "axon_reply"
 	AxonVarCfgEventRate  = "cfg_event_rate"
 	AxonVarCfgReflectRst = "cfg_reflect_rst"
 )
@@ -269,6 +285,7 @@ type AxonSpecs struct {
 type AxonProgramSpecs struct {
 	AxonEgress  *ebpf.ProgramSpec `ebpf:"axon_egress"`
 	AxonIngress *ebpf.ProgramSpec `ebpf:"axon_ingress"`
+	AxonReply   *ebpf.ProgramSpec `ebpf:"axon_reply"`
 }
 
 // AxonMapSpecs contains maps before they are loaded into the kernel.
@@ -282,6 +299,7 @@ type AxonMapSpecs struct {
 	Events       *ebpf.MapSpec `ebpf:"events"`
 	Flows        *ebpf.MapSpec `ebpf:"flows"`
 	Globs        *ebpf.MapSpec `ebpf:"globs"`
+	Ifaces       *ebpf.MapSpec `ebpf:"ifaces"`
 	Methods      *ebpf.MapSpec `ebpf:"methods"`
 	Paths        *ebpf.MapSpec `ebpf:"paths"`
 	PodIps       *ebpf.MapSpec `ebpf:"pod_ips"`
@@ -326,6 +344,7 @@ type AxonMaps struct {
 	Events       *ebpf.Map `ebpf:"events"`
 	Flows        *ebpf.Map `ebpf:"flows"`
 	Globs        *ebpf.Map `ebpf:"globs"`
+	Ifaces       *ebpf.Map `ebpf:"ifaces"`
 	Methods      *ebpf.Map `ebpf:"methods"`
 	Paths        *ebpf.Map `ebpf:"paths"`
 	PodIps       *ebpf.Map `ebpf:"pod_ips"`
@@ -344,6 +363,7 @@ func (m *AxonMaps) Close() error {
 		m.Events,
 		m.Flows,
 		m.Globs,
+		m.Ifaces,
 		m.Methods,
 		m.Paths,
 		m.PodIps,
@@ -368,12 +388,14 @@ type AxonVariables struct {
 type AxonPrograms struct {
 	AxonEgress  *ebpf.Program `ebpf:"axon_egress"`
 	AxonIngress *ebpf.Program `ebpf:"axon_ingress"`
+	AxonReply   *ebpf.Program `ebpf:"axon_reply"`
 }
 
 func (p *AxonPrograms) Close() error {
 	return _AxonClose(
 		p.AxonEgress,
 		p.AxonIngress,
+		p.AxonReply,
 	)
 }
 

@@ -1,8 +1,14 @@
 //go:build ignore
 
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
-/* The Axon TC program: decides every HTTP/1.x request sent to a policed
- * endpoint from the compiled decision maps (include/policy_maps.h). */
+/* The Axon TC programs. axon_ingress and axon_egress decide every HTTP/1.x
+ * request sent to a policed endpoint from the compiled decision maps
+ * (include/policy_maps.h), after normalizing the TCP stream so that the
+ * bytes they decide on are the bytes the server's stack will deliver
+ * (docs/security.md). axon_reply runs on the other direction of the same
+ * device and records what only the server can tell: where its stream
+ * starts (SYN-ACK), what it has received (ACK), and whether it switched
+ * protocols (101). */
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
 #include <bpf/bpf_endian.h>
@@ -11,7 +17,9 @@
 #include "include/axon_shared.h"
 #include "include/knobs.h"
 #include "include/net_hdrs.h"
+#include "include/pkt.h"
 #include "include/policy_maps.h"
+#include "include/endpoint.h"
 #include "include/flow_state.h"
 #include "include/telemetry.h"
 #include "include/parse_http.h"
@@ -20,142 +28,18 @@
 
 char __license[] SEC("license") = "Dual BSD/GPL";
 
-#define AX_HDR_PULL 134 /* Ethernet + IPv6 + extension headers + TCP with options */
-
-/* ax_parse_ipv6_ext skips extension headers; returns the transport protocol
- * and advances *off, or -1. */
-static __always_inline int ax_parse_ipv6_ext(struct __sk_buff *skb, __u32 *off, __u8 nh,
-					     struct ax_pkt *p)
-{
-	for (int i = 0; i < AX_IPV6_EXT_MAX; i++) {
-		__u8 hdr[8];
-		if (nh != AX_IPPROTO_HOPOPTS && nh != AX_IPPROTO_ROUTING &&
-		    nh != AX_IPPROTO_DSTOPTS && nh != AX_IPPROTO_FRAGMENT)
-			return nh;
-		if (bpf_skb_load_bytes(skb, *off, hdr, 8))
-			return -1;
-		if (nh == AX_IPPROTO_FRAGMENT) {
-			__u16 fo = ((__u16)hdr[2] << 8) | hdr[3];
-			if (fo & 0xfff8)
-				return -1; /* not the first fragment: no TCP header */
-			if (fo & 1)
-				p->frag = 1;
-			*off += 8;
-		} else {
-			*off += ((__u32)hdr[1] + 1) * 8;
-		}
-		nh = hdr[0];
-	}
-	return -1;
-}
-
-/* ax_parse_pkt fills p for a TCP packet; returns -1 for anything else. */
-static __always_inline int ax_parse_pkt(struct __sk_buff *skb, struct ax_pkt *p)
-{
-	void *data = ax_data(skb);
-	void *data_end = ax_data_end(skb);
-	if (data + AX_HDR_PULL > data_end && skb->len > (__u32)(data_end - data)) {
-		bpf_skb_pull_data(skb, skb->len < AX_HDR_PULL ? skb->len : AX_HDR_PULL);
-		data = ax_data(skb);
-		data_end = ax_data_end(skb);
-	}
-	struct ax_ethhdr *eth = data;
-	if ((void *)(eth + 1) > data_end)
-		return -1;
-	__u32 l4off, l3len, iplen;
-	if (eth->proto == bpf_htons(AX_ETH_P_IP)) {
-		struct ax_iphdr *ip = (void *)(eth + 1);
-		if ((void *)(ip + 1) > data_end)
-			return -1;
-		if (ip->proto != AX_IPPROTO_TCP)
-			return -1;
-		__u16 fo = bpf_ntohs(ip->frag_off);
-		if (fo & 0x1fff)
-			return -1; /* not the first fragment: no TCP header */
-		p->frag = (fo & 0x2000) != 0;
-		l3len = (ip->ver_ihl & 0xf) * 4;
-		if (l3len < 20)
-			return -1;
-		iplen = bpf_ntohs(ip->tot_len);
-		__builtin_memset(p->saddr, 0, 10);
-		p->saddr[10] = 0xff;
-		p->saddr[11] = 0xff;
-		__builtin_memcpy(p->saddr + 12, &ip->saddr, 4);
-		__builtin_memset(p->daddr, 0, 10);
-		p->daddr[10] = 0xff;
-		p->daddr[11] = 0xff;
-		__builtin_memcpy(p->daddr + 12, &ip->daddr, 4);
-	} else if (eth->proto == bpf_htons(AX_ETH_P_IPV6)) {
-		struct ax_ipv6hdr *ip6 = (void *)(eth + 1);
-		if ((void *)(ip6 + 1) > data_end)
-			return -1;
-		__u32 off = sizeof(*eth) + sizeof(*ip6);
-		int nh = ip6->nexthdr;
-		__builtin_memcpy(p->saddr, ip6->saddr, 16);
-		__builtin_memcpy(p->daddr, ip6->daddr, 16);
-		iplen = bpf_ntohs(ip6->payload_len) + sizeof(*ip6);
-		if (nh != AX_IPPROTO_TCP) {
-			p->v6 = 1;
-			nh = ax_parse_ipv6_ext(skb, &off, nh, p);
-			if (nh != AX_IPPROTO_TCP)
-				return -1;
-		}
-		l3len = off - sizeof(*eth);
-		p->v6 = 1;
-	} else {
-		return -1;
-	}
-	l4off = sizeof(struct ax_ethhdr) + (l3len & 0xff);
-	struct ax_tcphdr *tcp = (void *)eth + l4off;
-	if ((void *)(tcp + 1) > data_end)
-		return -1;
-	__u32 doff = (tcp->doff_res >> 4) * 4;
-	if (doff < 20 || iplen < l3len + doff)
-		return -1;
-	p->l3off = sizeof(struct ax_ethhdr);
-	p->l4off = l4off;
-	p->l3len = l3len;
-	p->poff = l4off + doff;
-	p->plen = iplen - l3len - doff;
-	p->seq = bpf_ntohl(tcp->seq);
-	p->ack = bpf_ntohl(tcp->ack_seq);
-	p->sport = bpf_ntohs(tcp->source);
-	p->dport = bpf_ntohs(tcp->dest);
-	p->tcp_flags = tcp->flags;
-	__builtin_memcpy(p->smac, eth->src, 6);
-	__builtin_memcpy(p->dmac, eth->dst, 6);
-	return 0;
-}
-
 static __always_inline int ax_drop(__u32 reason)
 {
 	ax_count_reason(reason);
 	return TC_ACT_SHOT;
 }
 
-static __always_inline int ax_deny(struct __sk_buff *skb, struct ax_pkt *p, struct ax_flow *f,
-				   __u64 redirect_flags)
-{
-	__u32 server_seq = f->next_seq;
-	f->state = AX_ST_RESET;
-	if (ax_reset(skb, p, server_seq, redirect_flags))
-		return ax_drop(AX_REASON_RESET_FAILED);
-	return TC_ACT_OK;
-}
-
-/* ax_port_policed says whether some endpoint of generation gen uses port. */
-static __always_inline int ax_port_policed(__u32 gen, __u16 port)
-{
-	__u32 word = gen * AX_PORT_WORDS + port / 64;
-	__u64 *bits = bpf_map_lookup_elem(&policed_ports, &word);
-	return bits && ((*bits >> (port & 63)) & 1);
-}
-
 /* ax_port_filter is the fast path for traffic nobody polices: it finds the
- * TCP ports of plain IPv4/IPv6 packets and says whether any endpoint of
- * generation gen uses one of them. Anything it cannot read quickly goes
- * to the full parse. */
-static __always_inline int ax_port_filter(struct __sk_buff *skb, __u32 gen)
+ * TCP ports of plain, unfragmented IPv4/IPv6 packets and says whether an
+ * endpoint of generation gen uses the destination port (the source port for
+ * the reply direction). Anything it cannot read quickly (tags, fragments,
+ * extension headers) goes to the full parse. */
+static __always_inline int ax_port_filter(struct __sk_buff *skb, __u32 gen, int reply)
 {
 	void *data = ax_data(skb);
 	void *data_end = ax_data_end(skb);
@@ -163,12 +47,16 @@ static __always_inline int ax_port_filter(struct __sk_buff *skb, __u32 gen)
 	if ((void *)(eth + 1) > data_end)
 		return 1;
 	__u32 l4off;
+	if (skb->vlan_present)
+		return 1;
 	if (eth->proto == bpf_htons(AX_ETH_P_IP)) {
 		struct ax_iphdr *ip = (void *)(eth + 1);
 		if ((void *)(ip + 1) > data_end)
 			return 1;
 		if (ip->proto != AX_IPPROTO_TCP)
 			return 0;
+		if (ip->frag_off & bpf_htons(0x3fff))
+			return 1;
 		l4off = sizeof(*eth) + (ip->ver_ihl & 0xf) * 4;
 	} else if (eth->proto == bpf_htons(AX_ETH_P_IPV6)) {
 		struct ax_ipv6hdr *ip6 = (void *)(eth + 1);
@@ -178,85 +66,236 @@ static __always_inline int ax_port_filter(struct __sk_buff *skb, __u32 gen)
 			return 1;
 		l4off = sizeof(*eth) + sizeof(*ip6);
 	} else {
-		return 0;
+		return ax_is_vlan(eth->proto);
 	}
 	struct ax_tcphdr *tcp = data + l4off;
 	if ((void *)(tcp + 1) > data_end)
 		return 1;
-	return ax_port_policed(gen, bpf_ntohs(tcp->dest)) ||
-	       ax_port_policed(gen, bpf_ntohs(tcp->source));
+	return ax_port_policed(gen, bpf_ntohs(reply ? tcp->source : tcp->dest));
 }
 
-/* ax_server_ack records what a policed server acknowledged on a flow: the
- * bytes before it are in the server's stream, whatever is retransmitted. */
-static __always_inline void ax_server_ack(struct ax_pkt *p, __u32 gen)
+static __always_inline struct ax_config *ax_config(void)
 {
-	if (!(p->tcp_flags & AX_TCP_ACK) || (p->tcp_flags & AX_TCP_SYN))
-		return;
-	struct ax_endpoint_key ek = {.gen = gen, .port = p->sport};
-	__builtin_memcpy(ek.addr, p->saddr, 16);
-	if (!bpf_map_lookup_elem(&endpoints, &ek))
-		return;
-	struct ax_flow_key k = {.sport = p->dport, .dport = p->sport};
-	__builtin_memcpy(k.saddr, p->daddr, 16);
-	__builtin_memcpy(k.daddr, p->saddr, 16);
-	struct ax_flow *f = bpf_map_lookup_elem(&flows, &k);
-	if (!f)
-		return;
-	/* Never beyond what was passed to the server. */
-	if ((__s32)(p->ack - f->next_seq) > 0)
-		return;
-	if (!f->ack_known || (__s32)(p->ack - f->srv_ack) > 0) {
-		f->srv_ack = p->ack;
-		f->ack_known = 1;
+	__u32 zero = 0;
+	return bpf_map_lookup_elem(&config, &zero);
+}
+
+static __always_inline int ax_enforced(struct ax_scratch *s)
+{
+	return s->ep.flags & AX_EP_ENFORCE;
+}
+
+static __always_inline int ax_deny(struct __sk_buff *skb, struct ax_pkt *p, struct ax_flow *f,
+				   __u64 redirect_flags)
+{
+	__u32 server_seq = p->seq;
+	if (f) {
+		server_seq = f->next_seq;
+		f->state = AX_ST_RESET;
 	}
+	if (ax_reset(skb, p, server_seq, redirect_flags))
+		return ax_drop(AX_REASON_RESET_FAILED);
+	return TC_ACT_OK;
 }
 
 /* ax_refuse handles a segment that cannot be decided by the rules: a deny
  * with a reason on an endpoint with an Enforce-mode policy; otherwise an
- * audit_deny, and the flow is no longer parsed. */
+ * audit_deny, and the flow is no longer parsed. f may be null (a connection
+ * whose start was not seen). */
 static __always_inline int ax_refuse(struct __sk_buff *skb, struct ax_pkt *p, struct ax_scratch *s,
 				     struct ax_flow *f, __u32 reason, __u64 redirect_flags)
 {
 	s->reason = reason;
 	s->rule = 0;
 	s->identity = 0;
-	if (s->ep.flags & AX_EP_ENFORCE) {
-		s->verdict = AX_VERDICT_DENY;
+	s->verdict = ax_enforced(s) ? AX_VERDICT_DENY : AX_VERDICT_AUDIT_DENY;
+	if (f) {
 		ax_account(s, f);
-		return ax_deny(skb, p, f, redirect_flags);
+	} else {
+		__builtin_memset(&s->init, 0, sizeof(s->init));
+		ax_account(s, &s->init);
 	}
-	s->verdict = AX_VERDICT_AUDIT_DENY;
-	ax_account(s, f);
-	f->state = AX_ST_PASS;
+	if (ax_enforced(s))
+		return ax_deny(skb, p, f, redirect_flags);
+	if (f)
+		f->state = AX_ST_PASS;
 	return TC_ACT_OK;
 }
 
-static __always_inline int ax_handle(struct __sk_buff *skb, __u64 redirect_flags)
+/* ax_discard handles a segment the normalizer will not let through but
+ * that is no request to decide (the client's stack retransmits, or it was
+ * forged): dropped on an enforced endpoint; on an audit-only one it passes
+ * and the flow stops being parsed, since audit never breaks traffic. */
+static __always_inline int ax_discard(struct ax_scratch *s, struct ax_flow *f, __u32 reason)
 {
-	__u32 zero = 0;
-	struct ax_config *cfg = bpf_map_lookup_elem(&config, &zero);
+	ax_count_reason(reason);
+	if (ax_enforced(s))
+		return TC_ACT_SHOT;
+	if (f)
+		f->state = AX_ST_PASS;
+	return TC_ACT_OK;
+}
+
+/* ax_parse_payload runs the request parser over the new bytes of the
+ * segment, deciding each complete request line. */
+static __always_inline int ax_parse_payload(struct __sk_buff *skb, struct ax_pkt *p,
+					    struct ax_scratch *s, struct ax_flow *f, __u32 data_seq,
+					    __u32 skip, __u64 redirect_flags)
+{
+	__u32 end = p->poff + p->plen;
+	if ((long)skb->data + end > (long)skb->data_end)
+		bpf_skb_pull_data(skb, end);
+	s->pos = p->poff + skip;
+	s->end = end;
+
+	int r = AX_P_MALFORMED;
+	for (int round = 0; round < AX_PARSE_ROUNDS; round++) {
+		r = ax_parse(skb);
+		if (r == AX_P_DONE) {
+			f->next_seq = data_seq + p->plen;
+			f->last_ns = bpf_ktime_get_ns();
+			if (p->tcp_flags & AX_TCP_FIN) {
+				f->state = AX_ST_CLOSED;
+				f->next_seq++;
+			}
+			return TC_ACT_OK;
+		}
+		if (r == AX_P_MORE)
+			continue;
+		if (r == AX_P_DECIDE) {
+			if (f->nreq < 255)
+				f->nreq++;
+			if (ax_decide(skb) == AX_VERDICT_DENY)
+				return ax_deny(skb, p, f, redirect_flags);
+			continue;
+		}
+		break;
+	}
+	if (r == AX_P_MORE || r == AX_P_DECIDE)
+		r = AX_P_MALFORMED; /* more requests in one segment than the bounds allow */
+	return ax_refuse(skb, p, s, f,
+			 r == AX_P_NOT_HTTP ? AX_REASON_NOT_HTTP : AX_REASON_MALFORMED,
+			 redirect_flags);
+}
+
+/* ax_stream applies the TCP normalizer to a segment sent to a policed
+ * endpoint and parses what it lets through. The invariant: a byte position
+ * of the client's stream is let through with one content only, unless the
+ * server has acknowledged it (it then discards every later copy). */
+static __always_inline int ax_stream(struct __sk_buff *skb, struct ax_pkt *p, struct ax_scratch *s,
+				     __u64 redirect_flags)
+{
+	__u8 fl = p->tcp_flags;
+	struct ax_flow *f = bpf_map_lookup_elem(&flows, &s->key);
+	if (fl & AX_TCP_RST) {
+		/* The server takes a RST only at exactly the next byte it
+		 * expects; any other one leaves the connection, and the flow. */
+		if (f && p->seq == f->next_seq)
+			bpf_map_delete_elem(&flows, &s->key);
+		return TC_ACT_OK;
+	}
+	if (fl & AX_TCP_SYN) {
+		/* A SYN never moves the parser (the server's SYN-ACK starts a
+		 * flow). Its data is taken only with a fast-open cookie, which
+		 * Axon cannot see: refuse it, the client resends it later. */
+		return p->plen ? ax_discard(s, f, AX_REASON_SYN_DATA) : TC_ACT_OK;
+	}
+	if (!(fl & AX_TCP_ACK))
+		return p->plen ? ax_discard(s, f, AX_REASON_NO_ACK) : TC_ACT_OK;
+	if (!f) {
+		if (!p->plen)
+			return TC_ACT_OK;
+		/* Never picked up mid-stream: the bytes before are unknown.
+		 * Audit-only: counted once, then the connection passes. */
+		if (!ax_enforced(s)) {
+			__builtin_memset(&s->init, 0, sizeof(s->init));
+			s->init.state = AX_ST_PASS;
+			s->init.last_ns = bpf_ktime_get_ns();
+			bpf_map_update_elem(&flows, &s->key, &s->init, BPF_NOEXIST);
+		}
+		return ax_refuse(skb, p, s, 0, AX_REASON_NO_FLOW, redirect_flags);
+	}
+	__u8 state = f->state;
+	if (state == AX_ST_PASS || state == AX_ST_TUNNEL) {
+		if (p->plen)
+			f->last_ns = bpf_ktime_get_ns();
+		return TC_ACT_OK;
+	}
+	if (state == AX_ST_RESET)
+		return ax_drop(AX_REASON_FLOW_RESET);
+	if (fl & AX_TCP_URG) {
+		/* The server's stack takes the urgent byte out of the stream
+		 * (or not, with SO_OOBINLINE): the bytes it reads are not the
+		 * ones on the wire. */
+		return ax_refuse(skb, p, s, f, AX_REASON_URGENT, redirect_flags);
+	}
+	__u32 data_seq = p->seq;
+	if (p->plen == 0) {
+		if ((fl & AX_TCP_FIN) && data_seq == f->next_seq) {
+			f->state = AX_ST_CLOSED;
+			f->next_seq = data_seq + 1;
+		}
+		return TC_ACT_OK;
+	}
+	/* Bytes before the first one the server takes. */
+	if ((__s32)(data_seq - f->base_seq) < 0)
+		return ax_discard(s, f, AX_REASON_OUT_OF_ORDER);
+	__s32 ahead = (__s32)(data_seq - f->next_seq);
+	if (ahead > 0)
+		return ax_discard(s, f, AX_REASON_OUT_OF_ORDER);
+	__u32 skip = (__u32)(-ahead);
+	if (skip > 0) {
+		/* Bytes passed before and not acknowledged may never have
+		 * reached the server (it drops what it finds invalid), and
+		 * this copy may differ from what was parsed: drop it. The
+		 * server's ACK of the first copy lets a later one through; a
+		 * client that keeps resending is reset. */
+		__u32 old_end = skip >= p->plen ? data_seq + p->plen : f->next_seq;
+		if ((__s32)(old_end - f->srv_ack) > 0) {
+			if (!ax_enforced(s))
+				return ax_discard(s, f, AX_REASON_UNVERIFIED);
+			if (++f->rtx_strikes >= AX_RTX_STRIKES)
+				return ax_refuse(skb, p, s, f, AX_REASON_UNVERIFIED,
+						 redirect_flags);
+			return ax_drop(AX_REASON_UNVERIFIED);
+		}
+		if (skip >= p->plen)
+			return TC_ACT_OK; /* the server has these bytes and discards them */
+	}
+	if (state == AX_ST_CLOSED)
+		return ax_discard(s, f, AX_REASON_OUT_OF_ORDER); /* data after FIN */
+	if (state == AX_ST_UPGRADE)
+		return ax_discard(s, f, AX_REASON_UPGRADE_PENDING);
+	return ax_parse_payload(skb, p, s, f, data_seq, skip, redirect_flags);
+}
+
+/* ax_to_server handles a packet travelling towards the pods behind the
+ * device. */
+static __always_inline int ax_to_server(struct __sk_buff *skb, __u64 redirect_flags)
+{
+	struct ax_config *cfg = ax_config();
 	if (!cfg)
 		return TC_ACT_OK;
 	__u32 gen = cfg->active_gen & 1;
-	if (!ax_port_filter(skb, gen))
+	if (!ax_port_filter(skb, gen, 0))
 		return TC_ACT_OK;
 
 	struct ax_pkt p = {};
-	if (ax_parse_pkt(skb, &p))
+	int kind = ax_classify(skb, &p);
+	if (kind == AX_PK_OTHER)
 		return TC_ACT_OK;
-	struct ax_endpoint_key ek = {.gen = gen, .port = p.dport};
-	__builtin_memcpy(ek.addr, p.daddr, 16);
-	struct ax_endpoint *ep = 0;
-	if (ax_port_policed(gen, p.dport))
-		ep = bpf_map_lookup_elem(&endpoints, &ek);
-	if (!ep) {
-		if (ax_port_policed(gen, p.sport))
-			ax_server_ack(&p, gen);
-		return TC_ACT_OK;
+	__u32 ifindex = skb->ifindex;
+	struct ax_iface *ifc = bpf_map_lookup_elem(&ifaces, &ifindex);
+	if (kind == AX_PK_SUSPECT) {
+		__u8 flags = ax_dest_flags(gen, ifc, &p);
+		if (!flags)
+			return TC_ACT_OK;
+		ax_count_reason(p.why);
+		return (flags & AX_EP_ENFORCE) ? TC_ACT_SHOT : TC_ACT_OK;
 	}
-	if (p.frag)
-		return ax_drop(AX_REASON_FRAGMENT);
+	struct ax_endpoint *ep = ax_endpoint_of(gen, ifc, p.daddr, p.dport, p.v6);
+	if (!ep)
+		return TC_ACT_OK;
 
 	struct ax_scratch *s = ax_scratch();
 	if (!s)
@@ -267,112 +306,96 @@ static __always_inline int ax_handle(struct __sk_buff *skb, __u64 redirect_flags
 	s->key.dport = p.dport;
 	s->gen = gen;
 	s->ep = *ep;
+	return ax_stream(skb, &p, s, redirect_flags);
+}
 
-	struct ax_flow *f = bpf_map_lookup_elem(&flows, &s->key);
-	if (p.tcp_flags & AX_TCP_RST) {
-		/* The server takes a RST only at exactly the next byte it
-		 * expects; any other one leaves the connection, and the flow. */
-		if (f && p.seq == f->next_seq)
-			bpf_map_delete_elem(&flows, &s->key);
+#define AX_S_HTTP11 0x312e312f50545448ULL /* "HTTP/1.1" */
+
+/* ax_reply_101 says whether the server's first response bytes, at off,
+ * switch protocols. */
+static __always_inline int ax_reply_101(struct __sk_buff *skb, __u32 off)
+{
+	__u8 b[13];
+	if (bpf_skb_load_bytes(skb, off, b, sizeof(b)))
+		return 0;
+	__u64 head;
+	__builtin_memcpy(&head, b, 8);
+	return head == AX_S_HTTP11 && b[8] == ' ' && b[9] == '1' && b[10] == '0' && b[11] == '1' &&
+	       b[12] == ' ';
+}
+
+/* ax_from_server handles a packet a policed server sends back. */
+static __always_inline int ax_from_server(struct __sk_buff *skb)
+{
+	struct ax_config *cfg = ax_config();
+	if (!cfg)
 		return TC_ACT_OK;
-	}
-	__u32 data_seq = p.seq;
-	int start = 0;
-	if (p.tcp_flags & AX_TCP_SYN) {
-		data_seq++;
-		/* A SYN starts a flow only where no stream is being parsed:
-		 * otherwise it could move the parser away from the bytes the
-		 * server takes. The server answers it with a challenge ACK. */
-		if (f && f->state != AX_ST_RESET && f->state != AX_ST_CLOSED &&
-		    f->next_seq != f->base_seq)
-			return p.plen ? ax_drop(AX_REASON_OUT_OF_ORDER) : TC_ACT_OK;
-		start = 1;
-	} else if (!f && p.plen > 0) {
-		start = 1; /* mid-stream: parsed from this segment on */
-	}
-	if (start) {
+	__u32 gen = cfg->active_gen & 1;
+	if (!ax_port_filter(skb, gen, 1))
+		return TC_ACT_OK;
+	struct ax_pkt p = {};
+	if (ax_classify(skb, &p) != AX_PK_TCP)
+		return TC_ACT_OK;
+	__u32 ifindex = skb->ifindex;
+	struct ax_iface *ifc = bpf_map_lookup_elem(&ifaces, &ifindex);
+	if (!ax_endpoint_of(gen, ifc, p.saddr, p.sport, p.v6))
+		return TC_ACT_OK;
+
+	struct ax_flow_key k = {.sport = p.dport, .dport = p.sport};
+	__builtin_memcpy(k.saddr, p.daddr, 16);
+	__builtin_memcpy(k.daddr, p.saddr, 16);
+	__u8 fl = p.tcp_flags;
+	struct ax_flow *f = bpf_map_lookup_elem(&flows, &k);
+	if ((fl & (AX_TCP_SYN | AX_TCP_ACK)) == (AX_TCP_SYN | AX_TCP_ACK)) {
+		/* The server accepted a SYN: its stream starts at p.ack. A
+		 * repeated SYN-ACK of the same connection changes nothing. */
+		if (f && f->srv_isn == p.seq && f->base_seq == p.ack)
+			return TC_ACT_OK;
+		struct ax_scratch *s = ax_scratch();
+		if (!s)
+			return TC_ACT_OK;
 		__builtin_memset(&s->init, 0, sizeof(s->init));
-		s->init.next_seq = data_seq;
-		s->init.base_seq = data_seq;
-		if (bpf_map_update_elem(&flows, &s->key, &s->init, BPF_ANY))
-			return ax_drop(AX_REASON_MALFORMED);
-		f = bpf_map_lookup_elem(&flows, &s->key);
+		s->init.next_seq = p.ack;
+		s->init.base_seq = p.ack;
+		s->init.srv_ack = p.ack;
+		s->init.srv_isn = p.seq;
+		s->init.last_ns = bpf_ktime_get_ns();
+		if (bpf_map_update_elem(&flows, &k, &s->init, BPF_ANY))
+			ax_count_reason(AX_REASON_FLOW_TABLE_FULL);
+		return TC_ACT_OK;
 	}
 	if (!f)
 		return TC_ACT_OK;
-	if (p.plen == 0) {
-		if ((p.tcp_flags & AX_TCP_FIN) && data_seq == f->next_seq &&
-		    f->state != AX_ST_RESET) {
-			f->state = AX_ST_CLOSED;
-			f->next_seq = data_seq + 1;
-		}
+	if (fl & AX_TCP_RST) {
+		bpf_map_delete_elem(&flows, &k);
 		return TC_ACT_OK;
 	}
-	if (f->state == AX_ST_RESET)
-		return ax_drop(AX_REASON_FLOW_RESET);
-	if (f->state == AX_ST_PASS)
-		return TC_ACT_OK;
-
-	/* Bytes before the first one parsed cannot be checked: drop them. */
-	if ((__s32)(data_seq - f->base_seq) < 0)
-		return ax_drop(AX_REASON_OUT_OF_ORDER);
-	__s32 ahead = (__s32)(data_seq - f->next_seq);
-	if (ahead > 0)
-		return ax_drop(AX_REASON_OUT_OF_ORDER);
-	__u32 skip = (__u32)(-ahead);
-	if (skip > 0 && f->ack_known) {
-		/* Bytes passed before but not acknowledged may never have
-		 * reached the server; these copies could differ from what was
-		 * parsed. They cannot be checked: refuse them. */
-		__u32 old_end = skip >= p.plen ? data_seq + p.plen : f->next_seq;
-		if ((__s32)(old_end - f->srv_ack) > 0)
-			return ax_refuse(skb, &p, s, f, AX_REASON_UNVERIFIED, redirect_flags);
+	/* Never beyond what was passed to the server. */
+	if ((fl & AX_TCP_ACK) && (__s32)(p.ack - f->srv_ack) > 0 &&
+	    (__s32)(p.ack - f->next_seq) <= 0) {
+		f->srv_ack = p.ack;
+		f->rtx_strikes = 0;
 	}
-	if (skip >= p.plen)
-		return TC_ACT_OK; /* a retransmission of bytes already parsed */
-	if (f->state == AX_ST_CLOSED)
-		return ax_drop(AX_REASON_OUT_OF_ORDER); /* data after FIN */
-
-	__u32 end = p.poff + p.plen;
-	if (end > skb->len)
-		return ax_drop(AX_REASON_MALFORMED);
-	if ((long)skb->data + end > (long)skb->data_end)
-		bpf_skb_pull_data(skb, end);
-	s->pos = p.poff + skip;
-	s->end = end;
-
-	int r = AX_P_MALFORMED;
-	for (int round = 0; round < AX_PARSE_ROUNDS; round++) {
-		r = ax_parse(skb);
-		if (r == AX_P_DONE) {
-			f->next_seq = data_seq + p.plen;
-			if (p.tcp_flags & AX_TCP_FIN) {
-				f->state = AX_ST_CLOSED;
-				f->next_seq++;
-			}
-			return TC_ACT_OK;
-		}
-		if (r == AX_P_MORE)
-			continue;
-		if (r == AX_P_DECIDE) {
-			if (ax_decide(skb) == AX_VERDICT_DENY)
-				return ax_deny(skb, &p, f, redirect_flags);
-			continue;
-		}
-		break;
+	if (f->state == AX_ST_UPGRADE && p.plen > 0 && p.seq == f->srv_isn + 1) {
+		/* The response to the connection's first request. */
+		if (ax_reply_101(skb, p.poff))
+			f->state = AX_ST_TUNNEL;
+		else
+			ax_req_reset(f);
 	}
-	if (r == AX_P_MORE || r == AX_P_DECIDE)
-		r = AX_P_MALFORMED; /* more requests in one segment than the bounds allow */
-	return ax_refuse(skb, &p, s, f,
-			 r == AX_P_NOT_HTTP ? AX_REASON_NOT_HTTP : AX_REASON_MALFORMED,
-			 redirect_flags);
+	if (fl & AX_TCP_FIN) {
+		f->srv_fin = 1;
+		if (f->state == AX_ST_CLOSED)
+			bpf_map_delete_elem(&flows, &k);
+	}
+	return TC_ACT_OK;
 }
 
 /* For a device whose ingress carries client-to-server traffic. */
 SEC("tc")
 int axon_ingress(struct __sk_buff *skb)
 {
-	return ax_handle(skb, 0);
+	return ax_to_server(skb, 0);
 }
 
 /* For a device whose egress carries client-to-server traffic (the host side
@@ -380,5 +403,12 @@ int axon_ingress(struct __sk_buff *skb)
 SEC("tc")
 int axon_egress(struct __sk_buff *skb)
 {
-	return ax_handle(skb, BPF_F_INGRESS);
+	return ax_to_server(skb, BPF_F_INGRESS);
+}
+
+/* For the other direction of the same device: server-to-client traffic. */
+SEC("tc")
+int axon_reply(struct __sk_buff *skb)
+{
+	return ax_from_server(skb);
 }

@@ -177,6 +177,7 @@ func TestPinnedMapsSurviveReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d2.Close()
+	registerReply(d2)
 	if !d2.OpenedPolicing() {
 		t.Fatal("reopened pinned maps do not report the policy they hold")
 	}

@@ -35,9 +35,18 @@ const (
 	ReasonResetFailed   Reason = 8  // the RST could not be built: segment dropped
 	ReasonFragment      Reason = 9  // IP fragment to a policed endpoint, dropped
 	ReasonEventLost     Reason = 10 // event not sent: ring buffer full
-	ReasonUnverified    Reason = 11 // retransmission of bytes the server had not acknowledged: reset
-	numReasons                 = 12
-	reasonSlots                = 16
+	ReasonUnverified    Reason = 11 // retransmission of bytes the server had not acknowledged: dropped, reset after AX_RTX_STRIKES
+	ReasonUpgrade       Reason = 12 // an Upgrade other than websocket: refused
+	ReasonUrgent        Reason = 13 // TCP urgent data on a policed connection: refused
+	ReasonSYNData       Reason = 14 // data in a SYN: dropped
+	ReasonNoACK         Reason = 15 // data without the ACK flag: dropped
+	ReasonNoFlow        Reason = 16 // data on a connection whose start was not seen: refused
+	ReasonVLAN          Reason = 17 // VLAN-tagged frame to a policed pod: dropped
+	ReasonIPHeader      Reason = 18 // IP header or extension header chain not read to its end: dropped
+	ReasonFlowTableFull Reason = 19 // no room for a new connection's state (its data is then refused)
+	ReasonUpgradePend   Reason = 20 // data sent before the server answered an Upgrade: dropped
+	numReasons                 = 21
+	reasonSlots                = 32
 )
 
 var reasonNames = [...]string{
@@ -53,6 +62,15 @@ var reasonNames = [...]string{
 	ReasonFragment:      "ip_fragment",
 	ReasonEventLost:     "event_lost",
 	ReasonUnverified:    "retransmit_unverified",
+	ReasonUpgrade:       "upgrade_refused",
+	ReasonUrgent:        "tcp_urgent",
+	ReasonSYNData:       "syn_data",
+	ReasonNoACK:         "no_ack_flag",
+	ReasonNoFlow:        "no_flow",
+	ReasonVLAN:          "vlan_tagged",
+	ReasonIPHeader:      "ip_header",
+	ReasonFlowTableFull: "flow_table_full",
+	ReasonUpgradePend:   "upgrade_pending",
 }
 
 func (r Reason) String() string {

@@ -32,7 +32,9 @@ type Option func(*options)
 // restart of the agent.
 func WithPinDir(dir string) Option { return func(o *options) { o.pinDir = dir } }
 
-// WithMaxFlows sets the capacity of the flow table (LRU).
+// WithMaxFlows sets the capacity of the flow table: connections to policed
+// endpoints open at once. When it is full, new connections to enforced
+// endpoints are refused (their data is reset) until expiry makes room.
 func WithMaxFlows(n uint32) Option { return func(o *options) { o.maxFlows = n } }
 
 // WithEventRate sets how many deny/audit events per second and CPU the
@@ -176,6 +178,11 @@ func (d *Datapath) Ingress() *ebpf.Program { return d.objs.AxonIngress }
 // Egress is the program for a device whose egress carries client-to-server
 // traffic (the host side of a pod's veth).
 func (d *Datapath) Egress() *ebpf.Program { return d.objs.AxonEgress }
+
+// Reply is the program for the other direction of the same device (the
+// server's replies): without it no connection is ever let through to an
+// enforced endpoint, since flows start at the server's SYN-ACK.
+func (d *Datapath) Reply() *ebpf.Program { return d.objs.AxonReply }
 
 // Close releases the programs and maps (pinned maps and attached programs
 // stay in the kernel).

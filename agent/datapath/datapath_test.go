@@ -20,6 +20,7 @@ func openTest(t testing.TB, opts ...Option) *Datapath {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { d.Close() })
+	registerReply(d)
 	return d
 }
 
@@ -36,11 +37,12 @@ func sharedTest(t testing.TB) *Datapath {
 	t.Helper()
 	netns.RequireRoot(t)
 	shared.once.Do(func() {
-		shared.d, shared.err = Open(WithoutClientReset(), WithEventRate(1<<20))
+		shared.d, shared.err = Open(WithoutClientReset(), WithEventRate(1<<20), WithMaxFlows(1<<18))
 	})
 	if shared.err != nil {
 		t.Fatal(shared.err)
 	}
+	registerReply(shared.d)
 	return shared.d
 }
 

@@ -21,6 +21,10 @@ const (
 	MaxGlobPath = 256
 	// MaxRules: rule IDs at or above it are counted against rule 0.
 	MaxRules = 16384
+
+	epEnforce = 0x01 // AX_EP_ENFORCE
+	epPoliced = 0x02 // AX_EP_POLICED
+	portAny   = 0    // AX_PORT_ANY: the summary entry of an address
 )
 
 // decisionMaps are the maps whose keys carry a generation, and where in the
@@ -101,9 +105,22 @@ func encode(t *compiler.Table, gen uint8) (generation, error) {
 			FullRule:      uint32(e.FullDefault.Rule),
 		}
 		if e.Enforce {
-			v.Flags |= 1
+			v.Flags |= epEnforce
 		}
 		g.put(bpf.AxonMapEndpoints, k, v)
+	}
+	// Per address, the summary of its ports (AX_PORT_ANY): what fragments
+	// and tagged frames, whose port cannot be trusted, are judged by.
+	summary := map[[16]byte]uint8{}
+	for _, e := range t.Endpoints {
+		f := summary[addr16(e.Addr)] | epPoliced
+		if e.Enforce {
+			f |= epEnforce
+		}
+		summary[addr16(e.Addr)] = f
+	}
+	for a, f := range summary {
+		g.put(bpf.AxonMapEndpoints, bpf.AxonAxEndpointKey{Gen: gen, Port: portAny, Addr: a}, bpf.AxonAxEndpoint{Flags: f})
 	}
 	for _, p := range t.PodIPs {
 		g.put(bpf.AxonMapPodIps, bpf.AxonAxAddrKey{Gen: gen, Addr: addr16(p.Addr)}, p.Identity)

@@ -72,9 +72,9 @@ func TestEvasions(t *testing.T) {
 		{"tabs and repeated spaces", web4, orders4, []step{{"GET\t \t/api/v1/admin  \tHTTP/1.1\r\n\r\n", 0, reset}}},
 		{"bare LF line ends", web4, orders4, []step{{"GET /api/v1/items HTTP/1.1\nHost: o\n\n", 0, passed}, {"GET /api/v1/admin HTTP/1.0\n\n", 0, reset}}},
 		{"out-of-order segment is dropped, then decided in order", web4, orders4, []step{{"min HTTP/1.1\r\n", len("GET /api/v1/ad"), dropped}, {"GET /api/v1/ad", 0, passed}, {"min HTTP/1.1\r\n", 0, reset}}},
-		{"retransmission of parsed bytes passes", web4, orders4, []step{{"GET /api/v1/it", 0, passed}, {"GET /api/v1/it", -len("GET /api/v1/it"), passed}, {"ems HTTP/1.1\r\n\r\n", 0, passed}}},
-		{"retransmission with other bytes does not change the parse", web4, orders4, []step{{"GET /api/v1/it", 0, passed}, {"GET /api/v1/ad", -len("GET /api/v1/it"), passed}, {"ems HTTP/1.1\r\n\r\n", 0, passed}}},
-		{"overlapping segment: only the new bytes are parsed", web4, orders4, []step{{"GET /api/v1/ad", 0, passed}, {"v1/admin HTTP/1.1\r\n", -len("v1/ad"), reset}}},
+		{"retransmission of bytes the server has not acknowledged is dropped", web4, orders4, []step{{"GET /api/v1/it", 0, passed}, {"GET /api/v1/it", -len("GET /api/v1/it"), dropped}, {"ems HTTP/1.1\r\n\r\n", 0, passed}}},
+		{"retransmission with other bytes is dropped and does not change the parse", web4, orders4, []step{{"GET /api/v1/it", 0, passed}, {"GET /api/v1/ad", -len("GET /api/v1/it"), dropped}, {"ems HTTP/1.1\r\n\r\n", 0, passed}}},
+		{"overlapping segment over unacknowledged bytes is dropped", web4, orders4, []step{{"GET /api/v1/ad", 0, passed}, {"v1/admin HTTP/1.1\r\n", -len("v1/ad"), dropped}, {"min HTTP/1.1\r\n", 0, reset}}},
 		{"long path under an allowed prefix", web4, orders4, []step{{"GET " + long + " HTTP/1.1\r\n\r\n", 0, passed}}},
 		{"long path under a denied prefix", web4, orders4, []step{{"GET /api/v1/admin/" + strings.Repeat("b", 500) + " HTTP/1.1\r\n\r\n", 0, reset}}},
 		{"long path in small segments", web4, orders4, split("GET /api/v1/admin/"+strings.Repeat("c", 1000)+" HTTP/1.1\r\n", 100, reset)},
@@ -200,14 +200,24 @@ func TestControlSegments(t *testing.T) {
 			t.Fatalf("rest of the denied line: %v, want reset", o)
 		}
 	})
-	t.Run("mid-stream flow: bytes before the first parsed one are dropped", func(t *testing.T) {
+	t.Run("a connection whose start was not seen is never picked up", func(t *testing.T) {
 		f := newFlow(t, d.Ingress(), web4, orders4)
-		ctl(f, f.seq, tcpRST, "") // forget the flow: as after an LRU eviction
-		if o := ctl(f, f.seq+100, tcpACK, okReq); o != passed {
-			t.Fatalf("first segment seen: %v", o)
+		ctl(f, f.seq, tcpRST, "") // the client ends the connection: the flow is gone
+		if o := ctl(f, f.seq+100, tcpACK, okReq); o != reset {
+			t.Fatalf("an allowed request mid-stream: %v, want reset", o)
 		}
-		if o := ctl(f, f.seq, tcpACK, adminReq); o != dropped {
-			t.Fatalf("bytes before it: %v, want dropped", o)
+		if o := ctl(f, f.seq, tcpACK, adminReq); o != reset {
+			t.Fatalf("a denied one: %v, want reset", o)
+		}
+	})
+	t.Run("a client SYN alone starts nothing", func(t *testing.T) {
+		f := newFlow(t, d.Ingress(), web4, orders4)
+		ctl(f, f.seq, tcpRST, "")
+		if o := ctl(f, 4242, tcpSYN, ""); o != passed {
+			t.Fatal(o)
+		}
+		if o := ctl(f, 4243, tcpACK, okReq); o != reset {
+			t.Fatalf("data after a SYN the server did not answer: %v, want reset", o)
 		}
 	})
 	t.Run("FIN ends the stream", func(t *testing.T) {
@@ -221,26 +231,25 @@ func TestControlSegments(t *testing.T) {
 		if o := ctl(f, 77777, tcpSYN, ""); o != passed {
 			t.Fatal(o)
 		}
-		if o := ctl(f, 77778, tcpACK, adminReq); o != reset {
+		f.reply(90000, 77778, tcpSYN|tcpACK, "")
+		if o := ctl(f, 77778, tcpACK, okReq); o != passed {
+			t.Fatalf("new connection on the same ports: %v, want passed", o)
+		}
+		if o := ctl(f, 77778+uint32(len(okReq)), tcpACK, adminReq); o != reset {
 			t.Fatalf("new connection on the same ports: %v, want reset", o)
 		}
 	})
 }
 
-// TestRetransmissionAgainstServerACKs: once the server's ACKs are seen (the
-// program on the reverse direction), a retransmission of bytes the server
-// has acknowledged passes, and one of bytes passed but not acknowledged (the
-// server may have dropped them, and the copy may differ) resets.
+// TestRetransmissionAgainstServerACKs: a retransmission of bytes the
+// server has acknowledged (the reply program saw its ACK) passes: the server
+// discards it. One of bytes passed but not acknowledged is dropped (the
+// server may have dropped the first copy, and this one may differ), and a
+// client that keeps sending such copies is reset.
 func TestRetransmissionAgainstServerACKs(t *testing.T) {
 	d := sharedTest(t)
 	if err := d.Apply(fixtureTable(t)); err != nil {
 		t.Fatal(err)
-	}
-	serverACK := func(f *flow, ack uint32) {
-		t.Helper()
-		if o, _ := runSegment(t, f.prog, segment{src: f.dst, dst: f.src, seq: f.ack, ack: ack, flags: tcpACK}); o != passed {
-			t.Fatalf("server ACK: %v", o)
-		}
 	}
 	t.Run("acknowledged bytes", func(t *testing.T) {
 		f := newFlow(t, d.Ingress(), web4, orders4)
@@ -248,12 +257,22 @@ func TestRetransmissionAgainstServerACKs(t *testing.T) {
 		if o := f.send(okReq); o != passed {
 			t.Fatal(o)
 		}
-		serverACK(f, f.seq)
+		f.serverACK(f.seq)
 		if o, _ := f.sendAt(start, okReq); o != passed {
 			t.Fatalf("retransmission of acknowledged bytes: %v", o)
 		}
 		if o := f.send(adminReq); o != reset {
 			t.Fatalf("next request: %v", o)
+		}
+	})
+	t.Run("overlap: only the new bytes are parsed", func(t *testing.T) {
+		f := newFlow(t, d.Ingress(), web4, orders4)
+		if o := f.send("GET /api/v1/ad"); o != passed {
+			t.Fatal(o)
+		}
+		f.serverACK(f.seq)
+		if o, _ := f.sendAt(f.seq-uint32(len("v1/ad")), "v1/admin HTTP/1.1\r\n"); o != reset {
+			t.Fatalf("overlapping segment: %v, want reset", o)
 		}
 	})
 	t.Run("unacknowledged bytes", func(t *testing.T) {
@@ -262,13 +281,34 @@ func TestRetransmissionAgainstServerACKs(t *testing.T) {
 		if o := f.send(okReq); o != passed {
 			t.Fatal(o)
 		}
-		serverACK(f, start+4)                                // the server has only "GET "
+		f.serverACK(start + 4)                               // the server has only "GET "
 		other := strings.Replace(okReq, "items", "admin", 1) // same length
+		for i := 1; i < 3; i++ {
+			if o, _ := f.sendAt(start, other); o != dropped {
+				t.Fatalf("copy %d of unacknowledged bytes: %v, want dropped", i, o)
+			}
+		}
 		o, out := f.sendAt(start, other)
 		if o != reset {
-			t.Fatalf("retransmission of unacknowledged bytes: %v, want reset", o)
+			t.Fatalf("third copy of unacknowledged bytes: %v, want reset", o)
 		}
 		checkServerRST(t, f, out)
+	})
+	t.Run("an ACK resets the count", func(t *testing.T) {
+		f := newFlow(t, d.Ingress(), web4, orders4)
+		start := f.seq
+		if o := f.send(okReq); o != passed {
+			t.Fatal(o)
+		}
+		for i := 0; i < 2; i++ {
+			if o, _ := f.sendAt(start, okReq); o != dropped {
+				t.Fatalf("unacknowledged copy: %v, want dropped", o)
+			}
+		}
+		f.serverACK(f.seq)
+		if o, _ := f.sendAt(start, okReq); o != passed {
+			t.Fatalf("copy after the server's ACK: %v, want passed", o)
+		}
 	})
 	t.Run("ACKs beyond what was passed are ignored", func(t *testing.T) {
 		f := newFlow(t, d.Ingress(), web4, orders4)
@@ -276,9 +316,25 @@ func TestRetransmissionAgainstServerACKs(t *testing.T) {
 		if o := f.send(okReq); o != passed {
 			t.Fatal(o)
 		}
-		serverACK(f, start+100000)
-		if o, _ := f.sendAt(start, okReq); o != passed {
-			t.Fatalf("retransmission with no ACK known: %v", o)
+		f.serverACK(start + 100000)
+		if o, _ := f.sendAt(start, okReq); o != dropped {
+			t.Fatalf("retransmission with no valid ACK: %v, want dropped", o)
+		}
+	})
+	t.Run("a forged server ACK sent towards the server is not the server's", func(t *testing.T) {
+		f := newFlow(t, d.Ingress(), web4, orders4)
+		start := f.seq
+		if o := f.send(okReq); o != passed {
+			t.Fatal(o)
+		}
+		// From the server's address, but on the to-server direction.
+		forged := segment{src: f.dst, dst: f.src, seq: f.ack, ack: f.seq, flags: tcpACK}
+		if o, _ := runSegment(t, d.Ingress(), forged); o != passed {
+			t.Fatalf("forged ACK: %v", o)
+		}
+		other := strings.Replace(okReq, "items", "admin", 1)
+		if o, _ := f.sendAt(start, other); o != dropped {
+			t.Fatalf("retransmission after a forged ACK: %v, want dropped", o)
 		}
 	})
 }

@@ -33,6 +33,8 @@ func TestLayoutsMatchBTF(t *testing.T) {
 		"ax_glob":         bpf.AxonAxGlob{},
 		"ax_mask128":      bpf.AxonAxMask128{},
 		"ax_flow_key":     bpf.AxonAxFlowKey{},
+		"ax_flow":         bpf.AxonAxFlow{},
+		"ax_iface":        bpf.AxonAxIface{},
 		"ax_event":        bpf.AxonAxEvent{},
 	}
 	for name, v := range cases {

@@ -243,8 +243,38 @@ func newFlow(t testing.TB, prog *ebpf.Program, src netip.Addr, dst netip.AddrPor
 	if o, _ := runSegment(t, prog, segment{src: f.src, dst: dst, seq: f.seq - 1, flags: tcpSYN}); o != passed {
 		t.Fatalf("SYN: %v", o)
 	}
+	f.synACK(f.seq)
 	return f
 }
+
+// replyOf maps each to-server program of a test datapath to its reply
+// program (registerReply).
+var replyOf sync.Map
+
+func registerReply(d *Datapath) {
+	replyOf.Store(d.Ingress(), d.Reply())
+	replyOf.Store(d.Egress(), d.Reply())
+}
+
+// reply runs a segment from the server through the reply program.
+func (f *flow) reply(seq, ack uint32, flags uint8, payload string) {
+	f.t.Helper()
+	r, ok := replyOf.Load(f.prog)
+	if !ok {
+		f.t.Fatal("no reply program registered for this flow's program")
+	}
+	s := segment{src: f.dst, dst: f.src, seq: seq, ack: ack, flags: flags, payload: []byte(payload)}
+	if o, _ := runSegment(f.t, r.(*ebpf.Program), s); o != passed {
+		f.t.Fatalf("server segment: %v", o)
+	}
+}
+
+// synACK is the server accepting the connection: its stream starts at
+// clientNext, the server's own sequence numbers at f.ack.
+func (f *flow) synACK(clientNext uint32) { f.reply(f.ack-1, clientNext, tcpSYN|tcpACK, "") }
+
+// serverACK is the server acknowledging the client's bytes before ack.
+func (f *flow) serverACK(ack uint32) { f.reply(f.ack, ack, tcpACK, "") }
 
 // send sends data as one segment at the flow's next sequence number.
 func (f *flow) send(data string) outcome {

@@ -38,19 +38,21 @@ type Drop struct {
 
 // Agent holds the health metrics the agent updates directly.
 type Agent struct {
-	LoadErrors  *prometheus.CounterVec // policy loads that failed, by stage
-	BrokenFiles prometheus.Gauge       // files the last load could not use
-	LoadOK      prometheus.Gauge       // 1 when the last load was applied
-	DirOK       prometheus.Gauge       // 1 while the policy directory can be read
-	TableRows   *prometheus.GaugeVec   // rows of the table in force, by kind
-	MapUpdate   prometheus.Histogram   // time to write a table into the maps
-	Generation  prometheus.Gauge       // generation of the table in force
-	Attached    *prometheus.GaugeVec   // 1 per attached interface and direction
-	AttachErrs  prometheus.Counter     // attach attempts that failed
-	Pruned      prometheus.Counter     // attachments removed from interfaces no longer named
-	Enforcing   prometheus.Gauge       // 1 when programs are attached and a policy is in the maps
-	ReadErrors  prometheus.Counter     // failed reads of BPF counters at scrape time
-	Events      *prometheus.CounterVec // deny and audit_deny events read from the ring buffer
+	LoadErrors   *prometheus.CounterVec // policy loads that failed, by stage
+	BrokenFiles  prometheus.Gauge       // files the last load could not use
+	LoadOK       prometheus.Gauge       // 1 when the last load was applied
+	DirOK        prometheus.Gauge       // 1 while the policy directory can be read
+	TableRows    *prometheus.GaugeVec   // rows of the table in force, by kind
+	MapUpdate    prometheus.Histogram   // time to write a table into the maps
+	Generation   prometheus.Gauge       // generation of the table in force
+	Attached     *prometheus.GaugeVec   // 1 per attached interface and direction
+	AttachErrs   prometheus.Counter     // attach attempts that failed
+	Pruned       prometheus.Counter     // attachments removed from interfaces no longer named
+	Flows        prometheus.Gauge       // connections to policed endpoints with state in the flow table
+	FlowsExpired prometheus.Counter     // flows deleted because their connection ended or idled out
+	Enforcing    prometheus.Gauge       // 1 when programs are attached and a policy is in the maps
+	ReadErrors   prometheus.Counter     // failed reads of BPF counters at scrape time
+	Events       *prometheus.CounterVec // deny and audit_deny events read from the ring buffer
 }
 
 // New registers the agent metrics and the datapath collector on a fresh
@@ -98,6 +100,14 @@ func New(src Source) (*prometheus.Registry, *Agent) {
 			Name: "axon_attachments_pruned_total",
 			Help: "Pinned attachments removed because their interface is no longer in the attach list (that interface is no longer enforced).",
 		}),
+		Flows: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "axon_flows",
+			Help: "Connections to policed endpoints whose state is in the flow table (at the last expiry pass).",
+		}),
+		FlowsExpired: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "axon_flows_expired_total",
+			Help: "Flows deleted because their connection ended or was idle too long.",
+		}),
 		Enforcing: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "axon_enforcing",
 			Help: "1 when programs are attached to every named interface and a policy set is in the maps.",
@@ -118,7 +128,7 @@ func New(src Source) (*prometheus.Registry, *Agent) {
 		a.LoadErrors.WithLabelValues(stage)
 	}
 	reg.MustRegister(a.LoadErrors, a.BrokenFiles, a.LoadOK, a.DirOK, a.TableRows, a.MapUpdate,
-		a.Generation, a.Attached, a.AttachErrs, a.Pruned, a.Enforcing, a.ReadErrors, a.Events,
+		a.Generation, a.Attached, a.AttachErrs, a.Pruned, a.Flows, a.FlowsExpired, a.Enforcing, a.ReadErrors, a.Events,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if src != nil {
 		reg.MustRegister(&datapathCollector{src: src, readErrs: a.ReadErrors})

@@ -19,23 +19,37 @@ enum ax_verdict {
 
 /* Why a packet was decided or dropped (index of reason_stats). */
 enum ax_reason {
-	AX_REASON_POLICY = 0,	      /* a rule or a default decided */
-	AX_REASON_NOT_HTTP = 1,	      /* not HTTP/1.x on a policed endpoint */
-	AX_REASON_MALFORMED = 2,      /* malformed_request: unparseable within bounds */
-	AX_REASON_NON_CANONICAL = 3,  /* non_canonical_path */
-	AX_REASON_OUT_OF_ORDER = 4,   /* segment beyond the in-order stream: dropped */
-	AX_REASON_FLOW_RESET = 5,     /* segment of a flow already reset: dropped */
-	AX_REASON_EVENT_LIMITED = 6,  /* event not sent: rate limit */
-	AX_REASON_GLOB_UNDECIDED = 7, /* path too long for a glob: failed closed */
-	AX_REASON_RESET_FAILED = 8,   /* RST could not be built: segment dropped */
-	AX_REASON_FRAGMENT = 9,	      /* IP fragment to a policed endpoint: dropped */
-	AX_REASON_EVENT_LOST = 10,    /* event not sent: ring buffer full */
-	AX_REASON_UNVERIFIED = 11,    /* retransmission of bytes the server did not ack */
-	AX_REASON_MAX = 12,
+	AX_REASON_POLICY = 0,		/* a rule or a default decided */
+	AX_REASON_NOT_HTTP = 1,		/* not HTTP/1.x on a policed endpoint */
+	AX_REASON_MALFORMED = 2,	/* malformed_request: unparseable within bounds */
+	AX_REASON_NON_CANONICAL = 3,	/* non_canonical_path */
+	AX_REASON_OUT_OF_ORDER = 4,	/* segment beyond the in-order stream: dropped */
+	AX_REASON_FLOW_RESET = 5,	/* segment of a flow already reset: dropped */
+	AX_REASON_EVENT_LIMITED = 6,	/* event not sent: rate limit */
+	AX_REASON_GLOB_UNDECIDED = 7,	/* path too long for a glob: failed closed */
+	AX_REASON_RESET_FAILED = 8,	/* RST could not be built: segment dropped */
+	AX_REASON_FRAGMENT = 9,		/* IP fragment to a policed endpoint: dropped */
+	AX_REASON_EVENT_LOST = 10,	/* event not sent: ring buffer full */
+	AX_REASON_UNVERIFIED = 11,	/* retransmission of bytes the server did not ack */
+	AX_REASON_UPGRADE = 12,		/* an Upgrade other than websocket (h2c...): refused */
+	AX_REASON_URGENT = 13,		/* TCP urgent data (URG) on a policed flow */
+	AX_REASON_SYN_DATA = 14,	/* data in a SYN: dropped */
+	AX_REASON_NO_ACK = 15,		/* data without the ACK flag: dropped */
+	AX_REASON_NO_FLOW = 16,		/* data on a connection whose start was not seen */
+	AX_REASON_VLAN = 17,		/* VLAN-tagged frame to a policed pod: dropped */
+	AX_REASON_IP_HEADER = 18,	/* IP header or extension chain not read to its end */
+	AX_REASON_FLOW_TABLE_FULL = 19, /* no room for a new connection's state */
+	AX_REASON_UPGRADE_PENDING = 20, /* data before the server answered an Upgrade */
+	AX_REASON_MAX = 21,
 };
 
 /* Endpoint flags. */
-#define AX_EP_ENFORCE 0x01
+#define AX_EP_ENFORCE 0x01 /* some Enforce-mode policy protects it */
+#define AX_EP_POLICED 0x02 /* set on every entry with port AX_PORT_ANY */
+
+/* The endpoints entry with this port summarizes every policed port of its
+ * address (flags only): what fragments and tagged frames are judged by. */
+#define AX_PORT_ANY 0
 
 /* Event types (first byte of every ring-buffer record). */
 #define AX_EVENT_DECISION 1
@@ -139,6 +153,15 @@ struct ax_glob {
 	struct ax_mask128 consume[AX_GLOB_CLASSES];
 	struct ax_mask128 loop[AX_GLOB_CLASSES];
 	__u8 class_of[256];
+};
+
+/* The pod behind an interface (endpoint.h). */
+struct ax_iface {
+	__u8 addr4[16]; /* IPv4-mapped */
+	__u8 addr6[16];
+	__u8 has_v4;
+	__u8 has_v6;
+	__u8 pad[2];
 };
 
 struct ax_flow_key {

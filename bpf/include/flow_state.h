@@ -19,6 +19,8 @@ enum ax_state {
 	AX_ST_PASS = 7,	      /* audit-only endpoint gave up parsing: pass */
 	AX_ST_RESET = 8,      /* denied: the connection was reset */
 	AX_ST_CLOSED = 9,     /* the client sent FIN */
+	AX_ST_UPGRADE = 10,   /* an Upgrade: websocket request waits for the server's answer */
+	AX_ST_TUNNEL = 11,    /* the server switched protocols (101): not HTTP any more */
 };
 
 /* Request flags. */
@@ -51,9 +53,14 @@ struct ax_flow {
 	__u8 ver_pos;
 	__u8 h0, h1, h2; /* last three path bytes */
 	__u8 te_pos;
-	__u16 path_len;	 /* whole path length (capped at AX_PATH_LIMIT) */
-	__u16 ack_known; /* srv_ack was seen */
-	__u32 srv_ack;	 /* highest ACK the server sent: it holds the bytes before */
+	__u16 path_len;	  /* whole path length (capped at AX_PATH_LIMIT) */
+	__u8 rtx_strikes; /* unverifiable retransmissions dropped since srv_ack moved */
+	__u8 nreq;	  /* request lines decided (saturates at 255) */
+	__u32 srv_ack;	  /* highest ACK the server sent: it holds the bytes before */
+	__u32 srv_isn;	  /* the server's initial sequence number (its SYN-ACK) */
+	__u8 srv_fin;	  /* the server sent FIN */
+	__u8 pad_f[3];
+	__u64 last_ns;	 /* last SYN-ACK or client data (the agent expires idle flows) */
 	__u64 remaining; /* body or chunk bytes still to skip */
 	__u64 value;	 /* number being parsed */
 	__u64 cl;	 /* Content-Length of this request */
@@ -61,9 +68,15 @@ struct ax_flow {
 	__u8 path[AX_PATH_BUF];
 };
 
-/* Client-to-server streams of policed endpoints. Written by the TC program. */
+/* Client-to-server streams of policed endpoints, keyed by the client's
+ * 4-tuple. Created only from the server's SYN-ACK (the reply program), which
+ * tells the first byte the server will take: a connection whose start was
+ * not seen is never picked up mid-stream. A plain hash, not an LRU: flooding
+ * cannot evict a live connection's state; the agent deletes idle and closed
+ * flows. Written by the TC programs and the agent. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, AX_MAX_FLOWS);
 	__type(key, struct ax_flow_key);
 	__type(value, struct ax_flow);

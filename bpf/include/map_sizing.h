@@ -16,13 +16,15 @@
 #define AX_MAX_PATH_ROWS 262144
 #define AX_MAX_GLOBS	 16384
 
-/* Flow table (LRU): the agent may lower or raise it at load time. */
+/* Flow table (a plain hash: never evicted, expired by the agent). */
 #define AX_MAX_FLOWS 65536
+/* Interfaces that front one pod each (endpoint.h). */
+#define AX_MAX_IFACES 4096
 
 /* Rule counters: rule IDs at or above AX_MAX_RULES count against rule 0. */
 #define AX_MAX_RULES	16384
 #define AX_RULE_STATS	(AX_MAX_RULES * 4)
-#define AX_REASON_STATS 16
+#define AX_REASON_STATS 32
 
 #define AX_EVENTS_BYTES (1 << 20)
 
@@ -33,10 +35,12 @@
 #define AX_PATH_BUF	256  /* path bytes kept for globs (power of two) */
 #define AX_PATH_LIMIT	4096 /* longer paths are malformed_request */
 #define AX_PARSE_STEP	32   /* bytes one ax_parse call may examine */
-#define AX_PARSE_ROUNDS 128  /* ax_parse + ax_decide calls per packet */
+#define AX_PARSE_ROUNDS 2048 /* ax_parse + ax_decide calls per packet (64 KiB of headers) */
 #define AX_ROW_GLOBS	16   /* glob candidates per path row */
 #define AX_GLOB_CLASSES 64   /* byte classes per glob */
 #define AX_GLOB_TOKENS	127  /* tokens per glob (states fit 128 bits) */
-#define AX_IPV6_EXT_MAX 4    /* IPv6 extension headers walked */
+#define AX_IPV6_EXT_MAX 8    /* IPv6 extension headers walked; more: dropped */
+#define AX_VLAN_MAX	4    /* VLAN tags walked to find a tagged frame's destination */
+#define AX_RTX_STRIKES	3    /* unverifiable retransmissions dropped before a reset */
 
 #endif

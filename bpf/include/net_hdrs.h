@@ -7,17 +7,23 @@
 
 #define AX_ETH_P_IP	    0x0800
 #define AX_ETH_P_IPV6	    0x86DD
+#define AX_ETH_P_8021Q	    0x8100
+#define AX_ETH_P_8021AD	    0x88A8
+#define AX_ETH_P_QINQ1	    0x9100
 #define AX_IPPROTO_TCP	    6
 #define AX_IPPROTO_HOPOPTS  0
 #define AX_IPPROTO_ROUTING  43
 #define AX_IPPROTO_FRAGMENT 44
 #define AX_IPPROTO_DSTOPTS  60
+#define AX_IPPROTO_AH	    51
+#define AX_IPPROTO_ESP	    50
 
 #define AX_TCP_FIN 0x01
 #define AX_TCP_SYN 0x02
 #define AX_TCP_RST 0x04
 #define AX_TCP_PSH 0x08
 #define AX_TCP_ACK 0x10
+#define AX_TCP_URG 0x20
 
 struct ax_ethhdr {
 	__u8 dst[6];

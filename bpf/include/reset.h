@@ -8,27 +8,7 @@
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 #include "net_hdrs.h"
-
-/* What the datapath knows about the packet being handled. */
-struct ax_pkt {
-	__u32 l3off;
-	__u32 l4off;
-	__u32 poff; /* payload offset */
-	__u32 plen; /* payload length (from the IP header) */
-	__u32 seq;  /* host order */
-	__u32 ack;
-	__u16 sport;
-	__u16 dport;
-	__u16 l3len; /* IPv4 header length; IPv6: header + extension headers */
-	__u8 v6;
-	__u8 tcp_flags;
-	__u8 frag;
-	__u8 pad[3];
-	__u8 smac[6];
-	__u8 dmac[6];
-	__u8 saddr[16];
-	__u8 daddr[16];
-};
+#include "pkt.h"
 
 struct ax_rst_buf {
 	__u8 pseudo[40]; /* IPv6 pseudo header, or IPv4 in the last 12 bytes */

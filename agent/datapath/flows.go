@@ -1,0 +1,86 @@
+package datapath
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/axon-dev/axon/bpf"
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
+)
+
+// Flow states the expiry looks at (enum ax_state in bpf/include/flow_state.h).
+const (
+	flowStateReset  = 8
+	flowStateClosed = 9
+)
+
+// FlowExpiry says when ExpireFlows deletes a flow: the datapath never evicts
+// one itself (flooding must not be able to push out a live connection's
+// state), so without expiry the table only fills.
+type FlowExpiry struct {
+	// Ended: flows of connections reset or closed by the client, after
+	// this long without a SYN-ACK or client data.
+	Ended time.Duration
+	// Idle: any other flow after this long. Its connection's next data is
+	// then refused (reset), as for a connection whose start was not seen.
+	Idle time.Duration
+}
+
+// DefaultFlowExpiry keeps idle keep-alive connections for an hour.
+var DefaultFlowExpiry = FlowExpiry{Ended: 30 * time.Second, Idle: time.Hour}
+
+// FlowStats is what one ExpireFlows pass saw.
+type FlowStats struct {
+	Live, Expired int
+}
+
+// ExpireFlows deletes the flows e says have ended or idled out.
+func (d *Datapath) ExpireFlows(e FlowExpiry) (FlowStats, error) {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		return FlowStats{}, fmt.Errorf("reading the monotonic clock: %w", err)
+	}
+	now := uint64(ts.Nano())
+	var (
+		st   FlowStats
+		k    bpf.AxonAxFlowKey
+		v    bpf.AxonAxFlow
+		dead []bpf.AxonAxFlowKey
+		seen []uint64 // LastNs of each dead flow
+	)
+	it := d.objs.Flows.Iterate()
+	for it.Next(&k, &v) {
+		age := time.Duration(now - v.LastNs)
+		if v.LastNs > now {
+			age = 0
+		}
+		limit := e.Idle
+		if v.State == flowStateReset || v.State == flowStateClosed {
+			limit = e.Ended
+		}
+		if age > limit {
+			dead = append(dead, k)
+			seen = append(seen, v.LastNs)
+		} else {
+			st.Live++
+		}
+	}
+	if err := it.Err(); err != nil {
+		return st, fmt.Errorf("reading flows: %w", err)
+	}
+	for i, k := range dead {
+		// A connection that became active again (or a new one on the same
+		// ports) since the pass above keeps its flow.
+		if err := d.objs.Flows.Lookup(k, &v); err != nil || v.LastNs != seen[i] {
+			st.Live++
+			continue
+		}
+		if err := d.objs.Flows.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return st, fmt.Errorf("deleting flow: %w", err)
+		}
+		st.Expired++
+	}
+	return st, nil
+}

@@ -1,0 +1,65 @@
+package datapath
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"github.com/axon-dev/axon/bpf"
+	"github.com/cilium/ebpf"
+)
+
+// PodInterface says which pod an interface fronts: every packet that leaves
+// it towards the pod reaches that pod's stack, whatever its destination
+// address (link-local, secondary), so the datapath polices it as the pod.
+type PodInterface struct {
+	Ifindex uint32
+	// Addrs are the pod's addresses as the policy knows them (pod IPs):
+	// at most one IPv4 and one IPv6 address is used.
+	Addrs []netip.Addr
+}
+
+// SetPodInterface records the pod behind an interface. Call it before the
+// programs are attached to the interface.
+func (d *Datapath) SetPodInterface(pi PodInterface) error {
+	var v bpf.AxonAxIface
+	for _, a := range pi.Addrs {
+		switch {
+		case a.Is4() && v.HasV4 == 0:
+			v.Addr4, v.HasV4 = addr16(a), 1
+		case a.Is6() && !a.Is4In6() && v.HasV6 == 0:
+			v.Addr6, v.HasV6 = addr16(a), 1
+		}
+	}
+	if v.HasV4 == 0 && v.HasV6 == 0 {
+		return fmt.Errorf("interface %d: no pod address", pi.Ifindex)
+	}
+	if err := d.objs.Ifaces.Put(pi.Ifindex, v); err != nil {
+		return fmt.Errorf("writing interface %d: %w", pi.Ifindex, err)
+	}
+	return nil
+}
+
+// DeletePodInterface forgets the pod behind an interface (gone, or no
+// longer attached). Deleting an unknown interface is not an error.
+func (d *Datapath) DeletePodInterface(ifindex uint32) error {
+	if err := d.objs.Ifaces.Delete(ifindex); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("deleting interface %d: %w", ifindex, err)
+	}
+	return nil
+}
+
+// PodInterfaces lists the interfaces with a pod recorded.
+func (d *Datapath) PodInterfaces() (map[uint32]bool, error) {
+	out := map[uint32]bool{}
+	var k uint32
+	var v bpf.AxonAxIface
+	it := d.objs.Ifaces.Iterate()
+	for it.Next(&k, &v) {
+		out[k] = true
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("reading interfaces: %w", err)
+	}
+	return out, nil
+}

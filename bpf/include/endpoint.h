@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Which policed endpoint a packet belongs to. A pod is reached through
+ * every address its stack accepts (its pod IPs, but also link-local and
+ * secondary addresses): on an interface that fronts exactly one pod (the
+ * host side of its veth) every packet is that pod's, whatever its IP
+ * address says. Elsewhere the destination address decides. */
+#ifndef AX_ENDPOINT_H
+#define AX_ENDPOINT_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include "axon_shared.h"
+#include "pkt.h"
+#include "policy_maps.h"
+
+/* ifindex -> the pod behind that interface. Written by the agent before it
+ * attaches to the interface; not part of a generation (a pod keeps its
+ * addresses for life). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, AX_MAX_IFACES);
+	__type(key, __u32);
+	__type(value, struct ax_iface);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ifaces SEC(".maps");
+
+/* ax_port_policed says whether some endpoint of generation gen uses port. */
+static __always_inline int ax_port_policed(__u32 gen, __u16 port)
+{
+	__u32 word = gen * AX_PORT_WORDS + port / 64;
+	__u64 *bits = bpf_map_lookup_elem(&policed_ports, &word);
+	return bits && ((*bits >> (port & 63)) & 1);
+}
+
+/* ax_pod_addr is the address the endpoint maps know the pod behind the
+ * packet's interface by, in the packet's family where the pod has one. */
+static __always_inline const __u8 *ax_pod_addr(const struct ax_iface *ifc, int v6)
+{
+	if (v6 && ifc->has_v6)
+		return ifc->addr6;
+	if (ifc->has_v4)
+		return ifc->addr4;
+	return ifc->addr6;
+}
+
+/* ax_endpoint_of looks up the endpoint (addr, port) of generation gen, and
+ * on a miss the same port of the pod behind the interface. */
+static __always_inline struct ax_endpoint *ax_endpoint_of(__u32 gen, const struct ax_iface *ifc,
+							  const __u8 *addr, __u16 port, int v6)
+{
+	if (!ax_port_policed(gen, port))
+		return 0;
+	struct ax_endpoint_key k = {.gen = gen, .port = port};
+	__builtin_memcpy(k.addr, addr, 16);
+	struct ax_endpoint *ep = bpf_map_lookup_elem(&endpoints, &k);
+	if (ep || !ifc)
+		return ep;
+	__builtin_memcpy(k.addr, ax_pod_addr(ifc, v6), 16);
+	return bpf_map_lookup_elem(&endpoints, &k);
+}
+
+/* ax_dest_flags returns the AX_EP_* flags of the destination of a packet
+ * whose port is unknown or untrusted (a fragment, a tagged frame): those of
+ * the pod behind the interface, else those of its address; 0 when neither
+ * is policed on any port. */
+static __always_inline __u8 ax_dest_flags(__u32 gen, const struct ax_iface *ifc,
+					  const struct ax_pkt *p)
+{
+	struct ax_endpoint_key k = {.gen = gen, .port = AX_PORT_ANY};
+	struct ax_endpoint *ep = 0;
+	if (p->dst_known) {
+		__builtin_memcpy(k.addr, p->daddr, 16);
+		ep = bpf_map_lookup_elem(&endpoints, &k);
+	}
+	if (!ep && ifc) {
+		__builtin_memcpy(k.addr, ax_pod_addr(ifc, p->v6), 16);
+		ep = bpf_map_lookup_elem(&endpoints, &k);
+	}
+	return ep ? ep->flags | AX_EP_POLICED : 0;
+}
+
+#endif
