@@ -287,6 +287,9 @@ static __always_inline int ax_to_server(struct __sk_buff *skb, __u64 redirect_fl
 	__u32 ifindex = skb->ifindex;
 	struct ax_iface *ifc = bpf_map_lookup_elem(&ifaces, &ifindex);
 	if (kind == AX_PK_SUSPECT) {
+		/* More tags than we walk: nobody can tell whose it is. */
+		if (!p.dst_known)
+			return ax_drop(p.why);
 		__u8 flags = ax_dest_flags(gen, ifc, &p);
 		if (!flags)
 			return TC_ACT_OK;

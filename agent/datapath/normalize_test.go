@@ -1,0 +1,375 @@
+package datapath
+
+import (
+	"encoding/binary"
+	"net/netip"
+	"testing"
+
+	"github.com/axon-dev/axon/bpf"
+	"github.com/cilium/ebpf"
+)
+
+// The TCP/IP classes of docs/security.md, through the real program: each
+// sends the attack's packets and checks the program's verdict on them.
+
+// runRaw runs prog on a frame and says whether it passed unchanged, was
+// dropped, or was rewritten into a reset.
+func runRaw(t testing.TB, prog *ebpf.Program, in []byte) outcome {
+	t.Helper()
+	out := make([]byte, len(in)+256)
+	ret, err := prog.Run(&ebpf.RunOptions{Data: in, DataOut: out})
+	if err != nil {
+		t.Fatalf("running program: %v", err)
+	}
+	switch {
+	case ret == 2:
+		return dropped
+	case ret != 0:
+		t.Fatalf("program returned %d", ret)
+	case string(out[:len(in)]) == string(in):
+		return passed
+	}
+	if p, ok := parseOut(out); ok && p.flags&tcpRST != 0 && p.payloadLen == 0 {
+		return reset
+	}
+	return changed
+}
+
+// withVLAN inserts 802.1Q/802.1ad tags (TPIDs given, VID 0) after the MACs.
+func withVLAN(frame []byte, tpids ...uint16) []byte {
+	var tags []byte
+	for _, tp := range tpids {
+		tags = binary.BigEndian.AppendUint16(tags, tp)
+		tags = append(tags, 0, 0) // priority 0, VID 0: a priority tag
+	}
+	return append(append(append([]byte{}, frame[:12]...), tags...), frame[12:]...)
+}
+
+// ipv4Fragment turns a built IPv4 frame into a fragment: offset in 8-byte
+// units, more-fragments flag, and the IP payload cut to n bytes.
+func ipv4Fragment(frame []byte, offset uint16, mf bool, n int) []byte {
+	out := append([]byte{}, frame[:14+20+n]...)
+	fo := offset
+	if mf {
+		fo |= 0x2000
+	}
+	binary.BigEndian.PutUint16(out[14+6:], fo)
+	binary.BigEndian.PutUint16(out[14+2:], uint16(20+n))
+	out[14+10], out[14+11] = 0, 0
+	binary.BigEndian.PutUint16(out[14+10:], csumFold(csumAdd(0, out[14:34])))
+	return out
+}
+
+// ipv6WithExt builds an IPv6 TCP segment behind the given extension headers
+// (next-header, length) chain; every header is padding only.
+func ipv6WithExt(s segment, exts []struct {
+	nh   byte
+	size int
+}) []byte {
+	plain := s.bytes() // Ethernet + IPv6 (no extension) + TCP, checksums valid
+	tcp := plain[14+40:]
+	var chain []byte
+	for i, e := range exts {
+		next := byte(6)
+		if i+1 < len(exts) {
+			next = exts[i+1].nh
+		}
+		h := make([]byte, e.size)
+		h[0] = next
+		h[1] = byte(e.size/8 - 1)
+		if e.size > 2 {
+			h[2], h[3] = 1, byte(e.size-4) // PadN over the rest
+		}
+		chain = append(chain, h...)
+	}
+	ip := append([]byte{}, plain[14:14+40]...)
+	if len(exts) > 0 {
+		ip[6] = exts[0].nh
+	}
+	binary.BigEndian.PutUint16(ip[4:], uint16(len(chain)+len(tcp)))
+	return append(append(append(append([]byte{}, plain[:14]...), ip...), chain...), tcp...)
+}
+
+func TestNormalizer(t *testing.T) {
+	d := sharedTest(t)
+	if err := d.Apply(fixtureTable(t)); err != nil {
+		t.Fatal(err)
+	}
+	data := func(f *flow, flags uint8, payload string) segment {
+		return segment{src: f.src, dst: f.dst, seq: f.seq, ack: f.ack, flags: flags, payload: []byte(payload)}
+	}
+
+	t.Run("class 1: urgent data resets the connection", func(t *testing.T) {
+		f := newFlow(t, d.Ingress(), web4, orders4)
+		if o := f.send("GET /api/v1/admin"); o != passed {
+			t.Fatal(o)
+		}
+		// send("X", MSG_OOB): the server's stack takes X out of the stream.
+		if o, _ := runSegment(t, d.Ingress(), data(f, tcpACK|tcpPSH|0x20, "X")); o != reset {
+			t.Fatalf("urgent segment: %v, want reset", o)
+		}
+		if o := f.send("?q HTTP/1.1\r\n\r\n"); o != dropped {
+			t.Fatalf("after the reset: %v, want dropped", o)
+		}
+	})
+	t.Run("class 3: data in a SYN is dropped and starts nothing", func(t *testing.T) {
+		f := newFlow(t, d.Ingress(), web4, orders4)
+		syn := segment{src: f.src, dst: f.dst, seq: f.seq - 1, flags: tcpSYN, payload: []byte(okReq)}
+		if o, _ := runSegment(t, d.Ingress(), syn); o != dropped {
+			t.Fatalf("SYN with data: %v, want dropped", o)
+		}
+		other := "GET /api/v1/admin HTTP/1.1\r\nHost: orders\r\n\r\n"
+		if o := f.send(other); o != reset {
+			t.Fatalf("the denied request at ISN+1: %v, want reset", o)
+		}
+	})
+	t.Run("class 3: data without the ACK flag is dropped", func(t *testing.T) {
+		f := newFlow(t, d.Ingress(), web4, orders4)
+		if o, _ := runSegment(t, d.Ingress(), data(f, tcpPSH, okReq)); o != dropped {
+			t.Fatalf("no ACK flag: %v, want dropped", o)
+		}
+		if o := f.send(adminReq); o != reset {
+			t.Fatalf("the denied request at the same place: %v, want reset", o)
+		}
+	})
+	t.Run("class 3: a copy of bytes the server dropped (bad checksum) never passes", func(t *testing.T) {
+		f := newFlow(t, d.Ingress(), web4, orders4)
+		bad := data(f, tcpACK|tcpPSH, okReq).bytes()
+		bad[len(bad)-len(okReq)-4] ^= 0xff // TCP checksum: the server drops it
+		if o := runRaw(t, d.Ingress(), bad); o != passed {
+			t.Fatalf("allowed request with a bad checksum: %v", o)
+		}
+		other := "GET /api/v1/admin HTTP/1.1\r\nHost: orders\r\n\r\n"[:len(okReq)]
+		for i := 0; i < 2; i++ {
+			if o, _ := f.sendAt(f.seq, other); o != dropped {
+				t.Fatalf("same-length denied copy %d: %v, want dropped", i, o)
+			}
+		}
+		if o, _ := f.sendAt(f.seq, other); o != reset {
+			t.Fatalf("third copy: want reset")
+		}
+	})
+	t.Run("class 4: SYNs inside a connection do not restart the parser", func(t *testing.T) {
+		f := newFlow(t, d.Ingress(), web4, orders4)
+		if o := f.send("POST /api/v1/orders HTTP/1.1\r\nContent-Length: 40\r\n\r\n"); o != passed {
+			t.Fatal(o)
+		}
+		for i := 0; i < 2; i++ {
+			if o, _ := runSegment(t, d.Ingress(), segment{src: f.src, dst: f.dst, seq: f.seq + 7777, flags: tcpSYN}); o != passed {
+				t.Fatal(o)
+			}
+		}
+		// Inside the body for the server: must not be parsed as a request.
+		if o := f.send("GET /api/v1/admin HTTP/1.1\r\nX: 12345\r\n\r\n"); o != passed {
+			t.Fatalf("body bytes: %v, want passed (not a request)", o)
+		}
+		if o := f.send(adminReq); o != reset {
+			t.Fatalf("the request after the body: %v, want reset", o)
+		}
+	})
+	t.Run("class 6: a RST at the wrong place keeps the flow; a gone flow is never re-picked", func(t *testing.T) {
+		f := newFlow(t, d.Ingress(), web4, orders4)
+		if o := f.send("POST /api/v1/orders HTTP/1.1\r\nContent-Length: 26\r\n\r\n"); o != passed {
+			t.Fatal(o)
+		}
+		runSegment(t, d.Ingress(), segment{src: f.src, dst: f.dst, seq: f.seq + 1, flags: tcpRST})
+		if o := f.send("GET /api/v1/items HTTP/1.1\r\n"[:26]); o != passed {
+			t.Fatal(o)
+		}
+		if o := f.send(adminReq); o != reset {
+			t.Fatalf("after the body: %v, want reset", o)
+		}
+	})
+	t.Run("class 7: IPv4 fragments to a policed pod are dropped", func(t *testing.T) {
+		f := newFlow(t, d.Ingress(), web4, orders4)
+		whole := data(f, tcpACK|tcpPSH, adminReq).bytes()
+		if o := runRaw(t, d.Ingress(), ipv4Fragment(whole, 0, true, 8)); o != dropped {
+			t.Fatalf("tiny first fragment (8 bytes of TCP header): %v, want dropped", o)
+		}
+		if o := runRaw(t, d.Ingress(), ipv4Fragment(whole, 0, true, 24)); o != dropped {
+			t.Fatalf("first fragment: %v, want dropped", o)
+		}
+		if o := runRaw(t, d.Ingress(), ipv4Fragment(whole, 1, false, 24)); o != dropped {
+			t.Fatalf("later fragment: %v, want dropped", o)
+		}
+		// A fragment to an address nobody polices passes.
+		other := segment{src: netip.AddrPortFrom(web4, 1234), dst: netip.MustParseAddrPort("10.9.9.9:8080"), flags: tcpACK, payload: []byte(adminReq)}
+		if o := runRaw(t, d.Ingress(), ipv4Fragment(other.bytes(), 0, true, 8)); o != passed {
+			t.Fatalf("fragment to an unpoliced address: %v, want passed", o)
+		}
+	})
+	type ext = struct {
+		nh   byte
+		size int
+	}
+	const dstopts, frag = 60, 44
+	t.Run("class 8: IPv6 extension headers are walked to the TCP header", func(t *testing.T) {
+		for _, c := range []struct {
+			name string
+			exts []ext
+			want outcome
+		}{
+			{"four 8-byte destination options", []ext{{dstopts, 8}, {dstopts, 8}, {dstopts, 8}, {dstopts, 8}}, reset},
+			{"one 256-byte destination options header", []ext{{dstopts, 256}}, reset},
+			{"one 2048-byte destination options header", []ext{{dstopts, 2048}}, reset},
+			{"eight headers", []ext{{0, 8}, {dstopts, 8}, {dstopts, 8}, {dstopts, 8}, {dstopts, 8}, {dstopts, 8}, {dstopts, 8}, {dstopts, 8}}, reset},
+			{"nine headers: not walked, dropped", []ext{{0, 8}, {dstopts, 8}, {dstopts, 8}, {dstopts, 8}, {dstopts, 8}, {dstopts, 8}, {dstopts, 8}, {dstopts, 8}, {dstopts, 8}}, dropped},
+			{"a fragment header", []ext{{frag, 8}}, dropped},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				f := newFlow(t, d.Ingress(), web6, orders6)
+				if o := runRaw(t, d.Ingress(), ipv6WithExt(data(f, tcpACK|tcpPSH, adminReq), c.exts)); o != c.want {
+					t.Fatalf("denied request: %v, want %v", o, c.want)
+				}
+			})
+		}
+		f := newFlow(t, d.Ingress(), web6, orders6)
+		if o := runRaw(t, d.Ingress(), ipv6WithExt(data(f, tcpACK|tcpPSH, okReq), []ext{{dstopts, 256}})); o != passed {
+			t.Fatalf("allowed request behind a 256-byte header: %v, want passed", o)
+		}
+	})
+	t.Run("class 9: VLAN-tagged frames to a policed pod are dropped", func(t *testing.T) {
+		f := newFlow(t, d.Ingress(), web4, orders4)
+		frame := data(f, tcpACK|tcpPSH, adminReq).bytes()
+		for _, tags := range [][]uint16{{0x8100}, {0x8100, 0x8100}, {0x88a8, 0x8100}, {0x8100, 0x8100, 0x8100, 0x8100, 0x8100}} {
+			if o := runRaw(t, d.Ingress(), withVLAN(frame, tags...)); o != dropped {
+				t.Fatalf("tags %x: %v, want dropped", tags, o)
+			}
+		}
+		other := segment{src: netip.AddrPortFrom(web4, 1234), dst: netip.MustParseAddrPort("10.9.9.9:8080"), flags: tcpACK, payload: []byte(adminReq)}
+		if o := runRaw(t, d.Ingress(), withVLAN(other.bytes(), 0x8100)); o != passed {
+			t.Fatalf("tagged frame to an unpoliced address: %v, want passed", o)
+		}
+	})
+	t.Run("IP lengths the server reads differently are dropped", func(t *testing.T) {
+		f := newFlow(t, d.Ingress(), web6, orders6)
+		jumbo := data(f, tcpACK|tcpPSH, adminReq).bytes()
+		jumbo[14+4], jumbo[14+5] = 0, 0 // payload length 0: a jumbogram
+		if o := runRaw(t, d.Ingress(), jumbo); o != dropped {
+			t.Fatalf("IPv6 payload length 0: %v, want dropped", o)
+		}
+		g := newFlow(t, d.Ingress(), web4, orders4)
+		long := data(g, tcpACK|tcpPSH, adminReq).bytes()
+		binary.BigEndian.PutUint16(long[14+2:], uint16(len(long)-14+100)) // longer than the frame
+		if o := runRaw(t, d.Ingress(), long); o != dropped {
+			t.Fatalf("IPv4 total length beyond the frame: %v, want dropped", o)
+		}
+	})
+}
+
+// TestPodInterface (class 2): on an interface that fronts a pod, a packet
+// to any address of the pod (here its link-local one) is policed as the
+// pod's. BPF_PROG_TEST_RUN runs on the loopback device (ifindex 1).
+func TestPodInterface(t *testing.T) {
+	d := openTest(t, WithMaxFlows(1024))
+	if err := d.Apply(fixtureTable(t)); err != nil {
+		t.Fatal(err)
+	}
+	linkLocal := netip.AddrPortFrom(netip.MustParseAddr("fe80::1"), orders4.Port())
+	webLL := netip.MustParseAddr("fe80::2")
+	f := newFlow(t, d.Ingress(), webLL, linkLocal)
+	if o := f.send(adminReq); o != passed {
+		t.Fatalf("without the interface recorded the link-local address is nobody's: %v", o)
+	}
+	if err := d.SetPodInterface(PodInterface{Ifindex: 1, Addrs: []netip.Addr{orders4.Addr(), orders6.Addr()}}); err != nil {
+		t.Fatal(err)
+	}
+	f = newFlow(t, d.Ingress(), webLL, linkLocal)
+	if o := f.send(okReq); o != reset {
+		// webLL is no known pod: "world", which orders-api denies by default.
+		t.Fatalf("request to the pod's link-local address from an unknown source: %v, want reset", o)
+	}
+	f = newFlow(t, d.Ingress(), webLL, linkLocal)
+	if o := f.send(adminReq); o != reset {
+		t.Fatalf("denied request to the link-local address: %v, want reset", o)
+	}
+	// Fragments and tagged frames to any address behind the interface too.
+	frag := ipv4Fragment(segment{src: netip.AddrPortFrom(web4, 999), dst: netip.MustParseAddrPort("10.99.0.1:8080"), flags: tcpACK, payload: []byte(adminReq)}.bytes(), 0, true, 8)
+	if o := runRaw(t, d.Ingress(), frag); o != dropped {
+		t.Fatalf("fragment to another address of the pod: %v, want dropped", o)
+	}
+	if err := d.DeletePodInterface(1); err != nil {
+		t.Fatal(err)
+	}
+	if o := runRaw(t, d.Ingress(), frag); o != passed {
+		t.Fatalf("after the interface is forgotten: %v, want passed", o)
+	}
+}
+
+// TestFlowTableFlood (class 6): the flow table is never evicted: filling
+// it with connections refuses new ones (fail closed) while the ones in it
+// keep being parsed; expiry makes room again.
+func TestFlowTableFlood(t *testing.T) {
+	d := openTest(t, WithMaxFlows(64))
+	if err := d.Apply(fixtureTable(t)); err != nil {
+		t.Fatal(err)
+	}
+	victim := newFlow(t, d.Ingress(), web4, orders4)
+	if o := victim.send("POST /api/v1/orders HTTP/1.1\r\nContent-Length: 45\r\n\r\n"); o != passed {
+		t.Fatal(o)
+	}
+	for i := 0; i < 200; i++ { // spoofed SYN-ACK / connection starts
+		newFlow(t, d.Ingress(), netip.AddrFrom4([4]byte{10, 7, byte(i >> 8), byte(i)}), orders4)
+	}
+	c, err := d.Counters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Reasons[ReasonFlowTableFull.String()] == 0 {
+		t.Fatalf("no %s counted after 200 connections into 64 slots", ReasonFlowTableFull)
+	}
+	// The victim's body is still skipped: the request in it is not parsed.
+	if o := victim.send(adminReq); o != passed {
+		t.Fatalf("body of the victim's POST: %v, want passed", o)
+	}
+	if o := victim.send(adminReq); o != reset {
+		t.Fatalf("the victim's next request: %v, want reset", o)
+	}
+	late := newFlow(t, d.Ingress(), web4, orders4)
+	if o := late.send(okReq); o != reset {
+		t.Fatalf("a connection with no room for its state: %v, want reset", o)
+	}
+	st, err := d.ExpireFlows(FlowExpiry{Ended: 0, Idle: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Expired == 0 {
+		t.Fatalf("expiry deleted nothing: %+v", st)
+	}
+	late = newFlow(t, d.Ingress(), web4, orders4)
+	if o := late.send(okReq); o != passed {
+		t.Fatalf("a new connection after expiry: %v, want passed", o)
+	}
+}
+
+// TestAuditNeverDrops: on an endpoint whose policies are all in Audit mode,
+// segments the normalizer refuses pass (the flow stops being parsed).
+func TestAuditNeverDrops(t *testing.T) {
+	d := openTest(t, WithMaxFlows(1024))
+	tab := compileFS(t, map[string]string{"ns.yaml": fixtureNamespaces, "pods.yaml": fixturePods, "legacy.yaml": fixtureLegacy})
+	if err := d.Apply(tab); err != nil {
+		t.Fatal(err)
+	}
+	f := newFlow(t, d.Ingress(), world, legacy)
+	ahead := segment{src: f.src, dst: f.dst, seq: f.seq + 10, ack: f.ack, flags: tcpACK | tcpPSH, payload: []byte("rest")}
+	if o, _ := runSegment(t, d.Ingress(), ahead); o != passed {
+		t.Fatalf("out-of-order segment to an audit-only endpoint: %v, want passed", o)
+	}
+	g := newFlow(t, d.Ingress(), world, legacy)
+	frame := segment{src: g.src, dst: g.dst, seq: g.seq, ack: g.ack, flags: tcpACK, payload: []byte(okReq)}.bytes()
+	if o := runRaw(t, d.Ingress(), ipv4Fragment(frame, 0, true, 24)); o != passed {
+		t.Fatalf("fragment to an audit-only endpoint: %v, want passed", o)
+	}
+	h := newFlow(t, d.Ingress(), world, legacy)
+	if o, _ := runSegment(t, d.Ingress(), segment{src: h.src, dst: h.dst, seq: h.seq, ack: h.ack, flags: tcpACK | 0x20, payload: []byte("GET /nope HTTP/1.1\r\n\r\n")}); o != passed {
+		t.Fatalf("urgent data to an audit-only endpoint: %v, want passed", o)
+	}
+	var k bpf.AxonAxFlowKey
+	var v bpf.AxonAxFlow
+	if err := d.objs.Flows.Lookup(bpf.AxonAxFlowKey{Saddr: h.src.Addr().As16(), Daddr: h.dst.Addr().As16(), Sport: h.src.Port(), Dport: h.dst.Port()}, &v); err != nil {
+		t.Fatalf("flow of the urgent connection: %v (%v)", err, k)
+	}
+	if v.State != 7 { // AX_ST_PASS
+		t.Fatalf("flow state %d after urgent data on an audit endpoint, want pass (7)", v.State)
+	}
+}
