@@ -106,14 +106,20 @@ type AxonAxFlow struct {
 	Nreq       uint8
 	SrvAck     uint32
 	SrvIsn     uint32
-	SrvFin     uint8
-	PadF       [3]uint8
-	LastNs     uint64
-	Remaining  uint64
-	Value      uint64
-	Cl         uint64
-	Method     [16]uint8
-	Path       [256]uint8
+	Ifindex    uint32
+	Lock       struct {
+		_   structs.HostLayout
+		Val uint32
+	}
+	SrvFin    uint8
+	Busy      uint8
+	PadF      [2]uint8
+	LastNs    uint64
+	Remaining uint64
+	Value     uint64
+	Cl        uint64
+	Method    [16]uint8
+	Path      [256]uint8
 }
 
 type AxonAxFlowKey struct {
@@ -210,7 +216,7 @@ type AxonAxScratch struct {
 	Pkey     AxonAxPathKey
 	Pad2     uint32
 	Ev       AxonAxEvent
-	Init     AxonAxFlow
+	Init     [352]uint8
 	RlLastNs uint64
 	RlTokens uint64
 }

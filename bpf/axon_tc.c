@@ -112,8 +112,7 @@ static __always_inline int ax_refuse(struct __sk_buff *skb, struct ax_pkt *p, st
 	if (f) {
 		ax_account(s, f);
 	} else {
-		__builtin_memset(&s->init, 0, sizeof(s->init));
-		ax_account(s, &s->init);
+		ax_account(s, ax_new_flow(s));
 	}
 	if (ax_enforced(s))
 		return ax_deny(skb, p, f, redirect_flags);
@@ -178,65 +177,37 @@ static __always_inline int ax_parse_payload(struct __sk_buff *skb, struct ax_pkt
 			 redirect_flags);
 }
 
-/* ax_stream applies the TCP normalizer to a segment sent to a policed
- * endpoint and parses what it lets through. The invariant: a byte position
- * of the client's stream is let through with one content only, unless the
- * server has acknowledged it (it then discards every later copy). */
-static __always_inline int ax_stream(struct __sk_buff *skb, struct ax_pkt *p, struct ax_scratch *s,
-				     __u64 redirect_flags)
+/* ax_flow_of is the flow of the connection, if the server's SYN-ACK for it
+ * came through this device: one created from another device's traffic
+ * (another pod forging the server's address) is not this server's. */
+static __always_inline struct ax_flow *ax_flow_of(struct __sk_buff *skb, struct ax_flow_key *k)
 {
-	__u8 fl = p->tcp_flags;
-	struct ax_flow *f = bpf_map_lookup_elem(&flows, &s->key);
-	if (fl & AX_TCP_RST) {
-		/* The server takes a RST only at exactly the next byte it
-		 * expects; any other one leaves the connection, and the flow. */
-		if (f && p->seq == f->next_seq)
-			bpf_map_delete_elem(&flows, &s->key);
-		return TC_ACT_OK;
-	}
-	if (fl & AX_TCP_SYN) {
-		/* A SYN never moves the parser (the server's SYN-ACK starts a
-		 * flow). Its data is taken only with a fast-open cookie, which
-		 * Axon cannot see: refuse it, the client resends it later. */
-		return p->plen ? ax_discard(s, f, AX_REASON_SYN_DATA) : TC_ACT_OK;
-	}
-	if (!(fl & AX_TCP_ACK))
-		return p->plen ? ax_discard(s, f, AX_REASON_NO_ACK) : TC_ACT_OK;
-	if (!f) {
-		if (!p->plen)
-			return TC_ACT_OK;
-		/* Never picked up mid-stream: the bytes before are unknown.
-		 * Audit-only: counted once, then the connection passes. */
-		if (!ax_enforced(s)) {
-			__builtin_memset(&s->init, 0, sizeof(s->init));
-			s->init.state = AX_ST_PASS;
-			s->init.last_ns = bpf_ktime_get_ns();
-			bpf_map_update_elem(&flows, &s->key, &s->init, BPF_NOEXIST);
-		}
-		return ax_refuse(skb, p, s, 0, AX_REASON_NO_FLOW, redirect_flags);
-	}
+	struct ax_flow *f = bpf_map_lookup_elem(&flows, k);
+	if (f && f->ifindex != skb->ifindex)
+		return 0;
+	return f;
+}
+
+/* ax_stream_claimed checks a data segment of a flow this CPU has claimed
+ * against the stream and parses its new bytes. */
+static __always_inline int ax_stream_claimed(struct __sk_buff *skb, struct ax_pkt *p,
+					     struct ax_scratch *s, struct ax_flow *f,
+					     __u64 redirect_flags)
+{
 	__u8 state = f->state;
 	if (state == AX_ST_PASS || state == AX_ST_TUNNEL) {
-		if (p->plen)
-			f->last_ns = bpf_ktime_get_ns();
+		f->last_ns = bpf_ktime_get_ns();
 		return TC_ACT_OK;
 	}
 	if (state == AX_ST_RESET)
 		return ax_drop(AX_REASON_FLOW_RESET);
-	if (fl & AX_TCP_URG) {
+	if (p->tcp_flags & AX_TCP_URG) {
 		/* The server's stack takes the urgent byte out of the stream
 		 * (or not, with SO_OOBINLINE): the bytes it reads are not the
 		 * ones on the wire. */
 		return ax_refuse(skb, p, s, f, AX_REASON_URGENT, redirect_flags);
 	}
 	__u32 data_seq = p->seq;
-	if (p->plen == 0) {
-		if ((fl & AX_TCP_FIN) && data_seq == f->next_seq) {
-			f->state = AX_ST_CLOSED;
-			f->next_seq = data_seq + 1;
-		}
-		return TC_ACT_OK;
-	}
 	/* Bytes before the first one the server takes. */
 	if ((__s32)(data_seq - f->base_seq) < 0)
 		return ax_discard(s, f, AX_REASON_OUT_OF_ORDER);
@@ -267,6 +238,65 @@ static __always_inline int ax_stream(struct __sk_buff *skb, struct ax_pkt *p, st
 	if (state == AX_ST_UPGRADE)
 		return ax_discard(s, f, AX_REASON_UPGRADE_PENDING);
 	return ax_parse_payload(skb, p, s, f, data_seq, skip, redirect_flags);
+}
+
+/* ax_stream applies the TCP normalizer to a segment sent to a policed
+ * endpoint and parses what it lets through. The invariant: a byte position
+ * of the client's stream is let through with one content only, unless the
+ * server has acknowledged it (it then discards every later copy). */
+static __always_inline int ax_stream(struct __sk_buff *skb, struct ax_pkt *p, struct ax_scratch *s,
+				     __u64 redirect_flags)
+{
+	__u8 fl = p->tcp_flags;
+	struct ax_flow *f = ax_flow_of(skb, &s->key);
+	if (fl & AX_TCP_RST) {
+		/* The server takes a RST only at exactly the next byte it
+		 * expects; any other one leaves the connection, and the flow. */
+		if (f && p->seq == f->next_seq)
+			bpf_map_delete_elem(&flows, &s->key);
+		return TC_ACT_OK;
+	}
+	if (fl & AX_TCP_SYN) {
+		/* A SYN never moves the parser (the server's SYN-ACK starts a
+		 * flow). Its data is taken only with a fast-open cookie, which
+		 * Axon cannot see: refuse it, the client resends it later. */
+		return p->plen ? ax_discard(s, f, AX_REASON_SYN_DATA) : TC_ACT_OK;
+	}
+	if (!(fl & AX_TCP_ACK))
+		return p->plen ? ax_discard(s, f, AX_REASON_NO_ACK) : TC_ACT_OK;
+	if (!f) {
+		if (!p->plen)
+			return TC_ACT_OK;
+		/* Never picked up mid-stream: the bytes before are unknown.
+		 * Audit-only: counted once, then the connection passes. */
+		if (!ax_enforced(s)) {
+			struct ax_flow *n = ax_new_flow(s);
+			n->state = AX_ST_PASS;
+			n->ifindex = skb->ifindex;
+			n->last_ns = bpf_ktime_get_ns();
+			bpf_map_update_elem(&flows, &s->key, n, BPF_NOEXIST);
+		}
+		return ax_refuse(skb, p, s, 0, AX_REASON_NO_FLOW, redirect_flags);
+	}
+	if (p->plen == 0) {
+		if ((fl & AX_TCP_FIN) && p->seq == f->next_seq && f->state != AX_ST_RESET) {
+			f->state = AX_ST_CLOSED;
+			f->next_seq = p->seq + 1;
+		}
+		return TC_ACT_OK;
+	}
+	/* One CPU at a time parses a flow: two copies of the same bytes
+	 * parsed at once from the same state could leave the flow in the
+	 * state of the copy the server did not take. */
+	bpf_spin_lock(&f->lock);
+	__u8 busy = f->busy;
+	f->busy = 1;
+	bpf_spin_unlock(&f->lock);
+	if (busy)
+		return ax_discard(s, 0, AX_REASON_CONCURRENT);
+	int ret = ax_stream_claimed(skb, p, s, f, redirect_flags);
+	f->busy = 0;
+	return ret;
 }
 
 /* ax_to_server handles a packet travelling towards the pods behind the
@@ -351,23 +381,28 @@ static __always_inline int ax_from_server(struct __sk_buff *skb)
 	struct ax_flow *f = bpf_map_lookup_elem(&flows, &k);
 	if ((fl & (AX_TCP_SYN | AX_TCP_ACK)) == (AX_TCP_SYN | AX_TCP_ACK)) {
 		/* The server accepted a SYN: its stream starts at p.ack. A
-		 * repeated SYN-ACK of the same connection changes nothing. */
-		if (f && f->srv_isn == p.seq && f->base_seq == p.ack)
+		 * repeated SYN-ACK of the same connection changes nothing. A
+		 * flow of another device is replaced only from the interface
+		 * of the pod whose address the SYN-ACK carries. */
+		if (f && f->ifindex == ifindex && f->srv_isn == p.seq && f->base_seq == p.ack)
+			return TC_ACT_OK;
+		if (f && f->ifindex != ifindex && !ax_is_pod_addr(ifc, p.saddr))
 			return TC_ACT_OK;
 		struct ax_scratch *s = ax_scratch();
 		if (!s)
 			return TC_ACT_OK;
-		__builtin_memset(&s->init, 0, sizeof(s->init));
-		s->init.next_seq = p.ack;
-		s->init.base_seq = p.ack;
-		s->init.srv_ack = p.ack;
-		s->init.srv_isn = p.seq;
-		s->init.last_ns = bpf_ktime_get_ns();
-		if (bpf_map_update_elem(&flows, &k, &s->init, BPF_ANY))
+		struct ax_flow *n = ax_new_flow(s);
+		n->next_seq = p.ack;
+		n->base_seq = p.ack;
+		n->srv_ack = p.ack;
+		n->srv_isn = p.seq;
+		n->ifindex = ifindex;
+		n->last_ns = bpf_ktime_get_ns();
+		if (bpf_map_update_elem(&flows, &k, n, BPF_ANY))
 			ax_count_reason(AX_REASON_FLOW_TABLE_FULL);
 		return TC_ACT_OK;
 	}
-	if (!f)
+	if (!f || f->ifindex != ifindex)
 		return TC_ACT_OK;
 	if (fl & AX_TCP_RST) {
 		bpf_map_delete_elem(&flows, &k);

@@ -45,7 +45,8 @@ const (
 	ReasonIPHeader      Reason = 18 // IP header or extension header chain not read to its end: dropped
 	ReasonFlowTableFull Reason = 19 // no room for a new connection's state (its data is then refused)
 	ReasonUpgradePend   Reason = 20 // data sent before the server answered an Upgrade: dropped
-	numReasons                 = 21
+	ReasonConcurrent    Reason = 21 // a segment of a flow another CPU was parsing: dropped (retransmitted)
+	numReasons                 = 22
 	reasonSlots                = 32
 )
 
@@ -71,6 +72,7 @@ var reasonNames = [...]string{
 	ReasonIPHeader:      "ip_header",
 	ReasonFlowTableFull: "flow_table_full",
 	ReasonUpgradePend:   "upgrade_pending",
+	ReasonConcurrent:    "concurrent_segment",
 }
 
 func (r Reason) String() string {

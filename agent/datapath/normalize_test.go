@@ -2,7 +2,9 @@ package datapath
 
 import (
 	"encoding/binary"
+	"net"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/axon-dev/axon/bpf"
@@ -371,5 +373,115 @@ func TestAuditNeverDrops(t *testing.T) {
 	}
 	if v.State != 7 { // AX_ST_PASS
 		t.Fatalf("flow state %d after urgent data on an audit endpoint, want pass (7)", v.State)
+	}
+}
+
+// runOn runs prog on a frame as if it arrived on device ifindex
+// (__sk_buff.ifindex, offset 40; BPF_PROG_TEST_RUN needs the device to
+// exist).
+func runOn(t testing.TB, prog *ebpf.Program, in []byte, ifindex uint32) outcome {
+	t.Helper()
+	ctx := make([]byte, 192)
+	binary.LittleEndian.PutUint32(ctx[40:], ifindex)
+	out := make([]byte, len(in)+256)
+	ret, err := prog.Run(&ebpf.RunOptions{Data: in, DataOut: out, Context: ctx})
+	if err != nil {
+		t.Fatalf("running program on ifindex %d: %v", ifindex, err)
+	}
+	if ret == 2 {
+		return dropped
+	}
+	if string(out[:len(in)]) == string(in) {
+		return passed
+	}
+	return changed
+}
+
+// otherDevice is a device of this namespace other than loopback (ifindex 1).
+func otherDevice(t *testing.T) uint32 {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, i := range ifs {
+		if i.Index > 1 {
+			return uint32(i.Index)
+		}
+	}
+	t.Skip("no network device besides loopback in this namespace")
+	return 0
+}
+
+// TestRepliesBoundToTheServersDevice (class 5): what another device carries
+// with the server's address (another pod forging it) is not the server's:
+// its ACKs and SYN-ACKs do not touch the flow, and a flow made from them is
+// not used for the server's traffic.
+func TestRepliesBoundToTheServersDevice(t *testing.T) {
+	d := openTest(t, WithMaxFlows(1024))
+	if err := d.Apply(fixtureTable(t)); err != nil {
+		t.Fatal(err)
+	}
+	other := otherDevice(t)
+	f := newFlow(t, d.Ingress(), web4, orders4) // its SYN-ACK came through ifindex 1
+	start := f.seq
+	if o := f.send(okReq); o != passed {
+		t.Fatal(o)
+	}
+	forgedACK := segment{src: f.dst, dst: f.src, seq: f.ack, ack: f.seq, flags: tcpACK}.bytes()
+	if o := runOn(t, d.Reply(), forgedACK, other); o != passed {
+		t.Fatal(o)
+	}
+	denied := strings.Replace(okReq, "items", "admin", 1)
+	if o, _ := f.sendAt(start, denied); o != dropped {
+		t.Fatalf("retransmission after an ACK from another device: %v, want dropped", o)
+	}
+	forgedSYNACK := segment{src: f.dst, dst: f.src, seq: 1, ack: start, flags: tcpSYN | tcpACK}.bytes()
+	if o := runOn(t, d.Reply(), forgedSYNACK, other); o != passed {
+		t.Fatal(o)
+	}
+	if o, _ := f.sendAt(start, denied); o != dropped {
+		t.Fatalf("retransmission after a SYN-ACK from another device: %v, want dropped", o)
+	}
+	// A flow started from another device is not this device's.
+	g := &flow{t: t, prog: d.Ingress(), src: netip.AddrPortFrom(web4, 39999), dst: orders4, seq: 500, ack: 900}
+	syn := segment{src: g.dst, dst: g.src, seq: g.ack - 1, ack: g.seq, flags: tcpSYN | tcpACK}.bytes()
+	if o := runOn(t, d.Reply(), syn, other); o != passed {
+		t.Fatal(o)
+	}
+	if o := g.send(okReq); o != reset {
+		t.Fatalf("data on a flow another device started: %v, want reset (no flow)", o)
+	}
+}
+
+// TestOneCPUParsesAFlow: a segment of a flow another CPU is parsing is
+// dropped, not parsed from the same state (simulated by marking the flow
+// busy, as the other CPU would).
+func TestOneCPUParsesAFlow(t *testing.T) {
+	d := openTest(t, WithMaxFlows(1024))
+	if err := d.Apply(fixtureTable(t)); err != nil {
+		t.Fatal(err)
+	}
+	f := newFlow(t, d.Ingress(), web4, orders4)
+	key := bpf.AxonAxFlowKey{Saddr: f.src.Addr().As16(), Daddr: f.dst.Addr().As16(), Sport: f.src.Port(), Dport: f.dst.Port()}
+	var v bpf.AxonAxFlow
+	if err := d.objs.Flows.Lookup(key, &v); err != nil {
+		t.Fatal(err)
+	}
+	v.Busy = 1
+	if err := d.objs.Flows.Put(key, v); err != nil {
+		t.Fatal(err)
+	}
+	if o := f.send(okReq); o != dropped {
+		t.Fatalf("segment of a busy flow: %v, want dropped", o)
+	}
+	v.Busy = 0
+	if err := d.objs.Flows.Put(key, v); err != nil {
+		t.Fatal(err)
+	}
+	if o := f.send(okReq); o != passed {
+		t.Fatalf("once free: %v, want passed", o)
+	}
+	if err := d.objs.Flows.Lookup(key, &v); err != nil || v.Busy != 0 {
+		t.Fatalf("the flow stays claimed after a segment: %v %d", err, v.Busy)
 	}
 }

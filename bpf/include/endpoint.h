@@ -43,6 +43,16 @@ static __always_inline const __u8 *ax_pod_addr(const struct ax_iface *ifc, int v
 	return ifc->addr6;
 }
 
+/* ax_is_pod_addr says whether addr is a pod address recorded for the
+ * interface (never true without a record). */
+static __always_inline int ax_is_pod_addr(const struct ax_iface *ifc, const __u8 *addr)
+{
+	if (!ifc)
+		return 0;
+	return (ifc->has_v4 && !__builtin_memcmp(addr, ifc->addr4, 16)) ||
+	       (ifc->has_v6 && !__builtin_memcmp(addr, ifc->addr6, 16));
+}
+
 /* ax_endpoint_of looks up the endpoint (addr, port) of generation gen, and
  * on a miss the same port of the pod behind the interface. */
 static __always_inline struct ax_endpoint *ax_endpoint_of(__u32 gen, const struct ax_iface *ifc,

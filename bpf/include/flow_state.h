@@ -53,13 +53,16 @@ struct ax_flow {
 	__u8 ver_pos;
 	__u8 h0, h1, h2; /* last three path bytes */
 	__u8 te_pos;
-	__u16 path_len;	  /* whole path length (capped at AX_PATH_LIMIT) */
-	__u8 rtx_strikes; /* unverifiable retransmissions dropped since srv_ack moved */
-	__u8 nreq;	  /* request lines decided (saturates at 255) */
-	__u32 srv_ack;	  /* highest ACK the server sent: it holds the bytes before */
-	__u32 srv_isn;	  /* the server's initial sequence number (its SYN-ACK) */
-	__u8 srv_fin;	  /* the server sent FIN */
-	__u8 pad_f[3];
+	__u16 path_len;		   /* whole path length (capped at AX_PATH_LIMIT) */
+	__u8 rtx_strikes;	   /* unverifiable retransmissions dropped since srv_ack moved */
+	__u8 nreq;		   /* request lines decided (saturates at 255) */
+	__u32 srv_ack;		   /* highest ACK the server sent: it holds the bytes before */
+	__u32 srv_isn;		   /* the server's initial sequence number (its SYN-ACK) */
+	__u32 ifindex;		   /* the device the server's SYN-ACK came through */
+	struct bpf_spin_lock lock; /* guards busy */
+	__u8 srv_fin;		   /* the server sent FIN */
+	__u8 busy;		   /* a CPU is parsing a segment of this flow */
+	__u8 pad_f[2];
 	__u64 last_ns;	 /* last SYN-ACK or client data (the agent expires idle flows) */
 	__u64 remaining; /* body or chunk bytes still to skip */
 	__u64 value;	 /* number being parsed */
@@ -102,7 +105,9 @@ struct ax_scratch {
 	struct ax_path_key pkey;
 	__u32 pad2;
 	struct ax_event ev;
-	struct ax_flow init;
+	/* A new flow is built here (raw bytes: a per-CPU value may hold no
+	 * bpf_spin_lock, so not a struct ax_flow; see ax_new_flow). */
+	__u8 init[sizeof(struct ax_flow)] __attribute__((aligned(8)));
 	__u64 rl_last_ns; /* event rate limiter */
 	__u64 rl_tokens;
 };
@@ -153,6 +158,13 @@ static __always_inline struct ax_scratch *ax_scratch(void)
 {
 	__u32 zero = 0;
 	return bpf_map_lookup_elem(&scratch, &zero);
+}
+
+/* ax_new_flow zeroes the scratch area's flow template and returns it. */
+static __always_inline struct ax_flow *ax_new_flow(struct ax_scratch *s)
+{
+	__builtin_memset(s->init, 0, sizeof(s->init));
+	return (struct ax_flow *)s->init;
 }
 
 /* Forget the previous request: the next byte may start a request line. */
