@@ -60,9 +60,16 @@ test-rego: ## Run `opa test` on the Rego library with the pinned OPA CLI.
 test-kernels: ## Run the BPF suite on Linux 5.10, 6.1, 6.12 under QEMU and on this kernel (AXON_SKIP_KERNELS=1 skips).
 	@scripts/kernels/test.sh
 
+# The datapath BenchmarkBeforeAfter compares against: b346983 is the last
+# commit before the TCP normalizer (docs/security.md).
+BASELINE_REV ?= b346983
+
 .PHONY: bench
-bench: ## Run the benchmarks: BPF_PROG_TEST_RUN per-packet cost against a no-op program, compiler cost.
-	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./agent/datapath/... ./policy/...
+bench: ## Run the benchmarks: BPF_PROG_TEST_RUN per-packet cost against a no-op program and against BASELINE_REV's datapath, compiler cost.
+	@base=$$(mktemp /tmp/axon-baseline.XXXXXX.o); \
+	if git show $(BASELINE_REV):bpf/axon_bpfel.o > $$base 2>/dev/null; then export AXON_BASELINE_OBJ=$$base; \
+	else echo "bench: no datapath object at $(BASELINE_REV) (shallow clone?): BenchmarkBeforeAfter skips"; fi; \
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./agent/datapath/... ./policy/...; st=$$?; rm -f $$base; exit $$st
 
 ##@ Demo
 
