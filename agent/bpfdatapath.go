@@ -17,12 +17,13 @@ type BPFDatapath struct {
 }
 
 // OpenDatapath loads Axon's TC programs, pinning the maps under pinDir and
-// reusing those an earlier agent pinned there.
-func OpenDatapath(pinDir string) (*BPFDatapath, error) {
+// reusing those an earlier agent pinned there. maxFlows sizes the flow
+// table (0: the datapath's default).
+func OpenDatapath(pinDir string, maxFlows uint32) (*BPFDatapath, error) {
 	if err := attach.EnsureBPFFS(pinDir); err != nil {
 		return nil, err
 	}
-	d, err := datapath.Open(datapath.WithPinDir(pinDir))
+	d, err := datapath.Open(datapath.WithPinDir(pinDir), datapath.WithMaxFlows(maxFlows))
 	if err != nil {
 		return nil, fmt.Errorf("opening datapath: %w", err)
 	}

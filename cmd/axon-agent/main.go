@@ -53,6 +53,7 @@ func run(args []string) int {
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	logDecisions := fs.Bool("log-decisions", false, "log every deny and audit_deny decision (rate-limited by the datapath)")
+	maxFlows := fs.Uint("max-flows", 65536, "connections to policed endpoints tracked at once; when full, new ones to enforced endpoints are refused (a new size needs fresh pins: axon-agent cleanup)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: axon-agent --policy-dir DIR --attach IFACE[,IFACE...] [--metrics-addr HOST:PORT]\n"+
 			"       axon-agent cleanup [--pin-dir DIR]   (stop the agent first: it re-attaches what it misses)\n\n"+
@@ -96,7 +97,7 @@ func run(args []string) int {
 	}
 	log.Info("starting", "policy_dir", cfg.PolicyDir, "interfaces", names, "pin_dir", cfg.PinDir,
 		"attach_mode", string(am))
-	dp, dpErr := openDatapath(*pinDir, log)
+	dp, dpErr := openDatapath(*pinDir, uint32(*maxFlows), log)
 	var a *agent.Agent
 	if dpErr != nil {
 		// Fail closed and loudly: no readiness, the reason on /readyz and in

@@ -14,8 +14,8 @@ type datapathCloser interface {
 }
 
 // openDatapath loads the BPF objects, reusing maps pinned under pinDir.
-func openDatapath(pinDir string, log *slog.Logger) (datapathCloser, error) {
-	return agent.OpenDatapath(pinDir)
+func openDatapath(pinDir string, maxFlows uint32, log *slog.Logger) (datapathCloser, error) {
+	return agent.OpenDatapath(pinDir, maxFlows)
 }
 
 // loadPolicy reads a policy directory and compiles it, reusing the partial
