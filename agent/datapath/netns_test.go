@@ -197,6 +197,25 @@ status: {phase: Running, podIP: %s, podIPs: [{ip: %s}]}
 			t.Fatalf("exit %d (%s); server saw %q", res.ExitCode, res.Output, srv.Requests())
 		}
 	})
+	t.Run("curl with a 4.2 KB cookie", func(t *testing.T) {
+		// Sent in one write: on veth the whole request is one GSO segment
+		// of more than 4 KB at the TC hook.
+		cookie := "Cookie: s=" + strings.Repeat("c", 4200)
+		res, err := client.Curl(ctx, "-H", cookie, url+"/api/v1/cookie")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Status != 200 || !srv.Saw("GET /api/v1/cookie") {
+			t.Fatalf("allowed request with a large cookie: status %d exit %d (%s)", res.Status, res.ExitCode, res.Output)
+		}
+		res, err = client.Curl(ctx, "-H", cookie, url+"/api/v1/admin/cookie")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.ExitCode != 56 || srv.Saw("/api/v1/admin/cookie") {
+			t.Fatalf("denied request with a large cookie: exit %d (%s)", res.ExitCode, res.Output)
+		}
+	})
 	t.Run("go client keep-alive", func(t *testing.T) {
 		hc := client.HTTPClient(5*time.Second, true)
 		resp, err := hc.Get(url + "/api/v1/one")
