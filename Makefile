@@ -50,7 +50,7 @@ test: deps check-generated lint test-go test-rego test-kernels ## Run everything
 
 .PHONY: test-go
 test-go: ## Run the Go tests (BPF_PROG_TEST_RUN, netns end-to-end, compiler differential tests).
-	@scripts/test.sh ./...
+	@AXON_REQUIRE_ROOT=1 scripts/test.sh ./...
 
 .PHONY: test-rego
 test-rego: ## Run `opa test` on the Rego library with the pinned OPA CLI.

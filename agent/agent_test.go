@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/axon-dev/axon/test/netns"
+
 	"github.com/axon-dev/axon/agent/attach"
 	"github.com/axon-dev/axon/policy/compiler"
 	"github.com/cilium/ebpf"
@@ -28,9 +30,7 @@ import (
 
 func needRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
+	netns.RequireRoot(t)
 }
 
 // testDatapath attaches a program that lets every packet through and

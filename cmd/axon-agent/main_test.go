@@ -3,6 +3,8 @@ package main
 import (
 	"os"
 	"testing"
+
+	"github.com/axon-dev/axon/test/netns"
 )
 
 func TestBadCommandLinesExitWithUsage(t *testing.T) {
@@ -29,9 +31,7 @@ func TestBadCommandLinesExitWithUsage(t *testing.T) {
 }
 
 func TestCleanupOfNothingSucceeds(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
+	netns.RequireRoot(t)
 	if code := cleanup([]string{"--pin-dir", "/sys/fs/bpf/axon-never-created-by-a-test"}); code != 0 {
 		t.Errorf("cleanup of an absent pin directory: exit %d, want 0 (idempotent)", code)
 	}

@@ -2,15 +2,14 @@ package probe
 
 import (
 	"encoding/binary"
-	"os"
 	"testing"
+
+	"github.com/axon-dev/axon/test/netns"
 )
 
 func needRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
+	netns.RequireRoot(t)
 }
 
 func loadProbe(t *testing.T) *Program {

@@ -2,8 +2,9 @@ package verifier
 
 import (
 	"errors"
-	"os"
 	"testing"
+
+	"github.com/axon-dev/axon/test/netns"
 
 	"github.com/cilium/ebpf"
 )
@@ -16,9 +17,7 @@ const (
 
 func needRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
+	netns.RequireRoot(t)
 }
 
 // frame is an Ethernet frame of n bytes with a local experimental ethertype (so the
