@@ -135,6 +135,36 @@ static __always_inline int ax_discard(struct ax_scratch *s, struct ax_flow *f, _
 	return TC_ACT_OK;
 }
 
+/* ax_parse_rounds runs up to AX_PARSE_ROUNDS parser steps over the flow
+ * and segment named by the scratch area, deciding each complete request
+ * line: AX_P_DONE (payload consumed), AX_P_MORE (budget used), AX_P_DENIED,
+ * or the parser's refusal. A global function: the verifier checks its loop
+ * once, not once per call, so the caller can loop over it cheaply. */
+__attribute__((noinline)) int ax_parse_rounds(struct __sk_buff *skb)
+{
+	AX_KEEP_ARG(skb);
+	struct ax_scratch *s = ax_scratch();
+	if (!s)
+		return AX_P_MALFORMED;
+	struct ax_flow *f = bpf_map_lookup_elem(&flows, &s->key);
+	if (!f)
+		return AX_P_MALFORMED;
+	for (int round = 0; round < AX_PARSE_ROUNDS; round++) {
+		int r = ax_parse(skb);
+		if (r == AX_P_MORE)
+			continue;
+		if (r == AX_P_DECIDE) {
+			if (f->nreq < 255)
+				f->nreq++;
+			if (ax_decide(skb) == AX_VERDICT_DENY)
+				return AX_P_DENIED;
+			continue;
+		}
+		return r;
+	}
+	return AX_P_MORE;
+}
+
 /* ax_parse_payload runs the request parser over the new bytes of the
  * segment, deciding each complete request line. */
 static __always_inline int ax_parse_payload(struct __sk_buff *skb, struct ax_pkt *p,
@@ -147,30 +177,21 @@ static __always_inline int ax_parse_payload(struct __sk_buff *skb, struct ax_pkt
 	s->pos = p->poff + skip;
 	s->end = end;
 
-	int r = AX_P_MALFORMED;
-	for (int round = 0; round < AX_PARSE_ROUNDS; round++) {
-		r = ax_parse(skb);
-		if (r == AX_P_DONE) {
-			f->next_seq = data_seq + p->plen;
-			f->last_ns = bpf_ktime_get_ns();
-			if (p->tcp_flags & AX_TCP_FIN) {
-				f->state = AX_ST_CLOSED;
-				f->next_seq++;
-			}
-			return TC_ACT_OK;
+	int r = AX_P_MORE;
+	for (int chunk = 0; chunk < AX_PARSE_CHUNKS && r == AX_P_MORE; chunk++)
+		r = ax_parse_rounds(skb);
+	if (r == AX_P_DONE) {
+		f->next_seq = data_seq + p->plen;
+		f->last_ns = bpf_ktime_get_ns();
+		if (p->tcp_flags & AX_TCP_FIN) {
+			f->state = AX_ST_CLOSED;
+			f->next_seq++;
 		}
-		if (r == AX_P_MORE)
-			continue;
-		if (r == AX_P_DECIDE) {
-			if (f->nreq < 255)
-				f->nreq++;
-			if (ax_decide(skb) == AX_VERDICT_DENY)
-				return ax_deny(skb, p, f, redirect_flags);
-			continue;
-		}
-		break;
+		return TC_ACT_OK;
 	}
-	if (r == AX_P_MORE || r == AX_P_DECIDE)
+	if (r == AX_P_DENIED)
+		return ax_deny(skb, p, f, redirect_flags);
+	if (r == AX_P_MORE)
 		r = AX_P_MALFORMED; /* more requests in one segment than the bounds allow */
 	return ax_refuse(skb, p, s, f,
 			 r == AX_P_NOT_HTTP ? AX_REASON_NOT_HTTP : AX_REASON_MALFORMED,

@@ -35,7 +35,8 @@
 #define AX_PATH_BUF	256  /* path bytes kept for globs (power of two) */
 #define AX_PATH_LIMIT	4096 /* longer paths are malformed_request */
 #define AX_PARSE_STEP	32   /* bytes one ax_parse call may examine */
-#define AX_PARSE_ROUNDS 2048 /* ax_parse + ax_decide calls per packet (64 KiB of headers) */
+#define AX_PARSE_ROUNDS 128  /* ax_parse + ax_decide calls per ax_parse_rounds call */
+#define AX_PARSE_CHUNKS 16   /* ax_parse_rounds calls per packet: 64 KiB of headers */
 #define AX_ROW_GLOBS	16   /* glob candidates per path row */
 #define AX_GLOB_CLASSES 64   /* byte classes per glob */
 #define AX_GLOB_TOKENS	127  /* tokens per glob (states fit 128 bits) */

@@ -18,6 +18,7 @@ enum ax_parse_result {
 	AX_P_MORE = 3,	   /* step budget used: call again */
 	AX_P_NOT_HTTP = 4, /* not an HTTP/1.x request */
 	AX_P_MALFORMED = 5,
+	AX_P_DENIED = 7, /* (ax_parse_rounds) a request was denied */
 };
 
 /* Request-line sub-states. */
