@@ -198,27 +198,33 @@ type AxonAxPathVal struct {
 }
 
 type AxonAxScratch struct {
-	_        structs.HostLayout
-	Key      AxonAxFlowKey
-	Pos      uint32
-	End      uint32
-	Gen      uint32
-	Identity uint32
-	Rule     uint32
-	Verdict  uint8
-	Reason   uint8
-	Pad      [2]uint8
-	Ep       AxonAxEndpoint
-	Mkey     AxonAxMethodKey
-	Akey     AxonAxAddrKey
-	Ckey     AxonAxCidrKey
-	Clkey    AxonAxClassKey
-	Pkey     AxonAxPathKey
-	Pad2     uint32
-	Ev       AxonAxEvent
-	Init     [352]uint8
-	RlLastNs uint64
-	RlTokens uint64
+	_          structs.HostLayout
+	Key        AxonAxFlowKey
+	Pos        uint32
+	End        uint32
+	Gen        uint32
+	Identity   uint32
+	Rule       uint32
+	Verdict    uint8
+	Reason     uint8
+	Pad        [2]uint8
+	Ep         AxonAxEndpoint
+	Mkey       AxonAxMethodKey
+	Akey       AxonAxAddrKey
+	Ckey       AxonAxCidrKey
+	Clkey      AxonAxClassKey
+	Pkey       AxonAxPathKey
+	Pad2       uint32
+	Ev         AxonAxEvent
+	Init       [352]uint8
+	Opts       [64]uint8
+	OptsOld    [64]uint8
+	OptPos     uint32
+	OptLen     uint32
+	OptChanged uint32
+	Pad3       uint32
+	RlLastNs   uint64
+	RlTokens   uint64
 }
 
 // Names of all BPF objects in the ELF.

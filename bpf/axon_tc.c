@@ -25,6 +25,7 @@
 #include "include/parse_http.h"
 #include "include/decide.h"
 #include "include/reset.h"
+#include "include/tcp_opts.h"
 
 char __license[] SEC("license") = "Dual BSD/GPL";
 
@@ -281,7 +282,15 @@ static __always_inline int ax_stream(struct __sk_buff *skb, struct ax_pkt *p, st
 		/* A SYN never moves the parser (the server's SYN-ACK starts a
 		 * flow). Its data is taken only with a fast-open cookie, which
 		 * Axon cannot see: refuse it, the client resends it later. */
-		return p->plen ? ax_discard(s, f, AX_REASON_SYN_DATA) : TC_ACT_OK;
+		if (p->plen)
+			return ax_discard(s, f, AX_REASON_SYN_DATA);
+		/* No multipath TCP: the connection stays one byte stream. */
+		int st = ax_strip_mptcp(skb, p, s);
+		if (st > 0)
+			ax_count_reason(AX_REASON_MPTCP);
+		if (st < 0 && ax_enforced(s))
+			return ax_drop(AX_REASON_MPTCP);
+		return TC_ACT_OK;
 	}
 	if (!(fl & AX_TCP_ACK))
 		return p->plen ? ax_discard(s, f, AX_REASON_NO_ACK) : TC_ACT_OK;

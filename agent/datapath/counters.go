@@ -46,7 +46,8 @@ const (
 	ReasonFlowTableFull Reason = 19 // no room for a new connection's state (its data is then refused)
 	ReasonUpgradePend   Reason = 20 // data sent before the server answered an Upgrade: dropped
 	ReasonConcurrent    Reason = 21 // a segment of a flow another CPU was parsing: dropped (retransmitted)
-	numReasons                 = 22
+	ReasonMPTCP         Reason = 22 // a SYN's MPTCP option turned into NOPs (counted), or the SYN dropped
+	numReasons                 = 23
 	reasonSlots                = 32
 )
 
@@ -73,6 +74,7 @@ var reasonNames = [...]string{
 	ReasonFlowTableFull: "flow_table_full",
 	ReasonUpgradePend:   "upgrade_pending",
 	ReasonConcurrent:    "concurrent_segment",
+	ReasonMPTCP:         "mptcp_removed",
 }
 
 func (r Reason) String() string {

@@ -485,3 +485,66 @@ func TestOneCPUParsesAFlow(t *testing.T) {
 		t.Fatalf("the flow stays claimed after a segment: %v %d", err, v.Busy)
 	}
 }
+
+// withTCPOptions rebuilds an IPv4 segment with the given TCP options (a
+// multiple of 4 bytes) and valid checksums.
+func withTCPOptions(s segment, opts []byte) []byte {
+	plain := s.bytes()
+	ip := append([]byte{}, plain[14:34]...)
+	tcp := append(append(append([]byte{}, plain[34:54]...), opts...), plain[54:]...)
+	tcp[12] = byte((20+len(opts))/4) << 4
+	tcp[16], tcp[17] = 0, 0
+	binary.BigEndian.PutUint16(ip[2:], uint16(20+len(tcp)))
+	ip[10], ip[11] = 0, 0
+	binary.BigEndian.PutUint16(ip[10:], csumFold(csumAdd(0, ip)))
+	ph := append(append(append([]byte{}, ip[12:20]...), 0, 6), byte(len(tcp)>>8), byte(len(tcp)))
+	binary.BigEndian.PutUint16(tcp[16:], csumFold(csumAdd(csumAdd(0, ph), tcp)))
+	return append(append(append([]byte{}, plain[:14]...), ip...), tcp...)
+}
+
+// TestMPTCPRemovedFromSYN (class 17): an MPTCP server assembles what its
+// application reads from several subflows in an order the client chooses;
+// a SYN's MPTCP option to a policed endpoint is turned into NOPs, so the
+// connection is plain TCP.
+func TestMPTCPRemovedFromSYN(t *testing.T) {
+	d := sharedTest(t)
+	if err := d.Apply(fixtureTable(t)); err != nil {
+		t.Fatal(err)
+	}
+	mss := []byte{2, 4, 0x05, 0xb4}
+	mpCapable := []byte{30, 12, 0x01, 0x81, 1, 2, 3, 4, 5, 6, 7, 8} // MP_CAPABLE v1 with a key
+	sackOK := []byte{4, 2, 1, 1}
+	opts := append(append(append([]byte{}, mss...), mpCapable...), sackOK...)
+	syn := segment{src: netip.AddrPortFrom(web4, 41000), dst: orders4, seq: 7, flags: tcpSYN}
+	in := withTCPOptions(syn, opts)
+	out := make([]byte, len(in)+64)
+	ret, err := d.Ingress().Run(&ebpf.RunOptions{Data: in, DataOut: out})
+	if err != nil || ret != 0 {
+		t.Fatalf("SYN with MP_CAPABLE: ret %d err %v", ret, err)
+	}
+	out = out[:len(in)]
+	gotOpts := out[14+20+20 : 14+20+20+len(opts)]
+	want := append(append(append([]byte{}, mss...), bytesOf(1, len(mpCapable))...), sackOK...)
+	if string(gotOpts) != string(want) {
+		t.Fatalf("options % x, want % x", gotOpts, want)
+	}
+	if p, ok := parseOut(out); !ok || !p.csumOK || p.flags != tcpSYN {
+		t.Fatalf("rewritten SYN: %+v ok %v", p, ok)
+	}
+	plainSyn := withTCPOptions(syn, append(append([]byte{}, mss...), 1, 1, 4, 2))
+	if o := runRaw(t, d.Ingress(), plainSyn); o != passed {
+		t.Fatalf("SYN without MPTCP: %v, want passed unchanged", o)
+	}
+	other := segment{src: netip.AddrPortFrom(web4, 41001), dst: netip.MustParseAddrPort("10.9.9.9:8080"), seq: 7, flags: tcpSYN}
+	if o := runRaw(t, d.Ingress(), withTCPOptions(other, opts)); o != passed {
+		t.Fatalf("MPTCP SYN to an unpoliced address: %v, want passed unchanged", o)
+	}
+}
+
+func bytesOf(b byte, n int) []byte {
+	out := make([]byte, n)
+	for i := range out {
+		out[i] = b
+	}
+	return out
+}

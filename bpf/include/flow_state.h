@@ -108,6 +108,12 @@ struct ax_scratch {
 	/* A new flow is built here (raw bytes: a per-CPU value may hold no
 	 * bpf_spin_lock, so not a struct ax_flow; see ax_new_flow). */
 	__u8 init[sizeof(struct ax_flow)] __attribute__((aligned(8)));
+	__u8 opts[AX_TCP_OPTS_BUF];	/* a SYN's TCP options being rewritten */
+	__u8 opts_old[AX_TCP_OPTS_BUF]; /* and as they were */
+	__u32 opt_pos;
+	__u32 opt_len;
+	__u32 opt_changed;
+	__u32 pad3;
 	__u64 rl_last_ns; /* event rate limiter */
 	__u64 rl_tokens;
 };

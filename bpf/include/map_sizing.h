@@ -42,6 +42,8 @@
 #define AX_GLOB_TOKENS	127  /* tokens per glob (states fit 128 bits) */
 #define AX_IPV6_EXT_MAX 8    /* IPv6 extension headers walked; more: dropped */
 #define AX_VLAN_MAX	4    /* VLAN tags walked to find a tagged frame's destination */
+#define AX_TCP_OPTS_MAX 40   /* TCP option bytes */
+#define AX_TCP_OPTS_BUF 64   /* power of two above AX_TCP_OPTS_MAX, for masked indices */
 #define AX_RTX_STRIKES	3    /* unverifiable retransmissions dropped before a reset */
 
 #endif
