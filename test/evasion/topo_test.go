@@ -41,6 +41,7 @@ type topo struct {
 	dir      string // policy directory
 	agent    *agent
 	link     *Link // AF_PACKET socket in the client namespace, opened on first use
+	flooder  *Link // AF_PACKET socket of a third pod (class 6), opened on first use
 }
 
 // newTopo builds the namespaces and writes the cluster objects; the test
@@ -217,3 +218,5 @@ func (tp *topo) rawFlow(port int, v6 bool) *Flow {
 func (tp *topo) srvAddr(port int) string {
 	return net.JoinHostPort(tp.srv.Addr.String(), fmt.Sprint(port))
 }
+
+func itoa(n int) string { return fmt.Sprint(n) }
