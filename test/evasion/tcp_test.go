@@ -278,11 +278,12 @@ func floodSYNs(t *testing.T, tp *topo, port, n int) {
 	start := time.Now()
 	dst := tp.srv.Addr
 	for i := range n {
-		src := netip.AddrFrom4([4]byte{10, 86, byte(tp.n), byte(100 + i/50000)})
+		src := netip.AddrFrom4([4]byte{10, 86, byte(tp.n), byte(100 + 5*tp.floods + i/50000)})
 		seg := Segment{SrcPort: uint16(10000 + i%50000), DstPort: uint16(port), Seq: uint32(i), Flags: SYN, BadChecksum: true}
 		pkt := IPv4{Src: src, Dst: dst, Proto: ProtoTCP, ID: uint16(i)}.Marshal(seg.Marshal(src, dst))
 		must(t, tp.flooder.Send(Ethernet(tp.srvMAC, tp.flooder.MAC, nil, EtherIPv4, pkt)))
 	}
+	tp.floods++ // the next flood uses fresh addresses: new flows, not updates
 	t.Logf("sent %d spoofed SYNs in %v", n, time.Since(start).Round(time.Millisecond))
 }
 

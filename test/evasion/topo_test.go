@@ -42,6 +42,7 @@ type topo struct {
 	agent    *agent
 	link     *Link // AF_PACKET socket in the client namespace, opened on first use
 	flooder  *Link // AF_PACKET socket of a third pod (class 6), opened on first use
+	floods   int
 }
 
 // newTopo builds the namespaces and writes the cluster objects; the test
