@@ -30,11 +30,11 @@ func logged(s server, marker string) bool {
 	return false
 }
 
-// expectArrived waits up to 3 s for marker in the server's log: the allowed
+// expectArrived waits up to 2 s for marker in the server's log: the allowed
 // control request (or legitimate traffic) must reach the server.
 func expectArrived(t *testing.T, s server, marker, what string) {
 	t.Helper()
-	deadline := time.Now().Add(3 * time.Second)
+	deadline := time.Now().Add(2 * time.Second)
 	for !logged(s, marker) {
 		if time.Now().After(deadline) {
 			t.Errorf("%s: %s never reached the server (marker %q); server log:\n%s", s.Name(), what, marker, strings.Join(s.Log(), "\n"))
@@ -102,12 +102,21 @@ func exchange(t *testing.T, h *netns.Host, addr string, req string, wait time.Du
 	return readAll(c, wait)
 }
 
-// readAll reads from c until EOF, an error or wait has passed.
+// readAll reads from c until EOF, an error, wait has passed, or a response
+// head has arrived and nothing more came for 50 ms.
 func readAll(c net.Conn, wait time.Duration) (string, error) {
-	_ = c.SetReadDeadline(time.Now().Add(wait))
+	deadline := time.Now().Add(wait)
 	var got []byte
 	buf := make([]byte, 4096)
 	for {
+		d := deadline
+		if strings.Contains(string(got), "\r\n\r\n") {
+			d = time.Now().Add(50 * time.Millisecond)
+			if d.After(deadline) {
+				d = deadline
+			}
+		}
+		_ = c.SetReadDeadline(d)
 		n, err := c.Read(buf)
 		got = append(got, buf[:n]...)
 		if err != nil {
