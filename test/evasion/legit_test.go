@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"fmt"
 	"net"
 	"os/exec"
 	"strings"
@@ -183,4 +184,46 @@ func TestLegitAuditNeverBreaks(t *testing.T) {
 			})
 		}
 	})
+}
+
+// Legitimate traffic 4: a request that is allowed is not counted as
+// glob_undecided (a drop reason), even when an Allow glob with a lower rule
+// ID could not be decided on its long path.
+func TestLegitGlobUndecidedNotCountedForAllowed(t *testing.T) {
+	tp := newTopo(t, 23)
+	tp.policy("Enforce", "")
+	// Sorted before srv-api, so its rule has the lower ID and is tried.
+	tp.write("aaa-glob.yaml", fmt.Sprintf(`apiVersion: axon.dev/v1alpha1
+kind: L7NetworkPolicy
+metadata:
+  name: aaa-glob
+  namespace: shop
+spec:
+  podSelector:
+    matchLabels:
+      app: srv
+  ports:
+  - port: %d
+  defaultAction: Deny
+  rules:
+  - action: Allow
+    from:
+    - podSelector:
+        matchLabels:
+          app: cli
+    http:
+    - methods: [GET]
+      paths:
+      - glob: /api/v1/long/**/end
+`, goPort))
+	srvs := tp.servers("go")
+	a := tp.startAgent()
+	tok := token("/api/v1/long/" + strings.Repeat("a", 300))
+	if got := curl(t, tp.cli, "http://"+tp.srvAddr(goPort)+tok); got != "200" {
+		t.Fatalf("allowed request with a 300-byte path: got %s, want 200", got)
+	}
+	expectArrived(t, srvs[0], tok, "the allowed request with a long path")
+	if v := a.metric("axon_drops_total", map[string]string{"reason": "glob_undecided"}); v != 0 {
+		t.Errorf("axon_drops_total{reason=glob_undecided} = %v after one allowed request, want 0", v)
+	}
 }
