@@ -2,6 +2,7 @@ package evasion
 
 import (
 	"fmt"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -181,7 +182,10 @@ func TestClass14DenyIPBlock(t *testing.T) {
 }
 
 // Class 15: OPTIONS * against a Deny on glob /**, invalid method tokens
-// and methods over 64 bytes: Axon must deny them all.
+// and methods over 64 bytes: Axon must deny them all, and `axon policy
+// explain` must say what the kernel did. (A rule without methods allows
+// /api/v1/any/... so that a method the kernel refuses as not HTTP is one
+// the rules alone would allow.)
 func TestClass15AsteriskAndMethods(t *testing.T) {
 	tp := newTopo(t, 16)
 	tp.policy("Enforce", `  - action: Allow
@@ -191,6 +195,8 @@ func TestClass15AsteriskAndMethods(t *testing.T) {
           app: cli
     http:
     - methods: [OPTIONS]
+    - paths:
+      - prefix: /api/v1/any
   - action: Deny
     http:
     - methods: [OPTIONS]
@@ -202,21 +208,41 @@ func TestClass15AsteriskAndMethods(t *testing.T) {
 	cases := []struct{ name, line, marker string }{
 		{"options-path", "OPTIONS /api/v1/x-%s HTTP/1.1", "x-%s"}, // baseline: denied today
 		{"options-asterisk", "OPTIONS * HTTP/1.1\r\nX-Tok: %s", "OPTIONS *"},
-		{"invalid-method", "G@T /api/v1/m-%s HTTP/1.1", "m-%s"},
-		{"method-over-64-bytes", strings.Repeat("G", 65) + " /api/v1/m-%s HTTP/1.1", "m-%s"},
+		{"invalid-method", "G@T /api/v1/any/m-%s HTTP/1.1", "m-%s"},
+		{"method-over-64-bytes", strings.Repeat("G", 65) + " /api/v1/any/m-%s HTTP/1.1", "m-%s"},
 	}
 	forServers(t, srvs, func(t *testing.T, s server) {
 		for _, c := range cases {
 			t.Run(c.name, func(t *testing.T) {
 				tok := token("m")
 				req := strings.ReplaceAll(c.line, "%s", tok) + "\r\nHost: srv\r\n\r\n"
+				line := strings.SplitN(req, "\r\n", 2)[0]
 				resp, err := exchange(t, tp.cli, tp.srvAddr(s.Port()), req, 300*time.Millisecond)
 				control(t, tp, s)
-				expectRefused(t, s, resp, err, strings.SplitN(req, "\r\n", 2)[0])
-				expectNever(t, s, strings.ReplaceAll(c.marker, "%s", tok), strings.SplitN(req, "\r\n", 2)[0])
+				expectRefused(t, s, resp, err, line)
+				expectNever(t, s, strings.ReplaceAll(c.marker, "%s", tok), line)
+				if d := explainDecision(t, tp, s.Port(), line); d != "deny" {
+					t.Errorf("axon policy explain %q: decision %q, want deny (what the datapath must do)", line, d)
+				}
 			})
 		}
 	})
+}
+
+// explainDecision runs `axon policy explain` on the test's policy
+// directory for request line (without its HTTP version) from the client
+// pod to the server's port, and returns its decision.
+func explainDecision(t *testing.T, tp *topo, port int, line string) string {
+	t.Helper()
+	line = strings.TrimSuffix(line, " HTTP/1.1")
+	out, err := exec.Command(axonBin, "policy", "explain", tp.dir, "--from", tp.cli.Addr.String(),
+		"--to", tp.srvAddr(port), line).CombinedOutput()
+	for _, l := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == "decision" {
+			return f[1]
+		}
+	}
+	return fmt.Sprintf("none (%v: %s)", err, strings.TrimSpace(string(out)))
 }
 
 // Class 16: lenient chunked and Transfer-Encoding parsing: a bare LF ending

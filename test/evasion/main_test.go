@@ -9,9 +9,10 @@ import (
 	"testing"
 )
 
-// agentBin is the axon-agent binary built once for the whole package;
-// pythonBin the real Python interpreter ("" when there is none).
-var agentBin, pythonBin string
+// agentBin and axonBin are the axon-agent and axon binaries built once for
+// the whole package; pythonBin the real Python interpreter ("" when there
+// is none).
+var agentBin, axonBin, pythonBin string
 
 func TestMain(m *testing.M) {
 	os.Exit(runMain(m))
@@ -28,11 +29,11 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	agentBin = filepath.Join(dir, "axon-agent")
-	cmd := exec.Command("go", "build", "-o", agentBin, "github.com/axon-dev/axon/cmd/axon-agent")
+	agentBin, axonBin = filepath.Join(dir, "axon-agent"), filepath.Join(dir, "axon")
+	cmd := exec.Command("go", "build", "-o", dir, "github.com/axon-dev/axon/cmd/axon-agent", "github.com/axon-dev/axon/cmd/axon")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building axon-agent:", err)
+		fmt.Fprintln(os.Stderr, "building axon-agent and axon:", err)
 		return 1
 	}
 	// pyenv shims need the caller's environment; resolve the interpreter
