@@ -97,6 +97,9 @@ func TestClass12FragmentInTarget(t *testing.T) {
 		resp, err := exchange(t, tp.cli, tp.srvAddr(s.Port()), req, 300*time.Millisecond)
 		control(t, tp, s)
 		expectNever(t, s, tok, "GET /api/v1/ok#/../../admin/"+tok+".txt ("+firstLine(resp, err)+")")
+		if d := explainDecision(t, tp, s.Port(), "GET /api/v1/ok#/../../admin/x.txt"); d != "deny" {
+			t.Errorf("axon policy explain of the '#' target: decision %q, want deny", d)
+		}
 	})
 }
 
@@ -132,6 +135,9 @@ func TestClass13PercentEncoding(t *testing.T) {
 				resp, err := exchange(t, tp.cli, tp.srvAddr(s.Port()), string(request(c.path+"?"+tok)), 300*time.Millisecond)
 				control(t, tp, s)
 				expectNever(t, s, tok, "GET "+c.path+" ("+firstLine(resp, err)+")")
+				if d := explainDecision(t, tp, s.Port(), "GET "+c.path); d != "deny" {
+					t.Errorf("axon policy explain GET %s: decision %q, want deny", c.path, d)
+				}
 			})
 		}
 	})
@@ -164,9 +170,9 @@ func TestClass14DenyIPBlock(t *testing.T) {
 	tp.startAgent()
 	forServers(t, srvs, func(t *testing.T, s server) {
 		for _, v6 := range []bool{false, true} {
-			host := tp.srv.Addr.String()
+			host, from := tp.srv.Addr.String(), tp.cli.Addr.String()
 			if v6 {
-				host = "[" + tp.srv6.String() + "]"
+				host, from = "["+tp.srv6.String()+"]", tp.cli6.String()
 			}
 			base := "http://" + host + ":" + itoa(s.Port())
 			tok := token("ipblock")
@@ -177,6 +183,13 @@ func TestClass14DenyIPBlock(t *testing.T) {
 			}
 			expectArrived(t, s, ex, "the request from the excepted address")
 			expectNever(t, s, tok, fmt.Sprintf("GET /api/v1/blocked from a pod inside the Deny ipBlock (ipv6 %v, curl: %s)", v6, got))
+			to := host + ":" + itoa(s.Port())
+			if d := explainFrom(t, tp, from, to, "GET /api/v1/blocked/x"); d != "deny" {
+				t.Errorf("axon policy explain from %s: decision %q, want deny", from, d)
+			}
+			if d := explainFrom(t, tp, from, to, "GET /api/v1/excepted/x"); d != "allow" {
+				t.Errorf("axon policy explain of the excepted source %s: decision %q, want allow", from, d)
+			}
 		}
 	})
 }
@@ -229,14 +242,19 @@ func TestClass15AsteriskAndMethods(t *testing.T) {
 	})
 }
 
-// explainDecision runs `axon policy explain` on the test's policy
-// directory for request line (without its HTTP version) from the client
-// pod to the server's port, and returns its decision.
+// explainDecision runs `axon policy explain` (the Go evaluator, checked
+// against OPA) on the test's policy directory for request line from the
+// client pod to the server's port, and returns its decision.
 func explainDecision(t *testing.T, tp *topo, port int, line string) string {
 	t.Helper()
+	return explainFrom(t, tp, tp.cli.Addr.String(), tp.srvAddr(port), line)
+}
+
+// explainFrom is explainDecision for any source and destination.
+func explainFrom(t *testing.T, tp *topo, from, to, line string) string {
+	t.Helper()
 	line = strings.TrimSuffix(line, " HTTP/1.1")
-	out, err := exec.Command(axonBin, "policy", "explain", tp.dir, "--from", tp.cli.Addr.String(),
-		"--to", tp.srvAddr(port), line).CombinedOutput()
+	out, err := exec.Command(axonBin, "policy", "explain", tp.dir, "--from", from, "--to", to, line).CombinedOutput()
 	for _, l := range strings.Split(string(out), "\n") {
 		if f := strings.Fields(l); len(f) >= 2 && f[0] == "decision" {
 			return f[1]
