@@ -21,6 +21,23 @@
 // reads them from the same AF_PACKET socket. This is a pod with CAP_NET_RAW
 // on the server's L2 segment, the threat model of issue 9.
 //
+// Tests (each fails while the leak it names exists):
+//
+//	TestClass01UrgentData ... TestClass09VLANPriorityTags   TCP/IP layer (tcp_test.go)
+//	TestClass10BareCR ... TestClass16LenientChunked         HTTP layer (http_test.go)
+//	TestLegit*                                              legitimate traffic Axon must not break (legit_test.go)
+//	TestHarnessAllowDeny                                    the harness itself
+//
+// A denied request counts as having reached a server when the server's own
+// log shows it (Go: the handler's log; nginx: access_log "$request";
+// Python: the request line). Where servers reject a request themselves
+// (classes 15, 16, h2c) the test also requires that the client got no HTTP
+// response at all: Axon, not the server, must refuse it. Controls are sent
+// without the evasion trick (the fix may rightly refuse the trick itself,
+// e.g. every fragment), from the same pod over the same kind of connection.
+// Classes 12-15 also ask `axon policy explain` for the decision the
+// datapath must take.
+//
 // The package needs root, iproute2, curl and nginx (installed with apt-get
 // when missing); without root every test skips.
 package evasion

@@ -43,6 +43,7 @@ type topo struct {
 	link     *Link // AF_PACKET socket in the client namespace, opened on first use
 	flooder  *Link // AF_PACKET socket of a third pod (class 6), opened on first use
 	floods   int
+	lport    uint16 // last local port of a raw flow
 }
 
 // newTopo builds the namespaces and writes the cluster objects; the test
@@ -211,8 +212,11 @@ func (tp *topo) rawFlow(port int, v6 bool) *Flow {
 	if v6 {
 		src, dst = tp.atk6, tp.srv6
 	}
-	lport := uint16(20000 + rand.IntN(40000))
-	return NewFlow(tp.link, tp.srvMAC, netip.AddrPortFrom(src, lport), netip.AddrPortFrom(dst, uint16(port)))
+	if tp.lport == 0 {
+		tp.lport = uint16(20000 + rand.IntN(30000))
+	}
+	tp.lport++ // distinct per flow: the link hands frames out by local port
+	return NewFlow(tp.link, tp.srvMAC, netip.AddrPortFrom(src, tp.lport), netip.AddrPortFrom(dst, uint16(port)))
 }
 
 // srvAddr is host:port of the server's IPv4 pod address.
