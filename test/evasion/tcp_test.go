@@ -148,7 +148,7 @@ func TestClass03DiscardedFirstData(t *testing.T) {
 					must(t, f.Send(seg))
 				}
 				must(t, f.Data(f.ISN+1, denied))
-				resp, rst := f.Response("\r\n\r\n", time.Second)
+				resp, rst := f.Response("\r\n\r\n", 500*time.Millisecond)
 				expectNever(t, s, tok, "GET /api/admin/"+tok+" after an allowed copy the server discarded ("+describe(resp, rst)+")")
 			})
 		}
@@ -179,7 +179,7 @@ func TestClass04MidConnectionSYN(t *testing.T) {
 				}
 				must(t, f.Send(Segment{Seq: f.ISN + 1, Ack: f.SrvISN + 1, Flags: ACK | PSH, Payload: allowed, BadChecksum: true}))
 				must(t, f.Data(f.ISN+1, denied))
-				resp, rst := f.Response("\r\n\r\n", time.Second)
+				resp, rst := f.Response("\r\n\r\n", 500*time.Millisecond)
 				expectNever(t, s, tok, "GET /api/admin/"+tok+" after "+itoa(syns)+" mid-connection SYN(s) ("+describe(resp, rst)+")")
 			})
 		}
@@ -218,7 +218,7 @@ func TestClass05ForgedServerACK(t *testing.T) {
 					must(t, f.SendIP(pkt))
 				}
 				must(t, f.Data(x, denied))
-				resp, rst := f.Response("/api/admin", time.Second)
+				resp, rst := f.Response("/api/admin", 500*time.Millisecond)
 				expectNever(t, s, tok, "GET /api/admin/"+tok+" after the discarded copy, "+name+" ("+describe(resp, rst)+")")
 			})
 		}
@@ -263,7 +263,7 @@ func TestClass06FlowStateLost(t *testing.T) {
 				}
 				must(t, f.Data(x, inner))
 				must(t, f.Data(x+uint32(len(inner)), next))
-				resp, rst := f.Response("/api/admin", time.Second)
+				resp, rst := f.Response("/api/admin", 500*time.Millisecond)
 				expectNever(t, s, tok, "GET /api/admin/"+tok+" sent after an allowed POST body, flow state lost by "+kind+" ("+describe(resp, rst)+")")
 			})
 		}
@@ -311,7 +311,7 @@ func TestClass07TinyFragment(t *testing.T) {
 		for _, frag := range Fragments4(h, seg.Marshal(f.Local.Addr(), f.Remote.Addr()), 8) {
 			must(t, f.SendIP(frag))
 		}
-		resp, rst := f.Response("\r\n\r\n", time.Second)
+		resp, rst := f.Response("\r\n\r\n", 500*time.Millisecond)
 		expectNever(t, s, tok, "GET /api/admin/"+tok+" in a tiny first fragment ("+describe(resp, rst)+")")
 	})
 }
@@ -330,7 +330,7 @@ func TestClass08IPv6ExtensionHeaders(t *testing.T) {
 			tok := token("v6-plain")
 			f := tp.connect(t, s.Port(), true, nil)
 			must(t, f.Data(f.ISN+1, request("/api/admin/"+tok)))
-			resp, rst := f.Response("\r\n\r\n", time.Second)
+			resp, rst := f.Response("\r\n\r\n", 500*time.Millisecond)
 			expectNever(t, s, tok, "plain IPv6 GET /api/admin ("+describe(resp, rst)+")")
 		})
 		for name, ext := range map[string][]ExtHeader{
@@ -343,7 +343,7 @@ func TestClass08IPv6ExtensionHeaders(t *testing.T) {
 				seg := Segment{SrcPort: f.Local.Port(), DstPort: f.Remote.Port(), Seq: f.ISN + 1, Ack: f.SrvISN + 1,
 					Flags: ACK | PSH, Payload: request("/api/admin/" + tok)}
 				must(t, f.SendIP(f.IPPacket(seg.Marshal(f.Local.Addr(), f.Remote.Addr()), ext)))
-				resp, rst := f.Response("\r\n\r\n", time.Second)
+				resp, rst := f.Response("\r\n\r\n", 500*time.Millisecond)
 				expectNever(t, s, tok, "GET /api/admin/"+tok+" behind "+name+" ("+describe(resp, rst)+")")
 			})
 		}
@@ -368,7 +368,7 @@ func TestClass09VLANPriorityTags(t *testing.T) {
 				f := tp.connect(t, s.Port(), false, nil)
 				f.Tags = tags
 				must(t, f.Data(f.ISN+1, request("/api/admin/"+tok)))
-				resp, rst := f.Response("\r\n\r\n", time.Second)
+				resp, rst := f.Response("\r\n\r\n", 500*time.Millisecond)
 				expectNever(t, s, tok, "GET /api/admin/"+tok+" with "+name+" priority tags ("+describe(resp, rst)+")")
 			})
 		}
