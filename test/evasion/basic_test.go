@@ -5,6 +5,7 @@ import "testing"
 // The harness itself: through the agent, an allowed request reaches both
 // servers and a denied one is reset and never logged.
 func TestHarnessAllowDeny(t *testing.T) {
+	t.Parallel()
 	tp := newTopo(t, 1)
 	tp.policy("Enforce", "")
 	srvs := tp.servers("go", "nginx")

@@ -35,6 +35,7 @@ func control(t *testing.T, tp *topo, s server) {
 // (the denied request) runs as the next request; Go and nginx reject the
 // request.
 func TestClass10BareCR(t *testing.T) {
+	t.Parallel()
 	tp := newTopo(t, 11)
 	tp.policy("Enforce", "")
 	srvs := tp.servers("go", "nginx", "python")
@@ -69,6 +70,7 @@ func firstLine(resp string, err error) string {
 // coding on HTTP/1.0 (no body); the "chunk" 0 with an extension is then
 // Go's next request line, a denied one (method "0", a hex digit).
 func TestClass11HTTP10Chunked(t *testing.T) {
+	t.Parallel()
 	tp := newTopo(t, 12)
 	tp.policy("Enforce", "")
 	srvs := tp.servers("go", "nginx")
@@ -87,6 +89,7 @@ func TestClass11HTTP10Chunked(t *testing.T) {
 // http.FileServer cleans /api/v1/ok#/../../admin/... to /api/admin/...
 // (the Go server's log shows the path it would serve after "->").
 func TestClass12FragmentInTarget(t *testing.T) {
+	t.Parallel()
 	tp := newTopo(t, 13)
 	tp.policy("Enforce", "")
 	srvs := tp.servers("go", "nginx")
@@ -107,6 +110,7 @@ func TestClass12FragmentInTarget(t *testing.T) {
 // on the decoded (or differently cased) form must deny every spelling a
 // server decodes to the same path.
 func TestClass13PercentEncoding(t *testing.T) {
+	t.Parallel()
 	tp := newTopo(t, 14)
 	tp.policy("Enforce", `  - action: Deny
     http:
@@ -146,6 +150,7 @@ func TestClass13PercentEncoding(t *testing.T) {
 // Class 14: a Deny rule whose ipBlock contains the client pod denies it
 // (IPv4 and IPv6); an except that leaves the pod out does not.
 func TestClass14DenyIPBlock(t *testing.T) {
+	t.Parallel()
 	tp := newTopo(t, 15)
 	tp.policy("Enforce", fmt.Sprintf(`  - action: Deny
     from:
@@ -200,6 +205,7 @@ func TestClass14DenyIPBlock(t *testing.T) {
 // /api/v1/any/... so that a method the kernel refuses as not HTTP is one
 // the rules alone would allow.)
 func TestClass15AsteriskAndMethods(t *testing.T) {
+	t.Parallel()
 	tp := newTopo(t, 16)
 	tp.policy("Enforce", `  - action: Allow
     from:
@@ -267,6 +273,7 @@ func explainFrom(t *testing.T, tp *topo, from, to, line string) string {
 // a chunk-size line (also after an extension), "chun ked" and "chun\rked".
 // Every server tested rejects these; Axon must refuse them too.
 func TestClass16LenientChunked(t *testing.T) {
+	t.Parallel()
 	tp := newTopo(t, 17)
 	tp.policy("Enforce", "")
 	srvs := tp.servers("go", "nginx")

@@ -20,6 +20,7 @@ import (
 // arrives in one segment of more than 4096 bytes (MTU 9000 on the path)
 // gets its 200.
 func TestLegitLargeHeaders(t *testing.T) {
+	t.Parallel()
 	tp := newTopo(t, 20)
 	for _, h := range []struct{ ns, dev string }{{tp.cli.NS, "eth0"}, {tp.srv.NS, "eth0"}} {
 		tp.run(tp.cli, "ip", "-n", h.ns, "link", "set", h.dev, "mtu", "9000")
@@ -93,6 +94,7 @@ func captureMax(t *testing.T, dev string) func() int {
 // of a connection, then masked frames both ways; and an h2c upgrade on a
 // policed port is refused.
 func TestLegitWebSocketAndH2C(t *testing.T) {
+	t.Parallel()
 	tp := newTopo(t, 21)
 	tp.policy("Enforce", "")
 	srvs := tp.servers("go", "nginx")
@@ -155,6 +157,7 @@ func readN(c net.Conn, n int, wait time.Duration) ([]byte, error) {
 // out-of-order segments and IP fragments are delivered, even for a request
 // the policy would deny (it is only counted).
 func TestLegitAuditNeverBreaks(t *testing.T) {
+	t.Parallel()
 	tp := newTopo(t, 22)
 	tp.policy("Audit", "")
 	srvs := tp.servers("go", "nginx")
@@ -190,6 +193,7 @@ func TestLegitAuditNeverBreaks(t *testing.T) {
 // glob_undecided (a drop reason), even when an Allow glob with a lower rule
 // ID could not be decided on its long path.
 func TestLegitGlobUndecidedNotCountedForAllowed(t *testing.T) {
+	t.Parallel()
 	tp := newTopo(t, 23)
 	tp.policy("Enforce", "")
 	// Sorted before srv-api, so its rule has the lower ID and is tried.

@@ -29,21 +29,22 @@ const (
 // addresses no kernel owns: the raw-packet attacker in the client's
 // namespace speaks for it (see the package doc).
 type topo struct {
-	t        *testing.T
-	n        int
-	net      *netns.Net
-	srv, cli *netns.Host
-	srv6     netip.Addr // the server's IPv6 pod address
-	cli6     netip.Addr
-	atk4     netip.Addr // cli-1: the raw attacker's addresses
-	atk6     netip.Addr
-	srvMAC   net.HardwareAddr
-	dir      string // policy directory
-	agent    *agent
-	link     *Link // AF_PACKET socket in the client namespace, opened on first use
-	flooder  *Link // AF_PACKET socket of a third pod (class 6), opened on first use
-	floods   int
-	lport    uint16 // last local port of a raw flow
+	t           *testing.T
+	n           int
+	net         *netns.Net
+	srv, cli    *netns.Host
+	srv6        netip.Addr // the server's IPv6 pod address
+	cli6        netip.Addr
+	atk4        netip.Addr // cli-1: the raw attacker's addresses
+	atk6        netip.Addr
+	srvMAC      net.HardwareAddr
+	dir         string // policy directory
+	agent       *agent
+	link        *Link // AF_PACKET socket in the client namespace, opened on first use
+	flooder     *Link // AF_PACKET socket of a third pod (class 6), opened on first use
+	floods      int
+	flooderPort string // its bridge port
+	lport       uint16 // last local port of a raw flow
 }
 
 // newTopo builds the namespaces and writes the cluster objects; the test
