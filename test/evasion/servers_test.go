@@ -224,7 +224,7 @@ func startNginx(t *testing.T, h *netns.Host, port int) server {
 	})
 	bin, err := exec.LookPath("nginx")
 	if err != nil {
-		t.Skip("nginx is not installed and apt-get could not install nginx-light")
+		skipOrFail(t, "nginx is not installed and apt-get could not install nginx-light")
 	}
 	dir := t.TempDir()
 	s := &fileServer{name: "nginx", port: port, logPath: filepath.Join(dir, "access.log")}
@@ -291,7 +291,7 @@ S(("::", port), H).serve_forever()
 func startPython(t *testing.T, h *netns.Host, port int) server {
 	t.Helper()
 	if pythonBin == "" {
-		t.Skip("python3 is not installed")
+		skipOrFail(t, "python3 is not installed")
 	}
 	dir := t.TempDir()
 	s := &fileServer{name: "python", port: port, logPath: filepath.Join(dir, "requests.log")}
@@ -343,4 +343,15 @@ func startDaemon(t *testing.T, h *netns.Host, port int, errLog string, name stri
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// skipOrFail skips t for a missing server program, or fails it where every
+// privileged test must run (CI=true or AXON_REQUIRE_ROOT=1, as
+// netns.RequireRoot).
+func skipOrFail(t *testing.T, why string) {
+	t.Helper()
+	if os.Getenv("CI") == "true" || os.Getenv("AXON_REQUIRE_ROOT") == "1" {
+		t.Fatal(why)
+	}
+	t.Skip(why)
 }
