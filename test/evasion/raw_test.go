@@ -59,7 +59,7 @@ func forServers(t *testing.T, srvs []server, fn func(t *testing.T, s server)) {
 	}
 }
 
-// sendAll sends frames or segments and fails the test on error.
+// must fails the test on err.
 func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
