@@ -41,7 +41,7 @@ func dashboardMetrics(t *testing.T) []string {
 // otherwise leave a panel empty and an alert silent.
 func checkDashboardMetrics(t *testing.T, a *agentProc) {
 	t.Helper()
-	code, body, err := a.get("/metrics")
+	code, body, err := a.Get("/metrics")
 	if err != nil || code != 200 {
 		t.Fatalf("GET /metrics: %d %v", code, err)
 	}

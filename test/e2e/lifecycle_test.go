@@ -154,7 +154,7 @@ func TestMalformedPolicyKeepsLastGood(t *testing.T) {
 	if !strings.Contains(a.Logs.String(), "broken.yaml") {
 		t.Errorf("the agent log does not name broken.yaml:\n%s", a.Logs.String())
 	}
-	if code, _, _ := a.get("/readyz"); code != 200 {
+	if code, _, _ := a.Get("/readyz"); code != 200 {
 		t.Errorf("/readyz = %d while the last good policy is enforced, want 200", code)
 	}
 	check("with broken files")
@@ -255,7 +255,7 @@ func TestMissingInterfaceFailsReadiness(t *testing.T) {
 	// The agent must say it is not enforcing on the missing interface.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		code, body, err := a.get("/readyz")
+		code, body, err := a.Get("/readyz")
 		if err == nil && code == 503 && strings.Contains(body, missing) && strings.Contains(body, "interface not found") {
 			break
 		}
@@ -356,7 +356,7 @@ func TestRestartWithBrokenPolicyKeepsPinnedTable(t *testing.T) {
 	writeFile(t, tp.dir, "orders.yaml", "apiVersion: axon.dev/v1alpha1\nkind: L7NetworkPolicy\nspec: [\n")
 	b := launchAgent(t, tp.dir, pins, tp.ports()...)
 	b.WaitMetric("axon_policy_load_errors_total", nil, 10*time.Second, func(v float64) bool { return v >= 1 })
-	code, body, err := b.get("/readyz")
+	code, body, err := b.Get("/readyz")
 	if err != nil || code != 503 || !strings.Contains(body, "no policy set applied") {
 		t.Errorf("/readyz = %d %q %v, want 503 naming the missing policy set", code, body, err)
 	}
@@ -384,7 +384,7 @@ func TestFreshStartWithBrokenPolicyIsNotEnforcing(t *testing.T) {
 	// No pins: no earlier agent, so no policy at all is in force.
 	a := launchAgent(t, tp.dir, testPinDir(t), tp.ports()...)
 	a.WaitMetric("axon_policy_load_errors_total", nil, 10*time.Second, func(v float64) bool { return v >= 1 })
-	code, body, err := a.get("/readyz")
+	code, body, err := a.Get("/readyz")
 	if err != nil || code != 503 || !strings.Contains(body, "no policy set applied") {
 		t.Errorf("/readyz = %d %q %v, want 503 naming the missing policy set", code, body, err)
 	}
@@ -416,7 +416,7 @@ func TestDatapathFailureIsLoudAndNotReady(t *testing.T) {
 	a := launchAgent(t, tp.dir, t.TempDir(), tp.ports()...)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		code, body, err := a.get("/readyz")
+		code, body, err := a.Get("/readyz")
 		if err == nil && code == 503 && strings.Contains(body, "datapath") {
 			break
 		}

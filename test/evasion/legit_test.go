@@ -227,7 +227,7 @@ spec:
 		t.Fatalf("allowed request with a 300-byte path: got %s, want 200", got)
 	}
 	expectArrived(t, srvs[0], tok, "the allowed request with a long path")
-	if v := a.metric("axon_drops_total", map[string]string{"reason": "glob_undecided"}); v != 0 {
+	if v := a.Metric("axon_drops_total", map[string]string{"reason": "glob_undecided"}); v != 0 {
 		t.Errorf("axon_drops_total{reason=glob_undecided} = %v after one allowed request, want 0", v)
 	}
 }

@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/axon-dev/axon/test/agentproc"
+
 	"github.com/axon-dev/axon/test/netns"
 )
 
@@ -308,7 +310,7 @@ func startPython(t *testing.T, h *netns.Host, port int) server {
 func startDaemon(t *testing.T, h *netns.Host, port int, errLog string, name string, args ...string) {
 	t.Helper()
 	cmd := exec.Command("ip", append([]string{"netns", "exec", h.NS, name}, args...)...)
-	out := &syncBuffer{}
+	out := &agentproc.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
