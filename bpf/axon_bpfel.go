@@ -132,6 +132,14 @@ type AxonAxGlob struct {
 	ClassOf [256]uint8
 }
 
+type AxonAxGlobAcc struct {
+	_  structs.HostLayout
+	Em AxonAxMatch
+	Am AxonAxMatch
+	Xm AxonAxMatch
+	Xa AxonAxMatch
+}
+
 type AxonAxGlobKey struct {
 	_   structs.HostLayout
 	Gen uint8
@@ -211,6 +219,7 @@ const (
 	AxonMapEndpoints     = "endpoints"
 	AxonMapEvents        = "events"
 	AxonMapFlows         = "flows"
+	AxonMapGlobAcc       = "glob_acc"
 	AxonMapGlobs         = "globs"
 	AxonMapMethods       = "methods"
 	AxonMapPaths         = "paths"
@@ -281,6 +290,7 @@ type AxonMapSpecs struct {
 	Endpoints    *ebpf.MapSpec `ebpf:"endpoints"`
 	Events       *ebpf.MapSpec `ebpf:"events"`
 	Flows        *ebpf.MapSpec `ebpf:"flows"`
+	GlobAcc      *ebpf.MapSpec `ebpf:"glob_acc"`
 	Globs        *ebpf.MapSpec `ebpf:"globs"`
 	Methods      *ebpf.MapSpec `ebpf:"methods"`
 	Paths        *ebpf.MapSpec `ebpf:"paths"`
@@ -325,6 +335,7 @@ type AxonMaps struct {
 	Endpoints    *ebpf.Map `ebpf:"endpoints"`
 	Events       *ebpf.Map `ebpf:"events"`
 	Flows        *ebpf.Map `ebpf:"flows"`
+	GlobAcc      *ebpf.Map `ebpf:"glob_acc"`
 	Globs        *ebpf.Map `ebpf:"globs"`
 	Methods      *ebpf.Map `ebpf:"methods"`
 	Paths        *ebpf.Map `ebpf:"paths"`
@@ -343,6 +354,7 @@ func (m *AxonMaps) Close() error {
 		m.Endpoints,
 		m.Events,
 		m.Flows,
+		m.GlobAcc,
 		m.Globs,
 		m.Methods,
 		m.Paths,

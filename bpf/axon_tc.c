@@ -363,9 +363,12 @@ static __always_inline int ax_handle(struct __sk_buff *skb, __u64 redirect_flags
 	}
 	if (r == AX_P_MORE || r == AX_P_DECIDE)
 		r = AX_P_MALFORMED; /* more requests in one segment than the bounds allow */
-	return ax_refuse(skb, &p, s, f,
-			 r == AX_P_NOT_HTTP ? AX_REASON_NOT_HTTP : AX_REASON_MALFORMED,
-			 redirect_flags);
+	__u32 reason = AX_REASON_MALFORMED;
+	if (r == AX_P_NOT_HTTP)
+		reason = AX_REASON_NOT_HTTP;
+	else if (r == AX_P_UPGRADE)
+		reason = AX_REASON_UPGRADE;
+	return ax_refuse(skb, &p, s, f, reason, redirect_flags);
 }
 
 /* For a device whose ingress carries client-to-server traffic. */

@@ -31,13 +31,14 @@ const (
 	ReasonOutOfOrder    Reason = 4  // segment beyond the in-order stream or before the first parsed byte, dropped
 	ReasonFlowReset     Reason = 5  // segment of a connection already reset, dropped
 	ReasonEventLimited  Reason = 6  // event not sent: rate limit
-	ReasonGlobUndecided Reason = 7  // path too long to test a glob: failed closed
+	ReasonGlobUndecided Reason = 7  // a glob the path was too long for (failed closed) changed the verdict
 	ReasonResetFailed   Reason = 8  // the RST could not be built: segment dropped
 	ReasonFragment      Reason = 9  // IP fragment to a policed endpoint, dropped
 	ReasonEventLost     Reason = 10 // event not sent: ring buffer full
 	ReasonUnverified    Reason = 11 // retransmission of bytes the server had not acknowledged: reset
-	numReasons                 = 12
-	reasonSlots                = 16
+	ReasonUpgrade       Reason = 12 // an Upgrade other than websocket (h2c, ...) on a policed endpoint: reset
+	numReasons                 = 13
+	reasonSlots                = 32
 )
 
 var reasonNames = [...]string{
@@ -53,6 +54,7 @@ var reasonNames = [...]string{
 	ReasonFragment:      "ip_fragment",
 	ReasonEventLost:     "event_lost",
 	ReasonUnverified:    "retransmit_unverified",
+	ReasonUpgrade:       "upgrade_refused",
 }
 
 func (r Reason) String() string {

@@ -160,23 +160,58 @@ path_matches(h) if {
 	path_item_matches(pm)
 }
 
-path_item_matches(pm) if input.path == pm.exact
+# Patterns are compared in canonical form (docs/semantics.md "Canonical
+# form"); input.path is already canonical.
+path_item_matches(pm) if input.path == canonical_path(pm.exact)
 
 path_item_matches(pm) if {
-	p := trim_right(pm.prefix, "/")
+	p := trim_right(canonical_path(pm.prefix), "/")
 	p == ""
 }
 
 path_item_matches(pm) if {
-	p := trim_right(pm.prefix, "/")
+	p := trim_right(canonical_path(pm.prefix), "/")
 	p != ""
 	input.path == p
 }
 
 path_item_matches(pm) if {
-	p := trim_right(pm.prefix, "/")
+	p := trim_right(canonical_path(pm.prefix), "/")
 	p != ""
 	startswith(input.path, concat("", [p, "/"]))
 }
 
-path_item_matches(pm) if glob.match(pm.glob, ["/"], input.path)
+path_item_matches(pm) if glob.match(canonical_path(pm.glob), ["/"], input.path)
+
+# The asterisk form (OPTIONS *) is matched by the globs that match "/*" (such
+# as /** and /*), as by prefix: /.
+path_item_matches(pm) if {
+	input.path == "*"
+	glob.match(canonical_path(pm.glob), ["/"], "/*")
+}
+
+# canonical_path is httppath.Canonical: escapes of the characters servers
+# decode before routing are decoded, all other escapes get upper-case hex.
+canonical_path(p) := p if not contains(p, "%")
+
+canonical_path(p) := strings.replace_n(escape_forms, p) if contains(p, "%")
+
+# decoded_escapes are the escapes of httppath.Decoded.
+decoded_escapes := {
+	"%21": "!", "%22": "\"", "%24": "$", "%26": "&", "%27": "'", "%28": "(", "%29": ")",
+	"%2A": "*", "%2B": "+", "%2C": ",", "%3A": ":", "%3C": "<", "%3D": "=", "%3E": ">",
+	"%40": "@", "%5B": "[", "%5D": "]", "%5E": "^", "%60": "`", "%7B": "{", "%7C": "|",
+	"%7D": "}",
+}
+
+hex_digits := ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "A", "B", "C", "D", "E", "F"]
+
+# escape_forms maps every spelling of every escape to its canonical form.
+escape_forms := {k: object.get(decoded_escapes, up, up) |
+	some hi in hex_digits
+	some lo in hex_digits
+	up := concat("", ["%", hi, lo])
+	some a in {hi, lower(hi)}
+	some b in {lo, lower(lo)}
+	k := concat("", ["%", a, b])
+}
