@@ -100,7 +100,7 @@ func TestPathForms(t *testing.T) {
 		{formsEP, "GET", "/q%3f", compiler.DecisionDeny, ""},
 		{formsEP, "GET", "/q?", compiler.DecisionAllow, ""},
 		{formsEP, "GET", "/g/a", compiler.DecisionDeny, ""},
-		{formsEP, "GET", "/g/%40", compiler.DecisionDeny, ""}, // decoded: one byte
+		{formsEP, "GET", "/g/%40", compiler.DecisionDeny, ""},  // decoded: one byte
 		{formsEP, "GET", "/g/%20", compiler.DecisionAllow, ""}, // kept: three bytes, ? matches one
 		{formsEP, "GET", "/g/ab", compiler.DecisionAllow, ""},
 		{formsEP, "GET", "/e/\"x", compiler.DecisionDeny, ""},
