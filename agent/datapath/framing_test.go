@@ -158,16 +158,29 @@ func TestWebSocketFlag(t *testing.T) {
 	}
 }
 
-// flowFlags reads the request flags of a test flow from the flow table.
-func (d *Datapath) flowFlags(t testing.TB, f *flow) uint8 {
-	t.Helper()
-	k := bpf.AxonAxFlowKey{
+func flowKey(f *flow) bpf.AxonAxFlowKey {
+	return bpf.AxonAxFlowKey{
 		Saddr: f.src.Addr().As16(), Daddr: f.dst.Addr().As16(),
 		Sport: f.src.Port(), Dport: f.dst.Port(),
 	}
+}
+
+// flowFlags reads the request flags of a test flow from the flow table.
+func (d *Datapath) flowFlags(t testing.TB, f *flow) uint8 {
+	t.Helper()
+	k := flowKey(f)
 	var v bpf.AxonAxFlow
 	if err := d.objs.Flows.Lookup(&k, &v); err != nil {
 		t.Fatal(err)
 	}
 	return v.Flags
+}
+
+// forgetFlow removes a test flow from the flow table.
+func (d *Datapath) forgetFlow(t testing.TB, f *flow) {
+	t.Helper()
+	k := flowKey(f)
+	if err := d.objs.Flows.Delete(&k); err != nil {
+		t.Fatal(err)
+	}
 }
