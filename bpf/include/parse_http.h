@@ -213,8 +213,15 @@ static __always_inline void ax_path_end(struct ax_flow *f)
 		f->flags |= AX_RF_NONCANON;
 }
 
+/* ax_target_byte takes one byte of the request target. Every path byte goes
+ * through the one ax_path_byte call at the end (the verifier sees its
+ * branches once per parser step, not once per caller). */
 static __always_inline void ax_target_byte(struct ax_flow *f, __u8 c)
 {
+	/* A '#' cannot be sent in a request target: servers that take it as a
+	 * path byte would see another path (docs/semantics.md). */
+	if (c == '#')
+		f->flags |= AX_RF_NONCANON;
 	switch (f->tgt) {
 	case AX_T_FIRST:
 		if (c == 'h' || c == 'H') {
@@ -223,8 +230,6 @@ static __always_inline void ax_target_byte(struct ax_flow *f, __u8 c)
 			return;
 		}
 		if (c == '?' || c == '#') {
-			if (c == '#')
-				f->flags |= AX_RF_NONCANON;
 			ax_path_end(f);
 			f->tgt = AX_T_QUERY;
 			return;
@@ -232,8 +237,7 @@ static __always_inline void ax_target_byte(struct ax_flow *f, __u8 c)
 		if (c == '*')
 			f->flags |= AX_RF_STAR;
 		f->tgt = AX_T_PATH;
-		ax_path_byte(f, c);
-		return;
+		break;
 	case AX_T_ABS: {
 		__u8 pos = f->abs_pos;
 		if (pos == 4 && (c == 's' || c == 'S') && !(f->flags & AX_RF_HTTPS)) {
@@ -256,39 +260,32 @@ static __always_inline void ax_target_byte(struct ax_flow *f, __u8 c)
 	case AX_T_HOST:
 		if (c == '/') {
 			f->tgt = AX_T_PATH;
-			ax_path_byte(f, c);
-		} else if (c == '?' || c == '#') {
-			if (c == '#')
-				f->flags |= AX_RF_NONCANON;
-			ax_path_byte(f, '/');
+			break;
+		}
+		if (c == '?' || c == '#') {
+			ax_path_put(f, '/'); /* "http://host?q" is "/" */
 			ax_path_end(f);
 			f->tgt = AX_T_QUERY;
 		}
 		return;
 	case AX_T_PATH:
 		if (c == '?' || c == '#') {
-			if (c == '#')
-				f->flags |= AX_RF_NONCANON;
 			ax_path_end(f);
 			f->tgt = AX_T_QUERY;
 			return;
 		}
-		ax_path_byte(f, c);
-		return;
+		break;
 	default:
-		/* A '#' cannot be sent in a request target: servers that take it
-		 * as a path byte would see another path (docs/semantics.md). */
-		if (c == '#')
-			f->flags |= AX_RF_NONCANON;
 		return;
 	}
+	ax_path_byte(f, c);
 }
 
 static __always_inline void ax_target_end(struct ax_flow *f)
 {
 	switch (f->tgt) {
 	case AX_T_HOST:
-		ax_path_byte(f, '/');
+		ax_path_put(f, '/');
 		ax_path_end(f);
 		return;
 	case AX_T_PATH:
