@@ -143,6 +143,14 @@ type AxonAxGlob struct {
 	ClassOf [256]uint8
 }
 
+type AxonAxGlobAcc struct {
+	_  structs.HostLayout
+	Em AxonAxMatch
+	Am AxonAxMatch
+	Xm AxonAxMatch
+	Xa AxonAxMatch
+}
+
 type AxonAxGlobKey struct {
 	_   structs.HostLayout
 	Gen uint8
@@ -237,6 +245,7 @@ const (
 	AxonMapEndpoints     = "endpoints"
 	AxonMapEvents        = "events"
 	AxonMapFlows         = "flows"
+	AxonMapGlobAcc       = "glob_acc"
 	AxonMapGlobs         = "globs"
 	AxonMapIfaces        = "ifaces"
 	AxonMapMethods       = "methods"
@@ -310,6 +319,7 @@ type AxonMapSpecs struct {
 	Endpoints    *ebpf.MapSpec `ebpf:"endpoints"`
 	Events       *ebpf.MapSpec `ebpf:"events"`
 	Flows        *ebpf.MapSpec `ebpf:"flows"`
+	GlobAcc      *ebpf.MapSpec `ebpf:"glob_acc"`
 	Globs        *ebpf.MapSpec `ebpf:"globs"`
 	Ifaces       *ebpf.MapSpec `ebpf:"ifaces"`
 	Methods      *ebpf.MapSpec `ebpf:"methods"`
@@ -355,6 +365,7 @@ type AxonMaps struct {
 	Endpoints    *ebpf.Map `ebpf:"endpoints"`
 	Events       *ebpf.Map `ebpf:"events"`
 	Flows        *ebpf.Map `ebpf:"flows"`
+	GlobAcc      *ebpf.Map `ebpf:"glob_acc"`
 	Globs        *ebpf.Map `ebpf:"globs"`
 	Ifaces       *ebpf.Map `ebpf:"ifaces"`
 	Methods      *ebpf.Map `ebpf:"methods"`
@@ -374,6 +385,7 @@ func (m *AxonMaps) Close() error {
 		m.Endpoints,
 		m.Events,
 		m.Flows,
+		m.GlobAcc,
 		m.Globs,
 		m.Ifaces,
 		m.Methods,

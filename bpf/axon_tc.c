@@ -166,6 +166,18 @@ __attribute__((noinline)) int ax_parse_rounds(struct __sk_buff *skb)
 	return AX_P_MORE;
 }
 
+/* ax_websocket_pending says whether the segment just parsed ended a
+ * connection's first request, an allowed "Upgrade: websocket", with nothing
+ * after it: the stream then waits for the server's answer (axon_reply
+ * reads it: 101 switches the flow to a tunnel, anything else resumes
+ * parsing). An upgrade later in a connection, or with more bytes behind
+ * it, stays HTTP: if the server switches, the frames are refused. */
+static __always_inline int ax_websocket_pending(struct ax_flow *f)
+{
+	return (f->flags & AX_RF_WEBSOCKET) && f->nreq == 1 && f->state == AX_ST_LINE &&
+	       f->sub == AX_R_START;
+}
+
 /* ax_parse_payload runs the request parser over the new bytes of the
  * segment, deciding each complete request line. */
 static __always_inline int ax_parse_payload(struct __sk_buff *skb, struct ax_pkt *p,
@@ -187,6 +199,8 @@ static __always_inline int ax_parse_payload(struct __sk_buff *skb, struct ax_pkt
 		if (p->tcp_flags & AX_TCP_FIN) {
 			f->state = AX_ST_CLOSED;
 			f->next_seq++;
+		} else if (ax_websocket_pending(f)) {
+			f->state = AX_ST_UPGRADE;
 		}
 		return TC_ACT_OK;
 	}
@@ -194,9 +208,12 @@ static __always_inline int ax_parse_payload(struct __sk_buff *skb, struct ax_pkt
 		return ax_deny(skb, p, f, redirect_flags);
 	if (r == AX_P_MORE)
 		r = AX_P_MALFORMED; /* more requests in one segment than the bounds allow */
-	return ax_refuse(skb, p, s, f,
-			 r == AX_P_NOT_HTTP ? AX_REASON_NOT_HTTP : AX_REASON_MALFORMED,
-			 redirect_flags);
+	__u32 reason = AX_REASON_MALFORMED;
+	if (r == AX_P_NOT_HTTP)
+		reason = AX_REASON_NOT_HTTP;
+	else if (r == AX_P_UPGRADE)
+		reason = AX_REASON_UPGRADE;
+	return ax_refuse(skb, p, s, f, reason, redirect_flags);
 }
 
 /* ax_flow_of is the flow of the connection, if the server's SYN-ACK for it

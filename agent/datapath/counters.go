@@ -31,12 +31,12 @@ const (
 	ReasonOutOfOrder    Reason = 4  // segment beyond the in-order stream or before the first parsed byte, dropped
 	ReasonFlowReset     Reason = 5  // segment of a connection already reset, dropped
 	ReasonEventLimited  Reason = 6  // event not sent: rate limit
-	ReasonGlobUndecided Reason = 7  // path too long to test a glob: failed closed
+	ReasonGlobUndecided Reason = 7  // a glob the path was too long for (failed closed) changed the verdict
 	ReasonResetFailed   Reason = 8  // the RST could not be built: segment dropped
 	ReasonFragment      Reason = 9  // IP fragment to a policed endpoint, dropped
 	ReasonEventLost     Reason = 10 // event not sent: ring buffer full
 	ReasonUnverified    Reason = 11 // retransmission of bytes the server had not acknowledged: dropped, reset after AX_RTX_STRIKES
-	ReasonUpgrade       Reason = 12 // an Upgrade other than websocket: refused
+	ReasonUpgrade       Reason = 12 // an Upgrade other than websocket (h2c, ...) on a policed endpoint: refused
 	ReasonUrgent        Reason = 13 // TCP urgent data on a policed connection: refused
 	ReasonSYNData       Reason = 14 // data in a SYN: dropped
 	ReasonNoACK         Reason = 15 // data without the ACK flag: dropped

@@ -24,8 +24,8 @@ type Event struct {
 	Identity uint32
 	Src, Dst netip.AddrPort
 	Method   string        // at most 16 bytes
-	Path     string        // at most the first 128 bytes
-	PathLen  int           // of the whole path
+	Path     string        // canonical form (docs/semantics.md), at most the first 128 bytes
+	PathLen  int           // of the whole path, in canonical form
 	Time     time.Duration // CLOCK_MONOTONIC
 }
 

@@ -59,7 +59,7 @@ func TestEvents(t *testing.T) {
 	h := newFlow(t, d.Ingress(), web4, orders4)
 	h.send("GET /api/v1/%2e%2e/x HTTP/1.1\r\n\r\n")
 	e = readEvent(t, r)
-	if e.Verdict != VerdictDeny || e.Reason != ReasonNonCanonical || e.Rule != 0 || e.Path != "/api/v1/%2e%2e/x" {
+	if e.Verdict != VerdictDeny || e.Reason != ReasonNonCanonical || e.Rule != 0 || e.Path != "/api/v1/%2E%2E/x" { // escapes as stored: hex upper-cased
 		t.Fatalf("non-canonical event %+v", e)
 	}
 

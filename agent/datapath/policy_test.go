@@ -69,7 +69,7 @@ func TestPolicyDecisions(t *testing.T) {
 		{"exact allow", web4, orders4, "POST", "/api/v1/orders", allow("orders-api", 1)},
 		{"exact is exact", web4, orders4, "POST", "/api/v1/orders/1", deny("orders-api", -1)},
 		{"query ignored", web4, orders4, "POST", "/api/v1/orders?x=1", allow("orders-api", 1)},
-		{"fragment ignored", web4, orders4, "POST", "/api/v1/orders#top", allow("orders-api", 1)},
+		{"fragment is non-canonical", web4, orders4, "POST", "/api/v1/orders#top", none(VerdictDeny)},
 		{"absolute form", web4, orders4, "POST", "http://orders:8080/api/v1/orders", allow("orders-api", 1)},
 		{"absolute https form", web4, orders4, "GET", "HTTPS://orders/api/v1/x", allow("orders-api", 0)},
 		{"absolute form without path", web4, orders4, "GET", "http://orders", deny("orders-api", -1)},

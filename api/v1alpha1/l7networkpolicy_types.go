@@ -151,8 +151,10 @@ type Peer struct {
 	// +optional
 	NamespaceSelector *metav1.LabelSelector `json:"namespaceSelector,omitempty"`
 
-	// ipBlock selects external sources by address. As in Cilium, CIDRs never
-	// select known pods, even when their IP is inside the block.
+	// ipBlock selects sources by address. In an Allow rule it selects
+	// external sources only (as in Cilium, an Allow CIDR never opens a known
+	// pod up); in a Deny rule it selects every source whose IP is inside
+	// the block, known pods included.
 	// +optional
 	IPBlock *IPBlock `json:"ipBlock,omitempty"`
 }

@@ -26,7 +26,7 @@ enum ax_reason {
 	AX_REASON_OUT_OF_ORDER = 4,	/* segment beyond the in-order stream: dropped */
 	AX_REASON_FLOW_RESET = 5,	/* segment of a flow already reset: dropped */
 	AX_REASON_EVENT_LIMITED = 6,	/* event not sent: rate limit */
-	AX_REASON_GLOB_UNDECIDED = 7,	/* path too long for a glob: failed closed */
+	AX_REASON_GLOB_UNDECIDED = 7,	/* a glob the path was too long for decided the verdict */
 	AX_REASON_RESET_FAILED = 8,	/* RST could not be built: segment dropped */
 	AX_REASON_FRAGMENT = 9,		/* IP fragment to a policed endpoint: dropped */
 	AX_REASON_EVENT_LOST = 10,	/* event not sent: ring buffer full */

@@ -102,10 +102,32 @@ static __always_inline void ax_fold(struct ax_match *dst, const struct ax_match 
 	dst->allow = ax_min_rule(dst->allow, m->allow);
 }
 
-/* ax_try_globs folds the row's glob candidates that could lower a rule id. */
+/* Glob matches of the request being decided, in a map rather than on the
+ * stack so that the verifier does not track their values through the glob
+ * loop (which would multiply its states). em/am fail closed (an undecided
+ * Deny glob matches, an undecided Allow glob does not); xm/xa assume the
+ * opposite, so that ax_decide can tell whether undecided globs made the
+ * verdict. Written by ax_decide, one per CPU. */
+struct ax_glob_acc {
+	struct ax_match em, am, xm, xa;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ax_glob_acc);
+} glob_acc SEC(".maps");
+
+static __always_inline void ax_min_into(__u32 *dst, __u32 rule)
+{
+	*dst = ax_min_rule(*dst, rule);
+}
+
+/* ax_try_globs folds the row's glob candidates that could lower a rule id
+ * into acc. */
 static __always_inline void ax_try_globs(struct __sk_buff *skb, struct ax_scratch *s,
-					 const struct ax_path_val *row, struct ax_match *em,
-					 struct ax_match *am)
+					 const struct ax_path_val *row, struct ax_glob_acc *acc)
 {
 	__u32 n = row->nglobs;
 	for (__u32 i = 0; i < AX_ROW_GLOBS; i++) {
@@ -116,23 +138,60 @@ static __always_inline void ax_try_globs(struct __sk_buff *skb, struct ax_scratc
 		if (!g)
 			continue;
 		__u32 rule = g->rule;
-		struct ax_match *t = g->mode == 0 ? em : am;
-		__u32 cur = g->action == AX_VERDICT_DENY ? t->deny : t->allow;
-		if (cur != 0 && cur <= rule)
+		int deny = g->action == AX_VERDICT_DENY;
+		struct ax_match *t = g->mode == 0 ? &acc->em : &acc->am;
+		struct ax_match *x = g->mode == 0 ? &acc->xm : &acc->xa;
+		__u32 *tr = deny ? &t->deny : &t->allow;
+		__u32 *xr = deny ? &x->deny : &x->allow;
+		if (*tr != 0 && *tr <= rule && *xr != 0 && *xr <= rule)
 			continue;
 		int r = ax_glob_match(skb, k.id);
-		if (r == AX_GLOB_UNDECIDED) {
-			s->reason = AX_REASON_GLOB_UNDECIDED;
-			if (g->action != AX_VERDICT_DENY)
-				continue;
-		} else if (r != AX_GLOB_YES) {
+		if (r == AX_GLOB_NO)
 			continue;
-		}
-		if (g->action == AX_VERDICT_DENY)
-			t->deny = rule;
-		else
-			t->allow = rule;
+		if (r == AX_GLOB_YES || deny)
+			ax_min_into(tr, rule);
+		if (r == AX_GLOB_YES || !deny)
+			ax_min_into(xr, rule);
 	}
+}
+
+/* ax_precedence applies policy_maps.h rule 8 to the Enforce-mode matches em
+ * and the Audit-mode matches am; returns the verdict and sets *rule. */
+static __always_inline __u32 ax_precedence(const struct ax_endpoint *ep, const struct ax_match *em,
+					   const struct ax_match *am, __u32 *rule)
+{
+	__u32 ev, er, fv, fr;
+	if (em->deny) {
+		ev = AX_VERDICT_DENY;
+		er = em->deny;
+	} else if (em->allow) {
+		ev = AX_VERDICT_ALLOW;
+		er = em->allow;
+	} else {
+		ev = ep->enforce_action;
+		er = ep->enforce_rule;
+	}
+	__u32 fd = ax_min_rule(em->deny, am->deny), fa = ax_min_rule(em->allow, am->allow);
+	if (fd) {
+		fv = AX_VERDICT_DENY;
+		fr = fd;
+	} else if (fa) {
+		fv = AX_VERDICT_ALLOW;
+		fr = fa;
+	} else {
+		fv = ep->full_action;
+		fr = ep->full_rule;
+	}
+	if (ev == AX_VERDICT_DENY) {
+		*rule = er;
+		return AX_VERDICT_DENY;
+	}
+	if (fv == AX_VERDICT_DENY) {
+		*rule = fr;
+		return AX_VERDICT_AUDIT_DENY;
+	}
+	*rule = er;
+	return AX_VERDICT_ALLOW;
 }
 
 /* ax_decide decides the flow's complete request line, counts it, and leaves
@@ -145,6 +204,10 @@ __attribute__((noinline)) int ax_decide(struct __sk_buff *skb)
 		return AX_VERDICT_DENY;
 	struct ax_flow *f = bpf_map_lookup_elem(&flows, &s->key);
 	if (!f)
+		return AX_VERDICT_DENY;
+	__u32 zero = 0;
+	struct ax_glob_acc *acc = bpf_map_lookup_elem(&glob_acc, &zero);
+	if (!acc)
 		return AX_VERDICT_DENY;
 	__u32 gen = s->gen;
 	s->reason = AX_REASON_POLICY;
@@ -229,46 +292,37 @@ __attribute__((noinline)) int ax_decide(struct __sk_buff *skb)
 		pk->method = 255;
 		row = bpf_map_lookup_elem(&paths, pk);
 	}
+	int undecided = 0;
+	struct ax_match xm = {}, xa = {};
 	if (row) {
 		ax_fold(&em, &row->enforce);
 		ax_fold(&am, &row->audit);
-		if (row->nglobs)
-			ax_try_globs(skb, s, row, &em, &am);
+		if (row->nglobs) {
+			acc->em = em;
+			acc->am = am;
+			acc->xm = em;
+			acc->xa = am;
+			ax_try_globs(skb, s, row, acc);
+			em = acc->em;
+			am = acc->am;
+			xm = acc->xm;
+			xa = acc->xa;
+			undecided = em.deny != xm.deny || em.allow != xm.allow ||
+				    am.deny != xa.deny || am.allow != xa.allow;
+		}
 	}
 
-	/* Precedence (rule 8). */
-	__u32 ev, er, fv, fr;
-	if (em.deny) {
-		ev = AX_VERDICT_DENY;
-		er = em.deny;
-	} else if (em.allow) {
-		ev = AX_VERDICT_ALLOW;
-		er = em.allow;
-	} else {
-		ev = s->ep.enforce_action;
-		er = s->ep.enforce_rule;
+	/* Precedence (rule 8). glob_undecided counts the requests whose
+	 * verdict an undecided glob changed. */
+	__u32 rule = 0;
+	__u32 v = ax_precedence(&s->ep, &em, &am, &rule);
+	if (undecided) {
+		__u32 xrule = 0;
+		if (ax_precedence(&s->ep, &xm, &xa, &xrule) != v)
+			s->reason = AX_REASON_GLOB_UNDECIDED;
 	}
-	__u32 fd = ax_min_rule(em.deny, am.deny), fa = ax_min_rule(em.allow, am.allow);
-	if (fd) {
-		fv = AX_VERDICT_DENY;
-		fr = fd;
-	} else if (fa) {
-		fv = AX_VERDICT_ALLOW;
-		fr = fa;
-	} else {
-		fv = s->ep.full_action;
-		fr = s->ep.full_rule;
-	}
-	if (ev == AX_VERDICT_DENY) {
-		s->verdict = AX_VERDICT_DENY;
-		s->rule = er;
-	} else if (fv == AX_VERDICT_DENY) {
-		s->verdict = AX_VERDICT_AUDIT_DENY;
-		s->rule = fr;
-	} else {
-		s->verdict = AX_VERDICT_ALLOW;
-		s->rule = er;
-	}
+	s->verdict = v;
+	s->rule = rule;
 	ax_account(s, f);
 	return s->verdict;
 }

@@ -24,10 +24,12 @@ enum ax_state {
 };
 
 /* Request flags. */
-#define AX_RF_NONCANON 0x01
-#define AX_RF_TOOLONG  0x02
-#define AX_RF_STAR     0x04
-#define AX_RF_HTTPS    0x08
+#define AX_RF_NONCANON	0x01
+#define AX_RF_TOOLONG	0x02
+#define AX_RF_STAR	0x04
+#define AX_RF_HTTPS	0x08
+#define AX_RF_WEBSOCKET 0x10 /* "Upgrade: websocket": set when the headers end */
+#define AX_RF_HTTP10	0x20 /* the request line says HTTP/1.0 */
 
 /* Header flags. */
 #define AX_HF_CL      0x01 /* Content-Length seen */
@@ -35,6 +37,8 @@ enum ax_state {
 #define AX_HF_CHUNKED 0x04 /* last Transfer-Encoding coding is chunked */
 #define AX_HF_DIG     0x08 /* a digit of the current number was seen */
 #define AX_HF_DIGEND  0x10 /* whitespace after the digits */
+#define AX_HF_CR      0x20 /* a CR was seen: only LF may follow */
+#define AX_HF_WS      0x40 /* "Upgrade: websocket" seen */
 
 struct ax_flow {
 	__u32 next_seq; /* first client byte not yet parsed */
@@ -49,10 +53,10 @@ struct ax_flow {
 	__u8 flags;  /* AX_RF_* */
 	__u8 hflags; /* AX_HF_* */
 	__u8 name_pos;
-	__u8 name_ok; /* bit 0: may be Content-Length, bit 1: Transfer-Encoding */
+	__u8 name_ok; /* bit 0: may be Content-Length, 1: Transfer-Encoding, 2: Upgrade */
 	__u8 ver_pos;
-	__u8 h0, h1, h2; /* last three path bytes */
-	__u8 te_pos;
+	__u8 h0, h1, h2;	   /* last three path bytes */
+	__u8 te_pos;		   /* Transfer-Encoding / Upgrade value state (AX_TOK_*) */
 	__u16 path_len;		   /* whole path length (capped at AX_PATH_LIMIT) */
 	__u8 rtx_strikes;	   /* unverifiable retransmissions dropped since srv_ack moved */
 	__u8 nreq;		   /* request lines decided (saturates at 255) */

@@ -24,7 +24,7 @@
 /* Rule counters: rule IDs at or above AX_MAX_RULES count against rule 0. */
 #define AX_MAX_RULES	16384
 #define AX_RULE_STATS	(AX_MAX_RULES * 4)
-#define AX_REASON_STATS 32
+#define AX_REASON_STATS 32 /* >= AX_REASON_MAX, a power of two */
 
 #define AX_EVENTS_BYTES (1 << 20)
 

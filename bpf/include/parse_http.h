@@ -18,17 +18,44 @@ enum ax_parse_result {
 	AX_P_MORE = 3,	   /* step budget used: call again */
 	AX_P_NOT_HTTP = 4, /* not an HTTP/1.x request */
 	AX_P_MALFORMED = 5,
-	AX_P_DENIED = 7, /* (ax_parse_rounds) a request was denied */
+	AX_P_UPGRADE = 6, /* an Upgrade other than "websocket" */
+	AX_P_DENIED = 7,  /* (ax_parse_rounds) a request was denied */
 };
 
 /* Request-line sub-states. */
-enum { AX_R_START, AX_R_METHOD, AX_R_SP1, AX_R_TARGET, AX_R_SP2, AX_R_VERSION, AX_R_CR };
+enum {
+	AX_R_START,
+	AX_R_METHOD,
+	AX_R_SP1,
+	AX_R_TARGET,
+	AX_R_SP2,
+	AX_R_VERSION,
+	AX_R_CR,
+	AX_R_START_CR, /* CR of a leading empty line */
+};
 /* Request-target sub-states. */
 enum { AX_T_FIRST, AX_T_ABS, AX_T_HOST, AX_T_PATH, AX_T_QUERY };
 /* Header-line sub-states (also used by trailers). */
-enum { AX_H_START, AX_H_EMPTY_CR, AX_H_NAME, AX_H_VALUE, AX_H_CL, AX_H_TE };
+enum {
+	AX_H_START,
+	AX_H_EMPTY_CR, /* trailers: CR of the empty line */
+	AX_H_NAME,
+	AX_H_VALUE,
+	AX_H_CL,
+	AX_H_TE,
+	AX_H_UPG,     /* Upgrade value */
+	AX_H_LINE_CR, /* trailers: CR ending a field line */
+};
 /* Chunk-size sub-states. */
-enum { AX_C_DIG, AX_C_EXT, AX_C_CR };
+enum { AX_C_DIG, AX_C_EXT, AX_C_CR, AX_C_BWS };
+
+/* te_pos while parsing a Transfer-Encoding or Upgrade value: the low bits
+ * count the bytes of the current token matched against "chunked" or
+ * "websocket" (AX_TOK_NO: it is something else). */
+#define AX_TOK_POS     0x0f
+#define AX_TOK_NO      0x0f
+#define AX_TOK_STARTED 0x10 /* the current list element has a byte */
+#define AX_TOK_ENDED   0x20 /* whitespace after it */
 
 /* Packed ASCII strings: byte i of the constant is character i. */
 #define AX_S_HTTP1    0x2e312f50545448ULL   /* "HTTP/1." */
@@ -38,6 +65,8 @@ enum { AX_C_DIG, AX_C_EXT, AX_C_CR };
 #define AX_S_ENCODIN  0x6e69646f636e652dULL /* "-encodin" */
 #define AX_S_CHUNKED  0x64656b6e756863ULL   /* "chunked" */
 #define AX_S_HTTP     0x2f2f3a70747468ULL   /* "http://" */
+#define AX_S_UPGRADE  0x65646172677075ULL   /* "upgrade" */
+#define AX_S_WEBSOCKE 0x656b636f73626577ULL /* "websocke" */
 
 static __always_inline __u8 ax_chr(__u64 s, __u32 i)
 {
@@ -83,8 +112,42 @@ static __always_inline int ax_hex(__u8 c)
 	return -1;
 }
 
-/* ax_path_byte appends one path byte and applies the streaming checks of
- * docs/semantics.md "Non-canonical paths". */
+/* Printable ASCII characters a canonical path may hold literally, other than
+ * unreserved ones, '%', '/', '?', '#', ';' and '\': an escape of one of
+ * them is decoded (docs/semantics.md "Canonical form"; httppath.Decoded). */
+static __always_inline int ax_is_decoded(__u8 c)
+{
+	if (c >= 128)
+		return 0;
+	__u64 m = c < 64 ? 0x74001fd600000000ULL : 0x3800000168000001ULL;
+	return (m >> (c & 63)) & 1;
+}
+
+static __always_inline __u8 ax_hex_upper(__u8 d)
+{
+	d &= 15;
+	return d < 10 ? '0' + d : 'A' + d - 10;
+}
+
+/* ax_path_put appends one byte of the canonical path. */
+static __always_inline void ax_path_put(struct ax_flow *f, __u8 c)
+{
+	__u16 n = f->path_len;
+	f->h2 = f->h1;
+	f->h1 = f->h0;
+	f->h0 = c;
+	if (n < AX_PATH_BUF)
+		f->path[ax_mask(n, AX_PATH_BUF - 1)] = c;
+	if (n >= AX_PATH_LIMIT)
+		f->flags |= AX_RF_TOOLONG;
+	else
+		f->path_len = n + 1;
+}
+
+/* ax_path_byte takes one byte of the path as sent, applies the streaming
+ * checks of docs/semantics.md "Non-canonical paths" and appends the
+ * canonical form: an escape is held back until it is complete, then either
+ * decoded (ax_is_decoded) or appended with upper-case hex digits. */
 static __always_inline void ax_path_byte(struct ax_flow *f, __u8 c)
 {
 	__u16 n = f->path_len;
@@ -96,20 +159,38 @@ static __always_inline void ax_path_byte(struct ax_flow *f, __u8 c)
 		f->flags |= AX_RF_NONCANON;
 	if (f->pct == 1) {
 		int h = ax_hex(c);
-		if (h < 0) {
-			f->flags |= AX_RF_NONCANON;
-			f->pct = 0;
-		} else {
+		if (h >= 0) {
 			f->pct_hi = h;
 			f->pct = 2;
+			return;
 		}
+		f->flags |= AX_RF_NONCANON;
+		f->pct = 0;
+		ax_path_put(f, '%');
 	} else if (f->pct == 2) {
 		int h = ax_hex(c);
-		if (h < 0 || ax_is_unescaped_only((f->pct_hi << 4) | h))
-			f->flags |= AX_RF_NONCANON;
+		__u8 hi = f->pct_hi;
 		f->pct = 0;
+		if (h < 0) {
+			f->flags |= AX_RF_NONCANON;
+			ax_path_put(f, '%');
+			ax_path_put(f, ax_hex_upper(hi));
+		} else {
+			__u8 d = (hi << 4) | h;
+			if (ax_is_unescaped_only(d))
+				f->flags |= AX_RF_NONCANON;
+			if (ax_is_decoded(d)) {
+				ax_path_put(f, d);
+				return;
+			}
+			ax_path_put(f, '%');
+			ax_path_put(f, ax_hex_upper(hi));
+			ax_path_put(f, ax_hex_upper(h));
+			return;
+		}
 	} else if (c == '%') {
 		f->pct = 1;
+		return;
 	}
 	if (c == '/') {
 		if (f->h0 == '/')
@@ -119,15 +200,7 @@ static __always_inline void ax_path_byte(struct ax_flow *f, __u8 c)
 		if (f->h0 == '.' && f->h1 == '.' && f->h2 == '/')
 			f->flags |= AX_RF_NONCANON;
 	}
-	f->h2 = f->h1;
-	f->h1 = f->h0;
-	f->h0 = c;
-	if (n < AX_PATH_BUF)
-		f->path[ax_mask(n, AX_PATH_BUF - 1)] = c;
-	if (n >= AX_PATH_LIMIT)
-		f->flags |= AX_RF_TOOLONG;
-	else
-		f->path_len = n + 1;
+	ax_path_put(f, c);
 }
 
 /* ax_path_end applies the checks that need the end of the path. */
@@ -141,8 +214,15 @@ static __always_inline void ax_path_end(struct ax_flow *f)
 		f->flags |= AX_RF_NONCANON;
 }
 
+/* ax_target_byte takes one byte of the request target. Every path byte goes
+ * through the one ax_path_byte call at the end (the verifier sees its
+ * branches once per parser step, not once per caller). */
 static __always_inline void ax_target_byte(struct ax_flow *f, __u8 c)
 {
+	/* A '#' cannot be sent in a request target: servers that take it as a
+	 * path byte would see another path (docs/semantics.md). */
+	if (c == '#')
+		f->flags |= AX_RF_NONCANON;
 	switch (f->tgt) {
 	case AX_T_FIRST:
 		if (c == 'h' || c == 'H') {
@@ -158,8 +238,7 @@ static __always_inline void ax_target_byte(struct ax_flow *f, __u8 c)
 		if (c == '*')
 			f->flags |= AX_RF_STAR;
 		f->tgt = AX_T_PATH;
-		ax_path_byte(f, c);
-		return;
+		break;
 	case AX_T_ABS: {
 		__u8 pos = f->abs_pos;
 		if (pos == 4 && (c == 's' || c == 'S') && !(f->flags & AX_RF_HTTPS)) {
@@ -182,9 +261,10 @@ static __always_inline void ax_target_byte(struct ax_flow *f, __u8 c)
 	case AX_T_HOST:
 		if (c == '/') {
 			f->tgt = AX_T_PATH;
-			ax_path_byte(f, c);
-		} else if (c == '?' || c == '#') {
-			ax_path_byte(f, '/');
+			break;
+		}
+		if (c == '?' || c == '#') {
+			ax_path_put(f, '/'); /* "http://host?q" is "/" */
 			ax_path_end(f);
 			f->tgt = AX_T_QUERY;
 		}
@@ -195,18 +275,18 @@ static __always_inline void ax_target_byte(struct ax_flow *f, __u8 c)
 			f->tgt = AX_T_QUERY;
 			return;
 		}
-		ax_path_byte(f, c);
-		return;
+		break;
 	default:
 		return;
 	}
+	ax_path_byte(f, c);
 }
 
 static __always_inline void ax_target_end(struct ax_flow *f)
 {
 	switch (f->tgt) {
 	case AX_T_HOST:
-		ax_path_byte(f, '/');
+		ax_path_put(f, '/');
 		ax_path_end(f);
 		return;
 	case AX_T_PATH:
@@ -229,11 +309,18 @@ static __always_inline int ax_line_done(struct ax_flow *f)
 	return AX_P_DECIDE;
 }
 
+/* ax_line_step takes one byte of a request line. A CR anywhere but right
+ * before the LF that ends a line is malformed (a server may end the line or
+ * the header section there); a line may also end with a bare LF. */
 static __always_inline int ax_line_step(struct ax_flow *f, __u8 c)
 {
 	switch (f->sub) {
 	case AX_R_START:
-		if (c == '\r' || c == '\n')
+		if (c == '\r') {
+			f->sub = AX_R_START_CR;
+			return AX_P_CONT;
+		}
+		if (c == '\n')
 			return AX_P_CONT;
 		if (!ax_is_tchar(c))
 			return AX_P_NOT_HTTP;
@@ -241,11 +328,18 @@ static __always_inline int ax_line_step(struct ax_flow *f, __u8 c)
 		f->method_len = 1;
 		f->sub = AX_R_METHOD;
 		return AX_P_CONT;
+	case AX_R_START_CR:
+		if (c != '\n')
+			return AX_P_MALFORMED;
+		f->sub = AX_R_START;
+		return AX_P_CONT;
 	case AX_R_METHOD: {
 		if (c == ' ' || c == '\t') {
 			f->sub = AX_R_SP1;
 			return AX_P_CONT;
 		}
+		if (c == '\r')
+			return AX_P_MALFORMED;
 		__u8 n = f->method_len;
 		if (!ax_is_tchar(c) || n >= AX_METHOD_LIMIT)
 			return AX_P_NOT_HTTP;
@@ -257,7 +351,9 @@ static __always_inline int ax_line_step(struct ax_flow *f, __u8 c)
 	case AX_R_SP1:
 		if (c == ' ' || c == '\t')
 			return AX_P_CONT;
-		if (c == '\r' || c == '\n')
+		if (c == '\r')
+			return AX_P_MALFORMED;
+		if (c == '\n')
 			return AX_P_NOT_HTTP;
 		f->sub = AX_R_TARGET;
 		ax_target_byte(f, c);
@@ -268,7 +364,9 @@ static __always_inline int ax_line_step(struct ax_flow *f, __u8 c)
 			f->sub = AX_R_SP2;
 			return AX_P_CONT;
 		}
-		if (c == '\r' || c == '\n')
+		if (c == '\r')
+			return AX_P_MALFORMED;
+		if (c == '\n')
 			return AX_P_NOT_HTTP;
 		ax_target_byte(f, c);
 		return AX_P_CONT;
@@ -281,11 +379,15 @@ static __always_inline int ax_line_step(struct ax_flow *f, __u8 c)
 	case AX_R_VERSION: {
 		__u8 pos = f->ver_pos;
 		if (pos < 7) {
+			if (c == '\r')
+				return AX_P_MALFORMED;
 			if (c != ax_chr(AX_S_HTTP1, pos))
 				return AX_P_NOT_HTTP;
 		} else if (pos == 7) {
-			if (c != '0' && c != '1')
-				return AX_P_NOT_HTTP;
+			if (c == '0')
+				f->flags |= AX_RF_HTTP10;
+			else if (c != '1')
+				return c == '\r' ? AX_P_MALFORMED : AX_P_NOT_HTTP;
 		} else {
 			if (c == '\r') {
 				f->sub = AX_R_CR;
@@ -301,34 +403,45 @@ static __always_inline int ax_line_step(struct ax_flow *f, __u8 c)
 	case AX_R_CR:
 		if (c == '\n')
 			return ax_line_done(f);
-		return AX_P_NOT_HTTP;
+		return AX_P_MALFORMED;
 	}
 	return AX_P_MALFORMED;
 }
 
 /* ax_headers_done decides how the body is delimited (RFC 9112 6.3), failing
- * on every ambiguity a server could read differently. */
+ * on every ambiguity a server could read differently: Transfer-Encoding with
+ * Content-Length, without chunked as the final coding, or on HTTP/1.0 (where
+ * some servers ignore it). A request with "Upgrade: websocket" leaves
+ * AX_RF_WEBSOCKET in f->flags (also after ax_req_reset, for a request
+ * without a body, until the next request's ax_req_reset). */
 static __always_inline int ax_headers_done(struct ax_flow *f)
 {
 	__u8 hf = f->hflags;
+	__u8 ws = (hf & AX_HF_WS) ? AX_RF_WEBSOCKET : 0;
 	if (hf & AX_HF_TE) {
-		if (!(hf & AX_HF_CHUNKED) || (hf & AX_HF_CL))
+		if (!(hf & AX_HF_CHUNKED) || (hf & AX_HF_CL) || (f->flags & AX_RF_HTTP10))
 			return AX_P_MALFORMED;
 		f->state = AX_ST_CHUNK_SIZE;
 		f->sub = AX_C_DIG;
 		f->value = 0;
 		f->hflags = hf & ~AX_HF_DIG;
+		f->flags |= ws;
 		return AX_P_CONT;
 	}
 	if ((hf & AX_HF_CL) && f->cl > 0) {
 		f->state = AX_ST_BODY;
 		f->remaining = f->cl;
+		f->flags |= ws;
 		return AX_P_CONT;
 	}
 	ax_req_reset(f);
+	f->flags |= ws;
 	return AX_P_CONT;
 }
 
+/* ax_name_char matches one header-name byte against the names the parser
+ * needs: name_ok bit 0 Content-Length, bit 1 Transfer-Encoding, bit 2
+ * Upgrade. */
 static __always_inline int ax_name_char(struct ax_flow *f, __u8 c)
 {
 	__u8 pos = f->name_pos;
@@ -340,42 +453,121 @@ static __always_inline int ax_name_char(struct ax_flow *f, __u8 c)
 	__u8 cl = pos < 8 ? ax_chr(AX_S_CONTENT, pos) : ax_chr(AX_S_LENGTH, pos - 8);
 	__u8 te =
 	    pos < 8 ? ax_chr(AX_S_TRANSFER, pos) : (pos < 16 ? ax_chr(AX_S_ENCODIN, pos - 8) : 'g');
+	__u8 up = pos < 7 ? ax_chr(AX_S_UPGRADE, pos) : 0;
 	if (pos >= 14 || lc != cl)
 		f->name_ok &= ~1;
 	if (lc != te)
 		f->name_ok &= ~2;
+	if (lc != up)
+		f->name_ok &= ~4;
 	f->name_pos = pos + 1;
 	return AX_P_CONT;
 }
 
+/* ax_te_step takes one byte of a Transfer-Encoding value: a list of tokens
+ * (no parameters, no empty elements) whose last one must be "chunked" and no
+ * other one may be. */
+static __always_inline int ax_te_step(struct ax_flow *f, __u8 c)
+{
+	__u8 t = f->te_pos;
+	__u8 pos = t & AX_TOK_POS;
+	if (c == '\n') {
+		if (!(t & AX_TOK_STARTED))
+			return AX_P_MALFORMED;
+		f->hflags |= AX_HF_TE | (pos == 7 ? AX_HF_CHUNKED : 0);
+		f->sub = AX_H_START;
+		return AX_P_CONT;
+	}
+	if (c == ',') {
+		if (!(t & AX_TOK_STARTED) || pos == 7)
+			return AX_P_MALFORMED;
+		f->te_pos = 0;
+		return AX_P_CONT;
+	}
+	if (c == ' ' || c == '\t') {
+		if (t & AX_TOK_STARTED)
+			f->te_pos = t | AX_TOK_ENDED;
+		return AX_P_CONT;
+	}
+	if (!ax_is_tchar(c) || (t & AX_TOK_ENDED))
+		return AX_P_MALFORMED;
+	if (pos < 7 && (c | 0x20) == ax_chr(AX_S_CHUNKED, pos))
+		pos++;
+	else
+		pos = AX_TOK_NO;
+	f->te_pos = pos | AX_TOK_STARTED;
+	return AX_P_CONT;
+}
+
+/* ax_upgrade_step takes one byte of an Upgrade value: only "websocket"
+ * (case-insensitive) alone, in one Upgrade header, is accepted; anything
+ * else (h2c, a list) is refused at the end of the line. */
+static __always_inline int ax_upgrade_step(struct ax_flow *f, __u8 c)
+{
+	__u8 t = f->te_pos;
+	__u8 pos = t & AX_TOK_POS;
+	if (c == '\n') {
+		if (pos != 9 || (f->hflags & AX_HF_WS))
+			return AX_P_UPGRADE;
+		f->hflags |= AX_HF_WS;
+		f->sub = AX_H_START;
+		return AX_P_CONT;
+	}
+	if (c == ' ' || c == '\t') {
+		if (t & AX_TOK_STARTED)
+			f->te_pos = t | AX_TOK_ENDED;
+		return AX_P_CONT;
+	}
+	__u8 want = pos < 8 ? ax_chr(AX_S_WEBSOCKE, pos) : 't';
+	if ((t & AX_TOK_ENDED) || pos >= 9 || (c | 0x20) != want)
+		pos = AX_TOK_NO;
+	else
+		pos++;
+	f->te_pos = pos | AX_TOK_STARTED;
+	return AX_P_CONT;
+}
+
+/* ax_hdr_step takes one byte of the header section. Lines end with CRLF or a
+ * bare LF; a CR not followed by LF and any other control byte but HTAB are
+ * malformed, wherever they are. */
 static __always_inline int ax_hdr_step(struct ax_flow *f, __u8 c)
 {
+	__u8 hf = f->hflags;
+	if (hf & AX_HF_CR) {
+		if (c != '\n')
+			return AX_P_MALFORMED;
+		f->hflags = hf & ~AX_HF_CR;
+	} else if (c == '\r') {
+		f->hflags = hf | AX_HF_CR;
+		return AX_P_CONT;
+	} else if ((c < 0x20 && c != '\t' && c != '\n') || c == 0x7f) {
+		return AX_P_MALFORMED;
+	}
 	switch (f->sub) {
 	case AX_H_START:
-		if (c == '\r') {
-			f->sub = AX_H_EMPTY_CR;
-			return AX_P_CONT;
-		}
 		if (c == '\n')
 			return ax_headers_done(f);
 		if (!ax_is_tchar(c)) /* includes obs-fold */
 			return AX_P_MALFORMED;
 		f->sub = AX_H_NAME;
 		f->name_pos = 0;
-		f->name_ok = 3;
+		f->name_ok = 7;
 		return ax_name_char(f, c);
-	case AX_H_EMPTY_CR:
-		if (c == '\n')
-			return ax_headers_done(f);
-		return AX_P_MALFORMED;
 	case AX_H_NAME:
 		if (c == ':') {
-			if ((f->name_ok & 1) && f->name_pos == 14) {
+			__u8 ok = f->name_ok, np = f->name_pos;
+			if ((ok & 1) && np == 14) {
 				f->sub = AX_H_CL;
 				f->value = 0;
 				f->hflags &= ~(AX_HF_DIG | AX_HF_DIGEND);
-			} else if ((f->name_ok & 2) && f->name_pos == 17) {
+			} else if ((ok & 2) && np == 17) {
+				/* A coding after chunked, in another line. */
+				if (f->hflags & AX_HF_CHUNKED)
+					return AX_P_MALFORMED;
 				f->sub = AX_H_TE;
+				f->te_pos = 0;
+			} else if ((ok & 4) && np == 7) {
+				f->sub = AX_H_UPG;
 				f->te_pos = 0;
 			} else {
 				f->sub = AX_H_VALUE;
@@ -390,8 +582,8 @@ static __always_inline int ax_hdr_step(struct ax_flow *f, __u8 c)
 			f->sub = AX_H_START;
 		return AX_P_CONT;
 	case AX_H_CL: {
-		__u8 hf = f->hflags;
-		if (c == ' ' || c == '\t' || c == '\r') {
+		hf = f->hflags;
+		if (c == ' ' || c == '\t') {
 			if (hf & AX_HF_DIG)
 				f->hflags = hf | AX_HF_DIGEND;
 			return AX_P_CONT;
@@ -412,30 +604,10 @@ static __always_inline int ax_hdr_step(struct ax_flow *f, __u8 c)
 		f->hflags = hf | AX_HF_DIG;
 		return AX_P_CONT;
 	}
-	case AX_H_TE: {
-		__u8 pos = f->te_pos;
-		if (c == '\n') {
-			__u8 hf = f->hflags | AX_HF_TE;
-			if (pos == 7)
-				hf |= AX_HF_CHUNKED;
-			else
-				hf &= ~AX_HF_CHUNKED;
-			f->hflags = hf;
-			f->sub = AX_H_START;
-			return AX_P_CONT;
-		}
-		if (c == ',') {
-			f->te_pos = 0;
-			return AX_P_CONT;
-		}
-		if (c == ' ' || c == '\t' || c == '\r')
-			return AX_P_CONT;
-		if (pos < 7 && (c | 0x20) == ax_chr(AX_S_CHUNKED, pos))
-			f->te_pos = pos + 1;
-		else
-			f->te_pos = 8;
-		return AX_P_CONT;
-	}
+	case AX_H_TE:
+		return ax_te_step(f, c);
+	case AX_H_UPG:
+		return ax_upgrade_step(f, c);
 	}
 	return AX_P_MALFORMED;
 }
@@ -452,6 +624,9 @@ static __always_inline int ax_chunk_size_done(struct ax_flow *f)
 	return AX_P_CONT;
 }
 
+/* ax_chunk_size_step takes one byte of a chunk-size line: hex digits,
+ * optional whitespace, optional extensions (no control bytes), CRLF. A bare
+ * LF or CR is malformed, as every server tested rejects it. */
 static __always_inline int ax_chunk_size_step(struct ax_flow *f, __u8 c)
 {
 	switch (f->sub) {
@@ -466,7 +641,24 @@ static __always_inline int ax_chunk_size_step(struct ax_flow *f, __u8 c)
 		}
 		if (!(f->hflags & AX_HF_DIG))
 			return AX_P_MALFORMED;
-		if (c == ';' || c == ' ' || c == '\t') {
+		if (c == ';') {
+			f->sub = AX_C_EXT;
+			return AX_P_CONT;
+		}
+		if (c == ' ' || c == '\t') {
+			f->sub = AX_C_BWS;
+			return AX_P_CONT;
+		}
+		if (c == '\r') {
+			f->sub = AX_C_CR;
+			return AX_P_CONT;
+		}
+		return AX_P_MALFORMED;
+	}
+	case AX_C_BWS:
+		if (c == ' ' || c == '\t')
+			return AX_P_CONT;
+		if (c == ';') {
 			f->sub = AX_C_EXT;
 			return AX_P_CONT;
 		}
@@ -474,13 +666,14 @@ static __always_inline int ax_chunk_size_step(struct ax_flow *f, __u8 c)
 			f->sub = AX_C_CR;
 			return AX_P_CONT;
 		}
-		if (c == '\n')
-			return ax_chunk_size_done(f);
 		return AX_P_MALFORMED;
-	}
 	case AX_C_EXT:
-		if (c == '\n')
-			return ax_chunk_size_done(f);
+		if (c == '\r') {
+			f->sub = AX_C_CR;
+			return AX_P_CONT;
+		}
+		if ((c < 0x20 && c != '\t') || c == 0x7f)
+			return AX_P_MALFORMED;
 		return AX_P_CONT;
 	default:
 		if (c == '\n')
@@ -489,9 +682,12 @@ static __always_inline int ax_chunk_size_step(struct ax_flow *f, __u8 c)
 	}
 }
 
+/* The CRLF after chunk data: exactly CR LF. */
 static __always_inline int ax_chunk_crlf_step(struct ax_flow *f, __u8 c)
 {
-	if (c == '\r' && f->sub == 0) {
+	if (f->sub == 0) {
+		if (c != '\r')
+			return AX_P_MALFORMED;
 		f->sub = 1;
 		return AX_P_CONT;
 	}
@@ -504,7 +700,9 @@ static __always_inline int ax_chunk_crlf_step(struct ax_flow *f, __u8 c)
 	return AX_P_CONT;
 }
 
-/* Trailer lines end at an empty line; their content is not needed. */
+/* Trailer lines end at an empty line; their content is not needed, but every
+ * line must be a field line (token, ':', value without control bytes) ending
+ * in CRLF. */
 static __always_inline int ax_trailer_step(struct ax_flow *f, __u8 c)
 {
 	switch (f->sub) {
@@ -513,20 +711,35 @@ static __always_inline int ax_trailer_step(struct ax_flow *f, __u8 c)
 			f->sub = AX_H_EMPTY_CR;
 			return AX_P_CONT;
 		}
-		if (c == '\n') {
-			ax_req_reset(f);
-			return AX_P_CONT;
-		}
-		f->sub = AX_H_VALUE;
+		if (!ax_is_tchar(c))
+			return AX_P_MALFORMED;
+		f->sub = AX_H_NAME;
 		return AX_P_CONT;
 	case AX_H_EMPTY_CR:
 		if (c != '\n')
 			return AX_P_MALFORMED;
 		ax_req_reset(f);
 		return AX_P_CONT;
+	case AX_H_NAME:
+		if (c == ':') {
+			f->sub = AX_H_VALUE;
+			return AX_P_CONT;
+		}
+		if (!ax_is_tchar(c))
+			return AX_P_MALFORMED;
+		return AX_P_CONT;
+	case AX_H_VALUE:
+		if (c == '\r') {
+			f->sub = AX_H_LINE_CR;
+			return AX_P_CONT;
+		}
+		if ((c < 0x20 && c != '\t') || c == 0x7f)
+			return AX_P_MALFORMED;
+		return AX_P_CONT;
 	default:
-		if (c == '\n')
-			f->sub = AX_H_START;
+		if (c != '\n')
+			return AX_P_MALFORMED;
+		f->sub = AX_H_START;
 		return AX_P_CONT;
 	}
 }

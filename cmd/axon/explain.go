@@ -65,11 +65,16 @@ func explain(out io.Writer, l *loaded, req compiler.Request, d compiler.Decision
 		dst = fmt.Sprintf("%s/%s %s", p.Namespace, p.Name, dst)
 	}
 	row("to", "%s", dst)
-	path, reason := compiler.NormalizePath(req.Target)
-	if reason == "" {
-		row("path", "%s", path)
-	} else {
+	path, reason := compiler.NormalizeRequest(req.Method, req.Target)
+	switch {
+	case reason == compiler.ReasonNotHTTP:
+		row("method", "%q is not decided by rules: %s (not a token of at most %d bytes)", req.Method, reason, compiler.MaxMethod)
+	case reason != "":
 		row("path", "%q is not decided by rules: %s", req.Target, reason)
+	case path != req.Target:
+		row("path", "%s (canonical form of %s)", path, req.Target)
+	default:
+		row("path", "%s", path)
 	}
 	protecting := l.protecting(req.Dst)
 	for i, p := range protecting {

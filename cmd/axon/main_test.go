@@ -209,6 +209,17 @@ func TestExplain(t *testing.T) {
 	if code != exitOK || !strings.Contains(out, "decision  audit_deny") || !strings.Contains(out, "shop/batch-readonly rules[0] (Deny, Audit)") {
 		t.Errorf("exit %d, audit explanation:\n%s", code, out)
 	}
+
+	// Decided as the datapath decides (issue 9 class 15): a method that
+	// is not a token is not_http, the path is shown in canonical form.
+	code, out = axon(t, "policy", "explain", examples, "--from", "web", "--to", "orders:8080", "G@T /api/v1/items")
+	if code != exitOK || !strings.Contains(out, "decision  deny") || !strings.Contains(out, "not_http") {
+		t.Errorf("exit %d, invalid method:\n%s", code, out)
+	}
+	code, out = axon(t, "policy", "explain", examples, "--from", "web", "--to", "orders:8080", "GET /api/v1/items/%40me")
+	if code != exitOK || !strings.Contains(out, "/api/v1/items/@me (canonical form of /api/v1/items/%40me)") {
+		t.Errorf("exit %d, canonical form:\n%s", code, out)
+	}
 }
 
 func TestUsageErrors(t *testing.T) {

@@ -53,7 +53,7 @@ func (t *Table) Decide(r Request) Decision {
 	if ep == nil {
 		return Decision{Action: DecisionAllow}
 	}
-	path, reason := NormalizePath(r.Target)
+	path, reason := NormalizeRequest(r.Method, r.Target)
 	if reason != "" {
 		if ep.Enforce {
 			return Decision{Action: DecisionDeny, Reason: reason}

@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/axon-dev/axon/api/v1alpha1"
+	"github.com/axon-dev/axon/policy/httppath"
 )
 
 // gen draws random inputs from small vocabularies so that selectors, CIDRs,
@@ -26,8 +27,10 @@ var (
 	genNamespaces = []string{"shop", "ops", "dev"}
 	genApps       = []string{"web", "api", "db", "batch"}
 	genMethods    = []string{"GET", "POST", "DELETE", "PUT"}
-	genSegments   = []string{"api", "v1", "admin", "items", "x", "1", "a.b", strings.Repeat("long", 12)}
-	genCIDRs      = []v1alpha1.IPBlock{
+	genSegments   = []string{"api", "v1", "admin", "items", "x", "1", "a.b", strings.Repeat("long", 12),
+		// Spellings of one canonical form (issue 9 class 13).
+		"@me", "%40me", "a:b", "a%3ab", "q%3F", "q%3f", "%20", "a+b", "a%2Bb"}
+	genCIDRs = []v1alpha1.IPBlock{
 		{CIDR: "10.0.0.0/8", Except: []string{"10.9.0.0/16", "10.1.0.0/16"}},
 		{CIDR: "10.0.0.0/8"},
 		{CIDR: "192.168.0.0/16", Except: []string{"192.168.1.0/24"}},
@@ -35,6 +38,9 @@ var (
 		{CIDR: "0.0.0.0/0"},
 		{CIDR: "10.9.0.0/16", Except: []string{"10.9.1.0/24"}},
 		{CIDR: "2001:db8::/32", Except: []string{"2001:db8:1::/48"}},
+		// Pod addresses are 10.1.0.1-9: these split pods with equal labels.
+		{CIDR: "10.1.0.0/29"},
+		{CIDR: "10.1.0.4/30", Except: []string{"10.1.0.5/32"}},
 	}
 	genExternal = []string{"10.2.3.4", "10.9.0.1", "10.9.1.7", "192.168.1.5", "192.168.7.7", "172.16.0.1", "8.8.8.8", "2001:db8::5", "2001:db8:1::5", "2001:db9::1", "10.1.200.1"}
 )
@@ -246,9 +252,9 @@ func (g gen) condition() string {
 	case 1:
 		return fmt.Sprintf("%sinput.method in {%q, %q}", neg, g.pick(genMethods...), g.pick(genMethods...))
 	case 2:
-		return fmt.Sprintf("%sinput.path == %q", neg, g.segs(1+g.r.IntN(2)))
+		return fmt.Sprintf("%sinput.path == %q", neg, httppath.Canonical(g.segs(1+g.r.IntN(2))))
 	case 3:
-		return fmt.Sprintf("%sstartswith(input.path, %q)", neg, g.segs(1+g.r.IntN(2)))
+		return fmt.Sprintf("%sstartswith(input.path, %q)", neg, httppath.Canonical(g.segs(1+g.r.IntN(2))))
 	case 4:
 		return fmt.Sprintf("glob.match(%q, [\"/\"], input.path)", "/"+g.pick("*", "**", "api")+"/"+g.pick("*", "v1", "x?"))
 	case 5:
@@ -259,8 +265,12 @@ func (g gen) condition() string {
 		return fmt.Sprintf("%sinput.source.labels.%s", neg, g.pick("tier", "env"))
 	}
 	b := genCIDRs[g.r.IntN(len(genCIDRs))]
-	if g.chance(0.5) {
+	if g.chance(0.3) {
 		return fmt.Sprintf("not input.source.namespace; %snet.cidr_contains(%q, input.source.ip)", neg, b.CIDR)
+	}
+	if g.chance(0.3) {
+		// Pods included: identities are split by the CIDRs.
+		return fmt.Sprintf("%snet.cidr_contains(%q, input.source.ip)", neg, b.CIDR)
 	}
 	return fmt.Sprintf("%sinput.destination.labels.app == %q", neg, g.pick(genApps...))
 }
@@ -284,12 +294,13 @@ func (g gen) request(in *Input, eps []Endpoint) Request {
 		e := eps[g.r.IntN(len(eps))]
 		r.Dst = netip.AddrPortFrom(e.Addr, e.Port)
 	}
-	r.Method = g.pick(append(genMethods, "PATCH", "get", "OPTIONS")...)
+	r.Method = g.pick(append(genMethods, "PATCH", "get", "OPTIONS", "G@T", strings.Repeat("M", MaxMethod+1))...)
 	switch {
 	case g.chance(0.02):
 		r.Target = "*"
 	case g.chance(0.05):
-		r.Target = g.pick("/api/../admin", "//admin", "/a%2fb", "/%41pi", "http://h/api/v1?x", "/api%20x")
+		r.Target = g.pick("/api/../admin", "//admin", "/a%2fb", "/%41pi", "http://h/api/v1?x", "/api%20x",
+			"/api/v1#/../admin", "/x?q#f", "/a%3A%3f%c3%a9")
 	default:
 		p := g.segs(g.r.IntN(4))
 		if p == "" || g.chance(0.1) {

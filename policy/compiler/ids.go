@@ -49,7 +49,7 @@ func (t *Table) fillIdentities(u *universe, pods []*knownPod) {
 	for _, id := range u.ids[1:] {
 		ti := Identity{ID: id.id}
 		if id.pod {
-			ti.Namespace, ti.Labels = id.ns, id.labels
+			ti.Namespace, ti.Labels, ti.InCIDRs = id.ns, id.labels, id.in
 		} else {
 			ti.CIDR = id.prefix.String()
 			t.CIDRs = append(t.CIDRs, CIDRIdentity{Prefix: id.prefix, Identity: id.id})
@@ -57,8 +57,8 @@ func (t *Table) fillIdentities(u *universe, pods []*knownPod) {
 		t.Identities = append(t.Identities, ti)
 	}
 	for _, kp := range pods {
-		for _, ip := range kp.ips {
-			t.PodIPs = append(t.PodIPs, PodIP{Addr: ip, Identity: kp.ident.id})
+		for i, ip := range kp.ips {
+			t.PodIPs = append(t.PodIPs, PodIP{Addr: ip, Identity: kp.idents[i].id})
 		}
 	}
 }

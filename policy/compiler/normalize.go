@@ -13,19 +13,36 @@ const (
 	ReasonNotHTTP          = "not_http"
 )
 
-// MaxPath is the longest path (after removing query and fragment) that the
-// datapath decides; longer ones are malformed_request.
+// MaxPath is the longest path (in canonical form, after removing query and
+// fragment) that the datapath decides; longer ones are malformed_request.
 const MaxPath = 4096
 
-// NormalizePath reduces a raw request target to the path that rules match, as
-// docs/semantics.md says, and reports why the request must be decided without
-// rules ("" when the path is canonical). It never rewrites a path: a
-// non-canonical path is reported, not fixed.
+// MaxMethod is the longest method token the datapath accepts as HTTP; a
+// longer one, or one that is not a token, is not_http.
+const MaxMethod = 64
+
+// NormalizeRequest checks a request's method, then reduces its target with
+// NormalizePath. The datapath reads the method first: a method that is not
+// an RFC 9110 token or is longer than MaxMethod bytes is not_http, whatever
+// the target.
+func NormalizeRequest(method, target string) (path string, reason string) {
+	if !httppath.IsToken(method) || len(method) > MaxMethod {
+		return "", ReasonNotHTTP
+	}
+	return NormalizePath(target)
+}
+
+// NormalizePath reduces a raw request target to the canonical path that
+// rules match, as docs/semantics.md says, and reports why the request must
+// be decided without rules ("" when the path is canonical). It never repairs
+// a path: a non-canonical path is reported, not fixed; a canonical one is
+// brought to its canonical form (httppath.Canonical).
 //
 // Order of the checks, shared with the datapath: the absolute-form
 // "http://" or "https://" prefix (scheme case-insensitive) and authority are
-// removed, then query and fragment, then a path longer than MaxPath is
-// malformed_request, then the canonical-path rules give non_canonical_path.
+// removed, then query and fragment, then a path whose canonical form is
+// longer than MaxPath is malformed_request, then a "#" anywhere in the
+// target or a path that httppath.Check rejects gives non_canonical_path.
 func NormalizePath(target string) (path string, reason string) {
 	path = target
 	if rest, ok := cutScheme(path); ok {
@@ -41,13 +58,14 @@ func NormalizePath(target string) (path string, reason string) {
 	if i := strings.IndexAny(path, "?#"); i >= 0 {
 		path = path[:i]
 	}
-	if len(path) > MaxPath {
+	canon := httppath.Canonical(path)
+	if len(canon) > MaxPath {
 		return path, ReasonMalformedRequest
 	}
-	if !CanonicalPath(path) {
+	if strings.IndexByte(target, '#') >= 0 || !CanonicalPath(path) {
 		return path, ReasonNonCanonicalPath
 	}
-	return path, ""
+	return canon, ""
 }
 
 func cutScheme(t string) (string, bool) {

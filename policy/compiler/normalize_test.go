@@ -10,8 +10,26 @@ func TestNormalizePath(t *testing.T) {
 		target, path, reason string
 	}{
 		{"/api/v1/x", "/api/v1/x", ""},
-		{"/api/v1/x?q=1#f", "/api/v1/x", ""},
-		{"/a#f?x", "/a", ""},
+		{"/api/v1/x?q=1", "/api/v1/x", ""},
+		// A "#" anywhere in the target: Go's FileServer would serve
+		// /api/admin/secret.txt for the first one.
+		{"/api/v1/ok#/../../admin/secret.txt", "/api/v1/ok", ReasonNonCanonicalPath},
+		{"/api/v1/x?q=1#f", "/api/v1/x", ReasonNonCanonicalPath},
+		{"/a#f?x", "/a", ReasonNonCanonicalPath},
+		{"http://h#/admin", "/", ReasonNonCanonicalPath},
+		// The canonical form: escapes of characters servers treat as the
+		// literal are decoded, the others upper-cased.
+		{"/api/v1/orders/%40me", "/api/v1/orders/@me", ""},
+		{"/admin%3Aexport", "/admin:export", ""},
+		{"/admin%3aexport", "/admin:export", ""},
+		{"/files/a%2Bb", "/files/a+b", ""},
+		{"/files/a%2a", "/files/a*", ""},
+		{"/q%3f", "/q%3F", ""},
+		{"/q%3F", "/q%3F", ""},
+		{"/caf%c3%a9", "/caf%C3%A9", ""},
+		{"/a%25b", "/a%25b", ""},
+		{"/a%25%61", "/a%25%61", ReasonNonCanonicalPath},
+		{"/a%3b%23", "/a%3B%23", ""},
 		{"*", "*", ""},
 		{"/", "/", ""},
 		{"/dir/", "/dir/", ""},
@@ -20,6 +38,7 @@ func TestNormalizePath(t *testing.T) {
 		{"http://example.com", "/", ""},
 		{"http://example.com?x=/admin", "/", ""},
 		{"/a%20b", "/a%20b", ""},
+		{"/a%2525", "/a%2525", ""},
 		{"/a%3Fb", "/a%3Fb", ""},
 		{"api", "api", ReasonNonCanonicalPath},
 		{"", "", ReasonNonCanonicalPath},
@@ -45,10 +64,36 @@ func TestNormalizePath(t *testing.T) {
 		{"http://h//admin", "//admin", ReasonNonCanonicalPath},
 		{"/" + strings.Repeat("a", MaxPath), "/" + strings.Repeat("a", MaxPath), ReasonMalformedRequest},
 		{"/" + strings.Repeat("a", MaxPath-1) + "?" + strings.Repeat("q", 9000), "/" + strings.Repeat("a", MaxPath-1), ""},
+		// The limit is on the canonical form, as the datapath stores it.
+		{"/" + strings.Repeat("%40", 2000), "/" + strings.Repeat("@", 2000), ""},
+		{"/" + strings.Repeat("%20", 1400), "/" + strings.Repeat("%20", 1400), ReasonMalformedRequest},
 	} {
 		path, reason := NormalizePath(c.target)
 		if path != c.path || reason != c.reason {
 			t.Errorf("NormalizePath(%q) = %q, %q; want %q, %q", c.target, path, reason, c.path, c.reason)
 		}
+	}
+}
+
+func TestNormalizeRequestMethod(t *testing.T) {
+	for _, c := range []struct {
+		method, reason string
+	}{
+		{"GET", ""},
+		{"M-SEARCH", ""},
+		{strings.Repeat("X", MaxMethod), ""},
+		{strings.Repeat("X", MaxMethod+1), ReasonNotHTTP},
+		{"G@T", ReasonNotHTTP},
+		{"GE T", ReasonNotHTTP},
+		{"", ReasonNotHTTP},
+	} {
+		if _, reason := NormalizeRequest(c.method, "/a"); reason != c.reason {
+			t.Errorf("NormalizeRequest(%q, /a) reason %q, want %q", c.method, reason, c.reason)
+		}
+	}
+	// The method is read first: it decides even when the target is not
+	// canonical.
+	if _, reason := NormalizeRequest("G@T", "/a/../b"); reason != ReasonNotHTTP {
+		t.Errorf("G@T /a/../b: %q, want not_http", reason)
 	}
 }

@@ -88,7 +88,7 @@ func (o *Oracle) Input(r Request, path string) map[string]any {
 
 // Decide evaluates data.axon.authz.decision for the request.
 func (o *Oracle) Decide(ctx context.Context, r Request) (Decision, error) {
-	path, reason := NormalizePath(r.Target)
+	path, reason := NormalizeRequest(r.Method, r.Target)
 	in := o.Input(r, path)
 	if _, ok := in["destination"]; !ok {
 		return Decision{Action: DecisionAllow}, nil

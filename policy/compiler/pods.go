@@ -15,11 +15,11 @@ type knownPod struct {
 	ns, name string
 	labels   map[string]string
 	ips      []netip.Addr
-	ident    *ident
+	idents   []*ident // identity of each of ips
 }
 
 // ident is one source identity (the world, a CIDR trie entry or a pod
-// (namespace, labels) set) while compiling.
+// (namespace, labels, containing CIDRs) set) while compiling.
 type ident struct {
 	id     uint32
 	key    string // stable key: "pod:ns\x00k=v\x00..." or "cidr:prefix"
@@ -27,7 +27,18 @@ type ident struct {
 	ns     string
 	labels map[string]string
 	ips    []netip.Addr // pods
+	in     []string     // pods: the CIDRs some rule tests that contain ips
 	prefix netip.Prefix // CIDR entries
+}
+
+// podIdentKey is the key of a pod identity: podKey, then the CIDRs that
+// contain its IPs.
+func podIdentKey(ns string, l map[string]string, in []string) string {
+	k := podKey(ns, l)
+	for _, c := range in {
+		k += "\x00@" + c
+	}
+	return k
 }
 
 func podKey(ns string, l map[string]string) string {

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+
+	"github.com/axon-dev/axon/policy/httppath"
 )
 
 type srcKind uint8
@@ -227,6 +229,9 @@ func (c *conj) addExpr(e *ast.Expr, rules map[ruleKey]RuleID) error {
 			if len(s) > MaxPathKey-1 {
 				return unsupported(e, fmt.Sprintf("exact path longer than %d bytes", MaxPathKey-1))
 			}
+			if why := notCanonicalForm(s); why != "" {
+				return unsupported(e, why)
+			}
 			c.paths = append(c.paths, pathAtom{kind: pathExact, s: s, neg: neg, loc: e.Location})
 		case isPath(p, "source", "namespace"):
 			c.src = append(c.src, srcAtom{kind: srcNamespace, values: []string{s}, neg: neg, loc: e.Location})
@@ -264,6 +269,9 @@ func (c *conj) addExpr(e *ast.Expr, rules map[ruleKey]RuleID) error {
 		if len(s) > MaxPathKey {
 			return unsupported(e, fmt.Sprintf("prefix longer than %d bytes", MaxPathKey))
 		}
+		if why := notCanonicalForm(s); why != "" {
+			return unsupported(e, why)
+		}
 		c.paths = append(c.paths, pathAtom{kind: pathStarts, s: s, neg: e.Negated, loc: e.Location})
 		return nil
 	case "glob.match":
@@ -273,6 +281,9 @@ func (c *conj) addExpr(e *ast.Expr, rules map[ruleKey]RuleID) error {
 			return unsupported(e, "glob.match other than glob.match(constant, [\"/\"], input.path)")
 		}
 		if why := validGlob(pat); why != "" {
+			return unsupported(e, why)
+		}
+		if why := notCanonicalForm(pat); why != "" {
 			return unsupported(e, why)
 		}
 		if e.Negated {
@@ -326,4 +337,15 @@ func (c *conj) bindRule(e *ast.Expr, t *ast.Term, rules map[ruleKey]RuleID) erro
 	}
 	c.rule, c.key = id, k
 	return nil
+}
+
+// notCanonicalForm says why a path literal of a residual is not in the
+// canonical form requests are compared in ("" when it is): such a literal
+// could never equal a request's path (the library brings the patterns of
+// L7NetworkPolicy rules to canonical form; a Rego module must write them so).
+func notCanonicalForm(s string) string {
+	if c := httppath.Canonical(s); c != s {
+		return fmt.Sprintf("path %q is not in canonical form; write %q", s, c)
+	}
+	return ""
 }

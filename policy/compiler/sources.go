@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"slices"
 	"sort"
+	"strings"
 )
 
 // bitset is a set of identity indexes.
@@ -53,18 +54,36 @@ type universe struct {
 }
 
 // buildUniverse makes the identities: the world, one per CIDR trie entry and
-// one per pod (namespace, labels); IDs are kept from prev when it has them.
+// one per pod (namespace, labels, CIDRs containing the IP), where the CIDRs
+// are those of cidrs (every CIDR some rule tests) that contain the pod IP:
+// a Deny ipBlock matches the pod IPs inside it, so pods with the same labels
+// inside and outside it need different identities. IDs are kept from prev
+// when it has them.
 func buildUniverse(pods []*knownPod, cidrs map[netip.Prefix]bool, prev *Table) *universe {
+	sortedCIDRs := make([]netip.Prefix, 0, len(cidrs))
+	for p := range cidrs {
+		sortedCIDRs = append(sortedCIDRs, p)
+	}
+	slices.SortFunc(sortedCIDRs, func(a, b netip.Prefix) int { return strings.Compare(a.String(), b.String()) })
 	byKey := map[string]*ident{}
 	for _, kp := range pods {
-		k := podKey(kp.ns, kp.labels)
-		id, ok := byKey[k]
-		if !ok {
-			id = &ident{key: k, pod: true, ns: kp.ns, labels: kp.labels}
-			byKey[k] = id
+		kp.idents = make([]*ident, len(kp.ips))
+		for i, ip := range kp.ips {
+			var in []string
+			for _, p := range sortedCIDRs {
+				if p.Contains(ip) {
+					in = append(in, p.String())
+				}
+			}
+			k := podIdentKey(kp.ns, kp.labels, in)
+			id, ok := byKey[k]
+			if !ok {
+				id = &ident{key: k, pod: true, ns: kp.ns, labels: kp.labels, in: in}
+				byKey[k] = id
+			}
+			id.ips = append(id.ips, ip)
+			kp.idents[i] = id
 		}
-		id.ips = append(id.ips, kp.ips...)
-		kp.ident = id
 	}
 	for p := range cidrs {
 		k := "cidr:" + p.String()
@@ -81,7 +100,7 @@ func buildUniverse(pods []*knownPod, cidrs map[netip.Prefix]bool, prev *Table) *
 		for _, id := range prev.Identities {
 			k := "cidr:" + id.CIDR
 			if id.CIDR == "" {
-				k = podKey(id.Namespace, id.Labels)
+				k = podIdentKey(id.Namespace, id.Labels, id.InCIDRs)
 			}
 			old[k] = id.ID
 			next = max(next, id.ID+1)

@@ -90,7 +90,11 @@ type Identity struct {
 	ID        uint32
 	Namespace string            // pod identities only
 	Labels    map[string]string // pod identities only
-	CIDR      string            // CIDR identities: the trie entry it was made for
+	// InCIDRs (pod identities only) are the CIDRs of rules that contain the
+	// pod IPs of this identity: a Deny ipBlock matches pods inside it, so
+	// pods with the same labels inside and outside a CIDR differ.
+	InCIDRs []string
+	CIDR    string // CIDR identities: the trie entry it was made for
 }
 
 // PodIP maps a known pod's address to its identity.

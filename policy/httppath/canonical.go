@@ -11,10 +11,11 @@ var ErrNonCanonical = errors.New("non-canonical path")
 
 // Check reports why p is not a canonical path, or nil. A canonical path is
 // "*" (the asterisk form), or starts with "/" and has no empty, "." or ".."
-// segment (a single trailing "/" is allowed), no backslash or semicolon, no
-// byte that is a
-// control character, a space or not ASCII, and no percent-escape that is
-// malformed or encodes an unreserved character, "/" or "\".
+// segment (a single trailing "/" is allowed), no backslash, semicolon or
+// "#", no byte that is a control character, a space or not ASCII, and no
+// percent-escape that is malformed or encodes an unreserved character, "/"
+// or "\". Check says nothing about the spelling of escapes: Canonical gives
+// the one form that rules and requests are compared in.
 func Check(p string) error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s", ErrNonCanonical, fmt.Sprintf(format, args...))
@@ -32,6 +33,10 @@ func Check(p string) error {
 			return bad("byte 0x%02x at offset %d (control, space or non-ASCII; percent-encode it)", c, i)
 		case c == '\\':
 			return bad("backslash at offset %d", i)
+		case c == '#':
+			// Servers that take "#" as a path byte (Go's FileServer) serve
+			// what follows it: the path matched would not be theirs.
+			return bad("# at offset %d (a request target has no fragment)", i)
 		case c == ';':
 			// Servlet containers cut ";params" off each segment and
 			// resolve "..;": the path they serve is not the one matched.

@@ -18,17 +18,46 @@ import rego.v1
 default decision := {"action": "allow", "rule": null}
 
 decision := {"action": "deny", "rule": enforce_verdict.rule} if {
+	path_canonical
 	enforce_verdict.action == "deny"
 }
 
 decision := {"action": "audit_deny", "rule": full_verdict.rule} if {
+	path_canonical
 	enforce_verdict.action == "allow"
 	full_verdict.action == "deny"
 }
 
 decision := {"action": "allow", "rule": enforce_verdict.rule} if {
+	path_canonical
 	enforce_verdict.action == "allow"
 	full_verdict.action == "allow"
+}
+
+# A path not in canonical form is decided before any rule (docs/semantics.md
+# "Non-canonical paths are denied"); the compiler and the datapath never pass
+# one to the rules.
+decision := {"action": "deny", "rule": null, "reason": "non_canonical_path"} if {
+	not path_canonical
+	enforced
+}
+
+decision := {"action": "audit_deny", "rule": null, "reason": "non_canonical_path"} if {
+	not path_canonical
+	not enforced
+	policed
+}
+
+# path_canonical is true when input.path is a canonical path in its
+# canonical form: httppath.Check accepts it and httppath.Canonical leaves it
+# as it is.
+path_canonical if input.path == "*"
+
+path_canonical if {
+	regex.match(`^/[!-~]*$`, input.path)
+	not regex.match(`[\\;#?]|//|/\.\.?(/|$)|%([^0-9A-Fa-f]|.[^0-9A-Fa-f]|.?$)`, input.path)
+	not regex.match(`%(2[DEF]|3[0-9]|4[1-9A-F]|5[0-9ACF]|6[1-9A-F]|7[0-9AE])`, input.path)
+	canonical_path(input.path) == input.path
 }
 
 # policed is true when some policy protects the destination endpoint.
@@ -137,7 +166,7 @@ from_matches(_, r) if not r.from
 
 from_matches(p, r) if {
 	some peer in r.from
-	peer_matches(p, peer)
+	peer_matches(p, r, peer)
 }
 
 http_matches(r) if not r.http
@@ -160,23 +189,58 @@ path_matches(h) if {
 	path_item_matches(pm)
 }
 
-path_item_matches(pm) if input.path == pm.exact
+# Patterns are compared in canonical form (docs/semantics.md "Canonical
+# form"); input.path is already canonical.
+path_item_matches(pm) if input.path == canonical_path(pm.exact)
 
 path_item_matches(pm) if {
-	p := trim_right(pm.prefix, "/")
+	p := trim_right(canonical_path(pm.prefix), "/")
 	p == ""
 }
 
 path_item_matches(pm) if {
-	p := trim_right(pm.prefix, "/")
+	p := trim_right(canonical_path(pm.prefix), "/")
 	p != ""
 	input.path == p
 }
 
 path_item_matches(pm) if {
-	p := trim_right(pm.prefix, "/")
+	p := trim_right(canonical_path(pm.prefix), "/")
 	p != ""
 	startswith(input.path, concat("", [p, "/"]))
 }
 
-path_item_matches(pm) if glob.match(pm.glob, ["/"], input.path)
+path_item_matches(pm) if glob.match(canonical_path(pm.glob), ["/"], input.path)
+
+# The asterisk form (OPTIONS *) is matched by the globs that match "/*" (such
+# as /** and /*), as by prefix: /.
+path_item_matches(pm) if {
+	input.path == "*"
+	glob.match(canonical_path(pm.glob), ["/"], "/*")
+}
+
+# canonical_path is httppath.Canonical: escapes of the characters servers
+# decode before routing (decoded_escapes) are decoded, all other escapes get
+# upper-case hex digits. (Paths httppath.Check rejects may differ.)
+canonical_path(p) := p if not contains(p, "%")
+
+canonical_path(p) := concat("", [parts[0], concat("", rest)]) if {
+	contains(p, "%")
+	parts := split(p, "%")
+	rest := [canonical_escape(part) | some i, part in parts; i > 0]
+}
+
+# canonical_escape is the canonical form of "%" + part.
+canonical_escape(part) := concat("", [object.get(decoded_escapes, k, k), substring(part, 2, -1)]) if {
+	e := upper(substring(part, 0, 2))
+	regex.match(`^[0-9A-F]{2}$`, e)
+	k := concat("", ["%", e])
+} else := concat("", ["%", part])
+
+# decoded_escapes are the escapes of httppath.Decoded.
+decoded_escapes := {
+	"%21": "!", "%22": "\"", "%24": "$", "%26": "&", "%27": "'", "%28": "(", "%29": ")",
+	"%2A": "*", "%2B": "+", "%2C": ",", "%3A": ":", "%3C": "<", "%3D": "=", "%3E": ">",
+	"%40": "@", "%5B": "[", "%5D": "]", "%5E": "^", "%60": "`", "%7B": "{", "%7C": "|",
+	"%7D": "}",
+}

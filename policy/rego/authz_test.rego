@@ -163,3 +163,63 @@ test_exact_asterisk_form if {
 	decide([p], req("OPTIONS", "/", web)).action == "deny"
 	decide([p], req("GET", "*", web)).action == "deny"
 }
+
+# Issue 9 class 13: patterns and requests compare in one canonical form.
+test_canonical_path_form if {
+	authz.canonical_path("/a%3a%3f%c3%a9%2525%40") == "/a:%3F%C3%A9%2525@"
+	authz.canonical_path("/plain") == "/plain"
+}
+
+forms := json.patch(admin_deny, [{"op": "replace", "path": "/spec/rules/0/http/0/paths", "value": [
+	{"exact": "/api/v1/orders/%40me"},
+	{"prefix": "/admin%3aexport"},
+	{"glob": "/files/a%2b*"},
+	{"exact": "/q%3f"},
+]}])
+
+test_patterns_match_in_canonical_form if {
+	decide([forms], req("GET", "/api/v1/orders/@me", web)).action == "deny"
+	decide([forms], req("GET", "/admin:export/x", web)).action == "deny"
+	decide([forms], req("GET", "/admin:exportx", web)).action == "allow"
+	decide([forms], req("GET", "/files/a+b", web)).action == "deny"
+	decide([forms], req("GET", "/q%3F", web)).action == "deny"
+	decide([forms], req("GET", "/q", web)).action == "allow"
+}
+
+# Issue 9 class 12 and the other non-canonical forms: decided before rules.
+test_non_canonical_input_is_denied if {
+	nc := {"action": "deny", "rule": null, "reason": "non_canonical_path"}
+	decide([admin_deny], req("GET", "/api/v1/ok#/../../admin/secret.txt", web)) == nc
+	decide([admin_deny], req("GET", "/api/v1/orders/%40me", web)) == nc
+	decide([admin_deny], req("GET", "/q%3f", web)) == nc
+	decide([admin_deny], req("GET", "/a/../b", web)) == nc
+	decide([admin_deny], req("GET", "/%61dmin", web)) == nc
+	decide([admin_deny], req("GET", "/a;b", web)) == nc
+	decide([admin_deny], req("GET", "/a%2", web)) == nc
+	decide([staged], req("GET", "/a#b", web)) == {"action": "audit_deny", "rule": null, "reason": "non_canonical_path"}
+	decide([admin_deny], req("GET", "/a%20b%3F%25", web)).action == "allow"
+	decide([admin_deny], req("GET", "/a/.well-known/", web)).action == "allow"
+}
+
+# Issue 9 class 14: an ipBlock in a Deny rule matches pods inside it; in an
+# Allow rule it matches external sources only.
+test_ip_block_deny_selects_pods if {
+	p := json.patch(admin_deny, [{"op": "replace", "path": "/spec/rules", "value": [{"action": "Deny", "from": [{"ipBlock": {"cidr": "10.1.0.0/24", "except": ["10.1.0.6/32"]}}]}]}])
+	decide([p], req("GET", "/x", web)) == {"action": "deny", "rule": ref("admin-deny", 0)}
+	decide([p], req("GET", "/x", admin)).action == "allow"
+	decide([p], req("GET", "/x", external("10.1.0.9"))).action == "deny"
+	decide([p], req("GET", "/x", external("10.2.0.9"))).action == "allow"
+	pod_in_block := {"namespace": "shop", "labels": {"app": "batch"}, "ip": "192.0.2.7"}
+	decide([allowlist], req("GET", "/healthz", pod_in_block)).action == "deny"
+}
+
+# Issue 9 class 15: the asterisk form is matched by prefix: / and by the
+# globs that match /*, alike.
+test_asterisk_form_and_globs if {
+	g := json.patch(admin_deny, [{"op": "replace", "path": "/spec/rules/0/http/0/paths/0", "value": {"glob": "/**"}}])
+	decide([g], req("OPTIONS", "*", web)).action == "deny"
+	s := json.patch(admin_deny, [{"op": "replace", "path": "/spec/rules/0/http/0/paths/0", "value": {"glob": "/*"}}])
+	decide([s], req("OPTIONS", "*", web)).action == "deny"
+	o := json.patch(admin_deny, [{"op": "replace", "path": "/spec/rules/0/http/0/paths/0", "value": {"glob": "/api/**"}}])
+	decide([o], req("OPTIONS", "*", web)).action == "allow"
+}

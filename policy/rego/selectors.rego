@@ -6,16 +6,27 @@ import rego.v1
 # lists and negations of single tests so that partial evaluation with an unknown input.source leaves
 # only label, namespace and CIDR tests (see policy/compiler).
 
-# An ipBlock matches external sources only.
-peer_matches(_, peer) if {
+# An ipBlock in an Allow rule matches external sources only (as in Cilium:
+# CIDR rules do not select pods, so an Allow ipBlock never opens a pod up
+# by address). An ipBlock in a Deny rule matches every source whose IP it
+# contains, pods included: a Deny never silently misses a pod inside it.
+peer_matches(_, r, peer) if {
 	peer.ipBlock
+	rule_action(r) == "Allow"
 	not input.source.namespace
 	net.cidr_contains(peer.ipBlock.cidr, input.source.ip)
 	not in_except(peer.ipBlock, input.source.ip)
 }
 
+peer_matches(_, r, peer) if {
+	peer.ipBlock
+	rule_action(r) == "Deny"
+	net.cidr_contains(peer.ipBlock.cidr, input.source.ip)
+	not in_except(peer.ipBlock, input.source.ip)
+}
+
 # podSelector and/or namespaceSelector match known pods only.
-peer_matches(p, peer) if {
+peer_matches(p, _, peer) if {
 	not peer.ipBlock
 	input.source.namespace
 	namespace_matches(p, peer)

@@ -251,6 +251,16 @@ func (v *validator) pathMatch(m *v1alpha1.PathMatch, p *field.Path) {
 		v.errs = append(v.errs, field.Invalid(fp, pat, err.Error()))
 		return
 	}
+	canon := httppath.Canonical(pat)
+	if wild != "" && globSyntax(canon) != globSyntax(pat) {
+		// %2A, %5B... are decoded in the canonical form, where they would
+		// be glob syntax.
+		v.errs = append(v.errs, field.Invalid(fp, pat, "an escaped *, [, ], { or } in a glob: a glob cannot match it literally"))
+		return
+	}
+	if canon != pat {
+		v.warn(fp, "compared in canonical form %s (docs/semantics.md: escapes servers decode are decoded, hex digits upper-case)", canon)
+	}
 	if wild != "" {
 		if i := strings.IndexAny(pat, "[]{}"); i >= 0 {
 			v.errs = append(v.errs, field.Invalid(fp, pat, fmt.Sprintf("%q at offset %d: only *, ** and ? are supported", pat[i], i)))
@@ -306,4 +316,15 @@ func (v *validator) rego(r *v1alpha1.RegoSource, p *field.Path) {
 			v.errs = append(v.errs, field.Required(cp.Child("key"), ""))
 		}
 	}
+}
+
+// globSyntax counts the bytes of s that are glob syntax.
+func globSyntax(s string) int {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if strings.IndexByte("*[]{}", s[i]) >= 0 {
+			n++
+		}
+	}
+	return n
 }
