@@ -107,13 +107,14 @@ type AxonAxFlow struct {
 	SrvAck     uint32
 	SrvIsn     uint32
 	Ifindex    uint32
+	SrvNxt     uint32
 	Lock       struct {
 		_   structs.HostLayout
 		Val uint32
 	}
 	SrvFin    uint8
 	Busy      uint8
-	PadF      [2]uint8
+	PadF      [6]uint8
 	LastNs    uint64
 	Remaining uint64
 	Value     uint64
@@ -224,7 +225,7 @@ type AxonAxScratch struct {
 	Pkey       AxonAxPathKey
 	Pad2       uint32
 	Ev         AxonAxEvent
-	Init       [352]uint8
+	Init       [360]uint8
 	Opts       [64]uint8
 	OptsOld    [64]uint8
 	OptPos     uint32

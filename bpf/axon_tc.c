@@ -246,6 +246,11 @@ static __always_inline int ax_stream_claimed(struct __sk_buff *skb, struct ax_pk
 		 * ones on the wire. */
 		return ax_refuse(skb, p, s, f, AX_REASON_URGENT, redirect_flags);
 	}
+	/* A client acknowledges only server bytes that came through here: a
+	 * higher ACK belongs to another connection of the server's (another
+	 * SYN cookie's), whose stream may start elsewhere. */
+	if ((__s32)(p->ack - f->srv_nxt) > 0)
+		return ax_refuse(skb, p, s, f, AX_REASON_DESYNC, redirect_flags);
 	__u32 data_seq = p->seq;
 	/* Bytes before the first one the server takes. */
 	if ((__s32)(data_seq - f->base_seq) < 0)
@@ -428,10 +433,14 @@ static __always_inline int ax_from_server(struct __sk_buff *skb)
 	struct ax_flow *f = bpf_map_lookup_elem(&flows, &k);
 	if ((fl & (AX_TCP_SYN | AX_TCP_ACK)) == (AX_TCP_SYN | AX_TCP_ACK)) {
 		/* The server accepted a SYN: its stream starts at p.ack. A
-		 * repeated SYN-ACK of the same connection changes nothing. A
-		 * flow of another device is replaced only from the interface
-		 * of the pod whose address the SYN-ACK carries. */
-		if (f && f->ifindex == ifindex && f->srv_isn == p.seq && f->base_seq == p.ack)
+		 * repeated SYN-ACK of the same connection changes nothing
+		 * while nothing was parsed; once something was, the server
+		 * (SYN cookies answer the same SYN identically) is starting
+		 * its connection afresh, and so does the flow. A flow of
+		 * another device is replaced only from the interface of the
+		 * pod whose address the SYN-ACK carries. */
+		if (f && f->ifindex == ifindex && f->srv_isn == p.seq && f->base_seq == p.ack &&
+		    f->next_seq == f->base_seq && f->state == AX_ST_LINE && f->sub == 0)
 			return TC_ACT_OK;
 		if (f && f->ifindex != ifindex && !ax_is_pod_addr(ifc, p.saddr))
 			return TC_ACT_OK;
@@ -443,6 +452,7 @@ static __always_inline int ax_from_server(struct __sk_buff *skb)
 		n->base_seq = p.ack;
 		n->srv_ack = p.ack;
 		n->srv_isn = p.seq;
+		n->srv_nxt = p.seq + 1;
 		n->ifindex = ifindex;
 		n->last_ns = bpf_ktime_get_ns();
 		if (bpf_map_update_elem(&flows, &k, n, BPF_ANY))
@@ -455,11 +465,21 @@ static __always_inline int ax_from_server(struct __sk_buff *skb)
 		bpf_map_delete_elem(&flows, &k);
 		return TC_ACT_OK;
 	}
-	/* Never beyond what was passed to the server. */
-	if ((fl & AX_TCP_ACK) && (__s32)(p.ack - f->srv_ack) > 0 &&
-	    (__s32)(p.ack - f->next_seq) <= 0) {
-		f->srv_ack = p.ack;
-		f->rtx_strikes = 0;
+	__u32 end = p.seq + p.plen + ((fl & AX_TCP_FIN) ? 1 : 0);
+	if ((__s32)(end - f->srv_nxt) > 0)
+		f->srv_nxt = end;
+	__u8 st = f->state;
+	if ((fl & AX_TCP_ACK) && st != AX_ST_PASS && st != AX_ST_TUNNEL) {
+		if ((__s32)(p.ack - f->next_seq) > 0) {
+			/* The server holds client bytes Axon never let through:
+			 * its connection is not the one this flow follows (e.g.
+			 * another SYN cookie's). Nothing more is let through. */
+			f->state = AX_ST_RESET;
+			ax_count_reason(AX_REASON_DESYNC);
+		} else if ((__s32)(p.ack - f->srv_ack) > 0) {
+			f->srv_ack = p.ack;
+			f->rtx_strikes = 0;
+		}
 	}
 	if (f->state == AX_ST_UPGRADE && p.plen > 0 && p.seq == f->srv_isn + 1) {
 		/* The response to the connection's first request. */

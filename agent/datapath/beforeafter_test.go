@@ -122,7 +122,7 @@ func BenchmarkBeforeAfter(b *testing.B) {
 		req := "GET /api/v1/resource01234/items HTTP/1.1\r\nHost: s\r\n\r\n"
 		pkt := segment{src: src, dst: server, seq: 1, ack: 1, flags: tcpACK | tcpPSH, payload: []byte(req)}.bytes()
 		k := key(src)
-		fresh := bpf.AxonAxFlow{NextSeq: 1, BaseSeq: 1, SrvAck: 1, Ifindex: 1}
+		fresh := bpf.AxonAxFlow{NextSeq: 1, BaseSeq: 1, SrvAck: 1, SrvNxt: 1, Ifindex: 1}
 		benchContenders(b, pkt, []contender{
 			{"before", oldProg, func() { _ = oldFlows.Delete(k) }},
 			{"after", d.Ingress(), func() {
@@ -143,7 +143,7 @@ func BenchmarkBeforeAfter(b *testing.B) {
 			"Referer: https://shop.example/api/v1/\r\nX-Request-Id: 7b1c5a0e-4a3e-4a9b-9d2e-3f0b2c1d4e5f\r\n\r\n"
 		pkt := segment{src: src, dst: server, seq: 1, ack: 1, flags: tcpACK | tcpPSH, payload: []byte(req)}.bytes()
 		k := key(src)
-		fresh := bpf.AxonAxFlow{NextSeq: 1, BaseSeq: 1, SrvAck: 1, Ifindex: 1}
+		fresh := bpf.AxonAxFlow{NextSeq: 1, BaseSeq: 1, SrvAck: 1, SrvNxt: 1, Ifindex: 1}
 		benchContenders(b, pkt, []contender{
 			{"before", oldProg, func() { _ = oldFlows.Delete(k) }},
 			{"after", d.Ingress(), func() {
@@ -163,7 +163,7 @@ func BenchmarkBeforeAfter(b *testing.B) {
 		// The reply direction: a pure ACK of a policed connection.
 		src := netip.AddrPortFrom(client, 40013)
 		k := key(src)
-		flow := bpf.AxonAxFlow{NextSeq: 100, BaseSeq: 1, SrvAck: 1, Ifindex: 1}
+		flow := bpf.AxonAxFlow{NextSeq: 100, BaseSeq: 1, SrvAck: 1, SrvNxt: 2, Ifindex: 1}
 		pkt := segment{src: server, dst: src, seq: 1, ack: 50, flags: tcpACK}.bytes()
 		benchContenders(b, pkt, []contender{
 			{"before", old.Programs["axon_egress"], func() { _ = oldFlows.Put(k, make([]byte, oldFlows.ValueSize())) }},

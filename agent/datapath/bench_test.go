@@ -123,7 +123,7 @@ func BenchmarkDatapath(b *testing.B) {
 		req := "GET /api/v1/resource01234/items HTTP/1.1\r\nHost: s\r\n\r\n"
 		pkt := segment{src: src, dst: server, seq: 1, ack: 1, flags: tcpACK | tcpPSH, payload: []byte(req)}.bytes()
 		key := bpf.AxonAxFlowKey{Saddr: src.Addr().As16(), Daddr: server.Addr().As16(), Sport: src.Port(), Dport: server.Port()}
-		fresh := bpf.AxonAxFlow{NextSeq: 1, BaseSeq: 1, SrvAck: 1}
+		fresh := bpf.AxonAxFlow{NextSeq: 1, BaseSeq: 1, SrvAck: 1, SrvNxt: 1, Ifindex: 1}
 		before := d.ruleCount(b, 1, VerdictAllow)
 		benchPerCall(b, d.Ingress(), noop.Noop, pkt, func() {
 			if err := d.objs.Flows.Put(key, fresh); err != nil {

@@ -47,7 +47,8 @@ const (
 	ReasonUpgradePend   Reason = 20 // data sent before the server answered an Upgrade: dropped
 	ReasonConcurrent    Reason = 21 // a segment of a flow another CPU was parsing: dropped (retransmitted)
 	ReasonMPTCP         Reason = 22 // a SYN's MPTCP option turned into NOPs (counted), or the SYN dropped
-	numReasons                 = 23
+	ReasonDesync        Reason = 23 // an ACK beyond what the other side sent: the flow is not the server's connection
+	numReasons                 = 24
 	reasonSlots                = 32
 )
 
@@ -75,6 +76,7 @@ var reasonNames = [...]string{
 	ReasonUpgradePend:   "upgrade_pending",
 	ReasonConcurrent:    "concurrent_segment",
 	ReasonMPTCP:         "mptcp_removed",
+	ReasonDesync:        "sequence_desync",
 }
 
 func (r Reason) String() string {

@@ -548,3 +548,53 @@ func bytesOf(b byte, n int) []byte {
 	}
 	return out
 }
+
+// TestOneSequenceSpace: under SYN cookies a server answers every SYN, and
+// the same SYN identically, without keeping state; the connection it
+// completes may not be the one whose SYN-ACK the flow was made from. The
+// flow follows only the server's connection: it restarts on a SYN-ACK once
+// something was parsed, refuses client data acknowledging server bytes that
+// never came through, and stops at a server ACK of bytes never let through.
+func TestOneSequenceSpace(t *testing.T) {
+	d := sharedTest(t)
+	if err := d.Apply(fixtureTable(t)); err != nil {
+		t.Fatal(err)
+	}
+	t.Run("an identical SYN-ACK after data starts the flow afresh", func(t *testing.T) {
+		f := newFlow(t, d.Ingress(), web4, orders4)
+		start := f.seq
+		if o := f.send("GET /api/v1/items HTTP/1.1\r\nX-Pad: "); o != passed {
+			t.Fatal(o)
+		}
+		f.serverACK(f.seq)
+		f.synACK(start) // the old connection is gone; the same cookie again
+		f.seq = start
+		if o := f.send(adminReq); o != reset {
+			t.Fatalf("a denied request at the new connection's start: %v, want reset", o)
+		}
+	})
+	t.Run("a retransmitted SYN-ACK before any data changes nothing", func(t *testing.T) {
+		f := newFlow(t, d.Ingress(), web4, orders4)
+		f.synACK(f.seq)
+		if o := f.send(okReq); o != passed {
+			t.Fatal(o)
+		}
+	})
+	t.Run("client data acknowledging server bytes that never came through", func(t *testing.T) {
+		f := newFlow(t, d.Ingress(), web4, orders4)
+		f.ack += 7 // as if acknowledging another cookie's SYN-ACK, 7 above this one
+		if o := f.send(okReq); o != reset {
+			t.Fatalf("%v, want reset", o)
+		}
+	})
+	t.Run("a server ACK of bytes never let through ends the flow", func(t *testing.T) {
+		f := newFlow(t, d.Ingress(), web4, orders4)
+		if o := f.send("POST /api/v1/orders HTTP/1.1\r\nContent-Length: 100\r\n\r\n"); o != passed {
+			t.Fatal(o)
+		}
+		f.serverACK(f.seq + 5000) // its stream is 5000 bytes ahead: another connection
+		if o := f.send(adminReq); o != dropped {
+			t.Fatalf("after the server's ACK from another sequence space: %v, want dropped", o)
+		}
+	})
+}

@@ -63,10 +63,11 @@ struct ax_flow {
 	__u32 srv_ack;		   /* highest ACK the server sent: it holds the bytes before */
 	__u32 srv_isn;		   /* the server's initial sequence number (its SYN-ACK) */
 	__u32 ifindex;		   /* the device the server's SYN-ACK came through */
+	__u32 srv_nxt;		   /* past the last server byte seen: a client cannot ack beyond */
 	struct bpf_spin_lock lock; /* guards busy */
 	__u8 srv_fin;		   /* the server sent FIN */
 	__u8 busy;		   /* a CPU is parsing a segment of this flow */
-	__u8 pad_f[2];
+	__u8 pad_f[6];
 	__u64 last_ns;	 /* last SYN-ACK or client data (the agent expires idle flows) */
 	__u64 remaining; /* body or chunk bytes still to skip */
 	__u64 value;	 /* number being parsed */
