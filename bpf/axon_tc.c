@@ -179,7 +179,7 @@ static __always_inline int ax_websocket_pending(struct ax_flow *f)
 }
 
 /* ax_parse_payload runs the request parser over the new bytes of the
- * segment, deciding each complete request line. */
+ * segment, deciding each request as soon as its target is complete. */
 static __always_inline int ax_parse_payload(struct __sk_buff *skb, struct ax_pkt *p,
 					    struct ax_scratch *s, struct ax_flow *f, __u32 data_seq,
 					    __u32 skip, __u64 redirect_flags)

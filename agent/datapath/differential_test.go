@@ -252,10 +252,10 @@ func diffRequest(t *testing.T, d *Datapath, f *flow, r *rand.Rand, req compiler.
 		data += "\r\n"
 	}
 	before := d.ruleCount(t, ref.Rule, Verdict(ref.Action))
-	// The byte at which the datapath decides: the end of the request line,
+	// The byte at which the datapath decides: the space after the target,
 	// or for a method that is not a token of at most 64 bytes, its first
 	// byte that cannot be part of one.
-	decideAt := len(line) - 1
+	decideAt := len(req.Method) + 1 + len(req.Target)
 	if ref.Reason == compiler.ReasonNotHTTP {
 		decideAt = min(compiler.MaxMethod, len(req.Method))
 		for i := 0; i < len(req.Method); i++ {

@@ -75,8 +75,9 @@ var framingCases = []framingCase{
 	{"empty Upgrade", "GET /api/v1/items HTTP/1.1\r\nUpgrade:\r", "\n\r\n", "upgrade_refused"},
 	{"two Upgrade headers", "GET /api/v1/items HTTP/1.1\r\nUpgrade: websocket\r\nUpgrade: websocket\r", "\n\r\n", "upgrade_refused"},
 	{"Upgrade-Insecure-Requests is another header", "GET /api/v1/items HTTP/1.1\r\nUpgrade-Insecure-Requests: 1\r\n\r\n", "", ""},
-	// HTTP/2 prior knowledge is not HTTP/1.x.
-	{"HTTP/2 preface", "PRI * HTTP/", "2.0\r\n\r\nSM\r\n\r\n", "not_http"},
+	// HTTP/2 prior knowledge: decided at its target (this policy denies PRI);
+	// where allowed, its version is not HTTP/1.x (TestEvasions).
+	{"HTTP/2 preface", "PRI *", " HTTP/2.0\r\n\r\nSM\r\n\r\n", ""},
 }
 
 // TestFraming sends every framing case whole and split in two at every byte,

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* Decision of one complete request line: the lookups and precedence of
+/* Decision of one request (method and target known): the lookups and precedence of
  * policy_maps.h rules 3-9. */
 #ifndef AX_DECIDE_H
 #define AX_DECIDE_H
@@ -194,7 +194,7 @@ static __always_inline __u32 ax_precedence(const struct ax_endpoint *ep, const s
 	return AX_VERDICT_ALLOW;
 }
 
-/* ax_decide decides the flow's complete request line, counts it, and leaves
+/* ax_decide decides the flow's request (its method and target), counts it, and leaves
  * the verdict, rule and reason in the scratch area. Returns the verdict. */
 __attribute__((noinline)) int ax_decide(struct __sk_buff *skb)
 {

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /* Incremental HTTP/1.x request parser: one byte at a time, all state in the
  * flow, so a request may be split anywhere across segments. ax_parse stops
- * when a request line is complete (the caller decides it), at the end of the
+ * when a request's method and target are known (the caller decides it), at the end of the
  * payload, after AX_PARSE_STEP bytes, or on bytes it cannot accept. */
 #ifndef AX_PARSE_HTTP_H
 #define AX_PARSE_HTTP_H
@@ -14,7 +14,7 @@
 enum ax_parse_result {
 	AX_P_CONT = 0,	   /* (internal) keep going */
 	AX_P_DONE = 1,	   /* payload consumed */
-	AX_P_DECIDE = 2,   /* a request line is complete */
+	AX_P_DECIDE = 2,   /* method and target are known: decide */
 	AX_P_MORE = 3,	   /* step budget used: call again */
 	AX_P_NOT_HTTP = 4, /* not an HTTP/1.x request */
 	AX_P_MALFORMED = 5,
@@ -306,7 +306,7 @@ static __always_inline int ax_line_done(struct ax_flow *f)
 	f->sub = AX_H_START;
 	f->hflags = 0;
 	f->cl = 0;
-	return AX_P_DECIDE;
+	return AX_P_CONT;
 }
 
 /* ax_line_step takes one byte of a request line. A CR anywhere but right
@@ -360,9 +360,13 @@ static __always_inline int ax_line_step(struct ax_flow *f, __u8 c)
 		return AX_P_CONT;
 	case AX_R_TARGET:
 		if (c == ' ' || c == '\t') {
+			/* Method and target are known: decided here, so that a
+			 * denied request is reset before the server holds a
+			 * whole request line (a server may log a line it never
+			 * ran). The rest of the line is still checked. */
 			ax_target_end(f);
 			f->sub = AX_R_SP2;
-			return AX_P_CONT;
+			return AX_P_DECIDE;
 		}
 		if (c == '\r')
 			return AX_P_MALFORMED;
