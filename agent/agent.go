@@ -72,6 +72,7 @@ type Agent struct {
 	attachErrs map[string]error  // "iface/direction" -> why not attached; nil entry = attached
 	attachMode map[string]string // "iface/direction" -> mode label of its axon_attached series
 	podIfaces  map[string]error  // interface -> why no pod is recorded behind it (nil: recorded)
+	veths      string            // the node's veth ifindexes at the last check (vethsChanged)
 	applied    bool
 	lastFP     string
 	table      *compiler.Table
@@ -285,6 +286,10 @@ func (a *Agent) keepAttached(ctx context.Context) {
 		a.verifyAttachments()
 		if failed := a.unattached(); len(failed) > 0 {
 			a.attach(failed)
+		} else if a.vethsChanged() {
+			// A pod came or went: its interface is recorded (or forgotten)
+			// now, not at the next policy change.
+			a.syncPodInterfaces(a.cfg.Interfaces, a.Table())
 		}
 	}
 }

@@ -1,9 +1,14 @@
 package agent
 
 import (
+	"strconv"
+	"strings"
+
 	"errors"
 	"net"
 	"net/netip"
+
+	"github.com/vishvananda/netlink"
 
 	"github.com/axon-dev/axon/agent/attach"
 	"github.com/axon-dev/axon/agent/datapath"
@@ -14,50 +19,64 @@ import (
 // of the pod behind an interface (its link-local and secondary addresses
 // too), not only the pod IPs the policy names.
 type PodInterfaceSyncer interface {
-	// SyncPodInterfaces records, for each interface, the policed pod behind
-	// it, or that there is none. It returns a problem per interface whose
-	// pod could not be found; those are policed by address only.
+	// SyncPodInterfaces records the pod behind each of the node's pod
+	// interfaces. It returns a problem per attached interface (ifaces)
+	// whose pod could not be found; those are policed by address only.
 	SyncPodInterfaces(ifaces []string, t *compiler.Table) map[string]error
 }
 
-// ErrNoPolicedPeer: the interface's peer holds no address of a policed pod.
-var ErrNoPolicedPeer = errors.New("no policed pod behind it")
+// ErrNoPod: the interface is not a veth whose peer holds a known pod's address.
+var ErrNoPod = errors.New("no known pod behind it")
 
-// SyncPodInterfaces implements PodInterfaceSyncer for the host sides of pod
-// veths: the pod is the one whose policed addresses the veth's peer holds.
+// SyncPodInterfaces implements PodInterfaceSyncer. Every veth of the node
+// whose peer holds a pod IP of t is recorded with that pod's addresses:
+// attached ones so that every address of the pod is policed, all of them so
+// that a pod cannot send with another pod's address (its identity). The
+// problems returned are those of the attached interfaces ifaces.
 func (b *BPFDatapath) SyncPodInterfaces(ifaces []string, t *compiler.Table) map[string]error {
-	policed := map[netip.Addr]bool{}
+	problems := map[string]error{}
+	known := map[netip.Addr]bool{}
 	if t != nil {
-		for _, e := range t.Endpoints {
-			policed[e.Addr] = true
+		for _, p := range t.PodIPs {
+			known[p.Addr] = true
 		}
 	}
-	problems := map[string]error{}
+	peers, err := attach.LocalVethPeers()
+	if err != nil {
+		for _, name := range ifaces {
+			problems[name] = err
+		}
+		return problems
+	}
+	recorded := map[int]bool{}
+	for idx, addrs := range peers {
+		var pod []netip.Addr
+		for _, a := range addrs {
+			if known[a] {
+				pod = append(pod, a)
+			}
+		}
+		if len(pod) == 0 {
+			continue
+		}
+		if err := b.SetPodInterface(datapath.PodInterface{Ifindex: uint32(idx), Addrs: pod}); err == nil {
+			recorded[idx] = true
+		}
+	}
+	if old, err := b.PodInterfaces(); err == nil {
+		for idx := range old {
+			if !recorded[int(idx)] {
+				_ = b.DeletePodInterface(idx)
+			}
+		}
+	}
 	for _, name := range ifaces {
 		ifc, err := net.InterfaceByName(name)
 		if err != nil {
 			continue // not there yet: attach reports it, the next sync records it
 		}
-		idx := uint32(ifc.Index)
-		addrs, err := attach.PeerAddrs(name)
-		var pod []netip.Addr
-		for _, a := range addrs {
-			if policed[a] {
-				pod = append(pod, a)
-			}
-		}
-		if err == nil && len(pod) == 0 {
-			err = ErrNoPolicedPeer
-		}
-		if err != nil {
-			problems[name] = err
-			if derr := b.DeletePodInterface(idx); derr != nil {
-				problems[name] = errors.Join(err, derr)
-			}
-			continue
-		}
-		if err := b.SetPodInterface(datapath.PodInterface{Ifindex: idx, Addrs: pod}); err != nil {
-			problems[name] = err
+		if !recorded[ifc.Index] {
+			problems[name] = ErrNoPod
 		}
 	}
 	return problems
@@ -86,4 +105,25 @@ func (a *Agent) syncPodInterfaces(ifaces []string, t *compiler.Table) {
 			a.log.Warn("interface fronts no single policed pod: traffic is policed by destination address only", "interface", name, "reason", err)
 		}
 	}
+}
+
+// vethsChanged says whether the node's set of veth interfaces changed since
+// the last call (one netlink dump; the first call reports a change).
+func (a *Agent) vethsChanged() bool {
+	links, err := netlink.LinkList()
+	if err != nil {
+		return false
+	}
+	var ids []string
+	for _, l := range links {
+		if l.Type() == "veth" {
+			ids = append(ids, strconv.Itoa(l.Attrs().Index))
+		}
+	}
+	now := strings.Join(ids, ",")
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	changed := now != a.veths
+	a.veths = now
+	return changed
 }

@@ -251,6 +251,7 @@ const (
 	AxonMapIfaces        = "ifaces"
 	AxonMapMethods       = "methods"
 	AxonMapPaths         = "paths"
+	AxonMapPodIfindex    = "pod_ifindex"
 	AxonMapPodIps        = "pod_ips"
 	AxonMapPolicedPorts  = "policed_ports"
 	AxonMapReasonStats   = "reason_stats"
@@ -325,6 +326,7 @@ type AxonMapSpecs struct {
 	Ifaces       *ebpf.MapSpec `ebpf:"ifaces"`
 	Methods      *ebpf.MapSpec `ebpf:"methods"`
 	Paths        *ebpf.MapSpec `ebpf:"paths"`
+	PodIfindex   *ebpf.MapSpec `ebpf:"pod_ifindex"`
 	PodIps       *ebpf.MapSpec `ebpf:"pod_ips"`
 	PolicedPorts *ebpf.MapSpec `ebpf:"policed_ports"`
 	ReasonStats  *ebpf.MapSpec `ebpf:"reason_stats"`
@@ -371,6 +373,7 @@ type AxonMaps struct {
 	Ifaces       *ebpf.Map `ebpf:"ifaces"`
 	Methods      *ebpf.Map `ebpf:"methods"`
 	Paths        *ebpf.Map `ebpf:"paths"`
+	PodIfindex   *ebpf.Map `ebpf:"pod_ifindex"`
 	PodIps       *ebpf.Map `ebpf:"pod_ips"`
 	PolicedPorts *ebpf.Map `ebpf:"policed_ports"`
 	ReasonStats  *ebpf.Map `ebpf:"reason_stats"`
@@ -391,6 +394,7 @@ func (m *AxonMaps) Close() error {
 		m.Ifaces,
 		m.Methods,
 		m.Paths,
+		m.PodIfindex,
 		m.PodIps,
 		m.PolicedPorts,
 		m.ReasonStats,

@@ -166,6 +166,14 @@ __attribute__((noinline)) int ax_parse_rounds(struct __sk_buff *skb)
 	return AX_P_MORE;
 }
 
+/* ax_line_open says whether the client's stream stops inside a request
+ * line: a server may take the end of the stream as the end of the line
+ * (Python runs "GET /path" as HTTP/0.9), a line Axon never decided. */
+static __always_inline int ax_line_open(struct ax_flow *f)
+{
+	return f->state == AX_ST_LINE && f->sub != AX_R_START;
+}
+
 /* ax_websocket_pending says whether the segment just parsed ended a
  * connection's first request, an allowed "Upgrade: websocket", with nothing
  * after it: the stream then waits for the server's answer (axon_reply
@@ -197,6 +205,8 @@ static __always_inline int ax_parse_payload(struct __sk_buff *skb, struct ax_pkt
 		f->next_seq = data_seq + p->plen;
 		f->last_ns = bpf_ktime_get_ns();
 		if (p->tcp_flags & AX_TCP_FIN) {
+			if (ax_line_open(f))
+				return ax_refuse(skb, p, s, f, AX_REASON_MALFORMED, redirect_flags);
 			f->state = AX_ST_CLOSED;
 			f->next_seq++;
 		} else if (ax_websocket_pending(f)) {
@@ -234,18 +244,17 @@ static __always_inline int ax_stream_claimed(struct __sk_buff *skb, struct ax_pk
 					     __u64 redirect_flags)
 {
 	__u8 state = f->state;
+	if (state == AX_ST_PASS && ax_enforced(s)) {
+		/* Audit gave up on this stream; the endpoint is enforced now,
+		 * and where the stream stands is unknown. */
+		return ax_refuse(skb, p, s, f, AX_REASON_NO_FLOW, redirect_flags);
+	}
 	if (state == AX_ST_PASS || state == AX_ST_TUNNEL) {
 		f->last_ns = bpf_ktime_get_ns();
 		return TC_ACT_OK;
 	}
 	if (state == AX_ST_RESET)
 		return ax_drop(AX_REASON_FLOW_RESET);
-	if (p->tcp_flags & AX_TCP_URG) {
-		/* The server's stack takes the urgent byte out of the stream
-		 * (or not, with SO_OOBINLINE): the bytes it reads are not the
-		 * ones on the wire. */
-		return ax_refuse(skb, p, s, f, AX_REASON_URGENT, redirect_flags);
-	}
 	/* A client acknowledges only server bytes that came through here: a
 	 * higher ACK belongs to another connection of the server's (another
 	 * SYN cookie's), whose stream may start elsewhere. */
@@ -306,6 +315,8 @@ static __always_inline int ax_stream(struct __sk_buff *skb, struct ax_pkt *p, st
 		 * Axon cannot see: refuse it, the client resends it later. */
 		if (p->plen)
 			return ax_discard(s, f, AX_REASON_SYN_DATA);
+		if (fl & AX_TCP_URG)
+			return ax_discard(s, f, AX_REASON_URGENT);
 		/* No multipath TCP: the connection stays one byte stream. */
 		int st = ax_strip_mptcp(skb, p, s);
 		if (st > 0)
@@ -316,6 +327,15 @@ static __always_inline int ax_stream(struct __sk_buff *skb, struct ax_pkt *p, st
 	}
 	if (!(fl & AX_TCP_ACK))
 		return p->plen ? ax_discard(s, f, AX_REASON_NO_ACK) : TC_ACT_OK;
+	if (fl & AX_TCP_URG) {
+		/* The server's stack takes the urgent byte out of the stream
+		 * (or not, with SO_OOBINLINE), and remembers a pointer sent
+		 * ahead of the data, even in a segment without any: the bytes
+		 * it reads are not the ones on the wire. */
+		if (!ax_enforced(s) && f && (f->state == AX_ST_PASS || f->state == AX_ST_TUNNEL))
+			return TC_ACT_OK;
+		return ax_refuse(skb, p, s, f, AX_REASON_URGENT, redirect_flags);
+	}
 	if (!f) {
 		if (!p->plen)
 			return TC_ACT_OK;
@@ -332,6 +352,8 @@ static __always_inline int ax_stream(struct __sk_buff *skb, struct ax_pkt *p, st
 	}
 	if (p->plen == 0) {
 		if ((fl & AX_TCP_FIN) && p->seq == f->next_seq && f->state != AX_ST_RESET) {
+			if (ax_line_open(f))
+				return ax_refuse(skb, p, s, f, AX_REASON_MALFORMED, redirect_flags);
 			f->state = AX_ST_CLOSED;
 			f->next_seq = p->seq + 1;
 		}
@@ -381,6 +403,10 @@ static __always_inline int ax_to_server(struct __sk_buff *skb, __u64 redirect_fl
 	struct ax_endpoint *ep = ax_endpoint_of(gen, ifc, p.daddr, p.dport, p.v6);
 	if (!ep)
 		return TC_ACT_OK;
+	if (ax_spoofed(skb, p.saddr)) {
+		ax_count_reason(AX_REASON_SPOOFED);
+		return (ep->flags & AX_EP_ENFORCE) ? TC_ACT_SHOT : TC_ACT_OK;
+	}
 
 	struct ax_scratch *s = ax_scratch();
 	if (!s)

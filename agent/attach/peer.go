@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"os"
 	"path/filepath"
 
 	"github.com/vishvananda/netlink"
@@ -18,47 +17,88 @@ var ErrNoPeer = errors.New("not a veth whose peer can be found")
 
 // PeerAddrs returns the addresses of the other end of a veth pair, in the
 // network namespace it lives in: for the host side of a pod's veth, every
-// address of the pod (link-local included). The peer's namespace is found
-// among those named under /run/netns, then those of running processes.
+// address of the pod (link-local included).
 func PeerAddrs(iface string) ([]netip.Addr, error) {
 	link, err := netlink.LinkByName(iface)
 	if err != nil {
 		return nil, fmt.Errorf("interface %s: %w", iface, err)
 	}
-	if link.Type() != "veth" || link.Attrs().ParentIndex == 0 {
+	all, err := VethPeers([]netlink.Link{link})
+	if err != nil {
+		return nil, err
+	}
+	addrs, ok := all[link.Attrs().Index]
+	if !ok {
 		return nil, fmt.Errorf("interface %s: %w", iface, ErrNoPeer)
 	}
-	peer, nsid := link.Attrs().ParentIndex, link.Attrs().NetNsID
-	if nsid < 0 {
-		return linkAddrs(nil, peer)
-	}
-	h, err := handleForNsid(nsid)
+	return addrs, nil
+}
+
+// LocalVethPeers returns, for every veth of this network namespace whose
+// peer could be found, the peer's addresses, by the local end's ifindex:
+// for a node, its pods' addresses by the host side of their veths.
+func LocalVethPeers() (map[int][]netip.Addr, error) {
+	links, err := netlink.LinkList()
 	if err != nil {
-		return nil, fmt.Errorf("interface %s: %w", iface, err)
+		return nil, fmt.Errorf("listing interfaces: %w", err)
 	}
-	defer h.Close()
-	return linkAddrs(h, peer)
+	return VethPeers(links)
+}
+
+// VethPeers is LocalVethPeers for the given links; links that are not veths
+// or whose peer's namespace is not found are left out. The peers'
+// namespaces are found among those named under /run/netns, then those of
+// running processes, each opened once.
+func VethPeers(links []netlink.Link) (map[int][]netip.Addr, error) {
+	out := map[int][]netip.Addr{}
+	wanted := map[int]bool{}
+	for _, l := range links {
+		if l.Type() == "veth" && l.Attrs().ParentIndex != 0 && l.Attrs().NetNsID >= 0 {
+			wanted[l.Attrs().NetNsID] = true
+		}
+	}
+	handles, err := handlesForNsids(wanted)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		for _, h := range handles {
+			h.Close()
+		}
+	}()
+	for _, l := range links {
+		a := l.Attrs()
+		if l.Type() != "veth" || a.ParentIndex == 0 {
+			continue
+		}
+		var h *netlink.Handle
+		if a.NetNsID >= 0 {
+			if h = handles[a.NetNsID]; h == nil {
+				continue
+			}
+		}
+		addrs, err := linkAddrs(h, a.ParentIndex)
+		if err != nil {
+			continue // gone meanwhile
+		}
+		out[a.Index] = addrs
+	}
+	return out, nil
 }
 
 func linkAddrs(h *netlink.Handle, index int) ([]netip.Addr, error) {
-	var (
-		link netlink.Link
-		err  error
-	)
 	if h == nil {
-		link, err = netlink.LinkByIndex(index)
-	} else {
-		link, err = h.LinkByIndex(index)
+		var err error
+		if h, err = netlink.NewHandle(); err != nil {
+			return nil, err
+		}
+		defer h.Close()
 	}
+	link, err := h.LinkByIndex(index)
 	if err != nil {
 		return nil, fmt.Errorf("peer link %d: %w", index, err)
 	}
-	var addrs []netlink.Addr
-	if h == nil {
-		addrs, err = netlink.AddrList(link, netlink.FAMILY_ALL)
-	} else {
-		addrs, err = h.AddrList(link, netlink.FAMILY_ALL)
-	}
+	addrs, err := h.AddrList(link, netlink.FAMILY_ALL)
 	if err != nil {
 		return nil, fmt.Errorf("addresses of peer link %d: %w", index, err)
 	}
@@ -71,13 +111,20 @@ func linkAddrs(h *netlink.Handle, index int) ([]netip.Addr, error) {
 	return out, nil
 }
 
-// handleForNsid opens a netlink handle in the namespace that has the given
-// id in ours.
-func handleForNsid(nsid int) (*netlink.Handle, error) {
+// handlesForNsids opens a netlink handle in each namespace that has one of
+// the wanted ids in ours.
+func handlesForNsids(wanted map[int]bool) (map[int]*netlink.Handle, error) {
+	out := map[int]*netlink.Handle{}
+	if len(wanted) == 0 {
+		return out, nil
+	}
 	named, _ := filepath.Glob("/run/netns/*")
 	procs, _ := filepath.Glob("/proc/[0-9]*/ns/net")
 	seen := map[uint64]bool{}
 	for _, path := range append(named, procs...) {
+		if len(out) == len(wanted) {
+			break
+		}
 		var st unix.Stat_t
 		if unix.Stat(path, &st) != nil || seen[st.Ino] {
 			continue
@@ -88,16 +135,19 @@ func handleForNsid(nsid int) (*netlink.Handle, error) {
 			continue
 		}
 		id, err := netlink.GetNetNsIdByFd(int(ns))
-		if err != nil || id != nsid {
+		if err != nil || !wanted[id] || out[id] != nil {
 			ns.Close()
 			continue
 		}
 		h, err := netlink.NewHandleAt(ns)
 		ns.Close()
 		if err != nil {
+			for _, h := range out {
+				h.Close()
+			}
 			return nil, fmt.Errorf("netlink in namespace %s: %w", path, err)
 		}
-		return h, nil
+		out[id] = h
 	}
-	return nil, fmt.Errorf("%w: no namespace with id %d found (pid %d)", ErrNoPeer, nsid, os.Getpid())
+	return out, nil
 }

@@ -48,7 +48,8 @@ const (
 	ReasonConcurrent    Reason = 21 // a segment of a flow another CPU was parsing: dropped (retransmitted)
 	ReasonMPTCP         Reason = 22 // a SYN's MPTCP option turned into NOPs (counted), or the SYN dropped
 	ReasonDesync        Reason = 23 // an ACK beyond what the other side sent: the flow is not the server's connection
-	numReasons                 = 24
+	ReasonSpoofed       Reason = 24 // a local pod sent with a source address not its own: dropped
+	numReasons                 = 25
 	reasonSlots                = 32
 )
 
@@ -77,6 +78,7 @@ var reasonNames = [...]string{
 	ReasonConcurrent:    "concurrent_segment",
 	ReasonMPTCP:         "mptcp_removed",
 	ReasonDesync:        "sequence_desync",
+	ReasonSpoofed:       "spoofed_source",
 }
 
 func (r Reason) String() string {

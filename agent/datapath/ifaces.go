@@ -11,7 +11,9 @@ import (
 
 // PodInterface says which pod an interface fronts: every packet that leaves
 // it towards the pod reaches that pod's stack, whatever its destination
-// address (link-local, secondary), so the datapath polices it as the pod.
+// address (link-local, secondary), so the datapath polices it as the pod;
+// and a packet with the pod's address as its source that did not come in
+// through it is not the pod's (spoofed_source).
 type PodInterface struct {
 	Ifindex uint32
 	// Addrs are the pod's addresses as the policy knows them (pod IPs):
@@ -37,12 +39,40 @@ func (d *Datapath) SetPodInterface(pi PodInterface) error {
 	if err := d.objs.Ifaces.Put(pi.Ifindex, v); err != nil {
 		return fmt.Errorf("writing interface %d: %w", pi.Ifindex, err)
 	}
+	for _, a := range podAddrs(v) {
+		if err := d.objs.PodIfindex.Put(a, pi.Ifindex); err != nil {
+			return fmt.Errorf("writing the interface of pod address %v: %w", netip.AddrFrom16(a).Unmap(), err)
+		}
+	}
 	return nil
+}
+
+// podAddrs are the recorded addresses of an interface's pod.
+func podAddrs(v bpf.AxonAxIface) [][16]byte {
+	var out [][16]byte
+	if v.HasV4 == 1 {
+		out = append(out, v.Addr4)
+	}
+	if v.HasV6 == 1 {
+		out = append(out, v.Addr6)
+	}
+	return out
 }
 
 // DeletePodInterface forgets the pod behind an interface (gone, or no
 // longer attached). Deleting an unknown interface is not an error.
 func (d *Datapath) DeletePodInterface(ifindex uint32) error {
+	var v bpf.AxonAxIface
+	if err := d.objs.Ifaces.Lookup(ifindex, &v); err == nil {
+		for _, a := range podAddrs(v) {
+			var owner uint32
+			if d.objs.PodIfindex.Lookup(a, &owner) == nil && owner == ifindex {
+				if err := d.objs.PodIfindex.Delete(a); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+					return fmt.Errorf("deleting pod address of interface %d: %w", ifindex, err)
+				}
+			}
+		}
+	}
 	if err := d.objs.Ifaces.Delete(ifindex); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 		return fmt.Errorf("deleting interface %d: %w", ifindex, err)
 	}

@@ -598,3 +598,98 @@ func TestOneSequenceSpace(t *testing.T) {
 		}
 	})
 }
+
+// TestRedTeamFindings: the datapath side of what the internal red team
+// found (test/evasion TestRedteam* sends them to real servers).
+func TestRedTeamFindings(t *testing.T) {
+	d := sharedTest(t)
+	if err := d.Apply(fixtureTable(t)); err != nil {
+		t.Fatal(err)
+	}
+	t.Run("an urgent pointer in a segment without data", func(t *testing.T) {
+		f := newFlow(t, d.Ingress(), web4, orders4)
+		urg := segment{src: f.src, dst: f.dst, seq: f.seq, ack: f.ack, flags: tcpACK | 0x20}
+		if o, _ := runSegment(t, d.Ingress(), urg); o != reset {
+			t.Fatalf("ACK|URG without data: %v, want reset", o)
+		}
+	})
+	t.Run("a request line ended by FIN", func(t *testing.T) {
+		f := newFlow(t, d.Ingress(), web4, orders4)
+		if o, _ := runSegment(t, d.Ingress(), segment{src: f.src, dst: f.dst, seq: f.seq, ack: f.ack, flags: tcpACK | tcpFIN, payload: []byte("GET /api/v1/admin")}); o != reset {
+			t.Fatalf("line and FIN in one segment: %v, want reset", o)
+		}
+		g := newFlow(t, d.Ingress(), web4, orders4)
+		if o := g.send("GET /api/v1/admin"); o != passed {
+			t.Fatal(o)
+		}
+		if o, _ := runSegment(t, d.Ingress(), segment{src: g.src, dst: g.dst, seq: g.seq, ack: g.ack, flags: tcpACK | tcpFIN}); o != reset {
+			t.Fatalf("FIN after an open line: %v, want reset", o)
+		}
+		h := newFlow(t, d.Ingress(), web4, orders4)
+		if o, _ := runSegment(t, d.Ingress(), segment{src: h.src, dst: h.dst, seq: h.seq, ack: h.ack, flags: tcpACK | tcpFIN, payload: []byte(okReq)}); o != passed {
+			t.Fatalf("a whole request and FIN: %v, want passed", o)
+		}
+	})
+}
+
+// TestAuditFlowsUnderEnforce: a stream Audit gave up parsing is not let
+// through once the endpoint is enforced.
+func TestAuditFlowsUnderEnforce(t *testing.T) {
+	d := openTest(t, WithMaxFlows(1024))
+	audit := compileFS(t, map[string]string{"ns.yaml": fixtureNamespaces, "pods.yaml": fixturePods,
+		"legacy.yaml": fixtureLegacy})
+	if err := d.Apply(audit); err != nil {
+		t.Fatal(err)
+	}
+	f := newFlow(t, d.Ingress(), world, legacy)
+	if o, _ := runSegment(t, d.Ingress(), segment{src: f.src, dst: f.dst, seq: f.seq, ack: f.ack, flags: tcpPSH, payload: []byte("x")}); o != passed {
+		t.Fatalf("no-ACK byte on an audit endpoint: %v, want passed", o) // parsing stops
+	}
+	enforced := compileFS(t, map[string]string{"ns.yaml": fixtureNamespaces, "pods.yaml": fixturePods,
+		"legacy.yaml": strings.Replace(fixtureLegacy, "mode: Audit", "mode: Enforce", 1)})
+	if err := d.Apply(enforced); err != nil {
+		t.Fatal(err)
+	}
+	if o := f.send("GET /nope HTTP/1.1\r\n\r\n"); o != reset {
+		t.Fatalf("the same connection under Enforce: %v, want reset", o)
+	}
+}
+
+// TestSpoofedSourceDropped: a packet with a local pod's address that did not
+// come in through that pod's interface is dropped (identities are
+// addresses). __sk_buff.ingress_ifindex is set in the test run's context.
+func TestSpoofedSourceDropped(t *testing.T) {
+	d := openTest(t, WithMaxFlows(1024))
+	if err := d.Apply(fixtureTable(t)); err != nil {
+		t.Fatal(err)
+	}
+	lo := uint32(1)
+	other := otherDevice(t)
+	if err := d.SetPodInterface(PodInterface{Ifindex: other, Addrs: []netip.Addr{web4}}); err != nil {
+		t.Fatal(err)
+	}
+	syn := segment{src: netip.AddrPortFrom(web4, 42000), dst: orders4, seq: 9, flags: tcpSYN}.bytes()
+	run := func(iif uint32) outcome {
+		ctx := make([]byte, 192)
+		binary.LittleEndian.PutUint32(ctx[36:], iif) // ingress_ifindex
+		binary.LittleEndian.PutUint32(ctx[40:], lo)  // ifindex
+		out := make([]byte, len(syn)+64)
+		ret, err := d.Ingress().Run(&ebpf.RunOptions{Data: syn, DataOut: out, Context: ctx})
+		if err != nil {
+			t.Fatalf("run with ingress_ifindex %d: %v", iif, err)
+		}
+		if ret == 2 {
+			return dropped
+		}
+		return passed
+	}
+	if o := run(lo); o != dropped {
+		t.Fatalf("web's address coming in through another interface: %v, want dropped", o)
+	}
+	if o := run(other); o != passed {
+		t.Fatalf("web's address through web's own interface: %v, want passed", o)
+	}
+	if o := run(0); o != passed {
+		t.Fatalf("locally generated: %v, want passed", o)
+	}
+}

@@ -42,8 +42,9 @@ enum ax_reason {
 	AX_REASON_UPGRADE_PENDING = 20, /* data before the server answered an Upgrade */
 	AX_REASON_CONCURRENT = 21,	/* a segment of a flow another CPU is parsing */
 	AX_REASON_MPTCP = 22,		/* a SYN's MPTCP option removed (or the SYN dropped) */
-	AX_REASON_DESYNC = 23, /* client and server disagree on the flow's sequence space */
-	AX_REASON_MAX = 24,
+	AX_REASON_DESYNC = 23,	/* client and server disagree on the flow's sequence space */
+	AX_REASON_SPOOFED = 24, /* a local pod sent with an address not its own */
+	AX_REASON_MAX = 25,
 };
 
 /* Endpoint flags. */

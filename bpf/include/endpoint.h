@@ -13,9 +13,9 @@
 #include "pkt.h"
 #include "policy_maps.h"
 
-/* ifindex -> the pod behind that interface. Written by the agent before it
- * attaches to the interface; not part of a generation (a pod keeps its
- * addresses for life). */
+/* ifindex -> the pod behind that interface, for every local pod's veth the
+ * agent found (attached or not): the pod a packet sent there is for. Written by the agent before it
+ * attaches; not part of a generation (a pod keeps its addresses for life). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, AX_MAX_IFACES);
@@ -23,6 +23,16 @@ struct {
 	__type(value, struct ax_iface);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ifaces SEC(".maps");
+
+/* Local pod address (16 bytes) -> the ifindex of the host side of its veth.
+ * Written by the agent with ifaces. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, AX_MAX_IFACES * 2);
+	__type(key, __u8[16]);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} pod_ifindex SEC(".maps");
 
 /* ax_port_policed says whether some endpoint of generation gen uses port. */
 static __always_inline int ax_port_policed(__u32 gen, __u16 port)
@@ -51,6 +61,20 @@ static __always_inline int ax_is_pod_addr(const struct ax_iface *ifc, const __u8
 		return 0;
 	return (ifc->has_v4 && !__builtin_memcmp(addr, ifc->addr4, 16)) ||
 	       (ifc->has_v6 && !__builtin_memcmp(addr, ifc->addr6, 16));
+}
+
+/* ax_spoofed says whether a packet carries the address of a local pod
+ * (one the agent found behind a veth of this node) but did not come in
+ * through that pod's interface: another pod borrowing its identity, or
+ * something on the uplink forging it. Locally generated packets (no
+ * ingress device) are not checked; nor are addresses of pods elsewhere. */
+static __always_inline int ax_spoofed(struct __sk_buff *skb, const __u8 *saddr)
+{
+	__u32 iif = skb->ingress_ifindex;
+	if (iif == 0)
+		return 0;
+	__u32 *own = bpf_map_lookup_elem(&pod_ifindex, saddr);
+	return own && *own != iif;
 }
 
 /* ax_endpoint_of looks up the endpoint (addr, port) of generation gen, and

@@ -676,9 +676,12 @@ static __always_inline int ax_chunk_size_step(struct ax_flow *f, __u8 c)
 			f->sub = AX_C_CR;
 			return AX_P_CONT;
 		}
-		if ((c < 0x20 && c != '\t') || c == 0x7f)
-			return AX_P_MALFORMED;
-		return AX_P_CONT;
+		/* Extensions are tokens, "=", ";" and whitespace (no quoted
+		 * strings): a chunk line must never read as a request line to
+		 * a server that ignores Transfer-Encoding (Python's). */
+		if (ax_is_tchar(c) || c == '=' || c == ';' || c == ' ' || c == '\t')
+			return AX_P_CONT;
+		return AX_P_MALFORMED;
 	default:
 		if (c == '\n')
 			return ax_chunk_size_done(f);
