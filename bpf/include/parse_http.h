@@ -815,6 +815,12 @@ __attribute__((noinline)) int ax_parse(struct __sk_buff *skb)
 			}
 		}
 
+		/* Fast path: a header value byte that is not a control byte
+		 * changes nothing (see ax_hdr_step). */
+		if (state == AX_ST_HDR && f->sub == AX_H_VALUE && c >= 0x20 && c != 0x7f &&
+		    !(f->hflags & AX_HF_CR))
+			continue;
+
 		int r;
 		switch (state) {
 		case AX_ST_LINE:

@@ -34,6 +34,8 @@ func TestCheck(t *testing.T) {
 		{"/a%5c", `encodes '\\'`},
 		{"/a%2", "not followed by two hex digits"},
 		{"/a%zz", "not followed by two hex digits"},
+		{"/api/v1/ok#/../admin", "# at offset"},
+		{"/a%23b", ""}, // an escaped '#' is a path byte
 	} {
 		err := Check(tc.path)
 		switch {
@@ -49,6 +51,35 @@ func TestIsToken(t *testing.T) {
 	for s, want := range map[string]bool{"GET": true, "M-SEARCH": true, "get": true, "": false, "GE T": false, "GET/": false} {
 		if IsToken(s) != want {
 			t.Errorf("IsToken(%q) = %v", s, !want)
+		}
+	}
+}
+
+func TestCanonical(t *testing.T) {
+	for in, want := range map[string]string{
+		"/plain":                 "/plain",
+		"/orders/%40me":          "/orders/@me",
+		"/admin%3aexport":        "/admin:export",
+		"/files/a%2Bb%2a":        "/files/a+b*",
+		"/q%3f":                  "/q%3F",
+		"/caf%c3%a9":             "/caf%C3%A9",
+		"/a%20b%25%3b%23%2f%5c":  "/a%20b%25%3B%23%2F%5C",
+		"/%21%22%24%26%27%28%29": "/!\"$&'()",
+		"/%5b%5d%5e%60%7b%7c%7d": "/[]^`{|}",
+		// Non-canonical inputs: the datapath's bytes, for the length.
+		"/a%zz": "/a%zz",
+		"/a%2z": "/a%2z",
+		"/a%":   "/a",
+		"/a%4":  "/a",
+	} {
+		if got := Canonical(in); got != want {
+			t.Errorf("Canonical(%q) = %q, want %q", in, got, want)
+		}
+	}
+	for c := 0; c < 256; c++ {
+		if got := IsDecoded(byte(c)); got != (c > 0x20 && c < 0x7f && strings.IndexByte("%/?#;\\-._~", byte(c)) < 0 &&
+			!('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9')) {
+			t.Errorf("IsDecoded(%q) = %v", rune(c), got)
 		}
 	}
 }
