@@ -1,0 +1,189 @@
+package evasion
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Red-team findings against the TCP normalizer (docs/security.md). Each
+// TestRedteam* test fails while the bypass it describes exists. Topologies
+// live on 10.90.<n>.0/24 and fd90:<n>::/64.
+
+// newRedTopo is newTopo on the red team's address range.
+func newRedTopo(t *testing.T, n int) *topo {
+	t.Helper()
+	return newTopoIn(t, "10.90", "fd90", n)
+}
+
+// synFor sends a SYN with sequence number isn on f's 4-tuple and waits for
+// the server's SYN-ACK acknowledging it; it returns the server's sequence
+// number. f's own ISN is left alone.
+func synFor(f *Flow, isn uint32, timeout time.Duration) (uint32, error) {
+	if err := f.Send(Segment{Seq: isn, Flags: SYN, Options: MSSOption(1400)}); err != nil {
+		return 0, err
+	}
+	deadline := time.After(timeout)
+	for {
+		select {
+		case p := <-f.in:
+			if p.Src != f.Remote.Addr() || p.SrcPort != f.Remote.Port() {
+				continue
+			}
+			if p.Flags&(SYN|ACK) == SYN|ACK && p.Ack == isn+1 {
+				return p.Seq, nil
+			}
+		case <-deadline:
+			return 0, fmt.Errorf("no SYN-ACK for ISN %d from %s within %v", isn, f.Remote, timeout)
+		}
+	}
+}
+
+// adopt makes f the connection whose handshake used our ISN isn and the
+// server's srvISN, so that Data and Response work on it.
+func (f *Flow) adopt(isn, srvISN uint32) {
+	f.ISN, f.Next, f.SrvISN = isn, isn+1, srvISN
+	f.mu.Lock()
+	f.srvNext = srvISN + 1
+	f.mu.Unlock()
+}
+
+// tcpExt reads one TcpExt counter of the server's namespace.
+func (tp *topo) tcpExt(name string) int {
+	tp.t.Helper()
+	lines := strings.Split(tp.run(tp.srv, "cat", "/proc/net/netstat"), "\n")
+	for i := 0; i+1 < len(lines); i++ {
+		if !strings.HasPrefix(lines[i], "TcpExt:") || !strings.HasPrefix(lines[i+1], "TcpExt:") {
+			continue
+		}
+		names, vals := strings.Fields(lines[i]), strings.Fields(lines[i+1])
+		for j := range names {
+			if names[j] == name && j < len(vals) {
+				v, _ := strconv.Atoi(vals[j])
+				return v
+			}
+		}
+	}
+	tp.t.Fatalf("no TcpExt counter %s", name)
+	return 0
+}
+
+// fillSynQueue fills the SYN queue of the server's listener on port with
+// half-open connections from spoofed (the flooder address, answered at
+// the client's MAC, whose kernel drops the SYN-ACKs), until the server
+// starts answering SYNs with SYN cookies: what Linux does under a SYN
+// flood (tcp_syncookies=1, the default). It sends only as many SYNs as the
+// listener's backlog needs (about 512 for nginx, 4096 for Go).
+func (tp *topo) fillSynQueue(t *testing.T, port int, maxSYNs int) {
+	t.Helper()
+	if tp.link == nil {
+		tp.rawFlow(port, false) // opens the link
+	}
+	src := tp.atk4.Next() // .22: no kernel owns it either
+	tp.run(tp.srv, "ip", "neigh", "replace", src.String(), "lladdr", tp.link.MAC.String(), "dev", "eth0", "nud", "permanent")
+	before := tp.tcpExt("SyncookiesSent")
+	dst := tp.srv.Addr
+	sent := 0
+	for sent < maxSYNs {
+		for range 100 {
+			sport := uint16(1024 + sent + port%7*8000)
+			seg := Segment{SrcPort: sport, DstPort: uint16(port), Seq: uint32(sent) * 7919, Flags: SYN, Options: MSSOption(1400)}
+			pkt := IPv4{Src: src, Dst: dst, Proto: ProtoTCP, ID: uint16(sent)}.Marshal(seg.Marshal(src, dst))
+			must(t, tp.link.Send(Ethernet(tp.srvMAC, tp.link.MAC, nil, EtherIPv4, pkt)))
+			sent++
+		}
+		time.Sleep(3 * time.Millisecond)
+		if sent%500 == 0 || sent >= maxSYNs {
+			time.Sleep(20 * time.Millisecond)
+			if tp.tcpExt("SyncookiesSent") > before {
+				t.Logf("port %d: the server answers with SYN cookies after %d spoofed SYNs", port, sent)
+				return
+			}
+		}
+	}
+	t.Fatalf("port %d: no SYN cookies after %d SYNs", port, sent)
+}
+
+// errNoCookie: the listener answered with a regular SYN-ACK.
+var errNoCookie = errors.New("no SYN cookie")
+
+// TestRedteamSynCookieSecondSYN: the flow's start comes from the last
+// SYN-ACK the server sent for the 4-tuple, but under a SYN flood the
+// server answers SYNs with SYN cookies and keeps no state: every cookie it
+// handed out stays valid (for about two minutes), whatever SYN-ACK came
+// after it.
+//
+// Bytes on the wire, all from the attacker's 4-tuple to a policed port:
+//
+//  1. ~512 (nginx) or ~4100 (Go) spoofed SYNs from another address fill
+//     the listener's SYN queue: the server now answers with SYN cookies.
+//  2. SYN seq=A. The server answers SYN-ACK seq=C1 ack=A+1: the flow
+//     starts at A+1.
+//  3. SYN seq=B=A-k. The server answers SYN-ACK seq=C2 ack=B+1: a SYN-ACK
+//     with another ISN replaces the flow, which now starts at B+1.
+//  4. ACK seq=B+1 with k bytes "GET /api/v1/pad-... HTTP/1.1\r\nX-Pad: "
+//     and a bad TCP checksum. The datapath parses them (an allowed
+//     request line, then a header value under way) and passes them; the
+//     server's stack drops the segment. (Any silent discard does: a bad
+//     checksum is the simplest.)
+//  5. ACK seq=A+1 ack=C1+1 carrying "GET /api/admin/<tok> HTTP/1.1\r\nHost:
+//     srv\r\n\r\n". For the datapath these are new bytes at its next
+//     sequence number: the rest of the X-Pad header value, a Host header
+//     and the end of the allowed request's headers. For the server's
+//     stack they complete the handshake of SYN A (cookie C1 is valid) and
+//     are the first bytes of the connection: it serves GET /api/admin.
+//
+// Rule 3 never fires: no byte position is sent twice. The fix has to make
+// the flow's start unambiguous while the listener may hold several valid
+// starts (e.g. refuse to replace a flow by a SYN-ACK with another ack until
+// the old one is known dead, or refuse data on a flow that saw two SYN-ACKs
+// with different acks).
+func TestRedteamSynCookieSecondSYN(t *testing.T) {
+	t.Parallel()
+	tp := newRedTopo(t, 1)
+	tp.policy("Enforce", "")
+	srvs := tp.servers("go", "nginx")
+	tp.startAgent()
+	forServers(t, srvs, func(t *testing.T, s server) {
+		tp.rawControl(t, s, false)
+		attack := func(t *testing.T, name string, wantCookies bool) {
+			tok := token(name)
+			pad := []byte("GET /api/v1/pad-" + tok + " HTTP/1.1\r\nX-Pad: ")
+			denied := request("/api/admin/" + tok)
+			f := tp.rawFlow(s.Port(), false)
+			t.Cleanup(f.Abort)
+			a := f.ISN
+			b := a - uint32(len(pad))
+			cookies0 := tp.tcpExt("SyncookiesSent")
+			c1, err := synFor(f, a, 3*time.Second)
+			must(t, err)
+			c2, err := synFor(f, b, 500*time.Millisecond)
+			if wantCookies {
+				must(t, err)
+				if tp.tcpExt("SyncookiesSent")-cookies0 < 2 {
+					t.Fatal(errNoCookie)
+				}
+			} else if err == nil {
+				t.Fatalf("without a flood the server answered the second SYN with a SYN-ACK (seq %d)", c2)
+			}
+			// The padding at B+1 (the server drops it: bad checksum).
+			must(t, f.Send(Segment{Seq: b + 1, Ack: c2 + 1, Flags: ACK | PSH, Payload: pad, BadChecksum: true}))
+			time.Sleep(20 * time.Millisecond)
+			// The denied request at A+1, completing SYN A's handshake.
+			f.adopt(a, c1)
+			must(t, f.Data(a+1, denied))
+			resp, rst := f.Response("\r\n\r\n", 500*time.Millisecond)
+			expectNever(t, s, tok, "GET /api/admin/"+tok+" sent as the first bytes of SYN A's cookie connection after SYN B moved the flow ("+describe(resp, rst)+")")
+		}
+		// Control: without cookies the second SYN draws only an ACK, the
+		// flow keeps A+1, and the denied request is reset.
+		t.Run("no-flood", func(t *testing.T) { attack(t, "nocookie", false) })
+		t.Run("syn-flood", func(t *testing.T) {
+			tp.fillSynQueue(t, s.Port(), 6000)
+			attack(t, "cookie2syn", true)
+		})
+	})
+}
