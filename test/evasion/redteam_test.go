@@ -187,3 +187,107 @@ func TestRedteamSynCookieSecondSYN(t *testing.T) {
 		})
 	})
 }
+
+// waitServerFIN reads f's frames until the server's FIN arrives and
+// returns the sequence number of that FIN.
+func waitServerFIN(f *Flow, timeout time.Duration) (uint32, error) {
+	deadline := time.After(timeout)
+	for {
+		select {
+		case p := <-f.in:
+			if p.Src != f.Remote.Addr() || p.SrcPort != f.Remote.Port() {
+				continue
+			}
+			if p.Flags&RST != 0 {
+				return 0, errors.New("server reset the connection")
+			}
+			if p.Flags&FIN != 0 {
+				return p.Seq + uint32(len(p.Payload)), nil
+			}
+		case <-deadline:
+			return 0, fmt.Errorf("no FIN from %s within %v", f.Remote, timeout)
+		}
+	}
+}
+
+// TestRedteamSynCookieStaleFlow: a SYN-ACK identical to the flow's (same
+// server ISN, same ack) "changes nothing", but under SYN cookies it is
+// what the server sends for a NEW connection opened with the same client
+// ISN on the same 4-tuple within the same minute: the cookie is a hash of
+// the 4-tuple, the client's ISN and the minute. The flow of the old
+// connection then serves the new one, and every byte position the old
+// connection's server acknowledged passes unparsed ("the server has these
+// bytes and discards them"), but the new connection's server has never
+// seen them.
+//
+// Bytes on the wire (the listener answers with SYN cookies, as in
+// TestRedteamSynCookieSecondSYN):
+//
+//  1. SYN seq=A; SYN-ACK seq=C1 ack=A+1 (a cookie). Flow: base A+1.
+//  2. ACK seq=A+1 ack=C1+1: an allowed request of L bytes
+//     "GET /api/v1/aaaa... HTTP/1.1\r\nHost: srv\r\nConnection: close\r\n\r\n".
+//     The server answers, acknowledges A+1+L and sends its FIN (the
+//     flow's server-FIN mark is set; the flow stays).
+//  3. FIN seq=A+1+L ack=C1+1 (not acknowledging the server's FIN): the
+//     server goes to CLOSING and acknowledges A+2+L; the flow is CLOSED at
+//     next byte A+2+L, all of it acknowledged.
+//  4. RST seq=A+1+L: Linux accepts a RST at rcv_nxt-1 in CLOSE_WAIT,
+//     CLOSING and LAST_ACK (tcp_reset_check) and drops the socket; the
+//     datapath deletes a flow only for a RST at exactly its next byte
+//     (A+2+L), so the flow stays.
+//  5. SYN seq=A again: the listener answers SYN-ACK seq=C1 ack=A+1, the
+//     same cookie; the datapath keeps the old flow.
+//  6. ACK seq=A+1 ack=C1+1 carrying "GET /api/admin/<tok> HTTP/1.1\r\n
+//     Host: srv\r\n\r\n" (at most L+1 bytes): every byte is at or below
+//     the old acknowledgement, so the datapath passes it without parsing;
+//     the server's stack opens the connection from cookie C1 and serves
+//     GET /api/admin.
+func TestRedteamSynCookieStaleFlow(t *testing.T) {
+	t.Parallel()
+	tp := newRedTopo(t, 2)
+	tp.policy("Enforce", "")
+	srvs := tp.servers("go", "nginx")
+	tp.startAgent()
+	forServers(t, srvs, func(t *testing.T, s server) {
+		tp.rawControl(t, s, false)
+		tp.fillSynQueue(t, s.Port(), 6000)
+		// A cookie's minute counter may roll over between the two SYNs:
+		// then the second SYN-ACK differs and replaces the flow. Try again.
+		for try := range 3 {
+			tok := token("stale")
+			first := []byte("GET /api/v1/" + strings.Repeat("a", 60) + " HTTP/1.1\r\nHost: srv\r\nConnection: close\r\n\r\n")
+			denied := request("/api/admin/" + tok)
+			if len(denied) > len(first) {
+				t.Fatal("the denied request must fit in the first one's acknowledged bytes")
+			}
+			f := tp.rawFlow(s.Port(), false)
+			a := f.ISN
+			c1, err := synFor(f, a, 3*time.Second)
+			must(t, err)
+			f.adopt(a, c1)
+			must(t, f.Data(a+1, first))
+			if _, err := waitServerFIN(f, 3*time.Second); err != nil {
+				t.Fatalf("first request: %v", err)
+			}
+			fin := a + 1 + uint32(len(first))
+			must(t, f.Send(Segment{Seq: fin, Ack: c1 + 1, Flags: FIN | ACK}))
+			time.Sleep(30 * time.Millisecond)
+			must(t, f.Send(Segment{Seq: fin, Ack: c1 + 1, Flags: RST | ACK}))
+			time.Sleep(30 * time.Millisecond)
+			c1again, err := synFor(f, a, 3*time.Second)
+			must(t, err)
+			if c1again != c1 {
+				t.Logf("try %d: the cookie changed (%d, then %d): minute rollover", try, c1, c1again)
+				f.Abort()
+				continue
+			}
+			f.adopt(a, c1)
+			t.Cleanup(f.Abort)
+			must(t, f.Data(a+1, denied))
+			resp, rst := f.Response("\r\n\r\n", 500*time.Millisecond)
+			expectNever(t, s, tok, "GET /api/admin/"+tok+" as the first bytes of a new cookie connection that reuses the old connection's acknowledged sequence range ("+describe(resp, rst)+")")
+			return
+		}
+		t.Fatal("the cookie changed on every try")
+	})
+}
