@@ -291,3 +291,27 @@ func TestRedteamSynCookieStaleFlow(t *testing.T) {
 		t.Fatal("the cookie changed on every try")
 	})
 }
+
+// TestRedteamSplitRequestLineLogged: a denied request is reset at the
+// segment that completes its request line; the segments before it pass
+// (docs/security.md: "the server holds an incomplete line and then the
+// reset"). nginx logs what it holds when the connection is reset: its
+// $request variable is rebuilt from the buffer up to the first CR or LF,
+// so a client that sends "GET /api/admin/<tok> HTTP/1.1\r" and then
+// "\n..." in a second segment (two writes with TCP_NODELAY, no raw socket
+// needed) gets `"GET /api/admin/<tok> HTTP/1.1" 400` into nginx's access
+// log. The request is never processed (no location runs, no upstream sees
+// it), so this is a log-integrity problem, not a policy bypass; Go's
+// handler never sees it.
+func TestRedteamSplitRequestLineLogged(t *testing.T) {
+	t.Parallel()
+	tp := newRedTopo(t, 4)
+	tp.policy("Enforce", "")
+	srvs := tp.servers("go", "nginx")
+	tp.startAgent()
+	forServers(t, srvs, func(t *testing.T, s server) {
+		tok := token("split")
+		threeSends(t, tp, s, "GET /api/admin/"+tok+" HTTP/1.1\r", "\n", "Host: srv\r\n\r\n", false)
+		expectNever(t, s, tok, "GET /api/admin/"+tok+" with its request line split before the LF")
+	})
+}

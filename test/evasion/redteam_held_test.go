@@ -1,0 +1,135 @@
+package evasion
+
+import (
+	"encoding/binary"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+)
+
+// Red-team attempts that the normalizer held (each passes): kept as
+// regression tests.
+
+// ipv4Raw builds an IPv4 packet with the given options (padded to 4
+// bytes), a wrong header checksum when badSum, and extra bytes after the
+// datagram (an Ethernet trailer the IP length does not cover).
+func ipv4Raw(src, dst netip.Addr, opts []byte, badSum bool, payload, trailer []byte) []byte {
+	for len(opts)%4 != 0 {
+		opts = append(opts, 1) // NOP
+	}
+	hl := 20 + len(opts)
+	b := make([]byte, hl+len(payload))
+	b[0] = 0x40 | byte(hl/4)
+	binary.BigEndian.PutUint16(b[2:], uint16(len(b)))
+	binary.BigEndian.PutUint16(b[4:], 777)
+	b[8] = 64
+	b[9] = ProtoTCP
+	s4, d4 := src.As4(), dst.As4()
+	copy(b[12:], s4[:])
+	copy(b[16:], d4[:])
+	copy(b[20:], opts)
+	sum := Checksum(b[:hl])
+	if badSum {
+		sum++
+	}
+	binary.BigEndian.PutUint16(b[10:], sum)
+	copy(b[hl:], payload)
+	return append(b, trailer...)
+}
+
+// TestRedteamHeldDiscardedCopies: the allowed twin of a denied request is
+// sent first in a form the server's stack discards for a reason other than
+// a TCP checksum (class 3), then the denied twin at the same sequence
+// number. Rule 3 (one content per unacknowledged byte position) must
+// refuse the second copy whatever the reason of the discard.
+func TestRedteamHeldDiscardedCopies(t *testing.T) {
+	t.Parallel()
+	tp := newRedTopo(t, 3)
+	tp.policy("Enforce", "")
+	srvs := tp.servers("go", "nginx")
+	tp.startAgent()
+	tricks := map[string]func(t *testing.T, f *Flow, allowed []byte){
+		// Linux drops an IPv4 header with a bad checksum (ip_rcv_core).
+		"ipv4-bad-header-checksum": func(t *testing.T, f *Flow, allowed []byte) {
+			seg := Segment{SrcPort: f.Local.Port(), DstPort: f.Remote.Port(), Seq: f.ISN + 1, Ack: f.SrvISN + 1, Flags: ACK | PSH, Payload: allowed}
+			must(t, f.SendIP(ipv4Raw(f.Local.Addr(), f.Remote.Addr(), nil, true, seg.Marshal(f.Local.Addr(), f.Remote.Addr()), nil)))
+		},
+		// A loose source route: accept_source_route=0 drops it.
+		"ipv4-lsrr-option": func(t *testing.T, f *Flow, allowed []byte) {
+			s4 := f.Remote.Addr().As4()
+			opt := []byte{0x83, 7, 4, s4[0], s4[1], s4[2], s4[3]}
+			seg := Segment{SrcPort: f.Local.Port(), DstPort: f.Remote.Port(), Seq: f.ISN + 1, Ack: f.SrvISN + 1, Flags: ACK | PSH, Payload: allowed}
+			must(t, f.SendIP(ipv4Raw(f.Local.Addr(), f.Remote.Addr(), opt, false, seg.Marshal(f.Local.Addr(), f.Remote.Addr()), nil)))
+		},
+		// A TCP MD5 signature option on a connection without a key:
+		// Linux drops it (TCPMD5Unexpected).
+		"tcp-md5-option": func(t *testing.T, f *Flow, allowed []byte) {
+			opt := append([]byte{19, 18}, make([]byte, 16)...)
+			must(t, f.Send(Segment{Seq: f.ISN + 1, Ack: f.SrvISN + 1, Flags: ACK | PSH, Options: opt, Payload: allowed}))
+		},
+		// A frame to another MAC: the bridge floods it to the server's
+		// port, whose stack drops it (PACKET_OTHERHOST).
+		"other-host-mac": func(t *testing.T, f *Flow, allowed []byte) {
+			other := net.HardwareAddr{0x02, 0x42, 0x42, 0x42, 0x42, 0x42}
+			must(t, f.Link.Send(Ethernet(other, f.Link.MAC, nil, EtherIPv4, f.Packet(Segment{Seq: f.ISN + 1, Ack: f.SrvISN + 1, Flags: ACK | PSH, Payload: allowed}))))
+		},
+		// IPv6 with the IPv4 connection's addresses in IPv4-mapped form:
+		// the same flow key for the datapath; Linux drops IPv6 packets
+		// from a v4-mapped source.
+		"ipv6-v4mapped-twin": func(t *testing.T, f *Flow, allowed []byte) {
+			src := netip.AddrFrom16(f.Local.Addr().As16())
+			dst := netip.AddrFrom16(f.Remote.Addr().As16())
+			seg := Segment{SrcPort: f.Local.Port(), DstPort: f.Remote.Port(), Seq: f.ISN + 1, Ack: f.SrvISN + 1, Flags: ACK | PSH, Payload: allowed}
+			pkt := IPv6{Src: src, Dst: dst, Proto: ProtoTCP}.Marshal(seg.Marshal(src, dst))
+			must(t, f.Link.Send(Ethernet(f.ServerMAC, f.Link.MAC, nil, EtherIPv6, pkt)))
+		},
+	}
+	forServers(t, srvs, func(t *testing.T, s server) {
+		tp.rawControl(t, s, false)
+		for name, trick := range tricks {
+			t.Run(name, func(t *testing.T) {
+				tok := token(name)
+				denied, allowed := twins(tok)
+				f := tp.connect(t, s.Port(), false, nil)
+				trick(t, f, allowed)
+				time.Sleep(20 * time.Millisecond)
+				must(t, f.Data(f.ISN+1, denied))
+				resp, rst := f.Response("\r\n\r\n", 500*time.Millisecond)
+				expectNever(t, s, tok, "GET /api/admin/"+tok+" after an allowed copy sent as "+name+" ("+describe(resp, rst)+")")
+			})
+		}
+		// The IP length covers an allowed request; an Ethernet trailer
+		// the server trims holds the denied one (nothing to win: the
+		// datapath reads the IP length too).
+		t.Run("ethernet-trailer", func(t *testing.T) {
+			tok := token("trailer")
+			f := tp.connect(t, s.Port(), false, nil)
+			allowed := request(token("/api/v1/trailer"))
+			seg := Segment{SrcPort: f.Local.Port(), DstPort: f.Remote.Port(), Seq: f.ISN + 1, Ack: f.SrvISN + 1, Flags: ACK | PSH, Payload: allowed}
+			must(t, f.SendIP(ipv4Raw(f.Local.Addr(), f.Remote.Addr(), nil, false, seg.Marshal(f.Local.Addr(), f.Remote.Addr()), request("/api/admin/"+tok))))
+			resp, rst := f.Response("\r\n\r\n", 500*time.Millisecond)
+			expectNever(t, s, tok, "GET /api/admin/"+tok+" in an Ethernet trailer ("+describe(resp, rst)+")")
+		})
+		// A denied request one byte per segment, its marker in a header
+		// after the request line: the parser is incremental across
+		// segment boundaries. (A marker in the request line itself shows
+		// in nginx's log: TestRedteamSplitRequestLineLogged.)
+		t.Run("one-byte-segments", func(t *testing.T) {
+			tok := token("bytes")
+			f := tp.connect(t, s.Port(), false, nil)
+			req := []byte("GET /api/admin/x HTTP/1.1\r\nHost: srv\r\nX-Tok: " + tok + "\r\n\r\n")
+			for i := range req {
+				if err := f.Data(f.ISN+1+uint32(i), req[i:i+1]); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(2 * time.Millisecond)
+			}
+			resp, rst := f.Response("\r\n\r\n", 500*time.Millisecond)
+			if !rst {
+				t.Errorf("no reset for GET /api/admin/x sent one byte per segment (%s)", describe(resp, rst))
+			}
+			expectNever(t, s, tok, "GET /api/admin/x (header X-Tok: "+tok+") one byte per segment ("+describe(resp, rst)+")")
+		})
+	})
+}
