@@ -1,12 +1,17 @@
 package evasion
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Red-team findings against the TCP normalizer (docs/security.md). Each
@@ -313,5 +318,134 @@ func TestRedteamSplitRequestLineLogged(t *testing.T) {
 		tok := token("split")
 		threeSends(t, tp, s, "GET /api/admin/"+tok+" HTTP/1.1\r", "\n", "Host: srv\r\n\r\n", false)
 		expectNever(t, s, tok, "GET /api/admin/"+tok+" with its request line split before the LF")
+	})
+}
+
+// arpResponder answers, from the client pod's interface, every ARP request
+// for addr with the interface's own MAC (what any CAP_NET_RAW process on
+// the segment can do for an address whose owner is away or slower). It
+// stops at cleanup.
+func arpResponder(t *testing.T, tp *topo, addr netip.Addr) {
+	t.Helper()
+	const ethPARP = 0x0806
+	var fd, ifindex int
+	var mac net.HardwareAddr
+	must(t, tp.cli.Do(func() error {
+		ifi, err := net.InterfaceByName(tp.cli.Iface)
+		if err != nil {
+			return err
+		}
+		fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(htons(ethPARP)))
+		if err != nil {
+			return err
+		}
+		ifindex, mac = ifi.Index, ifi.HardwareAddr
+		tv := unix.Timeval{Usec: 50_000}
+		if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+			return err
+		}
+		return unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(ethPARP), Ifindex: ifindex})
+	}))
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	t.Cleanup(func() { close(stop); <-done; unix.Close(fd) })
+	want := addr.As4()
+	go func() {
+		defer close(done)
+		buf := make([]byte, 1500)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			n, _, err := unix.Recvfrom(fd, buf, 0)
+			if err != nil || n < 42 {
+				continue
+			}
+			a := buf[14:42]
+			// Ethernet/IPv4 request (op 1) for addr.
+			if binary.BigEndian.Uint16(a[6:]) != 1 || [4]byte(a[24:28]) != want {
+				continue
+			}
+			reply := make([]byte, 0, 42)
+			reply = append(reply, a[8:14]...) // to the asker's MAC
+			reply = append(reply, mac...)
+			reply = binary.BigEndian.AppendUint16(reply, ethPARP)
+			reply = append(reply, 0, 1, 8, 0, 6, 4, 0, 2)
+			reply = append(reply, mac...)
+			reply = append(reply, a[24:28]...) // "addr is at mac"
+			reply = append(reply, a[8:18]...)  // to the asker
+			_ = unix.Sendto(fd, reply, 0, &unix.SockaddrLinklayer{Ifindex: ifindex})
+		}
+	}()
+}
+
+// TestRedteamSpoofedSourceIdentity: a rule's `from:` is decided by the
+// packet's source address (docs/semantics.md: a known pod's IP has its
+// identity), but the threat model's attacker forges addresses on the L2
+// segment. The attacker sends its SYN from the IP of a pod the policy
+// trusts (adm-0, app=admin, 10.90.5.30, not on this segment right now),
+// answers the server's ARP request for that IP with its own MAC, completes
+// the handshake and sends GET /internal/..., which the policy allows only
+// from app=admin. The datapath sees identity app=admin and allows it; the
+// server serves it. From its own address the same request is denied.
+//
+// Nothing in Axon binds an identity to the segment's MAC/port (or to the
+// pod's veth: on the host side of a pod's veth, the client pod's own
+// interface could check that the source address is that pod's).
+func TestRedteamSpoofedSourceIdentity(t *testing.T) {
+	t.Parallel()
+	tp := newRedTopo(t, 5)
+	admin := netip.MustParseAddr("10.90.5.30")
+	tp.write("cluster.yaml", tp.clusterYAML()+`---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: adm-0
+  namespace: shop
+  labels:
+    app: admin
+spec:
+  containers:
+  - name: main
+    image: example.invalid/app:1
+status:
+  phase: Running
+  podIP: 10.90.5.30
+  podIPs:
+  - ip: 10.90.5.30
+`)
+	tp.policy("Enforce", `  - action: Allow
+    from:
+    - podSelector:
+        matchLabels:
+          app: admin
+    http:
+    - paths:
+      - prefix: /internal
+`)
+	srvs := tp.servers("go", "nginx")
+	tp.startAgent()
+	arpResponder(t, tp, admin)
+	forServers(t, srvs, func(t *testing.T, s server) {
+		tp.rawControl(t, s, false)
+		// From the attacker's own address: denied.
+		own := token("own")
+		f := tp.connect(t, s.Port(), false, nil)
+		must(t, f.Data(f.ISN+1, request("/internal/"+own)))
+		resp, rst := f.Response("\r\n\r\n", 500*time.Millisecond)
+		expectNever(t, s, own, "GET /internal/"+own+" from the attacker's own address ("+describe(resp, rst)+")")
+		// From the admin pod's address.
+		tok := token("spoof")
+		g := tp.rawFlow(s.Port(), false)
+		g.Local = netip.AddrPortFrom(admin, g.Local.Port())
+		if err := g.Handshake(nil, 3*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(g.Abort)
+		must(t, g.Data(g.ISN+1, request("/internal/"+tok)))
+		resp, rst = g.Response("\r\n\r\n", 500*time.Millisecond)
+		expectNever(t, s, tok, "GET /internal/"+tok+" from the cli pod, sent with adm-0's source address ("+describe(resp, rst)+")")
 	})
 }
