@@ -449,3 +449,62 @@ status:
 		expectNever(t, s, tok, "GET /internal/"+tok+" from the cli pod, sent with adm-0's source address ("+describe(resp, rst)+")")
 	})
 }
+
+// waitGeneration waits until the agent has applied policy generation gen.
+func (a *agent) waitGeneration(gen int, timeout time.Duration) {
+	a.t.Helper()
+	want := fmt.Sprintf("msg=\"policy applied\" generation=%d ", gen)
+	deadline := time.Now().Add(timeout)
+	for !strings.Contains(a.logs.String(), want) {
+		if time.Now().After(deadline) {
+			a.t.Fatalf("the agent did not apply generation %d within %v", gen, timeout)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestRedteamAuditPassSurvivesEnforce: on an Audit-only endpoint, a
+// segment the normalizer would refuse passes and "the flow stops being
+// parsed" (state AX_ST_PASS). Nothing resets that state when the endpoint
+// becomes enforced: the usual rollout (Audit first, then Enforce) leaves
+// every connection the attacker prepared during the Audit phase unpoliced,
+// for as long as it keeps it alive (the agent expires idle flows after an
+// hour; any data refreshes them).
+//
+// Bytes on the wire: during Audit, on an established connection, one
+// data byte "G" at the next sequence number WITHOUT the ACK flag (the
+// server's stack drops it; the datapath counts no_ack_flag and gives up
+// parsing the flow). The operator switches the policy to Enforce. On the
+// same connection: "GET /api/admin/<tok> HTTP/1.1\r\nHost: srv\r\n\r\n"
+// with ACK: passed unparsed, served. A new connection's identical request
+// is reset.
+func TestRedteamAuditPassSurvivesEnforce(t *testing.T) {
+	t.Parallel()
+	tp := newRedTopo(t, 6)
+	tp.policy("Audit", "")
+	srvs := tp.servers("go", "nginx")
+	a := tp.startAgent()
+	a.waitGeneration(1, 5*time.Second)
+	flows := map[string]*Flow{}
+	for _, s := range srvs {
+		f := tp.connect(t, s.Port(), false, nil)
+		must(t, f.Send(Segment{Seq: f.ISN + 1, Flags: PSH, Payload: []byte("G")}))
+		flows[s.Name()] = f
+	}
+	time.Sleep(50 * time.Millisecond)
+	tp.policy("Enforce", "")
+	a.waitGeneration(2, 10*time.Second)
+	forServers(t, srvs, func(t *testing.T, s server) {
+		// Control: a new connection is policed by the enforced policy.
+		ctl := token("fresh")
+		g := tp.connect(t, s.Port(), false, nil)
+		must(t, g.Data(g.ISN+1, request("/api/admin/"+ctl)))
+		resp, rst := g.Response("\r\n\r\n", 500*time.Millisecond)
+		expectNever(t, s, ctl, "GET /api/admin/"+ctl+" on a connection opened after the switch to Enforce ("+describe(resp, rst)+")")
+		tok := token("audit-pass")
+		f := flows[s.Name()]
+		must(t, f.Data(f.ISN+1, request("/api/admin/"+tok)))
+		resp, rst = f.Response("\r\n\r\n", 500*time.Millisecond)
+		expectNever(t, s, tok, "GET /api/admin/"+tok+" on a connection given up on during Audit, after the switch to Enforce ("+describe(resp, rst)+")")
+	})
+}
