@@ -99,6 +99,54 @@ func TestRedteamHeldDiscardedCopies(t *testing.T) {
 				expectNever(t, s, tok, "GET /api/admin/"+tok+" after an allowed copy sent as "+name+" ("+describe(resp, rst)+")")
 			})
 		}
+		// PAWS: with timestamps negotiated, the allowed copy carries a
+		// timestamp older than the server's ts_recent; Linux drops it.
+		t.Run("paws-old-timestamp", func(t *testing.T) {
+			tok := token("paws")
+			denied, allowed := twins(tok)
+			f := tp.rawFlow(s.Port(), false)
+			ts := func(val uint32) []byte {
+				o := []byte{1, 1, 8, 10, 0, 0, 0, 0, 0, 0, 0, 0}
+				binary.BigEndian.PutUint32(o[4:], val)
+				return o
+			}
+			srvISN, err := synForOpts(f, f.ISN, append(MSSOption(1400), ts(100000)...), 3*time.Second)
+			must(t, err)
+			f.adopt(f.ISN, srvISN)
+			t.Cleanup(f.Abort)
+			must(t, f.Send(Segment{Seq: f.ISN + 1, Ack: srvISN + 1, Flags: ACK, Options: ts(100001)}))
+			must(t, f.Send(Segment{Seq: f.ISN + 1, Ack: srvISN + 1, Flags: ACK | PSH, Options: ts(5), Payload: allowed}))
+			time.Sleep(20 * time.Millisecond)
+			must(t, f.Send(Segment{Seq: f.ISN + 1, Ack: srvISN + 1, Flags: ACK | PSH, Options: ts(100002), Payload: denied}))
+			resp, rst := f.Response("\r\n\r\n", 500*time.Millisecond)
+			expectNever(t, s, tok, "GET /api/admin/"+tok+" after an allowed copy with an old timestamp ("+describe(resp, rst)+")")
+		})
+		// Sequence numbers wrap inside the request: the discarded-copy
+		// trick (bad checksum) across 2^32.
+		t.Run("seq-wraparound", func(t *testing.T) {
+			tok := token("wrap")
+			denied, allowed := twins(tok)
+			f := tp.rawFlow(s.Port(), false)
+			f.ISN = 0xffffffff - 20
+			f.Next = f.ISN + 1
+			must(t, f.Handshake(nil, 3*time.Second))
+			t.Cleanup(f.Abort)
+			must(t, f.Send(Segment{Seq: f.ISN + 1, Ack: f.SrvISN + 1, Flags: ACK | PSH, Payload: allowed, BadChecksum: true}))
+			time.Sleep(20 * time.Millisecond)
+			must(t, f.Data(f.ISN+1, denied))
+			resp, rst := f.Response("\r\n\r\n", 500*time.Millisecond)
+			expectNever(t, s, tok, "GET /api/admin/"+tok+" across the sequence wrap ("+describe(resp, rst)+")")
+			// And the plain denied request across the wrap is reset.
+			tok2 := token("wrap-plain")
+			g := tp.rawFlow(s.Port(), false)
+			g.ISN = 0xffffffff - 20
+			g.Next = g.ISN + 1
+			must(t, g.Handshake(nil, 3*time.Second))
+			t.Cleanup(g.Abort)
+			must(t, g.Data(g.ISN+1, request("/api/admin/"+tok2)))
+			resp, rst = g.Response("\r\n\r\n", 500*time.Millisecond)
+			expectNever(t, s, tok2, "GET /api/admin/"+tok2+" across the sequence wrap ("+describe(resp, rst)+")")
+		})
 		// The IP length covers an allowed request; an Ethernet trailer
 		// the server trims holds the denied one (nothing to win: the
 		// datapath reads the IP length too).

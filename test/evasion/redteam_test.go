@@ -28,7 +28,12 @@ func newRedTopo(t *testing.T, n int) *topo {
 // the server's SYN-ACK acknowledging it; it returns the server's sequence
 // number. f's own ISN is left alone.
 func synFor(f *Flow, isn uint32, timeout time.Duration) (uint32, error) {
-	if err := f.Send(Segment{Seq: isn, Flags: SYN, Options: MSSOption(1400)}); err != nil {
+	return synForOpts(f, isn, MSSOption(1400), timeout)
+}
+
+// synForOpts is synFor with the SYN's TCP options.
+func synForOpts(f *Flow, isn uint32, opts []byte, timeout time.Duration) (uint32, error) {
+	if err := f.Send(Segment{Seq: isn, Flags: SYN, Options: opts}); err != nil {
 		return 0, err
 	}
 	deadline := time.After(timeout)
