@@ -181,3 +181,27 @@ func TestRedteamHeldDiscardedCopies(t *testing.T) {
 		})
 	})
 }
+
+// TestRedteamHeldSecondaryAddress: the server pod also owns a secondary
+// IPv4 address no policy names; its stack accepts connections to it. The
+// interface-to-pod record must police it like the pod IP.
+func TestRedteamHeldSecondaryAddress(t *testing.T) {
+	t.Parallel()
+	tp := newRedTopo(t, 7)
+	second := netip.MustParseAddr("10.90.7.11")
+	tp.run(tp.srv, "ip", "addr", "add", second.String()+"/24", "dev", "eth0")
+	tp.policy("Enforce", "")
+	srvs := tp.servers("go", "nginx")
+	tp.startAgent()
+	forServers(t, srvs, func(t *testing.T, s server) {
+		tp.rawControl(t, s, false)
+		tok := token("secondary")
+		f := tp.rawFlow(s.Port(), false)
+		f.Remote = netip.AddrPortFrom(second, f.Remote.Port())
+		must(t, f.Handshake(nil, 3*time.Second))
+		t.Cleanup(f.Abort)
+		must(t, f.Data(f.ISN+1, request("/api/admin/"+tok)))
+		resp, rst := f.Response("\r\n\r\n", 500*time.Millisecond)
+		expectNever(t, s, tok, "GET /api/admin/"+tok+" to the secondary address "+second.String()+" ("+describe(resp, rst)+")")
+	})
+}
