@@ -86,7 +86,8 @@ func (tp *topo) tcpExt(name string) int {
 // the client's MAC, whose kernel drops the SYN-ACKs), until the server
 // starts answering SYNs with SYN cookies: what Linux does under a SYN
 // flood (tcp_syncookies=1, the default). It sends only as many SYNs as the
-// listener's backlog needs (about 512 for nginx, 4096 for Go).
+// listener's backlog needs (Python's http.server: 5; nginx: 511; Go:
+// net.core.somaxconn, 4096).
 func (tp *topo) fillSynQueue(t *testing.T, port int, maxSYNs int) {
 	t.Helper()
 	if tp.link == nil {
@@ -97,20 +98,26 @@ func (tp *topo) fillSynQueue(t *testing.T, port int, maxSYNs int) {
 	before := tp.tcpExt("SyncookiesSent")
 	dst := tp.srv.Addr
 	sent := 0
+	check := 8 // look at the counter after 8, 16, 32, ... SYNs, then every 512
 	for sent < maxSYNs {
-		for range 100 {
-			sport := uint16(1024 + sent + port%7*8000)
-			seg := Segment{SrcPort: sport, DstPort: uint16(port), Seq: uint32(sent) * 7919, Flags: SYN, Options: MSSOption(1400)}
-			pkt := IPv4{Src: src, Dst: dst, Proto: ProtoTCP, ID: uint16(sent)}.Marshal(seg.Marshal(src, dst))
-			must(t, tp.link.Send(Ethernet(tp.srvMAC, tp.link.MAC, nil, EtherIPv4, pkt)))
-			sent++
+		sport := uint16(1024 + sent + port%7*8000)
+		seg := Segment{SrcPort: sport, DstPort: uint16(port), Seq: uint32(sent) * 7919, Flags: SYN, Options: MSSOption(1400)}
+		pkt := IPv4{Src: src, Dst: dst, Proto: ProtoTCP, ID: uint16(sent)}.Marshal(seg.Marshal(src, dst))
+		must(t, tp.link.Send(Ethernet(tp.srvMAC, tp.link.MAC, nil, EtherIPv4, pkt)))
+		sent++
+		if sent%100 == 0 {
+			time.Sleep(3 * time.Millisecond) // let the softirqs drain the backlog
 		}
-		time.Sleep(3 * time.Millisecond)
-		if sent%500 == 0 || sent >= maxSYNs {
+		if sent == check || sent >= maxSYNs {
 			time.Sleep(20 * time.Millisecond)
 			if tp.tcpExt("SyncookiesSent") > before {
 				t.Logf("port %d: the server answers with SYN cookies after %d spoofed SYNs", port, sent)
 				return
+			}
+			if check < 512 {
+				check *= 2
+			} else {
+				check += 512
 			}
 		}
 	}
@@ -128,8 +135,9 @@ var errNoCookie = errors.New("no SYN cookie")
 //
 // Bytes on the wire, all from the attacker's 4-tuple to a policed port:
 //
-//  1. ~512 (nginx) or ~4100 (Go) spoofed SYNs from another address fill
-//     the listener's SYN queue: the server now answers with SYN cookies.
+//  1. Spoofed SYNs from another address fill the listener's SYN queue
+//     (about 8 for Python's http.server, 512 for nginx, 4100 for Go):
+//     the server now answers with SYN cookies.
 //  2. SYN seq=A. The server answers SYN-ACK seq=C1 ack=A+1: the flow
 //     starts at A+1.
 //  3. SYN seq=B=A-k. The server answers SYN-ACK seq=C2 ack=B+1: a SYN-ACK
@@ -155,7 +163,7 @@ func TestRedteamSynCookieSecondSYN(t *testing.T) {
 	t.Parallel()
 	tp := newRedTopo(t, 1)
 	tp.policy("Enforce", "")
-	srvs := tp.servers("go", "nginx")
+	srvs := tp.servers("go", "nginx", "python")
 	tp.startAgent()
 	forServers(t, srvs, func(t *testing.T, s server) {
 		tp.rawControl(t, s, false)
