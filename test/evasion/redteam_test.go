@@ -526,3 +526,48 @@ func TestRedteamAuditPassSurvivesEnforce(t *testing.T) {
 		expectNever(t, s, tok, "GET /api/admin/"+tok+" on a connection given up on during Audit, after the switch to Enforce ("+describe(resp, rst)+")")
 	})
 }
+
+// TestRedteamUrgentPointerInPureACK: class 1 is closed by refusing data
+// segments with the URG flag, but Linux takes the urgent pointer from any
+// segment, data or not (tcp_urg -> tcp_check_urg), and remembers a pointer
+// to a byte it has not received yet (TCP_URG_NOTYET): when that byte
+// arrives, in a segment WITHOUT the URG flag, it is taken out of the
+// stream the application reads.
+//
+// Bytes on the wire, on an established connection at next sequence N:
+//
+//  1. ACK|URG seq=N, no payload, urgent pointer 11: "the byte at N+10 is
+//     urgent" (Linux subtracts one, tcp_stdurg=0). The datapath passes
+//     zero-length segments whatever their flags.
+//  2. ACK|PSH seq=N "GET /api/adminX", then ACK|PSH seq=N+15
+//     "/<tok> HTTP/1.1\r\nHost: srv\r\n\r\n". No URG flag: the datapath
+//     parses the path /api/adminX/<tok>, which prefix /api/admin does not
+//     match (semantics.md: not /px), and the allow rule for /api does:
+//     allowed. The server's stack takes the 'X' (the byte at N+14, which
+//     the pointer names) out of the stream; Go and nginx read
+//     "GET /api/admin/<tok>". (One segment is enough for Go; nginx stops
+//     reading at the urgent mark and needs the next segment's wakeup.)
+func TestRedteamUrgentPointerInPureACK(t *testing.T) {
+	t.Parallel()
+	tp := newRedTopo(t, 8)
+	tp.policy("Enforce", "")
+	srvs := tp.servers("go", "nginx")
+	tp.startAgent()
+	forServers(t, srvs, func(t *testing.T, s server) {
+		tp.rawControl(t, s, false)
+		tok := token("urgptr")
+		head := "GET /api/admin"
+		req := []byte(head + "X/" + tok + " HTTP/1.1\r\nHost: srv\r\n\r\n")
+		f := tp.connect(t, s.Port(), false, nil)
+		must(t, f.Send(Segment{Seq: f.ISN + 1, Ack: f.SrvISN + 1, Flags: ACK | URG, Urgent: uint16(len(head) + 1)}))
+		time.Sleep(20 * time.Millisecond)
+		// Two segments: a reader stops at the urgent mark (nginx, with
+		// edge-triggered epoll, then waits for the next segment).
+		n := len(head) + 1
+		must(t, f.Data(f.ISN+1, req[:n]))
+		time.Sleep(20 * time.Millisecond)
+		must(t, f.Data(f.ISN+1+uint32(n), req[n:]))
+		resp, rst := f.Response("\r\n\r\n", 500*time.Millisecond)
+		expectNever(t, s, tok, "GET /api/admin/"+tok+" after an urgent pointer in a pure ACK named the X of /api/adminX ("+describe(resp, rst)+")")
+	})
+}
