@@ -1,6 +1,7 @@
 package evasion
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -569,5 +570,38 @@ func TestRedteamUrgentPointerInPureACK(t *testing.T) {
 		must(t, f.Data(f.ISN+1+uint32(n), req[n:]))
 		resp, rst := f.Response("\r\n\r\n", 500*time.Millisecond)
 		expectNever(t, s, tok, "GET /api/admin/"+tok+" after an urgent pointer in a pure ACK named the X of /api/adminX ("+describe(resp, rst)+")")
+	})
+}
+
+// TestRedteamRequestLineEndedByFIN: the datapath decides a request when
+// its request line ends (LF). A client that sends a request line with no
+// line end at all and then half-closes the connection is never decided:
+// the line is incomplete, the FIN passes. Python's http.server reads the
+// line with readline(), which returns the unterminated line at end of
+// stream, and its header parser takes end of stream as the end of the
+// headers: it serves the request. (Go reads the line too but fails on the
+// missing header section; nginx logs it as a 400, like
+// TestRedteamSplitRequestLineLogged.)
+//
+// Bytes: "GET /api/admin/<tok> HTTP/1.1" then FIN, from an ordinary socket
+// (write, then shutdown(SHUT_WR)).
+func TestRedteamRequestLineEndedByFIN(t *testing.T) {
+	t.Parallel()
+	tp := newRedTopo(t, 9)
+	tp.policy("Enforce", "")
+	srvs := tp.servers("go", "nginx", "python")
+	tp.startAgent()
+	forServers(t, srvs, func(t *testing.T, s server) {
+		tok := token("eof")
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		c, err := tp.cli.DialContext(ctx, "tcp", tp.srvAddr(s.Port()))
+		must(t, err)
+		defer c.Close()
+		_, err = c.Write([]byte("GET /api/admin/" + tok + " HTTP/1.1"))
+		must(t, err)
+		must(t, c.(*net.TCPConn).CloseWrite())
+		resp, _ := readAll(c, 500*time.Millisecond)
+		expectNever(t, s, tok, "GET /api/admin/"+tok+" whose request line ends at the client's FIN ("+firstLine(resp, nil)+")")
 	})
 }
