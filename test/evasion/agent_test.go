@@ -49,6 +49,12 @@ type agent struct {
 // is killed and its pins removed at cleanup.
 func startAgent(t *testing.T, policyDir string, ifaces ...string) *agent {
 	t.Helper()
+	return startAgentArgs(t, policyDir, nil, ifaces...)
+}
+
+// startAgentArgs is startAgent with extra command-line flags.
+func startAgentArgs(t *testing.T, policyDir string, extra []string, ifaces ...string) *agent {
+	t.Helper()
 	pinDir := fmt.Sprintf("/sys/fs/bpf/axon-evasion-%d", time.Now().UnixNano())
 	t.Cleanup(func() {
 		if out, err := exec.Command(agentBin, "cleanup", "--pin-dir", pinDir).CombinedOutput(); err != nil {
@@ -56,8 +62,8 @@ func startAgent(t *testing.T, policyDir string, ifaces ...string) *agent {
 		}
 	})
 	a := &agent{t: t, addr: freeAddr(t), logs: &syncBuffer{}, done: make(chan struct{})}
-	a.cmd = exec.Command(agentBin, "--policy-dir", policyDir, "--attach", strings.Join(ifaces, ","),
-		"--metrics-addr", a.addr, "--pin-dir", pinDir, "--log-decisions")
+	a.cmd = exec.Command(agentBin, append([]string{"--policy-dir", policyDir, "--attach", strings.Join(ifaces, ","),
+		"--metrics-addr", a.addr, "--pin-dir", pinDir, "--log-decisions"}, extra...)...)
 	a.cmd.Stdout, a.cmd.Stderr = a.logs, a.logs
 	if err := a.cmd.Start(); err != nil {
 		t.Fatalf("starting agent: %v", err)

@@ -205,3 +205,43 @@ func TestRedteamHeldSecondaryAddress(t *testing.T) {
 		expectNever(t, s, tok, "GET /api/admin/"+tok+" to the secondary address "+second.String()+" ("+describe(resp, rst)+")")
 	})
 }
+
+// TestRedteamHeldFlowTableFull: with a flow table of 64 entries filled by
+// the SYN-ACKs answering spoofed SYNs, a connection opened before the
+// flood keeps its flow (no eviction: its denied request is still reset),
+// and a new connection gets none: its request, allowed or not, is refused
+// (flow_table_full, then no_flow), never passed unparsed. (A reset frees
+// its flow: the new connections are tried first.)
+func TestRedteamHeldFlowTableFull(t *testing.T) {
+	t.Parallel()
+	tp := newRedTopo(t, 11)
+	tp.policy("Enforce", "")
+	srvs := tp.servers("go")
+	tp.agent = startAgentArgs(t, tp.dir, []string{"--max-flows", "64"}, tp.srv.Port)
+	s := srvs[0]
+	old := tp.connect(t, s.Port(), false, nil)
+	src := tp.atk4.Next()
+	tp.run(tp.srv, "ip", "neigh", "replace", src.String(), "lladdr", tp.mac(tp.cli).String(), "dev", "eth0", "nud", "permanent")
+	for i := range 200 {
+		seg := Segment{SrcPort: uint16(3000 + i), DstPort: uint16(s.Port()), Seq: uint32(i) * 7919, Flags: SYN, Options: MSSOption(1400)}
+		pkt := IPv4{Src: src, Dst: tp.srv.Addr, Proto: ProtoTCP, ID: uint16(i)}.Marshal(seg.Marshal(src, tp.srv.Addr))
+		must(t, tp.link.Send(Ethernet(tp.srvMAC, tp.link.MAC, nil, EtherIPv4, pkt)))
+	}
+	time.Sleep(200 * time.Millisecond)
+	full := tp.agent.metric("axon_drops_total", map[string]string{"reason": "flow_table_full"})
+	t.Logf("flow_table_full %v, axon_flows %v, SYN cookies sent %d", full, tp.agent.metric("axon_flows", nil), tp.tcpExt("SyncookiesSent"))
+	if full == 0 {
+		t.Fatal("the flood did not fill the flow table")
+	}
+	for _, path := range []string{"/api/v1/", "/api/admin/"} {
+		tok := token("new")
+		f := tp.connect(t, s.Port(), false, nil)
+		must(t, f.Data(f.ISN+1, request(path+tok)))
+		resp, rst := f.Response("\r\n\r\n", 500*time.Millisecond)
+		expectNever(t, s, tok, "GET "+path+tok+" on a connection opened with the flow table full ("+describe(resp, rst)+")")
+	}
+	tokOld := token("old")
+	must(t, old.Data(old.ISN+1, request("/api/admin/"+tokOld)))
+	resp, rst := old.Response("\r\n\r\n", 500*time.Millisecond)
+	expectNever(t, s, tokOld, "GET /api/admin/"+tokOld+" on a connection opened before the flood ("+describe(resp, rst)+")")
+}
