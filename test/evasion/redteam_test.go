@@ -556,20 +556,38 @@ func TestRedteamUrgentPointerInPureACK(t *testing.T) {
 	tp.startAgent()
 	forServers(t, srvs, func(t *testing.T, s server) {
 		tp.rawControl(t, s, false)
-		tok := token("urgptr")
-		head := "GET /api/admin"
-		req := []byte(head + "X/" + tok + " HTTP/1.1\r\nHost: srv\r\n\r\n")
-		f := tp.connect(t, s.Port(), false, nil)
-		must(t, f.Send(Segment{Seq: f.ISN + 1, Ack: f.SrvISN + 1, Flags: ACK | URG, Urgent: uint16(len(head) + 1)}))
-		time.Sleep(20 * time.Millisecond)
-		// Two segments: a reader stops at the urgent mark (nginx, with
-		// edge-triggered epoll, then waits for the next segment).
-		n := len(head) + 1
-		must(t, f.Data(f.ISN+1, req[:n]))
-		time.Sleep(20 * time.Millisecond)
-		must(t, f.Data(f.ISN+1+uint32(n), req[n:]))
-		resp, rst := f.Response("\r\n\r\n", 500*time.Millisecond)
-		expectNever(t, s, tok, "GET /api/admin/"+tok+" after an urgent pointer in a pure ACK named the X of /api/adminX ("+describe(resp, rst)+")")
+		// "pure-ack": a separate zero-length ACK|URG after the handshake;
+		// "handshake-ack": the urgent pointer in the handshake's own
+		// final ACK (Linux runs tcp_urg on it too).
+		for _, where := range []string{"pure-ack", "handshake-ack"} {
+			t.Run(where, func(t *testing.T) {
+				tok := token("urgptr")
+				head := "GET /api/admin"
+				req := []byte(head + "X/" + tok + " HTTP/1.1\r\nHost: srv\r\n\r\n")
+				urg := Segment{Flags: ACK | URG, Urgent: uint16(len(head) + 1)}
+				f := tp.rawFlow(s.Port(), false)
+				if where == "pure-ack" {
+					must(t, f.Handshake(nil, 3*time.Second))
+				} else {
+					srvISN, err := synFor(f, f.ISN, 3*time.Second)
+					must(t, err)
+					f.adopt(f.ISN, srvISN)
+				}
+				t.Cleanup(f.Abort)
+				urg.Seq, urg.Ack = f.ISN+1, f.SrvISN+1
+				must(t, f.Send(urg))
+				time.Sleep(20 * time.Millisecond)
+				// Two segments: a reader stops at the urgent mark (nginx,
+				// with edge-triggered epoll, then waits for the next
+				// segment).
+				n := len(head) + 1
+				must(t, f.Data(f.ISN+1, req[:n]))
+				time.Sleep(20 * time.Millisecond)
+				must(t, f.Data(f.ISN+1+uint32(n), req[n:]))
+				resp, rst := f.Response("\r\n\r\n", 500*time.Millisecond)
+				expectNever(t, s, tok, "GET /api/admin/"+tok+" after an urgent pointer in a zero-length "+where+" named the X of /api/adminX ("+describe(resp, rst)+")")
+			})
+		}
 	})
 }
 
