@@ -15,6 +15,12 @@ type agent = agentproc.Proc
 // is killed and its pins removed at cleanup.
 func startAgent(t *testing.T, policyDir string, ifaces ...string) *agent {
 	t.Helper()
+	return startAgentArgs(t, policyDir, nil, ifaces...)
+}
+
+// startAgentArgs is startAgent with extra command-line flags.
+func startAgentArgs(t *testing.T, policyDir string, extra []string, ifaces ...string) *agent {
+	t.Helper()
 	pinDir := agentproc.PinDir(t, agentBin, "axon-evasion")
-	return agentproc.Start(t, agentBin, agentproc.Config{PolicyDir: policyDir, PinDir: pinDir, Ifaces: ifaces}, 20*time.Second)
+	return agentproc.Start(t, agentBin, agentproc.Config{PolicyDir: policyDir, PinDir: pinDir, Ifaces: ifaces, Args: extra}, 20*time.Second)
 }

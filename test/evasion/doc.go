@@ -26,6 +26,10 @@
 //	TestClass01UrgentData ... TestClass09VLANPriorityTags   TCP/IP layer (tcp_test.go)
 //	TestClass10BareCR ... TestClass16LenientChunked         HTTP layer (http_test.go)
 //	TestLegit*                                              legitimate traffic Axon must not break (legit_test.go)
+//	TestRedteam*                                            red-team findings, each failing while its bypass
+//	                                                        exists (redteam_test.go); TestRedteamHeld*: attempts
+//	                                                        the normalizer held (redteam_held_test.go);
+//	                                                        on 10.90.<n>.0/24 and fd90:<n>::/64
 //	TestHarnessAllowDeny                                    the harness itself
 //
 // A denied request counts as having reached a server when the server's own

@@ -51,9 +51,16 @@ type topo struct {
 // then writes its policy, starts its servers and calls startAgent.
 func newTopo(t *testing.T, n int) *topo {
 	t.Helper()
+	return newTopoIn(t, "10.86", "fd86", n)
+}
+
+// newTopoIn is newTopo on <v4net>.<n>.0/24 and <v6net>:<n>::/64, for
+// suites that own another address range (the red team's 10.90/16).
+func newTopoIn(t *testing.T, v4net, v6net string, n int) *topo {
+	t.Helper()
 	netns.RequireRoot(t)
-	v4 := fmt.Sprintf("10.86.%d.", n)
-	v6 := fmt.Sprintf("fd86:%x::", n)
+	v4 := fmt.Sprintf("%s.%d.", v4net, n)
+	v6 := fmt.Sprintf("%s:%x::", v6net, n)
 	tp := &topo{t: t, n: n, net: netns.New(t, v4+"0/24"), dir: t.TempDir()}
 	tp.srv = tp.net.AddHost("srv", v4+"10")
 	tp.cli = tp.net.AddHost("cli", v4+"20")
