@@ -470,13 +470,13 @@ status:
 }
 
 // waitGeneration waits until the agent has applied policy generation gen.
-func (a *agent) waitGeneration(gen int, timeout time.Duration) {
-	a.t.Helper()
+func waitGeneration(t *testing.T, a *agent, gen int, timeout time.Duration) {
+	t.Helper()
 	want := fmt.Sprintf("msg=\"policy applied\" generation=%d ", gen)
 	deadline := time.Now().Add(timeout)
-	for !strings.Contains(a.logs.String(), want) {
+	for !strings.Contains(a.Logs.String(), want) {
 		if time.Now().After(deadline) {
-			a.t.Fatalf("the agent did not apply generation %d within %v", gen, timeout)
+			t.Fatalf("the agent did not apply generation %d within %v", gen, timeout)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -503,7 +503,7 @@ func TestRedteamAuditPassSurvivesEnforce(t *testing.T) {
 	tp.policy("Audit", "")
 	srvs := tp.servers("go", "nginx")
 	a := tp.startAgent()
-	a.waitGeneration(1, 5*time.Second)
+	waitGeneration(t, a, 1, 5*time.Second)
 	flows := map[string]*Flow{}
 	for _, s := range srvs {
 		f := tp.connect(t, s.Port(), false, nil)
@@ -512,7 +512,7 @@ func TestRedteamAuditPassSurvivesEnforce(t *testing.T) {
 	}
 	time.Sleep(50 * time.Millisecond)
 	tp.policy("Enforce", "")
-	a.waitGeneration(2, 10*time.Second)
+	waitGeneration(t, a, 2, 10*time.Second)
 	forServers(t, srvs, func(t *testing.T, s server) {
 		// Control: a new connection is policed by the enforced policy.
 		ctl := token("fresh")
