@@ -1,0 +1,150 @@
+package observe
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/axon-dev/axon/test/netns"
+)
+
+// The e2e tests run servers and clients as separate processes inside the
+// test's network namespaces, as pods would: the observer filters on the
+// namespace of the calling thread, and a Go test process only switches
+// single threads. The test binary re-executes itself with helperEnv set.
+const helperEnv = "AXON_OBSERVE_HELPER"
+
+func TestMain(m *testing.M) {
+	if role := os.Getenv(helperEnv); role != "" {
+		if err := runHelper(role, os.Args[len(os.Args)-1]); err != nil {
+			fmt.Fprintln(os.Stderr, "helper:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// helper starts the test binary as role inside h with arg.
+func helper(ctx context.Context, h *netns.Host, role, arg string) *exec.Cmd {
+	self, err := os.Executable()
+	if err != nil {
+		panic(err)
+	}
+	cmd := h.Command(ctx, self, "-test.run=^$", arg)
+	cmd.Env = append(os.Environ(), helperEnv+"="+role)
+	return cmd
+}
+
+func runHelper(role, arg string) error {
+	switch role {
+	case "server":
+		return serveTest(arg)
+	case "goclient":
+		return goClient(arg)
+	case "pipeline":
+		return pipelineClient(arg)
+	}
+	return fmt.Errorf("unknown helper %q", role)
+}
+
+// serveTest is the Go server of the ground-truth tests: /ok 200, /missing
+// 404, /fail 500, /slow 200 after 50 ms, /echo 200 with the request body,
+// anything under /api/ 200.
+func serveTest(addr string) error {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/ok", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
+	mux.HandleFunc("/missing", func(w http.ResponseWriter, r *http.Request) { http.NotFound(w, r) })
+	mux.HandleFunc("/fail", func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "fail", http.StatusInternalServerError)
+	})
+	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(50 * time.Millisecond)
+		io.WriteString(w, "slow\n")
+	})
+	mux.HandleFunc("/echo", func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		w.Write(b)
+	})
+	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "api\n") })
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	fmt.Println("listening")
+	return http.Serve(l, mux)
+}
+
+// clientPlan is what the Go keep-alive client sends, in order: method,
+// path, body.
+var clientPlan = []struct{ method, path, body string }{
+	{"GET", "/ok", ""}, {"GET", "/ok", ""}, {"GET", "/ok", ""},
+	{"GET", "/missing", ""}, {"GET", "/missing", ""},
+	{"GET", "/fail", ""},
+	{"POST", "/echo", "hello world"}, {"PUT", "/echo", strings.Repeat("x", 300)},
+	{"GET", "/slow", ""}, {"GET", "/slow", ""}, {"GET", "/slow", ""},
+	{"HEAD", "/ok", ""},
+	{"GET", "/api/orders/17", ""}, {"GET", "/api/orders/18", ""}, {"DELETE", "/api/orders/19", ""},
+}
+
+// goClient sends clientPlan over one keep-alive connection.
+func goClient(base string) error {
+	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxConnsPerHost: 1}}
+	for _, r := range clientPlan {
+		var body io.Reader
+		if r.body != "" {
+			body = strings.NewReader(r.body)
+		}
+		req, err := http.NewRequest(r.method, base+r.path, body)
+		if err != nil {
+			return err
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			return err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	c.CloseIdleConnections()
+	return nil
+}
+
+// pipelinePaths are sent by the raw pipelining client in one write.
+var pipelinePaths = []string{"/ok", "/missing", "/fail", "/ok", "/api/orders/5"}
+
+// pipelineClient writes every request of pipelinePaths in one write on
+// one connection, then reads all responses.
+func pipelineClient(addr string) error {
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	var b strings.Builder
+	for _, p := range pipelinePaths {
+		fmt.Fprintf(&b, "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: pipeline\r\n\r\n", p, addr)
+	}
+	if _, err := io.WriteString(c, b.String()); err != nil {
+		return err
+	}
+	br := bufio.NewReader(c)
+	for range pipelinePaths {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			return err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	return nil
+}
