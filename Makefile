@@ -61,8 +61,9 @@ test-kernels: ## Run the BPF suite on Linux 5.10, 6.1, 6.12 under QEMU and on th
 	@scripts/kernels/test.sh
 
 .PHONY: bench
-bench: ## Run the benchmarks: BPF_PROG_TEST_RUN per-packet cost against a no-op program, compiler cost.
+bench: ## Run the benchmarks: BPF_PROG_TEST_RUN per-packet cost against a no-op program, compiler cost, HTTP observer overhead.
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./agent/datapath/... ./policy/...
+	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 ./agent/observe/
 
 ##@ Demo
 

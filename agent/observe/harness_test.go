@@ -79,7 +79,7 @@ func (o *observed) counts(t *testing.T, name string, withSource bool) map[string
 			continue
 		}
 		for _, m := range mf.Metric {
-			l := labels(m)
+			l := labelMap(m)
 			k := l["method"] + " " + l["route"] + " " + l["status_code"]
 			if withSource {
 				k += " " + l["source_namespace"] + "/" + l["source_workload"]
@@ -104,7 +104,7 @@ func (o *observed) series(t *testing.T, name string, want map[string]string) []*
 		}
 	next:
 		for _, m := range mf.Metric {
-			l := labels(m)
+			l := labelMap(m)
 			for k, v := range want {
 				if l[k] != v {
 					continue next
@@ -130,7 +130,7 @@ func (o *observed) counter(t *testing.T, name string, want map[string]string) fl
 		}
 	next:
 		for _, m := range mf.Metric {
-			l := labels(m)
+			l := labelMap(m)
 			for k, w := range want {
 				if l[k] != w {
 					continue next
@@ -142,7 +142,7 @@ func (o *observed) counter(t *testing.T, name string, want map[string]string) fl
 	return v
 }
 
-func labels(m *dto.Metric) map[string]string {
+func labelMap(m *dto.Metric) map[string]string {
 	l := map[string]string{}
 	for _, p := range m.Label {
 		l[p.GetName()] = p.GetValue()
@@ -180,7 +180,7 @@ func (o *observed) lossReport(t *testing.T) string {
 		if strings.HasPrefix(mf.GetName(), "axon_http_") {
 			for _, m := range mf.Metric {
 				if v := m.GetCounter().GetValue(); v != 0 {
-					fmt.Fprintf(&b, "%s%v=%v ", mf.GetName(), labels(m), v)
+					fmt.Fprintf(&b, "%s%v=%v ", mf.GetName(), labelMap(m), v)
 				}
 			}
 		}

@@ -52,6 +52,8 @@ func runHelper(role, arg string) error {
 		return goClient(arg, clientPlan)
 	case "goclient-nginx":
 		return goClient(arg, nginxPlan)
+	case "load":
+		return loadClient(arg)
 	case "pipeline":
 		return pipelineClient(arg, pipelinePaths)
 	case "pipeline-nginx":
@@ -162,5 +164,42 @@ func pipelineClient(addr string, paths []string) error {
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 	}
+	return nil
+}
+
+// loadClient sends GET /ok for 1 s from 8 keep-alive connections and prints
+// the requests per second.
+func loadClient(base string) error {
+	tr := &http.Transport{MaxIdleConnsPerHost: 8, MaxConnsPerHost: 8}
+	c := &http.Client{Timeout: 5 * time.Second, Transport: tr}
+	end := time.Now().Add(time.Second)
+	counts := make(chan int, 8)
+	errs := make(chan error, 8)
+	for range 8 {
+		go func() {
+			n := 0
+			for time.Now().Before(end) {
+				resp, err := c.Get(base + "/ok")
+				if err != nil {
+					errs <- err
+					return
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				n++
+			}
+			counts <- n
+		}()
+	}
+	total := 0
+	for range 8 {
+		select {
+		case n := <-counts:
+			total += n
+		case err := <-errs:
+			return err
+		}
+	}
+	fmt.Println(total)
 	return nil
 }
