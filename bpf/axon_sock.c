@@ -25,20 +25,16 @@ char __license[] SEC("license") = "Dual BSD/GPL";
 #define AXS_S_IFMT	00170000
 #define AXS_S_IFSOCK	0140000
 
-/* Syscall tracepoint records (format files under events/syscalls/). */
-struct axs_sys_enter {
-	__u64 common;
-	__s32 nr;
-	__u32 pad;
-	__u64 args[6];
-};
-
-struct axs_sys_exit {
-	__u64 common;
-	__s32 nr;
-	__u32 pad;
-	__s64 ret;
-};
+/* x86_64 syscall numbers (the object is built for x86_64). */
+#define AXS_NR_READ	0
+#define AXS_NR_WRITE	1
+#define AXS_NR_CLOSE	3
+#define AXS_NR_READV	19
+#define AXS_NR_WRITEV	20
+#define AXS_NR_SENDTO	44
+#define AXS_NR_RECVFROM 45
+#define AXS_NR_SENDMSG	46
+#define AXS_NR_RECVMSG	47
 
 struct axs_iovec {
 	__u64 base;
@@ -52,8 +48,10 @@ static __always_inline void axs_count(__u32 stat)
 		*v += 1;
 }
 
-/* axs_monitored reports whether the calling task's network namespace is in
- * axs_netns: three CO-RE reads and one hash lookup. */
+/* axs_monitored reports whether the calling task's network namespace is
+ * monitored: the host's (a static inode number) never is; other namespaces
+ * are looked up in the axs_netns_bits bitmap (an array lookup the verifier
+ * inlines), or in the axs_netns hash beyond its range. */
 static __always_inline __u32 axs_netns_inum(void)
 {
 	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_get_current_task_btf)) {
@@ -68,6 +66,14 @@ static __always_inline __u32 axs_netns_inum(void)
 static __always_inline int axs_monitored(__u32 *inum)
 {
 	*inum = axs_netns_inum();
+	if (*inum < AXS_NETNS_DYN_FIRST)
+		return 0; /* a namespace created at boot: the host's, never a pod's */
+	__u32 idx = *inum - AXS_NETNS_DYN_FIRST;
+	if (idx < AXS_NETNS_BITS) {
+		__u32 word = idx / 64;
+		__u64 *bits = bpf_map_lookup_elem(&axs_netns_bits, &word);
+		return bits && (*bits >> (idx & 63)) & 1;
+	}
 	return bpf_map_lookup_elem(&axs_netns, inum) != 0;
 }
 
@@ -220,19 +226,6 @@ static __always_inline void axs_capture(__u32 inum, __u32 fd, __u64 buf, __u64 n
 	axs_count(AXS_STAT_EVENTS);
 }
 
-/* axs_enter_read remembers a read-type call of a monitored task. */
-static __always_inline int axs_enter_read(struct axs_sys_enter *ctx, __u32 kind)
-{
-	__u32 inum;
-	if (!axs_monitored(&inum))
-		return 0;
-	__u64 id = bpf_get_current_pid_tgid();
-	struct axs_pending p = {.buf = ctx->args[1], .fd = (__u32)ctx->args[0], .kind = kind};
-	if (bpf_map_update_elem(&axs_inflight, &id, &p, BPF_ANY))
-		axs_count(AXS_STAT_PENDING_FULL);
-	return 0;
-}
-
 /* axs_first_iov resolves a vector or message buffer to its first element. */
 static __always_inline int axs_first_iov(__u64 *buf, __u64 *len, __u32 kind)
 {
@@ -253,21 +246,12 @@ static __always_inline int axs_first_iov(__u64 *buf, __u64 *len, __u32 kind)
 	return 0;
 }
 
-/* axs_exit_read captures what a monitored read-type call returned. */
-static __always_inline int axs_exit_read(struct axs_sys_exit *ctx)
+/* axs_read captures what a monitored read-type call returned. */
+static __always_inline int axs_read(__u32 inum, __u32 fd, __u64 buf, __u64 n, __u32 kind)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct axs_pending *pp = bpf_map_lookup_elem(&axs_inflight, &id);
-	if (!pp)
+	if (kind != AXS_BUF_PLAIN && axs_first_iov(&buf, &n, kind))
 		return 0;
-	struct axs_pending p = *pp;
-	bpf_map_delete_elem(&axs_inflight, &id);
-	if (ctx->ret <= 0)
-		return 0;
-	__u64 n = ctx->ret;
-	if (p.kind != AXS_BUF_PLAIN && axs_first_iov(&p.buf, &n, p.kind))
-		return 0;
-	struct axs_fd_key fk = {.tgid = id >> 32, .fd = p.fd};
+	struct axs_fd_key fk = {.tgid = bpf_get_current_pid_tgid() >> 32, .fd = fd};
 	struct axs_held *hp = bpf_map_lookup_elem(&axs_held, &fk);
 	struct axs_held hold = {};
 	if (hp) {
@@ -278,26 +262,21 @@ static __always_inline int axs_exit_read(struct axs_sys_exit *ctx)
 		/* A short read: keep its bytes for the next read of this fd. */
 		__u32 h = hold.len & 7;
 		__u64 w = 0;
-		if (bpf_probe_read_user(&w, ((n - 1) & 7) + 1, (void *)p.buf) == 0) {
+		if (bpf_probe_read_user(&w, ((n - 1) & 7) + 1, (void *)buf) == 0) {
 			hold.data |= w << (h * 8);
 			hold.len = h + n;
-			bpf_map_update_elem(&axs_held, &fk, &hold, BPF_ANY);
+			if (bpf_map_update_elem(&axs_held, &fk, &hold, BPF_ANY))
+				axs_count(AXS_STAT_HELD_FULL);
 		}
 		return 0;
 	}
-	__u32 inum = axs_netns_inum();
-	axs_capture(inum, p.fd, p.buf, n, AXS_DIR_READ, hold.len ? &hold : 0);
+	axs_capture(inum, fd, buf, n, AXS_DIR_READ, hold.len ? &hold : 0);
 	return 0;
 }
 
-/* axs_enter_write captures what a monitored write-type call sends. */
-static __always_inline int axs_enter_write(struct axs_sys_enter *ctx, __u32 kind)
+/* axs_write captures what a monitored write-type call sends. */
+static __always_inline int axs_write(__u32 inum, __u32 fd, __u64 buf, __u64 n, __u32 kind)
 {
-	__u32 inum;
-	if (!axs_monitored(&inum))
-		return 0;
-	__u64 buf = ctx->args[1];
-	__u64 n = ctx->args[2];
 	if (kind == AXS_BUF_IOV) {
 		if (!n)
 			return 0;
@@ -307,91 +286,16 @@ static __always_inline int axs_enter_write(struct axs_sys_enter *ctx, __u32 kind
 		n = ~0ULL;
 	if (kind != AXS_BUF_PLAIN && axs_first_iov(&buf, &n, kind))
 		return 0;
-	axs_capture(inum, (__u32)ctx->args[0], buf, n, AXS_DIR_WRITE, 0);
+	axs_capture(inum, fd, buf, n, AXS_DIR_WRITE, 0);
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_enter_read")
-int axs_enter_read_plain(struct axs_sys_enter *ctx)
+/* axs_close: a monitored task closing a connection that carried HTTP: tell
+ * user space (requests still waiting for a response are counted there) and
+ * forget it. */
+static __always_inline int axs_close(__u32 inum, __u32 fd)
 {
-	return axs_enter_read(ctx, AXS_BUF_PLAIN);
-}
-
-SEC("tracepoint/syscalls/sys_enter_recvfrom")
-int axs_enter_recvfrom(struct axs_sys_enter *ctx)
-{
-	return axs_enter_read(ctx, AXS_BUF_PLAIN);
-}
-
-SEC("tracepoint/syscalls/sys_enter_readv")
-int axs_enter_readv(struct axs_sys_enter *ctx)
-{
-	return axs_enter_read(ctx, AXS_BUF_IOV);
-}
-
-SEC("tracepoint/syscalls/sys_enter_recvmsg")
-int axs_enter_recvmsg(struct axs_sys_enter *ctx)
-{
-	return axs_enter_read(ctx, AXS_BUF_MSG);
-}
-
-SEC("tracepoint/syscalls/sys_exit_read")
-int axs_exit_read_plain(struct axs_sys_exit *ctx)
-{
-	return axs_exit_read(ctx);
-}
-
-SEC("tracepoint/syscalls/sys_exit_recvfrom")
-int axs_exit_recvfrom(struct axs_sys_exit *ctx)
-{
-	return axs_exit_read(ctx);
-}
-
-SEC("tracepoint/syscalls/sys_exit_readv")
-int axs_exit_readv(struct axs_sys_exit *ctx)
-{
-	return axs_exit_read(ctx);
-}
-
-SEC("tracepoint/syscalls/sys_exit_recvmsg")
-int axs_exit_recvmsg(struct axs_sys_exit *ctx)
-{
-	return axs_exit_read(ctx);
-}
-
-SEC("tracepoint/syscalls/sys_enter_write")
-int axs_enter_write_plain(struct axs_sys_enter *ctx)
-{
-	return axs_enter_write(ctx, AXS_BUF_PLAIN);
-}
-
-SEC("tracepoint/syscalls/sys_enter_sendto")
-int axs_enter_sendto(struct axs_sys_enter *ctx)
-{
-	return axs_enter_write(ctx, AXS_BUF_PLAIN);
-}
-
-SEC("tracepoint/syscalls/sys_enter_writev")
-int axs_enter_writev(struct axs_sys_enter *ctx)
-{
-	return axs_enter_write(ctx, AXS_BUF_IOV);
-}
-
-SEC("tracepoint/syscalls/sys_enter_sendmsg")
-int axs_enter_sendmsg(struct axs_sys_enter *ctx)
-{
-	return axs_enter_write(ctx, AXS_BUF_MSG);
-}
-
-/* A monitored task closing a connection that carried HTTP: tell user space
- * (requests still waiting for a response are counted there) and forget it. */
-SEC("tracepoint/syscalls/sys_enter_close")
-int axs_enter_close(struct axs_sys_enter *ctx)
-{
-	__u32 inum;
-	if (!axs_monitored(&inum))
-		return 0;
-	struct sock *sk = axs_fd_sock((__u32)ctx->args[0]);
+	struct sock *sk = axs_fd_sock(fd);
 	if (!sk)
 		return 0;
 	__u64 key = (__u64)sk;
@@ -425,4 +329,70 @@ int axs_enter_close(struct axs_sys_enter *ctx)
 	axs_count(AXS_STAT_EVENTS);
 	bpf_map_delete_elem(&axs_conns, &key);
 	return 0;
+}
+
+/* The two programs: BTF-typed raw tracepoints on every syscall's entry and
+ * exit. Their first work is a switch on the syscall number, then the
+ * namespace check; the arguments are read from the saved user registers
+ * (x86_64 syscall ABI: fd in di, buffer in si, count in dx), which the
+ * syscalls observed here leave as they were, so reads need no entry
+ * program. */
+SEC("tp_btf/sys_enter")
+int axs_sys_enter(__u64 *ctx)
+{
+	struct pt_regs *regs = (struct pt_regs *)ctx[0];
+	long id = (long)ctx[1];
+	__u32 kind;
+	switch (id) {
+	case AXS_NR_WRITE:
+	case AXS_NR_SENDTO:
+		kind = AXS_BUF_PLAIN;
+		break;
+	case AXS_NR_WRITEV:
+		kind = AXS_BUF_IOV;
+		break;
+	case AXS_NR_SENDMSG:
+		kind = AXS_BUF_MSG;
+		break;
+	case AXS_NR_CLOSE:
+		kind = AXS_BUF_CLOSE;
+		break;
+	default:
+		return 0;
+	}
+	__u32 inum;
+	if (!axs_monitored(&inum))
+		return 0;
+	__u32 fd = regs->di;
+	if (kind == AXS_BUF_CLOSE)
+		return axs_close(inum, fd);
+	return axs_write(inum, fd, regs->si, regs->dx, kind);
+}
+
+SEC("tp_btf/sys_exit")
+int axs_sys_exit(__u64 *ctx)
+{
+	long ret = (long)ctx[1];
+	if (ret <= 0)
+		return 0;
+	struct pt_regs *regs = (struct pt_regs *)ctx[0];
+	__u32 kind;
+	switch (regs->orig_ax) {
+	case AXS_NR_READ:
+	case AXS_NR_RECVFROM:
+		kind = AXS_BUF_PLAIN;
+		break;
+	case AXS_NR_READV:
+		kind = AXS_BUF_IOV;
+		break;
+	case AXS_NR_RECVMSG:
+		kind = AXS_BUF_MSG;
+		break;
+	default:
+		return 0;
+	}
+	__u32 inum;
+	if (!axs_monitored(&inum))
+		return 0;
+	return axs_read(inum, regs->di, regs->si, ret, kind);
 }

@@ -60,37 +60,19 @@ type AxonSockAxsHeld struct {
 	Pad  uint32
 }
 
-type AxonSockAxsPending struct {
-	_    structs.HostLayout
-	Buf  uint64
-	Fd   uint32
-	Kind uint32
-}
-
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	AxonSockMapAxsConns            = "axs_conns"
-	AxonSockMapAxsEvents           = "axs_events"
-	AxonSockMapAxsHeld             = "axs_held"
-	AxonSockMapAxsInflight         = "axs_inflight"
-	AxonSockMapAxsNetns            = "axs_netns"
-	AxonSockMapAxsScratch          = "axs_scratch"
-	AxonSockMapAxsStats            = "axs_stats"
-	AxonSockProgAxsEnterClose      = "axs_enter_close"
-	AxonSockProgAxsEnterReadPlain  = "axs_enter_read_plain"
-	AxonSockProgAxsEnterReadv      = "axs_enter_readv"
-	AxonSockProgAxsEnterRecvfrom   = "axs_enter_recvfrom"
-	AxonSockProgAxsEnterRecvmsg    = "axs_enter_recvmsg"
-	AxonSockProgAxsEnterSendmsg    = "axs_enter_sendmsg"
-	AxonSockProgAxsEnterSendto     = "axs_enter_sendto"
-	AxonSockProgAxsEnterWritePlain = "axs_enter_write_plain"
-	AxonSockProgAxsEnterWritev     = "axs_enter_writev"
-	AxonSockProgAxsExitReadPlain   = "axs_exit_read_plain"
-	AxonSockProgAxsExitReadv       = "axs_exit_readv"
-	AxonSockProgAxsExitRecvfrom    = "axs_exit_recvfrom"
-	AxonSockProgAxsExitRecvmsg     = "axs_exit_recvmsg"
+	AxonSockMapAxsConns     = "axs_conns"
+	AxonSockMapAxsEvents    = "axs_events"
+	AxonSockMapAxsHeld      = "axs_held"
+	AxonSockMapAxsNetns     = "axs_netns"
+	AxonSockMapAxsNetnsBits = "axs_netns_bits"
+	AxonSockMapAxsScratch   = "axs_scratch"
+	AxonSockMapAxsStats     = "axs_stats"
+	AxonSockProgAxsSysEnter = "axs_sys_enter"
+	AxonSockProgAxsSysExit  = "axs_sys_exit"
 )
 
 // LoadAxonSock returns the embedded CollectionSpec for AxonSock.
@@ -135,32 +117,21 @@ type AxonSockSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type AxonSockProgramSpecs struct {
-	AxsEnterClose      *ebpf.ProgramSpec `ebpf:"axs_enter_close"`
-	AxsEnterReadPlain  *ebpf.ProgramSpec `ebpf:"axs_enter_read_plain"`
-	AxsEnterReadv      *ebpf.ProgramSpec `ebpf:"axs_enter_readv"`
-	AxsEnterRecvfrom   *ebpf.ProgramSpec `ebpf:"axs_enter_recvfrom"`
-	AxsEnterRecvmsg    *ebpf.ProgramSpec `ebpf:"axs_enter_recvmsg"`
-	AxsEnterSendmsg    *ebpf.ProgramSpec `ebpf:"axs_enter_sendmsg"`
-	AxsEnterSendto     *ebpf.ProgramSpec `ebpf:"axs_enter_sendto"`
-	AxsEnterWritePlain *ebpf.ProgramSpec `ebpf:"axs_enter_write_plain"`
-	AxsEnterWritev     *ebpf.ProgramSpec `ebpf:"axs_enter_writev"`
-	AxsExitReadPlain   *ebpf.ProgramSpec `ebpf:"axs_exit_read_plain"`
-	AxsExitReadv       *ebpf.ProgramSpec `ebpf:"axs_exit_readv"`
-	AxsExitRecvfrom    *ebpf.ProgramSpec `ebpf:"axs_exit_recvfrom"`
-	AxsExitRecvmsg     *ebpf.ProgramSpec `ebpf:"axs_exit_recvmsg"`
+	AxsSysEnter *ebpf.ProgramSpec `ebpf:"axs_sys_enter"`
+	AxsSysExit  *ebpf.ProgramSpec `ebpf:"axs_sys_exit"`
 }
 
 // AxonSockMapSpecs contains maps before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type AxonSockMapSpecs struct {
-	AxsConns    *ebpf.MapSpec `ebpf:"axs_conns"`
-	AxsEvents   *ebpf.MapSpec `ebpf:"axs_events"`
-	AxsHeld     *ebpf.MapSpec `ebpf:"axs_held"`
-	AxsInflight *ebpf.MapSpec `ebpf:"axs_inflight"`
-	AxsNetns    *ebpf.MapSpec `ebpf:"axs_netns"`
-	AxsScratch  *ebpf.MapSpec `ebpf:"axs_scratch"`
-	AxsStats    *ebpf.MapSpec `ebpf:"axs_stats"`
+	AxsConns     *ebpf.MapSpec `ebpf:"axs_conns"`
+	AxsEvents    *ebpf.MapSpec `ebpf:"axs_events"`
+	AxsHeld      *ebpf.MapSpec `ebpf:"axs_held"`
+	AxsNetns     *ebpf.MapSpec `ebpf:"axs_netns"`
+	AxsNetnsBits *ebpf.MapSpec `ebpf:"axs_netns_bits"`
+	AxsScratch   *ebpf.MapSpec `ebpf:"axs_scratch"`
+	AxsStats     *ebpf.MapSpec `ebpf:"axs_stats"`
 }
 
 // AxonSockVariableSpecs contains global variables before they are loaded into the kernel.
@@ -189,13 +160,13 @@ func (o *AxonSockObjects) Close() error {
 //
 // It can be passed to LoadAxonSockObjects or ebpf.CollectionSpec.LoadAndAssign.
 type AxonSockMaps struct {
-	AxsConns    *ebpf.Map `ebpf:"axs_conns"`
-	AxsEvents   *ebpf.Map `ebpf:"axs_events"`
-	AxsHeld     *ebpf.Map `ebpf:"axs_held"`
-	AxsInflight *ebpf.Map `ebpf:"axs_inflight"`
-	AxsNetns    *ebpf.Map `ebpf:"axs_netns"`
-	AxsScratch  *ebpf.Map `ebpf:"axs_scratch"`
-	AxsStats    *ebpf.Map `ebpf:"axs_stats"`
+	AxsConns     *ebpf.Map `ebpf:"axs_conns"`
+	AxsEvents    *ebpf.Map `ebpf:"axs_events"`
+	AxsHeld      *ebpf.Map `ebpf:"axs_held"`
+	AxsNetns     *ebpf.Map `ebpf:"axs_netns"`
+	AxsNetnsBits *ebpf.Map `ebpf:"axs_netns_bits"`
+	AxsScratch   *ebpf.Map `ebpf:"axs_scratch"`
+	AxsStats     *ebpf.Map `ebpf:"axs_stats"`
 }
 
 func (m *AxonSockMaps) Close() error {
@@ -203,8 +174,8 @@ func (m *AxonSockMaps) Close() error {
 		m.AxsConns,
 		m.AxsEvents,
 		m.AxsHeld,
-		m.AxsInflight,
 		m.AxsNetns,
+		m.AxsNetnsBits,
 		m.AxsScratch,
 		m.AxsStats,
 	)
@@ -220,36 +191,14 @@ type AxonSockVariables struct {
 //
 // It can be passed to LoadAxonSockObjects or ebpf.CollectionSpec.LoadAndAssign.
 type AxonSockPrograms struct {
-	AxsEnterClose      *ebpf.Program `ebpf:"axs_enter_close"`
-	AxsEnterReadPlain  *ebpf.Program `ebpf:"axs_enter_read_plain"`
-	AxsEnterReadv      *ebpf.Program `ebpf:"axs_enter_readv"`
-	AxsEnterRecvfrom   *ebpf.Program `ebpf:"axs_enter_recvfrom"`
-	AxsEnterRecvmsg    *ebpf.Program `ebpf:"axs_enter_recvmsg"`
-	AxsEnterSendmsg    *ebpf.Program `ebpf:"axs_enter_sendmsg"`
-	AxsEnterSendto     *ebpf.Program `ebpf:"axs_enter_sendto"`
-	AxsEnterWritePlain *ebpf.Program `ebpf:"axs_enter_write_plain"`
-	AxsEnterWritev     *ebpf.Program `ebpf:"axs_enter_writev"`
-	AxsExitReadPlain   *ebpf.Program `ebpf:"axs_exit_read_plain"`
-	AxsExitReadv       *ebpf.Program `ebpf:"axs_exit_readv"`
-	AxsExitRecvfrom    *ebpf.Program `ebpf:"axs_exit_recvfrom"`
-	AxsExitRecvmsg     *ebpf.Program `ebpf:"axs_exit_recvmsg"`
+	AxsSysEnter *ebpf.Program `ebpf:"axs_sys_enter"`
+	AxsSysExit  *ebpf.Program `ebpf:"axs_sys_exit"`
 }
 
 func (p *AxonSockPrograms) Close() error {
 	return _AxonSockClose(
-		p.AxsEnterClose,
-		p.AxsEnterReadPlain,
-		p.AxsEnterReadv,
-		p.AxsEnterRecvfrom,
-		p.AxsEnterRecvmsg,
-		p.AxsEnterSendmsg,
-		p.AxsEnterSendto,
-		p.AxsEnterWritePlain,
-		p.AxsEnterWritev,
-		p.AxsExitReadPlain,
-		p.AxsExitReadv,
-		p.AxsExitRecvfrom,
-		p.AxsExitRecvmsg,
+		p.AxsSysEnter,
+		p.AxsSysExit,
 	)
 }
 

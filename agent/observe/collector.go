@@ -205,7 +205,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	if c.bpf != nil {
 		if st, err := c.bpf(); err == nil {
 			losses["ringbuf_full"] = st[StatRingbufFull]
-			losses["inflight_full"] = st[StatPendingFull]
+			losses["held_full"] = st[StatHeldFull]
 			losses["read_fault"] = st[StatReadFault]
 			events = st[StatEvents]
 		}

@@ -19,9 +19,8 @@ func TestLayoutsMatchBTF(t *testing.T) {
 		t.Fatal(err)
 	}
 	cases := map[string]any{
-		"axs_event":   bpf.AxonSockAxsEvent{},
-		"axs_conn":    bpf.AxonSockAxsConn{},
-		"axs_pending": bpf.AxonSockAxsPending{},
+		"axs_event": bpf.AxonSockAxsEvent{},
+		"axs_conn":  bpf.AxonSockAxsConn{},
 	}
 	for name, v := range cases {
 		var s *btf.Struct
@@ -74,7 +73,10 @@ func TestBoundsMatchObject(t *testing.T) {
 	if n := spec.Maps[bpf.AxonSockMapAxsStats].MaxEntries; n != numStats {
 		t.Errorf("axs_stats has %d entries, Go reads %d", n, numStats)
 	}
-	if tp := len(tracepoints); tp != len(spec.Programs) {
-		t.Errorf("%d programs in the object, %d attached by Attach", len(spec.Programs), tp)
+	if n := spec.Maps[bpf.AxonSockMapAxsNetnsBits].MaxEntries; n != netnsBits/64 {
+		t.Errorf("axs_netns_bits has %d words, Go writes %d", n, netnsBits/64)
+	}
+	if n := len(hooks); n != len(spec.Programs) {
+		t.Errorf("%d programs in the object, %d hooks", len(spec.Programs), n)
 	}
 }

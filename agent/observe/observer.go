@@ -16,29 +16,15 @@ type Stat uint32
 // The BPF counters, as enum axs_stat numbers them.
 const (
 	StatRingbufFull Stat = 0 // events dropped: ring buffer full
-	StatPendingFull Stat = 1 // reads not followed: in-flight table full
+	StatHeldFull    Stat = 1 // short reads not kept: table full
 	StatNoSocket    Stat = 2 // HTTP-looking bytes on an fd that is no TCP socket
 	StatReadFault   Stat = 3 // user buffer unreadable
 	StatEvents      Stat = 4 // events sent
 	numStats             = 8
 )
 
-// tracepoints maps each syscall tracepoint to its program.
-var tracepoints = []struct{ name, prog string }{
-	{"sys_enter_read", bpf.AxonSockProgAxsEnterReadPlain},
-	{"sys_exit_read", bpf.AxonSockProgAxsExitReadPlain},
-	{"sys_enter_recvfrom", bpf.AxonSockProgAxsEnterRecvfrom},
-	{"sys_exit_recvfrom", bpf.AxonSockProgAxsExitRecvfrom},
-	{"sys_enter_readv", bpf.AxonSockProgAxsEnterReadv},
-	{"sys_exit_readv", bpf.AxonSockProgAxsExitReadv},
-	{"sys_enter_recvmsg", bpf.AxonSockProgAxsEnterRecvmsg},
-	{"sys_exit_recvmsg", bpf.AxonSockProgAxsExitRecvmsg},
-	{"sys_enter_write", bpf.AxonSockProgAxsEnterWritePlain},
-	{"sys_enter_sendto", bpf.AxonSockProgAxsEnterSendto},
-	{"sys_enter_writev", bpf.AxonSockProgAxsEnterWritev},
-	{"sys_enter_sendmsg", bpf.AxonSockProgAxsEnterSendmsg},
-	{"sys_enter_close", bpf.AxonSockProgAxsEnterClose},
-}
+// hooks are the BTF-typed raw tracepoints the observer attaches to.
+var hooks = []string{"sys_enter", "sys_exit"}
 
 // Programs is the loaded observer: its maps and programs, attached or not.
 type Programs struct {
@@ -60,57 +46,20 @@ func Load() (*Programs, error) {
 	return p, nil
 }
 
-// Attach attaches every program to its syscall tracepoint. From then on
-// every process on the host pays the filter on those syscalls.
+// Attach attaches the programs to the sys_enter and sys_exit raw
+// tracepoints. From then on every syscall of every process runs them: their
+// first work is a switch on the syscall number, then the namespace filter.
 func (p *Programs) Attach() error {
 	if len(p.links) > 0 {
 		return nil
 	}
-	for _, tp := range tracepoints {
-		pr := p.program(tp.prog)
-		if pr == nil {
-			return fmt.Errorf("attaching %s: no program %s", tp.name, tp.prog)
-		}
-		l, err := link.Tracepoint("syscalls", tp.name, pr, nil)
+	for _, pr := range []*ebpf.Program{p.objs.AxsSysEnter, p.objs.AxsSysExit} {
+		l, err := link.AttachTracing(link.TracingOptions{Program: pr})
 		if err != nil {
 			p.Detach()
-			return fmt.Errorf("attaching %s: %w", tp.name, err)
+			return fmt.Errorf("attaching %s: %w", pr, err)
 		}
 		p.links = append(p.links, l)
-	}
-	return nil
-}
-
-// program returns the loaded program called name.
-func (p *Programs) program(name string) *ebpf.Program {
-	o := &p.objs.AxonSockPrograms
-	switch name {
-	case bpf.AxonSockProgAxsEnterReadPlain:
-		return o.AxsEnterReadPlain
-	case bpf.AxonSockProgAxsExitReadPlain:
-		return o.AxsExitReadPlain
-	case bpf.AxonSockProgAxsEnterRecvfrom:
-		return o.AxsEnterRecvfrom
-	case bpf.AxonSockProgAxsExitRecvfrom:
-		return o.AxsExitRecvfrom
-	case bpf.AxonSockProgAxsEnterReadv:
-		return o.AxsEnterReadv
-	case bpf.AxonSockProgAxsExitReadv:
-		return o.AxsExitReadv
-	case bpf.AxonSockProgAxsEnterRecvmsg:
-		return o.AxsEnterRecvmsg
-	case bpf.AxonSockProgAxsExitRecvmsg:
-		return o.AxsExitRecvmsg
-	case bpf.AxonSockProgAxsEnterWritePlain:
-		return o.AxsEnterWritePlain
-	case bpf.AxonSockProgAxsEnterSendto:
-		return o.AxsEnterSendto
-	case bpf.AxonSockProgAxsEnterWritev:
-		return o.AxsEnterWritev
-	case bpf.AxonSockProgAxsEnterSendmsg:
-		return o.AxsEnterSendmsg
-	case bpf.AxonSockProgAxsEnterClose:
-		return o.AxsEnterClose
 	}
 	return nil
 }
@@ -132,15 +81,57 @@ func (p *Programs) Close() error {
 	return p.objs.Close()
 }
 
+// Bounds of the monitored-namespace bitmap (bpf/include/sock_sizing.h).
+const (
+	netnsDynFirst = 0xF0000000
+	netnsBits     = 1 << 20
+)
+
 // SetNetns makes the set of monitored network namespaces (inode numbers)
-// exactly want: missing ones are added, others removed.
+// exactly want: inodes in the bitmap's range are bits of axs_netns_bits,
+// others keys of axs_netns. Inodes of the host's static namespaces are
+// ignored: they are never monitored.
 func (p *Programs) SetNetns(want map[uint32]bool) error {
+	words := make([]uint64, netnsBits/64)
+	hashed := map[uint32]bool{}
+	for ino := range want {
+		switch {
+		case ino < netnsDynFirst:
+		case ino-netnsDynFirst < netnsBits:
+			i := ino - netnsDynFirst
+			words[i/64] |= 1 << (i % 64)
+		default:
+			hashed[ino] = true
+		}
+	}
+	// Write only the words that change, so a running program never sees
+	// a bit of an unchanged namespace flicker.
+	prev := make([]uint64, len(words))
+	keys := make([]uint32, len(words))
+	for i := range keys {
+		keys[i] = uint32(i)
+	}
+	if _, err := p.objs.AxsNetnsBits.BatchLookup(new(ebpf.MapBatchCursor), keys, prev, nil); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		// Batch operations may be missing (old kernels): read one by one.
+		for i := range keys {
+			if err := p.objs.AxsNetnsBits.Lookup(keys[i], &prev[i]); err != nil {
+				return fmt.Errorf("reading monitored namespaces: %w", err)
+			}
+		}
+	}
+	for i := range words {
+		if words[i] != prev[i] {
+			if err := p.objs.AxsNetnsBits.Put(uint32(i), words[i]); err != nil {
+				return fmt.Errorf("writing monitored namespaces: %w", err)
+			}
+		}
+	}
 	m := p.objs.AxsNetns
 	var k, v uint32
 	var stale []uint32
 	it := m.Iterate()
 	for it.Next(&k, &v) {
-		if !want[k] {
+		if !hashed[k] {
 			stale = append(stale, k)
 		}
 	}
@@ -152,7 +143,7 @@ func (p *Programs) SetNetns(want map[uint32]bool) error {
 			return fmt.Errorf("removing namespace %d: %w", k, err)
 		}
 	}
-	for k := range want {
+	for k := range hashed {
 		if err := m.Put(k, uint32(1)); err != nil {
 			return fmt.Errorf("adding namespace %d: %w", k, err)
 		}

@@ -68,6 +68,14 @@ struct sock {
 	__u16 sk_type;
 } __attribute__((preserve_access_index));
 
+/* x86_64: the user registers saved at syscall entry. */
+struct pt_regs {
+	unsigned long dx;
+	unsigned long si;
+	unsigned long di;
+	unsigned long orig_ax;
+} __attribute__((preserve_access_index));
+
 struct socket {
 	struct sock *sk;
 } __attribute__((preserve_access_index));

@@ -25,7 +25,7 @@ enum axs_dir {
 /* Counters in axs_stats (per CPU; user space sums). */
 enum axs_stat {
 	AXS_STAT_RINGBUF_FULL = 0, /* events dropped: ring buffer full */
-	AXS_STAT_PENDING_FULL = 1, /* reads not followed: axs_pending full */
+	AXS_STAT_HELD_FULL = 1,	   /* short reads not kept: axs_held full */
 	AXS_STAT_NO_SOCKET = 2,	   /* HTTP-looking bytes on an fd that is not a TCP socket */
 	AXS_STAT_READ_FAULT = 3,   /* user buffer could not be read */
 	AXS_STAT_EVENTS = 4,	   /* events sent */
@@ -68,17 +68,11 @@ struct axs_conn {
 	__u8 raddr[16];
 };
 
-/* axs_pending remembers a read-type syscall between enter and exit. */
-struct axs_pending {
-	__u64 buf; /* user pointer: buffer, iovec array or msghdr */
-	__u32 fd;
-	__u32 kind; /* AXS_BUF_* */
-};
-
 enum axs_buf_kind {
 	AXS_BUF_PLAIN = 0, /* buf is the data */
 	AXS_BUF_IOV = 1,   /* buf is a struct iovec array: the first element */
 	AXS_BUF_MSG = 2,   /* buf is a struct user_msghdr: its first iovec */
+	AXS_BUF_CLOSE = 3, /* not a buffer: close(fd) */
 };
 
 /* axs_fd_key names a file descriptor of a process. */
@@ -94,23 +88,24 @@ struct axs_held {
 	__u32 pad;
 };
 
-/* Monitored network namespaces: inode -> 1. Written by the agent; the first
- * thing every enter program checks. */
+/* Monitored network namespaces as a bitmap: bit (inode -
+ * AXS_NETNS_DYN_FIRST) is set for a monitored one. Written by the agent;
+ * the first thing the programs check after the syscall number. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, AXS_NETNS_BITS / 64);
+	__type(key, __u32);
+	__type(value, __u64);
+} axs_netns_bits SEC(".maps");
+
+/* Monitored network namespaces whose inode is beyond the bitmap: inode ->
+ * 1. Written by the agent. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, AXS_MAX_NETNS);
 	__type(key, __u32);
 	__type(value, __u32);
 } axs_netns SEC(".maps");
-
-/* Read-type syscalls of monitored tasks between enter and exit, by
- * pid_tgid. Written at enter, deleted at exit. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, AXS_MAX_PENDING);
-	__type(key, __u64);
-	__type(value, struct axs_pending);
-} axs_inflight SEC(".maps");
 
 /* Connections that carried HTTP, by kernel socket address: addresses and
  * the event counter. Written by the data programs, deleted at close. */
@@ -125,7 +120,7 @@ struct {
  * the fd's next read. Written and deleted by the read exit programs. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, AXS_MAX_PENDING);
+	__uint(max_entries, AXS_MAX_HELD);
 	__type(key, struct axs_fd_key);
 	__type(value, struct axs_held);
 } axs_held SEC(".maps");
