@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -67,7 +68,11 @@ func (h *hist) metric(d *prometheus.Desc, b []float64, labels []string) promethe
 		c += h.counts[i]
 		cum[ub] = c
 	}
-	return prometheus.MustNewConstHistogram(d, h.n, h.sum, cum, labels...)
+	m, err := prometheus.NewConstHistogram(d, h.n, h.sum, cum, labels...)
+	if err != nil {
+		return prometheus.NewInvalidMetric(d, err)
+	}
+	return m
 }
 
 type series struct {
@@ -137,9 +142,11 @@ func (c *Collector) Exchange(x Exchange) {
 		return // not a monitored server port
 	}
 	now := c.now()
-	route, ok := w.Routes.Match(x.Path)
+	// The path is whatever the peer sent: make it a valid label value.
+	path := strings.ToValidUTF8(x.Path, "\uFFFD")
+	route, ok := w.Routes.Match(path)
 	if !ok {
-		route = Collapse(x.Path)
+		route = Collapse(path)
 	}
 	route = c.routes.Admit(x.Side.String()+"/"+w.Namespace+"/"+w.Name, route, w.MaxRoutes, now)
 	method := x.Method

@@ -2,6 +2,8 @@ package observe
 
 import (
 	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
 	"net/netip"
 	"testing"
 	"time"
@@ -98,5 +100,17 @@ func TestExpiry(t *testing.T) {
 		if k.route != "/b" {
 			t.Errorf("route %q after expiry freed the slot, want /b", k.route)
 		}
+	}
+}
+
+// TestHostilePath: bytes that are no UTF-8 in a path become a valid label
+// value, and the scrape does not fail.
+func TestHostilePath(t *testing.T) {
+	c := NewCollector(staticResolver{7: {Namespace: "shop", Name: "orders"}}, nil)
+	c.Exchange(Exchange{Side: Server, Netns: 7, Method: "GET", Path: "/a\xff\xfe/\x00b", Status: 200})
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(c)
+	if _, err := reg.Gather(); err != nil {
+		t.Fatal(err)
 	}
 }
