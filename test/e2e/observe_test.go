@@ -18,7 +18,8 @@ import (
 
 // observeCluster: pod shop/orders-5f7c9-abcde of Deployment orders (through
 // its ReplicaSet) runs nginx; shop/web-0 (workload label "web") is its
-// client. One HTTPMonitor selects both; an Enforce policy denies /admin.
+// client. One HTTPMonitor selects both; an Enforce policy denies /admin, an
+// Audit policy would deny /legacy.
 const observeCluster = `apiVersion: v1
 kind: Namespace
 metadata: {name: shop}
@@ -64,6 +65,19 @@ spec:
   - action: Deny
     http:
     - paths: [{prefix: /admin}]
+---
+apiVersion: axon.dev/v1alpha1
+kind: L7NetworkPolicy
+metadata: {name: legacy-audit, namespace: shop}
+spec:
+  podSelector: {matchLabels: {app: orders}}
+  ports: [{port: 8080}]
+  mode: Audit
+  defaultAction: Allow
+  rules:
+  - action: Deny
+    http:
+    - paths: [{prefix: /legacy}]
 `
 
 const observeNginx = `daemon off;
@@ -89,7 +103,8 @@ http {
 // reads the agent's /metrics: RED series per workload and route with the
 // client pod as source, client-side series of the monitored web pod,
 // requests the policy denied not counted as served (their client side is
-// counted as unanswered), and `promtool check metrics` accepts the page.
+// counted as unanswered), requests passed in Audit mode counted, and
+// `promtool check metrics` accepts the page.
 func TestObserveAgent(t *testing.T) {
 	netns.RequireRoot(t)
 	nginx, err := exec.LookPath("nginx")
@@ -142,6 +157,10 @@ func TestObserveAgent(t *testing.T) {
 			t.Fatalf("GET /admin/users was not denied")
 		}
 	}
+	// Audit mode: passes (nginx has no /legacy: 404), counted as served.
+	if got := curlOutcome(t, web, base+"/legacy/report"); got != "404" {
+		t.Fatalf("GET /legacy/report (audit): %s", got)
+	}
 
 	srv := map[string]string{"namespace": "shop", "workload": "orders", "method": "GET",
 		"source_namespace": "shop", "source_workload": "web"}
@@ -158,6 +177,8 @@ func TestObserveAgent(t *testing.T) {
 	eq := func(want float64) func(float64) bool { return func(v float64) bool { return v == want } }
 	waitHistCount(t, a, "http_server_request_duration_seconds", with(srv, "route", "/api/orders/*", "status_code", "200"), 3)
 	waitHistCount(t, a, "http_server_request_duration_seconds", with(srv, "route", "/fail", "status_code", "500"), 1)
+	waitHistCount(t, a, "http_server_request_duration_seconds", with(srv, "route", "/legacy/report", "status_code", "404"), 1)
+	a.WaitMetric("axon_policy_decisions_total", map[string]string{"policy": "legacy-audit", "decision": "audit_deny"}, 5*time.Second, eq(1))
 	cli := map[string]string{"namespace": "shop", "workload": "web", "method": "GET"}
 	waitHistCount(t, a, "http_client_request_duration_seconds", with(cli, "route", "/api/orders/*", "status_code", "200"), 3)
 	// Denied: reset before nginx read it, so never served; the client
