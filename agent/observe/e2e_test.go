@@ -119,7 +119,7 @@ func TestGroundTruthGoServer(t *testing.T) {
 			switch {
 			case ub <= 0.05 && c != 0:
 				t.Errorf("%s /slow: %d observations <= %v s", name, c, ub)
-			case ub == 1 && c != hs[0].GetSampleCount():
+			case ub == 1 && c != hs[0].GetSampleCount() && !testing.Short():
 				t.Errorf("%s /slow: %d of %d observations <= 1 s", name, c, hs[0].GetSampleCount())
 			}
 		}

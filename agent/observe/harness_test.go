@@ -153,7 +153,7 @@ func labelMap(m *dto.Metric) map[string]string {
 // waitCounts polls until got equals want or timeout, then compares exactly.
 func (o *observed) waitCounts(t *testing.T, name string, withSource bool, want map[string]uint64) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(waitFor())
 	var got map[string]uint64
 	for {
 		got = o.counts(t, name, withSource)
@@ -227,7 +227,16 @@ func waitLine(t *testing.T, sc *bufio.Scanner, want string) {
 		if !ok {
 			t.Fatalf("helper ended before printing %q", want)
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(6 * waitFor()):
 		t.Fatalf("helper did not print %q", want)
 	}
+}
+
+// waitFor is how long tests wait for events to reach the metrics: longer
+// under -short, which the kernel matrix passes to its slow (TCG) guests.
+func waitFor() time.Duration {
+	if testing.Short() {
+		return time.Minute
+	}
+	return 5 * time.Second
 }
