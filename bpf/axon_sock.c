@@ -175,9 +175,19 @@ static __always_inline void axs_capture(__u32 inum, __u32 fd, __u64 buf, __u64 n
 		axs_count(AXS_STAT_READ_FAULT);
 		return;
 	}
-	if (h)
-		w = hold->data | (w << (h * 8));
 	__u8 head[8];
+	if (h) {
+		/* The held bytes first; if that starts no message, they were
+		 * the end of something else: try the buffer alone. */
+		__u64 wh = hold->data | (w << (h * 8));
+		__builtin_memcpy(head, &wh, 8);
+		if (axs_http_start(head))
+			w = wh;
+		else if (n < 8)
+			return;
+		else
+			h = 0;
+	}
 	__builtin_memcpy(head, &w, 8);
 	if (!axs_http_start(head))
 		return;
@@ -295,6 +305,8 @@ static __always_inline int axs_write(__u32 inum, __u32 fd, __u64 buf, __u64 n, _
  * forget it. */
 static __always_inline int axs_close(__u32 inum, __u32 fd)
 {
+	struct axs_fd_key fk = {.tgid = bpf_get_current_pid_tgid() >> 32, .fd = fd};
+	bpf_map_delete_elem(&axs_held, &fk); /* the fd number may be reused */
 	struct sock *sk = axs_fd_sock(fd);
 	if (!sk)
 		return 0;

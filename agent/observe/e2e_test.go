@@ -93,6 +93,14 @@ func TestGroundTruthGoServer(t *testing.T) {
 		addPlan(want, "GET", routeOf(p), statusOf(p))
 	}
 
+	// Short reads at the end of bodies, then the next response.
+	if b, err := helper(ctx, cli, "shortreads", addr).CombinedOutput(); err != nil {
+		t.Fatalf("short-read client: %v: %s", err, b)
+	}
+	for range shortReadRequests {
+		addPlan(want, "GET", "/ok", 200)
+	}
+
 	withSource := map[string]uint64{}
 	for k, v := range want {
 		withSource[k+" shop/frontend"] = v

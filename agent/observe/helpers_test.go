@@ -52,6 +52,8 @@ func runHelper(role, arg string) error {
 		return goClient(arg, clientPlan)
 	case "goclient-nginx":
 		return goClient(arg, nginxPlan)
+	case "shortreads":
+		return shortReadClient(arg)
 	case "load":
 		return loadClient(arg)
 	case "pipeline":
@@ -202,4 +204,57 @@ func loadClient(base string) error {
 	}
 	fmt.Println(total)
 	return nil
+}
+
+// shortReadClient sends GET /ok shortReadRequests times on one connection
+// and reads each response (after the first) in two reads: all but its last
+// 3 bytes, then those 3 bytes. The short read's bytes are the end of a body,
+// not the start of the next response: the observer must not glue them on.
+func shortReadClient(addr string) error {
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	req := fmt.Sprintf("GET /ok HTTP/1.1\r\nHost: %s\r\n\r\n", addr)
+	buf := make([]byte, 4096)
+	size := 0
+	for i := range shortReadRequests {
+		if _, err := io.WriteString(c, req); err != nil {
+			return err
+		}
+		if i == 0 {
+			// Learn the response size (the Date header has a fixed width).
+			r := bufio.NewReader(c)
+			resp, err := http.ReadResponse(r, nil)
+			if err != nil {
+				return err
+			}
+			b, _ := io.ReadAll(resp.Body)
+			head, _ := httpHeadSize(resp)
+			size = head + len(b)
+			continue
+		}
+		if _, err := io.ReadFull(c, buf[:size-3]); err != nil {
+			return err
+		}
+		if _, err := io.ReadFull(c, buf[:3]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// shortReadRequests is how many requests shortReadClient sends.
+const shortReadRequests = 4
+
+// httpHeadSize is the size of a Go server's response head to GET /ok.
+func httpHeadSize(resp *http.Response) (int, error) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "HTTP/1.1 %s\r\n", resp.Status)
+	if err := resp.Header.Write(&b); err != nil {
+		return 0, err
+	}
+	return b.Len() + 2, nil
 }
