@@ -77,6 +77,17 @@ static __always_inline int axs_monitored(__u32 *inum)
 	return bpf_map_lookup_elem(&axs_netns, inum) != 0;
 }
 
+/* axs_wakeup: wake the agent's reader only once AXS_WAKEUP_BYTES are
+ * waiting. A wakeup per event would cost a context switch per message on
+ * the node; the reader also polls every 200 ms, and the timestamps are
+ * taken here, so batching delays nothing but the metrics' update. */
+static __always_inline __u64 axs_wakeup(void)
+{
+	return bpf_ringbuf_query(&axs_events, BPF_RB_AVAIL_DATA) >= AXS_WAKEUP_BYTES
+		   ? BPF_RB_FORCE_WAKEUP
+		   : BPF_RB_NO_WAKEUP;
+}
+
 /* axs_http_start reports whether the first 8 bytes start an HTTP/1.x
  * request (a method token of RFC 9110 and SP) or response ("HTTP/1."). */
 static __always_inline int axs_http_start(const __u8 *b)
@@ -176,27 +187,47 @@ static __always_inline void axs_capture(__u32 inum, __u32 fd, __u64 buf, __u64 n
 		return;
 	}
 	__u8 head[8];
+	int start;
 	if (h) {
-		/* The held bytes first; if that starts no message, they were
-		 * the end of something else: try the buffer alone. */
+		/* The held bytes first. If they start no message but the buffer
+		 * alone does, they were the end of something else; if neither
+		 * does, they are part of a continuation. */
 		__u64 wh = hold->data | (w << (h * 8));
 		__builtin_memcpy(head, &wh, 8);
-		if (axs_http_start(head))
+		start = axs_http_start(head);
+		if (!start) {
+			if (n < 8)
+				return;
+			__builtin_memcpy(head, &w, 8);
+			start = axs_http_start(head);
+			if (start)
+				h = 0;
+		}
+		if (h)
 			w = wh;
-		else if (n < 8)
-			return;
-		else
-			h = 0;
+	} else {
+		__builtin_memcpy(head, &w, 8);
+		start = axs_http_start(head);
 	}
 	__builtin_memcpy(head, &w, 8);
-	if (!axs_http_start(head))
-		return;
 	struct sock *sk = axs_fd_sock(fd);
 	if (!sk) {
-		axs_count(AXS_STAT_NO_SOCKET);
+		if (start)
+			axs_count(AXS_STAT_NO_SOCKET);
 		return;
 	}
-	struct axs_conn *c = axs_conn_of(sk);
+	struct axs_conn *c;
+	__u8 flags = 0;
+	if (start) {
+		c = axs_conn_of(sk);
+	} else {
+		/* No message start: on a connection that carried HTTP this may
+		 * be the rest of a body followed by the next message, which user
+		 * space finds by Content-Length. */
+		__u64 key = (__u64)sk;
+		c = bpf_map_lookup_elem(&axs_conns, &key);
+		flags = AXS_F_CONT;
+	}
 	__u32 zero = 0;
 	struct axs_event *e = bpf_map_lookup_elem(&axs_scratch, &zero);
 	if (!c || !e)
@@ -215,7 +246,7 @@ static __always_inline void axs_capture(__u32 inum, __u32 fd, __u64 buf, __u64 n
 	e->type = AXS_EV_DATA;
 	e->dir = dir;
 	e->family = c->family;
-	e->pad0 = 0;
+	e->flags = flags;
 	e->lport = c->lport;
 	e->rport = c->rport;
 	e->netns = inum;
@@ -229,7 +260,7 @@ static __always_inline void axs_capture(__u32 inum, __u32 fd, __u64 buf, __u64 n
 	__builtin_memcpy(e->laddr, c->laddr, 16);
 	__builtin_memcpy(e->raddr, c->raddr, 16);
 	__u64 size = __builtin_offsetof(struct axs_event, data) + (cap & (AXS_CAPTURE - 1));
-	if (bpf_ringbuf_output(&axs_events, e, size, 0)) {
+	if (bpf_ringbuf_output(&axs_events, e, size, axs_wakeup())) {
 		axs_count(AXS_STAT_RINGBUF_FULL);
 		return;
 	}
@@ -324,7 +355,7 @@ static __always_inline int axs_close(__u32 inum, __u32 fd)
 	e->type = AXS_EV_CLOSE;
 	e->dir = 0;
 	e->family = c->family;
-	e->pad0 = 0;
+	e->flags = 0;
 	e->lport = c->lport;
 	e->rport = c->rport;
 	e->netns = inum;
@@ -337,7 +368,7 @@ static __always_inline int axs_close(__u32 inum, __u32 fd)
 	e->conn = key;
 	__builtin_memcpy(e->laddr, c->laddr, 16);
 	__builtin_memcpy(e->raddr, c->raddr, 16);
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, axs_wakeup());
 	axs_count(AXS_STAT_EVENTS);
 	bpf_map_delete_elem(&axs_conns, &key);
 	return 0;

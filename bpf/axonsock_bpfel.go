@@ -31,7 +31,7 @@ type AxonSockAxsEvent struct {
 	Type   uint8
 	Dir    uint8
 	Family uint8
-	Pad0   uint8
+	Flags  uint8
 	Lport  uint16
 	Rport  uint16
 	Netns  uint32

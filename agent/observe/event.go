@@ -16,6 +16,8 @@ const (
 	dirRead  = 1 // the monitored process received the bytes
 	dirWrite = 2 // the monitored process sent the bytes
 
+	flagCont = 1 // the buffer continues a message (AXS_F_CONT)
+
 	afInet  = 2
 	afInet6 = 10
 )
@@ -27,6 +29,7 @@ const headerSize = 80
 type Event struct {
 	Type   uint8
 	Dir    uint8
+	Cont   bool // the buffer starts no message: it continues one (a body)
 	LPort  uint16
 	RPort  uint16
 	Netns  uint32
@@ -51,7 +54,7 @@ func decodeEvent(raw []byte) (Event, error) {
 	}
 	le := binary.LittleEndian
 	e := Event{
-		Type: raw[0], Dir: raw[1], family: raw[2],
+		Type: raw[0], Dir: raw[1], family: raw[2], Cont: raw[3]&flagCont != 0,
 		LPort: le.Uint16(raw[4:]), RPort: le.Uint16(raw[6:]),
 		Netns: le.Uint32(raw[8:]), TGID: le.Uint32(raw[12:]), Seq: le.Uint32(raw[16:]),
 		Total: le.Uint32(raw[20:]),

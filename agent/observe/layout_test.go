@@ -50,7 +50,7 @@ func TestLayoutsMatchBTF(t *testing.T) {
 	}
 	var e bpf.AxonSockAxsEvent
 	offs := map[string][2]uintptr{
-		"type": {unsafe.Offsetof(e.Type), 0}, "dir": {unsafe.Offsetof(e.Dir), 1}, "family": {unsafe.Offsetof(e.Family), 2},
+		"type": {unsafe.Offsetof(e.Type), 0}, "dir": {unsafe.Offsetof(e.Dir), 1}, "family": {unsafe.Offsetof(e.Family), 2}, "flags": {unsafe.Offsetof(e.Flags), 3},
 		"lport": {unsafe.Offsetof(e.Lport), 4}, "rport": {unsafe.Offsetof(e.Rport), 6}, "netns": {unsafe.Offsetof(e.Netns), 8},
 		"tgid": {unsafe.Offsetof(e.Tgid), 12}, "seq": {unsafe.Offsetof(e.Seq), 16}, "total": {unsafe.Offsetof(e.Total), 20},
 		"cap": {unsafe.Offsetof(e.Cap), 24}, "ts": {unsafe.Offsetof(e.Ts), 32}, "conn": {unsafe.Offsetof(e.Conn), 40},

@@ -61,6 +61,9 @@ type conn struct {
 	side    Side
 	queue   []pending
 	seen    time.Time
+	// rest is, per direction (read, write), how many bytes of the last
+	// message's body are still to come in later buffers; -1 unknown.
+	rest [2]int64
 }
 
 // Sink receives what the pairer produces.
@@ -115,7 +118,32 @@ func (p *Pairer) Handle(e Event) {
 }
 
 func (p *Pairer) data(c *conn, e Event) {
-	isReq := !hasPrefix(e.Data, http1)
+	d := 0
+	if e.Dir == dirWrite {
+		d = 1
+	}
+	off := 0
+	if e.Cont {
+		// The rest of a body, maybe followed by the next message.
+		r := c.rest[d]
+		switch {
+		case r <= 0:
+			return // no body pending, or of unknown length: not ours to parse
+		case r >= int64(e.Total):
+			c.rest[d] = r - int64(e.Total)
+			return
+		case r >= int64(len(e.Data)):
+			c.rest[d] = 0
+			p.sink.Loss(LossTruncated, 1) // the next message starts past the capture
+			return
+		}
+		off = int(r)
+		c.rest[d] = 0
+	} else {
+		c.rest[d] = 0
+	}
+	rest := e.Data[off:]
+	isReq := !hasPrefix(rest, http1)
 	switch {
 	case isReq && e.Dir == dirRead:
 		c.side = Server
@@ -126,7 +154,6 @@ func (p *Pairer) data(c *conn, e Event) {
 	default:
 		c.side = Client
 	}
-	off := 0
 	for n := 0; off < len(e.Data); n++ {
 		b := e.Data[off:]
 		var h head
@@ -151,6 +178,7 @@ func (p *Pairer) data(c *conn, e Event) {
 			p.response(c, h, e)
 		}
 		if h.next < 0 {
+			c.rest[d] = -1
 			if len(e.Data) < int(e.Total) && !bytes.Contains(b, crlf2) {
 				// The head runs past the capture: whatever followed
 				// it in the same buffer is not seen.
@@ -160,7 +188,11 @@ func (p *Pairer) data(c *conn, e Event) {
 		}
 		off += h.next
 		if off >= len(e.Data) {
-			if off < int(e.Total) {
+			switch {
+			case off > int(e.Total):
+				// The body goes on in later buffers.
+				c.rest[d] = int64(off) - int64(e.Total)
+			case off < int(e.Total):
 				// The syscall moved bytes after this message that the
 				// capture does not show: at least one message is lost.
 				p.sink.Loss(LossTruncated, 1)

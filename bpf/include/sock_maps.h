@@ -22,6 +22,13 @@ enum axs_dir {
 	AXS_DIR_WRITE = 2, /* the process sent the bytes */
 };
 
+/* Data event flags. */
+enum axs_flags {
+	/* The buffer starts no message: it continues one (a body) on a
+	 * connection that carried HTTP; a message may follow within it. */
+	AXS_F_CONT = 1,
+};
+
 /* Counters in axs_stats (per CPU; user space sums). */
 enum axs_stat {
 	AXS_STAT_RINGBUF_FULL = 0, /* events dropped: ring buffer full */
@@ -39,7 +46,7 @@ struct axs_event {
 	__u8 type;   /* enum axs_event_type */
 	__u8 dir;    /* enum axs_dir; 0 for close */
 	__u8 family; /* AF_INET or AF_INET6 */
-	__u8 pad0;
+	__u8 flags;  /* AXS_F_* */
 	__u16 lport; /* local port, host order */
 	__u16 rport; /* remote port, host order */
 	__u32 netns; /* network namespace inode of the calling task */
