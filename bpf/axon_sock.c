@@ -1,15 +1,15 @@
 //go:build ignore
 
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
-/* The Axon socket-level observer: syscall tracepoints that copy the first
- * bytes of every buffer a monitored process reads from or writes to a TCP
- * socket when the buffer starts an HTTP/1.x message, timestamp it, and send
- * it to the agent through a ring buffer (docs/observability.md).
+/* The Axon socket-level observer: BTF raw tracepoints on syscall entry and
+ * exit that copy the first bytes of every buffer a monitored process reads
+ * from or writes to a TCP socket when the buffer starts an HTTP/1.x message
+ * (or continues one on a connection that carried HTTP), timestamp it, and
+ * send it to the agent through a ring buffer (docs/observability.md).
  *
- * Cost for processes that are not monitored: every enter program first reads
- * the calling task's network namespace and looks it up in axs_netns; every
- * exit program first looks up axs_pending, which only monitored tasks fill.
- * Nothing else runs for them. */
+ * Cost for processes that are not monitored: a switch on the syscall number,
+ * then the calling task's network namespace inode: the host's are rejected
+ * by value, others by one bit of an array map. Nothing else runs for them. */
 #include <linux/bpf.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_helpers.h>
@@ -48,10 +48,7 @@ static __always_inline void axs_count(__u32 stat)
 		*v += 1;
 }
 
-/* axs_monitored reports whether the calling task's network namespace is
- * monitored: the host's (a static inode number) never is; other namespaces
- * are looked up in the axs_netns_bits bitmap (an array lookup the verifier
- * inlines), or in the axs_netns hash beyond its range. */
+/* axs_netns_inum is the calling task's network namespace inode. */
 static __always_inline __u32 axs_netns_inum(void)
 {
 	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_get_current_task_btf)) {
@@ -63,6 +60,10 @@ static __always_inline __u32 axs_netns_inum(void)
 	return BPF_CORE_READ(t, nsproxy, net_ns, ns.inum);
 }
 
+/* axs_monitored reports whether the calling task's network namespace is
+ * monitored: the host's (a static inode number) never is; other namespaces
+ * are looked up in the axs_netns_bits bitmap (an array lookup the verifier
+ * inlines), or in the axs_netns hash beyond its range. */
 static __always_inline int axs_monitored(__u32 *inum)
 {
 	*inum = axs_netns_inum();
