@@ -83,7 +83,14 @@ func serveTest(addr string) error {
 		w.Write(b)
 	})
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "api\n") })
-	l, err := net.Listen("tcp", addr)
+	var l net.Listener
+	var err error
+	for range 100 { // an IPv6 address is usable once duplicate detection ends
+		if l, err = net.Listen("tcp", addr); err == nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	if err != nil {
 		return err
 	}

@@ -62,3 +62,35 @@ func TestMonitorPorts(t *testing.T) {
 		t.Errorf("series: %v, want server /a and client /c", routes)
 	}
 }
+
+// TestIPv6: the same over IPv6: addresses from the socket's IPv6 fields,
+// the peer pod found by its IPv6 address.
+func TestIPv6(t *testing.T) {
+	netns.RequireRoot(t)
+	cli, srv := netns.Pair(t, "fd88:1::/64", "client", "fd88:1::1", "server", "fd88:1::2")
+	addr := netip.AddrPortFrom(srv.Addr, 8080).String()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	server := helper(ctx, srv, "server", addr)
+	out, err := server.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := server.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); server.Wait() })
+	waitLine(t, bufio.NewScanner(out), "listening")
+	o := startObserver(t, []Pod{
+		{Namespace: "shop", Workload: "orders", IPs: []netip.Addr{srv.Addr}, Monitored: true},
+		{Namespace: "shop", Workload: "frontend", IPs: []netip.Addr{cli.Addr}, Monitored: true},
+	})
+	for _, p := range []string{"/ok", "/missing"} {
+		if b, err := cli.Run(ctx, "curl", "-s", "-g", "-o", "/dev/null", "http://"+addr+p); err != nil {
+			t.Fatalf("curl: %v: %s", err, b)
+		}
+	}
+	o.waitCounts(t, "http_server_request_duration_seconds", true, map[string]uint64{
+		"GET /ok 200 shop/frontend": 1, "GET /missing 404 shop/frontend": 1})
+	o.waitCounts(t, "http_client_request_duration_seconds", false, map[string]uint64{"GET /ok 200": 1, "GET /missing 404": 1})
+}
