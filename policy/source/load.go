@@ -241,7 +241,7 @@ func (l *loader) object(file string, n *yaml.Node) {
 	case apiVersion == "" || kind == "":
 		l.errorf(pos, "document has no apiVersion or kind")
 	default:
-		l.warnf(pos, "skipping %s %s: standalone mode reads v1 Namespace, Pod and ConfigMap, and %s %s", apiVersion, kind, v1alpha1.GroupVersion, v1alpha1.Kind)
+		l.warnf(pos, "skipping %s %s: standalone mode reads v1 Namespace, Pod and ConfigMap, and %s %s and %s", apiVersion, kind, v1alpha1.GroupVersion, v1alpha1.Kind, v1alpha1.KindHTTPMonitor)
 	}
 }
 
