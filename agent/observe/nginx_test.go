@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -54,10 +55,14 @@ func TestGroundTruthNginx(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	ng := srv.Command(ctx, bin, "-c", conf, "-e", filepath.Join(dir, "error.log"))
+	// Stop nginx with SIGTERM (fast shutdown: the master ends its workers),
+	// also when the context ends first; SIGKILL would orphan the workers.
+	ng.Cancel = func() error { return ng.Process.Signal(syscall.SIGTERM) }
+	ng.WaitDelay = 5 * time.Second
 	if err := ng.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ng.Process.Signal(os.Interrupt); ng.Wait() })
+	t.Cleanup(func() { ng.Process.Signal(syscall.SIGTERM); ng.Wait() })
 	// Wait until it answers (from the client pod, before the observer).
 	for i := 0; ; i++ {
 		r, err := cli.Curl(ctx, "http://"+addr+"/ok")

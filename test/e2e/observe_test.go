@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -121,10 +122,14 @@ func TestObserveAgent(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	ng := orders.Command(ctx, nginx, "-c", conf, "-e", filepath.Join(dir, "error.log"))
+	// Stop nginx with SIGTERM (fast shutdown: the master ends its workers),
+	// also when the context ends first; SIGKILL would orphan the workers.
+	ng.Cancel = func() error { return ng.Process.Signal(syscall.SIGTERM) }
+	ng.WaitDelay = 5 * time.Second
 	if err := ng.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ng.Process.Signal(os.Interrupt); ng.Wait() })
+	t.Cleanup(func() { ng.Process.Signal(syscall.SIGTERM); ng.Wait() })
 	base := fmt.Sprintf("http://%s:8080", orders.Addr)
 	for i := 0; curlOutcome(t, web, base+"/api/orders/0") != "200"; i++ {
 		if i > 50 {
