@@ -88,6 +88,16 @@ ip netns exec axd-orders "$WORK/server" --addr 10.77.0.10:8080 --log "$WORK/serv
 echo $! >"$WORK/server.pid"
 
 cp -r examples/policies "$WORK/policies"
+# Observe the shop pods (docs/observability.md): RED metrics of the traffic.
+cat >"$WORK/policies/http-monitor.yaml" <<'YAML'
+apiVersion: axon.dev/v1alpha1
+kind: HTTPMonitor
+metadata: {name: shop, namespace: shop}
+spec:
+  podSelector: {}
+  ports: [{port: 8080}]
+  maxRoutes: 50
+YAML
 say "Starting the agent: policies from a copy of examples/policies, attached to $ATTACH"
 echo "  bin/axon-agent --policy-dir $WORK/policies --attach $ATTACH --metrics-addr $METRICS"
 bin/axon-agent --policy-dir "$WORK/policies" --attach "$ATTACH" --metrics-addr "$METRICS" \
@@ -151,6 +161,9 @@ echo "  axon_policy_decisions_total{policy=\"${AUDIT_POLICY#*/}\",decision=\"aud
 
 say "Metrics (curl http://$METRICS/metrics)"
 curl -fsS "http://$METRICS/metrics" | grep -E '^axon_(policy_decisions_total|drops_total|policy_generation|policy_last_load_ok|policy_load_errors_total|policy_table_rows|enforcing|attached|ringbuf_lost_events_total)' | sort
+
+say "RED metrics of the demo's traffic (HTTPMonitor shop/shop; requests Axon reset were never served)"
+curl -fsS "http://$METRICS/metrics" | grep -E '^(http_(server|client)_request_duration_seconds_count|axon_http_unanswered_requests_total|axon_http_observer_lost_total)' | grep -v ' 0$' | sort || true
 
 say "Cleaning up: stopping the agent, axon-agent cleanup, removing namespaces and bridge"
 teardown

@@ -83,8 +83,8 @@ func TestCollectorCountsReadErrors(t *testing.T) {
 	// Collectors run concurrently within one scrape: the second scrape
 	// surely sees the errors of the first.
 	reg, _ := New(src)
-	gathered(t, reg, "axon_counter_read_errors_total", nil)
-	if v, _ := gathered(t, reg, "axon_counter_read_errors_total", nil); v < 1 {
+	gathered(t, reg, "axon_datapath_read_failures_total", nil)
+	if v, _ := gathered(t, reg, "axon_datapath_read_failures_total", nil); v < 1 {
 		t.Errorf("read errors = %v after a failed read, want at least 1", v)
 	}
 }

@@ -117,7 +117,7 @@ func New(src Source) (*prometheus.Registry, *Agent) {
 			Help: "Deny and audit_deny events read from the datapath's ring buffer (rate-limited; decisions_total is exact).",
 		}, []string{"decision"}),
 		ReadErrors: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "axon_counter_read_errors_total",
+			Name: "axon_datapath_read_failures_total",
 			Help: "Failed reads of BPF counters while collecting metrics.",
 		}),
 	}

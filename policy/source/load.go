@@ -39,6 +39,8 @@ type Set struct {
 	// ConfigMaps are the v1 ConfigMaps of the directory: a policy may take
 	// its Rego module from one with spec.rego.configMapRef, as in a cluster.
 	ConfigMaps []corev1.ConfigMap
+	// Monitors are the HTTPMonitors of the directory (valid ones only).
+	Monitors []v1alpha1.HTTPMonitor
 }
 
 // Load reads the policy directory dir. The error is for a directory that
@@ -229,10 +231,17 @@ func (l *loader) object(file string, n *yaml.Node) {
 		if l.decode(pos, n, &p, true) {
 			l.policy(pos, n, &p)
 		}
+	case kind == v1alpha1.KindHTTPMonitor && apiVersion != v1alpha1.GroupVersion.String():
+		l.errorf(pos, "%s: unsupported apiVersion %q (want %s)", kind, apiVersion, v1alpha1.GroupVersion)
+	case kind == v1alpha1.KindHTTPMonitor:
+		var m v1alpha1.HTTPMonitor
+		if l.decode(pos, n, &m, true) {
+			l.monitor(pos, n, &m)
+		}
 	case apiVersion == "" || kind == "":
 		l.errorf(pos, "document has no apiVersion or kind")
 	default:
-		l.warnf(pos, "skipping %s %s: standalone mode reads v1 Namespace, Pod and ConfigMap, and %s %s", apiVersion, kind, v1alpha1.GroupVersion, v1alpha1.Kind)
+		l.warnf(pos, "skipping %s %s: standalone mode reads v1 Namespace, Pod and ConfigMap, and %s %s and %s", apiVersion, kind, v1alpha1.GroupVersion, v1alpha1.Kind, v1alpha1.KindHTTPMonitor)
 	}
 }
 

@@ -27,6 +27,7 @@ var defaultPackages = []string{
 	"./bpf/...",
 	"./agent/attach/...",
 	"./agent/datapath/...",
+	"./agent/observe/...",
 }
 
 type options struct {

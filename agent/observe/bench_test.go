@@ -1,0 +1,246 @@
+package observe
+
+import (
+	"bufio"
+	"context"
+	"net/netip"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/axon-dev/axon/test/netns"
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/link"
+	"golang.org/x/sys/unix"
+)
+
+// threadCPU is the calling thread's CPU time: unlike wall time, it does not
+// count the time other processes on the shared cores take from us.
+func threadCPU(tb testing.TB) time.Duration {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts); err != nil {
+		tb.Fatal(err)
+	}
+	return time.Duration(ts.Nano())
+}
+
+// rwLoop does n rounds of a 1-byte write and a 1-byte read on a pipe and
+// returns the thread CPU time per syscall.
+func rwLoop(tb testing.TB, fds [2]int, n int) time.Duration {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	buf := []byte{'x'}
+	start := threadCPU(tb)
+	for range n {
+		if _, err := syscall.Write(fds[1], buf); err != nil {
+			tb.Fatal(err)
+		}
+		if _, err := syscall.Read(fds[0], buf); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return (threadCPU(tb) - start) / time.Duration(2*n)
+}
+
+func median(d []time.Duration) time.Duration {
+	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+	return d[len(d)/2]
+}
+
+// BenchmarkUnmonitoredSyscall is the cost a process that is NOT monitored
+// pays per read/write syscall with the observer attached vs. detached, in
+// the same run: rounds alternate between detached, the observer attached,
+// and empty programs attached to the same tracepoints (the floor of the
+// mechanism: the kernel's syscall-tracing path itself), and the medians of
+// thread CPU time are compared. Some other namespaces are monitored, as on a
+// real node. Reported: ns/syscall for each state and the ratios to detached
+// (goal <= 1.05 for the observer).
+func BenchmarkUnmonitoredSyscall(b *testing.B) {
+	netns.RequireRoot(b)
+	p, err := Load()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	// Two pods' namespaces monitored (dynamic inode numbers), as on a node.
+	if err := p.SetNetns(map[uint32]bool{netnsDynFirst + 100: true, netnsDynFirst + 200: true}); err != nil {
+		b.Fatal(err)
+	}
+	empty, err := ebpf.NewProgram(&ebpf.ProgramSpec{Type: ebpf.RawTracepoint, License: "GPL",
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer empty.Close()
+	attachEmpty := func() []link.Link {
+		var ls []link.Link
+		for _, h := range hooks {
+			l, err := link.AttachRawTracepoint(link.RawTracepointOptions{Name: h, Program: empty})
+			if err != nil {
+				b.Fatal(err)
+			}
+			ls = append(ls, l)
+		}
+		return ls
+	}
+	var fds [2]int
+	if err := syscall.Pipe(fds[:]); err != nil {
+		b.Fatal(err)
+	}
+	defer syscall.Close(fds[0])
+	defer syscall.Close(fds[1])
+	const rounds, per = 21, 20000
+	var off, on, floor []time.Duration
+	rwLoop(b, fds, per) // warm up
+	b.ResetTimer()
+	for range b.N {
+		for range rounds {
+			off = append(off, rwLoop(b, fds, per))
+			if err := p.Attach(); err != nil {
+				b.Fatal(err)
+			}
+			on = append(on, rwLoop(b, fds, per))
+			p.Detach()
+			ls := attachEmpty()
+			floor = append(floor, rwLoop(b, fds, per))
+			for _, l := range ls {
+				l.Close()
+			}
+		}
+	}
+	mOff, mOn, mFloor := median(off), median(on), median(floor)
+	// Then the programs' own run time, in a separate phase: the kernel's
+	// run-time statistics cost a clock read per run themselves.
+	if stats, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME)); err == nil {
+		if err := p.Attach(); err != nil {
+			b.Fatal(err)
+		}
+		rwLoop(b, fds, per)
+		p.Detach()
+		stats.Close()
+		reportProgCost(b, p)
+	}
+	b.ReportMetric(float64(mOff.Nanoseconds()), "ns/syscall-detached")
+	b.ReportMetric(float64(mOn.Nanoseconds()), "ns/syscall-attached")
+	b.ReportMetric(float64(mFloor.Nanoseconds()), "ns/syscall-empty-progs")
+	b.ReportMetric(float64(mOn)/float64(mOff), "ratio")
+	b.ReportMetric(float64(mFloor)/float64(mOff), "ratio-empty-progs")
+}
+
+// BenchmarkServerThroughput is the requests/s a real Go net/http server in
+// a monitored pod answers to a keep-alive load (8 connections, 7 rounds of 1 s)
+// with the observer attached vs. detached, alternating in the same run, and
+// attached with the server not monitored (the hooks' cost alone).
+// Reported: median rps of each state and the ratios (goal >= 0.95).
+func BenchmarkServerThroughput(b *testing.B) {
+	netns.RequireRoot(b)
+	cli, srv := netns.Pair(b, "10.88.9.0/24", "client", "10.88.9.1", "server", "10.88.9.2")
+	addr := netip.AddrPortFrom(srv.Addr, 8080).String()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	server := helper(ctx, srv, "server", addr)
+	out, err := server.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := server.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { cancel(); server.Wait() }()
+	sc := bufio.NewScanner(out)
+	if !sc.Scan() || sc.Text() != "listening" {
+		b.Fatal("server did not start")
+	}
+	p, err := Load()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	where, err := NetnsOfIPs([]netip.Addr{srv.Addr})
+	if err != nil || len(where) != 1 {
+		b.Fatalf("server namespace: %v %v", where, err)
+	}
+	if err := p.SetNetns(map[uint32]bool{where[srv.Addr]: true}); err != nil {
+		b.Fatal(err)
+	}
+	// Drain the ring buffer as the agent would (pairing included).
+	coll := NewCollector(staticResolver{where[srv.Addr]: {Namespace: "bench", Name: "server"}}, p.Stats)
+	rctx, rcancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- Run(rctx, p, NewPairer(coll)) }()
+	defer func() { rcancel(); <-done }()
+	load := func() float64 {
+		o, err := helper(ctx, cli, "load", "http://"+addr).Output()
+		if err != nil {
+			b.Fatalf("load: %v", err)
+		}
+		v, err := strconv.ParseFloat(strings.TrimSpace(string(o)), 64)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return v
+	}
+	var off, on, hookOnly []float64
+	var readerCPU time.Duration // this process: the ring-buffer reader and pairer
+	var served float64
+	monitored := map[uint32]bool{where[srv.Addr]: true}
+	b.ResetTimer()
+	for range b.N {
+		for range 7 {
+			p.Detach()
+			off = append(off, load())
+			// Attached with the server's namespace not monitored: what
+			// the hooks cost every process, without any capture.
+			if err := p.SetNetns(nil); err != nil {
+				b.Fatal(err)
+			}
+			if err := p.Attach(); err != nil {
+				b.Fatal(err)
+			}
+			hookOnly = append(hookOnly, load())
+			if err := p.SetNetns(monitored); err != nil {
+				b.Fatal(err)
+			}
+			before := processCPU(b)
+			on = append(on, load())
+			time.Sleep(300 * time.Millisecond) // the reader drains (it polls every 200 ms)
+			readerCPU += processCPU(b) - before
+			served += on[len(on)-1]
+		}
+	}
+	p.Detach()
+	sort.Float64s(off)
+	sort.Float64s(on)
+	sort.Float64s(hookOnly)
+	mOff, mOn, mHook := off[len(off)/2], on[len(on)/2], hookOnly[len(hookOnly)/2]
+	b.ReportMetric(mHook/mOff, "ratio-unmonitored")
+	b.ReportMetric(mOff, "rps-detached")
+	b.ReportMetric(mOn, "rps-attached")
+	b.ReportMetric(mOn/mOff, "ratio")
+	b.ReportMetric(float64(readerCPU.Nanoseconds())/served, "reader-ns/request")
+}
+
+// processCPU is the CPU time of this process (user + system).
+func processCPU(tb testing.TB) time.Duration {
+	var ru unix.Rusage
+	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
+		tb.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// reportProgCost reports the observer programs' own average run time
+// (BPF_ENABLE_STATS run-time statistics, enabled by the caller).
+func reportProgCost(b *testing.B, p *Programs) {
+	for name, pr := range map[string]*ebpf.Program{"enter": p.objs.AxsSysEnter, "exit": p.objs.AxsSysExit} {
+		st, err := pr.Stats()
+		if err == nil && st.RunCount > 0 {
+			b.ReportMetric(float64(st.Runtime.Nanoseconds())/float64(st.RunCount), "ns/run-"+name)
+		}
+	}
+}

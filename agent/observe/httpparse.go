@@ -1,0 +1,148 @@
+package observe
+
+import (
+	"bytes"
+	"strconv"
+)
+
+// head is one HTTP/1.x message start found in a captured buffer.
+type head struct {
+	method string // requests
+	path   string // requests: the target without query or fragment
+	status int    // responses
+	clen   int64  // Content-Length, -1 if absent or unusable
+	// next is the offset of the message after this one in the buffer
+	// (after its head and Content-Length body), or -1 when unknown
+	// (head not complete in the capture, chunked or unknown-length body).
+	next int
+}
+
+var (
+	crlf   = []byte("\r\n")
+	crlf2  = []byte("\r\n\r\n")
+	http1  = []byte("HTTP/1.")
+	clName = []byte("content-length")
+	teName = []byte("transfer-encoding")
+)
+
+// maxPath bounds the path kept from a request target.
+const maxPath = 256
+
+// parseRequest parses the request that starts at b[0]. ok is false when b
+// does not start with a request line (method SP target SP HTTP/1.x).
+func parseRequest(b []byte) (h head, ok bool) {
+	sp := bytes.IndexByte(b, ' ')
+	if sp < 1 || sp > 16 {
+		return h, false
+	}
+	for _, c := range b[:sp] {
+		if c < 'A' || c > 'Z' {
+			return h, false
+		}
+	}
+	h.method = string(b[:sp])
+	rest := b[sp+1:]
+	end := bytes.IndexByte(rest, ' ')
+	if end < 1 {
+		// The request line does not fit in the capture: keep what there is
+		// of the target when it is long, else this is no request.
+		if len(rest) < maxPath {
+			return h, false
+		}
+		end = len(rest)
+	}
+	target := rest[:end]
+	if end < len(rest) && !bytes.HasPrefix(rest[end+1:], http1) && len(rest[end+1:]) >= len(http1) {
+		return h, false
+	}
+	h.path = targetPath(target)
+	h.clen, h.next = headerEnd(b, true, false)
+	return h, true
+}
+
+// targetPath returns the path of a request target: origin-form as is,
+// absolute-form without scheme and authority, query and fragment removed.
+func targetPath(t []byte) string {
+	if i := bytes.Index(t, []byte("://")); i > 0 && t[0] != '/' {
+		t = t[i+3:]
+		if j := bytes.IndexByte(t, '/'); j >= 0 {
+			t = t[j:]
+		} else {
+			t = []byte("/")
+		}
+	}
+	if i := bytes.IndexAny(t, "?#"); i >= 0 {
+		t = t[:i]
+	}
+	if len(t) > maxPath {
+		t = t[:maxPath]
+	}
+	return string(t)
+}
+
+// parseResponse parses the response that starts at b[0]; noBody says the
+// request was HEAD (no body whatever the headers say).
+func parseResponse(b []byte, noBody bool) (h head, ok bool) {
+	if len(b) < 12 || !bytes.HasPrefix(b, http1) || b[8] != ' ' {
+		return h, false
+	}
+	code, err := strconv.Atoi(string(b[9:12]))
+	if err != nil || code < 100 || code > 999 {
+		return h, false
+	}
+	h.status = code
+	body := !noBody && code >= 200 && code != 204 && code != 304
+	h.clen, h.next = headerEnd(b, body, true)
+	return h, true
+}
+
+// headerEnd finds Content-Length and the end of the head; next is where the
+// following message starts, or -1 if unknown. A body without a length
+// (chunked; close-delimited responses) makes next unknown.
+func headerEnd(b []byte, body, resp bool) (clen int64, next int) {
+	clen = -1
+	end := bytes.Index(b, crlf2)
+	lines := b
+	if end >= 0 {
+		lines = b[:end]
+	}
+	chunked := false
+	for len(lines) > 0 {
+		i := bytes.Index(lines, crlf)
+		var line []byte
+		if i < 0 {
+			line, lines = lines, nil
+		} else {
+			line, lines = lines[:i], lines[i+2:]
+		}
+		colon := bytes.IndexByte(line, ':')
+		if colon < 0 {
+			continue
+		}
+		name := bytes.ToLower(bytes.TrimSpace(line[:colon]))
+		val := bytes.TrimSpace(line[colon+1:])
+		switch {
+		case bytes.Equal(name, clName):
+			if n, err := strconv.ParseInt(string(val), 10, 64); err == nil && n >= 0 {
+				clen = n
+			}
+		case bytes.Equal(name, teName):
+			chunked = true
+		}
+	}
+	if end < 0 {
+		return clen, -1
+	}
+	next = end + 4
+	if body {
+		switch {
+		case chunked:
+			return clen, -1
+		case clen > 0:
+			next += int(clen)
+		case clen < 0 && resp:
+			return clen, -1 // ends when the connection closes
+		}
+	}
+	return clen, next
+}

@@ -1,0 +1,82 @@
+package observe
+
+import (
+	"encoding/binary"
+	"reflect"
+	"testing"
+	"unsafe"
+
+	"github.com/axon-dev/axon/bpf"
+	"github.com/cilium/ebpf/btf"
+)
+
+// TestLayoutsMatchBTF compares the Go structs shared with axon_sock.c with
+// the C structs in the compiled object's BTF: size and every member's
+// offset. It also pins the offsets decodeEvent reads by hand.
+func TestLayoutsMatchBTF(t *testing.T) {
+	spec, err := bpf.LoadAxonSock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := map[string]any{
+		"axs_event": bpf.AxonSockAxsEvent{},
+		"axs_conn":  bpf.AxonSockAxsConn{},
+	}
+	for name, v := range cases {
+		var s *btf.Struct
+		if err := spec.Types.TypeByName(name, &s); err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		gt := reflect.TypeOf(v)
+		if int(s.Size) != binary.Size(v) || uintptr(s.Size) != gt.Size() {
+			t.Errorf("%s: C size %d, Go %d (binary %d)", name, s.Size, gt.Size(), binary.Size(v))
+		}
+		var fields []reflect.StructField
+		for i := 0; i < gt.NumField(); i++ {
+			if f := gt.Field(i); f.Name != "_" {
+				fields = append(fields, f)
+			}
+		}
+		if len(fields) != len(s.Members) {
+			t.Errorf("%s: C has %d members, Go %d fields", name, len(s.Members), len(fields))
+			continue
+		}
+		for i, m := range s.Members {
+			if uintptr(m.Offset.Bytes()) != fields[i].Offset {
+				t.Errorf("%s.%s: C offset %d, Go %s at %d", name, m.Name, m.Offset.Bytes(), fields[i].Name, fields[i].Offset)
+			}
+		}
+	}
+	var e bpf.AxonSockAxsEvent
+	offs := map[string][2]uintptr{
+		"type": {unsafe.Offsetof(e.Type), 0}, "dir": {unsafe.Offsetof(e.Dir), 1}, "family": {unsafe.Offsetof(e.Family), 2}, "flags": {unsafe.Offsetof(e.Flags), 3},
+		"lport": {unsafe.Offsetof(e.Lport), 4}, "rport": {unsafe.Offsetof(e.Rport), 6}, "netns": {unsafe.Offsetof(e.Netns), 8},
+		"tgid": {unsafe.Offsetof(e.Tgid), 12}, "seq": {unsafe.Offsetof(e.Seq), 16}, "total": {unsafe.Offsetof(e.Total), 20},
+		"cap": {unsafe.Offsetof(e.Cap), 24}, "ts": {unsafe.Offsetof(e.Ts), 32}, "conn": {unsafe.Offsetof(e.Conn), 40},
+		"laddr": {unsafe.Offsetof(e.Laddr), 48}, "raddr": {unsafe.Offsetof(e.Raddr), 64}, "data": {unsafe.Offsetof(e.Data), headerSize},
+	}
+	for f, o := range offs {
+		if o[0] != o[1] {
+			t.Errorf("axs_event.%s at %d, decodeEvent reads it at %d", f, o[0], o[1])
+		}
+	}
+}
+
+// TestBoundsMatchObject checks the Go copies of the observer's bounds
+// against the object.
+func TestBoundsMatchObject(t *testing.T) {
+	spec, err := bpf.LoadAxonSock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := spec.Maps[bpf.AxonSockMapAxsStats].MaxEntries; n != numStats {
+		t.Errorf("axs_stats has %d entries, Go reads %d", n, numStats)
+	}
+	if n := spec.Maps[bpf.AxonSockMapAxsNetnsBits].MaxEntries; n != netnsBits/64 {
+		t.Errorf("axs_netns_bits has %d words, Go writes %d", n, netnsBits/64)
+	}
+	if n := len(hooks); n != len(spec.Programs) {
+		t.Errorf("%d programs in the object, %d hooks", len(spec.Programs), n)
+	}
+}

@@ -1,0 +1,442 @@
+//go:build ignore
+
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* The Axon socket-level observer: BTF raw tracepoints on syscall entry and
+ * exit that copy the first bytes of every buffer a monitored process reads
+ * from or writes to a TCP socket when the buffer starts an HTTP/1.x message
+ * (or continues one on a connection that carried HTTP), timestamp it, and
+ * send it to the agent through a ring buffer (docs/observability.md).
+ *
+ * Cost for processes that are not monitored: a switch on the syscall number,
+ * then the calling task's network namespace inode: the host's are rejected
+ * by value, others by one bit of an array map. Nothing else runs for them. */
+#include <linux/bpf.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_helpers.h>
+
+#include "include/sock_kernel.h"
+#include "include/sock_maps.h"
+
+char __license[] SEC("license") = "Dual BSD/GPL";
+
+#define AXS_AF_INET	2
+#define AXS_AF_INET6	10
+#define AXS_SOCK_STREAM 1
+#define AXS_S_IFMT	00170000
+#define AXS_S_IFSOCK	0140000
+
+/* x86_64 syscall numbers (the object is built for x86_64). */
+#define AXS_NR_READ	0
+#define AXS_NR_WRITE	1
+#define AXS_NR_CLOSE	3
+#define AXS_NR_READV	19
+#define AXS_NR_WRITEV	20
+#define AXS_NR_SENDTO	44
+#define AXS_NR_RECVFROM 45
+#define AXS_NR_SENDMSG	46
+#define AXS_NR_RECVMSG	47
+
+struct axs_iovec {
+	__u64 base;
+	__u64 len;
+};
+
+static __always_inline void axs_count(__u32 stat)
+{
+	__u64 *v = bpf_map_lookup_elem(&axs_stats, &stat);
+	if (v)
+		*v += 1;
+}
+
+/* axs_netns_inum is the calling task's network namespace inode. */
+static __always_inline __u32 axs_netns_inum(void)
+{
+	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_get_current_task_btf)) {
+		/* 5.11+: plain loads through the BTF pointer, no helper calls. */
+		struct task_struct *t = bpf_get_current_task_btf();
+		return t->nsproxy->net_ns->ns.inum;
+	}
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+	return BPF_CORE_READ(t, nsproxy, net_ns, ns.inum);
+}
+
+/* axs_monitored reports whether the calling task's network namespace is
+ * monitored: the host's (a static inode number) never is; other namespaces
+ * are looked up in the axs_netns_bits bitmap (an array lookup the verifier
+ * inlines), or in the axs_netns hash beyond its range. */
+static __always_inline int axs_monitored(__u32 *inum)
+{
+	*inum = axs_netns_inum();
+	if (*inum < AXS_NETNS_DYN_FIRST)
+		return 0; /* a namespace created at boot: the host's, never a pod's */
+	__u32 idx = *inum - AXS_NETNS_DYN_FIRST;
+	if (idx < AXS_NETNS_BITS) {
+		__u32 word = idx / 64;
+		__u64 *bits = bpf_map_lookup_elem(&axs_netns_bits, &word);
+		return bits && (*bits >> (idx & 63)) & 1;
+	}
+	return bpf_map_lookup_elem(&axs_netns, inum) != 0;
+}
+
+/* axs_wakeup: wake the agent's reader only once AXS_WAKEUP_BYTES are
+ * waiting. A wakeup per event would cost a context switch per message on
+ * the node; the reader also polls every 200 ms, and the timestamps are
+ * taken here, so batching delays nothing but the metrics' update. */
+static __always_inline __u64 axs_wakeup(void)
+{
+	return bpf_ringbuf_query(&axs_events, BPF_RB_AVAIL_DATA) >= AXS_WAKEUP_BYTES
+		   ? BPF_RB_FORCE_WAKEUP
+		   : BPF_RB_NO_WAKEUP;
+}
+
+/* axs_http_start reports whether the first 8 bytes start an HTTP/1.x
+ * request (a method token of RFC 9110 and SP) or response ("HTTP/1."). */
+static __always_inline int axs_http_start(const __u8 *b)
+{
+	switch (b[0]) {
+	case 'G':
+		return b[1] == 'E' && b[2] == 'T' && b[3] == ' ';
+	case 'P':
+		if (b[1] == 'U')
+			return b[2] == 'T' && b[3] == ' ';
+		if (b[1] == 'O')
+			return b[2] == 'S' && b[3] == 'T' && b[4] == ' ';
+		return b[1] == 'A' && b[2] == 'T' && b[3] == 'C' && b[4] == 'H' && b[5] == ' ';
+	case 'H':
+		if (b[1] == 'E')
+			return b[2] == 'A' && b[3] == 'D' && b[4] == ' ';
+		return b[1] == 'T' && b[2] == 'T' && b[3] == 'P' && b[4] == '/' && b[5] == '1' &&
+		       b[6] == '.';
+	case 'D':
+		return b[1] == 'E' && b[2] == 'L' && b[3] == 'E' && b[4] == 'T' && b[5] == 'E' &&
+		       b[6] == ' ';
+	case 'O':
+		return b[1] == 'P' && b[2] == 'T' && b[3] == 'I' && b[4] == 'O' && b[5] == 'N' &&
+		       b[6] == 'S' && b[7] == ' ';
+	case 'C':
+		return b[1] == 'O' && b[2] == 'N' && b[3] == 'N' && b[4] == 'E' && b[5] == 'C' &&
+		       b[6] == 'T' && b[7] == ' ';
+	case 'T':
+		return b[1] == 'R' && b[2] == 'A' && b[3] == 'C' && b[4] == 'E' && b[5] == ' ';
+	}
+	return 0;
+}
+
+/* axs_fd_sock returns the struct sock behind fd of the calling task if fd is
+ * a TCP (stream) socket of an IP family, else 0. */
+static __always_inline struct sock *axs_fd_sock(__u32 fd)
+{
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
+	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+		return 0;
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *f = 0;
+	if (bpf_core_read(&f, sizeof(f), &fds[fd]) || !f)
+		return 0;
+	if ((BPF_CORE_READ(f, f_inode, i_mode) & AXS_S_IFMT) != AXS_S_IFSOCK)
+		return 0;
+	struct socket *so = BPF_CORE_READ(f, private_data);
+	struct sock *sk = BPF_CORE_READ(so, sk);
+	if (!sk || BPF_CORE_READ(sk, sk_type) != AXS_SOCK_STREAM)
+		return 0;
+	__u16 fam = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (fam != AXS_AF_INET && fam != AXS_AF_INET6)
+		return 0;
+	return sk;
+}
+
+/* axs_conn_of returns the connection state of sk, creating it (with the
+ * socket's addresses) on first sight. */
+static __always_inline struct axs_conn *axs_conn_of(struct sock *sk)
+{
+	__u64 key = (__u64)sk;
+	struct axs_conn *c = bpf_map_lookup_elem(&axs_conns, &key);
+	if (c)
+		return c;
+	struct axs_conn n = {};
+	n.family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	n.lport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	n.rport = __builtin_bswap16(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (n.family == AXS_AF_INET) {
+		__u32 a = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+		__builtin_memcpy(n.laddr, &a, 4);
+		a = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+		__builtin_memcpy(n.raddr, &a, 4);
+	} else {
+		BPF_CORE_READ_INTO(&n.laddr, sk, __sk_common.skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO(&n.raddr, sk, __sk_common.skc_v6_daddr);
+	}
+	bpf_map_update_elem(&axs_conns, &key, &n, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&axs_conns, &key);
+}
+
+/* axs_capture sends a data event for the user buffer buf of n bytes moved by
+ * the syscall on fd, if it starts an HTTP/1.x message on a TCP socket. For
+ * reads, hold (if not 0) is what earlier short reads of the same fd
+ * returned: those bytes go first (a Go server's 1-byte background read
+ * takes the first byte of the next request). */
+static __always_inline void axs_capture(__u32 inum, __u32 fd, __u64 buf, __u64 n, __u8 dir,
+					struct axs_held *hold)
+{
+	__u32 h = hold ? hold->len & 7 : 0;
+	__u64 w = 0;
+	if (!buf || n + h < 8)
+		return; /* shorter than "GET / H": not a message start we can use */
+	if (bpf_probe_read_user(&w, 8, (void *)buf)) {
+		axs_count(AXS_STAT_READ_FAULT);
+		return;
+	}
+	__u8 head[8];
+	int start;
+	if (h) {
+		/* The held bytes first. If they start no message but the buffer
+		 * alone does, they were the end of something else; if neither
+		 * does, they are part of a continuation. */
+		__u64 wh = hold->data | (w << (h * 8));
+		__builtin_memcpy(head, &wh, 8);
+		start = axs_http_start(head);
+		if (!start) {
+			if (n < 8)
+				return;
+			__builtin_memcpy(head, &w, 8);
+			start = axs_http_start(head);
+			if (start)
+				h = 0;
+		}
+		if (h)
+			w = wh;
+	} else {
+		__builtin_memcpy(head, &w, 8);
+		start = axs_http_start(head);
+	}
+	__builtin_memcpy(head, &w, 8);
+	struct sock *sk = axs_fd_sock(fd);
+	if (!sk) {
+		if (start)
+			axs_count(AXS_STAT_NO_SOCKET);
+		return;
+	}
+	struct axs_conn *c;
+	__u8 flags = 0;
+	if (start) {
+		c = axs_conn_of(sk);
+	} else {
+		/* No message start: on a connection that carried HTTP this may
+		 * be the rest of a body followed by the next message, which user
+		 * space finds by Content-Length. */
+		__u64 key = (__u64)sk;
+		c = bpf_map_lookup_elem(&axs_conns, &key);
+		flags = AXS_F_CONT;
+	}
+	__u32 zero = 0;
+	struct axs_event *e = bpf_map_lookup_elem(&axs_scratch, &zero);
+	if (!c || !e)
+		return;
+	__u32 cap = n > AXS_CAPTURE - 8 ? AXS_CAPTURE - 8 : (__u32)n;
+	cap = ((cap - 1) & (AXS_CAPTURE - 1)) + 1;
+	if (cap > AXS_CAPTURE - 8)
+		cap = AXS_CAPTURE - 8;
+	__builtin_memcpy(e->data, head, 8);
+	if (bpf_probe_read_user(e->data + h, cap, (void *)buf)) {
+		axs_count(AXS_STAT_READ_FAULT);
+		return;
+	}
+	cap += h;
+	n += h;
+	e->type = AXS_EV_DATA;
+	e->dir = dir;
+	e->family = c->family;
+	e->flags = flags;
+	e->lport = c->lport;
+	e->rport = c->rport;
+	e->netns = inum;
+	e->tgid = bpf_get_current_pid_tgid() >> 32;
+	e->seq = __sync_add_and_fetch(&c->seq, 1);
+	e->total = n > 0xffffffff ? 0xffffffff : (__u32)n;
+	e->cap = cap;
+	e->pad1 = 0;
+	e->ts = bpf_ktime_get_ns();
+	e->conn = (__u64)sk;
+	__builtin_memcpy(e->laddr, c->laddr, 16);
+	__builtin_memcpy(e->raddr, c->raddr, 16);
+	__u64 size = __builtin_offsetof(struct axs_event, data) + (cap & (AXS_CAPTURE - 1));
+	if (bpf_ringbuf_output(&axs_events, e, size, axs_wakeup())) {
+		axs_count(AXS_STAT_RINGBUF_FULL);
+		return;
+	}
+	axs_count(AXS_STAT_EVENTS);
+}
+
+/* axs_first_iov resolves a vector or message buffer to its first element. */
+static __always_inline int axs_first_iov(__u64 *buf, __u64 *len, __u32 kind)
+{
+	__u64 iov = *buf;
+	if (kind == AXS_BUF_MSG) {
+		/* struct user_msghdr: msg_iov at 16, msg_iovlen at 24 (UAPI). */
+		__u64 m[2];
+		if (bpf_probe_read_user(m, sizeof(m), (void *)(iov + 16)) || !m[1])
+			return -1;
+		iov = m[0];
+	}
+	struct axs_iovec v;
+	if (bpf_probe_read_user(&v, sizeof(v), (void *)iov))
+		return -1;
+	*buf = v.base;
+	if (v.len < *len)
+		*len = v.len;
+	return 0;
+}
+
+/* axs_read captures what a monitored read-type call returned. */
+static __always_inline int axs_read(__u32 inum, __u32 fd, __u64 buf, __u64 n, __u32 kind)
+{
+	if (kind != AXS_BUF_PLAIN && axs_first_iov(&buf, &n, kind))
+		return 0;
+	struct axs_fd_key fk = {.tgid = bpf_get_current_pid_tgid() >> 32, .fd = fd};
+	struct axs_held *hp = bpf_map_lookup_elem(&axs_held, &fk);
+	struct axs_held hold = {};
+	if (hp) {
+		hold = *hp;
+		bpf_map_delete_elem(&axs_held, &fk);
+	}
+	if (n < 8 && hold.len + n < 8) {
+		/* A short read: keep its bytes for the next read of this fd. */
+		__u32 h = hold.len & 7;
+		__u64 w = 0;
+		if (bpf_probe_read_user(&w, ((n - 1) & 7) + 1, (void *)buf) == 0) {
+			hold.data |= w << (h * 8);
+			hold.len = h + n;
+			if (bpf_map_update_elem(&axs_held, &fk, &hold, BPF_ANY))
+				axs_count(AXS_STAT_HELD_FULL);
+		}
+		return 0;
+	}
+	axs_capture(inum, fd, buf, n, AXS_DIR_READ, hold.len ? &hold : 0);
+	return 0;
+}
+
+/* axs_write captures what a monitored write-type call sends. */
+static __always_inline int axs_write(__u32 inum, __u32 fd, __u64 buf, __u64 n, __u32 kind)
+{
+	if (kind == AXS_BUF_IOV) {
+		if (!n)
+			return 0;
+		n = ~0ULL;
+	}
+	if (kind == AXS_BUF_MSG)
+		n = ~0ULL;
+	if (kind != AXS_BUF_PLAIN && axs_first_iov(&buf, &n, kind))
+		return 0;
+	axs_capture(inum, fd, buf, n, AXS_DIR_WRITE, 0);
+	return 0;
+}
+
+/* axs_close: a monitored task closing a connection that carried HTTP: tell
+ * user space (requests still waiting for a response are counted there) and
+ * forget it. */
+static __always_inline int axs_close(__u32 inum, __u32 fd)
+{
+	struct axs_fd_key fk = {.tgid = bpf_get_current_pid_tgid() >> 32, .fd = fd};
+	bpf_map_delete_elem(&axs_held, &fk); /* the fd number may be reused */
+	struct sock *sk = axs_fd_sock(fd);
+	if (!sk)
+		return 0;
+	__u64 key = (__u64)sk;
+	struct axs_conn *c = bpf_map_lookup_elem(&axs_conns, &key);
+	if (!c)
+		return 0;
+	struct axs_event *e =
+	    bpf_ringbuf_reserve(&axs_events, __builtin_offsetof(struct axs_event, data), 0);
+	if (!e) {
+		axs_count(AXS_STAT_RINGBUF_FULL);
+		bpf_map_delete_elem(&axs_conns, &key);
+		return 0;
+	}
+	e->type = AXS_EV_CLOSE;
+	e->dir = 0;
+	e->family = c->family;
+	e->flags = 0;
+	e->lport = c->lport;
+	e->rport = c->rport;
+	e->netns = inum;
+	e->tgid = bpf_get_current_pid_tgid() >> 32;
+	e->seq = __sync_add_and_fetch(&c->seq, 1);
+	e->total = 0;
+	e->cap = 0;
+	e->pad1 = 0;
+	e->ts = bpf_ktime_get_ns();
+	e->conn = key;
+	__builtin_memcpy(e->laddr, c->laddr, 16);
+	__builtin_memcpy(e->raddr, c->raddr, 16);
+	bpf_ringbuf_submit(e, axs_wakeup());
+	axs_count(AXS_STAT_EVENTS);
+	bpf_map_delete_elem(&axs_conns, &key);
+	return 0;
+}
+
+/* The two programs: BTF-typed raw tracepoints on every syscall's entry and
+ * exit. Their first work is a switch on the syscall number, then the
+ * namespace check; the arguments are read from the saved user registers
+ * (x86_64 syscall ABI: fd in di, buffer in si, count in dx), which the
+ * syscalls observed here leave as they were, so reads need no entry
+ * program. */
+SEC("tp_btf/sys_enter")
+int axs_sys_enter(__u64 *ctx)
+{
+	struct pt_regs *regs = (struct pt_regs *)ctx[0];
+	long id = (long)ctx[1];
+	__u32 kind;
+	switch (id) {
+	case AXS_NR_WRITE:
+	case AXS_NR_SENDTO:
+		kind = AXS_BUF_PLAIN;
+		break;
+	case AXS_NR_WRITEV:
+		kind = AXS_BUF_IOV;
+		break;
+	case AXS_NR_SENDMSG:
+		kind = AXS_BUF_MSG;
+		break;
+	case AXS_NR_CLOSE:
+		kind = AXS_BUF_CLOSE;
+		break;
+	default:
+		return 0;
+	}
+	__u32 inum;
+	if (!axs_monitored(&inum))
+		return 0;
+	__u32 fd = regs->di;
+	if (kind == AXS_BUF_CLOSE)
+		return axs_close(inum, fd);
+	return axs_write(inum, fd, regs->si, regs->dx, kind);
+}
+
+SEC("tp_btf/sys_exit")
+int axs_sys_exit(__u64 *ctx)
+{
+	long ret = (long)ctx[1];
+	if (ret <= 0)
+		return 0;
+	struct pt_regs *regs = (struct pt_regs *)ctx[0];
+	__u32 kind;
+	switch (regs->orig_ax) {
+	case AXS_NR_READ:
+	case AXS_NR_RECVFROM:
+		kind = AXS_BUF_PLAIN;
+		break;
+	case AXS_NR_READV:
+		kind = AXS_BUF_IOV;
+		break;
+	case AXS_NR_RECVMSG:
+		kind = AXS_BUF_MSG;
+		break;
+	default:
+		return 0;
+	}
+	__u32 inum;
+	if (!axs_monitored(&inum))
+		return 0;
+	return axs_read(inum, regs->di, regs->si, ret, kind);
+}

@@ -1,0 +1,257 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/axon-dev/axon/test/netns"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+)
+
+// observeCluster: pod shop/orders-5f7c9-abcde of Deployment orders (through
+// its ReplicaSet) runs nginx; shop/web-0 (workload label "web") is its
+// client. One HTTPMonitor selects both; an Enforce policy denies /admin, an
+// Audit policy would deny /legacy.
+const observeCluster = `apiVersion: v1
+kind: Namespace
+metadata: {name: shop}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: orders-5f7c9-abcde
+  namespace: shop
+  labels: {app: orders, pod-template-hash: 5f7c9}
+  ownerReferences:
+  - {apiVersion: apps/v1, kind: ReplicaSet, name: orders-5f7c9, uid: u1, controller: true}
+spec: {containers: [{name: main, image: nginx}]}
+status: {phase: Running, podIP: %[1]s, podIPs: [{ip: %[1]s}]}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: web-0
+  namespace: shop
+  labels: {app: web, workload: web}
+spec: {containers: [{name: main, image: web}]}
+status: {phase: Running, podIP: %[2]s, podIPs: [{ip: %[2]s}]}
+---
+apiVersion: axon.dev/v1alpha1
+kind: HTTPMonitor
+metadata: {name: shop, namespace: shop}
+spec:
+  podSelector:
+    matchExpressions: [{key: app, operator: In, values: [orders, web]}]
+  ports: [{port: 8080}]
+  routes: [/api/orders/*]
+  maxRoutes: 10
+---
+apiVersion: axon.dev/v1alpha1
+kind: L7NetworkPolicy
+metadata: {name: admin-deny, namespace: shop}
+spec:
+  podSelector: {matchLabels: {app: orders}}
+  ports: [{port: 8080}]
+  defaultAction: Allow
+  rules:
+  - action: Deny
+    http:
+    - paths: [{prefix: /admin}]
+---
+apiVersion: axon.dev/v1alpha1
+kind: L7NetworkPolicy
+metadata: {name: legacy-audit, namespace: shop}
+spec:
+  podSelector: {matchLabels: {app: orders}}
+  ports: [{port: 8080}]
+  mode: Audit
+  defaultAction: Allow
+  rules:
+  - action: Deny
+    http:
+    - paths: [{prefix: /legacy}]
+`
+
+const observeNginx = `daemon off;
+master_process on;
+worker_processes 1;
+user root;
+pid %[1]s/nginx.pid;
+error_log %[1]s/error.log;
+events { worker_connections 64; }
+http {
+	access_log %[1]s/access.log;
+	server {
+		listen %[2]s:8080;
+		location /api/orders/ { return 200 "order\n"; }
+		location /admin { return 200 "admin\n"; }
+		location /fail { return 500; }
+	}
+}
+`
+
+// TestObserveAgent runs the real agent on a policy folder with an
+// HTTPMonitor, real nginx in the orders pod and curl in the web pod, and
+// reads the agent's /metrics: RED series per workload and route with the
+// client pod as source, client-side series of the monitored web pod,
+// requests the policy denied not counted as served (their client side is
+// counted as unanswered), requests passed in Audit mode counted, and
+// `promtool check metrics` accepts the page.
+func TestObserveAgent(t *testing.T) {
+	netns.RequireRoot(t)
+	nginx, err := exec.LookPath("nginx")
+	if err != nil {
+		t.Skip("nginx not installed (apt-get install nginx)")
+	}
+	n := netns.New(t, "10.88.3.0/24")
+	orders := n.AddHost("orders", "10.88.3.10")
+	web := n.AddHost("web", "10.88.3.20")
+	dir := t.TempDir()
+	os.Chmod(dir, 0o755)
+	conf := filepath.Join(dir, "nginx.conf")
+	writeFile(t, dir, "nginx.conf", fmt.Sprintf(observeNginx, dir, orders.Addr))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ng := orders.Command(ctx, nginx, "-c", conf, "-e", filepath.Join(dir, "error.log"))
+	// Stop nginx with SIGTERM (fast shutdown: the master ends its workers),
+	// also when the context ends first; SIGKILL would orphan the workers.
+	ng.Cancel = func() error { return ng.Process.Signal(syscall.SIGTERM) }
+	ng.WaitDelay = 5 * time.Second
+	if err := ng.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ng.Process.Signal(syscall.SIGTERM); ng.Wait() })
+	base := fmt.Sprintf("http://%s:8080", orders.Addr)
+	for i := 0; curlOutcome(t, web, base+"/api/orders/0") != "200"; i++ {
+		if i > 50 {
+			t.Fatal("nginx did not start")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	policyDir := t.TempDir()
+	writeFile(t, policyDir, "cluster.yaml", fmt.Sprintf(observeCluster, orders.Addr, web.Addr))
+	a := startAgent(t, policyDir, testPinDir(t), orders.Port)
+	deadline := time.Now().Add(15 * time.Second)
+	for !strings.Contains(a.Logs.String(), "http observer attached") {
+		if time.Now().After(deadline) {
+			t.Fatalf("observer never attached; log:\n%s", a.Logs.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	for i := range 3 {
+		if got := curlOutcome(t, web, fmt.Sprintf("%s/api/orders/%d", base, 100+i)); got != "200" {
+			t.Fatalf("GET /api/orders/%d: %s", 100+i, got)
+		}
+	}
+	if got := curlOutcome(t, web, base+"/fail"); got != "500" {
+		t.Fatalf("GET /fail: %s", got)
+	}
+	for range 2 {
+		if got := curlOutcome(t, web, base+"/admin/users"); got == "200" {
+			t.Fatalf("GET /admin/users was not denied")
+		}
+	}
+	// Audit mode: passes (nginx has no /legacy: 404), counted as served.
+	if got := curlOutcome(t, web, base+"/legacy/report"); got != "404" {
+		t.Fatalf("GET /legacy/report (audit): %s", got)
+	}
+
+	srv := map[string]string{"namespace": "shop", "workload": "orders", "method": "GET",
+		"source_namespace": "shop", "source_workload": "web"}
+	with := func(m map[string]string, kv ...string) map[string]string {
+		out := map[string]string{}
+		for k, v := range m {
+			out[k] = v
+		}
+		for i := 0; i < len(kv); i += 2 {
+			out[kv[i]] = kv[i+1]
+		}
+		return out
+	}
+	eq := func(want float64) func(float64) bool { return func(v float64) bool { return v == want } }
+	waitHistCount(t, a, "http_server_request_duration_seconds", with(srv, "route", "/api/orders/*", "status_code", "200"), 3)
+	waitHistCount(t, a, "http_server_request_duration_seconds", with(srv, "route", "/fail", "status_code", "500"), 1)
+	waitHistCount(t, a, "http_server_request_duration_seconds", with(srv, "route", "/legacy/report", "status_code", "404"), 1)
+	a.WaitMetric("axon_policy_decisions_total", map[string]string{"policy": "legacy-audit", "decision": "audit_deny"}, 5*time.Second, eq(1))
+	cli := map[string]string{"namespace": "shop", "workload": "web", "method": "GET"}
+	waitHistCount(t, a, "http_client_request_duration_seconds", with(cli, "route", "/api/orders/*", "status_code", "200"), 3)
+	// Denied: reset before nginx read it, so never served; the client
+	// wrote it and got no response.
+	a.WaitMetric("axon_http_unanswered_requests_total", map[string]string{"namespace": "shop", "workload": "web", "side": "client"}, 5*time.Second, eq(2))
+	_, page, err := a.get("/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(page, `route="/admin`) {
+		t.Errorf("a denied request is counted:\n%s", grepLines(page, "/admin"))
+	}
+
+	// promtool check metrics, from the pinned Prometheus module.
+	cmd := exec.Command("../../scripts/promtool.sh", "check", "metrics")
+	cmd.Stdin = strings.NewReader(page)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Errorf("promtool check metrics: %v\n%s", err, out)
+	} else {
+		t.Logf("promtool check metrics: ok %s", bytes.TrimSpace(out))
+	}
+}
+
+// waitHistCount waits until the _count of the histogram series with labels
+// is want, for 5 s.
+func waitHistCount(t *testing.T, a *agentProc, name string, labels map[string]string, want uint64) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	var got uint64
+	for {
+		got = 0
+		if code, body, err := a.get("/metrics"); err == nil && code == 200 {
+			tp := expfmt.NewTextParser(model.UTF8Validation)
+			fams, err := tp.TextToMetricFamilies(strings.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+		next:
+			for _, m := range fams[name].GetMetric() {
+				have := map[string]string{}
+				for _, lp := range m.GetLabel() {
+					have[lp.GetName()] = lp.GetValue()
+				}
+				for k, v := range labels {
+					if have[k] != v {
+						continue next
+					}
+				}
+				got += m.GetHistogram().GetSampleCount()
+			}
+		}
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s%v: count %d, want %d", name, labels, got, want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
