@@ -189,7 +189,7 @@ func TestObserveAgent(t *testing.T) {
 	// Denied: reset before nginx read it, so never served; the client
 	// wrote it and got no response.
 	a.WaitMetric("axon_http_unanswered_requests_total", map[string]string{"namespace": "shop", "workload": "web", "side": "client"}, 5*time.Second, eq(2))
-	_, page, err := a.get("/metrics")
+	_, page, err := a.Get("/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,7 +216,7 @@ func waitHistCount(t *testing.T, a *agentProc, name string, labels map[string]st
 	var got uint64
 	for {
 		got = 0
-		if code, body, err := a.get("/metrics"); err == nil && code == 200 {
+		if code, body, err := a.Get("/metrics"); err == nil && code == 200 {
 			tp := expfmt.NewTextParser(model.UTF8Validation)
 			fams, err := tp.TextToMetricFamilies(strings.NewReader(body))
 			if err != nil {
