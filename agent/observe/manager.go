@@ -78,11 +78,11 @@ func (m *Manager) Sync() error {
 	m.mu.Lock()
 	switch {
 	case err != nil:
-		m.log.Warn("http observer: policy directory unreadable, keeping the monitors in force", "error", err)
+		m.log.Warn("http observer: policy directory unreadable, the previous monitors stay", "error", err)
 	case len(probs.Errors()) > 0:
 		if msg := fmt.Sprint(probs.Errors()); msg != m.lastProblems {
 			m.lastProblems = msg
-			m.log.Warn("http observer: policy directory has errors, keeping the monitors in force", "problems", fmt.Sprint(probs.Errors()))
+			m.log.Warn("http observer: policy directory has errors, the previous monitors stay", "problems", fmt.Sprint(probs.Errors()))
 		}
 		m.good = false
 	default:
