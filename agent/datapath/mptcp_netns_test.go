@@ -104,22 +104,8 @@ func TestNetnsMPTCPBecomesTCP(t *testing.T) {
 		t.Skip("this kernel does not give the client an MPTCP connection (net.mptcp.enabled=0 or no MPTCP): nothing to remove")
 	}
 
-	netnsDP.once.Do(func() { netnsDP.d, netnsDP.err = Open() })
-	if netnsDP.err != nil {
-		t.Fatal(netnsDP.err)
-	}
-	d := netnsDP.d
-	pods := fmt.Sprintf(`
-apiVersion: v1
-kind: Pod
-metadata: {name: api-0, namespace: shop, labels: {app: api}}
-status: {phase: Running, podIP: %s, podIPs: [{ip: %s}]}
-`, server.Addr, server.Addr)
-	tab := compileFS(t, map[string]string{"pods.yaml": pods, "api.yaml": e2ePolicy,
-		"ns.yaml": "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n"})
-	if err := d.Apply(tab); err != nil {
-		t.Fatal(err)
-	}
+	d := netnsDatapath(t)
+	applyE2EPolicy(t, d, server)
 	attachTC(t, "", server.Port, true, d.Egress())
 	attachTC(t, "", server.Port, false, d.Reply())
 

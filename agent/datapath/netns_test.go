@@ -127,18 +127,20 @@ func TestNetnsEndToEndEgress(t *testing.T) {
 	})
 }
 
-// endToEnd checks that allowed requests get 200, denied ones a connection
-// reset within a second, and that the server never sees them.
-func endToEnd(t *testing.T, client, server *netns.Host, attach func(*Datapath)) {
-	netnsDP.once.Do(func() { netnsDP.d, netnsDP.err = Open() }) // with client RSTs
+// netnsDatapath returns the datapath the netns tests share (with client
+// RSTs).
+func netnsDatapath(t *testing.T) *Datapath {
+	t.Helper()
+	netnsDP.once.Do(func() { netnsDP.d, netnsDP.err = Open() })
 	if netnsDP.err != nil {
 		t.Fatal(netnsDP.err)
 	}
-	d := netnsDP.d
-	c0, err := d.Counters()
-	if err != nil {
-		t.Fatal(err)
-	}
+	return netnsDP.d
+}
+
+// applyE2EPolicy applies e2ePolicy with server as the pod it protects.
+func applyE2EPolicy(t *testing.T, d *Datapath, server *netns.Host) {
+	t.Helper()
 	pods := fmt.Sprintf(`
 apiVersion: v1
 kind: Pod
@@ -150,6 +152,17 @@ status: {phase: Running, podIP: %s, podIPs: [{ip: %s}]}
 	if err := d.Apply(tab); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// endToEnd checks that allowed requests get 200, denied ones a connection
+// reset within a second, and that the server never sees them.
+func endToEnd(t *testing.T, client, server *netns.Host, attach func(*Datapath)) {
+	d := netnsDatapath(t)
+	c0, err := d.Counters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	applyE2EPolicy(t, d, server)
 	srv := server.Serve(t, 8080)
 	attach(d)
 	url := "http://" + srv.Addr
