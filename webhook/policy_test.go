@@ -66,7 +66,9 @@ func TestValidateL7NetworkPolicyConfigMap(t *testing.T) {
 	key := compiler.ConfigMapModuleKey("shop", "tenants", "policy.rego")
 
 	errs, warns := ValidateL7NetworkPolicy(context.Background(), p, nil)
-	if len(errs) > 0 || !slices.ContainsFunc(warns, func(w string) bool { return strings.HasPrefix(w, "spec.rego.configMapRef: ConfigMap tenants has no key") }) {
+	if len(errs) > 0 || !slices.ContainsFunc(warns, func(w string) bool {
+		return strings.HasPrefix(w, "spec.rego.configMapRef: ConfigMap tenants has no key")
+	}) {
 		t.Errorf("missing ConfigMap: errors %v, warnings %q", errs, warns)
 	}
 	errs, _ = ValidateL7NetworkPolicy(context.Background(), p, Modules{key: regoHead + "allow if {\n\tupper(input.method) == \"GET\"\n}\n"})
