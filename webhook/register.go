@@ -32,15 +32,19 @@ func Scheme() (*runtime.Scheme, error) {
 	return s, nil
 }
 
+// The ValidatingWebhookConfiguration entries (scripts/gen-crds.sh). failurePolicy
+// is Fail: docs/webhook.md says why.
+//
+// +kubebuilder:webhook:path=/validate-axon-dev-v1alpha1-l7networkpolicy,mutating=false,failurePolicy=fail,sideEffects=None,groups=axon.dev,resources=l7networkpolicies,verbs=create;update,versions=v1alpha1,name=l7networkpolicies.axon.dev,admissionReviewVersions=v1,timeoutSeconds=10
+
 // Register serves every kind's validation on srv. configMaps reads the
 // ConfigMaps that hold Rego modules (the API server directly, not a cache of
 // every ConfigMap); nil admits configMapRef policies with a warning that
 // they were not compiled.
 //
 // A new kind is one entry here: its path, its pure validation function and
-// its spec, plus a +kubebuilder:webhook marker below.
-//
-// +kubebuilder:webhook:path=/validate-axon-dev-v1alpha1-l7networkpolicy,mutating=false,failurePolicy=fail,sideEffects=None,groups=axon.dev,resources=l7networkpolicies,verbs=create;update,versions=v1alpha1,name=l7networkpolicies.axon.dev,admissionReviewVersions=v1,timeoutSeconds=10
+// its spec, plus a +kubebuilder:webhook marker above Register (controller-gen
+// writes config/webhook/manifests.yaml from them).
 func Register(srv ctrlwebhook.Server, scheme *runtime.Scheme, configMaps client.Reader) {
 	srv.Register(PathL7NetworkPolicy, admission.WithValidator(scheme, &kind[*v1alpha1.L7NetworkPolicy]{
 		gk: v1alpha1.GroupVersion.WithKind(v1alpha1.Kind).GroupKind(),
