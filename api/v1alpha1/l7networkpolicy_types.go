@@ -199,7 +199,12 @@ type HTTPRule struct {
 
 // PathMatch matches request paths. Exactly one of exact, prefix or glob is
 // set; the pattern is a canonical path of at most 127 bytes.
-// +kubebuilder:validation:ExactlyOneOf=exact;prefix;glob
+//
+// "Exactly one" is min/maxProperties, not a CEL rule: a CEL rule here runs
+// for up to rules x http x paths items, and the API server refuses a CRD
+// whose estimated CEL cost exceeds its budget (40x over with ExactlyOneOf).
+// +kubebuilder:validation:MinProperties=1
+// +kubebuilder:validation:MaxProperties=1
 type PathMatch struct {
 	// exact matches this path only, e.g. /healthz.
 	// +optional
