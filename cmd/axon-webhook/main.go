@@ -46,14 +46,17 @@ func run(args []string) int {
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	ctrl.SetLogger(logr.FromSlogHandler(log.Handler()))
-	if err := serve(*kubeconfig, *certDir, *host, *port, *healthAddr, *metricsAddr); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := serve(ctx, *kubeconfig, *certDir, *host, *port, *healthAddr, *metricsAddr); err != nil {
 		log.Error("axon-webhook", "error", err)
 		return 1
 	}
 	return 0
 }
 
-func serve(kubeconfig, certDir, host string, port int, healthAddr, metricsAddr string) error {
+// serve runs the webhook until ctx is done.
+func serve(ctx context.Context, kubeconfig, certDir, host string, port int, healthAddr, metricsAddr string) error {
 	if kubeconfig != "" {
 		os.Setenv("KUBECONFIG", kubeconfig)
 	}
@@ -83,8 +86,6 @@ func serve(kubeconfig, certDir, host string, port int, healthAddr, metricsAddr s
 	if err := mgr.AddReadyzCheck("webhook", mgr.GetWebhookServer().StartedChecker()); err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	if err := mgr.Start(ctx); err != nil {
 		return fmt.Errorf("serving: %w", err)
 	}
