@@ -331,7 +331,7 @@ func TestConfigMapRegoIsCompiled(t *testing.T) {
 				t.Errorf("good module refused: %v", err)
 			}
 		case "bad.rego":
-			if err == nil || !strings.Contains(err.Error(), `spec.rego.configMapRef: Invalid value: ConfigMap tenants key "bad.rego" line 6: unsupported construct`) {
+			if err == nil || !strings.Contains(err.Error(), `spec.rego.configMapRef: Unsupported value: ConfigMap tenants key "bad.rego" line 6: unsupported construct`) {
 				t.Errorf("bad module: got %v", err)
 			}
 		}

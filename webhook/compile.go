@@ -115,5 +115,9 @@ func compileError(ce *compiler.Error, paths map[string]*field.Path, module strin
 	case paths[ce.File] != nil:
 		fp = paths[ce.File]
 	}
+	if errors.Is(ce, compiler.ErrUnsupported) {
+		// Valid Rego that the datapath cannot enforce.
+		return &field.Error{Type: field.ErrorTypeNotSupported, Field: fp.String(), BadValue: field.OmitValueType{}, Detail: msg}
+	}
 	return field.Invalid(fp, field.OmitValueType{}, msg)
 }

@@ -34,9 +34,9 @@ func TestValidateL7NetworkPolicyRego(t *testing.T) {
 	}{
 		{"supported", regoHead + "allow if {\n\tinput.method == \"GET\"\n\tstartswith(input.path, \"/api\")\n}\n", ""},
 		{"unsupported built-in", regoHead + "allow if {\n\tupper(input.method) == \"GET\"\n}\n",
-			"spec.rego.inline: Invalid value: line 6: unsupported construct"},
+			"spec.rego.inline: Unsupported value: line 6: unsupported construct"},
 		{"source ip comparison", regoHead + "deny if {\n\tinput.method == \"GET\"\n}\n\nallow if {\n\tinput.source.ip == \"10.0.0.1\"\n}\n",
-			"spec.rego.inline: Invalid value: line 10: unsupported construct"},
+			"spec.rego.inline: Unsupported value: line 10: unsupported construct"},
 		{"parse error", regoHead + "allow if {\n\tinput.method ==\n}\n",
 			"spec.rego.inline: Invalid value: line 7: invalid policy"},
 		{"allow as a set", regoHead + "allow contains 1 if true\n",
@@ -72,7 +72,7 @@ func TestValidateL7NetworkPolicyConfigMap(t *testing.T) {
 		t.Errorf("missing ConfigMap: errors %v, warnings %q", errs, warns)
 	}
 	errs, _ = ValidateL7NetworkPolicy(context.Background(), p, Modules{key: regoHead + "allow if {\n\tupper(input.method) == \"GET\"\n}\n"})
-	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "spec.rego.configMapRef: Invalid value: ConfigMap tenants key \"policy.rego\" line 6: unsupported construct") {
+	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "spec.rego.configMapRef: Unsupported value: ConfigMap tenants key \"policy.rego\" line 6: unsupported construct") {
 		t.Errorf("bad module in a ConfigMap: errors %v", errs.ToAggregate())
 	}
 	errs, _ = ValidateL7NetworkPolicy(context.Background(), p, Modules{key: regoHead + "allow if input.method == \"GET\"\n"})
