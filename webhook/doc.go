@@ -11,5 +11,7 @@
 // policy's Rego lives in, and turns the result into an admission response.
 // Register puts every kind's handler on a controller-runtime webhook server,
 // which serves TLS from a certificate directory and reloads the files when
-// they change. docs/webhook.md covers deployment and failurePolicy.
+// they change. SetAccepted turns a validation result into the policy's
+// Accepted condition for whoever writes status. docs/webhook.md covers
+// deployment and failurePolicy.
 package webhook

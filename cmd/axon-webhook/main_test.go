@@ -42,7 +42,7 @@ func TestServeAgainstARealAPIServer(t *testing.T) {
 	}
 	cfg, err := env.Start()
 	if err != nil {
-		requireOrSkip(t, "starting envtest: "+err.Error())
+		t.Fatalf("starting envtest (CRDs from crds/, webhook from config/webhook): %v", err)
 	}
 	defer env.Stop()
 
