@@ -49,8 +49,12 @@ lint: deps ## Check formatting (gofmt, clang-format on bpf/, opa fmt on Rego) an
 test: deps check-generated lint test-go test-rego test-kernels ## Run everything: generated-file check, lint, Go tests (BPF and netns as root), Rego tests, kernel matrix.
 
 .PHONY: test-go
-test-go: ## Run the Go tests (BPF_PROG_TEST_RUN, netns end-to-end, compiler differential tests).
-	@AXON_REQUIRE_ROOT=1 scripts/test.sh ./...
+test-go: envtest-assets ## Run the Go tests (BPF_PROG_TEST_RUN, netns end-to-end, compiler differential tests, webhook on a real API server).
+	@KUBEBUILDER_ASSETS=$$(scripts/envtest-assets.sh) AXON_REQUIRE_ROOT=1 scripts/test.sh ./...
+
+.PHONY: envtest-assets
+envtest-assets: ## Build etcd and kube-apiserver for envtest into ~/.cache/axon/envtest (once; minutes cold, instant warm) and print the folder.
+	@scripts/envtest-assets.sh
 
 .PHONY: test-rego
 test-rego: ## Run `opa test` on the Rego library with the pinned OPA CLI.

@@ -37,10 +37,12 @@ const (
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:scope=Namespaced,shortName=l7np;l7netpol,categories=axon
-// +kubebuilder:printcolumn:name="Mode",type=string,JSONPath=`.spec.mode`
-// +kubebuilder:printcolumn:name="Default",type=string,JSONPath=`.spec.defaultAction`
-// +kubebuilder:printcolumn:name="Rules",type=integer,JSONPath=`.status.ruleCount`
-// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Mode",type=string,JSONPath=`.spec.mode`,description="Enforce or Audit"
+// +kubebuilder:printcolumn:name="Default",type=string,JSONPath=`.spec.defaultAction`,description="Action for requests no rule matches"
+// +kubebuilder:printcolumn:name="Accepted",type=string,JSONPath=`.status.conditions[?(@.type=="Accepted")].status`,description="The policy compiled"
+// +kubebuilder:printcolumn:name="Enforced",type=string,JSONPath=`.status.conditions[?(@.type=="Enforced")].status`,description="Every node running a selected pod applied this generation"
+// +kubebuilder:printcolumn:name="Nodes",type=string,JSONPath=`.status.nodes`,priority=1,description="Nodes that applied this generation / nodes expected"
+// +kubebuilder:printcolumn:name="Rules",type=integer,JSONPath=`.status.ruleCount`,priority=1,description="Rules the policy compiled to"
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type L7NetworkPolicy struct {
 	metav1.TypeMeta   `json:",inline"`
@@ -197,7 +199,12 @@ type HTTPRule struct {
 
 // PathMatch matches request paths. Exactly one of exact, prefix or glob is
 // set; the pattern is a canonical path of at most 127 bytes.
-// +kubebuilder:validation:ExactlyOneOf=exact;prefix;glob
+//
+// "Exactly one" is min/maxProperties, not a CEL rule: a CEL rule here runs
+// for up to rules x http x paths items, and the API server refuses a CRD
+// whose estimated CEL cost exceeds its budget (40x over with ExactlyOneOf).
+// +kubebuilder:validation:MinProperties=1
+// +kubebuilder:validation:MaxProperties=1
 type PathMatch struct {
 	// exact matches this path only, e.g. /healthz.
 	// +optional
@@ -258,9 +265,14 @@ type ConfigMapKeyRef struct {
 	Key string `json:"key"`
 }
 
-// L7NetworkPolicyStatus is written by the controller or agent.
+// L7NetworkPolicyStatus reports whether the policy compiled and whether
+// every node that runs a selected pod applies it. It follows the Kubernetes
+// API conventions: conditions with observedGeneration, so a reader can tell
+// a stale status from a current one.
 type L7NetworkPolicyStatus struct {
-	// observedGeneration is the spec generation the status describes.
+	// observedGeneration is the metadata.generation of the spec this status
+	// describes. A status whose observedGeneration is below
+	// metadata.generation is about an older spec.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
@@ -268,20 +280,49 @@ type L7NetworkPolicyStatus struct {
 	// +optional
 	RuleCount int32 `json:"ruleCount,omitempty"`
 
-	// conditions: Ready (compiled and loaded into the datapath) and
-	// Compiled (accepted by the compiler; the message names the error).
+	// nodes is "applied/expected": how many of the nodes that run a pod this
+	// policy selects have applied observedGeneration, e.g. "3/4".
+	// +optional
+	// +kubebuilder:validation:MaxLength=32
+	Nodes string `json:"nodes,omitempty"`
+
+	// conditions are the policy's current state. Accepted: the policy
+	// compiled (False: the message names the field or Rego line that did
+	// not). Enforced: every node that runs a selected pod has applied this
+	// generation (the message counts nodes applied and expected).
 	// +optional
 	// +listType=map
 	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=8
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 }
 
 // Condition types set in L7NetworkPolicyStatus.Conditions.
 const (
-	// ConditionCompiled is True when the policy compiled without errors.
-	ConditionCompiled = "Compiled"
-	// ConditionReady is True when the compiled policy is enforced.
-	ConditionReady = "Ready"
+	// ConditionAccepted is True when the policy compiled without errors:
+	// the admission webhook would admit it as it is now (a Rego module in a
+	// ConfigMap can change after admission).
+	ConditionAccepted = "Accepted"
+	// ConditionEnforced is True when every node that runs a pod the policy
+	// selects has applied this generation; its message says "applied on N
+	// of M nodes".
+	ConditionEnforced = "Enforced"
+)
+
+// Condition reasons.
+const (
+	// ReasonCompiled: Accepted is True.
+	ReasonCompiled = "Compiled"
+	// ReasonInvalid: Accepted is False; the message names the field.
+	ReasonInvalid = "Invalid"
+	// ReasonUnsupportedRego: Accepted is False; the Rego module uses a
+	// construct outside the supported fragment (the message has its line).
+	ReasonUnsupportedRego = "UnsupportedRego"
+	// ReasonApplied: Enforced is True.
+	ReasonApplied = "Applied"
+	// ReasonPending: Enforced is False while some nodes have not applied
+	// this generation yet.
+	ReasonPending = "Pending"
 )
 
 // L7NetworkPolicyList is a list of L7NetworkPolicy.
@@ -290,5 +331,6 @@ const (
 type L7NetworkPolicyList struct {
 	metav1.TypeMeta `json:",inline"`
 	metav1.ListMeta `json:"metadata,omitempty"`
-	Items           []L7NetworkPolicy `json:"items"`
+	// items are the policies.
+	Items []L7NetworkPolicy `json:"items"`
 }

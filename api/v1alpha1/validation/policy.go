@@ -98,6 +98,7 @@ func (v *validator) spec(s *v1alpha1.L7NetworkPolicySpec, p *field.Path) {
 	for i := range s.Rules {
 		v.rule(&s.Rules[i], p.Child("rules").Index(i))
 	}
+	v.risks(s, p)
 }
 
 func orDefault(s, def string) string {
