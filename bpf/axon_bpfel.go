@@ -145,11 +145,13 @@ type AxonAxGlob struct {
 }
 
 type AxonAxGlobAcc struct {
-	_  structs.HostLayout
-	Em AxonAxMatch
-	Am AxonAxMatch
-	Xm AxonAxMatch
-	Xa AxonAxMatch
+	_      structs.HostLayout
+	Em     AxonAxMatch
+	Am     AxonAxMatch
+	Xm     AxonAxMatch
+	Xa     AxonAxMatch
+	Nglobs uint32
+	Ids    [16]uint32
 }
 
 type AxonAxGlobKey struct {

@@ -7,6 +7,7 @@ import (
 	"github.com/axon-dev/axon/bpf"
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/rlimit"
 	"github.com/cilium/ebpf/ringbuf"
 )
 
@@ -35,6 +36,10 @@ type Programs struct {
 // Load loads the observer's programs and maps into the kernel without
 // attaching them.
 func Load() (*Programs, error) {
+	// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK.
+	if err := rlimit.RemoveMemlock(); err != nil {
+		return nil, fmt.Errorf("raising the memlock limit: %w", err)
+	}
 	p := &Programs{}
 	if err := bpf.LoadAxonSockObjects(&p.objs, nil); err != nil {
 		var ve *ebpf.VerifierError

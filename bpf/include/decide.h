@@ -110,6 +110,8 @@ static __always_inline void ax_fold(struct ax_match *dst, const struct ax_match 
  * verdict. Written by ax_decide, one per CPU. */
 struct ax_glob_acc {
 	struct ax_match em, am, xm, xa;
+	__u32 nglobs; /* the row's glob candidates, copied for ax_try_globs */
+	__u32 ids[AX_ROW_GLOBS];
 };
 
 struct {
@@ -124,16 +126,25 @@ static __always_inline void ax_min_into(__u32 *dst, __u32 rule)
 	*dst = ax_min_rule(*dst, rule);
 }
 
-/* ax_try_globs folds the row's glob candidates that could lower a rule id
- * into acc. */
-static __always_inline void ax_try_globs(struct __sk_buff *skb, struct ax_scratch *s,
-					 const struct ax_path_val *row, struct ax_glob_acc *acc)
+/* ax_try_globs folds the glob candidates copied into acc (ids, nglobs) that
+ * could lower a rule id into acc's matches. A global function: the verifier
+ * checks its loop once, not as part of every ax_decide path (which older
+ * verifiers cannot afford). */
+__attribute__((noinline)) int ax_try_globs(struct __sk_buff *skb)
 {
-	__u32 n = row->nglobs;
+	AX_KEEP_ARG(skb);
+	struct ax_scratch *s = ax_scratch();
+	if (!s)
+		return 0;
+	__u32 zero = 0;
+	struct ax_glob_acc *acc = bpf_map_lookup_elem(&glob_acc, &zero);
+	if (!acc)
+		return 0;
+	__u32 n = acc->nglobs;
 	for (__u32 i = 0; i < AX_ROW_GLOBS; i++) {
 		if (i >= n)
 			break;
-		struct ax_glob_key k = {.gen = s->gen, .id = row->globs[i]};
+		struct ax_glob_key k = {.gen = s->gen, .id = acc->ids[i]};
 		struct ax_glob *g = bpf_map_lookup_elem(&globs, &k);
 		if (!g)
 			continue;
@@ -153,6 +164,7 @@ static __always_inline void ax_try_globs(struct __sk_buff *skb, struct ax_scratc
 		if (r == AX_GLOB_YES || !deny)
 			ax_min_into(xr, rule);
 	}
+	return 0;
 }
 
 /* ax_precedence applies policy_maps.h rule 8 to the Enforce-mode matches em
@@ -302,7 +314,9 @@ __attribute__((noinline)) int ax_decide(struct __sk_buff *skb)
 			acc->am = am;
 			acc->xm = em;
 			acc->xa = am;
-			ax_try_globs(skb, s, row, acc);
+			acc->nglobs = row->nglobs;
+			__builtin_memcpy(acc->ids, row->globs, sizeof(acc->ids));
+			ax_try_globs(skb);
 			em = acc->em;
 			am = acc->am;
 			xm = acc->xm;
