@@ -146,10 +146,7 @@ type AxonAxGlob struct {
 
 type AxonAxGlobAcc struct {
 	_      structs.HostLayout
-	Em     AxonAxMatch
-	Am     AxonAxMatch
-	Xm     AxonAxMatch
-	Xa     AxonAxMatch
+	R      [8]uint32
 	Nglobs uint32
 	Ids    [16]uint32
 }

@@ -252,7 +252,8 @@ static __always_inline void axs_capture(__u32 inum, __u32 fd, __u64 buf, __u64 n
 	e->rport = c->rport;
 	e->netns = inum;
 	e->tgid = bpf_get_current_pid_tgid() >> 32;
-	e->seq = __sync_add_and_fetch(&c->seq, 1);
+	e->seq = ++c->seq; /* no fetch atomics before 5.12; one fd is rarely used by two threads at
+			      once */
 	e->total = n > 0xffffffff ? 0xffffffff : (__u32)n;
 	e->cap = cap;
 	e->pad1 = 0;
@@ -361,7 +362,8 @@ static __always_inline int axs_close(__u32 inum, __u32 fd)
 	e->rport = c->rport;
 	e->netns = inum;
 	e->tgid = bpf_get_current_pid_tgid() >> 32;
-	e->seq = __sync_add_and_fetch(&c->seq, 1);
+	e->seq = ++c->seq; /* no fetch atomics before 5.12; one fd is rarely used by two threads at
+			      once */
 	e->total = 0;
 	e->cap = 0;
 	e->pad1 = 0;

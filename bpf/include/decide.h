@@ -104,12 +104,14 @@ static __always_inline void ax_fold(struct ax_match *dst, const struct ax_match 
 
 /* Glob matches of the request being decided, in a map rather than on the
  * stack so that the verifier does not track their values through the glob
- * loop (which would multiply its states). em/am fail closed (an undecided
- * Deny glob matches, an undecided Allow glob does not); xm/xa assume the
- * opposite, so that ax_decide can tell whether undecided globs made the
- * verdict. Written by ax_decide, one per CPU. */
+ * loop (which would multiply its states). The first four fail closed (an
+ * undecided Deny glob matches, an undecided Allow glob does not); the last
+ * four assume the opposite, so that ax_decide can tell whether undecided
+ * globs made the verdict. Written by ax_decide, one per CPU. */
 struct ax_glob_acc {
-	struct ax_match em, am, xm, xa;
+	/* Lowest matching rule per (assumption, mode, action): index
+	 * x * 4 + mode * 2 + deny, x = 1 for the opposite assumption. */
+	__u32 r[8];
 	__u32 nglobs; /* the row's glob candidates, copied for ax_try_globs */
 	__u32 ids[AX_ROW_GLOBS];
 };
@@ -120,11 +122,6 @@ struct {
 	__type(key, __u32);
 	__type(value, struct ax_glob_acc);
 } glob_acc SEC(".maps");
-
-static __always_inline void ax_min_into(__u32 *dst, __u32 rule)
-{
-	*dst = ax_min_rule(*dst, rule);
-}
 
 /* ax_try_globs folds the glob candidates copied into acc (ids, nglobs) that
  * could lower a rule id into acc's matches. A global function: the verifier
@@ -149,20 +146,20 @@ __attribute__((noinline)) int ax_try_globs(struct __sk_buff *skb)
 		if (!g)
 			continue;
 		__u32 rule = g->rule;
-		int deny = g->action == AX_VERDICT_DENY;
-		struct ax_match *t = g->mode == 0 ? &acc->em : &acc->am;
-		struct ax_match *x = g->mode == 0 ? &acc->xm : &acc->xa;
-		__u32 *tr = deny ? &t->deny : &t->allow;
-		__u32 *xr = deny ? &x->deny : &x->allow;
-		if (*tr != 0 && *tr <= rule && *xr != 0 && *xr <= rule)
+		__u32 deny = g->action == AX_VERDICT_DENY;
+		__u32 t = ((g->mode & 1) * 2 + deny) & 3;
+		__u32 tr = acc->r[t], xr = acc->r[t + 4];
+		if (tr != 0 && tr <= rule && xr != 0 && xr <= rule)
 			continue;
 		int r = ax_glob_match(skb, k.id);
 		if (r == AX_GLOB_NO)
 			continue;
+		/* Undecided: fails closed (a Deny matches, an Allow does not);
+		 * the opposite assumption for x. */
 		if (r == AX_GLOB_YES || deny)
-			ax_min_into(tr, rule);
+			acc->r[t] = ax_min_rule(tr, rule);
 		if (r == AX_GLOB_YES || !deny)
-			ax_min_into(xr, rule);
+			acc->r[t + 4] = ax_min_rule(xr, rule);
 	}
 	return 0;
 }
@@ -310,17 +307,25 @@ __attribute__((noinline)) int ax_decide(struct __sk_buff *skb)
 		ax_fold(&em, &row->enforce);
 		ax_fold(&am, &row->audit);
 		if (row->nglobs) {
-			acc->em = em;
-			acc->am = am;
-			acc->xm = em;
-			acc->xa = am;
+			acc->r[0] = em.allow;
+			acc->r[1] = em.deny;
+			acc->r[2] = am.allow;
+			acc->r[3] = am.deny;
+			acc->r[4] = em.allow;
+			acc->r[5] = em.deny;
+			acc->r[6] = am.allow;
+			acc->r[7] = am.deny;
 			acc->nglobs = row->nglobs;
 			__builtin_memcpy(acc->ids, row->globs, sizeof(acc->ids));
 			ax_try_globs(skb);
-			em = acc->em;
-			am = acc->am;
-			xm = acc->xm;
-			xa = acc->xa;
+			em.allow = acc->r[0];
+			em.deny = acc->r[1];
+			am.allow = acc->r[2];
+			am.deny = acc->r[3];
+			xm.allow = acc->r[4];
+			xm.deny = acc->r[5];
+			xa.allow = acc->r[6];
+			xa.deny = acc->r[7];
 			undecided = em.deny != xm.deny || em.allow != xm.allow ||
 				    am.deny != xa.deny || am.allow != xa.allow;
 		}
