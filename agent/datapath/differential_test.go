@@ -235,7 +235,7 @@ func TestDifferential(t *testing.T) {
 	}
 	t.Logf("%d requests agreed (%d tables skipped); policed: %v", total, skipped, seen)
 	for _, k := range []string{"allow ", "deny ", "audit_deny ", "deny non_canonical_path"} {
-		if seen[k] < total/50 {
+		if seen[k] < total/200 { // 0.5%: -short (the kernel matrix) sends 2,000 requests
 			t.Errorf("only %d requests of kind %q: the generator does not exercise it", seen[k], k)
 		}
 	}

@@ -7,8 +7,8 @@ import (
 	"github.com/axon-dev/axon/bpf"
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
-	"github.com/cilium/ebpf/rlimit"
 	"github.com/cilium/ebpf/ringbuf"
+	"github.com/cilium/ebpf/rlimit"
 )
 
 // Stat indexes the BPF program's counters (enum axs_stat).
