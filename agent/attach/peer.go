@@ -1,7 +1,6 @@
 package attach
 
 import (
-	"errors"
 	"fmt"
 	"net/netip"
 	"path/filepath"
@@ -11,29 +10,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// ErrNoPeer says an interface is not one end of a veth pair whose other end
-// could be found: it fronts no single pod.
-var ErrNoPeer = errors.New("not a veth whose peer can be found")
-
-// PeerAddrs returns the addresses of the other end of a veth pair, in the
-// network namespace it lives in: for the host side of a pod's veth, every
-// address of the pod (link-local included).
-func PeerAddrs(iface string) ([]netip.Addr, error) {
-	link, err := netlink.LinkByName(iface)
-	if err != nil {
-		return nil, fmt.Errorf("interface %s: %w", iface, err)
-	}
-	all, err := VethPeers([]netlink.Link{link})
-	if err != nil {
-		return nil, err
-	}
-	addrs, ok := all[link.Attrs().Index]
-	if !ok {
-		return nil, fmt.Errorf("interface %s: %w", iface, ErrNoPeer)
-	}
-	return addrs, nil
-}
-
 // LocalVethPeers returns, for every veth of this network namespace whose
 // peer could be found, the peer's addresses, by the local end's ifindex:
 // for a node, its pods' addresses by the host side of their veths.
@@ -42,14 +18,14 @@ func LocalVethPeers() (map[int][]netip.Addr, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listing interfaces: %w", err)
 	}
-	return VethPeers(links)
+	return vethPeers(links)
 }
 
-// VethPeers is LocalVethPeers for the given links; links that are not veths
+// vethPeers is LocalVethPeers for the given links; links that are not veths
 // or whose peer's namespace is not found are left out. The peers'
 // namespaces are found among those named under /run/netns, then those of
 // running processes, each opened once.
-func VethPeers(links []netlink.Link) (map[int][]netip.Addr, error) {
+func vethPeers(links []netlink.Link) (map[int][]netip.Addr, error) {
 	out := map[int][]netip.Addr{}
 	wanted := map[int]bool{}
 	for _, l := range links {

@@ -1,12 +1,11 @@
 package datapath
 
 import (
-	"encoding/binary"
-	"reflect"
 	"testing"
 
 	"github.com/axon-dev/axon/bpf"
 	"github.com/axon-dev/axon/policy/compiler"
+	"github.com/axon-dev/axon/test/btflayout"
 	"github.com/cilium/ebpf/btf"
 )
 
@@ -37,32 +36,7 @@ func TestLayoutsMatchBTF(t *testing.T) {
 		"ax_iface":        bpf.AxonAxIface{},
 		"ax_event":        bpf.AxonAxEvent{},
 	}
-	for name, v := range cases {
-		var s *btf.Struct
-		if err := spec.Types.TypeByName(name, &s); err != nil {
-			t.Errorf("%s: %v", name, err)
-			continue
-		}
-		gt := reflect.TypeOf(v)
-		if int(s.Size) != binary.Size(v) || uintptr(s.Size) != gt.Size() {
-			t.Errorf("%s: C size %d, Go %d (binary %d)", name, s.Size, gt.Size(), binary.Size(v))
-		}
-		var fields []reflect.StructField
-		for i := 0; i < gt.NumField(); i++ {
-			if f := gt.Field(i); f.Name != "_" {
-				fields = append(fields, f)
-			}
-		}
-		if len(fields) != len(s.Members) {
-			t.Errorf("%s: C has %d members, Go %d fields", name, len(s.Members), len(fields))
-			continue
-		}
-		for i, m := range s.Members {
-			if uintptr(m.Offset.Bytes()) != fields[i].Offset {
-				t.Errorf("%s.%s: C offset %d, Go %s at %d", name, m.Name, m.Offset.Bytes(), fields[i].Name, fields[i].Offset)
-			}
-		}
-	}
+	btflayout.Check(t, spec.Types, cases)
 }
 
 // TestBoundsMatchObject checks the Go copies of the datapath's bounds
