@@ -22,9 +22,10 @@ deps: ## Install the system packages the build and tests need (clang-19, libbpf-
 ##@ Development
 
 .PHONY: generate
-generate: deps ## Regenerate the BPF objects (bpf2go, clang-19; bpf/ and test/kernels/verifier), CRDs and deepcopy code.
+generate: deps ## Regenerate the BPF objects (bpf2go, clang-19; bpf/ and test/kernels/verifier), CRDs, deepcopy code and the Grafana dashboards.
 	@scripts/gen-bpf.sh
 	@scripts/gen-crds.sh
+	@$(GO) run ./dashboards/gen -out dashboards
 
 .PHONY: check-generated
 check-generated: deps ## Fail if committed generated files differ from a fresh `make generate`.
