@@ -3,6 +3,8 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -43,7 +45,9 @@ status: {phase: Running, podIP: %[3]s, podIPs: [{ip: %[3]s}]}
 // from the files, is run through Prometheus's HTTP API with the template
 // variables set to the real namespace, workloads, policies and agent: the
 // expression (alert thresholds removed) and each of its series selectors
-// must return data. A renamed metric or label fails here.
+// must return data. A renamed metric or label fails here. Prometheus also
+// evaluates alerts.yaml itself: the audit and error-budget alerts go
+// pending on this traffic, and no other.
 func TestDashboardsOnPrometheus(t *testing.T) {
 	netns.RequireRoot(t)
 	promserver.Require(t)
@@ -61,7 +65,11 @@ func TestDashboardsOnPrometheus(t *testing.T) {
 	writeFile(t, policyDir, "cluster.yaml", fmt.Sprintf(promCluster, orders.Addr, web.Addr, batch.Addr))
 	a := startAgent(t, policyDir, testPinDir(t), orders.Port)
 	waitLog(t, a, "http observer attached", 15*time.Second)
-	prom := promserver.Start(t, "axon-agent", a.Addr)
+	rules, err := filepath.Abs("../../dashboards/alerts.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	prom := promserver.Start(t, "axon-agent", []string{a.Addr}, rules)
 
 	ctx, stop := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -112,6 +120,49 @@ func TestDashboardsOnPrometheus(t *testing.T) {
 		}
 	}
 	t.Logf("%d expressions, %d probes against Prometheus", len(exprs), probes)
+	checkMeaning(t, prom)
+}
+
+// checkMeaning checks that some queries mean what the dashboards say on
+// the known traffic: the variables list the real names, the service graph
+// has the two callers' edges, and the alert rules, loaded by Prometheus
+// itself, turn pending on the real audit_deny and 5xx traffic only.
+func checkMeaning(t *testing.T, prom *promserver.Server) {
+	t.Helper()
+	for _, c := range []struct{ label, selector, want string }{
+		{"namespace", "http_server_request_duration_seconds_count", "shop"},
+		{"workload", `http_server_request_duration_seconds_count{namespace="shop"}`, "orders"},
+		{"policy", `axon_policy_decisions_total{namespace="shop"}`, "legacy-audit"},
+	} {
+		vals, err := prom.LabelValues(c.label, c.selector)
+		if err != nil || !slices.Contains(vals, c.want) {
+			t.Errorf("label_values(%s, %s) = %v (%v), want %s among them", c.selector, c.label, vals, err, c.want)
+		}
+	}
+	edges := map[string]bool{}
+	v, err := prom.Query(`label_join(label_join(sum by (source_namespace, source_workload, namespace, workload) (http_server_request_duration_seconds_count{source_workload!=""}), "source", "/", "source_namespace", "source_workload"), "target", "/", "namespace", "workload")`)
+	for _, s := range v {
+		edges[s.Metric["source"]+" -> "+s.Metric["target"]] = true
+	}
+	if err != nil || !edges["shop/web -> shop/orders"] || !edges["shop/batch -> shop/orders"] {
+		t.Errorf("service graph edges %v (%v), want shop/web and shop/batch -> shop/orders", edges, err)
+	}
+	alerts := map[string]bool{}
+	prom.Wait(`ALERTS{alertname=~"AxonAuditWouldDeny|AxonErrorBudgetBurnFast"}`, 30*time.Second)
+	time.Sleep(3 * time.Second) // a few more evaluations
+	v, err = prom.Query(`ALERTS`)
+	for _, s := range v {
+		alerts[s.Metric["alertname"]+" "+s.Metric["policy"]+s.Metric["workload"]] = true
+	}
+	want := []string{"AxonAuditWouldDeny legacy-audit", "AxonErrorBudgetBurnFast orders", "AxonErrorBudgetBurnSlow orders"}
+	for _, w := range want {
+		if !alerts[w] {
+			t.Errorf("alert %s not pending or firing on the real traffic; ALERTS: %v (%v)", w, alerts, err)
+		}
+	}
+	if len(alerts) != len(want) {
+		t.Errorf("ALERTS = %v, want only %v", alerts, want)
+	}
 }
 
 // checkData fails unless a probe that names no pending metric returned

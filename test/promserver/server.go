@@ -46,20 +46,22 @@ const config = `global:
   scrape_interval: 1s
   scrape_timeout: 1s
   evaluation_interval: 1s
+rule_files: [%s]
 scrape_configs:
 - job_name: %s
   static_configs:
   - targets: [%s]
 `
 
-// Start runs Prometheus scraping targets (host:port) as job job; it is
-// stopped at cleanup and its log printed if the test failed.
-func Start(t testing.TB, job string, targets ...string) *Server {
+// Start runs Prometheus scraping targets (host:port) as job job and
+// evaluating the rule files (absolute paths) every second; it is stopped at
+// cleanup and its log printed if the test failed.
+func Start(t testing.TB, job string, targets []string, ruleFiles ...string) *Server {
 	t.Helper()
 	bin := Require(t)
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "prometheus.yml")
-	if err := os.WriteFile(cfg, fmt.Appendf(nil, config, job, strings.Join(targets, ", ")), 0o644); err != nil {
+	if err := os.WriteFile(cfg, fmt.Appendf(nil, config, strings.Join(ruleFiles, ", "), job, strings.Join(targets, ", ")), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	addr := freeAddr(t)
