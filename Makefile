@@ -57,6 +57,11 @@ test-go: envtest-assets ## Run the Go tests (BPF_PROG_TEST_RUN, netns end-to-end
 envtest-assets: ## Build etcd and kube-apiserver for envtest into ~/.cache/axon/envtest (once; minutes cold, instant warm) and print the folder.
 	@scripts/envtest-assets.sh
 
+.PHONY: test-dashboards
+test-dashboards: ## Only the dashboards and alerts: generated JSON current, promtool check/test rules, every query on a real Prometheus scraping a real agent (root).
+	$(GO) test -count=1 ./dashboards/...
+	$(GO) test -count=1 -run TestDashboardsOnPrometheus ./test/e2e/
+
 .PHONY: test-rego
 test-rego: ## Run `opa test` on the Rego library with the pinned OPA CLI.
 	@scripts/opa.sh test -v --ignore '*.yaml' policy/rego examples/policies
