@@ -18,6 +18,7 @@ import (
 // config/webhook names them).
 const (
 	PathL7NetworkPolicy = "/validate-axon-dev-v1alpha1-l7networkpolicy"
+	PathHTTPMonitor     = "/validate-axon-dev-v1alpha1-httpmonitor"
 )
 
 // Scheme returns a scheme with the types the webhook decodes.
@@ -36,6 +37,7 @@ func Scheme() (*runtime.Scheme, error) {
 // is Fail: docs/webhook.md says why.
 //
 // +kubebuilder:webhook:path=/validate-axon-dev-v1alpha1-l7networkpolicy,mutating=false,failurePolicy=fail,sideEffects=None,groups=axon.dev,resources=l7networkpolicies,verbs=create;update,versions=v1alpha1,name=l7networkpolicies.axon.dev,admissionReviewVersions=v1,timeoutSeconds=10
+// +kubebuilder:webhook:path=/validate-axon-dev-v1alpha1-httpmonitor,mutating=false,failurePolicy=fail,sideEffects=None,groups=axon.dev,resources=httpmonitors,verbs=create;update,versions=v1alpha1,name=httpmonitors.axon.dev,admissionReviewVersions=v1,timeoutSeconds=10
 
 // Register serves every kind's validation on srv. configMaps reads the
 // ConfigMaps that hold Rego modules (the API server directly, not a cache of
@@ -62,5 +64,12 @@ func Register(srv ctrlwebhook.Server, scheme *runtime.Scheme, configMaps client.
 			return errs, warns, nil
 		},
 		spec: func(p *v1alpha1.L7NetworkPolicy) any { return p.Spec },
+	}))
+	srv.Register(PathHTTPMonitor, admission.WithValidator(scheme, &kind[*v1alpha1.HTTPMonitor]{
+		gk: v1alpha1.GroupVersion.WithKind(v1alpha1.KindHTTPMonitor).GroupKind(),
+		validate: func(_ context.Context, m *v1alpha1.HTTPMonitor) (field.ErrorList, []string, error) {
+			return ValidateHTTPMonitor(m), nil, nil
+		},
+		spec: func(m *v1alpha1.HTTPMonitor) any { return m.Spec },
 	}))
 }
