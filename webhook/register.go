@@ -11,7 +11,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/axon-dev/axon/api/v1alpha1"
-	"github.com/axon-dev/axon/policy/compiler"
 )
 
 // Paths the kinds are served at (the ValidatingWebhookConfiguration in
@@ -51,14 +50,9 @@ func Register(srv ctrlwebhook.Server, scheme *runtime.Scheme, configMaps client.
 	srv.Register(PathL7NetworkPolicy, admission.WithValidator(scheme, &kind[*v1alpha1.L7NetworkPolicy]{
 		gk: v1alpha1.GroupVersion.WithKind(v1alpha1.Kind).GroupKind(),
 		validate: func(ctx context.Context, p *v1alpha1.L7NetworkPolicy) (field.ErrorList, []string, error) {
-			var modules Modules
-			if r := p.Spec.Rego; r != nil && r.ConfigMapRef != nil {
-				var err error
-				modules, err = configMapModules(ctx, configMaps, p.Namespace, r.ConfigMapRef.Name, r.ConfigMapRef.Key,
-					compiler.ConfigMapModuleKey(p.Namespace, r.ConfigMapRef.Name, r.ConfigMapRef.Key))
-				if err != nil {
-					return nil, nil, err
-				}
+			modules, err := PolicyModules(ctx, configMaps, p)
+			if err != nil {
+				return nil, nil, err
 			}
 			errs, warns := ValidateL7NetworkPolicy(ctx, p, modules)
 			return errs, warns, nil
