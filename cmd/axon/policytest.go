@@ -80,7 +80,9 @@ func runRegoTests(ctx context.Context, set *source.Set, out io.Writer) (pass, to
 		}
 		mods[name] = m
 	}
-	store := inmem.NewFromObject(maps.Clone(set.Data))
+	data := map[string]any{} // the bundles' data, as `opa test -b` loads it
+	maps.Copy(data, set.Data)
+	store := inmem.NewFromObject(data)
 	ch, err := tester.NewRunner().SetModules(mods).SetStore(store).RunTests(ctx, nil)
 	if err != nil {
 		return 0, 0, fmt.Errorf("compiling rego tests: %w", err)
