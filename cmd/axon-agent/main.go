@@ -108,6 +108,7 @@ func run(args []string) int {
 	}
 	load := loadPolicy
 	var bw *bundle.Watcher
+	var extras func() []source.Extra
 	if len(bundles) > 0 {
 		bw = bundle.NewWatcher(bundles, log)
 		// The first poll before the first load; a source that fails now is
@@ -116,8 +117,13 @@ func run(args []string) int {
 		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		_, _ = bw.Poll(pctx)
 		cancel()
+		select {
+		case <-bw.Changed(): // the first load reads what this poll got
+		default:
+		}
 		cfg.Reloads = bw.Changed()
-		load = agent.NewBundleDirLoader(func() []source.Extra { return bundle.Extras(bw.Bundles()) })
+		extras = func() []source.Extra { return bundle.Extras(bw.Bundles()) }
+		load = agent.NewBundleDirLoader(extras)
 	}
 	log.Info("starting", "policy_dir", cfg.PolicyDir, "interfaces", names, "pin_dir", cfg.PinDir,
 		"attach_mode", string(am))
@@ -147,7 +153,7 @@ func run(args []string) int {
 	}
 	if *observeHTTP {
 		octx, stopObserver := context.WithCancel(ctx)
-		wait := startObserver(octx, a, *policyDir, log)
+		wait := startObserver(octx, a, *policyDir, extras, log)
 		defer func() { stopObserver(); wait() }()
 	}
 	if err := a.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
