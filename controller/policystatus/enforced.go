@@ -83,8 +83,10 @@ func nodeState(r *v1alpha1.AxonNodeStatus, namespace, name string, gen int64, no
 // SetEnforced records in p's status the Enforced condition, status.nodes
 // and observedGeneration from the nodes that should apply p (expected, from
 // ExpectedNodes) and the node records (by node name). It returns how long
-// until the condition may change without any object changing: the first
-// heartbeat of an applying node to go stale (0: none will).
+// until the status may change without any object changing: the first
+// heartbeat of an expected node to go stale (0: none will). A node that does
+// not apply the policy counts too: its reason then becomes "agent not
+// reporting".
 //
 // The message is "applied on N of M nodes" followed by each failing node's
 // reason; it holds no durations counted from now, so that recomputing it
@@ -95,15 +97,17 @@ func SetEnforced(p *v1alpha1.L7NetworkPolicy, expected []string, records map[str
 	var next time.Time
 	for _, n := range expected {
 		r := records[n]
+		if r != nil {
+			if at := staleAt(r); now.Before(at) && (next.IsZero() || at.Before(next)) {
+				next = at
+			}
+		}
 		ok, why := nodeState(r, p.Namespace, p.Name, p.Generation, now)
 		if !ok {
 			failing = append(failing, n+": "+why)
 			continue
 		}
 		applied++
-		if at := staleAt(r); next.IsZero() || at.Before(next) {
-			next = at
-		}
 	}
 	c := metav1.Condition{
 		Type:               v1alpha1.ConditionEnforced,
