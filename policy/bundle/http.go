@@ -6,7 +6,10 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 )
+
+var defaultClient = &http.Client{Timeout: time.Minute}
 
 // HTTPSource is an OPA bundle service: GET URL returns a bundle tarball
 // with an ETag, and a GET with If-None-Match of that ETag returns 304 Not
@@ -14,7 +17,8 @@ import (
 // without long polling).
 type HTTPSource struct {
 	URL string
-	// Client is the HTTP client (http.DefaultClient when nil).
+	// Client is the HTTP client (nil: one with a one-minute timeout, so
+	// that a server that hangs cannot stop the polling).
 	Client *http.Client
 	etag   string
 }
@@ -33,7 +37,7 @@ func (h *HTTPSource) Fetch(ctx context.Context) (*Bundle, error) {
 	req.Header.Set("Accept", "application/gzip, application/octet-stream")
 	c := h.Client
 	if c == nil {
-		c = http.DefaultClient
+		c = defaultClient
 	}
 	resp, err := c.Do(req)
 	if err != nil {
