@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/axon-dev/axon/api/v1alpha1"
 )
@@ -245,13 +246,21 @@ func TestEnforced(t *testing.T) {
 	// Steady state: the agents keep renewing their heartbeats (every 0.5 s)
 	// and the controller keeps requeueing for staleness, but the status is
 	// not written again.
+	// Nor is it reconciled on each renewal (16 in this window): only when
+	// the first heartbeat could go stale.
 	rv := got.ResourceVersion
+	before := reconciles(t)
 	time.Sleep(4 * heartbeatSeconds * time.Second)
 	if err := k8s.Get(context.Background(), key, got); err != nil {
 		t.Fatal(err)
 	}
 	if got.ResourceVersion != rv {
 		t.Errorf("the policy was written in a steady state: resourceVersion %s -> %s (status %+v)", rv, got.ResourceVersion, got.Status)
+	}
+	if n := reconciles(t) - before; n > 5 {
+		t.Errorf("%v reconciles in 4 s of heartbeat renewals (2 agents every 0.5 s)", n)
+	} else {
+		t.Logf("%v reconciles in 4 s of heartbeat renewals (2 agents every 0.5 s)", n)
 	}
 
 	// node-b's agent stops reporting: after three heartbeat intervals its
@@ -306,4 +315,28 @@ func TestEnforcedNoPods(t *testing.T) {
 	if c := meta.FindStatusCondition(got.Status.Conditions, v1alpha1.ConditionEnforced); c.Reason != v1alpha1.ReasonNoPods {
 		t.Errorf("reason %s", c.Reason)
 	}
+}
+
+// reconciles returns controller_runtime_reconcile_total of the policystatus
+// controller, all results.
+func reconciles(t *testing.T) float64 {
+	t.Helper()
+	mfs, err := ctrlmetrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n float64
+	for _, mf := range mfs {
+		if mf.GetName() != "controller_runtime_reconcile_total" {
+			continue
+		}
+		for _, m := range mf.Metric {
+			for _, l := range m.Label {
+				if l.GetName() == "controller" && l.GetValue() == "policystatus" {
+					n += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return n
 }
