@@ -82,3 +82,21 @@ func loadDir(dir string, prev *compiler.Table, cache *compiler.Cache, extras []s
 	}
 	return t, warnings, nil
 }
+
+// CheckExtras says whether the policy directory dir may take the candidate
+// extras (new OPA bundles) in place of the current ones: it is an error
+// when the directory compiles with the current ones and not with the
+// candidate, so that a bundle update that does not compile is refused and
+// the last good bundle stays (policy/bundle.Watcher.Check). A directory
+// that does not compile either way is not the bundle's fault: the
+// candidate is accepted.
+func CheckExtras(dir string, candidate, current []source.Extra) error {
+	_, _, err := loadDir(dir, nil, nil, candidate)
+	if err == nil {
+		return nil
+	}
+	if _, _, cerr := loadDir(dir, nil, nil, current); cerr != nil {
+		return nil
+	}
+	return err
+}

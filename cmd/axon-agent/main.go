@@ -111,6 +111,12 @@ func run(args []string) int {
 	var extras func() []source.Extra
 	if len(bundles) > 0 {
 		bw = bundle.NewWatcher(bundles, log)
+		// An update the policies do not compile with is refused: the last
+		// good bundle stays, and edits of the directory still apply.
+		dir := *policyDir
+		bw.Check = func(candidate, current []*bundle.Bundle) error {
+			return agent.CheckExtras(dir, bundle.Extras(candidate), bundle.Extras(current))
+		}
 		// The first poll before the first load; a source that fails now is
 		// polled again every interval (policies that use it do not compile
 		// meanwhile, and the agent says so on /readyz).

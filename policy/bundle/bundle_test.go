@@ -51,18 +51,33 @@ func opaBuild(t *testing.T, dir string) []byte {
 	return b
 }
 
-// variant copies testdata/bundle with data.json replaced.
-func variant(t *testing.T, data string) string {
+// variant copies testdata/bundle with files replaced (path -> content).
+func variant(t *testing.T, files map[string]string) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "bundle")
 	if err := os.CopyFS(dir, os.DirFS(bundleDir)); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "config", "data.json"), []byte(data), 0o644); err != nil {
-		t.Fatal(err)
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return dir
 }
+
+// unsupportedModule is valid Rego (opa build takes it) that the datapath
+// cannot enforce.
+const unsupportedModule = `package orders
+
+import rego.v1
+
+import data.lib.paths
+
+deny if paths.admin(input.path)
+
+allow if upper(input.path) == "/X"
+`
 
 // A tarball built by the real `opa build` and the directory it was built
 // from read the same: modules and tests by path, data by key.
@@ -169,13 +184,17 @@ func changed(w *bundle.Watcher) bool {
 func TestBundleServiceWithETags(t *testing.T) {
 	ctx := context.Background()
 	v1 := opaBuild(t, bundleDir)
-	v2 := opaBuild(t, variant(t, `{"methods": ["POST"], "admin_prefix": "/root"}`))
+	v2 := opaBuild(t, variant(t, map[string]string{"config/data.json": `{"methods": ["POST"], "admin_prefix": "/root"}`}))
+	v3 := opaBuild(t, variant(t, map[string]string{"authz/orders.rego": unsupportedModule}))
 	srv := &server{}
 	srv.set(v1, `"v1"`)
 	hs := httptest.NewServer(srv)
 	defer hs.Close()
 
 	w := bundle.NewWatcher([]string{hs.URL + "/bundles/orders.tar.gz"}, nil)
+	w.Check = func(candidate, current []*bundle.Bundle) error { // as axon-agent sets it
+		return agent.CheckExtras(policyDir, bundle.Extras(candidate), bundle.Extras(current))
+	}
 	reg := prometheus.NewRegistry()
 	if err := w.Register(reg); err != nil {
 		t.Fatal(err)
@@ -248,6 +267,26 @@ func TestBundleServiceWithETags(t *testing.T) {
 	t3, _, err := load(policyDir, t2)
 	if err != nil || decide(t3, "POST", "/x") != compiler.DecisionAllow {
 		t.Errorf("with the last good bundle: %v", err)
+	}
+
+	// An update that reads but does not compile (a construct outside the
+	// supported fragment) is refused by the check; it is downloaded and
+	// checked again at each poll.
+	srv.set(v3, `"v3b"`)
+	for range 2 {
+		ch, err := w.Poll(ctx)
+		if err == nil || ch || changed(w) || !strings.Contains(err.Error(), "authz/orders.rego:9") {
+			t.Fatalf("poll of a bundle that does not compile: changed %v, %v", ch, err)
+		}
+	}
+	if bs := w.Bundles(); len(bs) != 1 || bs[0].Fingerprint != good {
+		t.Error("a bundle that does not compile replaced the last good one")
+	}
+	if req, nm := srv.counts(); req != 7 || nm != 1 {
+		t.Errorf("%d requests, %d answered 304; want 7 and 1", req, nm)
+	}
+	if metric("invalid") != 2 {
+		t.Errorf("invalid loads %v, want 2", metric("invalid"))
 	}
 
 	// Fixed: v1 again under a new ETag.

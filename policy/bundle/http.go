@@ -59,3 +59,6 @@ func (h *HTTPSource) Fetch(ctx context.Context) (*Bundle, error) {
 	h.etag = resp.Header.Get("ETag")
 	return b, nil
 }
+
+// forget drops the remembered ETag: the next Fetch downloads the bundle.
+func (h *HTTPSource) forget() { h.etag = "" }

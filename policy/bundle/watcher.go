@@ -17,9 +17,16 @@ const DefaultInterval = 30 * time.Second
 
 // Watcher polls bundle sources (paths and http(s) URLs) and keeps the last
 // good bundle of each: an update that does not read (a truncated tarball, a
-// module that does not parse, a server error) is logged and counted, and
-// the previous bundle stays.
+// module that does not parse, a server error) or that Check refuses is
+// logged and counted, and the previous bundle stays.
 type Watcher struct {
+	// Check, when set, is asked about every new bundle before it replaces
+	// the last good one, with the bundles as they would be (candidate) and
+	// as they are (current); an error refuses it. The agent compiles its
+	// policy directory with them (a bundle that reads but does not compile
+	// is refused, unless the directory does not compile either way).
+	Check func(candidate, current []*Bundle) error
+
 	sources []*watched
 	log     *slog.Logger
 	loads   *prometheus.CounterVec
@@ -42,7 +49,7 @@ func NewWatcher(srcs []string, log *slog.Logger) *Watcher {
 		changed: make(chan struct{}, 1),
 		loads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "axon_bundle_loads_total",
-			Help: "Bundle polls by source and result: new (a changed bundle loaded), unchanged (304 or same content), error (the last good bundle stays).",
+			Help: "Bundle polls by source and result: new (a changed bundle loaded), unchanged (304 or same content), error (did not download or read) or invalid (refused by the check: does not compile); after error and invalid the last good bundle stays.",
 		}, []string{"bundle", "result"}),
 		ok: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "axon_bundle_ok",
@@ -102,17 +109,29 @@ func (w *Watcher) Poll(ctx context.Context) (bool, error) {
 			errs = append(errs, err)
 			continue
 		}
-		w.ok.WithLabelValues(s.src).Set(1)
 		w.mu.Lock()
 		fresh := b != nil && (s.last == nil || s.last.Fingerprint != b.Fingerprint)
-		if fresh {
-			s.last = b
-		}
 		w.mu.Unlock()
 		if !fresh {
+			w.ok.WithLabelValues(s.src).Set(1)
 			w.loads.WithLabelValues(s.src, "unchanged").Inc()
 			continue
 		}
+		if err := w.check(s, b); err != nil {
+			w.loads.WithLabelValues(s.src, "invalid").Inc()
+			w.ok.WithLabelValues(s.src).Set(0)
+			w.log.Error("bundle update refused; the last good bundle stays", "bundle", s.src, "error", err,
+				"in_use", s.revision())
+			if s.http != nil {
+				s.http.forget() // download and check it again next time
+			}
+			errs = append(errs, err)
+			continue
+		}
+		w.ok.WithLabelValues(s.src).Set(1)
+		w.mu.Lock()
+		s.last = b
+		w.mu.Unlock()
 		changed = true
 		w.loads.WithLabelValues(s.src, "new").Inc()
 		w.log.Info("bundle loaded", "bundle", s.src, "revision", b.Revision, "modules", len(b.Modules), "tests", len(b.Tests))
@@ -124,6 +143,26 @@ func (w *Watcher) Poll(ctx context.Context) (bool, error) {
 		}
 	}
 	return changed, errors.Join(errs...)
+}
+
+// check asks Check about b replacing s's bundle.
+func (w *Watcher) check(s *watched, b *Bundle) error {
+	if w.Check == nil {
+		return nil
+	}
+	current := w.Bundles()
+	var candidate []*Bundle
+	w.mu.Lock()
+	for _, o := range w.sources {
+		switch {
+		case o == s:
+			candidate = append(candidate, b)
+		case o.last != nil:
+			candidate = append(candidate, o.last)
+		}
+	}
+	w.mu.Unlock()
+	return w.Check(candidate, current)
 }
 
 // Run polls every interval until ctx ends.

@@ -31,15 +31,17 @@ spec:
 `
 
 // buildBundle runs the pinned `opa build` on policy/bundle/testdata/bundle
-// with data.json replaced, and returns the tarball.
-func buildBundle(t *testing.T, data string) []byte {
+// with files replaced (path -> content), and returns the tarball.
+func buildBundle(t *testing.T, files map[string]string) []byte {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "bundle")
 	if err := os.CopyFS(dir, os.DirFS("../../policy/bundle/testdata/bundle")); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "config", "data.json"), []byte(data), 0o644); err != nil {
-		t.Fatal(err)
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	opa, err := filepath.Abs("../../scripts/opa.sh")
 	if err != nil {
@@ -93,7 +95,7 @@ func TestBundleFromABundleService(t *testing.T) {
 	tp := newTopoOn(t, "10.95.1")
 	writeFile(t, tp.dir, "orders.yaml", bundlePolicy)
 	srv := &bundleServer{}
-	srv.set(buildBundle(t, `{"methods": ["GET"], "admin_prefix": "/admin"}`), `"v1"`)
+	srv.set(buildBundle(t, nil), `"v1"`)
 	hs := httptest.NewServer(srv)
 	defer hs.Close()
 	src := hs.URL + "/bundles/orders.tar.gz"
@@ -119,7 +121,7 @@ func TestBundleFromABundleService(t *testing.T) {
 	}
 
 	// A new bundle: new verdicts.
-	srv.set(buildBundle(t, `{"methods": ["POST"], "admin_prefix": "/root"}`), `"v2"`)
+	srv.set(buildBundle(t, map[string]string{"config/data.json": `{"methods": ["POST"], "admin_prefix": "/root"}`}), `"v2"`)
 	changed := time.Now()
 	a.WaitMetric("axon_bundle_loads_total", map[string]string{"bundle": src, "result": "new"}, 10*time.Second,
 		func(v float64) bool { return v == 2 })
@@ -139,10 +141,36 @@ func TestBundleFromABundleService(t *testing.T) {
 		t.Errorf("policy generation %v -> %v after a broken bundle", gen, g)
 	}
 	check("after a broken update", map[string]string{"GET /x": "reset", "POST /x": "200"})
+
+	// An update that reads but does not compile is refused: v2 stays, and
+	// an edit of the policy directory still applies (with v2).
+	srv.set(buildBundle(t, map[string]string{"authz/orders.rego": strings.Replace(mustRead(t,
+		"../../policy/bundle/testdata/bundle/authz/orders.rego"), "input.method in data.config.methods", `upper(input.path) == "/X"`, 1)}), `"v4"`)
+	a.WaitMetric("axon_bundle_loads_total", map[string]string{"bundle": src, "result": "invalid"}, 10*time.Second,
+		func(v float64) bool { return v >= 2 })
+	if g := a.Metric("axon_policy_generation", nil); g != gen {
+		t.Errorf("policy generation %v -> %v after a bundle that does not compile", gen, g)
+	}
+	check("after an update that does not compile", map[string]string{"GET /x": "reset", "POST /x": "200"})
+	writeFile(t, tp.dir, "orders.yaml", strings.Replace(bundlePolicy, "  rego:\n", "  defaultAction: Allow\n  rego:\n", 1))
+	a.WaitMetric("axon_policy_generation", nil, 10*time.Second, func(v float64) bool { return v == gen+1 })
+	check("directory edited, bundle v2", map[string]string{"GET /x": "200", "POST /x": "200", "POST /root/x": "reset"})
+	if !strings.Contains(a.Logs.String(), "bundle update refused; the last good bundle stays") {
+		t.Error("the refused update was not logged")
+	}
 	if strings.Contains(a.Logs.String(), "http observer: policy directory has errors") {
 		t.Error("the HTTP observer does not see the bundle's modules")
 	}
 	if !strings.Contains(a.Logs.String(), "bundle update failed; the last good bundle stays") {
 		t.Error("the broken update was not logged")
 	}
+}
+
+func mustRead(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
