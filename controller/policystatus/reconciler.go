@@ -40,6 +40,9 @@ type Reconciler struct {
 
 // Reconcile computes one policy's status and writes it when it changed.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	if r.metrics == nil {
+		r.metrics = registered()
+	}
 	var p v1alpha1.L7NetworkPolicy
 	if err := r.Client.Get(ctx, req.NamespacedName, &p); err != nil {
 		if apierrors.IsNotFound(err) {
