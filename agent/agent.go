@@ -48,6 +48,9 @@ type Config struct {
 	RetryApply   time.Duration // first retry of a table the maps rejected; doubles up to maxRetryApply; 1s if zero
 	LogDecisions bool          // log every deny and audit_deny event (off: count only)
 	Logger       *slog.Logger
+	// Reloads asks for a reload of the policy set besides changes of the
+	// directory, e.g. when an OPA bundle the loader adds changed (nil: none).
+	Reloads <-chan struct{}
 }
 
 var (
@@ -232,6 +235,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	if failed != nil {
 		retry.start()
 	}
+	lastFP := fp // of the directory as last reloaded
 	for {
 		select {
 		case <-ctx.Done():
@@ -243,8 +247,14 @@ func (a *Agent) Run(ctx context.Context) error {
 			}
 			return fmt.Errorf("metrics server: %w", err)
 		case fp := <-changes:
+			lastFP = fp
 			retry.stop()
 			if failed = a.reload(fp); failed != nil {
+				retry.start()
+			}
+		case <-a.cfg.Reloads:
+			retry.stop()
+			if failed = a.reload(lastFP); failed != nil {
 				retry.start()
 			}
 		case <-retry.C():

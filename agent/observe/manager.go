@@ -30,6 +30,11 @@ type Manager struct {
 	table   PodTable
 	coll    *Collector
 
+	// Extras returns the OPA bundles the agent adds to the directory
+	// (nil: none), so that a policy using a bundle module is not an error
+	// here. Set it before Run.
+	Extras func() []source.Extra
+
 	mu           sync.Mutex
 	pods         []Pod // from the last good load
 	good         bool
@@ -74,7 +79,11 @@ func (m *Manager) Run(ctx context.Context) error {
 
 // Sync rereads the directory and the namespaces once.
 func (m *Manager) Sync() error {
-	set, probs, err := source.Load(m.dir)
+	var extras []source.Extra
+	if m.Extras != nil {
+		extras = m.Extras()
+	}
+	set, probs, err := source.Load(m.dir, extras...)
 	m.mu.Lock()
 	switch {
 	case err != nil:

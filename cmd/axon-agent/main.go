@@ -1,6 +1,7 @@
 // Command axon-agent enforces Axon HTTP policies on one node.
 //
 //	axon-agent --policy-dir DIR --attach IFACE[,IFACE...] --metrics-addr HOST:PORT
+//	           [--bundle PATH_OR_URL ...] [--bundle-interval 30s]
 //	axon-agent cleanup [--pin-dir DIR]
 package main
 
@@ -14,9 +15,12 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/axon-dev/axon/agent"
 	"github.com/axon-dev/axon/agent/attach"
+	"github.com/axon-dev/axon/policy/bundle"
+	"github.com/axon-dev/axon/policy/source"
 )
 
 const defaultPinDir = "/sys/fs/bpf/axon"
@@ -54,6 +58,12 @@ func run(args []string) int {
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	logDecisions := fs.Bool("log-decisions", false, "log every deny and audit_deny decision (rate-limited by the datapath)")
 	maxFlows := fs.Uint("max-flows", 65536, "connections to policed endpoints tracked at once; when full, new ones to enforced endpoints are refused (a new size needs fresh pins: axon-agent cleanup)")
+	var bundles []string
+	fs.Func("bundle", "OPA bundle whose .rego modules and data the policies may use (spec.rego.file: its path in the bundle): a directory, a .tar.gz from `opa build`, or an http(s) bundle service URL polled with ETags; repeatable", func(s string) error {
+		bundles = append(bundles, s)
+		return nil
+	})
+	bundleInterval := fs.Duration("bundle-interval", bundle.DefaultInterval, "how often --bundle sources are polled")
 	observeHTTP := fs.Bool("observe", true, "observe the HTTP traffic of pods an HTTPMonitor selects (RED metrics on /metrics); nothing is attached while no pod is monitored")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: axon-agent --policy-dir DIR --attach IFACE[,IFACE...] [--metrics-addr HOST:PORT]\n"+
@@ -96,6 +106,31 @@ func run(args []string) int {
 		PolicyDir: *policyDir, Interfaces: names, MetricsAddr: *metricsAddr,
 		PinDir: *pinDir, AttachMode: am, Logger: log, LogDecisions: *logDecisions,
 	}
+	load := loadPolicy
+	var bw *bundle.Watcher
+	var extras func() []source.Extra
+	if len(bundles) > 0 {
+		bw = bundle.NewWatcher(bundles, log)
+		// An update the policies do not compile with is refused: the last
+		// good bundle stays, and edits of the directory still apply.
+		dir := *policyDir
+		bw.Check = func(candidate, current []*bundle.Bundle) error {
+			return agent.CheckExtras(dir, bundle.Extras(candidate), bundle.Extras(current))
+		}
+		// The first poll before the first load; a source that fails now is
+		// polled again every interval (policies that use it do not compile
+		// meanwhile, and the agent says so on /readyz).
+		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		_, _ = bw.Poll(pctx)
+		cancel()
+		select {
+		case <-bw.Changed(): // the first load reads what this poll got
+		default:
+		}
+		cfg.Reloads = bw.Changed()
+		extras = func() []source.Extra { return bundle.Extras(bw.Bundles()) }
+		load = agent.NewBundleDirLoader(extras)
+	}
 	log.Info("starting", "policy_dir", cfg.PolicyDir, "interfaces", names, "pin_dir", cfg.PinDir,
 		"attach_mode", string(am))
 	dp, dpErr := openDatapath(*pinDir, uint32(*maxFlows), log)
@@ -109,15 +144,22 @@ func run(args []string) int {
 		}
 	} else {
 		defer dp.Close()
-		a, err = agent.New(cfg, dp, loadPolicy)
+		a, err = agent.New(cfg, dp, load)
 	}
 	if err != nil {
 		log.Error("starting agent", "error", err)
 		return 1
 	}
+	if bw != nil {
+		if err := bw.Register(a.Registry()); err != nil {
+			log.Error("starting agent", "error", err)
+			return 1
+		}
+		go bw.Run(ctx, *bundleInterval)
+	}
 	if *observeHTTP {
 		octx, stopObserver := context.WithCancel(ctx)
-		wait := startObserver(octx, a, *policyDir, log)
+		wait := startObserver(octx, a, *policyDir, extras, log)
 		defer func() { stopObserver(); wait() }()
 	}
 	if err := a.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {

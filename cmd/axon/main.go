@@ -17,8 +17,8 @@ const (
 )
 
 const usage = `usage:
-  axon policy compile DIR                      compile DIR and print a summary
-  axon policy test DIR                         run DIR's Rego tests and sample requests
+  axon policy compile [--bundle SRC]... DIR    compile DIR (with OPA bundles) and print a summary
+  axon policy test [--bundle SRC]... [DIR]     run the Rego tests of DIR and OPA bundles, and DIR's sample requests
   axon policy explain DIR --from SRC --to HOST:PORT "METHOD TARGET"
                                                explain the decision for one request
 `

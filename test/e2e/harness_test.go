@@ -64,6 +64,12 @@ func startAgentMode(t *testing.T, mode, policyDir, pinDir string, ifaces ...stri
 	return agentproc.Start(t, agentBin, agentproc.Config{PolicyDir: policyDir, PinDir: pinDir, Ifaces: ifaces, Mode: mode}, 15*time.Second)
 }
 
+// startAgentWith is startAgent with more flags.
+func startAgentWith(t *testing.T, policyDir, pinDir string, args []string, ifaces ...string) *agentProc {
+	t.Helper()
+	return agentproc.Start(t, agentBin, agentproc.Config{PolicyDir: policyDir, PinDir: pinDir, Ifaces: ifaces, Args: args}, 15*time.Second)
+}
+
 func launchAgent(t *testing.T, policyDir, pinDir string, ifaces ...string) *agentProc {
 	t.Helper()
 	return launchAgentMode(t, "auto", policyDir, pinDir, ifaces...)

@@ -1,0 +1,17 @@
+package main
+
+import (
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/axon-dev/axon/controller/policystatus"
+)
+
+// reconcilers are registered with the manager in this order; a new
+// reconciler (a package under controller/ with a Setup function) is one
+// line here.
+var reconcilers = []struct {
+	name  string
+	setup func(ctrl.Manager) error
+}{
+	{"policystatus", policystatus.Setup},
+}
