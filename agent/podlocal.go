@@ -1,0 +1,141 @@
+package agent
+
+import (
+	"net"
+	"net/netip"
+	"slices"
+
+	"github.com/vishvananda/netlink"
+
+	"github.com/axon-dev/axon/agent/attach"
+)
+
+// refreshPodInterfaces finds the host-side interface of every local pod of a
+// NodeSource (cluster mode) and makes the attached set the --attach
+// interfaces plus those: the new ones are attached, the attachments of the
+// ones whose pod went are removed. Standalone, it does nothing.
+func (a *Agent) refreshPodInterfaces() {
+	if a.node == nil || a.dp == nil {
+		return
+	}
+	ips := a.node.LocalPodIPs()
+	names, unresolved := podInterfaces(ips)
+	want := slices.Clone(a.cfg.Interfaces)
+	for _, n := range names {
+		if !slices.Contains(want, n) {
+			want = append(want, n)
+		}
+	}
+	slices.Sort(want)
+
+	a.mu.Lock()
+	a.unresolved = unresolved
+	have := slices.Clone(a.ifaces)
+	slices.Sort(have)
+	if slices.Equal(have, want) {
+		a.mu.Unlock()
+		return
+	}
+	var added, removed []string
+	for _, n := range want {
+		if !slices.Contains(have, n) {
+			added = append(added, n)
+			for _, d := range attach.Directions {
+				a.attachErrs[n+"/"+string(d)] = ErrNotAttached
+			}
+		}
+	}
+	for _, n := range have {
+		if !slices.Contains(want, n) {
+			removed = append(removed, n)
+			for _, d := range attach.Directions {
+				key := n + "/" + string(d)
+				delete(a.attachErrs, key)
+				if mode, ok := a.attachMode[key]; ok {
+					a.m.Attached.DeleteLabelValues(n, string(d), mode)
+					delete(a.attachMode, key)
+				}
+			}
+			delete(a.podIfaces, n)
+		}
+	}
+	a.ifaces = want
+	a.mu.Unlock()
+
+	for _, n := range removed {
+		a.log.Info("pod interface gone from this node: detaching", "interface", n)
+	}
+	if len(removed) > 0 {
+		gone, err := a.att.Prune(a.interfaces())
+		a.m.Pruned.Add(float64(len(gone)))
+		if err != nil {
+			a.log.Error("removing the attachments of gone pods", "error", err)
+		}
+	}
+	if len(added) > 0 {
+		a.log.Info("attaching in front of local pods", "interfaces", added)
+		a.attach(added)
+	} else {
+		a.syncPodInterfaces(a.interfaces(), a.Table())
+		a.updateEnforcing()
+	}
+}
+
+// unresolvedPods is the number of local pods whose interface was not found.
+func (a *Agent) unresolvedPods() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.unresolved
+}
+
+// podInterfaces returns the names of the host-side interfaces of the pods
+// with the given IPs, and how many pods had none. A pod's interface is the
+// veth of this namespace whose peer holds its IP (bridged pods too); failing
+// that, the veth the route to its IP goes through (CNIs that route each pod
+// IP to its veth, with the peer in a namespace this process cannot open).
+func podInterfaces(ips []netip.Addr) (names []string, unresolved int) {
+	if len(ips) == 0 {
+		return nil, 0
+	}
+	byIP := map[netip.Addr]int{}
+	if peers, err := attach.LocalVethPeers(); err == nil {
+		for idx, addrs := range peers {
+			for _, ip := range addrs {
+				byIP[ip] = idx
+			}
+		}
+	}
+	seen := map[int]bool{}
+	for _, ip := range ips {
+		idx, ok := byIP[ip]
+		if !ok {
+			idx, ok = routedVeth(ip)
+		}
+		if !ok {
+			unresolved++
+			continue
+		}
+		if seen[idx] {
+			continue
+		}
+		seen[idx] = true
+		if ifc, err := net.InterfaceByIndex(idx); err == nil {
+			names = append(names, ifc.Name)
+		}
+	}
+	slices.Sort(names)
+	return names, unresolved
+}
+
+// routedVeth returns the ifindex of the veth the route to ip leaves by.
+func routedVeth(ip netip.Addr) (int, bool) {
+	routes, err := netlink.RouteGet(ip.AsSlice())
+	if err != nil || len(routes) == 0 {
+		return 0, false
+	}
+	l, err := netlink.LinkByIndex(routes[0].LinkIndex)
+	if err != nil || l.Type() != "veth" {
+		return 0, false
+	}
+	return l.Attrs().Index, true
+}
