@@ -1,6 +1,7 @@
 // Command axon-agent enforces Axon HTTP policies on one node.
 //
 //	axon-agent --policy-dir DIR --attach IFACE[,IFACE...] --metrics-addr HOST:PORT
+//	axon-agent --kubeconfig FILE | --in-cluster [--node-name NODE] [--attach IFACE,...]
 //	axon-agent cleanup [--pin-dir DIR]
 package main
 
@@ -17,6 +18,8 @@ import (
 
 	"github.com/axon-dev/axon/agent"
 	"github.com/axon-dev/axon/agent/attach"
+	"github.com/axon-dev/axon/agent/cluster"
+	"github.com/axon-dev/axon/policy/source"
 )
 
 const defaultPinDir = "/sys/fs/bpf/axon"
@@ -54,9 +57,14 @@ func run(args []string) int {
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	logDecisions := fs.Bool("log-decisions", false, "log every deny and audit_deny decision (rate-limited by the datapath)")
 	maxFlows := fs.Uint("max-flows", 65536, "connections to policed endpoints tracked at once; when full, new ones to enforced endpoints are refused (a new size needs fresh pins: axon-agent cleanup)")
+	kubeconfig := fs.String("kubeconfig", "", "cluster mode: read pods and policies from the API server of this kubeconfig file (instead of --policy-dir)")
+	inCluster := fs.Bool("in-cluster", false, "cluster mode with the pod's service account (as run by the DaemonSet)")
+	nodeName := fs.String("node-name", os.Getenv("NODE_NAME"), "cluster mode: this node's name (spec.nodeName of its pods); default $NODE_NAME")
+	heartbeat := fs.Duration("heartbeat", cluster.DefaultHeartbeat, "cluster mode: renewal period of this node's AxonNodeStatus when nothing in it changes")
 	observeHTTP := fs.Bool("observe", true, "observe the HTTP traffic of pods an HTTPMonitor selects (RED metrics on /metrics); nothing is attached while no pod is monitored")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: axon-agent --policy-dir DIR --attach IFACE[,IFACE...] [--metrics-addr HOST:PORT]\n"+
+			"       axon-agent --kubeconfig FILE | --in-cluster [--node-name NODE] [--attach IFACE,...]\n"+
 			"       axon-agent cleanup [--pin-dir DIR]   (stop the agent first: it re-attaches what it misses)\n\n"+
 			"Stopping or killing the agent leaves enforcement in place (pinned under --pin-dir);\n"+
 			"a restarted agent adopts it. Only `axon-agent cleanup` removes it.\n\nflags:\n")
@@ -70,8 +78,15 @@ func run(args []string) int {
 		fmt.Fprintln(os.Stderr, "axon-agent:", err)
 		return 2
 	}
-	if *policyDir == "" || *ifaces == "" || fs.NArg() > 0 {
+	clusterMode := *kubeconfig != "" || *inCluster
+	switch {
+	case fs.NArg() > 0,
+		!clusterMode && (*policyDir == "" || *ifaces == ""),
+		clusterMode && *policyDir != "":
 		fs.Usage()
+		return 2
+	case clusterMode && *nodeName == "":
+		fmt.Fprintln(os.Stderr, "axon-agent: cluster mode needs --node-name or $NODE_NAME")
 		return 2
 	}
 	am, err := attach.ParseMode(*mode)
@@ -79,7 +94,7 @@ func run(args []string) int {
 		fmt.Fprintln(os.Stderr, "axon-agent:", err)
 		return 2
 	}
-	if st, err := os.Stat(*policyDir); err != nil || !st.IsDir() {
+	if st, err := os.Stat(*policyDir); !clusterMode && (err != nil || !st.IsDir()) {
 		fmt.Fprintf(os.Stderr, "axon-agent: --policy-dir %s is not a directory\n", *policyDir)
 		return 2
 	}
@@ -96,8 +111,19 @@ func run(args []string) int {
 		PolicyDir: *policyDir, Interfaces: names, MetricsAddr: *metricsAddr,
 		PinDir: *pinDir, AttachMode: am, Logger: log, LogDecisions: *logDecisions,
 	}
-	log.Info("starting", "policy_dir", cfg.PolicyDir, "interfaces", names, "pin_dir", cfg.PinDir,
-		"attach_mode", string(am))
+	var src *cluster.Source
+	if clusterMode {
+		if src, err = clusterSource(*kubeconfig, *nodeName, *heartbeat, log); err != nil {
+			log.Error("starting agent", "error", err)
+			return 1
+		}
+		cfg.Source = src
+		log.Info("starting in cluster mode", "node", *nodeName, "server", src.Server(), "interfaces", names,
+			"pin_dir", cfg.PinDir, "attach_mode", string(am))
+	} else {
+		log.Info("starting", "policy_dir", cfg.PolicyDir, "interfaces", names, "pin_dir", cfg.PinDir,
+			"attach_mode", string(am))
+	}
 	dp, dpErr := openDatapath(*pinDir, uint32(*maxFlows), log)
 	var a *agent.Agent
 	if dpErr != nil {
@@ -115,9 +141,19 @@ func run(args []string) int {
 		log.Error("starting agent", "error", err)
 		return 1
 	}
+	if src != nil {
+		if err := src.Start(ctx, a.Ready); err != nil {
+			log.Error("starting agent", "error", err)
+			return 1
+		}
+	}
 	if *observeHTTP {
+		load := func() (*source.Set, source.Problems, error) { return source.Load(*policyDir) }
+		if src != nil {
+			load = src.Set
+		}
 		octx, stopObserver := context.WithCancel(ctx)
-		wait := startObserver(octx, a, *policyDir, log)
+		wait := startObserver(octx, a, load, log)
 		defer func() { stopObserver(); wait() }()
 	}
 	if err := a.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
