@@ -1,13 +1,17 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
 	"time"
 
+	"github.com/go-logr/logr"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/axon-dev/axon/agent/cluster"
 )
@@ -28,6 +32,11 @@ func clusterSource(kubeconfig, node string, heartbeat time.Duration, log *slog.L
 		return nil, fmt.Errorf("api server config: %w", err)
 	}
 	rc.UserAgent = "axon-agent/" + node
+	// client-go and controller-runtime log through the agent's logger,
+	// warnings and errors only: the agent logs the API server's state itself.
+	quiet := slog.New(minLevel{slog.LevelWarn, log.Handler()})
+	klog.SetSlogLogger(quiet)
+	ctrllog.SetLogger(logr.FromSlogHandler(quiet.Handler()))
 	return cluster.New(cluster.Config{Rest: rc, NodeName: node, Heartbeat: heartbeat,
 		AgentVersion: version(), Logger: log})
 }
@@ -39,4 +48,22 @@ func version() string {
 		return bi.Main.Version
 	}
 	return "unknown"
+}
+
+// minLevel is a slog.Handler that drops records below a level.
+type minLevel struct {
+	min slog.Level
+	slog.Handler
+}
+
+func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+func (h minLevel) WithAttrs(as []slog.Attr) slog.Handler {
+	return minLevel{h.min, h.Handler.WithAttrs(as)}
+}
+
+func (h minLevel) WithGroup(name string) slog.Handler {
+	return minLevel{h.min, h.Handler.WithGroup(name)}
 }
