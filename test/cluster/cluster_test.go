@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -155,6 +156,72 @@ func TestTwoNodes(t *testing.T) {
 		}
 		waitDetached(t, api3, 5*time.Second)
 		waitVerdicts(t, 5*time.Second, probe{web, s3, "/admin", allow})
+	})
+
+	t.Run("broken policy", func(t *testing.T) {
+		// A policy whose Rego module is in a ConfigMap that does not exist
+		// yet fails the whole load on both nodes: the table in force stays,
+		// and each AxonNodeStatus says which policy is not applied and why.
+		// The ConfigMap's creation fixes it.
+		secret := probe{web, s2, "/api/secret", allow}
+		rp := &v1alpha1.L7NetworkPolicy{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "rego"},
+			Spec: v1alpha1.L7NetworkPolicySpec{
+				PodSelector:   metav1.LabelSelector{MatchLabels: labels("api")},
+				Ports:         []v1alpha1.PortSpec{{Port: 8080}},
+				Mode:          v1alpha1.ModeEnforce,
+				DefaultAction: v1alpha1.ActionAllow,
+				Rego:          &v1alpha1.RegoSource{ConfigMapRef: &v1alpha1.ConfigMapKeyRef{Name: "rules", Key: "secret.rego"}},
+			},
+		}
+		if err := k8s.Create(ctx, rp); err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range []*node{n1, n2} {
+			waitFor(t, 5*time.Second, n.name+"'s AxonNodeStatus to report the broken policy", func() (bool, string) {
+				st, err := nodeStatus(n.name)
+				if err != nil {
+					return false, err.Error()
+				}
+				s := st.Status
+				ok := s.Enforcing && s.PolicyCount == 2 && len(s.Policies) == 2 &&
+					s.Policies[0].Name == "api" && s.Policies[0].AppliedGeneration == 2 && s.Policies[0].Error == "" &&
+					s.Policies[1].Name == "rego" && s.Policies[1].AppliedGeneration == 0 &&
+					strings.Contains(s.Policies[1].Error, "configMapRef") && strings.Contains(s.Message, "configMapRef")
+				return ok, fmt.Sprintf("%+v", s)
+			})
+		}
+		checkVerdicts(t, 2, secret, probe{bot, s1, "/admin", deny})
+
+		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "rules"}, Data: map[string]string{
+			"secret.rego": "package axon.cluster.secret\n\nimport rego.v1\n\ndeny if input.path == \"/api/secret\"\n"}}
+		if err := k8s.Create(ctx, cm); err != nil {
+			t.Fatal(err)
+		}
+		secret.want = deny
+		d := waitVerdicts(t, 10*time.Second, secret, probe{bot, s1, "/api/secret", deny}, probe{web, s1, "/api/orders", allow})
+		t.Logf("the ConfigMap's module enforced on both nodes %v after its creation", d.Round(time.Millisecond))
+		for _, n := range []*node{n1, n2} {
+			waitFor(t, 5*time.Second, n.name+"'s AxonNodeStatus to report both policies applied", func() (bool, string) {
+				st, err := nodeStatus(n.name)
+				if err != nil {
+					return false, err.Error()
+				}
+				s := st.Status
+				return s.PolicyCount == 2 && s.Policies[1].AppliedGeneration == 1 && s.Policies[1].Error == "" && s.Message == "",
+					fmt.Sprintf("%+v", s)
+			})
+		}
+
+		if err := k8s.Delete(ctx, rp); err != nil {
+			t.Fatal(err)
+		}
+		if err := k8s.Delete(ctx, cm); err != nil {
+			t.Fatal(err)
+		}
+		secret.want = allow
+		waitVerdicts(t, 10*time.Second, secret)
+		waitNodeStatus(t, ns, 2, 5*time.Second, n1, n2)
 	})
 
 	t.Run("agent stopped", func(t *testing.T) {
