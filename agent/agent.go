@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -58,6 +59,9 @@ var (
 	ErrNotAttached = errors.New("programs not attached")
 	// ErrNoPolicy is the readiness error until a policy set is in the maps.
 	ErrNoPolicy = errors.New("no policy set applied yet")
+	// ErrNoPodInterface (cluster mode): a pod of this node has no interface
+	// here holding its IP, so nothing is attached in front of it.
+	ErrNoPodInterface = errors.New("no interface found for the pod IP")
 )
 
 // Agent is a running node agent.
@@ -73,12 +77,13 @@ type Agent struct {
 	m    *metrics.Agent
 
 	mu         sync.Mutex
-	ifaces     []string          // attached interfaces: Config.Interfaces, then local pods' (cluster mode)
-	unresolved int               // local pods whose interface was not found at the last look
-	attachErrs map[string]error  // "iface/direction" -> why not attached; nil entry = attached
-	attachMode map[string]string // "iface/direction" -> mode label of its axon_attached series
-	podIfaces  map[string]error  // interface -> why no pod is recorded behind it (nil: recorded)
-	veths      string            // the node's veth ifindexes at the last check (vethsChanged)
+	ifaces     []string              // attached interfaces: Config.Interfaces, then local pods' (cluster mode)
+	unresolved int                   // local pods whose interface was not found at the last look
+	podIfaceOf map[netip.Addr]string // local pod IP -> its interface, as last found
+	attachErrs map[string]error      // "iface/direction" -> why not attached; nil entry = attached
+	attachMode map[string]string     // "iface/direction" -> mode label of its axon_attached series
+	podIfaces  map[string]error      // interface -> why no pod is recorded behind it (nil: recorded)
+	veths      string                // the node's veth ifindexes at the last check (vethsChanged)
 	applied    bool
 	lastFP     string
 	table      *compiler.Table
@@ -155,6 +160,9 @@ func (a *Agent) readyLocked() error {
 				errs = append(errs, fmt.Errorf("%s %s: %w", ifc, d, err))
 			}
 		}
+	}
+	if a.unresolved > 0 {
+		errs = append(errs, fmt.Errorf("%d local pods: %w", a.unresolved, ErrNoPodInterface))
 	}
 	if !a.applied {
 		errs = append(errs, ErrNoPolicy)

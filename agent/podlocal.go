@@ -19,9 +19,35 @@ func (a *Agent) refreshPodInterfaces() {
 		return
 	}
 	ips := a.node.LocalPodIPs()
-	names, unresolved := podInterfaces(ips)
+	found, err := podInterfaces(ips)
+	if err != nil {
+		// Nothing is detached on a failed look: a pod keeps its attachment.
+		a.log.Error("finding the interfaces of this node's pods", "error", err)
+		return
+	}
+	a.mu.Lock()
+	prev := a.podIfaceOf
+	a.mu.Unlock()
+	var unresolved []netip.Addr
+	byIP := map[netip.Addr]string{}
+	for _, ip := range ips {
+		name, ok := found[ip]
+		if !ok {
+			// A pod whose address moved off its veth (or whose peer cannot
+			// be read now) keeps the interface it had while that exists:
+			// a pod must not lift its own enforcement.
+			if old, had := prev[ip]; had && interfaceExists(old) {
+				name, ok = old, true
+			}
+		}
+		if !ok {
+			unresolved = append(unresolved, ip)
+			continue
+		}
+		byIP[ip] = name
+	}
 	want := slices.Clone(a.cfg.Interfaces)
-	for _, n := range names {
+	for _, n := range byIP {
 		if !slices.Contains(want, n) {
 			want = append(want, n)
 		}
@@ -29,11 +55,20 @@ func (a *Agent) refreshPodInterfaces() {
 	slices.Sort(want)
 
 	a.mu.Lock()
-	a.unresolved = unresolved
+	if len(unresolved) != a.unresolved {
+		if len(unresolved) > 0 {
+			a.log.Error("NOT ENFORCING in front of some pods of this node: no interface here holds their IPs", "pod_ips", unresolved)
+		} else if a.unresolved > 0 {
+			a.log.Info("every pod of this node has its interface")
+		}
+	}
+	a.unresolved = len(unresolved)
+	a.podIfaceOf = byIP
 	have := slices.Clone(a.ifaces)
 	slices.Sort(have)
 	if slices.Equal(have, want) {
 		a.mu.Unlock()
+		a.updateEnforcing()
 		return
 	}
 	var added, removed []string
@@ -88,43 +123,44 @@ func (a *Agent) unresolvedPods() int {
 	return a.unresolved
 }
 
-// podInterfaces returns the names of the host-side interfaces of the pods
-// with the given IPs, and how many pods had none. A pod's interface is the
-// veth of this namespace whose peer holds its IP (bridged pods too); failing
-// that, the veth the route to its IP goes through (CNIs that route each pod
-// IP to its veth, with the peer in a namespace this process cannot open).
-func podInterfaces(ips []netip.Addr) (names []string, unresolved int) {
+// podInterfaces returns the host-side interface of each pod IP it finds:
+// the veth of this namespace whose peer holds the IP (bridged pods too);
+// failing that, the veth the route to the IP goes through (CNIs that route
+// each pod IP to its veth, with the peer in a namespace this process cannot
+// open).
+func podInterfaces(ips []netip.Addr) (map[netip.Addr]string, error) {
+	out := map[netip.Addr]string{}
 	if len(ips) == 0 {
-		return nil, 0
+		return out, nil
+	}
+	peers, err := attach.LocalVethPeers()
+	if err != nil {
+		return nil, err
 	}
 	byIP := map[netip.Addr]int{}
-	if peers, err := attach.LocalVethPeers(); err == nil {
-		for idx, addrs := range peers {
-			for _, ip := range addrs {
-				byIP[ip] = idx
-			}
+	for idx, addrs := range peers {
+		for _, ip := range addrs {
+			byIP[ip] = idx
 		}
 	}
-	seen := map[int]bool{}
 	for _, ip := range ips {
 		idx, ok := byIP[ip]
 		if !ok {
 			idx, ok = routedVeth(ip)
 		}
 		if !ok {
-			unresolved++
 			continue
 		}
-		if seen[idx] {
-			continue
-		}
-		seen[idx] = true
 		if ifc, err := net.InterfaceByIndex(idx); err == nil {
-			names = append(names, ifc.Name)
+			out[ip] = ifc.Name
 		}
 	}
-	slices.Sort(names)
-	return names, unresolved
+	return out, nil
+}
+
+func interfaceExists(name string) bool {
+	_, err := net.InterfaceByName(name)
+	return err == nil
 }
 
 // routedVeth returns the ifindex of the veth the route to ip leaves by.

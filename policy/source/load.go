@@ -58,6 +58,7 @@ func Load(dir string) (*Set, Problems, error) {
 // LoadFS is Load on a file system whose root is the policy directory.
 func LoadFS(fsys fs.FS) (*Set, Problems, error) {
 	l := &loader{
+		where: " in the policy directory",
 		set:   &Set{Modules: map[string]string{}, Tests: map[string]string{}},
 		seen:  map[string]Pos{},
 		podIP: map[netip.Addr]Pos{},
@@ -141,6 +142,7 @@ func kindOfFile(name string) fileKind {
 }
 
 type loader struct {
+	where    string // " in the policy directory", or "" for the API server's objects
 	set      *Set
 	problems Problems
 	seen     map[string]Pos // kind/namespace/name -> where defined
@@ -425,7 +427,7 @@ func (l *loader) finish() {
 				}
 			}
 		} else if _, ok := l.set.configMapData(r.configMap, r.key); !ok {
-			msg = fmt.Sprintf("spec.rego.configMapRef: no ConfigMap %s with key %q in the policy directory", r.configMap, r.key)
+			msg = fmt.Sprintf("spec.rego.configMapRef: no ConfigMap %s with key %q%s", r.configMap, r.key, l.where)
 		}
 		if msg == "" {
 			continue

@@ -18,7 +18,7 @@ import (
 func TestFromObjects(t *testing.T) {
 	good := v1alpha1.L7NetworkPolicy{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "good", Generation: 4, ResourceVersion: "17",
-			ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubectl", Operation: metav1.ManagedFieldsOperationApply}},
+			ManagedFields:     []metav1.ManagedFieldsEntry{{Manager: "kubectl", Operation: metav1.ManagedFieldsOperationApply}},
 			CreationTimestamp: metav1.NewTime(time.Unix(1e9, 0))},
 		Spec: v1alpha1.L7NetworkPolicySpec{
 			PodSelector: metav1.LabelSelector{MatchLabels: map[string]string{"app": "api"}},

@@ -158,6 +158,27 @@ func TestTwoNodes(t *testing.T) {
 		waitVerdicts(t, 5*time.Second, probe{web, s3, "/admin", allow})
 	})
 
+	t.Run("pod without interface", func(t *testing.T) {
+		// A pod of node 2 whose IP no interface there holds cannot be
+		// policed: the agent says so (readiness, AxonNodeStatus) instead of
+		// claiming to enforce, and recovers when the pod goes.
+		ghost := createPod(t, ns, "ghost", n2.name, "10.96.2.99", labels("api"))
+		waitFor(t, 5*time.Second, n2.name+" to report the pod it cannot police", func() (bool, string) {
+			code, body, err := n2.agent.Get("/readyz")
+			st, serr := nodeStatus(n2.name)
+			if err != nil || serr != nil {
+				return false, fmt.Sprint(err, serr)
+			}
+			return code == 503 && strings.Contains(body, "no interface found") && !st.Status.Enforcing &&
+				strings.Contains(st.Status.Message, "no interface found"), fmt.Sprintf("%d %s %+v", code, body, st.Status)
+		})
+		checkVerdicts(t, 1, probe{bot, s2, "/admin", deny}, probe{web, s2, "/api/orders", allow})
+		if err := k8s.Delete(ctx, ghost, deleteNow()); err != nil {
+			t.Fatal(err)
+		}
+		waitNodeStatus(t, ns, 2, 5*time.Second, n2)
+	})
+
 	t.Run("broken policy", func(t *testing.T) {
 		// A policy whose Rego module is in a ConfigMap that does not exist
 		// yet fails the whole load on both nodes: the table in force stays,
