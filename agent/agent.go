@@ -76,6 +76,8 @@ type Agent struct {
 	reg  *prometheus.Registry
 	m    *metrics.Agent
 
+	refreshMu sync.Mutex // one refreshPodInterfaces at a time
+
 	mu         sync.Mutex
 	ifaces     []string              // attached interfaces: Config.Interfaces, then local pods' (cluster mode)
 	unresolved int                   // local pods whose interface was not found at the last look

@@ -18,6 +18,9 @@ func (a *Agent) refreshPodInterfaces() {
 	if a.node == nil || a.dp == nil {
 		return
 	}
+	// The reload loop and the attachment checker both call this.
+	a.refreshMu.Lock()
+	defer a.refreshMu.Unlock()
 	ips := a.node.LocalPodIPs()
 	found, err := podInterfaces(ips)
 	if err != nil {

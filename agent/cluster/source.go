@@ -185,6 +185,9 @@ func (s *Source) Describe() (string, []any) {
 // Fingerprint waits for the informers' first sync and returns the change
 // count.
 func (s *Source) Fingerprint() (string, error) {
+	if s.ctx == nil {
+		return "", errors.New("cluster source not started")
+	}
 	select {
 	case <-s.synced:
 		return strconv.FormatUint(s.seq.Load(), 10), nil

@@ -179,6 +179,39 @@ func TestTwoNodes(t *testing.T) {
 		waitNodeStatus(t, ns, 2, 5*time.Second, n2)
 	})
 
+	t.Run("pod drops its address", func(t *testing.T) {
+		// A pod that removes its own address from its interface must not
+		// get its attachment removed (and so be unpoliced once it adds the
+		// address back): the interface it had stays attached while it
+		// exists. The agent looks again at the next reload.
+		restored := false
+		restore := func() {
+			if !restored {
+				restored = true
+				mustIP(t, "-n", api2.NS, "addr", "add", "10.96.2.20/24", "dev", "eth0")
+				mustIP(t, "-n", api2.NS, "route", "add", "default", "via", "10.96.2.1")
+			}
+		}
+		t.Cleanup(restore)
+		mustIP(t, "-n", api2.NS, "addr", "flush", "dev", "eth0")
+		applied := logCount(n2, "policy applied")
+		setLabels(t, bot.obj, map[string]string{"app": "bot", "reload": "1"})
+		waitLogMore(t, n2, "policy applied", applied, 5*time.Second)
+		time.Sleep(2 * time.Second) // a few rounds of the attachment checker
+		if v := n2.agent.Metric("axon_attached", map[string]string{"interface": api2.veth}); v != 2 {
+			t.Errorf("axon_attached{interface=%s} = %v after the pod dropped its address, want 2 (kept)", api2.veth, v)
+		}
+		if strings.Contains(n2.agent.Logs.String(), "detaching\" interface="+api2.veth) {
+			t.Errorf("the agent detached %s after its pod dropped its address", api2.veth)
+		}
+		restore()
+		waitFor(t, 5*time.Second, n2.name+" to be ready again", func() (bool, string) {
+			code, body, err := n2.agent.Get("/readyz")
+			return err == nil && code == 200, fmt.Sprint(code, body, err)
+		})
+		checkVerdicts(t, 2, probe{web, s2, "/admin", deny}, probe{bot, s2, "/api/orders", allow})
+	})
+
 	t.Run("broken policy", func(t *testing.T) {
 		// A policy whose Rego module is in a ConfigMap that does not exist
 		// yet fails the whole load on both nodes: the table in force stays,
