@@ -108,7 +108,9 @@ func (s *Source) writeStatus(ctx context.Context) {
 				s.log.Error("cannot write this node's AxonNodeStatus; enforcing the policy in force meanwhile", "error", err)
 			}
 			failing = true
-			s.apiState(err)
+			if !answered(err) {
+				s.apiState(err)
+			}
 			continue
 		}
 		if failing {
@@ -158,3 +160,9 @@ func (s *Source) putStatus(ctx context.Context, last *v1alpha1.AxonNodeStatus, s
 var errRetry = errors.New("retrying")
 
 var _ client.Object = (*v1alpha1.AxonNodeStatus)(nil)
+
+// answered reports whether err is the API server's own answer (a refusal:
+// forbidden, no such resource, invalid), not a failure to reach it.
+func answered(err error) bool {
+	return apierrors.ReasonForError(err) != metav1.StatusReasonUnknown
+}

@@ -10,7 +10,9 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/axon-dev/axon/api/v1alpha1"
 	"github.com/axon-dev/axon/policy/compiler"
@@ -153,5 +155,16 @@ func TestRelevantChanges(t *testing.T) {
 	}
 	if sp := stripped.(*corev1.Pod); sp.Spec.NodeName != "n1" || sp.Status.PodIP != "10.0.0.1" || sp.Labels["app"] != "api" {
 		t.Errorf("stripping lost a field the agent reads: %+v", sp)
+	}
+}
+
+// Refusals from the API server (no CRD, no permission) are not outages.
+func TestAnsweredErrors(t *testing.T) {
+	gr := schema.GroupResource{Group: "axon.dev", Resource: "axonnodestatuses"}
+	if !answered(apierrors.NewForbidden(gr, "n1", errors.New("rbac"))) || !answered(apierrors.NewNotFound(gr, "n1")) {
+		t.Error("a refusal counts as the API server unreachable")
+	}
+	if answered(errors.New("dial tcp 127.0.0.1:6443: connect: connection refused")) {
+		t.Error("a connection failure counts as an answer")
 	}
 }
