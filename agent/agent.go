@@ -311,8 +311,14 @@ func (a *Agent) keepAttached(ctx context.Context) {
 		if a.node != nil {
 			// Cluster mode: a pod's interface appears or goes after (or
 			// before) the pod object does.
-			if a.vethsChanged() || a.unresolvedPods() > 0 {
+			changed := a.vethsChanged()
+			if changed || a.unresolvedPods() > 0 {
 				a.refreshPodInterfaces()
+			}
+			if changed {
+				// Every veth holding a known pod's address is recorded,
+				// attached or not (a pod cannot send as another pod).
+				a.syncPodInterfaces(a.interfaces(), a.Table())
 			}
 		}
 		if failed := a.unattached(); len(failed) > 0 {
