@@ -48,6 +48,13 @@ func loadDir(dir string, prev *compiler.Table, cache *compiler.Cache, extras []s
 	if err != nil {
 		return nil, nil, &LoadError{Stage: "source", Err: err}
 	}
+	return CompileSet(set, problems, prev, cache)
+}
+
+// CompileSet compiles a policy set read by policy/source (from a directory
+// or, in cluster mode, from the API server's objects) as LoadDir does: any
+// error-severity problem fails the whole set. cache may be nil.
+func CompileSet(set *source.Set, problems source.Problems, prev *compiler.Table, cache *compiler.Cache) (*compiler.Table, []string, error) {
 	var warnings []string
 	for _, p := range problems.Warnings() {
 		warnings = append(warnings, p.String())

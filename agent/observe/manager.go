@@ -23,17 +23,12 @@ const DefaultRefresh = 2 * time.Second
 // HTTPMonitor pays nothing). A directory with errors keeps the previous
 // monitors in force.
 type Manager struct {
-	dir     string
+	load    func() (*source.Set, source.Problems, error)
 	log     *slog.Logger
 	refresh time.Duration
 	prog    *Programs
 	table   PodTable
 	coll    *Collector
-
-	// Extras returns the OPA bundles the agent adds to the directory
-	// (nil: none), so that a policy using a bundle module is not an error
-	// here. Set it before Run.
-	Extras func() []source.Extra
 
 	mu           sync.Mutex
 	pods         []Pod // from the last good load
@@ -43,11 +38,17 @@ type Manager struct {
 
 // NewManager loads the observer programs (not attached yet).
 func NewManager(policyDir string, log *slog.Logger) (*Manager, error) {
+	return NewManagerFrom(func() (*source.Set, source.Problems, error) { return source.Load(policyDir) }, log)
+}
+
+// NewManagerFrom is NewManager reading its HTTPMonitors and Pods with load
+// (in cluster mode, from the API server's objects) instead of a directory.
+func NewManagerFrom(load func() (*source.Set, source.Problems, error), log *slog.Logger) (*Manager, error) {
 	p, err := Load()
 	if err != nil {
 		return nil, err
 	}
-	m := &Manager{dir: policyDir, log: log, refresh: DefaultRefresh, prog: p}
+	m := &Manager{load: load, log: log, refresh: DefaultRefresh, prog: p}
 	m.coll = NewCollector(&m.table, p.Stats)
 	return m, nil
 }
@@ -79,11 +80,7 @@ func (m *Manager) Run(ctx context.Context) error {
 
 // Sync rereads the directory and the namespaces once.
 func (m *Manager) Sync() error {
-	var extras []source.Extra
-	if m.Extras != nil {
-		extras = m.Extras()
-	}
-	set, probs, err := source.Load(m.dir, extras...)
+	set, probs, err := m.load()
 	m.mu.Lock()
 	switch {
 	case err != nil:

@@ -2,6 +2,7 @@
 //
 //	axon-agent --policy-dir DIR --attach IFACE[,IFACE...] --metrics-addr HOST:PORT
 //	           [--bundle PATH_OR_URL ...] [--bundle-interval 30s]
+//	axon-agent --kubeconfig FILE | --in-cluster [--node-name NODE] [--attach IFACE,...]
 //	axon-agent cleanup [--pin-dir DIR]
 package main
 
@@ -19,6 +20,7 @@ import (
 
 	"github.com/axon-dev/axon/agent"
 	"github.com/axon-dev/axon/agent/attach"
+	"github.com/axon-dev/axon/agent/cluster"
 	"github.com/axon-dev/axon/policy/bundle"
 	"github.com/axon-dev/axon/policy/source"
 )
@@ -64,9 +66,14 @@ func run(args []string) int {
 		return nil
 	})
 	bundleInterval := fs.Duration("bundle-interval", bundle.DefaultInterval, "how often --bundle sources are polled")
+	kubeconfig := fs.String("kubeconfig", "", "cluster mode: read pods and policies from the API server of this kubeconfig file (instead of --policy-dir)")
+	inCluster := fs.Bool("in-cluster", false, "cluster mode with the pod's service account (as run by the DaemonSet)")
+	nodeName := fs.String("node-name", os.Getenv("NODE_NAME"), "cluster mode: this node's name (spec.nodeName of its pods); default $NODE_NAME")
+	heartbeat := fs.Duration("heartbeat", cluster.DefaultHeartbeat, "cluster mode: renewal period of this node's AxonNodeStatus when nothing in it changes")
 	observeHTTP := fs.Bool("observe", true, "observe the HTTP traffic of pods an HTTPMonitor selects (RED metrics on /metrics); nothing is attached while no pod is monitored")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: axon-agent --policy-dir DIR --attach IFACE[,IFACE...] [--metrics-addr HOST:PORT]\n"+
+			"       axon-agent --kubeconfig FILE | --in-cluster [--node-name NODE] [--attach IFACE,...]\n"+
 			"       axon-agent cleanup [--pin-dir DIR]   (stop the agent first: it re-attaches what it misses)\n\n"+
 			"Stopping or killing the agent leaves enforcement in place (pinned under --pin-dir);\n"+
 			"a restarted agent adopts it. Only `axon-agent cleanup` removes it.\n\nflags:\n")
@@ -80,8 +87,15 @@ func run(args []string) int {
 		fmt.Fprintln(os.Stderr, "axon-agent:", err)
 		return 2
 	}
-	if *policyDir == "" || *ifaces == "" || fs.NArg() > 0 {
+	clusterMode := *kubeconfig != "" || *inCluster
+	switch {
+	case fs.NArg() > 0,
+		!clusterMode && (*policyDir == "" || *ifaces == ""),
+		clusterMode && (*policyDir != "" || len(bundles) > 0):
 		fs.Usage()
+		return 2
+	case clusterMode && *nodeName == "":
+		fmt.Fprintln(os.Stderr, "axon-agent: cluster mode needs --node-name or $NODE_NAME")
 		return 2
 	}
 	am, err := attach.ParseMode(*mode)
@@ -89,7 +103,7 @@ func run(args []string) int {
 		fmt.Fprintln(os.Stderr, "axon-agent:", err)
 		return 2
 	}
-	if st, err := os.Stat(*policyDir); err != nil || !st.IsDir() {
+	if st, err := os.Stat(*policyDir); !clusterMode && (err != nil || !st.IsDir()) {
 		fmt.Fprintf(os.Stderr, "axon-agent: --policy-dir %s is not a directory\n", *policyDir)
 		return 2
 	}
@@ -131,8 +145,19 @@ func run(args []string) int {
 		extras = func() []source.Extra { return bundle.Extras(bw.Bundles()) }
 		load = agent.NewBundleDirLoader(extras)
 	}
-	log.Info("starting", "policy_dir", cfg.PolicyDir, "interfaces", names, "pin_dir", cfg.PinDir,
-		"attach_mode", string(am))
+	var src *cluster.Source
+	if clusterMode {
+		if src, err = clusterSource(*kubeconfig, *nodeName, *heartbeat, log); err != nil {
+			log.Error("starting agent", "error", err)
+			return 1
+		}
+		cfg.Source = src
+		log.Info("starting in cluster mode", "node", *nodeName, "server", src.Server(), "interfaces", names,
+			"pin_dir", cfg.PinDir, "attach_mode", string(am))
+	} else {
+		log.Info("starting", "policy_dir", cfg.PolicyDir, "interfaces", names, "pin_dir", cfg.PinDir,
+			"attach_mode", string(am))
+	}
 	dp, dpErr := openDatapath(*pinDir, uint32(*maxFlows), log)
 	var a *agent.Agent
 	if dpErr != nil {
@@ -157,9 +182,25 @@ func run(args []string) int {
 		}
 		go bw.Run(ctx, *bundleInterval)
 	}
+	if src != nil {
+		if err := src.Start(ctx, a.Ready); err != nil {
+			log.Error("starting agent", "error", err)
+			return 1
+		}
+	}
 	if *observeHTTP {
+		observed := func() (*source.Set, source.Problems, error) {
+			var ex []source.Extra
+			if extras != nil {
+				ex = extras()
+			}
+			return source.Load(*policyDir, ex...)
+		}
+		if src != nil {
+			observed = src.Set
+		}
 		octx, stopObserver := context.WithCancel(ctx)
-		wait := startObserver(octx, a, *policyDir, extras, log)
+		wait := startObserver(octx, a, observed, log)
 		defer func() { stopObserver(); wait() }()
 	}
 	if err := a.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {

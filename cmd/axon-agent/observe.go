@@ -14,13 +14,12 @@ import (
 // metrics join the agent's /metrics. It attaches nothing until an
 // HTTPMonitor selects a pod of this node. A kernel that cannot load it
 // leaves policy enforcement unaffected. The returned func waits for it.
-func startObserver(ctx context.Context, a *agent.Agent, policyDir string, extras func() []source.Extra, log *slog.Logger) (wait func()) {
-	m, err := observe.NewManager(policyDir, log)
+func startObserver(ctx context.Context, a *agent.Agent, load func() (*source.Set, source.Problems, error), log *slog.Logger) (wait func()) {
+	m, err := observe.NewManagerFrom(load, log)
 	if err != nil {
 		log.Error("http observer disabled: loading its programs failed", "error", err)
 		return func() {}
 	}
-	m.Extras = extras
 	if err := a.Registry().Register(m.Collector()); err != nil {
 		log.Error("http observer disabled: registering its metrics failed", "error", err)
 		return func() {}

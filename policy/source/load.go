@@ -65,6 +65,7 @@ func Load(dir string, extras ...Extra) (*Set, Problems, error) {
 // LoadFS is Load on a file system whose root is the policy directory.
 func LoadFS(fsys fs.FS, extras ...Extra) (*Set, Problems, error) {
 	l := &loader{
+		where: " in the policy directory",
 		set:   &Set{Modules: map[string]string{}, Tests: map[string]string{}},
 		seen:  map[string]Pos{},
 		podIP: map[netip.Addr]Pos{},
@@ -149,6 +150,7 @@ func kindOfFile(name string) fileKind {
 }
 
 type loader struct {
+	where    string // " in the policy directory", or "" for the API server's objects
 	set      *Set
 	problems Problems
 	seen     map[string]Pos // kind/namespace/name -> where defined
@@ -433,7 +435,7 @@ func (l *loader) finish() {
 				}
 			}
 		} else if _, ok := l.set.configMapData(r.configMap, r.key); !ok {
-			msg = fmt.Sprintf("spec.rego.configMapRef: no ConfigMap %s with key %q in the policy directory", r.configMap, r.key)
+			msg = fmt.Sprintf("spec.rego.configMapRef: no ConfigMap %s with key %q%s", r.configMap, r.key, l.where)
 		}
 		if msg == "" {
 			continue
