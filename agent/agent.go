@@ -5,13 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/axon-dev/axon/agent/attach"
+	"github.com/axon-dev/axon/agent/audit"
 	"github.com/axon-dev/axon/agent/metrics"
 	"github.com/axon-dev/axon/agent/server"
+	"github.com/axon-dev/axon/agent/stream"
 	"github.com/axon-dev/axon/agent/watch"
 	"github.com/axon-dev/axon/policy/compiler"
 	"github.com/prometheus/client_golang/prometheus"
@@ -67,6 +70,13 @@ type Agent struct {
 	ctr  *counterState
 	reg  *prometheus.Registry
 	m    *metrics.Agent
+	hub  *stream.Hub // GET /v1/events
+
+	started  time.Time
+	denials  DenialSource // nil when the datapath has no tallies
+	denialMu sync.Mutex   // one read of the tallies at a time
+	tally    *audit.Tally
+	pods     atomic.Pointer[audit.Index] // pods of the policy directory, for labels
 
 	mu         sync.Mutex
 	attachErrs map[string]error  // "iface/direction" -> why not attached; nil entry = attached
@@ -104,7 +114,7 @@ func New(cfg Config, dp Datapath, load Loader) (*Agent, error) {
 		return nil, err
 	}
 	a := &Agent{cfg: cfg, log: cfg.Logger, dp: dp, load: load, att: att, attachErrs: map[string]error{},
-		attachMode: map[string]string{}, podIfaces: map[string]error{}}
+		attachMode: map[string]string{}, podIfaces: map[string]error{}, started: time.Now(), tally: audit.NewTally()}
 	var src metrics.Source
 	if dp != nil {
 		a.ctr = newCounterState(dp.Counters)
@@ -112,8 +122,15 @@ func New(cfg Config, dp Datapath, load Loader) (*Agent, error) {
 			return nil, fmt.Errorf("reading datapath counters: %w", err)
 		}
 		src = a.ctr
+		if err := a.initAudit(); err != nil {
+			return nil, fmt.Errorf("reading denial tallies: %w", err)
+		}
 	}
 	a.reg, a.m = metrics.New(src)
+	a.hub = stream.NewHub(a.m.StreamMissed)
+	if a.denials != nil {
+		a.reg.MustRegister(&audit.Collector{Tally: a.tally, Refresh: a.refreshDenials})
+	}
 	for _, ifc := range cfg.Interfaces {
 		for _, d := range attach.Directions {
 			a.attachErrs[ifc+"/"+string(d)] = ErrNotAttached
@@ -165,7 +182,9 @@ func (a *Agent) Fail(err error) {
 // programs and then follows the directory until ctx ends. Stopping the agent
 // leaves programs, links and maps in place: enforcement continues.
 func (a *Agent) Run(ctx context.Context) error {
-	addr, srvErr, err := server.Serve(ctx, a.cfg.MetricsAddr, server.Handler(a.reg, a.Ready))
+	addr, srvErr, err := server.Serve(ctx, a.cfg.MetricsAddr, server.Handler(a.reg, a.Ready,
+		server.Route{Pattern: "GET /v1/events", Handler: a.hub},
+		server.Route{Pattern: "GET /v1/denials", Handler: http.HandlerFunc(a.serveReport)}))
 	if err != nil {
 		return err
 	}
@@ -189,6 +208,9 @@ func (a *Agent) Run(ctx context.Context) error {
 
 	fp, err := watch.Fingerprint(a.cfg.PolicyDir)
 	a.policyDirState(err)
+	if a.denials != nil {
+		wg.Go(func() { a.pollDenials(ctx.Done()) })
+	}
 	if es, ok := a.dp.(EventSource); ok {
 		wg.Go(func() {
 			if err := es.RunEvents(ctx, a.handleEvent); err != nil {
@@ -346,6 +368,7 @@ func (a *Agent) apply(p *pendingTable, start time.Time) error {
 		return err
 	}
 	a.m.MapUpdate.Observe(time.Since(ustart).Seconds())
+	a.refreshDenials() // what the previous table counted, with its labels
 	if err := a.ctr.switchTable(t); err != nil {
 		a.log.Error("reading counters after the update; per-rule counts may be misattributed", "error", err)
 	}
@@ -356,6 +379,7 @@ func (a *Agent) apply(p *pendingTable, start time.Time) error {
 	gen := a.generation
 	a.mu.Unlock()
 	a.m.Generation.Set(float64(gen))
+	a.reloadPods()
 	setRows(a.m.TableRows, t)
 	a.updateEnforcing()
 	a.log.Info("policy applied", "generation", gen, "rules", len(t.Rules), "endpoints", len(t.Endpoints),

@@ -47,6 +47,10 @@ func NewManager(policyDir string, log *slog.Logger) (*Manager, error) {
 	return m, nil
 }
 
+// OnExchange makes the observer call fn with every exchange of a monitored
+// pod; fn must not block. Call it before Run.
+func (m *Manager) OnExchange(fn func(Workload, Exchange)) { m.coll.OnExchange(fn) }
+
 // Collector is the metrics collector to register on the agent's registry.
 func (m *Manager) Collector() prometheus.Collector { return m.coll }
 

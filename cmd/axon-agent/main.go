@@ -47,13 +47,14 @@ func run(args []string) int {
 	fs := flag.NewFlagSet("axon-agent", flag.ContinueOnError)
 	policyDir := fs.String("policy-dir", "", "directory of policy files (YAML Namespaces, Pods, L7NetworkPolicies, .rego)")
 	ifaces := fs.String("attach", "", "comma-separated interfaces to attach to, both directions")
-	metricsAddr := fs.String("metrics-addr", "127.0.0.1:9090", "HOST:PORT for /metrics, /healthz and /readyz")
+	metricsAddr := fs.String("metrics-addr", "127.0.0.1:9090", "HOST:PORT for /metrics, /healthz, /readyz, /v1/events and /v1/denials")
 	pinDir := fs.String("pin-dir", defaultPinDir, "bpffs directory for Axon's pinned links, programs and maps")
 	mode := fs.String("attach-mode", "auto", "attach mechanism: auto (TCX if the kernel has it), tcx or clsact")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	logDecisions := fs.Bool("log-decisions", false, "log every deny and audit_deny decision (rate-limited by the datapath)")
 	maxFlows := fs.Uint("max-flows", 65536, "connections to policed endpoints tracked at once; when full, new ones to enforced endpoints are refused (a new size needs fresh pins: axon-agent cleanup)")
+	eventRate := fs.Uint("event-rate", 1000, "deny and audit_deny events per second and CPU the datapath sends to the log and /v1/events (counts are exact whatever the rate)")
 	observeHTTP := fs.Bool("observe", true, "observe the HTTP traffic of pods an HTTPMonitor selects (RED metrics on /metrics); nothing is attached while no pod is monitored")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: axon-agent --policy-dir DIR --attach IFACE[,IFACE...] [--metrics-addr HOST:PORT]\n"+
@@ -98,7 +99,7 @@ func run(args []string) int {
 	}
 	log.Info("starting", "policy_dir", cfg.PolicyDir, "interfaces", names, "pin_dir", cfg.PinDir,
 		"attach_mode", string(am))
-	dp, dpErr := openDatapath(*pinDir, uint32(*maxFlows), log)
+	dp, dpErr := openDatapath(*pinDir, uint32(*maxFlows), uint32(*eventRate), log)
 	var a *agent.Agent
 	if dpErr != nil {
 		// Fail closed and loudly: no readiness, the reason on /readyz and in
