@@ -185,7 +185,7 @@ func (p *eventPrinter) print(e agentEvent) {
 		} else if e.Status >= 400 {
 			c = cYellow
 		}
-		info = fmt.Sprintf("%.1fms %s", e.LatencyMs, e.Side)
+		info = fmt.Sprintf("%v %s", time.Duration(e.LatencyMs*float64(time.Millisecond)).Round(time.Microsecond), e.Side)
 	}
 	fmt.Fprintf(p.w, eventRow, ts, peerName(e.Source, false), peerName(e.Destination, true), paint(p.color, c, fmt.Sprintf("%-10s", verdict)),
 		e.Method, clip(e.Path, 32), info)
