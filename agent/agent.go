@@ -76,6 +76,7 @@ type Agent struct {
 	denials  DenialSource // nil when the datapath has no tallies
 	denialMu sync.Mutex   // one read of the tallies at a time
 	tally    *audit.Tally
+	marks    policyMarks                 // when each policy last changed, for reports
 	pods     atomic.Pointer[audit.Index] // pods of the policy directory, for labels
 
 	mu         sync.Mutex
@@ -369,6 +370,7 @@ func (a *Agent) apply(p *pendingTable, start time.Time) error {
 	}
 	a.m.MapUpdate.Observe(time.Since(ustart).Seconds())
 	a.refreshDenials() // what the previous table counted, with its labels
+	a.marks.update(t, a.tally.Series(), time.Now())
 	if err := a.ctr.switchTable(t); err != nil {
 		a.log.Error("reading counters after the update; per-rule counts may be misattributed", "error", err)
 	}

@@ -114,6 +114,7 @@ func (a *Agent) Report() audit.Report {
 	r := audit.Report{Since: a.started, Now: time.Now(), Denials: a.tally.Series(), Policies: []audit.Policy{}}
 	t := a.Table()
 	if t == nil {
+		a.marks.apply(nil, r.Denials)
 		return r
 	}
 	pol := map[[2]string]*audit.Policy{}
@@ -149,6 +150,7 @@ func (a *Agent) Report() audit.Report {
 	for _, k := range order {
 		r.Policies = append(r.Policies, *pol[k])
 	}
+	a.marks.apply(r.Policies, r.Denials)
 	return r
 }
 

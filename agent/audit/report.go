@@ -16,10 +16,13 @@ type Report struct {
 // Policy is one policy of the table in force and its decisions since the
 // agent started (rules and default together).
 type Policy struct {
-	Namespace   string `json:"namespace"`
-	Name        string `json:"name"`
-	Mode        string `json:"mode"` // Enforce or Audit
-	Allowed     uint64 `json:"allowed"`
-	Denied      uint64 `json:"denied"`
-	AuditDenied uint64 `json:"audit_denied"`
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	Mode      string `json:"mode"` // Enforce or Audit
+	// ChangedAt is when this agent applied the policy as it is now (its
+	// rules, modes or actions last changed), or started.
+	ChangedAt   time.Time `json:"changed_at"`
+	Allowed     uint64    `json:"allowed"`
+	Denied      uint64    `json:"denied"`
+	AuditDenied uint64    `json:"audit_denied"`
 }

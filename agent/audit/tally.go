@@ -37,10 +37,13 @@ type Key struct {
 // last requests were seen (to the tally's polling period).
 type Series struct {
 	Key
-	Count     uint64    `json:"count"`
-	First     time.Time `json:"first_seen"`
-	Last      time.Time `json:"last_seen"`
-	SourceIPs []string  `json:"source_ips,omitempty"` // up to 8 source addresses seen
+	Count uint64 `json:"count"`
+	// SinceChange is the part of Count since its policy last changed
+	// (Policy.ChangedAt): what the policy as it is now would deny.
+	SinceChange uint64    `json:"since_change"`
+	First       time.Time `json:"first_seen"`
+	Last        time.Time `json:"last_seen"`
+	SourceIPs   []string  `json:"source_ips,omitempty"` // up to 8 source addresses seen
 }
 
 // RuleInfo labels a rule and verdict of the table in force.

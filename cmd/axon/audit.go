@@ -22,11 +22,15 @@ const (
 
 // auditPolicy is one Audit-mode policy in the report.
 type auditPolicy struct {
-	Namespace   string         `json:"namespace"`
-	Name        string         `json:"name"`
-	Verdict     string         `json:"verdict"`
+	Namespace string    `json:"namespace"`
+	Name      string    `json:"name"`
+	Verdict   string    `json:"verdict"`
+	ChangedAt time.Time `json:"changed_at"` // the latest agent's: when the policy as it is now was applied
+	// AuditDenied counts would-be denials of the policy as it is now;
+	// Before those of its earlier versions (not listed).
 	AuditDenied uint64         `json:"audit_denied"`
-	Denials     []audit.Series `json:"denials"`
+	Before      uint64         `json:"audit_denied_before_change"`
+	Denials     []audit.Series `json:"denials"` // count: since the change
 }
 
 // auditReport is `axon audit report -o json`.
@@ -114,11 +118,20 @@ func mergeReports(reps []audit.Report) auditReport {
 			if pols[k] == nil {
 				pols[k] = &auditPolicy{Namespace: p.Namespace, Name: p.Name, Denials: []audit.Series{}}
 			}
-			pols[k].AuditDenied += p.AuditDenied
+			if p.ChangedAt.After(pols[k].ChangedAt) {
+				pols[k].ChangedAt = p.ChangedAt
+			}
 		}
 		for _, s := range r.Denials {
 			if s.Decision != "audit_deny" {
 				continue
+			}
+			if p := pols[[2]string{s.Namespace, s.Policy}]; p != nil {
+				p.AuditDenied += s.SinceChange
+				p.Before += s.Count - s.SinceChange
+			}
+			if s.SinceChange == 0 {
+				continue // only before the policy's last change
 			}
 			m := series[s.Key]
 			if m == nil {
@@ -127,7 +140,7 @@ func mergeReports(reps []audit.Report) auditReport {
 				series[s.Key], m = &c, &c
 				m.Count = 0
 			}
-			m.Count += s.Count
+			m.Count += s.SinceChange
 			if s.First.Before(m.First) {
 				m.First = s.First
 			}
@@ -199,14 +212,22 @@ func printAudit(w io.Writer, r auditReport, color bool) {
 	}
 	for _, p := range r.Policies {
 		fmt.Fprintf(w, "\n%s\n", paint(color, cBold, p.Namespace+"/"+p.Name+" (Audit)"))
+		since := p.ChangedAt
+		if since.Before(r.Since) {
+			since = r.Since
+		}
+		if p.Before > 0 {
+			fmt.Fprintf(w, "  (%d would-be denials of its earlier versions are left out: it changed at %s)\n",
+				p.Before, p.ChangedAt.Local().Format(time.DateTime))
+		}
 		if p.Verdict == verdictSafe {
 			fmt.Fprintf(w, "  %s: no request would have been denied since %s\n"+
 				"  (only would-be denials are counted: check that its usual traffic ran meanwhile).\n",
-				paint(color, cGreen, "SAFE TO ENFORCE"), r.Since.Local().Format(time.DateTime))
+				paint(color, cGreen, "SAFE TO ENFORCE"), since.Local().Format(time.DateTime))
 			continue
 		}
-		fmt.Fprintf(w, "  %s: %d requests would have been denied, from these sources and routes:\n",
-			paint(color, cRed, "NOT SAFE TO ENFORCE"), p.AuditDenied)
+		fmt.Fprintf(w, "  %s: %d requests would have been denied since %s, from these sources and routes:\n",
+			paint(color, cRed, "NOT SAFE TO ENFORCE"), p.AuditDenied, since.Local().Format(time.DateTime))
 		printSeries(w, p.Denials)
 	}
 	if len(r.Unattributed) > 0 {
