@@ -49,32 +49,83 @@ func (d *Datapath) Denials() (Denials, error) {
 		return Denials{}, ErrClosed
 	}
 	out := Denials{Tuples: map[DenialKey]uint64{}, Overflow: map[RuleVerdict]uint64{}}
-	var k bpf.AxonAxDenialKey
-	var v uint64
-	it := d.objs.Denials.Iterate()
-	for it.Next(&k, &v) {
-		if v > 0 {
-			out.Tuples[decodeDenialKey(&k)] += v
+	if err := d.batchDenials(out.Tuples); err != nil {
+		// Batch operations need 5.6+; iterate otherwise.
+		clear(out.Tuples)
+		var k bpf.AxonAxDenialKey
+		var v uint64
+		it := d.objs.Denials.Iterate()
+		for it.Next(&k, &v) {
+			if v > 0 {
+				out.Tuples[decodeDenialKey(&k)] += v
+			}
+		}
+		if err := it.Err(); err != nil {
+			return Denials{}, fmt.Errorf("reading denial tallies: %w", err)
 		}
 	}
-	if err := it.Err(); err != nil {
-		return Denials{}, fmt.Errorf("reading denial tallies: %w", err)
+	limit := (maxRule + 1) * 4
+	add := func(idx uint32, v uint64) {
+		vd := Verdict(idx % 4)
+		if v > 0 && idx < limit && (vd == VerdictDeny || vd == VerdictAuditDeny) {
+			out.Overflow[RuleVerdict{Rule: compiler.RuleID(idx / 4), Verdict: vd}] = v
+		}
 	}
-	for rule := uint32(0); rule <= maxRule; rule++ {
-		for _, vd := range []Verdict{VerdictDeny, VerdictAuditDeny} {
-			idx := rule*4 + uint32(vd)
+	if err := d.batchOverflow(limit, add); err != nil {
+		clear(out.Overflow)
+		var v uint64
+		for idx := uint32(0); idx < limit; idx++ {
 			if err := d.objs.DenialOverflow.Lookup(idx, &v); err != nil {
-				if errors.Is(err, ebpf.ErrKeyNotExist) {
-					continue
-				}
 				return Denials{}, fmt.Errorf("reading denial overflow: %w", err)
 			}
-			if v > 0 {
-				out.Overflow[RuleVerdict{Rule: compiler.RuleID(rule), Verdict: vd}] = v
-			}
+			add(idx, v)
 		}
 	}
 	return out, nil
+}
+
+// batchDenials reads the tuples in batches.
+func (d *Datapath) batchDenials(out map[DenialKey]uint64) error {
+	const chunk = 1024
+	keys := make([]bpf.AxonAxDenialKey, chunk)
+	vals := make([]uint64, chunk)
+	var cursor ebpf.MapBatchCursor
+	for {
+		n, err := d.objs.Denials.BatchLookup(&cursor, keys, vals, nil)
+		for i := 0; i < n; i++ {
+			if vals[i] > 0 {
+				out[decodeDenialKey(&keys[i])] += vals[i]
+			}
+		}
+		if errors.Is(err, ebpf.ErrKeyNotExist) || (err == nil && n == 0) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// batchOverflow reads the overflow counters below limit in batches.
+func (d *Datapath) batchOverflow(limit uint32, add func(uint32, uint64)) error {
+	const chunk = 4096
+	keys := make([]uint32, chunk)
+	vals := make([]uint64, chunk)
+	var cursor ebpf.MapBatchCursor
+	for done := uint32(0); done < limit; {
+		n, err := d.objs.DenialOverflow.BatchLookup(&cursor, keys, vals, nil)
+		for i := 0; i < n; i++ {
+			add(keys[i], vals[i])
+		}
+		done += uint32(n)
+		if errors.Is(err, ebpf.ErrKeyNotExist) || (err == nil && n == 0) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func decodeDenialKey(k *bpf.AxonAxDenialKey) DenialKey {
