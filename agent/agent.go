@@ -124,7 +124,8 @@ func New(cfg Config, dp Datapath, load Loader) (*Agent, error) {
 		}
 		src = a.ctr
 		if err := a.initAudit(); err != nil {
-			return nil, fmt.Errorf("reading denial tallies: %w", err)
+			// Enforcement does not depend on them: run without.
+			cfg.Logger.Error("reading denial tallies failed; axon_policy_denied_requests_total and /v1/denials stay empty", "error", err)
 		}
 	}
 	a.reg, a.m = metrics.New(src)

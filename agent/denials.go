@@ -2,6 +2,7 @@ package agent
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/netip"
 	"sort"
@@ -30,7 +31,7 @@ func (a *Agent) initAudit() error {
 	}
 	d, err := ds.Denials()
 	if err != nil {
-		return err
+		return fmt.Errorf("reading denial tallies: %w", err)
 	}
 	a.denials = ds
 	a.tally.Prime(d)

@@ -23,7 +23,8 @@ import (
 //	    [-n COUNT] [-o table|json] [--color auto|always|never]
 func observeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
 	fs := flag.NewFlagSet("axon observe", flag.ContinueOnError)
-	var agents, verdicts, namespaces, pods, policies, paths, types agentList
+	var agents agentList
+	var verdicts, namespaces, pods, policies, paths, types []string
 	fs.Var(&agents, "agent", "agent URL (host:port of its --metrics-addr); repeatable")
 	fs.Func("verdict", "deny or audit_deny; repeatable", func(v string) error { verdicts = append(verdicts, v); return nil })
 	fs.Func("namespace", "source, destination or policy namespace; repeatable", func(v string) error { namespaces = append(namespaces, v); return nil })
@@ -47,7 +48,7 @@ func observeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (i
 		return 0, err
 	}
 	q := url.Values{}
-	for k, vs := range map[string]agentList{"verdict": verdicts, "namespace": namespaces, "pod": pods,
+	for k, vs := range map[string][]string{"verdict": verdicts, "namespace": namespaces, "pod": pods,
 		"policy": policies, "path": paths, "type": types} {
 		for _, v := range vs {
 			q.Add(k, v)
