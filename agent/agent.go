@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/netip"
 	"slices"
 	"sync"
@@ -12,9 +13,12 @@ import (
 	"time"
 
 	"github.com/axon-dev/axon/agent/attach"
+	"github.com/axon-dev/axon/agent/audit"
 	"github.com/axon-dev/axon/agent/metrics"
 	"github.com/axon-dev/axon/agent/server"
+	"github.com/axon-dev/axon/agent/stream"
 	"github.com/axon-dev/axon/policy/compiler"
+	"github.com/axon-dev/axon/policy/source"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -55,6 +59,9 @@ type Config struct {
 	// Reloads asks for a reload of the policy set besides changes of the
 	// directory, e.g. when an OPA bundle the loader adds changed (nil: none).
 	Reloads <-chan struct{}
+	// Objects reads the Pods and HTTPMonitors the source holds, for the
+	// labels of denial series (nil: the policy directory's).
+	Objects func() (*source.Set, source.Problems, error)
 }
 
 var (
@@ -78,6 +85,14 @@ type Agent struct {
 	ctr  *counterState
 	reg  *prometheus.Registry
 	m    *metrics.Agent
+	hub  *stream.Hub // GET /v1/events
+
+	started  time.Time
+	denials  DenialSource // nil when the datapath has no tallies
+	denialMu sync.Mutex   // one read of the tallies at a time
+	tally    *audit.Tally
+	marks    policyMarks                 // when each policy last changed, for reports
+	pods     atomic.Pointer[audit.Index] // pods of the policy directory, for labels
 
 	refreshMu sync.Mutex // one refreshPodInterfaces at a time
 
@@ -125,7 +140,8 @@ func New(cfg Config, dp Datapath, load Loader) (*Agent, error) {
 		return nil, err
 	}
 	a := &Agent{cfg: cfg, log: cfg.Logger, dp: dp, src: src, node: node, att: att, attachErrs: map[string]error{},
-		attachMode: map[string]string{}, podIfaces: map[string]error{}, ifaces: slices.Clone(cfg.Interfaces)}
+		attachMode: map[string]string{}, podIfaces: map[string]error{}, ifaces: slices.Clone(cfg.Interfaces),
+		started: time.Now(), tally: audit.NewTally()}
 	var msrc metrics.Source
 	if dp != nil {
 		a.ctr = newCounterState(dp.Counters)
@@ -133,8 +149,16 @@ func New(cfg Config, dp Datapath, load Loader) (*Agent, error) {
 			return nil, fmt.Errorf("reading datapath counters: %w", err)
 		}
 		msrc = a.ctr
+		if err := a.initAudit(); err != nil {
+			// Enforcement does not depend on them: run without.
+			cfg.Logger.Error("reading denial tallies failed; axon_policy_denied_requests_total and /v1/denials stay empty", "error", err)
+		}
 	}
 	a.reg, a.m = metrics.New(msrc)
+	a.hub = stream.NewHub(a.m.StreamMissed)
+	if a.denials != nil {
+		a.reg.MustRegister(&audit.Collector{Tally: a.tally, Refresh: a.refreshDenials})
+	}
 	for _, ifc := range cfg.Interfaces {
 		for _, d := range attach.Directions {
 			a.attachErrs[ifc+"/"+string(d)] = ErrNotAttached
@@ -189,7 +213,9 @@ func (a *Agent) Fail(err error) {
 // programs and then follows the directory until ctx ends. Stopping the agent
 // leaves programs, links and maps in place: enforcement continues.
 func (a *Agent) Run(ctx context.Context) error {
-	addr, srvErr, err := server.Serve(ctx, a.cfg.MetricsAddr, server.Handler(a.reg, a.Ready))
+	addr, srvErr, err := server.Serve(ctx, a.cfg.MetricsAddr, server.Handler(a.reg, a.Ready,
+		server.Route{Pattern: "GET /v1/events", Handler: a.hub},
+		server.Route{Pattern: "GET /v1/denials", Handler: http.HandlerFunc(a.serveReport)}))
 	if err != nil {
 		return err
 	}
@@ -213,6 +239,9 @@ func (a *Agent) Run(ctx context.Context) error {
 
 	fp, err := a.src.Fingerprint()
 	a.policyDirState(err)
+	if a.denials != nil {
+		wg.Go(func() { a.pollDenials(ctx.Done()) })
+	}
 	if es, ok := a.dp.(EventSource); ok {
 		wg.Go(func() {
 			if err := es.RunEvents(ctx, a.handleEvent); err != nil {
@@ -400,6 +429,8 @@ func (a *Agent) apply(p *pendingTable, start time.Time) error {
 		return err
 	}
 	a.m.MapUpdate.Observe(time.Since(ustart).Seconds())
+	a.refreshDenials() // what the previous table counted, with its labels
+	a.marks.update(t, a.tally.Series(), time.Now())
 	if err := a.ctr.switchTable(t); err != nil {
 		a.log.Error("reading counters after the update; per-rule counts may be misattributed", "error", err)
 	}
@@ -410,6 +441,7 @@ func (a *Agent) apply(p *pendingTable, start time.Time) error {
 	gen := a.generation
 	a.mu.Unlock()
 	a.m.Generation.Set(float64(gen))
+	a.reloadPods()
 	setRows(a.m.TableRows, t)
 	a.updateEnforcing()
 	if a.node != nil {

@@ -53,6 +53,10 @@ func NewManagerFrom(load func() (*source.Set, source.Problems, error), log *slog
 	return m, nil
 }
 
+// OnExchange makes the observer call fn with every exchange of a monitored
+// pod; fn must not block. Call it before Run.
+func (m *Manager) OnExchange(fn func(Workload, Exchange)) { m.coll.OnExchange(fn) }
+
 // Collector is the metrics collector to register on the agent's registry.
 func (m *Manager) Collector() prometheus.Collector { return m.coll }
 

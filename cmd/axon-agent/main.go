@@ -53,7 +53,7 @@ func run(args []string) int {
 	fs := flag.NewFlagSet("axon-agent", flag.ContinueOnError)
 	policyDir := fs.String("policy-dir", "", "directory of policy files (YAML Namespaces, Pods, L7NetworkPolicies, .rego)")
 	ifaces := fs.String("attach", "", "comma-separated interfaces to attach to, both directions")
-	metricsAddr := fs.String("metrics-addr", "127.0.0.1:9090", "HOST:PORT for /metrics, /healthz and /readyz")
+	metricsAddr := fs.String("metrics-addr", "127.0.0.1:9090", "HOST:PORT for /metrics, /healthz, /readyz, /v1/events and /v1/denials")
 	pinDir := fs.String("pin-dir", defaultPinDir, "bpffs directory for Axon's pinned links, programs and maps")
 	mode := fs.String("attach-mode", "auto", "attach mechanism: auto (TCX if the kernel has it), tcx or clsact")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
@@ -70,6 +70,7 @@ func run(args []string) int {
 	inCluster := fs.Bool("in-cluster", false, "cluster mode with the pod's service account (as run by the DaemonSet)")
 	nodeName := fs.String("node-name", os.Getenv("NODE_NAME"), "cluster mode: this node's name (spec.nodeName of its pods); default $NODE_NAME")
 	heartbeat := fs.Duration("heartbeat", cluster.DefaultHeartbeat, "cluster mode: renewal period of this node's AxonNodeStatus when nothing in it changes")
+	eventRate := fs.Uint("event-rate", 1000, "deny and audit_deny events per second and CPU the datapath sends to the log and /v1/events (counts are exact whatever the rate)")
 	observeHTTP := fs.Bool("observe", true, "observe the HTTP traffic of pods an HTTPMonitor selects (RED metrics on /metrics); nothing is attached while no pod is monitored")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: axon-agent --policy-dir DIR --attach IFACE[,IFACE...] [--metrics-addr HOST:PORT]\n"+
@@ -158,7 +159,20 @@ func run(args []string) int {
 		log.Info("starting", "policy_dir", cfg.PolicyDir, "interfaces", names, "pin_dir", cfg.PinDir,
 			"attach_mode", string(am))
 	}
-	dp, dpErr := openDatapath(*pinDir, uint32(*maxFlows), log)
+	// The Pods and HTTPMonitors in force, for the observer and the labels
+	// of denial series: the directory with its bundles, or the API server's.
+	objects := func() (*source.Set, source.Problems, error) {
+		var ex []source.Extra
+		if extras != nil {
+			ex = extras()
+		}
+		return source.Load(*policyDir, ex...)
+	}
+	if src != nil {
+		objects = src.Set
+	}
+	cfg.Objects = objects
+	dp, dpErr := openDatapath(*pinDir, uint32(*maxFlows), uint32(*eventRate), log)
 	var a *agent.Agent
 	if dpErr != nil {
 		// Fail closed and loudly: no readiness, the reason on /readyz and in
@@ -189,18 +203,8 @@ func run(args []string) int {
 		}
 	}
 	if *observeHTTP {
-		observed := func() (*source.Set, source.Problems, error) {
-			var ex []source.Extra
-			if extras != nil {
-				ex = extras()
-			}
-			return source.Load(*policyDir, ex...)
-		}
-		if src != nil {
-			observed = src.Set
-		}
 		octx, stopObserver := context.WithCancel(ctx)
-		wait := startObserver(octx, a, observed, log)
+		wait := startObserver(octx, a, objects, log)
 		defer func() { stopObserver(); wait() }()
 	}
 	if err := a.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {

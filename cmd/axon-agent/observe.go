@@ -20,6 +20,7 @@ func startObserver(ctx context.Context, a *agent.Agent, load func() (*source.Set
 		log.Error("http observer disabled: loading its programs failed", "error", err)
 		return func() {}
 	}
+	m.OnExchange(a.PublishExchange)
 	if err := a.Registry().Register(m.Collector()); err != nil {
 		log.Error("http observer disabled: registering its metrics failed", "error", err)
 		return func() {}

@@ -23,17 +23,22 @@ import (
 
 // Build compiles cmd/axon-agent into a fresh temporary directory and returns
 // the binary's path and a function that removes it.
-func Build() (bin string, remove func(), err error) {
-	dir, err := os.MkdirTemp("", "axon-agent-bin")
+func Build() (bin string, remove func(), err error) { return BuildCommand("axon-agent") }
+
+// BuildCommand compiles cmd/<name> (axon-agent, axon) into a fresh
+// temporary directory and returns the binary's path and a function that
+// removes it.
+func BuildCommand(name string) (bin string, remove func(), err error) {
+	dir, err := os.MkdirTemp("", name+"-bin")
 	if err != nil {
 		return "", nil, err
 	}
-	bin = filepath.Join(dir, "axon-agent")
-	cmd := exec.Command("go", "build", "-o", bin, "github.com/axon-dev/axon/cmd/axon-agent")
+	bin = filepath.Join(dir, name)
+	cmd := exec.Command("go", "build", "-o", bin, "github.com/axon-dev/axon/cmd/"+name)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
 		os.RemoveAll(dir)
-		return "", nil, fmt.Errorf("building axon-agent: %w", err)
+		return "", nil, fmt.Errorf("building %s: %w", name, err)
 	}
 	return bin, func() { os.RemoveAll(dir) }, nil
 }

@@ -19,8 +19,9 @@ import (
 	"github.com/axon-dev/axon/test/netns"
 )
 
-// agentBin is the axon-agent binary built once for the whole package.
-var agentBin string
+// agentBin and axonBin are the axon-agent and axon binaries built once for
+// the whole package.
+var agentBin, axonBin string
 
 func TestMain(m *testing.M) {
 	os.Exit(runMain(m))
@@ -38,6 +39,13 @@ func runMain(m *testing.M) int {
 	}
 	defer remove()
 	agentBin = bin
+	cli, removeCLI, err := agentproc.BuildCommand("axon")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer removeCLI()
+	axonBin = cli
 	return m.Run()
 }
 
