@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/axon-dev/axon/agent/attach"
+	"github.com/axon-dev/axon/agent/datapath"
 	"github.com/axon-dev/axon/agent/metrics"
 	"github.com/axon-dev/axon/policy/compiler"
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,7 +23,7 @@ type Datapath interface {
 	// wholly by the previous table or wholly by t.
 	Apply(t *compiler.Table) error
 	// Counters reads the cumulative BPF counters.
-	Counters() (Counters, error)
+	Counters() (datapath.Counters, error)
 	// PinnedPolicy reports whether maps pinned by an earlier agent already
 	// police traffic: a policy set is in force before the first Apply.
 	PinnedPolicy() bool

@@ -17,6 +17,7 @@ import (
 	"github.com/axon-dev/axon/test/netns"
 
 	"github.com/axon-dev/axon/agent/attach"
+	"github.com/axon-dev/axon/agent/datapath"
 	"github.com/axon-dev/axon/policy/compiler"
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
@@ -84,8 +85,8 @@ func (d *testDatapath) appliedCount() int {
 	return d.applied
 }
 
-func (d *testDatapath) Counters() (Counters, error) {
-	return Counters{Rules: map[RuleVerdict]uint64{}, Reasons: map[string]uint64{}}, nil
+func (d *testDatapath) Counters() (datapath.Counters, error) {
+	return datapath.Counters{Rules: map[datapath.RuleVerdict]uint64{}, Reasons: map[string]uint64{}}, nil
 }
 
 func (d *testDatapath) PinnedPolicy() bool { return false }

@@ -56,7 +56,7 @@ func (a *Agent) apply(p *pendingTable, start time.Time) error {
 	if err := a.dp.Apply(t); err != nil {
 		a.m.LoadErrors.WithLabelValues("apply").Inc()
 		a.m.LoadOK.Set(0)
-		a.logLoadFailure("writing policy into maps failed, retrying", "error", err)
+		a.logLoadFailure("writing policy into maps failed; retrying", "error", err)
 		return err
 	}
 	a.m.MapUpdate.Observe(time.Since(ustart).Seconds())
@@ -77,19 +77,21 @@ func (a *Agent) apply(p *pendingTable, start time.Time) error {
 	return nil
 }
 
-// logLoadFailure logs a policy set that could not be applied, saying what
-// is in force instead: the last set this agent applied, the set an earlier
-// agent pinned, or nothing at all.
+// logLoadFailure logs a policy set that could not be applied, saying in the
+// in_force attribute what is enforced instead: the last set this agent
+// applied (last_applied, with generation_in_force), the set an earlier agent
+// pinned (pinned), or nothing at all (none).
 func (a *Agent) logLoadFailure(msg string, attrs ...any) {
 	gen := a.generationNow()
 	switch {
 	case gen > 0:
-		a.log.Error(msg+"; keeping the policy in force", append(attrs, "generation_in_force", gen)...)
+		attrs = append(attrs, "in_force", "last_applied", "generation_in_force", gen)
 	case a.dp.PinnedPolicy():
-		a.log.Error(msg+"; the policy pinned by an earlier agent stays in force", attrs...)
+		attrs = append(attrs, "in_force", "pinned")
 	default:
-		a.log.Error("NOT ENFORCING: no policy set loaded; "+msg, attrs...)
+		attrs = append(attrs, "in_force", "none")
 	}
+	a.log.Error(msg, attrs...)
 }
 
 func setRows(g *prometheus.GaugeVec, t *compiler.Table) {
