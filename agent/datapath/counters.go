@@ -61,7 +61,7 @@ var reasonNames = [...]string{
 	ReasonOutOfOrder:    "out_of_order",
 	ReasonFlowReset:     "flow_reset",
 	ReasonEventLimited:  "event_rate_limited",
-	ReasonGlobUndecided: "glob_undecided",
+	ReasonGlobUndecided: compiler.ReasonGlobUndecided,
 	ReasonResetFailed:   "reset_failed",
 	ReasonFragment:      "ip_fragment",
 	ReasonEventLost:     "event_lost",

@@ -47,8 +47,18 @@ type Decision struct {
 // source class, method ID, longest byte prefix of the path key in the
 // request method's and MethodAny's tries), glob tests on the whole path,
 // then the precedence of docs/semantics.md. It is the reference model of the
-// kernel, not a fast path.
-func (t *Table) Decide(r Request) Decision {
+// kernel, not a fast path; it agrees with OPA. Only DecideBounded models the
+// datapath's glob bound on paths longer than MaxGlobPath.
+func (t *Table) Decide(r Request) Decision { return t.decide(r, false) }
+
+// DecideBounded is Decide with the datapath's glob bound: globs see the first
+// MaxGlobPath bytes of the path, an undecided Deny glob matches and an
+// undecided Allow glob does not (fail closed), and the decision's Reason is
+// ReasonGlobUndecided when the opposite assumption gives another verdict.
+// This is what the datapath decides and counts for every request.
+func (t *Table) DecideBounded(r Request) Decision { return t.decide(r, true) }
+
+func (t *Table) decide(r Request, bounded bool) Decision {
 	ep := t.endpoint(r.Dst)
 	if ep == nil {
 		return Decision{Action: DecisionAllow}
@@ -67,7 +77,10 @@ func (t *Table) Decide(r Request) Decision {
 			method = m.ID
 		}
 	}
-	var enf, aud Match
+	// enf, aud fail closed; xenf, xaud assume the opposite of undecided
+	// globs.
+	var enf, aud, xenf, xaud Match
+	undecided := false
 	key := path + "\x00"
 	if len(key) > MaxPathKey {
 		key = key[:MaxPathKey]
@@ -78,20 +91,37 @@ func (t *Table) Decide(r Request) Decision {
 		if row == nil {
 			continue
 		}
-		enf = enf.Combine(row.Enforce)
-		aud = aud.Combine(row.Audit)
+		enf, xenf = enf.Combine(row.Enforce), xenf.Combine(row.Enforce)
+		aud, xaud = aud.Combine(row.Audit), xaud.Combine(row.Audit)
 		for _, g := range row.Globs {
-			if !MatchGlob(g.Pattern, path) {
+			res := GlobNo
+			if bounded {
+				res = MatchGlobBounded(g.Pattern, path)
+			} else if MatchGlob(g.Pattern, path) {
+				res = GlobYes
+			}
+			if res == GlobNo {
 				continue
 			}
-			if g.Mode == ModeEnforce {
-				enf.add(g.Action, g.Rule)
-			} else {
-				aud.add(g.Action, g.Rule)
+			m, xm := &enf, &xenf
+			if g.Mode != ModeEnforce {
+				m, xm = &aud, &xaud
 			}
+			deny := g.Action == ActionDeny
+			if res == GlobYes || deny {
+				m.add(g.Action, g.Rule)
+			}
+			if res == GlobYes || !deny {
+				xm.add(g.Action, g.Rule)
+			}
+			undecided = undecided || res == GlobUndecided
 		}
 	}
-	return verdict(ep, enf, aud)
+	d := verdict(ep, enf, aud)
+	if undecided && verdict(ep, xenf, xaud).Action != d.Action {
+		d.Reason = ReasonGlobUndecided
+	}
+	return d
 }
 
 // verdict applies docs/semantics.md "Decision" steps 2-4 to the matches.

@@ -36,6 +36,48 @@ func globLiteral(p string) string {
 // It simulates the pattern's automaton: O(len(pattern) * len(path)).
 func MatchGlob(pattern, path string) bool {
 	toks := GlobTokens(pattern)
+	cur := runGlob(toks, path)
+	return cur != nil && cur[len(toks)]
+}
+
+// MaxGlobPath is how many bytes of a path the datapath tests globs on (the
+// flow's path buffer, AX_PATH_BUF).
+const MaxGlobPath = 256
+
+// GlobResult is the outcome of a glob test bounded to MaxGlobPath bytes.
+type GlobResult uint8
+
+// Results of MatchGlobBounded.
+const (
+	GlobNo        GlobResult = 0
+	GlobYes       GlobResult = 1
+	GlobUndecided GlobResult = 2 // the path is longer than MaxGlobPath and its first bytes do not decide
+)
+
+// MatchGlobBounded is MatchGlob as the datapath decides it (docs/semantics.md
+// "Path patterns", the bound): on a path longer than MaxGlobPath bytes, a
+// pattern ending in '**' that matches the first MaxGlobPath bytes matches,
+// one that cannot match them does not, and any other is undecided.
+func MatchGlobBounded(pattern, path string) GlobResult {
+	toks := GlobTokens(pattern)
+	n := len(toks)
+	cur := runGlob(toks, path[:min(len(path), MaxGlobPath)])
+	switch {
+	case cur == nil:
+		return GlobNo
+	case len(path) <= MaxGlobPath && cur[n]:
+		return GlobYes
+	case len(path) <= MaxGlobPath:
+		return GlobNo
+	case n > 0 && toks[n-1] == GlobSuper && cur[n-1]:
+		return GlobYes
+	}
+	return GlobUndecided
+}
+
+// runGlob runs the automaton of toks over path and returns its live states,
+// nil when none is left.
+func runGlob(toks []int, path string) []bool {
 	n := len(toks)
 	cur := make([]bool, n+1)
 	next := make([]bool, n+1)
@@ -65,12 +107,12 @@ func MatchGlob(pattern, path string) bool {
 			}
 		}
 		if !any {
-			return false
+			return nil
 		}
 		closeEps(toks, next)
 		cur, next = next, cur
 	}
-	return cur[n]
+	return cur
 }
 
 // Glob tokens other than literal bytes (which are >= 0).

@@ -11,6 +11,9 @@ const (
 	ReasonNonCanonicalPath = "non_canonical_path"
 	ReasonMalformedRequest = "malformed_request"
 	ReasonNotHTTP          = "not_http"
+	// ReasonGlobUndecided: a glob the path was too long for changed the
+	// verdict (DecideBounded).
+	ReasonGlobUndecided = "glob_undecided"
 )
 
 // MaxPath is the longest path (in canonical form, after removing query and
