@@ -11,7 +11,7 @@ import (
 	"github.com/axon-dev/axon/agent/attach"
 	"github.com/axon-dev/axon/agent/datapath"
 	"github.com/axon-dev/axon/agent/metrics"
-	"github.com/axon-dev/axon/policy/compiler"
+	"github.com/axon-dev/axon/policy/table"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -21,7 +21,7 @@ type Datapath interface {
 	Programs() attach.Programs
 	// Apply writes t into the maps so that every request is decided either
 	// wholly by the previous table or wholly by t.
-	Apply(t *compiler.Table) error
+	Apply(t *table.Table) error
 	// Counters reads the cumulative BPF counters.
 	Counters() (datapath.Counters, error)
 	// PinnedPolicy reports whether maps pinned by an earlier agent already
@@ -32,7 +32,7 @@ type Datapath interface {
 // Loader reads and compiles a policy directory, keeping IDs of the previous
 // table where it can. On error no table is returned; a *LoadError names the
 // broken files. Warnings are logged. LoadDir is the real one.
-type Loader func(dir string, prev *compiler.Table) (t *compiler.Table, warnings []string, err error)
+type Loader func(dir string, prev *table.Table) (t *table.Table, warnings []string, err error)
 
 // Config configures an Agent.
 type Config struct {
@@ -73,7 +73,7 @@ type Agent struct {
 	veths      string            // the node's veth ifindexes at the last check (vethsChanged)
 	applied    bool
 	lastFP     string
-	table      *compiler.Table
+	table      *table.Table
 	generation uint64
 	fatal      error // the datapath cannot enforce at all
 
@@ -166,7 +166,7 @@ func (a *Agent) generationNow() uint64 {
 }
 
 // Table returns the table in force (nil before the first apply).
-func (a *Agent) Table() *compiler.Table {
+func (a *Agent) Table() *table.Table {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.table

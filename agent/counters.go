@@ -7,7 +7,7 @@ import (
 
 	"github.com/axon-dev/axon/agent/datapath"
 	"github.com/axon-dev/axon/agent/metrics"
-	"github.com/axon-dev/axon/policy/compiler"
+	"github.com/axon-dev/axon/policy/table"
 )
 
 // telemetryReasons are the datapath's reasons that count lost events, not
@@ -33,7 +33,7 @@ type labelKey struct {
 type counterState struct {
 	read   func() (datapath.Counters, error)
 	mu     sync.Mutex
-	table  *compiler.Table
+	table  *table.Table
 	offset map[datapath.RuleVerdict]uint64 // raw values when table became current
 	base   map[labelKey]uint64
 	reason map[string]uint64 // raw reason counts when the agent started
@@ -58,7 +58,7 @@ func (c *counterState) prime() error {
 
 // switchTable folds the current table's counts into the base and makes t
 // current. Call it right after t is written into the maps.
-func (c *counterState) switchTable(t *compiler.Table) error {
+func (c *counterState) switchTable(t *table.Table) error {
 	raw, err := c.read()
 	if err != nil {
 		return err
@@ -76,7 +76,7 @@ func (c *counterState) switchTable(t *compiler.Table) error {
 	return nil
 }
 
-func labelsOf(t *compiler.Table, rv datapath.RuleVerdict) labelKey {
+func labelsOf(t *table.Table, rv datapath.RuleVerdict) labelKey {
 	k := labelKey{rule: "none", decision: decisionName(rv.Verdict)}
 	if rv.Rule >= 1 && int(rv.Rule) <= len(t.Rules) {
 		r := t.Rules[rv.Rule-1]

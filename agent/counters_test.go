@@ -5,7 +5,7 @@ import (
 
 	"github.com/axon-dev/axon/agent/datapath"
 	"github.com/axon-dev/axon/agent/metrics"
-	"github.com/axon-dev/axon/policy/compiler"
+	"github.com/axon-dev/axon/policy/table"
 )
 
 // rawCounters is a stand-in for the BPF counter maps: tests bump it as the
@@ -47,7 +47,7 @@ func TestCountersFollowRulesAcrossRenumbering(t *testing.T) {
 	if err := c.prime(); err != nil {
 		t.Fatal(err)
 	}
-	t1 := &compiler.Table{Rules: []compiler.Rule{
+	t1 := &table.Table{Rules: []table.Rule{
 		{ID: 1, Namespace: "shop", Policy: "b", Index: 0},
 		{ID: 2, Namespace: "shop", Policy: "b", Index: -1},
 	}}
@@ -65,7 +65,7 @@ func TestCountersFollowRulesAcrossRenumbering(t *testing.T) {
 	}
 
 	// A new policy "a" sorts first: b's rules are renumbered to 2 and 3.
-	t2 := &compiler.Table{Rules: []compiler.Rule{
+	t2 := &table.Table{Rules: []table.Rule{
 		{ID: 1, Namespace: "shop", Policy: "a", Index: 0},
 		{ID: 2, Namespace: "shop", Policy: "b", Index: 0},
 		{ID: 3, Namespace: "shop", Policy: "b", Index: -1},

@@ -8,6 +8,7 @@ import (
 
 	"github.com/axon-dev/axon/policy/compiler"
 	"github.com/axon-dev/axon/policy/source"
+	"github.com/axon-dev/axon/policy/table"
 )
 
 // compileTimeout bounds one compilation of a policy directory.
@@ -17,7 +18,7 @@ const compileTimeout = time.Minute
 // keeping the IDs of prev where it can. Any error-severity problem in any
 // file fails the whole load: a partial policy set could lift a deny.
 // Warnings are returned for logging.
-func LoadDir(dir string, prev *compiler.Table) (*compiler.Table, []string, error) {
+func LoadDir(dir string, prev *table.Table) (*table.Table, []string, error) {
 	return loadDir(dir, prev, nil)
 }
 
@@ -26,12 +27,12 @@ func LoadDir(dir string, prev *compiler.Table) (*compiler.Table, []string, error
 // changed re-evaluates only that policy.
 func NewDirLoader() Loader {
 	cache := compiler.NewCache()
-	return func(dir string, prev *compiler.Table) (*compiler.Table, []string, error) {
+	return func(dir string, prev *table.Table) (*table.Table, []string, error) {
 		return loadDir(dir, prev, cache)
 	}
 }
 
-func loadDir(dir string, prev *compiler.Table, cache *compiler.Cache) (*compiler.Table, []string, error) {
+func loadDir(dir string, prev *table.Table, cache *compiler.Cache) (*table.Table, []string, error) {
 	set, problems, err := source.Load(dir)
 	if err != nil {
 		return nil, nil, &LoadError{Stage: "source", Err: err}

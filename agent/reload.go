@@ -4,7 +4,7 @@ import (
 	"errors"
 	"time"
 
-	"github.com/axon-dev/axon/policy/compiler"
+	"github.com/axon-dev/axon/policy/table"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -43,7 +43,7 @@ func (a *Agent) reload(fp string) *pendingTable {
 
 // pendingTable is a compiled table not yet in the maps.
 type pendingTable struct {
-	t  *compiler.Table
+	t  *table.Table
 	fp string // fingerprint of the directory it was compiled from
 }
 
@@ -94,7 +94,7 @@ func (a *Agent) logLoadFailure(msg string, attrs ...any) {
 	a.log.Error(msg, attrs...)
 }
 
-func setRows(g *prometheus.GaugeVec, t *compiler.Table) {
+func setRows(g *prometheus.GaugeVec, t *table.Table) {
 	g.WithLabelValues("rules").Set(float64(len(t.Rules)))
 	g.WithLabelValues("identities").Set(float64(len(t.Identities)))
 	g.WithLabelValues("pod_ips").Set(float64(len(t.PodIPs)))

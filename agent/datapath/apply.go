@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/axon-dev/axon/bpf"
-	"github.com/axon-dev/axon/policy/compiler"
+	"github.com/axon-dev/axon/policy/table"
 )
 
 // ApplyStats says how much an Apply wrote.
@@ -21,13 +21,13 @@ type ApplyStats struct {
 // inactive generation as a diff against what that generation held, then
 // flips the active generation: each packet is decided wholly by the old or
 // wholly by the new table. On error the active table is unchanged.
-func (d *Datapath) Apply(t *compiler.Table) error {
+func (d *Datapath) Apply(t *table.Table) error {
 	_, err := d.ApplyStats(t)
 	return err
 }
 
 // ApplyStats is Apply, reporting what was written.
-func (d *Datapath) ApplyStats(t *compiler.Table) (ApplyStats, error) {
+func (d *Datapath) ApplyStats(t *table.Table) (ApplyStats, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed {

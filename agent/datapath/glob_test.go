@@ -5,11 +5,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/axon-dev/axon/policy/compiler"
+	"github.com/axon-dev/axon/policy/table"
 )
 
 // TestCompiledGlobMatchesReference runs the datapath's glob automaton (in Go,
-// the same arithmetic as bpf/include/decide.h) against compiler.MatchGlob on
+// the same arithmetic as bpf/include/decide.h) against table.MatchGlob on
 // random patterns and paths over a small alphabet, so that they collide.
 func TestCompiledGlobMatchesReference(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
@@ -33,7 +33,7 @@ func TestCompiledGlobMatchesReference(t *testing.T) {
 				b.WriteByte(pathBytes[r.IntN(len(pathBytes))])
 			}
 			path := b.String()
-			want := compiler.MatchGlob(pattern, path)
+			want := table.MatchGlob(pattern, path)
 			if got := matchCompiled(&g, path); got != map[bool]int{false: globNo, true: globYes}[want] {
 				t.Fatalf("glob %q path %q: datapath %d, reference %v", pattern, path, got, want)
 			}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/axon-dev/axon/api/v1alpha1"
 	"github.com/axon-dev/axon/policy/httppath"
+	"github.com/axon-dev/axon/policy/table"
 )
 
 // gen draws random inputs from small vocabularies so that selectors, CIDRs,
@@ -102,7 +103,7 @@ func (g gen) segs(n int) string {
 // and patterns cross the 128-byte path key).
 func (g gen) pathMatch() v1alpha1.PathMatch {
 	for {
-		if m := g.pathMatch1(); len(m.Exact+m.Prefix+m.Glob) <= MaxPathKey-1 {
+		if m := g.pathMatch1(); len(m.Exact+m.Prefix+m.Glob) <= table.MaxPathKey-1 {
 			return m
 		}
 	}
@@ -277,8 +278,8 @@ func (g gen) condition() string {
 
 // request draws a request; eps (if any) are the policed endpoints, chosen as
 // destination most of the time.
-func (g gen) request(in *Input, eps []Endpoint) Request {
-	var r Request
+func (g gen) request(in *Input, eps []table.Endpoint) table.Request {
+	var r table.Request
 	if g.chance(0.6) {
 		r.Src = netip.MustParseAddr(in.Pods[g.r.IntN(len(in.Pods))].Status.PodIP)
 	} else {
@@ -294,7 +295,7 @@ func (g gen) request(in *Input, eps []Endpoint) Request {
 		e := eps[g.r.IntN(len(eps))]
 		r.Dst = netip.AddrPortFrom(e.Addr, e.Port)
 	}
-	r.Method = g.pick(append(genMethods, "PATCH", "get", "OPTIONS", "G@T", strings.Repeat("M", MaxMethod+1))...)
+	r.Method = g.pick(append(genMethods, "PATCH", "get", "OPTIONS", "G@T", strings.Repeat("M", table.MaxMethod+1))...)
 	switch {
 	case g.chance(0.02):
 		r.Target = "*"
@@ -327,7 +328,7 @@ func TestDifferentialTableVersusOPA(t *testing.T) {
 	}
 	ctx := context.Background()
 	total, byRego := 0, 0
-	byAction := map[DecisionAction]int{}
+	byAction := map[table.DecisionAction]int{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	work := make(chan int)
@@ -384,12 +385,12 @@ func TestDifferentialTableVersusOPA(t *testing.T) {
 	close(work)
 	wg.Wait()
 	t.Logf("%d requests over %d policy sets: %v (allow, deny, audit_deny); %d decided by rules of Rego policies", total, sets, byAction, byRego)
-	if byAction[DecisionAllow] == 0 || byAction[DecisionDeny] == 0 || byAction[DecisionAuditDeny] == 0 || byRego == 0 {
+	if byAction[table.DecisionAllow] == 0 || byAction[table.DecisionDeny] == 0 || byAction[table.DecisionAuditDeny] == 0 || byRego == 0 {
 		t.Errorf("the random sets do not exercise every outcome")
 	}
 }
 
-func isRego(in *Input, r Rule) bool {
+func isRego(in *Input, r table.Rule) bool {
 	for _, p := range in.Policies {
 		if p.Namespace == r.Namespace && p.Name == r.Policy {
 			return p.Spec.Rego != nil
@@ -398,7 +399,7 @@ func isRego(in *Input, r Rule) bool {
 	return false
 }
 
-func describe(in *Input, t *Table) string {
+func describe(in *Input, t *table.Table) string {
 	var b strings.Builder
 	for _, p := range in.Policies {
 		fmt.Fprintf(&b, "policy %s/%s %+v\n", p.Namespace, p.Name, p.Spec)

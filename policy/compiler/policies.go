@@ -17,19 +17,20 @@ import (
 	"github.com/axon-dev/axon/api/v1alpha1/validation"
 	"github.com/axon-dev/axon/policy/httppath"
 	regolib "github.com/axon-dev/axon/policy/rego"
+	"github.com/axon-dev/axon/policy/table"
 )
 
 // policy is a defaulted, validated policy with its rule IDs.
 type policy struct {
 	p        v1alpha1.L7NetworkPolicy
 	key      string // namespace/name
-	mode     Mode
+	mode     table.Mode
 	selector labels.Selector
 	origin   string
 	raw      []byte // json encoded
 	text     string // the Rego module's text
-	defRule  RuleID
-	rules    []RuleID // by index; Rego policies: [deny, allow]
+	defRule  table.RuleID
+	rules    []table.RuleID // by index; Rego policies: [deny, allow]
 	module   *ast.Module
 }
 
@@ -68,7 +69,7 @@ func (p *policy) ruleOrigin(i int) string {
 
 // preparePolicies defaults, validates and sorts the policies, assigns rule
 // IDs and parses the Rego modules they reference.
-func preparePolicies(in *Input) ([]*policy, []Rule, error) {
+func preparePolicies(in *Input) ([]*policy, []table.Rule, error) {
 	var ps []*policy
 	seen := map[string]bool{}
 	for i := range in.Policies {
@@ -85,16 +86,16 @@ func preparePolicies(in *Input) ([]*policy, []Rule, error) {
 		ps = append(ps, p)
 	}
 	sort.Slice(ps, func(i, j int) bool { return ps[i].key < ps[j].key })
-	var rules []Rule
-	add := func(p *policy, index int, a Action, origin string) RuleID {
-		id := RuleID(len(rules) + 1)
-		rules = append(rules, Rule{ID: id, Namespace: p.p.Namespace, Policy: p.p.Name, Index: index, Action: a, Mode: p.mode, Origin: origin})
+	var rules []table.Rule
+	add := func(p *policy, index int, a table.Action, origin string) table.RuleID {
+		id := table.RuleID(len(rules) + 1)
+		rules = append(rules, table.Rule{ID: id, Namespace: p.p.Namespace, Policy: p.p.Name, Index: index, Action: a, Mode: p.mode, Origin: origin})
 		return id
 	}
 	for _, p := range ps {
 		p.defRule = add(p, -1, actionOf(p.p.Spec.DefaultAction), p.origin)
 		if p.module != nil {
-			p.rules = []RuleID{add(p, 0, ActionDeny, moduleRuleOrigin(p.module, "deny")), add(p, 1, ActionAllow, moduleRuleOrigin(p.module, "allow"))}
+			p.rules = []table.RuleID{add(p, 0, table.ActionDeny, moduleRuleOrigin(p.module, "deny")), add(p, 1, table.ActionAllow, moduleRuleOrigin(p.module, "allow"))}
 			continue
 		}
 		for i, r := range p.p.Spec.Rules {
@@ -121,11 +122,11 @@ func (p *policy) value() (any, error) {
 	return v, nil
 }
 
-func actionOf(a v1alpha1.RuleAction) Action {
+func actionOf(a v1alpha1.RuleAction) table.Action {
 	if a == v1alpha1.ActionDeny {
-		return ActionDeny
+		return table.ActionDeny
 	}
-	return ActionAllow
+	return table.ActionAllow
 }
 
 func moduleRuleOrigin(m *ast.Module, name string) string {
@@ -143,9 +144,9 @@ func (p *policy) validate(in *Input) error {
 	s := &p.p.Spec
 	switch s.Mode {
 	case v1alpha1.ModeEnforce:
-		p.mode = ModeEnforce
+		p.mode = table.ModeEnforce
 	case v1alpha1.ModeAudit:
-		p.mode = ModeAudit
+		p.mode = table.ModeAudit
 	default:
 		return p.errorf("", "mode: "+string(s.Mode), "use Enforce or Audit", "unknown mode")
 	}
@@ -183,8 +184,8 @@ func (p *policy) validate(in *Input) error {
 				if !httppath.IsToken(m) {
 					return p.errorf(o, "method: "+m, "methods are HTTP tokens such as GET", "not a method token")
 				}
-				if len(m) > MaxMethodLen {
-					return p.errorf(o, "method: "+m, fmt.Sprintf("the datapath matches methods of up to %d bytes", MaxMethodLen), "method too long")
+				if len(m) > table.MaxMethodLen {
+					return p.errorf(o, "method: "+m, fmt.Sprintf("the datapath matches methods of up to %d bytes", table.MaxMethodLen), "method too long")
 				}
 			}
 			for _, pm := range h.Paths {
@@ -235,8 +236,8 @@ func (p *policy) validatePath(o string, pm v1alpha1.PathMatch) error {
 	if n != 1 {
 		return p.errorf(o, "paths item", "give exactly one of exact, prefix, glob", "bad path match")
 	}
-	if len(pat) > MaxPathKey-1 {
-		return p.errorf(o, pat, "shorten the pattern or use a prefix", "pattern longer than %d bytes", MaxPathKey-1)
+	if len(pat) > table.MaxPathKey-1 {
+		return p.errorf(o, pat, "shorten the pattern or use a prefix", "pattern longer than %d bytes", table.MaxPathKey-1)
 	}
 	if pm.Glob != "" {
 		if why := validGlob(pm.Glob); why != "" {

@@ -5,11 +5,12 @@ import (
 	"strings"
 
 	"github.com/axon-dev/axon/policy/httppath"
+	"github.com/axon-dev/axon/policy/table"
 )
 
 // MaxPatternLen is the longest path pattern a rule may hold, in bytes
-// (compiler.MaxPathKey minus the NUL that ends exact patterns).
-const MaxPatternLen = 127
+// (table.MaxPathKey minus the NUL that ends exact patterns).
+const MaxPatternLen = table.MaxPathKey - 1
 
 // ErrNonCanonical is wrapped by CanonicalPattern's errors.
 var ErrNonCanonical = httppath.ErrNonCanonical

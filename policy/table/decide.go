@@ -1,9 +1,11 @@
-package compiler
+package table
 
 import (
 	"net/netip"
 	"sort"
 	"strings"
+
+	"github.com/axon-dev/axon/bpf/shared"
 )
 
 // Request is one HTTP request as the datapath sees it.
@@ -14,13 +16,14 @@ type Request struct {
 	Target string // raw request target
 }
 
-// DecisionAction is the outcome for one request.
+// DecisionAction is the outcome for one request: the datapath's verdicts
+// (enum ax_verdict).
 type DecisionAction uint8
 
 const (
-	DecisionAllow     DecisionAction = 1 // passes
-	DecisionDeny      DecisionAction = 2 // connection reset
-	DecisionAuditDeny DecisionAction = 3 // passes, counted as would-deny
+	DecisionAllow     = DecisionAction(shared.SharedAxVerdictAX_VERDICT_ALLOW)      // passes
+	DecisionDeny      = DecisionAction(shared.SharedAxVerdictAX_VERDICT_DENY)       // connection reset
+	DecisionAuditDeny = DecisionAction(shared.SharedAxVerdictAX_VERDICT_AUDIT_DENY) // passes, counted as would-deny
 )
 
 func (a DecisionAction) String() string {
@@ -109,10 +112,10 @@ func (t *Table) decide(r Request, bounded bool) Decision {
 			}
 			deny := g.Action == ActionDeny
 			if res == GlobYes || deny {
-				m.add(g.Action, g.Rule)
+				m.Add(g.Action, g.Rule)
 			}
 			if res == GlobYes || !deny {
-				xm.add(g.Action, g.Rule)
+				xm.Add(g.Action, g.Rule)
 			}
 			undecided = undecided || res == GlobUndecided
 		}
@@ -187,7 +190,7 @@ func (t *Table) class(ep, id uint32) uint16 {
 // longestRow is the LPM lookup of the (endpoint, class, method) trie.
 func (t *Table) longestRow(ep uint32, class uint16, m uint8, key string) *PathRow {
 	lo := sort.Search(len(t.Paths), func(i int) bool {
-		return comparePathRows(t.Paths[i], PathRow{Endpoint: ep, Class: class, Method: m}) >= 0
+		return ComparePathRows(t.Paths[i], PathRow{Endpoint: ep, Class: class, Method: m}) >= 0
 	})
 	var best *PathRow
 	for i := lo; i < len(t.Paths); i++ {
