@@ -386,25 +386,41 @@ func TestCacheSeesPodAddressChange(t *testing.T) {
 
 // TestValidationAndCompilerAgree: a policy the validation (webhook, loader)
 // accepts compiles, and one it rejects does not, so an admitted policy can
-// never block an agent's whole policy set.
+// never block an agent's whole policy set (and a policy the webhook refuses
+// cannot be slipped in through the policy folder).
 func TestValidationAndCompilerAgree(t *testing.T) {
 	long := strings.Repeat("M", table.MaxMethodLen)
 	for _, c := range []struct {
 		name string
 		http v1alpha1.HTTPRule
 		ok   bool
+		from []v1alpha1.Peer
 	}{
-		{"asterisk-form exact", v1alpha1.HTTPRule{Methods: []string{"OPTIONS"}, Paths: []v1alpha1.PathMatch{{Exact: "*"}}}, true},
-		{"asterisk-form prefix", v1alpha1.HTTPRule{Paths: []v1alpha1.PathMatch{{Prefix: "*"}}}, false},
-		{"longest method", v1alpha1.HTTPRule{Methods: []string{long}}, true},
-		{"method one byte too long", v1alpha1.HTTPRule{Methods: []string{long + "M"}}, false},
-		{"query in exact", v1alpha1.HTTPRule{Paths: []v1alpha1.PathMatch{{Exact: "/a?b"}}}, false},
-		{"longest pattern", v1alpha1.HTTPRule{Paths: []v1alpha1.PathMatch{{Prefix: "/" + strings.Repeat("a", table.MaxPathKey-2)}}}, true},
-		{"pattern one byte too long", v1alpha1.HTTPRule{Paths: []v1alpha1.PathMatch{{Prefix: "/" + strings.Repeat("a", table.MaxPathKey-1)}}}, false},
+		{"asterisk-form exact", v1alpha1.HTTPRule{Methods: []string{"OPTIONS"}, Paths: []v1alpha1.PathMatch{{Exact: "*"}}}, true, nil},
+		{"asterisk-form prefix", v1alpha1.HTTPRule{Paths: []v1alpha1.PathMatch{{Prefix: "*"}}}, false, nil},
+		{"longest method", v1alpha1.HTTPRule{Methods: []string{long}}, true, nil},
+		{"method one byte too long", v1alpha1.HTTPRule{Methods: []string{long + "M"}}, false, nil},
+		{"query in exact", v1alpha1.HTTPRule{Paths: []v1alpha1.PathMatch{{Exact: "/a?b"}}}, false, nil},
+		{"longest pattern", v1alpha1.HTTPRule{Paths: []v1alpha1.PathMatch{{Prefix: "/" + strings.Repeat("a", table.MaxPathKey-2)}}}, true, nil},
+		{"pattern one byte too long", v1alpha1.HTTPRule{Paths: []v1alpha1.PathMatch{{Prefix: "/" + strings.Repeat("a", table.MaxPathKey-1)}}}, false, nil},
+		{"glob with **", v1alpha1.HTTPRule{Paths: []v1alpha1.PathMatch{{Glob: "/a/**/b"}}}, true, nil},
+		{"glob with ***", v1alpha1.HTTPRule{Paths: []v1alpha1.PathMatch{{Glob: "/a/***"}}}, false, nil},
+		{"glob with brackets", v1alpha1.HTTPRule{Paths: []v1alpha1.PathMatch{{Glob: "/a/[bc]"}}}, false, nil},
+		{"glob with an escaped star", v1alpha1.HTTPRule{Paths: []v1alpha1.PathMatch{{Glob: "/a/%2A"}}}, false, nil},
+		{"longest glob", v1alpha1.HTTPRule{Paths: []v1alpha1.PathMatch{{Glob: "/" + strings.Repeat("a*", (table.MaxPathKey-2)/2)}}}, true, nil},
+		{"glob one byte too long", v1alpha1.HTTPRule{Paths: []v1alpha1.PathMatch{{Glob: "/" + strings.Repeat("a", table.MaxPathKey-1)}}}, false, nil},
+		{"method twice", v1alpha1.HTTPRule{Methods: []string{"GET", "GET"}}, false, nil},
+		{"CIDR", v1alpha1.HTTPRule{}, true, []v1alpha1.Peer{{IPBlock: &v1alpha1.IPBlock{CIDR: "10.0.0.0/8"}}}},
+		{"CIDR with host bits", v1alpha1.HTTPRule{}, false, []v1alpha1.Peer{{IPBlock: &v1alpha1.IPBlock{CIDR: "10.0.0.1/8"}}}},
+		{"IPv6 CIDR with host bits", v1alpha1.HTTPRule{}, false, []v1alpha1.Peer{{IPBlock: &v1alpha1.IPBlock{CIDR: "2001:db8::1/32"}}}},
+		{"except with host bits", v1alpha1.HTTPRule{}, false, []v1alpha1.Peer{{IPBlock: &v1alpha1.IPBlock{CIDR: "10.0.0.0/8", Except: []string{"10.1.0.1/16"}}}}},
+		{"except outside the CIDR", v1alpha1.HTTPRule{}, false, []v1alpha1.Peer{{IPBlock: &v1alpha1.IPBlock{CIDR: "10.0.0.0/8", Except: []string{"11.0.0.0/16"}}}}},
+		{"IPv4-mapped CIDR", v1alpha1.HTTPRule{}, false, []v1alpha1.Peer{{IPBlock: &v1alpha1.IPBlock{CIDR: "::ffff:10.0.0.0/104"}}}},
 	} {
 		p := v1alpha1.L7NetworkPolicy{
 			ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "p"},
-			Spec:       v1alpha1.L7NetworkPolicySpec{Ports: []v1alpha1.PortSpec{{Port: 80}}, Rules: []v1alpha1.Rule{{HTTP: []v1alpha1.HTTPRule{c.http}}}},
+			Spec: v1alpha1.L7NetworkPolicySpec{Ports: []v1alpha1.PortSpec{{Port: 80}},
+				Rules: []v1alpha1.Rule{{From: c.from, HTTP: []v1alpha1.HTTPRule{c.http}}}},
 		}
 		v1alpha1.Default(&p)
 		errs, _ := validation.ValidatePolicy(&p)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -162,7 +163,10 @@ func (g gen) rule() v1alpha1.Rule {
 			var h v1alpha1.HTTPRule
 			if g.chance(0.6) {
 				for m := 1 + g.r.IntN(2); m > 0; m-- {
-					h.Methods = append(h.Methods, g.pick(genMethods...))
+					// A method twice is invalid (validation).
+					if mm := g.pick(genMethods...); !slices.Contains(h.Methods, mm) {
+						h.Methods = append(h.Methods, mm)
+					}
 				}
 			}
 			if g.chance(0.8) {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/open-policy-agent/opa/v1/ast"
 
+	"github.com/axon-dev/axon/api/v1alpha1/validation"
 	"github.com/axon-dev/axon/policy/httppath"
 	"github.com/axon-dev/axon/policy/table"
 )
@@ -281,8 +282,8 @@ func (c *conj) addExpr(e *ast.Expr, rules map[ruleKey]table.RuleID) error {
 		if !ok || !ok2 || len(delims) != 1 || delims[0] != "/" || !isPath(inputPath(args[2]), "path") {
 			return unsupported(e, "glob.match other than glob.match(constant, [\"/\"], input.path)")
 		}
-		if why := validGlob(pat); why != "" {
-			return unsupported(e, why)
+		if err := validation.GlobPattern(pat); err != nil {
+			return unsupported(e, "glob "+err.Error())
 		}
 		if why := notCanonicalForm(pat); why != "" {
 			return unsupported(e, why)
