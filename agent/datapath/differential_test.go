@@ -157,14 +157,28 @@ func (g rgen) target() string {
 		p = g.pick("*", "x", "?a", "http://h", "/")
 	case 5:
 		p += "/" + strings.Repeat("z", g.r.IntN(220))
+	case 6:
+		// Past the glob bound (table.MaxGlobPath), sometimes past the
+		// path limit (table.MaxPath).
+		if g.chance(0.5) {
+			// One long segment: a '*' of a glob stays live on it.
+			p = "/" + g.pick(diffSegments...) + "/" + strings.Repeat("z", table.MaxGlobPath-10+g.r.IntN(40))
+		} else {
+			p += "/" + strings.Repeat(g.pick("z", "z/", "a.b/", "x/"), g.r.IntN(300))
+		}
+		if g.chance(0.1) {
+			p += strings.Repeat("y", table.MaxPath-len(p)+g.r.IntN(3)-1)
+		}
+		p += g.pick("", "/x", "/a.b", "/admin")
 	}
 	return p
 }
 
 // TestDifferential sends random requests, on connections cut into random
-// segments, through the TC program and asks the reference evaluator
-// (table.Table.Decide) about each: outcome and counted (rule, verdict)
-// must agree for every request.
+// segments (IPv6 ones behind 0-8 extension headers), through the TC program
+// and asks the reference evaluator (table.Table.DecideBounded) about each:
+// outcome and counted (rule, verdict) must agree for every request. Paths
+// reach past the glob bound and the path limit.
 func TestDifferential(t *testing.T) {
 	d := sharedTest(t)
 	tables, perTable := 25, 4000 // 100,000 requests
@@ -199,6 +213,9 @@ func TestDifferential(t *testing.T) {
 				continue
 			}
 			f := newFlow(t, d.Ingress(), src, dst)
+			if src.Is6() {
+				f.ext6 = r.IntN(9) // extension headers the datapath walks
+			}
 			var earlier []string // requests sent before on the connection
 			for k := 1 + r.IntN(3); k > 0 && n < perTable; k-- {
 				n++
@@ -207,7 +224,7 @@ func TestDifferential(t *testing.T) {
 				if r.IntN(25) == 0 {
 					req.Method = g.pick(badMethods...)
 				}
-				ref := tab.Decide(req)
+				ref := tab.DecideBounded(req)
 				curTable = tab
 				if policed(req.Dst, ref) {
 					seen[ref.Action.String()+" "+ref.Reason]++

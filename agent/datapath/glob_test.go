@@ -41,31 +41,6 @@ func TestCompiledGlobMatchesReference(t *testing.T) {
 	}
 }
 
-// TestCompiledGlobLongPaths: beyond MaxGlobPath bytes a trailing '**' still
-// decides, a dead automaton still says no, anything else is undecided.
-func TestCompiledGlobLongPaths(t *testing.T) {
-	long := strings.Repeat("x", MaxGlobPath)
-	cases := []struct {
-		pattern, path string
-		want          int
-	}{
-		{"/api/**", "/api/" + long, globYes},
-		{"/api/*/secret/**", "/api/v1/secret/" + long, globYes},
-		{"/api/*/secret/**", "/api/v1/other/" + long, globNo},
-		{"/api/**/x", "/api/" + long, globUndecided},
-		{"/a*", "/a" + long, globUndecided},
-	}
-	for _, c := range cases {
-		g, err := compileGlob(c.pattern)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := matchCompiled(&g, c.path); got != c.want {
-			t.Errorf("glob %q on a %d-byte path: %d, want %d", c.pattern, len(c.path), got, c.want)
-		}
-	}
-}
-
 func TestCompileGlobBounds(t *testing.T) {
 	var b strings.Builder
 	b.WriteByte('/')
