@@ -72,6 +72,8 @@ func FuzzRequestSegments(f *testing.F) {
 		{"GET", "*", 18, 0, 0},
 		{"GET", "/batch\x7f", 19, 2, 0},
 		{"GET", "/batch;x", 20, 2, 0},
+		{"CONNECT", "orders:443", 21, 0, 0},
+		{"CONNECT", "orders:443", 22, 0, 2},
 	} {
 		f.Add(s.method, s.target, s.seed, s.src, s.dst)
 	}
