@@ -113,6 +113,9 @@ func FuzzRequestSegments(f *testing.F) {
 		ref := tab.DecideBounded(req)
 		fl := newFlow(t, d.Ingress(), src, dst)
 		defer d.dropFlow(fl)
+		if src.Is6() {
+			fl.ext6 = int(seed % 9) // extension headers the datapath walks
+		}
 		r := rand.New(rand.NewPCG(seed, seed>>32))
 		undecided := d.reasonCount(t, ReasonGlobUndecided)
 		if !diffRequest(t, d, fl, r, req, ref) {

@@ -137,27 +137,5 @@ func TestEnumsMatchObject(t *testing.T) {
 	if uint64(table.ActionAllow) != uint64(VerdictAllow) || uint64(table.ActionDeny) != uint64(VerdictDeny) {
 		t.Errorf("table actions %d/%d, datapath verdicts %d/%d", table.ActionAllow, table.ActionDeny, VerdictAllow, VerdictDeny)
 	}
-	for name, want := range enums {
-		var e *btf.Enum
-		if err := spec.Types.TypeByName(name, &e); err != nil {
-			t.Errorf("enum %s: %v", name, err)
-			continue
-		}
-		seen := map[string]bool{}
-		for _, v := range e.Values {
-			seen[v.Name] = true
-			w, ok := want[v.Name]
-			switch {
-			case !ok:
-				t.Errorf("%s: C member %s = %d has no Go name", name, v.Name, v.Value)
-			case w != v.Value:
-				t.Errorf("%s: C %s = %d, Go %d", name, v.Name, v.Value, w)
-			}
-		}
-		for n := range want {
-			if !seen[n] {
-				t.Errorf("%s: Go names %s, which C does not have", name, n)
-			}
-		}
-	}
+	btflayout.CheckEnums(t, spec.Types, enums)
 }
