@@ -3,6 +3,7 @@
 SHELL := /usr/bin/env bash
 GO ?= go
 BIN := bin
+FUZZTIME ?= 1m
 export CGO_ENABLED ?= 0
 
 .DEFAULT_GOAL := help
@@ -65,6 +66,10 @@ test-dashboards: ## Only the dashboards and alerts: generated JSON current, prom
 .PHONY: test-rego
 test-rego: ## Run `opa test` on the Rego library with the pinned OPA CLI.
 	@scripts/opa.sh test -v --ignore '*.yaml' policy/rego examples/policies
+
+.PHONY: fuzz
+fuzz: ## Run every Go fuzz target for FUZZTIME each (default 1m; BPF targets as root). `make test` runs their corpus.
+	@FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
 
 .PHONY: test-kernels
 test-kernels: ## Run the BPF suite on Linux 5.10, 6.1, 6.12 under QEMU and on this kernel (AXON_SKIP_KERNELS=1 skips).

@@ -17,7 +17,8 @@ import (
 	"github.com/axon-dev/axon/test/netns"
 
 	"github.com/axon-dev/axon/agent/attach"
-	"github.com/axon-dev/axon/policy/compiler"
+	"github.com/axon-dev/axon/agent/datapath"
+	"github.com/axon-dev/axon/policy/table"
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 	"github.com/vishvananda/netlink"
@@ -39,7 +40,7 @@ type testDatapath struct {
 	prog *ebpf.Program
 
 	mu      sync.Mutex
-	apply   func(*compiler.Table) error
+	apply   func(*table.Table) error
 	applied int
 }
 
@@ -60,7 +61,7 @@ func (d *testDatapath) Programs() attach.Programs {
 	return attach.Programs{Ingress: d.prog, Egress: d.prog}
 }
 
-func (d *testDatapath) Apply(t *compiler.Table) error {
+func (d *testDatapath) Apply(t *table.Table) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.apply != nil {
@@ -72,7 +73,7 @@ func (d *testDatapath) Apply(t *compiler.Table) error {
 	return nil
 }
 
-func (d *testDatapath) setApply(f func(*compiler.Table) error) {
+func (d *testDatapath) setApply(f func(*table.Table) error) {
 	d.mu.Lock()
 	d.apply = f
 	d.mu.Unlock()
@@ -84,15 +85,15 @@ func (d *testDatapath) appliedCount() int {
 	return d.applied
 }
 
-func (d *testDatapath) Counters() (Counters, error) {
-	return Counters{Rules: map[RuleVerdict]uint64{}, Reasons: map[string]uint64{}}, nil
+func (d *testDatapath) Counters() (datapath.Counters, error) {
+	return datapath.Counters{Rules: map[datapath.RuleVerdict]uint64{}, Reasons: map[string]uint64{}}, nil
 }
 
 func (d *testDatapath) PinnedPolicy() bool { return false }
 
 // emptyLoader compiles every directory to an empty table.
-func emptyLoader(string, *compiler.Table) (*compiler.Table, []string, error) {
-	return &compiler.Table{}, nil, nil
+func emptyLoader(string, *table.Table) (*table.Table, []string, error) {
+	return &table.Table{}, nil, nil
 }
 
 func vethName() string { return fmt.Sprintf("axag%d", rand.IntN(1e6)) }
@@ -232,12 +233,12 @@ func TestRunReturnsNilWhenStopped(t *testing.T) {
 		dir := t.TempDir()
 		var calls atomic.Int32
 		compiling, release := make(chan struct{}), make(chan struct{})
-		load := func(string, *compiler.Table) (*compiler.Table, []string, error) {
+		load := func(string, *table.Table) (*table.Table, []string, error) {
 			if calls.Add(1) == 2 {
 				close(compiling)
 				<-release
 			}
-			return &compiler.Table{}, nil, nil
+			return &table.Table{}, nil, nil
 		}
 		pins := filepath.Join(attach.DefaultBPFFS, fmt.Sprintf("axon-agent-test-%d", rand.IntN(1e9)))
 		a, err := New(Config{PolicyDir: dir, Interfaces: []string{vethName()}, MetricsAddr: "127.0.0.1:0",

@@ -44,23 +44,8 @@ func (b *BPFDatapath) Programs() attach.Programs {
 	return attach.Programs{Ingress: b.Reply(), Egress: b.Egress()}
 }
 
-// Counters reads the BPF counters. Ring-buffer losses are the datapath's
-// event_lost reason.
-func (b *BPFDatapath) Counters() (Counters, error) {
-	c, err := b.Datapath.Counters()
-	if err != nil {
-		return Counters{}, err
-	}
-	out := Counters{Rules: make(map[RuleVerdict]uint64, len(c.Rules)), Reasons: c.Reasons}
-	for k, v := range c.Rules {
-		out.Rules[RuleVerdict{Rule: k.Rule, Verdict: uint8(k.Verdict)}] = v
-	}
-	out.RingbufLost = c.Reasons[datapath.ReasonEventLost.String()]
-	return out, nil
-}
-
 // RunEvents reads deny and audit_deny events until ctx ends.
-func (b *BPFDatapath) RunEvents(ctx context.Context, fn func(Event)) error {
+func (b *BPFDatapath) RunEvents(ctx context.Context, fn func(datapath.Event)) error {
 	r, err := b.Events()
 	if err != nil {
 		return err
@@ -77,7 +62,6 @@ func (b *BPFDatapath) RunEvents(ctx context.Context, fn func(Event)) error {
 			}
 			return fmt.Errorf("reading event: %w", err)
 		}
-		fn(Event{Verdict: uint8(e.Verdict), Reason: e.Reason.String(), Rule: e.Rule,
-			Src: e.Src, Dst: e.Dst, Method: e.Method, Path: e.Path})
+		fn(e)
 	}
 }

@@ -5,29 +5,16 @@ import (
 	"sort"
 	"sync"
 
+	"github.com/axon-dev/axon/agent/datapath"
 	"github.com/axon-dev/axon/agent/metrics"
-	"github.com/axon-dev/axon/policy/compiler"
+	"github.com/axon-dev/axon/policy/table"
 )
 
-// Verdicts as the datapath counts them.
-const (
-	VerdictAllow     uint8 = 1
-	VerdictDeny      uint8 = 2
-	VerdictAuditDeny uint8 = 3
-)
-
-// RuleVerdict keys the datapath's per-rule counters.
-type RuleVerdict struct {
-	Rule    compiler.RuleID
-	Verdict uint8
-}
-
-// Counters are the datapath's cumulative counters since its maps were
-// created (they survive agent restarts when the maps are pinned).
-type Counters struct {
-	Rules       map[RuleVerdict]uint64 // requests decided, by rule ID and verdict
-	Reasons     map[string]uint64      // requests or packets by reason other than a rule
-	RingbufLost uint64
+// telemetryReasons are the datapath's reasons that count lost events, not
+// requests or packets: they are reported apart from axon_drops_total.
+var telemetryReasons = map[string]bool{
+	datapath.ReasonEventLost.String():    true,
+	datapath.ReasonEventLimited.String(): true,
 }
 
 type labelKey struct {
@@ -44,16 +31,15 @@ type labelKey struct {
 // from the raw values then: counts an earlier agent left in pinned maps are
 // not this process's.
 type counterState struct {
-	read   func() (Counters, error)
+	read   func() (datapath.Counters, error)
 	mu     sync.Mutex
-	table  *compiler.Table
-	offset map[RuleVerdict]uint64 // raw values when table became current
+	table  *table.Table
+	offset map[datapath.RuleVerdict]uint64 // raw values when table became current
 	base   map[labelKey]uint64
 	reason map[string]uint64 // raw reason counts when the agent started
-	lost0  uint64
 }
 
-func newCounterState(read func() (Counters, error)) *counterState {
+func newCounterState(read func() (datapath.Counters, error)) *counterState {
 	return &counterState{read: read, base: map[labelKey]uint64{}}
 }
 
@@ -66,13 +52,13 @@ func (c *counterState) prime() error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.offset, c.reason, c.lost0 = raw.Rules, raw.Reasons, raw.RingbufLost
+	c.offset, c.reason = raw.Rules, raw.Reasons
 	return nil
 }
 
 // switchTable folds the current table's counts into the base and makes t
 // current. Call it right after t is written into the maps.
-func (c *counterState) switchTable(t *compiler.Table) error {
+func (c *counterState) switchTable(t *table.Table) error {
 	raw, err := c.read()
 	if err != nil {
 		return err
@@ -90,7 +76,7 @@ func (c *counterState) switchTable(t *compiler.Table) error {
 	return nil
 }
 
-func labelsOf(t *compiler.Table, rv RuleVerdict) labelKey {
+func labelsOf(t *table.Table, rv datapath.RuleVerdict) labelKey {
 	k := labelKey{rule: "none", decision: decisionName(rv.Verdict)}
 	if rv.Rule >= 1 && int(rv.Rule) <= len(t.Rules) {
 		r := t.Rules[rv.Rule-1]
@@ -103,13 +89,13 @@ func labelsOf(t *compiler.Table, rv RuleVerdict) labelKey {
 	return k
 }
 
-func decisionName(v uint8) string {
+func decisionName(v datapath.Verdict) string {
 	switch v {
-	case VerdictAllow:
+	case datapath.VerdictAllow:
 		return metrics.DecisionAllow
-	case VerdictDeny:
+	case datapath.VerdictDeny:
 		return metrics.DecisionDeny
-	case VerdictAuditDeny:
+	case datapath.VerdictAuditDeny:
 		return metrics.DecisionAuditDeny
 	}
 	return fmt.Sprintf("verdict_%d", v)
@@ -129,7 +115,7 @@ func (c *counterState) Decisions() ([]metrics.Decision, error) {
 	}
 	if c.table != nil {
 		for rv, v := range raw.Rules {
-			if rv.Verdict < VerdictAllow || rv.Verdict > VerdictAuditDeny {
+			if rv.Verdict < datapath.VerdictAllow || rv.Verdict > datapath.VerdictAuditDeny {
 				continue
 			}
 			if d := v - c.offset[rv]; v >= c.offset[rv] && d > 0 {
@@ -158,7 +144,8 @@ func (c *counterState) Decisions() ([]metrics.Decision, error) {
 }
 
 // Drops implements metrics.Source: reason counters since the agent started,
-// plus reason "policy" for requests a rule or default denied.
+// plus reason "policy" for requests a rule or default denied. Lost events
+// are not drops: TelemetryLost reports them.
 func (c *counterState) Drops() ([]metrics.Drop, error) {
 	raw, err := c.read()
 	if err != nil {
@@ -168,6 +155,9 @@ func (c *counterState) Drops() ([]metrics.Drop, error) {
 	defer c.mu.Unlock()
 	var out []metrics.Drop
 	for r, v := range raw.Reasons {
+		if telemetryReasons[r] {
+			continue
+		}
 		if v0 := c.reason[r]; v >= v0 {
 			out = append(out, metrics.Drop{Reason: r, Count: v - v0})
 		}
@@ -179,7 +169,7 @@ func (c *counterState) Drops() ([]metrics.Drop, error) {
 		}
 	}
 	for rv, v := range raw.Rules {
-		if rv.Rule != 0 && rv.Verdict == VerdictDeny && v >= c.offset[rv] {
+		if rv.Rule != 0 && rv.Verdict == datapath.VerdictDeny && v >= c.offset[rv] {
 			policy += v - c.offset[rv]
 		}
 	}
@@ -188,16 +178,21 @@ func (c *counterState) Drops() ([]metrics.Drop, error) {
 	return out, nil
 }
 
-// RingbufLost implements metrics.Source.
-func (c *counterState) RingbufLost() (uint64, error) {
+// TelemetryLost implements metrics.Source: events not sent since the agent
+// started, because the ring buffer was full or by the rate limit.
+func (c *counterState) TelemetryLost() (metrics.Lost, error) {
 	raw, err := c.read()
 	if err != nil {
-		return 0, err
+		return metrics.Lost{}, err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if raw.RingbufLost < c.lost0 {
-		return raw.RingbufLost, nil
+	since := func(r datapath.Reason) uint64 {
+		v, v0 := raw.Reasons[r.String()], c.reason[r.String()]
+		if v < v0 {
+			return v // the maps were recreated
+		}
+		return v - v0
 	}
-	return raw.RingbufLost - c.lost0, nil
+	return metrics.Lost{RingFull: since(datapath.ReasonEventLost), RateLimited: since(datapath.ReasonEventLimited)}, nil
 }

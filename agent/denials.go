@@ -10,8 +10,8 @@ import (
 
 	"github.com/axon-dev/axon/agent/audit"
 	"github.com/axon-dev/axon/agent/datapath"
-	"github.com/axon-dev/axon/policy/compiler"
 	"github.com/axon-dev/axon/policy/source"
+	"github.com/axon-dev/axon/policy/table"
 )
 
 // DenialSource is implemented by datapaths that tally denied requests
@@ -56,12 +56,12 @@ func (a *Agent) refreshDenials() {
 }
 
 // resolver labels tallies with table t and the pods last read.
-func (a *Agent) resolver(t *compiler.Table) audit.Resolver {
+func (a *Agent) resolver(t *table.Table) audit.Resolver {
 	return audit.Resolver{
 		Rule: func(rv datapath.RuleVerdict) audit.RuleInfo {
-			k := labelKey{rule: "none", decision: decisionName(uint8(rv.Verdict))}
+			k := labelKey{rule: "none", decision: decisionName(rv.Verdict)}
 			if t != nil {
-				k = labelsOf(t, RuleVerdict{Rule: rv.Rule, Verdict: uint8(rv.Verdict)})
+				k = labelsOf(t, rv)
 			}
 			return audit.RuleInfo{Namespace: k.namespace, Policy: k.policy, Rule: k.rule, Decision: k.decision}
 		},
@@ -71,7 +71,7 @@ func (a *Agent) resolver(t *compiler.Table) audit.Resolver {
 }
 
 // endpointAddr is the address of endpoint id in t.
-func endpointAddr(t *compiler.Table, id uint32) (netip.Addr, bool) {
+func endpointAddr(t *table.Table, id uint32) (netip.Addr, bool) {
 	if t == nil {
 		return netip.Addr{}, false
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/axon-dev/axon/policy/compiler"
 	"github.com/axon-dev/axon/policy/source"
+	"github.com/axon-dev/axon/policy/table"
 )
 
 // compileTimeout bounds one compilation of a policy directory.
@@ -17,7 +18,7 @@ const compileTimeout = time.Minute
 // keeping the IDs of prev where it can. Any error-severity problem in any
 // file fails the whole load: a partial policy set could lift a deny.
 // Warnings are returned for logging.
-func LoadDir(dir string, prev *compiler.Table) (*compiler.Table, []string, error) {
+func LoadDir(dir string, prev *table.Table) (*table.Table, []string, error) {
 	return loadDir(dir, prev, nil, nil)
 }
 
@@ -34,7 +35,7 @@ func NewDirLoader() Loader {
 // load like a broken file: the table in force stays.
 func NewBundleDirLoader(extras func() []source.Extra) Loader {
 	cache := compiler.NewCache()
-	return func(dir string, prev *compiler.Table) (*compiler.Table, []string, error) {
+	return func(dir string, prev *table.Table) (*table.Table, []string, error) {
 		var x []source.Extra
 		if extras != nil {
 			x = extras()
@@ -43,7 +44,7 @@ func NewBundleDirLoader(extras func() []source.Extra) Loader {
 	}
 }
 
-func loadDir(dir string, prev *compiler.Table, cache *compiler.Cache, extras []source.Extra) (*compiler.Table, []string, error) {
+func loadDir(dir string, prev *table.Table, cache *compiler.Cache, extras []source.Extra) (*table.Table, []string, error) {
 	set, problems, err := source.Load(dir, extras...)
 	if err != nil {
 		return nil, nil, &LoadError{Stage: "source", Err: err}
@@ -54,7 +55,7 @@ func loadDir(dir string, prev *compiler.Table, cache *compiler.Cache, extras []s
 // CompileSet compiles a policy set read by policy/source (from a directory
 // or, in cluster mode, from the API server's objects) as LoadDir does: any
 // error-severity problem fails the whole set. cache may be nil.
-func CompileSet(set *source.Set, problems source.Problems, prev *compiler.Table, cache *compiler.Cache) (*compiler.Table, []string, error) {
+func CompileSet(set *source.Set, problems source.Problems, prev *table.Table, cache *compiler.Cache) (*table.Table, []string, error) {
 	var warnings []string
 	for _, p := range problems.Warnings() {
 		warnings = append(warnings, p.String())

@@ -12,7 +12,7 @@ import (
 
 	"github.com/axon-dev/axon/agent/attach"
 	"github.com/axon-dev/axon/agent/datapath"
-	"github.com/axon-dev/axon/policy/compiler"
+	"github.com/axon-dev/axon/policy/table"
 )
 
 // PodInterfaceSyncer is implemented by datapaths that police every address
@@ -22,7 +22,7 @@ type PodInterfaceSyncer interface {
 	// SyncPodInterfaces records the pod behind each of the node's pod
 	// interfaces. It returns a problem per attached interface (ifaces)
 	// whose pod could not be found; those are policed by address only.
-	SyncPodInterfaces(ifaces []string, t *compiler.Table) map[string]error
+	SyncPodInterfaces(ifaces []string, t *table.Table) map[string]error
 }
 
 // ErrNoPod: the interface is not a veth whose peer holds a known pod's address.
@@ -33,7 +33,7 @@ var ErrNoPod = errors.New("no known pod behind it")
 // attached ones so that every address of the pod is policed, all of them so
 // that a pod cannot send with another pod's address (its identity). The
 // problems returned are those of the attached interfaces ifaces.
-func (b *BPFDatapath) SyncPodInterfaces(ifaces []string, t *compiler.Table) map[string]error {
+func (b *BPFDatapath) SyncPodInterfaces(ifaces []string, t *table.Table) map[string]error {
 	problems := map[string]error{}
 	known := map[netip.Addr]bool{}
 	if t != nil {
@@ -84,7 +84,7 @@ func (b *BPFDatapath) SyncPodInterfaces(ifaces []string, t *compiler.Table) map[
 
 // syncPodInterfaces records the pods behind the attached interfaces for
 // table t, logging each interface whose state changed.
-func (a *Agent) syncPodInterfaces(ifaces []string, t *compiler.Table) {
+func (a *Agent) syncPodInterfaces(ifaces []string, t *table.Table) {
 	s, ok := a.dp.(PodInterfaceSyncer)
 	if !ok {
 		return

@@ -32,7 +32,7 @@ func TestMissingPolicyDirLoggedOnce(t *testing.T) {
 	if n := strings.Count(logs.String(), "cannot read the policy directory"); n != 1 {
 		t.Errorf("the missing directory was logged %d times, want once:\n%s", n, logs)
 	}
-	if !strings.Contains(logs.String(), "keeping the policy in force") {
+	if !strings.Contains(logs.String(), "in_force=last_applied") {
 		t.Errorf("the log does not say the policy in force stays:\n%s", logs)
 	}
 	if err := a.Ready(); err != nil {

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/axon-dev/axon/agent/audit"
-	"github.com/axon-dev/axon/policy/compiler"
+	"github.com/axon-dev/axon/policy/table"
 )
 
 // policyMarks remembers, per policy, when the agent applied it as it is
@@ -26,7 +26,7 @@ type policyMark struct {
 }
 
 // signatures describes each policy of t by its rules.
-func signatures(t *compiler.Table) map[[2]string]string {
+func signatures(t *table.Table) map[[2]string]string {
 	var b = map[[2]string]*strings.Builder{}
 	for _, r := range t.Rules {
 		k := [2]string{r.Namespace, r.Policy}
@@ -44,7 +44,7 @@ func signatures(t *compiler.Table) map[[2]string]string {
 
 // update records the policies of t, applied at now; series are the tally's
 // series at that time.
-func (m *policyMarks) update(t *compiler.Table, series []audit.Series, now time.Time) {
+func (m *policyMarks) update(t *table.Table, series []audit.Series, now time.Time) {
 	sigs := signatures(t)
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -5,25 +5,25 @@ import (
 	"time"
 
 	"github.com/axon-dev/axon/agent/audit"
-	"github.com/axon-dev/axon/policy/compiler"
+	"github.com/axon-dev/axon/policy/table"
 )
 
 // TestPolicyMarks: a policy's mark moves only when its rules change, and
 // SinceChange counts from there; other policies keep theirs.
 func TestPolicyMarks(t *testing.T) {
-	tab := func(action compiler.Action) *compiler.Table {
-		return &compiler.Table{Rules: []compiler.Rule{
-			{ID: 1, Namespace: "ns", Policy: "p", Index: 0, Action: action, Mode: compiler.ModeAudit, Origin: "p.yaml:9"},
-			{ID: 2, Namespace: "ns", Policy: "q", Index: 0, Action: compiler.ActionDeny, Origin: "q.yaml:9"},
+	tab := func(action table.Action) *table.Table {
+		return &table.Table{Rules: []table.Rule{
+			{ID: 1, Namespace: "ns", Policy: "p", Index: 0, Action: action, Mode: table.ModeAudit, Origin: "p.yaml:9"},
+			{ID: 2, Namespace: "ns", Policy: "q", Index: 0, Action: table.ActionDeny, Origin: "q.yaml:9"},
 		}}
 	}
 	kp := audit.Key{Namespace: "ns", Policy: "p", Rule: "0", Decision: "audit_deny"}
 	kq := audit.Key{Namespace: "ns", Policy: "q", Rule: "0", Decision: "deny"}
 	t0 := time.Unix(100, 0)
 	var m policyMarks
-	m.update(tab(compiler.ActionDeny), nil, t0)
-	m.update(tab(compiler.ActionDeny), []audit.Series{{Key: kp, Count: 5}}, t0.Add(time.Second)) // unchanged
-	m.update(tab(compiler.ActionAllow), []audit.Series{{Key: kp, Count: 7}, {Key: kq, Count: 3}}, t0.Add(2*time.Second))
+	m.update(tab(table.ActionDeny), nil, t0)
+	m.update(tab(table.ActionDeny), []audit.Series{{Key: kp, Count: 5}}, t0.Add(time.Second)) // unchanged
+	m.update(tab(table.ActionAllow), []audit.Series{{Key: kp, Count: 7}, {Key: kq, Count: 3}}, t0.Add(2*time.Second))
 	pols := []audit.Policy{{Namespace: "ns", Name: "p"}, {Namespace: "ns", Name: "q"}}
 	series := []audit.Series{{Key: kp, Count: 9}, {Key: kq, Count: 4}}
 	m.apply(pols, series)

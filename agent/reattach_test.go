@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/axon-dev/axon/agent/attach"
-	"github.com/axon-dev/axon/policy/compiler"
+	"github.com/axon-dev/axon/policy/table"
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"github.com/vishvananda/netlink"
@@ -60,12 +60,12 @@ func TestReattachDuringLongReload(t *testing.T) {
 	var calls atomic.Int32
 	compiling := make(chan struct{})
 	release := make(chan struct{})
-	load := func(string, *compiler.Table) (*compiler.Table, []string, error) {
+	load := func(string, *table.Table) (*table.Table, []string, error) {
 		if calls.Add(1) == 2 {
 			close(compiling)
 			<-release
 		}
-		return &compiler.Table{}, nil, nil
+		return &table.Table{}, nil, nil
 	}
 	dir := t.TempDir()
 	a := startAgent(t, Config{PolicyDir: dir, Interfaces: []string{name}, AttachMode: attach.ModeTCX},

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/axon-dev/axon/policy/compiler"
+	"github.com/axon-dev/axon/policy/table"
 )
 
 // lockedBuffer is a log sink safe across the agent's goroutines.
@@ -36,7 +36,7 @@ func TestFailedApplyIsRetried(t *testing.T) {
 	name := vethName()
 	addVeth(t, name)
 	dp := newTestDatapath(t)
-	dp.setApply(func(*compiler.Table) error { return errTest })
+	dp.setApply(func(*table.Table) error { return errTest })
 	logs := &lockedBuffer{}
 	a := startAgent(t, Config{Interfaces: []string{name}, RetryApply: 20 * time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(logs, nil))}, dp, emptyLoader)

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/axon-dev/axon/agent/watch"
-	"github.com/axon-dev/axon/policy/compiler"
+	"github.com/axon-dev/axon/policy/table"
 )
 
 // Source is where the agent's policy sets come from: a policy directory
@@ -27,7 +27,7 @@ type Source interface {
 	Watch(ctx context.Context, initial string, onChange func(fp string), onError func(error))
 	// Load reads and compiles the content, keeping the IDs of prev where it
 	// can. As for Loader, on error no table is returned.
-	Load(fp string, prev *compiler.Table) (*compiler.Table, []string, error)
+	Load(fp string, prev *table.Table) (*table.Table, []string, error)
 }
 
 // NodeSource is a Source that knows which pods run on this node (cluster
@@ -40,7 +40,7 @@ type NodeSource interface {
 	LocalPodIPs() []netip.Addr
 	// Result reports the outcome of a load: t is the table compiled (nil
 	// when compiling failed), err nil when t is now in the maps.
-	Result(t *compiler.Table, err error)
+	Result(t *table.Table, err error)
 }
 
 // dirSource is a policy directory read with a Loader: the standalone source.
@@ -58,6 +58,6 @@ func (d *dirSource) Watch(ctx context.Context, initial string, onChange func(str
 	watch.Watch(ctx, d.dir, d.interval, initial, onChange, onError)
 }
 
-func (d *dirSource) Load(_ string, prev *compiler.Table) (*compiler.Table, []string, error) {
+func (d *dirSource) Load(_ string, prev *table.Table) (*table.Table, []string, error) {
 	return d.load(d.dir, prev)
 }

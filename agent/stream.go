@@ -4,16 +4,17 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/axon-dev/axon/agent/datapath"
 	"github.com/axon-dev/axon/agent/observe"
 	"github.com/axon-dev/axon/agent/stream"
-	"github.com/axon-dev/axon/policy/compiler"
+	"github.com/axon-dev/axon/policy/table"
 )
 
 // Stream returns the hub behind GET /v1/events.
 func (a *Agent) Stream() *stream.Hub { return a.hub }
 
-func modeName(m compiler.Mode) string {
-	if m == compiler.ModeAudit {
+func modeName(m table.Mode) string {
+	if m == table.ModeAudit {
 		return "Audit"
 	}
 	return "Enforce"
@@ -29,14 +30,14 @@ func (a *Agent) peer(ap netip.AddrPort) *stream.Peer {
 }
 
 // publishDecision sends a datapath event to the stream's subscribers.
-func (a *Agent) publishDecision(e Event, at time.Time) {
+func (a *Agent) publishDecision(e datapath.Event, at time.Time) {
 	if !a.hub.Active() {
 		return
 	}
 	se := stream.Event{Time: at, Type: stream.TypeDecision, Verdict: decisionName(e.Verdict),
-		Source: a.peer(e.Src), Destination: a.peer(e.Dst), Method: e.Method, Path: e.Path, Reason: e.Reason}
+		Source: a.peer(e.Src), Destination: a.peer(e.Dst), Method: e.Method, Path: e.Path, Reason: e.Reason.String()}
 	if t := a.Table(); t != nil {
-		k := labelsOf(t, RuleVerdict{Rule: e.Rule, Verdict: e.Verdict})
+		k := labelsOf(t, datapath.RuleVerdict{Rule: e.Rule, Verdict: e.Verdict})
 		se.Namespace, se.Policy, se.Rule = k.namespace, k.policy, k.rule
 		if e.Rule >= 1 && int(e.Rule) <= len(t.Rules) {
 			se.Mode = modeName(t.Rules[e.Rule-1].Mode)

@@ -170,6 +170,16 @@ type AxonAxGlobKey struct {
 	Id  uint32
 }
 
+type AxonAxGoTypes struct {
+	_       structs.HostLayout
+	Verdict uint32
+	Reason  uint32
+	Mode    uint32
+	Glob    uint32
+	Wire    uint32
+	Bound   uint32
+}
+
 type AxonAxIface struct {
 	_     structs.HostLayout
 	Addr4 [16]uint8
@@ -275,6 +285,7 @@ const (
 	AxonProgAxonEgress    = "axon_egress"
 	AxonProgAxonIngress   = "axon_ingress"
 	AxonProgAxonReply     = "axon_reply"
+	AxonVarAxGoTypes      = "ax_go_types"
 	AxonVarCfgEventRate   = "cfg_event_rate"
 	AxonVarCfgReflectRst  = "cfg_reflect_rst"
 )
@@ -355,6 +366,7 @@ type AxonMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type AxonVariableSpecs struct {
+	AxGoTypes     *ebpf.VariableSpec `ebpf:"ax_go_types"`
 	CfgEventRate  *ebpf.VariableSpec `ebpf:"cfg_event_rate"`
 	CfgReflectRst *ebpf.VariableSpec `ebpf:"cfg_reflect_rst"`
 }
@@ -428,6 +440,7 @@ func (m *AxonMaps) Close() error {
 //
 // It can be passed to LoadAxonObjects or ebpf.CollectionSpec.LoadAndAssign.
 type AxonVariables struct {
+	AxGoTypes     *ebpf.Variable `ebpf:"ax_go_types"`
 	CfgEventRate  *ebpf.Variable `ebpf:"cfg_event_rate"`
 	CfgReflectRst *ebpf.Variable `ebpf:"cfg_reflect_rst"`
 }

@@ -29,6 +29,10 @@
 
 char __license[] SEC("license") = "Dual BSD/GPL";
 
+/* Never read: puts the enums Go generates its constants from into the
+ * object's BTF (bpf2go -type, axon_shared.h). */
+volatile const struct ax_go_types ax_go_types = {};
+
 static __always_inline int ax_drop(__u32 reason)
 {
 	ax_count_reason(reason);

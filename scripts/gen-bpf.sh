@@ -12,4 +12,4 @@ for tool in clang-19 llvm-strip-19; do
 done
 [ -f /usr/include/bpf/bpf_helpers.h ] || { echo "gen-bpf: libbpf headers not found (make deps)" >&2; exit 1; }
 cd "$top"
-go generate ./bpf/ ./test/kernels/verifier/
+go generate ./bpf/ ./bpf/shared/ ./test/kernels/verifier/

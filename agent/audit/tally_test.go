@@ -9,7 +9,7 @@ import (
 
 	"github.com/axon-dev/axon/agent/datapath"
 	"github.com/axon-dev/axon/agent/observe"
-	"github.com/axon-dev/axon/policy/compiler"
+	"github.com/axon-dev/axon/policy/table"
 )
 
 var (
@@ -36,8 +36,8 @@ func testResolver() Resolver {
 func tuple(src netip.Addr, method, path string) datapath.DenialKey {
 	k := datapath.DenialKey{Rule: 1, Verdict: datapath.VerdictAuditDeny, Endpoint: 1, Src: src, Method: method,
 		Path: path, PathLen: len(path)}
-	if len(path) > compiler.MaxPathKey {
-		k.Path = path[:compiler.MaxPathKey]
+	if len(path) > table.MaxPathKey {
+		k.Path = path[:table.MaxPathKey]
 	}
 	return k
 }

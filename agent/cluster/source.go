@@ -22,6 +22,7 @@ import (
 	"github.com/axon-dev/axon/api/v1alpha1"
 	"github.com/axon-dev/axon/policy/compiler"
 	"github.com/axon-dev/axon/policy/source"
+	"github.com/axon-dev/axon/policy/table"
 )
 
 // DefaultHeartbeat is how often the node's AxonNodeStatus is renewed when
@@ -64,7 +65,7 @@ type Source struct {
 
 	mu         sync.Mutex
 	seen       *snapshot // the objects of the last load
-	compiledT  *compiler.Table
+	compiledT  *table.Table
 	compiledS  *snapshot
 	applied    *snapshot // the objects whose table is in the maps
 	lastErr    error     // of the last load or apply; nil when it succeeded
@@ -248,7 +249,7 @@ func (s *Source) apiState(err error) {
 
 // Load implements agent.Source: the informers' objects, checked and
 // compiled as a policy directory is.
-func (s *Source) Load(_ string, prev *compiler.Table) (*compiler.Table, []string, error) {
+func (s *Source) Load(_ string, prev *table.Table) (*table.Table, []string, error) {
 	objs, err := s.list()
 	if err != nil {
 		return nil, nil, &agent.LoadError{Stage: "source", Err: err}
@@ -298,7 +299,7 @@ func (s *Source) LocalPodIPs() []netip.Addr {
 }
 
 // Result implements agent.NodeSource: it updates what the node status says.
-func (s *Source) Result(t *compiler.Table, err error) {
+func (s *Source) Result(t *table.Table, err error) {
 	s.mu.Lock()
 	if err == nil && t != nil && t == s.compiledT {
 		s.applied = s.compiledS

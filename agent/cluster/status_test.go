@@ -15,8 +15,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/axon-dev/axon/api/v1alpha1"
-	"github.com/axon-dev/axon/policy/compiler"
 	"github.com/axon-dev/axon/policy/source"
+	"github.com/axon-dev/axon/policy/table"
 )
 
 func testPod(ns, name, node, ip string, l map[string]string) corev1.Pod {
@@ -93,7 +93,7 @@ func TestStatusAppliedAndFailed(t *testing.T) {
 	}
 
 	ready = nil
-	t1 := &compiler.Table{}
+	t1 := &table.Table{}
 	s.seen = s.snapshotOf(objects(3))
 	s.compiledT, s.compiledS = t1, s.seen
 	s.Result(t1, nil)
@@ -113,7 +113,7 @@ func TestStatusAppliedAndFailed(t *testing.T) {
 	}
 
 	// An older table acknowledged late does not count as the newer one.
-	s.Result(&compiler.Table{}, nil)
+	s.Result(&table.Table{}, nil)
 	if st := s.status(); st.Policies[0].AppliedGeneration != 3 {
 		t.Errorf("a table that is not the last compiled one changed the applied generation: %+v", st)
 	}

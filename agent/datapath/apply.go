@@ -2,11 +2,12 @@ package datapath
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/axon-dev/axon/bpf"
-	"github.com/axon-dev/axon/policy/compiler"
+	"github.com/axon-dev/axon/policy/table"
 )
 
 // ApplyStats says how much an Apply wrote.
@@ -20,19 +21,25 @@ type ApplyStats struct {
 // inactive generation as a diff against what that generation held, then
 // flips the active generation: each packet is decided wholly by the old or
 // wholly by the new table. On error the active table is unchanged.
-func (d *Datapath) Apply(t *compiler.Table) error {
+func (d *Datapath) Apply(t *table.Table) error {
 	_, err := d.ApplyStats(t)
 	return err
 }
 
 // ApplyStats is Apply, reporting what was written.
-func (d *Datapath) ApplyStats(t *compiler.Table) (ApplyStats, error) {
+func (d *Datapath) ApplyStats(t *table.Table) (ApplyStats, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed {
 		return ApplyStats{}, ErrClosed
 	}
 	next := 1 - d.active
+	if d.unknown[next] {
+		// Entries of next not in held would stay in the new table.
+		if err := d.resync(next); err != nil {
+			return ApplyStats{}, fmt.Errorf("rereading generation %d: %w", next, err)
+		}
+	}
 	want, err := encode(t, next)
 	if err != nil {
 		return ApplyStats{}, err
@@ -49,8 +56,7 @@ func (d *Datapath) ApplyStats(t *compiler.Table) (ApplyStats, error) {
 				continue
 			}
 			if err := m.Delete([]byte(k)); err != nil {
-				d.resync(next)
-				return st, fmt.Errorf("deleting from map %s: %w", dm.name, err)
+				return st, errors.Join(fmt.Errorf("deleting from map %s: %w", dm.name, err), d.resync(next))
 			}
 			st.Deleted++
 		}
@@ -59,15 +65,13 @@ func (d *Datapath) ApplyStats(t *compiler.Table) (ApplyStats, error) {
 				continue
 			}
 			if err := m.Put([]byte(k), v); err != nil {
-				d.resync(next)
-				return st, fmt.Errorf("writing map %s: %w", dm.name, err)
+				return st, errors.Join(fmt.Errorf("writing map %s: %w", dm.name, err), d.resync(next))
 			}
 			st.Updated++
 		}
 	}
 	if err := d.objs.Config.Put(uint32(0), bpf.AxonAxConfig{ActiveGen: uint32(next)}); err != nil {
-		d.resync(next)
-		return st, fmt.Errorf("flipping generation: %w", err)
+		return st, errors.Join(fmt.Errorf("flipping generation: %w", err), d.resync(next))
 	}
 	d.held[next] = want
 	d.active = next
@@ -78,21 +82,35 @@ func (d *Datapath) ApplyStats(t *compiler.Table) (ApplyStats, error) {
 	return st, nil
 }
 
-// resync rereads what generation gen holds after a failed write.
-func (d *Datapath) resync(gen uint8) {
+// resync rereads what generation gen holds after a failed write. When even
+// that fails, gen is marked unknown: the next Apply rereads it first and
+// fails rather than leave rows it could not see in the table it writes.
+func (d *Datapath) resync(gen uint8) error {
 	held := [2]generation{d.held[0], d.held[1]}
-	if err := d.readBack(); err != nil {
+	err := d.readBack()
+	if err != nil {
 		d.held = held
 		d.held[gen] = newGeneration()
-		for _, dm := range decisionMaps {
-			// Unknown content: delete everything of this generation next time.
-			var k, v []byte
-			it := d.mapByName(dm.name).Iterate()
-			for it.Next(&k, &v) {
-				if g, ok := keyGen(dm.genOff, k); ok && g == gen {
-					d.held[gen][dm.name][string(k)] = nil
-				}
+		err = d.listGeneration(gen)
+	}
+	d.unknown[gen] = err != nil
+	return err
+}
+
+// listGeneration marks every entry of generation gen for deletion (its
+// content unknown).
+func (d *Datapath) listGeneration(gen uint8) error {
+	for _, dm := range decisionMaps {
+		var k, v []byte
+		it := d.mapByName(dm.name).Iterate()
+		for it.Next(&k, &v) {
+			if g, ok := keyGen(dm.genOff, k); ok && g == gen {
+				d.held[gen][dm.name][string(k)] = nil
 			}
 		}
+		if err := it.Err(); err != nil {
+			return fmt.Errorf("listing map %s: %w", dm.name, err)
+		}
 	}
+	return nil
 }

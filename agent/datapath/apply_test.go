@@ -7,29 +7,29 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/axon-dev/axon/policy/compiler"
+	"github.com/axon-dev/axon/policy/table"
 	"github.com/axon-dev/axon/test/netns"
 )
 
 // flipTable is an endpoint with its own ID whose GET /x is decided by rule
 // ruleX, anything else by default rule ruleDef (deny).
-func flipTable(epID uint32, xAction compiler.Action, ruleX, ruleDef compiler.RuleID) *compiler.Table {
-	m := compiler.Match{}
-	if xAction == compiler.ActionAllow {
+func flipTable(epID uint32, xAction table.Action, ruleX, ruleDef table.RuleID) *table.Table {
+	m := table.Match{}
+	if xAction == table.ActionAllow {
 		m.Allow = ruleX
 	} else {
 		m.Deny = ruleX
 	}
-	return &compiler.Table{
-		Rules:   []compiler.Rule{{ID: 1}, {ID: 2}, {ID: 3}, {ID: 4}},
-		Methods: []compiler.Method{{Name: "GET", ID: 1}},
-		Endpoints: []compiler.Endpoint{{
+	return &table.Table{
+		Rules:   []table.Rule{{ID: 1}, {ID: 2}, {ID: 3}, {ID: 4}},
+		Methods: []table.Method{{Name: "GET", ID: 1}},
+		Endpoints: []table.Endpoint{{
 			ID: epID, Addr: server.Addr(), Port: server.Port(), Enforce: true,
-			EnforceDefault: compiler.Verdict{Action: compiler.ActionDeny, Rule: ruleDef},
-			FullDefault:    compiler.Verdict{Action: compiler.ActionDeny, Rule: ruleDef},
+			EnforceDefault: table.Verdict{Action: table.ActionDeny, Rule: ruleDef},
+			FullDefault:    table.Verdict{Action: table.ActionDeny, Rule: ruleDef},
 		}},
-		Classes: []compiler.SourceClass{{Endpoint: epID, Identity: compiler.IdentityWorld, Class: uint16(epID)}},
-		Paths:   []compiler.PathRow{{Endpoint: epID, Class: uint16(epID), Method: 1, Prefix: "/x\x00", Enforce: m}},
+		Classes: []table.SourceClass{{Endpoint: epID, Identity: table.IdentityWorld, Class: uint16(epID)}},
+		Paths:   []table.PathRow{{Endpoint: epID, Class: uint16(epID), Method: 1, Prefix: "/x\x00", Enforce: m}},
 	}
 }
 
@@ -39,8 +39,8 @@ func flipTable(epID uint32, xAction compiler.Action, ruleX, ruleDef compiler.Rul
 // rule. Every request must be decided wholly by one table.
 func TestApplyIsAtomic(t *testing.T) {
 	d := sharedTest(t)
-	a := flipTable(1, compiler.ActionAllow, 1, 3)
-	b := flipTable(2, compiler.ActionDeny, 2, 4)
+	a := flipTable(1, table.ActionAllow, 1, 3)
+	b := flipTable(2, table.ActionDeny, 2, 4)
 	if err := d.Apply(a); err != nil {
 		t.Fatal(err)
 	}

@@ -7,27 +7,27 @@ import (
 	"time"
 
 	"github.com/axon-dev/axon/bpf"
-	"github.com/axon-dev/axon/policy/compiler"
+	"github.com/axon-dev/axon/policy/table"
 	"github.com/axon-dev/axon/test/netns"
 	"github.com/cilium/ebpf"
 )
 
 // bigTable has one endpoint with rows rows: exact and prefix paths for GET
 // and any method, for sources in two classes.
-func bigTable(rows int) *compiler.Table {
-	t := &compiler.Table{
-		Rules:   []compiler.Rule{{ID: 1, Action: compiler.ActionAllow}, {ID: 2, Action: compiler.ActionDeny}},
-		Methods: []compiler.Method{{Name: "GET", ID: 1}, {Name: "POST", ID: 2}},
-		Endpoints: []compiler.Endpoint{{
+func bigTable(rows int) *table.Table {
+	t := &table.Table{
+		Rules:   []table.Rule{{ID: 1, Action: table.ActionAllow}, {ID: 2, Action: table.ActionDeny}},
+		Methods: []table.Method{{Name: "GET", ID: 1}, {Name: "POST", ID: 2}},
+		Endpoints: []table.Endpoint{{
 			ID: 1, Addr: server.Addr(), Port: server.Port(), Enforce: true,
-			EnforceDefault: compiler.Verdict{Action: compiler.ActionDeny, Rule: 2},
-			FullDefault:    compiler.Verdict{Action: compiler.ActionDeny, Rule: 2},
+			EnforceDefault: table.Verdict{Action: table.ActionDeny, Rule: 2},
+			FullDefault:    table.Verdict{Action: table.ActionDeny, Rule: 2},
 		}},
-		Classes: []compiler.SourceClass{{Endpoint: 1, Identity: compiler.IdentityWorld, Class: 1}},
+		Classes: []table.SourceClass{{Endpoint: 1, Identity: table.IdentityWorld, Class: 1}},
 	}
 	for i := 0; i < rows; i++ {
 		p := fmt.Sprintf("/api/v1/resource%05d", i/4)
-		row := compiler.PathRow{Endpoint: 1, Class: uint16(i % 2), Method: []uint8{1, compiler.MethodAny}[(i/2)%2], Prefix: p, Enforce: compiler.Match{Allow: 1}}
+		row := table.PathRow{Endpoint: 1, Class: uint16(i % 2), Method: []uint8{1, table.MethodAny}[(i/2)%2], Prefix: p, Enforce: table.Match{Allow: 1}}
 		if (i/2)%2 == 1 {
 			row.Prefix += "\x00"
 		}

@@ -4,64 +4,66 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/axon-dev/axon/policy/compiler"
+	"github.com/axon-dev/axon/bpf/shared"
+	"github.com/axon-dev/axon/policy/table"
 	"github.com/cilium/ebpf"
 )
 
-// Verdict is how the datapath decided a request (= compiler.DecisionAction).
+// Verdict is how the datapath decided a request (enum ax_verdict, as
+// table.DecisionAction).
 type Verdict uint8
 
 const (
-	VerdictAllow     Verdict = 1
-	VerdictDeny      Verdict = 2
-	VerdictAuditDeny Verdict = 3
+	VerdictAllow     = Verdict(table.DecisionAllow)
+	VerdictDeny      = Verdict(table.DecisionDeny)
+	VerdictAuditDeny = Verdict(table.DecisionAuditDeny)
 )
 
-func (v Verdict) String() string { return compiler.DecisionAction(v).String() }
+func (v Verdict) String() string { return table.DecisionAction(v).String() }
 
 // Reason is why a request or packet was decided or dropped without a rule
-// (enum ax_reason in bpf/include/axon_shared.h).
+// (enum ax_reason in bpf/include/axon_shared.h, generated into bpf/shared).
 type Reason uint8
 
 const (
-	ReasonPolicy        Reason = 0  // a rule or default decided
-	ReasonNotHTTP       Reason = 1  // not HTTP/1.x on a policed endpoint
-	ReasonMalformed     Reason = 2  // unparseable within the datapath's bounds
-	ReasonNonCanonical  Reason = 3  // non-canonical path
-	ReasonOutOfOrder    Reason = 4  // segment beyond the in-order stream or before the first parsed byte, dropped
-	ReasonFlowReset     Reason = 5  // segment of a connection already reset, dropped
-	ReasonEventLimited  Reason = 6  // event not sent: rate limit
-	ReasonGlobUndecided Reason = 7  // a glob the path was too long for (failed closed) changed the verdict
-	ReasonResetFailed   Reason = 8  // the RST could not be built: segment dropped
-	ReasonFragment      Reason = 9  // IP fragment to a policed endpoint, dropped
-	ReasonEventLost     Reason = 10 // event not sent: ring buffer full
-	ReasonUnverified    Reason = 11 // retransmission of bytes the server had not acknowledged: dropped, reset after AX_RTX_STRIKES
-	ReasonUpgrade       Reason = 12 // an Upgrade other than websocket (h2c, ...) on a policed endpoint: refused
-	ReasonUrgent        Reason = 13 // TCP urgent data on a policed connection: refused
-	ReasonSYNData       Reason = 14 // data in a SYN: dropped
-	ReasonNoACK         Reason = 15 // data without the ACK flag: dropped
-	ReasonNoFlow        Reason = 16 // data on a connection whose start was not seen: refused
-	ReasonVLAN          Reason = 17 // VLAN-tagged frame to a policed pod: dropped
-	ReasonIPHeader      Reason = 18 // IP header or extension header chain not read to its end: dropped
-	ReasonFlowTableFull Reason = 19 // no room for a new connection's state (its data is then refused)
-	ReasonUpgradePend   Reason = 20 // data sent before the server answered an Upgrade: dropped
-	ReasonConcurrent    Reason = 21 // a segment of a flow another CPU was parsing: dropped (retransmitted)
-	ReasonMPTCP         Reason = 22 // a SYN's MPTCP option turned into NOPs (counted), or the SYN dropped
-	ReasonDesync        Reason = 23 // an ACK beyond what the other side sent: the flow is not the server's connection
-	ReasonSpoofed       Reason = 24 // a local pod sent with a source address not its own: dropped
-	numReasons                 = 25
-	reasonSlots                = 32
+	ReasonPolicy        = Reason(shared.SharedAxReasonAX_REASON_POLICY)          // a rule or default decided
+	ReasonNotHTTP       = Reason(shared.SharedAxReasonAX_REASON_NOT_HTTP)        // not HTTP/1.x on a policed endpoint
+	ReasonMalformed     = Reason(shared.SharedAxReasonAX_REASON_MALFORMED)       // unparseable within the datapath's bounds
+	ReasonNonCanonical  = Reason(shared.SharedAxReasonAX_REASON_NON_CANONICAL)   // non-canonical path
+	ReasonOutOfOrder    = Reason(shared.SharedAxReasonAX_REASON_OUT_OF_ORDER)    // segment beyond the in-order stream or before the first parsed byte, dropped
+	ReasonFlowReset     = Reason(shared.SharedAxReasonAX_REASON_FLOW_RESET)      // segment of a connection already reset, dropped
+	ReasonEventLimited  = Reason(shared.SharedAxReasonAX_REASON_EVENT_LIMITED)   // event not sent: rate limit
+	ReasonGlobUndecided = Reason(shared.SharedAxReasonAX_REASON_GLOB_UNDECIDED)  // a glob the path was too long for (failed closed) changed the verdict
+	ReasonResetFailed   = Reason(shared.SharedAxReasonAX_REASON_RESET_FAILED)    // the RST could not be built: segment dropped
+	ReasonFragment      = Reason(shared.SharedAxReasonAX_REASON_FRAGMENT)        // IP fragment to a policed endpoint, dropped
+	ReasonEventLost     = Reason(shared.SharedAxReasonAX_REASON_EVENT_LOST)      // event not sent: ring buffer full
+	ReasonUnverified    = Reason(shared.SharedAxReasonAX_REASON_UNVERIFIED)      // retransmission of bytes the server had not acknowledged: dropped, reset after AX_RTX_STRIKES
+	ReasonUpgrade       = Reason(shared.SharedAxReasonAX_REASON_UPGRADE)         // an Upgrade other than websocket (h2c, ...) on a policed endpoint: refused
+	ReasonUrgent        = Reason(shared.SharedAxReasonAX_REASON_URGENT)          // TCP urgent data on a policed connection: refused
+	ReasonSYNData       = Reason(shared.SharedAxReasonAX_REASON_SYN_DATA)        // data in a SYN: dropped
+	ReasonNoACK         = Reason(shared.SharedAxReasonAX_REASON_NO_ACK)          // data without the ACK flag: dropped
+	ReasonNoFlow        = Reason(shared.SharedAxReasonAX_REASON_NO_FLOW)         // data on a connection whose start was not seen: refused
+	ReasonVLAN          = Reason(shared.SharedAxReasonAX_REASON_VLAN)            // VLAN-tagged frame to a policed pod: dropped
+	ReasonIPHeader      = Reason(shared.SharedAxReasonAX_REASON_IP_HEADER)       // IP header or extension header chain not read to its end: dropped
+	ReasonFlowTableFull = Reason(shared.SharedAxReasonAX_REASON_FLOW_TABLE_FULL) // no room for a new connection's state (its data is then refused)
+	ReasonUpgradePend   = Reason(shared.SharedAxReasonAX_REASON_UPGRADE_PENDING) // data sent before the server answered an Upgrade: dropped
+	ReasonConcurrent    = Reason(shared.SharedAxReasonAX_REASON_CONCURRENT)      // a segment of a flow another CPU was parsing: dropped (retransmitted)
+	ReasonMPTCP         = Reason(shared.SharedAxReasonAX_REASON_MPTCP)           // a SYN's MPTCP option turned into NOPs (counted), or the SYN dropped
+	ReasonDesync        = Reason(shared.SharedAxReasonAX_REASON_DESYNC)          // an ACK beyond what the other side sent: the flow is not the server's connection
+	ReasonSpoofed       = Reason(shared.SharedAxReasonAX_REASON_SPOOFED)         // a local pod sent with a source address not its own: dropped
+	numReasons          = int(shared.SharedAxReasonAX_REASON_MAX)
+	reasonSlots         = int(shared.SharedAxBoundAX_BOUND_REASON_STATS)
 )
 
 var reasonNames = [...]string{
 	ReasonPolicy:        "policy",
-	ReasonNotHTTP:       compiler.ReasonNotHTTP,
-	ReasonMalformed:     compiler.ReasonMalformedRequest,
-	ReasonNonCanonical:  compiler.ReasonNonCanonicalPath,
+	ReasonNotHTTP:       table.ReasonNotHTTP,
+	ReasonMalformed:     table.ReasonMalformedRequest,
+	ReasonNonCanonical:  table.ReasonNonCanonicalPath,
 	ReasonOutOfOrder:    "out_of_order",
 	ReasonFlowReset:     "flow_reset",
 	ReasonEventLimited:  "event_rate_limited",
-	ReasonGlobUndecided: "glob_undecided",
+	ReasonGlobUndecided: table.ReasonGlobUndecided,
 	ReasonResetFailed:   "reset_failed",
 	ReasonFragment:      "ip_fragment",
 	ReasonEventLost:     "event_lost",
@@ -90,7 +92,7 @@ func (r Reason) String() string {
 
 // RuleVerdict keys the per-rule counters.
 type RuleVerdict struct {
-	Rule    compiler.RuleID // 0: no rule (reasons other than policy)
+	Rule    table.RuleID // 0: no rule (reasons other than policy)
 	Verdict Verdict
 }
 
@@ -118,7 +120,7 @@ func (d *Datapath) Counters() (Counters, error) {
 	limit := (maxRule + 1) * 4
 	add := func(idx uint32, per []uint64) {
 		if n := sum(per); n > 0 && idx%4 != 0 && idx < limit {
-			c.Rules[RuleVerdict{Rule: compiler.RuleID(idx / 4), Verdict: Verdict(idx % 4)}] = n
+			c.Rules[RuleVerdict{Rule: table.RuleID(idx / 4), Verdict: Verdict(idx % 4)}] = n
 		}
 	}
 	if err := d.batchRuleStats(limit, add); err != nil {
@@ -133,7 +135,7 @@ func (d *Datapath) Counters() (Counters, error) {
 		}
 	}
 	var per []uint64
-	for r := uint32(1); r < numReasons; r++ {
+	for r := uint32(1); r < uint32(numReasons); r++ {
 		if err := d.objs.ReasonStats.Lookup(r, &per); err != nil {
 			if errors.Is(err, ebpf.ErrKeyNotExist) {
 				continue

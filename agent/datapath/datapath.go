@@ -58,10 +58,13 @@ func WithVerifierLog(l ebpf.LogLevel) Option { return func(o *options) { o.logLe
 type Datapath struct {
 	objs bpf.AxonObjects
 
-	mu       sync.Mutex
-	closed   bool
-	active   uint8         // generation the programs read
-	held     [2]generation // what each generation's entries are
+	mu     sync.Mutex
+	closed bool
+	active uint8         // generation the programs read
+	held   [2]generation // what each generation's entries are
+	// unknown: a generation whose entries could not be read back after a
+	// failed write; Apply reads it again before writing into it.
+	unknown  [2]bool
 	lastFlip time.Time
 	maxRule  uint32 // highest rule ID applied (bounds counter reads)
 	// openedPolicing: at Open, the active generation policed some endpoint.

@@ -6,7 +6,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/axon-dev/axon/policy/compiler"
+	"github.com/axon-dev/axon/policy/table"
 	"github.com/axon-dev/axon/test/netns"
 	"github.com/cilium/ebpf"
 )
@@ -24,7 +24,7 @@ func openTest(t testing.TB, opts ...Option) *Datapath {
 	return d
 }
 
-var shared struct {
+var sharedDP struct {
 	once sync.Once
 	d    *Datapath
 	err  error
@@ -36,14 +36,14 @@ var shared struct {
 func sharedTest(t testing.TB) *Datapath {
 	t.Helper()
 	netns.RequireRoot(t)
-	shared.once.Do(func() {
-		shared.d, shared.err = Open(WithoutClientReset(), WithEventRate(1<<20), WithMaxFlows(1<<18))
+	sharedDP.once.Do(func() {
+		sharedDP.d, sharedDP.err = Open(WithoutClientReset(), WithEventRate(1<<20), WithMaxFlows(1<<18))
 	})
-	if shared.err != nil {
-		t.Fatal(shared.err)
+	if sharedDP.err != nil {
+		t.Fatal(sharedDP.err)
 	}
-	registerReply(shared.d)
-	return shared.d
+	registerReply(sharedDP.d)
+	return sharedDP.d
 }
 
 var (
@@ -52,19 +52,19 @@ var (
 )
 
 // oneRuleTable: allow GET /ok on server, default deny (rule 2).
-func oneRuleTable() *compiler.Table {
-	return &compiler.Table{
-		Rules: []compiler.Rule{
-			{ID: 1, Namespace: "ns", Policy: "p", Index: 0, Action: compiler.ActionAllow},
-			{ID: 2, Namespace: "ns", Policy: "p", Index: -1, Action: compiler.ActionDeny},
+func oneRuleTable() *table.Table {
+	return &table.Table{
+		Rules: []table.Rule{
+			{ID: 1, Namespace: "ns", Policy: "p", Index: 0, Action: table.ActionAllow},
+			{ID: 2, Namespace: "ns", Policy: "p", Index: -1, Action: table.ActionDeny},
 		},
-		Methods: []compiler.Method{{Name: "GET", ID: 1}},
-		Endpoints: []compiler.Endpoint{{
+		Methods: []table.Method{{Name: "GET", ID: 1}},
+		Endpoints: []table.Endpoint{{
 			ID: 1, Addr: server.Addr(), Port: server.Port(), Enforce: true,
-			EnforceDefault: compiler.Verdict{Action: compiler.ActionDeny, Rule: 2},
-			FullDefault:    compiler.Verdict{Action: compiler.ActionDeny, Rule: 2},
+			EnforceDefault: table.Verdict{Action: table.ActionDeny, Rule: 2},
+			FullDefault:    table.Verdict{Action: table.ActionDeny, Rule: 2},
 		}},
-		Paths: []compiler.PathRow{{Endpoint: 1, Class: 0, Method: 1, Prefix: "/ok\x00", Enforce: compiler.Match{Allow: 1}}},
+		Paths: []table.PathRow{{Endpoint: 1, Class: 0, Method: 1, Prefix: "/ok\x00", Enforce: table.Match{Allow: 1}}},
 	}
 }
 

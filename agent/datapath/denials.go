@@ -6,7 +6,7 @@ import (
 	"net/netip"
 
 	"github.com/axon-dev/axon/bpf"
-	"github.com/axon-dev/axon/policy/compiler"
+	"github.com/axon-dev/axon/policy/table"
 	"github.com/cilium/ebpf"
 )
 
@@ -21,12 +21,12 @@ const methodTooLong = 0xff
 
 // DenialKey is one tuple of the exact deny and audit_deny tallies.
 type DenialKey struct {
-	Rule     compiler.RuleID // as rule_stats counts it: IDs >= MaxRules are 0
-	Verdict  Verdict         // VerdictDeny or VerdictAuditDeny
-	Endpoint uint32          // destination endpoint ID of the table in force
+	Rule     table.RuleID // as rule_stats counts it: IDs >= MaxRules are 0
+	Verdict  Verdict      // VerdictDeny or VerdictAuditDeny
+	Endpoint uint32       // destination endpoint ID of the table in force
 	Src      netip.Addr
 	Method   string // "" when longer than the datapath keeps (or none was parsed)
-	Path     string // canonical form, at most the first compiler.MaxPathKey bytes
+	Path     string // canonical form, at most the first table.MaxPathKey bytes
 	PathLen  int    // of the whole path
 }
 
@@ -68,7 +68,7 @@ func (d *Datapath) Denials() (Denials, error) {
 	add := func(idx uint32, v uint64) {
 		vd := Verdict(idx % 4)
 		if v > 0 && idx < limit && (vd == VerdictDeny || vd == VerdictAuditDeny) {
-			out.Overflow[RuleVerdict{Rule: compiler.RuleID(idx / 4), Verdict: vd}] = v
+			out.Overflow[RuleVerdict{Rule: table.RuleID(idx / 4), Verdict: vd}] = v
 		}
 	}
 	if err := d.batchOverflow(limit, add); err != nil {
@@ -130,7 +130,7 @@ func (d *Datapath) batchOverflow(limit uint32, add func(uint32, uint64)) error {
 
 func decodeDenialKey(k *bpf.AxonAxDenialKey) DenialKey {
 	out := DenialKey{
-		Rule:     compiler.RuleID(k.Rule),
+		Rule:     table.RuleID(k.Rule),
 		Verdict:  Verdict(k.Verdict),
 		Endpoint: k.Endpoint,
 		Src:      netip.AddrFrom16(k.Saddr).Unmap(),

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/axon-dev/axon/policy/compiler"
 	"github.com/axon-dev/axon/policy/httppath"
+	"github.com/axon-dev/axon/policy/table"
 )
 
 // The differential test's world: servers (policed when a policy selects
@@ -51,7 +51,7 @@ var (
 	diffMethods = []string{"GET", "POST", "DELETE", "PUT", "X-CUSTOM"}
 	reqMethods  = []string{"GET", "POST", "DELETE", "PUT", "X-CUSTOM", "get", "X-LONG-CUSTOM-VERB"}
 	// Methods the datapath refuses as not_http (issue 9 class 15).
-	badMethods   = []string{"G@T", strings.Repeat("M", compiler.MaxMethod+1), "GET/1"}
+	badMethods   = []string{"G@T", strings.Repeat("M", table.MaxMethod+1), "GET/1"}
 	diffSegments = []string{"api", "v1", "admin", "x", "a.b", "1",
 		// Spellings of one canonical form (issue 9 class 13): the rules
 		// and the requests use them all.
@@ -157,14 +157,28 @@ func (g rgen) target() string {
 		p = g.pick("*", "x", "?a", "http://h", "/")
 	case 5:
 		p += "/" + strings.Repeat("z", g.r.IntN(220))
+	case 6:
+		// Past the glob bound (table.MaxGlobPath), sometimes past the
+		// path limit (table.MaxPath).
+		if g.chance(0.5) {
+			// One long segment: a '*' of a glob stays live on it.
+			p = "/" + g.pick(diffSegments...) + "/" + strings.Repeat("z", table.MaxGlobPath-10+g.r.IntN(40))
+		} else {
+			p += "/" + strings.Repeat(g.pick("z", "z/", "a.b/", "x/"), g.r.IntN(300))
+		}
+		if g.chance(0.1) {
+			p += strings.Repeat("y", table.MaxPath-len(p)+g.r.IntN(3)-1)
+		}
+		p += g.pick("", "/x", "/a.b", "/admin")
 	}
 	return p
 }
 
 // TestDifferential sends random requests, on connections cut into random
-// segments, through the TC program and asks the reference evaluator
-// (compiler.Table.Decide) about each: outcome and counted (rule, verdict)
-// must agree for every request.
+// segments (IPv6 ones behind 0-8 extension headers), through the TC program
+// and asks the reference evaluator (table.Table.DecideBounded) about each:
+// outcome and counted (rule, verdict) must agree for every request. Paths
+// reach past the glob bound and the path limit.
 func TestDifferential(t *testing.T) {
 	d := sharedTest(t)
 	tables, perTable := 25, 4000 // 100,000 requests
@@ -199,15 +213,18 @@ func TestDifferential(t *testing.T) {
 				continue
 			}
 			f := newFlow(t, d.Ingress(), src, dst)
+			if src.Is6() {
+				f.ext6 = r.IntN(9) // extension headers the datapath walks
+			}
 			var earlier []string // requests sent before on the connection
 			for k := 1 + r.IntN(3); k > 0 && n < perTable; k-- {
 				n++
 				total++
-				req := compiler.Request{Src: src, Dst: dst, Method: g.pick(reqMethods...), Target: g.target()}
+				req := table.Request{Src: src, Dst: dst, Method: g.pick(reqMethods...), Target: g.target()}
 				if r.IntN(25) == 0 {
 					req.Method = g.pick(badMethods...)
 				}
-				ref := tab.Decide(req)
+				ref := tab.DecideBounded(req)
 				curTable = tab
 				if policed(req.Dst, ref) {
 					seen[ref.Action.String()+" "+ref.Reason]++
@@ -219,8 +236,8 @@ func TestDifferential(t *testing.T) {
 				// A reset ends the connection; on an Audit-only
 				// endpoint, an unparseable request stops the parsing
 				// of the rest of the connection.
-				if ref.Action == compiler.DecisionDeny || ref.Reason == compiler.ReasonNotHTTP {
-					if ref.Action == compiler.DecisionAuditDeny {
+				if ref.Action == table.DecisionDeny || ref.Reason == table.ReasonNotHTTP {
+					if ref.Action == table.DecisionAuditDeny {
 						// The flow stays in its pass state, and its
 						// ports come back in a later test flow.
 						d.forgetFlow(t, f)
@@ -241,8 +258,12 @@ func TestDifferential(t *testing.T) {
 	}
 }
 
+// diffMSS bounds the segments diffRequest cuts (a typical MSS; test runs
+// take packets of at most a page).
+const diffMSS = 1400
+
 // diffRequest sends one request in random segments and checks it.
-func diffRequest(t *testing.T, d *Datapath, f *flow, r *rand.Rand, req compiler.Request, ref compiler.Decision) bool {
+func diffRequest(t *testing.T, d *Datapath, f *flow, r *rand.Rand, req table.Request, ref table.Decision) bool {
 	t.Helper()
 	line := req.Method + " " + req.Target + " HTTP/1.1\r\n"
 	data := line + "Host: h\r\n"
@@ -256,8 +277,8 @@ func diffRequest(t *testing.T, d *Datapath, f *flow, r *rand.Rand, req compiler.
 	// or for a method that is not a token of at most 64 bytes, its first
 	// byte that cannot be part of one.
 	decideAt := len(req.Method) + 1 + len(req.Target)
-	if ref.Reason == compiler.ReasonNotHTTP {
-		decideAt = min(compiler.MaxMethod, len(req.Method))
+	if ref.Reason == table.ReasonNotHTTP {
+		decideAt = min(table.MaxMethod, len(req.Method))
 		for i := 0; i < len(req.Method); i++ {
 			if !httppath.IsToken(req.Method[i:i+1]) && i < decideAt {
 				decideAt = i
@@ -265,13 +286,13 @@ func diffRequest(t *testing.T, d *Datapath, f *flow, r *rand.Rand, req compiler.
 		}
 	}
 	for pos := 0; pos < len(data); {
-		n := 1 + r.IntN(len(data)-pos)
+		n := 1 + r.IntN(min(diffMSS, len(data)-pos))
 		if r.IntN(3) == 0 {
 			n = 1 + r.IntN(min(8, len(data)-pos))
 		}
 		got := f.send(data[pos : pos+n])
 		want := passed
-		if ref.Action == compiler.DecisionDeny && pos <= decideAt && decideAt < pos+n {
+		if ref.Action == table.DecisionDeny && pos <= decideAt && decideAt < pos+n {
 			want = reset
 		}
 		if got != want {
@@ -294,10 +315,10 @@ func diffRequest(t *testing.T, d *Datapath, f *flow, r *rand.Rand, req compiler.
 	return true
 }
 
-var curTable *compiler.Table
+var curTable *table.Table
 
 // policed says whether dst is an endpoint of the current table.
-func policed(dst netip.AddrPort, _ compiler.Decision) bool {
+func policed(dst netip.AddrPort, _ table.Decision) bool {
 	for _, e := range curTable.Endpoints {
 		if e.Addr == dst.Addr() && e.Port == dst.Port() {
 			return true
@@ -307,7 +328,7 @@ func policed(dst netip.AddrPort, _ compiler.Decision) bool {
 }
 
 // ruleCount reads one per-rule counter.
-func (d *Datapath) ruleCount(t testing.TB, rule compiler.RuleID, v Verdict) uint64 {
+func (d *Datapath) ruleCount(t testing.TB, rule table.RuleID, v Verdict) uint64 {
 	var per []uint64
 	if err := d.objs.RuleStats.Lookup(uint32(rule)*4+uint32(v), &per); err != nil {
 		t.Fatal(err)

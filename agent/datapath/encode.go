@@ -8,23 +8,31 @@ import (
 	"net/netip"
 
 	"github.com/axon-dev/axon/bpf"
-	"github.com/axon-dev/axon/policy/compiler"
+	"github.com/axon-dev/axon/bpf/shared"
+	"github.com/axon-dev/axon/policy/table"
 )
 
-// Datapath bounds a Table must fit (bpf/include/map_sizing.h).
+// Datapath bounds a Table must fit and constants of the map contents
+// (bpf/include/axon_shared.h, generated into bpf/shared).
 const (
-	maxMethodLen = compiler.MaxMethodLen // the method key; layout_test checks it against the C struct
-	maxRowGlobs  = 16
-	portWords    = 1024 // AX_PORT_WORDS
+	maxMethodLen = table.MaxMethodLen // the method key
+	maxRowGlobs  = int(shared.SharedAxBoundAX_BOUND_ROW_GLOBS)
+	portWords    = uint32(shared.SharedAxBoundAX_BOUND_PORT_WORDS)
 	// MaxGlobPath is the longest path globs are tested on; for longer paths
 	// a Deny glob counts as matching and an Allow glob as not (fail closed).
-	MaxGlobPath = 256
+	MaxGlobPath = table.MaxGlobPath
 	// MaxRules: rule IDs at or above it are counted against rule 0.
-	MaxRules = 16384
+	MaxRules = uint32(shared.SharedAxBoundAX_BOUND_MAX_RULES)
 
-	epEnforce = 0x01 // AX_EP_ENFORCE
-	epPoliced = 0x02 // AX_EP_POLICED
-	portAny   = 0    // AX_PORT_ANY: the summary entry of an address
+	epEnforce = uint8(shared.SharedAxWireAX_EP_ENFORCE)
+	epPoliced = uint8(shared.SharedAxWireAX_EP_POLICED)
+	portAny   = uint16(shared.SharedAxWireAX_PORT_ANY) // the summary entry of an address
+
+	// LPM prefix lengths: the bits every lookup matches in full before
+	// the address or path, and the IPv4-mapped prefix of IPv4 addresses.
+	cidrFixedBits  = int(shared.SharedAxWireAX_CIDR_KEY_FIXED_BITS)
+	pathFixedBits  = int(shared.SharedAxWireAX_PATH_KEY_FIXED_BITS)
+	ipv4MappedBits = int(shared.SharedAxWireAX_IPV4MAPPED_BITS)
 )
 
 // decisionMaps are the maps whose keys carry a generation, and where in the
@@ -85,7 +93,7 @@ func (g generation) put(m string, k, v any) {
 func addr16(a netip.Addr) [16]byte { return a.As16() }
 
 // encode lays a Table out as the map entries of generation gen.
-func encode(t *compiler.Table, gen uint8) (generation, error) {
+func encode(t *table.Table, gen uint8) (generation, error) {
 	g := newGeneration()
 	var ports [portWords]uint64
 	for _, e := range t.Endpoints {
@@ -129,9 +137,9 @@ func encode(t *compiler.Table, gen uint8) (generation, error) {
 		p := c.Prefix.Masked()
 		bits := p.Bits()
 		if p.Addr().Is4() {
-			bits += 96
+			bits += ipv4MappedBits
 		}
-		k := bpf.AxonAxCidrKey{Prefixlen: uint32(8 + bits), Gen: gen, Addr: addr16(p.Addr())}
+		k := bpf.AxonAxCidrKey{Prefixlen: uint32(cidrFixedBits + bits), Gen: gen, Addr: addr16(p.Addr())}
 		g.put(bpf.AxonMapCidrs, k, c.Identity)
 	}
 	for _, c := range t.Classes {
@@ -149,14 +157,14 @@ func encode(t *compiler.Table, gen uint8) (generation, error) {
 	globIDs := map[string]uint32{} // glob content -> id, this table
 	usedIDs := map[uint32]bool{}
 	for _, r := range mergeRows(t.Paths) {
-		if len(r.Prefix) > compiler.MaxPathKey {
-			return nil, fmt.Errorf("%w: path prefix of %d bytes (at most %d)", ErrTableTooLarge, len(r.Prefix), compiler.MaxPathKey)
+		if len(r.Prefix) > table.MaxPathKey {
+			return nil, fmt.Errorf("%w: path prefix of %d bytes (at most %d)", ErrTableTooLarge, len(r.Prefix), table.MaxPathKey)
 		}
 		if len(r.Globs) > maxRowGlobs {
 			return nil, fmt.Errorf("%w: %d glob candidates on one path row (at most %d)", ErrTableTooLarge, len(r.Globs), maxRowGlobs)
 		}
 		k := bpf.AxonAxPathKey{
-			Prefixlen: uint32(64 + 8*len(r.Prefix)),
+			Prefixlen: uint32(pathFixedBits + 8*len(r.Prefix)),
 			Gen:       gen,
 			Method:    r.Method,
 			Class:     r.Class,

@@ -9,17 +9,18 @@ import (
 	"time"
 
 	"github.com/axon-dev/axon/bpf"
-	"github.com/axon-dev/axon/policy/compiler"
+	"github.com/axon-dev/axon/bpf/shared"
+	"github.com/axon-dev/axon/policy/table"
 	"github.com/cilium/ebpf/ringbuf"
 )
 
-const eventDecision = 1 // AX_EVENT_DECISION, the first byte of a record
+const eventDecision = uint8(shared.SharedAxWireAX_EVENT_DECISION) // the first byte of a record
 
 // Event is one deny or audit_deny decision.
 type Event struct {
 	Verdict  Verdict
 	Reason   Reason
-	Rule     compiler.RuleID
+	Rule     table.RuleID
 	Endpoint uint32
 	Identity uint32
 	Src, Dst netip.AddrPort
@@ -73,7 +74,7 @@ func decodeEvent(b []byte) (Event, error) {
 	return Event{
 		Verdict:  Verdict(e.Verdict),
 		Reason:   Reason(e.Reason),
-		Rule:     compiler.RuleID(e.Rule),
+		Rule:     table.RuleID(e.Rule),
 		Endpoint: e.Endpoint,
 		Identity: e.Identity,
 		Src:      netip.AddrPortFrom(netip.AddrFrom16(e.Saddr).Unmap(), e.Sport),

@@ -7,11 +7,12 @@ import (
 
 	"github.com/axon-dev/axon/policy/compiler"
 	"github.com/axon-dev/axon/policy/source"
+	"github.com/axon-dev/axon/policy/table"
 )
 
 // compileFS compiles a policy directory given as file name -> content with
 // policy/source and the real compiler.
-func compileFS(t testing.TB, files map[string]string) *compiler.Table {
+func compileFS(t testing.TB, files map[string]string) *table.Table {
 	t.Helper()
 	fsys := fstest.MapFS{}
 	for name, text := range files {
@@ -136,7 +137,7 @@ spec:
       paths: [{prefix: /ok}]
 `
 
-func fixtureTable(t testing.TB) *compiler.Table {
+func fixtureTable(t testing.TB) *table.Table {
 	return compileFS(t, map[string]string{
 		"namespaces.yaml": fixtureNamespaces,
 		"pods.yaml":       fixturePods,

@@ -4,12 +4,13 @@ import (
 	"fmt"
 
 	"github.com/axon-dev/axon/bpf"
-	"github.com/axon-dev/axon/policy/compiler"
+	"github.com/axon-dev/axon/bpf/shared"
+	"github.com/axon-dev/axon/policy/table"
 )
 
 const (
-	maxGlobTokens  = 127 // states 0..127 fit the 128-bit masks
-	maxGlobClasses = 64
+	maxGlobTokens  = int(shared.SharedAxBoundAX_BOUND_GLOB_TOKENS) // states 0..127 fit the 128-bit masks
+	maxGlobClasses = int(shared.SharedAxBoundAX_BOUND_GLOB_CLASSES)
 	classOther     = 0 // bytes the pattern does not name, other than '/'
 	classSlash     = 1
 )
@@ -25,10 +26,10 @@ func setBit(m *bpf.AxonAxMask128, i int) {
 // compileGlob builds the bit-parallel automaton the datapath runs (struct
 // ax_glob in bpf/include/axon_shared.h). State j means "tokens before j
 // matched"; a star token j loops on j and lets j+1 be reached without input,
-// as compiler.MatchGlob does.
+// as table.MatchGlob does.
 func compileGlob(pattern string) (bpf.AxonAxGlob, error) {
 	var g bpf.AxonAxGlob
-	toks := compiler.GlobTokens(pattern)
+	toks := table.GlobTokens(pattern)
 	if len(toks) > maxGlobTokens {
 		return g, fmt.Errorf("%w: glob %q has %d tokens (at most %d)", ErrTableTooLarge, pattern, len(toks), maxGlobTokens)
 	}
@@ -45,19 +46,19 @@ func compileGlob(pattern string) (bpf.AxonAxGlob, error) {
 	}
 	for j, t := range toks {
 		switch {
-		case t == compiler.GlobStar:
+		case t == table.GlobStar:
 			setBit(&g.Star, j)
 			for k := 0; k < maxGlobClasses; k++ {
 				if k != classSlash {
 					setBit(&g.Loop[k], j)
 				}
 			}
-		case t == compiler.GlobSuper:
+		case t == table.GlobSuper:
 			setBit(&g.Star, j)
 			for k := 0; k < maxGlobClasses; k++ {
 				setBit(&g.Loop[k], j)
 			}
-		case t == compiler.GlobOne:
+		case t == table.GlobOne:
 			for k := 0; k < maxGlobClasses; k++ {
 				if k != classSlash {
 					setBit(&g.Consume[k], j)
@@ -68,7 +69,7 @@ func compileGlob(pattern string) (bpf.AxonAxGlob, error) {
 		}
 	}
 	g.Ntok = uint8(len(toks))
-	if len(toks) > 0 && toks[len(toks)-1] == compiler.GlobSuper {
+	if len(toks) > 0 && toks[len(toks)-1] == table.GlobSuper {
 		g.TailAny = 1
 	}
 	return g, nil
@@ -76,13 +77,13 @@ func compileGlob(pattern string) (bpf.AxonAxGlob, error) {
 
 // Results of matchCompiled, as the datapath's ax_glob_match.
 const (
-	globNo        = 0
-	globYes       = 1
-	globUndecided = 2 // path longer than MaxGlobPath: the datapath fails closed
+	globNo        = int(table.GlobNo)
+	globYes       = int(table.GlobYes)
+	globUndecided = int(table.GlobUndecided) // path longer than MaxGlobPath: the datapath fails closed
 )
 
 // matchCompiled runs a compiled glob in Go exactly as the datapath does
-// (bpf/include/decide.h); the tests compare it with compiler.MatchGlob.
+// (bpf/include/decide.h); the tests compare it with table.MatchGlob.
 func matchCompiled(g *bpf.AxonAxGlob, path string) int {
 	shl := func(m bpf.AxonAxMask128) bpf.AxonAxMask128 {
 		return bpf.AxonAxMask128{Lo: m.Lo << 1, Hi: m.Hi<<1 | m.Lo>>63}
@@ -102,7 +103,7 @@ func matchCompiled(g *bpf.AxonAxGlob, path string) int {
 	d := bpf.AxonAxMask128{Lo: 1}
 	d = or(d, shl(and(d, g.Star)))
 	for i := 0; i < min(len(path), MaxGlobPath); i++ {
-		k := g.ClassOf[path[i]] & (maxGlobClasses - 1)
+		k := g.ClassOf[path[i]] & uint8(maxGlobClasses-1)
 		d = or(shl(and(d, g.Consume[k])), and(d, g.Loop[k]))
 		d = or(d, shl(and(d, g.Star)))
 		if d.Lo|d.Hi == 0 {

@@ -3,7 +3,7 @@ package datapath
 import (
 	"sort"
 
-	"github.com/axon-dev/axon/policy/compiler"
+	"github.com/axon-dev/axon/policy/table"
 )
 
 // mergeRows rewrites the path rows so that one LPM lookup decides a request
@@ -19,24 +19,24 @@ import (
 // would have combined. MethodAny's rows stay as they are, for methods without
 // rows and unknown methods; the "" row makes a merged trie always answer, so
 // the datapath knows when to fall back to them.
-func mergeRows(rows []compiler.PathRow) []compiler.PathRow {
+func mergeRows(rows []table.PathRow) []table.PathRow {
 	type ec struct {
 		ep    uint32
 		class uint16
 	}
-	groups := map[ec]map[uint8]map[string]*compiler.PathRow{}
+	groups := map[ec]map[uint8]map[string]*table.PathRow{}
 	for i := range rows {
 		r := &rows[i]
 		k := ec{r.Endpoint, r.Class}
 		if groups[k] == nil {
-			groups[k] = map[uint8]map[string]*compiler.PathRow{}
+			groups[k] = map[uint8]map[string]*table.PathRow{}
 		}
 		if groups[k][r.Method] == nil {
-			groups[k][r.Method] = map[string]*compiler.PathRow{}
+			groups[k][r.Method] = map[string]*table.PathRow{}
 		}
 		groups[k][r.Method][r.Prefix] = r
 	}
-	longest := func(set map[string]*compiler.PathRow, p string) *compiler.PathRow {
+	longest := func(set map[string]*table.PathRow, p string) *table.PathRow {
 		for l := len(p); l >= 0; l-- {
 			if r, ok := set[p[:l]]; ok {
 				return r
@@ -44,14 +44,14 @@ func mergeRows(rows []compiler.PathRow) []compiler.PathRow {
 		}
 		return nil
 	}
-	var out []compiler.PathRow
+	var out []table.PathRow
 	for k, byMethod := range groups {
-		anyRows := byMethod[compiler.MethodAny]
+		anyRows := byMethod[table.MethodAny]
 		for _, r := range anyRows {
 			out = append(out, *r)
 		}
 		for m, own := range byMethod {
-			if m == compiler.MethodAny {
+			if m == table.MethodAny {
 				continue
 			}
 			prefixes := map[string]bool{"": true}
@@ -62,8 +62,8 @@ func mergeRows(rows []compiler.PathRow) []compiler.PathRow {
 				prefixes[p] = true
 			}
 			for p := range prefixes {
-				row := compiler.PathRow{Endpoint: k.ep, Class: k.class, Method: m, Prefix: p}
-				for _, src := range []*compiler.PathRow{longest(own, p), longest(anyRows, p)} {
+				row := table.PathRow{Endpoint: k.ep, Class: k.class, Method: m, Prefix: p}
+				for _, src := range []*table.PathRow{longest(own, p), longest(anyRows, p)} {
 					if src == nil {
 						continue
 					}
@@ -95,7 +95,7 @@ func mergeRows(rows []compiler.PathRow) []compiler.PathRow {
 	return out
 }
 
-func containsGlob(gs []compiler.Glob, g compiler.Glob) bool {
+func containsGlob(gs []table.Glob, g table.Glob) bool {
 	for _, x := range gs {
 		if x == g {
 			return true

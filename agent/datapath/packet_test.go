@@ -26,6 +26,7 @@ type segment struct {
 	flags    uint8
 	payload  []byte
 	ipOpts   int  // IPv4: bytes of NOP options; IPv6: a hop-by-hop and a destination options header
+	ext6     int  // IPv6 (ipOpts 0): this many 8-byte extension headers, hop-by-hop then destination options
 	fragMF   bool // IPv4: more-fragments set (a first fragment)
 }
 
@@ -93,6 +94,17 @@ func (s segment) bytes() []byte {
 		ext[8], ext[9] = 6, 1
 		ext[10], ext[11] = 1, 12
 		next = 0
+	} else if s.ext6 > 0 {
+		ext = make([]byte, 8*s.ext6)
+		for i := 0; i < s.ext6; i++ {
+			h := ext[8*i:]
+			h[0] = 60 // destination options next
+			if i == s.ext6-1 {
+				h[0] = 6
+			}
+			h[2], h[3] = 1, 4 // PadN over the rest
+		}
+		next = 0 // hop-by-hop first
 	}
 	ip := make([]byte, 40)
 	ip[0] = 0x60
@@ -217,6 +229,7 @@ type flow struct {
 	src, dst netip.AddrPort
 	seq      uint32 // next client sequence number
 	ack      uint32
+	ext6     int // IPv6 extension headers on the data segments sent
 }
 
 var (
@@ -288,5 +301,5 @@ func (f *flow) send(data string) outcome {
 
 func (f *flow) sendAt(seq uint32, data string) (outcome, parsedTCP) {
 	f.t.Helper()
-	return runSegment(f.t, f.prog, segment{src: f.src, dst: f.dst, seq: seq, ack: f.ack, flags: tcpACK | tcpPSH, payload: []byte(data)})
+	return runSegment(f.t, f.prog, segment{src: f.src, dst: f.dst, seq: seq, ack: f.ack, flags: tcpACK | tcpPSH, payload: []byte(data), ext6: f.ext6})
 }

@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/axon-dev/axon/policy/compiler"
 	"github.com/axon-dev/axon/policy/httppath"
+	"github.com/axon-dev/axon/policy/table"
 )
 
 // Endpoints of the path-form fixture, all on the orders pod.
@@ -78,49 +78,49 @@ func TestPathForms(t *testing.T) {
 	if err := d.Apply(tab); err != nil {
 		t.Fatal(err)
 	}
-	long := strings.Repeat("X", compiler.MaxMethod)
+	long := strings.Repeat("X", table.MaxMethod)
 	for _, c := range []struct {
 		dst    netip.AddrPort
 		method string
 		target string
-		want   compiler.DecisionAction
+		want   table.DecisionAction
 		reason string
 	}{
-		{formsEP, "GET", "/api/v1/orders/@me", compiler.DecisionDeny, ""},
-		{formsEP, "GET", "/api/v1/orders/%40me", compiler.DecisionDeny, ""},
-		{formsEP, "GET", "/api/v1/orders/%40ME", compiler.DecisionAllow, ""},
-		{formsEP, "GET", "/admin:export", compiler.DecisionDeny, ""},
-		{formsEP, "GET", "/admin%3Aexport/x", compiler.DecisionDeny, ""},
-		{formsEP, "GET", "/admin%3aexport", compiler.DecisionDeny, ""},
-		{formsEP, "GET", "/admin%3aexportx", compiler.DecisionAllow, ""},
-		{formsEP, "GET", "/files/a+b", compiler.DecisionDeny, ""},
-		{formsEP, "GET", "/files/a%2Bb", compiler.DecisionDeny, ""},
-		{formsEP, "GET", "/files/a%2bb?x=1", compiler.DecisionDeny, ""},
-		{formsEP, "GET", "/q%3F", compiler.DecisionDeny, ""},
-		{formsEP, "GET", "/q%3f", compiler.DecisionDeny, ""},
-		{formsEP, "GET", "/q?", compiler.DecisionAllow, ""},
-		{formsEP, "GET", "/g/a", compiler.DecisionDeny, ""},
-		{formsEP, "GET", "/g/%40", compiler.DecisionDeny, ""},  // decoded: one byte
-		{formsEP, "GET", "/g/%20", compiler.DecisionAllow, ""}, // kept: three bytes, ? matches one
-		{formsEP, "GET", "/g/ab", compiler.DecisionAllow, ""},
-		{formsEP, "GET", "/e/\"x", compiler.DecisionDeny, ""},
-		{formsEP, "GET", "/e/%22x", compiler.DecisionDeny, ""},
-		{formsEP, "GET", "http://h/api/v1/orders/%40me", compiler.DecisionDeny, ""},
-		{formsEP, "GET", "/api/v1/ok#/../../admin/secret.txt", compiler.DecisionDeny, compiler.ReasonNonCanonicalPath},
-		{formsEP, "GET", "/api/v1/ok?q#/x", compiler.DecisionDeny, compiler.ReasonNonCanonicalPath},
-		{formsEP, "GET", "#", compiler.DecisionDeny, compiler.ReasonNonCanonicalPath},
-		{formsEP, "GET", "http://h#/x", compiler.DecisionDeny, compiler.ReasonNonCanonicalPath},
-		{formsEP, "G@T", "/a", compiler.DecisionDeny, compiler.ReasonNotHTTP},
-		{formsEP, long, "/a", compiler.DecisionAllow, ""},
-		{formsEP, long + "X", "/a", compiler.DecisionDeny, compiler.ReasonNotHTTP},
-		{starGlob, "OPTIONS", "*", compiler.DecisionDeny, ""},
-		{starPfx, "OPTIONS", "*", compiler.DecisionDeny, ""},
-		{starGlob, "GET", "/x", compiler.DecisionDeny, ""},
-		{starAllow, "OPTIONS", "*", compiler.DecisionAllow, ""},
-		{starAllow, "OPTIONS", "/x", compiler.DecisionAllow, ""},
-		{starAllow, "OPTIONS", "/x/y", compiler.DecisionDeny, ""},
+		{formsEP, "GET", "/api/v1/orders/@me", table.DecisionDeny, ""},
+		{formsEP, "GET", "/api/v1/orders/%40me", table.DecisionDeny, ""},
+		{formsEP, "GET", "/api/v1/orders/%40ME", table.DecisionAllow, ""},
+		{formsEP, "GET", "/admin:export", table.DecisionDeny, ""},
+		{formsEP, "GET", "/admin%3Aexport/x", table.DecisionDeny, ""},
+		{formsEP, "GET", "/admin%3aexport", table.DecisionDeny, ""},
+		{formsEP, "GET", "/admin%3aexportx", table.DecisionAllow, ""},
+		{formsEP, "GET", "/files/a+b", table.DecisionDeny, ""},
+		{formsEP, "GET", "/files/a%2Bb", table.DecisionDeny, ""},
+		{formsEP, "GET", "/files/a%2bb?x=1", table.DecisionDeny, ""},
+		{formsEP, "GET", "/q%3F", table.DecisionDeny, ""},
+		{formsEP, "GET", "/q%3f", table.DecisionDeny, ""},
+		{formsEP, "GET", "/q?", table.DecisionAllow, ""},
+		{formsEP, "GET", "/g/a", table.DecisionDeny, ""},
+		{formsEP, "GET", "/g/%40", table.DecisionDeny, ""},  // decoded: one byte
+		{formsEP, "GET", "/g/%20", table.DecisionAllow, ""}, // kept: three bytes, ? matches one
+		{formsEP, "GET", "/g/ab", table.DecisionAllow, ""},
+		{formsEP, "GET", "/e/\"x", table.DecisionDeny, ""},
+		{formsEP, "GET", "/e/%22x", table.DecisionDeny, ""},
+		{formsEP, "GET", "http://h/api/v1/orders/%40me", table.DecisionDeny, ""},
+		{formsEP, "GET", "/api/v1/ok#/../../admin/secret.txt", table.DecisionDeny, table.ReasonNonCanonicalPath},
+		{formsEP, "GET", "/api/v1/ok?q#/x", table.DecisionDeny, table.ReasonNonCanonicalPath},
+		{formsEP, "GET", "#", table.DecisionDeny, table.ReasonNonCanonicalPath},
+		{formsEP, "GET", "http://h#/x", table.DecisionDeny, table.ReasonNonCanonicalPath},
+		{formsEP, "G@T", "/a", table.DecisionDeny, table.ReasonNotHTTP},
+		{formsEP, long, "/a", table.DecisionAllow, ""},
+		{formsEP, long + "X", "/a", table.DecisionDeny, table.ReasonNotHTTP},
+		{starGlob, "OPTIONS", "*", table.DecisionDeny, ""},
+		{starPfx, "OPTIONS", "*", table.DecisionDeny, ""},
+		{starGlob, "GET", "/x", table.DecisionDeny, ""},
+		{starAllow, "OPTIONS", "*", table.DecisionAllow, ""},
+		{starAllow, "OPTIONS", "/x", table.DecisionAllow, ""},
+		{starAllow, "OPTIONS", "/x/y", table.DecisionDeny, ""},
 	} {
-		req := compiler.Request{Src: web4, Dst: c.dst, Method: c.method, Target: c.target}
+		req := table.Request{Src: web4, Dst: c.dst, Method: c.method, Target: c.target}
 		ref := tab.Decide(req)
 		if ref.Action != c.want || ref.Reason != c.reason {
 			t.Errorf("%s %s -> %v: reference %+v, want %v %q", c.method, c.target, c.dst, ref, c.want, c.reason)
@@ -131,13 +131,13 @@ func TestPathForms(t *testing.T) {
 
 // checkKernelAgrees sends req on a fresh connection and checks the outcome
 // and the counted (rule, verdict) against the reference decision.
-func checkKernelAgrees(t *testing.T, d *Datapath, req compiler.Request, ref compiler.Decision) {
+func checkKernelAgrees(t *testing.T, d *Datapath, req table.Request, ref table.Decision) {
 	t.Helper()
 	before := d.ruleCount(t, ref.Rule, Verdict(ref.Action))
 	f := newFlow(t, d.Ingress(), req.Src, req.Dst)
 	got := f.send(req.Method + " " + req.Target + " HTTP/1.1\r\nHost: h\r\n\r\n")
 	want := passed
-	if ref.Action == compiler.DecisionDeny {
+	if ref.Action == table.DecisionDeny {
 		want = reset
 	}
 	if got != want {
@@ -178,12 +178,12 @@ func TestEveryEscape(t *testing.T) {
 		for _, h := range []string{hi, strings.ToLower(hi)} {
 			for _, l := range []string{lo, strings.ToLower(lo)} {
 				target := "/e/%" + h + l
-				ref := tab.Decide(compiler.Request{Src: web4, Dst: dst, Method: "GET", Target: target})
+				ref := tab.Decide(table.Request{Src: web4, Dst: dst, Method: "GET", Target: target})
 				canon := httppath.Canonical(target)
 				switch i, ok := ruleOf[canon]; {
 				case httppath.Check(target) != nil:
 					refused++
-					if ref.Reason != compiler.ReasonNonCanonicalPath {
+					if ref.Reason != table.ReasonNonCanonicalPath {
 						t.Errorf("%s: reference %+v, want non_canonical_path", target, ref)
 					}
 				case !ok:
@@ -194,11 +194,11 @@ func TestEveryEscape(t *testing.T) {
 					} else {
 						kept++
 					}
-					if r := tab.Rules[ref.Rule-1]; ref.Action != compiler.DecisionAllow || r.Policy != "escapes" || r.Index != i {
+					if r := tab.Rules[ref.Rule-1]; ref.Action != table.DecisionAllow || r.Policy != "escapes" || r.Index != i {
 						t.Errorf("%s: reference %+v, want allow by rule %d", target, ref, i)
 					}
 				}
-				checkKernelAgrees(t, d, compiler.Request{Src: web4, Dst: dst, Method: "GET", Target: target}, ref)
+				checkKernelAgrees(t, d, table.Request{Src: web4, Dst: dst, Method: "GET", Target: target}, ref)
 			}
 		}
 	}

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/axon-dev/axon/policy/compiler"
+	"github.com/axon-dev/axon/policy/table"
 )
 
 var (
@@ -21,7 +21,7 @@ var (
 )
 
 // ruleID finds a rule of the table by policy name and index (-1 = default).
-func ruleID(t testing.TB, tab *compiler.Table, policy string, index int) compiler.RuleID {
+func ruleID(t testing.TB, tab *table.Table, policy string, index int) table.RuleID {
 	t.Helper()
 	for _, r := range tab.Rules {
 		if r.Policy == policy && r.Index == index {
@@ -114,7 +114,7 @@ func TestPolicyDecisions(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			ref := tab.Decide(compiler.Request{Src: tc.src, Dst: tc.dst, Method: tc.method, Target: tc.target})
+			ref := tab.Decide(table.Request{Src: tc.src, Dst: tc.dst, Method: tc.method, Target: tc.target})
 			if Verdict(ref.Action) != tc.want.v {
 				t.Errorf("reference evaluator says %v, the test expects %v", ref.Action, tc.want.v)
 			}
@@ -131,7 +131,7 @@ func TestPolicyDecisions(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var rule compiler.RuleID
+			var rule table.RuleID
 			if tc.want.index != -2 {
 				rule = ruleID(t, tab, tc.want.policy, tc.want.index)
 			}

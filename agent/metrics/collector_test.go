@@ -21,7 +21,7 @@ func (f *fakeSource) Decisions() ([]Decision, error) {
 func (f *fakeSource) Drops() ([]Drop, error) {
 	return []Drop{{Reason: "non_canonical_path", Count: 3}}, nil
 }
-func (f *fakeSource) RingbufLost() (uint64, error) { return 7, nil }
+func (f *fakeSource) TelemetryLost() (Lost, error) { return Lost{RingFull: 7, RateLimited: 2}, nil }
 
 // value returns the value of the sample of family name with the labels.
 func value(t *testing.T, src Source, name string, labels map[string]string) (float64, bool) {
@@ -72,6 +72,9 @@ func TestCollectorExportsDatapathCounters(t *testing.T) {
 	}
 	if v, ok := value(t, src, "axon_ringbuf_lost_events_total", nil); !ok || v != 7 {
 		t.Errorf("lost = %v (found %v), want 7", v, ok)
+	}
+	if v, ok := value(t, src, "axon_events_rate_limited_total", nil); !ok || v != 2 {
+		t.Errorf("rate limited = %v (found %v), want 2", v, ok)
 	}
 }
 

@@ -25,9 +25,16 @@ type Source interface {
 	Decisions() ([]Decision, error)
 	// Drops counts requests or packets by the reason they were denied,
 	// dropped or (in audit mode) counted: policy, non_canonical_path,
-	// malformed_request, not_http and the datapath's other reasons.
+	// malformed_request, not_http and the datapath's other reasons. Lost
+	// events are not drops: TelemetryLost counts them.
 	Drops() ([]Drop, error)
-	RingbufLost() (uint64, error)
+	TelemetryLost() (Lost, error)
+}
+
+// Lost counts deny and audit_deny events the datapath did not send.
+type Lost struct {
+	RingFull    uint64 // the ring buffer was full
+	RateLimited uint64 // over the per-CPU event rate limit
 }
 
 // Drop is a cumulative count for one reason.

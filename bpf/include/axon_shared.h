@@ -9,7 +9,12 @@
 #include <linux/types.h>
 #include "map_sizing.h"
 
-/* Verdicts (= the Go datapath.Verdict values). */
+/* The enums below are Go's constants too: bpf2go -type generates them into
+ * the bindings (bpf.AxonAx...), which policy/table and agent/datapath use;
+ * axon_tc.c anchors them in the object's BTF (struct ax_go_types) and a
+ * test compares every member with its Go name. */
+
+/* Verdicts. */
 enum ax_verdict {
 	AX_VERDICT_NONE = 0,
 	AX_VERDICT_ALLOW = 1,
@@ -47,16 +52,64 @@ enum ax_reason {
 	AX_REASON_MAX = 25,
 };
 
-/* Endpoint flags. */
-#define AX_EP_ENFORCE 0x01 /* some Enforce-mode policy protects it */
-#define AX_EP_POLICED 0x02 /* set on every entry with port AX_PORT_ANY */
+/* Modes of a rule (struct ax_glob.mode). */
+enum ax_mode {
+	AX_MODE_ENFORCE = 0,
+	AX_MODE_AUDIT = 1,
+};
 
-/* The endpoints entry with this port summarizes every policed port of its
- * address (flags only): what fragments and tagged frames are judged by. */
-#define AX_PORT_ANY 0
+/* Outcome of a glob test (decide.h): on a path longer than AX_PATH_BUF the
+ * first bytes may not decide. */
+enum ax_glob_result {
+	AX_GLOB_NO = 0,
+	AX_GLOB_YES = 1,
+	AX_GLOB_UNDECIDED = 2,
+};
 
-/* Event types (first byte of every ring-buffer record). */
-#define AX_EVENT_DECISION 1
+/* Constants of the map contents. */
+enum ax_wire {
+	/* Endpoint flags. */
+	AX_EP_ENFORCE = 0x01, /* some Enforce-mode policy protects it */
+	AX_EP_POLICED = 0x02, /* set on every entry with port AX_PORT_ANY */
+	/* The endpoints entry with this port summarizes every policed port of
+	 * its address (flags only): what fragments and tagged frames are
+	 * judged by. */
+	AX_PORT_ANY = 0,
+	/* Event types (first byte of every ring-buffer record). */
+	AX_EVENT_DECISION = 1,
+	/* LPM keys: bits before the address (struct ax_cidr_key: gen) or the
+	 * path (struct ax_path_key: gen, method, class, endpoint), which every
+	 * lookup matches in full; an IPv4 address is IPv4-mapped (96 bits of
+	 * prefix before it). */
+	AX_CIDR_KEY_FIXED_BITS = 8,
+	AX_PATH_KEY_FIXED_BITS = 64,
+	AX_IPV4_MAPPED_BITS = 96,
+};
+
+/* The bounds of map_sizing.h that Go needs. */
+enum ax_bound {
+	AX_BOUND_PORT_WORDS = AX_PORT_WORDS,
+	AX_BOUND_MAX_RULES = AX_MAX_RULES,
+	AX_BOUND_REASON_STATS = AX_REASON_STATS,
+	AX_BOUND_METHOD_MAX = AX_METHOD_MAX,
+	AX_BOUND_METHOD_LIMIT = AX_METHOD_LIMIT,
+	AX_BOUND_PATH_KEY = AX_PATH_KEY,
+	AX_BOUND_PATH_BUF = AX_PATH_BUF,
+	AX_BOUND_PATH_LIMIT = AX_PATH_LIMIT,
+	AX_BOUND_ROW_GLOBS = AX_ROW_GLOBS,
+	AX_BOUND_GLOB_CLASSES = AX_GLOB_CLASSES,
+	AX_BOUND_GLOB_TOKENS = AX_GLOB_TOKENS,
+};
+
+/* Anchors the enums in the object's BTF for bpf2go -type (axon_tc.c). */
+struct ax_go_types {
+	enum ax_verdict verdict;
+	enum ax_reason reason;
+	enum ax_mode mode;
+	enum ax_glob_result glob;
+	enum ax_wire wire;
+	enum ax_bound bound;
+};
 
 struct ax_config {
 	__u32 active_gen; /* generation (0 or 1) every lookup uses */

@@ -11,8 +11,6 @@
 #include "policy_maps.h"
 #include "telemetry.h"
 
-enum { AX_GLOB_NO = 0, AX_GLOB_YES = 1, AX_GLOB_UNDECIDED = 2 };
-
 static __always_inline void ax_shl1(__u64 *lo, __u64 *hi)
 {
 	*hi = (*hi << 1) | (*lo >> 63);
@@ -245,7 +243,7 @@ __attribute__((noinline)) int ax_decide(struct __sk_buff *skb)
 	} else {
 		struct ax_cidr_key *ck = &s->ckey;
 		__builtin_memset(ck, 0, sizeof(*ck));
-		ck->prefixlen = 8 + 128;
+		ck->prefixlen = AX_CIDR_KEY_FIXED_BITS + 128;
 		ck->gen = gen;
 		__builtin_memcpy(ck->addr, s->key.saddr, 16);
 		id = bpf_map_lookup_elem(&cidrs, ck);
@@ -267,7 +265,7 @@ __attribute__((noinline)) int ax_decide(struct __sk_buff *skb)
 
 	/* Path rows (rules 6, 7). */
 	struct ax_path_key *pk = &s->pkey;
-	pk->prefixlen = 64 + 8 * AX_PATH_KEY;
+	pk->prefixlen = AX_PATH_KEY_FIXED_BITS + 8 * AX_PATH_KEY;
 	pk->gen = gen;
 	pk->class = class;
 	pk->endpoint = s->ep.id;

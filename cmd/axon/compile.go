@@ -10,7 +10,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/axon-dev/axon/api/v1alpha1"
-	"github.com/axon-dev/axon/policy/compiler"
+	"github.com/axon-dev/axon/policy/table"
 )
 
 // compileCmd: axon policy compile DIR.
@@ -108,7 +108,7 @@ func summarize(out io.Writer, l *loaded) {
 
 // defaultString describes what an endpoint does with requests no rule
 // matches.
-func defaultString(t *compiler.Table, ep compiler.Endpoint) string {
+func defaultString(t *table.Table, ep table.Endpoint) string {
 	s := actionString(ep.EnforceDefault.Action)
 	if ep.EnforceDefault.Rule != 0 {
 		r := t.Rules[ep.EnforceDefault.Rule-1]
@@ -120,11 +120,11 @@ func defaultString(t *compiler.Table, ep compiler.Endpoint) string {
 	return s
 }
 
-func actionString(a compiler.Action) string {
+func actionString(a table.Action) string {
 	switch a {
-	case compiler.ActionAllow:
+	case table.ActionAllow:
 		return "allow"
-	case compiler.ActionDeny:
+	case table.ActionDeny:
 		return "deny"
 	}
 	return fmt.Sprintf("action(%d)", a)

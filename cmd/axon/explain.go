@@ -12,6 +12,7 @@ import (
 
 	"github.com/axon-dev/axon/api/v1alpha1"
 	"github.com/axon-dev/axon/policy/compiler"
+	"github.com/axon-dev/axon/policy/table"
 )
 
 // explainCmd: axon policy explain DIR --from SRC --to HOST:PORT "METHOD TARGET".
@@ -55,7 +56,7 @@ func explainCmd(ctx context.Context, args []string, out io.Writer) (int, error) 
 	return exitOK, nil
 }
 
-func explain(out io.Writer, l *loaded, req compiler.Request, d compiler.Decision) {
+func explain(out io.Writer, l *loaded, req table.Request, d table.Decision) {
 	row := func(k, format string, args ...any) { fmt.Fprintf(out, "%-9s %s\n", k, fmt.Sprintf(format, args...)) }
 
 	row("request", "%s %s", req.Method, req.Target)
@@ -65,10 +66,10 @@ func explain(out io.Writer, l *loaded, req compiler.Request, d compiler.Decision
 		dst = fmt.Sprintf("%s/%s %s", p.Namespace, p.Name, dst)
 	}
 	row("to", "%s", dst)
-	path, reason := compiler.NormalizeRequest(req.Method, req.Target)
+	path, reason := table.NormalizeRequest(req.Method, req.Target)
 	switch {
-	case reason == compiler.ReasonNotHTTP:
-		row("method", "%q is not decided by rules: %s (not a token of at most %d bytes)", req.Method, reason, compiler.MaxMethod)
+	case reason == table.ReasonNotHTTP:
+		row("method", "%q is not decided by rules: %s (not a token of at most %d bytes)", req.Method, reason, table.MaxMethod)
 	case reason != "":
 		row("path", "%q is not decided by rules: %s", req.Target, reason)
 	case path != req.Target:
@@ -139,10 +140,10 @@ func selects(sel *metav1.LabelSelector, l map[string]string) bool {
 }
 
 // why says in words which step of docs/semantics.md "Decision" decided.
-func (l *loaded) why(req compiler.Request, d compiler.Decision, policed bool) string {
+func (l *loaded) why(req table.Request, d table.Decision, policed bool) string {
 	r := l.rule(d.Rule)
 	switch {
-	case d.Reason == compiler.ReasonNonCanonicalPath:
+	case d.Reason == table.ReasonNonCanonicalPath:
 		return "the path is not canonical (percent-encoded unreserved characters, //, dot segments, backslashes or raw bytes): " +
 			"on a policed port such requests are decided before any rule, so that no encoding can slip past a Deny or an allow-list" +
 			auditSuffix(d)
@@ -155,12 +156,12 @@ func (l *loaded) why(req compiler.Request, d compiler.Decision, policed bool) st
 	}
 	name := r.Namespace + "/" + r.Policy
 	switch d.Action {
-	case compiler.DecisionDeny:
+	case table.DecisionDeny:
 		if r.Index >= 0 {
 			return "this Deny rule matches the request; a matching Deny rule beats every Allow rule of every policy"
 		}
 		return fmt.Sprintf("no Enforce-mode Allow rule matches; the Enforce-mode policies' strictest defaultAction is Deny (%s)", name)
-	case compiler.DecisionAuditDeny:
+	case table.DecisionAuditDeny:
 		if r.Index >= 0 {
 			return fmt.Sprintf("the Enforce-mode policies let it through, but the Audit-mode rule of %s would deny it: it passes and is counted as audit_deny", name)
 		}
@@ -173,8 +174,8 @@ func (l *loaded) why(req compiler.Request, d compiler.Decision, policed bool) st
 	}
 }
 
-func auditSuffix(d compiler.Decision) string {
-	if d.Action == compiler.DecisionAuditDeny {
+func auditSuffix(d table.Decision) string {
+	if d.Action == table.DecisionAuditDeny {
 		return " (only Audit-mode policies protect the endpoint: it passes and is counted)"
 	}
 	return ""

@@ -12,6 +12,7 @@ import (
 	"github.com/axon-dev/axon/policy/bundle"
 	"github.com/axon-dev/axon/policy/compiler"
 	"github.com/axon-dev/axon/policy/source"
+	"github.com/axon-dev/axon/policy/table"
 )
 
 // errInvalidDir is returned after the problems of a policy directory that
@@ -22,7 +23,7 @@ var errInvalidDir = errors.New("policy directory does not compile")
 type loaded struct {
 	dir      string
 	set      *source.Set
-	table    *compiler.Table
+	table    *table.Table
 	problems source.Problems // warnings only once loaded
 }
 

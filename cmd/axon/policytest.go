@@ -16,6 +16,7 @@ import (
 	"github.com/axon-dev/axon/policy/compiler"
 	regolib "github.com/axon-dev/axon/policy/rego"
 	"github.com/axon-dev/axon/policy/source"
+	"github.com/axon-dev/axon/policy/table"
 )
 
 // testCmd: axon policy test [--bundle SRC]... DIR. It runs the directory's
@@ -194,7 +195,7 @@ func checkSample(ctx context.Context, l *loaded, oracle *compiler.Oracle, s *sou
 
 // samePolicy reports whether name ("namespace/name" or "name") names r's
 // policy.
-func samePolicy(name string, r *compiler.Rule) bool {
+func samePolicy(name string, r *table.Rule) bool {
 	if ns, n, ok := strings.Cut(name, "/"); ok {
 		return ns == r.Namespace && n == r.Policy
 	}
@@ -202,25 +203,25 @@ func samePolicy(name string, r *compiler.Rule) bool {
 }
 
 // request builds the evaluator's request from what a user types.
-func request(set *source.Set, from, to, line string) (compiler.Request, error) {
+func request(set *source.Set, from, to, line string) (table.Request, error) {
 	src, err := set.ResolveAddr(from)
 	if err != nil {
-		return compiler.Request{}, fmt.Errorf("from: %w", err)
+		return table.Request{}, fmt.Errorf("from: %w", err)
 	}
 	dst, err := set.ResolveAddrPort(to)
 	if err != nil {
-		return compiler.Request{}, fmt.Errorf("to: %w", err)
+		return table.Request{}, fmt.Errorf("to: %w", err)
 	}
 	method, target, err := source.ParseRequest(line)
 	if err != nil {
-		return compiler.Request{}, err
+		return table.Request{}, err
 	}
-	return compiler.Request{Src: src, Dst: dst, Method: method, Target: target}, nil
+	return table.Request{Src: src, Dst: dst, Method: method, Target: target}, nil
 }
 
 // decisionString is "deny by shop/orders-api defaultAction (...)" or
 // "deny (non_canonical_path)".
-func decisionString(l *loaded, d compiler.Decision) string {
+func decisionString(l *loaded, d table.Decision) string {
 	s := d.Action.String()
 	if d.Reason != "" {
 		s += " (" + d.Reason + ")"

@@ -49,8 +49,9 @@ func agentDashboard() *dashboard.DashboardBuilder {
 			query("max by (instance) (axon_flows"+i+")", "{{instance}} flows"),
 			query("sum by (instance) (rate(axon_flows_expired_total"+ri+"))", "{{instance}} expired/s"))).
 		WithRow(dashboard.NewRowBuilder("Losses")).
-		WithPanel(graph("Deny event losses", "Events the datapath could not queue (counters stay exact), and events read by decision.", "none", 8,
+		WithPanel(graph("Deny event losses", "Events the datapath could not queue (ring buffer full) or did not send (per-CPU rate limit); counters stay exact. And events read by decision.", "none", 8,
 			query("sum by (instance) (rate(axon_ringbuf_lost_events_total"+ri+"))", "{{instance}} lost/s"),
+			query("sum by (instance) (rate(axon_events_rate_limited_total"+ri+"))", "{{instance}} rate-limited/s"),
 			query("sum by (instance, decision) (rate(axon_events_total"+ri+"))", "{{instance}} {{decision}} read/s"))).
 		WithPanel(graph("HTTP observer losses", "Messages or events the socket observer could not count, by reason (docs/observability.md).", "none", 8,
 			query("sum by (instance, reason) (rate(axon_http_observer_lost_total"+ri+"))", "{{instance}} {{reason}}"))).

@@ -17,8 +17,8 @@ import (
 
 	"github.com/axon-dev/axon/agent"
 	"github.com/axon-dev/axon/policy/bundle"
-	"github.com/axon-dev/axon/policy/compiler"
 	"github.com/axon-dev/axon/policy/source"
+	"github.com/axon-dev/axon/policy/table"
 )
 
 const (
@@ -161,8 +161,8 @@ func (s *server) counts() (requests, notModified int) {
 }
 
 // decide decides a request from web-0 to orders-0:8080.
-func decide(t *compiler.Table, method, path string) compiler.DecisionAction {
-	return t.Decide(compiler.Request{Src: netip.MustParseAddr("10.95.0.11"), Dst: netip.MustParseAddrPort("10.95.0.10:8080"),
+func decide(t *table.Table, method, path string) table.DecisionAction {
+	return t.Decide(table.Request{Src: netip.MustParseAddr("10.95.0.11"), Dst: netip.MustParseAddrPort("10.95.0.10:8080"),
 		Method: method, Target: path}).Action
 }
 
@@ -216,8 +216,8 @@ func TestBundleServiceWithETags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if decide(t1, "GET", "/x") != compiler.DecisionAllow || decide(t1, "POST", "/x") != compiler.DecisionDeny ||
-		decide(t1, "GET", "/admin/x") != compiler.DecisionDeny {
+	if decide(t1, "GET", "/x") != table.DecisionAllow || decide(t1, "POST", "/x") != table.DecisionDeny ||
+		decide(t1, "GET", "/admin/x") != table.DecisionDeny {
 		t.Error("v1 table does not follow data.config of v1")
 	}
 
@@ -238,8 +238,8 @@ func TestBundleServiceWithETags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if decide(t2, "GET", "/x") != compiler.DecisionDeny || decide(t2, "POST", "/x") != compiler.DecisionAllow ||
-		decide(t2, "POST", "/admin/x") != compiler.DecisionAllow || decide(t2, "POST", "/root/x") != compiler.DecisionDeny {
+	if decide(t2, "GET", "/x") != table.DecisionDeny || decide(t2, "POST", "/x") != table.DecisionAllow ||
+		decide(t2, "POST", "/admin/x") != table.DecisionAllow || decide(t2, "POST", "/root/x") != table.DecisionDeny {
 		t.Error("v2 table does not follow data.config of v2")
 	}
 
@@ -265,7 +265,7 @@ func TestBundleServiceWithETags(t *testing.T) {
 		t.Errorf("axon_bundle_ok %v after a failed poll", v)
 	}
 	t3, _, err := load(policyDir, t2)
-	if err != nil || decide(t3, "POST", "/x") != compiler.DecisionAllow {
+	if err != nil || decide(t3, "POST", "/x") != table.DecisionAllow {
 		t.Errorf("with the last good bundle: %v", err)
 	}
 

@@ -3,6 +3,8 @@ package compiler
 import (
 	"context"
 	"testing"
+
+	"github.com/axon-dev/axon/policy/table"
 )
 
 // BenchmarkPartialEvalOnePolicy partially evaluates one 10-rule policy of the
@@ -16,7 +18,7 @@ func BenchmarkPartialEvalOnePolicy(b *testing.B) {
 		nsData[n] = labelsAny(l)
 	}
 	comp, _ := libraryCompiler(ps)
-	ruleIDs := map[ruleKey]RuleID{}
+	ruleIDs := map[ruleKey]table.RuleID{}
 	for _, r := range rules {
 		ruleIDs[ruleKey{r.Namespace, r.Policy, r.Index}] = r.ID
 	}

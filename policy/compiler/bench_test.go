@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/axon-dev/axon/api/v1alpha1"
+	"github.com/axon-dev/axon/policy/table"
 )
 
 // benchInput is issue 3's benchmark workload: 5,000 pod identities in 50
@@ -67,13 +68,13 @@ func benchInput() *Input {
 	return in
 }
 
-func rowCount(t *Table) int { return len(t.Paths) }
+func rowCount(t *table.Table) int { return len(t.Paths) }
 
 // BenchmarkCompileFull compiles the whole workload from scratch.
 func BenchmarkCompileFull(b *testing.B) {
 	in := benchInput()
 	ctx := context.Background()
-	var t *Table
+	var t *table.Table
 	b.ReportAllocs()
 	for b.Loop() {
 		var err error
@@ -100,7 +101,7 @@ func BenchmarkCompileOneChange(b *testing.B) {
 	}
 	b.ReportAllocs()
 	i := 0
-	var t *Table
+	var t *table.Table
 	for b.Loop() {
 		i++
 		in.Policies[500].Spec.Rules[0].HTTP[0].Paths = []v1alpha1.PathMatch{{Prefix: fmt.Sprintf("/changed/%d", i)}}

@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/axon-dev/axon/api/v1alpha1"
+	"github.com/axon-dev/axon/policy/table"
 )
 
 // TestPathKeyBoundary: patterns of the maximum length (127 bytes) fill the
@@ -54,7 +55,7 @@ func TestPathKeyBoundary(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got != want || (got.Action == DecisionAllow) != c.allow {
+		if got != want || (got.Action == table.DecisionAllow) != c.allow {
 			t.Errorf("%s %d-byte path: table %+v, OPA %+v, want allow=%v", c.method, len(c.path), got, want, c.allow)
 		}
 	}

@@ -4,6 +4,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"sync"
+
+	"github.com/axon-dev/axon/policy/table"
 )
 
 // Cache keeps, between compilations, the partial evaluation of each policy
@@ -23,8 +25,8 @@ type Cache struct {
 // groupResult is what compileGroup computes: source classes and path rows,
 // without endpoint IDs.
 type groupResult struct {
-	classes []SourceClass
-	rows    []PathRow
+	classes []table.SourceClass
+	rows    []table.PathRow
 }
 
 // NewCache returns an empty cache for WithCache.

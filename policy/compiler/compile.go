@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/axon-dev/axon/policy/table"
 	"github.com/open-policy-agent/opa/v1/ast"
 )
 
@@ -17,13 +18,13 @@ type group struct {
 	policies []int
 	targets  []*target
 	conjs    []*conj
-	classes  []SourceClass // Endpoint unset
-	rows     []PathRow     // Endpoint unset
+	classes  []table.SourceClass // Endpoint unset
+	rows     []table.PathRow     // Endpoint unset
 }
 
 // Compile compiles the input into a decision table. Errors about the policies
 // are *Error values (errors.Is ErrUnsupported or ErrInvalid).
-func Compile(ctx context.Context, in *Input, opts ...Option) (*Table, error) {
+func Compile(ctx context.Context, in *Input, opts ...Option) (*table.Table, error) {
 	var o options
 	for _, opt := range opts {
 		opt(&o)
@@ -42,7 +43,7 @@ func Compile(ctx context.Context, in *Input, opts ...Option) (*Table, error) {
 	if _, err := libraryCompiler(ps, env); err != nil {
 		return nil, err
 	}
-	ruleIDs := make(map[ruleKey]RuleID, len(rules))
+	ruleIDs := make(map[ruleKey]table.RuleID, len(rules))
 	for _, r := range rules {
 		ruleIDs[ruleKey{r.Namespace, r.Policy, r.Index}] = r.ID
 	}
@@ -110,13 +111,13 @@ func Compile(ctx context.Context, in *Input, opts ...Option) (*Table, error) {
 		}
 	}
 
-	t := &Table{Rules: rules, Warnings: warns}
+	t := &table.Table{Rules: rules, Warnings: warns}
 	u := buildUniverse(pods, cidrs, o.previous)
-	methodIDs, err := t.assignMethods(methodNames, o.previous)
+	methodIDs, err := assignMethods(t, methodNames, o.previous)
 	if err != nil {
 		return nil, err
 	}
-	t.fillIdentities(u, pods)
+	fillIdentities(t, u, pods)
 	epIDs := endpointIDs(groups, o.previous)
 	fp := fingerprint(u, methodIDs)
 	for _, g := range groups {
@@ -124,15 +125,15 @@ func Compile(ctx context.Context, in *Input, opts ...Option) (*Table, error) {
 		if cr, ok := o.cache.getGroup(key); ok {
 			g.classes, g.rows = cr.classes, cr.rows
 		} else {
-			if err := t.compileGroup(g, u, methodIDs); err != nil {
+			if err := compileGroup(t, g, u, methodIDs); err != nil {
 				return nil, withPolicy(err, ps, g.policies)
 			}
 			o.cache.putGroup(key, groupResult{g.classes, g.rows})
 		}
-		t.addEndpoints(g, ps, epIDs)
+		addEndpoints(t, g, ps, epIDs)
 	}
-	t.emitGroups(groups, epIDs)
-	t.sort()
+	emitGroups(t, groups, epIDs)
+	sortTable(t)
 	o.cache.end()
 	return t, nil
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/axon-dev/axon/api/v1alpha1"
 	"github.com/axon-dev/axon/api/v1alpha1/validation"
+	"github.com/axon-dev/axon/policy/table"
 )
 
 func pod(ns, name, ip string, l map[string]string) corev1.Pod {
@@ -68,8 +69,8 @@ func regoInput() *Input {
 	}
 }
 
-func req(src, method, target string) Request {
-	return Request{Src: netip.MustParseAddr(src), Dst: netip.MustParseAddrPort("10.1.0.1:8080"), Method: method, Target: target}
+func req(src, method, target string) table.Request {
+	return table.Request{Src: netip.MustParseAddr(src), Dst: netip.MustParseAddrPort("10.1.0.1:8080"), Method: method, Target: target}
 }
 
 // TestRegoPolicy compiles a policy written as a Rego module and checks the
@@ -82,7 +83,7 @@ func TestRegoPolicy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	id := func(index int) RuleID {
+	id := func(index int) table.RuleID {
 		for _, r := range tab.Rules {
 			if r.Policy == "tenants" && r.Index == index {
 				return r.ID
@@ -95,20 +96,20 @@ func TestRegoPolicy(t *testing.T) {
 		t.Errorf("deny origin %q, want tenants.rego:7", o)
 	}
 	for _, c := range []struct {
-		r    Request
-		want Decision
+		r    table.Request
+		want table.Decision
 	}{
-		{req("10.1.0.2", "GET", "/tenants/a"), Decision{Action: DecisionAllow, Rule: id(1)}},
-		{req("10.1.0.2", "DELETE", "/tenants/a"), Decision{Action: DecisionDeny, Rule: id(0)}},
-		{req("10.1.0.3", "DELETE", "/tenants/a"), Decision{Action: DecisionAllow, Rule: id(1)}},
-		{req("10.1.0.4", "GET", "/tenants/a"), Decision{Action: DecisionDeny, Rule: id(-1)}},
-		{req("10.1.0.4", "GET", "/public/a/b"), Decision{Action: DecisionAllow, Rule: id(1)}},
-		{req("10.1.0.4", "GET", "/public"), Decision{Action: DecisionDeny, Rule: id(-1)}},
-		{req("203.0.113.9", "HEAD", "/x"), Decision{Action: DecisionAllow, Rule: id(1)}},
-		{req("203.0.113.9", "POST", "/x"), Decision{Action: DecisionDeny, Rule: id(-1)}},
-		{req("203.0.113.9", "DELETE", "/public/x"), Decision{Action: DecisionDeny, Rule: id(0)}},
-		{req("198.51.100.1", "GET", "/x"), Decision{Action: DecisionDeny, Rule: id(-1)}},
-		{req("10.1.0.2", "GET", "/tenants/../admin"), Decision{Action: DecisionDeny, Reason: ReasonNonCanonicalPath}},
+		{req("10.1.0.2", "GET", "/tenants/a"), table.Decision{Action: table.DecisionAllow, Rule: id(1)}},
+		{req("10.1.0.2", "DELETE", "/tenants/a"), table.Decision{Action: table.DecisionDeny, Rule: id(0)}},
+		{req("10.1.0.3", "DELETE", "/tenants/a"), table.Decision{Action: table.DecisionAllow, Rule: id(1)}},
+		{req("10.1.0.4", "GET", "/tenants/a"), table.Decision{Action: table.DecisionDeny, Rule: id(-1)}},
+		{req("10.1.0.4", "GET", "/public/a/b"), table.Decision{Action: table.DecisionAllow, Rule: id(1)}},
+		{req("10.1.0.4", "GET", "/public"), table.Decision{Action: table.DecisionDeny, Rule: id(-1)}},
+		{req("203.0.113.9", "HEAD", "/x"), table.Decision{Action: table.DecisionAllow, Rule: id(1)}},
+		{req("203.0.113.9", "POST", "/x"), table.Decision{Action: table.DecisionDeny, Rule: id(-1)}},
+		{req("203.0.113.9", "DELETE", "/public/x"), table.Decision{Action: table.DecisionDeny, Rule: id(0)}},
+		{req("198.51.100.1", "GET", "/x"), table.Decision{Action: table.DecisionDeny, Rule: id(-1)}},
+		{req("10.1.0.2", "GET", "/tenants/../admin"), table.Decision{Action: table.DecisionDeny, Reason: table.ReasonNonCanonicalPath}},
 	} {
 		if got := tab.Decide(c.r); got != c.want {
 			t.Errorf("%s %s from %s: got %+v, want %+v", c.r.Method, c.r.Target, c.r.Src, got, c.want)
@@ -229,7 +230,7 @@ func TestPreviousKeepsIDs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ids := func(t *Table) map[string]uint32 {
+	ids := func(t *table.Table) map[string]uint32 {
 		m := map[string]uint32{}
 		for _, id := range t.Identities {
 			m[podKey(id.Namespace, id.Labels)+id.CIDR] = id.ID
@@ -259,24 +260,24 @@ func TestTableIsSorted(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !slices.IsSortedFunc(tab.Paths, comparePathRows) {
+		if !slices.IsSortedFunc(tab.Paths, table.ComparePathRows) {
 			t.Fatal("Paths not sorted")
 		}
-		if !slices.IsSortedFunc(tab.Classes, func(a, b SourceClass) int {
-			if c := cmpU32(a.Endpoint, b.Endpoint); c != 0 {
+		if !slices.IsSortedFunc(tab.Classes, func(a, b table.SourceClass) int {
+			if c := table.CmpU32(a.Endpoint, b.Endpoint); c != 0 {
 				return c
 			}
-			return cmpU32(a.Identity, b.Identity)
+			return table.CmpU32(a.Identity, b.Identity)
 		}) {
 			t.Fatal("Classes not sorted")
 		}
 		for i, r := range tab.Rules {
-			if r.ID != RuleID(i+1) {
+			if r.ID != table.RuleID(i+1) {
 				t.Fatalf("rule %d has ID %d", i, r.ID)
 			}
 		}
 		for i := 1; i < len(tab.Paths); i++ {
-			if comparePathRows(tab.Paths[i-1], tab.Paths[i]) == 0 {
+			if table.ComparePathRows(tab.Paths[i-1], tab.Paths[i]) == 0 {
 				t.Fatalf("duplicate path row %+v", tab.Paths[i])
 			}
 		}
@@ -363,7 +364,7 @@ func TestCacheSeesPodAddressChange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := prev.Decide(req("10.1.0.5", "GET", "/")); d.Action != DecisionAllow {
+	if d := prev.Decide(req("10.1.0.5", "GET", "/")); d.Action != table.DecisionAllow {
 		t.Fatalf("web inside the subnet: %+v, want allow", d)
 	}
 	in.Pods[1].Status.PodIP = "10.2.0.5"
@@ -378,32 +379,48 @@ func TestCacheSeesPodAddressChange(t *testing.T) {
 	if !reflect.DeepEqual(cached, fresh) {
 		t.Fatal("cached compilation after a pod moved differs from a fresh one")
 	}
-	if d := cached.Decide(req("10.2.0.5", "GET", "/")); d.Action != DecisionDeny {
+	if d := cached.Decide(req("10.2.0.5", "GET", "/")); d.Action != table.DecisionDeny {
 		t.Fatalf("web moved out of the subnet: %+v, want deny", d)
 	}
 }
 
 // TestValidationAndCompilerAgree: a policy the validation (webhook, loader)
 // accepts compiles, and one it rejects does not, so an admitted policy can
-// never block an agent's whole policy set.
+// never block an agent's whole policy set (and a policy the webhook refuses
+// cannot be slipped in through the policy folder).
 func TestValidationAndCompilerAgree(t *testing.T) {
-	long := strings.Repeat("M", MaxMethodLen)
+	long := strings.Repeat("M", table.MaxMethodLen)
 	for _, c := range []struct {
 		name string
 		http v1alpha1.HTTPRule
 		ok   bool
+		from []v1alpha1.Peer
 	}{
-		{"asterisk-form exact", v1alpha1.HTTPRule{Methods: []string{"OPTIONS"}, Paths: []v1alpha1.PathMatch{{Exact: "*"}}}, true},
-		{"asterisk-form prefix", v1alpha1.HTTPRule{Paths: []v1alpha1.PathMatch{{Prefix: "*"}}}, false},
-		{"longest method", v1alpha1.HTTPRule{Methods: []string{long}}, true},
-		{"method one byte too long", v1alpha1.HTTPRule{Methods: []string{long + "M"}}, false},
-		{"query in exact", v1alpha1.HTTPRule{Paths: []v1alpha1.PathMatch{{Exact: "/a?b"}}}, false},
-		{"longest pattern", v1alpha1.HTTPRule{Paths: []v1alpha1.PathMatch{{Prefix: "/" + strings.Repeat("a", MaxPathKey-2)}}}, true},
-		{"pattern one byte too long", v1alpha1.HTTPRule{Paths: []v1alpha1.PathMatch{{Prefix: "/" + strings.Repeat("a", MaxPathKey-1)}}}, false},
+		{"asterisk-form exact", v1alpha1.HTTPRule{Methods: []string{"OPTIONS"}, Paths: []v1alpha1.PathMatch{{Exact: "*"}}}, true, nil},
+		{"asterisk-form prefix", v1alpha1.HTTPRule{Paths: []v1alpha1.PathMatch{{Prefix: "*"}}}, false, nil},
+		{"longest method", v1alpha1.HTTPRule{Methods: []string{long}}, true, nil},
+		{"method one byte too long", v1alpha1.HTTPRule{Methods: []string{long + "M"}}, false, nil},
+		{"query in exact", v1alpha1.HTTPRule{Paths: []v1alpha1.PathMatch{{Exact: "/a?b"}}}, false, nil},
+		{"longest pattern", v1alpha1.HTTPRule{Paths: []v1alpha1.PathMatch{{Prefix: "/" + strings.Repeat("a", table.MaxPathKey-2)}}}, true, nil},
+		{"pattern one byte too long", v1alpha1.HTTPRule{Paths: []v1alpha1.PathMatch{{Prefix: "/" + strings.Repeat("a", table.MaxPathKey-1)}}}, false, nil},
+		{"glob with **", v1alpha1.HTTPRule{Paths: []v1alpha1.PathMatch{{Glob: "/a/**/b"}}}, true, nil},
+		{"glob with ***", v1alpha1.HTTPRule{Paths: []v1alpha1.PathMatch{{Glob: "/a/***"}}}, false, nil},
+		{"glob with brackets", v1alpha1.HTTPRule{Paths: []v1alpha1.PathMatch{{Glob: "/a/[bc]"}}}, false, nil},
+		{"glob with an escaped star", v1alpha1.HTTPRule{Paths: []v1alpha1.PathMatch{{Glob: "/a/%2A"}}}, false, nil},
+		{"longest glob", v1alpha1.HTTPRule{Paths: []v1alpha1.PathMatch{{Glob: "/" + strings.Repeat("a*", (table.MaxPathKey-2)/2)}}}, true, nil},
+		{"glob one byte too long", v1alpha1.HTTPRule{Paths: []v1alpha1.PathMatch{{Glob: "/" + strings.Repeat("a", table.MaxPathKey-1)}}}, false, nil},
+		{"method twice", v1alpha1.HTTPRule{Methods: []string{"GET", "GET"}}, false, nil},
+		{"CIDR", v1alpha1.HTTPRule{}, true, []v1alpha1.Peer{{IPBlock: &v1alpha1.IPBlock{CIDR: "10.0.0.0/8"}}}},
+		{"CIDR with host bits", v1alpha1.HTTPRule{}, false, []v1alpha1.Peer{{IPBlock: &v1alpha1.IPBlock{CIDR: "10.0.0.1/8"}}}},
+		{"IPv6 CIDR with host bits", v1alpha1.HTTPRule{}, false, []v1alpha1.Peer{{IPBlock: &v1alpha1.IPBlock{CIDR: "2001:db8::1/32"}}}},
+		{"except with host bits", v1alpha1.HTTPRule{}, false, []v1alpha1.Peer{{IPBlock: &v1alpha1.IPBlock{CIDR: "10.0.0.0/8", Except: []string{"10.1.0.1/16"}}}}},
+		{"except outside the CIDR", v1alpha1.HTTPRule{}, false, []v1alpha1.Peer{{IPBlock: &v1alpha1.IPBlock{CIDR: "10.0.0.0/8", Except: []string{"11.0.0.0/16"}}}}},
+		{"IPv4-mapped CIDR", v1alpha1.HTTPRule{}, false, []v1alpha1.Peer{{IPBlock: &v1alpha1.IPBlock{CIDR: "::ffff:10.0.0.0/104"}}}},
 	} {
 		p := v1alpha1.L7NetworkPolicy{
 			ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "p"},
-			Spec:       v1alpha1.L7NetworkPolicySpec{Ports: []v1alpha1.PortSpec{{Port: 80}}, Rules: []v1alpha1.Rule{{HTTP: []v1alpha1.HTTPRule{c.http}}}},
+			Spec: v1alpha1.L7NetworkPolicySpec{Ports: []v1alpha1.PortSpec{{Port: 80}},
+				Rules: []v1alpha1.Rule{{From: c.from, HTTP: []v1alpha1.HTTPRule{c.http}}}},
 		}
 		v1alpha1.Default(&p)
 		errs, _ := validation.ValidatePolicy(&p)

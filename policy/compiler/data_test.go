@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"testing"
+
+	"github.com/axon-dev/axon/policy/table"
 )
 
 const dataModule = `package tenants
@@ -42,7 +44,7 @@ func TestDataAndDataModules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	check := func(tab *Table, in *Input, cases map[Request]DecisionAction) {
+	check := func(tab *table.Table, in *Input, cases map[table.Request]table.DecisionAction) {
 		t.Helper()
 		o, err := NewOracle(ctx, in)
 		if err != nil {
@@ -62,11 +64,11 @@ func TestDataAndDataModules(t *testing.T) {
 			}
 		}
 	}
-	check(tab, in, map[Request]DecisionAction{
-		req("10.1.0.2", "GET", "/x"):      DecisionAllow,
-		req("10.1.0.2", "POST", "/x"):     DecisionDeny,
-		req("10.1.0.4", "POST", "/x"):     DecisionAllow, // namespace ops
-		req("10.1.0.4", "GET", "/admin/"): DecisionDeny,
+	check(tab, in, map[table.Request]table.DecisionAction{
+		req("10.1.0.2", "GET", "/x"):      table.DecisionAllow,
+		req("10.1.0.2", "POST", "/x"):     table.DecisionDeny,
+		req("10.1.0.4", "POST", "/x"):     table.DecisionAllow, // namespace ops
+		req("10.1.0.4", "GET", "/admin/"): table.DecisionDeny,
 	})
 
 	in.Data = map[string]any{"config": map[string]any{
@@ -76,12 +78,12 @@ func TestDataAndDataModules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	check(tab, in, map[Request]DecisionAction{
-		req("10.1.0.2", "GET", "/x"):      DecisionDeny,
-		req("10.1.0.2", "POST", "/x"):     DecisionAllow,
-		req("10.1.0.4", "GET", "/admin/"): DecisionDeny,
-		req("10.1.0.4", "POST", "/admin"): DecisionAllow,
-		req("10.1.0.4", "POST", "/root"):  DecisionDeny,
+	check(tab, in, map[table.Request]table.DecisionAction{
+		req("10.1.0.2", "GET", "/x"):      table.DecisionDeny,
+		req("10.1.0.2", "POST", "/x"):     table.DecisionAllow,
+		req("10.1.0.4", "GET", "/admin/"): table.DecisionDeny,
+		req("10.1.0.4", "POST", "/admin"): table.DecisionAllow,
+		req("10.1.0.4", "POST", "/root"):  table.DecisionDeny,
 	})
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/axon-dev/axon/api/v1alpha1"
 	"github.com/axon-dev/axon/policy/httppath"
+	"github.com/axon-dev/axon/policy/table"
 )
 
 // gen draws random inputs from small vocabularies so that selectors, CIDRs,
@@ -102,7 +104,7 @@ func (g gen) segs(n int) string {
 // and patterns cross the 128-byte path key).
 func (g gen) pathMatch() v1alpha1.PathMatch {
 	for {
-		if m := g.pathMatch1(); len(m.Exact+m.Prefix+m.Glob) <= MaxPathKey-1 {
+		if m := g.pathMatch1(); len(m.Exact+m.Prefix+m.Glob) <= table.MaxPathKey-1 {
 			return m
 		}
 	}
@@ -161,7 +163,10 @@ func (g gen) rule() v1alpha1.Rule {
 			var h v1alpha1.HTTPRule
 			if g.chance(0.6) {
 				for m := 1 + g.r.IntN(2); m > 0; m-- {
-					h.Methods = append(h.Methods, g.pick(genMethods...))
+					// A method twice is invalid (validation).
+					if mm := g.pick(genMethods...); !slices.Contains(h.Methods, mm) {
+						h.Methods = append(h.Methods, mm)
+					}
 				}
 			}
 			if g.chance(0.8) {
@@ -277,8 +282,8 @@ func (g gen) condition() string {
 
 // request draws a request; eps (if any) are the policed endpoints, chosen as
 // destination most of the time.
-func (g gen) request(in *Input, eps []Endpoint) Request {
-	var r Request
+func (g gen) request(in *Input, eps []table.Endpoint) table.Request {
+	var r table.Request
 	if g.chance(0.6) {
 		r.Src = netip.MustParseAddr(in.Pods[g.r.IntN(len(in.Pods))].Status.PodIP)
 	} else {
@@ -294,7 +299,7 @@ func (g gen) request(in *Input, eps []Endpoint) Request {
 		e := eps[g.r.IntN(len(eps))]
 		r.Dst = netip.AddrPortFrom(e.Addr, e.Port)
 	}
-	r.Method = g.pick(append(genMethods, "PATCH", "get", "OPTIONS", "G@T", strings.Repeat("M", MaxMethod+1))...)
+	r.Method = g.pick(append(genMethods, "PATCH", "get", "OPTIONS", "G@T", strings.Repeat("M", table.MaxMethod+1))...)
 	switch {
 	case g.chance(0.02):
 		r.Target = "*"
@@ -327,7 +332,7 @@ func TestDifferentialTableVersusOPA(t *testing.T) {
 	}
 	ctx := context.Background()
 	total, byRego := 0, 0
-	byAction := map[DecisionAction]int{}
+	byAction := map[table.DecisionAction]int{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	work := make(chan int)
@@ -384,12 +389,12 @@ func TestDifferentialTableVersusOPA(t *testing.T) {
 	close(work)
 	wg.Wait()
 	t.Logf("%d requests over %d policy sets: %v (allow, deny, audit_deny); %d decided by rules of Rego policies", total, sets, byAction, byRego)
-	if byAction[DecisionAllow] == 0 || byAction[DecisionDeny] == 0 || byAction[DecisionAuditDeny] == 0 || byRego == 0 {
+	if byAction[table.DecisionAllow] == 0 || byAction[table.DecisionDeny] == 0 || byAction[table.DecisionAuditDeny] == 0 || byRego == 0 {
 		t.Errorf("the random sets do not exercise every outcome")
 	}
 }
 
-func isRego(in *Input, r Rule) bool {
+func isRego(in *Input, r table.Rule) bool {
 	for _, p := range in.Policies {
 		if p.Namespace == r.Namespace && p.Name == r.Policy {
 			return p.Spec.Rego != nil
@@ -398,7 +403,7 @@ func isRego(in *Input, r Rule) bool {
 	return false
 }
 
-func describe(in *Input, t *Table) string {
+func describe(in *Input, t *table.Table) string {
 	var b strings.Builder
 	for _, p := range in.Policies {
 		fmt.Fprintf(&b, "policy %s/%s %+v\n", p.Namespace, p.Name, p.Spec)

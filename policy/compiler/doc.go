@@ -1,6 +1,7 @@
 // Package compiler turns L7NetworkPolicies (and the Rego modules they
-// reference) into a decision Table by partial evaluation of the Rego library
-// in policy/rego, and decides requests from a Table as the datapath does.
+// reference) into a decision table (policy/table) by partial evaluation of
+// the Rego library in policy/rego. The table package decides requests from
+// it as the datapath does.
 //
 // # Pipeline
 //

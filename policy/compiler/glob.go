@@ -1,25 +1,6 @@
 package compiler
 
-import (
-	"fmt"
-	"strings"
-)
-
-// validGlob reports why a glob pattern is outside the supported subset ("" if
-// it is inside): literal bytes, '*' (a run without '/'), '**' (any run), '?'
-// (one byte other than '/'). The pattern must be a canonical path.
-func validGlob(p string) string {
-	if strings.ContainsAny(p, "[]{}\\") {
-		return "brackets, braces and backslashes are not supported in globs"
-	}
-	if len(p) > MaxPathKey-1 {
-		return fmt.Sprintf("pattern longer than %d bytes", MaxPathKey-1)
-	}
-	if !CanonicalPath(p) {
-		return "pattern is not a canonical path"
-	}
-	return ""
-}
+import "strings"
 
 // globLiteral is the part of a glob before its first wildcard: every path the
 // glob matches starts with it.
@@ -28,90 +9,4 @@ func globLiteral(p string) string {
 		return p[:i]
 	}
 	return p
-}
-
-// MatchGlob matches path against a pattern of the supported subset with '/'
-// as separator, as gobwas/glob does: '*' matches a possibly empty run of bytes
-// other than '/', '**' (two or more stars) any run, '?' one byte other than '/'.
-// It simulates the pattern's automaton: O(len(pattern) * len(path)).
-func MatchGlob(pattern, path string) bool {
-	toks := GlobTokens(pattern)
-	n := len(toks)
-	cur := make([]bool, n+1)
-	next := make([]bool, n+1)
-	cur[0] = true
-	closeEps(toks, cur)
-	for i := 0; i < len(path); i++ {
-		b := path[i]
-		clear(next)
-		any := false
-		for st := 0; st < n; st++ {
-			if !cur[st] {
-				continue
-			}
-			switch t := toks[st]; {
-			case t == GlobSuper:
-				next[st], any = true, true
-			case t == GlobStar:
-				if b != '/' {
-					next[st], any = true, true
-				}
-			case t == GlobOne:
-				if b != '/' {
-					next[st+1], any = true, true
-				}
-			case int(b) == t:
-				next[st+1], any = true, true
-			}
-		}
-		if !any {
-			return false
-		}
-		closeEps(toks, next)
-		cur, next = next, cur
-	}
-	return cur[n]
-}
-
-// Glob tokens other than literal bytes (which are >= 0).
-const (
-	GlobStar  = -1 // '*': a run of bytes other than '/'
-	GlobSuper = -2 // '**' (two or more stars): any run
-	GlobOne   = -3 // '?': one byte other than '/'
-)
-
-// GlobTokens splits a glob pattern into literal bytes (>= 0) and the
-// wildcard tokens GlobStar, GlobSuper and GlobOne. The reference matcher and
-// the datapath's glob automaton both start from it.
-func GlobTokens(p string) []int {
-	var out []int
-	for i := 0; i < len(p); i++ {
-		switch p[i] {
-		case '*':
-			j := i
-			for j < len(p) && p[j] == '*' {
-				j++
-			}
-			if j-i >= 2 {
-				out = append(out, GlobSuper)
-			} else {
-				out = append(out, GlobStar)
-			}
-			i = j - 1
-		case '?':
-			out = append(out, GlobOne)
-		default:
-			out = append(out, int(p[i]))
-		}
-	}
-	return out
-}
-
-// closeEps adds the states reachable by letting stars match nothing.
-func closeEps(toks []int, set []bool) {
-	for st := 0; st < len(toks); st++ {
-		if set[st] && (toks[st] == GlobStar || toks[st] == GlobSuper) {
-			set[st+1] = true
-		}
-	}
 }

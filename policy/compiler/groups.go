@@ -8,30 +8,32 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/axon-dev/axon/policy/table"
 )
 
 // defaults computes the endpoint defaults of a set of policies.
-func defaults(ps []*policy, pols []int) (enforce bool, ed, fd Verdict) {
-	pick := func(onlyEnforce bool) Verdict {
-		var deny, allow RuleID
+func defaults(ps []*policy, pols []int) (enforce bool, ed, fd table.Verdict) {
+	pick := func(onlyEnforce bool) table.Verdict {
+		var deny, allow table.RuleID
 		for _, i := range pols {
 			p := ps[i]
-			if onlyEnforce && p.mode != ModeEnforce {
+			if onlyEnforce && p.mode != table.ModeEnforce {
 				continue
 			}
-			if actionOf(p.p.Spec.DefaultAction) == ActionDeny {
-				deny = lower(deny, p.defRule)
+			if actionOf(p.p.Spec.DefaultAction) == table.ActionDeny {
+				deny = table.Lower(deny, p.defRule)
 			} else {
-				allow = lower(allow, p.defRule)
+				allow = table.Lower(allow, p.defRule)
 			}
 		}
 		if deny != 0 {
-			return Verdict{ActionDeny, deny}
+			return table.Verdict{Action: table.ActionDeny, Rule: deny}
 		}
-		return Verdict{ActionAllow, allow}
+		return table.Verdict{Action: table.ActionAllow, Rule: allow}
 	}
 	for _, i := range pols {
-		enforce = enforce || ps[i].mode == ModeEnforce
+		enforce = enforce || ps[i].mode == table.ModeEnforce
 	}
 	return enforce, pick(true), pick(false)
 }
@@ -63,7 +65,7 @@ func fingerprint(u *universe, methodIDs map[string]uint8) string {
 
 // cacheKey identifies what a group's classes and rows depend on: the
 // fingerprint and its conjunctions with their rules' IDs, actions and modes.
-func (g *group) cacheKey(fp string, rules []Rule) string {
+func (g *group) cacheKey(fp string, rules []table.Rule) string {
 	h := sha256.New()
 	h.Write([]byte(fp))
 	for _, c := range g.conjs {
@@ -74,18 +76,18 @@ func (g *group) cacheKey(fp string, rules []Rule) string {
 }
 
 // addEndpoints adds the endpoints of a group's targets.
-func (t *Table) addEndpoints(g *group, ps []*policy, epIDs map[epKey]uint32) {
+func addEndpoints(t *table.Table, g *group, ps []*policy, epIDs map[epKey]uint32) {
 	enforce, ed, fd := defaults(ps, g.policies)
 	for _, tg := range g.targets {
 		for _, ip := range tg.pod.ips {
 			id := epIDs[epKey{ip, tg.port}]
-			t.Endpoints = append(t.Endpoints, Endpoint{ID: id, Addr: ip, Port: tg.port, Namespace: tg.pod.ns, Pod: tg.pod.name, Enforce: enforce, EnforceDefault: ed, FullDefault: fd})
+			t.Endpoints = append(t.Endpoints, table.Endpoint{ID: id, Addr: ip, Port: tg.port, Namespace: tg.pod.ns, Pod: tg.pod.name, Enforce: enforce, EnforceDefault: ed, FullDefault: fd})
 		}
 	}
 }
 
 // compileGroup computes the source classes and path rows of a group.
-func (t *Table) compileGroup(g *group, u *universe, methodIDs map[string]uint8) error {
+func compileGroup(t *table.Table, g *group, u *universe, methodIDs map[string]uint8) error {
 	// Distinct source conditions and the identities each selects.
 	srcIndex := map[string]int{}
 	var srcBits []bitset
@@ -131,7 +133,7 @@ func (t *Table) compileGroup(g *group, u *universe, methodIDs map[string]uint8) 
 	// Source classes of every endpoint of the group, by identity ID.
 	for i, id := range u.ids {
 		if idClass[i] != 0 {
-			g.classes = append(g.classes, SourceClass{Identity: id.id, Class: idClass[i]})
+			g.classes = append(g.classes, table.SourceClass{Identity: id.id, Class: idClass[i]})
 		}
 	}
 	// Rows per class and method slot, sorted by class, method, prefix.
@@ -139,7 +141,7 @@ func (t *Table) compileGroup(g *group, u *universe, methodIDs map[string]uint8) 
 	for k, b := range srcBits {
 		common[k] = b.count() == total
 	}
-	allIDs := []uint8{MethodUnknown}
+	allIDs := []uint8{table.MethodUnknown}
 	for _, id := range methodIDs {
 		allIDs = append(allIDs, id)
 	}
@@ -173,7 +175,7 @@ func (t *Table) compileGroup(g *group, u *universe, methodIDs map[string]uint8) 
 				return err
 			}
 			for _, r := range rows {
-				g.rows = append(g.rows, PathRow{Class: uint16(class), Method: m, Prefix: r.prefix, Enforce: r.val.enforce, Audit: r.val.audit, Globs: r.val.globs})
+				g.rows = append(g.rows, table.PathRow{Class: uint16(class), Method: m, Prefix: r.prefix, Enforce: r.val.enforce, Audit: r.val.audit, Globs: r.val.globs})
 			}
 		}
 	}
@@ -182,7 +184,7 @@ func (t *Table) compileGroup(g *group, u *universe, methodIDs map[string]uint8) 
 
 // emitGroups writes the groups' classes and rows for each of their
 // endpoints, in endpoint order, so that Classes and Paths come out sorted.
-func (t *Table) emitGroups(groups []*group, epIDs map[epKey]uint32) {
+func emitGroups(t *table.Table, groups []*group, epIDs map[epKey]uint32) {
 	type block struct {
 		ep uint32
 		g  *group
@@ -198,9 +200,9 @@ func (t *Table) emitGroups(groups []*group, epIDs map[epKey]uint32) {
 			}
 		}
 	}
-	slices.SortFunc(blocks, func(a, b block) int { return cmpU32(a.ep, b.ep) })
-	t.Paths = make([]PathRow, 0, nRows)
-	t.Classes = make([]SourceClass, 0, nClasses)
+	slices.SortFunc(blocks, func(a, b block) int { return table.CmpU32(a.ep, b.ep) })
+	t.Paths = make([]table.PathRow, 0, nRows)
+	t.Classes = make([]table.SourceClass, 0, nClasses)
 	for _, b := range blocks {
 		for _, c := range b.g.classes {
 			c.Endpoint = b.ep
@@ -225,7 +227,7 @@ func sigKey(s []int32) string {
 // slots returns the method IDs whose tries the conjunction belongs to.
 func (c *conj) slots(ids map[string]uint8, all []uint8) []uint8 {
 	if len(c.methods) == 0 {
-		return []uint8{MethodAny}
+		return []uint8{table.MethodAny}
 	}
 	allowed := map[uint8]bool{}
 	for _, id := range all {
@@ -254,7 +256,7 @@ func (c *conj) slots(ids map[string]uint8, all []uint8) []uint8 {
 		}
 	}
 	if !restricted {
-		return []uint8{MethodAny}
+		return []uint8{table.MethodAny}
 	}
 	out := make([]uint8, 0, len(allowed))
 	for id := range allowed {

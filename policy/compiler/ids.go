@@ -5,11 +5,13 @@ import (
 	"net/netip"
 	"slices"
 	"sort"
+
+	"github.com/axon-dev/axon/policy/table"
 )
 
 // assignMethods numbers the method tokens the rules name (from 1, keeping
 // the IDs of prev) and fills t.Methods.
-func (t *Table) assignMethods(names map[string]bool, prev *Table) (map[string]uint8, error) {
+func assignMethods(t *table.Table, names map[string]bool, prev *table.Table) (map[string]uint8, error) {
 	ids := map[string]uint8{}
 	used := map[uint8]bool{}
 	if prev != nil {
@@ -33,32 +35,32 @@ func (t *Table) assignMethods(names map[string]bool, prev *Table) (map[string]ui
 		for used[next] {
 			next++
 		}
-		if next == MethodAny {
-			return nil, &Error{Construct: "methods", Msg: fmt.Sprintf("more than %d distinct methods", MethodAny-1), Kind: ErrInvalid}
+		if next == table.MethodAny {
+			return nil, &Error{Construct: "methods", Msg: fmt.Sprintf("more than %d distinct methods", table.MethodAny-1), Kind: ErrInvalid}
 		}
 		ids[n] = next
 		used[next] = true
 	}
 	for n, id := range ids {
-		t.Methods = append(t.Methods, Method{Name: n, ID: id})
+		t.Methods = append(t.Methods, table.Method{Name: n, ID: id})
 	}
 	return ids, nil
 }
 
-func (t *Table) fillIdentities(u *universe, pods []*knownPod) {
+func fillIdentities(t *table.Table, u *universe, pods []*knownPod) {
 	for _, id := range u.ids[1:] {
-		ti := Identity{ID: id.id}
+		ti := table.Identity{ID: id.id}
 		if id.pod {
 			ti.Namespace, ti.Labels, ti.InCIDRs = id.ns, id.labels, id.in
 		} else {
 			ti.CIDR = id.prefix.String()
-			t.CIDRs = append(t.CIDRs, CIDRIdentity{Prefix: id.prefix, Identity: id.id})
+			t.CIDRs = append(t.CIDRs, table.CIDRIdentity{Prefix: id.prefix, Identity: id.id})
 		}
 		t.Identities = append(t.Identities, ti)
 	}
 	for _, kp := range pods {
 		for i, ip := range kp.ips {
-			t.PodIPs = append(t.PodIPs, PodIP{Addr: ip, Identity: kp.idents[i].id})
+			t.PodIPs = append(t.PodIPs, table.PodIP{Addr: ip, Identity: kp.idents[i].id})
 		}
 	}
 }
@@ -69,7 +71,7 @@ type epKey struct {
 }
 
 // endpointIDs numbers the endpoints, keeping the IDs of prev.
-func endpointIDs(groups []*group, prev *Table) map[epKey]uint32 {
+func endpointIDs(groups []*group, prev *table.Table) map[epKey]uint32 {
 	ids := map[epKey]uint32{}
 	old := map[epKey]uint32{}
 	next := uint32(1)

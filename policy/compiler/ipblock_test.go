@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/axon-dev/axon/api/v1alpha1"
+	"github.com/axon-dev/axon/policy/table"
 )
 
 // TestIPBlockDenyMatchesPods is issue 9 class 14: a Deny rule's ipBlock
@@ -49,16 +50,16 @@ func TestIPBlockDenyMatchesPods(t *testing.T) {
 	}
 	for _, c := range []struct {
 		src, target string
-		want        DecisionAction
+		want        table.DecisionAction
 		index       int
 	}{
-		{"10.1.0.2", "/x", DecisionDeny, 0},         // pod inside the Deny CIDR
-		{"10.1.9.2", "/x", DecisionAllow, 1},        // same labels, outside it
-		{"10.1.0.3", "/x", DecisionAllow, 1},        // in the except
-		{"10.1.0.77", "/x", DecisionDeny, 0},        // external inside it
-		{"10.1.9.2", "/internal", DecisionAllow, 1}, // an Allow ipBlock does not select the pod
-		{"10.1.9.9", "/internal", DecisionAllow, 2}, // but selects an external source
-		{"10.1.9.9", "/other", DecisionDeny, -1},
+		{"10.1.0.2", "/x", table.DecisionDeny, 0},         // pod inside the Deny CIDR
+		{"10.1.9.2", "/x", table.DecisionAllow, 1},        // same labels, outside it
+		{"10.1.0.3", "/x", table.DecisionAllow, 1},        // in the except
+		{"10.1.0.77", "/x", table.DecisionDeny, 0},        // external inside it
+		{"10.1.9.2", "/internal", table.DecisionAllow, 1}, // an Allow ipBlock does not select the pod
+		{"10.1.9.9", "/internal", table.DecisionAllow, 2}, // but selects an external source
+		{"10.1.9.9", "/other", table.DecisionDeny, -1},
 	} {
 		r := req(c.src, "GET", c.target)
 		got := tab.Decide(r)

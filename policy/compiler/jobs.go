@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"sync"
 
+	"github.com/axon-dev/axon/policy/table"
 	"github.com/open-policy-agent/opa/v1/ast"
 )
 
@@ -33,7 +34,7 @@ type job struct {
 // rule IDs. Each worker evaluates on its own compiler from newCompiler:
 // partial evaluation's copy propagation rewrites terms of the compiled
 // modules in place, so workers must not share them.
-func runPartials(ctx context.Context, newCompiler func() (*ast.Compiler, error), env *dataEnv, nsData map[string]any, ps []*policy, groups []*group, rules map[ruleKey]RuleID, cache *Cache) (map[string][]*conj, error) {
+func runPartials(ctx context.Context, newCompiler func() (*ast.Compiler, error), env *dataEnv, nsData map[string]any, ps []*policy, groups []*group, rules map[ruleKey]table.RuleID, cache *Cache) (map[string][]*conj, error) {
 	nsJSON, err := json.Marshal(nsData) // map keys are sorted: a stable hash
 	if err != nil {
 		return nil, fmt.Errorf("encoding namespaces: %w", err)
@@ -88,7 +89,7 @@ func runPartials(ctx context.Context, newCompiler func() (*ast.Compiler, error),
 	return out, nil
 }
 
-func (j *job) run(ctx context.Context, comp *ast.Compiler, env *dataEnv, nsData map[string]any, ps []*policy, rules map[ruleKey]RuleID, cache *Cache) {
+func (j *job) run(ctx context.Context, comp *ast.Compiler, env *dataEnv, nsData map[string]any, ps []*policy, rules map[ruleKey]table.RuleID, cache *Cache) {
 	cached, ok := cache.get(j.cacheKey)
 	if !ok {
 		t := j.t

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strconv"
 
+	"github.com/axon-dev/axon/policy/table"
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
@@ -17,10 +18,10 @@ import (
 type Oracle struct {
 	query rego.PreparedEvalQuery
 	modes rego.PreparedEvalQuery
-	rules map[ruleKey]RuleID
+	rules map[ruleKey]table.RuleID
 	pods  map[netip.Addr]*knownPod
 	// Rules of the compiled policies, in RuleID order (as in Table.Rules).
-	Rules []Rule
+	Rules []table.Rule
 }
 
 // NewOracle prepares the library, the policies and their modules for full
@@ -64,7 +65,7 @@ func NewOracle(ctx context.Context, in *Input) (*Oracle, error) {
 	if err != nil {
 		return nil, fmt.Errorf("preparing library: %w", err)
 	}
-	o := &Oracle{query: q, modes: mq, rules: map[ruleKey]RuleID{}, pods: map[netip.Addr]*knownPod{}, Rules: rules}
+	o := &Oracle{query: q, modes: mq, rules: map[ruleKey]table.RuleID{}, pods: map[netip.Addr]*knownPod{}, Rules: rules}
 	for _, r := range rules {
 		o.rules[ruleKey{r.Namespace, r.Policy, r.Index}] = r.ID
 	}
@@ -77,7 +78,7 @@ func NewOracle(ctx context.Context, in *Input) (*Oracle, error) {
 }
 
 // Input is the library input for a request (the path already normalized).
-func (o *Oracle) Input(r Request, path string) map[string]any {
+func (o *Oracle) Input(r table.Request, path string) map[string]any {
 	src := map[string]any{"ip": r.Src.Unmap().String()}
 	if kp := o.pods[r.Src.Unmap()]; kp != nil {
 		src["namespace"] = kp.ns
@@ -91,55 +92,55 @@ func (o *Oracle) Input(r Request, path string) map[string]any {
 }
 
 // Decide evaluates data.axon.authz.decision for the request.
-func (o *Oracle) Decide(ctx context.Context, r Request) (Decision, error) {
-	path, reason := NormalizeRequest(r.Method, r.Target)
+func (o *Oracle) Decide(ctx context.Context, r table.Request) (table.Decision, error) {
+	path, reason := table.NormalizeRequest(r.Method, r.Target)
 	in := o.Input(r, path)
 	if _, ok := in["destination"]; !ok {
-		return Decision{Action: DecisionAllow}, nil
+		return table.Decision{Action: table.DecisionAllow}, nil
 	}
 	if reason != "" {
 		rs, err := o.modes.Eval(ctx, rego.EvalInput(in))
 		if err != nil || len(rs) != 1 {
-			return Decision{}, fmt.Errorf("evaluating library: %d results, %v", len(rs), err)
+			return table.Decision{}, fmt.Errorf("evaluating library: %d results, %v", len(rs), err)
 		}
 		switch {
 		case rs[0].Bindings["e"] == true:
-			return Decision{Action: DecisionDeny, Reason: reason}, nil
+			return table.Decision{Action: table.DecisionDeny, Reason: reason}, nil
 		case rs[0].Bindings["p"] == true:
-			return Decision{Action: DecisionAuditDeny, Reason: reason}, nil
+			return table.Decision{Action: table.DecisionAuditDeny, Reason: reason}, nil
 		}
-		return Decision{Action: DecisionAllow}, nil
+		return table.Decision{Action: table.DecisionAllow}, nil
 	}
 	// A parsed input skips OPA's JSON round trip of the input.
 	rs, err := o.query.Eval(ctx, rego.EvalParsedInput(astValue(in)))
 	if err != nil {
-		return Decision{}, fmt.Errorf("evaluating library: %w", err)
+		return table.Decision{}, fmt.Errorf("evaluating library: %w", err)
 	}
 	if len(rs) != 1 {
-		return Decision{}, fmt.Errorf("evaluating library: %d results", len(rs))
+		return table.Decision{}, fmt.Errorf("evaluating library: %d results", len(rs))
 	}
 	d := rs[0].Bindings["d"].(map[string]any)
-	out := Decision{}
+	out := table.Decision{}
 	switch d["action"] {
 	case "allow":
-		out.Action = DecisionAllow
+		out.Action = table.DecisionAllow
 	case "deny":
-		out.Action = DecisionDeny
+		out.Action = table.DecisionDeny
 	case "audit_deny":
-		out.Action = DecisionAuditDeny
+		out.Action = table.DecisionAuditDeny
 	default:
-		return Decision{}, fmt.Errorf("library decision %v", d)
+		return table.Decision{}, fmt.Errorf("library decision %v", d)
 	}
 	if ref, ok := d["rule"].(map[string]any); ok {
 		ns, _ := ref["namespace"].(string)
 		name, _ := ref["policy"].(string)
 		idx, err := toInt(ref["index"])
 		if err != nil {
-			return Decision{}, err
+			return table.Decision{}, err
 		}
 		id, ok := o.rules[ruleKey{ns, name, idx}]
 		if !ok {
-			return Decision{}, fmt.Errorf("library names unknown rule %v", ref)
+			return table.Decision{}, fmt.Errorf("library names unknown rule %v", ref)
 		}
 		out.Rule = id
 	}

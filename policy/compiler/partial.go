@@ -9,6 +9,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
 
 	regolib "github.com/axon-dev/axon/policy/rego"
+	"github.com/axon-dev/axon/policy/table"
 )
 
 var unknowns = []string{"input.method", "input.path", "input.source"}
@@ -16,7 +17,7 @@ var unknowns = []string{"input.method", "input.path", "input.source"}
 // partialEval partially evaluates the library's matched rules for one
 // destination with only the policies protecting it in data, and parses the
 // residual queries.
-func partialEval(ctx context.Context, c *ast.Compiler, env *dataEnv, nsData map[string]any, pols []any, dest map[string]any, rules map[ruleKey]RuleID) ([]*conj, error) {
+func partialEval(ctx context.Context, c *ast.Compiler, env *dataEnv, nsData map[string]any, pols []any, dest map[string]any, rules map[ruleKey]table.RuleID) ([]*conj, error) {
 	store := inmem.NewFromObjectWithOpts(env.root(map[string]any{"policies": pols, "namespaces": nsData}), inmem.OptReturnASTValuesOnRead(true))
 	r := rego.New(
 		rego.Compiler(c),

@@ -3,7 +3,7 @@ package compiler
 import (
 	"encoding/json"
 	"fmt"
-	"net/netip"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -12,24 +12,25 @@ import (
 	"github.com/open-policy-agent/opa/v1/util"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/axon-dev/axon/api/v1alpha1"
 	"github.com/axon-dev/axon/api/v1alpha1/validation"
-	"github.com/axon-dev/axon/policy/httppath"
 	regolib "github.com/axon-dev/axon/policy/rego"
+	"github.com/axon-dev/axon/policy/table"
 )
 
 // policy is a defaulted, validated policy with its rule IDs.
 type policy struct {
 	p        v1alpha1.L7NetworkPolicy
 	key      string // namespace/name
-	mode     Mode
+	mode     table.Mode
 	selector labels.Selector
 	origin   string
 	raw      []byte // json encoded
 	text     string // the Rego module's text
-	defRule  RuleID
-	rules    []RuleID // by index; Rego policies: [deny, allow]
+	defRule  table.RuleID
+	rules    []table.RuleID // by index; Rego policies: [deny, allow]
 	module   *ast.Module
 }
 
@@ -68,7 +69,7 @@ func (p *policy) ruleOrigin(i int) string {
 
 // preparePolicies defaults, validates and sorts the policies, assigns rule
 // IDs and parses the Rego modules they reference.
-func preparePolicies(in *Input) ([]*policy, []Rule, error) {
+func preparePolicies(in *Input) ([]*policy, []table.Rule, error) {
 	var ps []*policy
 	seen := map[string]bool{}
 	for i := range in.Policies {
@@ -85,16 +86,16 @@ func preparePolicies(in *Input) ([]*policy, []Rule, error) {
 		ps = append(ps, p)
 	}
 	sort.Slice(ps, func(i, j int) bool { return ps[i].key < ps[j].key })
-	var rules []Rule
-	add := func(p *policy, index int, a Action, origin string) RuleID {
-		id := RuleID(len(rules) + 1)
-		rules = append(rules, Rule{ID: id, Namespace: p.p.Namespace, Policy: p.p.Name, Index: index, Action: a, Mode: p.mode, Origin: origin})
+	var rules []table.Rule
+	add := func(p *policy, index int, a table.Action, origin string) table.RuleID {
+		id := table.RuleID(len(rules) + 1)
+		rules = append(rules, table.Rule{ID: id, Namespace: p.p.Namespace, Policy: p.p.Name, Index: index, Action: a, Mode: p.mode, Origin: origin})
 		return id
 	}
 	for _, p := range ps {
 		p.defRule = add(p, -1, actionOf(p.p.Spec.DefaultAction), p.origin)
 		if p.module != nil {
-			p.rules = []RuleID{add(p, 0, ActionDeny, moduleRuleOrigin(p.module, "deny")), add(p, 1, ActionAllow, moduleRuleOrigin(p.module, "allow"))}
+			p.rules = []table.RuleID{add(p, 0, table.ActionDeny, moduleRuleOrigin(p.module, "deny")), add(p, 1, table.ActionAllow, moduleRuleOrigin(p.module, "allow"))}
 			continue
 		}
 		for i, r := range p.p.Spec.Rules {
@@ -121,11 +122,11 @@ func (p *policy) value() (any, error) {
 	return v, nil
 }
 
-func actionOf(a v1alpha1.RuleAction) Action {
+func actionOf(a v1alpha1.RuleAction) table.Action {
 	if a == v1alpha1.ActionDeny {
-		return ActionDeny
+		return table.ActionDeny
 	}
-	return ActionAllow
+	return table.ActionAllow
 }
 
 func moduleRuleOrigin(m *ast.Module, name string) string {
@@ -139,119 +140,40 @@ func moduleRuleOrigin(m *ast.Module, name string) string {
 
 const selectorHint = "see metav1.LabelSelector: operators In, NotIn (with values), Exists, DoesNotExist (without)"
 
+// validate checks the policy with api/v1alpha1/validation, the one
+// definition the webhook and the loader use too, and prepares what the
+// compiler needs from it: the mode, the pod selector and the Rego module.
 func (p *policy) validate(in *Input) error {
-	s := &p.p.Spec
-	switch s.Mode {
-	case v1alpha1.ModeEnforce:
-		p.mode = ModeEnforce
-	case v1alpha1.ModeAudit:
-		p.mode = ModeAudit
-	default:
-		return p.errorf("", "mode: "+string(s.Mode), "use Enforce or Audit", "unknown mode")
+	if errs, _ := validation.ValidatePolicy(&p.p); len(errs) > 0 {
+		return p.fieldError(errs[0])
 	}
-	if s.DefaultAction != v1alpha1.ActionAllow && s.DefaultAction != v1alpha1.ActionDeny {
-		return p.errorf("", "defaultAction: "+string(s.DefaultAction), "use Deny or Allow", "unknown action")
+	s := &p.p.Spec
+	p.mode = table.ModeEnforce
+	if s.Mode == v1alpha1.ModeAudit {
+		p.mode = table.ModeAudit
 	}
 	sel, err := metav1.LabelSelectorAsSelector(&s.PodSelector)
 	if err != nil {
 		return p.errorf("", "podSelector", selectorHint, "%v", err)
 	}
 	p.selector = sel
-	for _, port := range s.Ports {
-		if port.Port < 1 || port.Port > 65535 {
-			return p.errorf("", fmt.Sprintf("port: %d", port.Port), "ports are 1-65535", "bad port")
-		}
-	}
 	if s.Rego != nil {
-		if len(s.Rules) > 0 {
-			return p.errorf("", "rego", "write the rules in the module, or drop spec.rego", "rules and rego are mutually exclusive")
-		}
 		return p.loadModule(in)
 	}
-	for i, r := range s.Rules {
-		o := p.ruleOrigin(i)
-		if r.Action != v1alpha1.ActionAllow && r.Action != v1alpha1.ActionDeny {
-			return p.errorf(o, "action: "+string(r.Action), "use Allow or Deny", "unknown action")
-		}
-		for _, peer := range r.From {
-			if err := p.validatePeer(o, peer); err != nil {
-				return err
-			}
-		}
-		for _, h := range r.HTTP {
-			for _, m := range h.Methods {
-				if !httppath.IsToken(m) {
-					return p.errorf(o, "method: "+m, "methods are HTTP tokens such as GET", "not a method token")
-				}
-				if len(m) > MaxMethodLen {
-					return p.errorf(o, "method: "+m, fmt.Sprintf("the datapath matches methods of up to %d bytes", MaxMethodLen), "method too long")
-				}
-			}
-			for _, pm := range h.Paths {
-				if err := p.validatePath(o, pm); err != nil {
-					return err
-				}
-			}
-		}
-	}
 	return nil
 }
 
-func (p *policy) validatePeer(o string, peer v1alpha1.Peer) error {
-	if peer.IPBlock != nil {
-		if peer.PodSelector != nil || peer.NamespaceSelector != nil {
-			return p.errorf(o, "ipBlock", "put the ipBlock in its own from item", "ipBlock cannot be combined with selectors")
-		}
-		for _, c := range append([]string{peer.IPBlock.CIDR}, peer.IPBlock.Except...) {
-			if pfx, err := netip.ParsePrefix(c); err != nil || pfx.Addr().Is4In6() {
-				return p.errorf(o, "cidr: "+c, "write a CIDR such as 10.0.0.0/8 (IPv4-mapped IPv6 CIDRs are not accepted)", "bad CIDR")
-			}
-		}
-		return nil
-	}
-	if peer.PodSelector == nil && peer.NamespaceSelector == nil {
-		return p.errorf(o, "from item", "give podSelector, namespaceSelector or ipBlock", "empty source")
-	}
-	for _, sel := range []*metav1.LabelSelector{peer.PodSelector, peer.NamespaceSelector} {
-		if sel == nil {
-			continue
-		}
-		if _, err := metav1.LabelSelectorAsSelector(sel); err != nil {
-			return p.errorf(o, "selector", selectorHint, "%v", err)
-		}
-	}
-	return nil
-}
+var ruleField = regexp.MustCompile(`^spec\.rules\[(\d+)\]`)
 
-func (p *policy) validatePath(o string, pm v1alpha1.PathMatch) error {
-	n := 0
-	var pat string
-	for _, s := range []string{pm.Exact, pm.Prefix, pm.Glob} {
-		if s != "" {
-			n++
-			pat = s
-		}
+// fieldError turns a validation error into an *Error at the line of the
+// rule it is about (the policy's otherwise).
+func (p *policy) fieldError(e *field.Error) *Error {
+	origin := ""
+	if m := ruleField.FindStringSubmatch(e.Field); m != nil {
+		i, _ := strconv.Atoi(m[1])
+		origin = p.ruleOrigin(i)
 	}
-	if n != 1 {
-		return p.errorf(o, "paths item", "give exactly one of exact, prefix, glob", "bad path match")
-	}
-	if len(pat) > MaxPathKey-1 {
-		return p.errorf(o, pat, "shorten the pattern or use a prefix", "pattern longer than %d bytes", MaxPathKey-1)
-	}
-	if pm.Glob != "" {
-		if why := validGlob(pm.Glob); why != "" {
-			return p.errorf(o, "glob: "+pm.Glob, "globs support * ** ? only", "%s", why)
-		}
-		return nil
-	}
-	// "*" is the asterisk-form target (OPTIONS *): an exact match only.
-	if pat == "*" && pm.Exact != "" {
-		return nil
-	}
-	if err := validation.CanonicalPattern(pat, ""); err != nil {
-		return p.errorf(o, pat, "patterns start with / and contain no //, /./, /../, \\, ?, # or escapes of unreserved characters", "%v", err)
-	}
-	return nil
+	return p.errorf(origin, e.Field, "see docs/semantics.md", "%s", e.ErrorBody())
 }
 
 // loadModule parses the policy's Rego module and moves it under

@@ -8,7 +8,9 @@ import (
 
 	"github.com/open-policy-agent/opa/v1/ast"
 
+	"github.com/axon-dev/axon/api/v1alpha1/validation"
 	"github.com/axon-dev/axon/policy/httppath"
+	"github.com/axon-dev/axon/policy/table"
 )
 
 type srcKind uint8
@@ -65,7 +67,7 @@ type methodCons struct {
 // matches.
 type conj struct {
 	key     ruleKey
-	rule    RuleID
+	rule    table.RuleID
 	src     []srcAtom
 	srcKey  string
 	content string // everything but the rule, for cache keys
@@ -145,7 +147,7 @@ func stringsOf(t *ast.Term) ([]string, bool) {
 
 // parseQuery turns one residual query of data.axon.authz.matched[x] into a
 // conj; rules maps the rule refs bound to x to rule IDs.
-func parseQuery(body ast.Body, rules map[ruleKey]RuleID) (*conj, error) {
+func parseQuery(body ast.Body, rules map[ruleKey]table.RuleID) (*conj, error) {
 	c := &conj{}
 	for _, e := range body {
 		if len(e.With) > 0 {
@@ -176,7 +178,7 @@ func parseQuery(body ast.Body, rules map[ruleKey]RuleID) (*conj, error) {
 	return c, nil
 }
 
-func (c *conj) addExpr(e *ast.Expr, rules map[ruleKey]RuleID) error {
+func (c *conj) addExpr(e *ast.Expr, rules map[ruleKey]table.RuleID) error {
 	if t, ok := e.Terms.(*ast.Term); ok {
 		p := inputPath(t)
 		switch {
@@ -221,13 +223,13 @@ func (c *conj) addExpr(e *ast.Expr, rules map[ruleKey]RuleID) error {
 		}
 		switch {
 		case isPath(p, "method"):
-			if len(s) > MaxMethodLen {
-				return unsupported(e, fmt.Sprintf("method longer than %d bytes", MaxMethodLen))
+			if len(s) > table.MaxMethodLen {
+				return unsupported(e, fmt.Sprintf("method longer than %d bytes", table.MaxMethodLen))
 			}
 			c.methods = append(c.methods, methodCons{set: []string{s}, neg: neg})
 		case isPath(p, "path"):
-			if len(s) > MaxPathKey-1 {
-				return unsupported(e, fmt.Sprintf("exact path longer than %d bytes", MaxPathKey-1))
+			if len(s) > table.MaxPathKey-1 {
+				return unsupported(e, fmt.Sprintf("exact path longer than %d bytes", table.MaxPathKey-1))
 			}
 			if why := notCanonicalForm(s); why != "" {
 				return unsupported(e, why)
@@ -250,8 +252,8 @@ func (c *conj) addExpr(e *ast.Expr, rules map[ruleKey]RuleID) error {
 		switch {
 		case isPath(p, "method"):
 			for _, m := range set {
-				if len(m) > MaxMethodLen {
-					return unsupported(e, fmt.Sprintf("method longer than %d bytes", MaxMethodLen))
+				if len(m) > table.MaxMethodLen {
+					return unsupported(e, fmt.Sprintf("method longer than %d bytes", table.MaxMethodLen))
 				}
 			}
 			c.methods = append(c.methods, methodCons{set: set, neg: e.Negated})
@@ -266,8 +268,8 @@ func (c *conj) addExpr(e *ast.Expr, rules map[ruleKey]RuleID) error {
 		if !isPath(inputPath(args[0]), "path") || !ok {
 			return unsupported(e, "startswith other than on input.path with a constant prefix")
 		}
-		if len(s) > MaxPathKey {
-			return unsupported(e, fmt.Sprintf("prefix longer than %d bytes", MaxPathKey))
+		if len(s) > table.MaxPathKey {
+			return unsupported(e, fmt.Sprintf("prefix longer than %d bytes", table.MaxPathKey))
 		}
 		if why := notCanonicalForm(s); why != "" {
 			return unsupported(e, why)
@@ -280,8 +282,8 @@ func (c *conj) addExpr(e *ast.Expr, rules map[ruleKey]RuleID) error {
 		if !ok || !ok2 || len(delims) != 1 || delims[0] != "/" || !isPath(inputPath(args[2]), "path") {
 			return unsupported(e, "glob.match other than glob.match(constant, [\"/\"], input.path)")
 		}
-		if why := validGlob(pat); why != "" {
-			return unsupported(e, why)
+		if err := validation.GlobPattern(pat); err != nil {
+			return unsupported(e, "glob "+err.Error())
 		}
 		if why := notCanonicalForm(pat); why != "" {
 			return unsupported(e, why)
@@ -314,7 +316,7 @@ func (c *conj) addExpr(e *ast.Expr, rules map[ruleKey]RuleID) error {
 	return unsupported(e, "built-in "+op)
 }
 
-func (c *conj) bindRule(e *ast.Expr, t *ast.Term, rules map[ruleKey]RuleID) error {
+func (c *conj) bindRule(e *ast.Expr, t *ast.Term, rules map[ruleKey]table.RuleID) error {
 	obj, ok := t.Value.(ast.Object)
 	if !ok {
 		return unsupported(e, "rule binding")

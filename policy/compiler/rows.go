@@ -4,28 +4,14 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/axon-dev/axon/policy/table"
 )
 
 // rowVal is what one path trie row holds.
 type rowVal struct {
-	enforce, audit Match
-	globs          []Glob
-}
-
-// lower is the lower of two rule IDs, where 0 (none) is above all.
-func lower(a, b RuleID) RuleID {
-	if a == 0 || (b != 0 && b < a) {
-		return b
-	}
-	return a
-}
-
-func (m *Match) add(a Action, id RuleID) {
-	if a == ActionDeny {
-		m.Deny = lower(m.Deny, id)
-	} else {
-		m.Allow = lower(m.Allow, id)
-	}
+	enforce, audit table.Match
+	globs          []table.Glob
 }
 
 func (v *rowVal) equal(o *rowVal) bool {
@@ -33,7 +19,7 @@ func (v *rowVal) equal(o *rowVal) bool {
 }
 
 func (v *rowVal) empty() bool {
-	return v.enforce == Match{} && v.audit == Match{} && len(v.globs) == 0
+	return v.enforce == table.Match{} && v.audit == table.Match{} && len(v.globs) == 0
 }
 
 func (a *pathAtom) key() string {
@@ -86,7 +72,7 @@ type row struct {
 // every rule that matches all paths whose longest match is that row, and the
 // globs that may match them. Rows equal to their nearest ancestor (or empty
 // without one) are dropped: the lookup then falls back to an equal row.
-func buildRows(conjs []*conj, rules []Rule) ([]row, error) {
+func buildRows(conjs []*conj, rules []table.Rule) ([]row, error) {
 	keys := map[string]bool{"": true}
 	for _, c := range conjs {
 		for i := range c.paths {
@@ -109,15 +95,15 @@ func buildRows(conjs []*conj, rules []Rule) ([]row, error) {
 			}
 			r := &rules[c.rule-1]
 			switch {
-			case all && r.Mode == ModeEnforce:
-				v.enforce.add(r.Action, c.rule)
+			case all && r.Mode == table.ModeEnforce:
+				v.enforce.Add(r.Action, c.rule)
 			case all:
-				v.audit.add(r.Action, c.rule)
+				v.audit.Add(r.Action, c.rule)
 			case glob != "":
-				v.globs = append(v.globs, Glob{Pattern: glob, Rule: c.rule, Action: r.Action, Mode: r.Mode})
+				v.globs = append(v.globs, table.Glob{Pattern: glob, Rule: c.rule, Action: r.Action, Mode: r.Mode})
 			}
 		}
-		slices.SortFunc(v.globs, func(a, b Glob) int {
+		slices.SortFunc(v.globs, func(a, b table.Glob) int {
 			if a.Rule != b.Rule {
 				return int(a.Rule) - int(b.Rule)
 			}

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/axon-dev/axon/policy/table"
 )
 
 // bitset is a set of identity indexes.
@@ -59,7 +61,7 @@ type universe struct {
 // a Deny ipBlock matches the pod IPs inside it, so pods with the same labels
 // inside and outside it need different identities. IDs are kept from prev
 // when it has them.
-func buildUniverse(pods []*knownPod, cidrs map[netip.Prefix]bool, prev *Table) *universe {
+func buildUniverse(pods []*knownPod, cidrs map[netip.Prefix]bool, prev *table.Table) *universe {
 	sortedCIDRs := make([]netip.Prefix, 0, len(cidrs))
 	for p := range cidrs {
 		sortedCIDRs = append(sortedCIDRs, p)
@@ -94,7 +96,7 @@ func buildUniverse(pods []*knownPod, cidrs map[netip.Prefix]bool, prev *Table) *
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	next := FirstAllocatedIdentity
+	next := table.FirstAllocatedIdentity
 	if prev != nil {
 		old := map[string]uint32{}
 		for _, id := range prev.Identities {
@@ -109,7 +111,7 @@ func buildUniverse(pods []*knownPod, cidrs map[netip.Prefix]bool, prev *Table) *
 			byKey[k].id = old[k]
 		}
 	}
-	u := &universe{ids: []*ident{{id: IdentityWorld, key: "world"}}, atoms: map[string][2]bitset{}, conjs: map[string]bitset{}}
+	u := &universe{ids: []*ident{{id: table.IdentityWorld, key: "world"}}, atoms: map[string][2]bitset{}, conjs: map[string]bitset{}}
 	for _, k := range keys {
 		id := byKey[k]
 		if id.id == 0 {

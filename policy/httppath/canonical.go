@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/axon-dev/axon/bpf/shared"
 )
 
 // ErrNonCanonical is wrapped by every error of Check.
@@ -69,9 +71,9 @@ func Check(p string) error {
 }
 
 // MaxMethodLen is the longest method token a rule may name: the datapath
-// keeps this many bytes of a request's method, so a longer token could never
-// match there.
-const MaxMethodLen = 16
+// keeps this many bytes of a request's method (AX_METHOD_MAX), so a longer
+// token could never match there.
+const MaxMethodLen = int(shared.SharedAxBoundAX_BOUND_METHOD_MAX)
 
 // IsToken reports whether s is an HTTP method token (RFC 9110 tchar+).
 func IsToken(s string) bool {

@@ -1,7 +1,8 @@
 // Package btflayout checks, in tests, that Go structs shared with BPF C
 // (the bpf2go bindings) match the C structs in the compiled object's BTF:
-// size and the offset of every member, so that stale bindings or hand
-// edits fail.
+// size and the offset of every member, and that Go constants named after C
+// enum members have their values, so that stale bindings or hand edits
+// fail.
 package btflayout
 
 import (
@@ -39,6 +40,36 @@ func Check(t testing.TB, types *btf.Spec, cases map[string]any) {
 		for i, m := range s.Members {
 			if uintptr(m.Offset.Bytes()) != fields[i].Offset {
 				t.Errorf("%s.%s: C offset %d, Go %s at %d", name, m.Name, m.Offset.Bytes(), fields[i].Name, fields[i].Offset)
+			}
+		}
+	}
+}
+
+// CheckEnums compares each C enum of types named in enums with the Go
+// values given for its members: a member without a Go value, a Go value
+// for a member C does not have, or a different value is reported on t.
+func CheckEnums(t testing.TB, types *btf.Spec, enums map[string]map[string]uint64) {
+	t.Helper()
+	for name, want := range enums {
+		var e *btf.Enum
+		if err := types.TypeByName(name, &e); err != nil {
+			t.Errorf("enum %s: %v", name, err)
+			continue
+		}
+		seen := map[string]bool{}
+		for _, v := range e.Values {
+			seen[v.Name] = true
+			w, ok := want[v.Name]
+			switch {
+			case !ok:
+				t.Errorf("%s: C member %s = %d has no Go name", name, v.Name, v.Value)
+			case w != v.Value:
+				t.Errorf("%s: C %s = %d, Go %d", name, v.Name, v.Value, w)
+			}
+		}
+		for n := range want {
+			if !seen[n] {
+				t.Errorf("%s: Go names %s, which C does not have", name, n)
 			}
 		}
 	}

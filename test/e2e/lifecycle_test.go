@@ -370,8 +370,8 @@ func TestRestartWithBrokenPolicyKeepsPinnedTable(t *testing.T) {
 	if tp.server.Saw(path) {
 		t.Error("a denied request reached the server")
 	}
-	if logs := b.Logs.String(); !strings.Contains(logs, "pinned by an earlier agent stays in force") ||
-		strings.Contains(logs, "NOT ENFORCING") {
+	if logs := b.Logs.String(); !strings.Contains(logs, "in_force=pinned") ||
+		strings.Contains(logs, "in_force=none") {
 		t.Errorf("the log should say the pinned policy stays in force, and not that nothing is enforced:\n%s", logs)
 	}
 	writeFile(t, tp.dir, "orders.yaml", ordersPolicy("Enforce"))
@@ -395,7 +395,7 @@ func TestFreshStartWithBrokenPolicyIsNotEnforcing(t *testing.T) {
 		t.Errorf("axon_policy_generation = %v, want 0", v)
 	}
 	logs := a.Logs.String()
-	if !strings.Contains(logs, "NOT ENFORCING: no policy set loaded") {
+	if !strings.Contains(logs, "in_force=none") {
 		t.Errorf("the log does not say loudly that no policy is enforced:\n%s", logs)
 	}
 	if strings.Contains(logs, "in force") {

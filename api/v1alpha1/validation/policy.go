@@ -244,36 +244,31 @@ func (v *validator) pathMatch(m *v1alpha1.PathMatch, p *field.Path) {
 	default:
 		fp, pat, wild = p.Child("glob"), m.Glob, "*?"
 	}
-	if len(pat) > MaxPatternLen {
-		v.errs = append(v.errs, field.TooLong(fp, pat, MaxPatternLen))
-		return
-	}
-	if err := CanonicalPattern(pat, wild); err != nil {
-		v.errs = append(v.errs, field.Invalid(fp, pat, err.Error()))
-		return
-	}
-	canon := httppath.Canonical(pat)
-	if wild != "" && globSyntax(canon) != globSyntax(pat) {
-		// %2A, %5B... are decoded in the canonical form, where they would
-		// be glob syntax.
-		v.errs = append(v.errs, field.Invalid(fp, pat, "an escaped *, [, ], { or } in a glob: a glob cannot match it literally"))
-		return
-	}
-	if canon != pat {
-		v.warn(fp, "compared in canonical form %s (docs/semantics.md: escapes servers decode are decoded, hex digits upper-case)", canon)
-	}
 	if wild != "" {
-		if i := strings.IndexAny(pat, "[]{}"); i >= 0 {
-			v.errs = append(v.errs, field.Invalid(fp, pat, fmt.Sprintf("%q at offset %d: only *, ** and ? are supported", pat[i], i)))
+		if err := GlobPattern(pat); err != nil {
+			v.errs = append(v.errs, field.Invalid(fp, pat, err.Error()))
 			return
+		}
+		if canon := httppath.Canonical(pat); canon != pat {
+			v.warn(fp, "compared in canonical form %s (docs/semantics.md: escapes servers decode are decoded, hex digits upper-case)", canon)
 		}
 		if !strings.ContainsAny(pat, "*?") {
 			v.warn(fp, "glob without * or ?: use exact: %s", pat)
 		}
-		if strings.Contains(pat, "***") {
-			v.errs = append(v.errs, field.Invalid(fp, pat, "*** is not a glob wildcard; use * or **"))
-		}
-	} else if strings.ContainsAny(pat, "*") && m.Prefix != "" {
+		return
+	}
+	if len(pat) > MaxPatternLen {
+		v.errs = append(v.errs, field.TooLong(fp, pat, MaxPatternLen))
+		return
+	}
+	if err := CanonicalPattern(pat, ""); err != nil {
+		v.errs = append(v.errs, field.Invalid(fp, pat, err.Error()))
+		return
+	}
+	if canon := httppath.Canonical(pat); canon != pat {
+		v.warn(fp, "compared in canonical form %s (docs/semantics.md: escapes servers decode are decoded, hex digits upper-case)", canon)
+	}
+	if strings.ContainsAny(pat, "*") && m.Prefix != "" {
 		v.warn(fp, "* in a prefix is matched literally; use glob for wildcards")
 	} else if strings.Contains(pat, "*") {
 		v.warn(fp, "* in an exact path is matched literally; use glob for wildcards")
@@ -320,12 +315,3 @@ func (v *validator) rego(r *v1alpha1.RegoSource, p *field.Path) {
 }
 
 // globSyntax counts the bytes of s that are glob syntax.
-func globSyntax(s string) int {
-	n := 0
-	for i := 0; i < len(s); i++ {
-		if strings.IndexByte("*[]{}", s[i]) >= 0 {
-			n++
-		}
-	}
-	return n
-}

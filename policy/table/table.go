@@ -1,35 +1,39 @@
-package compiler
+package table
 
 import (
 	"net/netip"
 
 	"github.com/axon-dev/axon/policy/httppath"
+
+	"github.com/axon-dev/axon/bpf/shared"
 )
 
 // This file is the contract between the compiler (which fills a Table), the Go
 // reference evaluator (which decides requests from a Table) and the datapath
-// (agent/maps encodes a Table into BPF maps; bpf/ reads them). The semantics
-// are in docs/semantics.md. Change the three together.
+// (agent/datapath encodes a Table into BPF maps; bpf/ reads them). The
+// semantics are in docs/semantics.md. Change the three together.
 
 // RuleID identifies an entry of Table.Rules: Rules[id-1]. Zero means "none".
 // IDs follow the sorted order (namespace, policy, rule index), so a lower ID
 // is the rule reported when several rules of the same kind match.
 type RuleID uint32
 
-// Action is what a rule or a default does with a request.
+// Action is what a rule or a default does with a request: the allow and
+// deny verdicts of enum ax_verdict.
 type Action uint8
 
 const (
-	ActionAllow Action = 1
-	ActionDeny  Action = 2
+	ActionAllow = Action(shared.SharedAxVerdictAX_VERDICT_ALLOW)
+	ActionDeny  = Action(shared.SharedAxVerdictAX_VERDICT_DENY)
 )
 
-// Mode says whether a policy decides (Enforce) or only counts (Audit).
+// Mode says whether a policy decides (Enforce) or only counts (Audit)
+// (enum ax_mode).
 type Mode uint8
 
 const (
-	ModeEnforce Mode = 0
-	ModeAudit   Mode = 1
+	ModeEnforce = Mode(shared.SharedAxModeAX_MODE_ENFORCE)
+	ModeAudit   = Mode(shared.SharedAxModeAX_MODE_AUDIT)
 )
 
 // Reserved identities. Pod and CIDR identities start at FirstAllocatedIdentity.
@@ -55,7 +59,7 @@ const MaxMethodLen = httppath.MaxMethodLen
 // MaxPathKey is how many bytes of the path the path trie keys hold. Exact
 // patterns are stored with a NUL terminator, so patterns are at most
 // MaxPathKey-1 bytes long.
-const MaxPathKey = 128
+const MaxPathKey = int(shared.SharedAxBoundAX_BOUND_PATH_KEY)
 
 // Table is a compiled policy set: everything the datapath needs to decide a
 // request with a handful of map lookups, with all precedence resolved.
@@ -158,13 +162,16 @@ type Match struct {
 
 // Combine returns the matches of m and o together.
 func (m Match) Combine(o Match) Match {
-	return Match{Deny: lower(m.Deny, o.Deny), Allow: lower(m.Allow, o.Allow)}
+	return Match{Deny: Lower(m.Deny, o.Deny), Allow: Lower(m.Allow, o.Allow)}
 }
 
 // PathRow is one entry of the path trie of (Endpoint, Class, Method). The
-// datapath looks up the request's method and MethodAny, takes the longest
-// Prefix of each that is a byte prefix of the path key (the path, a NUL, then
-// zero padding, cut to MaxPathKey bytes), and combines what it finds.
+// reference evaluator looks up the request's method and MethodAny, takes
+// the longest Prefix of each that is a byte prefix of the path key (the
+// path, a NUL, then zero padding, cut to MaxPathKey bytes), and combines
+// what it finds. The datapath does one lookup: agent/datapath merges
+// MethodAny's rows into the trie of every method that has rows of its own,
+// and a method without rows is looked up as MethodAny.
 //
 // Enforce and Audit hold every exact/prefix rule whose pattern covers all paths
 // whose longest match is this row; Globs are the glob rules that may match
@@ -185,4 +192,21 @@ type Glob struct {
 	Rule    RuleID
 	Action  Action
 	Mode    Mode
+}
+
+// Lower is the lower of two rule IDs, where 0 (none) is above all.
+func Lower(a, b RuleID) RuleID {
+	if a == 0 || (b != 0 && b < a) {
+		return b
+	}
+	return a
+}
+
+// Add records a matching rule of action a.
+func (m *Match) Add(a Action, id RuleID) {
+	if a == ActionDeny {
+		m.Deny = Lower(m.Deny, id)
+	} else {
+		m.Allow = Lower(m.Allow, id)
+	}
 }

@@ -1,9 +1,11 @@
-package compiler
+package table
 
 import (
 	"net/netip"
 	"sort"
 	"strings"
+
+	"github.com/axon-dev/axon/bpf/shared"
 )
 
 // Request is one HTTP request as the datapath sees it.
@@ -14,13 +16,14 @@ type Request struct {
 	Target string // raw request target
 }
 
-// DecisionAction is the outcome for one request.
+// DecisionAction is the outcome for one request: the datapath's verdicts
+// (enum ax_verdict).
 type DecisionAction uint8
 
 const (
-	DecisionAllow     DecisionAction = 1 // passes
-	DecisionDeny      DecisionAction = 2 // connection reset
-	DecisionAuditDeny DecisionAction = 3 // passes, counted as would-deny
+	DecisionAllow     = DecisionAction(shared.SharedAxVerdictAX_VERDICT_ALLOW)      // passes
+	DecisionDeny      = DecisionAction(shared.SharedAxVerdictAX_VERDICT_DENY)       // connection reset
+	DecisionAuditDeny = DecisionAction(shared.SharedAxVerdictAX_VERDICT_AUDIT_DENY) // passes, counted as would-deny
 )
 
 func (a DecisionAction) String() string {
@@ -47,8 +50,18 @@ type Decision struct {
 // source class, method ID, longest byte prefix of the path key in the
 // request method's and MethodAny's tries), glob tests on the whole path,
 // then the precedence of docs/semantics.md. It is the reference model of the
-// kernel, not a fast path.
-func (t *Table) Decide(r Request) Decision {
+// kernel, not a fast path; it agrees with OPA. Only DecideBounded models the
+// datapath's glob bound on paths longer than MaxGlobPath.
+func (t *Table) Decide(r Request) Decision { return t.decide(r, false) }
+
+// DecideBounded is Decide with the datapath's glob bound: globs see the first
+// MaxGlobPath bytes of the path, an undecided Deny glob matches and an
+// undecided Allow glob does not (fail closed), and the decision's Reason is
+// ReasonGlobUndecided when the opposite assumption gives another verdict.
+// This is what the datapath decides and counts for every request.
+func (t *Table) DecideBounded(r Request) Decision { return t.decide(r, true) }
+
+func (t *Table) decide(r Request, bounded bool) Decision {
 	ep := t.endpoint(r.Dst)
 	if ep == nil {
 		return Decision{Action: DecisionAllow}
@@ -67,7 +80,10 @@ func (t *Table) Decide(r Request) Decision {
 			method = m.ID
 		}
 	}
-	var enf, aud Match
+	// enf, aud fail closed; xenf, xaud assume the opposite of undecided
+	// globs.
+	var enf, aud, xenf, xaud Match
+	undecided := false
 	key := path + "\x00"
 	if len(key) > MaxPathKey {
 		key = key[:MaxPathKey]
@@ -78,20 +94,37 @@ func (t *Table) Decide(r Request) Decision {
 		if row == nil {
 			continue
 		}
-		enf = enf.Combine(row.Enforce)
-		aud = aud.Combine(row.Audit)
+		enf, xenf = enf.Combine(row.Enforce), xenf.Combine(row.Enforce)
+		aud, xaud = aud.Combine(row.Audit), xaud.Combine(row.Audit)
 		for _, g := range row.Globs {
-			if !MatchGlob(g.Pattern, path) {
+			res := GlobNo
+			if bounded {
+				res = MatchGlobBounded(g.Pattern, path)
+			} else if MatchGlob(g.Pattern, path) {
+				res = GlobYes
+			}
+			if res == GlobNo {
 				continue
 			}
-			if g.Mode == ModeEnforce {
-				enf.add(g.Action, g.Rule)
-			} else {
-				aud.add(g.Action, g.Rule)
+			m, xm := &enf, &xenf
+			if g.Mode != ModeEnforce {
+				m, xm = &aud, &xaud
 			}
+			deny := g.Action == ActionDeny
+			if res == GlobYes || deny {
+				m.Add(g.Action, g.Rule)
+			}
+			if res == GlobYes || !deny {
+				xm.Add(g.Action, g.Rule)
+			}
+			undecided = undecided || res == GlobUndecided
 		}
 	}
-	return verdict(ep, enf, aud)
+	d := verdict(ep, enf, aud)
+	if undecided && verdict(ep, xenf, xaud).Action != d.Action {
+		d.Reason = ReasonGlobUndecided
+	}
+	return d
 }
 
 // verdict applies docs/semantics.md "Decision" steps 2-4 to the matches.
@@ -157,7 +190,7 @@ func (t *Table) class(ep, id uint32) uint16 {
 // longestRow is the LPM lookup of the (endpoint, class, method) trie.
 func (t *Table) longestRow(ep uint32, class uint16, m uint8, key string) *PathRow {
 	lo := sort.Search(len(t.Paths), func(i int) bool {
-		return comparePathRows(t.Paths[i], PathRow{Endpoint: ep, Class: class, Method: m}) >= 0
+		return ComparePathRows(t.Paths[i], PathRow{Endpoint: ep, Class: class, Method: m}) >= 0
 	})
 	var best *PathRow
 	for i := lo; i < len(t.Paths); i++ {

@@ -1,9 +1,11 @@
-package compiler
+package table
 
 import (
 	"strings"
 
 	"github.com/axon-dev/axon/policy/httppath"
+
+	"github.com/axon-dev/axon/bpf/shared"
 )
 
 // Reasons a request is decided before any rule is consulted.
@@ -11,15 +13,18 @@ const (
 	ReasonNonCanonicalPath = "non_canonical_path"
 	ReasonMalformedRequest = "malformed_request"
 	ReasonNotHTTP          = "not_http"
+	// ReasonGlobUndecided: a glob the path was too long for changed the
+	// verdict (DecideBounded).
+	ReasonGlobUndecided = "glob_undecided"
 )
 
 // MaxPath is the longest path (in canonical form, after removing query and
 // fragment) that the datapath decides; longer ones are malformed_request.
-const MaxPath = 4096
+const MaxPath = int(shared.SharedAxBoundAX_BOUND_PATH_LIMIT)
 
 // MaxMethod is the longest method token the datapath accepts as HTTP; a
 // longer one, or one that is not a token, is not_http.
-const MaxMethod = 64
+const MaxMethod = int(shared.SharedAxBoundAX_BOUND_METHOD_LIMIT)
 
 // NormalizeRequest checks a request's method, then reduces its target with
 // NormalizePath. The datapath reads the method first: a method that is not

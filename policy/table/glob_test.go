@@ -1,4 +1,4 @@
-package compiler
+package table
 
 import (
 	"math/rand/v2"

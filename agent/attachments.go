@@ -1,0 +1,113 @@
+package agent
+
+import (
+	"slices"
+
+	"github.com/axon-dev/axon/agent/attach"
+)
+
+// unattached lists the interfaces with a direction not attached.
+func (a *Agent) unattached() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out []string
+	for _, ifc := range a.ifaces {
+		for _, d := range attach.Directions {
+			if a.attachErrs[ifc+"/"+string(d)] != nil {
+				out = append(out, ifc)
+				break
+			}
+		}
+	}
+	return out
+}
+
+func (a *Agent) attachAll() { a.attach(a.interfaces()) }
+
+// interfaces returns the interfaces the agent attaches to now.
+func (a *Agent) interfaces() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return slices.Clone(a.ifaces)
+}
+
+// verifyAttachments marks attachments the kernel dropped (an interface
+// deleted and recreated, a filter removed by hand) as failed, so that
+// readiness drops and the next attach puts them back.
+func (a *Agent) verifyAttachments() {
+	ats := a.att.Check(a.interfaces(), a.dp.Programs())
+	a.mu.Lock()
+	var lost []attach.Attachment
+	for _, at := range ats {
+		key := at.Interface + "/" + string(at.Direction)
+		if at.Err != nil && a.attachErrs[key] == nil {
+			a.attachErrs[key] = at.Err
+			lost = append(lost, at)
+		}
+	}
+	for _, at := range lost {
+		a.setAttachedLocked(at.Interface, at.Direction, 0)
+	}
+	a.mu.Unlock()
+	for _, at := range lost {
+		a.log.Error("NOT ENFORCING: attachment lost, re-attaching", "interface", at.Interface,
+			"direction", at.Direction, "error", at.Err)
+	}
+	if len(lost) > 0 {
+		a.updateEnforcing()
+	}
+}
+
+func (a *Agent) attach(ifaces []string) {
+	// The pod behind an interface is recorded before programs run there.
+	a.syncPodInterfaces(ifaces, a.Table())
+	ats, err := a.att.Attach(ifaces, a.dp.Programs())
+	a.mu.Lock()
+	for _, at := range ats {
+		a.attachErrs[at.Interface+"/"+string(at.Direction)] = at.Err
+		if at.Err != nil {
+			a.setAttachedLocked(at.Interface, at.Direction, 0)
+		} else {
+			a.setAttachedLocked(at.Interface, at.Direction, 1)
+		}
+	}
+	a.mu.Unlock()
+	if err != nil {
+		a.m.AttachErrs.Inc()
+		a.log.Error("NOT ENFORCING on some interfaces: attach failed", "error", err)
+	} else {
+		removed, perr := a.att.Prune(a.interfaces())
+		a.m.Pruned.Add(float64(len(removed)))
+		if perr != nil {
+			a.log.Error("removing stale attachments", "error", perr)
+		}
+	}
+	a.updateEnforcing()
+}
+
+// setAttachedLocked sets axon_attached for one interface and direction,
+// labelled with the attach mechanism: the one resolved by the first
+// successful attach, "auto" (when so configured) before any. Each interface
+// and direction has exactly one series: when the label changes, the series
+// with the old label is deleted rather than left behind at 0.
+func (a *Agent) setAttachedLocked(iface string, d attach.Direction, v float64) {
+	key, mode := iface+"/"+string(d), string(a.att.Mode())
+	if old, ok := a.attachMode[key]; ok && old != mode {
+		a.m.Attached.DeleteLabelValues(iface, string(d), old)
+	}
+	a.attachMode[key] = mode
+	a.m.Attached.WithLabelValues(iface, string(d), mode).Set(v)
+}
+
+// updateEnforcing sets axon_enforcing from the readiness. It holds the lock
+// while setting, so that the reload and attach goroutines cannot leave the
+// gauge at a value computed from older state.
+func (a *Agent) updateEnforcing() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.readyLocked() == nil {
+		a.m.Enforcing.Set(1)
+	} else {
+		a.m.Enforcing.Set(0)
+	}
+}

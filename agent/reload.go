@@ -1,0 +1,120 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/axon-dev/axon/policy/table"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// reload loads, compiles and applies the policy directory. On any error the
+// table in force stays, and the error is logged and counted. When only
+// writing into the maps failed, it returns the compiled table to retry.
+func (a *Agent) reload(fp string) *pendingTable {
+	start := time.Now()
+	t, warnings, err := a.src.Load(fp, a.Table())
+	for _, w := range warnings {
+		a.log.Warn("policy warning", "problem", w)
+	}
+	if err != nil {
+		stage, files := "source", 1
+		var le *LoadError
+		if errors.As(err, &le) {
+			stage = le.Stage
+			files = max(len(le.Files), 1)
+			for _, p := range le.Problems {
+				a.log.Error("policy problem", "stage", le.Stage, "problem", p)
+			}
+		}
+		a.m.LoadErrors.WithLabelValues(stage).Inc()
+		a.m.LoadOK.Set(0)
+		a.m.BrokenFiles.Set(float64(files))
+		_, attrs := a.src.Describe()
+		a.logLoadFailure("policy load failed", append(attrs, "error", err)...)
+		if a.node != nil {
+			a.node.Result(nil, err)
+		}
+		return nil
+	}
+	a.m.BrokenFiles.Set(0)
+	p := &pendingTable{t: t, fp: fp}
+	if err := a.apply(p, start); err != nil {
+		return p
+	}
+	return nil
+}
+
+// pendingTable is a compiled table not yet in the maps.
+type pendingTable struct {
+	t  *table.Table
+	fp string // fingerprint of the directory it was compiled from
+}
+
+// apply writes p into the maps and makes it the table in force; start is
+// when its reload began. A failure is counted and logged, each time.
+func (a *Agent) apply(p *pendingTable, start time.Time) error {
+	t, fp := p.t, p.fp
+	a.syncPodInterfaces(a.interfaces(), t)
+	ustart := time.Now()
+	if err := a.dp.Apply(t); err != nil {
+		a.m.LoadErrors.WithLabelValues("apply").Inc()
+		a.m.LoadOK.Set(0)
+		a.logLoadFailure("writing policy into maps failed; retrying", "error", err)
+		if a.node != nil {
+			a.node.Result(t, fmt.Errorf("writing policy into maps: %w", err))
+		}
+		return err
+	}
+	a.m.MapUpdate.Observe(time.Since(ustart).Seconds())
+	a.refreshDenials() // what the previous table counted, with its labels
+	a.marks.update(t, a.tally.Series(), time.Now())
+	if err := a.ctr.switchTable(t); err != nil {
+		a.log.Error("reading counters after the update; per-rule counts may be misattributed", "error", err)
+	}
+	a.m.LoadOK.Set(1)
+	a.mu.Lock()
+	a.applied, a.table, a.lastFP = true, t, fp
+	a.generation++
+	gen := a.generation
+	a.mu.Unlock()
+	a.m.Generation.Set(float64(gen))
+	a.reloadPods()
+	setRows(a.m.TableRows, t)
+	a.updateEnforcing()
+	if a.node != nil {
+		a.node.Result(t, nil)
+	}
+	a.log.Info("policy applied", "generation", gen, "rules", len(t.Rules), "endpoints", len(t.Endpoints),
+		"path_rows", len(t.Paths), "duration", time.Since(start).String())
+	return nil
+}
+
+// logLoadFailure logs a policy set that could not be applied, saying in the
+// in_force attribute what is enforced instead: the last set this agent
+// applied (last_applied, with generation_in_force), the set an earlier agent
+// pinned (pinned), or nothing at all (none).
+func (a *Agent) logLoadFailure(msg string, attrs ...any) {
+	gen := a.generationNow()
+	switch {
+	case gen > 0:
+		attrs = append(attrs, "in_force", "last_applied", "generation_in_force", gen)
+	case a.dp.PinnedPolicy():
+		attrs = append(attrs, "in_force", "pinned")
+	default:
+		attrs = append(attrs, "in_force", "none")
+	}
+	a.log.Error(msg, attrs...)
+}
+
+func setRows(g *prometheus.GaugeVec, t *table.Table) {
+	g.WithLabelValues("rules").Set(float64(len(t.Rules)))
+	g.WithLabelValues("identities").Set(float64(len(t.Identities)))
+	g.WithLabelValues("pod_ips").Set(float64(len(t.PodIPs)))
+	g.WithLabelValues("cidrs").Set(float64(len(t.CIDRs)))
+	g.WithLabelValues("methods").Set(float64(len(t.Methods)))
+	g.WithLabelValues("endpoints").Set(float64(len(t.Endpoints)))
+	g.WithLabelValues("source_classes").Set(float64(len(t.Classes)))
+	g.WithLabelValues("path_rows").Set(float64(len(t.Paths)))
+}
