@@ -257,6 +257,12 @@ func TestTwoNodes(t *testing.T) {
 			})
 		}
 		checkVerdicts(t, 2, secret, probe{bot, s1, "/admin", deny})
+		// The controller: the policy is not accepted (its module does not
+		// exist) and not enforced, with each node's error; "api" still is.
+		waitPolicyStatus(t, ns, 5*time.Second, wantStatus{policy: "rego", accepted: v1alpha1.ReasonModuleNotFound,
+			enforced: metav1.ConditionFalse, nodes: "0/2", contains: []string{"applied on 0 of 2 nodes",
+				n1.name + ": error: ", n2.name + ": error: ", "configMapRef"}})
+		waitPolicyStatus(t, ns, 5*time.Second, enforcedAll(2))
 
 		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "rules"}, Data: map[string]string{
 			"secret.rego": "package axon.cluster.secret\n\nimport rego.v1\n\ndeny if input.path == \"/api/secret\"\n"}}
@@ -277,6 +283,7 @@ func TestTwoNodes(t *testing.T) {
 					fmt.Sprintf("%+v", s)
 			})
 		}
+		waitPolicyStatus(t, ns, 5*time.Second, wantStatus{policy: "rego", enforced: metav1.ConditionTrue, nodes: "2/2"})
 
 		if err := k8s.Delete(ctx, rp); err != nil {
 			t.Fatal(err)
@@ -371,6 +378,13 @@ func TestTwoNodes(t *testing.T) {
 	t.Run("api server down", func(t *testing.T) {
 		if e := ctl.exited(); len(e) > 0 {
 			t.Fatalf("the controller exited before the API server went down: %v", e)
+		}
+		// Until now no reconcile failed: a write refused because the
+		// cache was behind is retried, not an error.
+		if series, failed, err := ctl.writes(); err != nil || failed > 0 {
+			t.Errorf("the controller: %d failed reconciles (%v); status writes %v", failed, err, series)
+		} else {
+			t.Logf("the controller's status writes so far: %s", strings.Join(series, ", "))
 		}
 		probes := []probe{
 			{web, s2, "/api/orders", allow}, {web, s2, "/admin", allow},

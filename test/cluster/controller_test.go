@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -184,6 +185,27 @@ func (c *controller) supervise(cmd *exec.Cmd) {
 			return
 		}
 	}
+}
+
+// writes returns the controller's axon_controller_policy_status_writes_total
+// series and how many of its reconciles failed (log lines "Reconciler
+// error").
+func (c *controller) writes() (series []string, failed int, err error) {
+	resp, err := http.Get("http://" + c.metrics + "/metrics")
+	if err != nil {
+		return nil, 0, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, 0, err
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "axon_controller_policy_status_writes_total{") {
+			series = append(series, l)
+		}
+	}
+	return series, strings.Count(c.logs.String(), `msg="Reconciler error"`), nil
 }
 
 // exited returns the exits not asked for so far.

@@ -17,22 +17,31 @@ import (
 // wantStatus is what the controller must write in a policy's status, for
 // the policy's current generation.
 type wantStatus struct {
+	policy   string // the policy's name; "api" when empty
+	accepted string // the Accepted reason; Compiled (True) when empty
 	enforced metav1.ConditionStatus
 	nodes    string   // status.nodes, "N/M"
 	contains []string // in the Enforced message
 	lacks    []string // not in the Enforced message
 }
 
-// waitPolicyStatus waits until the status of the namespace's policy
-// "api", read from the API server, is what the controller writes for its
-// current generation: Accepted True, Enforced and status.nodes as wanted,
-// observedGeneration the generation. It returns how long it waited.
+// waitPolicyStatus waits until the status of the namespace's policy (want.policy,
+// "api" by default), read from the API server, is what the controller writes
+// for its current generation: Accepted (True unless want.accepted says
+// otherwise), Enforced and status.nodes as wanted, observedGeneration the
+// generation. It returns how long it waited.
 func waitPolicyStatus(t *testing.T, ns string, within time.Duration, want wantStatus) time.Duration {
 	t.Helper()
 	start := time.Now()
-	waitFor(t, within, fmt.Sprintf("the policy's status to say Enforced=%s %s", want.enforced, want.nodes), func() (bool, string) {
+	if want.policy == "" {
+		want.policy = "api"
+	}
+	if want.accepted == "" {
+		want.accepted = v1alpha1.ReasonCompiled
+	}
+	waitFor(t, within, fmt.Sprintf("policy %s's status to say Accepted=%s Enforced=%s %s", want.policy, want.accepted, want.enforced, want.nodes), func() (bool, string) {
 		var p v1alpha1.L7NetworkPolicy
-		if err := k8s.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "api"}, &p); err != nil {
+		if err := k8s.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: want.policy}, &p); err != nil {
 			return false, err.Error()
 		}
 		return statusIs(&p, want), fmt.Sprintf("generation %d, status %+v", p.Generation, p.Status)
@@ -43,7 +52,11 @@ func waitPolicyStatus(t *testing.T, ns string, within time.Duration, want wantSt
 func statusIs(p *v1alpha1.L7NetworkPolicy, want wantStatus) bool {
 	a := meta.FindStatusCondition(p.Status.Conditions, v1alpha1.ConditionAccepted)
 	e := meta.FindStatusCondition(p.Status.Conditions, v1alpha1.ConditionEnforced)
-	if a == nil || e == nil || a.Status != metav1.ConditionTrue || a.Reason != v1alpha1.ReasonCompiled ||
+	acc := metav1.ConditionFalse
+	if want.accepted == v1alpha1.ReasonCompiled {
+		acc = metav1.ConditionTrue
+	}
+	if a == nil || e == nil || a.Status != acc || a.Reason != want.accepted ||
 		a.ObservedGeneration != p.Generation || e.ObservedGeneration != p.Generation ||
 		p.Status.ObservedGeneration != p.Generation || e.Status != want.enforced || p.Status.Nodes != want.nodes {
 		return false
