@@ -53,13 +53,23 @@ func staleAt(r *v1alpha1.AxonNodeStatus) time.Time {
 }
 
 // nodeState says whether the node applies generation gen of the policy
-// key ("namespace/name"), and when not, why.
+// key ("namespace/name"), and when not, why. A node whose agent says it is
+// not enforcing (a local pod it found no interface for, programs not
+// attached) applies nothing, whatever generation is in its maps: the record
+// does not say which pods are unpoliced, so every policy expected there
+// counts the node as failing, with the agent's message.
 func nodeState(r *v1alpha1.AxonNodeStatus, namespace, name string, gen int64, now time.Time) (applied bool, why string) {
 	if r == nil {
 		return false, "no AxonNodeStatus record (no agent running?)"
 	}
 	if !now.Before(staleAt(r)) {
 		return false, "agent not reporting (last heartbeat " + r.Status.HeartbeatTime.UTC().Format(time.RFC3339) + ")"
+	}
+	if !r.Status.Enforcing {
+		if r.Status.Message != "" {
+			return false, "not enforcing: " + r.Status.Message
+		}
+		return false, "not enforcing"
 	}
 	i := slices.IndexFunc(r.Status.Policies, func(np v1alpha1.NodePolicyStatus) bool {
 		return np.Namespace == namespace && np.Name == name

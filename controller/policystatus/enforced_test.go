@@ -52,6 +52,7 @@ func TestSetEnforced(t *testing.T) {
 		records[n] = &v1alpha1.AxonNodeStatus{Status: v1alpha1.AxonNodeStatusStatus{
 			HeartbeatTime:    metav1.NewTime(now.Add(-time.Duration(i) * time.Second)),
 			HeartbeatSeconds: 10,
+			Enforcing:        true,
 			Policies:         []v1alpha1.NodePolicyStatus{{Namespace: "ns", Name: "p", AppliedGeneration: gen}},
 		}}
 	}
@@ -72,5 +73,30 @@ func TestSetEnforced(t *testing.T) {
 	SetEnforced(p, expected, records, now.Add(5*time.Second))
 	if fmt.Sprint(before.Status) != fmt.Sprint(p.Status) {
 		t.Errorf("status changed with the clock alone:\n%+v\n%+v", before.Status, p.Status)
+	}
+}
+
+// A node whose agent says it is not enforcing (a local pod without an
+// interface) does not count as applying, even at the right generation; its
+// message is the reason. A record that says nothing more is "not enforcing".
+func TestSetEnforcedNotEnforcing(t *testing.T) {
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	p := &v1alpha1.L7NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p", Generation: 1}}
+	record := func(enforcing bool, msg string) *v1alpha1.AxonNodeStatus {
+		return &v1alpha1.AxonNodeStatus{Status: v1alpha1.AxonNodeStatusStatus{
+			HeartbeatTime: metav1.NewTime(now), HeartbeatSeconds: 10, Enforcing: enforcing, Message: msg,
+			Policies: []v1alpha1.NodePolicyStatus{{Namespace: "ns", Name: "p", AppliedGeneration: 1}},
+		}}
+	}
+	records := map[string]*v1alpha1.AxonNodeStatus{
+		"a": record(true, ""),
+		"b": record(false, "pod ns/x (10.0.0.9): no interface found for the pod IP"),
+		"c": record(false, ""),
+	}
+	SetEnforced(p, []string{"a", "b", "c"}, records, now)
+	c := meta.FindStatusCondition(p.Status.Conditions, v1alpha1.ConditionEnforced)
+	want := "applied on 1 of 3 nodes; b: not enforcing: pod ns/x (10.0.0.9): no interface found for the pod IP; c: not enforcing"
+	if c.Status != metav1.ConditionFalse || c.Reason != v1alpha1.ReasonPending || p.Status.Nodes != "1/3" || c.Message != want {
+		t.Errorf("%s %s %s: %q, want %q", c.Status, c.Reason, p.Status.Nodes, c.Message, want)
 	}
 }

@@ -75,6 +75,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		if err := r.Client.Status().Update(ctx, next); err != nil {
 			// The validation is redone with the status it goes into.
 			r.validated.forget(req.NamespacedName)
+			if apierrors.IsConflict(err) {
+				// The cache has not seen this controller's last write (or a
+				// spec edit) yet: not an error, try again once it has.
+				r.metrics.writes.WithLabelValues("conflict").Inc()
+				return ctrl.Result{RequeueAfter: conflictRetry}, nil
+			}
 			r.metrics.writes.WithLabelValues("error").Inc()
 			return ctrl.Result{}, fmt.Errorf("writing status: %w", err)
 		}
@@ -82,6 +88,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	return ctrl.Result{RequeueAfter: after}, nil
 }
+
+// conflictRetry is how soon a status write refused for a stale
+// resourceVersion is tried again.
+const conflictRetry = 100 * time.Millisecond
 
 // expectedNodes returns the nodes that run a pod p selects.
 func (r *Reconciler) expectedNodes(ctx context.Context, p *v1alpha1.L7NetworkPolicy) ([]string, error) {

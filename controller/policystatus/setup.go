@@ -123,10 +123,10 @@ func podPlacement(p *corev1.Pod) placement {
 }
 
 // recordHandler enqueues, on a change of a node record, the policies it
-// lists before or after the change. A record created or deleted, or whose
-// agent comes back after its heartbeat went stale, enqueues every policy
-// (any may expect that node). An update that only renews the heartbeat
-// enqueues nothing.
+// lists before or after the change. A record created or deleted, whose
+// enforcing or message changes, or whose agent comes back after its
+// heartbeat went stale, enqueues every policy (any may expect that node).
+// An update that only renews the heartbeat enqueues nothing.
 func (r *Reconciler) recordHandler() handler.EventHandler {
 	all := func(ctx context.Context, q queue) {
 		var l v1alpha1.L7NetworkPolicyList
@@ -142,7 +142,7 @@ func (r *Reconciler) recordHandler() handler.EventHandler {
 		DeleteFunc: func(ctx context.Context, _ event.DeleteEvent, q queue) { all(ctx, q) },
 		UpdateFunc: func(ctx context.Context, e event.UpdateEvent, q queue) {
 			o, n := e.ObjectOld.(*v1alpha1.AxonNodeStatus), e.ObjectNew.(*v1alpha1.AxonNodeStatus)
-			if !time.Now().Before(staleAt(o)) || o.Status.Message != n.Status.Message {
+			if !time.Now().Before(staleAt(o)) || o.Status.Enforcing != n.Status.Enforcing || o.Status.Message != n.Status.Message {
 				all(ctx, q)
 				return
 			}

@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/axon-dev/axon/api/v1alpha1"
+	"github.com/axon-dev/axon/controller/policystatus"
 )
 
 // enforceWithin is how soon a policy change must be enforced on every node.
@@ -71,6 +72,7 @@ func TestTwoNodes(t *testing.T) {
 	s1, s2 := api1.Serve(t, 8080), api2.Serve(t, 8080)
 
 	start := time.Now()
+	ctl := startController(t, ns)
 	n1.startAgent(t, t)
 	n2.startAgent(t, t)
 	for _, p := range []*pod{web, api1, bot, api2} {
@@ -102,6 +104,9 @@ func TestTwoNodes(t *testing.T) {
 		}
 		checkVerdicts(t, 3, probes...)
 		waitNodeStatus(t, ns, 1, 5*time.Second, n1, n2)
+		// The controller: the policy compiles, and both nodes apply it.
+		d = waitPolicyStatus(t, ns, 10*time.Second, enforcedAll(2))
+		t.Logf("status Accepted=True Enforced=True 2/2 %v after both node records listed the policy", d.Round(time.Millisecond))
 	})
 
 	t.Run("edit", func(t *testing.T) {
@@ -117,6 +122,7 @@ func TestTwoNodes(t *testing.T) {
 		}
 		checkVerdicts(t, 2, probes...)
 		waitNodeStatus(t, ns, 2, 5*time.Second, n1, n2)
+		waitPolicyStatus(t, ns, 5*time.Second, enforcedAll(2))
 	})
 
 	t.Run("relabel client", func(t *testing.T) {
@@ -173,10 +179,15 @@ func TestTwoNodes(t *testing.T) {
 				strings.Contains(st.Status.Message, "no interface found"), fmt.Sprintf("%d %s %+v", code, body, st.Status)
 		})
 		checkVerdicts(t, 1, probe{bot, s2, "/admin", deny}, probe{web, s2, "/api/orders", allow})
+		// The policy selects the pod node 2 cannot police: it is not
+		// enforced there, whatever generation node 2 has in its maps.
+		waitPolicyStatus(t, ns, 5*time.Second, wantStatus{enforced: metav1.ConditionFalse, nodes: "1/2",
+			contains: []string{"applied on 1 of 2 nodes", n2.name + ": not enforcing: ", "no interface found"}, lacks: []string{n1.name}})
 		if err := k8s.Delete(ctx, ghost, deleteNow()); err != nil {
 			t.Fatal(err)
 		}
 		waitNodeStatus(t, ns, 2, 5*time.Second, n2)
+		waitPolicyStatus(t, ns, 5*time.Second, enforcedAll(2))
 	})
 
 	t.Run("pod drops its address", func(t *testing.T) {
@@ -246,6 +257,12 @@ func TestTwoNodes(t *testing.T) {
 			})
 		}
 		checkVerdicts(t, 2, secret, probe{bot, s1, "/admin", deny})
+		// The controller: the policy is not accepted (its module does not
+		// exist) and not enforced, with each node's error; "api" still is.
+		waitPolicyStatus(t, ns, 5*time.Second, wantStatus{policy: "rego", accepted: v1alpha1.ReasonModuleNotFound,
+			enforced: metav1.ConditionFalse, nodes: "0/2", contains: []string{"applied on 0 of 2 nodes",
+				n1.name + ": error: ", n2.name + ": error: ", "configMapRef"}})
+		waitPolicyStatus(t, ns, 5*time.Second, enforcedAll(2))
 
 		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "rules"}, Data: map[string]string{
 			"secret.rego": "package axon.cluster.secret\n\nimport rego.v1\n\ndeny if input.path == \"/api/secret\"\n"}}
@@ -266,6 +283,7 @@ func TestTwoNodes(t *testing.T) {
 					fmt.Sprintf("%+v", s)
 			})
 		}
+		waitPolicyStatus(t, ns, 5*time.Second, wantStatus{policy: "rego", enforced: metav1.ConditionTrue, nodes: "2/2"})
 
 		if err := k8s.Delete(ctx, rp); err != nil {
 			t.Fatal(err)
@@ -280,8 +298,10 @@ func TestTwoNodes(t *testing.T) {
 
 	t.Run("agent stopped", func(t *testing.T) {
 		// An agent that stops leaves its programs enforcing, and its
-		// AxonNodeStatus stops being renewed (the controller counts a node
-		// whose heartbeat is three intervals old as not reporting).
+		// AxonNodeStatus stops being renewed: the controller counts a node
+		// whose heartbeat is three intervals old as not reporting, and the
+		// policy's status says so, naming the node.
+		stopped := time.Now()
 		n1.agent.Stop()
 		probes := []probe{{bot, s1, "/admin", deny}, {web, s1, "/api/orders", allow}, {bot, s1, "/api/orders", allow}}
 		checkVerdicts(t, 2, probes...)
@@ -300,11 +320,17 @@ func TestTwoNodes(t *testing.T) {
 			}
 			return now.Status.HeartbeatTime.After(st2.Status.HeartbeatTime.Time), now.Status.HeartbeatTime.String()
 		})
-		time.Sleep(heartbeat)
+		stale := wantStatus{enforced: metav1.ConditionFalse, nodes: "1/2",
+			contains: []string{"applied on 1 of 2 nodes", n1.name + ": agent not reporting (last heartbeat "}, lacks: []string{n2.name}}
+		waitPolicyStatus(t, ns, (policystatus.StaleHeartbeats+3)*heartbeat, stale)
+		t.Logf("status Enforced=False 1/2 naming %s %v after its agent stopped (stale after %d heartbeats of %v)",
+			n1.name, time.Since(stopped).Round(time.Millisecond), policystatus.StaleHeartbeats, heartbeat)
 		if now, err := nodeStatus(n1.name); err != nil || !now.Status.HeartbeatTime.Equal(&st1.Status.HeartbeatTime) {
 			t.Errorf("the stopped agent's heartbeat moved: %v -> %v (%v)", st1.Status.HeartbeatTime, now.Status.HeartbeatTime, err)
 		}
+		checkVerdicts(t, 1, probes...)
 		// Started again, it adopts its pinned programs and reports again.
+		restarted := time.Now()
 		n1.startAgent(top, t)
 		checkVerdicts(t, 2, probes...)
 		waitFor(t, 4*heartbeat, n1.name+"'s heartbeat to be renewed", func() (bool, string) {
@@ -315,6 +341,8 @@ func TestTwoNodes(t *testing.T) {
 			return now.Status.HeartbeatTime.After(st1.Status.HeartbeatTime.Time), now.Status.HeartbeatTime.String()
 		})
 		waitNodeStatus(t, ns, 2, 5*time.Second, n1, n2)
+		waitPolicyStatus(t, ns, 5*time.Second, enforcedAll(2))
+		t.Logf("status back to Enforced=True 2/2 %v after the agent was started again", time.Since(restarted).Round(time.Millisecond))
 	})
 
 	t.Run("api unreachable", func(t *testing.T) {
@@ -332,17 +360,32 @@ func TestTwoNodes(t *testing.T) {
 		})
 		old := []probe{{web, s2, "/admin", deny}, {bot, s1, "/admin", deny}, {web, s1, "/api/orders", allow}}
 		checkVerdicts(t, 5, old...)
+		// The controller sees neither node renew its record.
+		d := waitPolicyStatus(t, ns, (policystatus.StaleHeartbeats+3)*heartbeat, wantStatus{enforced: metav1.ConditionFalse, nodes: "0/2",
+			contains: []string{"applied on 0 of 2 nodes", n1.name + ": agent not reporting", n2.name + ": agent not reporting"}})
+		t.Logf("status Enforced=False 0/2, both agents not reporting, %v later", d.Round(time.Millisecond))
 		n1.proxy.cut(false)
 		n2.proxy.cut(false)
-		d := waitVerdicts(t, 60*time.Second, probe{web, s2, "/admin", allow}, probe{bot, s1, "/admin", allow})
+		d = waitVerdicts(t, 60*time.Second, probe{web, s2, "/admin", allow}, probe{bot, s1, "/admin", allow})
 		t.Logf("the change made while the nodes could not reach the API server was enforced on both %v after they could again", d.Round(time.Millisecond))
 		for _, n := range []*node{n1, n2} {
 			waitLog(t, n, "Kubernetes API server readable again", 10*time.Second)
 		}
 		waitNodeStatus(t, ns, 3, 10*time.Second, n1, n2)
+		waitPolicyStatus(t, ns, 10*time.Second, enforcedAll(2))
 	})
 
 	t.Run("api server down", func(t *testing.T) {
+		if e := ctl.exited(); len(e) > 0 {
+			t.Fatalf("the controller exited before the API server went down: %v", e)
+		}
+		// Until now no reconcile failed: a write refused because the
+		// cache was behind is retried, not an error.
+		if series, failed, err := ctl.writes(); err != nil || failed > 0 {
+			t.Errorf("the controller: %d failed reconciles (%v); status writes %v", failed, err, series)
+		} else {
+			t.Logf("the controller's status writes so far: %s", strings.Join(series, ", "))
+		}
 		probes := []probe{
 			{web, s2, "/api/orders", allow}, {web, s2, "/admin", allow},
 			{bot, s1, "/admin", allow}, {bot, s1, "/api/orders", allow}, {bot, s1, "/other", deny},
@@ -370,6 +413,17 @@ func TestTwoNodes(t *testing.T) {
 			probe{web, s2, "/api/orders", allow})
 		t.Logf("after the API server came back, a policy change was enforced on both nodes in %v", d.Round(time.Millisecond))
 		waitNodeStatus(t, ns, 4, 30*time.Second, n1, n2)
+		// The controller catches up too. An outage longer than its Lease's
+		// renew deadline (10 s) ends it with "leader election lost", as any
+		// controller-runtime manager; its Deployment starts it again.
+		d = waitPolicyStatus(t, ns, 60*time.Second, enforcedAll(2))
+		t.Logf("after the policy change, the controller wrote its status (generation 4, 2/2) %v later", d.Round(time.Millisecond))
+		for _, e := range ctl.exited() {
+			t.Logf("the controller exited during the outage and was started again: %s", e)
+			if !strings.Contains(e, "leader election lost") {
+				t.Errorf("the controller exited for another reason than losing its Lease during the outage: %s", e)
+			}
+		}
 	})
 
 	t.Run("delete", func(t *testing.T) {

@@ -26,12 +26,13 @@ import (
 // One control plane for the package; its API server can be stopped and
 // started again on the same address and certificates (restartAPIServer).
 var (
-	apiSkip  string // why the tests cannot run ("" when they can)
-	env      *envtest.Environment
-	restCfg  *rest.Config
-	scheme   *runtime.Scheme
-	k8s      client.Client
-	agentBin string
+	apiSkip       string // why the tests cannot run ("" when they can)
+	env           *envtest.Environment
+	restCfg       *rest.Config
+	scheme        *runtime.Scheme
+	k8s           client.Client
+	agentBin      string
+	controllerBin string
 )
 
 // require skips (or, where every test must run, fails) a test that lacks
@@ -66,15 +67,33 @@ func run(m *testing.M) int {
 	}
 	_ = rbacv1.AddToScheme(scheme)
 
+	// The controller is built beside the agent: two links at once.
 	start := time.Now()
-	bin, remove, err := agentproc.Build()
+	ctlDir, err := os.MkdirTemp("", "axon-controller-bin")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer remove()
+	defer os.RemoveAll(ctlDir)
+	ctlErr := make(chan error, 1)
+	go func() {
+		var err error
+		controllerBin, err = buildController(ctlDir)
+		ctlErr <- err
+	}()
+	bin, remove, err := agentproc.Build()
+	if cerr := <-ctlErr; err == nil {
+		err = cerr
+	}
+	if remove != nil {
+		defer remove()
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	agentBin = bin
-	fmt.Fprintf(os.Stderr, "cluster: axon-agent built in %s\n", time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(os.Stderr, "cluster: axon-agent and axon-controller built in %s\n", time.Since(start).Round(time.Millisecond))
 
 	certDir, err := os.MkdirTemp("", "axon-cluster-apiserver")
 	if err != nil {
@@ -109,6 +128,10 @@ func run(m *testing.M) int {
 		return 1
 	}
 	if err := installAgentRBAC(context.Background()); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if err := installControllerRBAC(context.Background()); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
