@@ -25,6 +25,7 @@ deps: ## Install the system packages the build and tests need (clang-19, libbpf-
 generate: deps ## Regenerate the BPF objects (bpf2go, clang-19; bpf/ and test/kernels/verifier), CRDs and deepcopy code.
 	@scripts/gen-bpf.sh
 	@scripts/gen-crds.sh
+	@scripts/gen-deploy.sh
 
 .PHONY: check-generated
 check-generated: deps ## Fail if committed generated files differ from a fresh `make generate`.

@@ -44,7 +44,7 @@ func main() { os.Exit(run(os.Args[1:])) }
 type options struct {
 	kubeconfig, namespace, agentImage string
 	metricsAddr, healthAddr           string
-	leaderElect                       bool
+	leaderElect, createDefaultAgent   bool
 	// The webhook's certificate (controller/webhookcert); an empty
 	// webhookConfig leaves certificates to someone else (cert-manager).
 	webhookSecret, webhookService, webhookConfig string
@@ -62,6 +62,7 @@ func run(args []string) int {
 	fs.StringVar(&o.webhookSecret, "webhook-secret", "axon-webhook-tls", "Secret in --namespace that holds the webhook's serving certificate")
 	fs.StringVar(&o.webhookService, "webhook-service", "axon-webhook", "Service in --namespace that the certificate names")
 	fs.StringVar(&o.webhookConfig, "webhook-config", "", "ValidatingWebhookConfiguration to give the CA (caBundle); empty: the controller makes no certificate")
+	fs.BoolVar(&o.createDefaultAgent, "create-default-agent", true, "create AxonAgent default at start when there is none")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -95,7 +96,9 @@ type reconciler interface {
 
 func reconcilers(o options) []reconciler {
 	return []reconciler{
-		&agentset.Reconciler{Options: agentset.Options{Namespace: o.namespace, DefaultImage: o.agentImage}},
+		&agentset.Reconciler{Options: agentset.Options{
+			Namespace: o.namespace, DefaultImage: o.agentImage, CreateDefault: o.createDefaultAgent,
+		}},
 	}
 }
 

@@ -27,6 +27,11 @@ type Options struct {
 	ServiceAccountName string
 	// DefaultImage is the agent image used when the AxonAgent names none.
 	DefaultImage string
+	// CreateDefault makes the controller create AxonAgent "default" (empty
+	// spec: every default) when it starts and there is none, so that one
+	// `kubectl apply -k deploy/` installs agents without a custom
+	// resource applied in the same breath as its CRD.
+	CreateDefault bool
 }
 
 func (o Options) withDefaults() Options {

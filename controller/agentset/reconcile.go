@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	"github.com/axon-dev/axon/api/v1alpha1"
@@ -52,11 +53,39 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		return fmt.Errorf("agentset: no namespace for the agent DaemonSet")
 	}
 	r.Options = r.Options.withDefaults()
+	if r.Options.CreateDefault {
+		// A runnable without NeedLeaderElection runs on the leader only.
+		if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+			return r.createDefault(ctx, mgr.GetAPIReader())
+		})); err != nil {
+			return err
+		}
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("agentset").
 		For(&v1alpha1.AxonAgent{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Owns(&appsv1.DaemonSet{}).
 		Complete(r)
+}
+
+// createDefault creates AxonAgent "default" when there is none. It runs
+// once, when the controller becomes leader: deleting the AxonAgent later
+// removes the agents until the controller restarts.
+func (r *Reconciler) createDefault(ctx context.Context, reader client.Reader) error {
+	var a v1alpha1.AxonAgent
+	key := client.ObjectKey{Name: v1alpha1.DefaultAxonAgentName}
+	err := reader.Get(ctx, key, &a)
+	if !apierrors.IsNotFound(err) {
+		if err != nil {
+			return fmt.Errorf("reading axonagent %s: %w", key.Name, err)
+		}
+		return nil
+	}
+	a = v1alpha1.AxonAgent{ObjectMeta: metav1.ObjectMeta{Name: key.Name}}
+	if err := r.Client.Create(ctx, &a); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("creating axonagent %s: %w", key.Name, err)
+	}
+	return nil
 }
 
 // Reconcile applies the DaemonSet of the named AxonAgent and copies the
