@@ -36,6 +36,12 @@ build: ## Build every binary into bin/.
 	@mkdir -p $(BIN)
 	$(GO) build -o $(BIN)/ ./cmd/...
 
+VERSION ?= $(shell cat VERSION)
+
+.PHONY: images
+images: ## Build the agent and controller images (static binaries, empty base, amd64+arm64 OCI index) into bin/images/*.oci.tar for docker load / ctr import; PUSH=1 also pushes them.
+	$(GO) run ./build/mkimages --version $(VERSION) --out $(BIN)/images $(if $(PUSH),--push)
+
 .PHONY: lint
 lint: deps ## Check formatting (gofmt, clang-format on bpf/, opa fmt on Rego) and run go vet.
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

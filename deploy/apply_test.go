@@ -27,6 +27,7 @@ func install(t *testing.T) {
 	requireAPI(t)
 	installOnce.Do(func() {
 		objs := append(render(t, "."), render(t, "monitoring")...)
+		objs = append(objs, render(t, "cleanup")...)
 		extra, err := readYAML("testdata/monitoring-crds.yaml")
 		if err != nil {
 			installErr = err
@@ -122,11 +123,12 @@ func waitEstablished(ctx context.Context, name string) error {
 	}
 }
 
-// The API server accepts every object of deploy/ and deploy/monitoring,
-// and they are all there afterwards.
+// The API server accepts every object of deploy/, deploy/monitoring and
+// deploy/cleanup, and they are all there afterwards.
 func TestApplyToARealAPIServer(t *testing.T) {
 	install(t)
 	objs := append(render(t, "."), render(t, "monitoring")...)
+	objs = append(objs, render(t, "cleanup")...)
 	for _, want := range objs {
 		got := &unstructured.Unstructured{}
 		got.SetGroupVersionKind(want.GroupVersionKind())

@@ -138,6 +138,26 @@ func TestRender(t *testing.T) {
 	}
 }
 
+// deploy/cleanup runs the same agent image as the controller installs.
+func TestCleanupImage(t *testing.T) {
+	objs := render(t, "cleanup")
+	ds := find(objs, "DaemonSet", "axon-cleanup")
+	if ds == nil {
+		t.Fatal("no DaemonSet axon-cleanup")
+	}
+	ics, _, _ := unstructured.NestedSlice(ds.Object, "spec", "template", "spec", "initContainers")
+	if len(ics) != 1 {
+		t.Fatalf("%d init containers", len(ics))
+	}
+	ic := ics[0].(map[string]any)
+	if want := "ghcr.io/axon-dev/axon-agent:" + version(t); ic["image"] != want {
+		t.Errorf("cleanup image %v, want %s", ic["image"], want)
+	}
+	if args, _, _ := unstructured.NestedStringSlice(ic, "args"); !slices.Equal(args, []string{"cleanup", "--pin-dir=/sys/fs/bpf/axon"}) {
+		t.Errorf("cleanup args %q", args)
+	}
+}
+
 // deploy/monitoring's PrometheusRule carries exactly dashboards/alerts.yaml.
 func TestPrometheusRuleIsAlertsYAML(t *testing.T) {
 	objs := render(t, "monitoring")
