@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system packages Axon's build and tests need, when they are
 # missing and we are root: clang/llvm 19 and libbpf headers for the BPF
-# objects, bpftool, iproute2 and curl for the network tests.
+# objects, bpftool, iproute2 and curl for the network tests, containerd for
+# the image tests.
 set -euo pipefail
 
 need=()
@@ -12,6 +13,8 @@ command -v bpftool >/dev/null || [ -x /usr/sbin/bpftool ] || need+=(bpftool)
 command -v ip >/dev/null || need+=(iproute2)
 command -v curl >/dev/null || need+=(curl)
 command -v clang-format-19 >/dev/null || need+=(clang-format-19)
+# containerd (with runc) imports and runs the images `make images` builds.
+command -v containerd >/dev/null || need+=(containerd)
 
 if [ ${#need[@]} -eq 0 ]; then
 	exit 0

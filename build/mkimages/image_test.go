@@ -3,6 +3,7 @@ package main
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"debug/elf"
 	"io"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -83,6 +85,42 @@ func fileIn(t *testing.T, img v1.Image, name string) []byte {
 	return nil
 }
 
+const version = "9.9.9-test"
+
+var (
+	buildOnce  sync.Once
+	buildPaths []string
+	buildErr   error
+	buildDir   string
+)
+
+// built returns the archives of one build of both images for amd64 and
+// arm64, shared by the tests of the package.
+func built(t *testing.T) []string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: cross-compiling six binaries takes minutes on a cold cache")
+	}
+	buildOnce.Do(func() {
+		if buildDir, buildErr = os.MkdirTemp("", "axon-images-"); buildErr != nil {
+			return
+		}
+		buildPaths, buildErr = Build(context.Background(), Config{Version: version, Registry: "ghcr.io/axon-dev", Out: buildDir, Module: "../..", Archs: []string{"amd64", "arm64"}})
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return buildPaths
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
+
 var machine = map[string]elf.Machine{"amd64": elf.EM_X86_64, "arm64": elf.EM_AARCH64}
 
 // make images' archives are OCI image layouts named for docker load and ctr
@@ -90,15 +128,7 @@ var machine = map[string]elf.Machine{"amd64": elf.EM_X86_64, "arm64": elf.EM_AAR
 // linux/ARCH and the right entrypoint, and its binary is a static ELF of
 // that architecture; the amd64 controller runs here and says its version.
 func TestBuildImages(t *testing.T) {
-	if testing.Short() {
-		t.Skip("-short: cross-compiling four binaries takes minutes on a cold cache")
-	}
-	out := t.TempDir()
-	const version = "9.9.9-test"
-	paths, err := Build(t.Context(), Config{Version: version, Registry: "ghcr.io/axon-dev", Out: out, Module: "../..", Archs: []string{"amd64", "arm64"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	paths := built(t)
 	if len(paths) != len(Images) {
 		t.Fatalf("%d archives, want %d", len(paths), len(Images))
 	}
