@@ -22,9 +22,10 @@ deps: ## Install the system packages the build and tests need (clang-19, libbpf-
 ##@ Development
 
 .PHONY: generate
-generate: deps ## Regenerate the BPF objects (bpf2go, clang-19; bpf/ and test/kernels/verifier), CRDs and deepcopy code.
+generate: deps ## Regenerate the BPF objects (bpf2go, clang-19; bpf/ and test/kernels/verifier), CRDs, deepcopy code, RBAC, the Grafana dashboards and deploy/monitoring's PrometheusRule.
 	@scripts/gen-bpf.sh
 	@scripts/gen-crds.sh
+	@$(GO) run ./dashboards/gen -out dashboards
 	@scripts/gen-deploy.sh
 
 .PHONY: check-generated
@@ -62,6 +63,11 @@ test-go: envtest-assets ## Run the Go tests (BPF_PROG_TEST_RUN, netns end-to-end
 .PHONY: envtest-assets
 envtest-assets: ## Build etcd and kube-apiserver for envtest into ~/.cache/axon/envtest (once; minutes cold, instant warm) and print the folder.
 	@scripts/envtest-assets.sh
+
+.PHONY: test-dashboards
+test-dashboards: ## Only the dashboards and alerts: generated JSON current, promtool check/test rules, every query on a real Prometheus scraping a real agent (root).
+	$(GO) test -count=1 ./dashboards/...
+	$(GO) test -count=1 -run TestDashboardsOnPrometheus ./test/e2e/
 
 .PHONY: test-rego
 test-rego: ## Run `opa test` on the Rego library with the pinned OPA CLI.

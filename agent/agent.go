@@ -5,15 +5,20 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/axon-dev/axon/agent/attach"
+	"github.com/axon-dev/axon/agent/audit"
 	"github.com/axon-dev/axon/agent/metrics"
 	"github.com/axon-dev/axon/agent/server"
-	"github.com/axon-dev/axon/agent/watch"
+	"github.com/axon-dev/axon/agent/stream"
 	"github.com/axon-dev/axon/policy/compiler"
+	"github.com/axon-dev/axon/policy/source"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -38,8 +43,11 @@ type Loader func(dir string, prev *compiler.Table) (t *compiler.Table, warnings 
 
 // Config configures an Agent.
 type Config struct {
-	PolicyDir    string
-	Interfaces   []string
+	PolicyDir  string
+	Interfaces []string // --attach; in cluster mode the local pods' interfaces are added
+	// Source, when set, is read instead of PolicyDir (cluster mode: the API
+	// server). A NodeSource also names the node's pods to attach in front of.
+	Source       Source
 	MetricsAddr  string
 	PinDir       string
 	AttachMode   attach.Mode
@@ -48,6 +56,12 @@ type Config struct {
 	RetryApply   time.Duration // first retry of a table the maps rejected; doubles up to maxRetryApply; 1s if zero
 	LogDecisions bool          // log every deny and audit_deny event (off: count only)
 	Logger       *slog.Logger
+	// Reloads asks for a reload of the policy set besides changes of the
+	// directory, e.g. when an OPA bundle the loader adds changed (nil: none).
+	Reloads <-chan struct{}
+	// Objects reads the Pods and HTTPMonitors the source holds, for the
+	// labels of denial series (nil: the policy directory's).
+	Objects func() (*source.Set, source.Problems, error)
 }
 
 var (
@@ -55,6 +69,9 @@ var (
 	ErrNotAttached = errors.New("programs not attached")
 	// ErrNoPolicy is the readiness error until a policy set is in the maps.
 	ErrNoPolicy = errors.New("no policy set applied yet")
+	// ErrNoPodInterface (cluster mode): a pod of this node has no interface
+	// here holding its IP, so nothing is attached in front of it.
+	ErrNoPodInterface = errors.New("no interface found for the pod IP")
 )
 
 // Agent is a running node agent.
@@ -62,17 +79,31 @@ type Agent struct {
 	cfg  Config
 	log  *slog.Logger
 	dp   Datapath
-	load Loader
+	src  Source
+	node NodeSource // src, when it knows the node's pods (cluster mode)
 	att  *attach.Attacher
 	ctr  *counterState
 	reg  *prometheus.Registry
 	m    *metrics.Agent
+	hub  *stream.Hub // GET /v1/events
+
+	started  time.Time
+	denials  DenialSource // nil when the datapath has no tallies
+	denialMu sync.Mutex   // one read of the tallies at a time
+	tally    *audit.Tally
+	marks    policyMarks                 // when each policy last changed, for reports
+	pods     atomic.Pointer[audit.Index] // pods of the policy directory, for labels
+
+	refreshMu sync.Mutex // one refreshPodInterfaces at a time
 
 	mu         sync.Mutex
-	attachErrs map[string]error  // "iface/direction" -> why not attached; nil entry = attached
-	attachMode map[string]string // "iface/direction" -> mode label of its axon_attached series
-	podIfaces  map[string]error  // interface -> why no pod is recorded behind it (nil: recorded)
-	veths      string            // the node's veth ifindexes at the last check (vethsChanged)
+	ifaces     []string              // attached interfaces: Config.Interfaces, then local pods' (cluster mode)
+	unresolved int                   // local pods whose interface was not found at the last look
+	podIfaceOf map[netip.Addr]string // local pod IP -> its interface, as last found
+	attachErrs map[string]error      // "iface/direction" -> why not attached; nil entry = attached
+	attachMode map[string]string     // "iface/direction" -> mode label of its axon_attached series
+	podIfaces  map[string]error      // interface -> why no pod is recorded behind it (nil: recorded)
+	veths      string                // the node's veth ifindexes at the last check (vethsChanged)
 	applied    bool
 	lastFP     string
 	table      *compiler.Table
@@ -84,10 +115,15 @@ type Agent struct {
 
 // New prepares an agent; Run starts it.
 func New(cfg Config, dp Datapath, load Loader) (*Agent, error) {
-	if cfg.PolicyDir == "" {
-		return nil, errors.New("agent: no policy directory")
+	src := cfg.Source
+	if src == nil {
+		if cfg.PolicyDir == "" {
+			return nil, errors.New("agent: no policy directory")
+		}
+		src = &dirSource{dir: cfg.PolicyDir, interval: cfg.PollInterval, load: load}
 	}
-	if len(cfg.Interfaces) == 0 {
+	node, _ := src.(NodeSource)
+	if len(cfg.Interfaces) == 0 && node == nil {
 		return nil, errors.New("agent: no interfaces to attach to")
 	}
 	if cfg.Logger == nil {
@@ -103,17 +139,26 @@ func New(cfg Config, dp Datapath, load Loader) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Agent{cfg: cfg, log: cfg.Logger, dp: dp, load: load, att: att, attachErrs: map[string]error{},
-		attachMode: map[string]string{}, podIfaces: map[string]error{}}
-	var src metrics.Source
+	a := &Agent{cfg: cfg, log: cfg.Logger, dp: dp, src: src, node: node, att: att, attachErrs: map[string]error{},
+		attachMode: map[string]string{}, podIfaces: map[string]error{}, ifaces: slices.Clone(cfg.Interfaces),
+		started: time.Now(), tally: audit.NewTally()}
+	var msrc metrics.Source
 	if dp != nil {
 		a.ctr = newCounterState(dp.Counters)
 		if err := a.ctr.prime(); err != nil {
 			return nil, fmt.Errorf("reading datapath counters: %w", err)
 		}
-		src = a.ctr
+		msrc = a.ctr
+		if err := a.initAudit(); err != nil {
+			// Enforcement does not depend on them: run without.
+			cfg.Logger.Error("reading denial tallies failed; axon_policy_denied_requests_total and /v1/denials stay empty", "error", err)
+		}
 	}
-	a.reg, a.m = metrics.New(src)
+	a.reg, a.m = metrics.New(msrc)
+	a.hub = stream.NewHub(a.m.StreamMissed)
+	if a.denials != nil {
+		a.reg.MustRegister(&audit.Collector{Tally: a.tally, Refresh: a.refreshDenials})
+	}
 	for _, ifc := range cfg.Interfaces {
 		for _, d := range attach.Directions {
 			a.attachErrs[ifc+"/"+string(d)] = ErrNotAttached
@@ -138,12 +183,15 @@ func (a *Agent) readyLocked() error {
 		return a.fatal
 	}
 	var errs []error
-	for _, ifc := range a.cfg.Interfaces {
+	for _, ifc := range a.ifaces {
 		for _, d := range attach.Directions {
 			if err := a.attachErrs[ifc+"/"+string(d)]; err != nil {
 				errs = append(errs, fmt.Errorf("%s %s: %w", ifc, d, err))
 			}
 		}
+	}
+	if a.unresolved > 0 {
+		errs = append(errs, fmt.Errorf("%d local pods: %w", a.unresolved, ErrNoPodInterface))
 	}
 	if !a.applied {
 		errs = append(errs, ErrNoPolicy)
@@ -165,7 +213,9 @@ func (a *Agent) Fail(err error) {
 // programs and then follows the directory until ctx ends. Stopping the agent
 // leaves programs, links and maps in place: enforcement continues.
 func (a *Agent) Run(ctx context.Context) error {
-	addr, srvErr, err := server.Serve(ctx, a.cfg.MetricsAddr, server.Handler(a.reg, a.Ready))
+	addr, srvErr, err := server.Serve(ctx, a.cfg.MetricsAddr, server.Handler(a.reg, a.Ready,
+		server.Route{Pattern: "GET /v1/events", Handler: a.hub},
+		server.Route{Pattern: "GET /v1/denials", Handler: http.HandlerFunc(a.serveReport)}))
 	if err != nil {
 		return err
 	}
@@ -187,8 +237,11 @@ func (a *Agent) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
-	fp, err := watch.Fingerprint(a.cfg.PolicyDir)
+	fp, err := a.src.Fingerprint()
 	a.policyDirState(err)
+	if a.denials != nil {
+		wg.Go(func() { a.pollDenials(ctx.Done()) })
+	}
 	if es, ok := a.dp.(EventSource); ok {
 		wg.Go(func() {
 			if err := es.RunEvents(ctx, a.handleEvent); err != nil {
@@ -199,6 +252,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	// Fill the maps before attaching: a restarted agent whose new programs
 	// replace pinned ones then never runs them on an empty table.
 	failed := a.reload(fp)
+	a.refreshPodInterfaces()
 	a.attachAll()
 
 	if fe, ok := a.dp.(FlowExpirer); ok {
@@ -211,7 +265,7 @@ func (a *Agent) Run(ctx context.Context) error {
 
 	changes := make(chan string, 1)
 	wg.Go(func() {
-		watch.Watch(ctx, a.cfg.PolicyDir, a.cfg.PollInterval, fp, func(fp string) {
+		a.src.Watch(ctx, fp, func(fp string) {
 			select {
 			case changes <- fp:
 			default:
@@ -232,6 +286,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	if failed != nil {
 		retry.start()
 	}
+	lastFP := fp // of the directory as last reloaded
 	for {
 		select {
 		case <-ctx.Done():
@@ -243,8 +298,15 @@ func (a *Agent) Run(ctx context.Context) error {
 			}
 			return fmt.Errorf("metrics server: %w", err)
 		case fp := <-changes:
+			lastFP = fp
 			retry.stop()
 			if failed = a.reload(fp); failed != nil {
+				retry.start()
+			}
+			a.refreshPodInterfaces()
+		case <-a.cfg.Reloads:
+			retry.stop()
+			if failed = a.reload(lastFP); failed != nil {
 				retry.start()
 			}
 		case <-retry.C():
@@ -257,19 +319,20 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 }
 
-// policyDirState reports whether the policy directory can be read: the
+// policyDirState reports whether the policy source can be read: the
 // watcher calls it once per change of state, with nil when readable again.
 func (a *Agent) policyDirState(err error) {
+	what, attrs := a.src.Describe()
 	if err == nil {
 		if a.dirFailing.Swap(false) {
-			a.log.Info("policy directory readable again", "dir", a.cfg.PolicyDir)
+			a.log.Info(what+" readable again", attrs...)
 		}
 		a.m.DirOK.Set(1)
 		return
 	}
 	a.dirFailing.Store(true)
 	a.m.DirOK.Set(0)
-	a.logLoadFailure("cannot read the policy directory", "dir", a.cfg.PolicyDir, "error", err)
+	a.logLoadFailure("cannot read the "+what, append(attrs, "error", err)...)
 }
 
 // keepAttached checks every RetryAttach that each attachment is still in
@@ -284,12 +347,25 @@ func (a *Agent) keepAttached(ctx context.Context) {
 		case <-t.C:
 		}
 		a.verifyAttachments()
+		if a.node != nil {
+			// Cluster mode: a pod's interface appears or goes after (or
+			// before) the pod object does.
+			changed := a.vethsChanged()
+			if changed || a.unresolvedPods() > 0 {
+				a.refreshPodInterfaces()
+			}
+			if changed {
+				// Every veth holding a known pod's address is recorded,
+				// attached or not (a pod cannot send as another pod).
+				a.syncPodInterfaces(a.interfaces(), a.Table())
+			}
+		}
 		if failed := a.unattached(); len(failed) > 0 {
 			a.attach(failed)
-		} else if a.vethsChanged() {
+		} else if a.node == nil && a.vethsChanged() {
 			// A pod came or went: its interface is recorded (or forgotten)
 			// now, not at the next policy change.
-			a.syncPodInterfaces(a.cfg.Interfaces, a.Table())
+			a.syncPodInterfaces(a.interfaces(), a.Table())
 		}
 	}
 }
@@ -299,7 +375,7 @@ func (a *Agent) keepAttached(ctx context.Context) {
 // writing into the maps failed, it returns the compiled table to retry.
 func (a *Agent) reload(fp string) *pendingTable {
 	start := time.Now()
-	t, warnings, err := a.load(a.cfg.PolicyDir, a.Table())
+	t, warnings, err := a.src.Load(fp, a.Table())
 	for _, w := range warnings {
 		a.log.Warn("policy warning", "problem", w)
 	}
@@ -316,7 +392,11 @@ func (a *Agent) reload(fp string) *pendingTable {
 		a.m.LoadErrors.WithLabelValues(stage).Inc()
 		a.m.LoadOK.Set(0)
 		a.m.BrokenFiles.Set(float64(files))
-		a.logLoadFailure("policy load failed", "dir", a.cfg.PolicyDir, "error", err)
+		_, attrs := a.src.Describe()
+		a.logLoadFailure("policy load failed", append(attrs, "error", err)...)
+		if a.node != nil {
+			a.node.Result(nil, err)
+		}
 		return nil
 	}
 	a.m.BrokenFiles.Set(0)
@@ -337,15 +417,20 @@ type pendingTable struct {
 // when its reload began. A failure is counted and logged, each time.
 func (a *Agent) apply(p *pendingTable, start time.Time) error {
 	t, fp := p.t, p.fp
-	a.syncPodInterfaces(a.cfg.Interfaces, t)
+	a.syncPodInterfaces(a.interfaces(), t)
 	ustart := time.Now()
 	if err := a.dp.Apply(t); err != nil {
 		a.m.LoadErrors.WithLabelValues("apply").Inc()
 		a.m.LoadOK.Set(0)
 		a.logLoadFailure("writing policy into maps failed, retrying", "error", err)
+		if a.node != nil {
+			a.node.Result(t, fmt.Errorf("writing policy into maps: %w", err))
+		}
 		return err
 	}
 	a.m.MapUpdate.Observe(time.Since(ustart).Seconds())
+	a.refreshDenials() // what the previous table counted, with its labels
+	a.marks.update(t, a.tally.Series(), time.Now())
 	if err := a.ctr.switchTable(t); err != nil {
 		a.log.Error("reading counters after the update; per-rule counts may be misattributed", "error", err)
 	}
@@ -356,8 +441,12 @@ func (a *Agent) apply(p *pendingTable, start time.Time) error {
 	gen := a.generation
 	a.mu.Unlock()
 	a.m.Generation.Set(float64(gen))
+	a.reloadPods()
 	setRows(a.m.TableRows, t)
 	a.updateEnforcing()
+	if a.node != nil {
+		a.node.Result(t, nil)
+	}
 	a.log.Info("policy applied", "generation", gen, "rules", len(t.Rules), "endpoints", len(t.Endpoints),
 		"path_rows", len(t.Paths), "duration", time.Since(start).String())
 	return nil
@@ -396,7 +485,7 @@ func (a *Agent) unattached() []string {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	var out []string
-	for _, ifc := range a.cfg.Interfaces {
+	for _, ifc := range a.ifaces {
 		for _, d := range attach.Directions {
 			if a.attachErrs[ifc+"/"+string(d)] != nil {
 				out = append(out, ifc)
@@ -407,13 +496,20 @@ func (a *Agent) unattached() []string {
 	return out
 }
 
-func (a *Agent) attachAll() { a.attach(a.cfg.Interfaces) }
+func (a *Agent) attachAll() { a.attach(a.interfaces()) }
+
+// interfaces returns the interfaces the agent attaches to now.
+func (a *Agent) interfaces() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return slices.Clone(a.ifaces)
+}
 
 // verifyAttachments marks attachments the kernel dropped (an interface
 // deleted and recreated, a filter removed by hand) as failed, so that
 // readiness drops and the next attach puts them back.
 func (a *Agent) verifyAttachments() {
-	ats := a.att.Check(a.cfg.Interfaces, a.dp.Programs())
+	ats := a.att.Check(a.interfaces(), a.dp.Programs())
 	a.mu.Lock()
 	var lost []attach.Attachment
 	for _, at := range ats {
@@ -454,7 +550,7 @@ func (a *Agent) attach(ifaces []string) {
 		a.m.AttachErrs.Inc()
 		a.log.Error("NOT ENFORCING on some interfaces: attach failed", "error", err)
 	} else {
-		removed, perr := a.att.Prune(a.cfg.Interfaces)
+		removed, perr := a.att.Prune(a.interfaces())
 		a.m.Pruned.Add(float64(len(removed)))
 		if perr != nil {
 			a.log.Error("removing stale attachments", "error", perr)

@@ -18,12 +18,13 @@ type BPFDatapath struct {
 
 // OpenDatapath loads Axon's TC programs, pinning the maps under pinDir and
 // reusing those an earlier agent pinned there. maxFlows sizes the flow
-// table (0: the datapath's default).
-func OpenDatapath(pinDir string, maxFlows uint32) (*BPFDatapath, error) {
+// table (0: the datapath's default); more options (datapath.WithEventRate)
+// may follow.
+func OpenDatapath(pinDir string, maxFlows uint32, opts ...datapath.Option) (*BPFDatapath, error) {
 	if err := attach.EnsureBPFFS(pinDir); err != nil {
 		return nil, err
 	}
-	d, err := datapath.Open(datapath.WithPinDir(pinDir), datapath.WithMaxFlows(maxFlows))
+	d, err := datapath.Open(append([]datapath.Option{datapath.WithPinDir(pinDir), datapath.WithMaxFlows(maxFlows)}, opts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("opening datapath: %w", err)
 	}

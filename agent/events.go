@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"net/netip"
+	"time"
 
 	"github.com/axon-dev/axon/policy/compiler"
 )
@@ -29,6 +30,7 @@ type EventSource interface {
 func (a *Agent) handleEvent(e Event) {
 	dec := decisionName(e.Verdict)
 	a.m.Events.WithLabelValues(dec).Inc()
+	a.publishDecision(e, time.Now())
 	if !a.cfg.LogDecisions {
 		return
 	}

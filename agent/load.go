@@ -18,24 +18,43 @@ const compileTimeout = time.Minute
 // file fails the whole load: a partial policy set could lift a deny.
 // Warnings are returned for logging.
 func LoadDir(dir string, prev *compiler.Table) (*compiler.Table, []string, error) {
-	return loadDir(dir, prev, nil)
+	return loadDir(dir, prev, nil, nil)
 }
 
 // NewDirLoader returns a Loader like LoadDir that keeps the compiler's
 // partial-evaluation results between loads, so a reload after one policy
 // changed re-evaluates only that policy.
 func NewDirLoader() Loader {
+	return NewBundleDirLoader(nil)
+}
+
+// NewBundleDirLoader is NewDirLoader with, at each load, the modules, tests
+// and data that extras returns (the last good OPA bundles, policy/bundle)
+// added to the directory's. A set that does not compile with them fails the
+// load like a broken file: the table in force stays.
+func NewBundleDirLoader(extras func() []source.Extra) Loader {
 	cache := compiler.NewCache()
 	return func(dir string, prev *compiler.Table) (*compiler.Table, []string, error) {
-		return loadDir(dir, prev, cache)
+		var x []source.Extra
+		if extras != nil {
+			x = extras()
+		}
+		return loadDir(dir, prev, cache, x)
 	}
 }
 
-func loadDir(dir string, prev *compiler.Table, cache *compiler.Cache) (*compiler.Table, []string, error) {
-	set, problems, err := source.Load(dir)
+func loadDir(dir string, prev *compiler.Table, cache *compiler.Cache, extras []source.Extra) (*compiler.Table, []string, error) {
+	set, problems, err := source.Load(dir, extras...)
 	if err != nil {
 		return nil, nil, &LoadError{Stage: "source", Err: err}
 	}
+	return CompileSet(set, problems, prev, cache)
+}
+
+// CompileSet compiles a policy set read by policy/source (from a directory
+// or, in cluster mode, from the API server's objects) as LoadDir does: any
+// error-severity problem fails the whole set. cache may be nil.
+func CompileSet(set *source.Set, problems source.Problems, prev *compiler.Table, cache *compiler.Cache) (*compiler.Table, []string, error) {
 	var warnings []string
 	for _, p := range problems.Warnings() {
 		warnings = append(warnings, p.String())
@@ -69,4 +88,22 @@ func loadDir(dir string, prev *compiler.Table, cache *compiler.Cache) (*compiler
 		return nil, warnings, le
 	}
 	return t, warnings, nil
+}
+
+// CheckExtras says whether the policy directory dir may take the candidate
+// extras (new OPA bundles) in place of the current ones: it is an error
+// when the directory compiles with the current ones and not with the
+// candidate, so that a bundle update that does not compile is refused and
+// the last good bundle stays (policy/bundle.Watcher.Check). A directory
+// that does not compile either way is not the bundle's fault: the
+// candidate is accepted.
+func CheckExtras(dir string, candidate, current []source.Extra) error {
+	_, _, err := loadDir(dir, nil, nil, candidate)
+	if err == nil {
+		return nil
+	}
+	if _, _, cerr := loadDir(dir, nil, nil, current); cerr != nil {
+		return nil
+	}
+	return err
 }

@@ -42,6 +42,18 @@ type AxonAxConfig struct {
 	Pad       uint32
 }
 
+type AxonAxDenialKey struct {
+	_         structs.HostLayout
+	Rule      uint32
+	Endpoint  uint32
+	Saddr     [16]uint8
+	Method    [16]uint8
+	Path      [128]uint8
+	Verdict   uint8
+	MethodLen uint8
+	PathLen   uint16
+}
+
 type AxonAxEndpoint struct {
 	_             structs.HostLayout
 	Id            uint32
@@ -224,6 +236,8 @@ type AxonAxScratch struct {
 	Pkey       AxonAxPathKey
 	Pad2       uint32
 	Ev         AxonAxEvent
+	Dkey       AxonAxDenialKey
+	Pad4       uint32
 	Init       [360]uint8
 	Opts       [64]uint8
 	OptsOld    [64]uint8
@@ -239,28 +253,30 @@ type AxonAxScratch struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	AxonMapCidrs         = "cidrs"
-	AxonMapClasses       = "classes"
-	AxonMapConfig        = "config"
-	AxonMapEndpoints     = "endpoints"
-	AxonMapEvents        = "events"
-	AxonMapFlows         = "flows"
-	AxonMapGlobAcc       = "glob_acc"
-	AxonMapGlobs         = "globs"
-	AxonMapIfaces        = "ifaces"
-	AxonMapMethods       = "methods"
-	AxonMapPaths         = "paths"
-	AxonMapPodIfindex    = "pod_ifindex"
-	AxonMapPodIps        = "pod_ips"
-	AxonMapPolicedPorts  = "policed_ports"
-	AxonMapReasonStats   = "reason_stats"
-	AxonMapRuleStats     = "rule_stats"
-	AxonMapScratch       = "scratch"
-	AxonProgAxonEgress   = "axon_egress"
-	AxonProgAxonIngress  = "axon_ingress"
-	AxonProgAxonReply    = "axon_reply"
-	AxonVarCfgEventRate  = "cfg_event_rate"
-	AxonVarCfgReflectRst = "cfg_reflect_rst"
+	AxonMapCidrs          = "cidrs"
+	AxonMapClasses        = "classes"
+	AxonMapConfig         = "config"
+	AxonMapDenialOverflow = "denial_overflow"
+	AxonMapDenials        = "denials"
+	AxonMapEndpoints      = "endpoints"
+	AxonMapEvents         = "events"
+	AxonMapFlows          = "flows"
+	AxonMapGlobAcc        = "glob_acc"
+	AxonMapGlobs          = "globs"
+	AxonMapIfaces         = "ifaces"
+	AxonMapMethods        = "methods"
+	AxonMapPaths          = "paths"
+	AxonMapPodIfindex     = "pod_ifindex"
+	AxonMapPodIps         = "pod_ips"
+	AxonMapPolicedPorts   = "policed_ports"
+	AxonMapReasonStats    = "reason_stats"
+	AxonMapRuleStats      = "rule_stats"
+	AxonMapScratch        = "scratch"
+	AxonProgAxonEgress    = "axon_egress"
+	AxonProgAxonIngress   = "axon_ingress"
+	AxonProgAxonReply     = "axon_reply"
+	AxonVarCfgEventRate   = "cfg_event_rate"
+	AxonVarCfgReflectRst  = "cfg_reflect_rst"
 )
 
 // LoadAxon returns the embedded CollectionSpec for Axon.
@@ -314,23 +330,25 @@ type AxonProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type AxonMapSpecs struct {
-	Cidrs        *ebpf.MapSpec `ebpf:"cidrs"`
-	Classes      *ebpf.MapSpec `ebpf:"classes"`
-	Config       *ebpf.MapSpec `ebpf:"config"`
-	Endpoints    *ebpf.MapSpec `ebpf:"endpoints"`
-	Events       *ebpf.MapSpec `ebpf:"events"`
-	Flows        *ebpf.MapSpec `ebpf:"flows"`
-	GlobAcc      *ebpf.MapSpec `ebpf:"glob_acc"`
-	Globs        *ebpf.MapSpec `ebpf:"globs"`
-	Ifaces       *ebpf.MapSpec `ebpf:"ifaces"`
-	Methods      *ebpf.MapSpec `ebpf:"methods"`
-	Paths        *ebpf.MapSpec `ebpf:"paths"`
-	PodIfindex   *ebpf.MapSpec `ebpf:"pod_ifindex"`
-	PodIps       *ebpf.MapSpec `ebpf:"pod_ips"`
-	PolicedPorts *ebpf.MapSpec `ebpf:"policed_ports"`
-	ReasonStats  *ebpf.MapSpec `ebpf:"reason_stats"`
-	RuleStats    *ebpf.MapSpec `ebpf:"rule_stats"`
-	Scratch      *ebpf.MapSpec `ebpf:"scratch"`
+	Cidrs          *ebpf.MapSpec `ebpf:"cidrs"`
+	Classes        *ebpf.MapSpec `ebpf:"classes"`
+	Config         *ebpf.MapSpec `ebpf:"config"`
+	DenialOverflow *ebpf.MapSpec `ebpf:"denial_overflow"`
+	Denials        *ebpf.MapSpec `ebpf:"denials"`
+	Endpoints      *ebpf.MapSpec `ebpf:"endpoints"`
+	Events         *ebpf.MapSpec `ebpf:"events"`
+	Flows          *ebpf.MapSpec `ebpf:"flows"`
+	GlobAcc        *ebpf.MapSpec `ebpf:"glob_acc"`
+	Globs          *ebpf.MapSpec `ebpf:"globs"`
+	Ifaces         *ebpf.MapSpec `ebpf:"ifaces"`
+	Methods        *ebpf.MapSpec `ebpf:"methods"`
+	Paths          *ebpf.MapSpec `ebpf:"paths"`
+	PodIfindex     *ebpf.MapSpec `ebpf:"pod_ifindex"`
+	PodIps         *ebpf.MapSpec `ebpf:"pod_ips"`
+	PolicedPorts   *ebpf.MapSpec `ebpf:"policed_ports"`
+	ReasonStats    *ebpf.MapSpec `ebpf:"reason_stats"`
+	RuleStats      *ebpf.MapSpec `ebpf:"rule_stats"`
+	Scratch        *ebpf.MapSpec `ebpf:"scratch"`
 }
 
 // AxonVariableSpecs contains global variables before they are loaded into the kernel.
@@ -361,23 +379,25 @@ func (o *AxonObjects) Close() error {
 //
 // It can be passed to LoadAxonObjects or ebpf.CollectionSpec.LoadAndAssign.
 type AxonMaps struct {
-	Cidrs        *ebpf.Map `ebpf:"cidrs"`
-	Classes      *ebpf.Map `ebpf:"classes"`
-	Config       *ebpf.Map `ebpf:"config"`
-	Endpoints    *ebpf.Map `ebpf:"endpoints"`
-	Events       *ebpf.Map `ebpf:"events"`
-	Flows        *ebpf.Map `ebpf:"flows"`
-	GlobAcc      *ebpf.Map `ebpf:"glob_acc"`
-	Globs        *ebpf.Map `ebpf:"globs"`
-	Ifaces       *ebpf.Map `ebpf:"ifaces"`
-	Methods      *ebpf.Map `ebpf:"methods"`
-	Paths        *ebpf.Map `ebpf:"paths"`
-	PodIfindex   *ebpf.Map `ebpf:"pod_ifindex"`
-	PodIps       *ebpf.Map `ebpf:"pod_ips"`
-	PolicedPorts *ebpf.Map `ebpf:"policed_ports"`
-	ReasonStats  *ebpf.Map `ebpf:"reason_stats"`
-	RuleStats    *ebpf.Map `ebpf:"rule_stats"`
-	Scratch      *ebpf.Map `ebpf:"scratch"`
+	Cidrs          *ebpf.Map `ebpf:"cidrs"`
+	Classes        *ebpf.Map `ebpf:"classes"`
+	Config         *ebpf.Map `ebpf:"config"`
+	DenialOverflow *ebpf.Map `ebpf:"denial_overflow"`
+	Denials        *ebpf.Map `ebpf:"denials"`
+	Endpoints      *ebpf.Map `ebpf:"endpoints"`
+	Events         *ebpf.Map `ebpf:"events"`
+	Flows          *ebpf.Map `ebpf:"flows"`
+	GlobAcc        *ebpf.Map `ebpf:"glob_acc"`
+	Globs          *ebpf.Map `ebpf:"globs"`
+	Ifaces         *ebpf.Map `ebpf:"ifaces"`
+	Methods        *ebpf.Map `ebpf:"methods"`
+	Paths          *ebpf.Map `ebpf:"paths"`
+	PodIfindex     *ebpf.Map `ebpf:"pod_ifindex"`
+	PodIps         *ebpf.Map `ebpf:"pod_ips"`
+	PolicedPorts   *ebpf.Map `ebpf:"policed_ports"`
+	ReasonStats    *ebpf.Map `ebpf:"reason_stats"`
+	RuleStats      *ebpf.Map `ebpf:"rule_stats"`
+	Scratch        *ebpf.Map `ebpf:"scratch"`
 }
 
 func (m *AxonMaps) Close() error {
@@ -385,6 +405,8 @@ func (m *AxonMaps) Close() error {
 		m.Cidrs,
 		m.Classes,
 		m.Config,
+		m.DenialOverflow,
+		m.Denials,
 		m.Endpoints,
 		m.Events,
 		m.Flows,

@@ -111,9 +111,9 @@ static __always_inline int ax_refuse(struct __sk_buff *skb, struct ax_pkt *p, st
 	s->identity = 0;
 	s->verdict = ax_enforced(s) ? AX_VERDICT_DENY : AX_VERDICT_AUDIT_DENY;
 	if (f) {
-		ax_account(s, f);
+		ax_account(skb, s, f, 1);
 	} else {
-		ax_account(s, ax_new_flow(s));
+		ax_account(skb, s, ax_new_flow(s), 0);
 	}
 	if (ax_enforced(s))
 		return ax_deny(skb, p, f, redirect_flags);

@@ -1,6 +1,11 @@
-// Package controller will reconcile L7NetworkPolicies, Pods and Namespaces
-// from a Kubernetes API server into the compiler's input for the agents.
-//
-// It is not written yet: today the agent runs in standalone mode, reading the
-// same objects from a policy folder (see policy/source).
+// Package controller is the home of Axon's Kubernetes reconcilers, one
+// package each, which cmd/axon-controller registers with one
+// controller-runtime manager (leader election, /metrics, health probes):
+// policystatus writes each L7NetworkPolicy's Accepted and Enforced status.
+// docs/controller.md describes what they do and what they cost.
 package controller
+
+// RBAC of leader election (the Lease) and of the events it records.
+//
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch

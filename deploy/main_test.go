@@ -1,8 +1,8 @@
 // Tests of deploy/: kustomize renders it (with kustomize's Go API, as
 // `kubectl apply -k` does) and a real kube-apiserver accepts every object;
 // the controller binary, running with only its service account's RBAC,
-// installs the agents and the webhook's certificate; the agent's and the
-// webhook's RBAC allow what they need and refuse the rest.
+// installs the agents and the webhook's certificate and serves the webhook;
+// the agent's RBAC allows what it needs and refuses the rest.
 package deploy_test
 
 import (

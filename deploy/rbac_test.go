@@ -2,6 +2,9 @@ package deploy_test
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"net"
 
 	"fmt"
 	"os"
@@ -73,6 +76,12 @@ func TestAgentRBAC(t *testing.T) {
 	wantOK(t, "list configmaps", agent.List(ctx, &corev1.ConfigMapList{}))
 	wantOK(t, "list l7networkpolicies", agent.List(ctx, &v1alpha1.L7NetworkPolicyList{}))
 	wantOK(t, "list httpmonitors", agent.List(ctx, &v1alpha1.HTTPMonitorList{}))
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node-a"}}
+	if err := k8s.Create(ctx, node); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	wantOK(t, "get its node", agent.Get(ctx, client.ObjectKeyFromObject(node), &corev1.Node{}))
+	wantForbidden(t, "list nodes", agent.List(ctx, &corev1.NodeList{}))
 
 	own := &v1alpha1.AxonNodeStatus{ObjectMeta: metav1.ObjectMeta{Name: "node-a"}}
 	wantOK(t, "create own node's record", agent.Create(ctx, own))
@@ -102,27 +111,12 @@ func TestAgentRBAC(t *testing.T) {
 	wantForbidden(t, "patch the AxonAgent", agent.Create(ctx, &v1alpha1.AxonAgent{ObjectMeta: metav1.ObjectMeta{Name: "default"}}))
 }
 
-// The webhook's service account gets ConfigMaps one at a time and can do
-// nothing else.
-func TestWebhookRBAC(t *testing.T) {
-	install(t)
-	ctx := t.Context()
-	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "rego", Namespace: "default"}, Data: map[string]string{"policy.rego": "package x"}}
-	if err := k8s.Create(ctx, cm); err != nil && !apierrors.IsAlreadyExists(err) {
-		t.Fatal(err)
-	}
-	wh := as(t, "axon-webhook", nil)
-	wantOK(t, "get a configmap", wh.Get(ctx, client.ObjectKeyFromObject(cm), &corev1.ConfigMap{}))
-	wantForbidden(t, "list configmaps", wh.List(ctx, &corev1.ConfigMapList{}))
-	wantForbidden(t, "get a secret", wh.Get(ctx, client.ObjectKey{Namespace: ns, Name: "axon-webhook-tls"}, &corev1.Secret{}))
-	wantForbidden(t, "list policies", wh.List(ctx, &v1alpha1.L7NetworkPolicyList{}))
-}
-
-// The controller binary, running with only its service account's RBAC
-// (impersonated through its kubeconfig) against the installed deploy/,
-// creates AxonAgent default, the agent DaemonSet with deploy/'s agent image,
-// the webhook's Secret and caBundle, takes the leader Lease, and logs no
-// refused request.
+// The controller binary, running with the rendered Deployment's arguments
+// and only its service account's RBAC (impersonated through its
+// kubeconfig) against the installed deploy/, creates AxonAgent default, the
+// agent DaemonSet with deploy/'s agent image, the webhook's Secret and
+// caBundle, takes the leader Lease, serves the webhook with that
+// certificate, and logs no refused request.
 func TestControllerWithItsRBAC(t *testing.T) {
 	install(t)
 	ctx := t.Context()
@@ -147,7 +141,10 @@ func TestControllerWithItsRBAC(t *testing.T) {
 	// The controller Deployment's arguments, with the ports off.
 	objs := render(t, ".")
 	args := controllerArgs(t, objs)
-	args = append(args, "--kubeconfig="+kubeconfig, "--metrics-addr=0", "--health-addr=0")
+	certDir := t.TempDir()
+	port := freePort(t)
+	args = append(args, "--kubeconfig="+kubeconfig, "--metrics-addr=0", "--health-addr=0",
+		"--cert-dir="+certDir, "--webhook-host=127.0.0.1", fmt.Sprintf("--webhook-port=%d", port))
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = append(os.Environ(), "POD_NAMESPACE="+ns)
 	var logs bytes.Buffer
@@ -201,6 +198,22 @@ func TestControllerWithItsRBAC(t *testing.T) {
 		}
 		return nil
 	})
+	// Its webhook serves the certificate it made, which a client trusting
+	// only the caBundle accepts for the Service's name, as the API server
+	// would.
+	var vwc admissionregistrationv1.ValidatingWebhookConfiguration
+	if err := k8s.Get(ctx, client.ObjectKey{Name: "axon-validating-webhook"}, &vwc); err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(vwc.Webhooks[0].ClientConfig.CABundle)
+	eventually(t, 30*time.Second, "webhook TLS with the caBundle", func() error {
+		conn, err := tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port), &tls.Config{RootCAs: pool, ServerName: "axon-webhook.axon-system.svc"})
+		if err != nil {
+			return err
+		}
+		return conn.Close()
+	})
 	if s := logs.String(); strings.Contains(s, "forbidden") {
 		t.Errorf("the controller was refused a request (RBAC too narrow):\n%s", s)
 	}
@@ -215,6 +228,16 @@ func controllerArgs(t *testing.T, objs []*unstructured.Unstructured) []string {
 		out = append(out, a.(string))
 	}
 	return out
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }
 
 // eventually retries f until it returns nil or timeout passes.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerates every generated file (BPF objects, CRDs, deepcopy) in a
+# Regenerates every generated file (BPF objects, CRDs, deepcopy, dashboards) in a
 # temporary copy of the tree and fails if any differs from what is here, so a
 # source change committed without regenerating cannot land.
 set -euo pipefail
@@ -15,7 +15,7 @@ tar -C "$top" --exclude=./bin --exclude=./.git -cf - . | tar -C "$copy" -xf -
 (cd "$copy" && make --no-print-directory generate >/dev/null)
 
 status=0
-for dir in bpf test/kernels/verifier api crds config deploy; do
+for dir in bpf test/kernels/verifier api crds config dashboards deploy; do
 	[ -d "$top/$dir" ] || continue
 	if ! diff -r -q "$top/$dir" "$copy/$dir"; then
 		status=1

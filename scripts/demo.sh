@@ -4,7 +4,8 @@
 # examples/policies), starts a real HTTP server in `orders` and the agent with
 # examples/policies, sends the sample requests with curl from web, batch,
 # prober and the host, switches one policy to Audit and shows the audit_deny
-# counter move, prints the metrics, and removes everything it created.
+# counter move and what `axon audit report` says, prints the metrics, and
+# removes everything it created.
 # Run as root. Safe to re-run: it first removes leftovers of an earlier run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -58,7 +59,7 @@ mkdir -p "$WORK" bin
 trap 'teardown' EXIT
 
 say "Building bin/axon-agent and the demo's server and request driver"
-go build -o bin/ ./cmd/axon-agent
+go build -o bin/ ./cmd/axon-agent ./cmd/axon
 go build -o "$WORK/server" ./scripts/demo/server
 go build -o "$WORK/requests" ./scripts/demo/requests
 
@@ -158,6 +159,10 @@ echo
 after=$(metric axon_policy_decisions_total "${audit_labels[@]}")
 echo
 echo "  axon_policy_decisions_total{policy=\"${AUDIT_POLICY#*/}\",decision=\"audit_deny\"}: $before -> $after"
+
+say "What $AUDIT_POLICY would deny if enforced (docs/audit-workflow.md)"
+echo "  bin/axon audit report --agent $METRICS"
+bin/axon audit report --agent "$METRICS" | sed 's/^/  /'
 
 say "Metrics (curl http://$METRICS/metrics)"
 curl -fsS "http://$METRICS/metrics" | grep -E '^axon_(policy_decisions_total|drops_total|policy_generation|policy_last_load_ok|policy_load_errors_total|policy_table_rows|enforcing|attached|ringbuf_lost_events_total)' | sort

@@ -11,6 +11,9 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/axon-dev/axon/api/v1alpha1"
+	"github.com/axon-dev/axon/policy/compiler"
 )
 
 // kind adapts a pure validation function of one kind to controller-runtime's
@@ -53,8 +56,20 @@ func (k *kind[T]) check(ctx context.Context, obj T) (admission.Warnings, error) 
 	return warns, nil
 }
 
-// configMapModules reads the modules a policy references through
-// spec.rego.configMapRef from r (nil: none are found).
+// PolicyModules reads the module p references through spec.rego.configMapRef
+// from r (nil: none is found); a policy without one needs no module. A
+// ConfigMap or key that does not exist is absent from the result, not an
+// error.
+func PolicyModules(ctx context.Context, r client.Reader, p *v1alpha1.L7NetworkPolicy) (Modules, error) {
+	rs := p.Spec.Rego
+	if rs == nil || rs.ConfigMapRef == nil {
+		return Modules{}, nil
+	}
+	return configMapModules(ctx, r, p.Namespace, rs.ConfigMapRef.Name, rs.ConfigMapRef.Key,
+		compiler.ConfigMapModuleKey(p.Namespace, rs.ConfigMapRef.Name, rs.ConfigMapRef.Key))
+}
+
+// configMapModules reads one module from a ConfigMap key.
 func configMapModules(ctx context.Context, r client.Reader, namespace, name, key, moduleKey string) (Modules, error) {
 	m := Modules{}
 	if r == nil {

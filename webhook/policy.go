@@ -30,3 +30,11 @@ func ValidateL7NetworkPolicy(ctx context.Context, p *v1alpha1.L7NetworkPolicy, m
 	cerrs, cwarns := compilePolicy(ctx, p, modules)
 	return cerrs, append(warns, cwarns...)
 }
+
+// ValidateHTTPMonitor is what the webhook admits for an HTTPMonitor: the
+// checks the policy folder loader makes (validation.ValidateHTTPMonitor),
+// which the CRD schema cannot express (a "*" inside a route segment,
+// duplicate routes, the selector's syntax).
+func ValidateHTTPMonitor(m *v1alpha1.HTTPMonitor) field.ErrorList {
+	return validation.ValidateHTTPMonitor(m)
+}

@@ -11,13 +11,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/axon-dev/axon/api/v1alpha1"
-	"github.com/axon-dev/axon/policy/compiler"
 )
 
 // Paths the kinds are served at (the ValidatingWebhookConfiguration in
 // config/webhook names them).
 const (
 	PathL7NetworkPolicy = "/validate-axon-dev-v1alpha1-l7networkpolicy"
+	PathHTTPMonitor     = "/validate-axon-dev-v1alpha1-httpmonitor"
 )
 
 // Scheme returns a scheme with the types the webhook decodes.
@@ -36,6 +36,7 @@ func Scheme() (*runtime.Scheme, error) {
 // is Fail: docs/webhook.md says why.
 //
 // +kubebuilder:webhook:path=/validate-axon-dev-v1alpha1-l7networkpolicy,mutating=false,failurePolicy=fail,sideEffects=None,groups=axon.dev,resources=l7networkpolicies,verbs=create;update,versions=v1alpha1,name=l7networkpolicies.axon.dev,admissionReviewVersions=v1,timeoutSeconds=10
+// +kubebuilder:webhook:path=/validate-axon-dev-v1alpha1-httpmonitor,mutating=false,failurePolicy=fail,sideEffects=None,groups=axon.dev,resources=httpmonitors,verbs=create;update,versions=v1alpha1,name=httpmonitors.axon.dev,admissionReviewVersions=v1,timeoutSeconds=10
 
 // Register serves every kind's validation on srv. configMaps reads the
 // ConfigMaps that hold Rego modules (the API server directly, not a cache of
@@ -49,18 +50,20 @@ func Register(srv ctrlwebhook.Server, scheme *runtime.Scheme, configMaps client.
 	srv.Register(PathL7NetworkPolicy, admission.WithValidator(scheme, &kind[*v1alpha1.L7NetworkPolicy]{
 		gk: v1alpha1.GroupVersion.WithKind(v1alpha1.Kind).GroupKind(),
 		validate: func(ctx context.Context, p *v1alpha1.L7NetworkPolicy) (field.ErrorList, []string, error) {
-			var modules Modules
-			if r := p.Spec.Rego; r != nil && r.ConfigMapRef != nil {
-				var err error
-				modules, err = configMapModules(ctx, configMaps, p.Namespace, r.ConfigMapRef.Name, r.ConfigMapRef.Key,
-					compiler.ConfigMapModuleKey(p.Namespace, r.ConfigMapRef.Name, r.ConfigMapRef.Key))
-				if err != nil {
-					return nil, nil, err
-				}
+			modules, err := PolicyModules(ctx, configMaps, p)
+			if err != nil {
+				return nil, nil, err
 			}
 			errs, warns := ValidateL7NetworkPolicy(ctx, p, modules)
 			return errs, warns, nil
 		},
 		spec: func(p *v1alpha1.L7NetworkPolicy) any { return p.Spec },
+	}))
+	srv.Register(PathHTTPMonitor, admission.WithValidator(scheme, &kind[*v1alpha1.HTTPMonitor]{
+		gk: v1alpha1.GroupVersion.WithKind(v1alpha1.KindHTTPMonitor).GroupKind(),
+		validate: func(_ context.Context, m *v1alpha1.HTTPMonitor) (field.ErrorList, []string, error) {
+			return ValidateHTTPMonitor(m), nil, nil
+		},
+		spec: func(m *v1alpha1.HTTPMonitor) any { return m.Spec },
 	}))
 }

@@ -19,6 +19,7 @@ const Settle = 10 * time.Millisecond
 type options struct {
 	pinDir    string
 	maxFlows  uint32
+	maxDenial uint32
 	eventRate uint32
 	noReflect bool
 	logLevel  ebpf.LogLevel
@@ -36,6 +37,11 @@ func WithPinDir(dir string) Option { return func(o *options) { o.pinDir = dir } 
 // endpoints open at once. When it is full, new connections to enforced
 // endpoints are refused (their data is reset) until expiry makes room.
 func WithMaxFlows(n uint32) Option { return func(o *options) { o.maxFlows = n } }
+
+// WithMaxDenials sets how many distinct denial tuples the datapath keeps
+// (MaxDenials by default); requests of further tuples are counted per rule
+// and verdict only.
+func WithMaxDenials(n uint32) Option { return func(o *options) { o.maxDenial = n } }
 
 // WithEventRate sets how many deny/audit events per second and CPU the
 // datapath may send (0: none).
@@ -89,6 +95,9 @@ func Open(opts ...Option) (*Datapath, error) {
 	}
 	if o.maxFlows > 0 {
 		spec.Maps[bpf.AxonMapFlows].MaxEntries = o.maxFlows
+	}
+	if o.maxDenial > 0 {
+		spec.Maps[bpf.AxonMapDenials].MaxEntries = o.maxDenial
 	}
 	copts := &ebpf.CollectionOptions{Programs: ebpf.ProgramOptions{LogLevel: o.logLevel}}
 	if o.pinDir != "" {

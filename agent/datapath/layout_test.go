@@ -35,6 +35,7 @@ func TestLayoutsMatchBTF(t *testing.T) {
 		"ax_flow":         bpf.AxonAxFlow{},
 		"ax_iface":        bpf.AxonAxIface{},
 		"ax_event":        bpf.AxonAxEvent{},
+		"ax_denial_key":   bpf.AxonAxDenialKey{},
 	}
 	btflayout.Check(t, spec.Types, cases)
 }
@@ -56,6 +57,8 @@ func TestBoundsMatchObject(t *testing.T) {
 		{"glob classes", len(bpf.AxonAxGlob{}.Consume), maxGlobClasses},
 		{"rule counters", int(spec.Maps[bpf.AxonMapRuleStats].MaxEntries), MaxRules * 4},
 		{"reason counters", int(spec.Maps[bpf.AxonMapReasonStats].MaxEntries), reasonSlots},
+		{"denial overflow counters", int(spec.Maps[bpf.AxonMapDenialOverflow].MaxEntries), MaxRules * 4},
+		{"denial tuples", int(spec.Maps[bpf.AxonMapDenials].MaxEntries), MaxDenials},
 	}
 	for _, c := range checks {
 		if c.got != c.want {

@@ -53,6 +53,7 @@ type Agent struct {
 	Enforcing    prometheus.Gauge       // 1 when programs are attached and a policy is in the maps
 	ReadErrors   prometheus.Counter     // failed reads of BPF counters at scrape time
 	Events       *prometheus.CounterVec // deny and audit_deny events read from the ring buffer
+	StreamMissed prometheus.Counter     // events subscribers of /v1/events missed (slow readers)
 }
 
 // New registers the agent metrics and the datapath collector on a fresh
@@ -116,6 +117,10 @@ func New(src Source) (*prometheus.Registry, *Agent) {
 			Name: "axon_events_total",
 			Help: "Deny and audit_deny events read from the datapath's ring buffer (rate-limited; decisions_total is exact).",
 		}, []string{"decision"}),
+		StreamMissed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "axon_event_stream_missed_total",
+			Help: "Events not sent to a subscriber of /v1/events because its buffer was full (a slow reader); each subscriber is told its own count in-stream.",
+		}),
 		ReadErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "axon_datapath_read_failures_total",
 			Help: "Failed reads of BPF counters while collecting metrics.",
@@ -128,7 +133,7 @@ func New(src Source) (*prometheus.Registry, *Agent) {
 		a.LoadErrors.WithLabelValues(stage)
 	}
 	reg.MustRegister(a.LoadErrors, a.BrokenFiles, a.LoadOK, a.DirOK, a.TableRows, a.MapUpdate,
-		a.Generation, a.Attached, a.AttachErrs, a.Pruned, a.Flows, a.FlowsExpired, a.Enforcing, a.ReadErrors, a.Events,
+		a.Generation, a.Attached, a.AttachErrs, a.Pruned, a.Flows, a.FlowsExpired, a.Enforcing, a.ReadErrors, a.Events, a.StreamMissed,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if src != nil {
 		reg.MustRegister(&datapathCollector{src: src, readErrs: a.ReadErrors})

@@ -85,6 +85,7 @@ type series struct {
 type Collector struct {
 	res    Resolver
 	routes *Routes
+	onX    func(Workload, Exchange) // OnExchange
 	expiry time.Duration
 	now    func() time.Time
 	bpf    func() ([numStats]uint64, error)
@@ -129,9 +130,37 @@ func NewCollector(res Resolver, bpfStats func() ([numStats]uint64, error)) *Coll
 var knownMethods = map[string]bool{"GET": true, "HEAD": true, "POST": true, "PUT": true, "DELETE": true,
 	"CONNECT": true, "OPTIONS": true, "TRACE": true, "PATCH": true}
 
+// MethodLabel is the method label value of a request: the method if it is
+// one of HTTP's standard methods, else "_OTHER" (OpenTelemetry's rule).
+func MethodLabel(m string) string {
+	if knownMethods[m] {
+		return m
+	}
+	return "_OTHER"
+}
+
+// RouteOf is the route of path before any cap: the first of routes' globs
+// that matches, else the Collapse heuristic. The path is whatever a peer
+// sent: the result is made valid UTF-8, as label values must be.
+func RouteOf(routes *Template, path string) string {
+	path = strings.ToValidUTF8(path, "\uFFFD")
+	if r, ok := routes.Match(path); ok {
+		return r
+	}
+	return Collapse(path)
+}
+
+// OnExchange makes the collector call fn with every exchange of a monitored
+// pod (on the observer's reading goroutine: fn must not block). Set it
+// before the observer runs.
+func (c *Collector) OnExchange(fn func(Workload, Exchange)) { c.onX = fn }
+
 // Exchange records one exchange.
 func (c *Collector) Exchange(x Exchange) {
 	w, ok := c.res.ByNetns(x.Netns)
+	if ok && c.onX != nil {
+		c.onX(w, x)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !ok {
@@ -142,17 +171,8 @@ func (c *Collector) Exchange(x Exchange) {
 		return // not a monitored server port
 	}
 	now := c.now()
-	// The path is whatever the peer sent: make it a valid label value.
-	path := strings.ToValidUTF8(x.Path, "\uFFFD")
-	route, ok := w.Routes.Match(path)
-	if !ok {
-		route = Collapse(path)
-	}
-	route = c.routes.Admit(x.Side.String()+"/"+w.Namespace+"/"+w.Name, route, w.MaxRoutes, now)
-	method := x.Method
-	if !knownMethods[method] {
-		method = "_OTHER"
-	}
+	route := c.routes.Admit(x.Side.String()+"/"+w.Namespace+"/"+w.Name, RouteOf(w.Routes, x.Path), w.MaxRoutes, now)
+	method := MethodLabel(x.Method)
 	k := seriesKey{side: x.Side, ns: w.Namespace, wl: w.Name, method: method, route: route, status: strconv.Itoa(x.Status)}
 	if x.Side == Server {
 		if ns, wl, ok := c.res.ByIP(x.Peer.Addr()); ok {

@@ -23,7 +23,7 @@ const DefaultRefresh = 2 * time.Second
 // HTTPMonitor pays nothing). A directory with errors keeps the previous
 // monitors in force.
 type Manager struct {
-	dir     string
+	load    func() (*source.Set, source.Problems, error)
 	log     *slog.Logger
 	refresh time.Duration
 	prog    *Programs
@@ -38,14 +38,24 @@ type Manager struct {
 
 // NewManager loads the observer programs (not attached yet).
 func NewManager(policyDir string, log *slog.Logger) (*Manager, error) {
+	return NewManagerFrom(func() (*source.Set, source.Problems, error) { return source.Load(policyDir) }, log)
+}
+
+// NewManagerFrom is NewManager reading its HTTPMonitors and Pods with load
+// (in cluster mode, from the API server's objects) instead of a directory.
+func NewManagerFrom(load func() (*source.Set, source.Problems, error), log *slog.Logger) (*Manager, error) {
 	p, err := Load()
 	if err != nil {
 		return nil, err
 	}
-	m := &Manager{dir: policyDir, log: log, refresh: DefaultRefresh, prog: p}
+	m := &Manager{load: load, log: log, refresh: DefaultRefresh, prog: p}
 	m.coll = NewCollector(&m.table, p.Stats)
 	return m, nil
 }
+
+// OnExchange makes the observer call fn with every exchange of a monitored
+// pod; fn must not block. Call it before Run.
+func (m *Manager) OnExchange(fn func(Workload, Exchange)) { m.coll.OnExchange(fn) }
 
 // Collector is the metrics collector to register on the agent's registry.
 func (m *Manager) Collector() prometheus.Collector { return m.coll }
@@ -74,7 +84,7 @@ func (m *Manager) Run(ctx context.Context) error {
 
 // Sync rereads the directory and the namespaces once.
 func (m *Manager) Sync() error {
-	set, probs, err := source.Load(m.dir)
+	set, probs, err := m.load()
 	m.mu.Lock()
 	switch {
 	case err != nil:

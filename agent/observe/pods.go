@@ -52,7 +52,7 @@ func PodsOf(pods []corev1.Pod, monitors []v1alpha1.HTTPMonitor) []Pod {
 	var out []Pod
 	for i := range pods {
 		p := &pods[i]
-		op := Pod{Namespace: p.Namespace, Workload: WorkloadOf(p)}
+		op := Pod{Namespace: p.Namespace, Name: p.Name, Workload: WorkloadOf(p)}
 		for _, ip := range p.Status.PodIPs {
 			if a, err := netip.ParseAddr(ip.IP); err == nil {
 				op.IPs = append(op.IPs, a)

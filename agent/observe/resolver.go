@@ -8,6 +8,7 @@ import (
 // Pod is a pod as the observer needs it.
 type Pod struct {
 	Namespace string
+	Name      string // the pod's name
 	Workload  string
 	IPs       []netip.Addr
 	// Monitored is set when an HTTPMonitor selects the pod; its settings.

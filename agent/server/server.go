@@ -15,9 +15,19 @@ import (
 // ReadyFunc returns nil when the agent is ready, else why it is not.
 type ReadyFunc func() error
 
-// Handler returns the mux with the agent's endpoints.
-func Handler(reg *prometheus.Registry, ready ReadyFunc) http.Handler {
+// Route is one more endpoint of the agent's server.
+type Route struct {
+	Pattern string // a net/http ServeMux pattern: "GET /v1/events"
+	Handler http.Handler
+}
+
+// Handler returns the mux with the agent's endpoints: /healthz, /readyz,
+// /metrics and routes.
+func Handler(reg *prometheus.Registry, ready ReadyFunc, routes ...Route) http.Handler {
 	mux := http.NewServeMux()
+	for _, r := range routes {
+		mux.Handle(r.Pattern, r.Handler)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})
@@ -40,7 +50,9 @@ func Serve(ctx context.Context, addr string, h http.Handler) (net.Addr, <-chan e
 	if err != nil {
 		return nil, nil, fmt.Errorf("listening on %s: %w", addr, err)
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	// Requests share ctx: streams (/v1/events) end with the server.
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second,
+		BaseContext: func(net.Listener) context.Context { return ctx }}
 	errc := make(chan error, 1)
 	go func() {
 		err := srv.Serve(l)

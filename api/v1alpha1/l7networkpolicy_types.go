@@ -323,6 +323,13 @@ const (
 	// ReasonPending: Enforced is False while some nodes have not applied
 	// this generation yet.
 	ReasonPending = "Pending"
+	// ReasonNoPods: Enforced is False because the policy selects no
+	// running pod: no node has anything to apply ("applied on 0 of 0
+	// nodes"), which is also what a selector with a typo gives.
+	ReasonNoPods = "NoPods"
+	// ReasonModuleNotFound: Accepted is False because the ConfigMap key
+	// spec.rego.configMapRef names does not exist.
+	ReasonModuleNotFound = "ModuleNotFound"
 )
 
 // L7NetworkPolicyList is a list of L7NetworkPolicy.

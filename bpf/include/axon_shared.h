@@ -175,6 +175,21 @@ struct ax_flow_key {
 	__u16 dport;
 };
 
+/* Key of the exact deny/audit_deny tallies (telemetry.h): one request's
+ * rule (clamped as in rule_stats), destination endpoint, source address,
+ * method, the first AX_PATH_KEY bytes of its canonical path and verdict.
+ * Bytes past method_len and path_len are zero. */
+struct ax_denial_key {
+	__u32 rule;
+	__u32 endpoint;
+	__u8 saddr[16];
+	__u8 method[AX_METHOD_MAX];
+	__u8 path[AX_PATH_KEY];
+	__u8 verdict;
+	__u8 method_len; /* 0xff: longer than AX_METHOD_MAX (method left empty) */
+	__u16 path_len;	 /* of the whole path; path holds the first bytes */
+};
+
 struct ax_event {
 	__u8 type; /* AX_EVENT_DECISION */
 	__u8 verdict;

@@ -72,21 +72,6 @@ __attribute__((noinline)) int ax_glob_match(struct __sk_buff *skb, __u32 id)
 	return (bit & 1) ? AX_GLOB_YES : AX_GLOB_NO;
 }
 
-/* ax_copy_zero_tail copies the first n bytes of src into dst and zeroes the
- * rest of dst's words (little-endian byte order within a word). */
-static __always_inline void ax_copy_zero_tail(__u64 *dst, const __u64 *src, int words, __u32 n)
-{
-	for (int i = 0; i < words; i++) {
-		__u32 lo = i * 8;
-		__u64 w = src[i];
-		if (n <= lo)
-			w = 0;
-		else if (n < lo + 8)
-			w &= (1ULL << ((n - lo) * 8)) - 1;
-		dst[i] = w;
-	}
-}
-
 static __always_inline __u32 ax_min_rule(__u32 a, __u32 b)
 {
 	if (a == 0)
@@ -228,7 +213,7 @@ __attribute__((noinline)) int ax_decide(struct __sk_buff *skb)
 		    (f->flags & AX_RF_TOOLONG) ? AX_REASON_MALFORMED : AX_REASON_NON_CANONICAL;
 		s->verdict =
 		    (s->ep.flags & AX_EP_ENFORCE) ? AX_VERDICT_DENY : AX_VERDICT_AUDIT_DENY;
-		ax_account(s, f);
+		ax_account(skb, s, f, 1);
 		return s->verdict;
 	}
 
@@ -342,7 +327,7 @@ __attribute__((noinline)) int ax_decide(struct __sk_buff *skb)
 	}
 	s->verdict = v;
 	s->rule = rule;
-	ax_account(s, f);
+	ax_account(skb, s, f, 1);
 	return s->verdict;
 }
 

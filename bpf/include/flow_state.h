@@ -110,6 +110,8 @@ struct ax_scratch {
 	struct ax_path_key pkey;
 	__u32 pad2;
 	struct ax_event ev;
+	struct ax_denial_key dkey; /* the request being tallied (telemetry.h) */
+	__u32 pad4;
 	/* A new flow is built here (raw bytes: a per-CPU value may hold no
 	 * bpf_spin_lock, so not a struct ax_flow; see ax_new_flow). */
 	__u8 init[sizeof(struct ax_flow)] __attribute__((aligned(8)));
@@ -196,6 +198,21 @@ static __always_inline void ax_req_reset(struct ax_flow *f)
 	f->remaining = 0;
 	f->value = 0;
 	f->cl = 0;
+}
+
+/* ax_copy_zero_tail copies the first n bytes of src into dst and zeroes the
+ * rest of dst's words (little-endian byte order within a word). */
+static __always_inline void ax_copy_zero_tail(__u64 *dst, const __u64 *src, int words, __u32 n)
+{
+	for (int i = 0; i < words; i++) {
+		__u32 lo = i * 8;
+		__u64 w = src[i];
+		if (n <= lo)
+			w = 0;
+		else if (n < lo + 8)
+			w &= (1ULL << ((n - lo) * 8)) - 1;
+		dst[i] = w;
+	}
 }
 
 #endif

@@ -28,6 +28,11 @@
 
 #define AX_EVENTS_BYTES (1 << 20)
 
+/* Exact deny/audit_deny tallies (telemetry.h): distinct (rule, verdict,
+ * source, method, path prefix, endpoint) tuples kept; more go to the
+ * per-(rule, verdict) overflow counters. */
+#define AX_MAX_DENIALS 16384
+
 /* Parser bounds. */
 #define AX_METHOD_MAX	16   /* method bytes kept; longer methods are "unknown" */
 #define AX_METHOD_LIMIT 64   /* longer method tokens are not HTTP */

@@ -54,6 +54,83 @@ static __always_inline void ax_count_rule(__u32 rule, __u32 verdict)
 		*v += 1;
 }
 
+/* Deny and audit_deny requests per struct ax_denial_key, counted exactly
+ * (atomic adds). Written by the TC program on the deny and audit_deny path
+ * only (never for an allowed request), read by the agent. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, AX_MAX_DENIALS);
+	__type(key, struct ax_denial_key);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} denials SEC(".maps");
+
+/* Deny and audit_deny requests whose tuple found no room in denials, per
+ * (rule, verdict), indexed as rule_stats: summed with denials they equal
+ * rule_stats' deny and audit_deny counts. Written by the TC program, read by
+ * the agent. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, AX_RULE_STATS);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} denial_overflow SEC(".maps");
+
+/* ax_count_denial tallies the denied request described by the scratch area
+ * (rule, verdict, source, endpoint) and, when has_flow, by its flow's
+ * method and path. A global function: its copies and map calls are
+ * verified once, not at every ax_account site. */
+__attribute__((noinline)) int ax_count_denial(struct __sk_buff *skb, __u32 has_flow)
+{
+	AX_KEEP_ARG(skb);
+	struct ax_scratch *s = ax_scratch();
+	if (!s)
+		return 0;
+	struct ax_denial_key *k = &s->dkey;
+	__u32 rule = s->rule < AX_MAX_RULES ? s->rule : 0;
+	__u32 verdict = s->verdict & 3;
+	k->rule = rule;
+	k->endpoint = s->ep.id;
+	k->verdict = verdict;
+	__builtin_memcpy(k->saddr, s->key.saddr, 16);
+	__u32 mlen = 0, plen = 0;
+	struct ax_flow *f = 0;
+	if (has_flow)
+		f = bpf_map_lookup_elem(&flows, &s->key);
+	if (f) {
+		mlen = f->method_len;
+		plen = f->path_len;
+		k->method_len = mlen <= AX_METHOD_MAX ? mlen : 0xff;
+		k->path_len = plen;
+		ax_copy_zero_tail((__u64 *)k->method, (const __u64 *)f->method, AX_METHOD_MAX / 8,
+				  mlen <= AX_METHOD_MAX ? mlen : 0);
+		ax_copy_zero_tail((__u64 *)k->path, (const __u64 *)f->path, AX_PATH_KEY / 8, plen);
+	} else {
+		k->method_len = 0;
+		k->path_len = 0;
+		__builtin_memset(k->method, 0, sizeof(k->method));
+		__builtin_memset(k->path, 0, sizeof(k->path));
+	}
+	__u64 *v = bpf_map_lookup_elem(&denials, k);
+	if (!v) {
+		__u64 one = 1;
+		if (bpf_map_update_elem(&denials, k, &one, BPF_NOEXIST) == 0)
+			return 0;
+		v = bpf_map_lookup_elem(&denials, k); /* another CPU added it */
+	}
+	if (v) {
+		__sync_fetch_and_add(v, 1);
+		return 0;
+	}
+	__u32 idx = rule * 4 + verdict;
+	__u64 *o = bpf_map_lookup_elem(&denial_overflow, &idx);
+	if (o)
+		__sync_fetch_and_add(o, 1);
+	return 0;
+}
+
 /* ax_rate_ok takes one token of this CPU's bucket. */
 static __always_inline int ax_rate_ok(struct ax_scratch *s)
 {
@@ -77,15 +154,18 @@ static __always_inline int ax_rate_ok(struct ax_scratch *s)
 	return 1;
 }
 
-/* ax_account counts the decision in s (verdict, reason, rule) and sends an
- * event for deny and audit_deny. */
-static __always_inline void ax_account(struct ax_scratch *s, struct ax_flow *f)
+/* ax_account counts the decision in s (verdict, reason, rule), tallies a
+ * deny or audit_deny exactly and sends an event for it. f is the flow's map
+ * entry (has_flow) or a zeroed template. */
+static __always_inline void ax_account(struct __sk_buff *skb, struct ax_scratch *s,
+				       struct ax_flow *f, __u32 has_flow)
 {
 	ax_count_rule(s->rule, s->verdict);
 	if (s->reason != AX_REASON_POLICY)
 		ax_count_reason(s->reason);
 	if (s->verdict == AX_VERDICT_ALLOW)
 		return;
+	ax_count_denial(skb, has_flow);
 	if (!ax_rate_ok(s)) {
 		ax_count_reason(AX_REASON_EVENT_LIMITED);
 		return;

@@ -1,6 +1,8 @@
 // Command axon-agent enforces Axon HTTP policies on one node.
 //
 //	axon-agent --policy-dir DIR --attach IFACE[,IFACE...] --metrics-addr HOST:PORT
+//	           [--bundle PATH_OR_URL ...] [--bundle-interval 30s]
+//	axon-agent --kubeconfig FILE | --in-cluster [--node-name NODE] [--attach IFACE,...]
 //	axon-agent cleanup [--pin-dir DIR]
 package main
 
@@ -14,9 +16,13 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/axon-dev/axon/agent"
 	"github.com/axon-dev/axon/agent/attach"
+	"github.com/axon-dev/axon/agent/cluster"
+	"github.com/axon-dev/axon/policy/bundle"
+	"github.com/axon-dev/axon/policy/source"
 )
 
 const defaultPinDir = "/sys/fs/bpf/axon"
@@ -47,16 +53,28 @@ func run(args []string) int {
 	fs := flag.NewFlagSet("axon-agent", flag.ContinueOnError)
 	policyDir := fs.String("policy-dir", "", "directory of policy files (YAML Namespaces, Pods, L7NetworkPolicies, .rego)")
 	ifaces := fs.String("attach", "", "comma-separated interfaces to attach to, both directions")
-	metricsAddr := fs.String("metrics-addr", "127.0.0.1:9090", "HOST:PORT for /metrics, /healthz and /readyz")
+	metricsAddr := fs.String("metrics-addr", "127.0.0.1:9090", "HOST:PORT for /metrics, /healthz, /readyz, /v1/events and /v1/denials")
 	pinDir := fs.String("pin-dir", defaultPinDir, "bpffs directory for Axon's pinned links, programs and maps")
 	mode := fs.String("attach-mode", "auto", "attach mechanism: auto (TCX if the kernel has it), tcx or clsact")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	logDecisions := fs.Bool("log-decisions", false, "log every deny and audit_deny decision (rate-limited by the datapath)")
 	maxFlows := fs.Uint("max-flows", 65536, "connections to policed endpoints tracked at once; when full, new ones to enforced endpoints are refused (a new size needs fresh pins: axon-agent cleanup)")
+	var bundles []string
+	fs.Func("bundle", "OPA bundle whose .rego modules and data the policies may use (spec.rego.file: its path in the bundle): a directory, a .tar.gz from `opa build`, or an http(s) bundle service URL polled with ETags; repeatable", func(s string) error {
+		bundles = append(bundles, s)
+		return nil
+	})
+	bundleInterval := fs.Duration("bundle-interval", bundle.DefaultInterval, "how often --bundle sources are polled")
+	kubeconfig := fs.String("kubeconfig", "", "cluster mode: read pods and policies from the API server of this kubeconfig file (instead of --policy-dir)")
+	inCluster := fs.Bool("in-cluster", false, "cluster mode with the pod's service account (as run by the DaemonSet)")
+	nodeName := fs.String("node-name", os.Getenv("NODE_NAME"), "cluster mode: this node's name (spec.nodeName of its pods); default $NODE_NAME")
+	heartbeat := fs.Duration("heartbeat", cluster.DefaultHeartbeat, "cluster mode: renewal period of this node's AxonNodeStatus when nothing in it changes")
+	eventRate := fs.Uint("event-rate", 1000, "deny and audit_deny events per second and CPU the datapath sends to the log and /v1/events (counts are exact whatever the rate)")
 	observeHTTP := fs.Bool("observe", true, "observe the HTTP traffic of pods an HTTPMonitor selects (RED metrics on /metrics); nothing is attached while no pod is monitored")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: axon-agent --policy-dir DIR --attach IFACE[,IFACE...] [--metrics-addr HOST:PORT]\n"+
+			"       axon-agent --kubeconfig FILE | --in-cluster [--node-name NODE] [--attach IFACE,...]\n"+
 			"       axon-agent cleanup [--pin-dir DIR]   (stop the agent first: it re-attaches what it misses)\n\n"+
 			"Stopping or killing the agent leaves enforcement in place (pinned under --pin-dir);\n"+
 			"a restarted agent adopts it. Only `axon-agent cleanup` removes it.\n\nflags:\n")
@@ -70,8 +88,15 @@ func run(args []string) int {
 		fmt.Fprintln(os.Stderr, "axon-agent:", err)
 		return 2
 	}
-	if *policyDir == "" || *ifaces == "" || fs.NArg() > 0 {
+	clusterMode := *kubeconfig != "" || *inCluster
+	switch {
+	case fs.NArg() > 0,
+		!clusterMode && (*policyDir == "" || *ifaces == ""),
+		clusterMode && (*policyDir != "" || len(bundles) > 0):
 		fs.Usage()
+		return 2
+	case clusterMode && *nodeName == "":
+		fmt.Fprintln(os.Stderr, "axon-agent: cluster mode needs --node-name or $NODE_NAME")
 		return 2
 	}
 	am, err := attach.ParseMode(*mode)
@@ -79,7 +104,7 @@ func run(args []string) int {
 		fmt.Fprintln(os.Stderr, "axon-agent:", err)
 		return 2
 	}
-	if st, err := os.Stat(*policyDir); err != nil || !st.IsDir() {
+	if st, err := os.Stat(*policyDir); !clusterMode && (err != nil || !st.IsDir()) {
 		fmt.Fprintf(os.Stderr, "axon-agent: --policy-dir %s is not a directory\n", *policyDir)
 		return 2
 	}
@@ -96,9 +121,58 @@ func run(args []string) int {
 		PolicyDir: *policyDir, Interfaces: names, MetricsAddr: *metricsAddr,
 		PinDir: *pinDir, AttachMode: am, Logger: log, LogDecisions: *logDecisions,
 	}
-	log.Info("starting", "policy_dir", cfg.PolicyDir, "interfaces", names, "pin_dir", cfg.PinDir,
-		"attach_mode", string(am))
-	dp, dpErr := openDatapath(*pinDir, uint32(*maxFlows), log)
+	load := loadPolicy
+	var bw *bundle.Watcher
+	var extras func() []source.Extra
+	if len(bundles) > 0 {
+		bw = bundle.NewWatcher(bundles, log)
+		// An update the policies do not compile with is refused: the last
+		// good bundle stays, and edits of the directory still apply.
+		dir := *policyDir
+		bw.Check = func(candidate, current []*bundle.Bundle) error {
+			return agent.CheckExtras(dir, bundle.Extras(candidate), bundle.Extras(current))
+		}
+		// The first poll before the first load; a source that fails now is
+		// polled again every interval (policies that use it do not compile
+		// meanwhile, and the agent says so on /readyz).
+		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		_, _ = bw.Poll(pctx)
+		cancel()
+		select {
+		case <-bw.Changed(): // the first load reads what this poll got
+		default:
+		}
+		cfg.Reloads = bw.Changed()
+		extras = func() []source.Extra { return bundle.Extras(bw.Bundles()) }
+		load = agent.NewBundleDirLoader(extras)
+	}
+	var src *cluster.Source
+	if clusterMode {
+		if src, err = clusterSource(*kubeconfig, *nodeName, *heartbeat, log); err != nil {
+			log.Error("starting agent", "error", err)
+			return 1
+		}
+		cfg.Source = src
+		log.Info("starting in cluster mode", "node", *nodeName, "server", src.Server(), "interfaces", names,
+			"pin_dir", cfg.PinDir, "attach_mode", string(am))
+	} else {
+		log.Info("starting", "policy_dir", cfg.PolicyDir, "interfaces", names, "pin_dir", cfg.PinDir,
+			"attach_mode", string(am))
+	}
+	// The Pods and HTTPMonitors in force, for the observer and the labels
+	// of denial series: the directory with its bundles, or the API server's.
+	objects := func() (*source.Set, source.Problems, error) {
+		var ex []source.Extra
+		if extras != nil {
+			ex = extras()
+		}
+		return source.Load(*policyDir, ex...)
+	}
+	if src != nil {
+		objects = src.Set
+	}
+	cfg.Objects = objects
+	dp, dpErr := openDatapath(*pinDir, uint32(*maxFlows), uint32(*eventRate), log)
 	var a *agent.Agent
 	if dpErr != nil {
 		// Fail closed and loudly: no readiness, the reason on /readyz and in
@@ -109,15 +183,28 @@ func run(args []string) int {
 		}
 	} else {
 		defer dp.Close()
-		a, err = agent.New(cfg, dp, loadPolicy)
+		a, err = agent.New(cfg, dp, load)
 	}
 	if err != nil {
 		log.Error("starting agent", "error", err)
 		return 1
 	}
+	if bw != nil {
+		if err := bw.Register(a.Registry()); err != nil {
+			log.Error("starting agent", "error", err)
+			return 1
+		}
+		go bw.Run(ctx, *bundleInterval)
+	}
+	if src != nil {
+		if err := src.Start(ctx, a.Ready); err != nil {
+			log.Error("starting agent", "error", err)
+			return 1
+		}
+	}
 	if *observeHTTP {
 		octx, stopObserver := context.WithCancel(ctx)
-		wait := startObserver(octx, a, *policyDir, log)
+		wait := startObserver(octx, a, objects, log)
 		defer func() { stopObserver(); wait() }()
 	}
 	if err := a.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {

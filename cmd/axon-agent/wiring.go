@@ -5,6 +5,7 @@ import (
 	"log/slog"
 
 	"github.com/axon-dev/axon/agent"
+	"github.com/axon-dev/axon/agent/datapath"
 )
 
 // datapathCloser is the agent's datapath plus Close.
@@ -13,9 +14,10 @@ type datapathCloser interface {
 	io.Closer
 }
 
-// openDatapath loads the BPF objects, reusing maps pinned under pinDir.
-func openDatapath(pinDir string, maxFlows uint32, log *slog.Logger) (datapathCloser, error) {
-	return agent.OpenDatapath(pinDir, maxFlows)
+// openDatapath loads the BPF objects, reusing maps pinned under pinDir;
+// eventRate is deny/audit_deny events per second and CPU.
+func openDatapath(pinDir string, maxFlows, eventRate uint32, log *slog.Logger) (datapathCloser, error) {
+	return agent.OpenDatapath(pinDir, maxFlows, datapath.WithEventRate(eventRate))
 }
 
 // loadPolicy reads a policy directory and compiles it, reusing the partial

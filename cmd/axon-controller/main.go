@@ -1,16 +1,22 @@
-// Command axon-controller is Axon's operator: a controller-runtime manager
-// with leader election that runs the reconcilers of the list below.
+// Command axon-controller is Axon's cluster controller: one
+// controller-runtime manager that runs the reconcilers of controller/ (the
+// list in reconcilers.go) under leader election, and serves the validating
+// admission webhook (package webhook) on every replica.
 //
-//	axon-controller [--namespace NS] [--agent-image IMAGE] [--leader-elect]
-//	                [--metrics-addr :8080] [--health-addr :8081] [--kubeconfig FILE]
-//	                [--webhook-config NAME --webhook-secret NAME --webhook-service NAME]
+//	axon-controller [--webhook-port 9443 --cert-dir /tls] [--metrics-addr :8080]
+//	                [--health-addr :8081] [--leader-elect=true] [--kubeconfig FILE]
+//	                [--namespace NS] [--agent-image IMAGE] [--create-default-agent=true]
+//	                [--webhook-config NAME [--webhook-secret NAME] [--webhook-service NAME]]
 //
-// With --webhook-config it also keeps the admission webhook's serving
-// certificate (controller/webhookcert).
+// The operator part (controller/agentset) keeps the agent DaemonSet in
+// --namespace from AxonAgent default; with --webhook-config the controller
+// also makes the webhook's certificate (controller/webhookcert): the leader
+// keeps the Secret and caBundle, every replica copies the Secret into
+// --cert-dir.
 //
-// This is the minimal binary of the operator branch (AxonAgent -> agent
-// DaemonSet, controller/agentset); the policy status reconcilers join the
-// list in reconcilers.
+// One Deployment of it is the whole control plane of Axon; --webhook-port 0
+// leaves the webhook to a separate axon-webhook Deployment. docs/controller.md
+// has the details.
 package main
 
 import (
@@ -21,48 +27,65 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/go-logr/logr"
-	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
-	"github.com/axon-dev/axon/api/v1alpha1"
 	"github.com/axon-dev/axon/controller/agentset"
 	"github.com/axon-dev/axon/controller/webhookcert"
+	"github.com/axon-dev/axon/webhook"
 )
+
+func main() { os.Exit(run(os.Args[1:])) }
+
+// options are the command line.
+type options struct {
+	kubeconfig      string
+	metricsAddr     string
+	healthAddr      string
+	leaderElect     bool
+	leaderNamespace string
+	webhookHost     string
+	webhookPort     int
+	certDir         string
+
+	// The operator (controller/agentset): the agent DaemonSet's namespace
+	// and default image; whether to create AxonAgent default.
+	namespace          string
+	agentImage         string
+	createDefaultAgent bool
+	// The webhook's certificate (controller/webhookcert); an empty
+	// webhookConfig leaves certificates to someone else (cert-manager).
+	webhookConfig, webhookSecret, webhookService string
+}
 
 // version is set at link time (-X main.version=...) by make images.
 var version = "dev"
 
-func main() { os.Exit(run(os.Args[1:])) }
-
-type options struct {
-	kubeconfig, namespace, agentImage string
-	metricsAddr, healthAddr           string
-	leaderElect, createDefaultAgent   bool
-	// The webhook's certificate (controller/webhookcert); an empty
-	// webhookConfig leaves certificates to someone else (cert-manager).
-	webhookSecret, webhookService, webhookConfig string
-}
-
 func run(args []string) int {
-	fs := flag.NewFlagSet("axon-controller", flag.ContinueOnError)
 	var o options
+	fs := flag.NewFlagSet("axon-controller", flag.ContinueOnError)
 	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file (default: in-cluster config, then $KUBECONFIG)")
-	fs.StringVar(&o.namespace, "namespace", envOr("POD_NAMESPACE", "axon-system"), "namespace of the agent DaemonSet (the controller's own)")
+	fs.StringVar(&o.metricsAddr, "metrics-addr", ":8080", "HOST:PORT for /metrics (0 disables)")
+	fs.StringVar(&o.healthAddr, "health-addr", ":8081", "HOST:PORT for /healthz and /readyz (0 disables)")
+	fs.BoolVar(&o.leaderElect, "leader-elect", true, "run the reconcilers only in the replica holding the Lease (the webhook is served by every replica)")
+	fs.StringVar(&o.leaderNamespace, "leader-election-namespace", "", "namespace of the Lease (default: the pod's namespace)")
+	fs.StringVar(&o.webhookHost, "webhook-host", "", "address the webhook listens on (empty: all)")
+	fs.IntVar(&o.webhookPort, "webhook-port", 9443, "HTTPS port of the admission webhook (0: do not serve it)")
+	fs.StringVar(&o.certDir, "cert-dir", "/tls", "directory holding the webhook's tls.crt and tls.key (reloaded when they change)")
+	fs.StringVar(&o.namespace, "namespace", envOr("POD_NAMESPACE", "axon-system"), "namespace of the agent DaemonSet and the webhook Secret (the controller's own)")
 	fs.StringVar(&o.agentImage, "agent-image", "ghcr.io/axon-dev/axon-agent:"+version, "agent image when the AxonAgent names none")
-	fs.StringVar(&o.metricsAddr, "metrics-addr", ":8080", "HOST:PORT of /metrics (0 disables)")
-	fs.StringVar(&o.healthAddr, "health-addr", ":8081", "HOST:PORT of /healthz and /readyz (0 disables)")
-	fs.BoolVar(&o.leaderElect, "leader-elect", false, "take a Lease in --namespace so that one replica reconciles at a time")
-	fs.StringVar(&o.webhookSecret, "webhook-secret", "axon-webhook-tls", "Secret in --namespace that holds the webhook's serving certificate")
-	fs.StringVar(&o.webhookService, "webhook-service", "axon-webhook", "Service in --namespace that the certificate names")
-	fs.StringVar(&o.webhookConfig, "webhook-config", "", "ValidatingWebhookConfiguration to give the CA (caBundle); empty: the controller makes no certificate")
 	fs.BoolVar(&o.createDefaultAgent, "create-default-agent", true, "create AxonAgent default at start when there is none")
+	fs.StringVar(&o.webhookConfig, "webhook-config", "", "ValidatingWebhookConfiguration to give the CA (caBundle); empty: the controller makes no certificate")
+	fs.StringVar(&o.webhookSecret, "webhook-secret", "axon-webhook-tls", "Secret in --namespace that holds the webhook's CA and serving certificate")
+	fs.StringVar(&o.webhookService, "webhook-service", "axon-webhook", "Service in --namespace that the certificate names")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -71,7 +94,7 @@ func run(args []string) int {
 		fmt.Println(version)
 		return 0
 	}
-	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	ctrl.SetLogger(logr.FromSlogHandler(log.Handler()))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -82,26 +105,7 @@ func run(args []string) int {
 	return 0
 }
 
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
-}
-
-// reconciler is one entry of the controller's list.
-type reconciler interface {
-	SetupWithManager(ctrl.Manager) error
-}
-
-func reconcilers(o options) []reconciler {
-	return []reconciler{
-		&agentset.Reconciler{Options: agentset.Options{
-			Namespace: o.namespace, DefaultImage: o.agentImage, CreateDefault: o.createDefaultAgent,
-		}},
-	}
-}
-
+// serve runs the manager until ctx is done.
 func serve(ctx context.Context, o options) error {
 	if o.kubeconfig != "" {
 		os.Setenv("KUBECONFIG", o.kubeconfig)
@@ -110,47 +114,82 @@ func serve(ctx context.Context, o options) error {
 	if err != nil {
 		return fmt.Errorf("loading kubeconfig: %w", err)
 	}
-	scheme := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+	scheme, err := webhook.Scheme()
+	if err != nil {
 		return err
 	}
-	if err := v1alpha1.AddToScheme(scheme); err != nil {
-		return err
+	mo := manager.Options{
+		Scheme:                        scheme,
+		HealthProbeBindAddress:        o.healthAddr,
+		Metrics:                       metricsserver.Options{BindAddress: o.metricsAddr},
+		LeaderElection:                o.leaderElect,
+		LeaderElectionID:              "axon-controller.axon.dev",
+		LeaderElectionNamespace:       o.leaderNamespace,
+		LeaderElectionReleaseOnCancel: true,
+		GracefulShutdownTimeout:       ptr(10 * time.Second),
 	}
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                  scheme,
-		Metrics:                 metricsserver.Options{BindAddress: o.metricsAddr},
-		HealthProbeBindAddress:  o.healthAddr,
-		LeaderElection:          o.leaderElect,
-		LeaderElectionID:        "axon-controller.axon.dev",
-		LeaderElectionNamespace: o.namespace,
-		Cache:                   cache.Options{ByObject: agentset.CacheOptions(o.namespace)},
-	})
+	if o.namespace == "" {
+		o.namespace = "axon-system"
+	}
+	mo.Cache = cache.Options{ByObject: agentset.CacheOptions(o.namespace)}
+	if o.leaderNamespace == "" {
+		mo.LeaderElectionNamespace = o.namespace
+	}
+	if o.webhookPort != 0 {
+		mo.WebhookServer = ctrlwebhook.NewServer(ctrlwebhook.Options{Host: o.webhookHost, Port: o.webhookPort, CertDir: o.certDir})
+	}
+	mgr, err := manager.New(cfg, mo)
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)
 	}
-	for _, r := range reconcilers(o) {
-		if err := r.SetupWithManager(mgr); err != nil {
-			return fmt.Errorf("setting up %T: %w", r, err)
-		}
-	}
 	if o.webhookConfig != "" {
-		if err := mgr.Add(&webhookcert.Rotator{
+		rot := &webhookcert.Rotator{
 			Reader: mgr.GetAPIReader(), Writer: mgr.GetClient(),
 			Namespace: o.namespace, SecretName: o.webhookSecret, ServiceName: o.webhookService,
 			WebhookConfigName: o.webhookConfig,
-		}); err != nil {
+		}
+		if err := mgr.Add(rot); err != nil {
 			return err
+		}
+		if o.webhookPort != 0 {
+			// The webhook server cannot start without its files: make
+			// them before the manager starts, then follow the Secret.
+			if err := rot.Bootstrap(ctx, o.certDir, 2*time.Minute); err != nil {
+				return err
+			}
+			if err := mgr.Add(&webhookcert.CertDirSync{Rotator: rot, Dir: o.certDir}); err != nil {
+				return err
+			}
+		}
+	}
+	for _, r := range reconcilers(o) {
+		if err := r.setup(mgr); err != nil {
+			return fmt.Errorf("setting up %s: %w", r.name, err)
 		}
 	}
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return err
 	}
-	if err := mgr.AddReadyzCheck("ping", healthz.Ping); err != nil {
+	if o.webhookPort != 0 {
+		// The API reader, not the cache, for the webhook's ConfigMap reads.
+		webhook.Register(mgr.GetWebhookServer(), scheme, mgr.GetAPIReader())
+		if err := mgr.AddReadyzCheck("webhook", mgr.GetWebhookServer().StartedChecker()); err != nil {
+			return err
+		}
+	} else if err := mgr.AddReadyzCheck("ping", healthz.Ping); err != nil {
 		return err
 	}
 	if err := mgr.Start(ctx); err != nil {
 		return fmt.Errorf("running manager: %w", err)
 	}
 	return nil
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
 }

@@ -16,11 +16,12 @@ import (
 // compileCmd: axon policy compile DIR.
 func compileCmd(ctx context.Context, args []string, out io.Writer) (int, error) {
 	fs := flag.NewFlagSet("compile", flag.ContinueOnError)
+	bundles := bundleFlag(fs)
 	pos, err := dirArg(fs, args, 1, "DIR")
 	if err != nil {
 		return exitUsage, err
 	}
-	l, err := load(ctx, pos[0], out)
+	l, err := load(ctx, pos[0], *bundles, out)
 	if err != nil {
 		return exitFail, err
 	}

@@ -26,7 +26,7 @@ func explainCmd(ctx context.Context, args []string, out io.Writer) (int, error) 
 	if *from == "" || *to == "" {
 		return exitUsage, fmt.Errorf("%w: --from and --to are required", errUsage)
 	}
-	l, err := load(ctx, pos[0], out)
+	l, err := load(ctx, pos[0], nil, out)
 	if err != nil {
 		return exitFail, err
 	}

@@ -3,9 +3,13 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"strings"
+	"testing/fstest"
 
+	"github.com/axon-dev/axon/policy/bundle"
 	"github.com/axon-dev/axon/policy/compiler"
 	"github.com/axon-dev/axon/policy/source"
 )
@@ -22,11 +26,27 @@ type loaded struct {
 	problems source.Problems // warnings only once loaded
 }
 
-// load reads and compiles dir. Errors and warnings are printed to out, as
+// load reads and compiles dir, with the modules, tests and data of the OPA
+// bundles (paths or URLs). Errors and warnings are printed to out, as
 // file:line: severity: message; errInvalidDir is returned when any is an
-// error.
-func load(ctx context.Context, dir string, out io.Writer) (*loaded, error) {
-	set, problems, err := source.Load(dir)
+// error. dir "" is an empty directory (a bundle alone).
+func load(ctx context.Context, dir string, bundles []string, out io.Writer) (*loaded, error) {
+	var extras []source.Extra
+	for _, src := range bundles {
+		b, err := readBundle(ctx, src)
+		if err != nil {
+			return nil, err
+		}
+		extras = append(extras, b.Extra())
+	}
+	var set *source.Set
+	var problems source.Problems
+	var err error
+	if dir == "" {
+		set, problems, err = source.LoadFS(fstest.MapFS{}, extras...)
+	} else {
+		set, problems, err = source.Load(dir, extras...)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -49,4 +69,23 @@ func load(ctx context.Context, dir string, out io.Writer) (*loaded, error) {
 		fmt.Fprintf(out, "%s: warning: %s\n", dir, w)
 	}
 	return &loaded{dir: dir, set: set, table: t, problems: problems}, nil
+}
+
+// bundleFlag adds the repeatable --bundle flag to fs.
+func bundleFlag(fs *flag.FlagSet) *[]string {
+	var srcs []string
+	fs.Func("bundle", "OPA bundle (directory, .tar.gz or http(s) URL) whose modules, tests and data join DIR's; repeatable", func(s string) error {
+		srcs = append(srcs, s)
+		return nil
+	})
+	return &srcs
+}
+
+// readBundle reads a bundle from a path or downloads it from a bundle
+// service.
+func readBundle(ctx context.Context, src string) (*bundle.Bundle, error) {
+	if strings.HasPrefix(src, "http://") || strings.HasPrefix(src, "https://") {
+		return (&bundle.HTTPSource{URL: src}).Fetch(ctx)
+	}
+	return bundle.Load(src)
 }

@@ -17,10 +17,17 @@ const (
 )
 
 const usage = `usage:
-  axon policy compile DIR                      compile DIR and print a summary
-  axon policy test DIR                         run DIR's Rego tests and sample requests
+  axon policy compile [--bundle SRC]... DIR    compile DIR (with OPA bundles) and print a summary
+  axon policy test [--bundle SRC]... [DIR]     run the Rego tests of DIR and OPA bundles, and DIR's sample requests
   axon policy explain DIR --from SRC --to HOST:PORT "METHOD TARGET"
                                                explain the decision for one request
+  axon observe --agent URL... [--verdict V] [--namespace NS] [--pod POD]
+               [--policy P] [--path PREFIX] [--type decision|request] [-n N]
+                                               tail deny, audit_deny and request events
+  axon audit report --agent URL... [--fail-unsafe]
+                                               what each Audit-mode policy would deny
+  axon top --agent URL... [--interval D]       live decisions and RED per workload
+(observe, audit report and top take -o table|json and --color auto|always|never)
 `
 
 // errUsage marks errors for which the usage text is printed.
@@ -32,21 +39,20 @@ func main() {
 
 // run executes one command line and returns the exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) < 2 || args[0] != "policy" {
-		fmt.Fprint(stderr, usage)
-		return exitUsage
-	}
 	var code int
 	var err error
-	switch args[1] {
-	case "compile":
-		code, err = compileCmd(ctx, args[2:], stdout)
-	case "test":
-		code, err = testCmd(ctx, args[2:], stdout)
-	case "explain":
-		code, err = explainCmd(ctx, args[2:], stdout)
+	switch {
+	case len(args) >= 1 && args[0] == "observe":
+		code, err = observeCmd(ctx, args[1:], stdout, stderr)
+	case len(args) >= 1 && args[0] == "audit":
+		code, err = auditCmd(ctx, args[1:], stdout)
+	case len(args) >= 1 && args[0] == "top":
+		code, err = topCmd(ctx, args[1:], stdout)
+	case len(args) < 2 || args[0] != "policy":
+		fmt.Fprint(stderr, usage)
+		return exitUsage
 	default:
-		err = fmt.Errorf("%w: unknown command %q", errUsage, "policy "+args[1])
+		code, err = policyCmd(ctx, args[1:], stdout)
 	}
 	switch {
 	case errors.Is(err, errUsage) || errors.Is(err, flag.ErrHelp):
@@ -60,6 +66,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitFail
 	}
 	return code
+}
+
+// policyCmd runs the policy subcommands.
+func policyCmd(ctx context.Context, args []string, stdout io.Writer) (int, error) {
+	switch args[0] {
+	case "compile":
+		return compileCmd(ctx, args[1:], stdout)
+	case "test":
+		return testCmd(ctx, args[1:], stdout)
+	case "explain":
+		return explainCmd(ctx, args[1:], stdout)
+	}
+	return 0, fmt.Errorf("%w: unknown command %q", errUsage, "policy "+args[0])
 }
 
 // parseArgs parses flags that may come before, between or after the

@@ -87,6 +87,7 @@ func DaemonSet(a *v1alpha1.AxonAgent, o Options) (*appsv1.DaemonSet, error) {
 		port = 9090
 	}
 	args := []string{
+		"--in-cluster", // the pod's service account; NODE_NAME below
 		"--metrics-addr=0.0.0.0:" + strconv.Itoa(int(port)),
 		"--pin-dir=" + PinDir,
 		"--attach-mode=" + orDefault(s.AttachMode, "auto"),

@@ -22,12 +22,19 @@ import (
 // FieldOwner is the server-side apply field manager of the DaemonSet.
 const FieldOwner = "axon-controller"
 
+// RBAC of these (scripts/gen-crds.sh writes config/rbac from it).
+//
+// +kubebuilder:rbac:groups=axon.dev,resources=axonagents,verbs=get;list;watch;create
+// +kubebuilder:rbac:groups=axon.dev,resources=axonagents/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=axon.dev,resources=axonagents/finalizers,verbs=update
+// +kubebuilder:rbac:groups=apps,namespace=axon-system,resources=daemonsets,verbs=get;list;watch;create;update;patch;delete
+
 // Reconciler keeps the agent DaemonSet equal to the AxonAgent.
 //
-// RBAC it needs (deploy/rbac/controller.yaml): get, list, watch axonagents;
-// update and patch axonagents/status; update axonagents/finalizers (to set
-// blockOwnerDeletion); get, list, watch, create, patch, delete daemonsets in
-// its namespace only.
+// RBAC it needs (config/rbac/role.yaml, from the markers above): read
+// axonagents and create the default one; write their status; update
+// axonagents/finalizers (to set blockOwnerDeletion); DaemonSets in its
+// namespace only.
 type Reconciler struct {
 	Client  client.Client
 	Options Options

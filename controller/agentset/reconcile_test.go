@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/axon-dev/axon/api/v1alpha1"
@@ -54,21 +55,42 @@ func condition(a *v1alpha1.AxonAgent, typ string) string {
 	return fmt.Sprintf("%s/%s: %s", c.Status, c.Reason, c.Message)
 }
 
+// updateAgent changes the AxonAgent's spec, retrying when the controller's
+// status write got in between.
+func updateAgent(t *testing.T, ctx context.Context, change func(*v1alpha1.AxonAgent)) {
+	t.Helper()
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		a, err := getAgent(ctx)
+		if err != nil {
+			return err
+		}
+		change(a)
+		return k8s.Update(ctx, a)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 // setDSStatus plays the DaemonSet controller (envtest runs none): it writes
 // the rollout numbers the kube-controller-manager would.
 func setDSStatus(t *testing.T, ctx context.Context, desired, updated, available int32) {
 	t.Helper()
-	ds, err := getDS(ctx)
+	// The reconciler may write the DaemonSet meanwhile: retry on conflict.
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		ds, err := getDS(ctx)
+		if err != nil {
+			return err
+		}
+		ds.Status = appsv1.DaemonSetStatus{
+			ObservedGeneration:     ds.Generation,
+			DesiredNumberScheduled: desired, CurrentNumberScheduled: desired,
+			UpdatedNumberScheduled: updated, NumberReady: available, NumberAvailable: available,
+			NumberUnavailable: desired - available,
+		}
+		return k8s.Status().Update(ctx, ds)
+	})
 	if err != nil {
-		t.Fatal(err)
-	}
-	ds.Status = appsv1.DaemonSetStatus{
-		ObservedGeneration:     ds.Generation,
-		DesiredNumberScheduled: desired, CurrentNumberScheduled: desired,
-		UpdatedNumberScheduled: updated, NumberReady: available, NumberAvailable: available,
-		NumberUnavailable: desired - available,
-	}
-	if err := k8s.Status().Update(ctx, ds); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -104,7 +126,7 @@ func TestAgentSetLifecycle(t *testing.T) {
 		if c.Image != defaultImage {
 			t.Errorf("image = %q, want the controller's default %q", c.Image, defaultImage)
 		}
-		for _, arg := range []string{"--metrics-addr=0.0.0.0:9191", "--log-level=info", "--log-format=json", "--attach-mode=auto", "--pin-dir=/sys/fs/bpf/axon", "--observe=true"} {
+		for _, arg := range []string{"--in-cluster", "--metrics-addr=0.0.0.0:9191", "--log-level=info", "--log-format=json", "--attach-mode=auto", "--pin-dir=/sys/fs/bpf/axon", "--observe=true"} {
 			if !slices.Contains(c.Args, arg) {
 				t.Errorf("args %q lack %q", c.Args, arg)
 			}
@@ -190,17 +212,12 @@ func TestAgentSetLifecycle(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		a, err := getAgent(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		a.Spec.Image = "ghcr.io/axon-dev/axon-agent:v2"
-		a.Spec.LogLevel = "debug"
-		a.Spec.NodeSelector = nil // a field the controller stops setting is removed
-		a.Spec.Tolerations = []corev1.Toleration{{Key: "dedicated", Operator: corev1.TolerationOpEqual, Value: "edge", Effect: corev1.TaintEffectNoSchedule}}
-		if err := k8s.Update(ctx, a); err != nil {
-			t.Fatal(err)
-		}
+		updateAgent(t, ctx, func(a *v1alpha1.AxonAgent) {
+			a.Spec.Image = "ghcr.io/axon-dev/axon-agent:v2"
+			a.Spec.LogLevel = "debug"
+			a.Spec.NodeSelector = nil // a field the controller stops setting is removed
+			a.Spec.Tolerations = []corev1.Toleration{{Key: "dedicated", Operator: corev1.TolerationOpEqual, Value: "edge", Effect: corev1.TaintEffectNoSchedule}}
+		})
 		eventually(t, wait, "new pod template", func() error {
 			ds, err := getDS(ctx)
 			if err != nil {
@@ -262,8 +279,9 @@ func TestAgentSetLifecycle(t *testing.T) {
 		}
 		// An annotation bumps no generation; force a reconcile through the
 		// DaemonSet instead: a label on it.
+		base := before.DeepCopy()
 		before.Labels["touched"] = "yes"
-		if err := k8s.Update(ctx, before); err != nil {
+		if err := k8s.Patch(ctx, before, client.MergeFrom(base)); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(time.Second)
@@ -329,14 +347,7 @@ func TestAgentSetLifecycle(t *testing.T) {
 	})
 
 	t.Run("a DaemonSet the API server refuses is Degraded", func(t *testing.T) {
-		a, err := getAgent(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		a.Spec.PriorityClassName = "Not_A_Name"
-		if err := k8s.Update(ctx, a); err != nil {
-			t.Fatal(err)
-		}
+		updateAgent(t, ctx, func(a *v1alpha1.AxonAgent) { a.Spec.PriorityClassName = "Not_A_Name" })
 		eventually(t, wait, "Degraded", func() error {
 			a, err := getAgent(ctx)
 			if err != nil {
@@ -357,13 +368,7 @@ func TestAgentSetLifecycle(t *testing.T) {
 		if ds.Spec.Template.Spec.PriorityClassName != "system-node-critical" {
 			t.Errorf("priorityClassName %q: the refused change reached the DaemonSet", ds.Spec.Template.Spec.PriorityClassName)
 		}
-		if a, err = getAgent(ctx); err != nil {
-			t.Fatal(err)
-		}
-		a.Spec.PriorityClassName = "system-node-critical"
-		if err := k8s.Update(ctx, a); err != nil {
-			t.Fatal(err)
-		}
+		updateAgent(t, ctx, func(a *v1alpha1.AxonAgent) { a.Spec.PriorityClassName = "system-node-critical" })
 		eventually(t, wait, "no longer Degraded", func() error {
 			a, err := getAgent(ctx)
 			if err != nil {

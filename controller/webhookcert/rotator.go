@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"time"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
@@ -21,11 +23,18 @@ const (
 	keyCAPrevious = "ca-previous.crt"
 )
 
+// RBAC of these (scripts/gen-crds.sh writes config/rbac from it).
+//
+// +kubebuilder:rbac:groups="",namespace=axon-system,resources=secrets,verbs=create
+// +kubebuilder:rbac:groups="",namespace=axon-system,resources=secrets,resourceNames=axon-webhook-tls,verbs=get;update
+// +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=validatingwebhookconfigurations,resourceNames=axon-validating-webhook,verbs=get;update
+
 // Rotator keeps the webhook's Secret and caBundle. It is a manager
 // Runnable that runs on the leader only.
 //
-// RBAC it needs (deploy/rbac/controller.yaml): get, create, update secrets
-// in its namespace; get, update the one ValidatingWebhookConfiguration.
+// RBAC it needs (config/rbac/role.yaml, from the markers above): create
+// secrets and get, update the one Secret in its namespace; get, update the
+// one ValidatingWebhookConfiguration.
 type Rotator struct {
 	// Reader reads the Secret and the webhook configuration uncached (a
 	// cache would watch every Secret of the namespace); Writer writes them.
@@ -158,4 +167,98 @@ func (r *Rotator) inject(ctx context.Context, caBundle []byte) (bool, error) {
 		return false, fmt.Errorf("writing caBundle of %s: %w", r.WebhookConfigName, err)
 	}
 	return true, nil
+}
+
+// WriteCertDir copies the Secret's tls.crt and tls.key into dir (where the
+// webhook server's certwatcher reads them) when they differ, each by an
+// atomic rename; it says whether it wrote. Every replica serving the
+// webhook runs it: the Secret is read by name, never watched.
+func (r *Rotator) WriteCertDir(ctx context.Context, dir string) (bool, error) {
+	var sec corev1.Secret
+	if err := r.Reader.Get(ctx, client.ObjectKey{Namespace: r.Namespace, Name: r.SecretName}, &sec); err != nil {
+		return false, fmt.Errorf("reading secret %s/%s: %w", r.Namespace, r.SecretName, err)
+	}
+	crt, key := sec.Data[corev1.TLSCertKey], sec.Data[corev1.TLSPrivateKeyKey]
+	if len(crt) == 0 || len(key) == 0 {
+		return false, fmt.Errorf("secret %s/%s has no certificate yet", r.Namespace, r.SecretName)
+	}
+	wrote := false
+	// The key first: a certwatcher that sees the new certificate finds
+	// its key already there.
+	for _, f := range []struct {
+		name string
+		data []byte
+	}{{corev1.TLSPrivateKeyKey, key}, {corev1.TLSCertKey, crt}} {
+		p := filepath.Join(dir, f.name)
+		if old, err := os.ReadFile(p); err == nil && bytes.Equal(old, f.data) {
+			continue
+		}
+		if err := os.WriteFile(p+".tmp", f.data, 0o600); err != nil {
+			return wrote, fmt.Errorf("writing %s: %w", p, err)
+		}
+		if err := os.Rename(p+".tmp", p); err != nil {
+			return wrote, fmt.Errorf("writing %s: %w", p, err)
+		}
+		wrote = true
+	}
+	return wrote, nil
+}
+
+// CertDirSync keeps a replica's webhook certificate files equal to the
+// Secret (WriteCertDir every Interval, default 30 s). It runs on every
+// replica, leader or not.
+type CertDirSync struct {
+	Rotator  *Rotator
+	Dir      string
+	Interval time.Duration
+}
+
+// NeedLeaderElection is false: every replica serves the webhook.
+func (s *CertDirSync) NeedLeaderElection() bool { return false }
+
+// Start copies at once, then every Interval, until ctx is done.
+func (s *CertDirSync) Start(ctx context.Context) error {
+	log := logf.FromContext(ctx).WithName("webhookcert")
+	interval := s.Interval
+	if interval == 0 {
+		interval = 30 * time.Second
+	}
+	for {
+		if wrote, err := s.Rotator.WriteCertDir(ctx, s.Dir); err != nil {
+			log.Error(err, "webhook certificate files")
+		} else if wrote {
+			log.Info("webhook certificate files updated", "dir", s.Dir)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(interval):
+		}
+	}
+}
+
+// Bootstrap makes sure the Secret exists and its files are in dir before
+// the webhook server starts (it cannot start without them): Ensure, then
+// WriteCertDir, retried until timeout. Several replicas may run it at once:
+// the API server's optimistic concurrency makes all but one write fail, and
+// their retry finds the Secret made.
+func (r *Rotator) Bootstrap(ctx context.Context, dir string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		_, err := r.Ensure(ctx)
+		if err == nil {
+			_, err = r.WriteCertDir(ctx, dir)
+		}
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("webhook certificate: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
 }

@@ -26,7 +26,7 @@ func BenchmarkPartialEvalOnePolicy(b *testing.B) {
 	dest := map[string]any{"namespace": t.pod.ns, "labels": labelsAny(t.pod.labels), "port": int(t.port)}
 	n := 0
 	for b.Loop() {
-		cs, err := partialEval(context.Background(), comp, nsData, []any{mustValue(p)}, dest, ruleIDs)
+		cs, err := partialEval(context.Background(), comp, nil, nsData, []any{mustValue(p)}, dest, ruleIDs)
 		if err != nil {
 			b.Fatal(err)
 		}

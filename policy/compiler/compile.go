@@ -34,8 +34,12 @@ func Compile(ctx context.Context, in *Input, opts ...Option) (*Table, error) {
 	}
 	pods, warns := knownPods(in)
 	nsLabels := namespaceLabels(in, pods, ps)
+	env, err := newDataEnv(in)
+	if err != nil {
+		return nil, err
+	}
 	// Compile once here so that a broken module fails before any work.
-	if _, err := libraryCompiler(ps); err != nil {
+	if _, err := libraryCompiler(ps, env); err != nil {
 		return nil, err
 	}
 	ruleIDs := make(map[ruleKey]RuleID, len(rules))
@@ -82,7 +86,7 @@ func Compile(ctx context.Context, in *Input, opts ...Option) (*Table, error) {
 	// Partially evaluate each policy once (Rego policies once per
 	// destination): a rule's residual does not depend on the other policies.
 	o.cache.begin()
-	jobs, err := runPartials(ctx, func() (*ast.Compiler, error) { return libraryCompiler(ps) }, nsData, ps, groups, ruleIDs, o.cache)
+	jobs, err := runPartials(ctx, func() (*ast.Compiler, error) { return libraryCompiler(ps, env) }, env, nsData, ps, groups, ruleIDs, o.cache)
 	if err != nil {
 		return nil, err
 	}

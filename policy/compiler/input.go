@@ -18,6 +18,15 @@ type Input struct {
 	// spec.rego.file (key: the file name) or spec.rego.configMapRef (key:
 	// "<namespace>/<configmap>/<key>").
 	Modules map[string]string
+	// Data holds documents the policies' Rego modules may read
+	// (data.<key>...), e.g. the data of an OPA bundle; the key "axon" is the
+	// library's and refused.
+	Data map[string]any
+	// DataModules are Rego modules (name -> text) compiled in their own
+	// packages beside the policies' modules, so that those may import
+	// them, e.g. the modules of an OPA bundle. Packages under data.axon are
+	// refused.
+	DataModules map[string]string
 }
 
 // ConfigMapModuleKey is the Input.Modules key of a module referenced through

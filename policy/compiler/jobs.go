@@ -33,7 +33,7 @@ type job struct {
 // rule IDs. Each worker evaluates on its own compiler from newCompiler:
 // partial evaluation's copy propagation rewrites terms of the compiled
 // modules in place, so workers must not share them.
-func runPartials(ctx context.Context, newCompiler func() (*ast.Compiler, error), nsData map[string]any, ps []*policy, groups []*group, rules map[ruleKey]RuleID, cache *Cache) (map[string][]*conj, error) {
+func runPartials(ctx context.Context, newCompiler func() (*ast.Compiler, error), env *dataEnv, nsData map[string]any, ps []*policy, groups []*group, rules map[ruleKey]RuleID, cache *Cache) (map[string][]*conj, error) {
 	nsJSON, err := json.Marshal(nsData) // map keys are sorted: a stable hash
 	if err != nil {
 		return nil, fmt.Errorf("encoding namespaces: %w", err)
@@ -51,7 +51,7 @@ func runPartials(ctx context.Context, newCompiler func() (*ast.Compiler, error),
 			if ps[pi].module != nil {
 				dest = k
 			}
-			j.cacheKey = cacheKey(ps[pi].raw, []byte(ps[pi].text), nsJSON, []byte(dest))
+			j.cacheKey = cacheKey(ps[pi].raw, []byte(ps[pi].text), nsJSON, []byte(dest), env.fp)
 			byKey[k] = j
 			jobs = append(jobs, j)
 		}
@@ -69,7 +69,7 @@ func runPartials(ctx context.Context, newCompiler func() (*ast.Compiler, error),
 					j.err = err
 					continue
 				}
-				j.run(ctx, comp, nsData, ps, rules, cache)
+				j.run(ctx, comp, env, nsData, ps, rules, cache)
 			}
 		}()
 	}
@@ -88,7 +88,7 @@ func runPartials(ctx context.Context, newCompiler func() (*ast.Compiler, error),
 	return out, nil
 }
 
-func (j *job) run(ctx context.Context, comp *ast.Compiler, nsData map[string]any, ps []*policy, rules map[ruleKey]RuleID, cache *Cache) {
+func (j *job) run(ctx context.Context, comp *ast.Compiler, env *dataEnv, nsData map[string]any, ps []*policy, rules map[ruleKey]RuleID, cache *Cache) {
 	cached, ok := cache.get(j.cacheKey)
 	if !ok {
 		t := j.t
@@ -97,7 +97,7 @@ func (j *job) run(ctx context.Context, comp *ast.Compiler, nsData map[string]any
 		if v, j.err = ps[j.pi].value(); j.err != nil {
 			return
 		}
-		cached, j.err = partialEval(ctx, comp, nsData, []any{v}, dest, rules)
+		cached, j.err = partialEval(ctx, comp, env, nsData, []any{v}, dest, rules)
 		if j.err != nil {
 			return
 		}

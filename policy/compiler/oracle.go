@@ -31,7 +31,11 @@ func NewOracle(ctx context.Context, in *Input) (*Oracle, error) {
 		return nil, err
 	}
 	pods, _ := knownPods(in)
-	comp, err := libraryCompiler(ps)
+	env, err := newDataEnv(in)
+	if err != nil {
+		return nil, err
+	}
+	comp, err := libraryCompiler(ps, env)
 	if err != nil {
 		return nil, err
 	}
@@ -45,7 +49,7 @@ func NewOracle(ctx context.Context, in *Input) (*Oracle, error) {
 			return nil, err
 		}
 	}
-	store := inmem.NewFromObjectWithOpts(map[string]any{"axon": map[string]any{"policies": pols, "namespaces": nsData}}, inmem.OptReturnASTValuesOnRead(true))
+	store := inmem.NewFromObjectWithOpts(env.root(map[string]any{"policies": pols, "namespaces": nsData}), inmem.OptReturnASTValuesOnRead(true))
 	q, err := rego.New(rego.Compiler(comp), rego.Store(store),
 		rego.Query("d = data.axon.authz.decision"),
 	).PrepareForEval(ctx)

@@ -16,8 +16,8 @@ var unknowns = []string{"input.method", "input.path", "input.source"}
 // partialEval partially evaluates the library's matched rules for one
 // destination with only the policies protecting it in data, and parses the
 // residual queries.
-func partialEval(ctx context.Context, c *ast.Compiler, nsData map[string]any, pols []any, dest map[string]any, rules map[ruleKey]RuleID) ([]*conj, error) {
-	store := inmem.NewFromObjectWithOpts(map[string]any{"axon": map[string]any{"policies": pols, "namespaces": nsData}}, inmem.OptReturnASTValuesOnRead(true))
+func partialEval(ctx context.Context, c *ast.Compiler, env *dataEnv, nsData map[string]any, pols []any, dest map[string]any, rules map[ruleKey]RuleID) ([]*conj, error) {
+	store := inmem.NewFromObjectWithOpts(env.root(map[string]any{"policies": pols, "namespaces": nsData}), inmem.OptReturnASTValuesOnRead(true))
 	r := rego.New(
 		rego.Compiler(c),
 		rego.Store(store),

@@ -320,8 +320,9 @@ func (p *policy) loadModule(in *Input) error {
 	return nil
 }
 
-// libraryCompiler compiles the library with the policies' Rego modules.
-func libraryCompiler(ps []*policy) (*ast.Compiler, error) {
+// libraryCompiler compiles the library with the policies' Rego modules and
+// the data modules of env (nil: none).
+func libraryCompiler(ps []*policy, env ...*dataEnv) (*ast.Compiler, error) {
 	mods := map[string]*ast.Module{}
 	for name, text := range regolib.Modules() {
 		m, err := ast.ParseModuleWithOpts(name, text, ast.ParserOptions{RegoVersion: ast.RegoV1})
@@ -335,6 +336,9 @@ func libraryCompiler(ps []*policy) (*ast.Compiler, error) {
 			// The compiler rewrites the modules it is given: compile a copy.
 			mods["user:"+p.key] = p.module.Copy()
 		}
+	}
+	for _, e := range env {
+		e.addModules(mods)
 	}
 	c := ast.NewCompiler().WithEnablePrintStatements(false)
 	c.Compile(mods)

@@ -1,6 +1,8 @@
 // Package source reads a policy directory (standalone mode): Kubernetes
 // objects in YAML files and Rego modules, checked and positioned so that
-// every problem names a file and line.
+// every problem names a file and line. FromObjects checks the objects the
+// agent reads from the API server (cluster mode) the same way, positioned
+// at "cluster/<resource>/<namespace>/<name>".
 //
 // YAML files (.yaml, .yml, several documents per file, or a kind: List as
 // `kubectl get -o yaml` prints) may hold v1 Namespace, v1 Pod, v1 ConfigMap

@@ -11,10 +11,12 @@ import (
 // modules.
 func (s *Set) Input() *compiler.Input {
 	in := &compiler.Input{
-		Namespaces: s.Namespaces,
-		Pods:       s.Pods,
-		Policies:   s.Policies,
-		Modules:    maps.Clone(s.Modules),
+		Namespaces:  s.Namespaces,
+		Pods:        s.Pods,
+		Policies:    s.Policies,
+		Modules:     maps.Clone(s.Modules),
+		Data:        s.Data,
+		DataModules: s.DataModules,
 	}
 	for _, p := range s.Policies {
 		if r := p.Spec.Rego; r != nil && r.ConfigMapRef != nil {

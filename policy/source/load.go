@@ -41,23 +41,31 @@ type Set struct {
 	ConfigMaps []corev1.ConfigMap
 	// Monitors are the HTTPMonitors of the directory (valid ones only).
 	Monitors []v1alpha1.HTTPMonitor
+	// Data and DataModules are OPA bundle data and modules (policy/bundle
+	// adds them; Load leaves them empty): see compiler.Input.
+	Data        map[string]any
+	DataModules map[string]string
 }
 
 // Load reads the policy directory dir. The error is for a directory that
 // cannot be read at all; problems in files are in Problems, and the Set
 // holds every object that loaded without error.
-func Load(dir string) (*Set, Problems, error) {
+//
+// extras (OPA bundles) add modules, tests and data as if they were files of
+// the directory.
+func Load(dir string, extras ...Extra) (*Set, Problems, error) {
 	if fi, err := os.Stat(dir); err != nil {
 		return nil, nil, fmt.Errorf("reading policy directory: %w", err)
 	} else if !fi.IsDir() {
 		return nil, nil, fmt.Errorf("reading policy directory: %s is not a directory", dir)
 	}
-	return LoadFS(os.DirFS(dir))
+	return LoadFS(os.DirFS(dir), extras...)
 }
 
 // LoadFS is Load on a file system whose root is the policy directory.
-func LoadFS(fsys fs.FS) (*Set, Problems, error) {
+func LoadFS(fsys fs.FS, extras ...Extra) (*Set, Problems, error) {
 	l := &loader{
+		where: " in the policy directory",
 		set:   &Set{Modules: map[string]string{}, Tests: map[string]string{}},
 		seen:  map[string]Pos{},
 		podIP: map[netip.Addr]Pos{},
@@ -84,6 +92,7 @@ func LoadFS(fsys fs.FS) (*Set, Problems, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading policy directory: %w", err)
 	}
+	l.addExtra(extras)
 	l.finish()
 	return l.set, l.problems, nil
 }
@@ -141,6 +150,7 @@ func kindOfFile(name string) fileKind {
 }
 
 type loader struct {
+	where    string // " in the policy directory", or "" for the API server's objects
 	set      *Set
 	problems Problems
 	seen     map[string]Pos // kind/namespace/name -> where defined
@@ -425,7 +435,7 @@ func (l *loader) finish() {
 				}
 			}
 		} else if _, ok := l.set.configMapData(r.configMap, r.key); !ok {
-			msg = fmt.Sprintf("spec.rego.configMapRef: no ConfigMap %s with key %q in the policy directory", r.configMap, r.key)
+			msg = fmt.Sprintf("spec.rego.configMapRef: no ConfigMap %s with key %q%s", r.configMap, r.key, l.where)
 		}
 		if msg == "" {
 			continue

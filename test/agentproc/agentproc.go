@@ -17,21 +17,28 @@ import (
 
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/axon-dev/axon/test/netns"
 )
 
 // Build compiles cmd/axon-agent into a fresh temporary directory and returns
 // the binary's path and a function that removes it.
-func Build() (bin string, remove func(), err error) {
-	dir, err := os.MkdirTemp("", "axon-agent-bin")
+func Build() (bin string, remove func(), err error) { return BuildCommand("axon-agent") }
+
+// BuildCommand compiles cmd/<name> (axon-agent, axon) into a fresh
+// temporary directory and returns the binary's path and a function that
+// removes it.
+func BuildCommand(name string) (bin string, remove func(), err error) {
+	dir, err := os.MkdirTemp("", name+"-bin")
 	if err != nil {
 		return "", nil, err
 	}
-	bin = filepath.Join(dir, "axon-agent")
-	cmd := exec.Command("go", "build", "-o", bin, "github.com/axon-dev/axon/cmd/axon-agent")
+	bin = filepath.Join(dir, name)
+	cmd := exec.Command("go", "build", "-o", bin, "github.com/axon-dev/axon/cmd/"+name)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
 		os.RemoveAll(dir)
-		return "", nil, fmt.Errorf("building axon-agent: %w", err)
+		return "", nil, fmt.Errorf("building %s: %w", name, err)
 	}
 	return bin, func() { os.RemoveAll(dir) }, nil
 }
@@ -79,6 +86,14 @@ type Config struct {
 	Ifaces    []string
 	Mode      string   // --attach-mode; "auto" when empty
 	Args      []string // more flags
+
+	// Cluster mode: Kubeconfig (instead of PolicyDir) and NodeName.
+	Kubeconfig string
+	NodeName   string
+	// NetNS, when set, is the named network namespace (ip netns) the agent
+	// runs in, entered with nsenter (network only: the agent shares this
+	// process's bpffs). Its metrics address is in that namespace.
+	NetNS string
 }
 
 // Proc is one running axon-agent.
@@ -89,6 +104,7 @@ type Proc struct {
 	PinDir string
 	Logs   *SyncBuffer
 	done   chan struct{}
+	netns  string // Config.NetNS
 }
 
 // Launch starts the agent without waiting for it to be ready. It is killed
@@ -99,9 +115,22 @@ func Launch(t testing.TB, bin string, c Config) *Proc {
 	if c.Mode == "" {
 		c.Mode = "auto"
 	}
-	a := &Proc{t: t, Addr: freeAddr(t), PinDir: c.PinDir, Logs: &SyncBuffer{}, done: make(chan struct{})}
-	args := append([]string{"--policy-dir", c.PolicyDir, "--attach", strings.Join(c.Ifaces, ","),
-		"--metrics-addr", a.Addr, "--pin-dir", c.PinDir, "--attach-mode", c.Mode, "--log-decisions"}, c.Args...)
+	a := &Proc{t: t, Addr: freeAddr(t), PinDir: c.PinDir, Logs: &SyncBuffer{}, done: make(chan struct{}), netns: c.NetNS}
+	var args []string
+	if c.Kubeconfig != "" {
+		args = append(args, "--kubeconfig", c.Kubeconfig, "--node-name", c.NodeName)
+	} else {
+		args = append(args, "--policy-dir", c.PolicyDir)
+	}
+	if len(c.Ifaces) > 0 {
+		args = append(args, "--attach", strings.Join(c.Ifaces, ","))
+	}
+	args = append(append(args, "--metrics-addr", a.Addr, "--pin-dir", c.PinDir, "--attach-mode", c.Mode,
+		"--log-decisions"), c.Args...)
+	if c.NetNS != "" {
+		args = append([]string{"--net=/run/netns/" + c.NetNS, bin}, args...)
+		bin = "nsenter"
+	}
 	a.cmd = exec.Command(bin, args...)
 	a.cmd.Stdout, a.cmd.Stderr = a.Logs, a.Logs
 	if err := a.cmd.Start(); err != nil {
@@ -135,6 +164,28 @@ func freeAddr(t testing.TB) string {
 	return l.Addr().String()
 }
 
+// Stop sends SIGTERM and waits for the process to go (a clean stop: its
+// programs stay attached and enforcing).
+func (a *Proc) Stop() {
+	select {
+	case <-a.done:
+		return
+	default:
+	}
+	_ = a.cmd.Process.Signal(syscall.SIGTERM)
+	<-a.done
+}
+
+// Exited reports whether the process has ended.
+func (a *Proc) Exited() bool {
+	select {
+	case <-a.done:
+		return true
+	default:
+		return false
+	}
+}
+
 // Kill sends SIGKILL and waits for the process to go.
 func (a *Proc) Kill() {
 	select {
@@ -149,6 +200,10 @@ func (a *Proc) Kill() {
 // Get fetches a path of the agent's HTTP endpoint.
 func (a *Proc) Get(path string) (int, string, error) {
 	c := http.Client{Timeout: 10 * time.Second}
+	if a.netns != "" {
+		h := &netns.Host{NS: a.netns}
+		c.Transport = &http.Transport{DialContext: h.DialContext, DisableKeepAlives: true}
+	}
 	resp, err := c.Get("http://" + a.Addr + path)
 	if err != nil {
 		return 0, "", err
@@ -243,3 +298,6 @@ func (a *Proc) WaitMetric(name string, labels map[string]string, timeout time.Du
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// Pid is the agent's process id.
+func (a *Proc) Pid() int { return a.cmd.Process.Pid }

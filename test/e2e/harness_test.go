@@ -19,8 +19,9 @@ import (
 	"github.com/axon-dev/axon/test/netns"
 )
 
-// agentBin is the axon-agent binary built once for the whole package.
-var agentBin string
+// agentBin and axonBin are the axon-agent and axon binaries built once for
+// the whole package.
+var agentBin, axonBin string
 
 func TestMain(m *testing.M) {
 	os.Exit(runMain(m))
@@ -38,6 +39,13 @@ func runMain(m *testing.M) int {
 	}
 	defer remove()
 	agentBin = bin
+	cli, removeCLI, err := agentproc.BuildCommand("axon")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer removeCLI()
+	axonBin = cli
 	return m.Run()
 }
 
@@ -62,6 +70,12 @@ func startAgent(t *testing.T, policyDir, pinDir string, ifaces ...string) *agent
 func startAgentMode(t *testing.T, mode, policyDir, pinDir string, ifaces ...string) *agentProc {
 	t.Helper()
 	return agentproc.Start(t, agentBin, agentproc.Config{PolicyDir: policyDir, PinDir: pinDir, Ifaces: ifaces, Mode: mode}, 15*time.Second)
+}
+
+// startAgentWith is startAgent with more flags.
+func startAgentWith(t *testing.T, policyDir, pinDir string, args []string, ifaces ...string) *agentProc {
+	t.Helper()
+	return agentproc.Start(t, agentBin, agentproc.Config{PolicyDir: policyDir, PinDir: pinDir, Ifaces: ifaces, Args: args}, 15*time.Second)
 }
 
 func launchAgent(t *testing.T, policyDir, pinDir string, ifaces ...string) *agentProc {

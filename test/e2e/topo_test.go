@@ -24,8 +24,13 @@ type topo struct {
 // writes the cluster objects into a fresh policy directory.
 func newTopo(t *testing.T, n int) *topo {
 	t.Helper()
+	return newTopoOn(t, fmt.Sprintf("10.85.%d", n))
+}
+
+// newTopoOn builds the topology on sub.0/24 (sub: the first three octets).
+func newTopoOn(t *testing.T, sub string) *topo {
+	t.Helper()
 	netns.RequireRoot(t)
-	sub := fmt.Sprintf("10.85.%d", n)
 	tp := &topo{net: netns.New(t, sub+".0/24"), dir: t.TempDir()}
 	tp.orders = tp.net.AddHost("orders", sub+".10")
 	tp.web = tp.net.AddHost("web", sub+".20")

@@ -1,0 +1,193 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/axon-dev/axon/api/v1alpha1"
+	"github.com/axon-dev/axon/webhook"
+)
+
+// The binary's serve against a real API server, with leader election on:
+// it takes the Lease, serves the webhook (a bad glob is refused), writes a
+// policy's status (Accepted True, Enforced NoPods), answers /healthz and
+// /readyz, and its /metrics has controller-runtime's and its own series.
+func TestServeAgainstARealAPIServer(t *testing.T) {
+	dir := os.Getenv("KUBEBUILDER_ASSETS")
+	if dir == "" {
+		out, err := exec.Command("../../scripts/envtest-assets.sh").Output()
+		if err != nil {
+			requireOrSkip(t, "no etcd and kube-apiserver for envtest: "+err.Error())
+		}
+		dir = strings.TrimSpace(string(out))
+	}
+	env := &envtest.Environment{
+		BinaryAssetsDirectory: dir,
+		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "crds")},
+		ErrorIfCRDPathMissing: true,
+		WebhookInstallOptions: envtest.WebhookInstallOptions{Paths: []string{filepath.Join("..", "..", "config", "webhook")}},
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		t.Fatalf("starting envtest: %v", err)
+	}
+	defer env.Stop()
+
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["envtest"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
+	kc.AuthInfos["envtest"] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData, Token: cfg.BearerToken}
+	kc.Contexts["envtest"] = &clientcmdapi.Context{Cluster: "envtest", AuthInfo: "envtest"}
+	kc.CurrentContext = "envtest"
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := clientcmd.WriteToFile(*kc, kubeconfig); err != nil {
+		t.Fatal(err)
+	}
+
+	wo := &env.WebhookInstallOptions
+	o := options{
+		kubeconfig:      kubeconfig,
+		metricsAddr:     freeAddr(t),
+		healthAddr:      freeAddr(t),
+		leaderElect:     true,
+		leaderNamespace: "default",
+		webhookHost:     wo.LocalServingHost,
+		webhookPort:     wo.LocalServingPort,
+		certDir:         wo.LocalServingCertDir,
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, o) }()
+	defer func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("serve: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("serve did not stop within 30 s of its context")
+		}
+	}()
+	addr := net.JoinHostPort(wo.LocalServingHost, strconv.Itoa(wo.LocalServingPort))
+	for start := time.Now(); ; time.Sleep(100 * time.Millisecond) {
+		conn, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true})
+		if err == nil {
+			conn.Close()
+			break
+		}
+		if time.Since(start) > 30*time.Second {
+			t.Fatalf("the webhook does not listen on %s: %v", addr, err)
+		}
+	}
+
+	scheme, err := webhook.Scheme()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &v1alpha1.L7NetworkPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "default"},
+		Spec: v1alpha1.L7NetworkPolicySpec{
+			Ports: []v1alpha1.PortSpec{{Port: 80}},
+			Rules: []v1alpha1.Rule{{HTTP: []v1alpha1.HTTPRule{{Paths: []v1alpha1.PathMatch{{Glob: "/v[12]/*"}}}}}},
+		},
+	}
+	var cerr error
+	for range 20 { // the first create after the CRD install may meet a 429 or 404
+		if cerr = c.Create(ctx, p.DeepCopy()); cerr != nil && strings.Contains(cerr.Error(), "denied the request") {
+			break
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	if cerr == nil || !strings.Contains(cerr.Error(), "spec.rules[0].http[0].paths[0].glob") {
+		t.Fatalf("bad glob: got %v", cerr)
+	}
+	p.Spec.Rules[0].HTTP[0].Paths[0].Glob = "/v1/*"
+	if err := c.Create(ctx, p); err != nil {
+		t.Fatalf("good policy refused: %v", err)
+	}
+
+	// The reconcilers run once the Lease is taken.
+	for start := time.Now(); ; time.Sleep(100 * time.Millisecond) {
+		if err := c.Get(ctx, client.ObjectKeyFromObject(p), p); err != nil {
+			t.Fatal(err)
+		}
+		if meta.IsStatusConditionTrue(p.Status.Conditions, v1alpha1.ConditionAccepted) &&
+			meta.FindStatusCondition(p.Status.Conditions, v1alpha1.ConditionEnforced) != nil {
+			break
+		}
+		if time.Since(start) > 60*time.Second {
+			t.Fatalf("no status after 60 s: %+v", p.Status)
+		}
+	}
+	if e := meta.FindStatusCondition(p.Status.Conditions, v1alpha1.ConditionEnforced); e.Reason != v1alpha1.ReasonNoPods || p.Status.Nodes != "0/0" {
+		t.Errorf("Enforced %+v, nodes %q", e, p.Status.Nodes)
+	}
+
+	for _, path := range []string{"/healthz", "/readyz"} {
+		if body := get(t, "http://"+o.healthAddr+path); body != "ok" {
+			t.Errorf("%s: %q", path, body)
+		}
+	}
+	metrics := get(t, "http://"+o.metricsAddr+"/metrics")
+	for _, want := range []string{
+		`axon_controller_policy_status_writes_total{result="ok"}`,
+		"axon_controller_policy_validations_total",
+		`controller_runtime_reconcile_total{controller="policystatus"`,
+		"leader_election_master_status",
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}
+
+func get(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+// freeAddr returns a loopback address with a port free now.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func requireOrSkip(t *testing.T, why string) {
+	t.Helper()
+	if os.Getenv("CI") == "true" || os.Getenv("AXON_REQUIRE_ROOT") == "1" {
+		t.Fatalf("%s (CI=true or AXON_REQUIRE_ROOT=1: every test must run)", why)
+	}
+	t.Skip(why)
+}
