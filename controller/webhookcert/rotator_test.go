@@ -5,6 +5,8 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"net"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -234,5 +236,41 @@ func TestEnsureRepairs(t *testing.T) {
 	sec, vwc = state(t, r)
 	if err := handshake(t, sec, vwc.Webhooks[0].ClientConfig.CABundle, "axon-webhook-v2.wc-repair.svc", now); err != nil {
 		t.Errorf("after a Service rename: %v", err)
+	}
+}
+
+// A replica's certificate files follow the Secret: Bootstrap writes them
+// before the webhook server starts, WriteCertDir rewrites them after a
+// renewal and leaves them alone otherwise.
+func TestCertDirFollowsSecret(t *testing.T) {
+	requireAPI(t)
+	now := time.Now()
+	r := setup(t, "wc-dir", &now)
+	dir := t.TempDir()
+	if err := r.Bootstrap(t.Context(), dir, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	sec, _ := state(t, r)
+	read := func(name string) []byte {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	if string(read("tls.crt")) != string(sec.Data["tls.crt"]) || string(read("tls.key")) != string(sec.Data["tls.key"]) {
+		t.Fatal("Bootstrap did not write the Secret's files")
+	}
+	if wrote, err := r.WriteCertDir(t.Context(), dir); err != nil || wrote {
+		t.Fatalf("WriteCertDir without a change: wrote=%v err=%v", wrote, err)
+	}
+	now = now.Add(340 * 24 * time.Hour)
+	ensure(t, r, true)
+	if wrote, err := r.WriteCertDir(t.Context(), dir); err != nil || !wrote {
+		t.Fatalf("WriteCertDir after a renewal: wrote=%v err=%v", wrote, err)
+	}
+	sec, _ = state(t, r)
+	if _, err := tls.X509KeyPair(read("tls.crt"), read("tls.key")); err != nil || string(read("tls.crt")) != string(sec.Data["tls.crt"]) {
+		t.Fatalf("files after renewal are not the new pair: %v", err)
 	}
 }
