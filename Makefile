@@ -23,10 +23,11 @@ deps: ## Install the system packages the build and tests need (clang-19, libbpf-
 ##@ Development
 
 .PHONY: generate
-generate: deps ## Regenerate the BPF objects (bpf2go, clang-19; bpf/ and test/kernels/verifier), CRDs, deepcopy code and the Grafana dashboards.
+generate: deps ## Regenerate the BPF objects (bpf2go, clang-19; bpf/ and test/kernels/verifier), CRDs, deepcopy code, RBAC, the Grafana dashboards and deploy/monitoring's PrometheusRule.
 	@scripts/gen-bpf.sh
 	@scripts/gen-crds.sh
 	@$(GO) run ./dashboards/gen -out dashboards
+	@scripts/gen-deploy.sh
 
 .PHONY: check-generated
 check-generated: deps ## Fail if committed generated files differ from a fresh `make generate`.
@@ -36,6 +37,12 @@ check-generated: deps ## Fail if committed generated files differ from a fresh `
 build: ## Build every binary into bin/.
 	@mkdir -p $(BIN)
 	$(GO) build -o $(BIN)/ ./cmd/...
+
+VERSION ?= $(shell cat VERSION)
+
+.PHONY: images
+images: ## Build the agent and controller images (static binaries, empty base, amd64+arm64 OCI index) into bin/images/*.oci.tar for docker load / ctr import; PUSH=1 also pushes them.
+	$(GO) run ./build/mkimages --version $(VERSION) --out $(BIN)/images $(if $(PUSH),--push)
 
 .PHONY: lint
 lint: deps ## Check formatting (gofmt, clang-format on bpf/, opa fmt on Rego) and run go vet.

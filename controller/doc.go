@@ -1,8 +1,10 @@
 // Package controller is the home of Axon's Kubernetes reconcilers, one
 // package each, which cmd/axon-controller registers with one
 // controller-runtime manager (leader election, /metrics, health probes):
-// policystatus writes each L7NetworkPolicy's Accepted and Enforced status.
-// docs/controller.md describes what they do and what they cost.
+// policystatus writes each L7NetworkPolicy's Accepted and Enforced status;
+// agentset keeps the agent DaemonSet equal to AxonAgent "default" (the
+// operator); webhookcert keeps the admission webhook's certificate and
+// caBundle. docs/controller.md and docs/install.md describe them.
 package controller
 
 // RBAC of leader election (the Lease) and of the events it records.

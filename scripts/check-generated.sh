@@ -15,7 +15,7 @@ tar -C "$top" --exclude=./bin --exclude=./.git -cf - . | tar -C "$copy" -xf -
 (cd "$copy" && make --no-print-directory generate >/dev/null)
 
 status=0
-for dir in bpf test/kernels/verifier api crds config dashboards; do
+for dir in bpf test/kernels/verifier api crds config dashboards deploy; do
 	[ -d "$top/$dir" ] || continue
 	if ! diff -r -q "$top/$dir" "$copy/$dir"; then
 		status=1

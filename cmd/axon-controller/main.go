@@ -5,6 +5,14 @@
 //
 //	axon-controller [--webhook-port 9443 --cert-dir /tls] [--metrics-addr :8080]
 //	                [--health-addr :8081] [--leader-elect=true] [--kubeconfig FILE]
+//	                [--namespace NS] [--agent-image IMAGE] [--create-default-agent=true]
+//	                [--webhook-config NAME [--webhook-secret NAME] [--webhook-service NAME]]
+//
+// The operator part (controller/agentset) keeps the agent DaemonSet in
+// --namespace from AxonAgent default; with --webhook-config the controller
+// also makes the webhook's certificate (controller/webhookcert): the leader
+// keeps the Secret and caBundle, every replica copies the Secret into
+// --cert-dir.
 //
 // One Deployment of it is the whole control plane of Axon; --webhook-port 0
 // leaves the webhook to a separate axon-webhook Deployment. docs/controller.md
@@ -23,12 +31,15 @@ import (
 
 	"github.com/go-logr/logr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
+	"github.com/axon-dev/axon/controller/agentset"
+	"github.com/axon-dev/axon/controller/webhookcert"
 	"github.com/axon-dev/axon/webhook"
 )
 
@@ -44,7 +55,19 @@ type options struct {
 	webhookHost     string
 	webhookPort     int
 	certDir         string
+
+	// The operator (controller/agentset): the agent DaemonSet's namespace
+	// and default image; whether to create AxonAgent default.
+	namespace          string
+	agentImage         string
+	createDefaultAgent bool
+	// The webhook's certificate (controller/webhookcert); an empty
+	// webhookConfig leaves certificates to someone else (cert-manager).
+	webhookConfig, webhookSecret, webhookService string
 }
+
+// version is set at link time (-X main.version=...) by make images.
+var version = "dev"
 
 func run(args []string) int {
 	var o options
@@ -57,8 +80,19 @@ func run(args []string) int {
 	fs.StringVar(&o.webhookHost, "webhook-host", "", "address the webhook listens on (empty: all)")
 	fs.IntVar(&o.webhookPort, "webhook-port", 9443, "HTTPS port of the admission webhook (0: do not serve it)")
 	fs.StringVar(&o.certDir, "cert-dir", "/tls", "directory holding the webhook's tls.crt and tls.key (reloaded when they change)")
+	fs.StringVar(&o.namespace, "namespace", envOr("POD_NAMESPACE", "axon-system"), "namespace of the agent DaemonSet and the webhook Secret (the controller's own)")
+	fs.StringVar(&o.agentImage, "agent-image", "ghcr.io/axon-dev/axon-agent:"+version, "agent image when the AxonAgent names none")
+	fs.BoolVar(&o.createDefaultAgent, "create-default-agent", true, "create AxonAgent default at start when there is none")
+	fs.StringVar(&o.webhookConfig, "webhook-config", "", "ValidatingWebhookConfiguration to give the CA (caBundle); empty: the controller makes no certificate")
+	fs.StringVar(&o.webhookSecret, "webhook-secret", "axon-webhook-tls", "Secret in --namespace that holds the webhook's CA and serving certificate")
+	fs.StringVar(&o.webhookService, "webhook-service", "axon-webhook", "Service in --namespace that the certificate names")
+	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if *showVersion {
+		fmt.Println(version)
+		return 0
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	ctrl.SetLogger(logr.FromSlogHandler(log.Handler()))
@@ -94,6 +128,13 @@ func serve(ctx context.Context, o options) error {
 		LeaderElectionReleaseOnCancel: true,
 		GracefulShutdownTimeout:       ptr(10 * time.Second),
 	}
+	if o.namespace == "" {
+		o.namespace = "axon-system"
+	}
+	mo.Cache = cache.Options{ByObject: agentset.CacheOptions(o.namespace)}
+	if o.leaderNamespace == "" {
+		mo.LeaderElectionNamespace = o.namespace
+	}
 	if o.webhookPort != 0 {
 		mo.WebhookServer = ctrlwebhook.NewServer(ctrlwebhook.Options{Host: o.webhookHost, Port: o.webhookPort, CertDir: o.certDir})
 	}
@@ -101,7 +142,27 @@ func serve(ctx context.Context, o options) error {
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)
 	}
-	for _, r := range reconcilers {
+	if o.webhookConfig != "" {
+		rot := &webhookcert.Rotator{
+			Reader: mgr.GetAPIReader(), Writer: mgr.GetClient(),
+			Namespace: o.namespace, SecretName: o.webhookSecret, ServiceName: o.webhookService,
+			WebhookConfigName: o.webhookConfig,
+		}
+		if err := mgr.Add(rot); err != nil {
+			return err
+		}
+		if o.webhookPort != 0 {
+			// The webhook server cannot start without its files: make
+			// them before the manager starts, then follow the Secret.
+			if err := rot.Bootstrap(ctx, o.certDir, 2*time.Minute); err != nil {
+				return err
+			}
+			if err := mgr.Add(&webhookcert.CertDirSync{Rotator: rot, Dir: o.certDir}); err != nil {
+				return err
+			}
+		}
+	}
+	for _, r := range reconcilers(o) {
 		if err := r.setup(mgr); err != nil {
 			return fmt.Errorf("setting up %s: %w", r.name, err)
 		}
@@ -125,3 +186,10 @@ func serve(ctx context.Context, o options) error {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
