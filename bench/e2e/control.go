@@ -1,0 +1,203 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+)
+
+// cpResult is the control plane's delay for one change size.
+type cpResult struct {
+	changed int
+	delays  []time.Duration // last file written -> active generation flipped
+	writes  []time.Duration // time to write the changed files
+	err     string
+}
+
+// controlPlane measures, on a folder of 1,000 policies x 10 rules, the time
+// from writing 1, 100 or 1,000 changed policy files to the flip of the
+// active generation in the pinned config map: what the kernel decides by.
+func controlPlane(c config, res *results) (err error) {
+	set := scaleSet{pods: c.cpPods, policies: 1000}
+	dir := filepath.Join(c.work, "cp-policies")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if err := writeFiles(dir, set.files(nil, 0)); err != nil {
+		return err
+	}
+	_ = cleanupPins(c.agentBin, c.pinDir)
+	a, err := startAgent(c.agentBin, c.work, c.pinDir, dir, false, "agent-cp.log")
+	if err != nil {
+		return fmt.Errorf("control plane: %w", err)
+	}
+	defer func() {
+		if cerr := a.stopAndCleanup(); err == nil {
+			err = cerr
+		}
+	}()
+	res.cpRows, _ = a.metric("axon_policy_table_rows", `kind="path_rows"`)
+	res.cpPods = set.pods
+	read, closeMap, err := activeGen(c.pinDir)
+	if err != nil {
+		return err
+	}
+	defer closeMap()
+	tag := 0
+	for _, n := range []int{1, 100, 1000} {
+		r := cpResult{changed: n}
+		for rep := 0; rep < c.cpRounds; rep++ {
+			tag++
+			changed := map[int]bool{}
+			for i := 0; i < n; i++ {
+				changed[i*1000/n] = true // spread over the folder
+			}
+			all := set.files(changed, tag)
+			files := map[string]string{}
+			for i := range changed {
+				files[policyFile(i)] = all[policyFile(i)]
+			}
+			g0, err := read()
+			if err != nil {
+				return err
+			}
+			errs0, _ := a.metric("axon_policy_load_errors_total")
+			w0 := time.Now()
+			if err := writeFiles(dir, files); err != nil {
+				return err
+			}
+			t0 := time.Now()
+			d, err := waitFlip(read, g0, func() bool {
+				e, _ := a.metric("axon_policy_load_errors_total")
+				return e > errs0
+			}, 60*time.Second)
+			if err != nil {
+				r.err = err.Error()
+				logf("control plane: %d changed: %v", n, err)
+				break
+			}
+			r.delays = append(r.delays, d)
+			r.writes = append(r.writes, t0.Sub(w0))
+			logf("control plane: %4d of 1000 policies changed: new generation %v after the last write (writing took %v)", n, d.Round(time.Millisecond), t0.Sub(w0).Round(time.Millisecond))
+			time.Sleep(300 * time.Millisecond) // let the agent settle before the next change
+		}
+		res.cp = append(res.cp, r)
+	}
+	res.cpHWM, _ = a.vmHWM()
+	return nil
+}
+
+// waitFlip polls the active generation every millisecond until it differs
+// from g0 and returns how long that took; failed reports a load error.
+func waitFlip(read func() (uint32, error), g0 uint32, failed func() bool, timeout time.Duration) (time.Duration, error) {
+	start := time.Now()
+	lastCheck := start
+	for time.Since(start) < timeout {
+		g, err := read()
+		if err != nil {
+			return 0, err
+		}
+		if g != g0 {
+			return time.Since(start), nil
+		}
+		if time.Since(lastCheck) > 200*time.Millisecond {
+			lastCheck = time.Now()
+			if failed() {
+				return 0, errors.New("the agent failed to load or apply the change (see its log)")
+			}
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return 0, fmt.Errorf("no new generation within %v", timeout)
+}
+
+// memResult is the agent's peak RSS with one folder.
+type memResult struct {
+	pods, policies int
+	rows           float64
+	hwm            int64
+	err            string
+}
+
+// memory starts the agent on folders of about 10,000 and about 1,000,000
+// path rows and reads its VmHWM once the table is applied (or refused).
+func memory(c config, res *results) error {
+	sets := []scaleSet{{pods: 250, policies: 1000}, {pods: 6500, policies: 1000}}
+	if c.quick {
+		sets = sets[:1]
+	}
+	for i, set := range sets {
+		m, err := memoryOne(c, set, i)
+		if err != nil {
+			return err
+		}
+		res.mem = append(res.mem, m)
+		logf("memory: %d pods, %d policies: %.0f path rows, VmHWM %d MiB %s", set.pods, set.policies, m.rows, m.hwm>>20, m.err)
+	}
+	return nil
+}
+
+func memoryOne(c config, set scaleSet, i int) (m memResult, err error) {
+	m = memResult{pods: set.pods, policies: set.policies}
+	dir := filepath.Join(c.work, fmt.Sprintf("mem-policies-%d", i))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return m, err
+	}
+	if err := writeFiles(dir, set.files(nil, 0)); err != nil {
+		return m, err
+	}
+	_ = cleanupPins(c.agentBin, c.pinDir)
+	a, err := launchAgent(c.agentBin, c.work, c.pinDir, dir, false, fmt.Sprintf("agent-mem%d.log", i))
+	if err != nil {
+		return m, err
+	}
+	defer func() {
+		if cerr := a.stopAndCleanup(); err == nil {
+			err = cerr
+		}
+	}()
+	// Ready (the table is in the maps), or the table refused: either way
+	// the compile and the write were attempted.
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		if code, _, err := a.get("/readyz"); err == nil && code == 200 {
+			break
+		}
+		if e, _ := a.metric("axon_policy_load_errors_total"); e > 0 {
+			m.err = "refused: " + a.lastError()
+			break
+		}
+		if !a.alive() || time.Now().After(deadline) {
+			m.err = "agent not ready: " + a.lastError()
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	m.rows, _ = a.metric("axon_policy_table_rows", `kind="path_rows"`)
+	m.hwm, err = a.vmHWM()
+	return m, err
+}
+
+func firstLine(s string) string {
+	for i, ch := range s {
+		if ch == '\n' {
+			return s[:i]
+		}
+	}
+	return s
+}
+
+func median(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
