@@ -18,21 +18,25 @@ const compileTimeout = time.Minute
 // file fails the whole load: a partial policy set could lift a deny.
 // Warnings are returned for logging.
 func LoadDir(dir string, prev *compiler.Table) (*compiler.Table, []string, error) {
-	return loadDir(dir, prev, nil)
+	return loadDir(dir, prev, nil, nil)
 }
 
-// NewDirLoader returns a Loader like LoadDir that keeps the compiler's
-// partial-evaluation results between loads, so a reload after one policy
-// changed re-evaluates only that policy.
+// NewDirLoader returns a Loader like LoadDir that keeps the decoded files
+// and the compiler's partial-evaluation results between loads, so a reload
+// after one policy changed decodes and re-evaluates only that policy.
 func NewDirLoader() Loader {
-	cache := compiler.NewCache()
+	files, cache := source.NewCache(), compiler.NewCache()
 	return func(dir string, prev *compiler.Table) (*compiler.Table, []string, error) {
-		return loadDir(dir, prev, cache)
+		return loadDir(dir, prev, files, cache)
 	}
 }
 
-func loadDir(dir string, prev *compiler.Table, cache *compiler.Cache) (*compiler.Table, []string, error) {
-	set, problems, err := source.Load(dir)
+func loadDir(dir string, prev *compiler.Table, files *source.Cache, cache *compiler.Cache) (*compiler.Table, []string, error) {
+	load := source.Load
+	if files != nil {
+		load = files.Load
+	}
+	set, problems, err := load(dir)
 	if err != nil {
 		return nil, nil, &LoadError{Stage: "source", Err: err}
 	}
