@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/axon-dev/axon/agent/datapath"
 	"github.com/axon-dev/axon/policy/compiler"
 	"github.com/axon-dev/axon/policy/source"
 )
@@ -71,6 +72,11 @@ func loadDir(dir string, prev *compiler.Table, files *source.Cache, cache *compi
 			le.Files = []string{ce.File}
 		}
 		return nil, warnings, le
+	}
+	// A table the datapath cannot hold is a compile error: refused with the
+	// limit and the figure, never retried against the maps.
+	if err := datapath.Fit(t); err != nil {
+		return nil, warnings, &LoadError{Stage: "compile", Err: err, Problems: []string{err.Error()}}
 	}
 	return t, warnings, nil
 }
