@@ -26,7 +26,7 @@ func controlPlane(c config, res *results) (err error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	if err := writeFiles(dir, set.files(nil, 0)); err != nil {
+	if _, err := writeVersion(dir, set.files(nil, 0), 0); err != nil {
 		return err
 	}
 	_ = cleanupPins(c.agentBin, c.pinDir)
@@ -55,18 +55,19 @@ func controlPlane(c config, res *results) (err error) {
 			for i := 0; i < n; i++ {
 				changed[i*1000/n] = true // spread over the folder
 			}
-			all := set.files(changed, tag)
-			files := map[string]string{}
-			for i := range changed {
-				files[policyFile(i)] = all[policyFile(i)]
-			}
-			g0, err := read()
+			// The agent must be idle: no flip for a second, so the flip
+			// measured is this change's.
+			g0, err := settle(read, time.Second, 60*time.Second)
 			if err != nil {
 				return err
 			}
 			errs0, _ := a.metric("axon_policy_load_errors_total")
 			w0 := time.Now()
-			if err := writeFiles(dir, files); err != nil {
+			swap, err := writeVersion(dir, set.files(changed, tag), tag)
+			if err != nil {
+				return err
+			}
+			if err := swap(); err != nil {
 				return err
 			}
 			t0 := time.Now()
@@ -81,13 +82,82 @@ func controlPlane(c config, res *results) (err error) {
 			}
 			r.delays = append(r.delays, d)
 			r.writes = append(r.writes, t0.Sub(w0))
-			logf("control plane: %4d of 1000 policies changed: new generation %v after the last write (writing took %v)", n, d.Round(time.Millisecond), t0.Sub(w0).Round(time.Millisecond))
-			time.Sleep(300 * time.Millisecond) // let the agent settle before the next change
+			logf("control plane: %4d of 1000 policies changed: new generation %v after the swap (writing the version took %v)", n, d.Round(time.Millisecond), t0.Sub(w0).Round(time.Millisecond))
 		}
 		res.cp = append(res.cp, r)
 	}
 	res.cpHWM, _ = a.vmHWM()
 	return nil
+}
+
+// writeVersion lays files out as the kubelet lays out a ConfigMap volume:
+// a hidden folder ..v<tag> with the files, ..data a symlink to it, each
+// visible name a symlink through ..data. The returned swap makes the new
+// version current with one rename, so every change is one atomic step (the
+// old version folder is removed after it); the first version is current at
+// once.
+func writeVersion(dir string, files map[string]string, tag int) (func() error, error) {
+	ver := fmt.Sprintf("..v%d", tag)
+	if err := os.MkdirAll(filepath.Join(dir, ver), 0o755); err != nil {
+		return nil, err
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, ver, name), []byte(content), 0o644); err != nil {
+			return nil, err
+		}
+	}
+	old, _ := os.Readlink(filepath.Join(dir, "..data"))
+	swap := func() error {
+		tmp := filepath.Join(dir, "..data_tmp")
+		_ = os.Remove(tmp)
+		if err := os.Symlink(ver, tmp); err != nil {
+			return err
+		}
+		if err := os.Rename(tmp, filepath.Join(dir, "..data")); err != nil {
+			return err
+		}
+		for name := range files {
+			link := filepath.Join(dir, name)
+			if _, err := os.Lstat(link); err == nil {
+				continue
+			}
+			if err := os.Symlink(filepath.Join("..data", name), link); err != nil {
+				return err
+			}
+		}
+		if old != "" && old != ver {
+			return os.RemoveAll(filepath.Join(dir, old))
+		}
+		return nil
+	}
+	if tag == 0 {
+		return swap, swap()
+	}
+	return swap, nil
+}
+
+// settle waits until the active generation has not changed for quiet and
+// returns it.
+func settle(read func() (uint32, error), quiet, timeout time.Duration) (uint32, error) {
+	g, err := read()
+	if err != nil {
+		return 0, err
+	}
+	since, start := time.Now(), time.Now()
+	for time.Since(since) < quiet {
+		if time.Since(start) > timeout {
+			return 0, fmt.Errorf("the agent kept flipping generations for %v", timeout)
+		}
+		time.Sleep(5 * time.Millisecond)
+		n, err := read()
+		if err != nil {
+			return 0, err
+		}
+		if n != g {
+			g, since = n, time.Now()
+		}
+	}
+	return g, nil
 }
 
 // waitFlip polls the active generation every millisecond until it differs

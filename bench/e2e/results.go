@@ -279,9 +279,10 @@ Request sizes (request line and headers): `)
 
 func (r *results) controlMarkdown(b *strings.Builder) {
 	fmt.Fprintf(b, "\n## Control plane\n\nA folder of 1,000 policies x 10 rules shaped like policy/compiler's benchmark, %d pod identities "+
-		"(%.0f path rows). Time from the last changed file written (atomic renames) to the flip of the active "+
-		"generation in the pinned `config` map, which every packet reads; median [min-max] of %d.\n\n"+
-		"| policies changed | delay to the new generation | writing the files |\n|---|---|---|\n", r.cpPods, r.cpRows, r.cfg.cpRounds)
+		"(%.0f path rows). Time from the change to the flip of the active generation in the pinned `config` map, which every "+
+		"packet reads; median [min-max] of %d. The folder is laid out as the kubelet lays out a ConfigMap volume, so each "+
+		"change is one atomic rename of `..data`, and the delay runs from that rename.\n\n"+
+		"| policies changed | delay to the new generation | writing the new version folder (before the rename) |\n|---|---|---|\n", r.cpPods, r.cpRows, r.cfg.cpRounds)
 	for _, c := range r.cp {
 		if c.err != "" && len(c.delays) == 0 {
 			fmt.Fprintf(b, "| %d | failed: %s | |\n", c.changed, c.err)
