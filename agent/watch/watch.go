@@ -143,6 +143,12 @@ func Watch(ctx context.Context, dir string, interval time.Duration, initial stri
 			if !ok {
 				continue
 			}
+			if len(n.events()) > 0 {
+				// The directory changed while it was read: the scan
+				// may mix old and new files. Wait for quiet again.
+				quiet.Reset(Quiet)
+				continue
+			}
 			if fp != last {
 				last, pending = fp, ""
 				onChange(fp)
