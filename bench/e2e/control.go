@@ -55,6 +55,12 @@ func controlPlane(c config, res *results) (err error) {
 			for i := 0; i < n; i++ {
 				changed[i*1000/n] = true // spread over the folder
 			}
+			w0 := time.Now()
+			swap, err := writeVersion(dir, set.files(changed, tag), tag)
+			if err != nil {
+				return err
+			}
+			w := time.Since(w0)
 			// The agent must be idle: no flip for a second, so the flip
 			// measured is this change's.
 			g0, err := settle(read, time.Second, 60*time.Second)
@@ -62,15 +68,9 @@ func controlPlane(c config, res *results) (err error) {
 				return err
 			}
 			errs0, _ := a.metric("axon_policy_load_errors_total")
-			w0 := time.Now()
-			swap, err := writeVersion(dir, set.files(changed, tag), tag)
-			if err != nil {
-				return err
-			}
 			if err := swap(); err != nil {
 				return err
 			}
-			t0 := time.Now()
 			d, err := waitFlip(read, g0, func() bool {
 				e, _ := a.metric("axon_policy_load_errors_total")
 				return e > errs0
@@ -81,8 +81,8 @@ func controlPlane(c config, res *results) (err error) {
 				break
 			}
 			r.delays = append(r.delays, d)
-			r.writes = append(r.writes, t0.Sub(w0))
-			logf("control plane: %4d of 1000 policies changed: new generation %v after the swap (writing the version took %v)", n, d.Round(time.Millisecond), t0.Sub(w0).Round(time.Millisecond))
+			r.writes = append(r.writes, w)
+			logf("control plane: %4d of 1000 policies changed: new generation %v after the swap (writing the version took %v)", n, d.Round(time.Millisecond), w.Round(time.Millisecond))
 		}
 		res.cp = append(res.cp, r)
 	}
