@@ -199,7 +199,15 @@ func TestHeaderValueSkip(t *testing.T) {
 	const head = "GET /api/v1/items HTTP/1.1\r\nHost: o\r\nCookie: "
 	bad := []string{"\x00", "\x01", "\x1f", "\x7f", "\rb", "\x0b"}
 	good := []string{" ", "~", "\x80", "\xff", "\t", "\"", "%"}
+	var offsets []int
 	for off := 0; off < 170; off += 1 + off/40 {
+		// -short (the kernel matrix under emulation): the first words,
+		// the end of one skip step (8 words and 8 bytes) and a far one.
+		if !testing.Short() || off < 20 || (off >= 62 && off <= 82) || off > 160 {
+			offsets = append(offsets, off)
+		}
+	}
+	for _, off := range offsets {
 		pad := strings.Repeat("a", off)
 		for _, b := range bad {
 			f := newFlow(t, d.Ingress(), web4, orders4)
