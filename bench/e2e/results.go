@@ -47,8 +47,8 @@ func (r *results) add(scn, wl string, w wrkResult, cost map[string]float64) {
 }
 
 func output(name string, args ...string) string {
-	b, err := exec.Command(name, args...).CombinedOutput()
-	if err != nil {
+	b, _ := exec.Command(name, args...).CombinedOutput() // wrk -v exits 1
+	if len(strings.TrimSpace(string(b))) == 0 {
 		return "unknown"
 	}
 	return strings.TrimSpace(firstLine(string(b)))
