@@ -94,6 +94,10 @@ bench: ## Run the benchmarks: BPF_PROG_TEST_RUN per-packet cost against a no-op 
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./agent/datapath/... ./policy/...; st=$$?; rm -f $$base; exit $$st
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 ./agent/observe/
 
+.PHONY: bench-e2e
+bench-e2e: ## Side-by-side benchmark as root: no agent, Axon (1,000 and 10 rules, with the observer), HAProxy ACLs; control plane; writes bench/RESULTS.md (~15 min; BENCH_QUICK=1: 2 min).
+	@scripts/bench-e2e.sh
+
 ##@ Demo
 
 .PHONY: demo

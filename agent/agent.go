@@ -49,7 +49,7 @@ type Config struct {
 	MetricsAddr  string
 	PinDir       string
 	AttachMode   attach.Mode
-	PollInterval time.Duration // policy dir polling; watch.DefaultInterval if zero
+	PollInterval time.Duration // safety-net poll of the policy dir behind inotify; watch.DefaultInterval if zero
 	RetryAttach  time.Duration // retry period for failed attachments; 1s if zero
 	RetryApply   time.Duration // first retry of a table the maps rejected; doubles up to maxRetryApply; 1s if zero
 	LogDecisions bool          // log every deny and audit_deny event (off: count only)

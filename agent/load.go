@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/axon-dev/axon/agent/datapath"
 	"github.com/axon-dev/axon/policy/compiler"
 	"github.com/axon-dev/axon/policy/source"
 	"github.com/axon-dev/axon/policy/table"
@@ -19,12 +20,12 @@ const compileTimeout = time.Minute
 // file fails the whole load: a partial policy set could lift a deny.
 // Warnings are returned for logging.
 func LoadDir(dir string, prev *table.Table) (*table.Table, []string, error) {
-	return loadDir(dir, prev, nil, nil)
+	return loadDir(dir, prev, nil, nil, nil)
 }
 
-// NewDirLoader returns a Loader like LoadDir that keeps the compiler's
-// partial-evaluation results between loads, so a reload after one policy
-// changed re-evaluates only that policy.
+// NewDirLoader returns a Loader like LoadDir that keeps the decoded files
+// and the compiler's partial-evaluation results between loads, so a reload
+// after one policy changed decodes and re-evaluates only that policy.
 func NewDirLoader() Loader {
 	return NewBundleDirLoader(nil)
 }
@@ -34,18 +35,22 @@ func NewDirLoader() Loader {
 // added to the directory's. A set that does not compile with them fails the
 // load like a broken file: the table in force stays.
 func NewBundleDirLoader(extras func() []source.Extra) Loader {
-	cache := compiler.NewCache()
+	files, cache := source.NewCache(), compiler.NewCache()
 	return func(dir string, prev *table.Table) (*table.Table, []string, error) {
 		var x []source.Extra
 		if extras != nil {
 			x = extras()
 		}
-		return loadDir(dir, prev, cache, x)
+		return loadDir(dir, prev, files, cache, x)
 	}
 }
 
-func loadDir(dir string, prev *table.Table, cache *compiler.Cache, extras []source.Extra) (*table.Table, []string, error) {
-	set, problems, err := source.Load(dir, extras...)
+func loadDir(dir string, prev *table.Table, files *source.Cache, cache *compiler.Cache, extras []source.Extra) (*table.Table, []string, error) {
+	load := source.Load
+	if files != nil {
+		load = files.Load
+	}
+	set, problems, err := load(dir, extras...)
 	if err != nil {
 		return nil, nil, &LoadError{Stage: "source", Err: err}
 	}
@@ -88,6 +93,11 @@ func CompileSet(set *source.Set, problems source.Problems, prev *table.Table, ca
 		}
 		return nil, warnings, le
 	}
+	// A table the datapath cannot hold is a compile error: refused with the
+	// limit and the figure, never retried against the maps.
+	if err := datapath.Fit(t); err != nil {
+		return nil, warnings, &LoadError{Stage: "compile", Err: err, Problems: []string{err.Error()}}
+	}
 	return t, warnings, nil
 }
 
@@ -99,11 +109,11 @@ func CompileSet(set *source.Set, problems source.Problems, prev *table.Table, ca
 // that does not compile either way is not the bundle's fault: the
 // candidate is accepted.
 func CheckExtras(dir string, candidate, current []source.Extra) error {
-	_, _, err := loadDir(dir, nil, nil, candidate)
+	_, _, err := loadDir(dir, nil, nil, nil, candidate)
 	if err == nil {
 		return nil
 	}
-	if _, _, cerr := loadDir(dir, nil, nil, current); cerr != nil {
+	if _, _, cerr := loadDir(dir, nil, nil, nil, current); cerr != nil {
 		return nil
 	}
 	return err

@@ -2,10 +2,12 @@ package agent
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -88,5 +90,27 @@ func TestDirLoaderCachesToSameTable(t *testing.T) {
 	}
 	if !reflect.DeepEqual(again, first) {
 		t.Fatal("reloading unchanged policies through the cache changed the table")
+	}
+}
+
+// The agent refuses a table the datapath cannot hold as a compile error
+// (stage compile, the file named), not as a map write retried forever.
+func TestLoadDirRefusesWhatCannotLoad(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, os.DirFS("../examples/policies")); err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	b.WriteString("apiVersion: axon.dev/v1alpha1\nkind: L7NetworkPolicy\nmetadata: {name: many-globs, namespace: shop}\nspec:\n  podSelector: {matchLabels: {app: orders}}\n  ports: [{port: 8080}]\n  rules:\n")
+	for i := range 20 {
+		fmt.Fprintf(&b, "  - action: Allow\n    http: [{methods: [GET], paths: [{glob: \"/*/g%d\"}]}]\n", i)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "many-globs.yaml"), []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := NewDirLoader()(dir, nil)
+	var le *LoadError
+	if !errors.As(err, &le) || le.Stage != "compile" || !strings.Contains(err.Error(), "at most 16") {
+		t.Fatalf("load: %v, want a compile-stage LoadError naming the limit", err)
 	}
 }

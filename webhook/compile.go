@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
+	"github.com/axon-dev/axon/agent/datapath"
 	"github.com/axon-dev/axon/api/v1alpha1"
 	"github.com/axon-dev/axon/policy/compiler"
 	"github.com/axon-dev/axon/policy/source"
@@ -88,8 +89,14 @@ func compilePolicy(ctx context.Context, p *v1alpha1.L7NetworkPolicy, modules Mod
 	}}
 	in.Policies = []v1alpha1.L7NetworkPolicy{*cp}
 
-	_, err := compiler.Compile(ctx, in)
+	t, err := compiler.Compile(ctx, in)
 	if err == nil {
+		// The policy alone must fit the datapath's bounds (glob candidates
+		// per request, key lengths, map sizes); the agent checks the whole
+		// node's set again.
+		if ferr := datapath.Fit(t); ferr != nil {
+			return field.ErrorList{&field.Error{Type: field.ErrorTypeNotSupported, Field: spec.String(), BadValue: field.OmitValueType{}, Detail: ferr.Error()}}, warns
+		}
 		return nil, warns
 	}
 	var ce *compiler.Error

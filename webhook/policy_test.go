@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -100,5 +101,25 @@ func TestProbeLabels(t *testing.T) {
 	p.Spec.PodSelector = *sel
 	if _, warns := ValidateL7NetworkPolicy(context.Background(), p, nil); !slices.ContainsFunc(warns, func(w string) bool { return strings.HasPrefix(w, "spec.podSelector") }) {
 		t.Errorf("warnings %q lack spec.podSelector", warns)
+	}
+}
+
+// A policy the compiler takes but the datapath could not load (more glob
+// candidates for one request than the datapath tests) is refused at
+// admission, saying the limit and the figure.
+func TestValidateL7NetworkPolicyRefusesWhatCannotLoad(t *testing.T) {
+	p := regoPolicy("")
+	p.Spec.Rego = nil
+	for i := range 20 {
+		p.Spec.Rules = append(p.Spec.Rules, v1alpha1.Rule{Action: v1alpha1.ActionAllow,
+			HTTP: []v1alpha1.HTTPRule{{Methods: []string{"GET"}, Paths: []v1alpha1.PathMatch{{Glob: fmt.Sprintf("/*/g%d", i)}}}}})
+	}
+	errs, _ := ValidateL7NetworkPolicy(context.Background(), p, nil)
+	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "20 glob rules could match one request") || !strings.Contains(errs[0].Error(), "at most 16") {
+		t.Fatalf("errors %v, want one refusing 20 glob candidates (at most 16)", errs.ToAggregate())
+	}
+	p.Spec.Rules = p.Spec.Rules[:16]
+	if errs, _ := ValidateL7NetworkPolicy(context.Background(), p, nil); len(errs) > 0 {
+		t.Fatalf("16 glob candidates: %v, want admitted", errs.ToAggregate())
 	}
 }

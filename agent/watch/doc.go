@@ -1,3 +1,4 @@
-// Package watch polls a policy directory and reports when its contents have
-// changed and settled, so the agent can reload within a bounded delay.
+// Package watch follows a policy directory (inotify, with a slow content
+// poll as a safety net) and reports when its contents have changed and
+// settled, so the agent reloads within milliseconds of a change.
 package watch

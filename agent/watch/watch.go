@@ -12,9 +12,18 @@ import (
 	"time"
 )
 
-// DefaultInterval is how often the directory is polled. A change is reported
-// after it has been stable for one interval, so within two intervals.
-const DefaultInterval = 250 * time.Millisecond
+// DefaultInterval is how often the directory is polled as a safety net
+// behind inotify (a missed event, a filesystem without inotify): a change
+// it finds is reported once it has been stable for one interval.
+const DefaultInterval = 2 * time.Second
+
+// fallbackInterval is the poll interval when inotify cannot be used.
+const fallbackInterval = 250 * time.Millisecond
+
+// Quiet is how long the directory must be free of inotify events before a
+// change is read and reported: writes of several files in a row (an editor,
+// a ConfigMap update, a script) make one report.
+const Quiet = 20 * time.Millisecond
 
 // Fingerprint hashes the names and contents of the regular files under dir,
 // skipping hidden files and editor backups (`.x`, `x~`, `#x#`). Polling a
@@ -67,12 +76,15 @@ func ignored(name string) bool {
 }
 
 // Watch calls onChange with the new fingerprint each time the contents of dir
-// differ from those last reported and have stayed the same for one interval.
-// The first call reports nothing: callers load the directory once themselves
-// and pass that fingerprint as initial ("" when that scan failed). Scan
-// failures are reported once per change of state, not on every poll:
-// onError gets the error when scanning starts failing and nil when it works
-// again; polling continues meanwhile. Watch returns when ctx ends.
+// differ from those last reported. Changes are seen through inotify on dir
+// and its subdirectories and reported once no event came for Quiet; a poll
+// every interval catches anything inotify missed (reported once stable for
+// one interval), and replaces inotify where it cannot be used. The first
+// call reports nothing: callers load the directory once themselves and pass
+// that fingerprint as initial ("" when that scan failed). Scan failures are
+// reported once per change of state, not on every poll: onError gets the
+// error when scanning starts failing and nil when it works again; polling
+// continues meanwhile. Watch returns when ctx ends.
 func Watch(ctx context.Context, dir string, interval time.Duration, initial string,
 	onChange func(fingerprint string), onError func(error)) {
 	if interval <= 0 {
@@ -81,27 +93,73 @@ func Watch(ctx context.Context, dir string, interval time.Duration, initial stri
 	if onError == nil {
 		onError = func(error) {}
 	}
+	n := newNotifier(dir)
+	defer n.close()
+	if n.w == nil {
+		interval = min(interval, fallbackInterval)
+	}
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	quiet := time.NewTimer(time.Hour)
+	quiet.Stop()
+	defer quiet.Stop()
 	last, pending := initial, ""
 	failing := initial == ""
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	scan := func() (string, bool) {
 		fp, err := Fingerprint(dir)
 		if err != nil {
 			if !failing {
 				failing = true
 				onError(err)
 			}
-			continue
+			return "", false
 		}
 		if failing {
 			failing = false
 			onError(nil)
+		}
+		return fp, true
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-n.events():
+			// Drain what else is queued, then wait for quiet.
+			for drained := false; !drained; {
+				select {
+				case <-n.events():
+				default:
+					drained = true
+				}
+			}
+			quiet.Reset(Quiet)
+			continue
+		case <-n.errors():
+			continue // an overflow or a watch lost: the poll covers it
+		case <-quiet.C:
+			n.sync()
+			fp, ok := scan()
+			if !ok {
+				continue
+			}
+			if len(n.events()) > 0 {
+				// The directory changed while it was read: the scan
+				// may mix old and new files. Wait for quiet again.
+				quiet.Reset(Quiet)
+				continue
+			}
+			if fp != last {
+				last, pending = fp, ""
+				onChange(fp)
+			}
+			continue
+		case <-t.C:
+		}
+		n.sync()
+		fp, ok := scan()
+		if !ok {
+			continue
 		}
 		switch {
 		case fp == last:

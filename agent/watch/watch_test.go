@@ -120,3 +120,107 @@ func TestWatchReportsScanFailureOncePerState(t *testing.T) {
 		t.Errorf("%d more reports after recovery, want none", n)
 	}
 }
+
+// With a poll interval of an hour only inotify can report: edits, files in
+// a subdirectory made after the start, and a ConfigMap-style symlink flip
+// are each reported, ending with the fingerprint of the settled directory.
+func TestWatchReportsThroughInotify(t *testing.T) {
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "p.yaml"), "v1")
+	fp0, _ := Fingerprint(dir)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	got := make(chan string, 10)
+	go Watch(ctx, dir, time.Hour, fp0, func(fp string) { got <- fp }, nil)
+	time.Sleep(100 * time.Millisecond) // let the watch start
+
+	// A pause of more than Quiet inside a burst (a loaded machine) may
+	// report an intermediate state first; the settled one must follow, and
+	// nothing after it.
+	expect := func(step string) {
+		t.Helper()
+		want, _ := Fingerprint(dir)
+		deadline := time.After(5 * time.Second)
+		for done := false; !done; {
+			select {
+			case fp := <-got:
+				done = fp == want
+			case <-deadline:
+				t.Fatalf("%s: the settled directory was not reported (inotify)", step)
+			}
+		}
+		select {
+		case fp := <-got:
+			t.Fatalf("%s: reported again after the settled state (%s)", step, fp)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	write(t, filepath.Join(dir, "p.yaml"), "v2")
+	expect("an edit")
+	for i := range 20 { // a burst of writes
+		write(t, filepath.Join(dir, "q.yaml"), "burst "+string(rune('a'+i)))
+	}
+	expect("a burst of writes")
+	sub := filepath.Join(dir, "team")
+	if err := os.Mkdir(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write(t, filepath.Join(sub, "r.yaml"), "r1")
+	expect("a new subdirectory with a file")
+	write(t, filepath.Join(sub, "r.yaml"), "r2")
+	expect("an edit in the new subdirectory")
+
+	// The kubelet's ConfigMap update: a new hidden folder, then ..data
+	// swapped to it by a rename; the visible names are symlinks into it.
+	for i, content := range []string{"cm1", "cm2"} {
+		ts := filepath.Join(dir, "..ts"+string(rune('0'+i)))
+		if err := os.Mkdir(ts, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		write(t, filepath.Join(ts, "cm.yaml"), content)
+		if err := os.Symlink(filepath.Base(ts), filepath.Join(dir, "..data_tmp")); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(filepath.Join(dir, "..data_tmp"), filepath.Join(dir, "..data")); err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			if err := os.Symlink("..data/cm.yaml", filepath.Join(dir, "cm.yaml")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		expect("ConfigMap update " + content)
+	}
+}
+
+// The notifier watches the directory and every visible subdirectory, picks
+// up new ones and forgets removed ones.
+func TestNotifierFollowsSubdirectories(t *testing.T) {
+	dir := t.TempDir()
+	n := newNotifier(dir)
+	defer n.close()
+	if n.w == nil {
+		t.Skip("inotify is not available here: Watch polls instead")
+	}
+	for _, d := range []string{"a", "a/b", ".hidden"} {
+		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n.sync()
+	for _, d := range []string{dir, filepath.Join(dir, "a"), filepath.Join(dir, "a", "b")} {
+		if !n.watched[d] {
+			t.Errorf("%s not watched", d)
+		}
+	}
+	if n.watched[filepath.Join(dir, ".hidden")] {
+		t.Error("a hidden directory is watched")
+	}
+	if err := os.RemoveAll(filepath.Join(dir, "a")); err != nil {
+		t.Fatal(err)
+	}
+	n.sync()
+	if len(n.watched) != 1 {
+		t.Errorf("after removing a/: watching %v, want only the directory", n.watched)
+	}
+}

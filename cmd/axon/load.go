@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing/fstest"
 
+	"github.com/axon-dev/axon/agent/datapath"
 	"github.com/axon-dev/axon/policy/bundle"
 	"github.com/axon-dev/axon/policy/compiler"
 	"github.com/axon-dev/axon/policy/source"
@@ -65,6 +66,11 @@ func load(ctx context.Context, dir string, bundles []string, out io.Writer) (*lo
 			return nil, fmt.Errorf("%w (1 error)", errInvalidDir)
 		}
 		return nil, fmt.Errorf("compiling: %w", err)
+	}
+	// What compiles must also load: the datapath's bounds and map sizes.
+	if err := datapath.Fit(t); err != nil {
+		fmt.Fprintf(out, "%s: error: %s\n", dir, err)
+		return nil, fmt.Errorf("%w (1 error)", errInvalidDir)
 	}
 	for _, w := range t.Warnings {
 		fmt.Fprintf(out, "%s: warning: %s\n", dir, w)

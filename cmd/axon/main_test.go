@@ -260,3 +260,21 @@ func lineOf(t *testing.T, file, s string) int {
 	t.Fatalf("%s has no line containing %q", file, s)
 	return 0
 }
+
+// What compiles must load: a folder the datapath could not hold is refused
+// by `axon policy compile`, with the limit and the figure.
+func TestCompileRefusesWhatTheDatapathCannotLoad(t *testing.T) {
+	dir := copyExamples(t)
+	var b strings.Builder
+	b.WriteString("apiVersion: axon.dev/v1alpha1\nkind: L7NetworkPolicy\nmetadata: {name: many-globs, namespace: shop}\nspec:\n  podSelector: {matchLabels: {app: orders}}\n  ports: [{port: 8080}]\n  rules:\n")
+	for i := range 20 {
+		fmt.Fprintf(&b, "  - action: Allow\n    http: [{methods: [GET], paths: [{glob: \"/*/g%d\"}]}]\n", i)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "many-globs.yaml"), []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out := axon(t, "policy", "compile", dir)
+	if code != exitFail || !strings.Contains(out, "glob rules could match one request") || !strings.Contains(out, "at most 16") {
+		t.Errorf("exit %d, want %d and the glob limit:\n%s", code, exitFail, out)
+	}
+}

@@ -63,7 +63,9 @@ func Load(dir string, extras ...Extra) (*Set, Problems, error) {
 }
 
 // LoadFS is Load on a file system whose root is the policy directory.
-func LoadFS(fsys fs.FS, extras ...Extra) (*Set, Problems, error) {
+func LoadFS(fsys fs.FS, extras ...Extra) (*Set, Problems, error) { return loadFS(fsys, nil, extras) }
+
+func loadFS(fsys fs.FS, cache *Cache, extras []Extra) (*Set, Problems, error) {
 	l := &loader{
 		where: " in the policy directory",
 		set:   &Set{Modules: map[string]string{}, Tests: map[string]string{}},
@@ -82,7 +84,11 @@ func LoadFS(fsys fs.FS, extras ...Extra) (*Set, Problems, error) {
 			}
 			switch kindOfFile(name) {
 			case fileYAML:
-				l.yamlFile(name, data)
+				if cache != nil {
+					cache.yamlFile(l, name, data)
+				} else {
+					l.yamlFile(name, data)
+				}
 			case fileRegoTest:
 				l.set.Tests[name] = string(data)
 			default:
@@ -91,6 +97,9 @@ func LoadFS(fsys fs.FS, extras ...Extra) (*Set, Problems, error) {
 		})
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading policy directory: %w", err)
+	}
+	if cache != nil {
+		cache.prune()
 	}
 	l.addExtra(extras)
 	l.finish()
@@ -156,6 +165,30 @@ type loader struct {
 	seen     map[string]Pos // kind/namespace/name -> where defined
 	podIP    map[netip.Addr]Pos
 	regoRefs []regoRef
+	// rec, while a YAML file is read for a Cache, collects what reading it
+	// did (problems found, objects handed on), to replay when the file has
+	// not changed.
+	rec *[]func(*loader)
+}
+
+// do runs f, recording it when a file is being recorded.
+func (l *loader) do(f func(*loader)) {
+	if l.rec != nil {
+		*l.rec = append(*l.rec, f)
+	}
+	f(l)
+}
+
+// rerrorf and rwarnf report a problem found while reading a file: recorded
+// with the file, since it depends on the file's bytes alone.
+func (l *loader) rerrorf(pos Pos, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	l.do(func(l *loader) { l.errorf(pos, "%s", msg) })
+}
+
+func (l *loader) rwarnf(pos Pos, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	l.do(func(l *loader) { l.warnf(pos, "%s", msg) })
 }
 
 // regoRef is a policy's reference to a Rego module elsewhere: a file, or a
@@ -184,7 +217,7 @@ func (l *loader) yamlFile(name string, data []byte) {
 			return
 		}
 		if err != nil {
-			l.errorf(Pos{File: name, Line: errLine(err)}, "parsing YAML: %v", err)
+			l.rerrorf(Pos{File: name, Line: errLine(err)}, "parsing YAML: %v", err)
 			return
 		}
 		if len(doc.Content) == 0 || isNull(doc.Content[0]) {
@@ -197,7 +230,7 @@ func (l *loader) yamlFile(name string, data []byte) {
 func (l *loader) object(file string, n *yaml.Node) {
 	pos := Pos{File: file, Line: n.Line}
 	if n.Kind != yaml.MappingNode {
-		l.errorf(pos, "document is not a Kubernetes object (a mapping with apiVersion and kind)")
+		l.rerrorf(pos, "document is not a Kubernetes object (a mapping with apiVersion and kind)")
 		return
 	}
 	apiVersion, kind := scalar(n, "apiVersion"), scalar(n, "kind")
@@ -208,7 +241,7 @@ func (l *loader) object(file string, n *yaml.Node) {
 			return
 		}
 		if items.Kind != yaml.SequenceNode {
-			l.errorf(Pos{File: file, Line: items.Line}, "items is not a list")
+			l.rerrorf(Pos{File: file, Line: items.Line}, "items is not a list")
 			return
 		}
 		for _, item := range items.Content {
@@ -217,12 +250,12 @@ func (l *loader) object(file string, n *yaml.Node) {
 	case apiVersion == "v1" && kind == "Namespace":
 		var ns corev1.Namespace
 		if l.decode(pos, n, &ns, false) {
-			l.namespace(pos, &ns)
+			l.do(func(l *loader) { l.namespace(pos, ns.DeepCopy()) })
 		}
 	case apiVersion == "v1" && kind == "Pod":
 		var pod corev1.Pod
 		if l.decode(pos, n, &pod, false) {
-			l.pod(pos, &pod)
+			l.do(func(l *loader) { l.pod(pos, pod.DeepCopy()) })
 		}
 	case apiVersion == "v1" && kind == "ConfigMap":
 		var cm corev1.ConfigMap
@@ -230,28 +263,30 @@ func (l *loader) object(file string, n *yaml.Node) {
 			if cm.Namespace == "" {
 				cm.Namespace = DefaultNamespace
 			}
-			if l.first(pos, "ConfigMap", cm.Namespace, cm.Name) {
-				l.set.ConfigMaps = append(l.set.ConfigMaps, cm)
-			}
+			l.do(func(l *loader) {
+				if l.first(pos, "ConfigMap", cm.Namespace, cm.Name) {
+					l.set.ConfigMaps = append(l.set.ConfigMaps, *cm.DeepCopy())
+				}
+			})
 		}
 	case kind == v1alpha1.Kind && apiVersion != v1alpha1.GroupVersion.String():
-		l.errorf(pos, "%s: unsupported apiVersion %q (want %s)", kind, apiVersion, v1alpha1.GroupVersion)
+		l.rerrorf(pos, "%s: unsupported apiVersion %q (want %s)", kind, apiVersion, v1alpha1.GroupVersion)
 	case kind == v1alpha1.Kind:
 		var p v1alpha1.L7NetworkPolicy
 		if l.decode(pos, n, &p, true) {
-			l.policy(pos, n, &p)
+			l.do(func(l *loader) { l.policy(pos, n, p.DeepCopy()) })
 		}
 	case kind == v1alpha1.KindHTTPMonitor && apiVersion != v1alpha1.GroupVersion.String():
-		l.errorf(pos, "%s: unsupported apiVersion %q (want %s)", kind, apiVersion, v1alpha1.GroupVersion)
+		l.rerrorf(pos, "%s: unsupported apiVersion %q (want %s)", kind, apiVersion, v1alpha1.GroupVersion)
 	case kind == v1alpha1.KindHTTPMonitor:
 		var m v1alpha1.HTTPMonitor
 		if l.decode(pos, n, &m, true) {
-			l.monitor(pos, n, &m)
+			l.do(func(l *loader) { l.monitor(pos, n, m.DeepCopy()) })
 		}
 	case apiVersion == "" || kind == "":
-		l.errorf(pos, "document has no apiVersion or kind")
+		l.rerrorf(pos, "document has no apiVersion or kind")
 	default:
-		l.warnf(pos, "skipping %s %s: standalone mode reads v1 Namespace, Pod and ConfigMap, and %s %s and %s", apiVersion, kind, v1alpha1.GroupVersion, v1alpha1.Kind, v1alpha1.KindHTTPMonitor)
+		l.rwarnf(pos, "skipping %s %s: standalone mode reads v1 Namespace, Pod and ConfigMap, and %s %s and %s", apiVersion, kind, v1alpha1.GroupVersion, v1alpha1.Kind, v1alpha1.KindHTTPMonitor)
 	}
 }
 
@@ -275,7 +310,7 @@ func (l *loader) decode(pos Pos, n *yaml.Node, into any, strict bool) bool {
 		} else if line := errLine(err); line > 0 {
 			pos.Line += line - 1
 		}
-		l.errorf(pos, "decoding %s: %v", scalar(n, "kind"), err)
+		l.rerrorf(pos, "decoding %s: %v", scalar(n, "kind"), err)
 		return false
 	}
 	return true

@@ -1,0 +1,273 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+)
+
+// cpResult is the control plane's delay for one change size.
+type cpResult struct {
+	changed int
+	delays  []time.Duration // last file written -> active generation flipped
+	writes  []time.Duration // time to write the changed files
+	err     string
+}
+
+// controlPlane measures, on a folder of 1,000 policies x 10 rules, the time
+// from writing 1, 100 or 1,000 changed policy files to the flip of the
+// active generation in the pinned config map: what the kernel decides by.
+func controlPlane(c config, res *results) (err error) {
+	set := scaleSet{pods: c.cpPods, policies: 1000}
+	dir := filepath.Join(c.work, "cp-policies")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if _, err := writeVersion(dir, set.files(nil, 0), 0); err != nil {
+		return err
+	}
+	_ = cleanupPins(c.agentBin, c.pinDir)
+	a, err := startAgent(c.agentBin, c.work, c.pinDir, dir, false, "agent-cp.log")
+	if err != nil {
+		return fmt.Errorf("control plane: %w", err)
+	}
+	defer func() {
+		if cerr := a.stopAndCleanup(); err == nil {
+			err = cerr
+		}
+	}()
+	res.cpRows, _ = a.metric("axon_policy_table_rows", `kind="path_rows"`)
+	res.cpPods = set.pods
+	read, closeMap, err := activeGen(c.pinDir)
+	if err != nil {
+		return err
+	}
+	defer closeMap()
+	tag := 0
+	for _, n := range []int{1, 100, 1000} {
+		r := cpResult{changed: n}
+		for rep := 0; rep < c.cpRounds; rep++ {
+			tag++
+			changed := map[int]bool{}
+			for i := 0; i < n; i++ {
+				changed[i*1000/n] = true // spread over the folder
+			}
+			w0 := time.Now()
+			swap, err := writeVersion(dir, set.files(changed, tag), tag)
+			if err != nil {
+				return err
+			}
+			w := time.Since(w0)
+			// The agent must be idle: no flip for a second, so the flip
+			// measured is this change's.
+			g0, err := settle(read, time.Second, 60*time.Second)
+			if err != nil {
+				return err
+			}
+			errs0, _ := a.metric("axon_policy_load_errors_total")
+			if err := swap(); err != nil {
+				return err
+			}
+			d, err := waitFlip(read, g0, func() bool {
+				e, _ := a.metric("axon_policy_load_errors_total")
+				return e > errs0
+			}, 60*time.Second)
+			if err != nil {
+				r.err = err.Error()
+				logf("control plane: %d changed: %v", n, err)
+				break
+			}
+			r.delays = append(r.delays, d)
+			r.writes = append(r.writes, w)
+			logf("control plane: %4d of 1000 policies changed: new generation %v after the swap (writing the version took %v)", n, d.Round(time.Millisecond), w.Round(time.Millisecond))
+		}
+		res.cp = append(res.cp, r)
+	}
+	res.cpHWM, _ = a.vmHWM()
+	return nil
+}
+
+// writeVersion lays files out as the kubelet lays out a ConfigMap volume:
+// a hidden folder ..v<tag> with the files, ..data a symlink to it, each
+// visible name a symlink through ..data. The returned swap makes the new
+// version current with one rename, so every change is one atomic step (the
+// old version folder is removed after it); the first version is current at
+// once.
+func writeVersion(dir string, files map[string]string, tag int) (func() error, error) {
+	ver := fmt.Sprintf("..v%d", tag)
+	if err := os.MkdirAll(filepath.Join(dir, ver), 0o755); err != nil {
+		return nil, err
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, ver, name), []byte(content), 0o644); err != nil {
+			return nil, err
+		}
+	}
+	old, _ := os.Readlink(filepath.Join(dir, "..data"))
+	swap := func() error {
+		tmp := filepath.Join(dir, "..data_tmp")
+		_ = os.Remove(tmp)
+		if err := os.Symlink(ver, tmp); err != nil {
+			return err
+		}
+		if err := os.Rename(tmp, filepath.Join(dir, "..data")); err != nil {
+			return err
+		}
+		for name := range files {
+			link := filepath.Join(dir, name)
+			if _, err := os.Lstat(link); err == nil {
+				continue
+			}
+			if err := os.Symlink(filepath.Join("..data", name), link); err != nil {
+				return err
+			}
+		}
+		if old != "" && old != ver {
+			return os.RemoveAll(filepath.Join(dir, old))
+		}
+		return nil
+	}
+	if tag == 0 {
+		return swap, swap()
+	}
+	return swap, nil
+}
+
+// settle waits until the active generation has not changed for quiet and
+// returns it.
+func settle(read func() (uint32, error), quiet, timeout time.Duration) (uint32, error) {
+	g, err := read()
+	if err != nil {
+		return 0, err
+	}
+	since, start := time.Now(), time.Now()
+	for time.Since(since) < quiet {
+		if time.Since(start) > timeout {
+			return 0, fmt.Errorf("the agent kept flipping generations for %v", timeout)
+		}
+		time.Sleep(5 * time.Millisecond)
+		n, err := read()
+		if err != nil {
+			return 0, err
+		}
+		if n != g {
+			g, since = n, time.Now()
+		}
+	}
+	return g, nil
+}
+
+// waitFlip polls the active generation every millisecond until it differs
+// from g0 and returns how long that took; failed reports a load error.
+func waitFlip(read func() (uint32, error), g0 uint32, failed func() bool, timeout time.Duration) (time.Duration, error) {
+	start := time.Now()
+	lastCheck := start
+	for time.Since(start) < timeout {
+		g, err := read()
+		if err != nil {
+			return 0, err
+		}
+		if g != g0 {
+			return time.Since(start), nil
+		}
+		if time.Since(lastCheck) > 200*time.Millisecond {
+			lastCheck = time.Now()
+			if failed() {
+				return 0, errors.New("the agent failed to load or apply the change (see its log)")
+			}
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return 0, fmt.Errorf("no new generation within %v", timeout)
+}
+
+// memResult is the agent's peak RSS with one folder.
+type memResult struct {
+	pods, policies int
+	rows           float64
+	hwm            int64
+	err            string
+}
+
+// memory starts the agent on folders of about 10,000 and about 1,000,000
+// path rows and reads its VmHWM once the table is applied (or refused).
+func memory(c config, res *results) error {
+	sets := []scaleSet{{pods: 250, policies: 1000}, {pods: 6500, policies: 1000}}
+	if c.quick {
+		sets = sets[:1]
+	}
+	for i, set := range sets {
+		m, err := memoryOne(c, set, i)
+		if err != nil {
+			return err
+		}
+		res.mem = append(res.mem, m)
+		logf("memory: %d pods, %d policies: %.0f path rows, VmHWM %d MiB %s", set.pods, set.policies, m.rows, m.hwm>>20, m.err)
+	}
+	return nil
+}
+
+func memoryOne(c config, set scaleSet, i int) (m memResult, err error) {
+	m = memResult{pods: set.pods, policies: set.policies}
+	dir := filepath.Join(c.work, fmt.Sprintf("mem-policies-%d", i))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return m, err
+	}
+	if err := writeFiles(dir, set.files(nil, 0)); err != nil {
+		return m, err
+	}
+	_ = cleanupPins(c.agentBin, c.pinDir)
+	a, err := launchAgent(c.agentBin, c.work, c.pinDir, dir, false, fmt.Sprintf("agent-mem%d.log", i))
+	if err != nil {
+		return m, err
+	}
+	defer func() {
+		if cerr := a.stopAndCleanup(); err == nil {
+			err = cerr
+		}
+	}()
+	// Ready (the table is in the maps), or the table refused: either way
+	// the compile and the write were attempted.
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		if code, _, err := a.get("/readyz"); err == nil && code == 200 {
+			break
+		}
+		if e, _ := a.metric("axon_policy_load_errors_total"); e > 0 {
+			m.err = "refused: " + a.lastError()
+			break
+		}
+		if !a.alive() || time.Now().After(deadline) {
+			m.err = "agent not ready: " + a.lastError()
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	m.rows, _ = a.metric("axon_policy_table_rows", `kind="path_rows"`)
+	m.hwm, err = a.vmHWM()
+	return m, err
+}
+
+func firstLine(s string) string {
+	for i, ch := range s {
+		if ch == '\n' {
+			return s[:i]
+		}
+	}
+	return s
+}
+
+func median(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
