@@ -150,7 +150,7 @@ func TestAuditReport(t *testing.T) {
 	a.WaitMetric("axon_policy_decisions_total", map[string]string{"policy": "api-lockdown", "decision": "audit_deny"},
 		5*time.Second, func(v float64) bool { return v == total })
 	events := a.Metric("axon_events_total", map[string]string{"decision": "audit_deny"})
-	limited := a.Metric("axon_drops_total", map[string]string{"reason": "event_rate_limited"})
+	limited := a.Metric("axon_events_rate_limited_total", nil)
 	if events >= total || limited == 0 || events+limited != total {
 		t.Errorf("events %v + rate-limited %v, want fewer than %d events and the rest limited", events, limited, total)
 	}
