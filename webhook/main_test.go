@@ -7,10 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -24,6 +22,7 @@ import (
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
+	"github.com/axon-dev/axon/test/apiserver"
 	"github.com/axon-dev/axon/webhook"
 )
 
@@ -40,40 +39,6 @@ var (
 	certDir  string
 )
 
-// requireAPI skips or fails a test that needs the API server when there is
-// none, as test/netns.RequireRoot does for root.
-func requireAPI(t *testing.T) {
-	t.Helper()
-	if apiSkip == "" {
-		return
-	}
-	if os.Getenv("CI") == "true" || os.Getenv("AXON_REQUIRE_ROOT") == "1" {
-		t.Fatalf("no API server, and this run requires every test to run (CI=true or AXON_REQUIRE_ROOT=1): %s", apiSkip)
-	}
-	t.Skip(apiSkip)
-}
-
-// assets returns the folder with etcd and kube-apiserver: KUBEBUILDER_ASSETS,
-// or what scripts/envtest-assets.sh builds (once per machine) and prints.
-func assets() (string, error) {
-	if dir := os.Getenv("KUBEBUILDER_ASSETS"); dir != "" {
-		return dir, nil
-	}
-	out, err := exec.Command("../scripts/envtest-assets.sh").Output()
-	if err != nil {
-		if ee, ok := err.(*exec.ExitError); ok {
-			return "", fmt.Errorf("scripts/envtest-assets.sh: %w: %s", err, lastLines(string(ee.Stderr), 5))
-		}
-		return "", fmt.Errorf("scripts/envtest-assets.sh: %w", err)
-	}
-	return strings.TrimSpace(string(out)), nil
-}
-
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	return strings.Join(lines[max(0, len(lines)-n):], "\n")
-}
-
 func TestMain(m *testing.M) {
 	os.Exit(run(m))
 }
@@ -87,7 +52,7 @@ func run(m *testing.M) int {
 	}
 	_ = apiextensionsv1.AddToScheme(scheme)
 
-	dir, err := assets()
+	dir, err := apiserver.Assets()
 	if err != nil {
 		apiSkip = "no etcd and kube-apiserver for envtest: " + err.Error()
 		return m.Run()
@@ -184,3 +149,6 @@ func (w *warningRecorder) take() []string {
 	w.list = nil
 	return l
 }
+
+// requireAPI skips or fails a test that needs the API server when there is none.
+func requireAPI(t *testing.T) { apiserver.Require(t, apiSkip) }

@@ -6,8 +6,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -22,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/axon-dev/axon/api/v1alpha1"
+	"github.com/axon-dev/axon/test/apiserver"
 	"github.com/axon-dev/axon/webhook"
 )
 
@@ -30,13 +29,9 @@ import (
 // policy's status (Accepted True, Enforced NoPods), answers /healthz and
 // /readyz, and its /metrics has controller-runtime's and its own series.
 func TestServeAgainstARealAPIServer(t *testing.T) {
-	dir := os.Getenv("KUBEBUILDER_ASSETS")
-	if dir == "" {
-		out, err := exec.Command("../../scripts/envtest-assets.sh").Output()
-		if err != nil {
-			requireOrSkip(t, "no etcd and kube-apiserver for envtest: "+err.Error())
-		}
-		dir = strings.TrimSpace(string(out))
+	dir, err := apiserver.Assets()
+	if err != nil {
+		apiserver.Require(t, "no etcd and kube-apiserver for envtest: "+err.Error())
 	}
 	env := &envtest.Environment{
 		BinaryAssetsDirectory: dir,
@@ -182,12 +177,4 @@ func freeAddr(t *testing.T) string {
 	}
 	defer l.Close()
 	return l.Addr().String()
-}
-
-func requireOrSkip(t *testing.T, why string) {
-	t.Helper()
-	if os.Getenv("CI") == "true" || os.Getenv("AXON_REQUIRE_ROOT") == "1" {
-		t.Fatalf("%s (CI=true or AXON_REQUIRE_ROOT=1: every test must run)", why)
-	}
-	t.Skip(why)
 }

@@ -4,8 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"net"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -19,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/axon-dev/axon/api/v1alpha1"
+	"github.com/axon-dev/axon/test/apiserver"
 	"github.com/axon-dev/axon/webhook"
 )
 
@@ -26,13 +25,9 @@ import (
 // at envtest's serving certificates by --cert-dir, refuses a bad policy and
 // admits a good one; cancelling its context stops it.
 func TestServeAgainstARealAPIServer(t *testing.T) {
-	dir := os.Getenv("KUBEBUILDER_ASSETS")
-	if dir == "" {
-		out, err := exec.Command("../../scripts/envtest-assets.sh").Output()
-		if err != nil {
-			requireOrSkip(t, "no etcd and kube-apiserver for envtest: "+err.Error())
-		}
-		dir = strings.TrimSpace(string(out))
+	dir, err := apiserver.Assets()
+	if err != nil {
+		apiserver.Require(t, "no etcd and kube-apiserver for envtest: "+err.Error())
 	}
 	env := &envtest.Environment{
 		BinaryAssetsDirectory: dir,
@@ -114,12 +109,4 @@ func TestServeAgainstARealAPIServer(t *testing.T) {
 	if err := c.Create(ctx, p); err != nil {
 		t.Fatalf("good policy refused: %v", err)
 	}
-}
-
-func requireOrSkip(t *testing.T, why string) {
-	t.Helper()
-	if os.Getenv("CI") == "true" || os.Getenv("AXON_REQUIRE_ROOT") == "1" {
-		t.Fatalf("%s (CI=true or AXON_REQUIRE_ROOT=1: every test must run)", why)
-	}
-	t.Skip(why)
 }

@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -25,6 +23,7 @@ import (
 
 	"github.com/axon-dev/axon/api/v1alpha1"
 	"github.com/axon-dev/axon/controller/agentset"
+	"github.com/axon-dev/axon/test/apiserver"
 )
 
 // One control plane (etcd + kube-apiserver, no kube-controller-manager: no
@@ -40,28 +39,6 @@ const (
 	defaultImage = "ghcr.io/axon-dev/axon-agent:test"
 )
 
-func requireAPI(t *testing.T) {
-	t.Helper()
-	if apiSkip == "" {
-		return
-	}
-	if os.Getenv("CI") == "true" || os.Getenv("AXON_REQUIRE_ROOT") == "1" {
-		t.Fatalf("no API server, and this run requires every test to run (CI=true or AXON_REQUIRE_ROOT=1): %s", apiSkip)
-	}
-	t.Skip(apiSkip)
-}
-
-func assets() (string, error) {
-	if dir := os.Getenv("KUBEBUILDER_ASSETS"); dir != "" {
-		return dir, nil
-	}
-	out, err := exec.Command("../../scripts/envtest-assets.sh").Output()
-	if err != nil {
-		return "", fmt.Errorf("scripts/envtest-assets.sh: %w", err)
-	}
-	return strings.TrimSpace(string(out)), nil
-}
-
 func TestMain(m *testing.M) { os.Exit(run(m)) }
 
 func run(m *testing.M) int {
@@ -75,7 +52,7 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	dir, err := assets()
+	dir, err := apiserver.Assets()
 	if err != nil {
 		apiSkip = "no etcd and kube-apiserver for envtest: " + err.Error()
 		return m.Run()
@@ -140,3 +117,6 @@ func eventually(t *testing.T, timeout time.Duration, what string, f func() error
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// requireAPI skips or fails a test that needs the API server when there is none.
+func requireAPI(t *testing.T) { apiserver.Require(t, apiSkip) }

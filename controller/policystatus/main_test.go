@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -20,6 +18,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/axon-dev/axon/controller/policystatus"
+	"github.com/axon-dev/axon/test/apiserver"
 	"github.com/axon-dev/axon/webhook"
 )
 
@@ -32,33 +31,11 @@ var (
 	k8s     client.Client
 )
 
-func requireAPI(t *testing.T) {
-	t.Helper()
-	if apiSkip == "" {
-		return
-	}
-	if os.Getenv("CI") == "true" || os.Getenv("AXON_REQUIRE_ROOT") == "1" {
-		t.Fatalf("no API server, and this run requires every test to run (CI=true or AXON_REQUIRE_ROOT=1): %s", apiSkip)
-	}
-	t.Skip(apiSkip)
-}
-
-func assets() (string, error) {
-	if dir := os.Getenv("KUBEBUILDER_ASSETS"); dir != "" {
-		return dir, nil
-	}
-	out, err := exec.Command("../../scripts/envtest-assets.sh").Output()
-	if err != nil {
-		return "", fmt.Errorf("scripts/envtest-assets.sh: %w", err)
-	}
-	return strings.TrimSpace(string(out)), nil
-}
-
 func TestMain(m *testing.M) { os.Exit(run(m)) }
 
 func run(m *testing.M) int {
 	logf.SetLogger(logr.FromSlogHandler(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
-	dir, err := assets()
+	dir, err := apiserver.Assets()
 	if err != nil {
 		apiSkip = "no etcd and kube-apiserver for envtest: " + err.Error()
 		return m.Run()
@@ -105,3 +82,6 @@ func run(m *testing.M) int {
 	}()
 	return m.Run()
 }
+
+// requireAPI skips or fails a test that needs the API server when there is none.
+func requireAPI(t *testing.T) { apiserver.Require(t, apiSkip) }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/axon-dev/axon/test/apiserver"
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -21,17 +22,6 @@ var (
 	apiSkip string
 	k8s     client.Client
 )
-
-func requireAPI(t *testing.T) {
-	t.Helper()
-	if apiSkip == "" {
-		return
-	}
-	if os.Getenv("CI") == "true" || os.Getenv("AXON_REQUIRE_ROOT") == "1" {
-		t.Fatalf("no API server, and this run requires every test to run (CI=true or AXON_REQUIRE_ROOT=1): %s", apiSkip)
-	}
-	t.Skip(apiSkip)
-}
 
 func TestMain(m *testing.M) { os.Exit(run(m)) }
 
@@ -61,3 +51,6 @@ func run(m *testing.M) int {
 	}
 	return m.Run()
 }
+
+// requireAPI skips or fails a test that needs the API server when there is none.
+func requireAPI(t *testing.T) { apiserver.Require(t, apiSkip) }

@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -21,6 +19,7 @@ import (
 
 	"github.com/axon-dev/axon/agent/cluster"
 	"github.com/axon-dev/axon/test/agentproc"
+	"github.com/axon-dev/axon/test/apiserver"
 )
 
 // One control plane for the package; its API server can be stopped and
@@ -56,7 +55,7 @@ func run(m *testing.M) int {
 		apiSkip = "needs root"
 		return m.Run()
 	}
-	dir, err := assets()
+	dir, err := apiserver.Assets()
 	if err != nil {
 		apiSkip = "no etcd and kube-apiserver for envtest: " + err.Error()
 		return m.Run()
@@ -136,22 +135,6 @@ func run(m *testing.M) int {
 		return 1
 	}
 	return m.Run()
-}
-
-// assets returns the folder with etcd and kube-apiserver: KUBEBUILDER_ASSETS,
-// or what scripts/envtest-assets.sh builds (once per machine) and prints.
-func assets() (string, error) {
-	if dir := os.Getenv("KUBEBUILDER_ASSETS"); dir != "" {
-		return dir, nil
-	}
-	out, err := exec.Command("../../scripts/envtest-assets.sh").Output()
-	if err != nil {
-		if ee, ok := err.(*exec.ExitError); ok {
-			return "", fmt.Errorf("scripts/envtest-assets.sh: %w: %s", err, strings.TrimSpace(string(ee.Stderr)))
-		}
-		return "", fmt.Errorf("scripts/envtest-assets.sh: %w", err)
-	}
-	return strings.TrimSpace(string(out)), nil
 }
 
 const apiStopTimeout = 5 * time.Second
