@@ -28,9 +28,8 @@ func (a *agentList) Set(v string) error {
 	return nil
 }
 
-// discoverAgents finds the agents of a cluster when no --agent is given.
-// Nil in this build: a cluster build sets it to list the axon-agent pods
-// through the API server (their /metrics address).
+// discoverAgents finds the agents of a cluster when no --agent is given
+// (discoverFromCluster: the axon-agent pods, through the API server).
 var discoverAgents func(ctx context.Context) ([]string, error)
 
 // agentsOf returns the --agent URLs, or the discovered ones.

@@ -15,6 +15,5 @@
 // Decisions come from the compiled table's reference evaluator, the model of
 // what the kernel does. The agent commands read the agents' /v1/events,
 // /v1/denials and /metrics (docs/audit-workflow.md); without --agent they
-// use discoverAgents, which this build leaves unset (cluster discovery
-// through the API server is a hook, not built in).
+// find the agent pods of the cluster kubectl would use (discover.go).
 package main
