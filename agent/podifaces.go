@@ -8,8 +8,6 @@ import (
 	"net"
 	"net/netip"
 
-	"github.com/vishvananda/netlink"
-
 	"github.com/axon-dev/axon/agent/attach"
 	"github.com/axon-dev/axon/agent/datapath"
 	"github.com/axon-dev/axon/policy/table"
@@ -110,7 +108,7 @@ func (a *Agent) syncPodInterfaces(ifaces []string, t *table.Table) {
 // vethsChanged says whether the node's set of veth interfaces changed since
 // the last call (one netlink dump; the first call reports a change).
 func (a *Agent) vethsChanged() bool {
-	links, err := netlink.LinkList()
+	links, err := attach.LinkList()
 	if err != nil {
 		return false
 	}

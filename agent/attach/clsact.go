@@ -126,7 +126,7 @@ func removeCls(root string, p pinName, log *slog.Logger) error {
 // cleanupStrayFilters removes Axon filters on every interface of the current
 // network namespace, also those whose pin records were lost.
 func cleanupStrayFilters(root string, log *slog.Logger) error {
-	links, err := netlink.LinkList()
+	links, err := LinkList()
 	if err != nil {
 		return fmt.Errorf("listing interfaces: %w", err)
 	}

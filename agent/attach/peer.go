@@ -14,7 +14,7 @@ import (
 // peer could be found, the peer's addresses, by the local end's ifindex:
 // for a node, its pods' addresses by the host side of their veths.
 func LocalVethPeers() (map[int][]netip.Addr, error) {
-	links, err := netlink.LinkList()
+	links, err := LinkList()
 	if err != nil {
 		return nil, fmt.Errorf("listing interfaces: %w", err)
 	}

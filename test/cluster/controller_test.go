@@ -16,7 +16,9 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/yaml"
@@ -40,27 +42,64 @@ func buildController(dir string) (string, error) {
 	return bin, nil
 }
 
-// installControllerRBAC creates config/rbac/role.yaml's ClusterRole and
-// binds it to controllerGroup.
+// installControllerRBAC creates the ClusterRole and the Role (in the
+// controller's namespace, axon-system) of config/rbac/role.yaml, as deploy/
+// installs them, and binds both to controllerGroup.
 func installControllerRBAC(ctx context.Context) error {
 	data, err := os.ReadFile(filepath.Join("..", "..", "config", "rbac", "role.yaml"))
 	if err != nil {
 		return fmt.Errorf("reading the controller's role: %w", err)
 	}
-	role := &rbacv1.ClusterRole{}
-	if err := yaml.UnmarshalStrict(data, role); err != nil {
-		return fmt.Errorf("decoding config/rbac/role.yaml: %w", err)
-	}
-	if err := k8s.Create(ctx, role); err != nil {
-		return fmt.Errorf("creating the controller's ClusterRole: %w", err)
-	}
-	b := &rbacv1.ClusterRoleBinding{
-		RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: role.Name},
-		Subjects: []rbacv1.Subject{{Kind: "Group", APIGroup: "rbac.authorization.k8s.io", Name: controllerGroup}},
-	}
-	b.Name = "axon-controller-test"
-	if err := k8s.Create(ctx, b); err != nil {
-		return fmt.Errorf("creating the controller's ClusterRoleBinding: %w", err)
+	subjects := []rbacv1.Subject{{Kind: "Group", APIGroup: "rbac.authorization.k8s.io", Name: controllerGroup}}
+	for _, doc := range strings.Split(string(data), "\n---\n") {
+		if strings.TrimSpace(strings.TrimPrefix(doc, "---")) == "" {
+			continue
+		}
+		var meta struct{ Kind string }
+		if err := yaml.Unmarshal([]byte(doc), &meta); err != nil {
+			return fmt.Errorf("decoding config/rbac/role.yaml: %w", err)
+		}
+		switch meta.Kind {
+		case "ClusterRole":
+			role := &rbacv1.ClusterRole{}
+			if err := yaml.UnmarshalStrict([]byte(doc), role); err != nil {
+				return fmt.Errorf("decoding config/rbac/role.yaml: %w", err)
+			}
+			if err := k8s.Create(ctx, role); err != nil {
+				return fmt.Errorf("creating the controller's ClusterRole: %w", err)
+			}
+			b := &rbacv1.ClusterRoleBinding{
+				RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: role.Name},
+				Subjects: subjects,
+			}
+			b.Name = "axon-controller-test"
+			if err := k8s.Create(ctx, b); err != nil {
+				return fmt.Errorf("creating the controller's ClusterRoleBinding: %w", err)
+			}
+		case "Role":
+			role := &rbacv1.Role{}
+			if err := yaml.UnmarshalStrict([]byte(doc), role); err != nil {
+				return fmt.Errorf("decoding config/rbac/role.yaml: %w", err)
+			}
+			ns := &corev1.Namespace{}
+			ns.Name = role.Namespace
+			if err := k8s.Create(ctx, ns); err != nil && !apierrors.IsAlreadyExists(err) {
+				return fmt.Errorf("creating namespace %s: %w", role.Namespace, err)
+			}
+			if err := k8s.Create(ctx, role); err != nil {
+				return fmt.Errorf("creating the controller's Role: %w", err)
+			}
+			b := &rbacv1.RoleBinding{
+				RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: role.Name},
+				Subjects: subjects,
+			}
+			b.Name, b.Namespace = "axon-controller-test", role.Namespace
+			if err := k8s.Create(ctx, b); err != nil {
+				return fmt.Errorf("creating the controller's RoleBinding: %w", err)
+			}
+		default:
+			return fmt.Errorf("config/rbac/role.yaml: unexpected kind %q", meta.Kind)
+		}
 	}
 	return nil
 }
