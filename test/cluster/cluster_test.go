@@ -349,11 +349,11 @@ func TestTwoNodes(t *testing.T) {
 		// Both nodes lose the API server while the policy changes: they keep
 		// enforcing the table in force, and apply the change once they reach
 		// the API server again.
-		before := []int{logCount(n1, "keeping the policy in force"), logCount(n2, "keeping the policy in force")}
+		before := []int{logCount(n1, "cannot read the Kubernetes API server"), logCount(n2, "cannot read the Kubernetes API server")}
 		n1.proxy.cut(true)
 		n2.proxy.cut(true)
 		for i, n := range []*node{n1, n2} {
-			waitLogMore(t, n, "keeping the policy in force", before[i], 20*time.Second)
+			waitLogMore(t, n, "cannot read the Kubernetes API server", before[i], 20*time.Second)
 		}
 		updatePolicy(t, ns, func(p *v1alpha1.L7NetworkPolicy) {
 			p.Spec.Rules[0].HTTP[0].Paths = append(p.Spec.Rules[0].HTTP[0].Paths, v1alpha1.PathMatch{Exact: "/admin"})
@@ -390,11 +390,11 @@ func TestTwoNodes(t *testing.T) {
 			{web, s2, "/api/orders", allow}, {web, s2, "/admin", allow},
 			{bot, s1, "/admin", allow}, {bot, s1, "/api/orders", allow}, {bot, s1, "/other", deny},
 		}
-		before := []int{logCount(n1, "keeping the policy in force"), logCount(n2, "keeping the policy in force")}
+		before := []int{logCount(n1, "cannot read the Kubernetes API server"), logCount(n2, "cannot read the Kubernetes API server")}
 		stopAPIServer(t)
 		// The agents notice (watches fail) and keep enforcing.
 		for i, n := range []*node{n1, n2} {
-			waitLogMore(t, n, "keeping the policy in force", before[i], 20*time.Second)
+			waitLogMore(t, n, "cannot read the Kubernetes API server", before[i], 20*time.Second)
 		}
 		checkVerdicts(t, 3, probes...)
 		for _, n := range []*node{n1, n2} {
