@@ -26,7 +26,7 @@ func registered() *metrics {
 		sharedMetrics = &metrics{
 			writes: prometheus.NewCounterVec(prometheus.CounterOpts{
 				Name: "axon_controller_policy_status_writes_total",
-				Help: "L7NetworkPolicy status writes by result (ok; conflict: the cache was behind, tried again; error); a reconcile that changes nothing writes nothing.",
+				Help: "L7NetworkPolicy status writes by result (ok; conflict: the cache was behind, tried again; gone: deleted meanwhile; error); a reconcile that changes nothing writes nothing.",
 			}, []string{"result"}),
 			validations: prometheus.NewCounter(prometheus.CounterOpts{
 				Name: "axon_controller_policy_validations_total",

@@ -81,6 +81,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 				r.metrics.writes.WithLabelValues("conflict").Inc()
 				return ctrl.Result{RequeueAfter: conflictRetry}, nil
 			}
+			if apierrors.IsNotFound(err) {
+				// Deleted since the cache read it: no status to write.
+				r.metrics.writes.WithLabelValues("gone").Inc()
+				return ctrl.Result{}, nil
+			}
 			r.metrics.writes.WithLabelValues("error").Inc()
 			return ctrl.Result{}, fmt.Errorf("writing status: %w", err)
 		}
