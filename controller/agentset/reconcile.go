@@ -3,6 +3,7 @@ package agentset
 import (
 	"context"
 	"fmt"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -95,6 +96,10 @@ func (r *Reconciler) createDefault(ctx context.Context, reader client.Reader) er
 	return nil
 }
 
+// conflictRetry is how soon a status write refused as a conflict is tried
+// again.
+const conflictRetry = 100 * time.Millisecond
+
 // Reconcile applies the DaemonSet of the named AxonAgent and copies the
 // DaemonSet's rollout into the AxonAgent's status.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
@@ -119,6 +124,14 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		}
 	}
 	if err := r.writeStatus(ctx, &a, dsp, applyErr); err != nil {
+		if apierrors.IsConflict(err) && applyErr == nil {
+			// The cache has not seen the last status write (or a spec
+			// edit) yet: not an error, try again once it has.
+			return ctrl.Result{RequeueAfter: conflictRetry}, nil
+		}
+		if apierrors.IsNotFound(err) {
+			return ctrl.Result{}, applyErr // deleted meanwhile
+		}
 		return ctrl.Result{}, err
 	}
 	return ctrl.Result{}, applyErr
