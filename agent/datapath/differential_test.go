@@ -183,7 +183,7 @@ func TestDifferential(t *testing.T) {
 	d := sharedTest(t)
 	tables, perTable := 25, 4000 // 100,000 requests
 	if testing.Short() {
-		tables, perTable = 4, 500 // emulated kernels run this 5-20x slower
+		tables, perTable = 10, 200 // emulated kernels run this 5-20x slower
 	}
 	r := rand.New(rand.NewPCG(42, 7))
 	g := rgen{r}
