@@ -2,22 +2,15 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"io"
 	"net"
 	"net/http"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/axon-dev/axon/api/v1alpha1"
 	"github.com/axon-dev/axon/test/apiserver"
@@ -29,31 +22,7 @@ import (
 // policy's status (Accepted True, Enforced NoPods), answers /healthz and
 // /readyz, and its /metrics has controller-runtime's and its own series.
 func TestServeAgainstARealAPIServer(t *testing.T) {
-	dir, err := apiserver.Assets()
-	if err != nil {
-		apiserver.Require(t, "no etcd and kube-apiserver for envtest: "+err.Error())
-	}
-	env := &envtest.Environment{
-		BinaryAssetsDirectory: dir,
-		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "crds")},
-		ErrorIfCRDPathMissing: true,
-		WebhookInstallOptions: envtest.WebhookInstallOptions{Paths: []string{filepath.Join("..", "..", "config", "webhook")}},
-	}
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatalf("starting envtest: %v", err)
-	}
-	defer env.Stop()
-
-	kc := clientcmdapi.NewConfig()
-	kc.Clusters["envtest"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
-	kc.AuthInfos["envtest"] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData, Token: cfg.BearerToken}
-	kc.Contexts["envtest"] = &clientcmdapi.Context{Cluster: "envtest", AuthInfo: "envtest"}
-	kc.CurrentContext = "envtest"
-	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := clientcmd.WriteToFile(*kc, kubeconfig); err != nil {
-		t.Fatal(err)
-	}
+	env, cfg, kubeconfig := apiserver.StartWithWebhook(t)
 
 	wo := &env.WebhookInstallOptions
 	o := options{
@@ -80,18 +49,8 @@ func TestServeAgainstARealAPIServer(t *testing.T) {
 			t.Error("serve did not stop within 30 s of its context")
 		}
 	}()
-	addr := net.JoinHostPort(wo.LocalServingHost, strconv.Itoa(wo.LocalServingPort))
-	for start := time.Now(); ; time.Sleep(100 * time.Millisecond) {
-		conn, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true})
-		if err == nil {
-			conn.Close()
-			break
-		}
-		if time.Since(start) > 30*time.Second {
-			t.Fatalf("the webhook does not listen on %s: %v", addr, err)
-		}
-	}
-
+	apiserver.WaitWebhook(t, env)
+	p := apiserver.CheckWebhookAdmission(t, ctx, cfg)
 	scheme, err := webhook.Scheme()
 	if err != nil {
 		t.Fatal(err)
@@ -99,27 +58,6 @@ func TestServeAgainstARealAPIServer(t *testing.T) {
 	c, err := client.New(cfg, client.Options{Scheme: scheme})
 	if err != nil {
 		t.Fatal(err)
-	}
-	p := &v1alpha1.L7NetworkPolicy{
-		ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "default"},
-		Spec: v1alpha1.L7NetworkPolicySpec{
-			Ports: []v1alpha1.PortSpec{{Port: 80}},
-			Rules: []v1alpha1.Rule{{HTTP: []v1alpha1.HTTPRule{{Paths: []v1alpha1.PathMatch{{Glob: "/v[12]/*"}}}}}},
-		},
-	}
-	var cerr error
-	for range 20 { // the first create after the CRD install may meet a 429 or 404
-		if cerr = c.Create(ctx, p.DeepCopy()); cerr != nil && strings.Contains(cerr.Error(), "denied the request") {
-			break
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
-	if cerr == nil || !strings.Contains(cerr.Error(), "spec.rules[0].http[0].paths[0].glob") {
-		t.Fatalf("bad glob: got %v", cerr)
-	}
-	p.Spec.Rules[0].HTTP[0].Paths[0].Glob = "/v1/*"
-	if err := c.Create(ctx, p); err != nil {
-		t.Fatalf("good policy refused: %v", err)
 	}
 
 	// The reconcilers run once the Lease is taken.
