@@ -2,12 +2,9 @@ package observe
 
 import (
 	"context"
-	"fmt"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
@@ -40,29 +37,13 @@ http {
 // server and client histogram counts must equal what the clients sent.
 func TestGroundTruthNginx(t *testing.T) {
 	netns.RequireRoot(t)
-	bin, err := exec.LookPath("nginx")
-	if err != nil {
-		t.Skip("nginx not installed (apt-get install nginx-light or nginx)")
-	}
 	cli, srv := netns.Pair(t, "10.88.2.0/24", "client", "10.88.2.1", "server", "10.88.2.2")
-	dir := t.TempDir()
-	os.Chmod(dir, 0o755)
+	addr := netip.AddrPortFrom(srv.Addr, 8080).String()
+	dir := netns.StartNginx(t, srv, nginxConf, addr)
 	os.MkdirAll(filepath.Join(dir, "www"), 0o755)
 	os.WriteFile(filepath.Join(dir, "www", "ok"), []byte("ok from nginx\n"), 0o644)
-	addr := netip.AddrPortFrom(srv.Addr, 8080).String()
-	conf := filepath.Join(dir, "nginx.conf")
-	os.WriteFile(conf, []byte(fmt.Sprintf(nginxConf, dir, addr)), 0o644)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	ng := srv.Command(ctx, bin, "-c", conf, "-e", filepath.Join(dir, "error.log"))
-	// Stop nginx with SIGTERM (fast shutdown: the master ends its workers),
-	// also when the context ends first; SIGKILL would orphan the workers.
-	ng.Cancel = func() error { return ng.Process.Signal(syscall.SIGTERM) }
-	ng.WaitDelay = 5 * time.Second
-	if err := ng.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ng.Process.Signal(syscall.SIGTERM); ng.Wait() })
 	// Wait until it answers (from the client pod, before the observer).
 	for i := 0; ; i++ {
 		r, err := cli.Curl(ctx, "http://"+addr+"/ok")

@@ -1,12 +1,7 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
@@ -39,24 +34,7 @@ http {
 // AXON_REQUIRE_ROOT=1; `make deps` installs it).
 func startNginx(t *testing.T, h, client *netns.Host) string {
 	t.Helper()
-	nginx, err := exec.LookPath("nginx")
-	if err != nil {
-		if os.Getenv("CI") == "true" || os.Getenv("AXON_REQUIRE_ROOT") == "1" {
-			t.Fatal("nginx not installed (make deps, or apt-get install nginx)")
-		}
-		t.Skip("nginx not installed (apt-get install nginx)")
-	}
-	dir := t.TempDir()
-	os.Chmod(dir, 0o755)
-	conf := filepath.Join(dir, "nginx.conf")
-	writeFile(t, dir, "nginx.conf", fmt.Sprintf(observeNginx, dir, h.Addr))
-	ng := h.Command(context.Background(), nginx, "-c", conf, "-e", filepath.Join(dir, "error.log"))
-	if err := ng.Start(); err != nil {
-		t.Fatal(err)
-	}
-	// Stop nginx with SIGTERM (fast shutdown: the master ends its
-	// workers); SIGKILL would orphan the workers.
-	t.Cleanup(func() { ng.Process.Signal(syscall.SIGTERM); ng.Wait() })
+	netns.StartNginx(t, h, observeNginx, h.Addr.String())
 	base := fmt.Sprintf("http://%s:8080", h.Addr)
 	for i := 0; curlOutcome(t, client, base+"/api/orders/0") != "200"; i++ {
 		if i > 50 {
