@@ -1,7 +1,10 @@
 package audit
 
 import (
+	"cmp"
+	"maps"
 	"net/netip"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -101,7 +104,15 @@ func delta(now, last uint64) uint64 {
 func (t *Tally) Add(d datapath.Denials, r Resolver, now time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for k, v := range d.Tuples {
+	// In a fixed order, so that which routes take a policy's last free
+	// places under its cap does not depend on map iteration.
+	keys := slices.SortedFunc(maps.Keys(d.Tuples), func(a, b datapath.DenialKey) int {
+		return cmp.Or(cmp.Compare(a.Rule, b.Rule), cmp.Compare(a.Verdict, b.Verdict),
+			cmp.Compare(a.Endpoint, b.Endpoint), a.Src.Compare(b.Src), cmp.Compare(a.Method, b.Method),
+			cmp.Compare(a.Path, b.Path), cmp.Compare(a.PathLen, b.PathLen))
+	})
+	for _, k := range keys {
+		v := d.Tuples[k]
 		n := delta(v, t.last[k])
 		if n == 0 {
 			continue
