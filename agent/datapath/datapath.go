@@ -23,6 +23,7 @@ type options struct {
 	eventRate uint32
 	noReflect bool
 	logLevel  ebpf.LogLevel
+	limits    Limits // over TableLimits
 }
 
 // Option configures Open.
@@ -30,7 +31,9 @@ type Option func(*options)
 
 // WithPinDir pins the maps under dir (a bpffs directory) and reuses maps
 // already pinned there, so that tables, flows and counters survive a
-// restart of the agent.
+// restart of the agent. Decision maps pinned with other sizes than the
+// limits ask for are replaced by maps of the new sizes holding the table in
+// force (resize.go).
 func WithPinDir(dir string) Option { return func(o *options) { o.pinDir = dir } }
 
 // WithMaxFlows sets the capacity of the flow table: connections to policed
@@ -102,9 +105,25 @@ func Open(opts ...Option) (*Datapath, error) {
 	if o.maxDenial > 0 {
 		spec.Maps[bpf.AxonMapDenials].MaxEntries = o.maxDenial
 	}
+	if err := o.limits.check(); err != nil {
+		return nil, err
+	}
+	lim, err := TableLimits()
+	if err != nil {
+		return nil, err
+	}
+	for name, n := range lim.with(o.limits) {
+		spec.Maps[name].MaxEntries = uint32(2 * n)
+	}
 	copts := &ebpf.CollectionOptions{Programs: ebpf.ProgramOptions{LogLevel: o.logLevel}}
+	var resized *resizeSet
 	if o.pinDir != "" {
 		copts.Maps.PinPath = o.pinDir
+		if resized, err = resizePinned(spec, o.pinDir); err != nil {
+			return nil, fmt.Errorf("resizing pinned maps: %w", err)
+		}
+		defer resized.close()
+		copts.MapReplacements = resized.replacements()
 	} else {
 		for _, m := range spec.Maps {
 			m.Pinning = ebpf.PinNone
@@ -120,6 +139,12 @@ func Open(opts ...Option) (*Datapath, error) {
 			return nil, fmt.Errorf("loading tc programs: maps pinned under %s have another layout (another version of the datapath); remove them to start afresh: %w", o.pinDir, err)
 		}
 		return nil, fmt.Errorf("loading tc programs: %w", err)
+	}
+	if resized != nil {
+		if err := resized.pin(); err != nil {
+			d.objs.Close()
+			return nil, err
+		}
 	}
 	if err := d.readBack(); err != nil {
 		d.objs.Close()

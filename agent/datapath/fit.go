@@ -4,61 +4,34 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"sync"
 
 	"github.com/axon-dev/axon/bpf"
 	"github.com/axon-dev/axon/policy/table"
 )
-
-// Limits are how many entries of each decision map one table may use: half
-// of each map, since the table in force and the next one share it
-// (policy_maps.h rule 1), so that any table that loads can also be
-// replaced by another of its size.
-type Limits map[string]int
-
-var (
-	limitsOnce sync.Once
-	limits     Limits
-	limitsErr  error
-)
-
-// TableLimits reads the decision maps' capacities from the datapath object.
-func TableLimits() (Limits, error) {
-	limitsOnce.Do(func() {
-		spec, err := bpf.LoadAxon()
-		if err != nil {
-			limitsErr = fmt.Errorf("reading map sizes: %w", err)
-			return
-		}
-		limits = Limits{}
-		for _, m := range decisionMaps {
-			if m.genOff < 0 {
-				continue // policed_ports: fixed, one word per port
-			}
-			ms, ok := spec.Maps[m.name]
-			if !ok {
-				limitsErr = fmt.Errorf("reading map sizes: no map %s", m.name)
-				return
-			}
-			limits[m.name] = int(ms.MaxEntries) / 2
-		}
-	})
-	return limits, limitsErr
-}
 
 // Fit reports whether the datapath can load t: every bound of the parser
 // (method and path key lengths, glob candidates per path row, after the
 // rows of MethodAny are merged in) and every decision map holding t beside
 // a table of the same size. The error wraps ErrTableTooLarge and names the
 // limit and the figure. Apply checks the same bounds, too late for a user.
+// The map sizes are this process's (TableLimits: the defaults, or the
+// --max-* flags given to SetLimits).
 func Fit(t *table.Table) error {
 	lim, err := TableLimits()
 	if err != nil {
 		return err
 	}
+	return lim.Fit(t)
+}
+
+// Fit is the package's Fit against the map sizes l.
+func (lim Limits) Fit(t *table.Table) error {
 	var errs []string
 	count := func(m string, n int, what, hint string) {
 		if max := lim[m]; n > max {
+			if f := flagFor(m); f != "" {
+				hint += fmt.Sprintf(", or raise --%s (now %d) on the agent and on axon policy compile", f, max)
+			}
 			errs = append(errs, fmt.Sprintf("%d %s, at most %d (map %s holds %d: the table in force and the next one); %s",
 				n, what, max, m, 2*max, hint))
 		}
