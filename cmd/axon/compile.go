@@ -17,8 +17,12 @@ import (
 func compileCmd(ctx context.Context, args []string, out io.Writer) (int, error) {
 	fs := flag.NewFlagSet("compile", flag.ContinueOnError)
 	bundles := bundleFlag(fs)
+	sizes := sizeFlags(fs)
 	pos, err := dirArg(fs, args, 1, "DIR")
 	if err != nil {
+		return exitUsage, err
+	}
+	if err := sizes(); err != nil {
 		return exitUsage, err
 	}
 	l, err := load(ctx, pos[0], *bundles, out)

@@ -20,8 +20,12 @@ func explainCmd(ctx context.Context, args []string, out io.Writer) (int, error) 
 	fs := flag.NewFlagSet("explain", flag.ContinueOnError)
 	from := fs.String("from", "", "source: IP, namespace/pod, pod name or app label")
 	to := fs.String("to", "", "destination HOST:PORT, host as in --from")
+	sizes := sizeFlags(fs)
 	pos, err := dirArg(fs, args, 2, `DIR and "METHOD TARGET"`)
 	if err != nil {
+		return exitUsage, err
+	}
+	if err := sizes(); err != nil {
 		return exitUsage, err
 	}
 	if *from == "" || *to == "" {

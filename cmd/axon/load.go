@@ -96,3 +96,17 @@ func readBundle(ctx context.Context, src string) (*bundle.Bundle, error) {
 	}
 	return bundle.Load(src)
 }
+
+// sizeFlags adds the agent's map size flags (--max-path-rows ...) to fs: a
+// table is checked against the sizes the agent will run with. The returned
+// function, called after parsing, sets them for this process.
+func sizeFlags(fs *flag.FlagSet) func() error {
+	get := datapath.RegisterLimitFlags(fs)
+	return func() error {
+		l, err := get()
+		if err != nil {
+			return fmt.Errorf("%w: %v", errUsage, err)
+		}
+		return datapath.SetLimits(l)
+	}
+}

@@ -28,6 +28,8 @@ const usage = `usage:
                                                what each Audit-mode policy would deny
   axon top --agent URL... [--interval D]       live decisions and RED per workload
 (observe, audit report and top take -o table|json and --color auto|always|never)
+(policy commands take the agent's map sizes: --max-path-rows N, --max-source-classes N,
+ --max-pod-ips N; a table is refused when it would not load into an agent run with them)
 `
 
 // errUsage marks errors for which the usage text is printed.

@@ -278,3 +278,22 @@ func TestCompileRefusesWhatTheDatapathCannotLoad(t *testing.T) {
 		t.Errorf("exit %d, want %d and the glob limit:\n%s", code, exitFail, out)
 	}
 }
+
+// --max-path-rows checks the table against the size the agent will run
+// with: the examples (a few dozen path rows) are refused at 5 rows, naming
+// the flag, and compile again without it.
+func TestCompileChecksTheAgentsMapSizes(t *testing.T) {
+	code, out := axon(t, "policy", "compile", "--max-path-rows", "5", examples)
+	if code != exitFail || !strings.Contains(out, "at most 5") || !strings.Contains(out, "raise --max-path-rows") {
+		t.Errorf("--max-path-rows 5: exit %d, want %d naming the limit and the flag:\n%s", code, exitFail, out)
+	}
+	if code, out := axon(t, "policy", "compile", examples); code != exitOK {
+		t.Errorf("without the flag after it: exit %d:\n%s", code, out)
+	}
+	if code, out := axon(t, "policy", "compile", "--max-path-rows", "100000", examples); code != exitOK {
+		t.Errorf("--max-path-rows 100000: exit %d:\n%s", code, out)
+	}
+	if code, out := axon(t, "policy", "compile", "--max-path-rows", "0", examples); code != exitUsage || !strings.Contains(out, "--max-path-rows 0") {
+		t.Errorf("--max-path-rows 0: exit %d, want %d:\n%s", code, exitUsage, out)
+	}
+}

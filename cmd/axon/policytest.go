@@ -28,8 +28,12 @@ import (
 func testCmd(ctx context.Context, args []string, out io.Writer) (int, error) {
 	fs := flag.NewFlagSet("test", flag.ContinueOnError)
 	bundles := bundleFlag(fs)
+	sizes := sizeFlags(fs)
 	pos, err := parseArgs(fs, args)
 	if err != nil {
+		return exitUsage, err
+	}
+	if err := sizes(); err != nil {
 		return exitUsage, err
 	}
 	dir := ""
