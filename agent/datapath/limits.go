@@ -149,7 +149,7 @@ func RegisterLimitFlags(fs *flag.FlagSet) func() (Limits, error) {
 	def, err := DefaultLimits()
 	vals := make([]*int, len(LimitFlags))
 	for i, f := range LimitFlags {
-		vals[i] = fs.Int(f.Name, def[f.Map], f.Usage+" (raise it when a table is refused for its size; memory: docs/map-sizes.md)")
+		vals[i] = fs.Int(f.Name, def[f.Map], f.Usage+" (raise it when a table is refused for its size; kernel and agent memory: agent/README.md, Map sizes)")
 	}
 	return func() (Limits, error) {
 		if err != nil {

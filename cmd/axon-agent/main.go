@@ -21,6 +21,8 @@ import (
 	"github.com/axon-dev/axon/agent"
 	"github.com/axon-dev/axon/agent/attach"
 	"github.com/axon-dev/axon/agent/cluster"
+	"github.com/axon-dev/axon/agent/datapath"
+	"github.com/axon-dev/axon/bpf"
 	"github.com/axon-dev/axon/policy/bundle"
 	"github.com/axon-dev/axon/policy/source"
 )
@@ -59,7 +61,7 @@ func run(args []string) int {
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	logDecisions := fs.Bool("log-decisions", false, "log every deny and audit_deny decision (rate-limited by the datapath)")
-	maxFlows := fs.Uint("max-flows", 65536, "connections to policed endpoints tracked at once; when full, new ones to enforced endpoints are refused (a new size needs fresh pins: axon-agent cleanup)")
+	maxFlows := fs.Uint("max-flows", 65536, "connections to policed endpoints tracked at once; when full, new ones to enforced endpoints are refused (a new size needs fresh pins: axon-agent cleanup; new --max-path-rows, --max-source-classes, --max-pod-ips do not)")
 	var bundles []string
 	fs.Func("bundle", "OPA bundle whose .rego modules and data the policies may use (spec.rego.file: its path in the bundle): a directory, a .tar.gz from `opa build`, or an http(s) bundle service URL polled with ETags; repeatable", func(s string) error {
 		bundles = append(bundles, s)
@@ -71,6 +73,7 @@ func run(args []string) int {
 	nodeName := fs.String("node-name", os.Getenv("NODE_NAME"), "cluster mode: this node's name (spec.nodeName of its pods); default $NODE_NAME")
 	heartbeat := fs.Duration("heartbeat", cluster.DefaultHeartbeat, "cluster mode: renewal period of this node's AxonNodeStatus when nothing in it changes")
 	eventRate := fs.Uint("event-rate", 1000, "deny and audit_deny events per second and CPU the datapath sends to the log and /v1/events (counts are exact whatever the rate)")
+	sizes := datapath.RegisterLimitFlags(fs)
 	observeHTTP := fs.Bool("observe", true, "observe the HTTP traffic of pods an HTTPMonitor selects (RED metrics on /metrics); nothing is attached while no pod is monitored")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: axon-agent --policy-dir DIR --attach IFACE[,IFACE...] [--metrics-addr HOST:PORT]\n"+
@@ -100,6 +103,16 @@ func run(args []string) int {
 		return 2
 	}
 	am, err := attach.ParseMode(*mode)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "axon-agent:", err)
+		return 2
+	}
+	// The decision maps are sized by the --max-* flags, and every table is
+	// checked against the same sizes (datapath.Fit) before it is applied.
+	lim, err := sizes()
+	if err == nil {
+		err = datapath.SetLimits(lim)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "axon-agent:", err)
 		return 2
@@ -172,6 +185,10 @@ func run(args []string) int {
 		objects = src.Set
 	}
 	cfg.Objects = objects
+	if l, err := datapath.TableLimits(); err == nil {
+		log.Info("table sizes", "max_path_rows", l[bpf.AxonMapPaths], "max_source_classes", l[bpf.AxonMapClasses],
+			"max_pod_ips", l[bpf.AxonMapPodIps])
+	}
 	dp, dpErr := openDatapath(*pinDir, uint32(*maxFlows), uint32(*eventRate), log)
 	var a *agent.Agent
 	if dpErr != nil {

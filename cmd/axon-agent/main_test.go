@@ -17,6 +17,8 @@ func TestBadCommandLinesExitWithUsage(t *testing.T) {
 		"unknown attach mode": {"--policy-dir", dir, "--attach", "eth0", "--attach-mode", "xdp"},
 		"unknown log format":  {"--policy-dir", dir, "--attach", "eth0", "--log-format", "yaml"},
 		"stray argument":      {"--policy-dir", dir, "--attach", "eth0", "extra"},
+		"no path rows":        {"--policy-dir", dir, "--attach", "eth0", "--max-path-rows", "0"},
+		"too many classes":    {"--policy-dir", dir, "--attach", "eth0", "--max-source-classes", "1000000000"},
 	}
 	devnull, _ := os.Open(os.DevNull)
 	defer devnull.Close()
