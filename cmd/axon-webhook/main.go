@@ -28,6 +28,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
+	"github.com/axon-dev/axon/agent/datapath"
 	"github.com/axon-dev/axon/webhook"
 )
 
@@ -41,7 +42,18 @@ func run(args []string) int {
 	healthAddr := fs.String("health-addr", ":8081", "HOST:PORT for /healthz and /readyz (0 disables)")
 	metricsAddr := fs.String("metrics-addr", "0", "HOST:PORT for controller-runtime's /metrics (0 disables)")
 	kubeconfig := fs.String("kubeconfig", "", "kubeconfig file (default: in-cluster config, then $KUBECONFIG)")
+	// A policy is refused when it alone would not fit the agents' maps:
+	// give the webhook the agents' --max-* flags.
+	sizes := datapath.RegisterLimitFlags(fs)
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	lim, err := sizes()
+	if err == nil {
+		err = datapath.SetLimits(lim)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "axon-webhook:", err)
 		return 2
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
