@@ -44,14 +44,14 @@ func startAgent(bin, work, pinDir, policyDir string, observe bool, logName strin
 	return a, nil
 }
 
-// launchAgent starts the agent without waiting for it.
-func launchAgent(bin, work, pinDir, policyDir string, observe bool, logName string) (*agentProc, error) {
+// launchAgent starts the agent without waiting for it; extra are more flags.
+func launchAgent(bin, work, pinDir, policyDir string, observe bool, logName string, extra ...string) (*agentProc, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
 	}
-	c := exec.Command(bin, "--policy-dir", policyDir, "--attach", srvPort, "--metrics-addr", addr,
-		"--pin-dir", pinDir, "--observe="+strconv.FormatBool(observe))
+	c := exec.Command(bin, append([]string{"--policy-dir", policyDir, "--attach", srvPort, "--metrics-addr", addr,
+		"--pin-dir", pinDir, "--observe=" + strconv.FormatBool(observe)}, extra...)...)
 	d, err := startDaemon("axon-agent", filepath.Join(work, logName), c)
 	if err != nil {
 		return nil, err

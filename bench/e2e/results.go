@@ -298,14 +298,8 @@ func (r *results) controlMarkdown(b *strings.Builder) {
 		fmt.Fprintf(b, "| %d | %v [%v-%v] | %v |\n", c.changed, median(c.delays).Round(time.Millisecond),
 			lo.Round(time.Millisecond), hi.Round(time.Millisecond), median(c.writes).Round(time.Millisecond))
 	}
-	fmt.Fprintf(b, "\nAgent VmHWM after these changes: %d MiB.\n\n### Agent memory (VmHWM)\n\n| folder | path rows | VmHWM | outcome |\n|---|---|---|---|\n", r.cpHWM>>20)
-	for _, m := range r.mem {
-		out := "applied"
-		if m.err != "" {
-			out = m.err
-		}
-		fmt.Fprintf(b, "| %d policies x 10 rules, %d pods | %.0f | %d MiB | %s |\n", m.policies, m.pods, m.rows, m.hwm>>20, strings.ReplaceAll(out, "|", "/"))
-	}
+	fmt.Fprintf(b, "\nAgent VmHWM after these changes: %d MiB.\n", r.cpHWM>>20)
+	r.memoryMarkdown(b)
 }
 
 func (r *results) goalsMarkdown(b *strings.Builder) {
