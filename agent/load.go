@@ -12,8 +12,9 @@ import (
 	"github.com/axon-dev/axon/policy/table"
 )
 
-// compileTimeout bounds one compilation of a policy directory.
-const compileTimeout = time.Minute
+// CompileTimeout bounds one compilation of a policy directory (the agent's
+// --compile-timeout: a table of a million rows may need more).
+var CompileTimeout = time.Minute
 
 // LoadDir reads the policy directory with policy/source and compiles it,
 // keeping the IDs of prev where it can. Any error-severity problem in any
@@ -82,7 +83,7 @@ func CompileSet(set *source.Set, problems source.Problems, prev *table.Table, ca
 	if cache != nil {
 		opts = append(opts, compiler.WithCache(cache))
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), compileTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), CompileTimeout)
 	defer cancel()
 	t, err := compiler.Compile(ctx, set.Input(), opts...)
 	if err != nil {

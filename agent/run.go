@@ -60,7 +60,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		wg.Go(func() { a.expireFlows(ctx, fe) })
 	}
 	// Attachments are checked and restored on their own goroutine: a reload
-	// may compile for up to compileTimeout, and an interface recreated
+	// may compile for up to CompileTimeout, and an interface recreated
 	// meanwhile must not wait for it.
 	wg.Go(func() { a.keepAttached(ctx) })
 

@@ -74,6 +74,7 @@ func run(args []string) int {
 	heartbeat := fs.Duration("heartbeat", cluster.DefaultHeartbeat, "cluster mode: renewal period of this node's AxonNodeStatus when nothing in it changes")
 	eventRate := fs.Uint("event-rate", 1000, "deny and audit_deny events per second and CPU the datapath sends to the log and /v1/events (counts are exact whatever the rate)")
 	sizes := datapath.RegisterLimitFlags(fs)
+	compileTimeout := fs.Duration("compile-timeout", agent.CompileTimeout, "longest compilation of the policy set; one that takes longer fails like a broken file (the table in force stays)")
 	observeHTTP := fs.Bool("observe", true, "observe the HTTP traffic of pods an HTTPMonitor selects (RED metrics on /metrics); nothing is attached while no pod is monitored")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: axon-agent --policy-dir DIR --attach IFACE[,IFACE...] [--metrics-addr HOST:PORT]\n"+
@@ -107,6 +108,11 @@ func run(args []string) int {
 		fmt.Fprintln(os.Stderr, "axon-agent:", err)
 		return 2
 	}
+	if *compileTimeout <= 0 {
+		fmt.Fprintln(os.Stderr, "axon-agent: --compile-timeout must be positive")
+		return 2
+	}
+	agent.CompileTimeout = *compileTimeout
 	// The decision maps are sized by the --max-* flags, and every table is
 	// checked against the same sizes (datapath.Fit) before it is applied.
 	lim, err := sizes()
