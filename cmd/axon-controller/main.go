@@ -38,6 +38,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
+	"github.com/axon-dev/axon/agent/datapath"
 	"github.com/axon-dev/axon/controller/agentset"
 	"github.com/axon-dev/axon/controller/webhookcert"
 	"github.com/axon-dev/axon/webhook"
@@ -87,7 +88,18 @@ func run(args []string) int {
 	fs.StringVar(&o.webhookSecret, "webhook-secret", "axon-webhook-tls", "Secret in --namespace that holds the webhook's CA and serving certificate")
 	fs.StringVar(&o.webhookService, "webhook-service", "axon-webhook", "Service in --namespace that the certificate names")
 	showVersion := fs.Bool("version", false, "print the version and exit")
+	// The webhook refuses a policy that alone would not fit the agents'
+	// maps: give it the agents' --max-* flags.
+	sizes := datapath.RegisterLimitFlags(fs)
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	lim, err := sizes()
+	if err == nil {
+		err = datapath.SetLimits(lim)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "axon-controller:", err)
 		return 2
 	}
 	if *showVersion {
