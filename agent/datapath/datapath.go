@@ -136,7 +136,7 @@ func Open(opts ...Option) (*Datapath, error) {
 			return nil, fmt.Errorf("loading tc programs: %+v", ve)
 		}
 		if errors.Is(err, ebpf.ErrMapIncompatible) {
-			return nil, fmt.Errorf("loading tc programs: maps pinned under %s have another layout (another version of the datapath); remove them to start afresh: %w", o.pinDir, err)
+			return nil, fmt.Errorf("loading tc programs: maps pinned under %s have another layout (another version of the datapath) or another --max-flows; remove them (axon-agent cleanup) to start afresh: %w", o.pinDir, err)
 		}
 		return nil, fmt.Errorf("loading tc programs: %w", err)
 	}
