@@ -23,4 +23,10 @@
 // reading, as a diff against what that generation held, then flips; a packet
 // is decided wholly by one table. With WithPinDir the maps (tables, flows,
 // counters) survive the process and Open reads back what they hold.
+//
+// The decision maps are sized at load by Limits (entries one table may use;
+// each map holds twice as many): the object's defaults, SetLimits for the
+// process (the agent's --max-* flags, LimitFlags), or WithLimits. Fit checks
+// a table against the same sizes before it is applied; Open replaces pinned
+// maps of other sizes by copies holding the table in force (resize.go).
 package datapath

@@ -24,7 +24,7 @@ func Fit(t *table.Table) error {
 	return lim.Fit(t)
 }
 
-// Fit is the package's Fit against the map sizes l.
+// Fit is the package's Fit against the map sizes lim.
 func (lim Limits) Fit(t *table.Table) error {
 	var errs []string
 	count := func(m string, n int, what, hint string) {
