@@ -111,3 +111,8 @@ func globError(t *table.Table, r table.PathRow) string {
 		"rules: %s; give some of them a literal path prefix before the first wildcard, or merge them",
 		len(r.Globs), where, method, r.Class, r.Prefix, maxRowGlobs, maxRowGlobs, strings.Join(names, ", "))
 }
+
+// MapPathRows is how many entries t takes in the paths map: its path rows
+// once MethodAny's are merged into each method's (what Fit counts against
+// the path rows limit).
+func MapPathRows(t *table.Table) int { return len(mergeRows(t.Paths)) }

@@ -9,7 +9,9 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/axon-dev/axon/agent/datapath"
 	"github.com/axon-dev/axon/api/v1alpha1"
+	"github.com/axon-dev/axon/bpf"
 	"github.com/axon-dev/axon/policy/table"
 )
 
@@ -104,7 +106,9 @@ func summarize(out io.Writer, l *loaded) {
 	for _, r := range t.Paths {
 		globs += len(r.Globs)
 	}
-	fmt.Fprintf(out, "rows: %d source classes, %d path rows, %d glob tests\n", len(t.Classes), len(t.Paths), globs)
+	lim, _ := datapath.TableLimits()
+	fmt.Fprintf(out, "rows: %d source classes (at most %d), %d path rows (%d in the paths map, at most %d), %d glob tests\n",
+		len(t.Classes), lim[bpf.AxonMapClasses], len(t.Paths), datapath.MapPathRows(t), lim[bpf.AxonMapPaths], globs)
 	if w := len(l.problems.Warnings()) + len(t.Warnings); w > 0 {
 		fmt.Fprintf(out, "warnings: %d (above)\n", w)
 	}
