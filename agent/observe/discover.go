@@ -38,11 +38,14 @@ func NetnsOfIPs(ips []netip.Addr) (map[netip.Addr]uint32, error) {
 		if err != nil || seen[ino] {
 			continue
 		}
-		seen[ino] = true
 		addrs, err := addrsIn(p)
 		if err != nil {
-			continue // the process exited or the namespace went away
+			// The process exited or the namespace went away, or the
+			// dump failed: the namespace stays unseen, so another path
+			// to it (a process in it) is still tried.
+			continue
 		}
+		seen[ino] = true
 		for _, a := range addrs {
 			if want[a] {
 				out[a] = ino
@@ -64,8 +67,19 @@ func inodeOf(path string) (uint32, error) {
 }
 
 // addrsIn lists the interface addresses of the namespace at path through
-// netlink, without switching threads.
-func addrsIn(path string) ([]netip.Addr, error) {
+// netlink, without switching threads. A dump that fails (netlink reports a
+// dump that addresses changed during as interrupted) is tried again: a pod
+// missed here goes unobserved until the next refresh.
+func addrsIn(path string) (addrs []netip.Addr, err error) {
+	for range 3 {
+		if addrs, err = addrsOnce(path); err == nil || os.IsNotExist(err) {
+			break
+		}
+	}
+	return addrs, err
+}
+
+func addrsOnce(path string) ([]netip.Addr, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err

@@ -39,6 +39,14 @@ func startObserver(t *testing.T, pods []Pod) *observed {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Every pod of a test is a namespace of the test: one not found would
+	// go unobserved (and its requests silently missing from the counts).
+	for _, ip := range ips {
+		if _, ok := where[ip.Unmap()]; !ok {
+			t.Fatalf("no network namespace found for pod IP %v (found %v)", ip, where)
+		}
+	}
+	t.Logf("pod namespaces: %v", where)
 	var table PodTable
 	mon := table.Set(pods, where)
 	if len(mon) == 0 {
@@ -184,6 +192,9 @@ func (o *observed) lossReport(t *testing.T) string {
 				}
 			}
 		}
+	}
+	if st, err := o.prog.Stats(); err == nil {
+		fmt.Fprintf(&b, "kernel counters (enum axs_stat): %v", st)
 	}
 	return b.String()
 }

@@ -12,7 +12,9 @@ import (
 )
 
 // nginxConf serves /ok from a file (sendfile), /missing as a real 404,
-// /fail as 500 and /api/orders/ as 200, keep-alive and pipelining on.
+// /fail as 500 and /api/orders/ as 200, keep-alive and pipelining on. Every
+// path nginx writes is in the test's folder (the kernel matrix's guests have
+// no /var/lib/nginx).
 const nginxConf = `daemon off;
 master_process on;
 worker_processes 2;
@@ -22,6 +24,11 @@ error_log %[1]s/error.log;
 events { worker_connections 64; }
 http {
 	access_log %[1]s/access.log;
+	client_body_temp_path %[1]s/body;
+	proxy_temp_path %[1]s/proxy;
+	fastcgi_temp_path %[1]s/fastcgi;
+	uwsgi_temp_path %[1]s/uwsgi;
+	scgi_temp_path %[1]s/scgi;
 	sendfile on;
 	server {
 		listen %[2]s;

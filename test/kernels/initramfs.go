@@ -51,6 +51,13 @@ func WriteInitramfs(out, initBin, modulesDir string, bins []TestBinary, testArgs
 			return err
 		}
 	}
+	if len(tools) > 0 {
+		// A user database for host programs that look users up (nginx's
+		// getpwnam of its worker user); glibc reads the files without
+		// an nsswitch.conf.
+		c.File("etc/passwd", 0o644, []byte("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"))
+		c.File("etc/group", 0o644, []byte("root:x:0:\nnogroup:x:65534:\n"))
+	}
 	c.File("tests/args", 0o644, []byte(strings.Join(testArgs, "\n")+"\n"))
 	if err := c.Close(); err != nil {
 		f.Close()

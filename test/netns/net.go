@@ -90,7 +90,7 @@ func (n *Net) AddHost(name, addr string) *Host {
 	mustIP(t, "link", "set", h.Port, "master", n.Bridge)
 	mustIP(t, "link", "set", h.Port, "up")
 	mustIP(t, "-n", h.NS, "link", "set", peer, "name", h.Iface)
-	mustIP(t, "-n", h.NS, "addr", "add", fmt.Sprintf("%s/%d", a, n.Prefix.Bits()), "dev", h.Iface)
+	mustIP(t, append([]string{"-n", h.NS, "addr", "add", fmt.Sprintf("%s/%d", a, n.Prefix.Bits()), "dev", h.Iface}, noDAD(a)...)...)
 	mustIP(t, "-n", h.NS, "link", "set", h.Iface, "up")
 	mustIP(t, "-n", h.NS, "link", "set", "lo", "up")
 	mustIP(t, "-n", h.NS, "route", "add", "default", "via", n.GatewayAddr().String())
@@ -121,11 +121,24 @@ func Pair(t testing.TB, subnet, nameA, addrA, nameB, addrB string) (*Host, *Host
 	a, b := hosts[0], hosts[1]
 	mustIP(t, "link", "add", a.Iface, "netns", a.NS, "type", "veth", "peer", "name", b.Iface, "netns", b.NS)
 	for _, h := range hosts {
-		mustIP(t, "-n", h.NS, "addr", "add", fmt.Sprintf("%s/%d", h.Addr, prefix.Bits()), "dev", h.Iface)
+		mustIP(t, append([]string{"-n", h.NS, "addr", "add", fmt.Sprintf("%s/%d", h.Addr, prefix.Bits()), "dev", h.Iface}, noDAD(h.Addr)...)...)
 		mustIP(t, "-n", h.NS, "link", "set", h.Iface, "up")
 		mustIP(t, "-n", h.NS, "link", "set", "lo", "up")
 	}
 	return a, b
+}
+
+// noDAD is the "ip addr add" option that makes an IPv6 address usable at
+// once. Without it the address stays tentative during duplicate address
+// detection (about 1 s after the link comes up, a random part of it per
+// address): a host whose address is still tentative connects from its
+// link-local address, so its peer sees an address no test host has, and a
+// server cannot bind it yet. Test addresses are unique by construction.
+func noDAD(a netip.Addr) []string {
+	if a.Is4() || a.Is4In6() {
+		return nil
+	}
+	return []string{"nodad"}
 }
 
 // Host is a network namespace with one interface in a test topology.

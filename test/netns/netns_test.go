@@ -3,6 +3,7 @@ package netns
 import (
 	"context"
 	"io"
+	"net"
 	"testing"
 	"time"
 )
@@ -74,5 +75,37 @@ func TestCleanupRemovesEverything(t *testing.T) {
 		if err := ip(args...); err == nil {
 			t.Errorf("ip %v still succeeds after cleanup", args)
 		}
+	}
+}
+
+// An IPv6 pair is usable at once: the server can bind its address and sees
+// the client's own address as the peer, not the client's link-local one
+// (which it would while the client's address is still tentative).
+func TestPairIPv6Ready(t *testing.T) {
+	a, b := Pair(t, "fd98:1::/64", "a", "fd98:1::1", "b", "fd98:1::2")
+	l, err := b.Listen("tcp", "[fd98:1::2]:80")
+	if err != nil {
+		t.Fatalf("binding the server's address right after Pair: %v", err)
+	}
+	defer l.Close()
+	peer := make(chan string, 1)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			peer <- err.Error()
+			return
+		}
+		peer <- c.RemoteAddr().(*net.TCPAddr).IP.String()
+		c.Close()
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := a.DialContext(ctx, "tcp", "[fd98:1::2]:80")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if got := <-peer; got != "fd98:1::1" {
+		t.Fatalf("server saw the client at %s, want fd98:1::1", got)
 	}
 }
