@@ -21,6 +21,7 @@ import (
 	"github.com/axon-dev/axon/agent"
 	"github.com/axon-dev/axon/agent/attach"
 	"github.com/axon-dev/axon/agent/cluster"
+	"github.com/axon-dev/axon/agent/observe"
 	"github.com/axon-dev/axon/policy/bundle"
 	"github.com/axon-dev/axon/policy/source"
 )
@@ -72,6 +73,7 @@ func run(args []string) int {
 	heartbeat := fs.Duration("heartbeat", cluster.DefaultHeartbeat, "cluster mode: renewal period of this node's AxonNodeStatus when nothing in it changes")
 	eventRate := fs.Uint("event-rate", 1000, "deny and audit_deny events per second and CPU the datapath sends to the log and /v1/events (counts are exact whatever the rate)")
 	observeHTTP := fs.Bool("observe", true, "observe the HTTP traffic of pods an HTTPMonitor selects (RED metrics on /metrics); nothing is attached while no pod is monitored")
+	observeHooks := fs.String("observe-hooks", "auto", "tracepoints the observer runs on: socket (the kernel's socket read/write tracepoints, Linux 6.3+), syscall (every syscall's return, older kernels), or auto (socket where the kernel has them)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: axon-agent --policy-dir DIR --attach IFACE[,IFACE...] [--metrics-addr HOST:PORT]\n"+
 			"       axon-agent --kubeconfig FILE | --in-cluster [--node-name NODE] [--attach IFACE,...]\n"+
@@ -100,6 +102,11 @@ func run(args []string) int {
 		return 2
 	}
 	am, err := attach.ParseMode(*mode)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "axon-agent:", err)
+		return 2
+	}
+	hooks, err := observe.ParseHooks(*observeHooks)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "axon-agent:", err)
 		return 2
@@ -204,7 +211,7 @@ func run(args []string) int {
 	}
 	if *observeHTTP {
 		octx, stopObserver := context.WithCancel(ctx)
-		wait := startObserver(octx, a, objects, log)
+		wait := startObserver(octx, a, objects, hooks, log)
 		defer func() { stopObserver(); wait() }()
 	}
 	if err := a.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
