@@ -1,15 +1,23 @@
 //go:build ignore
 
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
-/* The Axon socket-level observer: BTF raw tracepoints on syscall entry and
- * exit that copy the first bytes of every buffer a monitored process reads
- * from or writes to a TCP socket when the buffer starts an HTTP/1.x message
- * (or continues one on a connection that carried HTTP), timestamp it, and
- * send it to the agent through a ring buffer (docs/observability.md).
+/* The Axon socket-level observer: BTF raw tracepoints that copy the first
+ * bytes of every buffer a monitored process reads from or writes to a TCP
+ * socket when the buffer starts an HTTP/1.x message (or continues one on a
+ * connection that carried HTTP), timestamp it, and send it to the agent
+ * through a ring buffer (docs/observability.md).
  *
- * Cost for processes that are not monitored: a switch on the syscall number,
- * then the calling task's network namespace inode: the host's are rejected
- * by value, others by one bit of an array map. Nothing else runs for them. */
+ * Two sets of hooks, chosen by the agent at load time:
+ * - Linux 6.3+: sock_recv_length and sock_send_length, which the kernel
+ *   fires on socket reads and writes only: processes that do no socket I/O
+ *   never run them, and the socket is an argument.
+ * - Older kernels: sys_exit, on every syscall's return, with the socket
+ *   found through the task's fd table.
+ * Both run inet_sock_set_state for the end of a connection. Cost for
+ * processes that are not monitored: the calling task's network namespace
+ * inode (the host's are rejected by value, others by one bit of an array
+ * map), after a switch on the syscall number on the sys_exit path. Nothing
+ * else runs for them. */
 #include <linux/bpf.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_helpers.h>
@@ -22,13 +30,14 @@ char __license[] SEC("license") = "Dual BSD/GPL";
 #define AXS_AF_INET	2
 #define AXS_AF_INET6	10
 #define AXS_SOCK_STREAM 1
+#define AXS_MSG_PEEK	2
+#define AXS_TCP_CLOSE	7
 #define AXS_S_IFMT	00170000
 #define AXS_S_IFSOCK	0140000
 
 /* x86_64 syscall numbers (the object is built for x86_64). */
 #define AXS_NR_READ	0
 #define AXS_NR_WRITE	1
-#define AXS_NR_CLOSE	3
 #define AXS_NR_READV	19
 #define AXS_NR_WRITEV	20
 #define AXS_NR_SENDTO	44
@@ -64,9 +73,8 @@ static __always_inline __u32 axs_netns_inum(void)
  * monitored: the host's (a static inode number) never is; other namespaces
  * are looked up in the axs_netns_bits bitmap (an array lookup the verifier
  * inlines), or in the axs_netns hash beyond its range. */
-static __always_inline int axs_monitored(__u32 *inum)
+static __always_inline int axs_netns_monitored(__u32 *inum)
 {
-	*inum = axs_netns_inum();
 	if (*inum < AXS_NETNS_DYN_FIRST)
 		return 0; /* a namespace created at boot: the host's, never a pod's */
 	__u32 idx = *inum - AXS_NETNS_DYN_FIRST;
@@ -76,6 +84,12 @@ static __always_inline int axs_monitored(__u32 *inum)
 		return bits && (*bits >> (idx & 63)) & 1;
 	}
 	return bpf_map_lookup_elem(&axs_netns, inum) != 0;
+}
+
+static __always_inline int axs_monitored(__u32 *inum)
+{
+	*inum = axs_netns_inum();
+	return axs_netns_monitored(inum);
 }
 
 /* axs_wakeup: wake the agent's reader only once AXS_WAKEUP_BYTES are
@@ -122,6 +136,18 @@ static __always_inline int axs_http_start(const __u8 *b)
 	return 0;
 }
 
+/* axs_tcp_sock returns sk if it is a TCP (stream) socket of an IP family,
+ * else 0. */
+static __always_inline struct sock *axs_tcp_sock(struct sock *sk)
+{
+	if (!sk || BPF_CORE_READ(sk, sk_type) != AXS_SOCK_STREAM)
+		return 0;
+	__u16 fam = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (fam != AXS_AF_INET && fam != AXS_AF_INET6)
+		return 0;
+	return sk;
+}
+
 /* axs_fd_sock returns the struct sock behind fd of the calling task if fd is
  * a TCP (stream) socket of an IP family, else 0. */
 static __always_inline struct sock *axs_fd_sock(__u32 fd)
@@ -137,27 +163,71 @@ static __always_inline struct sock *axs_fd_sock(__u32 fd)
 	if ((BPF_CORE_READ(f, f_inode, i_mode) & AXS_S_IFMT) != AXS_S_IFSOCK)
 		return 0;
 	struct socket *so = BPF_CORE_READ(f, private_data);
-	struct sock *sk = BPF_CORE_READ(so, sk);
-	if (!sk || BPF_CORE_READ(sk, sk_type) != AXS_SOCK_STREAM)
-		return 0;
-	__u16 fam = BPF_CORE_READ(sk, __sk_common.skc_family);
-	if (fam != AXS_AF_INET && fam != AXS_AF_INET6)
-		return 0;
-	return sk;
+	return axs_tcp_sock(BPF_CORE_READ(so, sk));
+}
+
+/* axs_fill fills the header of event e of connection c (key). */
+static __always_inline void axs_fill(struct axs_event *e, struct axs_conn *c, __u64 key)
+{
+	e->family = c->family;
+	e->lport = c->lport;
+	e->rport = c->rport;
+	e->netns = c->netns;
+	e->tgid = c->tgid;
+	e->seq = ++c->seq; /* no fetch atomics before 5.12; events of one connection rarely race */
+	e->pad1 = 0;
+	e->ts = bpf_ktime_get_ns();
+	e->conn = key;
+	__builtin_memcpy(e->laddr, c->laddr, 16);
+	__builtin_memcpy(e->raddr, c->raddr, 16);
+}
+
+/* axs_end forgets connection key (c: its entry, looked up) and tells user
+ * space (requests still waiting for a response are counted there). Only
+ * the caller whose delete succeeds sends the event, so a connection ends
+ * once however many paths see it end. */
+static __always_inline void axs_end(__u64 key, struct axs_conn *c)
+{
+	struct axs_conn last = *c;
+	if (bpf_map_delete_elem(&axs_conns, &key))
+		return; /* another path ended it */
+	struct axs_event *e =
+	    bpf_ringbuf_reserve(&axs_events, __builtin_offsetof(struct axs_event, data), 0);
+	if (!e) {
+		axs_count(AXS_STAT_RINGBUF_FULL);
+		return;
+	}
+	e->type = AXS_EV_CLOSE;
+	e->dir = 0;
+	e->flags = 0;
+	e->total = 0;
+	e->cap = 0;
+	axs_fill(e, &last, key);
+	bpf_ringbuf_submit(e, axs_wakeup());
+	axs_count(AXS_STAT_EVENTS);
 }
 
 /* axs_conn_of returns the connection state of sk, creating it (with the
- * socket's addresses) on first sight. */
-static __always_inline struct axs_conn *axs_conn_of(struct sock *sk)
+ * socket's addresses, the task's namespace and process) on first sight. An
+ * entry with other ports belongs to a connection whose end was not seen
+ * (its socket's memory now holds this one): it is ended first. */
+static __always_inline struct axs_conn *axs_conn_of(struct sock *sk, __u32 inum)
 {
 	__u64 key = (__u64)sk;
+	__u16 lport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	__u16 rport = __builtin_bswap16(BPF_CORE_READ(sk, __sk_common.skc_dport));
 	struct axs_conn *c = bpf_map_lookup_elem(&axs_conns, &key);
-	if (c)
-		return c;
+	if (c) {
+		if (c->lport == lport && c->rport == rport)
+			return c;
+		axs_end(key, c);
+	}
 	struct axs_conn n = {};
+	n.netns = inum;
+	n.tgid = bpf_get_current_pid_tgid() >> 32;
 	n.family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	n.lport = BPF_CORE_READ(sk, __sk_common.skc_num);
-	n.rport = __builtin_bswap16(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	n.lport = lport;
+	n.rport = rport;
 	if (n.family == AXS_AF_INET) {
 		__u32 a = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
 		__builtin_memcpy(n.laddr, &a, 4);
@@ -171,12 +241,12 @@ static __always_inline struct axs_conn *axs_conn_of(struct sock *sk)
 	return bpf_map_lookup_elem(&axs_conns, &key);
 }
 
-/* axs_capture sends a data event for the user buffer buf of n bytes moved by
- * the syscall on fd, if it starts an HTTP/1.x message on a TCP socket. For
- * reads, hold (if not 0) is what earlier short reads of the same fd
+/* axs_capture sends a data event for the user buffer buf of n bytes that the
+ * process moved through socket sk, if it starts an HTTP/1.x message. For
+ * reads, hold (if not 0) is what earlier short reads of the same socket
  * returned: those bytes go first (a Go server's 1-byte background read
  * takes the first byte of the next request). */
-static __always_inline void axs_capture(__u32 inum, __u32 fd, __u64 buf, __u64 n, __u8 dir,
+static __always_inline void axs_capture(__u32 inum, struct sock *sk, __u64 buf, __u64 n, __u8 dir,
 					struct axs_held *hold)
 {
 	__u32 h = hold ? hold->len & 7 : 0;
@@ -211,21 +281,15 @@ static __always_inline void axs_capture(__u32 inum, __u32 fd, __u64 buf, __u64 n
 		start = axs_http_start(head);
 	}
 	__builtin_memcpy(head, &w, 8);
-	struct sock *sk = axs_fd_sock(fd);
-	if (!sk) {
-		if (start)
-			axs_count(AXS_STAT_NO_SOCKET);
-		return;
-	}
+	__u64 key = (__u64)sk;
 	struct axs_conn *c;
 	__u8 flags = 0;
 	if (start) {
-		c = axs_conn_of(sk);
+		c = axs_conn_of(sk, inum);
 	} else {
 		/* No message start: on a connection that carried HTTP this may
 		 * be the rest of a body followed by the next message, which user
 		 * space finds by Content-Length. */
-		__u64 key = (__u64)sk;
 		c = bpf_map_lookup_elem(&axs_conns, &key);
 		flags = AXS_F_CONT;
 	}
@@ -246,27 +310,21 @@ static __always_inline void axs_capture(__u32 inum, __u32 fd, __u64 buf, __u64 n
 	n += h;
 	e->type = AXS_EV_DATA;
 	e->dir = dir;
-	e->family = c->family;
 	e->flags = flags;
-	e->lport = c->lport;
-	e->rport = c->rport;
-	e->netns = inum;
-	e->tgid = bpf_get_current_pid_tgid() >> 32;
-	e->seq = ++c->seq; /* no fetch atomics before 5.12; one fd is rarely used by two threads at
-			      once */
 	e->total = n > 0xffffffff ? 0xffffffff : (__u32)n;
 	e->cap = cap;
-	e->pad1 = 0;
-	e->ts = bpf_ktime_get_ns();
-	e->conn = (__u64)sk;
-	__builtin_memcpy(e->laddr, c->laddr, 16);
-	__builtin_memcpy(e->raddr, c->raddr, 16);
+	axs_fill(e, c, key);
 	__u64 size = __builtin_offsetof(struct axs_event, data) + (cap & (AXS_CAPTURE - 1));
 	if (bpf_ringbuf_output(&axs_events, e, size, axs_wakeup())) {
 		axs_count(AXS_STAT_RINGBUF_FULL);
 		return;
 	}
 	axs_count(AXS_STAT_EVENTS);
+	/* A connection may end while the bytes move: a reset that answers a
+	 * request is often handled before the sending call returns, so its
+	 * TCP_CLOSE came before this event made the entry. */
+	if (BPF_CORE_READ(sk, __sk_common.skc_state) == AXS_TCP_CLOSE)
+		axs_end(key, c);
 }
 
 /* axs_first_iov resolves a vector or message buffer to its first element. */
@@ -289,132 +347,125 @@ static __always_inline int axs_first_iov(__u64 *buf, __u64 *len, __u32 kind)
 	return 0;
 }
 
-/* axs_read captures what a monitored read-type call returned. */
-static __always_inline int axs_read(__u32 inum, __u32 fd, __u64 buf, __u64 n, __u32 kind)
+/* axs_read captures what a monitored read-type call returned: n bytes
+ * into buf (of the given kind) from socket sk. */
+static __always_inline int axs_read(__u32 inum, struct sock *sk, __u64 buf, __u64 n, __u32 kind)
 {
 	if (kind != AXS_BUF_PLAIN && axs_first_iov(&buf, &n, kind))
 		return 0;
-	struct axs_fd_key fk = {.tgid = bpf_get_current_pid_tgid() >> 32, .fd = fd};
-	struct axs_held *hp = bpf_map_lookup_elem(&axs_held, &fk);
+	__u64 key = (__u64)sk;
+	struct axs_held *hp = bpf_map_lookup_elem(&axs_held, &key);
 	struct axs_held hold = {};
 	if (hp) {
 		hold = *hp;
-		bpf_map_delete_elem(&axs_held, &fk);
+		bpf_map_delete_elem(&axs_held, &key);
 	}
 	if (n < 8 && hold.len + n < 8) {
-		/* A short read: keep its bytes for the next read of this fd. */
+		/* A short read: keep its bytes for the next read of this socket. */
 		__u32 h = hold.len & 7;
 		__u64 w = 0;
 		if (bpf_probe_read_user(&w, ((n - 1) & 7) + 1, (void *)buf) == 0) {
 			hold.data |= w << (h * 8);
 			hold.len = h + n;
-			if (bpf_map_update_elem(&axs_held, &fk, &hold, BPF_ANY))
+			if (bpf_map_update_elem(&axs_held, &key, &hold, BPF_ANY))
 				axs_count(AXS_STAT_HELD_FULL);
 		}
 		return 0;
 	}
-	axs_capture(inum, fd, buf, n, AXS_DIR_READ, hold.len ? &hold : 0);
+	axs_capture(inum, sk, buf, n, AXS_DIR_READ, hold.len ? &hold : 0);
 	return 0;
 }
 
-/* axs_write captures what a monitored write-type call sends. */
-static __always_inline int axs_write(__u32 inum, __u32 fd, __u64 buf, __u64 n, __u32 kind)
+/* axs_write captures what a monitored write-type call sent: n bytes from
+ * buf (of the given kind) to socket sk. */
+static __always_inline int axs_write(__u32 inum, struct sock *sk, __u64 buf, __u64 n, __u32 kind)
 {
-	if (kind == AXS_BUF_IOV) {
-		if (!n)
-			return 0;
-		n = ~0ULL;
-	}
-	if (kind == AXS_BUF_MSG)
-		n = ~0ULL;
 	if (kind != AXS_BUF_PLAIN && axs_first_iov(&buf, &n, kind))
 		return 0;
-	axs_capture(inum, fd, buf, n, AXS_DIR_WRITE, 0);
+	axs_capture(inum, sk, buf, n, AXS_DIR_WRITE, 0);
 	return 0;
 }
 
-/* axs_close: a monitored task closing a connection that carried HTTP: tell
- * user space (requests still waiting for a response are counted there) and
- * forget it. */
-static __always_inline int axs_close(__u32 inum, __u32 fd)
+/* axs_call says what syscall nr does with its buffer: the direction
+ * (AXS_DIR_*, 0 for syscalls the observer does not read) and the kind of
+ * buffer in *kind. */
+static __always_inline __u8 axs_call(long nr, __u32 *kind)
 {
-	struct axs_fd_key fk = {.tgid = bpf_get_current_pid_tgid() >> 32, .fd = fd};
-	bpf_map_delete_elem(&axs_held, &fk); /* the fd number may be reused */
-	struct sock *sk = axs_fd_sock(fd);
-	if (!sk)
-		return 0;
-	__u64 key = (__u64)sk;
-	struct axs_conn *c = bpf_map_lookup_elem(&axs_conns, &key);
-	if (!c)
-		return 0;
-	struct axs_event *e =
-	    bpf_ringbuf_reserve(&axs_events, __builtin_offsetof(struct axs_event, data), 0);
-	if (!e) {
-		axs_count(AXS_STAT_RINGBUF_FULL);
-		bpf_map_delete_elem(&axs_conns, &key);
-		return 0;
-	}
-	e->type = AXS_EV_CLOSE;
-	e->dir = 0;
-	e->family = c->family;
-	e->flags = 0;
-	e->lport = c->lport;
-	e->rport = c->rport;
-	e->netns = inum;
-	e->tgid = bpf_get_current_pid_tgid() >> 32;
-	e->seq = ++c->seq; /* no fetch atomics before 5.12; one fd is rarely used by two threads at
-			      once */
-	e->total = 0;
-	e->cap = 0;
-	e->pad1 = 0;
-	e->ts = bpf_ktime_get_ns();
-	e->conn = key;
-	__builtin_memcpy(e->laddr, c->laddr, 16);
-	__builtin_memcpy(e->raddr, c->raddr, 16);
-	bpf_ringbuf_submit(e, axs_wakeup());
-	axs_count(AXS_STAT_EVENTS);
-	bpf_map_delete_elem(&axs_conns, &key);
-	return 0;
-}
-
-/* The two programs: BTF-typed raw tracepoints on every syscall's entry and
- * exit. Their first work is a switch on the syscall number, then the
- * namespace check; the arguments are read from the saved user registers
- * (x86_64 syscall ABI: fd in di, buffer in si, count in dx), which the
- * syscalls observed here leave as they were, so reads need no entry
- * program. */
-SEC("tp_btf/sys_enter")
-int axs_sys_enter(__u64 *ctx)
-{
-	struct pt_regs *regs = (struct pt_regs *)ctx[0];
-	long id = (long)ctx[1];
-	__u32 kind;
-	switch (id) {
+	switch (nr) {
+	case AXS_NR_READ:
+	case AXS_NR_RECVFROM:
+		*kind = AXS_BUF_PLAIN;
+		return AXS_DIR_READ;
+	case AXS_NR_READV:
+		*kind = AXS_BUF_IOV;
+		return AXS_DIR_READ;
+	case AXS_NR_RECVMSG:
+		*kind = AXS_BUF_MSG;
+		return AXS_DIR_READ;
 	case AXS_NR_WRITE:
 	case AXS_NR_SENDTO:
-		kind = AXS_BUF_PLAIN;
-		break;
+		*kind = AXS_BUF_PLAIN;
+		return AXS_DIR_WRITE;
 	case AXS_NR_WRITEV:
-		kind = AXS_BUF_IOV;
-		break;
+		*kind = AXS_BUF_IOV;
+		return AXS_DIR_WRITE;
 	case AXS_NR_SENDMSG:
-		kind = AXS_BUF_MSG;
-		break;
-	case AXS_NR_CLOSE:
-		kind = AXS_BUF_CLOSE;
-		break;
-	default:
-		return 0;
+		*kind = AXS_BUF_MSG;
+		return AXS_DIR_WRITE;
 	}
+	return 0;
+}
+
+/* axs_io captures a monitored task's socket read or write of n bytes that
+ * syscall regs made, when dir is the syscall's direction. The buffer is the
+ * syscall's second argument (x86_64: si), left as it was by the syscall. */
+static __always_inline int axs_io(__u32 inum, struct sock *sk, struct pt_regs *regs, __u64 n,
+				  __u8 dir)
+{
+	__u32 kind = AXS_BUF_PLAIN;
+	if (axs_call(regs->orig_ax, &kind) != dir)
+		return 0; /* sendfile, splice, io_uring: not a user buffer */
+	if (dir == AXS_DIR_READ)
+		return axs_read(inum, sk, regs->si, n, kind);
+	return axs_write(inum, sk, regs->si, n, kind);
+}
+
+/* axs_sock_io is the socket hooks' common part: ret bytes moved through sk
+ * by the current task, in direction dir. */
+static __always_inline int axs_sock_io(struct sock *sk, int ret, int flags, __u8 dir)
+{
+	if (ret <= 0 || (flags & AXS_MSG_PEEK))
+		return 0;
 	__u32 inum;
 	if (!axs_monitored(&inum))
 		return 0;
-	__u32 fd = regs->di;
-	if (kind == AXS_BUF_CLOSE)
-		return axs_close(inum, fd);
-	return axs_write(inum, fd, regs->si, regs->dx, kind);
+	if (!axs_tcp_sock(sk))
+		return 0;
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	if (!regs)
+		return 0;
+	return axs_io(inum, sk, regs, (__u64)ret, dir);
 }
 
+/* Linux 6.3+: the kernel's socket read and write tracepoints (fired in
+ * sock_recvmsg and sock_sendmsg with the bytes moved). Only tasks doing
+ * socket I/O run them. */
+SEC("tp_btf/sock_recv_length")
+int axs_sock_recv(__u64 *ctx)
+{
+	return axs_sock_io((struct sock *)ctx[0], (int)ctx[1], (int)ctx[2], AXS_DIR_READ);
+}
+
+SEC("tp_btf/sock_send_length")
+int axs_sock_send(__u64 *ctx)
+{
+	return axs_sock_io((struct sock *)ctx[0], (int)ctx[1], (int)ctx[2], AXS_DIR_WRITE);
+}
+
+/* Older kernels: every syscall's return. The first work is a switch on the
+ * syscall number, then the namespace check; the socket is found through the
+ * fd table (x86_64 syscall ABI: fd in di, buffer in si), which the syscalls
+ * observed here leave as they were. */
 SEC("tp_btf/sys_exit")
 int axs_sys_exit(__u64 *ctx)
 {
@@ -423,22 +474,37 @@ int axs_sys_exit(__u64 *ctx)
 		return 0;
 	struct pt_regs *regs = (struct pt_regs *)ctx[0];
 	__u32 kind;
-	switch (regs->orig_ax) {
-	case AXS_NR_READ:
-	case AXS_NR_RECVFROM:
-		kind = AXS_BUF_PLAIN;
-		break;
-	case AXS_NR_READV:
-		kind = AXS_BUF_IOV;
-		break;
-	case AXS_NR_RECVMSG:
-		kind = AXS_BUF_MSG;
-		break;
-	default:
+	__u8 dir = axs_call(regs->orig_ax, &kind);
+	if (!dir)
 		return 0;
-	}
 	__u32 inum;
 	if (!axs_monitored(&inum))
 		return 0;
-	return axs_read(inum, regs->di, regs->si, ret, kind);
+	struct sock *sk = axs_fd_sock(regs->di);
+	if (!sk)
+		return 0;
+	return axs_io(inum, sk, regs, (__u64)ret, dir);
+}
+
+/* The end of a TCP connection, whoever ends it (close, exit, reset): if it
+ * carried HTTP, tell user space (requests still waiting for a response are
+ * counted there) and forget it. Runs in any context (often softirq), so the
+ * event names the namespace and process recorded with the connection. The
+ * socket's own namespace is checked first: connections of unmonitored
+ * namespaces stop there. */
+SEC("tp_btf/inet_sock_set_state")
+int axs_sock_state(__u64 *ctx)
+{
+	if ((int)ctx[2] != AXS_TCP_CLOSE)
+		return 0;
+	struct sock *sk = (struct sock *)ctx[0];
+	__u32 inum = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+	if (!axs_netns_monitored(&inum))
+		return 0;
+	__u64 key = (__u64)sk;
+	bpf_map_delete_elem(&axs_held, &key);
+	struct axs_conn *c = bpf_map_lookup_elem(&axs_conns, &key);
+	if (c)
+		axs_end(key, c);
+	return 0;
 }

@@ -21,6 +21,8 @@ type AxonSockAxsConn struct {
 	Lport  uint16
 	Rport  uint16
 	Pad1   uint16
+	Netns  uint32
+	Tgid   uint32
 	Pad2   uint32
 	Laddr  [16]uint8
 	Raddr  [16]uint8
@@ -47,12 +49,6 @@ type AxonSockAxsEvent struct {
 	Data   [2048]uint8
 }
 
-type AxonSockAxsFdKey struct {
-	_    structs.HostLayout
-	Tgid uint32
-	Fd   uint32
-}
-
 type AxonSockAxsHeld struct {
 	_    structs.HostLayout
 	Data uint64
@@ -64,15 +60,17 @@ type AxonSockAxsHeld struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	AxonSockMapAxsConns     = "axs_conns"
-	AxonSockMapAxsEvents    = "axs_events"
-	AxonSockMapAxsHeld      = "axs_held"
-	AxonSockMapAxsNetns     = "axs_netns"
-	AxonSockMapAxsNetnsBits = "axs_netns_bits"
-	AxonSockMapAxsScratch   = "axs_scratch"
-	AxonSockMapAxsStats     = "axs_stats"
-	AxonSockProgAxsSysEnter = "axs_sys_enter"
-	AxonSockProgAxsSysExit  = "axs_sys_exit"
+	AxonSockMapAxsConns      = "axs_conns"
+	AxonSockMapAxsEvents     = "axs_events"
+	AxonSockMapAxsHeld       = "axs_held"
+	AxonSockMapAxsNetns      = "axs_netns"
+	AxonSockMapAxsNetnsBits  = "axs_netns_bits"
+	AxonSockMapAxsScratch    = "axs_scratch"
+	AxonSockMapAxsStats      = "axs_stats"
+	AxonSockProgAxsSockRecv  = "axs_sock_recv"
+	AxonSockProgAxsSockSend  = "axs_sock_send"
+	AxonSockProgAxsSockState = "axs_sock_state"
+	AxonSockProgAxsSysExit   = "axs_sys_exit"
 )
 
 // LoadAxonSock returns the embedded CollectionSpec for AxonSock.
@@ -117,8 +115,10 @@ type AxonSockSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type AxonSockProgramSpecs struct {
-	AxsSysEnter *ebpf.ProgramSpec `ebpf:"axs_sys_enter"`
-	AxsSysExit  *ebpf.ProgramSpec `ebpf:"axs_sys_exit"`
+	AxsSockRecv  *ebpf.ProgramSpec `ebpf:"axs_sock_recv"`
+	AxsSockSend  *ebpf.ProgramSpec `ebpf:"axs_sock_send"`
+	AxsSockState *ebpf.ProgramSpec `ebpf:"axs_sock_state"`
+	AxsSysExit   *ebpf.ProgramSpec `ebpf:"axs_sys_exit"`
 }
 
 // AxonSockMapSpecs contains maps before they are loaded into the kernel.
@@ -191,13 +191,17 @@ type AxonSockVariables struct {
 //
 // It can be passed to LoadAxonSockObjects or ebpf.CollectionSpec.LoadAndAssign.
 type AxonSockPrograms struct {
-	AxsSysEnter *ebpf.Program `ebpf:"axs_sys_enter"`
-	AxsSysExit  *ebpf.Program `ebpf:"axs_sys_exit"`
+	AxsSockRecv  *ebpf.Program `ebpf:"axs_sock_recv"`
+	AxsSockSend  *ebpf.Program `ebpf:"axs_sock_send"`
+	AxsSockState *ebpf.Program `ebpf:"axs_sock_state"`
+	AxsSysExit   *ebpf.Program `ebpf:"axs_sys_exit"`
 }
 
 func (p *AxonSockPrograms) Close() error {
 	return _AxonSockClose(
-		p.AxsSysEnter,
+		p.AxsSockRecv,
+		p.AxsSockSend,
+		p.AxsSockState,
 		p.AxsSysExit,
 	)
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/axon-dev/axon/bpf"
 	"github.com/axon-dev/axon/test/netns"
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
@@ -54,82 +55,97 @@ func median(d []time.Duration) time.Duration {
 
 // BenchmarkUnmonitoredSyscall is the cost a process that is NOT monitored
 // pays per read/write syscall with the observer attached vs. detached, in
-// the same run: rounds alternate between detached, the observer attached,
-// and empty programs attached to the same tracepoints (the floor of the
-// mechanism: the kernel's syscall-tracing path itself), and the medians of
-// thread CPU time are compared. Some other namespaces are monitored, as on a
-// real node. Reported: ns/syscall for each state and the ratios to detached
-// (goal <= 1.05 for the observer).
+// the same run, on a pipe and on a (Unix) socket: rounds alternate between
+// detached, the observer attached on each set of hooks the kernel has, and
+// empty programs attached to the same tracepoints (the floor of the
+// mechanism), and the medians of thread CPU time are compared. Some other
+// namespaces are monitored, as on a real node. Reported: ns/syscall
+// detached and the ratios to it (goal <= 1.05 for the observer).
 func BenchmarkUnmonitoredSyscall(b *testing.B) {
 	netns.RequireRoot(b)
-	p, err := Load()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer p.Close()
-	// Two pods' namespaces monitored (dynamic inode numbers), as on a node.
-	if err := p.SetNetns(map[uint32]bool{netnsDynFirst + 100: true, netnsDynFirst + 200: true}); err != nil {
-		b.Fatal(err)
-	}
 	empty, err := ebpf.NewProgram(&ebpf.ProgramSpec{Type: ebpf.RawTracepoint, License: "GPL",
 		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()}})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer empty.Close()
-	attachEmpty := func() []link.Link {
-		var ls []link.Link
-		for _, h := range hooks {
-			l, err := link.AttachRawTracepoint(link.RawTracepointOptions{Name: h, Program: empty})
-			if err != nil {
-				b.Fatal(err)
-			}
-			ls = append(ls, l)
-		}
-		return ls
-	}
-	var fds [2]int
-	if err := syscall.Pipe(fds[:]); err != nil {
+	spec, err := bpf.LoadAxonSock()
+	if err != nil {
 		b.Fatal(err)
 	}
-	defer syscall.Close(fds[0])
-	defer syscall.Close(fds[1])
-	const rounds, per = 21, 20000
-	var off, on, floor []time.Duration
-	rwLoop(b, fds, per) // warm up
-	b.ResetTimer()
-	for range b.N {
-		for range rounds {
-			off = append(off, rwLoop(b, fds, per))
+	type state struct {
+		name   string
+		attach func() func()
+	}
+	states := []state{{"detached", func() func() { return func() {} }}}
+	for _, h := range kernelHooks(b) {
+		p, err := Load(h)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer p.Close()
+		// Two pods' namespaces monitored (dynamic inode numbers), as on a node.
+		if err := p.SetNetns(map[uint32]bool{netnsDynFirst + 100: true, netnsDynFirst + 200: true}); err != nil {
+			b.Fatal(err)
+		}
+		states = append(states, state{string(h), func() func() {
 			if err := p.Attach(); err != nil {
 				b.Fatal(err)
 			}
-			on = append(on, rwLoop(b, fds, per))
-			p.Detach()
-			ls := attachEmpty()
-			floor = append(floor, rwLoop(b, fds, per))
-			for _, l := range ls {
-				l.Close()
+			return p.Detach
+		}})
+		states = append(states, state{"empty-" + string(h), func() func() {
+			var ls []link.Link
+			for _, name := range programsOf[h] {
+				l, err := link.AttachRawTracepoint(link.RawTracepointOptions{Name: spec.Programs[name].AttachTo, Program: empty})
+				if err != nil {
+					b.Fatal(err)
+				}
+				ls = append(ls, l)
+			}
+			return func() {
+				for _, l := range ls {
+					l.Close()
+				}
+			}
+		}})
+	}
+	var pipe, sock [2]int
+	if err := syscall.Pipe(pipe[:]); err != nil {
+		b.Fatal(err)
+	}
+	defer syscall.Close(pipe[0])
+	defer syscall.Close(pipe[1])
+	sp, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	sock = [2]int{sp[0], sp[1]}
+	defer syscall.Close(sock[0])
+	defer syscall.Close(sock[1])
+	const rounds, per = 15, 20000
+	pipeNs := make([][]time.Duration, len(states))
+	sockNs := make([][]time.Duration, len(states))
+	rwLoop(b, pipe, per) // warm up
+	rwLoop(b, sock, per)
+	b.ResetTimer()
+	for range b.N {
+		for range rounds {
+			for i, st := range states {
+				undo := st.attach()
+				pipeNs[i] = append(pipeNs[i], rwLoop(b, pipe, per))
+				sockNs[i] = append(sockNs[i], rwLoop(b, sock, per))
+				undo()
 			}
 		}
 	}
-	mOff, mOn, mFloor := median(off), median(on), median(floor)
-	// Then the programs' own run time, in a separate phase: the kernel's
-	// run-time statistics cost a clock read per run themselves.
-	if stats, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME)); err == nil {
-		if err := p.Attach(); err != nil {
-			b.Fatal(err)
-		}
-		rwLoop(b, fds, per)
-		p.Detach()
-		stats.Close()
-		reportProgCost(b, p)
+	basePipe, baseSock := median(pipeNs[0]), median(sockNs[0])
+	b.ReportMetric(float64(basePipe.Nanoseconds()), "ns/syscall-pipe-detached")
+	b.ReportMetric(float64(baseSock.Nanoseconds()), "ns/syscall-socket-detached")
+	for i, st := range states[1:] {
+		b.ReportMetric(float64(median(pipeNs[i+1]))/float64(basePipe), "ratio-pipe-"+st.name)
+		b.ReportMetric(float64(median(sockNs[i+1]))/float64(baseSock), "ratio-socket-"+st.name)
 	}
-	b.ReportMetric(float64(mOff.Nanoseconds()), "ns/syscall-detached")
-	b.ReportMetric(float64(mOn.Nanoseconds()), "ns/syscall-attached")
-	b.ReportMetric(float64(mFloor.Nanoseconds()), "ns/syscall-empty-progs")
-	b.ReportMetric(float64(mOn)/float64(mOff), "ratio")
-	b.ReportMetric(float64(mFloor)/float64(mOff), "ratio-empty-progs")
 }
 
 // BenchmarkServerThroughput is the requests/s a real Go net/http server in
@@ -156,7 +172,7 @@ func BenchmarkServerThroughput(b *testing.B) {
 	if !sc.Scan() || sc.Text() != "listening" {
 		b.Fatal("server did not start")
 	}
-	p, err := Load()
+	p, err := Load(HooksAuto)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -232,15 +248,4 @@ func processCPU(tb testing.TB) time.Duration {
 		tb.Fatal(err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// reportProgCost reports the observer programs' own average run time
-// (BPF_ENABLE_STATS run-time statistics, enabled by the caller).
-func reportProgCost(b *testing.B, p *Programs) {
-	for name, pr := range map[string]*ebpf.Program{"enter": p.objs.AxsSysEnter, "exit": p.objs.AxsSysExit} {
-		st, err := pr.Stats()
-		if err == nil && st.RunCount > 0 {
-			b.ReportMetric(float64(st.Runtime.Nanoseconds())/float64(st.RunCount), "ns/run-"+name)
-		}
-	}
 }

@@ -39,9 +39,16 @@ func routeOf(path string) string {
 // Every (method, route, status_code) count of the server and client
 // histograms must equal what the clients sent; the 50 ms handler must land
 // above the 0.05 s bucket (and within the client's time); server series
-// carry the client pod as source.
+// carry the client pod as source. It runs on every set of hooks the kernel
+// has.
 func TestGroundTruthGoServer(t *testing.T) {
 	netns.RequireRoot(t)
+	for _, h := range kernelHooks(t) {
+		t.Run(string(h), func(t *testing.T) { groundTruthGoServer(t, h) })
+	}
+}
+
+func groundTruthGoServer(t *testing.T, hooks Hooks) {
 	cli, srv := netns.Pair(t, "10.88.1.0/24", "client", "10.88.1.1", "server", "10.88.1.2")
 	pods := []Pod{
 		{Namespace: "shop", Workload: "orders", IPs: []netip.Addr{srv.Addr}, Monitored: true,
@@ -63,7 +70,7 @@ func TestGroundTruthGoServer(t *testing.T) {
 	t.Cleanup(func() { cancel(); server.Wait() })
 	waitLine(t, bufio.NewScanner(out), "listening")
 
-	o := startObserver(t, pods)
+	o := startObserverOn(t, pods, hooks)
 	want := map[string]uint64{}
 
 	// Go net/http, keep-alive.

@@ -22,11 +22,17 @@ type observed struct {
 	reg  *prometheus.Registry
 }
 
-// startObserver loads and attaches the observer for pods; everything is
-// undone at cleanup.
+// startObserver loads and attaches the observer for pods on the hooks the
+// kernel does best; everything is undone at cleanup.
 func startObserver(t *testing.T, pods []Pod) *observed {
 	t.Helper()
-	p, err := Load()
+	return startObserverOn(t, pods, HooksAuto)
+}
+
+// startObserverOn is startObserver on the given hooks.
+func startObserverOn(t *testing.T, pods []Pod, hooks Hooks) *observed {
+	t.Helper()
+	p, err := Load(hooks)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -49,7 +49,18 @@ func TestBoundsMatchObject(t *testing.T) {
 	if n := spec.Maps[bpf.AxonSockMapAxsNetnsBits].MaxEntries; n != netnsBits/64 {
 		t.Errorf("axs_netns_bits has %d words, Go writes %d", n, netnsBits/64)
 	}
-	if n := len(hooks); n != len(spec.Programs) {
-		t.Errorf("%d programs in the object, %d hooks", len(spec.Programs), n)
+	used := map[string]bool{}
+	for _, names := range programsOf {
+		for _, n := range names {
+			if spec.Programs[n] == nil {
+				t.Errorf("program %s is not in the object", n)
+			}
+			used[n] = true
+		}
+	}
+	for n := range spec.Programs {
+		if !used[n] {
+			t.Errorf("program %s of the object is in no set of hooks", n)
+		}
 	}
 }

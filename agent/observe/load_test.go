@@ -6,19 +6,63 @@ import (
 	"github.com/axon-dev/axon/test/netns"
 )
 
-// TestLoadAndAttach loads the observer (the verifier accepts every program
-// on this kernel) and attaches it to all its tracepoints.
+// kernelHooks are the sets of hooks this kernel can run: the syscall hooks
+// everywhere, the socket hooks on Linux 6.3+.
+func kernelHooks(t testing.TB) []Hooks {
+	if socketHooksAvailable() {
+		return []Hooks{HooksSocket, HooksSyscall}
+	}
+	t.Log("this kernel has no sock_recv_length/sock_send_length tracepoints (Linux 6.3+): only the syscall hooks run here")
+	return []Hooks{HooksSyscall}
+}
+
+// TestLoadAndAttach loads the observer on every set of hooks the kernel
+// has (the verifier accepts every program) and attaches it; HooksAuto picks
+// the socket hooks where they exist; a kernel without them refuses them with
+// an error.
 func TestLoadAndAttach(t *testing.T) {
 	netns.RequireRoot(t)
-	p, err := Load()
+	for _, h := range kernelHooks(t) {
+		t.Run(string(h), func(t *testing.T) {
+			p, err := Load(h)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			if err := p.Attach(); err != nil {
+				t.Fatal(err)
+			}
+			if !p.Attached() || p.Hooks() != h {
+				t.Fatalf("attached %v, hooks %q", p.Attached(), p.Hooks())
+			}
+		})
+	}
+	p, err := Load(HooksAuto)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	if err := p.Attach(); err != nil {
-		t.Fatal(err)
+	if want := kernelHooks(t)[0]; p.Hooks() != want {
+		t.Errorf("auto picked %q, want %q", p.Hooks(), want)
 	}
-	if !p.Attached() {
-		t.Fatal("not attached")
+	if !socketHooksAvailable() {
+		if q, err := Load(HooksSocket); err == nil {
+			q.Close()
+			t.Error("the socket hooks loaded on a kernel without their tracepoints")
+		}
+	}
+}
+
+// TestParseHooks checks the agent flag's values.
+func TestParseHooks(t *testing.T) {
+	for in, want := range map[string]Hooks{"auto": HooksAuto, "socket": HooksSocket, "syscall": HooksSyscall} {
+		if got, err := ParseHooks(in); err != nil || got != want {
+			t.Errorf("ParseHooks(%q) = %q, %v", in, got, err)
+		}
+	}
+	for _, in := range []string{"", "kprobe", "Socket"} {
+		if _, err := ParseHooks(in); err == nil {
+			t.Errorf("ParseHooks(%q) accepted", in)
+		}
 	}
 }

@@ -36,18 +36,19 @@ type Manager struct {
 	lastProblems string
 }
 
-// NewManager loads the observer programs (not attached yet).
-func NewManager(policyDir string, log *slog.Logger) (*Manager, error) {
-	return NewManagerFrom(func() (*source.Set, source.Problems, error) { return source.Load(policyDir) }, log)
+// NewManager loads the observer programs for hooks (not attached yet).
+func NewManager(policyDir string, hooks Hooks, log *slog.Logger) (*Manager, error) {
+	return NewManagerFrom(func() (*source.Set, source.Problems, error) { return source.Load(policyDir) }, hooks, log)
 }
 
 // NewManagerFrom is NewManager reading its HTTPMonitors and Pods with load
 // (in cluster mode, from the API server's objects) instead of a directory.
-func NewManagerFrom(load func() (*source.Set, source.Problems, error), log *slog.Logger) (*Manager, error) {
-	p, err := Load()
+func NewManagerFrom(load func() (*source.Set, source.Problems, error), hooks Hooks, log *slog.Logger) (*Manager, error) {
+	p, err := Load(hooks)
 	if err != nil {
 		return nil, err
 	}
+	log.Info("http observer loaded", "hooks", string(p.Hooks()))
 	m := &Manager{load: load, log: log, refresh: DefaultRefresh, prog: p}
 	m.coll = NewCollector(&m.table, p.Stats)
 	return m, nil

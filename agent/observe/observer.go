@@ -3,9 +3,11 @@ package observe
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/axon-dev/axon/bpf"
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
 	"github.com/cilium/ebpf/rlimit"
@@ -18,51 +20,128 @@ type Stat uint32
 const (
 	StatRingbufFull Stat = 0 // events dropped: ring buffer full
 	StatHeldFull    Stat = 1 // short reads not kept: table full
-	StatNoSocket    Stat = 2 // HTTP-looking bytes on an fd that is no TCP socket
 	StatReadFault   Stat = 3 // user buffer unreadable
 	StatEvents      Stat = 4 // events sent
 	numStats             = 8
 )
 
-// hooks are the BTF-typed raw tracepoints the observer attaches to.
-var hooks = []string{"sys_enter", "sys_exit"}
+// Hooks names the set of tracepoints the observer runs on.
+type Hooks string
+
+const (
+	// HooksAuto picks HooksSocket where the kernel has its tracepoints
+	// (Linux 6.3+), else HooksSyscall.
+	HooksAuto Hooks = ""
+	// HooksSocket runs on the kernel's socket read and write tracepoints
+	// (sock_recv_length, sock_send_length): only tasks doing socket I/O run
+	// them.
+	HooksSocket Hooks = "socket"
+	// HooksSyscall runs on every syscall's return (sys_exit) and finds the
+	// socket through the fd table: the fallback for older kernels.
+	HooksSyscall Hooks = "syscall"
+)
+
+// ParseHooks parses the agent's --observe-hooks value: auto, socket or
+// syscall.
+func ParseHooks(s string) (Hooks, error) {
+	switch s {
+	case "auto":
+		return HooksAuto, nil
+	case string(HooksSocket), string(HooksSyscall):
+		return Hooks(s), nil
+	}
+	return HooksAuto, fmt.Errorf("--observe-hooks %q: want auto, socket or syscall", s)
+}
+
+// programsOf are the programs (and so the tracepoints, their section
+// names) of each set of hooks; every set also ends connections on
+// inet_sock_set_state.
+var programsOf = map[Hooks][]string{
+	HooksSocket:  {"axs_sock_recv", "axs_sock_send", "axs_sock_state"},
+	HooksSyscall: {"axs_sys_exit", "axs_sock_state"},
+}
+
+// socketHooksAvailable reports whether the running kernel has the socket
+// read and write tracepoints (Linux 6.3+), from its BTF.
+func socketHooksAvailable() bool {
+	spec, err := btf.LoadKernelSpec()
+	if err != nil {
+		return false
+	}
+	for _, name := range []string{"btf_trace_sock_recv_length", "btf_trace_sock_send_length"} {
+		if _, err := spec.AnyTypeByName(name); err != nil {
+			return false
+		}
+	}
+	return true
+}
 
 // Programs is the loaded observer: its maps and programs, attached or not.
 type Programs struct {
-	objs  bpf.AxonSockObjects
+	hooks Hooks
+	maps  bpf.AxonSockMaps
+	coll  *ebpf.Collection
+	progs map[string]*ebpf.Program
 	links []link.Link
 }
 
-// Load loads the observer's programs and maps into the kernel without
-// attaching them.
-func Load() (*Programs, error) {
+// Load loads the observer's programs for the hooks (HooksAuto: the best the
+// kernel has) and its maps into the kernel without attaching them.
+func Load(hooks Hooks) (*Programs, error) {
 	// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK.
 	if err := rlimit.RemoveMemlock(); err != nil {
 		return nil, fmt.Errorf("raising the memlock limit: %w", err)
 	}
-	p := &Programs{}
-	if err := bpf.LoadAxonSockObjects(&p.objs, nil); err != nil {
+	if hooks == HooksAuto {
+		hooks = HooksSyscall
+		if socketHooksAvailable() {
+			hooks = HooksSocket
+		}
+	}
+	names, ok := programsOf[hooks]
+	if !ok {
+		return nil, fmt.Errorf("loading socket observer: unknown hooks %q", hooks)
+	}
+	spec, err := bpf.LoadAxonSock()
+	if err != nil {
+		return nil, fmt.Errorf("loading socket observer spec: %w", err)
+	}
+	for name := range spec.Programs {
+		if !slices.Contains(names, name) {
+			delete(spec.Programs, name) // needs a newer kernel, or not used
+		}
+	}
+	coll, err := ebpf.NewCollection(spec)
+	if err != nil {
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {
-			return nil, fmt.Errorf("loading socket observer: %+v", ve)
+			return nil, fmt.Errorf("loading socket observer (%s hooks): %+v", hooks, ve)
 		}
-		return nil, fmt.Errorf("loading socket observer: %w", err)
+		return nil, fmt.Errorf("loading socket observer (%s hooks): %w", hooks, err)
+	}
+	p := &Programs{hooks: hooks, coll: coll, progs: coll.Programs}
+	if err := coll.Assign(&p.maps); err != nil {
+		coll.Close()
+		return nil, fmt.Errorf("loading socket observer maps: %w", err)
 	}
 	return p, nil
 }
 
-// Attach attaches the programs to the sys_enter and sys_exit raw
-// tracepoints. From then on every syscall of every process runs them: their
-// first work is a switch on the syscall number, then the namespace filter.
+// Hooks says which set of tracepoints the programs run on.
+func (p *Programs) Hooks() Hooks { return p.hooks }
+
+// Attach attaches the programs to their tracepoints. From then on they run
+// for every task that the hooks fire for: their first work is the
+// namespace filter (after the syscall number, for HooksSyscall).
 func (p *Programs) Attach() error {
 	if len(p.links) > 0 {
 		return nil
 	}
-	for _, pr := range []*ebpf.Program{p.objs.AxsSysEnter, p.objs.AxsSysExit} {
-		l, err := link.AttachTracing(link.TracingOptions{Program: pr})
+	for _, name := range programsOf[p.hooks] {
+		l, err := link.AttachTracing(link.TracingOptions{Program: p.progs[name]})
 		if err != nil {
 			p.Detach()
-			return fmt.Errorf("attaching %s: %w", pr, err)
+			return fmt.Errorf("attaching %s: %w", name, err)
 		}
 		p.links = append(p.links, l)
 	}
@@ -83,7 +162,9 @@ func (p *Programs) Detach() {
 // Close detaches and unloads everything.
 func (p *Programs) Close() error {
 	p.Detach()
-	return p.objs.Close()
+	_ = p.maps.Close()
+	p.coll.Close()
+	return nil
 }
 
 // Bounds of the monitored-namespace bitmap (bpf/include/sock_sizing.h).
@@ -116,22 +197,22 @@ func (p *Programs) SetNetns(want map[uint32]bool) error {
 	for i := range keys {
 		keys[i] = uint32(i)
 	}
-	if _, err := p.objs.AxsNetnsBits.BatchLookup(new(ebpf.MapBatchCursor), keys, prev, nil); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+	if _, err := p.maps.AxsNetnsBits.BatchLookup(new(ebpf.MapBatchCursor), keys, prev, nil); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 		// Batch operations may be missing (old kernels): read one by one.
 		for i := range keys {
-			if err := p.objs.AxsNetnsBits.Lookup(keys[i], &prev[i]); err != nil {
+			if err := p.maps.AxsNetnsBits.Lookup(keys[i], &prev[i]); err != nil {
 				return fmt.Errorf("reading monitored namespaces: %w", err)
 			}
 		}
 	}
 	for i := range words {
 		if words[i] != prev[i] {
-			if err := p.objs.AxsNetnsBits.Put(uint32(i), words[i]); err != nil {
+			if err := p.maps.AxsNetnsBits.Put(uint32(i), words[i]); err != nil {
 				return fmt.Errorf("writing monitored namespaces: %w", err)
 			}
 		}
 	}
-	m := p.objs.AxsNetns
+	m := p.maps.AxsNetns
 	var k, v uint32
 	var stale []uint32
 	it := m.Iterate()
@@ -161,7 +242,7 @@ func (p *Programs) Stats() ([numStats]uint64, error) {
 	var out [numStats]uint64
 	for i := range uint32(numStats) {
 		var per []uint64
-		if err := p.objs.AxsStats.Lookup(i, &per); err != nil {
+		if err := p.maps.AxsStats.Lookup(i, &per); err != nil {
 			return out, fmt.Errorf("reading observer counters: %w", err)
 		}
 		for _, v := range per {
@@ -173,7 +254,7 @@ func (p *Programs) Stats() ([numStats]uint64, error) {
 
 // NewReader opens a reader on the event ring buffer.
 func (p *Programs) NewReader() (*ringbuf.Reader, error) {
-	r, err := ringbuf.NewReader(p.objs.AxsEvents)
+	r, err := ringbuf.NewReader(p.maps.AxsEvents)
 	if err != nil {
 		return nil, fmt.Errorf("opening observer ring buffer: %w", err)
 	}

@@ -127,6 +127,10 @@ func programIDs() map[ebpf.ProgramID]bool {
 // newPrograms opens the programs called one of names loaded since before
 // was listed: the observer's, which are not pinned. Another process
 // loading programs of the same names meanwhile would be counted too.
+// observerPrograms are the socket observer's programs (agent/observe): the
+// socket hooks' or the syscall hook's, and the connection end.
+var observerPrograms = []string{"axs_sock_recv", "axs_sock_send", "axs_sys_exit", "axs_sock_state"}
+
 func newPrograms(before map[ebpf.ProgramID]bool, names ...string) (progSet, error) {
 	want := map[string]bool{}
 	for _, n := range names {

@@ -289,11 +289,12 @@ func waitObserver(a *agentProc, before map[ebpfID]bool) (progSet, error) {
 			time.Sleep(50 * time.Millisecond)
 			continue
 		}
-		ps, err := newPrograms(before, "axs_sys_enter", "axs_sys_exit")
+		ps, err := newPrograms(before, observerPrograms...)
 		if err != nil {
 			return nil, err
 		}
-		if len(ps) == 2 {
+		// The socket hooks (three programs) or the syscall ones (two).
+		if _, sys := ps["axs_sys_exit"]; len(ps) == 3 || len(ps) == 2 && sys {
 			return ps, nil
 		}
 		ps.close()

@@ -240,13 +240,14 @@ Request sizes (request line and headers): `)
 		b.WriteString("\n")
 	}
 	b.WriteString("\n## Kernel cost per run (bpf_stats run_time_ns / run_cnt, median over rounds)\n\n" +
-		"`axon_egress` runs on each packet to the server, `axon_reply` on each packet from it; the observer's\n" +
-		"`axs_sys_enter`/`axs_sys_exit` run on every system call of the machine (C only).\n\n" +
-		"| scenario | workload | axon_egress | axon_reply | axs_sys_enter | axs_sys_exit |\n|---|---|---|---|---|---|\n")
+		"`axon_egress` runs on each packet to the server, `axon_reply` on each packet from it. The observer (C only):\n" +
+		"`axs_sock_recv`/`axs_sock_send` run on every socket read/write of the machine (Linux 6.3+), or\n" +
+		"`axs_sys_exit` on every system call (older kernels); `axs_sock_state` on every TCP state change.\n\n" +
+		"| scenario | workload | axon_egress | axon_reply | axs_sock_recv | axs_sock_send | axs_sys_exit | axs_sock_state |\n|---|---|---|---|---|---|---|---|\n")
 	for _, s := range []string{"B", "B10", "C"} {
 		for _, w := range workloads {
 			fmt.Fprintf(&b, "| %s | %s |", s, w.name)
-			for _, p := range []string{"axon_egress", "axon_reply", "axs_sys_enter", "axs_sys_exit"} {
+			for _, p := range append([]string{"axon_egress", "axon_reply"}, observerPrograms...) {
 				var v []float64
 				for _, smp := range r.samples[s][w.name] {
 					if c, ok := smp.cost[p]; ok {

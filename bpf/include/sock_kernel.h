@@ -50,11 +50,15 @@ struct file {
 struct in6_addr;
 
 struct sock_common {
+	struct {
+		struct net *net;
+	} skc_net;
 	__be32 skc_daddr;
 	__be32 skc_rcv_saddr;
 	__be16 skc_dport;
 	__u16 skc_num;
 	unsigned short skc_family;
+	volatile unsigned char skc_state;
 	struct {
 		__u8 b[16];
 	} skc_v6_daddr;

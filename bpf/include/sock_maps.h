@@ -13,7 +13,7 @@
 /* Ring-buffer event types: the first byte of every event. */
 enum axs_event_type {
 	AXS_EV_DATA = 1,  /* a buffer that starts an HTTP/1.x message */
-	AXS_EV_CLOSE = 2, /* close() of a connection that carried HTTP */
+	AXS_EV_CLOSE = 2, /* the end (TCP_CLOSE) of a connection that carried HTTP */
 };
 
 /* Direction of a data event, seen from the monitored process. */
@@ -33,9 +33,9 @@ enum axs_flags {
 enum axs_stat {
 	AXS_STAT_RINGBUF_FULL = 0, /* events dropped: ring buffer full */
 	AXS_STAT_HELD_FULL = 1,	   /* short reads not kept: axs_held full */
-	AXS_STAT_NO_SOCKET = 2,	   /* HTTP-looking bytes on an fd that is not a TCP socket */
-	AXS_STAT_READ_FAULT = 3,   /* user buffer could not be read */
-	AXS_STAT_EVENTS = 4,	   /* events sent */
+	/* 2: unused (was HTTP-looking bytes on an fd that is not a TCP socket) */
+	AXS_STAT_READ_FAULT = 3, /* user buffer could not be read */
+	AXS_STAT_EVENTS = 4,	 /* events sent */
 };
 
 /* axs_event is one ring-buffer record: a header and up to AXS_CAPTURE bytes
@@ -55,7 +55,7 @@ struct axs_event {
 	__u32 total; /* bytes the syscall moved (read: ret; write: count) */
 	__u32 cap;   /* bytes of data that follow */
 	__u32 pad1;
-	__u64 ts;	/* bpf_ktime_get_ns at the read's return or the write's entry */
+	__u64 ts;	/* bpf_ktime_get_ns when the read or write has moved the bytes */
 	__u64 conn;	/* connection identity (opaque, stable while open) */
 	__u8 laddr[16]; /* IPv4 in the first 4 bytes, or IPv6 */
 	__u8 raddr[16];
@@ -70,6 +70,8 @@ struct axs_conn {
 	__u16 lport;
 	__u16 rport;
 	__u16 pad1;
+	__u32 netns; /* network namespace inode of the task that first moved HTTP on it */
+	__u32 tgid;  /* and its process */
 	__u32 pad2;
 	__u8 laddr[16];
 	__u8 raddr[16];
@@ -79,13 +81,6 @@ enum axs_buf_kind {
 	AXS_BUF_PLAIN = 0, /* buf is the data */
 	AXS_BUF_IOV = 1,   /* buf is a struct iovec array: the first element */
 	AXS_BUF_MSG = 2,   /* buf is a struct user_msghdr: its first iovec */
-	AXS_BUF_CLOSE = 3, /* not a buffer: close(fd) */
-};
-
-/* axs_fd_key names a file descriptor of a process. */
-struct axs_fd_key {
-	__u32 tgid;
-	__u32 fd;
 };
 
 /* axs_held keeps the bytes of reads shorter than a message start. */
@@ -115,7 +110,7 @@ struct {
 } axs_netns SEC(".maps");
 
 /* Connections that carried HTTP, by kernel socket address: addresses and
- * the event counter. Written by the data programs, deleted at close. */
+ * the event counter. Written by the data programs, deleted at TCP_CLOSE. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, AXS_MAX_CONNS);
@@ -123,12 +118,13 @@ struct {
 	__type(value, struct axs_conn);
 } axs_conns SEC(".maps");
 
-/* Bytes of short reads (under 8 bytes) of monitored tasks, by fd, until
- * the fd's next read. Written and deleted by the read exit programs. */
+/* Bytes of short reads (under 8 bytes) of monitored tasks, by kernel socket
+ * address, until the socket's next read. Written and deleted by the read
+ * programs, deleted at TCP_CLOSE. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, AXS_MAX_HELD);
-	__type(key, struct axs_fd_key);
+	__type(key, __u64);
 	__type(value, struct axs_held);
 } axs_held SEC(".maps");
 

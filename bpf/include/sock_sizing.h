@@ -11,7 +11,7 @@
 #define AXS_NETNS_DYN_FIRST 0xF0000000U
 #define AXS_NETNS_BITS	    (1 << 20) /* bitmap bits: 128 KiB */
 #define AXS_MAX_NETNS	    4096      /* monitored network namespaces */
-#define AXS_MAX_HELD	    16384     /* fds with the bytes of a short read kept (LRU) */
+#define AXS_MAX_HELD	    16384     /* sockets with the bytes of a short read kept (LRU) */
 #define AXS_MAX_CONNS	    65536     /* connections seen carrying HTTP (LRU) */
 #define AXS_CAPTURE	    2048      /* bytes copied from a message-start buffer (power of two) */
 #define AXS_EVENTS_BYTES    (1 << 22) /* ring buffer */

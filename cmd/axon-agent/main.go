@@ -23,6 +23,7 @@ import (
 	"github.com/axon-dev/axon/agent/cluster"
 	"github.com/axon-dev/axon/agent/datapath"
 	"github.com/axon-dev/axon/bpf"
+	"github.com/axon-dev/axon/agent/observe"
 	"github.com/axon-dev/axon/policy/bundle"
 	"github.com/axon-dev/axon/policy/source"
 )
@@ -76,6 +77,7 @@ func run(args []string) int {
 	sizes := datapath.RegisterLimitFlags(fs)
 	compileTimeout := fs.Duration("compile-timeout", agent.CompileTimeout, "longest compilation of the policy set; one that takes longer fails like a broken file (the table in force stays)")
 	observeHTTP := fs.Bool("observe", true, "observe the HTTP traffic of pods an HTTPMonitor selects (RED metrics on /metrics); nothing is attached while no pod is monitored")
+	observeHooks := fs.String("observe-hooks", "auto", "tracepoints the observer runs on: socket (the kernel's socket read/write tracepoints, Linux 6.3+), syscall (every syscall's return, older kernels), or auto (socket where the kernel has them)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: axon-agent --policy-dir DIR --attach IFACE[,IFACE...] [--metrics-addr HOST:PORT]\n"+
 			"       axon-agent --kubeconfig FILE | --in-cluster [--node-name NODE] [--attach IFACE,...]\n"+
@@ -119,6 +121,11 @@ func run(args []string) int {
 	if err == nil {
 		err = datapath.SetLimits(lim)
 	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "axon-agent:", err)
+		return 2
+	}
+	hooks, err := observe.ParseHooks(*observeHooks)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "axon-agent:", err)
 		return 2
@@ -227,7 +234,7 @@ func run(args []string) int {
 	}
 	if *observeHTTP {
 		octx, stopObserver := context.WithCancel(ctx)
-		wait := startObserver(octx, a, objects, log)
+		wait := startObserver(octx, a, objects, hooks, log)
 		defer func() { stopObserver(); wait() }()
 	}
 	if err := a.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {

@@ -14,8 +14,8 @@ import (
 // metrics join the agent's /metrics. It attaches nothing until an
 // HTTPMonitor selects a pod of this node. A kernel that cannot load it
 // leaves policy enforcement unaffected. The returned func waits for it.
-func startObserver(ctx context.Context, a *agent.Agent, load func() (*source.Set, source.Problems, error), log *slog.Logger) (wait func()) {
-	m, err := observe.NewManagerFrom(load, log)
+func startObserver(ctx context.Context, a *agent.Agent, load func() (*source.Set, source.Problems, error), hooks observe.Hooks, log *slog.Logger) (wait func()) {
+	m, err := observe.NewManagerFrom(load, hooks, log)
 	if err != nil {
 		log.Error("http observer disabled: loading its programs failed", "error", err)
 		return func() {}
