@@ -274,7 +274,8 @@ func (l *loader) object(file string, n *yaml.Node) {
 	case kind == v1alpha1.Kind:
 		var p v1alpha1.L7NetworkPolicy
 		if l.decode(pos, n, &p, true) {
-			l.do(func(l *loader) { l.policy(pos, n, p.DeepCopy()) })
+			c := checkPolicy(pos, n, &p)
+			l.do(func(l *loader) { l.policy(c) })
 		}
 	case kind == v1alpha1.KindHTTPMonitor && apiVersion != v1alpha1.GroupVersion.String():
 		l.rerrorf(pos, "%s: unsupported apiVersion %q (want %s)", kind, apiVersion, v1alpha1.GroupVersion)
@@ -383,16 +384,32 @@ func (l *loader) pod(pos Pos, pod *corev1.Pod) {
 	l.set.Pods = append(l.set.Pods, *pod)
 }
 
-func (l *loader) policy(pos Pos, n *yaml.Node, p *v1alpha1.L7NetworkPolicy) {
+// checkedPolicy is a decoded policy with what checking it alone found: the
+// part of reading it that depends on its file's bytes only, done once per
+// version of the file (a Cache replays it).
+type checkedPolicy struct {
+	pos      Pos
+	p        *v1alpha1.L7NetworkPolicy // defaulted and annotated
+	valid    bool
+	problems Problems
+	refs     []regoRef
+}
+
+// checkPolicy defaults, validates and annotates p, decoded from n at pos.
+func checkPolicy(pos Pos, n *yaml.Node, p *v1alpha1.L7NetworkPolicy) *checkedPolicy {
+	c := &checkedPolicy{pos: pos, p: p}
 	if p.Namespace == "" {
 		p.Namespace = DefaultNamespace
 	}
-	if !l.first(pos, v1alpha1.Kind, p.Namespace, p.Name) {
-		return
+	if p.Name == "" {
+		return c // first() reports it
 	}
 	v1alpha1.Default(p)
 	id := p.Namespace + "/" + p.Name
 	line := func(fieldPath string) Pos { return Pos{File: pos.File, Line: lineOf(n, fieldPath)} }
+	warnf := func(pos Pos, format string, args ...any) {
+		c.problems = append(c.problems, Problem{Pos: pos, Severity: SeverityWarning, Msg: fmt.Sprintf(format, args...)})
+	}
 
 	// A key with no value decodes like an omitted one: "from:" with its items
 	// commented out would open the rule to every source.
@@ -400,7 +417,7 @@ func (l *loader) policy(pos Pos, n *yaml.Node, p *v1alpha1.L7NetworkPolicy) {
 		for _, key := range []string{"from", "http"} {
 			fp := fmt.Sprintf("spec.rules[%d].%s", i, key)
 			if v := nodeAt(n, fp); isNull(v) {
-				l.warnf(line(fp), "policy %s: %s is null, which means the same as omitting it (any %s); write %s: [] to match nothing",
+				warnf(line(fp), "policy %s: %s is null, which means the same as omitting it (any %s); write %s: [] to match nothing",
 					id, fp, map[string]string{"from": "source", "http": "request"}[key], key)
 			}
 		}
@@ -409,19 +426,20 @@ func (l *loader) policy(pos Pos, n *yaml.Node, p *v1alpha1.L7NetworkPolicy) {
 	errs, warns := validation.ValidatePolicy(p)
 	for _, w := range warns {
 		fp, _, _ := strings.Cut(w, ": ")
-		l.warnf(line(fp), "policy %s: %s", id, w)
+		warnf(line(fp), "policy %s: %s", id, w)
 	}
 	if len(errs) > 0 {
 		for _, e := range errs {
-			l.errorf(line(e.Field), "policy %s: %s", id, e.Error())
+			c.problems = append(c.problems, Problem{Pos: line(e.Field), Severity: SeverityError, Msg: fmt.Sprintf("policy %s: %s", id, e.Error())})
 		}
-		return
+		return c
 	}
+	c.valid = true
 	if r := p.Spec.Rego; r != nil && r.File != "" {
-		l.regoRefs = append(l.regoRefs, regoRef{pos: line("spec.rego.file"), file: r.File, policy: id})
+		c.refs = append(c.refs, regoRef{pos: line("spec.rego.file"), file: r.File, policy: id})
 	}
 	if r := p.Spec.Rego; r != nil && r.ConfigMapRef != nil {
-		l.regoRefs = append(l.regoRefs, regoRef{pos: line("spec.rego.configMapRef"), policy: id,
+		c.refs = append(c.refs, regoRef{pos: line("spec.rego.configMapRef"), policy: id,
 			configMap: p.Namespace + "/" + r.ConfigMapRef.Name, key: r.ConfigMapRef.Key})
 	}
 
@@ -436,7 +454,20 @@ func (l *loader) policy(pos Pos, n *yaml.Node, p *v1alpha1.L7NetworkPolicy) {
 		}
 		p.Annotations[v1alpha1.AnnotationRuleOrigins] = strings.Join(origins, ",")
 	}
-	l.set.Policies = append(l.set.Policies, *p)
+	return c
+}
+
+// policy adds a checked policy to the set unless its name is taken.
+func (l *loader) policy(c *checkedPolicy) {
+	if !l.first(c.pos, v1alpha1.Kind, c.p.Namespace, c.p.Name) {
+		return
+	}
+	l.problems = append(l.problems, c.problems...)
+	if !c.valid {
+		return
+	}
+	l.regoRefs = append(l.regoRefs, c.refs...)
+	l.set.Policies = append(l.set.Policies, *c.p.DeepCopy())
 }
 
 // nodeAt returns the node a field path names exactly, or nil.
