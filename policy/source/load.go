@@ -76,7 +76,11 @@ func loadFS(fsys fs.FS, cache *Cache, extras []Extra) (*Set, Problems, error) {
 		k := kindOfFile(name)
 		return k == fileYAML || k == fileRego || k == fileRegoTest
 	}
-	err := eachFile(fsys, policyFile,
+	read := fs.ReadFile
+	if cache != nil && cache.dir != "" {
+		read = cache.readFile
+	}
+	err := eachFile(fsys, policyFile, read,
 		func(name string, data []byte, err error) {
 			if err != nil {
 				l.errorf(Pos{File: name}, "reading: %v", err)
@@ -109,7 +113,7 @@ func loadFS(fsys fs.FS, cache *Cache, extras []Extra) (*Set, Problems, error) {
 // eachFile calls fn with the contents of every file of fsys that keep
 // accepts, in lexical order, skipping hidden files and folders (names that
 // start with "."). A file that cannot be read comes with the error instead.
-func eachFile(fsys fs.FS, keep func(name string) bool, fn func(name string, data []byte, err error)) error {
+func eachFile(fsys fs.FS, keep func(name string) bool, read func(fs.FS, string) ([]byte, error), fn func(name string, data []byte, err error)) error {
 	return fs.WalkDir(fsys, ".", func(name string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -123,7 +127,7 @@ func eachFile(fsys fs.FS, keep func(name string) bool, fn func(name string, data
 		if d.IsDir() || !keep(name) {
 			return nil
 		}
-		data, err := fs.ReadFile(fsys, name)
+		data, err := read(fsys, name)
 		fn(name, data, err)
 		return nil
 	})
