@@ -29,8 +29,12 @@ const Quiet = 20 * time.Millisecond
 // skipping hidden files and editor backups (`.x`, `x~`, `#x#`). Polling a
 // content hash catches every kind of edit (rename over, in-place write,
 // symlink flip as ConfigMaps do) without relying on inotify semantics.
-func Fingerprint(dir string) (string, error) {
-	h := sha256.New()
+func Fingerprint(dir string) (string, error) { return (&hasher{}).fingerprint(dir) }
+
+// fingerprint is Fingerprint; with h.files set it takes the digest of a
+// file whose status is that of the version it last hashed from there
+// (filehash.go) instead of reading it again.
+func (h *hasher) fingerprint(dir string) (string, error) {
 	var paths []string
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -52,8 +56,10 @@ func Fingerprint(dir string) (string, error) {
 		return "", fmt.Errorf("scanning policy directory: %w", err)
 	}
 	sort.Strings(paths)
+	all := sha256.New()
+	seen := make(map[string]bool, len(paths))
 	for _, p := range paths {
-		b, err := os.ReadFile(p)
+		size, sum, err := h.file(p)
 		if err != nil {
 			if os.IsNotExist(err) {
 				continue // removed while scanning; the next poll sees it
@@ -63,11 +69,13 @@ func Fingerprint(dir string) (string, error) {
 			}
 			return "", fmt.Errorf("reading %s: %w", p, err)
 		}
+		seen[p] = true
 		rel, _ := filepath.Rel(dir, p)
-		fmt.Fprintf(h, "%s\x00%d\x00", rel, len(b))
-		h.Write(b)
+		fmt.Fprintf(all, "%s\x00%d\x00", rel, size)
+		all.Write(sum[:])
 	}
-	return fmt.Sprintf("%x", h.Sum(nil)), nil
+	h.prune(seen)
+	return fmt.Sprintf("%x", all.Sum(nil)), nil
 }
 
 func ignored(name string) bool {
@@ -105,8 +113,9 @@ func Watch(ctx context.Context, dir string, interval time.Duration, initial stri
 	defer quiet.Stop()
 	last, pending := initial, ""
 	failing := initial == ""
+	h := newHasher()
 	scan := func() (string, bool) {
-		fp, err := Fingerprint(dir)
+		fp, err := h.fingerprint(dir)
 		if err != nil {
 			if !failing {
 				failing = true
