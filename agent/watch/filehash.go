@@ -11,11 +11,11 @@ import (
 // are coarse) with the same size; it is read again next time.
 var racyWindow = 2 * time.Second
 
-// hasher computes fingerprints. With files set it remembers each file's
-// digest with the status of the version hashed, so a scan reads only the
-// files that changed: the poll and every inotify burst scan the directory,
-// a thousand files each time.
-type hasher struct {
+// Hasher computes fingerprints as Fingerprint does. One from NewHasher
+// remembers each file's digest with the status of the version hashed, so a
+// scan reads only the files that changed: the poll and every inotify burst
+// scan the directory, a thousand files each time.
+type Hasher struct {
 	files map[string]hashed // nil: read every file
 }
 
@@ -26,10 +26,11 @@ type hashed struct {
 	settled bool // unchanged for racyWindow when hashed
 }
 
-func newHasher() *hasher { return &hasher{files: map[string]hashed{}} }
+// NewHasher returns a Hasher that remembers what it hashed.
+func NewHasher() *Hasher { return &Hasher{files: map[string]hashed{}} }
 
 // file returns the size and digest of the file at p (following symlinks).
-func (h *hasher) file(p string) (int, [sha256.Size]byte, error) {
+func (h *Hasher) file(p string) (int, [sha256.Size]byte, error) {
 	var id fileID
 	ok := false
 	if h.files != nil {
@@ -60,7 +61,7 @@ func (h *hasher) file(p string) (int, [sha256.Size]byte, error) {
 }
 
 // prune forgets the files not seen by the last scan.
-func (h *hasher) prune(seen map[string]bool) {
+func (h *Hasher) prune(seen map[string]bool) {
 	for p := range h.files {
 		if !seen[p] {
 			delete(h.files, p)

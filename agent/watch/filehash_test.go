@@ -13,11 +13,11 @@ func TestHasherSeesRewritesOfTheSameSize(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "a.yaml")
 	write(t, p, "path: /aaa\n")
-	h := newHasher()
+	h := NewHasher()
 	last := ""
 	expect := func(step string) {
 		t.Helper()
-		got, err := h.fingerprint(dir)
+		got, err := h.Fingerprint(dir)
 		if err != nil {
 			t.Fatal(err)
 		}

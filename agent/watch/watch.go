@@ -29,12 +29,12 @@ const Quiet = 20 * time.Millisecond
 // skipping hidden files and editor backups (`.x`, `x~`, `#x#`). Polling a
 // content hash catches every kind of edit (rename over, in-place write,
 // symlink flip as ConfigMaps do) without relying on inotify semantics.
-func Fingerprint(dir string) (string, error) { return (&hasher{}).fingerprint(dir) }
+func Fingerprint(dir string) (string, error) { return (&Hasher{}).Fingerprint(dir) }
 
-// fingerprint is Fingerprint; with h.files set it takes the digest of a
-// file whose status is that of the version it last hashed from there
-// (filehash.go) instead of reading it again.
-func (h *hasher) fingerprint(dir string) (string, error) {
+// Fingerprint is the package's Fingerprint; a Hasher from NewHasher takes
+// the digest of a file whose status is that of the version it last hashed
+// from memory instead of reading the file again.
+func (h *Hasher) Fingerprint(dir string) (string, error) {
 	var paths []string
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -113,9 +113,9 @@ func Watch(ctx context.Context, dir string, interval time.Duration, initial stri
 	defer quiet.Stop()
 	last, pending := initial, ""
 	failing := initial == ""
-	h := newHasher()
+	h := NewHasher()
 	scan := func() (string, bool) {
-		fp, err := h.fingerprint(dir)
+		fp, err := h.Fingerprint(dir)
 		if err != nil {
 			if !failing {
 				failing = true
