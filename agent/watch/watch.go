@@ -22,8 +22,9 @@ const fallbackInterval = 250 * time.Millisecond
 
 // Quiet is how long the directory must be free of inotify events before a
 // change is read and reported: writes of several files in a row (an editor,
-// a ConfigMap update, a script) make one report.
-const Quiet = 20 * time.Millisecond
+// a ConfigMap update, a script) make one report. A kubelet ConfigMap update
+// is one rename of ..data; its events come within a millisecond.
+const Quiet = 10 * time.Millisecond
 
 // Fingerprint hashes the names and contents of the regular files under dir,
 // skipping hidden files and editor backups (`.x`, `x~`, `#x#`). Polling a
