@@ -19,7 +19,9 @@ type Set struct {
 }
 
 // Files renders the folder, file name to content; the policies in changed
-// get a different path in their first rule (tag makes each change distinct).
+// get a different path in their first rule (tag makes each change
+// distinct), whose sources become the policy's own pods: a change that adds
+// and removes path rows wherever the policy has pods.
 func (s Set) Files(changed map[int]bool, tag int) map[string]string {
 	const nss, apps = 50, 20
 	files := map[string]string{}
@@ -52,7 +54,13 @@ func (s Set) Files(changed map[int]bool, tag int) map[string]string {
 			fmt.Fprintf(&b, "  - action: %s\n", action)
 			switch r % 4 {
 			case 0:
-				fmt.Fprintf(&b, "    from: [{podSelector: {matchLabels: {app: app%d}}}]\n", rng.IntN(apps))
+				app := rng.IntN(apps)
+				if r == 0 && changed[i] {
+					// The changed rule admits the policy's own pods, so
+					// that the change reaches the maps.
+					app = (i / nss) % apps
+				}
+				fmt.Fprintf(&b, "    from: [{podSelector: {matchLabels: {app: app%d}}}]\n", app)
 			case 1:
 				fmt.Fprintf(&b, "    from: [{namespaceSelector: {matchLabels: {team: t%d}}, podSelector: {matchLabels: {app: app%d}}}]\n", rng.IntN(5), rng.IntN(apps))
 			case 2:
