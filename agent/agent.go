@@ -91,6 +91,7 @@ type Agent struct {
 	tally    *audit.Tally
 	marks    policyMarks                 // when each policy last changed, for reports
 	pods     atomic.Pointer[audit.Index] // pods of the policy directory, for labels
+	objFiles *source.Cache               // decoded files of the policy directory, for reloadPods
 
 	refreshMu sync.Mutex // one refreshPodInterfaces at a time
 
@@ -139,7 +140,7 @@ func New(cfg Config, dp Datapath, load Loader) (*Agent, error) {
 	}
 	a := &Agent{cfg: cfg, log: cfg.Logger, dp: dp, src: src, node: node, att: att, attachErrs: map[string]error{},
 		attachMode: map[string]string{}, podIfaces: map[string]error{}, ifaces: slices.Clone(cfg.Interfaces),
-		started: time.Now(), tally: audit.NewTally()}
+		started: time.Now(), tally: audit.NewTally(), objFiles: source.NewCache()}
 	var msrc metrics.Source
 	if dp != nil {
 		a.ctr = newCounterState(dp.Counters)

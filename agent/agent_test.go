@@ -29,7 +29,7 @@ import (
 // (a table that fails to apply, a compile that takes long), which the real
 // BPF maps and compiler cannot be made to do on demand.
 
-func needRoot(t *testing.T) {
+func needRoot(t testing.TB) {
 	t.Helper()
 	netns.RequireRoot(t)
 }
@@ -112,7 +112,7 @@ func addVeth(t *testing.T, name string) {
 }
 
 // testPinDir returns a fresh bpffs directory, cleaned up after the test.
-func testPinDir(t *testing.T) string {
+func testPinDir(t testing.TB) string {
 	t.Helper()
 	dir := filepath.Join(attach.DefaultBPFFS, fmt.Sprintf("axon-agent-test-%d", rand.IntN(1e9)))
 	t.Cleanup(func() { _ = attach.Cleanup(dir, nil) })

@@ -85,11 +85,13 @@ func endpointAddr(t *table.Table, id uint32) (netip.Addr, bool) {
 
 // reloadPods rereads the pods and HTTPMonitors of the policy directory
 // (after a table was applied: the same directory state, give or take a
-// write in between). On error the previous pods stay.
+// write in between). On error the previous pods stay. The directory is read
+// through a decode cache: only files changed since the last read are decoded
+// again (a full decode of 1,000 policies took seconds of CPU per reload).
 func (a *Agent) reloadPods() {
 	load := a.cfg.Objects
 	if load == nil {
-		load = func() (*source.Set, source.Problems, error) { return source.Load(a.cfg.PolicyDir) }
+		load = func() (*source.Set, source.Problems, error) { return a.objFiles.Load(a.cfg.PolicyDir) }
 	}
 	x, err := audit.LoadIndex(load)
 	if err != nil {

@@ -3,6 +3,7 @@ package agent
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/axon-dev/axon/policy/table"
@@ -56,7 +57,15 @@ type pendingTable struct {
 // when its reload began. A failure is counted and logged, each time.
 func (a *Agent) apply(p *pendingTable, start time.Time) error {
 	t, fp := p.t, p.fp
-	a.syncPodInterfaces(a.interfaces(), t)
+	// The pods behind the interfaces are recorded for t's pod IPs before t
+	// is in force, so that no packet is decided by t while a pod of t can
+	// still send as another. With the same pod IPs as the table in force
+	// the records already fit t: they are refreshed after the flip, which
+	// keeps a netlink dump of every veth off the path of a policy change.
+	podsFirst := !samePodIPs(a.Table(), t)
+	if podsFirst {
+		a.syncPodInterfaces(a.interfaces(), t)
+	}
 	ustart := time.Now()
 	if err := a.dp.Apply(t); err != nil {
 		a.m.LoadErrors.WithLabelValues("apply").Inc()
@@ -68,6 +77,10 @@ func (a *Agent) apply(p *pendingTable, start time.Time) error {
 		return err
 	}
 	a.m.MapUpdate.Observe(time.Since(ustart).Seconds())
+	flipped := time.Now()
+	if !podsFirst {
+		a.syncPodInterfaces(a.interfaces(), t)
+	}
 	a.refreshDenials() // what the previous table counted, with its labels
 	a.marks.update(t, a.tally.Series(), time.Now())
 	if err := a.ctr.switchTable(t); err != nil {
@@ -88,7 +101,27 @@ func (a *Agent) apply(p *pendingTable, start time.Time) error {
 	}
 	a.log.Info("policy applied", "generation", gen, "rules", len(t.Rules), "endpoints", len(t.Endpoints),
 		"path_rows", len(t.Paths), "duration", time.Since(start).String())
+	a.log.Debug("policy apply stages", "generation", gen, "to_map_write", ustart.Sub(start).String(),
+		"map_write", flipped.Sub(ustart).String(), "after_flip", time.Since(flipped).String(), "pods_first", podsFirst)
 	return nil
+}
+
+// samePodIPs says whether tables a and b hold the same pod addresses.
+func samePodIPs(a, b *table.Table) bool {
+	if a == nil || b == nil || len(a.PodIPs) != len(b.PodIPs) {
+		return false
+	}
+	addrs := make(map[netip.Addr]int, len(a.PodIPs))
+	for _, p := range a.PodIPs {
+		addrs[p.Addr]++
+	}
+	for _, p := range b.PodIPs {
+		if addrs[p.Addr] == 0 {
+			return false
+		}
+		addrs[p.Addr]--
+	}
+	return true
 }
 
 // logLoadFailure logs a policy set that could not be applied, saying in the

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"net/netip"
+	"unsafe"
 
 	"github.com/axon-dev/axon/bpf"
 	"github.com/axon-dev/axon/bpf/shared"
@@ -77,16 +78,17 @@ func newGeneration() generation {
 	return g
 }
 
-func marshal(v any) []byte {
-	var b bytes.Buffer
-	if err := binary.Write(&b, binary.LittleEndian, v); err != nil {
-		panic(fmt.Sprintf("datapath: marshal %T: %v", v, err)) // fixed-size generated types only
-	}
-	return b.Bytes()
+// marshal is v as the map holds it: the generated types are laid out as
+// the C structs, their padding spelled out as blank fields, so the bytes of
+// the Go value are the map's bytes (host order, as every BPF map).
+// binary.Write gave the same bytes on little-endian hosts through
+// reflection, which was most of encoding a table (TestMarshalLayout).
+func marshal[T any](v T) []byte {
+	return bytes.Clone(unsafe.Slice((*byte)(unsafe.Pointer(&v)), unsafe.Sizeof(v)))
 }
 
-func (g generation) put(m string, k, v any) {
-	g[m][string(marshal(k))] = marshal(v)
+func put[K, V any](g generation, m string, k K, v V) {
+	g[m][string(unsafe.Slice((*byte)(unsafe.Pointer(&k)), unsafe.Sizeof(k)))] = marshal(v)
 }
 
 // addr16 is the datapath's form of an address: IPv6, or IPv4-mapped IPv6.
@@ -101,7 +103,7 @@ func encode(t *table.Table, gen uint8) (generation, error) {
 	}
 	for i, w := range ports {
 		// Every word is written (an array entry cannot be deleted).
-		g.put(bpf.AxonMapPolicedPorts, uint32(gen)*portWords+uint32(i), w)
+		put(g, bpf.AxonMapPolicedPorts, uint32(gen)*portWords+uint32(i), w)
 	}
 	for _, e := range t.Endpoints {
 		k := bpf.AxonAxEndpointKey{Gen: gen, Port: e.Port, Addr: addr16(e.Addr)}
@@ -115,7 +117,7 @@ func encode(t *table.Table, gen uint8) (generation, error) {
 		if e.Enforce {
 			v.Flags |= epEnforce
 		}
-		g.put(bpf.AxonMapEndpoints, k, v)
+		put(g, bpf.AxonMapEndpoints, k, v)
 	}
 	// Per address, the summary of its ports (AX_PORT_ANY): what fragments
 	// and tagged frames, whose port cannot be trusted, are judged by.
@@ -128,10 +130,10 @@ func encode(t *table.Table, gen uint8) (generation, error) {
 		summary[addr16(e.Addr)] = f
 	}
 	for a, f := range summary {
-		g.put(bpf.AxonMapEndpoints, bpf.AxonAxEndpointKey{Gen: gen, Port: portAny, Addr: a}, bpf.AxonAxEndpoint{Flags: f})
+		put(g, bpf.AxonMapEndpoints, bpf.AxonAxEndpointKey{Gen: gen, Port: portAny, Addr: a}, bpf.AxonAxEndpoint{Flags: f})
 	}
 	for _, p := range t.PodIPs {
-		g.put(bpf.AxonMapPodIps, bpf.AxonAxAddrKey{Gen: gen, Addr: addr16(p.Addr)}, p.Identity)
+		put(g, bpf.AxonMapPodIps, bpf.AxonAxAddrKey{Gen: gen, Addr: addr16(p.Addr)}, p.Identity)
 	}
 	for _, c := range t.CIDRs {
 		p := c.Prefix.Masked()
@@ -140,11 +142,11 @@ func encode(t *table.Table, gen uint8) (generation, error) {
 			bits += ipv4MappedBits
 		}
 		k := bpf.AxonAxCidrKey{Prefixlen: uint32(cidrFixedBits + bits), Gen: gen, Addr: addr16(p.Addr())}
-		g.put(bpf.AxonMapCidrs, k, c.Identity)
+		put(g, bpf.AxonMapCidrs, k, c.Identity)
 	}
 	for _, c := range t.Classes {
 		k := bpf.AxonAxClassKey{Gen: gen, Endpoint: c.Endpoint, Identity: c.Identity}
-		g.put(bpf.AxonMapClasses, k, uint32(c.Class))
+		put(g, bpf.AxonMapClasses, k, uint32(c.Class))
 	}
 	for _, m := range t.Methods {
 		if len(m.Name) > maxMethodLen {
@@ -152,7 +154,7 @@ func encode(t *table.Table, gen uint8) (generation, error) {
 		}
 		k := bpf.AxonAxMethodKey{Gen: gen, Len: uint8(len(m.Name))}
 		copy(k.Name[:], m.Name)
-		g.put(bpf.AxonMapMethods, k, uint32(m.ID))
+		put(g, bpf.AxonMapMethods, k, uint32(m.ID))
 	}
 	globIDs := map[string]uint32{} // glob content -> id, this table
 	usedIDs := map[uint32]bool{}
@@ -197,11 +199,11 @@ func encode(t *table.Table, gen uint8) (generation, error) {
 				cg.Rule = uint32(gl.Rule)
 				cg.Action = uint8(gl.Action)
 				cg.Mode = uint8(gl.Mode)
-				g.put(bpf.AxonMapGlobs, bpf.AxonAxGlobKey{Gen: gen, Id: id}, cg)
+				put(g, bpf.AxonMapGlobs, bpf.AxonAxGlobKey{Gen: gen, Id: id}, cg)
 			}
 			v.Globs[i] = id
 		}
-		g.put(bpf.AxonMapPaths, k, v)
+		put(g, bpf.AxonMapPaths, k, v)
 	}
 	return g, nil
 }

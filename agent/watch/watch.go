@@ -22,15 +22,20 @@ const fallbackInterval = 250 * time.Millisecond
 
 // Quiet is how long the directory must be free of inotify events before a
 // change is read and reported: writes of several files in a row (an editor,
-// a ConfigMap update, a script) make one report.
-const Quiet = 20 * time.Millisecond
+// a ConfigMap update, a script) make one report. A kubelet ConfigMap update
+// is one rename of ..data; its events come within a millisecond.
+const Quiet = 10 * time.Millisecond
 
 // Fingerprint hashes the names and contents of the regular files under dir,
 // skipping hidden files and editor backups (`.x`, `x~`, `#x#`). Polling a
 // content hash catches every kind of edit (rename over, in-place write,
 // symlink flip as ConfigMaps do) without relying on inotify semantics.
-func Fingerprint(dir string) (string, error) {
-	h := sha256.New()
+func Fingerprint(dir string) (string, error) { return (&Hasher{}).Fingerprint(dir) }
+
+// Fingerprint is the package's Fingerprint; a Hasher from NewHasher takes
+// the digest of a file whose status is that of the version it last hashed
+// from memory instead of reading the file again.
+func (h *Hasher) Fingerprint(dir string) (string, error) {
 	var paths []string
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -52,8 +57,10 @@ func Fingerprint(dir string) (string, error) {
 		return "", fmt.Errorf("scanning policy directory: %w", err)
 	}
 	sort.Strings(paths)
+	all := sha256.New()
+	seen := make(map[string]bool, len(paths))
 	for _, p := range paths {
-		b, err := os.ReadFile(p)
+		size, sum, err := h.file(p)
 		if err != nil {
 			if os.IsNotExist(err) {
 				continue // removed while scanning; the next poll sees it
@@ -63,11 +70,13 @@ func Fingerprint(dir string) (string, error) {
 			}
 			return "", fmt.Errorf("reading %s: %w", p, err)
 		}
+		seen[p] = true
 		rel, _ := filepath.Rel(dir, p)
-		fmt.Fprintf(h, "%s\x00%d\x00", rel, len(b))
-		h.Write(b)
+		fmt.Fprintf(all, "%s\x00%d\x00", rel, size)
+		all.Write(sum[:])
 	}
-	return fmt.Sprintf("%x", h.Sum(nil)), nil
+	h.prune(seen)
+	return fmt.Sprintf("%x", all.Sum(nil)), nil
 }
 
 func ignored(name string) bool {
@@ -105,8 +114,9 @@ func Watch(ctx context.Context, dir string, interval time.Duration, initial stri
 	defer quiet.Stop()
 	last, pending := initial, ""
 	failing := initial == ""
+	h := NewHasher()
 	scan := func() (string, bool) {
-		fp, err := Fingerprint(dir)
+		fp, err := h.Fingerprint(dir)
 		if err != nil {
 			if !failing {
 				failing = true

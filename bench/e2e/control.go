@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"sort"
 	"time"
+
+	"github.com/axon-dev/axon/bench/scaleset"
 )
 
 // cpResult is the control plane's delay for one change size.
@@ -21,12 +23,12 @@ type cpResult struct {
 // from writing 1, 100 or 1,000 changed policy files to the flip of the
 // active generation in the pinned config map: what the kernel decides by.
 func controlPlane(c config, res *results) (err error) {
-	set := scaleSet{pods: c.cpPods, policies: 1000}
+	set := scaleset.Set{Pods: c.cpPods, Policies: 1000}
 	dir := filepath.Join(c.work, "cp-policies")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	if _, err := writeVersion(dir, set.files(nil, 0), 0); err != nil {
+	if _, err := writeVersion(dir, set.Files(nil, 0), 0); err != nil {
 		return err
 	}
 	_ = cleanupPins(c.agentBin, c.pinDir)
@@ -40,7 +42,7 @@ func controlPlane(c config, res *results) (err error) {
 		}
 	}()
 	res.cpRows, _ = a.metric("axon_policy_table_rows", `kind="path_rows"`)
-	res.cpPods = set.pods
+	res.cpPods = set.Pods
 	read, closeMap, err := activeGen(c.pinDir)
 	if err != nil {
 		return err
@@ -56,7 +58,7 @@ func controlPlane(c config, res *results) (err error) {
 				changed[i*1000/n] = true // spread over the folder
 			}
 			w0 := time.Now()
-			swap, err := writeVersion(dir, set.files(changed, tag), tag)
+			swap, err := writeVersion(dir, set.Files(changed, tag), tag)
 			if err != nil {
 				return err
 			}

@@ -7,13 +7,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/axon-dev/axon/bench/scaleset"
 	"github.com/cilium/ebpf"
 )
 
 // memSet is one folder of the memory part and the map sizes the agent runs
 // with for it (its --max-* flags; none: the defaults).
 type memSet struct {
-	scaleSet
+	scaleset.Set
 	flags []string
 }
 
@@ -23,8 +24,8 @@ type memSet struct {
 // raised to hold them (twice over: the table in force and the next one),
 // and the time a compilation of that size needs on a loaded machine.
 var memSets = []memSet{
-	{scaleSet{pods: 250, policies: 1000}, nil},
-	{scaleSet{pods: 5000, policies: 1000}, []string{"--max-path-rows=1500000", "--max-source-classes=1000000", "--compile-timeout=10m"}},
+	{scaleset.Set{Pods: 250, Policies: 1000}, nil},
+	{scaleset.Set{Pods: 5000, Policies: 1000}, []string{"--max-path-rows=1500000", "--max-source-classes=1000000", "--compile-timeout=10m"}},
 }
 
 // memResult is the agent's peak RSS and the decision maps' kernel memory
@@ -59,7 +60,7 @@ func memory(c config, res *results) error {
 		}
 		res.mem = append(res.mem, m)
 		logf("memory: %d pods, %d policies %s: %.0f path rows (%d in the map), %.0f classes, ready in %v, VmHWM %d MiB, decision maps %d MiB (memlock), slab +%d MiB %s",
-			set.pods, set.policies, strings.Join(set.flags, " "), m.rows, m.kernelRows, m.classes, m.ready.Round(time.Second), m.hwm>>20, m.kernel>>20, m.slab>>20, m.err)
+			set.Pods, set.Policies, strings.Join(set.flags, " "), m.rows, m.kernelRows, m.classes, m.ready.Round(time.Second), m.hwm>>20, m.kernel>>20, m.slab>>20, m.err)
 	}
 	return nil
 }
@@ -70,7 +71,7 @@ func memoryOne(c config, set memSet, i int) (m memResult, err error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return m, err
 	}
-	if err := writeFiles(dir, set.files(nil, 0)); err != nil {
+	if err := writeFiles(dir, set.Files(nil, 0)); err != nil {
 		return m, err
 	}
 	_ = cleanupPins(c.agentBin, c.pinDir)
@@ -191,7 +192,7 @@ func (r *results) memoryMarkdown(b *strings.Builder) {
 			flags = "(default sizes)"
 		}
 		fmt.Fprintf(b, "| %d policies x 10 rules, %d pods | `%s` | %.0f / %d | %.0f | %v | %d MiB | %d MiB | %d MiB | %d MiB | %s |\n",
-			m.policies, m.pods, flags, m.rows, m.kernelRows, m.classes, m.ready.Round(time.Second), m.hwm>>20, m.kernel>>20, m.kernelPaths>>20, m.slab>>20,
+			m.Policies, m.Pods, flags, m.rows, m.kernelRows, m.classes, m.ready.Round(time.Second), m.hwm>>20, m.kernel>>20, m.kernelPaths>>20, m.slab>>20,
 			strings.ReplaceAll(out, "|", "/"))
 	}
 }

@@ -282,7 +282,9 @@ func (r *results) controlMarkdown(b *strings.Builder) {
 	fmt.Fprintf(b, "\n## Control plane\n\nA folder of 1,000 policies x 10 rules shaped like policy/compiler's benchmark, %d pod identities "+
 		"(%.0f path rows). Time from the change to the flip of the active generation in the pinned `config` map, which every "+
 		"packet reads; median [min-max] of %d. The folder is laid out as the kubelet lays out a ConfigMap volume, so each "+
-		"change is one atomic rename of `..data`, and the delay runs from that rename.\n\n"+
+		"change is one atomic rename of `..data`, and the delay runs from that rename. A changed policy gets a new path in its "+
+		"first rule, whose sources become the policy's own pods, so that each change adds and removes path rows. "+
+		"In-process figures of the same reload: `go test -bench BenchmarkReload ./agent/` (part of `make bench`).\n\n"+
 		"| policies changed | delay to the new generation | writing the new version folder (before the rename) |\n|---|---|---|\n", r.cpPods, r.cpRows, r.cfg.cpRounds)
 	for _, c := range r.cp {
 		if c.err != "" && len(c.delays) == 0 {

@@ -187,12 +187,15 @@ func run(args []string) int {
 	}
 	// The Pods and HTTPMonitors in force, for the observer and the labels
 	// of denial series: the directory with its bundles, or the API server's.
+	// The observer rereads them every few seconds and the agent after every
+	// apply: through a decode cache, only changed files are decoded again.
+	objFiles := source.NewCache()
 	objects := func() (*source.Set, source.Problems, error) {
 		var ex []source.Extra
 		if extras != nil {
 			ex = extras()
 		}
-		return source.Load(*policyDir, ex...)
+		return objFiles.Load(*policyDir, ex...)
 	}
 	if src != nil {
 		objects = src.Set

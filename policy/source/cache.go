@@ -16,6 +16,10 @@ type Cache struct {
 	mu    sync.Mutex
 	files map[string]*cachedFile
 	seen  map[string]bool // files of the load in progress
+	dir   string          // directory of the load in progress
+	// read holds each file's bytes with the identity of the version read
+	// (statcache.go): an unchanged file is not read again.
+	read map[string]readFile
 }
 
 type cachedFile struct {
@@ -24,7 +28,9 @@ type cachedFile struct {
 }
 
 // NewCache returns an empty cache.
-func NewCache() *Cache { return &Cache{files: map[string]*cachedFile{}} }
+func NewCache() *Cache {
+	return &Cache{files: map[string]*cachedFile{}, read: map[string]readFile{}}
+}
 
 // Load is the package's Load, reusing the decoding of unchanged files.
 func (c *Cache) Load(dir string, extras ...Extra) (*Set, Problems, error) {
@@ -36,6 +42,8 @@ func (c *Cache) Load(dir string, extras ...Extra) (*Set, Problems, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.seen = map[string]bool{}
+	c.dir = dir
+	defer func() { c.dir = "" }()
 	return loadFS(os.DirFS(dir), c, extras)
 }
 
@@ -61,6 +69,11 @@ func (c *Cache) prune() {
 	for name := range c.files {
 		if !c.seen[name] {
 			delete(c.files, name)
+		}
+	}
+	for name := range c.read {
+		if !c.seen[name] {
+			delete(c.read, name)
 		}
 	}
 }

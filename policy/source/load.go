@@ -76,7 +76,11 @@ func loadFS(fsys fs.FS, cache *Cache, extras []Extra) (*Set, Problems, error) {
 		k := kindOfFile(name)
 		return k == fileYAML || k == fileRego || k == fileRegoTest
 	}
-	err := eachFile(fsys, policyFile,
+	read := fs.ReadFile
+	if cache != nil && cache.dir != "" {
+		read = cache.readFile
+	}
+	err := eachFile(fsys, policyFile, read,
 		func(name string, data []byte, err error) {
 			if err != nil {
 				l.errorf(Pos{File: name}, "reading: %v", err)
@@ -109,7 +113,7 @@ func loadFS(fsys fs.FS, cache *Cache, extras []Extra) (*Set, Problems, error) {
 // eachFile calls fn with the contents of every file of fsys that keep
 // accepts, in lexical order, skipping hidden files and folders (names that
 // start with "."). A file that cannot be read comes with the error instead.
-func eachFile(fsys fs.FS, keep func(name string) bool, fn func(name string, data []byte, err error)) error {
+func eachFile(fsys fs.FS, keep func(name string) bool, read func(fs.FS, string) ([]byte, error), fn func(name string, data []byte, err error)) error {
 	return fs.WalkDir(fsys, ".", func(name string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -123,7 +127,7 @@ func eachFile(fsys fs.FS, keep func(name string) bool, fn func(name string, data
 		if d.IsDir() || !keep(name) {
 			return nil
 		}
-		data, err := fs.ReadFile(fsys, name)
+		data, err := read(fsys, name)
 		fn(name, data, err)
 		return nil
 	})
@@ -274,7 +278,8 @@ func (l *loader) object(file string, n *yaml.Node) {
 	case kind == v1alpha1.Kind:
 		var p v1alpha1.L7NetworkPolicy
 		if l.decode(pos, n, &p, true) {
-			l.do(func(l *loader) { l.policy(pos, n, p.DeepCopy()) })
+			c := checkPolicy(pos, n, &p)
+			l.do(func(l *loader) { l.policy(c) })
 		}
 	case kind == v1alpha1.KindHTTPMonitor && apiVersion != v1alpha1.GroupVersion.String():
 		l.rerrorf(pos, "%s: unsupported apiVersion %q (want %s)", kind, apiVersion, v1alpha1.GroupVersion)
@@ -383,16 +388,32 @@ func (l *loader) pod(pos Pos, pod *corev1.Pod) {
 	l.set.Pods = append(l.set.Pods, *pod)
 }
 
-func (l *loader) policy(pos Pos, n *yaml.Node, p *v1alpha1.L7NetworkPolicy) {
+// checkedPolicy is a decoded policy with what checking it alone found: the
+// part of reading it that depends on its file's bytes only, done once per
+// version of the file (a Cache replays it).
+type checkedPolicy struct {
+	pos      Pos
+	p        *v1alpha1.L7NetworkPolicy // defaulted and annotated
+	valid    bool
+	problems Problems
+	refs     []regoRef
+}
+
+// checkPolicy defaults, validates and annotates p, decoded from n at pos.
+func checkPolicy(pos Pos, n *yaml.Node, p *v1alpha1.L7NetworkPolicy) *checkedPolicy {
+	c := &checkedPolicy{pos: pos, p: p}
 	if p.Namespace == "" {
 		p.Namespace = DefaultNamespace
 	}
-	if !l.first(pos, v1alpha1.Kind, p.Namespace, p.Name) {
-		return
+	if p.Name == "" {
+		return c // first() reports it
 	}
 	v1alpha1.Default(p)
 	id := p.Namespace + "/" + p.Name
 	line := func(fieldPath string) Pos { return Pos{File: pos.File, Line: lineOf(n, fieldPath)} }
+	warnf := func(pos Pos, format string, args ...any) {
+		c.problems = append(c.problems, Problem{Pos: pos, Severity: SeverityWarning, Msg: fmt.Sprintf(format, args...)})
+	}
 
 	// A key with no value decodes like an omitted one: "from:" with its items
 	// commented out would open the rule to every source.
@@ -400,7 +421,7 @@ func (l *loader) policy(pos Pos, n *yaml.Node, p *v1alpha1.L7NetworkPolicy) {
 		for _, key := range []string{"from", "http"} {
 			fp := fmt.Sprintf("spec.rules[%d].%s", i, key)
 			if v := nodeAt(n, fp); isNull(v) {
-				l.warnf(line(fp), "policy %s: %s is null, which means the same as omitting it (any %s); write %s: [] to match nothing",
+				warnf(line(fp), "policy %s: %s is null, which means the same as omitting it (any %s); write %s: [] to match nothing",
 					id, fp, map[string]string{"from": "source", "http": "request"}[key], key)
 			}
 		}
@@ -409,19 +430,20 @@ func (l *loader) policy(pos Pos, n *yaml.Node, p *v1alpha1.L7NetworkPolicy) {
 	errs, warns := validation.ValidatePolicy(p)
 	for _, w := range warns {
 		fp, _, _ := strings.Cut(w, ": ")
-		l.warnf(line(fp), "policy %s: %s", id, w)
+		warnf(line(fp), "policy %s: %s", id, w)
 	}
 	if len(errs) > 0 {
 		for _, e := range errs {
-			l.errorf(line(e.Field), "policy %s: %s", id, e.Error())
+			c.problems = append(c.problems, Problem{Pos: line(e.Field), Severity: SeverityError, Msg: fmt.Sprintf("policy %s: %s", id, e.Error())})
 		}
-		return
+		return c
 	}
+	c.valid = true
 	if r := p.Spec.Rego; r != nil && r.File != "" {
-		l.regoRefs = append(l.regoRefs, regoRef{pos: line("spec.rego.file"), file: r.File, policy: id})
+		c.refs = append(c.refs, regoRef{pos: line("spec.rego.file"), file: r.File, policy: id})
 	}
 	if r := p.Spec.Rego; r != nil && r.ConfigMapRef != nil {
-		l.regoRefs = append(l.regoRefs, regoRef{pos: line("spec.rego.configMapRef"), policy: id,
+		c.refs = append(c.refs, regoRef{pos: line("spec.rego.configMapRef"), policy: id,
 			configMap: p.Namespace + "/" + r.ConfigMapRef.Name, key: r.ConfigMapRef.Key})
 	}
 
@@ -436,7 +458,20 @@ func (l *loader) policy(pos Pos, n *yaml.Node, p *v1alpha1.L7NetworkPolicy) {
 		}
 		p.Annotations[v1alpha1.AnnotationRuleOrigins] = strings.Join(origins, ",")
 	}
-	l.set.Policies = append(l.set.Policies, *p)
+	return c
+}
+
+// policy adds a checked policy to the set unless its name is taken.
+func (l *loader) policy(c *checkedPolicy) {
+	if !l.first(c.pos, v1alpha1.Kind, c.p.Namespace, c.p.Name) {
+		return
+	}
+	l.problems = append(l.problems, c.problems...)
+	if !c.valid {
+		return
+	}
+	l.regoRefs = append(l.regoRefs, c.refs...)
+	l.set.Policies = append(l.set.Policies, *c.p.DeepCopy())
 }
 
 // nodeAt returns the node a field path names exactly, or nil.

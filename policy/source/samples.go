@@ -59,7 +59,7 @@ func LoadSamplesFS(fsys fs.FS) ([]Sample, Problems, error) {
 	add := func(pos Pos, format string, args ...any) {
 		problems = append(problems, Problem{Pos: pos, Severity: SeverityError, Msg: fmt.Sprintf(format, args...)})
 	}
-	err := eachFile(fsys, IsSampleFile, func(name string, data []byte, err error) {
+	err := eachFile(fsys, IsSampleFile, fs.ReadFile, func(name string, data []byte, err error) {
 		if err != nil {
 			add(Pos{File: name}, "reading: %v", err)
 			return

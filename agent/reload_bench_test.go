@@ -1,0 +1,150 @@
+package agent
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/axon-dev/axon/agent/watch"
+	"github.com/axon-dev/axon/bench/scaleset"
+	"github.com/axon-dev/axon/policy/table"
+)
+
+// flipTimer is the real datapath, noting when each Apply returned: the new
+// generation is then what every packet is decided by.
+type flipTimer struct {
+	*BPFDatapath
+	started time.Time // when the last Apply began
+	flipped time.Time
+	written int // entries written or deleted by the last Apply
+}
+
+func (f *flipTimer) Apply(t *table.Table) error {
+	f.started = time.Now()
+	st, err := f.ApplyStats(t)
+	f.flipped = time.Now()
+	f.written = st.Updated + st.Deleted
+	return err
+}
+
+// BenchmarkReload is the control plane on bench-e2e's folder (1,000
+// policies x 10 rules, 200 pod identities) with the real maps: "changed-N"
+// is the agent's reload after N policies changed (a scan as Watch does,
+// cached read, compile, map write, generation flip, and what the agent does
+// after it); "full" reads and compiles the folder with no cache and writes
+// it. ms-to-flip is from the start of the reload to the new generation in
+// the maps; compare the sub-benchmarks of one run.
+func BenchmarkReload(b *testing.B) {
+	needRoot(b)
+	dir := b.TempDir()
+	set := scaleset.Set{Pods: 200, Policies: 1000}
+	write := func(files map[string]string) {
+		b.Helper()
+		for n, c := range files {
+			tmp := filepath.Join(dir, "."+n+".tmp")
+			if err := os.WriteFile(tmp, []byte(c), 0o644); err != nil {
+				b.Fatal(err)
+			}
+			if err := os.Rename(tmp, filepath.Join(dir, n)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	write(set.Files(nil, 0))
+	pin := testPinDir(b)
+	bdp, err := OpenDatapath(pin, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { bdp.Close() })
+	dp := &flipTimer{BPFDatapath: bdp}
+	a, err := New(Config{PolicyDir: dir, Interfaces: []string{"lo"}, PinDir: pin,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, dp, NewDirLoader())
+	if err != nil {
+		b.Fatal(err)
+	}
+	if a.reload("") != nil || a.Table() == nil {
+		b.Fatal("the first load was not applied")
+	}
+	rows := len(a.Table().Paths)
+	// Both generations hold the table, as after an agent's first change:
+	// the first change measured writes a diff, not a whole generation.
+	if err := dp.Apply(a.Table()); err != nil {
+		b.Fatal(err)
+	}
+
+	fps := watch.NewHasher() // as Watch scans
+	if _, err := fps.Fingerprint(dir); err != nil {
+		b.Fatal(err)
+	}
+	tag := 0
+	for _, n := range []int{1, 100} {
+		b.Run(fmt.Sprintf("changed-%d", n), func(b *testing.B) {
+			var toFlip, toWrite time.Duration
+			written := 0
+			for b.Loop() {
+				b.StopTimer()
+				tag++
+				changed := map[int]bool{}
+				for i := 0; i < n; i++ {
+					changed[i*1000/n] = true
+				}
+				files := set.Files(changed, tag)
+				for name := range files {
+					if name != "pods.yaml" && !changed[policyIndex(name)] {
+						delete(files, name)
+					}
+				}
+				delete(files, "pods.yaml")
+				write(files)
+				gen := a.generationNow()
+				b.StartTimer()
+				start := time.Now()
+				fp, err := fps.Fingerprint(dir)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if a.reload(fp) != nil || a.generationNow() != gen+1 {
+					b.Fatal("the change was not applied")
+				}
+				toFlip += dp.flipped.Sub(start)
+				toWrite += dp.started.Sub(start)
+				written += dp.written
+			}
+			b.ReportMetric(float64(toFlip.Milliseconds())/float64(b.N), "ms-to-flip")
+			b.ReportMetric(float64(toWrite.Milliseconds())/float64(b.N), "ms-to-map-write")
+			b.ReportMetric(float64(written)/float64(b.N), "entries-written")
+		})
+	}
+	// Last: its table, compiled without the previous IDs, would make the
+	// next changes rewrite much of the maps.
+	b.Run("full", func(b *testing.B) {
+		var toFlip time.Duration
+		for b.Loop() {
+			start := time.Now()
+			t, _, err := LoadDir(dir, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := dp.Apply(t); err != nil {
+				b.Fatal(err)
+			}
+			toFlip += dp.flipped.Sub(start)
+		}
+		b.ReportMetric(float64(toFlip.Milliseconds())/float64(b.N), "ms-to-flip")
+		b.ReportMetric(float64(rows), "rows")
+	})
+}
+
+// policyIndex is i of scaleset's file name p%04d.yaml (-1 for others).
+func policyIndex(name string) int {
+	var i int
+	if _, err := fmt.Sscanf(name, "p%04d.yaml", &i); err != nil {
+		return -1
+	}
+	return i
+}
