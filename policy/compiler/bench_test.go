@@ -49,7 +49,10 @@ func benchInput() *Input {
 				rule.From = []v1alpha1.Peer{{NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"team": fmt.Sprintf("t%d", rng.IntN(5))}},
 					PodSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": fmt.Sprintf("app%d", rng.IntN(apps))}}}}
 			case 2:
-				rule.From = []v1alpha1.Peer{{IPBlock: &v1alpha1.IPBlock{CIDR: fmt.Sprintf("192.168.%d.0/24", rng.IntN(64)), Except: []string{fmt.Sprintf("192.168.%d.128/25", rng.IntN(64))}}}}
+				// Two draws as before (the rest of the workload stays the
+				// same); except must lie inside the CIDR (validation).
+				n, _ := rng.IntN(64), rng.IntN(64)
+				rule.From = []v1alpha1.Peer{{IPBlock: &v1alpha1.IPBlock{CIDR: fmt.Sprintf("192.168.%d.0/24", n), Except: []string{fmt.Sprintf("192.168.%d.128/25", n)}}}}
 			}
 			h := v1alpha1.HTTPRule{Methods: []string{methods[rng.IntN(len(methods))]}}
 			switch r % 3 {
