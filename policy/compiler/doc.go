@@ -21,8 +21,8 @@
 // Residual conditions may use: input.method == "M", input.method in {...}
 // (and != / not); input.path == "/p", startswith(input.path, "/p"),
 // glob.match("pattern", ["/"], input.path) with patterns of the documented
-// glob subset; input.source.namespace (present only for known pods) and
-// == "ns"; input.source.labels (present, possibly empty, for known pods);
+// glob subset; input.source.namespace (present only for known pods),
+// == "ns" and in {...}; input.source.labels (present, possibly empty, for known pods);
 // input.source.labels.k (present), == "v", in {...}; net.cidr_contains(
 // "cidr", input.source.ip); and `not` of each of those except glob.match. At
 // most one glob per condition. Anything else (other built-ins, comparisons of

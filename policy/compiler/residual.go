@@ -17,7 +17,7 @@ type srcKind uint8
 
 const (
 	srcIsPod     srcKind = iota // input.source.namespace is defined
-	srcNamespace                // input.source.namespace == s
+	srcNamespace                // input.source.namespace in values
 	srcLabel                    // input.source.labels[key] == s
 	srcLabelIn                  // input.source.labels[key] in values
 	srcHasLabel                 // input.source.labels[key] is defined
@@ -28,7 +28,7 @@ const (
 type srcAtom struct {
 	kind   srcKind
 	key    string
-	values []string // srcNamespace, srcLabel: one value; srcLabelIn: sorted
+	values []string // srcLabel: one value; srcNamespace, srcLabelIn: sorted
 	prefix netip.Prefix
 	neg    bool
 	loc    *ast.Location
@@ -257,10 +257,12 @@ func (c *conj) addExpr(e *ast.Expr, rules map[ruleKey]table.RuleID) error {
 				}
 			}
 			c.methods = append(c.methods, methodCons{set: set, neg: e.Negated})
+		case isPath(p, "source", "namespace"):
+			c.src = append(c.src, srcAtom{kind: srcNamespace, values: set, neg: e.Negated, loc: e.Location})
 		case isLabel(p):
 			c.src = append(c.src, srcAtom{kind: srcLabelIn, key: p[2], values: set, neg: e.Negated, loc: e.Location})
 		default:
-			return unsupported(e, "membership test on an input attribute other than method or source.labels")
+			return unsupported(e, "membership test on an input attribute other than method, source.namespace or source.labels")
 		}
 		return nil
 	case "startswith":

@@ -43,11 +43,16 @@ namespace_matches(p, peer) if {
 	input.source.namespace == p.metadata.namespace
 }
 
+# The names are gathered first so that partial evaluation leaves one
+# membership test rather than one query per matching namespace.
 namespace_matches(_, peer) if {
 	peer.namespaceSelector
-	some name, labels in data.axon.namespaces
-	selector_matches(peer.namespaceSelector, labels)
-	input.source.namespace == name
+	names := {name |
+		some name, labels in data.axon.namespaces
+		selector_matches(peer.namespaceSelector, labels)
+	}
+	count(names) > 0
+	input.source.namespace in names
 }
 
 pod_matches(peer) if not peer.podSelector
