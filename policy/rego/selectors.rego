@@ -64,9 +64,7 @@ pod_matches(peer) if {
 
 # selector_matches is metav1.LabelSelector semantics ({} matches all).
 selector_matches(sel, labels) if {
-	every k, v in object.get(sel, "matchLabels", {}) {
-		labels[k] == v
-	}
+	object.subset(labels, object.get(sel, "matchLabels", {}))
 	every e in object.get(sel, "matchExpressions", []) {
 		requirement_matches(e, labels)
 	}
