@@ -1,0 +1,259 @@
+package compiler
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/storage/inmem"
+
+	regolib "github.com/axon-dev/axon/policy/rego"
+)
+
+// Partial evaluation by rule part. The library matches a rule of an
+// L7NetworkPolicy when its from part and its http part match
+// (rule_matches(p, r) is from_matches(p, r) and http_matches(r)), so a rule's
+// residual queries are the products of its parts' residual queries. Rules of
+// different policies share parts far more often than whole policies repeat:
+// each distinct part is partially evaluated once, many to one evaluation.
+// Policies written in Rego are evaluated whole.
+
+type partKind uint8
+
+const (
+	partFrom partKind = iota // from_matches(p, r)
+	partHTTP                 // http_matches(r)
+)
+
+// libraryPackage is the library's package.
+const libraryPackage = "data.axon.authz"
+
+// partQueries are the library calls a batch of parts is evaluated with; x
+// indexes data.axon.parts.
+var partQueries = [...]string{
+	partFrom: libraryPackage + ".from_matches(data.axon.parts[x].p, data.axon.parts[x].r)",
+	partHTTP: libraryPackage + ".http_matches(data.axon.parts[x].r)",
+}
+
+// part is one distinct rule part: value is all OPA sees of the rule and its
+// policy, so equal values have equal residuals.
+type part struct {
+	key      string // kind and value, JSON encoded
+	kind     partKind
+	value    map[string]any
+	cacheKey string
+	pi       int     // a policy using the part, to name in errors
+	bodies   []*conj // its residual queries, without a rule
+	err      error
+}
+
+// ruleParts is the from and http part of each rule of a policy.
+type ruleParts [][2]*part
+
+// splitRules finds the parts of the rules of the L7NetworkPolicy ps[pi],
+// adding new ones to byKey and parts.
+func splitRules(ps []*policy, pi int, byKey map[string]*part, parts *[]*part) (ruleParts, error) {
+	v, err := ps[pi].value()
+	if err != nil {
+		return nil, err
+	}
+	p, _ := v.(map[string]any)
+	spec, _ := p["spec"].(map[string]any)
+	rules, _ := spec["rules"].([]any)
+	meta, _ := p["metadata"].(map[string]any)
+	out := make(ruleParts, len(rules))
+	for i, x := range rules {
+		r, ok := x.(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("policy %s: rule %d is not an object", ps[pi].key, i)
+		}
+		from := map[string]any{}
+		if a, ok := r["action"]; ok {
+			from["action"] = a
+		}
+		pol := map[string]any{}
+		f, ok := r["from"]
+		if ok {
+			from["from"] = f
+		}
+		if !ok || peersNeedNamespace(f) {
+			pol["metadata"] = map[string]any{"namespace": meta["namespace"]}
+		}
+		httpR := map[string]any{}
+		if h, ok := r["http"]; ok {
+			httpR["http"] = h
+		}
+		vals := [2]map[string]any{
+			partFrom: {"p": pol, "r": from},
+			partHTTP: {"r": httpR},
+		}
+		for k, val := range vals {
+			b, err := json.Marshal(val) // map keys sorted: equal values, equal keys
+			if err != nil {
+				return nil, fmt.Errorf("encoding policy %s: %w", ps[pi].key, err)
+			}
+			key := string(rune('0'+k)) + string(b)
+			pt, ok := byKey[key]
+			if !ok {
+				pt = &part{key: key, kind: partKind(k), value: val}
+				byKey[key] = pt
+				*parts = append(*parts, pt)
+			}
+			out[i][k] = pt
+		}
+	}
+	return out, nil
+}
+
+// peersNeedNamespace says whether some peer of from may be matched against
+// the policy's namespace: one with neither a namespaceSelector nor an
+// ipBlock. The others' parts leave the namespace out, so that equal peers of
+// policies in different namespaces share one evaluation.
+func peersNeedNamespace(from any) bool {
+	peers, ok := from.([]any)
+	if !ok {
+		return true
+	}
+	for _, x := range peers {
+		peer, ok := x.(map[string]any)
+		if !ok {
+			return true
+		}
+		_, nsSel := peer["namespaceSelector"]
+		_, block := peer["ipBlock"]
+		if !nsSel && !block {
+			return true
+		}
+	}
+	return false
+}
+
+// evalParts partially evaluates a batch of parts of one kind, setting each
+// part's bodies (or err on all of them).
+func evalParts(ctx context.Context, c *ast.Compiler, env *dataEnv, nsData map[string]any, batch []*part) {
+	fail := func(err error) {
+		for _, pt := range batch {
+			pt.err = err
+		}
+	}
+	vals := make([]any, len(batch))
+	for i, pt := range batch {
+		vals[i] = pt.value
+	}
+	store := inmem.NewFromObjectWithOpts(env.root(map[string]any{"parts": vals, "namespaces": nsData}), inmem.OptReturnASTValuesOnRead(true))
+	r := rego.New(
+		rego.Compiler(c),
+		rego.Store(store),
+		rego.Query(partQueries[batch[0].kind]),
+		rego.Unknowns(unknowns),
+	)
+	pq, err := r.Partial(ctx)
+	if err != nil {
+		fail(fmt.Errorf("partial evaluation: %w", err))
+		return
+	}
+	if err := supportError(pq.Support); err != nil {
+		fail(err)
+		return
+	}
+	for _, pt := range batch {
+		pt.bodies = []*conj{}
+	}
+	for _, q := range pq.Queries {
+		i, cj, err := parsePartQuery(q)
+		if err == nil && (i < 0 || i >= len(batch)) {
+			err = fmt.Errorf("residual query names no part: %v", q)
+		}
+		if err != nil {
+			// Name the part's policy when the query says which part.
+			if i >= 0 && i < len(batch) {
+				batch[i].err = err
+				continue
+			}
+			fail(err)
+			return
+		}
+		batch[i].bodies = append(batch[i].bodies, cj)
+	}
+}
+
+// parsePartQuery parses one residual query of a part batch: x = index and
+// the part's tests.
+func parsePartQuery(body ast.Body) (int, *conj, error) {
+	c := &conj{}
+	index := -1
+	for _, e := range body {
+		if len(e.With) > 0 {
+			return index, nil, unsupported(e, "`with` in a residual condition")
+		}
+		if i, ok := partIndex(e); ok {
+			index = i
+			continue
+		}
+		if err := c.addExpr(e, nil); err != nil {
+			return index, nil, err
+		}
+	}
+	if index < 0 {
+		return index, nil, fmt.Errorf("residual query binds no part: %v", body)
+	}
+	return index, c, nil
+}
+
+// partIndex recognises x = N.
+func partIndex(e *ast.Expr) (int, bool) {
+	if e.Negated || !e.IsEquality() {
+		return 0, false
+	}
+	a, b := e.Operand(0), e.Operand(1)
+	if _, ok := b.Value.(ast.Var); ok {
+		a, b = b, a
+	}
+	if v, ok := a.Value.(ast.Var); !ok || !v.Equal(ast.Var("x")) {
+		return 0, false
+	}
+	n, ok := b.Value.(ast.Number)
+	if !ok {
+		return 0, false
+	}
+	i, ok := n.Int()
+	return i, ok
+}
+
+// joinParts is the residual query of a rule under a from query f and an
+// http query h.
+func joinParts(f, h *conj, key ruleKey) *conj {
+	c := &conj{key: key}
+	c.src = append(append(make([]srcAtom, 0, len(f.src)+len(h.src)), f.src...), h.src...)
+	c.methods = append(append(make([]methodCons, 0, len(f.methods)+len(h.methods)), f.methods...), h.methods...)
+	c.paths = append(append(make([]pathAtom, 0, len(f.paths)+len(h.paths)), f.paths...), h.paths...)
+	c.finish()
+	return c
+}
+
+// libraryHasParts says whether the library's rule_matches is the conjunction
+// of from_matches and http_matches that evaluation by part relies on; when
+// it is not, policies are evaluated whole.
+var libraryHasParts = sync.OnceValue(func() bool {
+	for name, text := range regolib.Modules() {
+		m, err := ast.ParseModuleWithOpts(name, text, ast.ParserOptions{RegoVersion: ast.RegoV1})
+		if err != nil || m.Package.Path.String() != libraryPackage {
+			continue
+		}
+		n, ok := 0, false
+		for _, r := range m.Rules {
+			if r.Head.Name.String() != "rule_matches" {
+				continue
+			}
+			n++
+			ok = len(r.Head.Args) == 2 && r.Head.Args[0].String() == "p" && r.Head.Args[1].String() == "r" &&
+				len(r.Body) == 2 && r.Body[0].String() == "from_matches(p, r)" && r.Body[1].String() == "http_matches(r)" &&
+				r.Else == nil
+		}
+		return n == 1 && ok
+	}
+	return false
+})
