@@ -237,13 +237,15 @@ func joinParts(f, h *conj, key ruleKey) *conj {
 // libraryHasParts says whether the library's rule_matches is the conjunction
 // of from_matches and http_matches that evaluation by part relies on; when
 // it is not, policies are evaluated whole.
-var libraryHasParts = sync.OnceValue(func() bool {
+var libraryHasParts = sync.OnceValue(libraryHasPartsUncached)
+
+func libraryHasPartsUncached() bool {
+	n, ok := 0, false
 	for name, text := range regolib.Modules() {
 		m, err := ast.ParseModuleWithOpts(name, text, ast.ParserOptions{RegoVersion: ast.RegoV1})
 		if err != nil || m.Package.Path.String() != libraryPackage {
 			continue
 		}
-		n, ok := 0, false
 		for _, r := range m.Rules {
 			if r.Head.Name.String() != "rule_matches" {
 				continue
@@ -253,7 +255,6 @@ var libraryHasParts = sync.OnceValue(func() bool {
 				len(r.Body) == 2 && r.Body[0].String() == "from_matches(p, r)" && r.Body[1].String() == "http_matches(r)" &&
 				r.Else == nil
 		}
-		return n == 1 && ok
 	}
-	return false
-})
+	return n == 1 && ok
+}

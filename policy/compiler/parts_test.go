@@ -138,3 +138,13 @@ func TestPartsMatchWholePolicies(t *testing.T) {
 	}
 	t.Logf("%d residual queries compared", n)
 }
+
+// TestLibraryHasParts checks, many times over (the library's modules come
+// from a map), that Compile evaluates L7NetworkPolicy rules by part.
+func TestLibraryHasParts(t *testing.T) {
+	for range 20 {
+		if !libraryHasPartsUncached() {
+			t.Fatal("rule_matches is not from_matches(p, r) and http_matches(r) in the library")
+		}
+	}
+}
