@@ -35,9 +35,9 @@ const partBatch = 128
 
 // l7Job is an L7NetworkPolicy evaluated by rule part.
 type l7Job struct {
-	key   string
-	pi    int
-	parts ruleParts
+	key, cacheKey string
+	pi            int
+	parts         ruleParts
 }
 
 // runPartials partially evaluates every (policy, destination) the groups
@@ -62,20 +62,20 @@ func runPartials(ctx context.Context, newCompiler func() (*ast.Compiler, error),
 				continue
 			}
 			seen[k] = true
-			if ps[pi].module == nil && libraryHasParts() {
-				rp, err := splitRules(ps, pi, byPart, &parts)
-				if err != nil {
-					return nil, err
-				}
-				l7s = append(l7s, l7Job{key: k, pi: pi, parts: rp})
-				continue
-			}
 			j := &job{key: k, pi: pi, t: g.targets[0]}
 			dest := ""
 			if ps[pi].module != nil {
 				dest = k
 			}
 			j.cacheKey = cacheKey(ps[pi].raw, []byte(ps[pi].text), nsJSON, []byte(dest), env.fp)
+			if _, cached := cache.get(j.cacheKey); !cached && ps[pi].module == nil && libraryHasParts() {
+				rp, err := splitRules(ps, pi, byPart, &parts)
+				if err != nil {
+					return nil, err
+				}
+				l7s = append(l7s, l7Job{key: k, cacheKey: j.cacheKey, pi: pi, parts: rp})
+				continue
+			}
 			jobs = append(jobs, j)
 		}
 	}
@@ -120,6 +120,7 @@ func runPartials(ctx context.Context, newCompiler func() (*ast.Compiler, error),
 		if err != nil {
 			return nil, withPolicy(err, ps, []int{l.pi})
 		}
+		cache.put(l.cacheKey, conjs)
 		out[l.key] = conjs
 	}
 	return out, nil
