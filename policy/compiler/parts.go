@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
+	"github.com/open-policy-agent/opa/v1/util"
 
 	regolib "github.com/axon-dev/axon/policy/rego"
 )
@@ -38,68 +40,103 @@ var partQueries = [...]string{
 	partHTTP: libraryPackage + ".http_matches(data.axon.parts[x].r)",
 }
 
-// part is one distinct rule part: value is all OPA sees of the rule and its
-// policy, so equal values have equal residuals.
+// part is one distinct rule part: what OPA sees of the rule and its policy
+// (JSON fields, nil when absent), so equal parts have equal residuals.
 type part struct {
-	key      string // kind and value, JSON encoded
+	key      string // kind and fields: equal keys, equal parts
 	kind     partKind
-	value    map[string]any
+	ns       json.RawMessage // partFrom: the policy's metadata.namespace
+	action   json.RawMessage // partFrom
+	from     json.RawMessage // partFrom
+	http     json.RawMessage // partHTTP
 	cacheKey string
-	pi       int     // a policy using the part, to name in errors
 	bodies   []*conj // its residual queries, without a rule
 	err      error
+}
+
+// value is the part as the library sees it: data.axon.parts[x].
+func (pt *part) value() (map[string]any, error) {
+	obj := func(fields ...any) (map[string]any, error) {
+		m := map[string]any{}
+		for i := 0; i < len(fields); i += 2 {
+			raw := fields[i+1].(json.RawMessage)
+			if raw == nil {
+				continue
+			}
+			var v any
+			if err := util.UnmarshalJSON(raw, &v); err != nil {
+				return nil, fmt.Errorf("decoding rule part: %w", err)
+			}
+			m[fields[i].(string)] = v
+		}
+		return m, nil
+	}
+	if pt.kind == partHTTP {
+		r, err := obj("http", pt.http)
+		return map[string]any{"r": r}, err
+	}
+	r, err := obj("action", pt.action, "from", pt.from)
+	if err != nil {
+		return nil, err
+	}
+	meta, err := obj("namespace", pt.ns)
+	if err != nil {
+		return nil, err
+	}
+	p := map[string]any{}
+	if pt.ns != nil {
+		p["metadata"] = meta
+	}
+	return map[string]any{"p": p, "r": r}, nil
 }
 
 // ruleParts is the from and http part of each rule of a policy.
 type ruleParts [][2]*part
 
+// rawPolicy is what parts are cut from in a policy's JSON.
+type rawPolicy struct {
+	Metadata map[string]json.RawMessage `json:"metadata"`
+	Spec     struct {
+		Rules []map[string]json.RawMessage `json:"rules"`
+	} `json:"spec"`
+}
+
 // splitRules finds the parts of the rules of the L7NetworkPolicy ps[pi],
 // adding new ones to byKey and parts.
 func splitRules(ps []*policy, pi int, byKey map[string]*part, parts *[]*part) (ruleParts, error) {
-	v, err := ps[pi].value()
-	if err != nil {
-		return nil, err
+	var p rawPolicy
+	if err := json.Unmarshal(ps[pi].raw, &p); err != nil {
+		return nil, fmt.Errorf("decoding policy %s: %w", ps[pi].key, err)
 	}
-	p, _ := v.(map[string]any)
-	spec, _ := p["spec"].(map[string]any)
-	rules, _ := spec["rules"].([]any)
-	meta, _ := p["metadata"].(map[string]any)
-	out := make(ruleParts, len(rules))
-	for i, x := range rules {
-		r, ok := x.(map[string]any)
-		if !ok {
-			return nil, fmt.Errorf("policy %s: rule %d is not an object", ps[pi].key, i)
+	out := make(ruleParts, len(p.Spec.Rules))
+	var b strings.Builder
+	field := func(raw json.RawMessage) {
+		if raw == nil {
+			b.WriteByte('-') // JSON values never start with '-' alone nor hold a 0 byte
+		} else {
+			b.WriteByte('=')
+			b.Write(raw)
 		}
-		from := map[string]any{}
-		if a, ok := r["action"]; ok {
-			from["action"] = a
+		b.WriteByte(0)
+	}
+	for i, r := range p.Spec.Rules {
+		from := &part{kind: partFrom, action: r["action"], from: r["from"]}
+		if from.from == nil || peersNeedNamespace(from.from) {
+			from.ns = p.Metadata["namespace"]
 		}
-		pol := map[string]any{}
-		f, ok := r["from"]
-		if ok {
-			from["from"] = f
-		}
-		if !ok || peersNeedNamespace(f) {
-			pol["metadata"] = map[string]any{"namespace": meta["namespace"]}
-		}
-		httpR := map[string]any{}
-		if h, ok := r["http"]; ok {
-			httpR["http"] = h
-		}
-		vals := [2]map[string]any{
-			partFrom: {"p": pol, "r": from},
-			partHTTP: {"r": httpR},
-		}
-		for k, val := range vals {
-			b, err := json.Marshal(val) // map keys sorted: equal values, equal keys
-			if err != nil {
-				return nil, fmt.Errorf("encoding policy %s: %w", ps[pi].key, err)
-			}
-			key := string(rune('0'+k)) + string(b)
-			pt, ok := byKey[key]
-			if !ok {
-				pt = &part{key: key, kind: partKind(k), value: val}
-				byKey[key] = pt
+		httpPart := &part{kind: partHTTP, http: r["http"]}
+		for k, pt := range [2]*part{partFrom: from, partHTTP: httpPart} {
+			b.Reset()
+			b.WriteByte(byte('0' + k))
+			field(pt.ns)
+			field(pt.action)
+			field(pt.from)
+			field(pt.http)
+			pt.key = b.String()
+			if old, ok := byKey[pt.key]; ok {
+				pt = old
+			} else {
+				byKey[pt.key] = pt
 				*parts = append(*parts, pt)
 			}
 			out[i][k] = pt
@@ -112,16 +149,12 @@ func splitRules(ps []*policy, pi int, byKey map[string]*part, parts *[]*part) (r
 // the policy's namespace: one with neither a namespaceSelector nor an
 // ipBlock. The others' parts leave the namespace out, so that equal peers of
 // policies in different namespaces share one evaluation.
-func peersNeedNamespace(from any) bool {
-	peers, ok := from.([]any)
-	if !ok {
+func peersNeedNamespace(from json.RawMessage) bool {
+	var peers []map[string]json.RawMessage
+	if err := json.Unmarshal(from, &peers); err != nil {
 		return true
 	}
-	for _, x := range peers {
-		peer, ok := x.(map[string]any)
-		if !ok {
-			return true
-		}
+	for _, peer := range peers {
 		_, nsSel := peer["namespaceSelector"]
 		_, block := peer["ipBlock"]
 		if !nsSel && !block {
@@ -141,7 +174,12 @@ func evalParts(ctx context.Context, c *ast.Compiler, env *dataEnv, nsData map[st
 	}
 	vals := make([]any, len(batch))
 	for i, pt := range batch {
-		vals[i] = pt.value
+		v, err := pt.value()
+		if err != nil {
+			fail(err)
+			return
+		}
+		vals[i] = v
 	}
 	store := inmem.NewFromObjectWithOpts(env.root(map[string]any{"parts": vals, "namespaces": nsData}), inmem.OptReturnASTValuesOnRead(true))
 	r := rego.New(
