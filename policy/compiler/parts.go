@@ -148,7 +148,10 @@ func splitRules(ps []*policy, pi int, byKey map[string]*part, parts *[]*part) (r
 // peersNeedNamespace says whether some peer of from may be matched against
 // the policy's namespace: one with neither a namespaceSelector nor an
 // ipBlock. The others' parts leave the namespace out, so that equal peers of
-// policies in different namespaces share one evaluation.
+// policies in different namespaces share one evaluation. This follows the
+// library (namespace_matches reads the policy's namespace only for peers
+// without a namespaceSelector); were it to read it elsewhere, the part would
+// see no namespace and TestPartsMatchWholePolicies would fail.
 func peersNeedNamespace(from json.RawMessage) bool {
 	var peers []map[string]json.RawMessage
 	if err := json.Unmarshal(from, &peers); err != nil {
