@@ -6,8 +6,6 @@ import (
 	"net/netip"
 	"slices"
 	"sort"
-	"strconv"
-	"strings"
 
 	"github.com/axon-dev/axon/policy/table"
 )
@@ -105,32 +103,19 @@ func compileGroup(t *table.Table, g *group, u *universe, methodIDs map[string]ui
 		}
 		conjSrc[i] = k
 	}
-	// Signature of each identity: the source conditions it satisfies.
-	sigs := make([][]int32, len(u.ids))
+	idClass, classSigs, err := classify(len(u.ids), srcBits)
+	if err != nil {
+		return err
+	}
 	total := len(u.ids)
-	for k, b := range srcBits {
-		if b.count() == total {
-			continue // satisfied by everyone: part of every class
-		}
-		b.each(func(i int) { sigs[i] = append(sigs[i], int32(k)) })
-	}
-	classOf := map[string]uint16{}
-	var classSigs [][]int32
-	idClass := make([]uint16, len(u.ids))
-	for i := range u.ids {
-		key := sigKey(sigs[i])
-		c, ok := classOf[key]
-		if !ok {
-			if len(classSigs) > 0xffff {
-				return &Error{Construct: "sources", Msg: "more than 65535 source classes on one endpoint", Kind: ErrInvalid}
-			}
-			c = uint16(len(classSigs))
-			classOf[key] = c
-			classSigs = append(classSigs, sigs[i])
-		}
-		idClass[i] = c
-	}
 	// Source classes of every endpoint of the group, by identity ID.
+	n := 0
+	for _, c := range idClass {
+		if c != 0 {
+			n++
+		}
+	}
+	g.classes = make([]table.SourceClass, 0, n)
 	for i, id := range u.ids {
 		if idClass[i] != 0 {
 			g.classes = append(g.classes, table.SourceClass{Identity: id.id, Class: idClass[i]})
@@ -213,15 +198,6 @@ func emitGroups(t *table.Table, groups []*group, epIDs map[epKey]uint32) {
 			t.Paths = append(t.Paths, r)
 		}
 	}
-}
-
-func sigKey(s []int32) string {
-	var b strings.Builder
-	for _, k := range s {
-		b.WriteString(strconv.Itoa(int(k)))
-		b.WriteByte(',')
-	}
-	return b.String()
 }
 
 // slots returns the method IDs whose tries the conjunction belongs to.

@@ -27,6 +27,17 @@ type job struct {
 	t             *target
 	conjs         []*conj
 	err           error
+	parts         []*part // a batch of parts instead of a policy
+}
+
+// partBatch is how many rule parts one partial evaluation takes.
+const partBatch = 128
+
+// l7Job is an L7NetworkPolicy evaluated by rule part.
+type l7Job struct {
+	key, cacheKey string
+	pi            int
+	parts         ruleParts
 }
 
 // runPartials partially evaluates every (policy, destination) the groups
@@ -39,25 +50,37 @@ func runPartials(ctx context.Context, newCompiler func() (*ast.Compiler, error),
 	if err != nil {
 		return nil, fmt.Errorf("encoding namespaces: %w", err)
 	}
-	byKey := map[string]*job{}
 	var jobs []*job
+	byPart := map[string]*part{}
+	var parts []*part
+	var l7s []l7Job
+	seen := map[string]bool{}
 	for _, g := range groups {
 		for _, pi := range g.policies {
 			k := jobKey(ps[pi], pi, g.targets[0])
-			if _, ok := byKey[k]; ok {
+			if seen[k] {
 				continue
 			}
+			seen[k] = true
 			j := &job{key: k, pi: pi, t: g.targets[0]}
 			dest := ""
 			if ps[pi].module != nil {
 				dest = k
 			}
 			j.cacheKey = cacheKey(ps[pi].raw, []byte(ps[pi].text), nsJSON, []byte(dest), env.fp)
-			byKey[k] = j
+			if _, cached := cache.get(j.cacheKey); !cached && ps[pi].module == nil && libraryHasParts() {
+				rp, err := splitRules(ps, pi, byPart, &parts)
+				if err != nil {
+					return nil, err
+				}
+				l7s = append(l7s, l7Job{key: k, cacheKey: j.cacheKey, pi: pi, parts: rp})
+				continue
+			}
 			jobs = append(jobs, j)
 		}
 	}
 	sort.Slice(jobs, func(i, j int) bool { return jobs[i].key < jobs[j].key })
+	jobs = append(jobs, partJobs(parts, nsJSON, env, cache)...)
 	work := make(chan *job)
 	var wg sync.WaitGroup
 	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
@@ -68,6 +91,9 @@ func runPartials(ctx context.Context, newCompiler func() (*ast.Compiler, error),
 			for j := range work {
 				if err != nil {
 					j.err = err
+					for _, pt := range j.parts {
+						pt.err = err
+					}
 					continue
 				}
 				j.run(ctx, comp, env, nsData, ps, rules, cache)
@@ -79,17 +105,88 @@ func runPartials(ctx context.Context, newCompiler func() (*ast.Compiler, error),
 	}
 	close(work)
 	wg.Wait()
-	out := make(map[string][]*conj, len(jobs))
+	out := make(map[string][]*conj, len(jobs)+len(l7s))
 	for _, j := range jobs {
+		if j.parts != nil {
+			continue
+		}
 		if j.err != nil {
 			return nil, withPolicy(j.err, ps, []int{j.pi})
 		}
 		out[j.key] = j.conjs
 	}
+	for _, l := range l7s {
+		conjs, err := l.join(ps, rules)
+		if err != nil {
+			return nil, withPolicy(err, ps, []int{l.pi})
+		}
+		cache.put(l.cacheKey, conjs)
+		out[l.key] = conjs
+	}
+	return out, nil
+}
+
+// partJobs takes the parts' residuals from the cache and batches the others
+// by kind into jobs.
+func partJobs(parts []*part, nsJSON []byte, env *dataEnv, cache *Cache) []*job {
+	var jobs []*job
+	var pending [2][]*part
+	for _, pt := range parts {
+		pt.cacheKey = cacheKey([]byte("part"), []byte(pt.key), nsJSON, env.fp)
+		if cached, ok := cache.get(pt.cacheKey); ok {
+			pt.bodies = cached
+			continue
+		}
+		pending[pt.kind] = append(pending[pt.kind], pt)
+	}
+	for _, ps := range pending {
+		for len(ps) > 0 {
+			n := min(len(ps), partBatch)
+			jobs = append(jobs, &job{parts: ps[:n:n]})
+			ps = ps[n:]
+		}
+	}
+	return jobs
+}
+
+// join makes the policy's residual queries from its rules' parts, with this
+// compilation's rule IDs.
+func (l *l7Job) join(ps []*policy, rules map[ruleKey]table.RuleID) ([]*conj, error) {
+	p := ps[l.pi]
+	var out []*conj
+	for i, rp := range l.parts {
+		f, h := rp[partFrom], rp[partHTTP]
+		for _, pt := range rp {
+			if pt.err != nil {
+				return nil, pt.err
+			}
+		}
+		key := ruleKey{p.p.Namespace, p.p.Name, i}
+		id, ok := rules[key]
+		if !ok {
+			return nil, fmt.Errorf("policy %s: no ID for rule %d", p.key, i)
+		}
+		for _, fb := range f.bodies {
+			for _, hb := range h.bodies {
+				c := joinParts(fb, hb, key)
+				c.rule = id
+				out = append(out, c)
+			}
+		}
+	}
 	return out, nil
 }
 
 func (j *job) run(ctx context.Context, comp *ast.Compiler, env *dataEnv, nsData map[string]any, ps []*policy, rules map[ruleKey]table.RuleID, cache *Cache) {
+	if j.parts != nil {
+		evalParts(ctx, comp, env, nsData, j.parts)
+		for _, pt := range j.parts {
+			if pt.err == nil {
+				cache.put(pt.cacheKey, pt.bodies)
+			}
+		}
+		return
+	}
 	cached, ok := cache.get(j.cacheKey)
 	if !ok {
 		t := j.t

@@ -30,14 +30,8 @@ func partialEval(ctx context.Context, c *ast.Compiler, env *dataEnv, nsData map[
 	if err != nil {
 		return nil, fmt.Errorf("partial evaluation: %w", err)
 	}
-	for _, m := range pq.Support {
-		for _, rule := range m.Rules {
-			e := &Error{Construct: rule.String(), Msg: "condition over the request that partial evaluation cannot inline (typically `not` of a condition with several request tests)", Hint: "split the negated condition into single tests, or write it as a separate deny rule", Kind: ErrUnsupported}
-			if rule.Location != nil {
-				e.File, e.Line = rule.Location.File, rule.Location.Row
-			}
-			return nil, e
-		}
+	if err := supportError(pq.Support); err != nil {
+		return nil, err
 	}
 	out := make([]*conj, 0, len(pq.Queries))
 	for _, q := range pq.Queries {
@@ -48,4 +42,19 @@ func partialEval(ctx context.Context, c *ast.Compiler, env *dataEnv, nsData map[
 		out = append(out, cj)
 	}
 	return out, nil
+}
+
+// supportError is the error for support rules: conditions partial
+// evaluation could not inline into the queries.
+func supportError(support []*ast.Module) error {
+	for _, m := range support {
+		for _, rule := range m.Rules {
+			e := &Error{Construct: rule.String(), Msg: "condition over the request that partial evaluation cannot inline (typically `not` of a condition with several request tests)", Hint: "split the negated condition into single tests, or write it as a separate deny rule", Kind: ErrUnsupported}
+			if rule.Location != nil {
+				e.File, e.Line = rule.Location.File, rule.Location.Row
+			}
+			return e
+		}
+	}
+	return nil
 }

@@ -151,10 +151,15 @@ type target struct {
 // targets lists the policed (pod, port) pairs with their policies.
 func targets(pods []*knownPod, ps []*policy) []*target {
 	var out []*target
+	inNS := map[string][]int{} // policy indexes by namespace, increasing
+	for i, p := range ps {
+		inNS[p.p.Namespace] = append(inNS[p.p.Namespace], i)
+	}
 	for _, kp := range pods {
 		byPort := map[uint16][]int{}
-		for i, p := range ps {
-			if p.p.Namespace != kp.ns || !p.selector.Matches(labels.Set(kp.labels)) {
+		for _, i := range inNS[kp.ns] {
+			p := ps[i]
+			if !p.selector.Matches(labels.Set(kp.labels)) {
 				continue
 			}
 			for _, port := range p.p.Spec.Ports {

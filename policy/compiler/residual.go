@@ -17,7 +17,7 @@ type srcKind uint8
 
 const (
 	srcIsPod     srcKind = iota // input.source.namespace is defined
-	srcNamespace                // input.source.namespace == s
+	srcNamespace                // input.source.namespace in values
 	srcLabel                    // input.source.labels[key] == s
 	srcLabelIn                  // input.source.labels[key] in values
 	srcHasLabel                 // input.source.labels[key] is defined
@@ -28,7 +28,7 @@ const (
 type srcAtom struct {
 	kind   srcKind
 	key    string
-	values []string // srcNamespace, srcLabel: one value; srcLabelIn: sorted
+	values []string // srcLabel: one value; srcNamespace, srcLabelIn: sorted
 	prefix netip.Prefix
 	neg    bool
 	loc    *ast.Location
@@ -160,6 +160,12 @@ func parseQuery(body ast.Body, rules map[ruleKey]table.RuleID) (*conj, error) {
 	if c.rule == 0 {
 		return nil, fmt.Errorf("residual query binds no rule: %v", body)
 	}
+	c.finish()
+	return c, nil
+}
+
+// finish sorts the source tests and computes the keys.
+func (c *conj) finish() {
 	sort.Slice(c.src, func(i, j int) bool { return c.src[i].String() < c.src[j].String() })
 	keys := make([]string, len(c.src))
 	for i, a := range c.src {
@@ -175,7 +181,6 @@ func parseQuery(body ast.Body, rules map[ruleKey]table.RuleID) (*conj, error) {
 		fmt.Fprintf(&b, "\x04%d%v%q", a.kind, a.neg, a.s)
 	}
 	c.content = b.String()
-	return c, nil
 }
 
 func (c *conj) addExpr(e *ast.Expr, rules map[ruleKey]table.RuleID) error {
@@ -257,10 +262,12 @@ func (c *conj) addExpr(e *ast.Expr, rules map[ruleKey]table.RuleID) error {
 				}
 			}
 			c.methods = append(c.methods, methodCons{set: set, neg: e.Negated})
+		case isPath(p, "source", "namespace"):
+			c.src = append(c.src, srcAtom{kind: srcNamespace, values: set, neg: e.Negated, loc: e.Location})
 		case isLabel(p):
 			c.src = append(c.src, srcAtom{kind: srcLabelIn, key: p[2], values: set, neg: e.Negated, loc: e.Location})
 		default:
-			return unsupported(e, "membership test on an input attribute other than method or source.labels")
+			return unsupported(e, "membership test on an input attribute other than method, source.namespace or source.labels")
 		}
 		return nil
 	case "startswith":
@@ -297,6 +304,8 @@ func (c *conj) addExpr(e *ast.Expr, rules map[ruleKey]table.RuleID) error {
 		}
 		c.paths = append(c.paths, pathAtom{kind: pathGlob, s: pat, loc: e.Location})
 		return nil
+	case "object.subset":
+		return c.addSubset(e, args)
 	case "net.cidr_contains":
 		s, ok := stringOf(args[0])
 		if !ok || !isPath(inputPath(args[1]), "source", "ip") {
@@ -350,4 +359,34 @@ func notCanonicalForm(s string) string {
 		return fmt.Sprintf("path %q is not in canonical form; write %q", s, c)
 	}
 	return ""
+}
+
+// addSubset adds object.subset(input.source.labels, {"k": "v", ...}): every
+// label k present with value v ({} : the source is a known pod).
+func (c *conj) addSubset(e *ast.Expr, args []*ast.Term) error {
+	obj, ok := args[1].Value.(ast.Object)
+	if !ok || !isPath(inputPath(args[0]), "source", "labels") {
+		return unsupported(e, "object.subset other than object.subset(input.source.labels, constant object)")
+	}
+	var atoms []srcAtom
+	bad := false
+	obj.Foreach(func(k, v *ast.Term) {
+		ks, ok1 := stringOf(k)
+		vs, ok2 := stringOf(v)
+		if !ok1 || !ok2 {
+			bad = true
+			return
+		}
+		atoms = append(atoms, srcAtom{kind: srcLabel, key: ks, values: []string{vs}, neg: e.Negated, loc: e.Location})
+	})
+	switch {
+	case bad:
+		return unsupported(e, "object.subset of labels with values other than strings")
+	case len(atoms) == 0:
+		atoms = []srcAtom{{kind: srcIsPod, neg: e.Negated, loc: e.Location}}
+	case len(atoms) > 1 && e.Negated:
+		return unsupported(e, "negated object.subset of several labels")
+	}
+	c.src = append(c.src, atoms...)
+	return nil
 }

@@ -131,7 +131,8 @@ func (a *srcAtom) eval(id *ident) (v, mixed bool) {
 	case srcIsPod:
 		v = id.pod
 	case srcNamespace:
-		v = id.pod && id.ns == a.values[0]
+		_, in := slices.BinarySearch(a.values, id.ns)
+		v = id.pod && in
 	case srcLabel:
 		l, ok := id.labels[a.key]
 		v = id.pod && ok && l == a.values[0]

@@ -43,11 +43,16 @@ namespace_matches(p, peer) if {
 	input.source.namespace == p.metadata.namespace
 }
 
+# The names are gathered first so that partial evaluation leaves one
+# membership test rather than one query per matching namespace.
 namespace_matches(_, peer) if {
 	peer.namespaceSelector
-	some name, labels in data.axon.namespaces
-	selector_matches(peer.namespaceSelector, labels)
-	input.source.namespace == name
+	names := {name |
+		some name, labels in data.axon.namespaces
+		selector_matches(peer.namespaceSelector, labels)
+	}
+	count(names) > 0
+	input.source.namespace in names
 }
 
 pod_matches(peer) if not peer.podSelector
@@ -59,9 +64,7 @@ pod_matches(peer) if {
 
 # selector_matches is metav1.LabelSelector semantics ({} matches all).
 selector_matches(sel, labels) if {
-	every k, v in object.get(sel, "matchLabels", {}) {
-		labels[k] == v
-	}
+	object.subset(labels, object.get(sel, "matchLabels", {}))
 	every e in object.get(sel, "matchExpressions", []) {
 		requirement_matches(e, labels)
 	}
