@@ -22,8 +22,8 @@ import (
 	"github.com/axon-dev/axon/agent/attach"
 	"github.com/axon-dev/axon/agent/cluster"
 	"github.com/axon-dev/axon/agent/datapath"
-	"github.com/axon-dev/axon/bpf"
 	"github.com/axon-dev/axon/agent/observe"
+	"github.com/axon-dev/axon/bpf"
 	"github.com/axon-dev/axon/policy/bundle"
 	"github.com/axon-dev/axon/policy/source"
 )
