@@ -18,14 +18,15 @@ type memSet struct {
 	flags []string
 }
 
-// memSets: about 10,000 path rows with the default map sizes, and about
-// 1,000,000 (767,890 compiled, about 1.2 million once MethodAny's rows are
-// merged in; 823,865 source classes) with the paths and classes maps
-// raised to hold them (twice over: the table in force and the next one),
-// and the time a compilation of that size needs on a loaded machine.
+// memSets: the control-plane folder (about 5,000 path rows) with the default
+// map sizes, and about 1,000,000 path rows (2,500 policies over 5,000 pods:
+// 866,375 compiled, 1.2 million once MethodAny's rows are merged in;
+// 1,983,720 source classes) with the paths and classes maps raised to hold
+// them (twice over: the table in force and the next one), and the time a
+// compilation of that size may need on a loaded machine.
 var memSets = []memSet{
 	{scaleset.Set{Pods: 250, Policies: 1000}, nil},
-	{scaleset.Set{Pods: 5000, Policies: 1000}, []string{"--max-path-rows=1500000", "--max-source-classes=1000000", "--compile-timeout=10m"}},
+	{scaleset.Set{Pods: 5000, Policies: 2500}, []string{"--max-path-rows=1500000", "--max-source-classes=2500000", "--compile-timeout=10m"}},
 }
 
 // memResult is the agent's peak RSS and the decision maps' kernel memory
