@@ -4,6 +4,8 @@ import (
 	"crypto/sha256"
 	"os"
 	"time"
+
+	"github.com/axon-dev/axon/internal/fileversion"
 )
 
 // racyWindow: a file whose status changed less than this before it was
@@ -20,7 +22,7 @@ type Hasher struct {
 }
 
 type hashed struct {
-	id      fileID
+	id      fileversion.ID
 	size    int
 	sum     [sha256.Size]byte
 	settled bool // unchanged for racyWindow when hashed
@@ -31,11 +33,11 @@ func NewHasher() *Hasher { return &Hasher{files: map[string]hashed{}} }
 
 // file returns the size and digest of the file at p (following symlinks).
 func (h *Hasher) file(p string) (int, [sha256.Size]byte, error) {
-	var id fileID
+	var id fileversion.ID
 	ok := false
 	if h.files != nil {
 		if st, err := os.Stat(p); err == nil {
-			id, ok = idOf(st)
+			id, ok = fileversion.Of(st)
 		}
 		if prev, had := h.files[p]; ok && had && prev.settled && prev.id == id {
 			return prev.size, prev.sum, nil
@@ -50,8 +52,8 @@ func (h *Hasher) file(p string) (int, [sha256.Size]byte, error) {
 	if ok {
 		// Remembered only if it did not change while it was read.
 		if st, err := os.Stat(p); err == nil {
-			if id2, ok2 := idOf(st); ok2 && id2 == id {
-				h.files[p] = hashed{id: id, size: len(b), sum: sum, settled: now.Sub(id.changed()) > racyWindow}
+			if id2, ok2 := fileversion.Of(st); ok2 && id2 == id {
+				h.files[p] = hashed{id: id, size: len(b), sum: sum, settled: now.Sub(id.Changed()) > racyWindow}
 				return len(b), sum, nil
 			}
 		}

@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/axon-dev/axon/internal/fileversion"
 )
 
 // racyWindow: a file whose status changed less than this before it was
@@ -15,7 +17,7 @@ var racyWindow = 2 * time.Second
 
 // readFile is one file's bytes and the identity of the version read.
 type readFile struct {
-	id      fileID
+	id      fileversion.ID
 	data    []byte
 	settled bool // unchanged for racyWindow when read
 }
@@ -33,7 +35,7 @@ func (c *Cache) readFile(fsys fs.FS, name string) ([]byte, error) {
 		delete(c.read, name)
 		return fs.ReadFile(fsys, name)
 	}
-	id, ok := idOf(st)
+	id, ok := fileversion.Of(st)
 	if prev, had := c.read[name]; ok && had && prev.settled && prev.id == id {
 		return prev.data, nil
 	}
@@ -46,8 +48,8 @@ func (c *Cache) readFile(fsys fs.FS, name string) ([]byte, error) {
 	// Trusted at the next load only if the file had not changed for the
 	// racy window when it was read, and did not change while it was.
 	if st2, err := os.Stat(path); err == nil {
-		if id2, ok2 := idOf(st2); ok2 && id2 == id {
-			c.read[name] = readFile{id: id, data: data, settled: now.Sub(id.changed()) > racyWindow}
+		if id2, ok2 := fileversion.Of(st2); ok2 && id2 == id {
+			c.read[name] = readFile{id: id, data: data, settled: now.Sub(id.Changed()) > racyWindow}
 			return data, nil
 		}
 	}
