@@ -22,6 +22,19 @@ spec:
 `
 }
 
+// expectPrefix loads dir through c and fails unless it holds the one policy
+// of policy(path).
+func expectPrefix(t *testing.T, c *Cache, dir, step, path string) {
+	t.Helper()
+	set, probs, err := c.Load(dir)
+	if err != nil || len(probs.Errors()) > 0 {
+		t.Fatalf("%s: %v %v", step, err, probs)
+	}
+	if len(set.Policies) != 1 || !strings.Contains(set.Policies[0].Spec.Rules[0].HTTP[0].Paths[0].Prefix, path) {
+		t.Fatalf("%s: the cache gave %+v, want the prefix %s", step, set.Policies, path)
+	}
+}
+
 // A Cache that skips reading files whose status did not change must still
 // see every rewrite: in place with the same size, right after a load (the
 // same timestamp tick) or later, and a rename over the file.
@@ -29,16 +42,7 @@ func TestCacheSeesRewritesOfTheSameSize(t *testing.T) {
 	dir := writeDir(t, map[string]string{"cluster.yaml": cluster, "api.yaml": policy("/aaa")})
 	file := filepath.Join(dir, "api.yaml")
 	c := NewCache()
-	expect := func(step, path string) {
-		t.Helper()
-		set, probs, err := c.Load(dir)
-		if err != nil || len(probs.Errors()) > 0 {
-			t.Fatalf("%s: %v %v", step, err, probs)
-		}
-		if len(set.Policies) != 1 || !strings.Contains(set.Policies[0].Spec.Rules[0].HTTP[0].Paths[0].Prefix, path) {
-			t.Fatalf("%s: the cache gave %+v, want the prefix %s", step, set.Policies, path)
-		}
-	}
+	expect := func(step, path string) { t.Helper(); expectPrefix(t, c, dir, step, path) }
 	expect("first load", "/aaa")
 	if err := os.WriteFile(file, []byte(policy("/bbb")), 0o644); err != nil {
 		t.Fatal(err)
@@ -112,16 +116,7 @@ func TestCacheSeesAdversarialRewrites(t *testing.T) {
 				os.WriteFile(file, []byte(policy("/aaa")), 0o644)
 			}
 			c := NewCache()
-			expect := func(step, path string) {
-				t.Helper()
-				set, probs, err := c.Load(dir)
-				if err != nil || len(probs.Errors()) > 0 {
-					t.Fatalf("%s: %v %v", step, err, probs)
-				}
-				if len(set.Policies) != 1 || !strings.Contains(set.Policies[0].Spec.Rules[0].HTTP[0].Paths[0].Prefix, path) {
-					t.Fatalf("%s: got %+v, want the prefix %s", step, set.Policies, path)
-				}
-			}
+			expect := func(step, path string) { t.Helper(); expectPrefix(t, c, dir, step, path) }
 			expect("first", "/aaa")
 			settle()
 			expect("settled", "/aaa")
