@@ -106,15 +106,23 @@ type Counters struct {
 	Reasons map[string]uint64
 }
 
+// countedRules is the highest rule ID whose counters the datapath reads
+// (the highest applied, within the counter map), or ErrClosed.
+func (d *Datapath) countedRules() (uint32, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return 0, ErrClosed
+	}
+	return min(d.maxRule, MaxRules-1), nil
+}
+
 // Counters reads the counters. Per-rule counters are read for rule IDs up to
 // the highest one applied by this Datapath.
 func (d *Datapath) Counters() (Counters, error) {
-	d.mu.Lock()
-	maxRule := min(d.maxRule, MaxRules-1)
-	closed := d.closed
-	d.mu.Unlock()
-	if closed {
-		return Counters{}, ErrClosed
+	maxRule, err := d.countedRules()
+	if err != nil {
+		return Counters{}, err
 	}
 	c := Counters{Rules: map[RuleVerdict]uint64{}, Reasons: map[string]uint64{}}
 	limit := (maxRule + 1) * 4

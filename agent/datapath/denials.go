@@ -41,12 +41,9 @@ type Denials struct {
 
 // Denials reads the tallies.
 func (d *Datapath) Denials() (Denials, error) {
-	d.mu.Lock()
-	maxRule := min(d.maxRule, MaxRules-1)
-	closed := d.closed
-	d.mu.Unlock()
-	if closed {
-		return Denials{}, ErrClosed
+	maxRule, err := d.countedRules()
+	if err != nil {
+		return Denials{}, err
 	}
 	out := Denials{Tuples: map[DenialKey]uint64{}, Overflow: map[RuleVerdict]uint64{}}
 	if err := d.batchDenials(out.Tuples); err != nil {
