@@ -95,9 +95,17 @@ static __always_inline int axs_monitored(__u32 *inum)
 /* axs_wakeup: wake the agent's reader only once AXS_WAKEUP_BYTES are
  * waiting. A wakeup per event would cost a context switch per message on
  * the node; the reader also polls every 200 ms, and the timestamps are
- * taken here, so batching delays nothing but the metrics' update. */
+ * taken here, so batching delays nothing but the metrics' update. Asking
+ * the ring buffer how much waits reads the position the reader writes (a
+ * cache line that moves between CPUs), so each CPU asks only on every
+ * AXS_WAKEUP_EVERY-th event it sends: what waits unannounced stays under
+ * AXS_WAKEUP_BYTES plus that many events per CPU. */
 static __always_inline __u64 axs_wakeup(void)
 {
+	__u32 stat = AXS_STAT_EVENTS;
+	__u64 *sent = bpf_map_lookup_elem(&axs_stats, &stat);
+	if (sent && (*sent & (AXS_WAKEUP_EVERY - 1)))
+		return BPF_RB_NO_WAKEUP;
 	return bpf_ringbuf_query(&axs_events, BPF_RB_AVAIL_DATA) >= AXS_WAKEUP_BYTES
 		   ? BPF_RB_FORCE_WAKEUP
 		   : BPF_RB_NO_WAKEUP;
@@ -348,17 +356,29 @@ static __always_inline int axs_first_iov(__u64 *buf, __u64 *len, __u32 kind)
 }
 
 /* axs_read captures what a monitored read-type call returned: n bytes
- * into buf (of the given kind) from socket sk. */
+ * into buf (of the given kind) from socket sk. A read shorter than a
+ * message start (a Go server's 1-byte background read takes the first byte
+ * of the next request) is kept for the socket's next read: in its
+ * connection's entry when it carried HTTP (the common case, no map update),
+ * else in axs_held. */
 static __always_inline int axs_read(__u32 inum, struct sock *sk, __u64 buf, __u64 n, __u32 kind)
 {
 	if (kind != AXS_BUF_PLAIN && axs_first_iov(&buf, &n, kind))
 		return 0;
 	__u64 key = (__u64)sk;
-	struct axs_held *hp = bpf_map_lookup_elem(&axs_held, &key);
 	struct axs_held hold = {};
-	if (hp) {
-		hold = *hp;
-		bpf_map_delete_elem(&axs_held, &key);
+	struct axs_conn *c = bpf_map_lookup_elem(&axs_conns, &key);
+	if (c) {
+		hold.data = c->held;
+		hold.len = c->held_len;
+		c->held_len = 0;
+		c->held = 0;
+	} else {
+		struct axs_held *hp = bpf_map_lookup_elem(&axs_held, &key);
+		if (hp) {
+			hold = *hp;
+			bpf_map_delete_elem(&axs_held, &key);
+		}
 	}
 	if (n < 8 && hold.len + n < 8) {
 		/* A short read: keep its bytes for the next read of this socket. */
@@ -367,8 +387,12 @@ static __always_inline int axs_read(__u32 inum, struct sock *sk, __u64 buf, __u6
 		if (bpf_probe_read_user(&w, ((n - 1) & 7) + 1, (void *)buf) == 0) {
 			hold.data |= w << (h * 8);
 			hold.len = h + n;
-			if (bpf_map_update_elem(&axs_held, &key, &hold, BPF_ANY))
+			if (c) {
+				c->held = hold.data;
+				c->held_len = hold.len;
+			} else if (bpf_map_update_elem(&axs_held, &key, &hold, BPF_ANY)) {
 				axs_count(AXS_STAT_HELD_FULL);
+			}
 		}
 		return 0;
 	}

@@ -14,18 +14,19 @@ import (
 )
 
 type AxonSockAxsConn struct {
-	_      structs.HostLayout
-	Seq    uint32
-	Family uint8
-	Pad0   uint8
-	Lport  uint16
-	Rport  uint16
-	Pad1   uint16
-	Netns  uint32
-	Tgid   uint32
-	Pad2   uint32
-	Laddr  [16]uint8
-	Raddr  [16]uint8
+	_       structs.HostLayout
+	Seq     uint32
+	Family  uint8
+	Pad0    uint8
+	Lport   uint16
+	Rport   uint16
+	Pad1    uint16
+	Netns   uint32
+	Tgid    uint32
+	HeldLen uint32
+	Laddr   [16]uint8
+	Raddr   [16]uint8
+	Held    uint64
 }
 
 type AxonSockAxsEvent struct {

@@ -203,7 +203,13 @@ func BenchmarkServerThroughput(b *testing.B) {
 	}
 	var off, on, hookOnly []float64
 	var readerCPU time.Duration // this process: the ring-buffer reader and pairer
+	var kernelNs uint64         // the programs' run time in the monitored rounds
 	var served float64
+	stats, err := ebpf.EnableStats(unix.BPF_STATS_RUN_TIME)
+	if err != nil {
+		b.Fatalf("enabling BPF run-time stats: %v", err)
+	}
+	defer stats.Close()
 	monitored := map[uint32]bool{where[srv.Addr]: true}
 	b.ResetTimer()
 	for range b.N {
@@ -222,8 +228,9 @@ func BenchmarkServerThroughput(b *testing.B) {
 			if err := p.SetNetns(monitored); err != nil {
 				b.Fatal(err)
 			}
-			before := processCPU(b)
+			before, kBefore := processCPU(b), p.runTime(b)
 			on = append(on, load())
+			kernelNs += p.runTime(b) - kBefore
 			time.Sleep(300 * time.Millisecond) // the reader drains (it polls every 200 ms)
 			readerCPU += processCPU(b) - before
 			served += on[len(on)-1]
@@ -239,6 +246,21 @@ func BenchmarkServerThroughput(b *testing.B) {
 	b.ReportMetric(mOn, "rps-attached")
 	b.ReportMetric(mOn/mOff, "ratio")
 	b.ReportMetric(float64(readerCPU.Nanoseconds())/served, "reader-ns/request")
+	b.ReportMetric(float64(kernelNs)/served, "kernel-ns/request")
+}
+
+// runTime is the run time the observer's programs have spent so far (BPF
+// run-time stats enabled), on every task they ran for.
+func (p *Programs) runTime(tb testing.TB) uint64 {
+	var total uint64
+	for _, name := range programsOf[p.hooks] {
+		st, err := p.progs[name].Stats()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		total += uint64(st.Runtime)
+	}
+	return total
 }
 
 // processCPU is the CPU time of this process (user + system).

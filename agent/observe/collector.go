@@ -94,6 +94,7 @@ type Collector struct {
 	series     map[seriesKey]*series
 	unanswered map[[3]string]uint64
 	losses     map[string]uint64
+	routeKeys  map[workloadSide]string
 	unknown    uint64
 
 	serverDur, clientDur, reqSize, respSize *prometheus.Desc
@@ -108,6 +109,7 @@ func NewCollector(res Resolver, bpfStats func() ([numStats]uint64, error)) *Coll
 	return &Collector{
 		res: res, routes: NewRoutes(), expiry: DefaultExpiry, now: time.Now, bpf: bpfStats,
 		series: map[seriesKey]*series{}, unanswered: map[[3]string]uint64{}, losses: map[string]uint64{},
+		routeKeys: map[workloadSide]string{},
 		serverDur: prometheus.NewDesc("http_server_request_duration_seconds",
 			"Duration of HTTP server requests seen at the socket: request read to response head written (OpenTelemetry http.server.request.duration).", server, nil),
 		clientDur: prometheus.NewDesc("http_client_request_duration_seconds",
@@ -171,9 +173,9 @@ func (c *Collector) Exchange(x Exchange) {
 		return // not a monitored server port
 	}
 	now := c.now()
-	route := c.routes.Admit(x.Side.String()+"/"+w.Namespace+"/"+w.Name, RouteOf(w.Routes, x.Path), w.MaxRoutes, now)
+	route := c.routes.Admit(c.routeKey(x.Side, w), RouteOf(w.Routes, x.Path), w.MaxRoutes, now)
 	method := MethodLabel(x.Method)
-	k := seriesKey{side: x.Side, ns: w.Namespace, wl: w.Name, method: method, route: route, status: strconv.Itoa(x.Status)}
+	k := seriesKey{side: x.Side, ns: w.Namespace, wl: w.Name, method: method, route: route, status: statusLabel(x.Status)}
 	if x.Side == Server {
 		if ns, wl, ok := c.res.ByIP(x.Peer.Addr()); ok {
 			k.srcNs, k.srcWl = ns, wl
@@ -197,6 +199,40 @@ func (c *Collector) Exchange(x Exchange) {
 			s.respSize.observe(SizeBuckets, float64(x.RespLen))
 		}
 	}
+}
+
+// routeKey is the key of side's routes of workload w in c.routes (cached:
+// it is built once per workload, not per exchange). c.mu is held.
+func (c *Collector) routeKey(side Side, w Workload) string {
+	k := workloadSide{side: side, ns: w.Namespace, wl: w.Name}
+	key, ok := c.routeKeys[k]
+	if !ok {
+		key = side.String() + "/" + w.Namespace + "/" + w.Name
+		c.routeKeys[k] = key
+	}
+	return key
+}
+
+type workloadSide struct {
+	side   Side
+	ns, wl string
+}
+
+// statusLabels are the status_code values of the valid codes 100-999, made
+// once.
+var statusLabels = func() []string {
+	l := make([]string, 1000)
+	for i := 100; i < len(l); i++ {
+		l[i] = strconv.Itoa(i)
+	}
+	return l
+}()
+
+func statusLabel(code int) string {
+	if code >= 100 && code < len(statusLabels) {
+		return statusLabels[code]
+	}
+	return strconv.Itoa(code)
 }
 
 // Unanswered counts requests left without a response at close.
@@ -241,6 +277,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	defer c.mu.Unlock()
 	cut := c.now().Add(-c.expiry)
 	c.routes.Expire(cut)
+	clear(c.routeKeys) // a cache: workloads gone since are forgotten
 	for k, s := range c.series {
 		if s.seen.Before(cut) {
 			delete(c.series, k)

@@ -58,6 +58,8 @@ func runHelper(role, arg string) error {
 		return loadClient(arg)
 	case "pipeline":
 		return pipelineClient(arg, pipelinePaths)
+	case "exchange":
+		return exchangeLoop(arg)
 	case "pipeline-nginx":
 		return pipelineClient(arg, nginxPipelinePaths)
 	}

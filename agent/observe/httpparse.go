@@ -40,7 +40,7 @@ func parseRequest(b []byte) (h head, ok bool) {
 			return h, false
 		}
 	}
-	h.method = string(b[:sp])
+	h.method = methodString(b[:sp])
 	rest := b[sp+1:]
 	end := bytes.IndexByte(rest, ' ')
 	if end < 1 {
@@ -58,6 +58,28 @@ func parseRequest(b []byte) (h head, ok bool) {
 	h.path = targetPath(target)
 	h.clen, h.next = headerEnd(b, true, false)
 	return h, true
+}
+
+// methodString is m as a string, without allocating for HTTP's standard
+// methods.
+func methodString(m []byte) string {
+	switch string(m) {
+	case "GET":
+		return "GET"
+	case "POST":
+		return "POST"
+	case "PUT":
+		return "PUT"
+	case "DELETE":
+		return "DELETE"
+	case "HEAD":
+		return "HEAD"
+	case "PATCH":
+		return "PATCH"
+	case "OPTIONS":
+		return "OPTIONS"
+	}
+	return string(m)
 }
 
 // targetPath returns the path of a request target: origin-form as is,
@@ -96,39 +118,41 @@ func parseResponse(b []byte, noBody bool) (h head, ok bool) {
 	return h, true
 }
 
-// headerEnd finds Content-Length and the end of the head; next is where the
-// following message starts, or -1 if unknown. A body without a length
-// (chunked; close-delimited responses) makes next unknown.
+// headerEnd finds Content-Length and the end of the head (its first empty
+// line) in one pass over the lines; next is where the following message
+// starts, or -1 if unknown. A body without a length (chunked;
+// close-delimited responses) makes next unknown.
 func headerEnd(b []byte, body, resp bool) (clen int64, next int) {
 	clen = -1
-	end := bytes.Index(b, crlf2)
-	lines := b
-	if end >= 0 {
-		lines = b[:end]
-	}
+	end := -1
 	chunked := false
-	for len(lines) > 0 {
-		i := bytes.Index(lines, crlf)
+	for off := 0; off < len(b); {
+		i := bytes.Index(b[off:], crlf)
 		var line []byte
 		if i < 0 {
-			line, lines = lines, nil
+			line = b[off:]
 		} else {
-			line, lines = lines[:i], lines[i+2:]
+			line = b[off : off+i]
 		}
-		colon := bytes.IndexByte(line, ':')
-		if colon < 0 {
-			continue
+		if len(line) == 0 && off > 0 {
+			end = off - 2 // the "\r\n\r\n" that ends the head
+			break
 		}
-		name := bytes.ToLower(bytes.TrimSpace(line[:colon]))
-		val := bytes.TrimSpace(line[colon+1:])
-		switch {
-		case bytes.Equal(name, clName):
-			if n, err := strconv.ParseInt(string(val), 10, 64); err == nil && n >= 0 {
-				clen = n
+		if colon := bytes.IndexByte(line, ':'); colon >= 0 {
+			name := bytes.TrimSpace(line[:colon])
+			switch {
+			case asciiEqualFold(name, clName):
+				if n, err := strconv.ParseInt(string(bytes.TrimSpace(line[colon+1:])), 10, 64); err == nil && n >= 0 {
+					clen = n
+				}
+			case asciiEqualFold(name, teName):
+				chunked = true
 			}
-		case bytes.Equal(name, teName):
-			chunked = true
 		}
+		if i < 0 {
+			break
+		}
+		off += i + 2
 	}
 	if end < 0 {
 		return clen, -1
@@ -145,4 +169,21 @@ func headerEnd(b []byte, body, resp bool) (clen int64, next int) {
 		}
 	}
 	return clen, next
+}
+
+// asciiEqualFold reports whether name equals lower, a lower-case ASCII
+// header name, ignoring ASCII case only.
+func asciiEqualFold(name, lower []byte) bool {
+	if len(name) != len(lower) {
+		return false
+	}
+	for i, c := range name {
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
 }

@@ -81,7 +81,13 @@ type Pairer struct {
 	sink  Sink
 	conns map[uint64]*conn
 	now   func() time.Time
+	// clock is now(), read every clockEvery events: it dates connections
+	// for Expire, which counts idle minutes.
+	clock  time.Time
+	events uint
 }
+
+const clockEvery = 64
 
 // NewPairer returns a pairer feeding sink.
 func NewPairer(sink Sink) *Pairer {
@@ -95,7 +101,11 @@ func (p *Pairer) Handle(e Event) {
 		c = &conn{}
 		p.conns[e.Conn] = c
 	}
-	c.seen = p.now()
+	if p.events%clockEvery == 0 {
+		p.clock = p.now()
+	}
+	p.events++
+	c.seen = p.clock
 	if e.Seq != c.lastSeq+1 {
 		// Events of this connection were lost (ring buffer full): what is
 		// pending may pair with the wrong responses, so drop it.

@@ -1,6 +1,9 @@
 package observe
 
 import (
+	"bytes"
+	"math/rand/v2"
+	"strconv"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -55,6 +58,67 @@ func TestParseResponse(t *testing.T) {
 		h, ok := parseResponse([]byte(tc.in), tc.noBody)
 		if !ok || h.status != tc.status || h.clen != tc.clen || h.next != tc.next {
 			t.Errorf("%s: got %+v %v", tc.name, h, ok)
+		}
+	}
+}
+
+// TestHeaderEndMatchesPlainScan checks the one-pass headerEnd against the
+// plain definition (find the first empty line, then read every header line
+// before it, names lower-cased) on random heads built from pieces that
+// stress it: CR and LF alone, colons, spaced and mixed-case names, bad and
+// repeated lengths, chunked, cut anywhere.
+func TestHeaderEndMatchesPlainScan(t *testing.T) {
+	plain := func(b []byte, body, resp bool) (int64, int) {
+		clen, chunked := int64(-1), false
+		end := bytes.Index(b, []byte("\r\n\r\n"))
+		lines := b
+		if end >= 0 {
+			lines = b[:end]
+		}
+		for _, line := range bytes.Split(lines, []byte("\r\n")) {
+			name, val, ok := bytes.Cut(line, []byte(":"))
+			if !ok {
+				continue
+			}
+			switch string(bytes.ToLower(bytes.TrimSpace(name))) {
+			case "content-length":
+				if n, err := strconv.ParseInt(string(bytes.TrimSpace(val)), 10, 64); err == nil && n >= 0 {
+					clen = n
+				}
+			case "transfer-encoding":
+				chunked = true
+			}
+		}
+		if end < 0 {
+			return clen, -1
+		}
+		next := end + 4
+		if body {
+			switch {
+			case chunked:
+				return clen, -1
+			case clen > 0:
+				next += int(clen)
+			case clen < 0 && resp:
+				return clen, -1
+			}
+		}
+		return clen, next
+	}
+	pieces := []string{"GET /a HTTP/1.1", "HTTP/1.1 200 OK", "\r\n", "\r", "\n", ":", " ", "Host: h",
+		"Content-Length: 12", "content-length:7", " CONTENT-LENGTH : 3 ", "Content-Length: -1",
+		"Content-Length: x", "Transfer-Encoding: chunked", "transfer-encoding:", "X-A: b:c", "\r\n\r\n"}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 50000 {
+		var b []byte
+		for range rng.IntN(12) {
+			b = append(b, pieces[rng.IntN(len(pieces))]...)
+		}
+		body, resp := rng.IntN(2) == 0, rng.IntN(2) == 0
+		gc, gn := headerEnd(b, body, resp)
+		wc, wn := plain(b, body, resp)
+		if gc != wc || gn != wn {
+			t.Fatalf("headerEnd(%q, %v, %v) = %d, %d; want %d, %d", b, body, resp, gc, gn, wc, wn)
 		}
 	}
 }

@@ -34,18 +34,23 @@ func (t *Template) Match(path string) (string, bool) {
 	if t == nil {
 		return "", false
 	}
-	segs := strings.Split(path, "/")
+	n := strings.Count(path, "/") + 1
 outer:
 	for i, g := range t.globs {
-		if len(g) != len(segs) {
+		if len(g) != n {
 			continue
 		}
-		for j, s := range g {
+		rest := path
+		for _, s := range g {
+			seg := rest
+			if k := strings.IndexByte(rest, '/'); k >= 0 {
+				seg, rest = rest[:k], rest[k+1:]
+			}
 			if s == "*" {
-				if segs[j] == "" {
+				if seg == "" {
 					continue outer
 				}
-			} else if s != segs[j] {
+			} else if s != seg {
 				continue outer
 			}
 		}
@@ -58,13 +63,30 @@ outer:
 // that is a number, a UUID or a hex id (at least 8 hex digits, one of them
 // a digit) becomes "*". Everything else is kept.
 func Collapse(path string) string {
-	segs := strings.Split(path, "/")
-	for i, s := range segs {
-		if isID(s) {
-			segs[i] = "*"
+	var b strings.Builder // only used once a segment is collapsed
+	start := 0
+	for i := 0; i <= len(path); i++ {
+		if i < len(path) && path[i] != '/' {
+			continue
 		}
+		if isID(path[start:i]) {
+			if b.Len() == 0 {
+				b.Grow(len(path))
+				b.WriteString(path[:start])
+			}
+			b.WriteByte('*')
+		} else if b.Len() > 0 {
+			b.WriteString(path[start:i])
+		}
+		if i < len(path) && b.Len() > 0 {
+			b.WriteByte('/')
+		}
+		start = i + 1
 	}
-	return strings.Join(segs, "/")
+	if b.Len() == 0 {
+		return path
+	}
+	return b.String()
 }
 
 func isID(s string) bool {

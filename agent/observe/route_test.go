@@ -2,11 +2,13 @@ package observe
 
 import (
 	"fmt"
-
-	"github.com/prometheus/client_golang/prometheus"
+	"math/rand/v2"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 func TestCollapse(t *testing.T) {
@@ -112,5 +114,64 @@ func TestHostilePath(t *testing.T) {
 	reg.MustRegister(c)
 	if _, err := reg.Gather(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestRoutesMatchSplitReference checks Collapse and Template.Match, which
+// walk the path in place, against the plain definition on the path's
+// "/"-separated segments, over random paths made of ids, words and empty
+// segments.
+func TestRoutesMatchSplitReference(t *testing.T) {
+	collapse := func(p string) string {
+		segs := strings.Split(p, "/")
+		for i, s := range segs {
+			if isID(s) {
+				segs[i] = "*"
+			}
+		}
+		return strings.Join(segs, "/")
+	}
+	globs := []string{"/api/orders/*", "/api/orders/*/items", "/healthz", "/*", "*/x", "/api/*/*/"}
+	match := func(p string) (string, bool) {
+		segs := strings.Split(p, "/")
+	outer:
+		for _, r := range globs {
+			g := strings.Split(r, "/")
+			if len(g) != len(segs) {
+				continue
+			}
+			for j, s := range g {
+				if s == "*" && segs[j] == "" || s != "*" && s != segs[j] {
+					continue outer
+				}
+			}
+			return r, true
+		}
+		return "", false
+	}
+	tmpl := NewTemplate(globs)
+	parts := []string{"", "api", "orders", "items", "healthz", "x", "42", "deadbeef01", "3f2504e0-4f89-11d3-9a0c-0305e82c3301", "abc", "ABCDEF12"}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 20000 {
+		n := rng.IntN(6)
+		var b strings.Builder
+		if rng.IntN(4) > 0 {
+			b.WriteByte('/')
+		}
+		for i := range n {
+			if i > 0 {
+				b.WriteByte('/')
+			}
+			b.WriteString(parts[rng.IntN(len(parts))])
+		}
+		p := b.String()
+		if got, want := Collapse(p), collapse(p); got != want {
+			t.Fatalf("Collapse(%q) = %q, want %q", p, got, want)
+		}
+		gr, gok := tmpl.Match(p)
+		wr, wok := match(p)
+		if gr != wr || gok != wok {
+			t.Fatalf("Match(%q) = %q %v, want %q %v", p, gr, gok, wr, wok)
+		}
 	}
 }

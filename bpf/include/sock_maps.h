@@ -70,11 +70,14 @@ struct axs_conn {
 	__u16 lport;
 	__u16 rport;
 	__u16 pad1;
-	__u32 netns; /* network namespace inode of the task that first moved HTTP on it */
-	__u32 tgid;  /* and its process */
-	__u32 pad2;
+	__u32 netns;	/* network namespace inode of the task that first moved HTTP on it */
+	__u32 tgid;	/* and its process */
+	__u32 held_len; /* bytes in held */
 	__u8 laddr[16];
 	__u8 raddr[16];
+	/* The bytes of reads shorter than a message start, until the next
+	 * read (as struct axs_held, for sockets that carried HTTP). */
+	__u64 held;
 };
 
 enum axs_buf_kind {
@@ -83,7 +86,8 @@ enum axs_buf_kind {
 	AXS_BUF_MSG = 2,   /* buf is a struct user_msghdr: its first iovec */
 };
 
-/* axs_held keeps the bytes of reads shorter than a message start. */
+/* axs_held keeps the bytes of reads shorter than a message start, on
+ * sockets that carried no HTTP yet (axs_conn keeps its own). */
 struct axs_held {
 	__u64 data; /* the bytes, little endian: first byte lowest; then zeros */
 	__u32 len;
@@ -118,9 +122,9 @@ struct {
 	__type(value, struct axs_conn);
 } axs_conns SEC(".maps");
 
-/* Bytes of short reads (under 8 bytes) of monitored tasks, by kernel socket
- * address, until the socket's next read. Written and deleted by the read
- * programs, deleted at TCP_CLOSE. */
+/* Bytes of short reads (under 8 bytes) of monitored tasks on sockets not in
+ * axs_conns, by kernel socket address, until the socket's next read. Written and deleted by the
+ * read programs, deleted at TCP_CLOSE. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, AXS_MAX_HELD);

@@ -16,6 +16,7 @@
 #define AXS_CAPTURE	    2048      /* bytes copied from a message-start buffer (power of two) */
 #define AXS_EVENTS_BYTES    (1 << 22) /* ring buffer */
 #define AXS_WAKEUP_BYTES    (1 << 18) /* ring-buffer bytes waiting before the reader is woken */
+#define AXS_WAKEUP_EVERY    16	      /* events a CPU sends between ring checks (power of 2) */
 #define AXS_STATS	    8	      /* loss and activity counters, enum axs_stat */
 
 #endif

@@ -1,0 +1,160 @@
+package observe
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/axon-dev/axon/test/netns"
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
+)
+
+// captureRequest and captureResponse are what the exchange loop sends: a
+// small browser-like request and a small response, each in one syscall.
+const (
+	captureRequest  = "GET /api/orders/17 HTTP/1.1\r\nHost: orders:8080\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n"
+	captureResponse = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\nDate: Tue, 01 Dec 2026 19:00:00 GMT\r\n\r\nok\n"
+)
+
+// exchangeLoop runs n request/response exchanges over a loopback TCP
+// connection from one thread (client write, server read, server write,
+// client read: four socket syscalls that each move a whole HTTP message)
+// and prints the thread CPU time per exchange in ns.
+func exchangeLoop(arg string) error {
+	n, err := strconv.Atoi(arg)
+	if err != nil {
+		return err
+	}
+	runtime.LockOSThread()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	c, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	s, err := l.Accept()
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	fd := func(conn net.Conn) int {
+		f, err := conn.(*net.TCPConn).File() // a blocking duplicate
+		if err != nil {
+			panic(err)
+		}
+		return int(f.Fd())
+	}
+	cfd, sfd := fd(c), fd(s)
+	req, resp := []byte(captureRequest), []byte(captureResponse)
+	buf := make([]byte, 4096)
+	var ts unix.Timespec
+	round := func() error {
+		if _, err := syscall.Write(cfd, req); err != nil {
+			return err
+		}
+		if _, err := syscall.Read(sfd, buf); err != nil {
+			return err
+		}
+		if _, err := syscall.Write(sfd, resp); err != nil {
+			return err
+		}
+		_, err := syscall.Read(cfd, buf)
+		return err
+	}
+	for range 1000 { // warm up
+		if err := round(); err != nil {
+			return err
+		}
+	}
+	unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts)
+	start := ts.Nano()
+	for range n {
+		if err := round(); err != nil {
+			return err
+		}
+	}
+	unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts)
+	fmt.Println((ts.Nano() - start) / int64(n))
+	return nil
+}
+
+// BenchmarkCapture is what the observer costs a monitored process per HTTP
+// message it moves: a process in a monitored pod exchanges requests and
+// responses with itself over TCP, one whole message per syscall, with the
+// observer detached and attached, rounds alternating. Reported: the
+// process's CPU time per exchange (4 messages) detached and attached, and
+// the programs' own run time per message from BPF run-time stats. The
+// ring buffer is drained by the agent's reader and pairer meanwhile.
+func BenchmarkCapture(b *testing.B) {
+	netns.RequireRoot(b)
+	_, srv := netns.Pair(b, "10.88.10.0/24", "client", "10.88.10.1", "server", "10.88.10.2")
+	p, err := Load(HooksAuto)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	where, err := NetnsOfIPs([]netip.Addr{srv.Addr})
+	if err != nil || len(where) != 1 {
+		b.Fatalf("server namespace: %v %v", where, err)
+	}
+	if err := p.SetNetns(map[uint32]bool{where[srv.Addr]: true}); err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	coll := NewCollector(staticResolver{where[srv.Addr]: {Namespace: "bench", Name: "server"}}, p.Stats)
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, p, NewPairer(coll)) }()
+	defer func() { cancel(); <-done }()
+	stats, err := ebpf.EnableStats(unix.BPF_STATS_RUN_TIME)
+	if err != nil {
+		b.Fatalf("enabling BPF run-time stats: %v", err)
+	}
+	defer stats.Close()
+	const per = 20000
+	exchange := func() time.Duration {
+		o, err := helper(ctx, srv, "exchange", strconv.Itoa(per)).Output()
+		if err != nil {
+			b.Fatalf("exchange: %v", err)
+		}
+		v, err := strconv.Atoi(strings.TrimSpace(string(o)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		return time.Duration(v)
+	}
+	var off, on []time.Duration
+	var kernel time.Duration
+	b.ResetTimer()
+	for range b.N {
+		for range 7 {
+			p.Detach()
+			off = append(off, exchange())
+			if err := p.Attach(); err != nil {
+				b.Fatal(err)
+			}
+			before := p.runTime(b)
+			on = append(on, exchange())
+			kernel += time.Duration(p.runTime(b) - before)
+		}
+	}
+	p.Detach()
+	mOff, mOn := median(off), median(on)
+	b.ReportMetric(float64(mOff.Nanoseconds()), "ns/exchange-detached")
+	b.ReportMetric(float64(mOn.Nanoseconds()), "ns/exchange-attached")
+	b.ReportMetric(float64(mOn)/float64(mOff), "ratio")
+	// Each exchange is 4 messages; warm-up rounds ran too.
+	b.ReportMetric(float64(kernel.Nanoseconds())/float64(len(on)*(per+1000)*4), "kernel-ns/message")
+}
