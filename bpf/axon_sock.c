@@ -144,13 +144,19 @@ static __always_inline int axs_http_start(const __u8 *b)
 	return 0;
 }
 
+/* AXS_SK reads member m of socket sk: a plain load when the pointer is a
+ * trusted BTF pointer (a tp_btf argument: trusted is a constant 1), else a
+ * probe read (a pointer found through the fd table). The functions taking
+ * trusted are always inlined, so each program keeps one of the two. */
+#define AXS_SK(trusted, sk, m) ((trusted) ? (sk)->m : BPF_CORE_READ(sk, m))
+
 /* axs_tcp_sock returns sk if it is a TCP (stream) socket of an IP family,
  * else 0. */
-static __always_inline struct sock *axs_tcp_sock(struct sock *sk)
+static __always_inline struct sock *axs_tcp_sock(struct sock *sk, const int trusted)
 {
-	if (!sk || BPF_CORE_READ(sk, sk_type) != AXS_SOCK_STREAM)
+	if (!sk || AXS_SK(trusted, sk, sk_type) != AXS_SOCK_STREAM)
 		return 0;
-	__u16 fam = BPF_CORE_READ(sk, __sk_common.skc_family);
+	__u16 fam = AXS_SK(trusted, sk, __sk_common.skc_family);
 	if (fam != AXS_AF_INET && fam != AXS_AF_INET6)
 		return 0;
 	return sk;
@@ -171,7 +177,7 @@ static __always_inline struct sock *axs_fd_sock(__u32 fd)
 	if ((BPF_CORE_READ(f, f_inode, i_mode) & AXS_S_IFMT) != AXS_S_IFSOCK)
 		return 0;
 	struct socket *so = BPF_CORE_READ(f, private_data);
-	return axs_tcp_sock(BPF_CORE_READ(so, sk));
+	return axs_tcp_sock(BPF_CORE_READ(so, sk), 0);
 }
 
 /* axs_fill fills the header of event e of connection c (key). */
@@ -215,16 +221,17 @@ static __always_inline void axs_end(__u64 key, struct axs_conn *c)
 	axs_count(AXS_STAT_EVENTS);
 }
 
-/* axs_conn_of returns the connection state of sk, creating it (with the
- * socket's addresses, the task's namespace and process) on first sight. An
- * entry with other ports belongs to a connection whose end was not seen
- * (its socket's memory now holds this one): it is ended first. */
-static __always_inline struct axs_conn *axs_conn_of(struct sock *sk, __u32 inum)
+/* axs_conn_of returns the connection state of sk (c: its entry, looked up,
+ * or 0), creating it (with the socket's addresses, the task's namespace and
+ * process) on first sight. An entry with other ports belongs to a
+ * connection whose end was not seen (its socket's memory now holds this
+ * one): it is ended first. */
+static __always_inline struct axs_conn *axs_conn_of(struct sock *sk, __u32 inum, struct axs_conn *c,
+						    const int trusted)
 {
 	__u64 key = (__u64)sk;
-	__u16 lport = BPF_CORE_READ(sk, __sk_common.skc_num);
-	__u16 rport = __builtin_bswap16(BPF_CORE_READ(sk, __sk_common.skc_dport));
-	struct axs_conn *c = bpf_map_lookup_elem(&axs_conns, &key);
+	__u16 lport = AXS_SK(trusted, sk, __sk_common.skc_num);
+	__u16 rport = __builtin_bswap16(AXS_SK(trusted, sk, __sk_common.skc_dport));
 	if (c) {
 		if (c->lport == lport && c->rport == rport)
 			return c;
@@ -250,12 +257,13 @@ static __always_inline struct axs_conn *axs_conn_of(struct sock *sk, __u32 inum)
 }
 
 /* axs_capture sends a data event for the user buffer buf of n bytes that the
- * process moved through socket sk, if it starts an HTTP/1.x message. For
- * reads, hold (if not 0) is what earlier short reads of the same socket
- * returned: those bytes go first (a Go server's 1-byte background read
- * takes the first byte of the next request). */
-static __always_inline void axs_capture(__u32 inum, struct sock *sk, __u64 buf, __u64 n, __u8 dir,
-					struct axs_held *hold)
+ * process moved through socket sk (c: its axs_conns entry, looked up, or 0),
+ * if it starts an HTTP/1.x message or continues a connection that carried
+ * HTTP. For reads, hold (if not 0) is what earlier short reads of the same
+ * socket returned: those bytes go first (a Go server's 1-byte background
+ * read takes the first byte of the next request). */
+static __always_inline void axs_capture(__u32 inum, struct sock *sk, struct axs_conn *c, __u64 buf,
+					__u64 n, __u8 dir, struct axs_held *hold, const int trusted)
 {
 	__u32 h = hold ? hold->len & 7 : 0;
 	__u64 w = 0;
@@ -290,15 +298,13 @@ static __always_inline void axs_capture(__u32 inum, struct sock *sk, __u64 buf, 
 	}
 	__builtin_memcpy(head, &w, 8);
 	__u64 key = (__u64)sk;
-	struct axs_conn *c;
 	__u8 flags = 0;
 	if (start) {
-		c = axs_conn_of(sk, inum);
+		c = axs_conn_of(sk, inum, c, trusted);
 	} else {
 		/* No message start: on a connection that carried HTTP this may
 		 * be the rest of a body followed by the next message, which user
 		 * space finds by Content-Length. */
-		c = bpf_map_lookup_elem(&axs_conns, &key);
 		flags = AXS_F_CONT;
 	}
 	__u32 zero = 0;
@@ -331,7 +337,7 @@ static __always_inline void axs_capture(__u32 inum, struct sock *sk, __u64 buf, 
 	/* A connection may end while the bytes move: a reset that answers a
 	 * request is often handled before the sending call returns, so its
 	 * TCP_CLOSE came before this event made the entry. */
-	if (BPF_CORE_READ(sk, __sk_common.skc_state) == AXS_TCP_CLOSE)
+	if (AXS_SK(trusted, sk, __sk_common.skc_state) == AXS_TCP_CLOSE)
 		axs_end(key, c);
 }
 
@@ -361,7 +367,8 @@ static __always_inline int axs_first_iov(__u64 *buf, __u64 *len, __u32 kind)
  * of the next request) is kept for the socket's next read: in its
  * connection's entry when it carried HTTP (the common case, no map update),
  * else in axs_held. */
-static __always_inline int axs_read(__u32 inum, struct sock *sk, __u64 buf, __u64 n, __u32 kind)
+static __always_inline int axs_read(__u32 inum, struct sock *sk, __u64 buf, __u64 n, __u32 kind,
+				    const int trusted)
 {
 	if (kind != AXS_BUF_PLAIN && axs_first_iov(&buf, &n, kind))
 		return 0;
@@ -396,17 +403,20 @@ static __always_inline int axs_read(__u32 inum, struct sock *sk, __u64 buf, __u6
 		}
 		return 0;
 	}
-	axs_capture(inum, sk, buf, n, AXS_DIR_READ, hold.len ? &hold : 0);
+	axs_capture(inum, sk, c, buf, n, AXS_DIR_READ, hold.len ? &hold : 0, trusted);
 	return 0;
 }
 
 /* axs_write captures what a monitored write-type call sent: n bytes from
  * buf (of the given kind) to socket sk. */
-static __always_inline int axs_write(__u32 inum, struct sock *sk, __u64 buf, __u64 n, __u32 kind)
+static __always_inline int axs_write(__u32 inum, struct sock *sk, __u64 buf, __u64 n, __u32 kind,
+				     const int trusted)
 {
 	if (kind != AXS_BUF_PLAIN && axs_first_iov(&buf, &n, kind))
 		return 0;
-	axs_capture(inum, sk, buf, n, AXS_DIR_WRITE, 0);
+	__u64 key = (__u64)sk;
+	axs_capture(inum, sk, bpf_map_lookup_elem(&axs_conns, &key), buf, n, AXS_DIR_WRITE, 0,
+		    trusted);
 	return 0;
 }
 
@@ -444,14 +454,14 @@ static __always_inline __u8 axs_call(long nr, __u32 *kind)
  * syscall regs made, when dir is the syscall's direction. The buffer is the
  * syscall's second argument (x86_64: si), left as it was by the syscall. */
 static __always_inline int axs_io(__u32 inum, struct sock *sk, struct pt_regs *regs, __u64 n,
-				  __u8 dir)
+				  __u8 dir, const int trusted)
 {
 	__u32 kind = AXS_BUF_PLAIN;
 	if (axs_call(regs->orig_ax, &kind) != dir)
 		return 0; /* sendfile, splice, io_uring: not a user buffer */
 	if (dir == AXS_DIR_READ)
-		return axs_read(inum, sk, regs->si, n, kind);
-	return axs_write(inum, sk, regs->si, n, kind);
+		return axs_read(inum, sk, regs->si, n, kind, trusted);
+	return axs_write(inum, sk, regs->si, n, kind, trusted);
 }
 
 /* axs_sock_io is the socket hooks' common part: ret bytes moved through sk
@@ -463,12 +473,12 @@ static __always_inline int axs_sock_io(struct sock *sk, int ret, int flags, __u8
 	__u32 inum;
 	if (!axs_monitored(&inum))
 		return 0;
-	if (!axs_tcp_sock(sk))
+	if (!axs_tcp_sock(sk, 1))
 		return 0;
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
 	if (!regs)
 		return 0;
-	return axs_io(inum, sk, regs, (__u64)ret, dir);
+	return axs_io(inum, sk, regs, (__u64)ret, dir, 1);
 }
 
 /* Linux 6.3+: the kernel's socket read and write tracepoints (fired in
@@ -507,7 +517,7 @@ int axs_sys_exit(__u64 *ctx)
 	struct sock *sk = axs_fd_sock(regs->di);
 	if (!sk)
 		return 0;
-	return axs_io(inum, sk, regs, (__u64)ret, dir);
+	return axs_io(inum, sk, regs, (__u64)ret, dir, 0);
 }
 
 /* The end of a TCP connection, whoever ends it (close, exit, reset): if it
@@ -522,7 +532,7 @@ int axs_sock_state(__u64 *ctx)
 	if ((int)ctx[2] != AXS_TCP_CLOSE)
 		return 0;
 	struct sock *sk = (struct sock *)ctx[0];
-	__u32 inum = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+	__u32 inum = sk->__sk_common.skc_net.net->ns.inum; /* a trusted BTF pointer */
 	if (!axs_netns_monitored(&inum))
 		return 0;
 	__u64 key = (__u64)sk;
