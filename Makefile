@@ -93,7 +93,8 @@ bench: ## Run the benchmarks: BPF_PROG_TEST_RUN per-packet cost against a no-op 
 	else echo "bench: no datapath object at $(BASELINE_REV) (shallow clone?): BenchmarkBeforeAfter skips"; fi; \
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./agent/datapath/... ./policy/...; st=$$?; rm -f $$base; exit $$st
 	$(GO) test -run '^$$' -bench BenchmarkReload -benchmem -benchtime 3x -count 1 ./agent/
-	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 ./agent/observe/
+	$(GO) test -run '^$$' -bench 'Unmonitored|Throughput|Capture' -benchtime 1x -count 1 ./agent/observe/
+	$(GO) test -run '^$$' -bench Reader -benchmem -count 1 ./agent/observe/
 
 .PHONY: bench-e2e
 bench-e2e: ## Side-by-side benchmark as root: no agent, Axon (1,000 and 10 rules, with the observer), HAProxy ACLs; control plane; writes bench/RESULTS.md (~15 min; BENCH_QUICK=1: 2 min).
