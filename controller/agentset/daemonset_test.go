@@ -36,7 +36,7 @@ func TestDaemonSetFromSpec(t *testing.T) {
 		Tolerations:      []corev1.Toleration{},
 		Resources:        &corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("1Gi")}},
 		MaxUnavailable:   ptr.To(intstr.FromString("20%")),
-		ExtraArgs:        []string{"--max-flows=1024"},
+		ExtraArgs:        []string{"--event-rate=500"},
 		ImagePullSecrets: []corev1.LocalObjectReference{{Name: "regcred"}},
 	}
 	ds, err = DaemonSet(a, o)
@@ -50,7 +50,7 @@ func TestDaemonSetFromSpec(t *testing.T) {
 			t.Errorf("args %q lack %q", c.Args, want)
 		}
 	}
-	if c.Args[len(c.Args)-1] != "--max-flows=1024" {
+	if c.Args[len(c.Args)-1] != "--event-rate=500" {
 		t.Errorf("extraArgs not last: %q", c.Args)
 	}
 	if c.Image != "img:v2" || c.ImagePullPolicy != corev1.PullAlways || c.Ports[0].HostPort != 9962 {
