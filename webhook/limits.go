@@ -91,6 +91,6 @@ func (l Limits) fit(t *table.Table) error {
 	if len(over) == 0 {
 		return ferr
 	}
-	return fmt.Errorf("%w; in this cluster the agents' map sizes are AxonAgent %s's: %s (kubectl edit axonagent %[2]s raises it for the agents and this webhook)",
+	return fmt.Errorf("%w; in this cluster the agents' map sizes are AxonAgent %s's: %s (kubectl edit axonagent %[2]s raises it: the agents and admission follow it)",
 		ferr, v1alpha1.DefaultAxonAgentName, strings.Join(over, ", "))
 }
