@@ -51,6 +51,10 @@ func TestAdmissionFollowsAxonAgentMapSizes(t *testing.T) {
 
 	p := basePolicy("sizes", "wide")
 	wideRules(p, 20)
+	// Policies of this test go with it (a rerun creates them again).
+	t.Cleanup(func() {
+		_ = k8s.DeleteAllOf(context.Background(), &v1alpha1.L7NetworkPolicy{}, client.InNamespace("sizes"))
+	})
 	err := create(ctx, p.DeepCopy())
 	if err == nil || !strings.Contains(err.Error(), byWebhook) {
 		t.Fatalf("20 path prefixes with maxPathRows 8: %v, want refused by the webhook", err)

@@ -115,6 +115,7 @@ func TestAcceptedFollowsAxonAgentMapSizes(t *testing.T) {
 	}
 	p.Spec.Rules[0].HTTP[0].Paths = paths
 	create(t, p)
+	t.Cleanup(func() { _ = k8s.Delete(context.Background(), p) })
 	key := client.ObjectKeyFromObject(p)
 	const wait = 20 * time.Second
 	waitCondition(t, key, v1alpha1.ConditionAccepted, wait, "True under the default sizes", accepted(metav1.ConditionTrue, v1alpha1.ReasonCompiled))
