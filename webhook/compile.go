@@ -11,7 +11,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
-	"github.com/axon-dev/axon/agent/datapath"
 	"github.com/axon-dev/axon/api/v1alpha1"
 	"github.com/axon-dev/axon/policy/compiler"
 	"github.com/axon-dev/axon/policy/source"
@@ -31,7 +30,7 @@ const probeIP = "192.0.2.1"
 // A Rego module that branches on destination labels is evaluated for the
 // probe's labels only; a construct reached only for other labels is found
 // when the agent compiles (status Accepted=False), not here.
-func compilePolicy(ctx context.Context, p *v1alpha1.L7NetworkPolicy, modules Modules) (field.ErrorList, []string) {
+func compilePolicy(ctx context.Context, p *v1alpha1.L7NetworkPolicy, modules Modules, lim Limits) (field.ErrorList, []string) {
 	var warns []string
 	cp := p.DeepCopy()
 	v1alpha1.Default(cp)
@@ -92,9 +91,9 @@ func compilePolicy(ctx context.Context, p *v1alpha1.L7NetworkPolicy, modules Mod
 	t, err := compiler.Compile(ctx, in)
 	if err == nil {
 		// The policy alone must fit the datapath's bounds (glob candidates
-		// per request, key lengths, map sizes); the agent checks the whole
-		// node's set again.
-		if ferr := datapath.Fit(t); ferr != nil {
+		// per request, key lengths) and the agents' map sizes (lim); the
+		// agent checks the whole node's set again.
+		if ferr := lim.fit(t); ferr != nil {
 			return field.ErrorList{&field.Error{Type: field.ErrorTypeNotSupported, Field: spec.String(), BadValue: field.OmitValueType{}, Detail: ferr.Error()}}, warns
 		}
 		return nil, warns

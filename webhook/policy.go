@@ -16,9 +16,10 @@ type Modules map[string]string
 
 // ValidateL7NetworkPolicy is what the webhook admits: the checks of
 // validation.ValidatePolicy and, when they pass, a compilation of the policy
-// (compilePolicy). Errors refuse the object; warnings are shown to its
-// author. It reads nothing but its arguments.
-func ValidateL7NetworkPolicy(ctx context.Context, p *v1alpha1.L7NetworkPolicy, modules Modules) (field.ErrorList, []string) {
+// (compilePolicy), which must fit the map sizes lim (AgentLimits; the zero
+// Limits: this process's). Errors refuse the object; warnings are shown to
+// its author. It reads nothing but its arguments.
+func ValidateL7NetworkPolicy(ctx context.Context, p *v1alpha1.L7NetworkPolicy, modules Modules, lim Limits) (field.ErrorList, []string) {
 	errs, warns := validation.ValidatePolicy(p)
 	if len(errs) > 0 {
 		return errs, warns
@@ -27,7 +28,7 @@ func ValidateL7NetworkPolicy(ctx context.Context, p *v1alpha1.L7NetworkPolicy, m
 		return field.ErrorList{field.Invalid(field.NewPath("spec", "rego", "file"), r.File,
 			"a module file exists in standalone mode only; in a cluster use inline or configMapRef")}, warns
 	}
-	cerrs, cwarns := compilePolicy(ctx, p, modules)
+	cerrs, cwarns := compilePolicy(ctx, p, modules, lim)
 	return cerrs, append(warns, cwarns...)
 }
 

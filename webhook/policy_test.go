@@ -45,7 +45,7 @@ func TestValidateL7NetworkPolicyRego(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			errs, _ := ValidateL7NetworkPolicy(context.Background(), regoPolicy(c.module), nil)
+			errs, _ := ValidateL7NetworkPolicy(context.Background(), regoPolicy(c.module), nil, Limits{})
 			if c.want == "" {
 				if len(errs) > 0 {
 					t.Fatalf("errors: %v", errs.ToAggregate())
@@ -66,17 +66,17 @@ func TestValidateL7NetworkPolicyConfigMap(t *testing.T) {
 	p.Spec.Rego = &v1alpha1.RegoSource{ConfigMapRef: &v1alpha1.ConfigMapKeyRef{Name: "tenants", Key: "policy.rego"}}
 	key := compiler.ConfigMapModuleKey("shop", "tenants", "policy.rego")
 
-	errs, warns := ValidateL7NetworkPolicy(context.Background(), p, nil)
+	errs, warns := ValidateL7NetworkPolicy(context.Background(), p, nil, Limits{})
 	if len(errs) > 0 || !slices.ContainsFunc(warns, func(w string) bool {
 		return strings.HasPrefix(w, "spec.rego.configMapRef: ConfigMap tenants has no key")
 	}) {
 		t.Errorf("missing ConfigMap: errors %v, warnings %q", errs, warns)
 	}
-	errs, _ = ValidateL7NetworkPolicy(context.Background(), p, Modules{key: regoHead + "allow if {\n\tupper(input.method) == \"GET\"\n}\n"})
+	errs, _ = ValidateL7NetworkPolicy(context.Background(), p, Modules{key: regoHead + "allow if {\n\tupper(input.method) == \"GET\"\n}\n"}, Limits{})
 	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "spec.rego.configMapRef: Unsupported value: ConfigMap tenants key \"policy.rego\" line 6: unsupported construct") {
 		t.Errorf("bad module in a ConfigMap: errors %v", errs.ToAggregate())
 	}
-	errs, _ = ValidateL7NetworkPolicy(context.Background(), p, Modules{key: regoHead + "allow if input.method == \"GET\"\n"})
+	errs, _ = ValidateL7NetworkPolicy(context.Background(), p, Modules{key: regoHead + "allow if input.method == \"GET\"\n"}, Limits{})
 	if len(errs) > 0 {
 		t.Errorf("good module in a ConfigMap: errors %v", errs.ToAggregate())
 	}
@@ -99,7 +99,7 @@ func TestProbeLabels(t *testing.T) {
 	}
 	p := regoPolicy(regoHead + "allow if input.method == \"GET\"\n")
 	p.Spec.PodSelector = *sel
-	if _, warns := ValidateL7NetworkPolicy(context.Background(), p, nil); !slices.ContainsFunc(warns, func(w string) bool { return strings.HasPrefix(w, "spec.podSelector") }) {
+	if _, warns := ValidateL7NetworkPolicy(context.Background(), p, nil, Limits{}); !slices.ContainsFunc(warns, func(w string) bool { return strings.HasPrefix(w, "spec.podSelector") }) {
 		t.Errorf("warnings %q lack spec.podSelector", warns)
 	}
 }
@@ -114,12 +114,12 @@ func TestValidateL7NetworkPolicyRefusesWhatCannotLoad(t *testing.T) {
 		p.Spec.Rules = append(p.Spec.Rules, v1alpha1.Rule{Action: v1alpha1.ActionAllow,
 			HTTP: []v1alpha1.HTTPRule{{Methods: []string{"GET"}, Paths: []v1alpha1.PathMatch{{Glob: fmt.Sprintf("/*/g%d", i)}}}}})
 	}
-	errs, _ := ValidateL7NetworkPolicy(context.Background(), p, nil)
+	errs, _ := ValidateL7NetworkPolicy(context.Background(), p, nil, Limits{})
 	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "20 glob rules could match one request") || !strings.Contains(errs[0].Error(), "at most 16") {
 		t.Fatalf("errors %v, want one refusing 20 glob candidates (at most 16)", errs.ToAggregate())
 	}
 	p.Spec.Rules = p.Spec.Rules[:16]
-	if errs, _ := ValidateL7NetworkPolicy(context.Background(), p, nil); len(errs) > 0 {
+	if errs, _ := ValidateL7NetworkPolicy(context.Background(), p, nil, Limits{}); len(errs) > 0 {
 		t.Fatalf("16 glob candidates: %v, want admitted", errs.ToAggregate())
 	}
 }

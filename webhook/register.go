@@ -38,23 +38,28 @@ func Scheme() (*runtime.Scheme, error) {
 // +kubebuilder:webhook:path=/validate-axon-dev-v1alpha1-l7networkpolicy,mutating=false,failurePolicy=fail,sideEffects=None,groups=axon.dev,resources=l7networkpolicies,verbs=create;update,versions=v1alpha1,name=l7networkpolicies.axon.dev,admissionReviewVersions=v1,timeoutSeconds=10
 // +kubebuilder:webhook:path=/validate-axon-dev-v1alpha1-httpmonitor,mutating=false,failurePolicy=fail,sideEffects=None,groups=axon.dev,resources=httpmonitors,verbs=create;update,versions=v1alpha1,name=httpmonitors.axon.dev,admissionReviewVersions=v1,timeoutSeconds=10
 
-// Register serves every kind's validation on srv. configMaps reads the
+// Register serves every kind's validation on srv. reader reads the
 // ConfigMaps that hold Rego modules (the API server directly, not a cache of
-// every ConfigMap); nil admits configMapRef policies with a warning that
-// they were not compiled.
+// every ConfigMap) and AxonAgent default, whose map sizes policies are
+// judged by (AgentLimits); nil admits configMapRef policies with a warning
+// that they were not compiled, and judges by this process's --max-* flags.
 //
 // A new kind is one entry here: its path, its pure validation function and
 // its spec, plus a +kubebuilder:webhook marker above Register (controller-gen
 // writes config/webhook/manifests.yaml from them).
-func Register(srv ctrlwebhook.Server, scheme *runtime.Scheme, configMaps client.Reader) {
+func Register(srv ctrlwebhook.Server, scheme *runtime.Scheme, reader client.Reader) {
 	srv.Register(PathL7NetworkPolicy, admission.WithValidator(scheme, &kind[*v1alpha1.L7NetworkPolicy]{
 		gk: v1alpha1.GroupVersion.WithKind(v1alpha1.Kind).GroupKind(),
 		validate: func(ctx context.Context, p *v1alpha1.L7NetworkPolicy) (field.ErrorList, []string, error) {
-			modules, err := PolicyModules(ctx, configMaps, p)
+			modules, err := PolicyModules(ctx, reader, p)
 			if err != nil {
 				return nil, nil, err
 			}
-			errs, warns := ValidateL7NetworkPolicy(ctx, p, modules)
+			lim, err := AgentLimits(ctx, reader)
+			if err != nil {
+				return nil, nil, err
+			}
+			errs, warns := ValidateL7NetworkPolicy(ctx, p, modules, lim)
 			return errs, warns, nil
 		},
 		spec: func(p *v1alpha1.L7NetworkPolicy) any { return p.Spec },

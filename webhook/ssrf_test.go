@@ -20,7 +20,7 @@ func TestNetworkBuiltinsAreRefusedAndNotCalled(t *testing.T) {
 		"allow if {\n\tinput.method == \"GET\"\n\tr := http.send({\"method\": \"get\", \"url\": \"" + srv.URL + "\"})\n\tr.status_code == 200\n}\n",
 		"allow if {\n\tcount(net.lookup_ip_addr(\"localhost\")) > 0\n}\n",
 	} {
-		errs, _ := ValidateL7NetworkPolicy(context.Background(), regoPolicy(regoHead+body), nil)
+		errs, _ := ValidateL7NetworkPolicy(context.Background(), regoPolicy(regoHead+body), nil, Limits{})
 		if len(errs) == 0 {
 			t.Errorf("admitted: %q", body)
 		} else {

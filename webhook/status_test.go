@@ -40,7 +40,7 @@ func TestAcceptedStatus(t *testing.T) {
 
 	// What the controller does when the ConfigMap changes.
 	errs, _ := webhook.ValidateL7NetworkPolicy(ctx, p, webhook.Modules{
-		compiler.ConfigMapModuleKey("status", "late", "m.rego"): cm.Data["m.rego"]})
+		compiler.ConfigMapModuleKey("status", "late", "m.rego"): cm.Data["m.rego"]}, webhook.Limits{})
 	webhook.SetAccepted(p, errs)
 	if err := k8s.Status().Update(ctx, p); err != nil {
 		t.Fatal(err)

@@ -26,8 +26,11 @@ type AxonAgent struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
-	// spec is the agents' configuration.
+	// spec is the agents' configuration. It defaults to {} so that its
+	// fields' defaults are always stored (maxFlows, which cannot change,
+	// has a value from the start).
 	// +optional
+	// +kubebuilder:default={}
 	Spec AxonAgentSpec `json:"spec,omitzero"`
 
 	// status is written by the controller.
@@ -122,11 +125,66 @@ type AxonAgentSpec struct {
 	// +kubebuilder:validation:XIntOrString
 	MaxUnavailable *intstr.IntOrString `json:"maxUnavailable,omitempty"`
 
-	// extraArgs are appended to the agent's command line.
+	// maxPathRows is the agents' --max-path-rows: the path rows (endpoint x
+	// source class x method x path) one policy table may hold; the paths map
+	// holds twice as many (the table in force and the next one). The
+	// admission webhook refuses a policy that alone needs more. A change
+	// rolls the agents, which resize their maps and keep the table in force
+	// (agent/README.md, Map sizes). 268435456 is the agent's bound.
+	// +optional
+	// +kubebuilder:default=131072
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=268435456
+	MaxPathRows int32 `json:"maxPathRows,omitempty"`
+
+	// maxSourceClasses is the agents' --max-source-classes: the source
+	// classes (endpoint x identity) one policy table may hold; the classes
+	// map holds twice as many. At most 67108864: the kernel refuses a hash
+	// map of more than 134217728 entries.
+	// +optional
+	// +kubebuilder:default=131072
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=67108864
+	MaxSourceClasses int32 `json:"maxSourceClasses,omitempty"`
+
+	// maxPodIPs is the agents' --max-pod-ips: the pod addresses one policy
+	// table may hold; the pod_ips map holds twice as many. At most 67108864,
+	// as maxSourceClasses.
+	// +optional
+	// +kubebuilder:default=65536
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=67108864
+	MaxPodIPs int32 `json:"maxPodIPs,omitempty"`
+
+	// maxFlows is the agents' --max-flows: connections to policed endpoints
+	// tracked at once on a node; when the table is full, new connections to
+	// enforced endpoints are refused. It cannot change once set: the flow
+	// table is pinned with its size and an agent given another one cannot
+	// load (docs/install.md says how to start afresh). At most 134217728,
+	// the kernel's bound for a hash map.
+	// +optional
+	// +kubebuilder:default=65536
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=134217728
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="maxFlows cannot change: the agents' pinned flow table keeps its size (docs/install.md, Map sizes)"
+	MaxFlows int32 `json:"maxFlows,omitempty"`
+
+	// compileTimeout is the agents' --compile-timeout: the longest
+	// compilation of a node's policy set; one that takes longer fails like a
+	// broken policy and the table in force stays.
+	// +optional
+	// +kubebuilder:default="1m"
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="compileTimeout must be positive"
+	CompileTimeout *metav1.Duration `json:"compileTimeout,omitempty"`
+
+	// extraArgs are appended to the agent's command line. The flags that
+	// have a field above are refused here: the webhook judges policies by
+	// the fields, so the agents must run with them.
 	// +optional
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=32
 	// +kubebuilder:validation:items:MaxLength=1024
+	// +kubebuilder:validation:XValidation:rule="!self.exists(a, a.matches('^--?(max-path-rows|max-source-classes|max-pod-ips|max-flows|compile-timeout)(=|$)'))",message="set the map sizes and the compile timeout with maxPathRows, maxSourceClasses, maxPodIPs, maxFlows and compileTimeout, not extraArgs"
 	ExtraArgs []string `json:"extraArgs,omitempty"`
 }
 

@@ -89,7 +89,8 @@ func run(args []string) int {
 	fs.StringVar(&o.webhookService, "webhook-service", "axon-webhook", "Service in --namespace that the certificate names")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	// The webhook refuses a policy that alone would not fit the agents'
-	// maps: give it the agents' --max-* flags.
+	// maps: those of AxonAgent default, which this controller gives the
+	// agents; these flags only when there is none (agents run otherwise).
 	sizes := datapath.RegisterLimitFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2

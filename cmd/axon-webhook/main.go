@@ -8,7 +8,7 @@
 // Secret), reloading them when they change, and reads the ConfigMaps that
 // hold policies' Rego modules from the API server. It is a binary of its own
 // rather than a subcommand of a controller so that it can be deployed, scaled
-// and given RBAC (get configmaps only) on its own.
+// and given RBAC (get configmaps, get axonagents) on its own.
 package main
 
 import (
@@ -43,7 +43,8 @@ func run(args []string) int {
 	metricsAddr := fs.String("metrics-addr", "0", "HOST:PORT for controller-runtime's /metrics (0 disables)")
 	kubeconfig := fs.String("kubeconfig", "", "kubeconfig file (default: in-cluster config, then $KUBECONFIG)")
 	// A policy is refused when it alone would not fit the agents' maps:
-	// give the webhook the agents' --max-* flags.
+	// those of AxonAgent default when it exists (the agents run with its
+	// sizes), else these flags (give them the agents' --max-* flags).
 	sizes := datapath.RegisterLimitFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2

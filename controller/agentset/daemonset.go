@@ -95,6 +95,16 @@ func DaemonSet(a *v1alpha1.AxonAgent, o Options) (*appsv1.DaemonSet, error) {
 		"--log-format=" + orDefault(s.LogFormat, "json"),
 		"--observe=" + strconv.FormatBool(s.Observe == nil || *s.Observe),
 	}
+	// The map sizes always go on the command line, defaults included, so
+	// that the agents run with the numbers the webhook judges policies by
+	// (AxonAgent default), whatever defaults their image was built with.
+	for _, m := range s.MapSizes() {
+		args = append(args, "--"+m.Flag+"="+strconv.Itoa(int(m.Value)))
+	}
+	args = append(args,
+		"--max-flows="+strconv.Itoa(int(s.FlowTableSize())),
+		"--compile-timeout="+s.CompileTimeoutOrDefault().String(),
+	)
 	args = append(args, s.ExtraArgs...)
 
 	nodeSelector := map[string]string{"kubernetes.io/os": "linux"}

@@ -32,6 +32,7 @@ type validated struct {
 type validatedKey struct {
 	generation      int64
 	resourceVersion string
+	limits          string // AxonAgent default's map sizes ("" without one)
 }
 
 func (v *validated) get(k types.NamespacedName) (validatedKey, bool) {
@@ -58,8 +59,9 @@ func (v *validated) forget(k types.NamespacedName) {
 
 // setAccepted re-validates p with the webhook's function
 // (webhook.ValidateL7NetworkPolicy, the one code path of admission and
-// `axon policy compile`) when its generation or the ConfigMap holding its
-// module changed since the last time, and records the Accepted condition.
+// `axon policy compile`) when its generation, the ConfigMap holding its
+// module or the map sizes of AxonAgent default changed since the last time,
+// and records the Accepted condition.
 // The ConfigMap's resourceVersion comes from the metadata-only cache; its
 // data is read from the API server (apiReader) only when it changed, so the
 // controller holds no copy of every ConfigMap of the cluster. A configMapRef
@@ -80,6 +82,15 @@ func (r *Reconciler) setAccepted(ctx context.Context, p *v1alpha1.L7NetworkPolic
 			return fmt.Errorf("reading ConfigMap %s/%s: %w", p.Namespace, rs.ConfigMapRef.Name, err)
 		}
 	}
+	// The map sizes the agents run with, from the cache (AxonAgent changes
+	// enqueue every policy: Setup).
+	lim, err := webhook.AgentLimits(ctx, r.Client)
+	if err != nil {
+		return err
+	}
+	if lim.Agent != nil {
+		vk.limits = fmt.Sprint(lim.Agent.MapSizes())
+	}
 	key := client.ObjectKeyFromObject(p)
 	c := meta.FindStatusCondition(p.Status.Conditions, v1alpha1.ConditionAccepted)
 	if last, ok := r.validated.get(key); ok && last == vk && c != nil && c.ObservedGeneration == p.Generation {
@@ -95,7 +106,7 @@ func (r *Reconciler) setAccepted(ctx context.Context, p *v1alpha1.L7NetworkPolic
 			fmt.Sprintf("ConfigMap %s key %s", rs.ConfigMapRef.Name, rs.ConfigMapRef.Key))})
 		meta.FindStatusCondition(p.Status.Conditions, v1alpha1.ConditionAccepted).Reason = v1alpha1.ReasonModuleNotFound
 	} else {
-		errs, _ := webhook.ValidateL7NetworkPolicy(ctx, p, modules)
+		errs, _ := webhook.ValidateL7NetworkPolicy(ctx, p, modules, lim)
 		webhook.SetAccepted(p, errs)
 	}
 	r.validated.set(key, vk)

@@ -2,12 +2,15 @@ package policystatus_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/axon-dev/axon/api/v1alpha1"
@@ -94,4 +97,64 @@ func TestAcceptedOnEdit(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitCondition(t, key, v1alpha1.ConditionAccepted, 20*time.Second, "True", accepted(metav1.ConditionTrue, v1alpha1.ReasonCompiled))
+}
+
+// Accepted follows the map sizes of AxonAgent default without the user
+// touching the policy: a policy that fits the defaults turns False, naming
+// spec.maxPathRows, when the AxonAgent lowers it below what the policy
+// needs, and True again when it is raised or the AxonAgent is deleted.
+func TestAcceptedFollowsAxonAgentMapSizes(t *testing.T) {
+	requireAPI(t)
+	ctx := context.Background()
+	const ns = "accepted-sizes"
+	ensureNamespace(t, ns)
+	p := policy(ns, "wide")
+	paths := make([]v1alpha1.PathMatch, 20)
+	for i := range paths {
+		paths[i] = v1alpha1.PathMatch{Prefix: fmt.Sprintf("/v1/item%d/", i)}
+	}
+	p.Spec.Rules[0].HTTP[0].Paths = paths
+	create(t, p)
+	t.Cleanup(func() { _ = k8s.Delete(context.Background(), p) })
+	key := client.ObjectKeyFromObject(p)
+	const wait = 20 * time.Second
+	waitCondition(t, key, v1alpha1.ConditionAccepted, wait, "True under the default sizes", accepted(metav1.ConditionTrue, v1alpha1.ReasonCompiled))
+
+	agent := &v1alpha1.AxonAgent{ObjectMeta: metav1.ObjectMeta{Name: v1alpha1.DefaultAxonAgentName},
+		Spec: v1alpha1.AxonAgentSpec{MaxPathRows: 8}}
+	create(t, agent)
+	t.Cleanup(func() { _ = k8s.Delete(context.Background(), agent) })
+	got := waitCondition(t, key, v1alpha1.ConditionAccepted, wait, "False naming spec.maxPathRows",
+		accepted(metav1.ConditionFalse, v1alpha1.ReasonUnsupportedRego, "spec.maxPathRows of AxonAgent default is 8 and this policy alone needs"))
+	t.Logf("maxPathRows 8 -> %s", meta.FindStatusCondition(got.Status.Conditions, v1alpha1.ConditionAccepted).Message)
+
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		var a v1alpha1.AxonAgent
+		if err := k8s.Get(ctx, client.ObjectKeyFromObject(agent), &a); err != nil {
+			return err
+		}
+		a.Spec.MaxPathRows = 100000
+		return k8s.Update(ctx, &a)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitCondition(t, key, v1alpha1.ConditionAccepted, wait, "True once raised", accepted(metav1.ConditionTrue, v1alpha1.ReasonCompiled))
+
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		var a v1alpha1.AxonAgent
+		if err := k8s.Get(ctx, client.ObjectKeyFromObject(agent), &a); err != nil {
+			return err
+		}
+		a.Spec.MaxPathRows = 8
+		return k8s.Update(ctx, &a)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitCondition(t, key, v1alpha1.ConditionAccepted, wait, "False again", accepted(metav1.ConditionFalse, v1alpha1.ReasonUnsupportedRego, "spec.maxPathRows"))
+	if err := k8s.Delete(ctx, agent); err != nil {
+		t.Fatal(err)
+	}
+	waitCondition(t, key, v1alpha1.ConditionAccepted, wait, "True without an AxonAgent (the controller's default sizes)", accepted(metav1.ConditionTrue, v1alpha1.ReasonCompiled))
 }

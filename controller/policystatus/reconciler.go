@@ -35,6 +35,7 @@ type Reconciler struct {
 // +kubebuilder:rbac:groups=axon.dev,resources=l7networkpolicies,verbs=get;list;watch
 // +kubebuilder:rbac:groups=axon.dev,resources=l7networkpolicies/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=axon.dev,resources=axonnodestatuses,verbs=get;list;watch
+// +kubebuilder:rbac:groups=axon.dev,resources=axonagents,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch
 

@@ -3,6 +3,7 @@ package policystatus
 import (
 	"context"
 	"maps"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -52,7 +53,35 @@ func Setup(mgr ctrl.Manager) error {
 		Watches(&corev1.Pod{}, r.podHandler()).
 		Watches(&v1alpha1.AxonNodeStatus{}, r.recordHandler()).
 		WatchesMetadata(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.configMapPolicies)).
+		Watches(&v1alpha1.AxonAgent{}, r.agentHandler()).
 		Complete(r)
+}
+
+// allPolicies enqueues every policy.
+func (r *Reconciler) allPolicies(ctx context.Context, q queue) {
+	var l v1alpha1.L7NetworkPolicyList
+	if err := r.Client.List(ctx, &l, client.UnsafeDisableDeepCopy); err != nil {
+		return
+	}
+	for i := range l.Items {
+		q.Add(reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&l.Items[i])})
+	}
+}
+
+// agentHandler enqueues every policy when the map sizes of AxonAgent
+// default change (created, deleted, or a size edited): Accepted says
+// whether each policy fits the sizes the agents run with.
+func (r *Reconciler) agentHandler() handler.EventHandler {
+	return handler.Funcs{
+		CreateFunc: func(ctx context.Context, _ event.CreateEvent, q queue) { r.allPolicies(ctx, q) },
+		DeleteFunc: func(ctx context.Context, _ event.DeleteEvent, q queue) { r.allPolicies(ctx, q) },
+		UpdateFunc: func(ctx context.Context, e event.UpdateEvent, q queue) {
+			o, n := e.ObjectOld.(*v1alpha1.AxonAgent), e.ObjectNew.(*v1alpha1.AxonAgent)
+			if !slices.Equal(o.Spec.MapSizes(), n.Spec.MapSizes()) {
+				r.allPolicies(ctx, q)
+			}
+		},
+	}
 }
 
 // configMapPolicies maps a ConfigMap to the policies whose module it holds.
@@ -128,15 +157,7 @@ func podPlacement(p *corev1.Pod) placement {
 // heartbeat went stale, enqueues every policy (any may expect that node).
 // An update that only renews the heartbeat enqueues nothing.
 func (r *Reconciler) recordHandler() handler.EventHandler {
-	all := func(ctx context.Context, q queue) {
-		var l v1alpha1.L7NetworkPolicyList
-		if err := r.Client.List(ctx, &l, client.UnsafeDisableDeepCopy); err != nil {
-			return
-		}
-		for i := range l.Items {
-			q.Add(reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&l.Items[i])})
-		}
-	}
+	all := r.allPolicies
 	return handler.Funcs{
 		CreateFunc: func(ctx context.Context, _ event.CreateEvent, q queue) { all(ctx, q) },
 		DeleteFunc: func(ctx context.Context, _ event.DeleteEvent, q queue) { all(ctx, q) },
