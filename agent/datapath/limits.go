@@ -15,8 +15,26 @@ import (
 type Limits map[string]int
 
 // MaxLimit is the largest limit a flag or WithLimits accepts (entries of one
-// table in one map; the map holds twice as many).
+// table in one map; the map holds twice as many) for an LPM trie map.
 const MaxLimit = 1 << 28
+
+// MaxHashLimit is the largest limit of a hash map: the kernel refuses a
+// hash map of more than 2^27 entries (its bucket array must stay under
+// 4 GiB), and the map holds twice the limit.
+const MaxHashLimit = 1 << 26
+
+// hashMaps are the resizable decision maps that are hash maps (the others
+// are LPM tries); TestLimitBoundsFollowMapTypes keeps it in step with the
+// object.
+var hashMaps = map[string]bool{bpf.AxonMapClasses: true, bpf.AxonMapPodIps: true}
+
+// maxLimitOf is the largest limit map name takes.
+func maxLimitOf(name string) int {
+	if hashMaps[name] {
+		return MaxHashLimit
+	}
+	return MaxLimit
+}
 
 // LimitFlag is an operator setting that sizes one decision map, named after
 // what a user counts in a table (the --max-* flags of axon-agent, axon policy
@@ -127,12 +145,12 @@ func (l Limits) check() error {
 		if !known {
 			return fmt.Errorf("limit of map %q: not a resizable decision map", name)
 		}
-		if n < 1 || n > MaxLimit {
+		if max := maxLimitOf(name); n < 1 || n > max {
 			what := "map " + name
 			if f := flagFor(name); f != "" {
 				what = "--" + f
 			}
-			return fmt.Errorf("%s %d: want 1 to %d", what, n, MaxLimit)
+			return fmt.Errorf("%s %d: want 1 to %d", what, n, max)
 		}
 	}
 	return nil

@@ -11,6 +11,9 @@ import (
 
 	"github.com/axon-dev/axon/bpf"
 	"github.com/axon-dev/axon/policy/table"
+	"github.com/axon-dev/axon/test/netns"
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
 )
 
 // rowsTable has n path rows on one endpoint.
@@ -80,6 +83,8 @@ func TestLimitFlags(t *testing.T) {
 			Limits{bpf.AxonMapPaths: 2000000, bpf.AxonMapClasses: 1500000, bpf.AxonMapPodIps: 70000}, ""},
 		{[]string{"--max-path-rows", "0"}, nil, "--max-path-rows 0: want 1 to"},
 		{[]string{"--max-source-classes", fmt.Sprint(MaxLimit + 1)}, nil, "--max-source-classes"},
+		{[]string{"--max-pod-ips", fmt.Sprint(MaxHashLimit + 1)}, nil, "--max-pod-ips 67108865: want 1 to 67108864"},
+		{[]string{"--max-path-rows", fmt.Sprint(MaxHashLimit + 1)}, Limits{bpf.AxonMapPaths: MaxHashLimit + 1}, ""},
 	} {
 		fs := flag.NewFlagSet("x", flag.ContinueOnError)
 		fs.SetOutput(io.Discard)
@@ -103,5 +108,34 @@ func TestLimitFlags(t *testing.T) {
 	}
 	if err := SetLimits(Limits{bpf.AxonMapPolicedPorts: 5}); err == nil {
 		t.Error("SetLimits accepted a limit for the fixed policed_ports map")
+	}
+}
+
+// TestLimitBoundsFollowMapTypes: the maps given the hash-map bound are the
+// object's hash maps, the others LPM tries, and a hash map of one entry
+// more than twice the hash bound is refused by the kernel (so the bound is
+// not lower than needed for nothing; twice the bound itself would take a
+// 2 GiB bucket array to show).
+func TestLimitBoundsFollowMapTypes(t *testing.T) {
+	spec, err := bpf.LoadAxon()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range LimitFlags {
+		typ := spec.Maps[f.Map].Type
+		if hashMaps[f.Map] != (typ == ebpf.Hash) || !hashMaps[f.Map] && typ != ebpf.LPMTrie {
+			t.Errorf("map %s is %v but its bound is %d", f.Map, typ, maxLimitOf(f.Map))
+		}
+	}
+	netns.RequireRoot(t)
+	mk := func(n uint32) error {
+		m, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.Hash, KeySize: 8, ValueSize: 8, MaxEntries: n, Flags: unix.BPF_F_NO_PREALLOC})
+		if err == nil {
+			m.Close()
+		}
+		return err
+	}
+	if err := mk(2*MaxHashLimit + 1); err == nil {
+		t.Errorf("the kernel took a hash map of 2*MaxHashLimit+1 entries: the bound is too low")
 	}
 }
