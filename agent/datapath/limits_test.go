@@ -113,9 +113,9 @@ func TestLimitFlags(t *testing.T) {
 
 // TestLimitBoundsFollowMapTypes: the maps given the hash-map bound are the
 // object's hash maps, the others LPM tries, and a hash map of one entry
-// more than twice the hash bound is refused by the kernel (so the bound is
-// not lower than needed for nothing; twice the bound itself would take a
-// 2 GiB bucket array to show).
+// more than twice the hash bound is refused by the kernel: a higher bound
+// would only let through sizes that cannot load. (That twice the bound
+// loads would take a 2 GiB bucket array to show.)
 func TestLimitBoundsFollowMapTypes(t *testing.T) {
 	spec, err := bpf.LoadAxon()
 	if err != nil {
