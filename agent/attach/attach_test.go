@@ -342,6 +342,11 @@ func TestCheckNoticesRecreatedInterface(t *testing.T) {
 			if err := netlink.LinkDel(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: iface}}); err != nil {
 				t.Fatal(err)
 			}
+			for _, at := range a.Check([]string{iface}, progs) {
+				if !errors.Is(at.Err, ErrNoInterface) {
+					t.Errorf("%s: Check while the interface is gone: %v, want ErrNoInterface", at.Direction, at.Err)
+				}
+			}
 			v := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: iface}, PeerName: iface + "p"}
 			if err := netlink.LinkAdd(v); err != nil {
 				t.Fatal(err)

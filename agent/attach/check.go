@@ -3,7 +3,6 @@ package attach
 import (
 	"errors"
 	"fmt"
-	"net"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -15,16 +14,43 @@ import (
 var ErrDetached = errors.New("program no longer attached")
 
 // Check reports, for each interface and direction, whether progs is still
-// attached there as Attach left it. It changes nothing.
+// attached there as Attach left it. It changes nothing. It lists the node's
+// interfaces once and asks each program its ID once: looking interfaces up
+// one by one would dump every link of the node for each of them, every
+// second (the agent checks that often), which grows with the square of the
+// number of pods.
 func (a *Attacher) Check(ifaces []string, progs Programs) []Attachment {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	mode := a.mode
+	index, listErr := interfaceIndexes()
+	type wantID struct {
+		id  ebpf.ProgramID
+		err error
+	}
+	want := map[Direction]wantID{}
+	for _, d := range Directions {
+		if p := progs.forDir(d); p == nil {
+			want[d] = wantID{err: ErrNoProgram}
+		} else {
+			id, err := programID(p)
+			want[d] = wantID{id, err}
+		}
+	}
 	var out []Attachment
 	for _, name := range ifaces {
 		for _, d := range Directions {
 			at := Attachment{Interface: name, Direction: d, Mode: mode}
-			at.Err = a.checkOne(mode, name, d, progs.forDir(d))
+			switch ifindex, ok := index[name]; {
+			case want[d].err != nil:
+				at.Err = want[d].err
+			case listErr != nil:
+				at.Err = fmt.Errorf("%w: %v", ErrNoInterface, listErr)
+			case !ok:
+				at.Err = fmt.Errorf("%w: %s: no such network interface", ErrNoInterface, name)
+			default:
+				at.Err = a.checkOne(mode, name, ifindex, d, want[d].id)
+			}
 			if at.Err != nil {
 				at.Mode = ""
 			}
@@ -34,18 +60,23 @@ func (a *Attacher) Check(ifaces []string, progs Programs) []Attachment {
 	return out
 }
 
-func (a *Attacher) checkOne(mode Mode, name string, d Direction, prog *ebpf.Program) error {
-	if prog == nil {
-		return ErrNoProgram
-	}
-	want, err := programID(prog)
+// interfaceIndexes lists the node's interfaces (one consistent dump, see
+// LinkList): name to index.
+func interfaceIndexes() (map[string]int, error) {
+	links, err := LinkList()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	ifc, err := net.InterfaceByName(name)
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrNoInterface, err)
+	out := make(map[string]int, len(links))
+	for _, l := range links {
+		out[l.Attrs().Name] = l.Attrs().Index
 	}
+	return out, nil
+}
+
+// checkOne checks the attachment of the program with ID want to interface
+// name (index ifindex) in direction d.
+func (a *Attacher) checkOne(mode Mode, name string, ifindex int, d Direction, want ebpf.ProgramID) error {
 	switch mode {
 	case ModeTCX:
 		l, err := link.LoadPinnedLink(pinName{pinTCX, d, name}.path(a.cfg.PinDir), nil)
@@ -54,12 +85,12 @@ func (a *Attacher) checkOne(mode Mode, name string, d Direction, prog *ebpf.Prog
 		}
 		defer l.Close()
 		info, err := l.Info()
-		if err != nil || info.Program != want || !sameTCXTarget(l, ifc.Index, d) {
+		if err != nil || info.Program != want || !sameTCXTarget(l, ifindex, d) {
 			return ErrDetached
 		}
 		return nil
 	case ModeClsact:
-		lk, err := netlink.LinkByIndex(ifc.Index)
+		lk, err := netlink.LinkByIndex(ifindex)
 		if err != nil {
 			return fmt.Errorf("%w: %v", ErrNoInterface, err)
 		}
