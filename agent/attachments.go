@@ -4,6 +4,7 @@ import (
 	"slices"
 
 	"github.com/axon-dev/axon/agent/attach"
+	"github.com/vishvananda/netlink"
 )
 
 // unattached lists the interfaces with a direction not attached.
@@ -34,8 +35,8 @@ func (a *Agent) interfaces() []string {
 // verifyAttachments marks attachments the kernel dropped (an interface
 // deleted and recreated, a filter removed by hand) as failed, so that
 // readiness drops and the next attach puts them back.
-func (a *Agent) verifyAttachments() {
-	ats := a.att.Check(a.interfaces(), a.dp.Programs())
+func (a *Agent) verifyAttachments(links []netlink.Link, listErr error) {
+	ats := a.att.CheckLinks(links, listErr, a.interfaces(), a.dp.Programs())
 	a.mu.Lock()
 	var lost []attach.Attachment
 	for _, at := range ats {

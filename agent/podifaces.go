@@ -11,6 +11,7 @@ import (
 	"github.com/axon-dev/axon/agent/attach"
 	"github.com/axon-dev/axon/agent/datapath"
 	"github.com/axon-dev/axon/policy/table"
+	"github.com/vishvananda/netlink"
 )
 
 // PodInterfaceSyncer is implemented by datapaths that police every address
@@ -107,8 +108,7 @@ func (a *Agent) syncPodInterfaces(ifaces []string, t *table.Table) {
 
 // vethsChanged says whether the node's set of veth interfaces changed since
 // the last call (one netlink dump; the first call reports a change).
-func (a *Agent) vethsChanged() bool {
-	links, err := attach.LinkList()
+func (a *Agent) vethsChanged(links []netlink.Link, err error) bool {
 	if err != nil {
 		return false
 	}

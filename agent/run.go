@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/axon-dev/axon/agent/attach"
 	"github.com/axon-dev/axon/agent/server"
 )
 
@@ -147,11 +148,13 @@ func (a *Agent) keepAttached(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		a.verifyAttachments()
+		// One link dump serves the whole round.
+		links, listErr := attach.LinkList()
+		a.verifyAttachments(links, listErr)
 		if a.node != nil {
 			// Cluster mode: a pod's interface appears or goes after (or
 			// before) the pod object does.
-			changed := a.vethsChanged()
+			changed := a.vethsChanged(links, listErr)
 			if changed || a.unresolvedPods() > 0 {
 				a.refreshPodInterfaces()
 			}
@@ -163,7 +166,7 @@ func (a *Agent) keepAttached(ctx context.Context) {
 		}
 		if failed := a.unattached(); len(failed) > 0 {
 			a.attach(failed)
-		} else if a.node == nil && a.vethsChanged() {
+		} else if a.node == nil && a.vethsChanged(links, listErr) {
 			// A pod came or went: its interface is recorded (or forgotten)
 			// now, not at the next policy change.
 			a.syncPodInterfaces(a.interfaces(), a.Table())

@@ -20,10 +20,20 @@ var ErrDetached = errors.New("program no longer attached")
 // second (the agent checks that often), which grows with the square of the
 // number of pods.
 func (a *Attacher) Check(ifaces []string, progs Programs) []Attachment {
+	links, err := LinkList()
+	return a.CheckLinks(links, err, ifaces, progs)
+}
+
+// CheckLinks is Check on a link list the caller took (LinkList and its
+// error), so that one dump serves every periodic check.
+func (a *Attacher) CheckLinks(links []netlink.Link, listErr error, ifaces []string, progs Programs) []Attachment {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	mode := a.mode
-	index, listErr := interfaceIndexes()
+	index := make(map[string]int, len(links))
+	for _, l := range links {
+		index[l.Attrs().Name] = l.Attrs().Index
+	}
 	type wantID struct {
 		id  ebpf.ProgramID
 		err error
@@ -58,20 +68,6 @@ func (a *Attacher) Check(ifaces []string, progs Programs) []Attachment {
 		}
 	}
 	return out
-}
-
-// interfaceIndexes lists the node's interfaces (one consistent dump, see
-// LinkList): name to index.
-func interfaceIndexes() (map[string]int, error) {
-	links, err := LinkList()
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[string]int, len(links))
-	for _, l := range links {
-		out[l.Attrs().Name] = l.Attrs().Index
-	}
-	return out, nil
 }
 
 // checkOne checks the attachment of the program with ID want to interface
