@@ -392,19 +392,17 @@ static __always_inline int ax_to_server(struct __sk_buff *skb, __u64 redirect_fl
 	int kind = ax_classify(skb, &p);
 	if (kind == AX_PK_OTHER)
 		return TC_ACT_OK;
-	__u32 ifindex = skb->ifindex;
-	struct ax_iface *ifc = bpf_map_lookup_elem(&ifaces, &ifindex);
 	if (kind == AX_PK_SUSPECT) {
 		/* More tags than we walk: nobody can tell whose it is. */
 		if (!p.dst_known)
 			return ax_drop(p.why);
-		__u8 flags = ax_dest_flags(gen, ifc, &p);
+		__u8 flags = ax_dest_flags(gen, ax_iface_of(skb), &p);
 		if (!flags)
 			return TC_ACT_OK;
 		ax_count_reason(p.why);
 		return (flags & AX_EP_ENFORCE) ? TC_ACT_SHOT : TC_ACT_OK;
 	}
-	struct ax_endpoint *ep = ax_endpoint_of(gen, ifc, p.daddr, p.dport, p.v6);
+	struct ax_endpoint *ep = ax_endpoint_of(skb, gen, p.daddr, p.dport, p.v6);
 	if (!ep)
 		return TC_ACT_OK;
 	if (ax_spoofed(skb, p.saddr)) {
@@ -452,8 +450,7 @@ static __always_inline int ax_from_server(struct __sk_buff *skb)
 	if (ax_classify(skb, &p) != AX_PK_TCP)
 		return TC_ACT_OK;
 	__u32 ifindex = skb->ifindex;
-	struct ax_iface *ifc = bpf_map_lookup_elem(&ifaces, &ifindex);
-	if (!ax_endpoint_of(gen, ifc, p.saddr, p.sport, p.v6))
+	if (!ax_endpoint_of(skb, gen, p.saddr, p.sport, p.v6))
 		return TC_ACT_OK;
 
 	struct ax_flow_key k = {.sport = p.dport, .dport = p.sport};
@@ -472,7 +469,7 @@ static __always_inline int ax_from_server(struct __sk_buff *skb)
 		if (f && f->ifindex == ifindex && f->srv_isn == p.seq && f->base_seq == p.ack &&
 		    f->next_seq == f->base_seq && f->state == AX_ST_LINE && f->sub == 0)
 			return TC_ACT_OK;
-		if (f && f->ifindex != ifindex && !ax_is_pod_addr(ifc, p.saddr))
+		if (f && f->ifindex != ifindex && !ax_is_pod_addr(ax_iface_of(skb), p.saddr))
 			return TC_ACT_OK;
 		struct ax_scratch *s = ax_scratch();
 		if (!s)
