@@ -148,19 +148,11 @@ static __always_inline int ax_discard(struct ax_scratch *s, struct ax_flow *f, _
 __attribute__((noinline)) int ax_parse_rounds(struct __sk_buff *skb)
 {
 	AX_KEEP_ARG(skb);
-	struct ax_scratch *s = ax_scratch();
-	if (!s)
-		return AX_P_MALFORMED;
-	struct ax_flow *f = bpf_map_lookup_elem(&flows, &s->key);
-	if (!f)
-		return AX_P_MALFORMED;
 	for (int round = 0; round < AX_PARSE_ROUNDS; round++) {
 		int r = ax_parse(skb);
 		if (r == AX_P_MORE)
 			continue;
 		if (r == AX_P_DECIDE) {
-			if (f->nreq < 255)
-				f->nreq++;
 			if (ax_decide(skb) == AX_VERDICT_DENY)
 				return AX_P_DENIED;
 			continue;
