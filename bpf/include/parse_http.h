@@ -854,9 +854,21 @@ static __always_inline int ax_path_run(struct ax_scratch *s, struct ax_flow *f, 
 	return ran;
 }
 
+/* ax_is_crlf says whether the payload holds CR LF at pos. */
+static __always_inline int ax_is_crlf(void *data, void *data_end, __u32 pos, __u32 end)
+{
+	if (pos + 2 > end)
+		return 0;
+	__u8 *b = data + pos;
+	if ((void *)(b + 2) > data_end)
+		return 0;
+	return b[0] == '\r' && b[1] == '\n';
+}
+
 /* ax_version_word takes "HTTP/1.1" or "HTTP/1.0" whole where the version
- * starts (after the spaces that follow the target), as ax_line_step would
- * byte by byte; returns the offset after it, or pos. */
+ * starts (after the spaces that follow the target), and the CRLF after it,
+ * as ax_line_step would byte by byte; returns the offset after what it
+ * took, or pos. */
 static __always_inline __u32 ax_version_word(struct ax_flow *f, void *data, void *data_end,
 					     __u32 pos, __u32 end)
 {
@@ -871,6 +883,10 @@ static __always_inline __u32 ax_version_word(struct ax_flow *f, void *data, void
 		return pos;
 	if (minor == '0')
 		f->flags |= AX_RF_HTTP10;
+	if (ax_is_crlf(data, data_end, pos + 8, end)) {
+		ax_line_done(f);
+		return pos + 10;
+	}
 	f->sub = AX_R_VERSION;
 	f->ver_pos = 8;
 	return pos + 8;
@@ -922,6 +938,13 @@ __attribute__((noinline)) int ax_parse(struct __sk_buff *skb)
 		 * bytes changes nothing (see ax_hdr_step); skip it eight bytes
 		 * at a time, then byte by byte up to the byte that ends it. */
 		if (state == AX_ST_HDR && f->sub == AX_H_VALUE && !(f->hflags & AX_HF_CR)) {
+			/* The CRLF that ends the value's line: what its two
+			 * steps would do. */
+			if (ax_is_crlf(data, data_end, pos, end)) {
+				f->sub = AX_H_START;
+				s->pos = pos + 2;
+				continue;
+			}
 			__u32 q = ax_skip_value(data, data_end, pos, end);
 			if (q != pos) {
 				s->pos = q;
