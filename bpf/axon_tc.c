@@ -148,19 +148,11 @@ static __always_inline int ax_discard(struct ax_scratch *s, struct ax_flow *f, _
 __attribute__((noinline)) int ax_parse_rounds(struct __sk_buff *skb)
 {
 	AX_KEEP_ARG(skb);
-	struct ax_scratch *s = ax_scratch();
-	if (!s)
-		return AX_P_MALFORMED;
-	struct ax_flow *f = bpf_map_lookup_elem(&flows, &s->key);
-	if (!f)
-		return AX_P_MALFORMED;
 	for (int round = 0; round < AX_PARSE_ROUNDS; round++) {
 		int r = ax_parse(skb);
 		if (r == AX_P_MORE)
 			continue;
 		if (r == AX_P_DECIDE) {
-			if (f->nreq < 255)
-				f->nreq++;
 			if (ax_decide(skb) == AX_VERDICT_DENY)
 				return AX_P_DENIED;
 			continue;
@@ -392,19 +384,17 @@ static __always_inline int ax_to_server(struct __sk_buff *skb, __u64 redirect_fl
 	int kind = ax_classify(skb, &p);
 	if (kind == AX_PK_OTHER)
 		return TC_ACT_OK;
-	__u32 ifindex = skb->ifindex;
-	struct ax_iface *ifc = bpf_map_lookup_elem(&ifaces, &ifindex);
 	if (kind == AX_PK_SUSPECT) {
 		/* More tags than we walk: nobody can tell whose it is. */
 		if (!p.dst_known)
 			return ax_drop(p.why);
-		__u8 flags = ax_dest_flags(gen, ifc, &p);
+		__u8 flags = ax_dest_flags(gen, ax_iface_of(skb), &p);
 		if (!flags)
 			return TC_ACT_OK;
 		ax_count_reason(p.why);
 		return (flags & AX_EP_ENFORCE) ? TC_ACT_SHOT : TC_ACT_OK;
 	}
-	struct ax_endpoint *ep = ax_endpoint_of(gen, ifc, p.daddr, p.dport, p.v6);
+	struct ax_endpoint *ep = ax_endpoint_of(skb, gen, p.daddr, p.dport, p.v6);
 	if (!ep)
 		return TC_ACT_OK;
 	if (ax_spoofed(skb, p.saddr)) {
@@ -452,8 +442,7 @@ static __always_inline int ax_from_server(struct __sk_buff *skb)
 	if (ax_classify(skb, &p) != AX_PK_TCP)
 		return TC_ACT_OK;
 	__u32 ifindex = skb->ifindex;
-	struct ax_iface *ifc = bpf_map_lookup_elem(&ifaces, &ifindex);
-	if (!ax_endpoint_of(gen, ifc, p.saddr, p.sport, p.v6))
+	if (!ax_endpoint_of(skb, gen, p.saddr, p.sport, p.v6))
 		return TC_ACT_OK;
 
 	struct ax_flow_key k = {.sport = p.dport, .dport = p.sport};
@@ -472,7 +461,7 @@ static __always_inline int ax_from_server(struct __sk_buff *skb)
 		if (f && f->ifindex == ifindex && f->srv_isn == p.seq && f->base_seq == p.ack &&
 		    f->next_seq == f->base_seq && f->state == AX_ST_LINE && f->sub == 0)
 			return TC_ACT_OK;
-		if (f && f->ifindex != ifindex && !ax_is_pod_addr(ifc, p.saddr))
+		if (f && f->ifindex != ifindex && !ax_is_pod_addr(ax_iface_of(skb), p.saddr))
 			return TC_ACT_OK;
 		struct ax_scratch *s = ax_scratch();
 		if (!s)

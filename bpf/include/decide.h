@@ -186,8 +186,9 @@ static __always_inline __u32 ax_precedence(const struct ax_endpoint *ep, const s
 	return AX_VERDICT_ALLOW;
 }
 
-/* ax_decide decides the flow's request (its method and target), counts it, and leaves
- * the verdict, rule and reason in the scratch area. Returns the verdict. */
+/* ax_decide decides the flow's request (its method and target), counts it
+ * (also in the flow's nreq), and leaves the verdict, rule and reason in the
+ * scratch area. Returns the verdict. */
 __attribute__((noinline)) int ax_decide(struct __sk_buff *skb)
 {
 	AX_KEEP_ARG(skb);
@@ -197,6 +198,8 @@ __attribute__((noinline)) int ax_decide(struct __sk_buff *skb)
 	struct ax_flow *f = bpf_map_lookup_elem(&flows, &s->key);
 	if (!f)
 		return AX_VERDICT_DENY;
+	if (f->nreq < 255)
+		f->nreq++;
 	__u32 zero = 0;
 	struct ax_glob_acc *acc = bpf_map_lookup_elem(&glob_acc, &zero);
 	if (!acc)

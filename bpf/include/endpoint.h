@@ -34,6 +34,15 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } pod_ifindex SEC(".maps");
 
+/* ax_iface_of is the pod recorded for the packet's interface, if any. Looked
+ * up only where an endpoint lookup by address missed, or the SYN-ACK of a
+ * flow of another device needs it: a hash lookup less on the common path. */
+static __always_inline struct ax_iface *ax_iface_of(struct __sk_buff *skb)
+{
+	__u32 ifindex = skb->ifindex;
+	return bpf_map_lookup_elem(&ifaces, &ifindex);
+}
+
 /* ax_port_policed says whether some endpoint of generation gen uses port. */
 static __always_inline int ax_port_policed(__u32 gen, __u16 port)
 {
@@ -78,8 +87,8 @@ static __always_inline int ax_spoofed(struct __sk_buff *skb, const __u8 *saddr)
 }
 
 /* ax_endpoint_of looks up the endpoint (addr, port) of generation gen, and
- * on a miss the same port of the pod behind the interface. */
-static __always_inline struct ax_endpoint *ax_endpoint_of(__u32 gen, const struct ax_iface *ifc,
+ * on a miss the same port of the pod behind the packet's interface. */
+static __always_inline struct ax_endpoint *ax_endpoint_of(struct __sk_buff *skb, __u32 gen,
 							  const __u8 *addr, __u16 port, int v6)
 {
 	if (!ax_port_policed(gen, port))
@@ -87,8 +96,11 @@ static __always_inline struct ax_endpoint *ax_endpoint_of(__u32 gen, const struc
 	struct ax_endpoint_key k = {.gen = gen, .port = port};
 	__builtin_memcpy(k.addr, addr, 16);
 	struct ax_endpoint *ep = bpf_map_lookup_elem(&endpoints, &k);
-	if (ep || !ifc)
+	if (ep)
 		return ep;
+	const struct ax_iface *ifc = ax_iface_of(skb);
+	if (!ifc)
+		return 0;
 	__builtin_memcpy(k.addr, ax_pod_addr(ifc, v6), 16);
 	return bpf_map_lookup_elem(&endpoints, &k);
 }

@@ -44,6 +44,8 @@
 #define AX_PARSE_CHUNKS 16   /* ax_parse_rounds calls per packet: 64 KiB of headers */
 #define AX_SKIP_WORDS	8    /* 8-byte words of a header value one fast-path step skips */
 #define AX_SKIP_TAIL	8    /* then single bytes, up to the byte that ends the run */
+#define AX_SKIP_NAME	16   /* header name bytes one fast-path step skips */
+#define AX_PATH_RUN	16   /* plain path bytes one fast-path step appends */
 #define AX_ROW_GLOBS	16   /* glob candidates per path row */
 #define AX_GLOB_CLASSES 64   /* byte classes per glob */
 #define AX_GLOB_TOKENS	127  /* tokens per glob (states fit 128 bits) */

@@ -794,6 +794,104 @@ static __always_inline __u32 ax_skip_value(void *data, void *data_end, __u32 pos
 	return q;
 }
 
+/* ax_skip_name skips the tchars at s->pos, at most AX_SKIP_NAME, and says
+ * whether it skipped any: the rest of a header name that can no longer be
+ * one the parser needs (name_ok 0), where each tchar changes nothing (see
+ * ax_hdr_step and ax_name_char). The caller takes the byte that ends the
+ * run (':', or a byte that makes the line malformed) through ax_hdr_step. */
+static __always_inline int ax_skip_name(struct ax_scratch *s, void *data, void *data_end)
+{
+	int ran = 0;
+	for (int j = 0; j < AX_SKIP_NAME; j++) {
+		/* The position stays in memory (see ax_path_run). */
+		asm volatile("" ::: "memory");
+		__u32 q = s->pos;
+		if (q >= s->end || q >= 0xfff0)
+			break;
+		__u8 *b = data + q;
+		if ((void *)(b + 1) > data_end)
+			break;
+		if (!ax_is_tchar(*b))
+			break;
+		s->pos = q + 1;
+		ran = 1;
+	}
+	return ran;
+}
+
+/* ax_path_run appends a run of plain path bytes (ax_is_plain: none of
+ * ax_path_byte's checks can fire on them) to the path, at most AX_PATH_RUN,
+ * and says whether it took any; the caller takes the byte that ends the
+ * run (and a byte past AX_PATH_LIMIT) through ax_line_step. Only while the
+ * target is in its path, with no escape open and not after a '*'. */
+static __always_inline int ax_path_run(struct ax_scratch *s, struct ax_flow *f, void *data,
+				       void *data_end)
+{
+	int ran = 0;
+	for (int j = 0; j < AX_PATH_RUN; j++) {
+		/* Its state stays in memory, not in registers: the verifier
+		 * then sees every iteration alike. */
+		asm volatile("" ::: "memory");
+		__u32 q = s->pos;
+		__u16 n = f->path_len;
+		if (q >= s->end || q >= 0xfff0 || n >= AX_PATH_LIMIT)
+			break;
+		__u8 *b = data + q;
+		if ((void *)(b + 1) > data_end)
+			break;
+		__u8 c = *b;
+		if (!ax_is_plain(c))
+			break;
+		if (n < AX_PATH_BUF)
+			f->path[ax_mask(n, AX_PATH_BUF - 1)] = c;
+		f->path_len = n + 1;
+		f->h2 = f->h1;
+		f->h1 = f->h0;
+		f->h0 = c;
+		s->pos = q + 1;
+		ran = 1;
+	}
+	return ran;
+}
+
+/* ax_is_crlf says whether the payload holds CR LF at pos. */
+static __always_inline int ax_is_crlf(void *data, void *data_end, __u32 pos, __u32 end)
+{
+	if (pos + 2 > end)
+		return 0;
+	__u8 *b = data + pos;
+	if ((void *)(b + 2) > data_end)
+		return 0;
+	return b[0] == '\r' && b[1] == '\n';
+}
+
+/* ax_version_word takes "HTTP/1.1" or "HTTP/1.0" whole where the version
+ * starts (after the spaces that follow the target), and the CRLF after it,
+ * as ax_line_step would byte by byte; returns the offset after what it
+ * took, or pos. */
+static __always_inline __u32 ax_version_word(struct ax_flow *f, void *data, void *data_end,
+					     __u32 pos, __u32 end)
+{
+	if (pos + 8 > end)
+		return pos;
+	__u8 *w = data + pos;
+	if ((void *)(w + 8) > data_end)
+		return pos;
+	__u64 x = *(__u64 *)w;
+	__u8 minor = x >> 56;
+	if ((x & 0x00ffffffffffffffULL) != AX_S_HTTP1 || (minor != '1' && minor != '0'))
+		return pos;
+	if (minor == '0')
+		f->flags |= AX_RF_HTTP10;
+	if (ax_is_crlf(data, data_end, pos + 8, end)) {
+		ax_line_done(f);
+		return pos + 10;
+	}
+	f->sub = AX_R_VERSION;
+	f->ver_pos = 8;
+	return pos + 8;
+}
+
 /* ax_parse advances the flow named by the scratch area over at most
  * AX_PARSE_STEP bytes of the payload. A global function: the verifier checks
  * it once, whatever the caller's state. */
@@ -840,10 +938,43 @@ __attribute__((noinline)) int ax_parse(struct __sk_buff *skb)
 		 * bytes changes nothing (see ax_hdr_step); skip it eight bytes
 		 * at a time, then byte by byte up to the byte that ends it. */
 		if (state == AX_ST_HDR && f->sub == AX_H_VALUE && !(f->hflags & AX_HF_CR)) {
+			/* The CRLF that ends the value's line: what its two
+			 * steps would do. */
+			if (ax_is_crlf(data, data_end, pos, end)) {
+				f->sub = AX_H_START;
+				s->pos = pos + 2;
+				continue;
+			}
 			__u32 q = ax_skip_value(data, data_end, pos, end);
 			if (q != pos) {
 				s->pos = q;
 				continue;
+			}
+		}
+		/* Fast path: the rest of a header name none of the needed
+		 * ones can be (ax_skip_name). */
+		if (state == AX_ST_HDR && f->sub == AX_H_NAME && f->name_ok == 0 &&
+		    !(f->hflags & AX_HF_CR)) {
+			if (ax_skip_name(s, data, data_end))
+				continue;
+		}
+		if (state == AX_ST_LINE) {
+			__u8 sub = f->sub;
+			/* Fast path: a run of letters, digits, '-', '_' or '~'
+			 * inside the path changes nothing but the path and its
+			 * history (ax_path_run). */
+			if (sub == AX_R_TARGET && f->tgt == AX_T_PATH && f->pct == 0 &&
+			    !(f->flags & AX_RF_STAR)) {
+				if (ax_path_run(s, f, data, data_end))
+					continue;
+			}
+			/* Fast path: the version as one word. */
+			if (sub == AX_R_SP2 || (sub == AX_R_VERSION && f->ver_pos == 0)) {
+				__u32 q = ax_version_word(f, data, data_end, pos, end);
+				if (q != pos) {
+					s->pos = q;
+					continue;
+				}
 			}
 		}
 		__u8 *p = data + pos;
@@ -851,23 +982,6 @@ __attribute__((noinline)) int ax_parse(struct __sk_buff *skb)
 			return AX_P_MALFORMED;
 		__u8 c = *p;
 		s->pos = pos + 1;
-
-		/* Fast path: a letter, digit, '-', '_' or '~' inside the path
-		 * changes nothing but the path and its history (see
-		 * ax_path_byte: none of the checks can fire). */
-		if (state == AX_ST_LINE && f->sub == AX_R_TARGET && f->tgt == AX_T_PATH &&
-		    f->pct == 0 && !(f->flags & AX_RF_STAR) && ax_is_plain(c)) {
-			__u16 n = f->path_len;
-			if (n < AX_PATH_LIMIT) {
-				if (n < AX_PATH_BUF)
-					f->path[ax_mask(n, AX_PATH_BUF - 1)] = c;
-				f->path_len = n + 1;
-				f->h2 = f->h1;
-				f->h1 = f->h0;
-				f->h0 = c;
-				continue;
-			}
-		}
 
 		int r;
 		switch (state) {
