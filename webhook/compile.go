@@ -94,7 +94,7 @@ func compilePolicy(ctx context.Context, p *v1alpha1.L7NetworkPolicy, modules Mod
 		// per request, key lengths) and the agents' map sizes (lim); the
 		// agent checks the whole node's set again.
 		if ferr := lim.fit(t); ferr != nil {
-			return field.ErrorList{&field.Error{Type: field.ErrorTypeNotSupported, Field: spec.String(), BadValue: field.OmitValueType{}, Detail: ferr.Error()}}, warns
+			return field.ErrorList{&field.Error{Type: field.ErrorTypeTooMany, Field: spec.String(), BadValue: field.OmitValueType{}, Detail: ferr.Error()}}, warns
 		}
 		return nil, warns
 	}

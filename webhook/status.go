@@ -27,8 +27,11 @@ func SetAccepted(p *v1alpha1.L7NetworkPolicy, errs field.ErrorList) {
 	if len(errs) > 0 {
 		c.Status, c.Reason = metav1.ConditionFalse, v1alpha1.ReasonInvalid
 		for _, e := range errs {
-			if e.Type == field.ErrorTypeNotSupported {
+			switch e.Type {
+			case field.ErrorTypeNotSupported:
 				c.Reason = v1alpha1.ReasonUnsupportedRego
+			case field.ErrorTypeTooMany:
+				c.Reason = v1alpha1.ReasonTooLarge
 			}
 		}
 		c.Message = errs.ToAggregate().Error()

@@ -318,6 +318,10 @@ const (
 	// ReasonUnsupportedRego: Accepted is False; the Rego module uses a
 	// construct outside the supported fragment (the message has its line).
 	ReasonUnsupportedRego = "UnsupportedRego"
+	// ReasonTooLarge: Accepted is False; the policy alone needs more than
+	// the datapath's bounds or the agents' map sizes allow (the message
+	// names the limit, and the AxonAgent field that sets it).
+	ReasonTooLarge = "TooLarge"
 	// ReasonApplied: Enforced is True.
 	ReasonApplied = "Applied"
 	// ReasonPending: Enforced is False while some nodes have not applied

@@ -125,7 +125,7 @@ func TestAcceptedFollowsAxonAgentMapSizes(t *testing.T) {
 	create(t, agent)
 	t.Cleanup(func() { _ = k8s.Delete(context.Background(), agent) })
 	got := waitCondition(t, key, v1alpha1.ConditionAccepted, wait, "False naming spec.maxPathRows",
-		accepted(metav1.ConditionFalse, v1alpha1.ReasonUnsupportedRego, "spec.maxPathRows of AxonAgent default is 8 and this policy alone needs"))
+		accepted(metav1.ConditionFalse, v1alpha1.ReasonTooLarge, "spec.maxPathRows of AxonAgent default is 8 and this policy alone needs"))
 	t.Logf("maxPathRows 8 -> %s", meta.FindStatusCondition(got.Status.Conditions, v1alpha1.ConditionAccepted).Message)
 
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
@@ -152,7 +152,7 @@ func TestAcceptedFollowsAxonAgentMapSizes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitCondition(t, key, v1alpha1.ConditionAccepted, wait, "False again", accepted(metav1.ConditionFalse, v1alpha1.ReasonUnsupportedRego, "spec.maxPathRows"))
+	waitCondition(t, key, v1alpha1.ConditionAccepted, wait, "False again", accepted(metav1.ConditionFalse, v1alpha1.ReasonTooLarge, "spec.maxPathRows"))
 	if err := k8s.Delete(ctx, agent); err != nil {
 		t.Fatal(err)
 	}
