@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -16,11 +17,30 @@ import (
 // and every namespace a process is in (/proc/*/ns/net), skipping the host's
 // own. IPs found nowhere are missing from the result.
 func NetnsOfIPs(ips []netip.Addr) (map[netip.Addr]uint32, error) {
+	found, err := scanNetns(ips)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[netip.Addr]uint32, len(found))
+	for ip, f := range found {
+		out[ip] = f.ino
+	}
+	return out, nil
+}
+
+// nsPlace is where an IP's namespace was found: a path to it and its inode.
+type nsPlace struct {
+	path string
+	ino  uint32
+}
+
+// scanNetns is NetnsOfIPs, with the path each namespace was found at.
+func scanNetns(ips []netip.Addr) (map[netip.Addr]nsPlace, error) {
 	want := map[netip.Addr]bool{}
 	for _, ip := range ips {
 		want[ip.Unmap()] = true
 	}
-	out := map[netip.Addr]uint32{}
+	out := map[netip.Addr]nsPlace{}
 	if len(want) == 0 {
 		return out, nil
 	}
@@ -48,7 +68,7 @@ func NetnsOfIPs(ips []netip.Addr) (map[netip.Addr]uint32, error) {
 		seen[ino] = true
 		for _, a := range addrs {
 			if want[a] {
-				out[a] = ino
+				out[a] = nsPlace{p, ino}
 			}
 		}
 		if len(out) == len(want) {
@@ -56,6 +76,66 @@ func NetnsOfIPs(ips []netip.Addr) (map[netip.Addr]uint32, error) {
 		}
 	}
 	return out, nil
+}
+
+// fullScanEvery bounds how long a netnsFinder trusts what it found.
+const fullScanEvery = 30 * time.Second
+
+// netnsFinder is NetnsOfIPs for a periodic refresh: it keeps where it found
+// each IP and, while the same IPs are asked, all were found and each of
+// their namespaces is still at its path (one stat each), answers that
+// instead of listing the addresses of every namespace of the node again. It
+// scans when an IP is new or was not found, a namespace is gone or another
+// one is at its path, and at least every fullScanEvery (an address moved
+// between namespaces that both still exist).
+type netnsFinder struct {
+	found map[netip.Addr]nsPlace
+	at    time.Time // of the last scan
+	now   func() time.Time
+	stat  func(path string) (uint32, error)
+}
+
+func newNetnsFinder() *netnsFinder { return &netnsFinder{now: time.Now, stat: inodeOf} }
+
+// find returns the namespace inode of each IP of ips that has one, and
+// whether it had to scan.
+func (n *netnsFinder) find(ips []netip.Addr) (map[netip.Addr]uint32, bool, error) {
+	if out, ok := n.cached(ips); ok {
+		return out, false, nil
+	}
+	found, err := scanNetns(ips)
+	if err != nil {
+		return nil, true, err
+	}
+	n.found, n.at = found, n.now()
+	out := make(map[netip.Addr]uint32, len(found))
+	for ip, f := range found {
+		out[ip] = f.ino
+	}
+	return out, true, nil
+}
+
+// cached answers from the last scan if it still holds.
+func (n *netnsFinder) cached(ips []netip.Addr) (map[netip.Addr]uint32, bool) {
+	if n.found == nil || n.now().Sub(n.at) >= fullScanEvery {
+		return nil, false
+	}
+	out := make(map[netip.Addr]uint32, len(ips))
+	checked := map[string]bool{}
+	for _, ip := range ips {
+		f, ok := n.found[ip.Unmap()]
+		if !ok {
+			return nil, false
+		}
+		if !checked[f.path] {
+			if ino, err := n.stat(f.path); err != nil || ino != f.ino {
+				return nil, false
+			}
+			checked[f.path] = true
+		}
+		out[ip.Unmap()] = f.ino
+	}
+	return out, true
 }
 
 func inodeOf(path string) (uint32, error) {

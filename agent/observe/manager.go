@@ -29,6 +29,7 @@ type Manager struct {
 	prog    *Programs
 	table   PodTable
 	coll    *Collector
+	netns   *netnsFinder
 
 	mu           sync.Mutex
 	pods         []Pod // from the last good load
@@ -49,7 +50,7 @@ func NewManagerFrom(load func() (*source.Set, source.Problems, error), hooks Hoo
 		return nil, err
 	}
 	log.Info("http observer loaded", "hooks", string(p.Hooks()))
-	m := &Manager{load: load, log: log, refresh: DefaultRefresh, prog: p}
+	m := &Manager{load: load, log: log, refresh: DefaultRefresh, prog: p, netns: newNetnsFinder()}
 	m.coll = NewCollector(&m.table, p.Stats)
 	return m, nil
 }
@@ -110,7 +111,7 @@ func (m *Manager) Sync() error {
 			ips = append(ips, p.IPs...)
 		}
 	}
-	where, err := NetnsOfIPs(ips)
+	where, _, err := m.netns.find(ips)
 	if err != nil {
 		return err
 	}

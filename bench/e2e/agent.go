@@ -150,6 +150,30 @@ func (a *agentProc) vmHWM() (int64, error) {
 	return 0, fmt.Errorf("no VmHWM")
 }
 
+func (a *agentProc) pid() int { return a.cmd.Process.Pid }
+
+// processCPU is the CPU time (user + system, every thread) process pid has
+// used so far, or 0 for pid 0. /proc counts it in clock ticks of 10 ms.
+func processCPU(pid int) time.Duration {
+	if pid == 0 {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name (which may hold spaces): state is
+	// field 3, utime 14, stime 15.
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond
+}
+
 // stopAndCleanup stops the agent and removes its attachments and pins: the
 // next scenario runs with no program on the path.
 func (a *agentProc) stopAndCleanup() error {

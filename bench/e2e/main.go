@@ -145,6 +145,7 @@ type scenario struct {
 	port  int
 	rules int // size of the rule set the load path is chosen from
 	progs progSet
+	agent int // the agent's pid (Axon scenarios), for its CPU time
 }
 
 func throughput(c config, res *results) error {
@@ -175,9 +176,13 @@ func throughput(c config, res *results) error {
 					return err
 				}
 			}
+			cpu0 := processCPU(s.agent)
 			r, err := runWrk(scripts[fmt.Sprint(w.name, s.rules)], s.port, c.duration, c.conns)
 			if err != nil {
 				return fmt.Errorf("%s %s: %w", s.name, w.name, err)
+			}
+			if s.agent != 0 {
+				r.agentCPU = (processCPU(s.agent) - cpu0) / time.Duration(max(r.requests, 1))
 			}
 			var cost map[string]float64
 			if s.progs != nil {
@@ -234,13 +239,13 @@ func axonRound(c config, res *results, policyDir string, round int, measure func
 	if err := res.checkAxonDenies(); err != nil {
 		return err
 	}
-	if err := measure(round, scenario{name: "B", port: nginxPort, rules: 1000, progs: progs}); err != nil {
+	if err := measure(round, scenario{name: "B", port: nginxPort, rules: 1000, progs: progs, agent: a.pid()}); err != nil {
 		return err
 	}
 	if err := switchFolder(a, policyDir, ruleSet(10), false); err != nil {
 		return err
 	}
-	if err := measure(round, scenario{name: "B10", port: nginxPort, rules: 10, progs: progs}); err != nil {
+	if err := measure(round, scenario{name: "B10", port: nginxPort, rules: 10, progs: progs, agent: a.pid()}); err != nil {
 		return err
 	}
 	if err := switchFolder(a, policyDir, ruleSet(1000), true); err != nil {
@@ -258,7 +263,7 @@ func axonRound(c config, res *results, policyDir string, round int, measure func
 	for k, v := range obs {
 		all[k] = v
 	}
-	return measure(round, scenario{name: "C", port: nginxPort, rules: 1000, progs: all})
+	return measure(round, scenario{name: "C", port: nginxPort, rules: 1000, progs: all, agent: a.pid()})
 }
 
 // switchFolder rewrites the policy folder and waits until the agent has

@@ -263,6 +263,26 @@ Request sizes (request line and headers): `)
 			b.WriteString("\n")
 		}
 	}
+	b.WriteString("\n## The agent's own CPU per request (µs, median over rounds)\n\n" +
+		"User and system time of the agent process (every thread: the observer's ring-buffer reader and\n" +
+		"pairer, the periodic checks, Go's garbage collector) over a measurement, divided by the requests\n" +
+		"served; it competes with nginx and wrk for the same two cores. Kernel program time is above.\n\n" +
+		"| workload | B | B10 | C |\n|---|---|---|---|\n")
+	for _, w := range workloads {
+		fmt.Fprintf(&b, "| %s |", w.name)
+		for _, s := range []string{"B", "B10", "C"} {
+			var v []float64
+			for _, smp := range r.samples[s][w.name] {
+				v = append(v, float64(smp.agentCPU.Nanoseconds())/1000)
+			}
+			if len(v) == 0 {
+				b.WriteString(" |")
+				continue
+			}
+			fmt.Fprintf(&b, " %.2f |", medianF(v))
+		}
+		b.WriteString("\n")
+	}
 	r.controlMarkdown(&b)
 	r.goalsMarkdown(&b)
 	b.WriteString("\n## Raw rounds\n\nrequests/s, p50, p99, errors (socket errors and non-2xx) per round.\n\n| scenario | workload | rounds |\n|---|---|---|\n")

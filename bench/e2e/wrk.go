@@ -66,7 +66,8 @@ type wrkResult struct {
 	rps      float64
 	p50, p99 time.Duration
 	requests int
-	errors   int // socket errors and non-2xx/3xx responses
+	errors   int           // socket errors and non-2xx/3xx responses
+	agentCPU time.Duration // the agent's CPU time (user + system, all threads) per request
 }
 
 // runWrk runs wrk from the client namespace against port for d.
