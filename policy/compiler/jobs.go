@@ -40,12 +40,20 @@ type l7Job struct {
 	parts         ruleParts
 }
 
+// compilerPool hands out compilers of the library with the policies'
+// modules (get), and takes back those a worker is done with (put).
+type compilerPool struct {
+	get func() (*ast.Compiler, error)
+	put func(*ast.Compiler)
+}
+
 // runPartials partially evaluates every (policy, destination) the groups
 // need, in parallel, reusing the cache; results carry this compilation's
-// rule IDs. Each worker evaluates on its own compiler from newCompiler:
-// partial evaluation's copy propagation rewrites terms of the compiled
-// modules in place, so workers must not share them.
-func runPartials(ctx context.Context, newCompiler func() (*ast.Compiler, error), env *dataEnv, nsData map[string]any, ps []*policy, groups []*group, rules map[ruleKey]table.RuleID, cache *Cache) (map[string][]*conj, error) {
+// rule IDs. Each worker evaluates on its own compiler, taken from compilers
+// when it gets its first job: partial evaluation's copy propagation
+// rewrites terms of the compiled modules in place, so workers must not
+// share them. A worker whose jobs all succeeded gives its compiler back.
+func runPartials(ctx context.Context, compilers compilerPool, env *dataEnv, nsData map[string]any, ps []*policy, groups []*group, rules map[ruleKey]table.RuleID, cache *Cache) (map[string][]*conj, error) {
 	nsJSON, err := json.Marshal(nsData) // map keys are sorted: a stable hash
 	if err != nil {
 		return nil, fmt.Errorf("encoding namespaces: %w", err)
@@ -87,8 +95,13 @@ func runPartials(ctx context.Context, newCompiler func() (*ast.Compiler, error),
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			comp, err := newCompiler()
+			var comp *ast.Compiler
+			var err error
+			failed := false
 			for j := range work {
+				if comp == nil && err == nil {
+					comp, err = compilers.get()
+				}
 				if err != nil {
 					j.err = err
 					for _, pt := range j.parts {
@@ -97,6 +110,10 @@ func runPartials(ctx context.Context, newCompiler func() (*ast.Compiler, error),
 					continue
 				}
 				j.run(ctx, comp, env, nsData, ps, rules, cache)
+				failed = failed || j.failed()
+			}
+			if comp != nil && !failed {
+				compilers.put(comp)
 			}
 		}()
 	}
@@ -175,6 +192,19 @@ func (l *l7Job) join(ps []*policy, rules map[ruleKey]table.RuleID) ([]*conj, err
 		}
 	}
 	return out, nil
+}
+
+// failed says whether the job or any of its parts ended in an error.
+func (j *job) failed() bool {
+	if j.err != nil {
+		return true
+	}
+	for _, pt := range j.parts {
+		if pt.err != nil {
+			return true
+		}
+	}
+	return false
 }
 
 func (j *job) run(ctx context.Context, comp *ast.Compiler, env *dataEnv, nsData map[string]any, ps []*policy, rules map[ruleKey]table.RuleID, cache *Cache) {

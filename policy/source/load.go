@@ -41,6 +41,10 @@ type Set struct {
 	ConfigMaps []corev1.ConfigMap
 	// Monitors are the HTTPMonitors of the directory (valid ones only).
 	Monitors []v1alpha1.HTTPMonitor
+	// PolicyVersions identifies the content of each policy of Policies
+	// (key: namespace/name): equal versions are equal policies, so the
+	// compiler may reuse what it prepared from one (compiler.Input).
+	PolicyVersions map[string]string
 	// Data and DataModules are OPA bundle data and modules (policy/bundle
 	// adds them; Load leaves them empty): see compiler.Input.
 	Data        map[string]any
@@ -397,6 +401,7 @@ type checkedPolicy struct {
 	valid    bool
 	problems Problems
 	refs     []regoRef
+	version  string // of a valid p: contentVersion
 }
 
 // checkPolicy defaults, validates and annotates p, decoded from n at pos.
@@ -458,6 +463,7 @@ func checkPolicy(pos Pos, n *yaml.Node, p *v1alpha1.L7NetworkPolicy) *checkedPol
 		}
 		p.Annotations[v1alpha1.AnnotationRuleOrigins] = strings.Join(origins, ",")
 	}
+	c.version = contentVersion(p)
 	return c
 }
 
@@ -472,6 +478,12 @@ func (l *loader) policy(c *checkedPolicy) {
 	}
 	l.regoRefs = append(l.regoRefs, c.refs...)
 	l.set.Policies = append(l.set.Policies, *c.p.DeepCopy())
+	if c.version != "" {
+		if l.set.PolicyVersions == nil {
+			l.set.PolicyVersions = map[string]string{}
+		}
+		l.set.PolicyVersions[c.p.Namespace+"/"+c.p.Name] = c.version
+	}
 }
 
 // nodeAt returns the node a field path names exactly, or nil.
@@ -514,6 +526,7 @@ func (l *loader) finish() {
 		l.set.Policies = slices.DeleteFunc(l.set.Policies, func(p v1alpha1.L7NetworkPolicy) bool {
 			return p.Namespace+"/"+p.Name == r.policy
 		})
+		delete(l.set.PolicyVersions, r.policy)
 	}
 
 	declared := map[string]bool{}
