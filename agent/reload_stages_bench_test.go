@@ -48,9 +48,10 @@ func BenchmarkReloadStages(b *testing.B) {
 	fps := watch.NewHasher()
 	var stages [5]time.Duration // scan, source, compile, fit, write
 	var prev *table.Table
+	var cpu time.Duration
 	load := func() {
 		b.Helper()
-		t0 := time.Now()
+		t0, cpu0 := time.Now(), processCPU()
 		if _, err := fps.Fingerprint(dir); err != nil {
 			b.Fatal(err)
 		}
@@ -74,13 +75,14 @@ func BenchmarkReloadStages(b *testing.B) {
 		}
 		prev = t
 		t5 := time.Now()
+		cpu += processCPU() - cpu0
 		for i, d := range []time.Duration{t1.Sub(t0), t2.Sub(t1), t3.Sub(t2), t4.Sub(t3), t5.Sub(t4)} {
 			stages[i] += d
 		}
 	}
 	load()
 	load() // both generations hold the table
-	stages = [5]time.Duration{}
+	stages, cpu = [5]time.Duration{}, 0
 	tag := 0
 	for b.Loop() {
 		b.StopTimer()
@@ -92,6 +94,10 @@ func BenchmarkReloadStages(b *testing.B) {
 		// -tagfocus stage=change leaves the first loads out.
 		pprof.Do(context.Background(), pprof.Labels("stage", "change"), func(context.Context) { load() })
 	}
+	b.ReportMetric(float64(cpu.Microseconds())/1000/float64(b.N), "cpu-ms")
+	b.ReportMetric(float64(len(prev.Paths)), "rows")
+	b.ReportMetric(float64(datapath.MapPathRows(prev)), "map-rows")
+	b.ReportMetric(float64(len(prev.Classes)), "classes")
 	for i, n := range []string{"ms-scan", "ms-source", "ms-compile", "ms-fit", "ms-write"} {
 		b.ReportMetric(float64(stages[i].Microseconds())/1000/float64(b.N), n)
 	}
