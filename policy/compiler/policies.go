@@ -88,7 +88,11 @@ func preparePolicies(in *Input, cache *Cache) ([]*policy, []table.Rule, error) {
 		ps = append(ps, p)
 	}
 	sort.Slice(ps, func(i, j int) bool { return ps[i].key < ps[j].key })
-	var rules []table.Rule
+	n := 0
+	for _, p := range ps {
+		n += 1 + max(len(p.p.Spec.Rules), 2)
+	}
+	rules := make([]table.Rule, 0, n)
 	add := func(p *policy, index int, a table.Action, origin string) table.RuleID {
 		id := table.RuleID(len(rules) + 1)
 		rules = append(rules, table.Rule{ID: id, Namespace: p.p.Namespace, Policy: p.p.Name, Index: index, Action: a, Mode: p.mode, Origin: origin})

@@ -2,6 +2,7 @@ package source
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -508,6 +509,19 @@ func nodeAt(root *yaml.Node, fieldPath string) *yaml.Node {
 	return n
 }
 
+// cmpNamespaced orders "namespace/name" strings without building them.
+func cmpNamespaced(ans, aname, bns, bname string) int {
+	switch {
+	case ans == bns:
+		return strings.Compare(aname, bname)
+	case strings.HasPrefix(bns, ans): // a's "/" against b's next byte
+		return cmp.Compare('/', bns[len(ans)])
+	case strings.HasPrefix(ans, bns):
+		return cmp.Compare(ans[len(bns)], '/')
+	}
+	return strings.Compare(ans, bns)
+}
+
 // finish checks references between files and sorts the set.
 func (l *loader) finish() {
 	for _, r := range l.regoRefs {
@@ -557,10 +571,10 @@ func (l *loader) finish() {
 
 	slices.SortFunc(l.set.Namespaces, func(a, b corev1.Namespace) int { return strings.Compare(a.Name, b.Name) })
 	slices.SortFunc(l.set.ConfigMaps, func(a, b corev1.ConfigMap) int {
-		return strings.Compare(a.Namespace+"/"+a.Name, b.Namespace+"/"+b.Name)
+		return cmpNamespaced(a.Namespace, a.Name, b.Namespace, b.Name)
 	})
 	slices.SortFunc(l.set.Pods, func(a, b corev1.Pod) int {
-		return strings.Compare(a.Namespace+"/"+a.Name, b.Namespace+"/"+b.Name)
+		return cmpNamespaced(a.Namespace, a.Name, b.Namespace, b.Name)
 	})
 	slices.SortFunc(l.set.Policies, func(a, b v1alpha1.L7NetworkPolicy) int {
 		if c := strings.Compare(a.Namespace, b.Namespace); c != 0 {
