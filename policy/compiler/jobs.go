@@ -58,6 +58,9 @@ func runPartials(ctx context.Context, compilers compilerPool, env *dataEnv, nsDa
 	if err != nil {
 		return nil, fmt.Errorf("encoding namespaces: %w", err)
 	}
+	// What every policy's evaluation depends on besides the policy, hashed
+	// once: hashing it per policy was most of a recompile's key work.
+	envSum := []byte(cacheKey([]byte("env"), nsJSON, env.fp))
 	var jobs []*job
 	byPart := map[string]*part{}
 	var parts []*part
@@ -75,7 +78,7 @@ func runPartials(ctx context.Context, compilers compilerPool, env *dataEnv, nsDa
 			if ps[pi].module != nil {
 				dest = k
 			}
-			j.cacheKey = cacheKey(ps[pi].raw, []byte(ps[pi].text), nsJSON, []byte(dest), env.fp)
+			j.cacheKey = cacheKey(ps[pi].rawSum(), []byte(ps[pi].text), envSum, []byte(dest))
 			if _, cached := cache.get(j.cacheKey); !cached && ps[pi].module == nil && libraryHasParts() {
 				rp, err := splitRules(ps, pi, byPart, &parts)
 				if err != nil {

@@ -1,6 +1,7 @@
 package compiler
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"regexp"
@@ -28,6 +29,7 @@ type policy struct {
 	selector labels.Selector
 	origin   string
 	raw      []byte // json encoded
+	rawHash  []byte // sha256 of raw
 	// ruleOrigins are the rules' "file:line", from AnnotationRuleOrigins.
 	ruleOrigins []string
 	text        string // the Rego module's text
@@ -141,11 +143,22 @@ func preparePolicy(in *Input, src *v1alpha1.L7NetworkPolicy, key string, cache *
 		return nil, fmt.Errorf("encoding policy %s: %w", p.key, err)
 	}
 	p.raw = b
+	sum := sha256.Sum256(b)
+	p.rawHash = sum[:]
 	if version != "" {
 		kept := *p
 		cache.putPolicy(key, version, &kept)
 	}
 	return p, nil
+}
+
+// rawSum is the SHA-256 of the policy's JSON encoding.
+func (p *policy) rawSum() []byte {
+	if p.rawHash == nil {
+		sum := sha256.Sum256(p.raw)
+		p.rawHash = sum[:]
+	}
+	return p.rawHash
 }
 
 // value is the policy as the Rego library sees it (decoded on demand: only
