@@ -48,16 +48,48 @@ func randomTable(rng *rand.Rand) *table.Table {
 	return t
 }
 
+// mutateRows is t with a few path rows changed, dropped or added (without
+// globs: those of t stay as they are).
+func mutateRows(rng *rand.Rand, t *table.Table) *table.Table {
+	c := *t
+	c.Paths = slices.Clone(t.Paths)
+	for n := 1 + rng.IntN(3); n > 0 && len(c.Paths) > 0; n-- {
+		i := rng.IntN(len(c.Paths))
+		switch rng.IntN(3) {
+		case 0:
+			c.Paths[i].Enforce.Allow = table.RuleID(rng.IntN(5))
+		case 1:
+			c.Paths = slices.Delete(c.Paths, i, i+1)
+		default:
+			r := c.Paths[i]
+			r.Prefix += "/x"
+			r.Globs = nil
+			c.Paths = append(c.Paths, r)
+		}
+	}
+	sort.SliceStable(c.Paths, func(i, j int) bool { return cmpRowKey(c.Paths[i], c.Paths[j]) < 0 })
+	c.Paths = slices.CompactFunc(c.Paths, func(a, b table.PathRow) bool { return cmpRowKey(a, b) == 0 })
+	return &c
+}
+
 // TestApplyMapsHoldTable applies a sequence of random tables, each written
-// as a diff against what its generation held, and checks after each that
+// as a diff against what its generation held (most of them by comparing
+// path rows with those the generation was written from), and checks after each that
 // the kernel's maps hold, in the active generation, exactly the entries of
 // the table encoded whole: the diffs never leave an entry behind or miss
 // one.
 func TestApplyMapsHoldTable(t *testing.T) {
 	d := sharedTest(t)
 	rng := rand.New(rand.NewPCG(50, 15))
-	for step := 0; step < 40; step++ {
+	var last *table.Table
+	for step := 0; step < 60; step++ {
 		tab := randomTable(rng)
+		if last != nil && step%3 != 0 {
+			// Most steps change a few rows of the last table and keep its
+			// globs: the paths map is then written by comparing rows.
+			tab = mutateRows(rng, last)
+		}
+		last = tab
 		if err := d.Apply(tab); err != nil {
 			t.Fatalf("step %d: %v", step, err)
 		}

@@ -95,6 +95,26 @@ func addr16(a netip.Addr) [16]byte { return a.As16() }
 
 // encode lays a Table out as the map entries of generation gen.
 func encode(t *table.Table, gen uint8) (generation, error) {
+	g, err := encodeRest(t, gen)
+	if err != nil {
+		return nil, err
+	}
+	plan, err := planPaths(t)
+	if err != nil {
+		return nil, err
+	}
+	for i := range plan.rows {
+		plan.put(g, gen, &plan.rows[i])
+	}
+	if err := plan.putGlobs(g, gen); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// encodeRest lays out every map of a Table but the paths and globs maps
+// (pathPlan's).
+func encodeRest(t *table.Table, gen uint8) (generation, error) {
 	g := newGeneration()
 	var ports [portWords]uint64
 	for _, e := range t.Endpoints {
@@ -154,16 +174,6 @@ func encode(t *table.Table, gen uint8) (generation, error) {
 		k := bpf.AxonAxMethodKey{Gen: gen, Len: uint8(len(m.Name))}
 		copy(k.Name[:], m.Name)
 		put(g, bpf.AxonMapMethods, k, uint32(m.ID))
-	}
-	plan, err := planPaths(t)
-	if err != nil {
-		return nil, err
-	}
-	for i := range plan.rows {
-		plan.put(g, gen, &plan.rows[i])
-	}
-	if err := plan.putGlobs(g, gen); err != nil {
-		return nil, err
 	}
 	return g, nil
 }
