@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"maps"
 	"time"
 
 	"github.com/axon-dev/axon/bpf"
@@ -53,10 +52,11 @@ func (d *Datapath) ApplyStats(t *table.Table) (ApplyStats, error) {
 		return ApplyStats{}, err
 	}
 	// The path rows are compared with those next holds when its plan is
-	// known and names the globs by the same IDs (then equal rows are equal
-	// entries); otherwise every entry is encoded and compared.
+	// known and names the globs both tables have by the same IDs (then
+	// equal rows are equal entries); otherwise every entry is encoded and
+	// compared.
 	var rows *rowDiff
-	if prev := d.plans[next]; prev != nil && maps.Equal(prev.globIDs, plan.globIDs) {
+	if prev := d.plans[next]; prev != nil && sameGlobIDs(prev, plan) {
 		rows = diffRows(prev.rows, plan.rows)
 	} else {
 		for i := range plan.rows {

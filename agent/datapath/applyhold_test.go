@@ -48,8 +48,8 @@ func randomTable(rng *rand.Rand) *table.Table {
 	return t
 }
 
-// mutateRows is t with a few path rows changed, dropped or added (without
-// globs: those of t stay as they are).
+// mutateRows is t with a few path rows changed, dropped or added (some
+// with a glob no row of t names).
 func mutateRows(rng *rand.Rand, t *table.Table) *table.Table {
 	c := *t
 	c.Paths = slices.Clone(t.Paths)
@@ -58,12 +58,18 @@ func mutateRows(rng *rand.Rand, t *table.Table) *table.Table {
 		switch rng.IntN(3) {
 		case 0:
 			c.Paths[i].Enforce.Allow = table.RuleID(rng.IntN(5))
+			if rng.IntN(3) == 0 { // the same key, another glob
+				c.Paths[i].Globs = []table.Glob{{Pattern: fmt.Sprintf("/n%d/*", rng.IntN(1000)), Rule: 2, Action: table.ActionDeny}}
+			}
 		case 1:
 			c.Paths = slices.Delete(c.Paths, i, i+1)
-		default:
+		case 2:
 			r := c.Paths[i]
 			r.Prefix += "/x"
 			r.Globs = nil
+			if rng.IntN(3) == 0 { // a glob no row had
+				r.Globs = []table.Glob{{Pattern: fmt.Sprintf("/n%d/*", rng.IntN(1000)), Rule: 1, Action: table.ActionDeny}}
+			}
 			c.Paths = append(c.Paths, r)
 		}
 	}

@@ -49,6 +49,18 @@ func diffRows(old, new []table.PathRow) *rowDiff {
 	return d
 }
 
+// sameGlobIDs says whether the globs of both plans have the same IDs in
+// each. A row whose globs are in both then has the same value in both; a
+// row naming a glob of one plan only differs from every row of the other.
+func sameGlobIDs(a, b *pathPlan) bool {
+	for content, id := range b.globIDs {
+		if aid, ok := a.globIDs[content]; ok && aid != id {
+			return false
+		}
+	}
+	return true
+}
+
 // sameRowValue says whether two rows of the same key have the same value
 // (their globs named by the same IDs).
 func sameRowValue(a, b *table.PathRow) bool {
