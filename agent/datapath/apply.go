@@ -40,9 +40,28 @@ func (d *Datapath) ApplyStats(t *table.Table) (ApplyStats, error) {
 			return ApplyStats{}, fmt.Errorf("rereading generation %d: %w", next, err)
 		}
 	}
-	want, err := encode(t, next)
+	want, err := encodeRest(t, next)
 	if err != nil {
 		return ApplyStats{}, err
+	}
+	plan, err := planPaths(t)
+	if err != nil {
+		return ApplyStats{}, err
+	}
+	if err := plan.putGlobs(want, next); err != nil {
+		return ApplyStats{}, err
+	}
+	// The path rows are compared with those next holds when its plan is
+	// known and names the globs both tables have by the same IDs (then
+	// equal rows are equal entries); otherwise every entry is encoded and
+	// compared.
+	var rows *rowDiff
+	if prev := d.plans[next]; prev != nil && sameGlobIDs(prev, plan) {
+		rows = diffRows(prev.rows, plan.rows)
+	} else {
+		for i := range plan.rows {
+			plan.put(want, next, &plan.rows[i])
+		}
 	}
 	if wait := Settle - time.Since(d.lastFlip); wait > 0 {
 		time.Sleep(wait)
@@ -51,6 +70,13 @@ func (d *Datapath) ApplyStats(t *table.Table) (ApplyStats, error) {
 	held := d.held[next]
 	for _, dm := range decisionMaps {
 		m := d.mapByName(dm.name)
+		if dm.name == bpf.AxonMapPaths && rows != nil {
+			if err := rows.write(m, held[dm.name], d.plans[next], plan, next, &st); err != nil {
+				return st, errors.Join(err, d.resync(next))
+			}
+			want[dm.name] = held[dm.name]
+			continue
+		}
 		for k := range held[dm.name] {
 			if _, ok := want[dm.name][k]; ok {
 				continue
@@ -74,6 +100,7 @@ func (d *Datapath) ApplyStats(t *table.Table) (ApplyStats, error) {
 		return st, errors.Join(fmt.Errorf("flipping generation: %w", err), d.resync(next))
 	}
 	d.held[next] = want
+	d.plans[next] = plan
 	d.active = next
 	d.lastFlip = time.Now()
 	for _, r := range t.Rules {
@@ -86,6 +113,7 @@ func (d *Datapath) ApplyStats(t *table.Table) (ApplyStats, error) {
 // that fails, gen is marked unknown: the next Apply rereads it first and
 // fails rather than leave rows it could not see in the table it writes.
 func (d *Datapath) resync(gen uint8) error {
+	d.plans = [2]*pathPlan{} // held is reread: no longer what they wrote
 	held := [2]generation{d.held[0], d.held[1]}
 	err := d.readBack()
 	if err != nil {

@@ -65,6 +65,9 @@ type Datapath struct {
 	closed bool
 	active uint8         // generation the programs read
 	held   [2]generation // what each generation's entries are
+	// plans are the path rows each generation's paths entries were
+	// written from (nil: not known, e.g. read back from pinned maps).
+	plans [2]*pathPlan
 	// unknown: a generation whose entries could not be read back after a
 	// failed write; Apply reads it again before writing into it.
 	unknown  [2]bool

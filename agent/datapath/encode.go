@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"hash/fnv"
 	"net/netip"
 	"unsafe"
 
@@ -96,6 +95,26 @@ func addr16(a netip.Addr) [16]byte { return a.As16() }
 
 // encode lays a Table out as the map entries of generation gen.
 func encode(t *table.Table, gen uint8) (generation, error) {
+	g, err := encodeRest(t, gen)
+	if err != nil {
+		return nil, err
+	}
+	plan, err := planPaths(t)
+	if err != nil {
+		return nil, err
+	}
+	for i := range plan.rows {
+		plan.put(g, gen, &plan.rows[i])
+	}
+	if err := plan.putGlobs(g, gen); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// encodeRest lays out every map of a Table but the paths and globs maps
+// (pathPlan's).
+func encodeRest(t *table.Table, gen uint8) (generation, error) {
 	g := newGeneration()
 	var ports [portWords]uint64
 	for _, e := range t.Endpoints {
@@ -155,55 +174,6 @@ func encode(t *table.Table, gen uint8) (generation, error) {
 		k := bpf.AxonAxMethodKey{Gen: gen, Len: uint8(len(m.Name))}
 		copy(k.Name[:], m.Name)
 		put(g, bpf.AxonMapMethods, k, uint32(m.ID))
-	}
-	globIDs := map[string]uint32{} // glob content -> id, this table
-	usedIDs := map[uint32]bool{}
-	for _, r := range mergeRows(t.Paths) {
-		if len(r.Prefix) > table.MaxPathKey {
-			return nil, fmt.Errorf("%w: path prefix of %d bytes (at most %d)", ErrTableTooLarge, len(r.Prefix), table.MaxPathKey)
-		}
-		if len(r.Globs) > maxRowGlobs {
-			return nil, fmt.Errorf("%w: %d glob candidates on one path row (at most %d)", ErrTableTooLarge, len(r.Globs), maxRowGlobs)
-		}
-		k := bpf.AxonAxPathKey{
-			Prefixlen: uint32(pathFixedBits + 8*len(r.Prefix)),
-			Gen:       gen,
-			Method:    r.Method,
-			Class:     r.Class,
-			Endpoint:  r.Endpoint,
-		}
-		copy(k.Path[:], r.Prefix)
-		v := bpf.AxonAxPathVal{
-			Enforce: bpf.AxonAxMatch{Deny: uint32(r.Enforce.Deny), Allow: uint32(r.Enforce.Allow)},
-			Audit:   bpf.AxonAxMatch{Deny: uint32(r.Audit.Deny), Allow: uint32(r.Audit.Allow)},
-			Nglobs:  uint32(len(r.Globs)),
-		}
-		for i, gl := range r.Globs {
-			content := fmt.Sprintf("%s\x00%d\x00%d\x00%d", gl.Pattern, gl.Rule, gl.Action, gl.Mode)
-			id, ok := globIDs[content]
-			if !ok {
-				// A content hash keeps IDs stable across tables, so that
-				// unchanged globs are not rewritten.
-				h := fnv.New32a()
-				h.Write([]byte(content))
-				id = h.Sum32()
-				for usedIDs[id] {
-					id++
-				}
-				usedIDs[id] = true
-				globIDs[content] = id
-				cg, err := compileGlob(gl.Pattern)
-				if err != nil {
-					return nil, err
-				}
-				cg.Rule = uint32(gl.Rule)
-				cg.Action = uint8(gl.Action)
-				cg.Mode = uint8(gl.Mode)
-				put(g, bpf.AxonMapGlobs, bpf.AxonAxGlobKey{Gen: gen, Id: id}, cg)
-			}
-			v.Globs[i] = id
-		}
-		put(g, bpf.AxonMapPaths, k, v)
 	}
 	return g, nil
 }

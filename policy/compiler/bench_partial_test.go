@@ -11,7 +11,7 @@ import (
 // compile benchmark: the unit of work a changed policy costs.
 func BenchmarkPartialEvalOnePolicy(b *testing.B) {
 	in := benchInput()
-	ps, rules, _ := preparePolicies(in)
+	ps, rules, _ := preparePolicies(in, nil)
 	pods, _ := knownPods(in)
 	nsData := map[string]any{}
 	for n, l := range namespaceLabels(in, pods, ps) {

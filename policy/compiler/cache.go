@@ -6,20 +6,31 @@ import (
 	"sync"
 
 	"github.com/axon-dev/axon/policy/table"
+	"github.com/open-policy-agent/opa/v1/ast"
 )
 
-// Cache keeps, between compilations, the partial evaluation of each policy
-// (keyed by the policy's content, the namespaces' labels and for Rego
-// policies the destination) and the classes and rows of each group of
-// endpoints (keyed by its residual conditions, rules and the identities), so
-// that recompiling after a change redoes only what the change touches. Safe
-// for use by one Compile at a time.
+// Cache keeps, between compilations, each policy as prepared (defaulted,
+// validated, encoded: keyed by Input.PolicyVersions), the partial
+// evaluation of each policy (keyed by the policy's content, the namespaces'
+// labels and for Rego policies the destination), the classes and rows of
+// each group of endpoints (keyed by its residual conditions, rules and the
+// identities) and the compiled Rego library (keyed by the modules it was
+// compiled with), so that recompiling after a change redoes only what the
+// change touches. Safe for use by one Compile at a time.
 type Cache struct {
 	mu         sync.Mutex
 	m          map[string][]*conj
 	used       map[string][]*conj
 	groups     map[string]groupResult
 	usedGroups map[string]groupResult
+	// prepared are the policies as preparePolicy left them, by namespace/
+	// name and version (Input.PolicyVersions); never modified.
+	prepared, usedPrepared map[string]*policy
+	// lib is the key of the last library that compiled (libraryKey), and
+	// compilers of it no partial evaluation is using.
+	lib     string
+	libPool []*ast.Compiler
+	libUses map[*ast.Compiler]int // times taken from the pool
 }
 
 // groupResult is what compileGroup computes: source classes and path rows,
@@ -30,7 +41,32 @@ type groupResult struct {
 }
 
 // NewCache returns an empty cache for WithCache.
-func NewCache() *Cache { return &Cache{m: map[string][]*conj{}, groups: map[string]groupResult{}} }
+func NewCache() *Cache {
+	return &Cache{m: map[string][]*conj{}, groups: map[string]groupResult{}, prepared: map[string]*policy{}}
+}
+
+func (c *Cache) getPolicy(key, version string) (*policy, bool) {
+	if c == nil {
+		return nil, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k := key + "\x00" + version
+	v, ok := c.prepared[k]
+	if ok {
+		c.usedPrepared[k] = v
+	}
+	return v, ok
+}
+
+func (c *Cache) putPolicy(key, version string, p *policy) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.usedPrepared[key+"\x00"+version] = p
+}
 
 func (c *Cache) getGroup(k string) (groupResult, bool) {
 	if c == nil {
@@ -95,6 +131,7 @@ func (c *Cache) begin() {
 	if c != nil {
 		c.used = map[string][]*conj{}
 		c.usedGroups = map[string]groupResult{}
+		c.usedPrepared = map[string]*policy{}
 	}
 }
 
@@ -102,5 +139,6 @@ func (c *Cache) end() {
 	if c != nil {
 		c.m, c.used = c.used, nil
 		c.groups, c.usedGroups = c.usedGroups, nil
+		c.prepared, c.usedPrepared = c.usedPrepared, nil
 	}
 }

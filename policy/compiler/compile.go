@@ -29,7 +29,8 @@ func Compile(ctx context.Context, in *Input, opts ...Option) (*table.Table, erro
 	for _, opt := range opts {
 		opt(&o)
 	}
-	ps, rules, err := preparePolicies(in)
+	o.cache.begin()
+	ps, rules, err := preparePolicies(in, o.cache)
 	if err != nil {
 		return nil, err
 	}
@@ -39,9 +40,20 @@ func Compile(ctx context.Context, in *Input, opts ...Option) (*table.Table, erro
 	if err != nil {
 		return nil, err
 	}
-	// Compile once here so that a broken module fails before any work.
-	if _, err := libraryCompiler(ps, env); err != nil {
+	// Compile once here (or not, when the cache compiled these modules)
+	// so that a broken module fails before any work.
+	libKey, err := o.cache.checkLibrary(ps, env)
+	if err != nil {
 		return nil, err
+	}
+	compilers := compilerPool{
+		get: func() (*ast.Compiler, error) {
+			if comp := o.cache.takeCompiler(libKey); comp != nil {
+				return comp, nil
+			}
+			return libraryCompiler(ps, env)
+		},
+		put: func(comp *ast.Compiler) { o.cache.giveCompiler(libKey, comp) },
 	}
 	ruleIDs := make(map[ruleKey]table.RuleID, len(rules))
 	for _, r := range rules {
@@ -86,8 +98,7 @@ func Compile(ctx context.Context, in *Input, opts ...Option) (*table.Table, erro
 	}
 	// Partially evaluate each policy once (Rego policies once per
 	// destination): a rule's residual does not depend on the other policies.
-	o.cache.begin()
-	jobs, err := runPartials(ctx, func() (*ast.Compiler, error) { return libraryCompiler(ps, env) }, env, nsData, ps, groups, ruleIDs, o.cache)
+	jobs, err := runPartials(ctx, compilers, env, nsData, ps, groups, ruleIDs, o.cache)
 	if err != nil {
 		return nil, err
 	}

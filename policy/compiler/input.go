@@ -27,6 +27,12 @@ type Input struct {
 	// them, e.g. the modules of an OPA bundle. Packages under data.axon are
 	// refused.
 	DataModules map[string]string
+	// PolicyVersions, when set, identifies each policy's content (key:
+	// namespace/name): a policy whose version is the one it had at an
+	// earlier compilation with the same Cache is equal to it, so its
+	// defaulting, validation and encoding are reused (policy/source sets a
+	// hash of the content). Policies without a version are prepared anew.
+	PolicyVersions map[string]string
 }
 
 // ConfigMapModuleKey is the Input.Modules key of a module referenced through

@@ -40,16 +40,27 @@ type l7Job struct {
 	parts         ruleParts
 }
 
+// compilerPool hands out compilers of the library with the policies'
+// modules (get), and takes back those a worker is done with (put).
+type compilerPool struct {
+	get func() (*ast.Compiler, error)
+	put func(*ast.Compiler)
+}
+
 // runPartials partially evaluates every (policy, destination) the groups
 // need, in parallel, reusing the cache; results carry this compilation's
-// rule IDs. Each worker evaluates on its own compiler from newCompiler:
-// partial evaluation's copy propagation rewrites terms of the compiled
-// modules in place, so workers must not share them.
-func runPartials(ctx context.Context, newCompiler func() (*ast.Compiler, error), env *dataEnv, nsData map[string]any, ps []*policy, groups []*group, rules map[ruleKey]table.RuleID, cache *Cache) (map[string][]*conj, error) {
+// rule IDs. Each worker evaluates on its own compiler, taken from compilers
+// when it gets its first job: partial evaluation's copy propagation
+// rewrites terms of the compiled modules in place, so workers must not
+// share them. A worker whose jobs all succeeded gives its compiler back.
+func runPartials(ctx context.Context, compilers compilerPool, env *dataEnv, nsData map[string]any, ps []*policy, groups []*group, rules map[ruleKey]table.RuleID, cache *Cache) (map[string][]*conj, error) {
 	nsJSON, err := json.Marshal(nsData) // map keys are sorted: a stable hash
 	if err != nil {
 		return nil, fmt.Errorf("encoding namespaces: %w", err)
 	}
+	// What every policy's evaluation depends on besides the policy, hashed
+	// once: hashing it per policy was most of a recompile's key work.
+	envSum := []byte(cacheKey([]byte("env"), nsJSON, env.fp))
 	var jobs []*job
 	byPart := map[string]*part{}
 	var parts []*part
@@ -67,7 +78,7 @@ func runPartials(ctx context.Context, newCompiler func() (*ast.Compiler, error),
 			if ps[pi].module != nil {
 				dest = k
 			}
-			j.cacheKey = cacheKey(ps[pi].raw, []byte(ps[pi].text), nsJSON, []byte(dest), env.fp)
+			j.cacheKey = cacheKey(ps[pi].rawSum(), []byte(ps[pi].text), envSum, []byte(dest))
 			if _, cached := cache.get(j.cacheKey); !cached && ps[pi].module == nil && libraryHasParts() {
 				rp, err := splitRules(ps, pi, byPart, &parts)
 				if err != nil {
@@ -87,8 +98,13 @@ func runPartials(ctx context.Context, newCompiler func() (*ast.Compiler, error),
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			comp, err := newCompiler()
+			var comp *ast.Compiler
+			var err error
+			failed := false
 			for j := range work {
+				if comp == nil && err == nil {
+					comp, err = compilers.get()
+				}
 				if err != nil {
 					j.err = err
 					for _, pt := range j.parts {
@@ -97,6 +113,10 @@ func runPartials(ctx context.Context, newCompiler func() (*ast.Compiler, error),
 					continue
 				}
 				j.run(ctx, comp, env, nsData, ps, rules, cache)
+				failed = failed || j.failed()
+			}
+			if comp != nil && !failed {
+				compilers.put(comp)
 			}
 		}()
 	}
@@ -175,6 +195,19 @@ func (l *l7Job) join(ps []*policy, rules map[ruleKey]table.RuleID) ([]*conj, err
 		}
 	}
 	return out, nil
+}
+
+// failed says whether the job or any of its parts ended in an error.
+func (j *job) failed() bool {
+	if j.err != nil {
+		return true
+	}
+	for _, pt := range j.parts {
+		if pt.err != nil {
+			return true
+		}
+	}
+	return false
 }
 
 func (j *job) run(ctx context.Context, comp *ast.Compiler, env *dataEnv, nsData map[string]any, ps []*policy, rules map[ruleKey]table.RuleID, cache *Cache) {

@@ -27,7 +27,7 @@ type Oracle struct {
 // NewOracle prepares the library, the policies and their modules for full
 // evaluation.
 func NewOracle(ctx context.Context, in *Input) (*Oracle, error) {
-	ps, rules, err := preparePolicies(in)
+	ps, rules, err := preparePolicies(in, nil)
 	if err != nil {
 		return nil, err
 	}

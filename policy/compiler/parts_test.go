@@ -31,7 +31,7 @@ func conjString(c *conj) string {
 func residualsBothWays(t *testing.T, in *Input) (whole, byPart []string) {
 	t.Helper()
 	ctx := context.Background()
-	ps, rules, err := preparePolicies(in)
+	ps, rules, err := preparePolicies(in, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package compiler
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"regexp"
@@ -28,10 +29,13 @@ type policy struct {
 	selector labels.Selector
 	origin   string
 	raw      []byte // json encoded
-	text     string // the Rego module's text
-	defRule  table.RuleID
-	rules    []table.RuleID // by index; Rego policies: [deny, allow]
-	module   *ast.Module
+	rawHash  []byte // sha256 of raw
+	// ruleOrigins are the rules' "file:line", from AnnotationRuleOrigins.
+	ruleOrigins []string
+	text        string // the Rego module's text
+	defRule     table.RuleID
+	rules       []table.RuleID // by index; Rego policies: [deny, allow]
+	module      *ast.Module
 }
 
 type ruleKey struct {
@@ -60,33 +64,37 @@ func (p *policy) errorf(origin, construct, hint, format string, args ...any) *Er
 }
 
 func (p *policy) ruleOrigin(i int) string {
-	parts := strings.Split(p.p.Annotations[v1alpha1.AnnotationRuleOrigins], ",")
-	if i >= 0 && i < len(parts) && parts[i] != "" {
-		return parts[i]
+	if i >= 0 && i < len(p.ruleOrigins) && p.ruleOrigins[i] != "" {
+		return p.ruleOrigins[i]
 	}
 	return p.origin
 }
 
 // preparePolicies defaults, validates and sorts the policies, assigns rule
-// IDs and parses the Rego modules they reference.
-func preparePolicies(in *Input) ([]*policy, []table.Rule, error) {
-	var ps []*policy
-	seen := map[string]bool{}
+// IDs and parses the Rego modules they reference. A policy whose version
+// (Input.PolicyVersions) is in the cache is not prepared again.
+func preparePolicies(in *Input, cache *Cache) ([]*policy, []table.Rule, error) {
+	ps := make([]*policy, 0, len(in.Policies))
+	seen := make(map[string]bool, len(in.Policies))
 	for i := range in.Policies {
-		src := in.Policies[i].DeepCopy()
-		v1alpha1.Default(src)
-		p := &policy{p: *src, key: src.Namespace + "/" + src.Name, origin: src.Annotations[v1alpha1.AnnotationOrigin]}
-		if seen[p.key] {
-			return nil, nil, p.errorf("", p.key, "", "duplicate policy")
+		src := &in.Policies[i]
+		key := src.Namespace + "/" + src.Name
+		if seen[key] {
+			return nil, nil, (&policy{key: key, origin: src.Annotations[v1alpha1.AnnotationOrigin]}).errorf("", key, "", "duplicate policy")
 		}
-		seen[p.key] = true
-		if err := p.validate(in); err != nil {
+		seen[key] = true
+		p, err := preparePolicy(in, src, key, cache)
+		if err != nil {
 			return nil, nil, err
 		}
 		ps = append(ps, p)
 	}
 	sort.Slice(ps, func(i, j int) bool { return ps[i].key < ps[j].key })
-	var rules []table.Rule
+	n := 0
+	for _, p := range ps {
+		n += 1 + max(len(p.p.Spec.Rules), 2)
+	}
+	rules := make([]table.Rule, 0, n)
 	add := func(p *policy, index int, a table.Action, origin string) table.RuleID {
 		id := table.RuleID(len(rules) + 1)
 		rules = append(rules, table.Rule{ID: id, Namespace: p.p.Namespace, Policy: p.p.Name, Index: index, Action: a, Mode: p.mode, Origin: origin})
@@ -98,18 +106,59 @@ func preparePolicies(in *Input) ([]*policy, []table.Rule, error) {
 			p.rules = []table.RuleID{add(p, 0, table.ActionDeny, moduleRuleOrigin(p.module, "deny")), add(p, 1, table.ActionAllow, moduleRuleOrigin(p.module, "allow"))}
 			continue
 		}
+		p.rules = make([]table.RuleID, 0, len(p.p.Spec.Rules))
 		for i, r := range p.p.Spec.Rules {
 			p.rules = append(p.rules, add(p, i, actionOf(r.Action), p.ruleOrigin(i)))
 		}
 	}
-	for _, p := range ps {
-		b, err := json.Marshal(&p.p)
-		if err != nil {
-			return nil, nil, fmt.Errorf("encoding policy %s: %w", p.key, err)
-		}
-		p.raw = b
-	}
 	return ps, rules, nil
+}
+
+// preparePolicy defaults, validates and encodes one policy, or copies what
+// the cache kept of it when its version is unchanged. Rego policies are
+// prepared every time: their module is read from in.Modules, which the
+// version does not cover. The result's rule IDs are unset.
+func preparePolicy(in *Input, src *v1alpha1.L7NetworkPolicy, key string, cache *Cache) (*policy, error) {
+	version := ""
+	if src.Spec.Rego == nil {
+		version = in.PolicyVersions[key]
+	}
+	if version != "" {
+		if cp, ok := cache.getPolicy(key, version); ok {
+			p := *cp
+			return &p, nil
+		}
+	}
+	cp := src.DeepCopy()
+	v1alpha1.Default(cp)
+	p := &policy{p: *cp, key: key, origin: cp.Annotations[v1alpha1.AnnotationOrigin]}
+	if o, ok := cp.Annotations[v1alpha1.AnnotationRuleOrigins]; ok {
+		p.ruleOrigins = strings.Split(o, ",")
+	}
+	if err := p.validate(in); err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(&p.p)
+	if err != nil {
+		return nil, fmt.Errorf("encoding policy %s: %w", p.key, err)
+	}
+	p.raw = b
+	sum := sha256.Sum256(b)
+	p.rawHash = sum[:]
+	if version != "" {
+		kept := *p
+		cache.putPolicy(key, version, &kept)
+	}
+	return p, nil
+}
+
+// rawSum is the SHA-256 of the policy's JSON encoding.
+func (p *policy) rawSum() []byte {
+	if p.rawHash == nil {
+		sum := sha256.Sum256(p.raw)
+		p.rawHash = sum[:]
+	}
+	return p.rawHash
 }
 
 // value is the policy as the Rego library sees it (decoded on demand: only

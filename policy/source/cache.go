@@ -32,7 +32,10 @@ func NewCache() *Cache {
 	return &Cache{files: map[string]*cachedFile{}, read: map[string]readFile{}}
 }
 
-// Load is the package's Load, reusing the decoding of unchanged files.
+// Load is the package's Load, reusing the decoding of unchanged files. The
+// policies of the Set share their maps and slices with the cache (and with
+// the Sets of earlier loads): callers must not modify them; copy one
+// (DeepCopy) to change it.
 func (c *Cache) Load(dir string, extras ...Extra) (*Set, Problems, error) {
 	if fi, err := os.Stat(dir); err != nil {
 		return nil, nil, fmt.Errorf("reading policy directory: %w", err)

@@ -17,6 +17,8 @@ func (s *Set) Input() *compiler.Input {
 		Modules:     maps.Clone(s.Modules),
 		Data:        s.Data,
 		DataModules: s.DataModules,
+		// Shared: the compiler only reads it.
+		PolicyVersions: s.PolicyVersions,
 	}
 	for _, p := range s.Policies {
 		if r := p.Spec.Rego; r != nil && r.ConfigMapRef != nil {

@@ -348,3 +348,19 @@ func TestUndeclaredNamespaceIsAssumed(t *testing.T) {
 		t.Errorf("warnings = %v", w)
 	}
 }
+
+func TestCmpNamespaced(t *testing.T) {
+	names := []string{"a", "a-b", "a.b", "ab", "a0", "b", "", "A"}
+	for _, ans := range names {
+		for _, bns := range names {
+			for _, an := range names {
+				for _, bn := range names {
+					want := strings.Compare(ans+"/"+an, bns+"/"+bn)
+					if got := cmpNamespaced(ans, an, bns, bn); got != want {
+						t.Fatalf("cmpNamespaced(%q, %q, %q, %q) = %d, want %d", ans, an, bns, bn, got, want)
+					}
+				}
+			}
+		}
+	}
+}
