@@ -48,18 +48,7 @@ func BenchmarkReload(b *testing.B) {
 	needRoot(b)
 	dir := b.TempDir()
 	set := scaleset.Set{Pods: 200, Policies: 1000}
-	write := func(files map[string]string) {
-		b.Helper()
-		for n, c := range files {
-			tmp := filepath.Join(dir, "."+n+".tmp")
-			if err := os.WriteFile(tmp, []byte(c), 0o644); err != nil {
-				b.Fatal(err)
-			}
-			if err := os.Rename(tmp, filepath.Join(dir, n)); err != nil {
-				b.Fatal(err)
-			}
-		}
-	}
+	write := func(files map[string]string) { writeFilesAtomically(b, dir, files) }
 	write(set.Files(nil, 0))
 	pin := testPinDir(b)
 	bdp, err := OpenDatapath(pin, 0)
@@ -169,4 +158,19 @@ func policyIndex(name string) int {
 		return -1
 	}
 	return i
+}
+
+// writeFilesAtomically writes files (name to content) into dir, each through
+// a temporary file renamed into place, as editors and ConfigMap updates do.
+func writeFilesAtomically(tb testing.TB, dir string, files map[string]string) {
+	tb.Helper()
+	for n, c := range files {
+		tmp := filepath.Join(dir, "."+n+".tmp")
+		if err := os.WriteFile(tmp, []byte(c), 0o644); err != nil {
+			tb.Fatal(err)
+		}
+		if err := os.Rename(tmp, filepath.Join(dir, n)); err != nil {
+			tb.Fatal(err)
+		}
+	}
 }

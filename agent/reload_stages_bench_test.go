@@ -3,8 +3,6 @@ package agent
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"testing"
@@ -27,18 +25,7 @@ func BenchmarkReloadStages(b *testing.B) {
 	needRoot(b)
 	dir := b.TempDir()
 	set := scaleset.Set{Pods: 200, Policies: 1000}
-	write := func(files map[string]string) {
-		b.Helper()
-		for n, c := range files {
-			tmp := filepath.Join(dir, "."+n+".tmp")
-			if err := os.WriteFile(tmp, []byte(c), 0o644); err != nil {
-				b.Fatal(err)
-			}
-			if err := os.Rename(tmp, filepath.Join(dir, n)); err != nil {
-				b.Fatal(err)
-			}
-		}
-	}
+	write := func(files map[string]string) { writeFilesAtomically(b, dir, files) }
 	write(set.Files(nil, 0))
 	bdp, err := OpenDatapath(testPinDir(b), 0)
 	if err != nil {

@@ -172,24 +172,7 @@ func BenchmarkServerThroughput(b *testing.B) {
 	if !sc.Scan() || sc.Text() != "listening" {
 		b.Fatal("server did not start")
 	}
-	p, err := Load(HooksAuto)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer p.Close()
-	where, err := NetnsOfIPs([]netip.Addr{srv.Addr})
-	if err != nil || len(where) != 1 {
-		b.Fatalf("server namespace: %v %v", where, err)
-	}
-	if err := p.SetNetns(map[uint32]bool{where[srv.Addr]: true}); err != nil {
-		b.Fatal(err)
-	}
-	// Drain the ring buffer as the agent would (pairing included).
-	coll := NewCollector(staticResolver{where[srv.Addr]: {Namespace: "bench", Name: "server"}}, p.Stats)
-	rctx, rcancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- Run(rctx, p, NewPairer(coll)) }()
-	defer func() { rcancel(); <-done }()
+	p, inum := observing(b, srv)
 	load := func() float64 {
 		o, err := helper(ctx, cli, "load", "http://"+addr).Output()
 		if err != nil {
@@ -210,7 +193,7 @@ func BenchmarkServerThroughput(b *testing.B) {
 		b.Fatalf("enabling BPF run-time stats: %v", err)
 	}
 	defer stats.Close()
-	monitored := map[uint32]bool{where[srv.Addr]: true}
+	monitored := map[uint32]bool{inum: true}
 	b.ResetTimer()
 	for range b.N {
 		for range 7 {

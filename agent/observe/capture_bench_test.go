@@ -90,6 +90,31 @@ func exchangeLoop(arg string) error {
 	return nil
 }
 
+// observing loads the observer (not attached) with h's namespace monitored
+// and drains its ring buffer as the agent does (pairing and metrics
+// included) until the benchmark ends; it returns the programs and the
+// namespace's inode.
+func observing(b *testing.B, h *netns.Host) (*Programs, uint32) {
+	p, err := Load(HooksAuto)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { p.Close() })
+	where, err := NetnsOfIPs([]netip.Addr{h.Addr})
+	if err != nil || len(where) != 1 {
+		b.Fatalf("namespace of %s: %v %v", h.Addr, where, err)
+	}
+	if err := p.SetNetns(map[uint32]bool{where[h.Addr]: true}); err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	coll := NewCollector(staticResolver{where[h.Addr]: {Namespace: "bench", Name: "server"}}, p.Stats)
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, p, NewPairer(coll)) }()
+	b.Cleanup(func() { cancel(); <-done })
+	return p, where[h.Addr]
+}
+
 // BenchmarkCapture is what the observer costs a monitored process per HTTP
 // message it moves: a process in a monitored pod exchanges requests and
 // responses with itself over TCP, one whole message per syscall, with the
@@ -100,24 +125,9 @@ func exchangeLoop(arg string) error {
 func BenchmarkCapture(b *testing.B) {
 	netns.RequireRoot(b)
 	_, srv := netns.Pair(b, "10.88.10.0/24", "client", "10.88.10.1", "server", "10.88.10.2")
-	p, err := Load(HooksAuto)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer p.Close()
-	where, err := NetnsOfIPs([]netip.Addr{srv.Addr})
-	if err != nil || len(where) != 1 {
-		b.Fatalf("server namespace: %v %v", where, err)
-	}
-	if err := p.SetNetns(map[uint32]bool{where[srv.Addr]: true}); err != nil {
-		b.Fatal(err)
-	}
+	p, _ := observing(b, srv)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	coll := NewCollector(staticResolver{where[srv.Addr]: {Namespace: "bench", Name: "server"}}, p.Stats)
-	done := make(chan error, 1)
-	go func() { done <- Run(ctx, p, NewPairer(coll)) }()
-	defer func() { cancel(); <-done }()
 	stats, err := ebpf.EnableStats(unix.BPF_STATS_RUN_TIME)
 	if err != nil {
 		b.Fatalf("enabling BPF run-time stats: %v", err)

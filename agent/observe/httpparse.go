@@ -154,21 +154,29 @@ func headerEnd(b []byte, body, resp bool) (clen int64, next int) {
 		}
 		off += i + 2
 	}
+	return clen, messageEnd(end, clen, chunked, body, resp)
+}
+
+// messageEnd is where the next message starts after a head whose
+// "\r\n\r\n" is at end (-1: not seen), given its Content-Length (-1:
+// none) and whether it is chunked, has a body and is a response; -1 when
+// unknown.
+func messageEnd(end int, clen int64, chunked, body, resp bool) int {
 	if end < 0 {
-		return clen, -1
+		return -1
 	}
-	next = end + 4
+	next := end + 4
 	if body {
 		switch {
 		case chunked:
-			return clen, -1
+			return -1
 		case clen > 0:
 			next += int(clen)
 		case clen < 0 && resp:
-			return clen, -1 // ends when the connection closes
+			return -1 // ends when the connection closes
 		}
 	}
-	return clen, next
+	return next
 }
 
 // asciiEqualFold reports whether name equals lower, a lower-case ASCII

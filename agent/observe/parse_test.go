@@ -64,7 +64,8 @@ func TestParseResponse(t *testing.T) {
 
 // TestHeaderEndMatchesPlainScan checks the one-pass headerEnd against the
 // plain definition (find the first empty line, then read every header line
-// before it, names lower-cased) on random heads built from pieces that
+// before it, names lower-cased; both then place the next message with
+// messageEnd) on random heads built from pieces that
 // stress it: CR and LF alone, colons, spaced and mixed-case names, bad and
 // repeated lengths, chunked, cut anywhere.
 func TestHeaderEndMatchesPlainScan(t *testing.T) {
@@ -89,21 +90,7 @@ func TestHeaderEndMatchesPlainScan(t *testing.T) {
 				chunked = true
 			}
 		}
-		if end < 0 {
-			return clen, -1
-		}
-		next := end + 4
-		if body {
-			switch {
-			case chunked:
-				return clen, -1
-			case clen > 0:
-				next += int(clen)
-			case clen < 0 && resp:
-				return clen, -1
-			}
-		}
-		return clen, next
+		return clen, messageEnd(end, clen, chunked, body, resp)
 	}
 	pieces := []string{"GET /a HTTP/1.1", "HTTP/1.1 200 OK", "\r\n", "\r", "\n", ":", " ", "Host: h",
 		"Content-Length: 12", "content-length:7", " CONTENT-LENGTH : 3 ", "Content-Length: -1",
