@@ -58,7 +58,8 @@ func vethPair(t *testing.T) string {
 	if err := netlink.LinkAdd(v); err != nil {
 		t.Fatalf("adding veth: %v", err)
 	}
-	t.Cleanup(func() { _ = netlink.LinkDel(v) })
+	// By name: a test may delete and recreate it (another index).
+	t.Cleanup(func() { _ = netlink.LinkDel(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: name}}) })
 	if err := netlink.LinkSetUp(v); err != nil {
 		t.Fatal(err)
 	}
