@@ -80,22 +80,7 @@ func mergeRows(rows []table.PathRow) []table.PathRow {
 // class): a row for "" and for every prefix of its rows (sorted, own) and
 // of MethodAny's (anyList), each combining the longest row of each.
 func mergeMethod(out []table.PathRow, ep uint32, class uint16, m uint8, sorted []table.PathRow, own map[string]*table.PathRow, anyList []*table.PathRow, anyRows map[string]*table.PathRow) []table.PathRow {
-	emit := func(p string) {
-		row := table.PathRow{Endpoint: ep, Class: class, Method: m, Prefix: p}
-		for _, src := range [2]*table.PathRow{longest(own, p), longest(anyRows, p)} {
-			if src == nil {
-				continue
-			}
-			row.Enforce = row.Enforce.Combine(src.Enforce)
-			row.Audit = row.Audit.Combine(src.Audit)
-			for _, g := range src.Globs {
-				if !containsGlob(row.Globs, g) {
-					row.Globs = append(row.Globs, g)
-				}
-			}
-		}
-		out = append(out, row)
-	}
+	emit := func(p string) { out = append(out, mergedRow(ep, class, m, p, own, anyRows)) }
 	// The union of "", the own prefixes and MethodAny's, in order: a merge
 	// of two sorted lists ("" sorts first).
 	last, started := "", false
@@ -157,4 +142,24 @@ func containsGlob(gs []table.Glob, g table.Glob) bool {
 		}
 	}
 	return false
+}
+
+// mergedRow is the row of method m for prefix p: the longest of the
+// method's own rows (own) and the longest of MethodAny's (anyRows) that
+// cover p, combined.
+func mergedRow(ep uint32, class uint16, m uint8, p string, own, anyRows map[string]*table.PathRow) table.PathRow {
+	row := table.PathRow{Endpoint: ep, Class: class, Method: m, Prefix: p}
+	for _, src := range [2]*table.PathRow{longest(own, p), longest(anyRows, p)} {
+		if src == nil {
+			continue
+		}
+		row.Enforce = row.Enforce.Combine(src.Enforce)
+		row.Audit = row.Audit.Combine(src.Audit)
+		for _, g := range src.Globs {
+			if !containsGlob(row.Globs, g) {
+				row.Globs = append(row.Globs, g)
+			}
+		}
+	}
+	return row
 }

@@ -12,7 +12,8 @@ import (
 
 // mergeRowsByMaps is mergeRows as first written: every (endpoint, class)
 // and method in maps, the output sorted at the end. It is the reference the
-// one-pass mergeRows is checked against.
+// one-pass mergeRows is checked against: which prefixes get a row and in
+// what order; each row is combined by the same mergedRow.
 func mergeRowsByMaps(rows []table.PathRow) []table.PathRow {
 	type ec struct {
 		ep    uint32
@@ -48,20 +49,7 @@ func mergeRowsByMaps(rows []table.PathRow) []table.PathRow {
 				prefixes[p] = true
 			}
 			for p := range prefixes {
-				row := table.PathRow{Endpoint: k.ep, Class: k.class, Method: m, Prefix: p}
-				for _, src := range []*table.PathRow{longest(own, p), longest(anyRows, p)} {
-					if src == nil {
-						continue
-					}
-					row.Enforce = row.Enforce.Combine(src.Enforce)
-					row.Audit = row.Audit.Combine(src.Audit)
-					for _, g := range src.Globs {
-						if !containsGlob(row.Globs, g) {
-							row.Globs = append(row.Globs, g)
-						}
-					}
-				}
-				out = append(out, row)
+				out = append(out, mergedRow(k.ep, k.class, m, p, own, anyRows))
 			}
 		}
 	}
