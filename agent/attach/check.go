@@ -30,9 +30,9 @@ func (a *Attacher) CheckLinks(links []netlink.Link, listErr error, ifaces []stri
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	mode := a.mode
-	index := make(map[string]int, len(links))
+	byName := make(map[string]netlink.Link, len(links))
 	for _, l := range links {
-		index[l.Attrs().Name] = l.Attrs().Index
+		byName[l.Attrs().Name] = l
 	}
 	type wantID struct {
 		id  ebpf.ProgramID
@@ -51,7 +51,7 @@ func (a *Attacher) CheckLinks(links []netlink.Link, listErr error, ifaces []stri
 	for _, name := range ifaces {
 		for _, d := range Directions {
 			at := Attachment{Interface: name, Direction: d, Mode: mode}
-			switch ifindex, ok := index[name]; {
+			switch l, ok := byName[name]; {
 			case want[d].err != nil:
 				at.Err = want[d].err
 			case listErr != nil:
@@ -59,7 +59,7 @@ func (a *Attacher) CheckLinks(links []netlink.Link, listErr error, ifaces []stri
 			case !ok:
 				at.Err = fmt.Errorf("%w: %s: no such network interface", ErrNoInterface, name)
 			default:
-				at.Err = a.checkOne(mode, name, ifindex, d, want[d].id)
+				at.Err = a.checkOne(mode, l, d, want[d].id)
 			}
 			if at.Err != nil {
 				at.Mode = ""
@@ -70,26 +70,22 @@ func (a *Attacher) CheckLinks(links []netlink.Link, listErr error, ifaces []stri
 	return out
 }
 
-// checkOne checks the attachment of the program with ID want to interface
-// name (index ifindex) in direction d.
-func (a *Attacher) checkOne(mode Mode, name string, ifindex int, d Direction, want ebpf.ProgramID) error {
+// checkOne checks the attachment of the program with ID want to link lk
+// (from this round's link list) in direction d.
+func (a *Attacher) checkOne(mode Mode, lk netlink.Link, d Direction, want ebpf.ProgramID) error {
 	switch mode {
 	case ModeTCX:
-		l, err := link.LoadPinnedLink(pinName{pinTCX, d, name}.path(a.cfg.PinDir), nil)
+		l, err := link.LoadPinnedLink(pinName{pinTCX, d, lk.Attrs().Name}.path(a.cfg.PinDir), nil)
 		if err != nil {
 			return fmt.Errorf("%w: %v", ErrDetached, err)
 		}
 		defer l.Close()
 		info, err := l.Info()
-		if err != nil || info.Program != want || !sameTCXTarget(l, ifindex, d) {
+		if err != nil || info.Program != want || !sameTCXTarget(l, lk.Attrs().Index, d) {
 			return ErrDetached
 		}
 		return nil
 	case ModeClsact:
-		lk, err := netlink.LinkByIndex(ifindex)
-		if err != nil {
-			return fmt.Errorf("%w: %v", ErrNoInterface, err)
-		}
 		fs, err := netlink.FilterList(lk, clsParent(d))
 		if err != nil {
 			return fmt.Errorf("%w: %v", ErrDetached, err)

@@ -17,15 +17,8 @@ import (
 // and every namespace a process is in (/proc/*/ns/net), skipping the host's
 // own. IPs found nowhere are missing from the result.
 func NetnsOfIPs(ips []netip.Addr) (map[netip.Addr]uint32, error) {
-	found, err := scanNetns(ips)
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[netip.Addr]uint32, len(found))
-	for ip, f := range found {
-		out[ip] = f.ino
-	}
-	return out, nil
+	where, _, err := newNetnsFinder().find(ips) // a new finder has nothing cached: it scans
+	return where, err
 }
 
 // nsPlace is where an IP's namespace was found: a path to it and its inode.
@@ -34,7 +27,8 @@ type nsPlace struct {
 	ino  uint32
 }
 
-// scanNetns is NetnsOfIPs, with the path each namespace was found at.
+// scanNetns finds what NetnsOfIPs does, with the path each namespace was
+// found at.
 func scanNetns(ips []netip.Addr) (map[netip.Addr]nsPlace, error) {
 	want := map[netip.Addr]bool{}
 	for _, ip := range ips {
