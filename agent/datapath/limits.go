@@ -160,6 +160,20 @@ func (l Limits) check() error {
 // limits, TableLimits). Maps pinned with other sizes are replaced (Open).
 func WithLimits(l Limits) Option { return func(o *options) { o.limits = l } }
 
+// RegisterLimitFlagsToSet is RegisterLimitFlags for a process that only
+// sets the limits: the returned function, called after fs.Parse, passes
+// them to SetLimits.
+func RegisterLimitFlagsToSet(fs *flag.FlagSet) func() error {
+	get := RegisterLimitFlags(fs)
+	return func() error {
+		l, err := get()
+		if err != nil {
+			return err
+		}
+		return SetLimits(l)
+	}
+}
+
 // RegisterLimitFlags adds the LimitFlags to fs, defaulting to the object's
 // sizes. The returned function, called after fs.Parse, gives the limits
 // set on the command line (nil when none was given).

@@ -74,7 +74,7 @@ func run(args []string) int {
 	nodeName := fs.String("node-name", os.Getenv("NODE_NAME"), "cluster mode: this node's name (spec.nodeName of its pods); default $NODE_NAME")
 	heartbeat := fs.Duration("heartbeat", cluster.DefaultHeartbeat, "cluster mode: renewal period of this node's AxonNodeStatus when nothing in it changes")
 	eventRate := fs.Uint("event-rate", 1000, "deny and audit_deny events per second and CPU the datapath sends to the log and /v1/events (counts are exact whatever the rate)")
-	sizes := datapath.RegisterLimitFlags(fs)
+	setSizes := datapath.RegisterLimitFlagsToSet(fs)
 	compileTimeout := fs.Duration("compile-timeout", agent.CompileTimeout, "longest compilation of the policy set; one that takes longer fails like a broken file (the table in force stays)")
 	observeHTTP := fs.Bool("observe", true, "observe the HTTP traffic of pods an HTTPMonitor selects (RED metrics on /metrics); nothing is attached while no pod is monitored")
 	observeHooks := fs.String("observe-hooks", "auto", "tracepoints the observer runs on: socket (the kernel's socket read/write tracepoints, Linux 6.3+), syscall (every syscall's return, older kernels), or auto (socket where the kernel has them)")
@@ -117,11 +117,7 @@ func run(args []string) int {
 	agent.CompileTimeout = *compileTimeout
 	// The decision maps are sized by the --max-* flags, and every table is
 	// checked against the same sizes (datapath.Fit) before it is applied.
-	lim, err := sizes()
-	if err == nil {
-		err = datapath.SetLimits(lim)
-	}
-	if err != nil {
+	if err := setSizes(); err != nil {
 		fmt.Fprintln(os.Stderr, "axon-agent:", err)
 		return 2
 	}

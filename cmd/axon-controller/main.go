@@ -91,15 +91,11 @@ func run(args []string) int {
 	// The webhook refuses a policy that alone would not fit the agents'
 	// maps: those of AxonAgent default, which this controller gives the
 	// agents; these flags only when there is none (agents run otherwise).
-	sizes := datapath.RegisterLimitFlags(fs)
+	setSizes := datapath.RegisterLimitFlagsToSet(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	lim, err := sizes()
-	if err == nil {
-		err = datapath.SetLimits(lim)
-	}
-	if err != nil {
+	if err := setSizes(); err != nil {
 		fmt.Fprintln(os.Stderr, "axon-controller:", err)
 		return 2
 	}

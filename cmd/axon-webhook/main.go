@@ -45,15 +45,11 @@ func run(args []string) int {
 	// A policy is refused when it alone would not fit the agents' maps:
 	// those of AxonAgent default when it exists (the agents run with its
 	// sizes), else these flags (give them the agents' --max-* flags).
-	sizes := datapath.RegisterLimitFlags(fs)
+	setSizes := datapath.RegisterLimitFlagsToSet(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	lim, err := sizes()
-	if err == nil {
-		err = datapath.SetLimits(lim)
-	}
-	if err != nil {
+	if err := setSizes(); err != nil {
 		fmt.Fprintln(os.Stderr, "axon-webhook:", err)
 		return 2
 	}
