@@ -209,6 +209,13 @@ type AxonAxMethodKey struct {
 	Name [16]uint8
 }
 
+type AxonAxPathHkey struct {
+	_    structs.HostLayout
+	Trie AxonAxTrieKey
+	Len  uint32
+	Path [64]uint8
+}
+
 type AxonAxPathKey struct {
 	_         structs.HostLayout
 	Prefixlen uint32
@@ -217,6 +224,12 @@ type AxonAxPathKey struct {
 	Class     uint16
 	Endpoint  uint32
 	Path      [128]uint8
+}
+
+type AxonAxPathLens struct {
+	_   structs.HostLayout
+	N   uint32
+	Len [8]uint8
 }
 
 type AxonAxPathVal struct {
@@ -245,6 +258,9 @@ type AxonAxScratch struct {
 	Clkey      AxonAxClassKey
 	Pkey       AxonAxPathKey
 	Pad2       uint32
+	Hkey       AxonAxPathHkey
+	Tkey       AxonAxTrieKey
+	Pad5       uint32
 	Ev         AxonAxEvent
 	Dkey       AxonAxDenialKey
 	Pad4       uint32
@@ -257,6 +273,14 @@ type AxonAxScratch struct {
 	Pad3       uint32
 	RlLastNs   uint64
 	RlTokens   uint64
+}
+
+type AxonAxTrieKey struct {
+	_        structs.HostLayout
+	Gen      uint8
+	Method   uint8
+	Class    uint16
+	Endpoint uint32
 }
 
 // Names of all BPF objects in the ELF.
@@ -275,6 +299,8 @@ const (
 	AxonMapGlobs          = "globs"
 	AxonMapIfaces         = "ifaces"
 	AxonMapMethods        = "methods"
+	AxonMapPathHash       = "path_hash"
+	AxonMapPathLens       = "path_lens"
 	AxonMapPaths          = "paths"
 	AxonMapPodIfindex     = "pod_ifindex"
 	AxonMapPodIps         = "pod_ips"
@@ -353,6 +379,8 @@ type AxonMapSpecs struct {
 	Globs          *ebpf.MapSpec `ebpf:"globs"`
 	Ifaces         *ebpf.MapSpec `ebpf:"ifaces"`
 	Methods        *ebpf.MapSpec `ebpf:"methods"`
+	PathHash       *ebpf.MapSpec `ebpf:"path_hash"`
+	PathLens       *ebpf.MapSpec `ebpf:"path_lens"`
 	Paths          *ebpf.MapSpec `ebpf:"paths"`
 	PodIfindex     *ebpf.MapSpec `ebpf:"pod_ifindex"`
 	PodIps         *ebpf.MapSpec `ebpf:"pod_ips"`
@@ -403,6 +431,8 @@ type AxonMaps struct {
 	Globs          *ebpf.Map `ebpf:"globs"`
 	Ifaces         *ebpf.Map `ebpf:"ifaces"`
 	Methods        *ebpf.Map `ebpf:"methods"`
+	PathHash       *ebpf.Map `ebpf:"path_hash"`
+	PathLens       *ebpf.Map `ebpf:"path_lens"`
 	Paths          *ebpf.Map `ebpf:"paths"`
 	PodIfindex     *ebpf.Map `ebpf:"pod_ifindex"`
 	PodIps         *ebpf.Map `ebpf:"pod_ips"`
@@ -426,6 +456,8 @@ func (m *AxonMaps) Close() error {
 		m.Globs,
 		m.Ifaces,
 		m.Methods,
+		m.PathHash,
+		m.PathLens,
 		m.Paths,
 		m.PodIfindex,
 		m.PodIps,

@@ -44,24 +44,29 @@ func (d *Datapath) ApplyStats(t *table.Table) (ApplyStats, error) {
 	if err != nil {
 		return ApplyStats{}, err
 	}
-	plan, err := planPaths(t)
+	plan, err := planPaths(t, d.trieLens)
 	if err != nil {
 		return ApplyStats{}, err
 	}
 	if err := plan.putGlobs(want, next); err != nil {
 		return ApplyStats{}, err
 	}
+	plan.putTries(want, next)
 	// The path rows are compared with those next holds when its plan is
 	// known and names the globs both tables have by the same IDs (then
 	// equal rows are equal entries); otherwise every entry is encoded and
 	// compared.
-	var rows *rowDiff
+	var diffs map[string]*rowDiff
+	var oldEntries, newEntries map[string]rowEntry
 	if prev := d.plans[next]; prev != nil && sameGlobIDs(prev, plan) {
-		rows = diffRows(prev.rows, plan.rows)
-	} else {
-		for i := range plan.rows {
-			plan.put(want, next, &plan.rows[i])
+		diffs = map[string]*rowDiff{
+			bpf.AxonMapPaths:    diffRows(prev.rows, plan.rows, nil, nil),
+			bpf.AxonMapPathHash: diffRows(prev.rows, plan.rows, prev.hashed, plan.hashed),
 		}
+		oldEntries = map[string]rowEntry{bpf.AxonMapPaths: prev.pathEntries(next), bpf.AxonMapPathHash: prev.hashEntries(next)}
+		newEntries = map[string]rowEntry{bpf.AxonMapPaths: plan.pathEntries(next), bpf.AxonMapPathHash: plan.hashEntries(next)}
+	} else {
+		plan.putRows(want, next)
 	}
 	if wait := Settle - time.Since(d.lastFlip); wait > 0 {
 		time.Sleep(wait)
@@ -70,8 +75,8 @@ func (d *Datapath) ApplyStats(t *table.Table) (ApplyStats, error) {
 	held := d.held[next]
 	for _, dm := range decisionMaps {
 		m := d.mapByName(dm.name)
-		if dm.name == bpf.AxonMapPaths && rows != nil {
-			if err := rows.write(m, held[dm.name], d.plans[next], plan, next, &st); err != nil {
+		if rd := diffs[dm.name]; rd != nil {
+			if err := rd.write(m, dm.name, held[dm.name], oldEntries[dm.name], newEntries[dm.name], &st); err != nil {
 				return st, errors.Join(err, d.resync(next))
 			}
 			want[dm.name] = held[dm.name]

@@ -75,6 +75,9 @@ type Datapath struct {
 	maxRule  uint32 // highest rule ID applied (bounds counter reads)
 	// openedPolicing: at Open, the active generation policed some endpoint.
 	openedPolicing bool
+	// trieLens is the most prefix lengths of a trie in path_hash (at most
+	// maxTrieLens; 0: none there). Tests lower it to mix both lookups.
+	trieLens int
 }
 
 // Open loads the programs and maps into the kernel (or reuses pinned maps)
@@ -132,7 +135,7 @@ func Open(opts ...Option) (*Datapath, error) {
 			m.Pinning = ebpf.PinNone
 		}
 	}
-	d := &Datapath{}
+	d := &Datapath{trieLens: maxTrieLens}
 	if err := spec.LoadAndAssign(&d.objs, copts); err != nil {
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {
@@ -205,6 +208,10 @@ func (d *Datapath) mapByName(name string) *ebpf.Map {
 		return d.objs.Methods
 	case bpf.AxonMapPaths:
 		return d.objs.Paths
+	case bpf.AxonMapPathHash:
+		return d.objs.PathHash
+	case bpf.AxonMapPathLens:
+		return d.objs.PathLens
 	case bpf.AxonMapGlobs:
 		return d.objs.Globs
 	}

@@ -46,6 +46,20 @@ func sharedTest(t testing.TB) *Datapath {
 	return sharedDP.d
 }
 
+// setTrieLens sets the most prefix lengths of a trie in path_hash for the
+// next Apply (0: every request decided by the paths trie), and back to the
+// default when t ends.
+func (d *Datapath) setTrieLens(t testing.TB, n int) {
+	d.mu.Lock()
+	d.trieLens = n
+	d.mu.Unlock()
+	t.Cleanup(func() {
+		d.mu.Lock()
+		d.trieLens = maxTrieLens
+		d.mu.Unlock()
+	})
+}
+
 var (
 	server = netip.MustParseAddrPort("10.0.0.2:8080")
 	client = netip.MustParseAddr("10.0.0.1")

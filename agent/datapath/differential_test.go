@@ -195,6 +195,9 @@ func TestDifferential(t *testing.T) {
 			files[fmt.Sprintf("p%d.yaml", i)] = g.policy(i)
 		}
 		tab := compileFS(t, files)
+		// Tables alternate between the lookups of policy_maps.h rule 6:
+		// every trie in path_hash, none, or those with few prefix lengths.
+		d.setTrieLens(t, []int{maxTrieLens, 0, 1, 2}[ti%4])
 		if err := d.Apply(tab); err != nil {
 			if errors.Is(err, ErrTableTooLarge) {
 				skipped++

@@ -48,6 +48,8 @@ var decisionMaps = []struct {
 	{bpf.AxonMapClasses, 0},
 	{bpf.AxonMapMethods, 0},
 	{bpf.AxonMapPaths, 4},
+	{bpf.AxonMapPathHash, 0},
+	{bpf.AxonMapPathLens, 0},
 	{bpf.AxonMapGlobs, 0},
 }
 
@@ -99,21 +101,19 @@ func encode(t *table.Table, gen uint8) (generation, error) {
 	if err != nil {
 		return nil, err
 	}
-	plan, err := planPaths(t)
+	plan, err := planPaths(t, maxTrieLens)
 	if err != nil {
 		return nil, err
 	}
-	for i := range plan.rows {
-		plan.put(g, gen, &plan.rows[i])
-	}
+	plan.putRows(g, gen)
 	if err := plan.putGlobs(g, gen); err != nil {
 		return nil, err
 	}
 	return g, nil
 }
 
-// encodeRest lays out every map of a Table but the paths and globs maps
-// (pathPlan's).
+// encodeRest lays out every map of a Table but the paths, path_hash,
+// path_lens and globs maps (pathPlan's).
 func encodeRest(t *table.Table, gen uint8) (generation, error) {
 	g := newGeneration()
 	var ports [portWords]uint64

@@ -27,6 +27,9 @@ func TestLayoutsMatchBTF(t *testing.T) {
 		"ax_class_key":    bpf.AxonAxClassKey{},
 		"ax_method_key":   bpf.AxonAxMethodKey{},
 		"ax_path_key":     bpf.AxonAxPathKey{},
+		"ax_trie_key":     bpf.AxonAxTrieKey{},
+		"ax_path_lens":    bpf.AxonAxPathLens{},
+		"ax_path_hkey":    bpf.AxonAxPathHkey{},
 		"ax_match":        bpf.AxonAxMatch{},
 		"ax_path_val":     bpf.AxonAxPathVal{},
 		"ax_glob_key":     bpf.AxonAxGlobKey{},
@@ -133,7 +136,8 @@ func TestEnumsMatchObject(t *testing.T) {
 			"AX_BOUND_METHOD_LIMIT": uint64(table.MaxMethod), "AX_BOUND_PATH_KEY": uint64(table.MaxPathKey),
 			"AX_BOUND_PATH_BUF": uint64(table.MaxGlobPath), "AX_BOUND_PATH_LIMIT": uint64(table.MaxPath),
 			"AX_BOUND_ROW_GLOBS": uint64(maxRowGlobs), "AX_BOUND_GLOB_CLASSES": uint64(maxGlobClasses),
-			"AX_BOUND_GLOB_TOKENS": uint64(maxGlobTokens),
+			"AX_BOUND_GLOB_TOKENS": uint64(maxGlobTokens), "AX_BOUND_PATH_HKEY": uint64(hashPathKey),
+			"AX_BOUND_PATH_LENS": uint64(maxTrieLens),
 		},
 	}
 	// The actions and verdicts of the table are the datapath's verdicts.

@@ -26,11 +26,21 @@ const MaxHashLimit = 1 << 26
 // hashMaps are the resizable decision maps that are hash maps (the others
 // are LPM tries); TestLimitBoundsFollowMapTypes keeps it in step with the
 // object.
-var hashMaps = map[string]bool{bpf.AxonMapClasses: true, bpf.AxonMapPodIps: true}
+var hashMaps = map[string]bool{bpf.AxonMapClasses: true, bpf.AxonMapPodIps: true, bpf.AxonMapPathHash: true, bpf.AxonMapPathLens: true}
 
-// maxLimitOf is the largest limit map name takes.
+// sizedAs are the decision maps that take the limit of another: path_hash
+// and path_lens hold at most as many entries as paths (policy_maps.h rule
+// 6).
+var sizedAs = map[string]string{bpf.AxonMapPathHash: bpf.AxonMapPaths, bpf.AxonMapPathLens: bpf.AxonMapPaths}
+
+// maxLimitOf is the largest limit map name takes: a hash map's, if it or a
+// map sized as it is one.
 func maxLimitOf(name string) int {
-	if hashMaps[name] {
+	hash := hashMaps[name]
+	for f, leader := range sizedAs {
+		hash = hash || leader == name && hashMaps[f]
+	}
+	if hash {
 		return MaxHashLimit
 	}
 	return MaxLimit
@@ -132,6 +142,11 @@ func (l Limits) with(over Limits) Limits {
 	for k, v := range over {
 		out[k] = v
 	}
+	for f, leader := range sizedAs {
+		if v, ok := over[leader]; ok {
+			out[f] = v
+		}
+	}
 	return out
 }
 
@@ -142,7 +157,7 @@ func (l Limits) check() error {
 		for _, m := range decisionMaps {
 			known = known || (m.name == name && m.genOff >= 0)
 		}
-		if !known {
+		if _, follows := sizedAs[name]; !known || follows {
 			return fmt.Errorf("limit of map %q: not a resizable decision map", name)
 		}
 		if max := maxLimitOf(name); n < 1 || n > max {

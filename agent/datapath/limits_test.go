@@ -84,7 +84,8 @@ func TestLimitFlags(t *testing.T) {
 		{[]string{"--max-path-rows", "0"}, nil, "--max-path-rows 0: want 1 to"},
 		{[]string{"--max-source-classes", fmt.Sprint(MaxLimit + 1)}, nil, "--max-source-classes"},
 		{[]string{"--max-pod-ips", fmt.Sprint(MaxHashLimit + 1)}, nil, "--max-pod-ips 67108865: want 1 to 67108864"},
-		{[]string{"--max-path-rows", fmt.Sprint(MaxHashLimit + 1)}, Limits{bpf.AxonMapPaths: MaxHashLimit + 1}, ""},
+		// path_hash, a hash map, is sized as paths.
+		{[]string{"--max-path-rows", fmt.Sprint(MaxHashLimit + 1)}, nil, "--max-path-rows 67108865: want 1 to 67108864"},
 	} {
 		fs := flag.NewFlagSet("x", flag.ContinueOnError)
 		fs.SetOutput(io.Discard)
@@ -125,6 +126,14 @@ func TestLimitBoundsFollowMapTypes(t *testing.T) {
 		typ := spec.Maps[f.Map].Type
 		if hashMaps[f.Map] != (typ == ebpf.Hash) || !hashMaps[f.Map] && typ != ebpf.LPMTrie {
 			t.Errorf("map %s is %v but its bound is %d", f.Map, typ, maxLimitOf(f.Map))
+		}
+	}
+	for f, leader := range sizedAs {
+		if typ := spec.Maps[f].Type; hashMaps[f] != (typ == ebpf.Hash) {
+			t.Errorf("map %s is %v, hashMaps says %v", f, typ, hashMaps[f])
+		}
+		if hashMaps[f] && maxLimitOf(leader) != MaxHashLimit {
+			t.Errorf("map %s, a hash map, takes the limit of %s, whose bound is %d", f, leader, maxLimitOf(leader))
 		}
 	}
 	netns.RequireRoot(t)

@@ -4,23 +4,28 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/axon-dev/axon/bpf"
 	"github.com/axon-dev/axon/policy/table"
 	"github.com/cilium/ebpf"
 )
 
 // rowDiff is how the merged path rows of a new table differ from those a
-// generation holds, both in key order: rows whose key is gone, and rows
-// that are new or whose value changed.
+// generation holds in one map, both in key order: rows whose key is gone,
+// and rows that are new or whose value changed.
 type rowDiff struct {
 	gone, set []*table.PathRow
 }
 
-// diffRows compares old and new merged rows (mergeRows: sorted, one per
-// key).
-func diffRows(old, new []table.PathRow) *rowDiff {
+// diffRows compares the old and new merged rows (mergeRows: sorted, one per
+// key) that inOld and inNew mark (nil: all of them).
+func diffRows(old, new []table.PathRow, inOld, inNew []bool) *rowDiff {
+	next := func(in []bool, i, n int) int {
+		for in != nil && i < n && !in[i] {
+			i++
+		}
+		return i
+	}
 	d := &rowDiff{}
-	i, j := 0, 0
+	i, j := next(inOld, 0, len(old)), next(inNew, 0, len(new))
 	for i < len(old) || j < len(new) {
 		c := 0
 		switch {
@@ -34,16 +39,16 @@ func diffRows(old, new []table.PathRow) *rowDiff {
 		switch {
 		case c < 0:
 			d.gone = append(d.gone, &old[i])
-			i++
+			i = next(inOld, i+1, len(old))
 		case c > 0:
 			d.set = append(d.set, &new[j])
-			j++
+			j = next(inNew, j+1, len(new))
 		default:
 			if !sameRowValue(&old[i], &new[j]) {
 				d.set = append(d.set, &new[j])
 			}
-			i++
-			j++
+			i = next(inOld, i+1, len(old))
+			j = next(inNew, j+1, len(new))
 		}
 	}
 	return d
@@ -67,27 +72,44 @@ func sameRowValue(a, b *table.PathRow) bool {
 	return a.Enforce == b.Enforce && a.Audit == b.Audit && slices.Equal(a.Globs, b.Globs)
 }
 
-// write deletes the gone rows' entries from m and writes the set rows'
-// entries, keeping held (the generation's paths entries) what m holds.
-// oldPlan and newPlan encode the old and new rows.
-func (d *rowDiff) write(m *ebpf.Map, held map[string][]byte, oldPlan, newPlan *pathPlan, gen uint8, st *ApplyStats) error {
+// rowEntry is a row's key and value bytes in one map.
+type rowEntry func(r *table.PathRow) (k, v []byte)
+
+// write deletes the gone rows' entries from map name (m) and writes the set
+// rows' entries, keeping held (the generation's entries of that map) what m
+// holds. oldEntry and newEntry encode the old and new rows.
+func (d *rowDiff) write(m *ebpf.Map, name string, held map[string][]byte, oldEntry, newEntry rowEntry, st *ApplyStats) error {
 	for _, r := range d.gone {
-		k, _ := oldPlan.pathEntry(gen, r)
-		kb := marshal(k)
+		kb, _ := oldEntry(r)
 		if err := m.Delete(kb); err != nil {
-			return fmt.Errorf("deleting from map %s: %w", bpf.AxonMapPaths, err)
+			return fmt.Errorf("deleting from map %s: %w", name, err)
 		}
 		delete(held, string(kb))
 		st.Deleted++
 	}
 	for _, r := range d.set {
-		k, v := newPlan.pathEntry(gen, r)
-		kb, vb := marshal(k), marshal(v)
+		kb, vb := newEntry(r)
 		if err := m.Put(kb, vb); err != nil {
-			return fmt.Errorf("writing map %s: %w", bpf.AxonMapPaths, err)
+			return fmt.Errorf("writing map %s: %w", name, err)
 		}
 		held[string(kb)] = vb
 		st.Updated++
 	}
 	return nil
+}
+
+// pathEntries and hashEntries encode rows as p lays them out in the paths
+// and path_hash maps of generation gen.
+func (p *pathPlan) pathEntries(gen uint8) rowEntry {
+	return func(r *table.PathRow) ([]byte, []byte) {
+		k, v := p.pathEntry(gen, r)
+		return marshal(k), marshal(v)
+	}
+}
+
+func (p *pathPlan) hashEntries(gen uint8) rowEntry {
+	return func(r *table.PathRow) ([]byte, []byte) {
+		k, v := p.hashEntry(gen, r)
+		return marshal(k), marshal(v)
+	}
 }

@@ -95,6 +95,8 @@ enum ax_bound {
 	AX_BOUND_METHOD_LIMIT = AX_METHOD_LIMIT,
 	AX_BOUND_PATH_KEY = AX_PATH_KEY,
 	AX_BOUND_PATH_BUF = AX_PATH_BUF,
+	AX_BOUND_PATH_HKEY = AX_PATH_HKEY,
+	AX_BOUND_PATH_LENS = AX_PATH_LENS,
 	AX_BOUND_PATH_LIMIT = AX_PATH_LIMIT,
 	AX_BOUND_ROW_GLOBS = AX_ROW_GLOBS,
 	AX_BOUND_GLOB_CLASSES = AX_GLOB_CLASSES,
@@ -170,6 +172,30 @@ struct ax_path_key {
 	__u16 class;
 	__u32 endpoint;
 	__u8 path[AX_PATH_KEY];
+};
+
+/* A trie of path rows: (gen, method, class, endpoint), the path_lens key. */
+struct ax_trie_key {
+	__u8 gen;
+	__u8 method;
+	__u16 class;
+	__u32 endpoint;
+};
+
+/* The distinct prefix lengths (bytes) of a hashed trie's rows, longest
+ * first: n of them, 1 <= n <= AX_PATH_LENS. */
+struct ax_path_lens {
+	__u32 n;
+	__u8 len[AX_PATH_LENS];
+};
+
+/* path_hash key: a row of a hashed trie, its prefix of len bytes (at most
+ * AX_PATH_HKEY) and zero padding; a lookup puts the first len bytes of the
+ * path key (struct ax_path_key) there. */
+struct ax_path_hkey {
+	struct ax_trie_key trie;
+	__u32 len;
+	__u8 path[AX_PATH_HKEY];
 };
 
 struct ax_match {

@@ -186,6 +186,42 @@ static __always_inline __u32 ax_precedence(const struct ax_endpoint *ep, const s
 	return AX_VERDICT_ALLOW;
 }
 
+/* ax_trie_row is the row of trie (gen, method, class, endpoint) for the
+ * flow's path (rule 6): from path_hash when path_lens has the trie, else
+ * from paths, whose key s->pkey holds all but the method. NULL when the
+ * trie has no row that prefixes the path (or does not exist). */
+static __always_inline struct ax_path_val *ax_trie_row(struct ax_scratch *s, struct ax_flow *f,
+						       __u8 method)
+{
+	struct ax_trie_key *tk = &s->tkey;
+	tk->gen = s->pkey.gen;
+	tk->method = method;
+	tk->class = s->pkey.class;
+	tk->endpoint = s->pkey.endpoint;
+	struct ax_path_lens *l = bpf_map_lookup_elem(&path_lens, tk);
+	if (!l) {
+		s->pkey.method = method;
+		return bpf_map_lookup_elem(&paths, &s->pkey);
+	}
+	struct ax_path_hkey *hk = &s->hkey;
+	hk->trie = *tk;
+	__u32 plen = f->path_len, n = l->n;
+	for (__u32 i = 0; i < AX_PATH_LENS; i++) {
+		if (i >= n)
+			break;
+		__u32 len = l->len[i];
+		hk->len = len;
+		/* The first len bytes of the path key: the path, then zeros
+		 * (its NUL and padding). */
+		ax_copy_zero_tail((__u64 *)hk->path, (const __u64 *)f->path, AX_PATH_HKEY / 8,
+				  len < plen ? len : plen);
+		struct ax_path_val *row = bpf_map_lookup_elem(&path_hash, hk);
+		if (row)
+			return row;
+	}
+	return 0;
+}
+
 /* ax_decide decides the flow's request (its method and target), counts it
  * (also in the flow's nreq), and leaves the verdict, rule and reason in the
  * scratch area. Returns the verdict. */
@@ -276,17 +312,13 @@ __attribute__((noinline)) int ax_decide(struct __sk_buff *skb)
 	ax_copy_zero_tail((__u64 *)pk->path, (const __u64 *)f->path, AX_PATH_KEY / 8, plen);
 
 	/* A method with rows of its own has a merged trie that already holds
-	 * MethodAny's rows (rule 6): one lookup. Otherwise MethodAny's. */
+	 * MethodAny's rows (rule 6): one trie. Otherwise MethodAny's. */
 	struct ax_match em = {}, am = {};
 	struct ax_path_val *row = 0;
-	if (mid != 0) {
-		pk->method = mid;
-		row = bpf_map_lookup_elem(&paths, pk);
-	}
-	if (!row) {
-		pk->method = 255;
-		row = bpf_map_lookup_elem(&paths, pk);
-	}
+	if (mid != 0)
+		row = ax_trie_row(s, f, mid);
+	if (!row)
+		row = ax_trie_row(s, f, 255);
 	int undecided = 0;
 	struct ax_match xm = {}, xa = {};
 	if (row) {

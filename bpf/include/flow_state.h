@@ -109,6 +109,9 @@ struct ax_scratch {
 	struct ax_class_key clkey;
 	struct ax_path_key pkey;
 	__u32 pad2;
+	struct ax_path_hkey hkey;
+	struct ax_trie_key tkey;
+	__u32 pad5;
 	struct ax_event ev;
 	struct ax_denial_key dkey; /* the request being tallied (telemetry.h) */
 	__u32 pad4;

@@ -38,6 +38,8 @@
 #define AX_METHOD_LIMIT 64   /* longer method tokens are not HTTP */
 #define AX_PATH_KEY	128  /* = compiler.MaxPathKey */
 #define AX_PATH_BUF	256  /* path bytes kept for globs (power of two) */
+#define AX_PATH_HKEY	64   /* path bytes of a path_hash key (a multiple of 8) */
+#define AX_PATH_LENS	8    /* prefix lengths of one hashed trie (path_lens) */
 #define AX_PATH_LIMIT	4096 /* longer paths are malformed_request */
 #define AX_PARSE_STEP	32   /* bytes one ax_parse call may examine */
 #define AX_PARSE_ROUNDS 128  /* ax_parse + ax_decide calls per ax_parse_rounds call */

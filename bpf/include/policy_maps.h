@@ -27,6 +27,14 @@
  *     the combination of both tries' longest rows, and a "" row is always
  *     there), so one lookup decides: the request's method id, or MethodAny
  *     (255) when the method is unknown (0) or has no trie.
+ *     paths always holds every row. The rows of a trie (method, class,
+ *     endpoint) with at most AX_PATH_LENS distinct prefix lengths, none
+ *     longer than AX_PATH_HKEY, are also in path_hash, and path_lens has
+ *     the trie's lengths, longest first: the longest row that prefixes the
+ *     path is then the first hit of one hash lookup per length (the bytes
+ *     compared are the same as the trie's). A trie without a path_lens
+ *     entry is looked up in paths. Programs that know nothing of
+ *     path_hash (an agent being upgraded) still decide by paths alone.
  *  7. Match values combine by taking, per mode and action, the lowest
  *     non-zero rule id. Then each glob candidate named by the row
  *     (globs map, at most AX_ROW_GLOBS per row) that could lower one of those
@@ -128,6 +136,28 @@ struct {
 	__type(value, struct ax_path_val);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } paths SEC(".maps");
+
+/* The rows of the tries with a path_lens entry, by exact prefix (rule 6).
+ * Agent-written, sized as paths. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, AX_MAX_PATH_ROWS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct ax_path_hkey);
+	__type(value, struct ax_path_val);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} path_hash SEC(".maps");
+
+/* The prefix lengths of each trie in path_hash (rule 6). Agent-written,
+ * sized as paths. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, AX_MAX_PATH_ROWS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct ax_trie_key);
+	__type(value, struct ax_path_lens);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} path_lens SEC(".maps");
 
 /* Compiled glob candidates referenced by path rows. Agent-written. */
 struct {

@@ -23,6 +23,8 @@ const (
 	SharedAxBoundAX_BOUND_METHOD_LIMIT SharedAxBound = 64
 	SharedAxBoundAX_BOUND_PATH_KEY     SharedAxBound = 128
 	SharedAxBoundAX_BOUND_PATH_BUF     SharedAxBound = 256
+	SharedAxBoundAX_BOUND_PATH_HKEY    SharedAxBound = 64
+	SharedAxBoundAX_BOUND_PATH_LENS    SharedAxBound = 8
 	SharedAxBoundAX_BOUND_PATH_LIMIT   SharedAxBound = 4096
 	SharedAxBoundAX_BOUND_ROW_GLOBS    SharedAxBound = 16
 	SharedAxBoundAX_BOUND_GLOB_CLASSES SharedAxBound = 64

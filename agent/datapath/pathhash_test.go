@@ -1,0 +1,166 @@
+package datapath
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/axon-dev/axon/bpf"
+	"github.com/axon-dev/axon/policy/table"
+	"github.com/cilium/ebpf"
+)
+
+// TestHashTriesPicksTriesByLengths: a trie goes to path_hash when it has at
+// most maxLens distinct prefix lengths, none longer than the hash key, and
+// its path_lens entry lists them longest first.
+func TestHashTriesPicksTriesByLengths(t *testing.T) {
+	row := func(method uint8, class uint16, prefix string) table.PathRow {
+		return table.PathRow{Endpoint: 1, Class: class, Method: method, Prefix: prefix, Enforce: table.Match{Allow: 1}}
+	}
+	var rows []table.PathRow
+	// Class 0, GET: lengths 0, 3, 4 (twice), 5.
+	for _, p := range []string{"", "/ab", "/abc", "/abd", "/ok\x00\x00"[:5]} {
+		rows = append(rows, row(1, 0, p))
+	}
+	// Class 1, GET: one prefix longer than the hash key.
+	rows = append(rows, row(1, 1, "/"), row(1, 1, "/"+strings.Repeat("x", hashPathKey)))
+	// Class 2, GET: maxTrieLens+1 lengths.
+	for n := 1; n <= maxTrieLens+1; n++ {
+		rows = append(rows, row(1, 2, "/"+strings.Repeat("y", n-1)))
+	}
+	tab := &table.Table{Paths: rows}
+	p, err := planPaths(tab, maxTrieLens)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hashed := map[uint16]bool{}
+	for i, r := range p.rows {
+		if r.Method == table.MethodAny {
+			continue
+		}
+		if p.hashed[i] {
+			hashed[r.Class] = true
+		}
+	}
+	if !hashed[0] || hashed[1] || hashed[2] {
+		t.Fatalf("hashed classes %v, want class 0 only", hashed)
+	}
+	var lens []uint8
+	for _, tr := range p.tries {
+		if r := p.rows[tr.first]; r.Class == 0 && r.Method == 1 {
+			lens = tr.lens.Len[:tr.lens.N]
+		}
+	}
+	if want := []uint8{5, 4, 3, 0}; !slices.Equal(lens, want) {
+		t.Errorf("class 0 GET lengths %v, want %v", lens, want)
+	}
+	// A lower bound moves class 0 (4 lengths) out; 0 moves every trie.
+	for _, c := range []struct{ maxLens, hashedTries int }{{3, 0}, {0, 0}, {4, 1}} {
+		p, err := planPaths(tab, c.maxLens)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, tr := range p.tries {
+			if p.rows[tr.first].Method == 1 {
+				n++
+			}
+		}
+		if n != c.hashedTries {
+			t.Errorf("at most %d lengths: %d GET tries hashed, want %d", c.maxLens, n, c.hashedTries)
+		}
+	}
+}
+
+// hashCaseTable allows GET /ok (exact) and GET /api/ (prefix), denies any
+// method on /api/admin (prefix): default deny.
+func hashCaseTable() *table.Table {
+	t := oneRuleTable()
+	t.Rules = append(t.Rules, table.Rule{ID: 3, Namespace: "ns", Policy: "p", Index: 1, Action: table.ActionDeny})
+	t.Methods = append(t.Methods, table.Method{Name: "POST", ID: 2})
+	t.Paths = append(t.Paths,
+		table.PathRow{Endpoint: 1, Method: 1, Prefix: "/api/", Enforce: table.Match{Allow: 1}},
+		table.PathRow{Endpoint: 1, Method: table.MethodAny, Prefix: "/api/admin", Enforce: table.Match{Deny: 3}})
+	return t
+}
+
+// TestPathHashDecidesWithoutTrie: requests to a table whose tries are all
+// in path_hash are decided by path_hash alone (the paths entries of the
+// generation removed), and those of a table without path_lens entries (an
+// older agent's, or tries with too many lengths) by paths alone.
+func TestPathHashDecidesWithoutTrie(t *testing.T) {
+	d := sharedTest(t)
+	cases := []struct{ req, want string }{
+		{"GET /ok", "pass"}, {"GET /ok/", "reset"}, {"GET /api/x", "pass"}, {"GET /api/", "pass"},
+		{"GET /api/admin/x", "reset"}, {"POST /api/x", "reset"}, {"POST /api/admin", "reset"}, {"GET /no", "reset"},
+	}
+	check := func(what string, want func(i int) string) {
+		t.Helper()
+		for i, c := range cases {
+			f := newFlow(t, d.Ingress(), client, server)
+			got := map[outcome]string{passed: "pass", reset: "reset"}[f.send(c.req+" HTTP/1.1\r\nHost: x\r\n\r\n")]
+			if got != want(i) {
+				t.Errorf("%s: %s: %s, want %s", what, c.req, got, want(i))
+			}
+		}
+	}
+	asTable := func(i int) string { return cases[i].want }
+	for _, trieLens := range []int{maxTrieLens, 0} {
+		d.setTrieLens(t, trieLens)
+		if err := d.Apply(hashCaseTable()); err != nil {
+			t.Fatal(err)
+		}
+		gen := d.active
+		hashed := countGen(t, d.objs.PathLens, 0, gen)
+		if want := map[bool]int{true: 2, false: 0}[trieLens > 0]; hashed != want {
+			t.Fatalf("at most %d lengths: %d path_lens entries, want %d (the GET and any-method tries)", trieLens, hashed, want)
+		}
+		check(fmt.Sprintf("at most %d lengths", trieLens), asTable)
+
+		// Without the generation's paths entries, only path_hash can
+		// decide; with no trie hashed, every path gets the default.
+		var k, v []byte
+		var keys [][]byte
+		it := d.objs.Paths.Iterate()
+		for it.Next(&k, &v) {
+			if g, ok := keyGen(4, k); ok && g == gen {
+				keys = append(keys, slices.Clone(k))
+			}
+		}
+		for _, k := range keys {
+			if err := d.objs.Paths.Delete(k); err != nil {
+				t.Fatal(err)
+			}
+		}
+		check(fmt.Sprintf("at most %d lengths, paths emptied", trieLens), func(i int) string {
+			if trieLens > 0 {
+				return cases[i].want
+			}
+			return "reset"
+		})
+		for _, k := range keys { // put back what held says is there
+			if err := d.objs.Paths.Put(k, d.held[gen][bpf.AxonMapPaths][string(k)]); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+// countGen counts the entries of generation gen in m (the generation byte
+// at genOff of each key).
+func countGen(t *testing.T, m *ebpf.Map, genOff int, gen uint8) int {
+	t.Helper()
+	var k, v []byte
+	n := 0
+	it := m.Iterate()
+	for it.Next(&k, &v) {
+		if g, ok := keyGen(genOff, k); ok && g == gen {
+			n++
+		}
+	}
+	if err := it.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
