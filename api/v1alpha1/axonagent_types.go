@@ -130,11 +130,12 @@ type AxonAgentSpec struct {
 	// holds twice as many (the table in force and the next one). The
 	// admission webhook refuses a policy that alone needs more. A change
 	// rolls the agents, which resize their maps and keep the table in force
-	// (agent/README.md, Map sizes). 268435456 is the agent's bound.
+	// (agent/README.md, Map sizes). At most 67108864, as maxSourceClasses:
+	// the path_hash map is a hash map of the same size.
 	// +optional
 	// +kubebuilder:default=131072
 	// +kubebuilder:validation:Minimum=1
-	// +kubebuilder:validation:Maximum=268435456
+	// +kubebuilder:validation:Maximum=67108864
 	MaxPathRows int32 `json:"maxPathRows,omitempty"`
 
 	// maxSourceClasses is the agents' --max-source-classes: the source

@@ -210,6 +210,10 @@ static __always_inline struct ax_path_val *ax_trie_row(struct ax_scratch *s, str
 		if (i >= n)
 			break;
 		__u32 len = l->len[i];
+		/* A row longer than the path and its NUL would have to hold a
+		 * NUL before its end: none does. */
+		if (len > plen + 1)
+			continue;
 		hk->len = len;
 		/* The first len bytes of the path key: the path, then zeros
 		 * (its NUL and padding). */

@@ -125,7 +125,7 @@ func TestAgentSetMapSizes(t *testing.T) {
 		want   string
 	}{
 		{"negative path rows", func(a *v1alpha1.AxonAgent) { a.Spec.MaxPathRows = -1 }, "spec.maxPathRows"},
-		{"more path rows than the agent takes", func(a *v1alpha1.AxonAgent) { a.Spec.MaxPathRows = 1<<28 + 1 }, "spec.maxPathRows"},
+		{"more path rows than the agent takes", func(a *v1alpha1.AxonAgent) { a.Spec.MaxPathRows = 1<<26 + 1 }, "spec.maxPathRows"},
 		{"a classes map the kernel refuses", func(a *v1alpha1.AxonAgent) { a.Spec.MaxSourceClasses = 1<<26 + 1 }, "spec.maxSourceClasses"},
 		{"a pod_ips map the kernel refuses", func(a *v1alpha1.AxonAgent) { a.Spec.MaxPodIPs = 1<<26 + 1 }, "spec.maxPodIPs"},
 		{"a new flow table size", func(a *v1alpha1.AxonAgent) { a.Spec.MaxFlows = 1 << 20 }, "maxFlows cannot change"},
