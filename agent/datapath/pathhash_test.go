@@ -2,12 +2,14 @@ package datapath
 
 import (
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/axon-dev/axon/bpf"
 	"github.com/axon-dev/axon/policy/table"
+	"github.com/axon-dev/axon/test/netns"
 	"github.com/cilium/ebpf"
 )
 
@@ -163,4 +165,74 @@ func countGen(t *testing.T, m *ebpf.Map, genOff int, gen uint8) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// TestOpenDropsLensAnOlderAgentLeft: an agent of a version without
+// path_hash (downgrade, then upgrade again) writes paths and flips the
+// generation, leaving the path_lens and path_hash entries it does not know
+// of. The next Open must not let them decide: the reopened datapath decides
+// by the paths rows in force.
+func TestOpenDropsLensAnOlderAgentLeft(t *testing.T) {
+	netns.RequireRoot(t)
+	dir, err := os.MkdirTemp("/sys/fs/bpf", "axon-test-")
+	if err != nil {
+		t.Skipf("cannot create a directory on bpffs: %v", err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	d1, err := Open(WithPinDir(dir), WithoutClientReset())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // both generations: hashCaseTable, with path_lens
+		if err := d1.Apply(hashCaseTable()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	older := 1 - d1.active
+	if countGen(t, d1.objs.PathLens, 0, older) == 0 {
+		t.Fatal("no path_lens entries to leave behind")
+	}
+	// The older agent: generation older gets a table without path rows
+	// (every path denied by default), path_lens and path_hash untouched.
+	var k, v []byte
+	var keys [][]byte
+	it := d1.objs.Paths.Iterate()
+	for it.Next(&k, &v) {
+		if g, ok := keyGen(4, k); ok && g == older {
+			keys = append(keys, slices.Clone(k))
+		}
+	}
+	for _, k := range keys {
+		if err := d1.objs.Paths.Delete(k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := d1.objs.Config.Put(uint32(0), bpf.AxonAxConfig{ActiveGen: uint32(older)}); err != nil {
+		t.Fatal(err)
+	}
+	d1.Close()
+
+	d2, err := Open(WithPinDir(dir), WithoutClientReset())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d2.Close()
+	registerReply(d2)
+	if n := countGen(t, d2.objs.PathLens, 0, older); n != 0 {
+		t.Errorf("%d path_lens entries of the table in force kept", n)
+	}
+	f := newFlow(t, d2.Ingress(), client, server)
+	if o := f.send("GET /ok HTTP/1.1\r\n\r\n"); o != reset {
+		t.Fatalf("GET /ok: %v, want the reset of the table in force (no path rows), not the stale path_hash row's allow", o)
+	}
+	if err := d2.Apply(hashCaseTable()); err != nil {
+		t.Fatal(err)
+	}
+	if countGen(t, d2.objs.PathLens, 0, d2.active) == 0 {
+		t.Error("Apply after Open wrote no path_lens entries")
+	}
+	f = newFlow(t, d2.Ingress(), client, server)
+	if o := f.send("GET /ok HTTP/1.1\r\n\r\n"); o != passed {
+		t.Fatalf("GET /ok after Apply: %v", o)
+	}
 }
