@@ -35,9 +35,12 @@ type Datapath interface {
 }
 
 // Loader reads and compiles a policy directory, keeping IDs of the previous
-// table where it can. On error no table is returned; a *LoadError names the
-// broken files. Warnings are logged. LoadDir is the real one.
-type Loader func(dir string, prev *table.Table) (t *table.Table, warnings []string, err error)
+// table where it can. files, which may be nil, holds files of dir already
+// read (by the folder watcher, to fingerprint it), by slash-separated path
+// relative to dir: their bytes are taken instead of reading them again. On
+// error no table is returned; a *LoadError names the broken files. Warnings
+// are logged. NewDirLoader returns the real one.
+type Loader func(dir string, files map[string][]byte, prev *table.Table) (t *table.Table, warnings []string, err error)
 
 // Config configures an Agent.
 type Config struct {
@@ -58,8 +61,10 @@ type Config struct {
 	// directory, e.g. when an OPA bundle the loader adds changed (nil: none).
 	Reloads <-chan struct{}
 	// Objects reads the Pods and HTTPMonitors the source holds, for the
-	// labels of denial series (nil: the policy directory's).
-	Objects func() (*source.Set, source.Problems, error)
+	// labels of denial series (nil: the policy directory's). files, which
+	// may be nil, are files of the policy directory already read, as a
+	// Loader takes them.
+	Objects func(files map[string][]byte) (*source.Set, source.Problems, error)
 }
 
 var (

@@ -92,7 +92,7 @@ func (d *testDatapath) Counters() (datapath.Counters, error) {
 func (d *testDatapath) PinnedPolicy() bool { return false }
 
 // emptyLoader compiles every directory to an empty table.
-func emptyLoader(string, *table.Table) (*table.Table, []string, error) {
+func emptyLoader(string, map[string][]byte, *table.Table) (*table.Table, []string, error) {
 	return &table.Table{}, nil, nil
 }
 
@@ -233,7 +233,7 @@ func TestRunReturnsNilWhenStopped(t *testing.T) {
 		dir := t.TempDir()
 		var calls atomic.Int32
 		compiling, release := make(chan struct{}), make(chan struct{})
-		load := func(string, *table.Table) (*table.Table, []string, error) {
+		load := func(string, map[string][]byte, *table.Table) (*table.Table, []string, error) {
 			if calls.Add(1) == 2 {
 				close(compiling)
 				<-release

@@ -87,13 +87,20 @@ func endpointAddr(t *table.Table, id uint32) (netip.Addr, bool) {
 // (after a table was applied: the same directory state, give or take a
 // write in between). On error the previous pods stay. The directory is read
 // through a decode cache: only files changed since the last read are decoded
-// again (a full decode of 1,000 policies took seconds of CPU per reload).
+// again (a full decode of 1,000 policies took seconds of CPU per reload),
+// and the files the watcher read for the reload are not read again.
 func (a *Agent) reloadPods() {
-	load := a.cfg.Objects
-	if load == nil {
-		load = func() (*source.Set, source.Problems, error) { return a.objFiles.Load(a.cfg.PolicyDir) }
+	var files map[string][]byte // as read by the watcher for this reload
+	if d, ok := a.src.(*dirSource); ok {
+		files = d.takeLoaded()
 	}
-	x, err := audit.LoadIndex(load)
+	objects := a.cfg.Objects
+	if objects == nil {
+		objects = func(files map[string][]byte) (*source.Set, source.Problems, error) {
+			return a.objFiles.LoadFiles(a.cfg.PolicyDir, files)
+		}
+	}
+	x, err := audit.LoadIndex(func() (*source.Set, source.Problems, error) { return objects(files) })
 	if err != nil {
 		a.log.Warn("reading pods for denial labels; the previous ones stay", "error", err)
 		return

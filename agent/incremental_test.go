@@ -130,7 +130,7 @@ func TestIncrementalMatchesFull(t *testing.T) {
 			var prev *table.Table
 			check := func(step int, what string, wantErr bool) {
 				t.Helper()
-				inc, _, incErr := load(g.dir, prev)
+				inc, _, incErr := load(g.dir, nil, prev)
 				full, _, fullErr := LoadDir(g.dir, prev)
 				if (incErr != nil) != (fullErr != nil) || (incErr != nil) != wantErr {
 					t.Fatalf("step %d (%s): reload error %v, from scratch %v (an error wanted: %v)", step, what, incErr, fullErr, wantErr)

@@ -21,7 +21,7 @@ var CompileTimeout = time.Minute
 // file fails the whole load: a partial policy set could lift a deny.
 // Warnings are returned for logging.
 func LoadDir(dir string, prev *table.Table) (*table.Table, []string, error) {
-	return loadDir(dir, prev, nil, nil, nil)
+	return loadDir(dir, nil, prev, nil, nil, nil)
 }
 
 // NewDirLoader returns a Loader like LoadDir that keeps the decoded files
@@ -37,21 +37,24 @@ func NewDirLoader() Loader {
 // load like a broken file: the table in force stays.
 func NewBundleDirLoader(extras func() []source.Extra) Loader {
 	files, cache := source.NewCache(), compiler.NewCache()
-	return func(dir string, prev *table.Table) (*table.Table, []string, error) {
+	return func(dir string, read map[string][]byte, prev *table.Table) (*table.Table, []string, error) {
 		var x []source.Extra
 		if extras != nil {
 			x = extras()
 		}
-		return loadDir(dir, prev, files, cache, x)
+		return loadDir(dir, read, prev, files, cache, x)
 	}
 }
 
-func loadDir(dir string, prev *table.Table, files *source.Cache, cache *compiler.Cache, extras []source.Extra) (*table.Table, []string, error) {
-	load := source.Load
+func loadDir(dir string, read map[string][]byte, prev *table.Table, files *source.Cache, cache *compiler.Cache, extras []source.Extra) (*table.Table, []string, error) {
+	var set *source.Set
+	var problems source.Problems
+	var err error
 	if files != nil {
-		load = files.Load
+		set, problems, err = files.LoadFiles(dir, read, extras...)
+	} else {
+		set, problems, err = source.Load(dir, extras...)
 	}
-	set, problems, err := load(dir, extras...)
 	if err != nil {
 		return nil, nil, &LoadError{Stage: "source", Err: err}
 	}
@@ -110,11 +113,11 @@ func CompileSet(set *source.Set, problems source.Problems, prev *table.Table, ca
 // that does not compile either way is not the bundle's fault: the
 // candidate is accepted.
 func CheckExtras(dir string, candidate, current []source.Extra) error {
-	_, _, err := loadDir(dir, nil, nil, nil, candidate)
+	_, _, err := loadDir(dir, nil, nil, nil, nil, candidate)
 	if err == nil {
 		return nil
 	}
-	if _, _, cerr := loadDir(dir, nil, nil, nil, current); cerr != nil {
+	if _, _, cerr := loadDir(dir, nil, nil, nil, nil, current); cerr != nil {
 		return nil
 	}
 	return err

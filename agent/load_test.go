@@ -73,7 +73,7 @@ func TestLoadDirNamesBrokenFiles(t *testing.T) {
 // load and on a reload.
 func TestDirLoaderCachesToSameTable(t *testing.T) {
 	load := NewDirLoader()
-	first, _, err := load("../examples/policies", nil)
+	first, _, err := load("../examples/policies", nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +84,7 @@ func TestDirLoaderCachesToSameTable(t *testing.T) {
 	if !reflect.DeepEqual(first, fresh) {
 		t.Fatal("the caching loader's first table differs from LoadDir's")
 	}
-	again, _, err := load("../examples/policies", first)
+	again, _, err := load("../examples/policies", nil, first)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +108,7 @@ func TestLoadDirRefusesWhatCannotLoad(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "many-globs.yaml"), []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, _, err := NewDirLoader()(dir, nil)
+	_, _, err := NewDirLoader()(dir, nil, nil)
 	var le *LoadError
 	if !errors.As(err, &le) || le.Stage != "compile" || !strings.Contains(err.Error(), "at most 16") {
 		t.Fatalf("load: %v, want a compile-stage LoadError naming the limit", err)

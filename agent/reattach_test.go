@@ -60,7 +60,7 @@ func TestReattachDuringLongReload(t *testing.T) {
 	var calls atomic.Int32
 	compiling := make(chan struct{})
 	release := make(chan struct{})
-	load := func(string, *table.Table) (*table.Table, []string, error) {
+	load := func(string, map[string][]byte, *table.Table) (*table.Table, []string, error) {
 		if calls.Add(1) == 2 {
 			close(compiling)
 			<-release

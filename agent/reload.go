@@ -15,7 +15,10 @@ import (
 // writing into the maps failed, it returns the compiled table to retry.
 func (a *Agent) reload(fp string) *pendingTable {
 	start := time.Now()
+	clk := newStageClock(start)
+	clk.seenBefore(a.src, fp, start)
 	t, warnings, err := a.src.Load(fp, a.Table())
+	clk.mark("load_compile")
 	for _, w := range warnings {
 		a.log.Warn("policy warning", "problem", w)
 	}
@@ -41,7 +44,7 @@ func (a *Agent) reload(fp string) *pendingTable {
 	}
 	a.m.BrokenFiles.Set(0)
 	p := &pendingTable{t: t, fp: fp}
-	if err := a.apply(p, start); err != nil {
+	if err := a.apply(p, start, clk); err != nil {
 		return p
 	}
 	return nil
@@ -54,17 +57,18 @@ type pendingTable struct {
 }
 
 // apply writes p into the maps and makes it the table in force; start is
-// when its reload began. A failure is counted and logged, each time.
-func (a *Agent) apply(p *pendingTable, start time.Time) error {
+// when its reload began, clk (may be nil) times its stages. A failure is
+// counted and logged, each time.
+func (a *Agent) apply(p *pendingTable, start time.Time, clk *stageClock) error {
 	t, fp := p.t, p.fp
 	// The pods behind the interfaces are recorded for t's pod IPs before t
 	// is in force, so that no packet is decided by t while a pod of t can
 	// still send as another. With the same pod IPs as the table in force
-	// the records already fit t: they are refreshed after the flip, which
-	// keeps a netlink dump of every veth off the path of a policy change.
+	// the records already fit t.
 	podsFirst := !samePodIPs(a.Table(), t)
 	if podsFirst {
 		a.syncPodInterfaces(a.interfaces(), t)
+		clk.mark("pods_first")
 	}
 	ustart := time.Now()
 	if err := a.dp.Apply(t); err != nil {
@@ -78,14 +82,18 @@ func (a *Agent) apply(p *pendingTable, start time.Time) error {
 	}
 	a.m.MapUpdate.Observe(time.Since(ustart).Seconds())
 	flipped := time.Now()
-	if !podsFirst {
-		a.syncPodInterfaces(a.interfaces(), t)
-	}
+	clk.mark("map_write_flip")
+	// With the same pod IPs the records written for the table in force
+	// fit t: no netlink dump of every veth per policy change. A veth that
+	// came or went meanwhile is recorded by keepAttached's check.
 	a.refreshDenials() // what the previous table counted, with its labels
+	clk.mark("denials")
 	a.marks.update(t, a.tally.Series(), time.Now())
+	clk.mark("marks")
 	if err := a.ctr.switchTable(t); err != nil {
 		a.log.Error("reading counters after the update; per-rule counts may be misattributed", "error", err)
 	}
+	clk.mark("counters")
 	a.m.LoadOK.Set(1)
 	a.mu.Lock()
 	a.applied, a.table, a.lastFP = true, t, fp
@@ -94,15 +102,20 @@ func (a *Agent) apply(p *pendingTable, start time.Time) error {
 	a.mu.Unlock()
 	a.m.Generation.Set(float64(gen))
 	a.reloadPods()
+	clk.mark("pod_labels")
 	setRows(a.m.TableRows, t)
 	a.updateEnforcing()
 	if a.node != nil {
 		a.node.Result(t, nil)
 	}
+	clk.mark("rest")
 	a.log.Info("policy applied", "generation", gen, "rules", len(t.Rules), "endpoints", len(t.Endpoints),
 		"path_rows", len(t.Paths), "duration", time.Since(start).String())
 	a.log.Debug("policy apply stages", "generation", gen, "to_map_write", ustart.Sub(start).String(),
 		"map_write", flipped.Sub(ustart).String(), "after_flip", time.Since(flipped).String(), "pods_first", podsFirst)
+	if clk != nil {
+		a.log.Debug("policy reload stages", append([]any{"generation", gen}, clk.attrs...)...)
+	}
 	return nil
 }
 

@@ -7,8 +7,9 @@ import (
 	"github.com/axon-dev/axon/policy/table"
 )
 
-// Pod interfaces are recorded after the flip only when the new table has
-// exactly the pod addresses of the one in force (identities may differ).
+// Pod interfaces are recorded again at a reload only when the new table
+// does not have exactly the pod addresses of the one in force (identities
+// may differ).
 func TestSamePodIPs(t *testing.T) {
 	tab := func(addrs ...string) *table.Table {
 		t := &table.Table{}

@@ -112,7 +112,7 @@ func (a *Agent) Run(ctx context.Context) error {
 				retry.start()
 			}
 		case <-retry.C():
-			if err := a.apply(failed, time.Now()); err != nil {
+			if err := a.apply(failed, time.Now(), nil); err != nil {
 				retry.next()
 			} else {
 				failed = nil

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/axon-dev/axon/agent/watch"
@@ -48,6 +49,10 @@ type dirSource struct {
 	dir      string
 	interval time.Duration
 	load     Loader
+
+	mu     sync.Mutex
+	last   watch.Change      // the last change reported, until loaded
+	loaded map[string][]byte // the watcher's files the last load took
 }
 
 func (d *dirSource) Describe() (string, []any) { return "policy directory", []any{"dir", d.dir} }
@@ -55,9 +60,47 @@ func (d *dirSource) Describe() (string, []any) { return "policy directory", []an
 func (d *dirSource) Fingerprint() (string, error) { return watch.Fingerprint(d.dir) }
 
 func (d *dirSource) Watch(ctx context.Context, initial string, onChange func(string), onError func(error)) {
-	watch.Watch(ctx, d.dir, d.interval, initial, onChange, onError)
+	watch.WatchChanges(ctx, d.dir, d.interval, initial, func(c watch.Change) {
+		d.mu.Lock()
+		d.last = c
+		d.mu.Unlock()
+		onChange(c.Fingerprint)
+	}, onError)
 }
 
-func (d *dirSource) Load(_ string, prev *table.Table) (*table.Table, []string, error) {
-	return d.load(d.dir, prev)
+// Load loads the directory, taking the files the watcher read for the
+// change fp (when it is the last one reported) instead of reading them
+// again: the table is compiled from the bytes fp was computed from.
+func (d *dirSource) Load(fp string, prev *table.Table) (*table.Table, []string, error) {
+	var files map[string][]byte
+	d.mu.Lock()
+	if fp != "" && d.last.Fingerprint == fp {
+		files = d.last.Files
+		d.last.Files = nil // once: a retry reads the directory
+	}
+	d.loaded = files
+	d.mu.Unlock()
+	return d.load(d.dir, files, prev)
+}
+
+// seen says when the change fp was first seen and when the scan that found
+// it ended (zero when unknown).
+func (d *dirSource) seen(fp string) (event, scanned time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if fp == "" || d.last.Fingerprint != fp {
+		return time.Time{}, time.Time{}
+	}
+	return d.last.Event, d.last.Scanned
+}
+
+// takeLoaded returns, once, the watcher's files the last load took: the
+// agent's second reading of the directory (pods for denial labels) takes
+// them too.
+func (d *dirSource) takeLoaded() map[string][]byte {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	f := d.loaded
+	d.loaded = nil
+	return f
 }

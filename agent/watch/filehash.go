@@ -19,6 +19,9 @@ var racyWindow = 2 * time.Second
 // scan the directory, a thousand files each time.
 type Hasher struct {
 	files map[string]hashed // nil: read every file
+	// read, when not nil, collects the bytes of each file the scan read
+	// (not those it took from memory), by path.
+	read map[string][]byte
 }
 
 type hashed struct {
@@ -49,6 +52,9 @@ func (h *Hasher) file(p string) (int, [sha256.Size]byte, error) {
 		return 0, [sha256.Size]byte{}, err
 	}
 	sum := sha256.Sum256(b)
+	if h.read != nil {
+		h.read[p] = b
+	}
 	if ok {
 		// Remembered only if it did not change while it was read.
 		if st, err := os.Stat(p); err == nil {

@@ -84,6 +84,22 @@ func ignored(name string) bool {
 		(strings.HasPrefix(name, "#") && strings.HasSuffix(name, "#"))
 }
 
+// Change is a change of the directory Watch reports.
+type Change struct {
+	Fingerprint string
+	// Event is when the first inotify event of the burst that led to the
+	// change arrived; zero when the poll found the change.
+	Event time.Time
+	// Scanned is when the scan that found the change ended.
+	Scanned time.Time
+	// Files holds the bytes of the files the scan read because their
+	// status changed since the last scan (slash-separated paths relative
+	// to the directory): what the fingerprint was computed from, so that
+	// the reader of the change need not read them again. Files the scan
+	// knew unchanged are not in it.
+	Files map[string][]byte
+}
+
 // Watch calls onChange with the new fingerprint each time the contents of dir
 // differ from those last reported. Changes are seen through inotify on dir
 // and its subdirectories and reported once no event came for Quiet; a poll
@@ -96,6 +112,12 @@ func ignored(name string) bool {
 // continues meanwhile. Watch returns when ctx ends.
 func Watch(ctx context.Context, dir string, interval time.Duration, initial string,
 	onChange func(fingerprint string), onError func(error)) {
+	WatchChanges(ctx, dir, interval, initial, func(c Change) { onChange(c.Fingerprint) }, onError)
+}
+
+// WatchChanges is Watch reporting each change with when it was seen.
+func WatchChanges(ctx context.Context, dir string, interval time.Duration, initial string,
+	onChange func(Change), onError func(error)) {
 	if interval <= 0 {
 		interval = DefaultInterval
 	}
@@ -113,10 +135,15 @@ func Watch(ctx context.Context, dir string, interval time.Duration, initial stri
 	quiet.Stop()
 	defer quiet.Stop()
 	last, pending := initial, ""
+	var firstEvent time.Time // of the burst being waited out
+	waiting := false         // for quiet
 	failing := initial == ""
 	h := NewHasher()
+	var read map[string][]byte // by the last scan
 	scan := func() (string, bool) {
+		h.read = map[string][]byte{}
 		fp, err := h.Fingerprint(dir)
+		read, h.read = h.read, nil
 		if err != nil {
 			if !failing {
 				failing = true
@@ -134,20 +161,35 @@ func Watch(ctx context.Context, dir string, interval time.Duration, initial stri
 		select {
 		case <-ctx.Done():
 			return
-		case <-n.events():
+		case ev := <-n.events():
+			extend := !ignored(filepath.Base(ev.Name))
 			// Drain what else is queued, then wait for quiet.
 			for drained := false; !drained; {
 				select {
-				case <-n.events():
+				case ev := <-n.events():
+					extend = extend || !ignored(filepath.Base(ev.Name))
 				default:
 					drained = true
 				}
 			}
+			// Events on hidden names start the wait but do not extend
+			// it: after a ConfigMap update's rename of ..data the kubelet
+			// removes the old version folder, which must not hold the
+			// new version back. Nothing is missed: what happens after
+			// the scan is seen by the next one.
+			if firstEvent.IsZero() {
+				firstEvent = time.Now()
+			}
+			if waiting && !extend {
+				continue
+			}
+			waiting = true
 			quiet.Reset(Quiet)
 			continue
 		case <-n.errors():
 			continue // an overflow or a watch lost: the poll covers it
 		case <-quiet.C:
+			waiting = false
 			n.sync()
 			fp, ok := scan()
 			if !ok {
@@ -156,12 +198,15 @@ func Watch(ctx context.Context, dir string, interval time.Duration, initial stri
 			if len(n.events()) > 0 {
 				// The directory changed while it was read: the scan
 				// may mix old and new files. Wait for quiet again.
+				waiting = true
 				quiet.Reset(Quiet)
 				continue
 			}
+			ev := firstEvent
+			firstEvent = time.Time{}
 			if fp != last {
 				last, pending = fp, ""
-				onChange(fp)
+				onChange(Change{Fingerprint: fp, Event: ev, Scanned: time.Now(), Files: relative(dir, read)})
 			}
 			continue
 		case <-t.C:
@@ -176,9 +221,22 @@ func Watch(ctx context.Context, dir string, interval time.Duration, initial stri
 			pending = ""
 		case fp == pending:
 			last, pending = fp, ""
-			onChange(fp)
+			// The files were read in this scan or the one before (as
+			// pending): those of this scan only are handed on.
+			onChange(Change{Fingerprint: fp, Scanned: time.Now(), Files: relative(dir, read)})
 		default:
 			pending = fp
 		}
 	}
+}
+
+// relative keys read by slash-separated paths relative to dir.
+func relative(dir string, read map[string][]byte) map[string][]byte {
+	out := make(map[string][]byte, len(read))
+	for p, b := range read {
+		if rel, err := filepath.Rel(dir, p); err == nil {
+			out[filepath.ToSlash(rel)] = b
+		}
+	}
+	return out
 }

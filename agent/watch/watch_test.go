@@ -224,3 +224,77 @@ func TestNotifierFollowsSubdirectories(t *testing.T) {
 		t.Errorf("after removing a/: watching %v, want only the directory", n.watched)
 	}
 }
+
+// A ConfigMap update is reported with the bytes of the files the scan read
+// (what the fingerprint was computed from), and the kubelet's removal of
+// the old version folder, a hidden name, does not hold the report back
+// while it goes on: events on hidden names start the quiet wait but do not
+// extend it.
+func TestWatchChangeCarriesFilesAndIgnoresHiddenTail(t *testing.T) {
+	dir := t.TempDir()
+	version := func(tag, content string) {
+		ts := filepath.Join(dir, "..ts"+tag)
+		if err := os.Mkdir(ts, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		write(t, filepath.Join(ts, "cm.yaml"), content)
+		if err := os.Symlink(filepath.Base(ts), filepath.Join(dir, "..data_tmp")); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(filepath.Join(dir, "..data_tmp"), filepath.Join(dir, "..data")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	version("0", "v0")
+	if err := os.Symlink("..data/cm.yaml", filepath.Join(dir, "cm.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	fp0, _ := Fingerprint(dir)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	got := make(chan Change, 10)
+	go WatchChanges(ctx, dir, time.Hour, fp0, func(c Change) { got <- c }, nil)
+	time.Sleep(100 * time.Millisecond) // let the watch start
+
+	version("1", "v1")
+	renamed := time.Now()
+	// The tail: hidden entries come and go every 2 ms for 300 ms.
+	stop := make(chan struct{})
+	go func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(2 * time.Millisecond):
+			}
+			p := filepath.Join(dir, ".junk")
+			_ = os.WriteFile(p, []byte{byte(i)}, 0o644)
+			_ = os.Remove(p)
+		}
+	}()
+	time.AfterFunc(300*time.Millisecond, func() { close(stop) })
+	want, _ := Fingerprint(dir)
+	select {
+	case c := <-got:
+		if c.Fingerprint != want {
+			t.Fatalf("reported %s, want %s", c.Fingerprint, want)
+		}
+		if d := time.Since(renamed); d > 250*time.Millisecond {
+			t.Errorf("reported %v after the rename: the hidden tail held it back", d)
+		}
+		if string(c.Files["cm.yaml"]) != "v1" {
+			t.Errorf("Files[cm.yaml] = %q, want the bytes hashed, v1 (files: %d)", c.Files["cm.yaml"], len(c.Files))
+		}
+		if c.Event.IsZero() || c.Scanned.Before(c.Event) {
+			t.Errorf("event %v, scanned %v: want the first event, then the scan", c.Event, c.Scanned)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the ConfigMap update was not reported")
+	}
+	<-stop
+	select {
+	case c := <-got:
+		t.Errorf("reported again after the hidden tail (%s)", c.Fingerprint)
+	case <-time.After(200 * time.Millisecond):
+	}
+}

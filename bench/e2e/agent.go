@@ -44,6 +44,10 @@ func startAgent(bin, work, pinDir, policyDir string, observe bool, logName strin
 	return a, nil
 }
 
+// agentLogLevel is the agents' --log-level (bench-e2e's --agent-log-level):
+// debug logs each reload's stages.
+var agentLogLevel = "info"
+
 // launchAgent starts the agent without waiting for it; extra are more flags.
 func launchAgent(bin, work, pinDir, policyDir string, observe bool, logName string, extra ...string) (*agentProc, error) {
 	addr, err := freeAddr()
@@ -51,7 +55,7 @@ func launchAgent(bin, work, pinDir, policyDir string, observe bool, logName stri
 		return nil, err
 	}
 	c := exec.Command(bin, append([]string{"--policy-dir", policyDir, "--attach", srvPort, "--metrics-addr", addr,
-		"--pin-dir", pinDir, "--observe=" + strconv.FormatBool(observe)}, extra...)...)
+		"--pin-dir", pinDir, "--observe=" + strconv.FormatBool(observe), "--log-level", agentLogLevel}, extra...)...)
 	d, err := startDaemon("axon-agent", filepath.Join(work, logName), c)
 	if err != nil {
 		return nil, err

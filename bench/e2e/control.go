@@ -70,13 +70,22 @@ func controlPlane(c config, res *results) (err error) {
 				return err
 			}
 			errs0, _ := a.metric("axon_policy_load_errors_total")
-			if err := swap(); err != nil {
+			// Timed from the rename of ..data; the kubelet's tail of the
+			// update (visible links, removing the old version) runs
+			// meanwhile, as it does in a cluster.
+			finish, err := swap()
+			if err != nil {
 				return err
 			}
+			tail := make(chan error, 1)
+			go func() { tail <- finish() }()
 			d, err := waitFlip(read, g0, func() bool {
 				e, _ := a.metric("axon_policy_load_errors_total")
 				return e > errs0
 			}, 60*time.Second)
+			if terr := <-tail; terr != nil {
+				return terr
+			}
 			if err != nil {
 				r.err = err.Error()
 				logf("control plane: %d changed: %v", n, err)
@@ -95,10 +104,11 @@ func controlPlane(c config, res *results) (err error) {
 // writeVersion lays files out as the kubelet lays out a ConfigMap volume:
 // a hidden folder ..v<tag> with the files, ..data a symlink to it, each
 // visible name a symlink through ..data. The returned swap makes the new
-// version current with one rename, so every change is one atomic step (the
-// old version folder is removed after it); the first version is current at
+// version current with one rename, so every change is one atomic step, and
+// returns the rest of the kubelet's update: the visible links of new names,
+// then removing the old version folder. The first version is current at
 // once.
-func writeVersion(dir string, files map[string]string, tag int) (func() error, error) {
+func writeVersion(dir string, files map[string]string, tag int) (func() (func() error, error), error) {
 	ver := fmt.Sprintf("..v%d", tag)
 	if err := os.MkdirAll(filepath.Join(dir, ver), 0o755); err != nil {
 		return nil, err
@@ -109,15 +119,7 @@ func writeVersion(dir string, files map[string]string, tag int) (func() error, e
 		}
 	}
 	old, _ := os.Readlink(filepath.Join(dir, "..data"))
-	swap := func() error {
-		tmp := filepath.Join(dir, "..data_tmp")
-		_ = os.Remove(tmp)
-		if err := os.Symlink(ver, tmp); err != nil {
-			return err
-		}
-		if err := os.Rename(tmp, filepath.Join(dir, "..data")); err != nil {
-			return err
-		}
+	finish := func() error {
 		for name := range files {
 			link := filepath.Join(dir, name)
 			if _, err := os.Lstat(link); err == nil {
@@ -132,8 +134,23 @@ func writeVersion(dir string, files map[string]string, tag int) (func() error, e
 		}
 		return nil
 	}
+	swap := func() (func() error, error) {
+		tmp := filepath.Join(dir, "..data_tmp")
+		_ = os.Remove(tmp)
+		if err := os.Symlink(ver, tmp); err != nil {
+			return nil, err
+		}
+		if err := os.Rename(tmp, filepath.Join(dir, "..data")); err != nil {
+			return nil, err
+		}
+		return finish, nil
+	}
 	if tag == 0 {
-		return swap, swap()
+		f, err := swap()
+		if err != nil {
+			return nil, err
+		}
+		return swap, f()
 	}
 	return swap, nil
 }

@@ -22,6 +22,7 @@ type config struct {
 	cpRounds int // control-plane repetitions per change size
 	cpPods   int // identities of the control-plane folder
 	phases   string
+	topo     string
 }
 
 func main() {
@@ -37,6 +38,8 @@ func main() {
 	flag.IntVar(&c.cpRounds, "cp-rounds", 3, "control-plane repetitions per change size")
 	flag.IntVar(&c.cpPods, "cp-pods", 200, "pod identities of the control-plane folder")
 	flag.StringVar(&c.phases, "phases", "throughput,control,memory", "which parts to run (comma-separated)")
+	flag.StringVar(&c.topo, "topo", "axbe,10.94.0", "prefix of the topology's link and namespace names, and its /24")
+	flag.StringVar(&agentLogLevel, "agent-log-level", agentLogLevel, "the agents' --log-level (debug: each reload's stages in the agent's log)")
 	flag.Parse()
 	if c.quick {
 		c.rounds, c.duration, c.cpRounds = 2, time.Second, 1
@@ -54,6 +57,11 @@ func logf(format string, args ...any) {
 func runAll(c config) (err error) {
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("needs root (network namespaces, BPF)")
+	}
+	if prefix, net, ok := strings.Cut(c.topo, ","); !ok {
+		return fmt.Errorf("--topo %q: want prefix,net", c.topo)
+	} else if err := setTopo(prefix, net); err != nil {
+		return err
 	}
 	for _, tool := range []string{"wrk", "nginx", "haproxy", "ip", c.agentBin} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -81,24 +89,24 @@ func runAll(c config) (err error) {
 	}
 	defer stopStats()
 
-	nginx, err := startNginx(c.work)
-	if err != nil {
-		return err
-	}
-	defer nginx.stop()
-	rules1k, rules10 := ruleSet(1000), ruleSet(10)
-	hap, err := startHAProxy(c.work, proxyPort, rules1k)
-	if err != nil {
-		return err
-	}
-	defer hap.stop()
-	hap10, err := startHAProxy(c.work, proxy10Prt, rules10)
-	if err != nil {
-		return err
-	}
-	defer hap10.stop()
-
 	if strings.Contains(c.phases, "throughput") {
+		// The servers serve the throughput phase only.
+		nginx, err := startNginx(c.work)
+		if err != nil {
+			return err
+		}
+		defer nginx.stop()
+		rules1k, rules10 := ruleSet(1000), ruleSet(10)
+		hap, err := startHAProxy(c.work, proxyPort, rules1k)
+		if err != nil {
+			return err
+		}
+		defer hap.stop()
+		hap10, err := startHAProxy(c.work, proxy10Prt, rules10)
+		if err != nil {
+			return err
+		}
+		defer hap10.stop()
 		logf("throughput: %d rounds x %d scenarios x %d workloads x %v", c.rounds, len(scenarioNames), len(workloads), c.duration)
 		if err := throughput(c, res); err != nil {
 			return err

@@ -34,7 +34,8 @@ func ruleSet(n int) []rule {
 // them, while Axon's lookup does not depend on the position.
 func loadPath(n int) string { return fmt.Sprintf("/api/v1/svc%d/items/42", n-2) }
 
-const benchPods = `apiVersion: v1
+func benchPods() string {
+	return `apiVersion: v1
 kind: Namespace
 metadata: {name: bench, labels: {team: bench}}
 ---
@@ -48,6 +49,7 @@ kind: Pod
 metadata: {name: srv, namespace: bench, labels: {app: srv}}
 status: {phase: Running, podIP: ` + srvAddr + `, podIPs: [{ip: ` + srvAddr + `}]}
 `
+}
 
 // monitorYAML is the HTTPMonitor of scenario C: the server pod's port 80.
 const monitorYAML = `apiVersion: axon.dev/v1alpha1
@@ -69,7 +71,7 @@ func writeRuleFolder(dir string, rules []rule, monitor bool) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	files := map[string]string{"pods.yaml": benchPods}
+	files := map[string]string{"pods.yaml": benchPods()}
 	if monitor {
 		files["monitor.yaml"] = monitorYAML
 	}

@@ -11,8 +11,9 @@ import (
 
 // The benchmark's topology: two network namespaces on a bridge in the
 // calling namespace, addresses from 10.94.0.0/24 (the range given to this
-// benchmark; other tests use other ranges).
-const (
+// benchmark; other tests use other ranges). --topo renames it (setTopo), so
+// that a second run on a shared machine does not tear down the first's.
+var (
 	bridge     = "axbe0"
 	bridgeAddr = "10.94.0.1"
 	cliNS      = "axbe-cli"
@@ -22,6 +23,19 @@ const (
 	cliPort    = "axbe-vcli" // bridge port of the client
 	srvPort    = "axbe-vsrv" // bridge port of the server: the agent attaches here
 )
+
+// setTopo names the topology's links and namespaces with prefix (at most 5
+// characters: interface names are short) and takes its addresses from the
+// /24 net (three octets, "10.91.0").
+func setTopo(prefix, net string) error {
+	if prefix == "" || len(prefix) > 5 || strings.Count(net, ".") != 2 {
+		return fmt.Errorf("--topo %s,%s: want a prefix of 1-5 characters and a /24 as three octets", prefix, net)
+	}
+	bridge, cliNS, srvNS = prefix+"0", prefix+"-cli", prefix+"-srv"
+	cliPort, srvPort = prefix+"-vcli", prefix+"-vsrv"
+	bridgeAddr, cliAddr, srvAddr = net+".1", net+".10", net+".20"
+	return nil
+}
 
 func run(name string, args ...string) error {
 	out, err := exec.Command(name, args...).CombinedOutput()

@@ -186,17 +186,18 @@ func run(args []string) int {
 	// The observer rereads them every few seconds and the agent after every
 	// apply: through a decode cache, only changed files are decoded again.
 	objFiles := source.NewCache()
-	objects := func() (*source.Set, source.Problems, error) {
+	cfg.Objects = func(files map[string][]byte) (*source.Set, source.Problems, error) {
 		var ex []source.Extra
 		if extras != nil {
 			ex = extras()
 		}
-		return objFiles.Load(*policyDir, ex...)
+		return objFiles.LoadFiles(*policyDir, files, ex...)
 	}
+	objects := func() (*source.Set, source.Problems, error) { return cfg.Objects(nil) }
 	if src != nil {
 		objects = src.Set
+		cfg.Objects = func(map[string][]byte) (*source.Set, source.Problems, error) { return src.Set() }
 	}
-	cfg.Objects = objects
 	if l, err := datapath.TableLimits(); err == nil {
 		log.Info("table sizes", "max_path_rows", l[bpf.AxonMapPaths], "max_source_classes", l[bpf.AxonMapClasses],
 			"max_pod_ips", l[bpf.AxonMapPodIps])

@@ -206,13 +206,13 @@ func TestBundleServiceWithETags(t *testing.T) {
 	}
 
 	// Before the first poll the policy's module does not exist: no table.
-	if _, _, err := load(policyDir, nil); err == nil || !strings.Contains(err.Error(), "authz/orders.rego") {
+	if _, _, err := load(policyDir, nil, nil); err == nil || !strings.Contains(err.Error(), "authz/orders.rego") {
 		t.Fatalf("load without the bundle: %v", err)
 	}
 	if ch, err := w.Poll(ctx); err != nil || !ch || !changed(w) {
 		t.Fatalf("first poll: changed %v, %v", ch, err)
 	}
-	t1, _, err := load(policyDir, nil)
+	t1, _, err := load(policyDir, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,7 +234,7 @@ func TestBundleServiceWithETags(t *testing.T) {
 	if ch, err := w.Poll(ctx); err != nil || !ch || !changed(w) {
 		t.Fatalf("poll of a new bundle: changed %v, %v", ch, err)
 	}
-	t2, _, err := load(policyDir, t1)
+	t2, _, err := load(policyDir, nil, t1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,7 +264,7 @@ func TestBundleServiceWithETags(t *testing.T) {
 	if v := prometheusGauge(t, reg, "axon_bundle_ok", src); v != 0 {
 		t.Errorf("axon_bundle_ok %v after a failed poll", v)
 	}
-	t3, _, err := load(policyDir, t2)
+	t3, _, err := load(policyDir, nil, t2)
 	if err != nil || decide(t3, "POST", "/x") != table.DecisionAllow {
 		t.Errorf("with the last good bundle: %v", err)
 	}

@@ -20,6 +20,9 @@ type Cache struct {
 	// read holds each file's bytes with the identity of the version read
 	// (statcache.go): an unchanged file is not read again.
 	read map[string]readFile
+	// given holds the files of the load in progress already read by the
+	// caller (LoadFiles).
+	given map[string][]byte
 }
 
 type cachedFile struct {
@@ -37,6 +40,16 @@ func NewCache() *Cache {
 // the Sets of earlier loads): callers must not modify them; copy one
 // (DeepCopy) to change it.
 func (c *Cache) Load(dir string, extras ...Extra) (*Set, Problems, error) {
+	return c.LoadFiles(dir, nil, extras...)
+}
+
+// LoadFiles is Load with some files of dir already read: files maps their
+// slash-separated paths relative to dir to their bytes (a folder watcher
+// reads each changed file to fingerprint the directory), and those bytes
+// are taken instead of reading the file again. Files of dir not in it are
+// read (or taken from the cache); names in it that dir does not hold are
+// ignored.
+func (c *Cache) LoadFiles(dir string, files map[string][]byte, extras ...Extra) (*Set, Problems, error) {
 	if fi, err := os.Stat(dir); err != nil {
 		return nil, nil, fmt.Errorf("reading policy directory: %w", err)
 	} else if !fi.IsDir() {
@@ -45,8 +58,8 @@ func (c *Cache) Load(dir string, extras ...Extra) (*Set, Problems, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.seen = map[string]bool{}
-	c.dir = dir
-	defer func() { c.dir = "" }()
+	c.dir, c.given = dir, files
+	defer func() { c.dir, c.given = "", nil }()
 	return loadFS(os.DirFS(dir), c, extras)
 }
 

@@ -67,3 +67,45 @@ spec:
 	write("syntax.yaml", "a: [\n")
 	check("a YAML syntax error")
 }
+
+// LoadFiles takes the bytes it is given instead of the file's (the agent
+// gives what its watcher fingerprinted), reads the files it is not given,
+// and a later Load reads a given file again: given bytes never stand in for
+// a version of the file on disk.
+func TestCacheLoadFilesTakesGivenBytes(t *testing.T) {
+	pod := func(ip string) string {
+		return "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: shop}\nstatus: {phase: Running, podIP: " + ip + "}\n"
+	}
+	dir := writeDir(t, map[string]string{"cluster.yaml": cluster, "pod.yaml": pod("10.0.0.1")})
+	c := NewCache()
+	ipOf := func(s *Set) string {
+		for _, p := range s.Pods {
+			if p.Name == "p" {
+				return p.Status.PodIP
+			}
+		}
+		return ""
+	}
+	if s, _, err := c.Load(dir); err != nil || ipOf(s) != "10.0.0.1" {
+		t.Fatalf("first load: %v, pod IP %q", err, ipOf(s))
+	}
+	s, probs, err := c.LoadFiles(dir, map[string][]byte{"pod.yaml": []byte(pod("10.0.0.2")), "gone.yaml": []byte("junk: [")})
+	if err != nil || len(probs.Errors()) > 0 {
+		t.Fatalf("LoadFiles: %v %v", err, probs.Err())
+	}
+	if ipOf(s) != "10.0.0.2" {
+		t.Errorf("LoadFiles: pod IP %q, want the given bytes' 10.0.0.2", ipOf(s))
+	}
+	if len(s.Namespaces) == 0 {
+		t.Error("LoadFiles: the file not given (cluster.yaml) was not read")
+	}
+	if s, _, _ := c.Load(dir); ipOf(s) != "10.0.0.1" {
+		t.Errorf("Load after LoadFiles: pod IP %q, want the file's 10.0.0.1", ipOf(s))
+	}
+	if err := os.WriteFile(filepath.Join(dir, "pod.yaml"), []byte(pod("10.0.0.3")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if s, _, _ := c.Load(dir); ipOf(s) != "10.0.0.3" {
+		t.Errorf("Load after a write: pod IP %q, want 10.0.0.3", ipOf(s))
+	}
+}

@@ -29,6 +29,12 @@ type readFile struct {
 // write changes the change time, which no user can set back.
 func (c *Cache) readFile(fsys fs.FS, name string) ([]byte, error) {
 	c.seen[name] = true
+	if data, ok := c.given[name]; ok {
+		// Read by the caller, with no version known: read again at the
+		// next load unless given again.
+		delete(c.read, name)
+		return data, nil
+	}
 	path := filepath.Join(c.dir, filepath.FromSlash(name))
 	st, err := os.Stat(path)
 	if err != nil {
