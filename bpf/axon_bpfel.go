@@ -39,7 +39,7 @@ type AxonAxClassKey struct {
 type AxonAxConfig struct {
 	_         structs.HostLayout
 	ActiveGen uint32
-	Pad       uint32
+	HashedGen uint32
 }
 
 type AxonAxDenialKey struct {
@@ -250,7 +250,8 @@ type AxonAxScratch struct {
 	Rule       uint32
 	Verdict    uint8
 	Reason     uint8
-	Pad        [2]uint8
+	Hashed     uint8
+	Pad        uint8
 	Ep         AxonAxEndpoint
 	Mkey       AxonAxMethodKey
 	Akey       AxonAxAddrKey

@@ -410,6 +410,10 @@ static __always_inline int ax_to_server(struct __sk_buff *skb, __u64 redirect_fl
 	s->key.sport = p.sport;
 	s->key.dport = p.dport;
 	s->gen = gen;
+	/* Read apart from active_gen: any mix of an old and a new config
+	 * either names gen or does not (then paths decides, which holds every
+	 * row of every generation). */
+	s->hashed = cfg->hashed_gen == gen + 1;
 	s->ep = *ep;
 	return ax_stream(skb, &p, s, redirect_flags);
 }

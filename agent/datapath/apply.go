@@ -101,7 +101,7 @@ func (d *Datapath) ApplyStats(t *table.Table) (ApplyStats, error) {
 			st.Updated++
 		}
 	}
-	if err := d.objs.Config.Put(uint32(0), bpf.AxonAxConfig{ActiveGen: uint32(next)}); err != nil {
+	if err := d.objs.Config.Put(uint32(0), bpf.AxonAxConfig{ActiveGen: uint32(next), HashedGen: uint32(next) + 1}); err != nil {
 		return st, errors.Join(fmt.Errorf("flipping generation: %w", err), d.resync(next))
 	}
 	d.held[next] = want

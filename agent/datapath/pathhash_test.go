@@ -236,3 +236,62 @@ func TestOpenDropsLensAnOlderAgentLeft(t *testing.T) {
 		t.Fatalf("GET /ok after Apply: %v", o)
 	}
 }
+
+// TestOlderAgentFlipWhileAttached: an agent of a version without path_hash
+// (a downgrade) starts while this version's programs are still attached
+// (pinned links stay until the new agent attaches its own, after its first
+// Apply: agent/run.go). It writes its table into the inactive generation's
+// paths, leaving that generation's path_lens and path_hash entries (written
+// by this version two Applies ago) in place, and flips. The programs still
+// attached must decide by the paths rows it wrote, never by the stale
+// path_hash rows.
+func TestOlderAgentFlipWhileAttached(t *testing.T) {
+	d := openTest(t)
+	if err := d.Apply(hashCaseTable()); err != nil { // allows GET /ok
+		t.Fatal(err)
+	}
+	stale := d.active
+	if err := d.Apply(hashCaseTable()); err != nil {
+		t.Fatal(err)
+	}
+	if countGen(t, d.objs.PathLens, 0, stale) == 0 {
+		t.Fatal("no path_lens entries in the generation the older agent writes")
+	}
+	// The older agent's table: GET /ok no longer allowed (default deny).
+	older := hashCaseTable()
+	older.Paths = slices.DeleteFunc(older.Paths, func(r table.PathRow) bool { return r.Prefix == "/ok\x00" })
+	want, err := encode(older, stale)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var k, v []byte
+	var keys [][]byte
+	it := d.objs.Paths.Iterate()
+	for it.Next(&k, &v) {
+		if g, ok := keyGen(4, k); ok && g == stale {
+			keys = append(keys, slices.Clone(k))
+		}
+	}
+	for _, k := range keys {
+		if err := d.objs.Paths.Delete(k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for k, v := range want[bpf.AxonMapPaths] {
+		if err := d.objs.Paths.Put([]byte(k), v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Its config: the generation, and zero where it knows of no field.
+	if err := d.objs.Config.Put(uint32(0), bpf.AxonAxConfig{ActiveGen: uint32(stale)}); err != nil {
+		t.Fatal(err)
+	}
+	f := newFlow(t, d.Ingress(), client, server)
+	if o := f.send("GET /ok HTTP/1.1\r\n\r\n"); o != reset {
+		t.Fatalf("GET /ok: %v, want the reset of the older agent's table, not the stale path_hash row's allow", o)
+	}
+	f = newFlow(t, d.Ingress(), client, server)
+	if o := f.send("GET /api/x HTTP/1.1\r\n\r\n"); o != passed {
+		t.Fatalf("GET /api/x: %v, want the older agent's allow", o)
+	}
+}

@@ -115,7 +115,10 @@ struct ax_go_types {
 
 struct ax_config {
 	__u32 active_gen; /* generation (0 or 1) every lookup uses */
-	__u32 pad;
+	/* 1 + the generation whose path_lens entries may be used (policy_maps.h
+	 * rule 6); 0: none. Agents without path_hash write 0 here (it was
+	 * padding), so that their flip makes the programs decide by paths. */
+	__u32 hashed_gen;
 };
 
 struct ax_endpoint_key {

@@ -187,7 +187,8 @@ static __always_inline __u32 ax_precedence(const struct ax_endpoint *ep, const s
 }
 
 /* ax_trie_row is the row of trie (gen, method, class, endpoint) for the
- * flow's path (rule 6): from path_hash when path_lens has the trie, else
+ * flow's path (rule 6): from path_hash when the config's hashed_gen names
+ * gen and path_lens has the trie, else
  * from paths, whose key s->pkey holds all but the method. NULL when the
  * trie has no row that prefixes the path (or does not exist). */
 static __always_inline struct ax_path_val *ax_trie_row(struct ax_scratch *s, struct ax_flow *f,
@@ -198,7 +199,9 @@ static __always_inline struct ax_path_val *ax_trie_row(struct ax_scratch *s, str
 	tk->method = method;
 	tk->class = s->pkey.class;
 	tk->endpoint = s->pkey.endpoint;
-	struct ax_path_lens *l = bpf_map_lookup_elem(&path_lens, tk);
+	struct ax_path_lens *l = 0;
+	if (s->hashed)
+		l = bpf_map_lookup_elem(&path_lens, tk);
 	if (!l) {
 		s->pkey.method = method;
 		return bpf_map_lookup_elem(&paths, &s->pkey);

@@ -101,7 +101,8 @@ struct ax_scratch {
 	__u32 rule;
 	__u8 verdict;
 	__u8 reason;
-	__u8 pad[2];
+	__u8 hashed; /* config's hashed_gen names gen: path_lens may be used */
+	__u8 pad;
 	struct ax_endpoint ep;
 	struct ax_method_key mkey;
 	struct ax_addr_key akey;

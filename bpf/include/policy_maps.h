@@ -32,9 +32,15 @@
  *     longer than AX_PATH_HKEY, are also in path_hash, and path_lens has
  *     the trie's lengths, longest first: the longest row that prefixes the
  *     path is then the first hit of one hash lookup per length (the bytes
- *     compared are the same as the trie's). A trie without a path_lens
- *     entry is looked up in paths. Programs that know nothing of
- *     path_hash (an agent being upgraded) still decide by paths alone.
+ *     compared are the same as the trie's). path_lens is used only when
+ *     config[0].hashed_gen is 1 + the active generation: an agent that
+ *     knows nothing of path_hash (a downgrade) leaves a generation's
+ *     path_lens and path_hash entries stale when it writes paths, and its
+ *     flip writes 0 there, so that programs of this version still attached
+ *     decide by its paths rows. A trie without a path_lens entry (or any
+ *     trie, when hashed_gen does not name the generation) is looked up in
+ *     paths. Programs that know nothing of path_hash (an agent being
+ *     upgraded) still decide by paths alone.
  *  7. Match values combine by taking, per mode and action, the lowest
  *     non-zero rule id. Then each glob candidate named by the row
  *     (globs map, at most AX_ROW_GLOBS per row) that could lower one of those
