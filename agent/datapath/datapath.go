@@ -156,27 +156,7 @@ func Open(opts ...Option) (*Datapath, error) {
 		d.objs.Close()
 		return nil, err
 	}
-	if err := d.dropActiveLens(); err != nil {
-		d.objs.Close()
-		return nil, err
-	}
 	return d, nil
-}
-
-// dropActiveLens deletes the path_lens entries of the active generation, so
-// that its tries are looked up in paths until the next Apply (policy_maps.h
-// rule 6). They may be older than the paths rows: an agent of a version
-// that knows nothing of path_hash may have written paths since, leaving
-// them in place. paths always holds the whole table.
-func (d *Datapath) dropActiveLens() error {
-	held := d.held[d.active][bpf.AxonMapPathLens]
-	for k := range held {
-		if err := d.objs.PathLens.Delete([]byte(k)); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-			return fmt.Errorf("deleting from map %s: %w", bpf.AxonMapPathLens, err)
-		}
-		delete(held, k)
-	}
-	return nil
 }
 
 // readBack learns the active generation and each generation's entries from

@@ -2,14 +2,12 @@ package datapath
 
 import (
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/axon-dev/axon/bpf"
 	"github.com/axon-dev/axon/policy/table"
-	"github.com/axon-dev/axon/test/netns"
 	"github.com/cilium/ebpf"
 )
 
@@ -122,14 +120,7 @@ func TestPathHashDecidesWithoutTrie(t *testing.T) {
 
 		// Without the generation's paths entries, only path_hash can
 		// decide; with no trie hashed, every path gets the default.
-		var k, v []byte
-		var keys [][]byte
-		it := d.objs.Paths.Iterate()
-		for it.Next(&k, &v) {
-			if g, ok := keyGen(4, k); ok && g == gen {
-				keys = append(keys, slices.Clone(k))
-			}
-		}
+		keys := genKeys(t, d.objs.Paths, 4, gen)
 		for _, k := range keys {
 			if err := d.objs.Paths.Delete(k); err != nil {
 				t.Fatal(err)
@@ -149,36 +140,38 @@ func TestPathHashDecidesWithoutTrie(t *testing.T) {
 	}
 }
 
-// countGen counts the entries of generation gen in m (the generation byte
-// at genOff of each key).
-func countGen(t *testing.T, m *ebpf.Map, genOff int, gen uint8) int {
+// genKeys are the keys of generation gen in m (the generation byte at
+// genOff of each key).
+func genKeys(t *testing.T, m *ebpf.Map, genOff int, gen uint8) [][]byte {
 	t.Helper()
 	var k, v []byte
-	n := 0
+	var keys [][]byte
 	it := m.Iterate()
 	for it.Next(&k, &v) {
 		if g, ok := keyGen(genOff, k); ok && g == gen {
-			n++
+			keys = append(keys, slices.Clone(k))
 		}
 	}
 	if err := it.Err(); err != nil {
 		t.Fatal(err)
 	}
-	return n
+	return keys
 }
 
-// TestOpenDropsLensAnOlderAgentLeft: an agent of a version without
+// countGen counts the entries of generation gen in m.
+func countGen(t *testing.T, m *ebpf.Map, genOff int, gen uint8) int {
+	t.Helper()
+	return len(genKeys(t, m, genOff, gen))
+}
+
+// TestReopenAfterOlderAgentDecidesByPaths: an agent of a version without
 // path_hash (downgrade, then upgrade again) writes paths and flips the
-// generation, leaving the path_lens and path_hash entries it does not know
-// of. The next Open must not let them decide: the reopened datapath decides
-// by the paths rows in force.
-func TestOpenDropsLensAnOlderAgentLeft(t *testing.T) {
-	netns.RequireRoot(t)
-	dir, err := os.MkdirTemp("/sys/fs/bpf", "axon-test-")
-	if err != nil {
-		t.Skipf("cannot create a directory on bpffs: %v", err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
+// generation (hashed_gen 0, its padding), leaving the path_lens and
+// path_hash entries it does not know of. They must not decide after the
+// next Open: the reopened datapath decides by the paths rows in force until
+// its own Apply.
+func TestReopenAfterOlderAgentDecidesByPaths(t *testing.T) {
+	dir := pinTestDir(t)
 	d1, err := Open(WithPinDir(dir), WithoutClientReset())
 	if err != nil {
 		t.Fatal(err)
@@ -194,15 +187,7 @@ func TestOpenDropsLensAnOlderAgentLeft(t *testing.T) {
 	}
 	// The older agent: generation older gets a table without path rows
 	// (every path denied by default), path_lens and path_hash untouched.
-	var k, v []byte
-	var keys [][]byte
-	it := d1.objs.Paths.Iterate()
-	for it.Next(&k, &v) {
-		if g, ok := keyGen(4, k); ok && g == older {
-			keys = append(keys, slices.Clone(k))
-		}
-	}
-	for _, k := range keys {
+	for _, k := range genKeys(t, d1.objs.Paths, 4, older) {
 		if err := d1.objs.Paths.Delete(k); err != nil {
 			t.Fatal(err)
 		}
@@ -218,8 +203,8 @@ func TestOpenDropsLensAnOlderAgentLeft(t *testing.T) {
 	}
 	defer d2.Close()
 	registerReply(d2)
-	if n := countGen(t, d2.objs.PathLens, 0, older); n != 0 {
-		t.Errorf("%d path_lens entries of the table in force kept", n)
+	if countGen(t, d2.objs.PathLens, 0, older) == 0 {
+		t.Fatal("the older agent's generation has no stale path_lens entries: the test tests nothing")
 	}
 	f := newFlow(t, d2.Ingress(), client, server)
 	if o := f.send("GET /ok HTTP/1.1\r\n\r\n"); o != reset {
