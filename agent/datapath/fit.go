@@ -116,3 +116,19 @@ func globError(t *table.Table, r table.PathRow) string {
 // once MethodAny's are merged into each method's (what Fit counts against
 // the path rows limit).
 func MapPathRows(t *table.Table) int { return len(mergeRows(t.Paths)) }
+
+// HashedPathRows is how many of t's paths map entries are also in path_hash
+// (policy_maps.h rule 6: decided by hash lookups, not the trie walk).
+func HashedPathRows(t *table.Table) int {
+	p, err := planPaths(t, maxTrieLens)
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, h := range p.hashed {
+		if h {
+			n++
+		}
+	}
+	return n
+}

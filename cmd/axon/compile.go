@@ -107,8 +107,8 @@ func summarize(out io.Writer, l *loaded) {
 		globs += len(r.Globs)
 	}
 	lim, _ := datapath.TableLimits()
-	fmt.Fprintf(out, "rows: %d source classes (at most %d), %d path rows (%d in the paths map, at most %d), %d glob tests\n",
-		len(t.Classes), lim[bpf.AxonMapClasses], len(t.Paths), datapath.MapPathRows(t), lim[bpf.AxonMapPaths], globs)
+	fmt.Fprintf(out, "rows: %d source classes (at most %d), %d path rows (%d in the paths map, at most %d; %d of them also in path_hash), %d glob tests\n",
+		len(t.Classes), lim[bpf.AxonMapClasses], len(t.Paths), datapath.MapPathRows(t), lim[bpf.AxonMapPaths], datapath.HashedPathRows(t), globs)
 	if w := len(l.problems.Warnings()) + len(t.Warnings); w > 0 {
 		fmt.Fprintf(out, "warnings: %d (above)\n", w)
 	}
