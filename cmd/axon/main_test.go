@@ -290,7 +290,7 @@ func TestCompileChecksTheAgentsMapSizes(t *testing.T) {
 	if code, out := axon(t, "policy", "compile", examples); code != exitOK {
 		t.Errorf("without the flag after it: exit %d:\n%s", code, out)
 	}
-	if code, out := axon(t, "policy", "compile", "--max-path-rows", "100000", examples); code != exitOK || !strings.Contains(out, "at most 100000)") {
+	if code, out := axon(t, "policy", "compile", "--max-path-rows", "100000", examples); code != exitOK || !strings.Contains(out, "at most 100000;") {
 		t.Errorf("--max-path-rows 100000: exit %d, want %d and the limit in the summary:\n%s", code, exitOK, out)
 	}
 	if code, out := axon(t, "policy", "compile", "--max-path-rows", "0", examples); code != exitUsage || !strings.Contains(out, "--max-path-rows 0") {
