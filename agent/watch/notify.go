@@ -3,6 +3,7 @@ package watch
 import (
 	"io/fs"
 	"path/filepath"
+	"sync/atomic"
 
 	"github.com/fsnotify/fsnotify"
 )
@@ -13,6 +14,13 @@ type notifier struct {
 	dir     string
 	w       *fsnotify.Watcher
 	watched map[string]bool
+	// ev has the watcher's events, forwarded by a goroutine that counts
+	// the significant ones (see significant) in sent as they come, even
+	// while Watch is scanning: fsnotify's own channel is unbuffered, so
+	// nothing there says an event came during a scan.
+	ev   chan fsnotify.Event
+	sent atomic.Uint64
+	done chan struct{}
 }
 
 func newNotifier(dir string) *notifier {
@@ -22,8 +30,44 @@ func newNotifier(dir string) *notifier {
 		return n
 	}
 	n.w = w
+	n.ev = make(chan fsnotify.Event, 256)
+	n.done = make(chan struct{})
+	go n.forward()
 	n.sync()
 	return n
+}
+
+// forward hands the watcher's events on to ev, counting the significant
+// ones first.
+func (n *notifier) forward() {
+	for {
+		select {
+		case ev, ok := <-n.w.Events:
+			if !ok {
+				return
+			}
+			if significant(ev) {
+				n.sent.Add(1)
+			}
+			select {
+			case n.ev <- ev:
+			case <-n.done:
+				return
+			}
+		case <-n.done:
+			return
+		}
+	}
+}
+
+// significant is false for the removal (or rename away) of a hidden name,
+// as the kubelet removes a ConfigMap's old version folder after the switch
+// of ..data: it rewrites no file, so whether it changed what the visible
+// names lead to is told by their status (Hasher.unchanged) without reading
+// them. Every other event is significant.
+func significant(ev fsnotify.Event) bool {
+	removal := ev.Op != 0 && ev.Op&^(fsnotify.Remove|fsnotify.Rename) == 0
+	return !removal || !ignored(filepath.Base(ev.Name))
 }
 
 // sync adds a watch on every directory under dir not watched yet (new
@@ -57,12 +101,7 @@ func (n *notifier) sync() {
 	}
 }
 
-func (n *notifier) events() <-chan fsnotify.Event {
-	if n.w == nil {
-		return nil
-	}
-	return n.w.Events
-}
+func (n *notifier) events() <-chan fsnotify.Event { return n.ev }
 
 func (n *notifier) errors() <-chan error {
 	if n.w == nil {
@@ -73,6 +112,7 @@ func (n *notifier) errors() <-chan error {
 
 func (n *notifier) close() {
 	if n.w != nil {
+		close(n.done)
 		_ = n.w.Close()
 	}
 }
