@@ -15,12 +15,14 @@ type notifier struct {
 	w       *fsnotify.Watcher
 	watched map[string]bool
 	// ev has the watcher's events, forwarded by a goroutine that counts
-	// the significant ones (see significant) in sent as they come, even
-	// while Watch is scanning: fsnotify's own channel is unbuffered, so
-	// nothing there says an event came during a scan.
-	ev   chan fsnotify.Event
-	sent atomic.Uint64
-	done chan struct{}
+	// them as they come, even while Watch is scanning: all of them in
+	// sent, the significant ones (see significant) in sentSignificant.
+	// fsnotify's own channel is unbuffered: nothing there says an event
+	// came during a scan.
+	ev              chan fsnotify.Event
+	sent            atomic.Uint64
+	sentSignificant atomic.Uint64
+	done            chan struct{}
 }
 
 func newNotifier(dir string) *notifier {
@@ -47,8 +49,9 @@ func (n *notifier) forward() {
 				return
 			}
 			if significant(ev) {
-				n.sent.Add(1)
+				n.sentSignificant.Add(1)
 			}
+			n.sent.Add(1)
 			select {
 			case n.ev <- ev:
 			case <-n.done:
@@ -60,14 +63,16 @@ func (n *notifier) forward() {
 	}
 }
 
-// significant is false for the removal (or rename away) of a hidden name,
-// as the kubelet removes a ConfigMap's old version folder after the switch
-// of ..data: it rewrites no file, so whether it changed what the visible
-// names lead to is told by their status (Hasher.unchanged) without reading
-// them. Every other event is significant.
+// significant is false for the creation, removal or rename of a hidden
+// name, such as a kubelet ConfigMap update makes: it makes the new version
+// folder, switches ..data to it by a rename, and removes the old folder.
+// None of these rewrites a file, so whether they changed what the visible
+// names lead to is told by the status of the files (Hasher.unchanged):
+// another inode, a file gone or come. Writes and attribute changes are
+// significant, and every event on a visible name.
 func significant(ev fsnotify.Event) bool {
-	removal := ev.Op != 0 && ev.Op&^(fsnotify.Remove|fsnotify.Rename) == 0
-	return !removal || !ignored(filepath.Base(ev.Name))
+	renaming := ev.Op != 0 && ev.Op&^(fsnotify.Create|fsnotify.Remove|fsnotify.Rename) == 0
+	return !renaming || !ignored(filepath.Base(ev.Name))
 }
 
 // sync adds a watch on every directory under dir not watched yet (new

@@ -68,7 +68,8 @@ func (h *Hasher) Fingerprint(dir string) (string, error) {
 // the scan would find, except for a file rewritten in place within the
 // timestamp tick of the version hashed (same status): such a version was
 // not settled, so the next full scan (the poll) reads it again. Watch uses
-// it only after the removal of hidden names, which rewrites no file.
+// it only after hidden names were made, renamed or removed, which rewrites
+// no file.
 func (h *Hasher) unchanged(dir string) (string, bool) {
 	if !h.lastOK {
 		return "", false
@@ -104,6 +105,13 @@ func (h *Hasher) unchanged(dir string) (string, bool) {
 		}
 	}
 	return h.lastFP, true
+}
+
+// still says whether the files hashed for fp, the last scan's fingerprint,
+// still have the status they had (unchanged).
+func (h *Hasher) still(fp, dir string) bool {
+	now, ok := h.unchanged(dir)
+	return ok && now == fp
 }
 
 // list returns the paths Fingerprint hashes, sorted.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"path/filepath"
 	"time"
+
+	"github.com/fsnotify/fsnotify"
 )
 
 // DefaultInterval is how often the directory is polled as a safety net
@@ -78,11 +80,11 @@ func WatchChanges(ctx context.Context, dir string, interval time.Duration, initi
 	last, pending := initial, ""
 	var firstEvent time.Time // of the burst being waited out
 	waiting := false         // for quiet
-	// full: the burst had a significant event (anything but the removal
-	// of hidden names), so the directory is scanned; otherwise the status
-	// of the files the last scan hashed tells whether it changed.
+	// full: the burst had a significant event, so the directory is read;
+	// otherwise the status of the files the last scan hashed tells whether
+	// it changed, and it is read only if it did.
 	full := false
-	var taken uint64 // significant events taken from n.events()
+	var taken, takenSignificant uint64 // events taken from n.events()
 	failing := initial == ""
 	h := NewHasher()
 	var read map[string][]byte // by the last scan
@@ -108,20 +110,21 @@ func WatchChanges(ctx context.Context, dir string, interval time.Duration, initi
 		case <-ctx.Done():
 			return
 		case ev := <-n.events():
-			extend := !ignored(filepath.Base(ev.Name))
-			if significant(ev) {
+			extend := false
+			take := func(ev fsnotify.Event) {
+				extend = extend || !ignored(filepath.Base(ev.Name))
 				taken++
-				full = true
+				if significant(ev) {
+					takenSignificant++
+					full = true
+				}
 			}
+			take(ev)
 			// Drain what else is queued, then wait for quiet.
 			for drained := false; !drained; {
 				select {
 				case ev := <-n.events():
-					extend = extend || !ignored(filepath.Base(ev.Name))
-					if significant(ev) {
-						taken++
-						full = true
-					}
+					take(ev)
 				default:
 					drained = true
 				}
@@ -159,10 +162,13 @@ func WatchChanges(ctx context.Context, dir string, interval time.Duration, initi
 			if scannedHook != nil {
 				scannedHook(didRead)
 			}
-			if n.sent.Load() != taken {
-				// Significant events came while the directory was read
-				// (counted as they came) or wait in n.events(): the scan
-				// may mix old and new files. Wait for quiet again.
+			if n.sentSignificant.Load() != takenSignificant ||
+				n.sent.Load() != taken && !h.still(fp, dir) {
+				// Events came while the directory was read (counted as
+				// they came) or wait in n.events(), and the scan may mix
+				// old and new files: significant ones, or hidden names
+				// made or removed that changed what the files are. Wait
+				// for quiet again.
 				full = true
 				waiting = true
 				quiet.Reset(Quiet)

@@ -76,6 +76,20 @@ func TestWatchChecksHiddenRemovalByStatus(t *testing.T) {
 		t.Fatalf("scans after the old version's removal %v, want one status check ([false])", s)
 	}
 
+	// The next version folder written, ..data not switched yet.
+	if err := os.Mkdir(filepath.Join(dir, "..ts2"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write(t, filepath.Join(dir, "..ts2", "cm.yaml"), "v2")
+	select {
+	case c := <-got:
+		t.Fatalf("a new version folder not switched to reported %s", c.Fingerprint)
+	case <-time.After(300 * time.Millisecond):
+	}
+	if s := takeScans(); len(s) != 1 || s[0] {
+		t.Fatalf("scans after a new version folder was made %v, want one status check ([false])", s)
+	}
+
 	if err := os.RemoveAll(filepath.Join(dir, ".other")); err != nil {
 		t.Fatal(err)
 	}
@@ -95,16 +109,37 @@ func TestWatchChecksHiddenRemovalByStatus(t *testing.T) {
 
 // A change made while the directory is read is not reported mixed with
 // the state before it: the scan is done again once the change is quiet,
-// and only the final state is reported.
+// and only the final state is reported. The change is a write of a
+// visible file, or a ConfigMap's switch of ..data (events on hidden names
+// only).
 func TestWatchDoesNotReportAScanMixedWithAChange(t *testing.T) {
+	t.Run("write", func(t *testing.T) {
+		testScanMixedWith(t, nil, func(dir string) { write(t, filepath.Join(dir, "q.yaml"), "q") })
+	})
+	t.Run("configmap", func(t *testing.T) {
+		testScanMixedWith(t, func(dir string) {
+			configMapVersion(t, dir, "ts0", map[string]string{"q.yaml": "q0"})
+			symlink(t, "..data/q.yaml", filepath.Join(dir, "q.yaml"))
+		}, func(dir string) {
+			configMapVersion(t, dir, "ts1", map[string]string{"q.yaml": "q1"})
+		})
+	})
+}
+
+// testScanMixedWith starts a watch on a directory made by setup, writes a
+// file, and during the scan that follows makes change.
+func testScanMixedWith(t *testing.T, setup, change func(dir string)) {
 	dir := t.TempDir()
 	write(t, filepath.Join(dir, "p.yaml"), "p0")
+	if setup != nil {
+		setup(dir)
+	}
 	var once sync.Once
 	hookScans(t, func(bool) {
 		once.Do(func() {
 			// During the first scan (it has just read p.yaml v1).
-			write(t, filepath.Join(dir, "q.yaml"), "q")
-			time.Sleep(100 * time.Millisecond) // the event reaches the watch
+			change(dir)
+			time.Sleep(100 * time.Millisecond) // the events reach the watch
 		})
 	})
 	fp0, _ := Fingerprint(dir)
