@@ -36,7 +36,15 @@ func NewDirLoader() Loader {
 // added to the directory's. A set that does not compile with them fails the
 // load like a broken file: the table in force stays.
 func NewBundleDirLoader(extras func() []source.Extra) Loader {
-	files, cache := source.NewCache(), compiler.NewCache()
+	return NewSharedDirLoader(source.NewCache(), extras)
+}
+
+// NewSharedDirLoader is NewBundleDirLoader reading the directory through
+// files, a decode cache the caller shares with its other readers of the
+// same directory (the agent's Config.Objects): a file decoded for the load
+// is not decoded again for the pods and monitors read after it.
+func NewSharedDirLoader(files *source.Cache, extras func() []source.Extra) Loader {
+	cache := compiler.NewCache()
 	return func(dir string, read map[string][]byte, prev *table.Table) (*table.Table, []string, error) {
 		var x []source.Extra
 		if extras != nil {

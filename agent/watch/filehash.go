@@ -2,6 +2,8 @@ package watch
 
 import (
 	"crypto/sha256"
+	"errors"
+	"io"
 	"os"
 	"time"
 
@@ -22,6 +24,11 @@ type Hasher struct {
 	// read, when not nil, collects the bytes of each file the scan read
 	// (not those it took from memory), by path.
 	read map[string][]byte
+	// last is what the last scan found, when it succeeded (lastOK), for
+	// unchanged.
+	last   []seen
+	lastFP string
+	lastOK bool
 }
 
 type hashed struct {
@@ -31,41 +38,90 @@ type hashed struct {
 	settled bool // unchanged for racyWindow when hashed
 }
 
+// seen is one path of a scan and what the scan made of it.
+type seen struct {
+	path string
+	how  seenAs
+	id   fileversion.ID // of the version hashed, when how is hashedAs
+}
+
+type seenAs uint8
+
+const (
+	hashedAs  seenAs = iota // hashed, with the status of the version read
+	opaqueAs                // hashed, no status known (not a regular file)
+	missingAs               // gone when it was opened
+	dirAs                   // a symlink to a directory
+)
+
+// errIsDir: the path leads to a directory (a symlink to one).
+var errIsDir = errors.New("is a directory")
+
 // NewHasher returns a Hasher that remembers what it hashed.
 func NewHasher() *Hasher { return &Hasher{files: map[string]hashed{}} }
 
-// file returns the size and digest of the file at p (following symlinks).
-func (h *Hasher) file(p string) (int, [sha256.Size]byte, error) {
-	var id fileversion.ID
-	ok := false
-	if h.files != nil {
-		if st, err := os.Stat(p); err == nil {
-			id, ok = fileversion.Of(st)
-		}
-		if prev, had := h.files[p]; ok && had && prev.settled && prev.id == id {
-			return prev.size, prev.sum, nil
-		}
+// file returns the size and digest of the file at p (following symlinks)
+// and the status of the version hashed (ok false when unknown): one open,
+// fstat and read, or only open and fstat when a version settled at the
+// last scan has that status. There is no second fstat after the read: a
+// write during it changes the change time (no user can set it back), so a
+// settled entry remembered under the status before the read is never
+// matched again, and an entry not settled is read again anyway.
+func (h *Hasher) file(p string) (int, [sha256.Size]byte, fileversion.ID, bool, error) {
+	var sum [sha256.Size]byte
+	f, err := os.Open(p)
+	if err != nil {
+		return 0, sum, fileversion.ID{}, false, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return 0, sum, fileversion.ID{}, false, err
+	}
+	if st.IsDir() {
+		return 0, sum, fileversion.ID{}, false, errIsDir
+	}
+	id, ok := fileversion.Of(st)
+	if prev, had := h.files[p]; ok && had && prev.settled && prev.id == id {
+		return prev.size, prev.sum, id, true, nil
 	}
 	now := time.Now()
-	b, err := os.ReadFile(p)
+	b, err := readAll(f, st.Size())
 	if err != nil {
-		return 0, [sha256.Size]byte{}, err
+		delete(h.files, p)
+		return 0, sum, fileversion.ID{}, false, err
 	}
-	sum := sha256.Sum256(b)
+	sum = sha256.Sum256(b)
 	if h.read != nil {
 		h.read[p] = b
 	}
-	if ok {
-		// Remembered only if it did not change while it was read.
-		if st, err := os.Stat(p); err == nil {
-			if id2, ok2 := fileversion.Of(st); ok2 && id2 == id {
-				h.files[p] = hashed{id: id, size: len(b), sum: sum, settled: now.Sub(id.Changed()) > racyWindow}
-				return len(b), sum, nil
-			}
+	if h.files != nil {
+		if ok {
+			h.files[p] = hashed{id: id, size: len(b), sum: sum, settled: now.Sub(id.Changed()) > racyWindow}
+		} else {
+			delete(h.files, p)
 		}
-		delete(h.files, p)
 	}
-	return len(b), sum, nil
+	return len(b), sum, id, ok, nil
+}
+
+// readAll reads f to its end, size being its size when opened (it may
+// have grown since).
+func readAll(f *os.File, size int64) ([]byte, error) {
+	b := make([]byte, 0, max(size, 0)+1) // +1: EOF without growing
+	for {
+		n, err := f.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+	}
 }
 
 // prune forgets the files not seen by the last scan.

@@ -2,14 +2,10 @@ package watch
 
 import (
 	"context"
-	"crypto/sha256"
-	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
-	"sort"
-	"strings"
 	"time"
+
+	"github.com/fsnotify/fsnotify"
 )
 
 // DefaultInterval is how often the directory is polled as a safety net
@@ -26,63 +22,10 @@ const fallbackInterval = 250 * time.Millisecond
 // is one rename of ..data; its events come within a millisecond.
 const Quiet = 10 * time.Millisecond
 
-// Fingerprint hashes the names and contents of the regular files under dir,
-// skipping hidden files and editor backups (`.x`, `x~`, `#x#`). Polling a
-// content hash catches every kind of edit (rename over, in-place write,
-// symlink flip as ConfigMaps do) without relying on inotify semantics.
-func Fingerprint(dir string) (string, error) { return (&Hasher{}).Fingerprint(dir) }
-
-// Fingerprint is the package's Fingerprint; a Hasher from NewHasher takes
-// the digest of a file whose status is that of the version it last hashed
-// from memory instead of reading the file again.
-func (h *Hasher) Fingerprint(dir string) (string, error) {
-	var paths []string
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		name := d.Name()
-		if p != dir && ignored(name) {
-			if d.IsDir() {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if !d.IsDir() {
-			paths = append(paths, p)
-		}
-		return nil
-	})
-	if err != nil {
-		return "", fmt.Errorf("scanning policy directory: %w", err)
-	}
-	sort.Strings(paths)
-	all := sha256.New()
-	seen := make(map[string]bool, len(paths))
-	for _, p := range paths {
-		size, sum, err := h.file(p)
-		if err != nil {
-			if os.IsNotExist(err) {
-				continue // removed while scanning; the next poll sees it
-			}
-			if st, serr := os.Stat(p); serr == nil && st.IsDir() {
-				continue // a symlink to a directory
-			}
-			return "", fmt.Errorf("reading %s: %w", p, err)
-		}
-		seen[p] = true
-		rel, _ := filepath.Rel(dir, p)
-		fmt.Fprintf(all, "%s\x00%d\x00", rel, size)
-		all.Write(sum[:])
-	}
-	h.prune(seen)
-	return fmt.Sprintf("%x", all.Sum(nil)), nil
-}
-
-func ignored(name string) bool {
-	return strings.HasPrefix(name, ".") || strings.HasSuffix(name, "~") ||
-		(strings.HasPrefix(name, "#") && strings.HasSuffix(name, "#"))
-}
+// scannedHook, when set (tests), is called after each scan that follows a
+// burst of events, with whether the directory was read (false: the status
+// of the files told it unchanged), before the check for events during it.
+var scannedHook func(read bool)
 
 // Change is a change of the directory Watch reports.
 type Change struct {
@@ -137,6 +80,11 @@ func WatchChanges(ctx context.Context, dir string, interval time.Duration, initi
 	last, pending := initial, ""
 	var firstEvent time.Time // of the burst being waited out
 	waiting := false         // for quiet
+	// full: the burst had a significant event, so the directory is read;
+	// otherwise the status of the files the last scan hashed tells whether
+	// it changed, and it is read only if it did.
+	full := false
+	var taken, takenSignificant uint64 // events taken from n.events()
 	failing := initial == ""
 	h := NewHasher()
 	var read map[string][]byte // by the last scan
@@ -162,12 +110,21 @@ func WatchChanges(ctx context.Context, dir string, interval time.Duration, initi
 		case <-ctx.Done():
 			return
 		case ev := <-n.events():
-			extend := !ignored(filepath.Base(ev.Name))
+			extend := false
+			take := func(ev fsnotify.Event) {
+				extend = extend || !ignored(filepath.Base(ev.Name))
+				taken++
+				if significant(ev) {
+					takenSignificant++
+					full = true
+				}
+			}
+			take(ev)
 			// Drain what else is queued, then wait for quiet.
 			for drained := false; !drained; {
 				select {
 				case ev := <-n.events():
-					extend = extend || !ignored(filepath.Base(ev.Name))
+					take(ev)
 				default:
 					drained = true
 				}
@@ -191,17 +148,33 @@ func WatchChanges(ctx context.Context, dir string, interval time.Duration, initi
 		case <-quiet.C:
 			waiting = false
 			n.sync()
-			fp, ok := scan()
-			if !ok {
-				continue
+			fp, ok := "", false
+			if !full {
+				fp, ok = h.unchanged(dir)
+				read = nil
 			}
-			if len(n.events()) > 0 {
-				// The directory changed while it was read: the scan
-				// may mix old and new files. Wait for quiet again.
+			didRead := !ok
+			if didRead {
+				if fp, ok = scan(); !ok {
+					continue
+				}
+			}
+			if scannedHook != nil {
+				scannedHook(didRead)
+			}
+			if n.sentSignificant.Load() != takenSignificant ||
+				n.sent.Load() != taken && !h.still(fp, dir) {
+				// Events came while the directory was read (counted as
+				// they came) or wait in n.events(), and the scan may mix
+				// old and new files: significant ones, or hidden names
+				// made or removed that changed what the files are. Wait
+				// for quiet again.
+				full = true
 				waiting = true
 				quiet.Reset(Quiet)
 				continue
 			}
+			full = false
 			ev := firstEvent
 			firstEvent = time.Time{}
 			if fp != last {

@@ -143,7 +143,13 @@ func run(args []string) int {
 		PolicyDir: *policyDir, Interfaces: names, MetricsAddr: *metricsAddr,
 		PinDir: *pinDir, AttachMode: am, Logger: log, LogDecisions: *logDecisions,
 	}
-	load := loadPolicy
+	// The Pods and HTTPMonitors in force, for the observer and the labels
+	// of denial series: the directory with its bundles, or the API server's.
+	// The observer rereads them every few seconds and the agent after every
+	// apply: through the loader's decode cache, only files changed since
+	// the policies were loaded are decoded again.
+	objFiles := source.NewCache()
+	load := agent.NewSharedDirLoader(objFiles, nil)
 	var bw *bundle.Watcher
 	var extras func() []source.Extra
 	if len(bundles) > 0 {
@@ -166,7 +172,7 @@ func run(args []string) int {
 		}
 		cfg.Reloads = bw.Changed()
 		extras = func() []source.Extra { return bundle.Extras(bw.Bundles()) }
-		load = agent.NewBundleDirLoader(extras)
+		load = agent.NewSharedDirLoader(objFiles, extras)
 	}
 	var src *cluster.Source
 	if clusterMode {
@@ -181,11 +187,6 @@ func run(args []string) int {
 		log.Info("starting", "policy_dir", cfg.PolicyDir, "interfaces", names, "pin_dir", cfg.PinDir,
 			"attach_mode", string(am))
 	}
-	// The Pods and HTTPMonitors in force, for the observer and the labels
-	// of denial series: the directory with its bundles, or the API server's.
-	// The observer rereads them every few seconds and the agent after every
-	// apply: through a decode cache, only changed files are decoded again.
-	objFiles := source.NewCache()
 	cfg.Objects = func(files map[string][]byte) (*source.Set, source.Problems, error) {
 		var ex []source.Extra
 		if extras != nil {

@@ -19,7 +19,3 @@ type datapathCloser interface {
 func openDatapath(pinDir string, maxFlows, eventRate uint32, log *slog.Logger) (datapathCloser, error) {
 	return agent.OpenDatapath(pinDir, maxFlows, datapath.WithEventRate(eventRate))
 }
-
-// loadPolicy reads a policy directory and compiles it, reusing the partial
-// evaluations of unchanged policies from the previous load.
-var loadPolicy = agent.NewDirLoader()
