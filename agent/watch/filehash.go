@@ -61,14 +61,23 @@ var errIsDir = errors.New("is a directory")
 func NewHasher() *Hasher { return &Hasher{files: map[string]hashed{}} }
 
 // file returns the size and digest of the file at p (following symlinks)
-// and the status of the version hashed (ok false when unknown): one open,
-// fstat and read, or only open and fstat when a version settled at the
-// last scan has that status. There is no second fstat after the read: a
+// and the status of the version hashed (ok false when unknown): one stat
+// when a version settled at the last scan has that status (the common case:
+// a scan of a folder where one file or none changed; opening a file costs
+// several syscalls more), else one open, fstat and read. There is no second
+// fstat after the read: a
 // write during it changes the change time (no user can set it back), so a
 // settled entry remembered under the status before the read is never
 // matched again, and an entry not settled is read again anyway.
 func (h *Hasher) file(p string) (int, [sha256.Size]byte, fileversion.ID, bool, error) {
 	var sum [sha256.Size]byte
+	if st, err := os.Stat(p); err == nil && !st.IsDir() {
+		if id, ok := fileversion.Of(st); ok {
+			if prev, had := h.files[p]; had && prev.settled && prev.id == id {
+				return prev.size, prev.sum, id, true, nil
+			}
+		}
+	}
 	f, err := os.Open(p)
 	if err != nil {
 		return 0, sum, fileversion.ID{}, false, err
