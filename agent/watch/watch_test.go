@@ -173,17 +173,7 @@ func TestWatchReportsThroughInotify(t *testing.T) {
 	// The kubelet's ConfigMap update: a new hidden folder, then ..data
 	// swapped to it by a rename; the visible names are symlinks into it.
 	for i, content := range []string{"cm1", "cm2"} {
-		ts := filepath.Join(dir, "..ts"+string(rune('0'+i)))
-		if err := os.Mkdir(ts, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		write(t, filepath.Join(ts, "cm.yaml"), content)
-		if err := os.Symlink(filepath.Base(ts), filepath.Join(dir, "..data_tmp")); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(filepath.Join(dir, "..data_tmp"), filepath.Join(dir, "..data")); err != nil {
-			t.Fatal(err)
-		}
+		configMapVersion(t, dir, "ts"+string(rune('0'+i)), map[string]string{"cm.yaml": content})
 		if i == 0 {
 			if err := os.Symlink("..data/cm.yaml", filepath.Join(dir, "cm.yaml")); err != nil {
 				t.Fatal(err)
@@ -233,17 +223,7 @@ func TestNotifierFollowsSubdirectories(t *testing.T) {
 func TestWatchChangeCarriesFilesAndIgnoresHiddenTail(t *testing.T) {
 	dir := t.TempDir()
 	version := func(tag, content string) {
-		ts := filepath.Join(dir, "..ts"+tag)
-		if err := os.Mkdir(ts, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		write(t, filepath.Join(ts, "cm.yaml"), content)
-		if err := os.Symlink(filepath.Base(ts), filepath.Join(dir, "..data_tmp")); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(filepath.Join(dir, "..data_tmp"), filepath.Join(dir, "..data")); err != nil {
-			t.Fatal(err)
-		}
+		configMapVersion(t, dir, "ts"+tag, map[string]string{"cm.yaml": content})
 	}
 	version("0", "v0")
 	if err := os.Symlink("..data/cm.yaml", filepath.Join(dir, "cm.yaml")); err != nil {
