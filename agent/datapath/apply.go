@@ -57,14 +57,8 @@ func (d *Datapath) ApplyStats(t *table.Table) (ApplyStats, error) {
 	// equal rows are equal entries); otherwise every entry is encoded and
 	// compared.
 	var diffs map[string]*rowDiff
-	var oldEntries, newEntries map[string]rowEntry
 	if prev := d.plans[next]; prev != nil && sameGlobIDs(prev, plan) {
-		diffs = map[string]*rowDiff{
-			bpf.AxonMapPaths:    diffRows(prev.rows, plan.rows, nil, nil),
-			bpf.AxonMapPathHash: diffRows(prev.rows, plan.rows, prev.hashed, plan.hashed),
-		}
-		oldEntries = map[string]rowEntry{bpf.AxonMapPaths: prev.pathEntries(next), bpf.AxonMapPathHash: prev.hashEntries(next)}
-		newEntries = map[string]rowEntry{bpf.AxonMapPaths: plan.pathEntries(next), bpf.AxonMapPathHash: plan.hashEntries(next)}
+		diffs = rowDiffs(prev, plan, next)
 	} else {
 		plan.putRows(want, next)
 	}
@@ -76,7 +70,7 @@ func (d *Datapath) ApplyStats(t *table.Table) (ApplyStats, error) {
 	for _, dm := range decisionMaps {
 		m := d.mapByName(dm.name)
 		if rd := diffs[dm.name]; rd != nil {
-			if err := rd.write(m, dm.name, held[dm.name], oldEntries[dm.name], newEntries[dm.name], &st); err != nil {
+			if err := rd.write(m, dm.name, held[dm.name], &st); err != nil {
 				return st, errors.Join(err, d.resync(next))
 			}
 			want[dm.name] = held[dm.name]

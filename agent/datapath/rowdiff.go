@@ -4,15 +4,28 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/axon-dev/axon/bpf"
 	"github.com/axon-dev/axon/policy/table"
 	"github.com/cilium/ebpf"
 )
 
 // rowDiff is how the merged path rows of a new table differ from those a
 // generation holds in one map, both in key order: rows whose key is gone,
-// and rows that are new or whose value changed.
+// and rows that are new or whose value changed; oldEntry and newEntry
+// encode them as the old and the new plan lay them out in that map.
 type rowDiff struct {
-	gone, set []*table.PathRow
+	gone, set          []*table.PathRow
+	oldEntry, newEntry rowEntry
+}
+
+// rowDiffs are the diffs of generation gen's paths and path_hash entries
+// (policy_maps.h rule 6) from prev's rows to next's, by map name.
+func rowDiffs(prev, next *pathPlan, gen uint8) map[string]*rowDiff {
+	paths := diffRows(prev.rows, next.rows, nil, nil)
+	paths.oldEntry, paths.newEntry = prev.pathEntries(gen), next.pathEntries(gen)
+	hash := diffRows(prev.rows, next.rows, prev.hashed, next.hashed)
+	hash.oldEntry, hash.newEntry = prev.hashEntries(gen), next.hashEntries(gen)
+	return map[string]*rowDiff{bpf.AxonMapPaths: paths, bpf.AxonMapPathHash: hash}
 }
 
 // diffRows compares the old and new merged rows (mergeRows: sorted, one per
@@ -77,10 +90,10 @@ type rowEntry func(r *table.PathRow) (k, v []byte)
 
 // write deletes the gone rows' entries from map name (m) and writes the set
 // rows' entries, keeping held (the generation's entries of that map) what m
-// holds. oldEntry and newEntry encode the old and new rows.
-func (d *rowDiff) write(m *ebpf.Map, name string, held map[string][]byte, oldEntry, newEntry rowEntry, st *ApplyStats) error {
+// holds.
+func (d *rowDiff) write(m *ebpf.Map, name string, held map[string][]byte, st *ApplyStats) error {
 	for _, r := range d.gone {
-		kb, _ := oldEntry(r)
+		kb, _ := d.oldEntry(r)
 		if err := m.Delete(kb); err != nil {
 			return fmt.Errorf("deleting from map %s: %w", name, err)
 		}
@@ -88,7 +101,7 @@ func (d *rowDiff) write(m *ebpf.Map, name string, held map[string][]byte, oldEnt
 		st.Deleted++
 	}
 	for _, r := range d.set {
-		kb, vb := newEntry(r)
+		kb, vb := d.newEntry(r)
 		if err := m.Put(kb, vb); err != nil {
 			return fmt.Errorf("writing map %s: %w", name, err)
 		}
