@@ -229,12 +229,7 @@ func TestWatchChangeCarriesFilesAndIgnoresHiddenTail(t *testing.T) {
 	if err := os.Symlink("..data/cm.yaml", filepath.Join(dir, "cm.yaml")); err != nil {
 		t.Fatal(err)
 	}
-	fp0, _ := Fingerprint(dir)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	got := make(chan Change, 10)
-	go WatchChanges(ctx, dir, time.Hour, fp0, func(c Change) { got <- c }, nil)
-	time.Sleep(100 * time.Millisecond) // let the watch start
+	got := watchChanges(t, dir)
 
 	version("1", "v1")
 	renamed := time.Now()
@@ -277,4 +272,17 @@ func TestWatchChangeCarriesFilesAndIgnoresHiddenTail(t *testing.T) {
 		t.Errorf("reported again after the hidden tail (%s)", c.Fingerprint)
 	case <-time.After(200 * time.Millisecond):
 	}
+}
+
+// watchChanges starts WatchChanges on dir (no poll), from its fingerprint
+// now, until the test ends, and returns the changes it reports.
+func watchChanges(t *testing.T, dir string) <-chan Change {
+	t.Helper()
+	fp0, _ := Fingerprint(dir)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	got := make(chan Change, 10)
+	go WatchChanges(ctx, dir, time.Hour, fp0, func(c Change) { got <- c }, nil)
+	time.Sleep(100 * time.Millisecond) // let the watch start
+	return got
 }

@@ -43,12 +43,7 @@ func TestWatchChecksHiddenRemovalByStatus(t *testing.T) {
 		scans = nil
 		return s
 	}
-	fp0, _ := Fingerprint(dir)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	got := make(chan Change, 10)
-	go WatchChanges(ctx, dir, time.Hour, fp0, func(c Change) { got <- c }, nil)
-	time.Sleep(100 * time.Millisecond) // let the watch start
+	got := watchChanges(t, dir)
 
 	configMapVersion(t, dir, "ts1", map[string]string{"cm.yaml": "v1"})
 	want, _ := Fingerprint(dir)
