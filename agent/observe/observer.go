@@ -9,7 +9,6 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/link"
-	"github.com/cilium/ebpf/ringbuf"
 	"github.com/cilium/ebpf/rlimit"
 )
 
@@ -252,11 +251,3 @@ func (p *Programs) Stats() ([numStats]uint64, error) {
 	return out, nil
 }
 
-// NewReader opens a reader on the event ring buffer.
-func (p *Programs) NewReader() (*ringbuf.Reader, error) {
-	r, err := ringbuf.NewReader(p.maps.AxsEvents)
-	if err != nil {
-		return nil, fmt.Errorf("opening observer ring buffer: %w", err)
-	}
-	return r, nil
-}
