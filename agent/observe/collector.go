@@ -172,7 +172,10 @@ func (c *Collector) Exchange(x Exchange) {
 	if x.Side == Server && len(w.Ports) > 0 && !slices.Contains(w.Ports, x.Local.Port()) {
 		return // not a monitored server port
 	}
-	now := c.now()
+	now := x.At
+	if now.IsZero() {
+		now = c.now()
+	}
 	route := c.routes.Admit(c.routeKey(x.Side, w), RouteOf(w.Routes, x.Path), w.MaxRoutes, now)
 	method := MethodLabel(x.Method)
 	k := seriesKey{side: x.Side, ns: w.Namespace, wl: w.Name, method: method, route: route, status: statusLabel(x.Status)}

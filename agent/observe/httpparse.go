@@ -18,7 +18,6 @@ type head struct {
 }
 
 var (
-	crlf   = []byte("\r\n")
 	crlf2  = []byte("\r\n\r\n")
 	http1  = []byte("HTTP/1.")
 	clName = []byte("content-length")
@@ -127,7 +126,7 @@ func headerEnd(b []byte, body, resp bool) (clen int64, next int) {
 	end := -1
 	chunked := false
 	for off := 0; off < len(b); {
-		i := bytes.Index(b[off:], crlf)
+		i := indexCRLF(b[off:])
 		var line []byte
 		if i < 0 {
 			line = b[off:]
@@ -138,15 +137,17 @@ func headerEnd(b []byte, body, resp bool) (clen int64, next int) {
 			end = off - 2 // the "\r\n\r\n" that ends the head
 			break
 		}
-		if colon := bytes.IndexByte(line, ':'); colon >= 0 {
-			name := bytes.TrimSpace(line[:colon])
-			switch {
-			case asciiEqualFold(name, clName):
-				if n, err := strconv.ParseInt(string(bytes.TrimSpace(line[colon+1:])), 10, 64); err == nil && n >= 0 {
-					clen = n
+		if mayNameLength(line) {
+			if colon := bytes.IndexByte(line, ':'); colon >= 0 {
+				name := bytes.TrimSpace(line[:colon])
+				switch {
+				case asciiEqualFold(name, clName):
+					if n, err := strconv.ParseInt(string(bytes.TrimSpace(line[colon+1:])), 10, 64); err == nil && n >= 0 {
+						clen = n
+					}
+				case asciiEqualFold(name, teName):
+					chunked = true
 				}
-			case asciiEqualFold(name, teName):
-				chunked = true
 			}
 		}
 		if i < 0 {
@@ -155,6 +156,32 @@ func headerEnd(b []byte, body, resp bool) (clen int64, next int) {
 		off += i + 2
 	}
 	return clen, messageEnd(end, clen, chunked, body, resp)
+}
+
+// indexCRLF is bytes.Index(b, []byte("\r\n")), by the faster search for '\n'.
+func indexCRLF(b []byte) int {
+	for off := 0; ; {
+		j := bytes.IndexByte(b[off:], '\n')
+		if j < 0 {
+			return -1
+		}
+		if j += off; j > 0 && b[j-1] == '\r' {
+			return j - 1
+		}
+		off = j + 1
+	}
+}
+
+// mayNameLength reports whether header line may name Content-Length or
+// Transfer-Encoding: false only when its first byte is an ASCII letter
+// other than their first letters (TrimSpace would keep it, so the name
+// cannot match). Most lines are skipped without looking for their colon.
+func mayNameLength(line []byte) bool {
+	if len(line) == 0 {
+		return false
+	}
+	c := line[0] | 0x20 // ASCII letters to lower case
+	return c == 'c' || c == 't' || c < 'a' || c > 'z'
 }
 
 // messageEnd is where the next message starts after a head whose

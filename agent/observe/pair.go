@@ -34,6 +34,9 @@ type Exchange struct {
 	Duration time.Duration // request read (server) or written (client) to response written or read
 	ReqLen   int64         // request Content-Length, -1 if none
 	RespLen  int64         // response Content-Length, -1 if none
+	// At is when the agent saw the exchange (the reader's clock for the
+	// batch of events it came in; zero: the sink reads its own clock).
+	At time.Time
 }
 
 // Loss reasons counted by the pairer (besides the BPF program's own).
@@ -81,18 +84,20 @@ type Pairer struct {
 	sink  Sink
 	conns map[uint64]*conn
 	now   func() time.Time
-	// clock is now(), read every clockEvery events: it dates connections
-	// for Expire, which counts idle minutes.
-	clock  time.Time
-	events uint
+	// clock is the time of the batch of events being handled (Tick): it
+	// dates connections for Expire, which counts idle minutes. Zero: now()
+	// is read per event.
+	clock time.Time
 }
-
-const clockEvery = 64
 
 // NewPairer returns a pairer feeding sink.
 func NewPairer(sink Sink) *Pairer {
 	return &Pairer{sink: sink, conns: map[uint64]*conn{}, now: time.Now}
 }
+
+// Tick sets the time of the events handled next: the reader reads the
+// clock once per batch of events, not once per event.
+func (p *Pairer) Tick(now time.Time) { p.clock = now }
 
 // Handle processes one event.
 func (p *Pairer) Handle(e Event) {
@@ -101,11 +106,10 @@ func (p *Pairer) Handle(e Event) {
 		c = &conn{}
 		p.conns[e.Conn] = c
 	}
-	if p.events%clockEvery == 0 {
-		p.clock = p.now()
-	}
-	p.events++
 	c.seen = p.clock
+	if c.seen.IsZero() {
+		c.seen = p.now()
+	}
 	if e.Seq != c.lastSeq+1 {
 		// Events of this connection were lost (ring buffer full): what is
 		// pending may pair with the wrong responses, so drop it.
@@ -238,7 +242,7 @@ func (p *Pairer) response(c *conn, h head, e Event) {
 		Side: c.side, Netns: e.Netns,
 		Local: netip.AddrPortFrom(e.LAddr, e.LPort), Peer: netip.AddrPortFrom(e.RAddr, e.RPort),
 		Method: r.method, Path: r.path, Status: h.status, Duration: d,
-		ReqLen: r.clen, RespLen: h.clen,
+		ReqLen: r.clen, RespLen: h.clen, At: c.seen,
 	})
 }
 

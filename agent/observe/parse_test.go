@@ -94,7 +94,9 @@ func TestHeaderEndMatchesPlainScan(t *testing.T) {
 	}
 	pieces := []string{"GET /a HTTP/1.1", "HTTP/1.1 200 OK", "\r\n", "\r", "\n", ":", " ", "Host: h",
 		"Content-Length: 12", "content-length:7", " CONTENT-LENGTH : 3 ", "Content-Length: -1",
-		"Content-Length: x", "Transfer-Encoding: chunked", "transfer-encoding:", "X-A: b:c", "\r\n\r\n"}
+		"Content-Length: x", "Transfer-Encoding: chunked", "transfer-encoding:", "X-A: b:c", "\r\n\r\n",
+		"\tContent-Length: 5", "\xc2\xa0Content-Length: 4", "\xc2\x85transfer-encoding: x", "Date: d", "TE: x",
+		"cONTENT-lENGTH: 9", "@Content-Length: 2", "Connection: close", "[: ]"}
 	rng := rand.New(rand.NewPCG(3, 4))
 	for range 50000 {
 		var b []byte
