@@ -3,6 +3,7 @@ package observe
 import (
 	"bufio"
 	"context"
+	"net"
 	"net/netip"
 	"runtime"
 	"sort"
@@ -48,6 +49,41 @@ func rwLoop(tb testing.TB, fds [2]int, n int) time.Duration {
 	return (threadCPU(tb) - start) / time.Duration(2*n)
 }
 
+// tcpPair is a connected TCP socket pair on the loopback of the calling
+// process's (not monitored) namespace, as blocking descriptors.
+func tcpPair(tb testing.TB) [2]int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer l.Close()
+	c, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer c.Close()
+	s, err := l.Accept()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer s.Close()
+	// File returns blocking duplicates of the descriptors.
+	var fds [2]int
+	for i, conn := range []net.Conn{c, s} {
+		f, err := conn.(*net.TCPConn).File()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		fd, err := syscall.Dup(int(f.Fd()))
+		f.Close()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		fds[i] = fd
+	}
+	return fds
+}
+
 func median(d []time.Duration) time.Duration {
 	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
 	return d[len(d)/2]
@@ -55,7 +91,8 @@ func median(d []time.Duration) time.Duration {
 
 // BenchmarkUnmonitoredSyscall is the cost a process that is NOT monitored
 // pays per read/write syscall with the observer attached vs. detached, in
-// the same run, on a pipe and on a (Unix) socket: rounds alternate between
+// the same run, on a pipe, a Unix socket and a loopback TCP connection
+// (1-byte write+read loops): rounds alternate between
 // detached, the observer attached on each set of hooks the kernel has, and
 // empty programs attached to the same tracepoints (the floor of the
 // mechanism), and the medians of thread CPU time are compared. Some other
@@ -123,28 +160,37 @@ func BenchmarkUnmonitoredSyscall(b *testing.B) {
 	sock = [2]int{sp[0], sp[1]}
 	defer syscall.Close(sock[0])
 	defer syscall.Close(sock[1])
+	tcp := tcpPair(b)
+	defer syscall.Close(tcp[0])
+	defer syscall.Close(tcp[1])
 	const rounds, per = 15, 20000
-	pipeNs := make([][]time.Duration, len(states))
-	sockNs := make([][]time.Duration, len(states))
-	rwLoop(b, pipe, per) // warm up
-	rwLoop(b, sock, per)
+	loops := []struct {
+		name string
+		fds  [2]int
+		ns   [][]time.Duration
+	}{{"pipe", pipe, nil}, {"socket", sock, nil}, {"tcp", tcp, nil}}
+	for i := range loops {
+		loops[i].ns = make([][]time.Duration, len(states))
+		rwLoop(b, loops[i].fds, per) // warm up
+	}
 	b.ResetTimer()
 	for range b.N {
 		for range rounds {
 			for i, st := range states {
 				undo := st.attach()
-				pipeNs[i] = append(pipeNs[i], rwLoop(b, pipe, per))
-				sockNs[i] = append(sockNs[i], rwLoop(b, sock, per))
+				for _, l := range loops {
+					l.ns[i] = append(l.ns[i], rwLoop(b, l.fds, per))
+				}
 				undo()
 			}
 		}
 	}
-	basePipe, baseSock := median(pipeNs[0]), median(sockNs[0])
-	b.ReportMetric(float64(basePipe.Nanoseconds()), "ns/syscall-pipe-detached")
-	b.ReportMetric(float64(baseSock.Nanoseconds()), "ns/syscall-socket-detached")
-	for i, st := range states[1:] {
-		b.ReportMetric(float64(median(pipeNs[i+1]))/float64(basePipe), "ratio-pipe-"+st.name)
-		b.ReportMetric(float64(median(sockNs[i+1]))/float64(baseSock), "ratio-socket-"+st.name)
+	for _, l := range loops {
+		base := median(l.ns[0])
+		b.ReportMetric(float64(base.Nanoseconds()), "ns/syscall-"+l.name+"-detached")
+		for i, st := range states[1:] {
+			b.ReportMetric(float64(median(l.ns[i+1]))/float64(base), "ratio-"+l.name+"-"+st.name)
+		}
 	}
 }
 

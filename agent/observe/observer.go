@@ -250,4 +250,3 @@ func (p *Programs) Stats() ([numStats]uint64, error) {
 	}
 	return out, nil
 }
-
