@@ -72,17 +72,23 @@ func openRing(m *ebpf.Map) (*ring, error) {
 }
 
 // drain hands every committed record, in order, to handle, until the ring
-// is empty or a record is still being written; it returns how many it
-// handed. A record's bytes are valid only during its call: they are the
-// ring's memory, which the kernel reuses once the position moves past
-// them.
-func (r *ring) drain(handle func([]byte)) int {
+// is empty, a record is still being written, or it has handed a ring's
+// worth of bytes; more reports the last: records wait, and its caller, who
+// looks at its clock and ctx between drains, should drain again before it
+// waits (producers as fast as the reader would otherwise keep one drain
+// going forever). A record's bytes are valid only during its call: they
+// are the ring's memory, which the kernel reuses once the position moves
+// past them.
+func (r *ring) drain(handle func([]byte)) (n int, more bool) {
 	cons := atomic.LoadUint64(r.consPos)
-	released := cons
-	n := 0
+	first, released := cons, cons
 	for {
 		prod := atomic.LoadUint64(r.prodPos)
 		if cons == prod {
+			break
+		}
+		if cons-first > r.mask {
+			more = true
 			break
 		}
 		start := cons & r.mask
@@ -106,7 +112,7 @@ func (r *ring) drain(handle func([]byte)) int {
 	if cons != released {
 		atomic.StoreUint64(r.consPos, cons)
 	}
-	return n
+	return n, more
 }
 
 // wait blocks until the kernel's next wakeup or until timeout passes.

@@ -11,7 +11,7 @@ import (
 	"github.com/cilium/ebpf/asm"
 )
 
-// ringWriter is a kernel ring buffer of one page and a program that copies
+// ringWriter is a kernel ring buffer and a program that copies
 // the first (skb->len & 63) + 1 bytes of an array map's value into it with
 // bpf_ringbuf_output: the test sets the value, runs the program with
 // BPF_PROG_TEST_RUN, and the kernel writes the record as it writes the
@@ -21,9 +21,9 @@ type ringWriter struct {
 	prog    *ebpf.Program
 }
 
-func newRingWriter(t *testing.T) *ringWriter {
+func newRingWriter(t *testing.T, size uint32) *ringWriter {
 	netns.RequireRoot(t)
-	rb, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.RingBuf, MaxEntries: 4096})
+	rb, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.RingBuf, MaxEntries: size})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +82,7 @@ func (w *ringWriter) write(t *testing.T, seq uint64, size int) {
 // end), with the reader's position released in batches and the ring
 // drained at random points.
 func TestRingDrain(t *testing.T) {
-	w := newRingWriter(t)
+	w := newRingWriter(t, 4096)
 	r, err := openRing(w.rb)
 	if err != nil {
 		t.Fatal(err)
@@ -127,7 +127,7 @@ func TestRingDrain(t *testing.T) {
 			t.Fatalf("record %d: %+v, want %+v", i, got[i], want[i])
 		}
 	}
-	if n := r.drain(check); n != 0 {
+	if n, _ := r.drain(check); n != 0 {
 		t.Errorf("an empty ring drained %d records", n)
 	}
 }
@@ -135,7 +135,7 @@ func TestRingDrain(t *testing.T) {
 // TestRingWaitTimesOut: with nothing written, wait returns after its
 // timeout (the reader's poll), not at once and not never.
 func TestRingWaitTimesOut(t *testing.T) {
-	w := newRingWriter(t)
+	w := newRingWriter(t, 4096)
 	r, err := openRing(w.rb)
 	if err != nil {
 		t.Fatal(err)
@@ -147,5 +147,44 @@ func TestRingWaitTimesOut(t *testing.T) {
 	}
 	if d := time.Since(start); d < 40*time.Millisecond || d > 5*time.Second {
 		t.Errorf("wait returned after %v, want about 50ms", d)
+	}
+}
+
+// TestRingDrainReturnsWhileWritten: drain returns after about one ring's
+// worth of records even when the kernel writes a record for every record
+// it hands (producers as fast as the reader), so that Run gets back to its
+// ctx and clock; the records it left come out of the next drains, whole
+// and in order.
+func TestRingDrainReturnsWhileWritten(t *testing.T) {
+	const ringSize, size = 1 << 20, 64
+	w := newRingWriter(t, ringSize)
+	r, err := openRing(w.rb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	perRing := ringSize / (size + ringHdrSize)
+	total := uint64(3 * perRing)
+	written, got := uint64(1), uint64(0)
+	w.write(t, written, size)
+	handle := func(b []byte) {
+		got++
+		if s := binary.LittleEndian.Uint64(b); s != got || len(b) != size {
+			t.Fatalf("record %d: seq %d, %d bytes", got, s, len(b))
+		}
+		if written < total {
+			written++
+			w.write(t, written, size)
+		}
+	}
+	n, more := r.drain(handle)
+	if n > perRing+1 || !more {
+		t.Fatalf("with the kernel writing as fast as it read, drain handed %d records (more %v); want at most a ring's worth (%d) and more", n, more, perRing)
+	}
+	for i := 0; got < total && i < 100; i++ {
+		r.drain(handle)
+	}
+	if got != total {
+		t.Fatalf("drained %d records, want %d", got, total)
 	}
 }

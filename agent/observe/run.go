@@ -23,6 +23,11 @@ func Run(ctx context.Context, p *Programs, pairer *Pairer) error {
 		return fmt.Errorf("opening observer ring buffer: %w", err)
 	}
 	defer r.Close()
+	return readRing(ctx, r, pairer)
+}
+
+// readRing is Run's loop on an open ring.
+func readRing(ctx context.Context, r *ring, pairer *Pairer) error {
 	handle := func(raw []byte) {
 		if e, err := decodeEvent(raw); err == nil {
 			pairer.Handle(e)
@@ -33,10 +38,13 @@ func Run(ctx context.Context, p *Programs, pairer *Pairer) error {
 	lastExpire := time.Now()
 	for ctx.Err() == nil {
 		pairer.Tick(time.Now())
-		r.drain(handle)
+		_, more := r.drain(handle)
 		if time.Since(lastExpire) > time.Minute {
 			pairer.Expire(connIdle)
 			lastExpire = time.Now()
+		}
+		if more {
+			continue
 		}
 		if err := r.wait(pollEvery); err != nil {
 			return err
