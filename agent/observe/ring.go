@@ -115,10 +115,14 @@ func (r *ring) drain(handle func([]byte)) (n int, more bool) {
 	return n, more
 }
 
-// wait blocks until the kernel's next wakeup or until timeout passes.
+// wait blocks until the kernel's next wakeup or until timeout passes. A
+// signal ends epoll_wait early (EINTR): the wait goes on for what is left
+// of timeout, not for a new one, or signals every few milliseconds would
+// keep it from ever returning.
 func (r *ring) wait(timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
 	for {
-		_, err := unix.EpollWait(r.epfd, r.events[:], int(timeout.Milliseconds()))
+		_, err := unix.EpollWait(r.epfd, r.events[:], int(max(time.Until(deadline), 0).Milliseconds()))
 		if errors.Is(err, unix.EINTR) {
 			continue
 		}

@@ -3,12 +3,15 @@ package observe
 import (
 	"encoding/binary"
 	"math/rand/v2"
+	"os"
+	"runtime"
 	"testing"
 	"time"
 
 	"github.com/axon-dev/axon/test/netns"
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
+	"golang.org/x/sys/unix"
 )
 
 // ringWriter is a kernel ring buffer and a program that copies
@@ -186,5 +189,51 @@ func TestRingDrainReturnsWhileWritten(t *testing.T) {
 	}
 	if got != total {
 		t.Fatalf("drained %d records, want %d", got, total)
+	}
+}
+
+// TestRingWaitTimesOutUnderSignals: signals to the waiting thread, each of
+// which ends its epoll_wait with EINTR, do not put off wait's return past
+// its timeout (Run looks at ctx only between waits).
+func TestRingWaitTimesOutUnderSignals(t *testing.T) {
+	w := newRingWriter(t, 4096)
+	r, err := openRing(w.rb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	tid := make(chan int, 1)
+	done := make(chan time.Duration, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		tid <- unix.Gettid()
+		start := time.Now()
+		if err := r.wait(200 * time.Millisecond); err != nil {
+			t.Error(err)
+		}
+		done <- time.Since(start)
+	}()
+	id := <-tid
+	signal := time.NewTicker(20 * time.Millisecond)
+	defer signal.Stop()
+	giveUp := time.After(3 * time.Second)
+	for {
+		select {
+		case d := <-done:
+			if d > time.Second {
+				t.Errorf("wait(200ms) returned after %v under signals", d)
+			}
+			return
+		case <-signal.C:
+			// SIGURG: the Go runtime's own preemption signal, harmless.
+			if err := unix.Tgkill(os.Getpid(), id, unix.SIGURG); err != nil {
+				t.Fatal(err)
+			}
+		case <-giveUp:
+			t.Errorf("wait(200ms) had not returned after 3s of a signal every 20ms")
+			<-done // without signals it returns 200ms later
+			return
+		}
 	}
 }
