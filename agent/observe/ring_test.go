@@ -61,6 +61,18 @@ func newRingWriter(t *testing.T, size uint32) *ringWriter {
 	return &ringWriter{rb: rb, src: src, prog: prog}
 }
 
+// openTestRing is a ringWriter of size bytes and the reader's ring on it,
+// closed when t ends.
+func openTestRing(t *testing.T, size uint32) (*ringWriter, *ring) {
+	w := newRingWriter(t, size)
+	r, err := openRing(w.rb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return w, r
+}
+
 // write makes the kernel write a record of size bytes (1-64) whose first
 // 8 bytes are seq and the rest a pattern of seq.
 func (w *ringWriter) write(t *testing.T, seq uint64, size int) {
@@ -85,12 +97,7 @@ func (w *ringWriter) write(t *testing.T, seq uint64, size int) {
 // end), with the reader's position released in batches and the ring
 // drained at random points.
 func TestRingDrain(t *testing.T) {
-	w := newRingWriter(t, 4096)
-	r, err := openRing(w.rb)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	w, r := openTestRing(t, 4096)
 	rng := rand.New(rand.NewPCG(1, 2))
 	type rec struct {
 		seq  uint64
@@ -138,12 +145,7 @@ func TestRingDrain(t *testing.T) {
 // TestRingWaitTimesOut: with nothing written, wait returns after its
 // timeout (the reader's poll), not at once and not never.
 func TestRingWaitTimesOut(t *testing.T) {
-	w := newRingWriter(t, 4096)
-	r, err := openRing(w.rb)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	_, r := openTestRing(t, 4096)
 	start := time.Now()
 	if err := r.wait(50 * time.Millisecond); err != nil {
 		t.Fatal(err)
@@ -160,12 +162,7 @@ func TestRingWaitTimesOut(t *testing.T) {
 // and in order.
 func TestRingDrainReturnsWhileWritten(t *testing.T) {
 	const ringSize, size = 1 << 20, 64
-	w := newRingWriter(t, ringSize)
-	r, err := openRing(w.rb)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	w, r := openTestRing(t, ringSize)
 	perRing := ringSize / (size + ringHdrSize)
 	total := uint64(3 * perRing)
 	written, got := uint64(1), uint64(0)
@@ -196,12 +193,7 @@ func TestRingDrainReturnsWhileWritten(t *testing.T) {
 // which ends its epoll_wait with EINTR, do not put off wait's return past
 // its timeout (Run looks at ctx only between waits).
 func TestRingWaitTimesOutUnderSignals(t *testing.T) {
-	w := newRingWriter(t, 4096)
-	r, err := openRing(w.rb)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	_, r := openTestRing(t, 4096)
 	tid := make(chan int, 1)
 	done := make(chan time.Duration, 1)
 	go func() {

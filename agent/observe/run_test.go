@@ -41,12 +41,7 @@ func (s *writingSink) Loss(reason string, n int) {
 // agent's shutdown waits for it).
 func TestRunReturnsWhileWritten(t *testing.T) {
 	const ringSize = 1 << 20
-	w := newRingWriter(t, ringSize)
-	r, err := openRing(w.rb)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	w, r := openTestRing(t, ringSize)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	perRing := ringSize / (64 + ringHdrSize)
