@@ -280,3 +280,52 @@ func TestOlderAgentFlipWhileAttached(t *testing.T) {
 		t.Fatalf("GET /api/x: %v, want the older agent's allow", o)
 	}
 }
+
+// TestWithoutPathHash: a node whose agent ran with path_hash restarts with
+// it switched off (--path-hash=false). The first Apply writes a generation
+// without path_lens entries, so the programs decide by paths; the second
+// also clears the other generation's, and path_hash is then empty.
+// Requests are decided as the table says throughout.
+func TestWithoutPathHash(t *testing.T) {
+	dir := pinTestDir(t)
+	d1, err := Open(WithPinDir(dir), WithoutClientReset())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := d1.Apply(hashCaseTable()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, m := range []*ebpf.Map{d1.objs.PathLens, d1.objs.PathHash} {
+		if countGen(t, m, 0, 0)+countGen(t, m, 0, 1) == 0 {
+			t.Fatal("the hashed agent wrote no path_lens or path_hash entries: the test tests nothing")
+		}
+	}
+	d1.Close()
+
+	d2, err := Open(WithPinDir(dir), WithoutClientReset(), WithoutPathHash())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d2.Close()
+	registerReply(d2)
+	for apply := 1; apply <= 2; apply++ {
+		if err := d2.Apply(hashCaseTable()); err != nil {
+			t.Fatal(err)
+		}
+		if n := countGen(t, d2.objs.PathLens, 0, d2.active); n != 0 {
+			t.Errorf("apply %d: %d path_lens entries in the active generation, want none", apply, n)
+		}
+		for _, c := range []struct{ req, want string }{{"GET /ok", "pass"}, {"GET /api/x", "pass"}, {"GET /api/admin/x", "reset"}, {"GET /no", "reset"}} {
+			f := newFlow(t, d2.Ingress(), client, server)
+			if got := map[outcome]string{passed: "pass", reset: "reset"}[f.send(c.req+" HTTP/1.1\r\nHost: x\r\n\r\n")]; got != c.want {
+				t.Errorf("apply %d: %s: %s, want %s", apply, c.req, got, c.want)
+			}
+		}
+	}
+	var k, v []byte
+	if it := d2.objs.PathHash.Iterate(); it.Next(&k, &v) {
+		t.Errorf("path_hash still holds entries after both generations were written without it: %x", k)
+	}
+}

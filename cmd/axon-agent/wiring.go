@@ -2,7 +2,6 @@ package main
 
 import (
 	"io"
-	"log/slog"
 
 	"github.com/axon-dev/axon/agent"
 	"github.com/axon-dev/axon/agent/datapath"
@@ -15,7 +14,12 @@ type datapathCloser interface {
 }
 
 // openDatapath loads the BPF objects, reusing maps pinned under pinDir;
-// eventRate is deny/audit_deny events per second and CPU.
-func openDatapath(pinDir string, maxFlows, eventRate uint32, log *slog.Logger) (datapathCloser, error) {
-	return agent.OpenDatapath(pinDir, maxFlows, datapath.WithEventRate(eventRate))
+// eventRate is deny/audit_deny events per second and CPU; pathHash false
+// writes no path_hash entries.
+func openDatapath(pinDir string, maxFlows, eventRate uint32, pathHash bool) (datapathCloser, error) {
+	opts := []datapath.Option{datapath.WithEventRate(eventRate)}
+	if !pathHash {
+		opts = append(opts, datapath.WithoutPathHash())
+	}
+	return agent.OpenDatapath(pinDir, maxFlows, opts...)
 }
