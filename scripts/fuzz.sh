@@ -12,6 +12,7 @@ targets=(
 	"./agent/datapath FuzzCanonicalPath"    # canonical path: Go vs Rego vs the kernel's parser
 	"./policy/source FuzzLoadFS"            # the policy-folder loader, then the compiler
 	"./policy/compiler FuzzRegoModule"      # the Rego front end of the compiler vs OPA
+	"./agent/observe FuzzPairEvents"        # the observer's decoding, pairing and counting of a hostile pod's messages
 )
 cd "$(dirname "$0")/.."
 for t in "${targets[@]}"; do

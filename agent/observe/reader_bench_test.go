@@ -6,24 +6,11 @@ import (
 	"time"
 )
 
-// rawEvent encodes a data event as the kernel writes it (struct
-// axs_event, little endian): conn 7, 10.0.0.2:8080 <- 10.0.0.1:40000.
+// rawEvent encodes a data event as the kernel writes it: conn 7,
+// 10.0.0.2:8080 <- 10.0.0.1:40000.
 func rawEvent(dir uint8, seq uint32, ts uint64, data string) []byte {
-	b := make([]byte, headerSize+len(data))
-	le := binary.LittleEndian
-	b[0], b[1], b[2] = evData, dir, afInet
-	le.PutUint16(b[4:], 8080)
-	le.PutUint16(b[6:], 40000)
-	le.PutUint32(b[8:], 0xF0000010)
-	le.PutUint32(b[16:], seq)
-	le.PutUint32(b[20:], uint32(len(data)))
-	le.PutUint32(b[24:], uint32(len(data)))
-	le.PutUint64(b[32:], ts)
-	le.PutUint64(b[40:], 7)
-	copy(b[48:], []byte{10, 0, 0, 2})
-	copy(b[64:], []byte{10, 0, 0, 1})
-	copy(b[headerSize:], data)
-	return b
+	return encodeEvent(Event{Type: evData, Dir: dir, Netns: 0xF0000010, LPort: 8080, RPort: 40000,
+		Seq: seq, Total: uint32(len(data)), TS: ts, Conn: 7, Data: []byte(data)})
 }
 
 // BenchmarkReader is the agent's user-space cost per served request: two
