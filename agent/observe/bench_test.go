@@ -2,11 +2,12 @@ package observe
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"net"
 	"net/netip"
 	"runtime"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -84,9 +85,11 @@ func tcpPair(tb testing.TB) [2]int {
 	return fds
 }
 
-func median(d []time.Duration) time.Duration {
-	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
-	return d[len(d)/2]
+// median is the median of v (v is left as it was).
+func median[T cmp.Ordered](v []T) T {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return s[len(s)/2]
 }
 
 // BenchmarkUnmonitoredSyscall is the cost a process that is NOT monitored
@@ -301,18 +304,11 @@ func BenchmarkServerThroughput(b *testing.B) {
 	b.Logf("attached, not monitored: %v", hookOnly)
 	b.Logf("attached, monitored: %v", on)
 	b.ReportMetric(pairedRatio(hookOnly, off), "ratio-unmonitored")
-	b.ReportMetric(medianOf(off), "rps-detached")
-	b.ReportMetric(medianOf(on), "rps-attached")
+	b.ReportMetric(median(off), "rps-detached")
+	b.ReportMetric(median(on), "rps-attached")
 	b.ReportMetric(pairedRatio(on, off), "ratio")
 	b.ReportMetric(float64(readerCPU.Nanoseconds())/served, "reader-ns/request")
 	b.ReportMetric(float64(kernelNs)/statServed, "kernel-ns/request")
-}
-
-// medianOf is the median of v.
-func medianOf(v []float64) float64 {
-	s := append([]float64(nil), v...)
-	sort.Float64s(s)
-	return s[len(s)/2]
 }
 
 // pairedRatio is the median over rounds of a[i]/b[i].
@@ -321,7 +317,7 @@ func pairedRatio(a, b []float64) float64 {
 	for i := range a {
 		r[i] = a[i] / b[i]
 	}
-	return medianOf(r)
+	return median(r)
 }
 
 // runTime is the run time the observer's programs have spent so far (BPF

@@ -120,13 +120,14 @@ func TestRingDrain(t *testing.T) {
 	waiting := 0 // bytes the ring holds
 	for seq := uint64(1); seq <= 5000; seq++ {
 		size := 8 + rng.IntN(57)
-		if need := (size + 8 + 7) &^ 7; waiting+need > 4096 || rng.IntN(20) == 0 {
+		need := (size + 8 + 7) &^ 7 // header and data, rounded to 8 bytes
+		if waiting+need > 4096 || rng.IntN(20) == 0 {
 			r.drain(check)
 			waiting = 0
 		}
 		w.write(t, seq, size)
 		want = append(want, rec{seq, size})
-		waiting += (size + 8 + 7) &^ 7
+		waiting += need
 	}
 	r.drain(check)
 	if len(got) != len(want) {

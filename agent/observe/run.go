@@ -37,11 +37,12 @@ func readRing(ctx context.Context, r *ring, pairer *Pairer) error {
 	}
 	lastExpire := time.Now()
 	for ctx.Err() == nil {
-		pairer.Tick(time.Now())
+		now := time.Now()
+		pairer.Tick(now)
 		_, more := r.drain(handle)
-		if time.Since(lastExpire) > time.Minute {
+		if now.Sub(lastExpire) > time.Minute {
 			pairer.Expire(connIdle)
-			lastExpire = time.Now()
+			lastExpire = now
 		}
 		if more {
 			continue
