@@ -85,6 +85,14 @@ func hashCaseTable() *table.Table {
 	return t
 }
 
+// hashCaseOutcome sends request line req ("GET /ok") with a Host header on
+// a new flow through d's ingress program: "pass" or "reset".
+func hashCaseOutcome(t *testing.T, d *Datapath, req string) string {
+	t.Helper()
+	f := newFlow(t, d.Ingress(), client, server)
+	return map[outcome]string{passed: "pass", reset: "reset"}[f.send(req+" HTTP/1.1\r\nHost: x\r\n\r\n")]
+}
+
 // TestPathHashDecidesWithoutTrie: requests to a table whose tries are all
 // in path_hash are decided by path_hash alone (the paths entries of the
 // generation removed), and those of a table without path_lens entries (an
@@ -98,9 +106,7 @@ func TestPathHashDecidesWithoutTrie(t *testing.T) {
 	check := func(what string, want func(i int) string) {
 		t.Helper()
 		for i, c := range cases {
-			f := newFlow(t, d.Ingress(), client, server)
-			got := map[outcome]string{passed: "pass", reset: "reset"}[f.send(c.req+" HTTP/1.1\r\nHost: x\r\n\r\n")]
-			if got != want(i) {
+			if got := hashCaseOutcome(t, d, c.req); got != want(i) {
 				t.Errorf("%s: %s: %s, want %s", what, c.req, got, want(i))
 			}
 		}
@@ -318,8 +324,7 @@ func TestWithoutPathHash(t *testing.T) {
 			t.Errorf("apply %d: %d path_lens entries in the active generation, want none", apply, n)
 		}
 		for _, c := range []struct{ req, want string }{{"GET /ok", "pass"}, {"GET /api/x", "pass"}, {"GET /api/admin/x", "reset"}, {"GET /no", "reset"}} {
-			f := newFlow(t, d2.Ingress(), client, server)
-			if got := map[outcome]string{passed: "pass", reset: "reset"}[f.send(c.req+" HTTP/1.1\r\nHost: x\r\n\r\n")]; got != c.want {
+			if got := hashCaseOutcome(t, d2, c.req); got != c.want {
 				t.Errorf("apply %d: %s: %s, want %s", apply, c.req, got, c.want)
 			}
 		}
