@@ -17,19 +17,29 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// captureRequest and captureResponse are what the exchange loop sends: a
-// small browser-like request and a small response, each in one syscall.
-const (
-	captureRequest  = "GET /api/orders/17 HTTP/1.1\r\nHost: orders:8080\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n"
-	captureResponse = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\nDate: Tue, 01 Dec 2026 19:00:00 GMT\r\n\r\nok\n"
-)
+// captureRequest is what the exchange loop's client sends: a small
+// browser-like request in one syscall.
+const captureRequest = "GET /api/orders/17 HTTP/1.1\r\nHost: orders:8080\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n"
+
+// captureResponse is the exchange loop's response, head and a body of
+// size bytes, in one syscall.
+func captureResponse(size int) string {
+	return "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: " + strconv.Itoa(size) +
+		"\r\nDate: Tue, 01 Dec 2026 19:00:00 GMT\r\n\r\n" + strings.Repeat("x", size)
+}
 
 // exchangeLoop runs n request/response exchanges over a loopback TCP
 // connection from one thread (client write, server read, server write,
 // client read: four socket syscalls that each move a whole HTTP message)
-// and prints the thread CPU time per exchange in ns.
+// and prints the thread CPU time per exchange in ns. arg is "n,body": the
+// count and the response body's size.
 func exchangeLoop(arg string) error {
-	n, err := strconv.Atoi(arg)
+	count, size, _ := strings.Cut(arg, ",")
+	n, err := strconv.Atoi(count)
+	if err != nil {
+		return err
+	}
+	body, err := strconv.Atoi(size)
 	if err != nil {
 		return err
 	}
@@ -57,7 +67,7 @@ func exchangeLoop(arg string) error {
 		return int(f.Fd())
 	}
 	cfd, sfd := fd(c), fd(s)
-	req, resp := []byte(captureRequest), []byte(captureResponse)
+	req, resp := []byte(captureRequest), []byte(captureResponse(body))
 	buf := make([]byte, 4096)
 	var ts unix.Timespec
 	round := func() error {
@@ -115,13 +125,20 @@ func observing(b *testing.B, h *netns.Host) (*Programs, uint32) {
 	return p, where[h.Addr]
 }
 
+// captureBodies are the response bodies BenchmarkCapture measures: a tiny
+// one, and one that makes the response about 2 KB, the most a data event
+// carries (AXS_CAPTURE): the capture's cost grows with the bytes it copies.
+var captureBodies = []int{3, 1900}
+
 // BenchmarkCapture is what the observer costs a monitored process per HTTP
 // message it moves: a process in a monitored pod exchanges requests and
 // responses with itself over TCP, one whole message per syscall, with the
-// observer detached and attached, rounds alternating. Reported: the
-// process's CPU time per exchange (4 messages) detached and attached, and
-// the programs' own run time per message from BPF run-time stats. The
-// ring buffer is drained by the agent's reader and pairer meanwhile.
+// observer detached and attached, rounds alternating, for each of
+// captureBodies. Reported: the process's CPU time per exchange (4
+// messages) detached and attached, the programs' own run time per message
+// from BPF run-time stats (an average over the exchange's 4 messages), and
+// what each byte more of the 2 KB response costs them. The ring buffer is
+// drained by the agent's reader and pairer meanwhile.
 func BenchmarkCapture(b *testing.B) {
 	netns.RequireRoot(b)
 	_, srv := netns.Pair(b, "10.88.10.0/24", "client", "10.88.10.1", "server", "10.88.10.2")
@@ -134,8 +151,8 @@ func BenchmarkCapture(b *testing.B) {
 	}
 	defer stats.Close()
 	const per = 20000
-	exchange := func() time.Duration {
-		o, err := helper(ctx, srv, "exchange", strconv.Itoa(per)).Output()
+	exchange := func(body int) time.Duration {
+		o, err := helper(ctx, srv, "exchange", fmt.Sprintf("%d,%d", per, body)).Output()
 		if err != nil {
 			b.Fatalf("exchange: %v", err)
 		}
@@ -145,26 +162,39 @@ func BenchmarkCapture(b *testing.B) {
 		}
 		return time.Duration(v)
 	}
-	var off, on []time.Duration
-	var kernel time.Duration
+	off := make([][]time.Duration, len(captureBodies))
+	on := make([][]time.Duration, len(captureBodies))
+	kernel := make([]time.Duration, len(captureBodies))
 	b.ResetTimer()
 	for range b.N {
 		for range 7 {
-			p.Detach()
-			off = append(off, exchange())
-			if err := p.Attach(); err != nil {
-				b.Fatal(err)
+			for i, body := range captureBodies {
+				p.Detach()
+				off[i] = append(off[i], exchange(body))
+				if err := p.Attach(); err != nil {
+					b.Fatal(err)
+				}
+				before := p.runTime(b)
+				on[i] = append(on[i], exchange(body))
+				kernel[i] += time.Duration(p.runTime(b) - before)
 			}
-			before := p.runTime(b)
-			on = append(on, exchange())
-			kernel += time.Duration(p.runTime(b) - before)
 		}
 	}
 	p.Detach()
-	mOff, mOn := median(off), median(on)
-	b.ReportMetric(float64(mOff.Nanoseconds()), "ns/exchange-detached")
-	b.ReportMetric(float64(mOn.Nanoseconds()), "ns/exchange-attached")
-	b.ReportMetric(float64(mOn)/float64(mOff), "ratio")
-	// Each exchange is 4 messages; warm-up rounds ran too.
-	b.ReportMetric(float64(kernel.Nanoseconds())/float64(len(on)*(per+1000)*4), "kernel-ns/message")
+	perExchange := make([]float64, len(captureBodies))
+	for i, body := range captureBodies {
+		unit := ""
+		if i > 0 {
+			unit = "-" + strconv.Itoa(len(captureResponse(body))) + "B-response"
+		}
+		mOff, mOn := median(off[i]), median(on[i])
+		b.ReportMetric(float64(mOff.Nanoseconds()), "ns/exchange-detached"+unit)
+		b.ReportMetric(float64(mOn.Nanoseconds()), "ns/exchange-attached"+unit)
+		b.ReportMetric(float64(mOn)/float64(mOff), "ratio"+unit)
+		// Warm-up exchanges ran too.
+		perExchange[i] = float64(kernel[i].Nanoseconds()) / float64(len(on[i])*(per+1000))
+		b.ReportMetric(perExchange[i]/4, "kernel-ns/message"+unit)
+	}
+	extra := len(captureResponse(captureBodies[1])) - len(captureResponse(captureBodies[0]))
+	b.ReportMetric((perExchange[1]-perExchange[0])/float64(extra), "kernel-ns/captured-byte")
 }
