@@ -311,11 +311,12 @@ func BenchmarkServerThroughput(b *testing.B) {
 	b.ReportMetric(float64(kernelNs)/statServed, "kernel-ns/request")
 }
 
-// pairedRatio is the median over rounds of a[i]/b[i].
-func pairedRatio(a, b []float64) float64 {
+// pairedRatio is the median over rounds of a[i]/b[i]: rounds next to each
+// other in time share the VM's speed, which drifts between rounds.
+func pairedRatio[T ~int64 | ~float64](a, b []T) float64 {
 	r := make([]float64, len(a))
 	for i := range a {
-		r[i] = a[i] / b[i]
+		r[i] = float64(a[i]) / float64(b[i])
 	}
 	return median(r)
 }

@@ -135,9 +135,11 @@ var captureBodies = []int{3, 1900}
 // responses with itself over TCP, one whole message per syscall, with the
 // observer detached and attached, rounds alternating, for each of
 // captureBodies. Reported: the process's CPU time per exchange (4
-// messages) detached and attached, the programs' own run time per message
-// from BPF run-time stats (an average over the exchange's 4 messages), and
-// what each byte more of the 2 KB response costs them. The ring buffer is
+// messages) detached and attached (medians, and the median of the rounds'
+// paired ratios); then, in rounds of their own with BPF run-time stats
+// (their clock reads would burden the timed rounds), the programs' own run
+// time per message (an average over the exchange's 4 messages) and what
+// each byte more of the 2 KB response costs them. The ring buffer is
 // drained by the agent's reader and pairer meanwhile.
 func BenchmarkCapture(b *testing.B) {
 	netns.RequireRoot(b)
@@ -145,11 +147,6 @@ func BenchmarkCapture(b *testing.B) {
 	p, _ := observing(b, srv)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	stats, err := ebpf.EnableStats(unix.BPF_STATS_RUN_TIME)
-	if err != nil {
-		b.Fatalf("enabling BPF run-time stats: %v", err)
-	}
-	defer stats.Close()
 	const per = 20000
 	exchange := func(body int) time.Duration {
 		o, err := helper(ctx, srv, "exchange", fmt.Sprintf("%d,%d", per, body)).Output()
@@ -162,37 +159,48 @@ func BenchmarkCapture(b *testing.B) {
 		}
 		return time.Duration(v)
 	}
+	attach := func() {
+		if err := p.Attach(); err != nil {
+			b.Fatal(err)
+		}
+	}
 	off := make([][]time.Duration, len(captureBodies))
 	on := make([][]time.Duration, len(captureBodies))
-	kernel := make([]time.Duration, len(captureBodies))
 	b.ResetTimer()
 	for range b.N {
 		for range 7 {
 			for i, body := range captureBodies {
 				p.Detach()
 				off[i] = append(off[i], exchange(body))
-				if err := p.Attach(); err != nil {
-					b.Fatal(err)
-				}
-				before := p.runTime(b)
+				attach()
 				on[i] = append(on[i], exchange(body))
-				kernel[i] += time.Duration(p.runTime(b) - before)
 			}
 		}
 	}
-	p.Detach()
+	stats, err := ebpf.EnableStats(unix.BPF_STATS_RUN_TIME)
+	if err != nil {
+		b.Fatalf("enabling BPF run-time stats: %v", err)
+	}
+	const statRounds = 3
 	perExchange := make([]float64, len(captureBodies))
+	for range statRounds {
+		for i, body := range captureBodies {
+			before := p.runTime(b)
+			exchange(body)
+			// Warm-up exchanges ran too.
+			perExchange[i] += float64(p.runTime(b)-before) / (statRounds * (per + 1000))
+		}
+	}
+	stats.Close()
+	p.Detach()
 	for i, body := range captureBodies {
 		unit := ""
 		if i > 0 {
 			unit = "-" + strconv.Itoa(len(captureResponse(body))) + "B-response"
 		}
-		mOff, mOn := median(off[i]), median(on[i])
-		b.ReportMetric(float64(mOff.Nanoseconds()), "ns/exchange-detached"+unit)
-		b.ReportMetric(float64(mOn.Nanoseconds()), "ns/exchange-attached"+unit)
-		b.ReportMetric(float64(mOn)/float64(mOff), "ratio"+unit)
-		// Warm-up exchanges ran too.
-		perExchange[i] = float64(kernel[i].Nanoseconds()) / float64(len(on[i])*(per+1000))
+		b.ReportMetric(float64(median(off[i]).Nanoseconds()), "ns/exchange-detached"+unit)
+		b.ReportMetric(float64(median(on[i]).Nanoseconds()), "ns/exchange-attached"+unit)
+		b.ReportMetric(pairedRatio(on[i], off[i]), "ratio"+unit)
 		b.ReportMetric(perExchange[i]/4, "kernel-ns/message"+unit)
 	}
 	extra := len(captureResponse(captureBodies[1])) - len(captureResponse(captureBodies[0]))
