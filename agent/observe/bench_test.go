@@ -1,15 +1,10 @@
 package observe
 
 import (
-	"bufio"
 	"cmp"
-	"context"
 	"net"
-	"net/netip"
 	"runtime"
 	"slices"
-	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -195,120 +190,6 @@ func BenchmarkUnmonitoredSyscall(b *testing.B) {
 			b.ReportMetric(float64(median(l.ns[i+1]))/float64(base), "ratio-"+l.name+"-"+st.name)
 		}
 	}
-}
-
-// throughputRounds is how many rounds of each state BenchmarkServerThroughput
-// runs: single rounds on the shared VM differ by 5-10 %.
-const throughputRounds = 15
-
-// BenchmarkServerThroughput is the requests/s a real Go net/http server in
-// a monitored pod answers to a keep-alive load (8 connections, rounds of
-// 1 s) with the observer attached vs. detached, alternating in the same
-// run, and attached with the server not monitored (the hooks' cost alone).
-// Reported: the median rps of each state and the ratios (goal >= 0.95):
-// the median over rounds of a round's attached rps over its detached rps,
-// so that a drift of the machine's speed between rounds cancels out.
-func BenchmarkServerThroughput(b *testing.B) {
-	netns.RequireRoot(b)
-	cli, srv := netns.Pair(b, "10.88.9.0/24", "client", "10.88.9.1", "server", "10.88.9.2")
-	addr := netip.AddrPortFrom(srv.Addr, 8080).String()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	server := helper(ctx, srv, "server", addr)
-	out, err := server.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := server.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer func() { cancel(); server.Wait() }()
-	sc := bufio.NewScanner(out)
-	if !sc.Scan() || sc.Text() != "listening" {
-		b.Fatal("server did not start")
-	}
-	p, inum := observing(b, srv)
-	load := func() float64 {
-		o, err := helper(ctx, cli, "load", "http://"+addr).Output()
-		if err != nil {
-			b.Fatalf("load: %v", err)
-		}
-		v, err := strconv.ParseFloat(strings.TrimSpace(string(o)), 64)
-		if err != nil {
-			b.Fatal(err)
-		}
-		return v
-	}
-	var off, on, hookOnly []float64
-	var readerCPU time.Duration // this process: the ring-buffer reader and pairer
-	var kernelNs uint64         // the programs' run time in the monitored rounds
-	var served float64
-	monitored := map[uint32]bool{inum: true}
-	states := []func(){
-		func() { // detached
-			p.Detach()
-			off = append(off, load())
-		},
-		func() { // attached, the server's namespace not monitored: the hooks' cost alone
-			if err := p.SetNetns(nil); err != nil {
-				b.Fatal(err)
-			}
-			if err := p.Attach(); err != nil {
-				b.Fatal(err)
-			}
-			hookOnly = append(hookOnly, load())
-		},
-		func() { // attached and monitored
-			if err := p.SetNetns(monitored); err != nil {
-				b.Fatal(err)
-			}
-			if err := p.Attach(); err != nil {
-				b.Fatal(err)
-			}
-			before := processCPU(b)
-			on = append(on, load())
-			time.Sleep(300 * time.Millisecond) // the reader drains (it polls every 200 ms)
-			readerCPU += processCPU(b) - before
-			served += on[len(on)-1]
-		},
-	}
-	b.ResetTimer()
-	for range b.N {
-		for r := range throughputRounds {
-			// Every other round runs the states in reverse order, so a
-			// drift of the machine's speed during a round favours none.
-			for i := range states {
-				if r%2 == 1 {
-					i = len(states) - 1 - i
-				}
-				states[i]()
-			}
-		}
-	}
-	// The programs' run time, from BPF run-time stats in rounds of their
-	// own: the stats take two clock reads per program run, a cost the
-	// rounds above must not carry (a node does not enable them).
-	stats, err := ebpf.EnableStats(unix.BPF_STATS_RUN_TIME)
-	if err != nil {
-		b.Fatalf("enabling BPF run-time stats: %v", err)
-	}
-	var statServed float64
-	for range 2 {
-		kBefore := p.runTime(b)
-		statServed += load()
-		kernelNs += p.runTime(b) - kBefore
-	}
-	stats.Close()
-	p.Detach()
-	b.Logf("requests/s per round, detached: %v", off)
-	b.Logf("attached, not monitored: %v", hookOnly)
-	b.Logf("attached, monitored: %v", on)
-	b.ReportMetric(pairedRatio(hookOnly, off), "ratio-unmonitored")
-	b.ReportMetric(median(off), "rps-detached")
-	b.ReportMetric(median(on), "rps-attached")
-	b.ReportMetric(pairedRatio(on, off), "ratio")
-	b.ReportMetric(float64(readerCPU.Nanoseconds())/served, "reader-ns/request")
-	b.ReportMetric(float64(kernelNs)/statServed, "kernel-ns/request")
 }
 
 // pairedRatio is the median over rounds of a[i]/b[i]: rounds next to each
