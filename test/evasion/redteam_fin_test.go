@@ -29,6 +29,10 @@ func newFinTopo(t *testing.T, n int) *topo {
 //   - fin-in-hole: a byte after the line in a segment the server discards
 //     (a bad checksum), then a bare FIN where that byte was: the server's
 //     next byte, which the datapath already counts as parsed.
+//   - rst-then-fin: as fin-in-hole, with a RST at the datapath's next byte
+//     before the FIN. The datapath forgets the flow; the server, whose
+//     next byte is one earlier, answers the RST with a challenge ACK and
+//     keeps the connection. A FIN without a flow passed untouched.
 //
 // In each case the server reads "GET /api/admin/<tok>" and then end of
 // stream: Python's http.server serves it as an HTTP/0.9 request (Go fails
@@ -57,6 +61,16 @@ func TestRedteamFINOutsideNextByte(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 			end := f.ISN + 1 + uint32(len(line))
 			must(t, f.Send(Segment{Seq: end, Ack: f.SrvISN + 1, Flags: ACK | PSH, Payload: []byte("x"), BadChecksum: true}))
+			time.Sleep(20 * time.Millisecond)
+			must(t, f.Send(Segment{Seq: end, Ack: f.SrvISN + 1, Flags: ACK | FIN}))
+		},
+		"rst-then-fin": func(t *testing.T, f *Flow, line []byte) {
+			must(t, f.Data(f.ISN+1, line))
+			time.Sleep(100 * time.Millisecond)
+			end := f.ISN + 1 + uint32(len(line))
+			must(t, f.Send(Segment{Seq: end, Ack: f.SrvISN + 1, Flags: ACK | PSH, Payload: []byte("x"), BadChecksum: true}))
+			time.Sleep(20 * time.Millisecond)
+			must(t, f.Send(Segment{Seq: end + 1, Ack: f.SrvISN + 1, Flags: ACK | RST}))
 			time.Sleep(20 * time.Millisecond)
 			must(t, f.Send(Segment{Seq: end, Ack: f.SrvISN + 1, Flags: ACK | FIN}))
 		},
