@@ -384,8 +384,15 @@ static __always_inline int ax_stream(struct __sk_buff *skb, struct ax_pkt *p, st
 	}
 	if (p->plen == 0) {
 		__u8 st = f->state;
-		if (!(fl & AX_TCP_FIN) || st == AX_ST_PASS || st == AX_ST_TUNNEL)
+		if (!(fl & AX_TCP_FIN) || st == AX_ST_TUNNEL)
 			return TC_ACT_OK;
+		if (st == AX_ST_PASS) {
+			/* As for data (ax_stream_claimed): where a stream Audit
+			 * gave up on stands is unknown. */
+			if (ax_enforced(s))
+				return ax_refuse(skb, p, s, f, AX_REASON_NO_FLOW, redirect_flags);
+			return TC_ACT_OK;
+		}
 		return ax_fin_at(skb, p, s, f, p->seq, redirect_flags);
 	}
 	/* One CPU at a time parses a flow: two copies of the same bytes

@@ -703,6 +703,13 @@ func TestAuditFlowsUnderEnforce(t *testing.T) {
 	if o, _ := runSegment(t, d.Ingress(), segment{src: f.src, dst: f.dst, seq: f.seq, ack: f.ack, flags: tcpPSH, payload: []byte("x")}); o != passed {
 		t.Fatalf("no-ACK byte on an audit endpoint: %v, want passed", o) // parsing stops
 	}
+	g := newFlow(t, d.Ingress(), world, legacy)
+	if o, _ := runSegment(t, d.Ingress(), segment{src: g.src, dst: g.dst, seq: g.seq, ack: g.ack, flags: tcpPSH, payload: []byte("x")}); o != passed {
+		t.Fatalf("no-ACK byte on an audit endpoint: %v, want passed", o)
+	}
+	if o := g.send("GET /nope"); o != passed {
+		t.Fatalf("an open request line on a stream Audit gave up on: %v, want passed", o)
+	}
 	enforced := compileFS(t, map[string]string{"ns.yaml": fixtureNamespaces, "pods.yaml": fixturePods,
 		"legacy.yaml": strings.Replace(fixtureLegacy, "mode: Audit", "mode: Enforce", 1)})
 	if err := d.Apply(enforced); err != nil {
@@ -710,6 +717,10 @@ func TestAuditFlowsUnderEnforce(t *testing.T) {
 	}
 	if o := f.send("GET /nope HTTP/1.1\r\n\r\n"); o != reset {
 		t.Fatalf("the same connection under Enforce: %v, want reset", o)
+	}
+	// A FIN would end the line the server holds (class 20).
+	if o, _ := runSegment(t, d.Ingress(), segment{src: g.src, dst: g.dst, seq: g.seq, ack: g.ack, flags: tcpACK | tcpFIN}); o != reset {
+		t.Fatalf("FIN on a stream Audit gave up on, under Enforce: %v, want reset", o)
 	}
 }
 
