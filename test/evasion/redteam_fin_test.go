@@ -33,6 +33,10 @@ func newFinTopo(t *testing.T, n int) *topo {
 //     before the FIN. The datapath forgets the flow; the server, whose
 //     next byte is one earlier, answers the RST with a challenge ACK and
 //     keeps the connection. A FIN without a flow passed untouched.
+//   - deny-reset-then-fin: as fin-in-hole, then the rest of the request
+//     line: the datapath denies /api/admin/<tok>x and turns the segment
+//     into a RST at its next byte, which the server, one byte behind,
+//     refuses. A FIN on a flow in state reset passed untouched.
 //
 // In each case the server reads "GET /api/admin/<tok>" and then end of
 // stream: Python's http.server serves it as an HTTP/0.9 request (Go fails
@@ -71,6 +75,16 @@ func TestRedteamFINOutsideNextByte(t *testing.T) {
 			must(t, f.Send(Segment{Seq: end, Ack: f.SrvISN + 1, Flags: ACK | PSH, Payload: []byte("x"), BadChecksum: true}))
 			time.Sleep(20 * time.Millisecond)
 			must(t, f.Send(Segment{Seq: end + 1, Ack: f.SrvISN + 1, Flags: ACK | RST}))
+			time.Sleep(20 * time.Millisecond)
+			must(t, f.Send(Segment{Seq: end, Ack: f.SrvISN + 1, Flags: ACK | FIN}))
+		},
+		"deny-reset-then-fin": func(t *testing.T, f *Flow, line []byte) {
+			must(t, f.Data(f.ISN+1, line))
+			time.Sleep(100 * time.Millisecond)
+			end := f.ISN + 1 + uint32(len(line))
+			must(t, f.Send(Segment{Seq: end, Ack: f.SrvISN + 1, Flags: ACK | PSH, Payload: []byte("x"), BadChecksum: true}))
+			time.Sleep(20 * time.Millisecond)
+			must(t, f.Data(end+1, []byte(" HTTP/1.1\r\nHost: srv\r\n\r\n")))
 			time.Sleep(20 * time.Millisecond)
 			must(t, f.Send(Segment{Seq: end, Ack: f.SrvISN + 1, Flags: ACK | FIN}))
 		},
