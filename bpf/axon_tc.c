@@ -233,6 +233,35 @@ static __always_inline struct ax_flow *ax_flow_of(struct __sk_buff *skb, struct 
 	return f;
 }
 
+/* ax_fin_at handles a FIN at stream position pos on a flow that is parsed.
+ * The server's stack takes a FIN at its next byte wherever that is (one it
+ * receives ahead waits until the bytes before it come), as the end of the
+ * stream, which may end a request line the datapath never decided (class
+ * 20). So a FIN passes only where it ends what the datapath saw: at its next
+ * byte (refused inside a request line), as a copy of the FIN the flow took,
+ * or before the server's acknowledgement (the server holds data there and
+ * discards it). Anywhere else, ahead or in place of bytes not acknowledged,
+ * it is dropped: a client sends it again after the bytes before it. */
+static __always_inline int ax_fin_at(struct __sk_buff *skb, struct ax_pkt *p, struct ax_scratch *s,
+				     struct ax_flow *f, __u32 pos, __u64 redirect_flags)
+{
+	__u8 state = f->state;
+	if (pos == f->next_seq && state != AX_ST_RESET && state != AX_ST_CLOSED) {
+		if (ax_line_open(f))
+			return ax_refuse(skb, p, s, f, AX_REASON_MALFORMED, redirect_flags);
+		f->state = AX_ST_CLOSED;
+		f->next_seq = pos + 1;
+		return TC_ACT_OK;
+	}
+	if (state == AX_ST_CLOSED && pos + 1 == f->next_seq)
+		return TC_ACT_OK;
+	if ((__s32)(pos - f->srv_ack) < 0)
+		return TC_ACT_OK;
+	if ((__s32)(pos - f->next_seq) > 0)
+		return ax_discard(s, f, AX_REASON_OUT_OF_ORDER);
+	return ax_discard(s, f, AX_REASON_UNVERIFIED);
+}
+
 /* ax_stream_claimed checks a data segment of a flow this CPU has claimed
  * against the stream and parses its new bytes. */
 static __always_inline int ax_stream_claimed(struct __sk_buff *skb, struct ax_pkt *p,
@@ -279,8 +308,13 @@ static __always_inline int ax_stream_claimed(struct __sk_buff *skb, struct ax_pk
 						 redirect_flags);
 			return ax_drop(AX_REASON_UNVERIFIED);
 		}
-		if (skip >= p->plen)
-			return TC_ACT_OK; /* the server has these bytes and discards them */
+		if (skip >= p->plen) {
+			/* The server has these bytes and discards them, not a
+			 * FIN after them. */
+			if (p->tcp_flags & AX_TCP_FIN)
+				return ax_fin_at(skb, p, s, f, data_seq + p->plen, redirect_flags);
+			return TC_ACT_OK;
+		}
 	}
 	if (state == AX_ST_CLOSED)
 		return ax_discard(s, f, AX_REASON_OUT_OF_ORDER); /* data after FIN */
@@ -333,8 +367,10 @@ static __always_inline int ax_stream(struct __sk_buff *skb, struct ax_pkt *p, st
 		return ax_refuse(skb, p, s, f, AX_REASON_URGENT, redirect_flags);
 	}
 	if (!f) {
+		/* A FIN may end a stream the server holds: without a flow,
+		 * where it falls is unknown. */
 		if (!p->plen)
-			return TC_ACT_OK;
+			return (fl & AX_TCP_FIN) ? ax_discard(s, 0, AX_REASON_NO_FLOW) : TC_ACT_OK;
 		/* Never picked up mid-stream: the bytes before are unknown.
 		 * Audit-only: counted once, then the connection passes. */
 		if (!ax_enforced(s)) {
@@ -347,13 +383,17 @@ static __always_inline int ax_stream(struct __sk_buff *skb, struct ax_pkt *p, st
 		return ax_refuse(skb, p, s, 0, AX_REASON_NO_FLOW, redirect_flags);
 	}
 	if (p->plen == 0) {
-		if ((fl & AX_TCP_FIN) && p->seq == f->next_seq && f->state != AX_ST_RESET) {
-			if (ax_line_open(f))
-				return ax_refuse(skb, p, s, f, AX_REASON_MALFORMED, redirect_flags);
-			f->state = AX_ST_CLOSED;
-			f->next_seq = p->seq + 1;
+		__u8 st = f->state;
+		if (!(fl & AX_TCP_FIN) || st == AX_ST_TUNNEL)
+			return TC_ACT_OK;
+		if (st == AX_ST_PASS) {
+			/* As for data (ax_stream_claimed): where a stream Audit
+			 * gave up on stands is unknown. */
+			if (ax_enforced(s))
+				return ax_refuse(skb, p, s, f, AX_REASON_NO_FLOW, redirect_flags);
+			return TC_ACT_OK;
 		}
-		return TC_ACT_OK;
+		return ax_fin_at(skb, p, s, f, p->seq, redirect_flags);
 	}
 	/* One CPU at a time parses a flow: two copies of the same bytes
 	 * parsed at once from the same state could leave the flow in the

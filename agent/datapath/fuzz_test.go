@@ -74,6 +74,12 @@ func FuzzRequestSegments(f *testing.F) {
 		{"GET", "/batch;x", 20, 2, 0},
 		{"CONNECT", "orders:443", 21, 0, 0},
 		{"CONNECT", "orders:443", 22, 0, 2},
+		{"CONNECT", "http://host:80/public/x", 23, 4, 0},
+		{"CONNECT", "HTTPS://host/public/x", 24, 4, 0},
+		{"CONNECT", "/public/x", 25, 4, 0},
+		{"CONNECT", "hxx/public/x", 26, 4, 0},
+		{"CONNECT", "http://h/" + strings.Repeat("a", 5000), 27, 4, 0},
+		{"CONNEC", "http://host:80/public/x", 28, 4, 0},
 	} {
 		f.Add(s.method, s.target, s.seed, s.src, s.dst)
 	}

@@ -632,6 +632,62 @@ func TestRedTeamFindings(t *testing.T) {
 			t.Fatalf("a whole request and FIN: %v, want passed", o)
 		}
 	})
+	// The server's stack takes a FIN at its own next byte, wherever that
+	// is: one it receives ahead waits for the bytes before it.
+	t.Run("a FIN away from the next byte", func(t *testing.T) {
+		fin := func(f *flow, seq uint32, payload string) outcome {
+			o, _ := runSegment(t, d.Ingress(), segment{src: f.src, dst: f.dst, seq: seq, ack: f.ack, flags: tcpACK | tcpFIN, payload: []byte(payload)})
+			return o
+		}
+		const line = "GET /api/v1/admin"
+		f := newFlow(t, d.Ingress(), web4, orders4)
+		if o := fin(f, f.seq+uint32(len(line)), ""); o != dropped {
+			t.Fatalf("FIN ahead of the next byte: %v, want dropped", o)
+		}
+		if o := f.send(line); o != passed {
+			t.Fatal(o)
+		}
+		if o := fin(f, f.seq, ""); o != reset {
+			t.Fatalf("the same FIN at the next byte: %v, want reset", o)
+		}
+		g := newFlow(t, d.Ingress(), web4, orders4)
+		if o := g.send(line); o != passed {
+			t.Fatal(o)
+		}
+		g.serverACK(g.seq)
+		if o := fin(g, g.seq-1, line[len(line)-1:]); o != reset {
+			t.Fatalf("an acknowledged byte sent again with FIN after an open line: %v, want reset", o)
+		}
+		h := newFlow(t, d.Ingress(), web4, orders4)
+		if o := h.send(line); o != passed {
+			t.Fatal(o)
+		}
+		h.serverACK(h.seq)
+		if o := h.send("x"); o != passed { // the server may have dropped it
+			t.Fatal(o)
+		}
+		if o := fin(h, h.seq-1, ""); o != dropped {
+			t.Fatalf("FIN in place of a byte not acknowledged: %v, want dropped", o)
+		}
+		if o := fin(h, h.seq-2, ""); o != passed {
+			t.Fatalf("FIN where the server holds data: %v, want passed (it discards it)", o)
+		}
+		runSegment(t, d.Ingress(), segment{src: h.src, dst: h.dst, seq: h.seq, ack: h.ack, flags: tcpACK | tcpRST})
+		if o := fin(h, h.seq-1, ""); o != dropped {
+			t.Fatalf("FIN after the flow was forgotten at a RST: %v, want dropped", o)
+		}
+		k := newFlow(t, d.Ingress(), web4, orders4)
+		if o := fin(k, k.seq, okReq); o != passed {
+			t.Fatal(o)
+		}
+		k.serverACK(k.seq + uint32(len(okReq))) // the request, not the FIN
+		if o := fin(k, k.seq, okReq); o != passed {
+			t.Fatalf("a request and FIN sent again: %v, want passed", o)
+		}
+		if o := fin(k, k.seq+uint32(len(okReq)), ""); o != passed {
+			t.Fatalf("the FIN sent again alone: %v, want passed", o)
+		}
+	})
 }
 
 // TestAuditFlowsUnderEnforce: a stream Audit gave up parsing is not let
@@ -647,6 +703,13 @@ func TestAuditFlowsUnderEnforce(t *testing.T) {
 	if o, _ := runSegment(t, d.Ingress(), segment{src: f.src, dst: f.dst, seq: f.seq, ack: f.ack, flags: tcpPSH, payload: []byte("x")}); o != passed {
 		t.Fatalf("no-ACK byte on an audit endpoint: %v, want passed", o) // parsing stops
 	}
+	g := newFlow(t, d.Ingress(), world, legacy)
+	if o, _ := runSegment(t, d.Ingress(), segment{src: g.src, dst: g.dst, seq: g.seq, ack: g.ack, flags: tcpPSH, payload: []byte("x")}); o != passed {
+		t.Fatalf("no-ACK byte on an audit endpoint: %v, want passed", o)
+	}
+	if o := g.send("GET /nope"); o != passed {
+		t.Fatalf("an open request line on a stream Audit gave up on: %v, want passed", o)
+	}
 	enforced := compileFS(t, map[string]string{"ns.yaml": fixtureNamespaces, "pods.yaml": fixturePods,
 		"legacy.yaml": strings.Replace(fixtureLegacy, "mode: Audit", "mode: Enforce", 1)})
 	if err := d.Apply(enforced); err != nil {
@@ -654,6 +717,10 @@ func TestAuditFlowsUnderEnforce(t *testing.T) {
 	}
 	if o := f.send("GET /nope HTTP/1.1\r\n\r\n"); o != reset {
 		t.Fatalf("the same connection under Enforce: %v, want reset", o)
+	}
+	// A FIN would end the line the server holds (class 20).
+	if o, _ := runSegment(t, d.Ingress(), segment{src: g.src, dst: g.dst, seq: g.seq, ack: g.ack, flags: tcpACK | tcpFIN}); o != reset {
+		t.Fatalf("FIN on a stream Audit gave up on, under Enforce: %v, want reset", o)
 	}
 }
 

@@ -67,6 +67,7 @@ enum { AX_C_DIG, AX_C_EXT, AX_C_CR, AX_C_BWS };
 #define AX_S_HTTP     0x2f2f3a70747468ULL   /* "http://" */
 #define AX_S_UPGRADE  0x65646172677075ULL   /* "upgrade" */
 #define AX_S_WEBSOCKE 0x656b636f73626577ULL /* "websocke" */
+#define AX_S_CONNECT  0x5443454e4e4f43ULL   /* "CONNECT" */
 
 static __always_inline __u8 ax_chr(__u64 s, __u32 i)
 {
@@ -214,6 +215,16 @@ static __always_inline void ax_path_end(struct ax_flow *f)
 		f->flags |= AX_RF_NONCANON;
 }
 
+/* ax_is_connect says whether the request's method is CONNECT. */
+static __always_inline int ax_is_connect(struct ax_flow *f)
+{
+	if (f->method_len != 7)
+		return 0;
+	__u64 m;
+	__builtin_memcpy(&m, f->method, 8);
+	return (m & 0x00ffffffffffffffULL) == AX_S_CONNECT;
+}
+
 /* ax_target_byte takes one byte of the request target. Every path byte goes
  * through the one ax_path_byte call at the end (the verifier sees its
  * branches once per parser step, not once per caller). */
@@ -226,6 +237,14 @@ static __always_inline void ax_target_byte(struct ax_flow *f, __u8 c)
 	switch (f->tgt) {
 	case AX_T_FIRST:
 		if (c == 'h' || c == 'H') {
+			/* Go reads a CONNECT target that does not start with
+			 * '/' as an authority: "CONNECT http://h/p" has the
+			 * path "//h/p". No absolute form for CONNECT. */
+			if (ax_is_connect(f)) {
+				f->flags |= AX_RF_NONCANON;
+				f->tgt = AX_T_QUERY;
+				return;
+			}
 			f->tgt = AX_T_ABS;
 			f->abs_pos = 1;
 			return;

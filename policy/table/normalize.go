@@ -29,10 +29,19 @@ const MaxMethod = int(shared.SharedAxBoundAX_BOUND_METHOD_LIMIT)
 // NormalizeRequest checks a request's method, then reduces its target with
 // NormalizePath. The datapath reads the method first: a method that is not
 // an RFC 9110 token or is longer than MaxMethod bytes is not_http, whatever
-// the target.
+// the target. A CONNECT request with an absolute-form target is
+// non_canonical_path (docs/semantics.md).
 func NormalizeRequest(method, target string) (path string, reason string) {
 	if !httppath.IsToken(method) || len(method) > MaxMethod {
 		return "", ReasonNotHTTP
+	}
+	// Go's net/http reads a CONNECT target that does not start with '/'
+	// as an authority: "CONNECT http://h/p" has the path "//h/p", not /p.
+	// CONNECT has no absolute form.
+	if method == "CONNECT" {
+		if _, ok := cutScheme(target); ok {
+			return target, ReasonNonCanonicalPath
+		}
 	}
 	return NormalizePath(target)
 }

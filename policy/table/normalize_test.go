@@ -97,3 +97,24 @@ func TestNormalizeRequestMethod(t *testing.T) {
 		t.Errorf("G@T /a/../b: %q, want not_http", reason)
 	}
 }
+
+// TestNormalizeRequestConnect: Go's net/http reads a CONNECT target that
+// does not start with '/' as an authority ("CONNECT http://h/p" has the
+// path "//h/p"): for CONNECT the absolute form is not reduced.
+func TestNormalizeRequestConnect(t *testing.T) {
+	for _, c := range []struct {
+		method, target, path, reason string
+	}{
+		{"CONNECT", "http://api/admin/x", "http://api/admin/x", ReasonNonCanonicalPath},
+		{"CONNECT", "HTTPS://h:443/p", "HTTPS://h:443/p", ReasonNonCanonicalPath},
+		{"CONNECT", "h:443", "h:443", ReasonNonCanonicalPath},
+		{"CONNECT", "/api/v1/x", "/api/v1/x", ""},
+		{"connect", "http://h/p", "/p", ""}, // another method (tokens are case-sensitive)
+		{"GET", "http://h/p", "/p", ""},
+	} {
+		path, reason := NormalizeRequest(c.method, c.target)
+		if path != c.path || reason != c.reason {
+			t.Errorf("NormalizeRequest(%q, %q) = %q, %q; want %q, %q", c.method, c.target, path, reason, c.path, c.reason)
+		}
+	}
+}

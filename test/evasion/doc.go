@@ -29,7 +29,8 @@
 //	TestRedteam*                                            red-team findings, each failing while its bypass
 //	                                                        exists (redteam_test.go); TestRedteamHeld*: attempts
 //	                                                        the normalizer held (redteam_held_test.go);
-//	                                                        on 10.90.<n>.0/24 and fd90:<n>::/64
+//	                                                        on 10.90.<n>.0/24 and fd90:<n>::/64 (later rounds:
+//	                                                        redteam_fin_test.go on 10.94.<n>.0/24, fd94:<n>::/64)
 //	TestHarnessAllowDeny                                    the harness itself
 //
 // A denied request counts as having reached a server when the server's own
