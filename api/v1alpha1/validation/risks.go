@@ -12,7 +12,7 @@ import (
 
 // risks adds warnings about valid policies that probably do not do what
 // their author meant: an Enforce allow-list without an Allow rule, an exact
-// path that a prefix makes irrelevant. They are warnings, not errors: each
+// path that a prefix makes irrelevant, a Deny of GET that leaves HEAD. They are warnings, not errors: each
 // can be deliberate. A glob that no canonical path can match is an error,
 // not a warning: pathMatch rejects it (TestEveryValidGlobCanMatch).
 func (v *validator) risks(s *v1alpha1.L7NetworkPolicySpec, p *field.Path) {
@@ -27,6 +27,25 @@ func (v *validator) risks(s *v1alpha1.L7NetworkPolicySpec, p *field.Path) {
 		v.warn(p.Child("rules"), "Enforce policy with defaultAction Deny and no Allow rule: every request to the selected pods' ports is denied")
 	}
 	v.shadowedExacts(s.Rules, p.Child("rules"))
+	v.getWithoutHead(s.Rules, p.Child("rules"))
+}
+
+// getWithoutHead warns about a Deny rule that lists GET but not HEAD.
+// Methods are exact tokens, but most servers answer HEAD by running the
+// GET handler (Go's ServeMux since Go 1.22, Flask, Express, nginx for
+// static files): a request the author meant to deny still runs as HEAD.
+func (v *validator) getWithoutHead(rules []v1alpha1.Rule, p *field.Path) {
+	for i, r := range rules {
+		if actionOf(r.Action) != v1alpha1.ActionDeny {
+			continue
+		}
+		for j, h := range r.HTTP {
+			if slices.Contains(h.Methods, "GET") && !slices.Contains(h.Methods, "HEAD") {
+				v.warn(p.Index(i).Child("http").Index(j).Child("methods"),
+					"denies GET but not HEAD: most servers run the GET handler for HEAD (Go's ServeMux, Flask, Express); add HEAD to deny both")
+			}
+		}
+	}
 }
 
 func actionOf(a v1alpha1.RuleAction) v1alpha1.RuleAction {

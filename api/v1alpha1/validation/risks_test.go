@@ -36,7 +36,14 @@ func TestRiskWarnings(t *testing.T) {
 		}},
 		{name: "a prefix for fewer methods does not shadow", mutate: func(p *v1alpha1.L7NetworkPolicy) {
 			p.Spec.Rules = append(p.Spec.Rules, v1alpha1.Rule{Action: v1alpha1.ActionDeny,
-				HTTP: []v1alpha1.HTTPRule{{Methods: []string{"GET"}, Paths: []v1alpha1.PathMatch{{Prefix: "/"}}}}})
+				HTTP: []v1alpha1.HTTPRule{{Methods: []string{"HEAD"}, Paths: []v1alpha1.PathMatch{{Prefix: "/"}}}}})
+		}},
+		{name: "a deny of GET without HEAD", mutate: func(p *v1alpha1.L7NetworkPolicy) {
+			p.Spec.Rules = append(p.Spec.Rules, v1alpha1.Rule{Action: v1alpha1.ActionDeny,
+				HTTP: []v1alpha1.HTTPRule{{Paths: []v1alpha1.PathMatch{{Prefix: "/admin"}}}, {Methods: []string{"GET"}, Paths: []v1alpha1.PathMatch{{Prefix: "/internal"}}}}})
+		}, warn: "spec.rules[1].http[1].methods: denies GET but not HEAD"},
+		{name: "an allow of GET without HEAD is fine", mutate: func(p *v1alpha1.L7NetworkPolicy) {
+			rule0(p).HTTP[0].Methods = []string{"GET"}
 		}},
 		{name: "a prefix for some sources does not shadow another rule", mutate: func(p *v1alpha1.L7NetworkPolicy) {
 			p.Spec.Rules = append(p.Spec.Rules, v1alpha1.Rule{Action: v1alpha1.ActionDeny, From: rule0(p).From[:1],
