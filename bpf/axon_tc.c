@@ -437,7 +437,11 @@ static __always_inline int ax_to_server(struct __sk_buff *skb, __u64 redirect_fl
 	struct ax_endpoint *ep = ax_endpoint_of(skb, gen, p.daddr, p.dport, p.v6);
 	if (!ep)
 		return TC_ACT_OK;
-	if (ax_spoofed(skb, p.saddr)) {
+	/* A link-local source is the identity of the pod whose interface
+	 * it came in through (ax_decide): from another interface, whose it
+	 * is cannot be told. */
+	if (ax_spoofed(skb, p.saddr) ||
+	    (ax_link_local(p.saddr) && skb->ingress_ifindex != 0 && !ax_source_pod(skb))) {
 		ax_count_reason(AX_REASON_SPOOFED);
 		return (ep->flags & AX_EP_ENFORCE) ? TC_ACT_SHOT : TC_ACT_OK;
 	}

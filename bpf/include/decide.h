@@ -9,6 +9,7 @@
 #include "axon_shared.h"
 #include "flow_state.h"
 #include "policy_maps.h"
+#include "endpoint.h"
 #include "telemetry.h"
 
 static __always_inline void ax_shl1(__u64 *lo, __u64 *hi)
@@ -283,6 +284,14 @@ __attribute__((noinline)) int ax_decide(struct __sk_buff *skb)
 	__builtin_memset(ak, 0, sizeof(*ak));
 	ak->gen = gen;
 	__builtin_memcpy(ak->addr, s->key.saddr, 16);
+	if (ax_link_local(ak->addr)) {
+		/* A pod's link-local address is none of its pod IPs: the pod
+		 * is the one whose interface the packet came in through
+		 * (ax_to_server refuses one from anywhere else). */
+		const struct ax_iface *ifc = ax_source_pod(skb);
+		if (ifc)
+			__builtin_memcpy(ak->addr, ax_pod_addr(ifc, 1), 16);
+	}
 	__u32 *id = bpf_map_lookup_elem(&pod_ips, ak);
 	if (id) {
 		identity = *id;
@@ -291,7 +300,7 @@ __attribute__((noinline)) int ax_decide(struct __sk_buff *skb)
 		__builtin_memset(ck, 0, sizeof(*ck));
 		ck->prefixlen = AX_CIDR_KEY_FIXED_BITS + 128;
 		ck->gen = gen;
-		__builtin_memcpy(ck->addr, s->key.saddr, 16);
+		__builtin_memcpy(ck->addr, ak->addr, 16);
 		id = bpf_map_lookup_elem(&cidrs, ck);
 		if (id)
 			identity = *id;

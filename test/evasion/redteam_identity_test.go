@@ -2,7 +2,11 @@ package evasion
 
 import (
 	"fmt"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/axon-dev/axon/test/netns"
 )
 
 // newRev19Topo is newTopo on the address range of this round of the red
@@ -27,6 +31,10 @@ func newRev19Topo(t *testing.T, n int) *topo {
 // Policy: defaultAction Allow; Deny from podSelector app=cli on
 // /internal. The cli pod's GET /internal/<tok> is reset over IPv4 and its
 // IPv6 pod IP; to the server's link-local address it is served.
+//
+// A link-local source that comes in through no known pod's interface (a
+// pod the agent has not recorded yet, a host on the segment) cannot be
+// given an identity: it is refused, not taken for an external address.
 func TestRedteamLinkLocalSourceIdentity(t *testing.T) {
 	t.Parallel()
 	tp := newRev19Topo(t, 1)
@@ -54,9 +62,12 @@ spec:
     - paths:
       - prefix: /internal
 `, goPort, nginxPort))
+	// A pod the cluster objects do not name (yet): no veth record.
+	stranger := tp.net.AddHost("new", "10.95.1.40")
 	srvs := tp.servers("go", "nginx")
 	tp.startAgent()
 	ll := linkLocal(t, tp)
+	waitLinkLocal(t, tp, stranger)
 	forServers(t, srvs, func(t *testing.T, s server) {
 		port := itoa(s.Port())
 		for _, base := range []string{
@@ -77,5 +88,24 @@ spec:
 		tok := token("llsrc")
 		got := curl(t, tp.cli, "http://["+ll+"%25eth0]:"+port+"/internal/"+tok, "-g")
 		expectNever(t, s, tok, "GET /internal/... from the cli pod (link-local source) to "+ll+" (curl: "+got+")")
+		unk := token("llunknown")
+		got = curl(t, stranger, "http://["+ll+"%25eth0]:"+port+"/internal/"+unk, "-g")
+		expectNever(t, s, unk, "GET /internal/... from an unrecorded pod's link-local address (curl: "+got+")")
 	})
+}
+
+// waitLinkLocal waits until h's link-local address is usable (DAD done).
+func waitLinkLocal(t *testing.T, tp *topo, h *netns.Host) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		out := tp.run(h, "ip", "-6", "-o", "addr", "show", "dev", h.Iface, "scope", "link")
+		if strings.Contains(out, "inet6 fe80:") && !strings.Contains(out, "tentative") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no usable link-local address in %s: %q", h.NS, out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
