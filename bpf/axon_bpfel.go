@@ -126,7 +126,8 @@ type AxonAxFlow struct {
 	}
 	SrvFin    uint8
 	Busy      uint8
-	PadF      [6]uint8
+	TunAudit  uint8
+	PadF      [5]uint8
 	LastNs    uint64
 	Remaining uint64
 	Value     uint64

@@ -207,6 +207,9 @@ static __always_inline int ax_parse_payload(struct __sk_buff *skb, struct ax_pkt
 			f->next_seq++;
 		} else if (ax_websocket_pending(f)) {
 			f->state = AX_ST_UPGRADE;
+			/* On an Audit-only endpoint the upgrade passes whatever
+			 * Enforce would say of it. */
+			f->tun_audit = !ax_enforced(s);
 		}
 		return TC_ACT_OK;
 	}
@@ -269,9 +272,10 @@ static __always_inline int ax_stream_claimed(struct __sk_buff *skb, struct ax_pk
 					     __u64 redirect_flags)
 {
 	__u8 state = f->state;
-	if (state == AX_ST_PASS && ax_enforced(s)) {
-		/* Audit gave up on this stream; the endpoint is enforced now,
-		 * and where the stream stands is unknown. */
+	if ((state == AX_ST_PASS || (state == AX_ST_TUNNEL && f->tun_audit)) && ax_enforced(s)) {
+		/* Audit gave up on this stream, or let a tunnel open that no
+		 * enforced policy allowed; the endpoint is enforced now, and
+		 * where the stream stands is unknown. */
 		return ax_refuse(skb, p, s, f, AX_REASON_NO_FLOW, redirect_flags);
 	}
 	if (state == AX_ST_PASS || state == AX_ST_TUNNEL) {

@@ -67,7 +67,8 @@ struct ax_flow {
 	struct bpf_spin_lock lock; /* guards busy */
 	__u8 srv_fin;		   /* the server sent FIN */
 	__u8 busy;		   /* a CPU is parsing a segment of this flow */
-	__u8 pad_f[6];
+	__u8 tun_audit;		   /* the upgrade was answered while nothing was enforced */
+	__u8 pad_f[5];
 	__u64 last_ns;	 /* last SYN-ACK or client data (the agent expires idle flows) */
 	__u64 remaining; /* body or chunk bytes still to skip */
 	__u64 value;	 /* number being parsed */
