@@ -1,0 +1,55 @@
+package evasion
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// TestRedteamAuditDecidedRequestHeldAcrossEnforce: the datapath decides a
+// request at the space after its target, before the server holds it whole.
+// On an Audit-only endpoint a request Enforce would deny is counted there
+// (audit_deny) and the rest of it passes. The attacker sends the request
+// line during Audit and holds the header section back until the endpoint
+// is enforced: the server reads the whole request, and runs it, under the
+// enforced policy, which denies it (class 22 for one request instead of a
+// stream).
+//
+// Bytes (one connection, ordinary socket): during Audit
+// "GET /api/admin/<tok> HTTP/1.1\r\n"; after the switch to Enforce
+// "Host: srv\r\n\r\n".
+func TestRedteamAuditDecidedRequestHeldAcrossEnforce(t *testing.T) {
+	t.Parallel()
+	tp := newRev19Topo(t, 3)
+	tp.policy("Audit", "")
+	srvs := tp.servers("go", "nginx", "python")
+	a := tp.startAgent()
+	waitGeneration(t, a, 1, 5*time.Second)
+	toks := map[string]string{}
+	conns := map[string]func(string) (string, error){}
+	for _, s := range srvs {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		c, err := tp.cli.DialContext(ctx, "tcp", tp.srvAddr(s.Port()))
+		cancel()
+		must(t, err)
+		t.Cleanup(func() { c.Close() })
+		tok := token("held")
+		_, err = c.Write([]byte("GET /api/admin/" + tok + " HTTP/1.1\r\n"))
+		must(t, err)
+		toks[s.Name()] = tok
+		conns[s.Name()] = func(rest string) (string, error) {
+			if _, err := c.Write([]byte(rest)); err != nil {
+				return "", err
+			}
+			return readAll(c, 500*time.Millisecond)
+		}
+	}
+	time.Sleep(100 * time.Millisecond)
+	tp.policy("Enforce", "")
+	waitGeneration(t, a, 2, 10*time.Second)
+	forServers(t, srvs, func(t *testing.T, s server) {
+		resp, err := conns[s.Name()]("Host: srv\r\n\r\n")
+		tok := toks[s.Name()]
+		expectNeverRun(t, s, tok, "GET /api/admin/"+tok+" whose line was sent during Audit and its headers after the switch to Enforce ("+firstLine(resp, err)+")")
+	})
+}
