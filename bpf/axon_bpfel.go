@@ -127,7 +127,8 @@ type AxonAxFlow struct {
 	SrvFin    uint8
 	Busy      uint8
 	TunAudit  uint8
-	PadF      [5]uint8
+	ReqUnenf  uint8
+	PadF      [4]uint8
 	LastNs    uint64
 	Remaining uint64
 	Value     uint64

@@ -284,6 +284,12 @@ static __always_inline int ax_stream_claimed(struct __sk_buff *skb, struct ax_pk
 	}
 	if (state == AX_ST_RESET)
 		return ax_drop(AX_REASON_FLOW_RESET);
+	if (f->req_unenf && (state == AX_ST_LINE || state == AX_ST_HDR) && ax_enforced(s)) {
+		/* A request decided while nothing was enforced (Audit let it
+		 * through) is not whole yet: the server would run it under
+		 * the enforced policy, which never decided it. */
+		return ax_refuse(skb, p, s, f, AX_REASON_NO_FLOW, redirect_flags);
+	}
 	/* A client acknowledges only server bytes that came through here: a
 	 * higher ACK belongs to another connection of the server's (another
 	 * SYN cookie's), whose stream may start elsewhere. */

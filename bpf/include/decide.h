@@ -244,6 +244,7 @@ __attribute__((noinline)) int ax_decide(struct __sk_buff *skb)
 		return AX_VERDICT_DENY;
 	if (f->nreq < 255)
 		f->nreq++;
+	f->req_unenf = !(s->ep.flags & AX_EP_ENFORCE);
 	__u32 zero = 0;
 	struct ax_glob_acc *acc = bpf_map_lookup_elem(&glob_acc, &zero);
 	if (!acc)

@@ -68,7 +68,8 @@ struct ax_flow {
 	__u8 srv_fin;		   /* the server sent FIN */
 	__u8 busy;		   /* a CPU is parsing a segment of this flow */
 	__u8 tun_audit;		   /* the upgrade was answered while nothing was enforced */
-	__u8 pad_f[5];
+	__u8 req_unenf;		   /* the current request was decided while nothing was enforced */
+	__u8 pad_f[4];
 	__u64 last_ns;	 /* last SYN-ACK or client data (the agent expires idle flows) */
 	__u64 remaining; /* body or chunk bytes still to skip */
 	__u64 value;	 /* number being parsed */
@@ -203,6 +204,7 @@ static __always_inline void ax_req_reset(struct ax_flow *f)
 	f->remaining = 0;
 	f->value = 0;
 	f->cl = 0;
+	f->req_unenf = 0;
 }
 
 /* ax_copy_zero_tail copies the first n bytes of src into dst and zeroes the
