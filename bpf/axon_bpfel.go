@@ -128,7 +128,8 @@ type AxonAxFlow struct {
 	Busy      uint8
 	TunAudit  uint8
 	ReqUnenf  uint8
-	PadF      [4]uint8
+	Redecide  uint8
+	PadF      [3]uint8
 	LastNs    uint64
 	Remaining uint64
 	Value     uint64

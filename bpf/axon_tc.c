@@ -193,6 +193,10 @@ static __always_inline int ax_parse_payload(struct __sk_buff *skb, struct ax_pkt
 		bpf_skb_pull_data(skb, end);
 	s->pos = p->poff + skip;
 	s->end = end;
+	/* A request decided in an earlier segment and not yet whole. */
+	__u8 st = f->state;
+	if (st == AX_ST_HDR || (st == AX_ST_LINE && f->sub >= AX_R_SP2 && f->sub <= AX_R_CR))
+		f->redecide = AX_RD_LATER;
 
 	int r = AX_P_MORE;
 	for (int chunk = 0; chunk < AX_PARSE_CHUNKS && r == AX_P_MORE; chunk++)

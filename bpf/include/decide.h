@@ -242,7 +242,11 @@ __attribute__((noinline)) int ax_decide(struct __sk_buff *skb)
 	struct ax_flow *f = bpf_map_lookup_elem(&flows, &s->key);
 	if (!f)
 		return AX_VERDICT_DENY;
-	if (f->nreq < 255)
+	/* Decided again where its header section ends (AX_RD_NOW): the same
+	 * request, counted once, and accounted again only if now denied. */
+	__u8 again = f->redecide == AX_RD_NOW;
+	f->redecide = AX_RD_NONE;
+	if (!again && f->nreq < 255)
 		f->nreq++;
 	f->req_unenf = !(s->ep.flags & AX_EP_ENFORCE);
 	__u32 zero = 0;
@@ -259,7 +263,8 @@ __attribute__((noinline)) int ax_decide(struct __sk_buff *skb)
 		    (f->flags & AX_RF_TOOLONG) ? AX_REASON_MALFORMED : AX_REASON_NON_CANONICAL;
 		s->verdict =
 		    (s->ep.flags & AX_EP_ENFORCE) ? AX_VERDICT_DENY : AX_VERDICT_AUDIT_DENY;
-		ax_account(skb, s, f, 1);
+		if (!again || s->verdict == AX_VERDICT_DENY)
+			ax_account(skb, s, f, 1);
 		return s->verdict;
 	}
 
@@ -377,7 +382,8 @@ __attribute__((noinline)) int ax_decide(struct __sk_buff *skb)
 	}
 	s->verdict = v;
 	s->rule = rule;
-	ax_account(skb, s, f, 1);
+	if (!again || v == AX_VERDICT_DENY)
+		ax_account(skb, s, f, 1);
 	return s->verdict;
 }
 

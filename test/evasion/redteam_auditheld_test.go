@@ -2,6 +2,7 @@ package evasion
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 )
@@ -74,21 +75,24 @@ func TestRedteamDecidedRequestHeldAcrossPolicyChange(t *testing.T) {
 	waitGeneration(t, a, 1, 5*time.Second)
 	toks := map[string]string{}
 	conns := map[string]func(string) (string, error){}
+	// The same for a path the change leaves allowed: it is served.
 	for _, s := range srvs {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		c, err := tp.cli.DialContext(ctx, "tcp", tp.srvAddr(s.Port()))
-		cancel()
-		must(t, err)
-		t.Cleanup(func() { c.Close() })
-		tok := token("held")
-		_, err = c.Write([]byte("GET /api/v1/held/" + tok + " HTTP/1.1\r\n"))
-		must(t, err)
-		toks[s.Name()] = tok
-		conns[s.Name()] = func(rest string) (string, error) {
-			if _, err := c.Write([]byte(rest)); err != nil {
-				return "", err
+		for _, p := range []string{"held", "still"} {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			c, err := tp.cli.DialContext(ctx, "tcp", tp.srvAddr(s.Port()))
+			cancel()
+			must(t, err)
+			t.Cleanup(func() { c.Close() })
+			tok := token(p)
+			_, err = c.Write([]byte("GET /api/v1/" + p + "/" + tok + " HTTP/1.1\r\n"))
+			must(t, err)
+			toks[s.Name()+p] = tok
+			conns[s.Name()+p] = func(rest string) (string, error) {
+				if _, err := c.Write([]byte(rest)); err != nil {
+					return "", err
+				}
+				return readAll(c, 500*time.Millisecond)
 			}
-			return readAll(c, 500*time.Millisecond)
 		}
 	}
 	time.Sleep(100 * time.Millisecond)
@@ -103,8 +107,13 @@ func TestRedteamDecidedRequestHeldAcrossPolicyChange(t *testing.T) {
 		if got := curl(t, tp.cli, "http://"+tp.srvAddr(s.Port())+"/api/v1/held/"+ctl); got != "reset" {
 			t.Errorf("a new request for the newly denied path: got %s, want reset", got)
 		}
-		resp, err := conns[s.Name()]("Host: srv\r\n\r\n")
-		tok := toks[s.Name()]
+		resp, err := conns[s.Name()+"held"]("Host: srv\r\n\r\n")
+		tok := toks[s.Name()+"held"]
 		expectNeverRun(t, s, tok, "GET /api/v1/held/"+tok+" whose line was sent before the Deny and its headers after ("+firstLine(resp, err)+")")
+		resp, err = conns[s.Name()+"still"]("Host: srv\r\n\r\n")
+		if !strings.HasPrefix(resp, "HTTP/1.1 200") {
+			t.Errorf("a held request the change leaves allowed: got %q (%v), want 200", firstLine(resp, err), err)
+		}
+		expectArrived(t, s, toks[s.Name()+"still"], "a held request the change leaves allowed")
 	})
 }
