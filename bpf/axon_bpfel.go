@@ -126,7 +126,10 @@ type AxonAxFlow struct {
 	}
 	SrvFin    uint8
 	Busy      uint8
-	PadF      [6]uint8
+	TunAudit  uint8
+	ReqUnenf  uint8
+	Redecide  uint8
+	PadF      [3]uint8
 	LastNs    uint64
 	Remaining uint64
 	Value     uint64

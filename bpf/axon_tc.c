@@ -193,6 +193,10 @@ static __always_inline int ax_parse_payload(struct __sk_buff *skb, struct ax_pkt
 		bpf_skb_pull_data(skb, end);
 	s->pos = p->poff + skip;
 	s->end = end;
+	/* A request decided in an earlier segment and not yet whole. */
+	__u8 st = f->state;
+	if (st == AX_ST_HDR || (st == AX_ST_LINE && f->sub >= AX_R_SP2 && f->sub <= AX_R_CR))
+		f->redecide = AX_RD_LATER;
 
 	int r = AX_P_MORE;
 	for (int chunk = 0; chunk < AX_PARSE_CHUNKS && r == AX_P_MORE; chunk++)
@@ -207,6 +211,9 @@ static __always_inline int ax_parse_payload(struct __sk_buff *skb, struct ax_pkt
 			f->next_seq++;
 		} else if (ax_websocket_pending(f)) {
 			f->state = AX_ST_UPGRADE;
+			/* On an Audit-only endpoint the upgrade passes whatever
+			 * Enforce would say of it. */
+			f->tun_audit = !ax_enforced(s);
 		}
 		return TC_ACT_OK;
 	}
@@ -269,9 +276,10 @@ static __always_inline int ax_stream_claimed(struct __sk_buff *skb, struct ax_pk
 					     __u64 redirect_flags)
 {
 	__u8 state = f->state;
-	if (state == AX_ST_PASS && ax_enforced(s)) {
-		/* Audit gave up on this stream; the endpoint is enforced now,
-		 * and where the stream stands is unknown. */
+	if ((state == AX_ST_PASS || (state == AX_ST_TUNNEL && f->tun_audit)) && ax_enforced(s)) {
+		/* Audit gave up on this stream, or let a tunnel open that no
+		 * enforced policy allowed; the endpoint is enforced now, and
+		 * where the stream stands is unknown. */
 		return ax_refuse(skb, p, s, f, AX_REASON_NO_FLOW, redirect_flags);
 	}
 	if (state == AX_ST_PASS || state == AX_ST_TUNNEL) {
@@ -280,6 +288,12 @@ static __always_inline int ax_stream_claimed(struct __sk_buff *skb, struct ax_pk
 	}
 	if (state == AX_ST_RESET)
 		return ax_drop(AX_REASON_FLOW_RESET);
+	if (f->req_unenf && (state == AX_ST_LINE || state == AX_ST_HDR) && ax_enforced(s)) {
+		/* A request decided while nothing was enforced (Audit let it
+		 * through) is not whole yet: the server would run it under
+		 * the enforced policy, which never decided it. */
+		return ax_refuse(skb, p, s, f, AX_REASON_NO_FLOW, redirect_flags);
+	}
 	/* A client acknowledges only server bytes that came through here: a
 	 * higher ACK belongs to another connection of the server's (another
 	 * SYN cookie's), whose stream may start elsewhere. */
@@ -437,7 +451,11 @@ static __always_inline int ax_to_server(struct __sk_buff *skb, __u64 redirect_fl
 	struct ax_endpoint *ep = ax_endpoint_of(skb, gen, p.daddr, p.dport, p.v6);
 	if (!ep)
 		return TC_ACT_OK;
-	if (ax_spoofed(skb, p.saddr)) {
+	/* A link-local source is the identity of the pod whose interface
+	 * it came in through (ax_decide): from another interface, whose it
+	 * is cannot be told. */
+	if (ax_spoofed(skb, p.saddr) ||
+	    (ax_link_local(p.saddr) && skb->ingress_ifindex != 0 && !ax_source_pod(skb))) {
 		ax_count_reason(AX_REASON_SPOOFED);
 		return (ep->flags & AX_EP_ENFORCE) ? TC_ACT_SHOT : TC_ACT_OK;
 	}

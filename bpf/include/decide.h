@@ -9,6 +9,7 @@
 #include "axon_shared.h"
 #include "flow_state.h"
 #include "policy_maps.h"
+#include "endpoint.h"
 #include "telemetry.h"
 
 static __always_inline void ax_shl1(__u64 *lo, __u64 *hi)
@@ -241,8 +242,13 @@ __attribute__((noinline)) int ax_decide(struct __sk_buff *skb)
 	struct ax_flow *f = bpf_map_lookup_elem(&flows, &s->key);
 	if (!f)
 		return AX_VERDICT_DENY;
-	if (f->nreq < 255)
+	/* Decided again where its header section ends (AX_RD_NOW): the same
+	 * request, counted once, and accounted again only if now denied. */
+	__u8 again = f->redecide == AX_RD_NOW;
+	f->redecide = AX_RD_NONE;
+	if (!again && f->nreq < 255)
 		f->nreq++;
+	f->req_unenf = !(s->ep.flags & AX_EP_ENFORCE);
 	__u32 zero = 0;
 	struct ax_glob_acc *acc = bpf_map_lookup_elem(&glob_acc, &zero);
 	if (!acc)
@@ -257,7 +263,8 @@ __attribute__((noinline)) int ax_decide(struct __sk_buff *skb)
 		    (f->flags & AX_RF_TOOLONG) ? AX_REASON_MALFORMED : AX_REASON_NON_CANONICAL;
 		s->verdict =
 		    (s->ep.flags & AX_EP_ENFORCE) ? AX_VERDICT_DENY : AX_VERDICT_AUDIT_DENY;
-		ax_account(skb, s, f, 1);
+		if (!again || s->verdict == AX_VERDICT_DENY)
+			ax_account(skb, s, f, 1);
 		return s->verdict;
 	}
 
@@ -283,6 +290,14 @@ __attribute__((noinline)) int ax_decide(struct __sk_buff *skb)
 	__builtin_memset(ak, 0, sizeof(*ak));
 	ak->gen = gen;
 	__builtin_memcpy(ak->addr, s->key.saddr, 16);
+	if (ax_link_local(ak->addr)) {
+		/* A pod's link-local address is none of its pod IPs: the pod
+		 * is the one whose interface the packet came in through
+		 * (ax_to_server refuses one from anywhere else). */
+		const struct ax_iface *ifc = ax_source_pod(skb);
+		if (ifc)
+			__builtin_memcpy(ak->addr, ax_pod_addr(ifc, 1), 16);
+	}
 	__u32 *id = bpf_map_lookup_elem(&pod_ips, ak);
 	if (id) {
 		identity = *id;
@@ -291,7 +306,7 @@ __attribute__((noinline)) int ax_decide(struct __sk_buff *skb)
 		__builtin_memset(ck, 0, sizeof(*ck));
 		ck->prefixlen = AX_CIDR_KEY_FIXED_BITS + 128;
 		ck->gen = gen;
-		__builtin_memcpy(ck->addr, s->key.saddr, 16);
+		__builtin_memcpy(ck->addr, ak->addr, 16);
 		id = bpf_map_lookup_elem(&cidrs, ck);
 		if (id)
 			identity = *id;
@@ -367,7 +382,8 @@ __attribute__((noinline)) int ax_decide(struct __sk_buff *skb)
 	}
 	s->verdict = v;
 	s->rule = rule;
-	ax_account(skb, s, f, 1);
+	if (!again || v == AX_VERDICT_DENY)
+		ax_account(skb, s, f, 1);
 	return s->verdict;
 }
 

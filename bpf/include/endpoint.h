@@ -86,6 +86,28 @@ static __always_inline int ax_spoofed(struct __sk_buff *skb, const __u8 *saddr)
 	return own && *own != iif;
 }
 
+/* ax_link_local says whether an address (16 bytes, IPv4-mapped for IPv4)
+ * is an IPv6 link-local one (fe80::/10). Every pod with IPv6 has one besides
+ * its pod IPs, and uses it as the source towards another pod's link-local
+ * address; no router forwards it, so a packet carrying it came from the
+ * link it arrived on. */
+static __always_inline int ax_link_local(const __u8 *a)
+{
+	return a[0] == 0xfe && (a[1] & 0xc0) == 0x80;
+}
+
+/* ax_source_pod is the pod whose interface a packet came in through (NULL
+ * for one generated on this node, or from an interface with no recorded
+ * pod): the identity of a link-local source (see ax_decide), which names
+ * no pod by itself. */
+static __always_inline struct ax_iface *ax_source_pod(struct __sk_buff *skb)
+{
+	__u32 iif = skb->ingress_ifindex;
+	if (iif == 0)
+		return 0;
+	return bpf_map_lookup_elem(&ifaces, &iif);
+}
+
 /* ax_endpoint_of looks up the endpoint (addr, port) of generation gen, and
  * on a miss the same port of the pod behind the packet's interface. */
 static __always_inline struct ax_endpoint *ax_endpoint_of(struct __sk_buff *skb, __u32 gen,

@@ -23,6 +23,13 @@ enum ax_state {
 	AX_ST_TUNNEL = 11,    /* the server switched protocols (101): not HTTP any more */
 };
 
+/* redecide: a request decided in an earlier segment than the one that ends
+ * its header section is decided again there, by the policy then in force
+ * (the server runs it then). */
+#define AX_RD_NONE  0
+#define AX_RD_LATER 1 /* decided in an earlier segment */
+#define AX_RD_NOW   2 /* being decided again */
+
 /* Request flags. */
 #define AX_RF_NONCANON	0x01
 #define AX_RF_TOOLONG	0x02
@@ -67,7 +74,10 @@ struct ax_flow {
 	struct bpf_spin_lock lock; /* guards busy */
 	__u8 srv_fin;		   /* the server sent FIN */
 	__u8 busy;		   /* a CPU is parsing a segment of this flow */
-	__u8 pad_f[6];
+	__u8 tun_audit;		   /* the upgrade was answered while nothing was enforced */
+	__u8 req_unenf;		   /* the current request was decided while nothing was enforced */
+	__u8 redecide;		   /* AX_RD_*: decide the request again where its headers end */
+	__u8 pad_f[3];
 	__u64 last_ns;	 /* last SYN-ACK or client data (the agent expires idle flows) */
 	__u64 remaining; /* body or chunk bytes still to skip */
 	__u64 value;	 /* number being parsed */
@@ -202,6 +212,8 @@ static __always_inline void ax_req_reset(struct ax_flow *f)
 	f->remaining = 0;
 	f->value = 0;
 	f->cl = 0;
+	f->req_unenf = 0;
+	f->redecide = AX_RD_NONE;
 }
 
 /* ax_copy_zero_tail copies the first n bytes of src into dst and zeroes the

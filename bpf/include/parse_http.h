@@ -20,6 +20,7 @@ enum ax_parse_result {
 	AX_P_MALFORMED = 5,
 	AX_P_UPGRADE = 6, /* an Upgrade other than "websocket" */
 	AX_P_DENIED = 7,  /* (ax_parse_rounds) a request was denied */
+	AX_P_AGAIN = 8,	  /* (internal) decide again before this byte */
 };
 
 /* Request-line sub-states. */
@@ -568,8 +569,13 @@ static __always_inline int ax_hdr_step(struct ax_flow *f, __u8 c)
 	}
 	switch (f->sub) {
 	case AX_H_START:
-		if (c == '\n')
+		if (c == '\n') {
+			if (f->redecide == AX_RD_LATER) {
+				f->redecide = AX_RD_NOW;
+				return AX_P_AGAIN;
+			}
 			return ax_headers_done(f);
+		}
 		if (!ax_is_tchar(c)) /* includes obs-fold */
 			return AX_P_MALFORMED;
 		f->sub = AX_H_NAME;
@@ -1022,6 +1028,11 @@ __attribute__((noinline)) int ax_parse(struct __sk_buff *skb)
 		default:
 			r = AX_P_MALFORMED;
 			break;
+		}
+		if (r == AX_P_AGAIN) {
+			/* The byte is taken again after the decision. */
+			s->pos = pos;
+			return AX_P_DECIDE;
 		}
 		if (r != AX_P_CONT)
 			return r;

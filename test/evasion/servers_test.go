@@ -99,7 +99,7 @@ func (s *goServer) serve(w http.ResponseWriter, r *http.Request) {
 	s.log = append(s.log, fmt.Sprintf("%s %s %s -> %s", r.Method, r.RequestURI, r.Proto, path.Clean(r.URL.Path)))
 	s.mu.Unlock()
 	if strings.EqualFold(r.Header.Get("Upgrade"), "websocket") && r.URL.Path == "/api/v1/ws" {
-		serveWebSocket(w, r)
+		s.serveWebSocket(w, r)
 		return
 	}
 	_, _ = io.Copy(io.Discard, r.Body)
@@ -107,8 +107,9 @@ func (s *goServer) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 // serveWebSocket answers the upgrade (RFC 6455) and echoes every message
-// frame back unmasked until the client closes.
-func serveWebSocket(w http.ResponseWriter, r *http.Request) {
+// frame back unmasked until the client closes, logging each one it reads
+// as "ws-frame PAYLOAD".
+func (s *goServer) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	conn, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		return
@@ -126,6 +127,9 @@ func serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		if err != nil || op == 8 {
 			return
 		}
+		s.mu.Lock()
+		s.log = append(s.log, "ws-frame "+string(payload))
+		s.mu.Unlock()
 		if _, err := conn.Write(wsFrame(op, payload, nil)); err != nil {
 			return
 		}
