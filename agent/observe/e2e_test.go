@@ -1,7 +1,6 @@
 package observe
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"net/netip"
@@ -59,16 +58,7 @@ func groundTruthGoServer(t *testing.T, hooks Hooks) {
 	addr := netip.AddrPortFrom(srv.Addr, 8080).String()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	server := helper(ctx, srv, "server", addr)
-	out, err := server.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := server.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cancel(); server.Wait() })
-	waitLine(t, bufio.NewScanner(out), "listening")
+	startGoServer(t, ctx, srv, addr)
 
 	o := startObserverOn(t, pods, hooks)
 	want := map[string]uint64{}

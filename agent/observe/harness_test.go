@@ -5,11 +5,13 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"os/exec"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/axon-dev/axon/test/netns"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 )
@@ -226,8 +228,26 @@ func fmtCounts(m map[string]uint64) string {
 	return strings.Join(ks, " ")
 }
 
+// startGoServer starts the tests' Go server (serveTest) in h on addr and
+// waits until it listens. It stops when ctx ends or the test does.
+func startGoServer(tb testing.TB, ctx context.Context, h *netns.Host, addr string) *exec.Cmd {
+	tb.Helper()
+	ctx, cancel := context.WithCancel(ctx)
+	server := helper(ctx, h, "server", addr)
+	out, err := server.StdoutPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := server.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { cancel(); server.Wait() })
+	waitLine(tb, bufio.NewScanner(out), "listening")
+	return server
+}
+
 // waitLine waits for a line from a helper's stdout.
-func waitLine(t *testing.T, sc *bufio.Scanner, want string) {
+func waitLine(t testing.TB, sc *bufio.Scanner, want string) {
 	t.Helper()
 	done := make(chan bool, 1)
 	go func() {

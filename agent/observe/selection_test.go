@@ -1,7 +1,6 @@
 package observe
 
 import (
-	"bufio"
 	"context"
 	"net/netip"
 	"testing"
@@ -19,16 +18,7 @@ func TestOnlyMonitoredObserved(t *testing.T) {
 	addr := netip.AddrPortFrom(srv.Addr, 8080).String()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	server := helper(ctx, srv, "server", addr)
-	out, err := server.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := server.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cancel(); server.Wait() })
-	waitLine(t, bufio.NewScanner(out), "listening")
+	startGoServer(t, ctx, srv, addr)
 	o := startObserver(t, []Pod{
 		{Namespace: "shop", Workload: "orders", IPs: []netip.Addr{srv.Addr}},
 		{Namespace: "shop", Workload: "frontend", IPs: []netip.Addr{cli.Addr}, Monitored: true},
@@ -71,16 +61,7 @@ func TestIPv6(t *testing.T) {
 	addr := netip.AddrPortFrom(srv.Addr, 8080).String()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	server := helper(ctx, srv, "server", addr)
-	out, err := server.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := server.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cancel(); server.Wait() })
-	waitLine(t, bufio.NewScanner(out), "listening")
+	startGoServer(t, ctx, srv, addr)
 	o := startObserver(t, []Pod{
 		{Namespace: "shop", Workload: "orders", IPs: []netip.Addr{srv.Addr}, Monitored: true},
 		{Namespace: "shop", Workload: "frontend", IPs: []netip.Addr{cli.Addr}, Monitored: true},

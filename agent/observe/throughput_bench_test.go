@@ -1,7 +1,6 @@
 package observe
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"net/netip"
@@ -128,19 +127,7 @@ func BenchmarkServerThroughput(b *testing.B) {
 	addr := netip.AddrPortFrom(srv.Addr, 8080).String()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	server := helper(ctx, srv, "server", addr)
-	out, err := server.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := server.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer func() { cancel(); server.Wait() }()
-	sc := bufio.NewScanner(out)
-	if !sc.Scan() || sc.Text() != "listening" {
-		b.Fatal("server did not start")
-	}
+	server := startGoServer(b, ctx, srv, addr)
 	p, inum := observing(b, srv)
 	for _, lg := range []struct {
 		name string
