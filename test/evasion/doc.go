@@ -30,7 +30,10 @@
 //	                                                        exists (redteam_test.go); TestRedteamHeld*: attempts
 //	                                                        the normalizer held (redteam_held_test.go);
 //	                                                        on 10.90.<n>.0/24 and fd90:<n>::/64 (later rounds:
-//	                                                        redteam_fin_test.go on 10.94.<n>.0/24, fd94:<n>::/64)
+//	                                                        redteam_fin_test.go and redteam_connect_test.go on
+//	                                                        10.94.<n>.0/24, fd94:<n>::/64; the identity,
+//	                                                        tunnel, auditheld and pipeline tests on
+//	                                                        10.95.<n>.0/24, fd95:<n>::/64)
 //	TestHarnessAllowDeny                                    the harness itself
 //
 // A denied request counts as having reached a server when the server's own

@@ -21,7 +21,7 @@ import (
 // "Host: srv\r\n\r\n".
 func TestRedteamAuditDecidedRequestHeldAcrossEnforce(t *testing.T) {
 	t.Parallel()
-	tp := newRev19Topo(t, 3)
+	tp := newTopo95(t, 3)
 	tp.policy("Audit", "")
 	srvs := tp.servers("go", "nginx", "python")
 	a := tp.startAgent()
@@ -68,7 +68,7 @@ func TestRedteamAuditDecidedRequestHeldAcrossEnforce(t *testing.T) {
 // "Host: srv\r\n\r\n".
 func TestRedteamDecidedRequestHeldAcrossPolicyChange(t *testing.T) {
 	t.Parallel()
-	tp := newRev19Topo(t, 4)
+	tp := newTopo95(t, 4)
 	tp.policy("Enforce", "")
 	srvs := tp.servers("go", "nginx", "python")
 	a := tp.startAgent()

@@ -25,7 +25,7 @@ import (
 // error status).
 func TestRedteamConnectAbsoluteForm(t *testing.T) {
 	t.Parallel()
-	tp := newFinTopo(t, 2)
+	tp := newTopo94(t, 2)
 	tp.policy("Enforce", `  - action: Allow
     from:
     - podSelector:

@@ -5,9 +5,9 @@ import (
 	"time"
 )
 
-// newFinTopo is newTopo on the address range of this round of the red
-// team (10.94.<n>.0/24, fd94:<n>::/64).
-func newFinTopo(t *testing.T, n int) *topo {
+// newTopo94 is newTopo on 10.94.<n>.0/24 and fd94:<n>::/64, the range of
+// the red team's findings of classes 24 and 25 (FIN and CONNECT tests).
+func newTopo94(t *testing.T, n int) *topo {
 	t.Helper()
 	return newTopoIn(t, "10.94", "fd94", n)
 }
@@ -47,7 +47,7 @@ func newFinTopo(t *testing.T, n int) *topo {
 // on the missing version; nginx logs a 400, see expectNeverRun).
 func TestRedteamFINOutsideNextByte(t *testing.T) {
 	t.Parallel()
-	tp := newFinTopo(t, 1)
+	tp := newTopo94(t, 1)
 	tp.policy("Enforce", "")
 	srvs := tp.servers("go", "nginx", "python")
 	tp.startAgent()

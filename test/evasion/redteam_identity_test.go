@@ -9,9 +9,10 @@ import (
 	"github.com/axon-dev/axon/test/netns"
 )
 
-// newRev19Topo is newTopo on the address range of this round of the red
-// team (10.95.<n>.0/24, fd95:<n>::/64).
-func newRev19Topo(t *testing.T, n int) *topo {
+// newTopo95 is newTopo on 10.95.<n>.0/24 and fd95:<n>::/64, the range of
+// the red team's findings of classes 26-29 (identity, tunnel, auditheld and
+// pipeline tests).
+func newTopo95(t *testing.T, n int) *topo {
 	t.Helper()
 	return newTopoIn(t, "10.95", "fd95", n)
 }
@@ -37,7 +38,7 @@ func newRev19Topo(t *testing.T, n int) *topo {
 // given an identity: it is refused, not taken for an external address.
 func TestRedteamLinkLocalSourceIdentity(t *testing.T) {
 	t.Parallel()
-	tp := newRev19Topo(t, 1)
+	tp := newTopo95(t, 1)
 	tp.write("policy.yaml", fmt.Sprintf(`apiVersion: axon.dev/v1alpha1
 kind: L7NetworkPolicy
 metadata:

@@ -18,7 +18,7 @@ import (
 // section is read; nginx logs a request when it ends).
 func TestRedteamPipelinedAfterBody(t *testing.T) {
 	t.Parallel()
-	tp := newRev19Topo(t, 5)
+	tp := newTopo95(t, 5)
 	tp.policy("Enforce", "")
 	srvs := tp.servers("go", "nginx", "python")
 	tp.startAgent()

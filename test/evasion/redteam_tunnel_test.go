@@ -28,7 +28,7 @@ import (
 // "GET /api/admin/<tok>" reaches the handler. A new upgrade is reset.
 func TestRedteamAuditTunnelSurvivesEnforce(t *testing.T) {
 	t.Parallel()
-	tp := newRev19Topo(t, 2)
+	tp := newTopo95(t, 2)
 	deny := `  - action: Deny
     http:
     - paths:
