@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -56,7 +57,9 @@ func (tp *topo) servers(names ...string) []server {
 // goServer is Go net/http. Its log line per request is "METHOD
 // REQUEST-URI PROTO -> PATH", PATH being the path.Clean'd URL path that
 // http.FileServer would serve. GET /api/v1/ws with "Upgrade: websocket"
-// is answered 101 and then echoes WebSocket frames.
+// is answered 101 and then echoes WebSocket frames. /api/v1/status/CODE is
+// answered with that status and nothing else, as httpbin's /status/{code}
+// does (for 101, Go sends it as a final response and keeps reading HTTP).
 type goServer struct {
 	port int
 	mu   sync.Mutex
@@ -101,6 +104,12 @@ func (s *goServer) serve(w http.ResponseWriter, r *http.Request) {
 	if strings.EqualFold(r.Header.Get("Upgrade"), "websocket") && r.URL.Path == "/api/v1/ws" {
 		s.serveWebSocket(w, r)
 		return
+	}
+	if c, ok := strings.CutPrefix(r.URL.Path, "/api/v1/status/"); ok {
+		if code, err := strconv.Atoi(c); err == nil && code >= 100 && code <= 599 {
+			w.WriteHeader(code)
+			return
+		}
 	}
 	_, _ = io.Copy(io.Discard, r.Body)
 	_, _ = fmt.Fprintf(w, "ok %s %s\n", r.Method, r.RequestURI)
