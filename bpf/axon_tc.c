@@ -478,17 +478,76 @@ static __always_inline int ax_to_server(struct __sk_buff *skb, __u64 redirect_fl
 
 #define AX_S_HTTP11 0x312e312f50545448ULL /* "HTTP/1.1" */
 
-/* ax_reply_101 says whether the server's first response bytes, at off,
- * switch protocols. */
-static __always_inline int ax_reply_101(struct __sk_buff *skb, __u32 off)
+#define AX_S_UPGRADE_C 0x3a65646172677075ULL /* "upgrade:" */
+
+/* ax_reply_line looks at the line of a response head that starts at
+ * off + i: 2 when it is the empty line that ends the head, 1 when it is
+ * "Upgrade: websocket" (case-insensitive, optional whitespace), else 0.
+ * A function of its own, verified once. */
+__attribute__((noinline)) int ax_reply_line(struct __sk_buff *skb, __u32 off, __u32 i, __u32 n)
+{
+	AX_KEEP_ARG(skb);
+	__u8 b[2];
+	if (i >= n || bpf_skb_load_bytes(skb, off + i, b, 1))
+		return 2;
+	if (b[0] == '\r' || b[0] == '\n')
+		return 2;
+	__u64 name;
+	if (i + 8 > n || bpf_skb_load_bytes(skb, off + i, &name, 8))
+		return 0;
+	if ((name | 0x0020202020202020ULL) != AX_S_UPGRADE_C)
+		return 0;
+	__u32 k = i + 8;
+	for (int w = 0; w < 8; w++) {
+		if (bpf_skb_load_bytes(skb, off + k, b, 1))
+			return 0;
+		if (b[0] != ' ' && b[0] != '\t')
+			break;
+		k++;
+	}
+	__u64 v;
+	if (k + 10 > n || bpf_skb_load_bytes(skb, off + k, &v, 8) ||
+	    bpf_skb_load_bytes(skb, off + k + 8, b, 2))
+		return 0;
+	return (v | 0x2020202020202020ULL) == AX_S_WEBSOCKE && (b[0] | 0x20) == 't' &&
+	       (b[1] == '\r' || b[1] == '\n');
+}
+
+/* ax_reply_ws says whether the response head at off (n bytes in this
+ * segment) has the line "Upgrade: websocket" before its end, within
+ * AX_REPLY_HEAD bytes. */
+__attribute__((noinline)) int ax_reply_ws(struct __sk_buff *skb, __u32 off, __u32 n)
+{
+	AX_KEEP_ARG(skb);
+	for (__u32 i = 12; i < AX_REPLY_HEAD; i++) {
+		__u8 c;
+		if (i + 1 >= n || bpf_skb_load_bytes(skb, off + i, &c, 1))
+			return 0;
+		if (c != '\n')
+			continue;
+		int r = ax_reply_line(skb, off, i + 1, n);
+		if (r != 0)
+			return r == 1;
+	}
+	return 0;
+}
+
+/* ax_reply_101 says whether the server's first response bytes, at off (n
+ * bytes in this segment), switch to the WebSocket protocol: a 101 status
+ * line is not enough (Go's net/http sends a handler's WriteHeader(101) as
+ * a final response and goes on reading HTTP); the head must also say
+ * "Upgrade: websocket" (RFC 9110 7.8, RFC 6455 4.2.2), in this segment. */
+static __always_inline int ax_reply_101(struct __sk_buff *skb, __u32 off, __u32 n)
 {
 	__u8 b[13];
 	if (bpf_skb_load_bytes(skb, off, b, sizeof(b)))
 		return 0;
 	__u64 head;
 	__builtin_memcpy(&head, b, 8);
-	return head == AX_S_HTTP11 && b[8] == ' ' && b[9] == '1' && b[10] == '0' && b[11] == '1' &&
-	       b[12] == ' ';
+	if (!(head == AX_S_HTTP11 && b[8] == ' ' && b[9] == '1' && b[10] == '0' && b[11] == '1' &&
+	      b[12] == ' '))
+		return 0;
+	return ax_reply_ws(skb, off, n);
 }
 
 /* ax_from_server handles a packet a policed server sends back. */
@@ -564,7 +623,7 @@ static __always_inline int ax_from_server(struct __sk_buff *skb)
 	}
 	if (f->state == AX_ST_UPGRADE && p.plen > 0 && p.seq == f->srv_isn + 1) {
 		/* The response to the connection's first request. */
-		if (ax_reply_101(skb, p.poff))
+		if (ax_reply_101(skb, p.poff, p.plen))
 			f->state = AX_ST_TUNNEL;
 		else
 			ax_req_reset(f);

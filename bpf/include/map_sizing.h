@@ -56,5 +56,6 @@
 #define AX_TCP_OPTS_MAX 40   /* TCP option bytes */
 #define AX_TCP_OPTS_BUF 64   /* power of two above AX_TCP_OPTS_MAX, for masked indices */
 #define AX_RTX_STRIKES	3    /* unverifiable retransmissions dropped before a reset */
+#define AX_REPLY_HEAD	512  /* bytes of a 101's first segment searched for "Upgrade: websocket" */
 
 #endif
