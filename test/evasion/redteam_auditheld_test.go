@@ -29,21 +29,9 @@ func TestRedteamAuditDecidedRequestHeldAcrossEnforce(t *testing.T) {
 	toks := map[string]string{}
 	conns := map[string]func(string) (string, error){}
 	for _, s := range srvs {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		c, err := tp.cli.DialContext(ctx, "tcp", tp.srvAddr(s.Port()))
-		cancel()
-		must(t, err)
-		t.Cleanup(func() { c.Close() })
 		tok := token("held")
-		_, err = c.Write([]byte("GET /api/admin/" + tok + " HTTP/1.1\r\n"))
-		must(t, err)
 		toks[s.Name()] = tok
-		conns[s.Name()] = func(rest string) (string, error) {
-			if _, err := c.Write([]byte(rest)); err != nil {
-				return "", err
-			}
-			return readAll(c, 500*time.Millisecond)
-		}
+		conns[s.Name()] = holdRequest(t, tp, s, "GET /api/admin/"+tok+" HTTP/1.1\r\n")
 	}
 	time.Sleep(100 * time.Millisecond)
 	tp.policy("Enforce", "")
@@ -78,21 +66,9 @@ func TestRedteamDecidedRequestHeldAcrossPolicyChange(t *testing.T) {
 	// The same for a path the change leaves allowed: it is served.
 	for _, s := range srvs {
 		for _, p := range []string{"held", "still"} {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			c, err := tp.cli.DialContext(ctx, "tcp", tp.srvAddr(s.Port()))
-			cancel()
-			must(t, err)
-			t.Cleanup(func() { c.Close() })
 			tok := token(p)
-			_, err = c.Write([]byte("GET /api/v1/" + p + "/" + tok + " HTTP/1.1\r\n"))
-			must(t, err)
 			toks[s.Name()+p] = tok
-			conns[s.Name()+p] = func(rest string) (string, error) {
-				if _, err := c.Write([]byte(rest)); err != nil {
-					return "", err
-				}
-				return readAll(c, 500*time.Millisecond)
-			}
+			conns[s.Name()+p] = holdRequest(t, tp, s, "GET /api/v1/"+p+"/"+tok+" HTTP/1.1\r\n")
 		}
 	}
 	time.Sleep(100 * time.Millisecond)
@@ -116,4 +92,24 @@ func TestRedteamDecidedRequestHeldAcrossPolicyChange(t *testing.T) {
 		}
 		expectArrived(t, s, toks[s.Name()+"still"], "a held request the change leaves allowed")
 	})
+}
+
+// holdRequest opens a connection from the client pod to server s, sends
+// the start of a request (its line) and returns a function that sends the
+// rest and reads what comes back.
+func holdRequest(t *testing.T, tp *topo, s server, start string) func(rest string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	c, err := tp.cli.DialContext(ctx, "tcp", tp.srvAddr(s.Port()))
+	cancel()
+	must(t, err)
+	t.Cleanup(func() { c.Close() })
+	_, err = c.Write([]byte(start))
+	must(t, err)
+	return func(rest string) (string, error) {
+		if _, err := c.Write([]byte(rest)); err != nil {
+			return "", err
+		}
+		return readAll(c, 500*time.Millisecond)
+	}
 }
