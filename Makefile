@@ -45,7 +45,8 @@ images: ## Build the agent and controller images (static binaries, empty base, a
 	$(GO) run ./build/mkimages --version $(VERSION) --out $(BIN)/images $(if $(PUSH),--push)
 
 .PHONY: lint
-lint: deps ## Check formatting (gofmt, clang-format on bpf/, opa fmt on Rego) and run go vet.
+lint: deps ## Check formatting (gofmt, clang-format on bpf/, opa fmt on Rego), run go vet, and refuse tracked build output.
+	@scripts/check-tracked.sh
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	@files=$$(git ls-files 'bpf/*.c' 'bpf/*.h' | grep -v '^bpf/include/vmlinux.h$$' || true); \
