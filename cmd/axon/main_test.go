@@ -240,6 +240,9 @@ func TestUsageErrors(t *testing.T) {
 	if code, out := axon(t, "policy", "explain", examples, "--from", "nobody", "--to", "orders:8080", "GET /"); code != exitFail || !strings.Contains(out, `unknown pod "nobody"`) {
 		t.Errorf("unknown source: exit %d:\n%s", code, out)
 	}
+	if code, out := axon(t, "policy", "explain", examples, "--from", "fe80::1", "--to", "orders:8080", "GET /"); code != exitFail || !strings.Contains(out, "fe80::1 is link-local") {
+		t.Errorf("link-local source: exit %d, want %d and a message naming it:\n%s", code, exitFail, out)
+	}
 	if code, _ := axon(t, "policy", "compile", filepath.Join(t.TempDir(), "missing")); code != exitFail {
 		t.Errorf("missing directory: exit %d, want %d", code, exitFail)
 	}

@@ -212,6 +212,13 @@ func request(set *source.Set, from, to, line string) (table.Request, error) {
 	if err != nil {
 		return table.Request{}, fmt.Errorf("from: %w", err)
 	}
+	if src.Is6() && src.IsLinkLocalUnicast() {
+		// The datapath gives such a source the identity of the pod behind
+		// the interface it came in through: an address alone does not say
+		// which, and reading it as external would explain a decision the
+		// datapath never makes.
+		return table.Request{}, fmt.Errorf("from: %s is link-local: the datapath gives it the identity of the pod whose interface it comes in through (docs/semantics.md); name that pod instead", src)
+	}
 	dst, err := set.ResolveAddrPort(to)
 	if err != nil {
 		return table.Request{}, fmt.Errorf("to: %w", err)
