@@ -65,3 +65,17 @@ func TestRedteamNegatedMembershipOnAbsentSource(t *testing.T) {
 		})
 	}
 }
+
+// TestRedteamNegatedSubsetOnAbsentSource: `not object.subset(input.source.labels,
+// {"k": "v"})` (documented as supported for one label) and its `{}` form in
+// an allow rule. OPA: external sources are not allowed. Table: allowed.
+func TestRedteamNegatedSubsetOnAbsentSource(t *testing.T) {
+	for name, body := range map[string]string{
+		"one label": "allow if {\n\tnot object.subset(input.source.labels, {\"app\": \"batch\"})\n}\n",
+		"empty":     "allow if {\n\tnot object.subset(input.source.labels, {})\n}\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			checkRegoAgainstOPA(t, "package tenants\n\nimport rego.v1\n\n"+body, externalAndPods)
+		})
+	}
+}
