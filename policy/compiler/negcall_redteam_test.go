@@ -79,3 +79,12 @@ func TestRedteamNegatedSubsetOnAbsentSource(t *testing.T) {
 		})
 	}
 }
+
+// TestRedteamNegatedMembershipOnAbsentLabel: the same for known pods that
+// lack the label. `not input.source.labels.role in {"admin"}` is meant as
+// "any source but admins"; OPA allows no pod without a role label (shop/web
+// 10.1.0.2, ops/probe 10.1.0.4), the table allows them.
+func TestRedteamNegatedMembershipOnAbsentLabel(t *testing.T) {
+	checkRegoAgainstOPA(t, "package tenants\n\nimport rego.v1\n\nallow if {\n\tnot input.source.labels.role in {\"admin\"}\n}\n",
+		[]table.Request{req("10.1.0.2", "GET", "/x"), req("10.1.0.4", "DELETE", "/x"), req("10.1.0.3", "GET", "/x")})
+}
