@@ -238,8 +238,14 @@ func (g gen) module() string {
 	}
 	for n := 1 + g.r.IntN(3); n > 0; n-- {
 		fmt.Fprintf(&b, "%s if {\n", g.pick("allow", "allow", "deny"))
+		glob := false // the fragment has at most one glob per condition
 		for c := 1 + g.r.IntN(3); c > 0; c-- {
-			b.WriteString("\t" + g.condition() + "\n")
+			cond := g.condition()
+			for glob && strings.HasPrefix(cond, "glob.match") {
+				cond = g.condition()
+			}
+			glob = glob || strings.HasPrefix(cond, "glob.match")
+			b.WriteString("\t" + cond + "\n")
 		}
 		b.WriteString("}\n\n")
 	}
@@ -251,7 +257,7 @@ func (g gen) condition() string {
 	if g.chance(0.2) {
 		neg = "not "
 	}
-	switch g.r.IntN(9) {
+	switch g.r.IntN(12) {
 	case 0:
 		return fmt.Sprintf("%sinput.method == %q", neg, g.pick(genMethods...))
 	case 1:
@@ -268,6 +274,17 @@ func (g gen) condition() string {
 		return fmt.Sprintf("%sinput.source.labels.%s == %q", neg, g.pick("app", "tier"), g.pick(append(genApps, "fe")...))
 	case 7:
 		return fmt.Sprintf("%sinput.source.labels.%s", neg, g.pick("tier", "env"))
+	case 8:
+		// Negated calls are false where their source argument is absent
+		// (external sources, pods without the label), unlike negated ==.
+		return fmt.Sprintf("%sinput.source.namespace in {%q, %q}", neg, g.pick(genNamespaces...), g.pick(genNamespaces...))
+	case 9:
+		return fmt.Sprintf("%sinput.source.labels.%s in {%q, %q}", neg, g.pick("app", "tier"), g.pick(genApps...), g.pick("fe", "be"))
+	case 10:
+		if g.chance(0.2) {
+			return neg + "object.subset(input.source.labels, {})"
+		}
+		return fmt.Sprintf("%sobject.subset(input.source.labels, {%q: %q})", neg, g.pick("app", "tier"), g.pick(append(genApps, "fe")...))
 	}
 	b := genCIDRs[g.r.IntN(len(genCIDRs))]
 	if g.chance(0.3) {

@@ -33,7 +33,10 @@
 // input.source.ip, negations partial evaluation cannot inline, `with`) is an
 // *Error naming the module's file and line, the construct and a hint. A CIDR
 // test that splits the IPs of pods with the same labels is also an error.
-// (object.subset of several labels may not be negated.)
+// (object.subset of several labels may not be negated.) As in OPA, `not` of
+// a call (in, object.subset) on a source attribute is false where the
+// attribute is absent; `not` of == is true there. Modules may not read the
+// library's state under data.axon other than data.axon.namespaces.
 //
 // # Policies written in Rego
 //

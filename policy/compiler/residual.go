@@ -263,8 +263,10 @@ func (c *conj) addExpr(e *ast.Expr, rules map[ruleKey]table.RuleID) error {
 			}
 			c.methods = append(c.methods, methodCons{set: set, neg: e.Negated})
 		case isPath(p, "source", "namespace"):
+			c.addPresent(e, srcAtom{kind: srcIsPod, loc: e.Location})
 			c.src = append(c.src, srcAtom{kind: srcNamespace, values: set, neg: e.Negated, loc: e.Location})
 		case isLabel(p):
+			c.addPresent(e, srcAtom{kind: srcHasLabel, key: p[2], loc: e.Location})
 			c.src = append(c.src, srcAtom{kind: srcLabelIn, key: p[2], values: set, neg: e.Negated, loc: e.Location})
 		default:
 			return unsupported(e, "membership test on an input attribute other than method, source.namespace or source.labels")
@@ -355,6 +357,14 @@ func (c *conj) bindRule(e *ast.Expr, t *ast.Term, rules map[ruleKey]table.RuleID
 // could never equal a request's path (the library brings the patterns of
 // L7NetworkPolicy rules to canonical form; a Rego module must write them so).
 func notCanonicalForm(s string) string {
+	for i := 0; i < len(s); i++ {
+		// Bytes no canonical request path has (httppath.Check). A NUL
+		// would also make the literal's row key another row's: an exact
+		// row's key is its path and a NUL.
+		if c := s[i]; c < 0x21 || c >= 0x7f || c == '\\' || c == '#' || c == ';' {
+			return fmt.Sprintf("path %q has byte %q at offset %d, which no canonical request path has", s, c, i)
+		}
+	}
 	if c := httppath.Canonical(s); c != s {
 		return fmt.Sprintf("path %q is not in canonical form; write %q", s, c)
 	}
@@ -387,6 +397,19 @@ func (c *conj) addSubset(e *ast.Expr, args []*ast.Term) error {
 	case len(atoms) > 1 && e.Negated:
 		return unsupported(e, "negated object.subset of several labels")
 	}
+	c.addPresent(e, srcAtom{kind: srcIsPod, loc: e.Location})
 	c.src = append(c.src, atoms...)
 	return nil
+}
+
+// addPresent adds, for a negated built-in call (e), the test that its
+// source argument is present. OPA evaluates `not f(input.source.x, ...)`
+// as false when input.source.x is undefined (the call has no value, which
+// `not` does not turn into true), unlike `not input.source.x == "v"`,
+// which is true then: an external source (no namespace, no labels) or a pod
+// without the label never satisfies the negated call.
+func (c *conj) addPresent(e *ast.Expr, present srcAtom) {
+	if e.Negated {
+		c.src = append(c.src, present)
+	}
 }
