@@ -263,6 +263,9 @@ func (p *policy) loadModule(in *Input) error {
 		}
 		return p.errorf(at, "rego", "fix the module; `opa check` shows the same error", "parsing module: %v", err)
 	}
+	if err := p.checkDataRefs(m); err != nil {
+		return err
+	}
 	m.Package.Path = ast.Ref{ast.DefaultRootDocument, ast.StringTerm("axon"), ast.StringTerm("user"), ast.StringTerm(p.key)}
 	// `default allow := false` (or deny) changes nothing for the table (an
 	// undefined allow does not match either) but defeats inlining: drop it.
@@ -289,6 +292,54 @@ func (p *policy) loadModule(in *Input) error {
 	m.Rules = kept
 	p.module = m
 	return nil
+}
+
+// checkDataRefs refuses references of module m into the library's state
+// under data.axon other than data.axon.namespaces (the namespaces' labels).
+// Each policy is partially evaluated with only itself in data.axon.policies,
+// so a module reading the other policies, their modules or the library's
+// decisions (data.axon.authz) would be compiled to something other than
+// what OPA evaluates with every policy loaded.
+func (p *policy) checkDataRefs(m *ast.Module) error {
+	var bad ast.Ref
+	visit := func(r ast.Ref) bool {
+		if bad != nil || len(r) == 0 || !r[0].Equal(ast.DefaultRootDocument) {
+			return bad != nil
+		}
+		if len(r) < 2 {
+			bad = r
+			return true
+		}
+		top, ok := r[1].Value.(ast.String)
+		if !ok {
+			bad = r // data[x]: may be data.axon
+			return true
+		}
+		if top != "axon" {
+			return false // the user's own data documents
+		}
+		if len(r) < 3 || !r[2].Equal(ast.StringTerm("namespaces")) {
+			bad = r
+		}
+		return bad != nil
+	}
+	for _, imp := range m.Imports {
+		if r, ok := imp.Path.Value.(ast.Ref); ok {
+			visit(r)
+		}
+	}
+	for _, r := range m.Rules { // not the package clause: it is replaced
+		ast.WalkRefs(r, visit)
+	}
+	if bad == nil {
+		return nil
+	}
+	at := ""
+	if loc := bad[0].Location; loc != nil {
+		at = fmt.Sprintf("%s:%d", loc.File, loc.Row)
+	}
+	return p.errorf(at, bad.String(), "a module may read its input, data.axon.namespaces and data documents outside data.axon",
+		"reference to the Axon library's state (each policy is compiled on its own: other policies and the library's decisions are not its data)")
 }
 
 // libraryCompiler compiles the library with the policies' Rego modules and
