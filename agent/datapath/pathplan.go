@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"slices"
+	"strings"
 
 	"github.com/axon-dev/axon/bpf"
 	"github.com/axon-dev/axon/policy/table"
@@ -48,6 +49,11 @@ func planPaths(t *table.Table, trieLens int) (*pathPlan, error) {
 	for _, r := range p.rows {
 		if len(r.Prefix) > table.MaxPathKey {
 			return nil, fmt.Errorf("%w: path prefix of %d bytes (at most %d)", ErrTableTooLarge, len(r.Prefix), table.MaxPathKey)
+		}
+		// The kernel's path keys are zero-padded: a NUL inside a row's
+		// prefix (an exact row ends in one) would make it a shorter row.
+		if i := strings.IndexByte(r.Prefix, 0); i >= 0 && i != len(r.Prefix)-1 {
+			return nil, fmt.Errorf("path row %q has a NUL byte at offset %d: no request path has one", r.Prefix, i)
 		}
 		if len(r.Globs) > maxRowGlobs {
 			return nil, fmt.Errorf("%w: %d glob candidates on one path row (at most %d)", ErrTableTooLarge, len(r.Globs), maxRowGlobs)
