@@ -127,9 +127,15 @@ func TestRedteamLongHeaderSection(t *testing.T) {
 // write), 2 ms apart, then next 100 ms later, and returns what came back.
 func writeThen(t *testing.T, tp *topo, port int, req string, chunk int, next string) (string, error) {
 	t.Helper()
+	return writeThenTo(t, tp, tp.srvAddr(port), req, chunk, next)
+}
+
+// writeThenTo is writeThen to the server address addr (host:port).
+func writeThenTo(t *testing.T, tp *topo, addr string, req string, chunk int, next string) (string, error) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c, err := tp.cli.DialContext(ctx, "tcp", tp.srvAddr(port))
+	c, err := tp.cli.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		t.Fatalf("dialing: %v", err)
 	}
