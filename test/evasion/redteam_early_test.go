@@ -128,7 +128,9 @@ var earlyCases = []earlyCase{
 // datapath skipped the 47 bytes as body (allowed), Python answered 200
 // twice and ran GET /api/admin/<bad>. Same with "Expect: 100-continue"
 // (Python sends its 100 before the handler runs) and with Content-Length
-// 300 KiB (the body is still open; Python parses what came). Go (discards
+// 300 KiB (the body is still open; Python parses what came), and from
+// plain curl ("-X GET --data-binary @file", the file holding the denied
+// request: one write, curl sees 200). Go (discards
 // up to 256 KiB, else closes) and nginx (discards the body) held; chunked
 // bodies whose data is a request line are reset (malformed chunk size).
 func TestRedteamEarlyResponseBody(t *testing.T) {
@@ -157,6 +159,16 @@ func TestRedteamEarlyResponseBody(t *testing.T) {
 					firstLine(first, nil)+" (then "+firstLine(second, err)+")")
 			})
 		}
+		// The same from an ordinary client: curl sending the denied
+		// request as the body of an allowed GET (one write, no Expect).
+		t.Run("curl-data-binary", func(t *testing.T) {
+			bad := token("curlbad")
+			body := filepath.Join(t.TempDir(), "body")
+			must(t, os.WriteFile(body, []byte("GET /api/admin/"+bad+" HTTP/1.1\r\nHost: srv\r\n\r\n"), 0o644))
+			got := curl(t, tp.cli, "http://"+tp.srvAddr(s.Port())+"/api/v1/"+token("curl"), "-sS", "-o", "/dev/null",
+				"-w", "%{http_code}", "-X", "GET", "--data-binary", "@"+body)
+			expectNeverRun(t, s, bad, "curl -X GET --data-binary with a denied request as the body (curl: "+got+")")
+		})
 	})
 }
 
