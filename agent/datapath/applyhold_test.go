@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"slices"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/axon-dev/axon/policy/table"
@@ -65,7 +66,7 @@ func mutateRows(rng *rand.Rand, t *table.Table) *table.Table {
 			c.Paths = slices.Delete(c.Paths, i, i+1)
 		case 2:
 			r := c.Paths[i]
-			r.Prefix += "/x"
+			r.Prefix = strings.TrimSuffix(r.Prefix, "\x00") + "/x" // no NUL inside a row (planPaths refuses one)
 			r.Globs = nil
 			if rng.IntN(3) == 0 { // a glob no row had
 				r.Globs = []table.Glob{{Pattern: fmt.Sprintf("/n%d/*", rng.IntN(1000)), Rule: 1, Action: table.ActionDeny}}

@@ -271,7 +271,7 @@ func diffRequest(t *testing.T, d *Datapath, f *flow, r *rand.Rand, req table.Req
 	line := req.Method + " " + req.Target + " HTTP/1.1\r\n"
 	data := line + "Host: h\r\n"
 	if r.IntN(3) == 0 {
-		data += "Content-Length: 12\r\n\r\nGET /admin\r\n"
+		data += "Content-Length: 12\r\n\r\nx\nGET /admin" // a request line inside the body
 	} else {
 		data += "\r\n"
 	}

@@ -17,7 +17,9 @@ const (
 	msLine = "GET /api/v1/items HTTP/1.1\r\n"
 	msPost = "POST /api/v1/orders HTTP/1.1\r\n"
 	// msSmuggled is a request the fixture denies, sent as a body.
-	msSmuggled = "GET /api/v1/admin HTTP/1.1\r\n\r\n" // 30 bytes
+	// A body holding a denied request line after its first line (a body
+	// that begins with one is refused: TestBodyThatBeginsARequest).
+	msSmuggled = "x\nGET /api/v1/admin HTTP/1.1\r\n" // 30 bytes
 )
 
 func a(n int) string { return strings.Repeat("a", n) }

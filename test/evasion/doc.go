@@ -37,8 +37,8 @@
 //	                                                        test on 10.96.<n>.0/24, fd96:<n>::/64; the acknowledged
 //	                                                        rewrite and dual-listener tests, redteam_rewrite*_test.go
 //	                                                        and redteam_dual_test.go, on 10.98.<n>.0/24, fd98:<n>::/64;
-//	                                                        the sixth pass, redteam_early, framing6, tfo, gso,
-//	                                                        ipopts, tunnel6 and podnat tests, on 10.99.<n>.0/24, fd99:<n>::/64)
+//	                                                        the sixth pass, redteam_early, framing6, tfo, gso and
+//	                                                        ipopts tests, on 10.99.<n>.0/24, fd99:<n>::/64)
 //	TestHarnessAllowDeny                                    the harness itself
 //
 // A denied request counts as having reached a server when the server's own

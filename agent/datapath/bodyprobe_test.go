@@ -1,0 +1,90 @@
+package datapath
+
+import (
+	"fmt"
+	"testing"
+)
+
+// TestBodyThatBeginsARequest is class 31: a server that answers without
+// reading a request's body and does not discard it (Python's http.server,
+// whose handlers rarely read a GET's body) reads the body as its next
+// request. An allowed POST whose Content-Length body begins with one of the
+// nine methods and whitespace (after whitespace, which Python skips) is
+// refused, sent whole or a byte per segment; so is a body that is the start
+// of a method, which the next request's line would complete on Python's
+// line ("DELE" then "TE /admin"). Other bodies pass, and so does the
+// request after them.
+func TestBodyThatBeginsARequest(t *testing.T) {
+	d := sharedTest(t)
+	if err := d.Apply(fixtureTable(t)); err != nil {
+		t.Fatal(err)
+	}
+	head := func(body string) string {
+		return fmt.Sprintf("POST /api/v1/orders HTTP/1.1\r\nHost: orders\r\nContent-Length: %d\r\n\r\n", len(body))
+	}
+	refused := []string{
+		"GET /api/admin HTTP/1.1\r\nHost: x\r\n\r\n",
+		"GET /api/admin",
+		"DELETE\t/api/v1/orders/7 HTTP/1.1\r\n\r\n",
+		" \t\x0bPOST /x HTTP/1.1\r\n\r\n",
+		"OPTIONS\xa0* HTTP/1.1\r\n\r\n",
+		"CONNECT\x1fx:1 HTTP/1.1\r\n\r\n",
+		"HEAD\x85/ HTTP/1.0\r\n\r\n",
+		"DELE", // + "TE /api/admin ..." on Python's line
+		"  GE",
+		"P",
+	}
+	passing := []string{
+		`{"order": 7}`,
+		"GET",  // a whole method: the next line would make it "GETGET"
+		"GETS /x HTTP/1.1\r\n\r\n",
+		"get /x HTTP/1.1\r\n\r\n",
+		"PROPFIND /x HTTP/1.1\r\n\r\n",
+		"YES",
+		"\r\nGET /x HTTP/1.1\r\n\r\n", // Python ends the connection at an empty line
+		"item=GET /x",
+		"G3T /x",
+	}
+	for _, body := range refused {
+		t.Run(fmt.Sprintf("refused %q", body), func(t *testing.T) {
+			f := newFlow(t, d.Ingress(), web4, orders4)
+			if o := f.send(head(body) + body + okReq); o != reset {
+				t.Errorf("in one segment: %v, want reset", o)
+			}
+			g := newFlow(t, d.Ingress(), web4, orders4)
+			if o := g.send(head(body)); o != passed {
+				t.Fatalf("head: %v", o)
+			}
+			last := passed
+			for i := 0; i < len(body) && last == passed; i++ {
+				last = g.send(body[i : i+1])
+			}
+			if last == passed {
+				last = g.send(okReq)
+			}
+			if last != reset {
+				t.Errorf("a byte per segment: %v, want reset", last)
+			}
+		})
+	}
+	for _, body := range passing {
+		t.Run(fmt.Sprintf("passing %q", body), func(t *testing.T) {
+			f := newFlow(t, d.Ingress(), web4, orders4)
+			if o := f.send(head(body) + body + okReq); o != passed {
+				t.Errorf("in one segment: %v, want passed", o)
+			}
+			g := newFlow(t, d.Ingress(), web4, orders4)
+			if o := g.send(head(body)); o != passed {
+				t.Fatalf("head: %v", o)
+			}
+			for i := 0; i < len(body); i++ {
+				if o := g.send(body[i : i+1]); o != passed {
+					t.Fatalf("byte %d: %v, want passed", i, o)
+				}
+			}
+			if o := g.send(okReq); o != passed {
+				t.Errorf("the request after the body: %v, want passed", o)
+			}
+		})
+	}
+}
