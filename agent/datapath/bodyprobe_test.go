@@ -2,18 +2,19 @@ package datapath
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 )
 
 // TestBodyThatBeginsARequest is class 31: a server that answers without
 // reading a request's body and does not discard it (Python's http.server,
 // whose handlers rarely read a GET's body) reads the body as its next
-// request. An allowed POST whose Content-Length body begins with one of the
-// nine methods and whitespace (after whitespace, which Python skips) is
-// refused, sent whole or a byte per segment; so is a body that is the start
-// of a method, which the next request's line would complete on Python's
-// line ("DELE" then "TE /admin"). Other bodies pass, and so does the
-// request after them.
+// request. An allowed POST whose Content-Length body begins like a request
+// line (after whitespace Python skips: an uppercase method word, whitespace
+// and a target) is refused, sent whole or a byte per segment; so is a body
+// that is the start of a method, which the next request's line would
+// complete on Python's line ("DELE" then "TE /admin"). Other bodies pass,
+// and so does the request after them.
 func TestBodyThatBeginsARequest(t *testing.T) {
 	d := sharedTest(t)
 	if err := d.Apply(fixtureTable(t)); err != nil {
@@ -33,17 +34,34 @@ func TestBodyThatBeginsARequest(t *testing.T) {
 		"DELE", // + "TE /api/admin ..." on Python's line
 		"  GE",
 		"P",
+		// Other methods a handler may have (do_PROPFIND, do_PURGE, ...).
+		"PROPFIND /api/admin HTTP/1.1\r\n\r\n",
+		"VERSION-CONTROL /x HTTP/1.1\r\n\r\n",
+		"PURGE http://orders/api/admin HTTP/1.1\r\n\r\n",
+		"GETS /x HTTP/1.1\r\n\r\n",
+		// CR: Python strips only the line's end, and str.split() splits
+		// on a CR inside it (red team, rev25).
+		"\rGET /api/admin HTTP/1.1\r\nHost: x\r\n\r\n",
+		"GET\r/api/admin HTTP/1.1\r\nHost: x\r\n\r\n",
+		"\r\x0bDELETE\r/api/v1/orders/7 HTTP/1.1\r\n\r\n",
+		"GET\r\r/api/admin\r\r HTTP/1.1\r\n\r\n",
+		"\rDELE",
 	}
 	passing := []string{
 		`{"order": 7}`,
-		"GET",  // a whole method: the next line would make it "GETGET"
-		"GETS /x HTTP/1.1\r\n\r\n",
+		"GET", // a whole method: the next line would make it "GETGET"
 		"get /x HTTP/1.1\r\n\r\n",
-		"PROPFIND /x HTTP/1.1\r\n\r\n",
 		"YES",
 		"\r\nGET /x HTTP/1.1\r\n\r\n", // Python ends the connection at an empty line
 		"item=GET /x",
 		"G3T /x",
+		// Query languages and text commands: a word, then no target.
+		"DELETE DATA { <a> <b> <c> }",
+		"DELETE FROM t WHERE id = 7",
+		"SELECT * FROM t",
+		"GET key",
+		"OPTIONS x",
+		strings.Repeat("A", 33) + " /x HTTP/1.1\r\n\r\n", // longer than a method word
 	}
 	for _, body := range refused {
 		t.Run(fmt.Sprintf("refused %q", body), func(t *testing.T) {

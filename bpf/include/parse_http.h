@@ -432,10 +432,13 @@ static __always_inline int ax_line_step(struct ax_flow *f, __u8 c)
 	return AX_P_MALFORMED;
 }
 
-/* Content-Length body probe: f->sub in AX_ST_BODY counts the uppercase
- * letters of the body's first word (0: only whitespace so far) until
- * AX_B_SKIP, once the body can no longer begin with a request line. */
-#define AX_B_SKIP 0xff
+/* Content-Length body probe: f->sub in AX_ST_BODY counts the bytes of the
+ * body's first word (0: only whitespace so far), AX_B_GAP after the word
+ * and whitespace, AX_B_SKIP once the body can no longer begin with a
+ * request line. f->value packs the word's first 7 bytes. */
+#define AX_B_WORD_MAX 32
+#define AX_B_GAP      0xfe
+#define AX_B_SKIP     0xff
 
 /* The nine RFC 9110 methods, packed: byte i is character i. */
 #define AX_M_GET     0x544547ULL
@@ -471,45 +474,57 @@ static __always_inline int ax_method_word(__u64 w, __u8 n, const int prefix)
 }
 
 /* ax_py_space: the bytes Python's str.split() splits on in a line decoded
- * as ISO-8859-1 (http.server splits its request line so), besides CR, LF. */
+ * as ISO-8859-1 (http.server splits its request line so: 0x09-0x0d,
+ * 0x1c-0x20, 0x85, 0xa0), but LF, which ends the line. */
 static __always_inline int ax_py_space(__u8 c)
 {
-	return c == ' ' || c == '\t' || c == 0x0b || c == 0x0c || (c >= 0x1c && c <= 0x1f) ||
-	       c == 0x85 || c == 0xa0;
+	return c == ' ' || c == '\t' || c == '\r' || c == 0x0b || c == 0x0c ||
+	       (c >= 0x1c && c <= 0x1f) || c == 0x85 || c == 0xa0;
 }
 
 /* ax_body_probe takes byte c of a Content-Length body's start. A server
  * that answers without reading a body and does not discard it (Python's
- * http.server) reads the body as its next request: a body that begins
- * with a method and whitespace (after whitespace, which Python skips) is
- * refused, whatever the policy says of the request it holds (class 31). */
+ * http.server) reads the body as its next request (class 31). Refused,
+ * whatever the policy says of the request it holds: a body that begins,
+ * after whitespace (as Python splits), with a word of up to
+ * AX_B_WORD_MAX uppercase letters, '-' or '_' (a method: the nine, WebDAV's,
+ * PURGE, ...), whitespace, and '/' or 'h' / 'H' (an origin-form or
+ * absolute-form target); with OPTIONS, whitespace and '*'; or with CONNECT,
+ * whitespace and anything (an authority). */
 static __always_inline int ax_body_probe(struct ax_flow *f, __u8 c)
 {
 	__u8 n = f->sub;
-	if (c >= 'A' && c <= 'Z') {
-		if (n < 7) {
-			f->value |= (__u64)c << ((n & 7) * 8);
+	if (n == AX_B_GAP) {
+		if (ax_py_space(c))
+			return AX_P_CONT;
+		if (c == '/' || c == 'h' || c == 'H' || f->value == AX_M_CONNECT ||
+		    (c == '*' && f->value == AX_M_OPTIONS))
+			return AX_P_MALFORMED;
+	} else if ((c >= 'A' && c <= 'Z') || ((c == '-' || c == '_') && n > 0)) {
+		if (n < AX_B_WORD_MAX) {
+			if (n < 7)
+				f->value |= (__u64)c << ((n & 7) * 8);
 			f->sub = n + 1;
 			return AX_P_CONT;
 		}
 	} else if (ax_py_space(c)) {
-		if (n == 0)
-			return AX_P_CONT;
-		if (ax_method_word(f->value, n, 0))
-			return AX_P_MALFORMED;
+		if (n > 7)
+			f->value = 0; /* longer than every method the gap tests */
+		f->sub = n == 0 ? 0 : AX_B_GAP;
+		return AX_P_CONT;
 	}
 	f->sub = AX_B_SKIP;
 	return AX_P_CONT;
 }
 
-/* ax_body_end: the body ends with the probe still in its first word. The
- * next request's line then follows it on the same line for such a server:
- * a body that is (whitespace and) the start of a method, as "DELE" before
+/* ax_body_end: the body ends in its first word. The next request's line
+ * then follows it on the same line for such a server: a body that is
+ * (whitespace and) the start of one of the nine methods, as "DELE" before
  * "TE /admin", is refused. */
 static __always_inline int ax_body_end(struct ax_flow *f)
 {
 	__u8 n = f->sub;
-	if (n != AX_B_SKIP && n > 0 && ax_method_word(f->value, n, 1))
+	if (n > 0 && n < 7 && ax_method_word(f->value, n, 1))
 		return AX_P_MALFORMED;
 	return AX_P_CONT;
 }
