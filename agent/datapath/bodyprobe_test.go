@@ -9,12 +9,12 @@ import (
 // TestBodyThatBeginsARequest is class 31: a server that answers without
 // reading a request's body and does not discard it (Python's http.server,
 // whose handlers rarely read a GET's body) reads the body as its next
-// request. An allowed POST whose Content-Length body begins like a request
-// line (after whitespace Python skips: an uppercase method word, whitespace
-// and a target) is refused, sent whole or a byte per segment; so is a body
-// that is the start of a method, which the next request's line would
-// complete on Python's line ("DELE" then "TE /admin"). Other bodies pass,
-// and so does the request after them.
+// request. An allowed POST whose Content-Length body's first line would run
+// there (split on Python's whitespace: an uppercase method word, a target
+// and a word starting "HTTP/", or GET and a target) is refused, sent whole
+// or a byte per segment; so is a body that ends in its first word, which
+// the next request's line would continue on Python's line ("DELE" then
+// "TE /admin"). Other bodies pass, and so does the request after them.
 func TestBodyThatBeginsARequest(t *testing.T) {
 	d := sharedTest(t)
 	if err := d.Apply(fixtureTable(t)); err != nil {
@@ -25,43 +25,62 @@ func TestBodyThatBeginsARequest(t *testing.T) {
 	}
 	refused := []string{
 		"GET /api/admin HTTP/1.1\r\nHost: x\r\n\r\n",
-		"GET /api/admin",
+		"GET /api/admin\n", // two words, GET: Python runs HTTP/0.9
 		"DELETE\t/api/v1/orders/7 HTTP/1.1\r\n\r\n",
 		" \t\x0bPOST /x HTTP/1.1\r\n\r\n",
 		"OPTIONS\xa0* HTTP/1.1\r\n\r\n",
 		"CONNECT\x1fx:1 HTTP/1.1\r\n\r\n",
 		"HEAD\x85/ HTTP/1.0\r\n\r\n",
-		"DELE", // + "TE /api/admin ..." on Python's line
-		"  GE",
-		"P",
+		// Any target: Python checks none ("GET . HTTP/1.1" keeps the
+		// connection for the next line; red team, rev26).
+		"GET * HTTP/1.1\r\nHost: x\r\n\r\nGET /api/admin HTTP/1.1\r\n\r\n",
+		"GET . HTTP/1.1\r\n\r\n",
+		"GET ?x HTTP/1.1\r\n\r\n",
+		"GET %2Fapi%2Fadmin HTTP/1.1\r\n\r\n",
+		"HEAD api HTTP/1.1\r\n\r\n",
+		"GET * HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
 		// Other methods a handler may have (do_PROPFIND, do_PURGE, ...).
 		"PROPFIND /api/admin HTTP/1.1\r\n\r\n",
 		"VERSION-CONTROL /x HTTP/1.1\r\n\r\n",
 		"PURGE http://orders/api/admin HTTP/1.1\r\n\r\n",
-		"GETS /x HTTP/1.1\r\n\r\n",
 		// CR: Python strips only the line's end, and str.split() splits
 		// on a CR inside it (red team, rev25).
 		"\rGET /api/admin HTTP/1.1\r\nHost: x\r\n\r\n",
 		"GET\r/api/admin HTTP/1.1\r\nHost: x\r\n\r\n",
 		"\r\x0bDELETE\r/api/v1/orders/7 HTTP/1.1\r\n\r\n",
 		"GET\r\r/api/admin\r\r HTTP/1.1\r\n\r\n",
+		// A body that ends in its first word: the next request line
+		// continues it on Python's line ("DELE" + "TE /x HTTP/1.1").
+		"DELE",
+		"  GE",
 		"\rDELE",
+		"P",
+		"GET",
+		"YES",
 	}
 	passing := []string{
 		`{"order": 7}`,
-		"GET", // a whole method: the next line would make it "GETGET"
-		"get /x HTTP/1.1\r\n\r\n",
-		"YES",
+		"get /x HTTP/1.1\r\n\r\n",     // no do_get but in a catch-all handler (security.md)
 		"\r\nGET /x HTTP/1.1\r\n\r\n", // Python ends the connection at an empty line
 		"item=GET /x",
-		"G3T /x",
-		// Query languages and text commands: a word, then no target.
+		"G3T /x HTTP/1.1\r\n\r\n",
+		"GET /x HTTPS/1.1\r\n\r\n", // Python: a bad version, 400
+		"GET /x HTTP\r\n\r\n",
+		"GET /x y HTTP/1.1\r\n\r\n", // four words: 400
+		"GET key",
+		"GET /api/admin", // the next request line makes four words
+		"OPTIONS x",
+		strings.Repeat("A", 33) + " /x HTTP/1.1\r\n\r\n", // longer than a method word
+		// Query languages and text.
 		"DELETE DATA { <a> <b> <c> }",
 		"DELETE FROM t WHERE id = 7",
 		"SELECT * FROM t",
-		"GET key",
-		"OPTIONS x",
-		strings.Repeat("A", 33) + " /x HTTP/1.1\r\n\r\n", // longer than a method word
+		"I have a question",
+		"OK here it is",
+		"HI Hannah",
+		"NOTE /tmp is full",
+		"ERROR http://x failed",
+		"A\thello",
 	}
 	for _, body := range refused {
 		t.Run(fmt.Sprintf("refused %q", body), func(t *testing.T) {

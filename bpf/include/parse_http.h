@@ -432,101 +432,103 @@ static __always_inline int ax_line_step(struct ax_flow *f, __u8 c)
 	return AX_P_MALFORMED;
 }
 
-/* Content-Length body probe: f->sub in AX_ST_BODY counts the bytes of the
- * body's first word (0: only whitespace so far), AX_B_GAP after the word
- * and whitespace, AX_B_SKIP once the body can no longer begin with a
- * request line. f->value packs the word's first 7 bytes. */
-#define AX_B_WORD_MAX 32
-#define AX_B_GAP      0xfe
-#define AX_B_SKIP     0xff
-
-/* The nine RFC 9110 methods, packed: byte i is character i. */
-#define AX_M_GET     0x544547ULL
-#define AX_M_PUT     0x545550ULL
-#define AX_M_POST    0x54534f50ULL
-#define AX_M_HEAD    0x44414548ULL
-#define AX_M_PATCH   0x4843544150ULL
-#define AX_M_DELETE  0x4554454c4544ULL
-#define AX_M_OPTIONS 0x534e4f4954504fULL
-#define AX_M_CONNECT 0x5443454e4e4f43ULL
-#define AX_M_TRACE   0x4543415254ULL
-
-/* ax_method_word reports whether the n (1-7) letters packed in w are one of
- * the nine methods (prefix 0) or the start of one, shorter than it
- * (prefix 1). */
-static __always_inline int ax_method_word(__u64 w, __u8 n, const int prefix)
-{
-	__u64 mask = (1ULL << ((n & 7) * 8)) - 1;
-#define AX_M_IS(m, len)                                                                            \
-	if (prefix ? (n < (len) && ((m) & mask) == w) : (n == (len) && (m) == w))                  \
-		return 1;
-	AX_M_IS(AX_M_GET, 3)
-	AX_M_IS(AX_M_PUT, 3)
-	AX_M_IS(AX_M_POST, 4)
-	AX_M_IS(AX_M_HEAD, 4)
-	AX_M_IS(AX_M_PATCH, 5)
-	AX_M_IS(AX_M_DELETE, 6)
-	AX_M_IS(AX_M_OPTIONS, 7)
-	AX_M_IS(AX_M_CONNECT, 7)
-	AX_M_IS(AX_M_TRACE, 5)
-#undef AX_M_IS
-	return 0;
-}
+/* Content-Length body probe (class 31). A server that answers without
+ * reading a body and does not discard it (Python's http.server) reads the
+ * body as its next request: its first line, split on whitespace, runs when
+ * it has three words, the last starting "HTTP/", or two words, the first
+ * "GET" (HTTP/0.9); anything else is an error that ends the connection. A
+ * handler runs only a method it has (do_GET, do_PROPFIND, ...), so the
+ * probe follows a first line whose first word is an uppercase method word
+ * and refuses it when it would run, whatever the policy says of the
+ * request it holds. Its state: f->sub (below) and f->value, which packs
+ * the first word's first 3 bytes (bits 0-23), the first word's length (bits
+ * 32-39) and how much of "HTTP/" the third word matched (bits 40-47). */
+enum {
+	AX_B_LEAD = 0, /* whitespace before the first word */
+	AX_B_W0,       /* in the first word */
+	AX_B_GAP1,     /* whitespace after it */
+	AX_B_W1,       /* in the second word (the target) */
+	AX_B_GAP2,     /* whitespace after it */
+	AX_B_W2,       /* in the third word */
+	AX_B_SKIP = 0xff,
+};
+#define AX_B_WORD_MAX 32	      /* longest method word followed */
+#define AX_B_LINE_MAX 65536	      /* longer first lines: Python answers 414 */
+#define AX_S_GET      0x544547ULL     /* "GET" */
+#define AX_S_HTTPV    0x2f50545448ULL /* "HTTP/" */
 
 /* ax_py_space: the bytes Python's str.split() splits on in a line decoded
- * as ISO-8859-1 (http.server splits its request line so: 0x09-0x0d,
- * 0x1c-0x20, 0x85, 0xa0), but LF, which ends the line. */
+ * as ISO-8859-1 (0x09-0x0d, 0x1c-0x20, 0x85, 0xa0; CR inside a line too),
+ * but LF, which ends the line. */
 static __always_inline int ax_py_space(__u8 c)
 {
 	return c == ' ' || c == '\t' || c == '\r' || c == 0x0b || c == 0x0c ||
 	       (c >= 0x1c && c <= 0x1f) || c == 0x85 || c == 0xa0;
 }
 
-/* ax_body_probe takes byte c of a Content-Length body's start. A server
- * that answers without reading a body and does not discard it (Python's
- * http.server) reads the body as its next request (class 31). Refused,
- * whatever the policy says of the request it holds: a body that begins,
- * after whitespace (as Python splits), with a word of up to
- * AX_B_WORD_MAX uppercase letters, '-' or '_' (a method: the nine, WebDAV's,
- * PURGE, ...), whitespace, and '/' or 'h' / 'H' (an origin-form or
- * absolute-form target); with OPTIONS, whitespace and '*'; or with CONNECT,
- * whitespace and anything (an authority). */
+/* ax_body_probe takes byte c of a Content-Length body's first line. */
 static __always_inline int ax_body_probe(struct ax_flow *f, __u8 c)
 {
-	__u8 n = f->sub;
-	if (n == AX_B_GAP) {
-		if (ax_py_space(c))
-			return AX_P_CONT;
-		if (c == '/' || c == 'h' || c == 'H' || f->value == AX_M_CONNECT ||
-		    (c == '*' && f->value == AX_M_OPTIONS))
+	__u8 st = f->sub;
+	__u64 v = f->value;
+	__u8 n0 = (v >> 32) & 0xff;
+	__u8 m = (v >> 40) & 0xff;
+	if (f->cl - f->remaining > AX_B_LINE_MAX)
+		goto skip;
+	if (c == '\n') {
+		/* Two words: Python runs GET as HTTP/0.9. */
+		if ((st == AX_B_W1 || st == AX_B_GAP2) && n0 == 3 && (v & 0xffffff) == AX_S_GET)
 			return AX_P_MALFORMED;
-	} else if ((c >= 'A' && c <= 'Z') || ((c == '-' || c == '_') && n > 0)) {
-		if (n < AX_B_WORD_MAX) {
-			if (n < 7)
-				f->value |= (__u64)c << ((n & 7) * 8);
-			f->sub = n + 1;
-			return AX_P_CONT;
-		}
-	} else if (ax_py_space(c)) {
-		if (n > 7)
-			f->value = 0; /* longer than every method the gap tests */
-		f->sub = n == 0 ? 0 : AX_B_GAP;
+		goto skip;
+	}
+	if (ax_py_space(c)) {
+		if (st == AX_B_W0)
+			f->sub = AX_B_GAP1;
+		else if (st == AX_B_W1)
+			f->sub = AX_B_GAP2;
+		else if (st == AX_B_W2)
+			goto skip; /* a third word shorter than "HTTP/" */
 		return AX_P_CONT;
 	}
+	switch (st) {
+	case AX_B_LEAD:
+	case AX_B_W0:
+		if (!((c >= 'A' && c <= 'Z') || (st == AX_B_W0 && (c == '-' || c == '_'))) ||
+		    n0 >= AX_B_WORD_MAX)
+			goto skip;
+		if (n0 < 3)
+			v |= (__u64)c << ((n0 & 3) * 8);
+		v = (v & ~(0xffULL << 32)) | ((__u64)(n0 + 1) << 32);
+		f->value = v;
+		f->sub = AX_B_W0;
+		return AX_P_CONT;
+	case AX_B_GAP1:
+		f->sub = AX_B_W1;
+		return AX_P_CONT;
+	case AX_B_W1:
+		return AX_P_CONT;
+	case AX_B_GAP2:
+	case AX_B_W2:
+		if (c != ax_chr(AX_S_HTTPV, m))
+			goto skip;
+		if (m + 1 == 5)
+			return AX_P_MALFORMED; /* "<METHOD> <target> HTTP/" */
+		f->value = (v & ~(0xffULL << 40)) | ((__u64)(m + 1) << 40);
+		f->sub = AX_B_W2;
+		return AX_P_CONT;
+	}
+skip:
 	f->sub = AX_B_SKIP;
 	return AX_P_CONT;
 }
 
-/* ax_body_end: the body ends in its first word. The next request's line
- * then follows it on the same line for such a server: a body that is
- * (whitespace and) the start of one of the nine methods, as "DELE" before
- * "TE /admin", is refused. */
+/* ax_body_end: the body ends inside its first line, which the next
+ * request's line then continues for such a server. Only a body that ends
+ * in its first word (an uppercase word, nothing after it) can make that a
+ * line that runs ("PUR" before "GE /x HTTP/1.1"): refused. */
 static __always_inline int ax_body_end(struct ax_flow *f)
 {
-	__u8 n = f->sub;
-	if (n > 0 && n < 7 && ax_method_word(f->value, n, 1))
-		return AX_P_MALFORMED;
-	return AX_P_CONT;
+	return f->sub == AX_B_W0 ? AX_P_MALFORMED : AX_P_CONT;
 }
 
 /* ax_headers_done decides how the body is delimited (RFC 9112 6.3), failing
