@@ -1,0 +1,56 @@
+package evasion
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestRedteamBody31EmptyLineAfter (red team, rev27): an allowed GET
+// /api/v1/index.html whose Content-Length body is "GET /api/admin/<f>" with
+// no line end, followed by an allowed request that begins with an empty
+// line (CRLF, which the datapath skips before a request line). The class-31
+// probe ends the body in its target state and passes it; Python 3.11's
+// stock SimpleHTTPRequestHandler (HTTP/1.1) reads "GET /api/admin/<f>\r\n":
+// two words, GET, an HTTP/0.9 request it runs, and sends the denied file.
+// The file's content must never reach the client. On 10.99.60.0/24.
+func TestRedteamBody31EmptyLineAfter(t *testing.T) {
+	t.Parallel()
+	tp := newTopo99(t, 60)
+	tp.policy("Enforce", "")
+	if pythonBin == "" {
+		skipOrFail(t, "python3 is not installed")
+	}
+	dir := t.TempDir()
+	root := filepath.Join(dir, "www")
+	bad, secret := token("body31cbad"), token("SECRET")
+	must(t, os.MkdirAll(filepath.Join(root, "api", "admin"), 0o755))
+	must(t, os.MkdirAll(filepath.Join(root, "api", "v1"), 0o755))
+	must(t, os.WriteFile(filepath.Join(root, "api", "admin", bad), []byte(secret+"\n"), 0o644))
+	must(t, os.WriteFile(filepath.Join(root, "api", "v1", "index.html"), []byte("public\n"), 0o644))
+	s := &fileServer{name: "python", port: pythonPort, logPath: filepath.Join(dir, "requests.log")}
+	script := filepath.Join(dir, "server.py")
+	must(t, os.WriteFile(script, []byte(pythonStatic), 0o644))
+	startDaemon(t, tp.srv, pythonPort, "", pythonBin, script, fmt.Sprint(pythonPort), s.logPath, root)
+	a := tp.startAgent()
+	waitGeneration(t, a, 1, 5*time.Second)
+	next := "GET /api/v1/index.html HTTP/1.1\r\nHost: srv\r\n\r\n"
+	for _, c := range []struct{ name, body, sep string }{
+		{"crlf", "GET /api/admin/%s", "\r\n"},
+		{"lf", "GET /api/admin/%s", "\n"},
+		{"space-crlf", "GET /api/admin/%s ", "\r\n"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			body := strings.Replace(c.body, "%s", bad, 1)
+			head := fmt.Sprintf("GET /api/v1/index.html HTTP/1.1\r\nHost: srv\r\nContent-Length: %d\r\n\r\n", len(body))
+			first, second, err := earlyExchange(t, tp, s.Port(), head, body+c.sep+next)
+			t.Logf("%s: first answer %q, then %q (%v); server log %q", c.name, firstLine(first, nil), firstLine(second, err), err, s.Log())
+			if strings.Contains(first+second, secret) {
+				t.Errorf("LEAK: the denied file /api/admin/%s reached the client through the body %q then %q", bad, body, c.sep)
+			}
+		})
+	}
+}
