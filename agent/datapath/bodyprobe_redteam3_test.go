@@ -52,3 +52,40 @@ func TestRedteamBody31EmptyLineAfter(t *testing.T) {
 		})
 	}
 }
+
+// TestRedteamBody31FIN (red team, rev27): a Content-Length body that is GET
+// and a target with no line end, then the client's FIN (shutdown of its
+// write side; it still reads the answer). Python's readline returns
+// "GET /api/admin" at the end of the stream: two words, GET, an HTTP/0.9
+// request it runs. ax_line_open refuses a FIN after an open request line
+// ("a request line ended by FIN" in normalize_test.go), but a body leaves
+// the flow in AX_ST_BODY, or, once complete, at AX_R_START, so the FIN
+// passes: whether the body is complete or shorter than its Content-Length,
+// and whether the FIN comes with the body or after it.
+func TestRedteamBody31FIN(t *testing.T) {
+	d := sharedTest(t)
+	if err := d.Apply(fixtureTable(t)); err != nil {
+		t.Fatal(err)
+	}
+	const body = "GET /api/admin"
+	fin := func(f *flow, payload string) outcome {
+		o, _ := runSegment(t, d.Ingress(), segment{src: f.src, dst: f.dst, seq: f.seq, ack: f.ack, flags: tcpACK | tcpFIN, payload: []byte(payload)})
+		return o
+	}
+	for _, cl := range []int{len(body), len(body) + 100} {
+		head := fmt.Sprintf("POST /api/v1/orders HTTP/1.1\r\nHost: orders\r\nContent-Length: %d\r\n\r\n", cl)
+		t.Run(fmt.Sprintf("Content-Length %d", cl), func(t *testing.T) {
+			f := newFlow(t, d.Ingress(), web4, orders4)
+			if o := fin(f, head+body); o != reset {
+				t.Errorf("head, body and FIN in one segment: %v, want reset", o)
+			}
+			g := newFlow(t, d.Ingress(), web4, orders4)
+			if o := g.send(head + body); o != passed {
+				t.Fatalf("head and body: %v", o)
+			}
+			if o := fin(g, ""); o != reset {
+				t.Errorf("FIN after the body: %v, want reset (Python runs %q as HTTP/0.9)", o, body)
+			}
+		})
+	}
+}
