@@ -164,10 +164,13 @@ __attribute__((noinline)) int ax_parse_rounds(struct __sk_buff *skb)
 
 /* ax_line_open says whether the client's stream stops inside a request
  * line: a server may take the end of the stream as the end of the line
- * (Python runs "GET /path" as HTTP/0.9), a line Axon never decided. */
+ * (Python runs "GET /path" as HTTP/0.9), a line Axon never decided; or
+ * inside a body whose first line is GET and a target (class 31: a server
+ * that reads an unread body as its next request runs it). */
 static __always_inline int ax_line_open(struct ax_flow *f)
 {
-	return f->state == AX_ST_LINE && f->sub != AX_R_START;
+	return (f->state == AX_ST_LINE && f->sub != AX_R_START) ||
+	       (f->state == AX_ST_BODY && ax_body_get_open(f));
 }
 
 /* ax_websocket_pending says whether the segment just parsed ended a

@@ -57,6 +57,10 @@ func TestBodyThatBeginsARequest(t *testing.T) {
 		"P",
 		"GET",
 		"YES",
+		// GET and a target: an empty line before the next request, or the
+		// end of the stream, ends Python's line there (red team, rev27).
+		"GET /api/admin",
+		"GET key ",
 	}
 	passing := []string{
 		`{"order": 7}`,
@@ -67,8 +71,6 @@ func TestBodyThatBeginsARequest(t *testing.T) {
 		"GET /x HTTPS/1.1\r\n\r\n", // Python: a bad version, 400
 		"GET /x HTTP\r\n\r\n",
 		"GET /x y HTTP/1.1\r\n\r\n", // four words: 400
-		"GET key",
-		"GET /api/admin", // the next request line makes four words
 		"OPTIONS x",
 		strings.Repeat("A", 33) + " /x HTTP/1.1\r\n\r\n", // longer than a method word
 		// Query languages and text.

@@ -466,6 +466,16 @@ static __always_inline int ax_py_space(__u8 c)
 	       (c >= 0x1c && c <= 0x1f) || c == 0x85 || c == 0xa0;
 }
 
+/* ax_body_get_open: the body's first line so far is GET and a target.
+ * Ended there (an LF, an empty line before the next request, the end of
+ * the stream), Python runs it as HTTP/0.9. */
+static __always_inline int ax_body_get_open(struct ax_flow *f)
+{
+	__u64 v = f->value;
+	return (f->sub == AX_B_W1 || f->sub == AX_B_GAP2) && ((v >> 32) & 0xff) == 3 &&
+	       (v & 0xffffff) == AX_S_GET;
+}
+
 /* ax_body_probe takes byte c of a Content-Length body's first line. */
 static __always_inline int ax_body_probe(struct ax_flow *f, __u8 c)
 {
@@ -476,8 +486,7 @@ static __always_inline int ax_body_probe(struct ax_flow *f, __u8 c)
 	if (f->cl - f->remaining > AX_B_LINE_MAX)
 		goto skip;
 	if (c == '\n') {
-		/* Two words: Python runs GET as HTTP/0.9. */
-		if ((st == AX_B_W1 || st == AX_B_GAP2) && n0 == 3 && (v & 0xffffff) == AX_S_GET)
+		if (ax_body_get_open(f))
 			return AX_P_MALFORMED;
 		goto skip;
 	}
@@ -523,12 +532,14 @@ skip:
 }
 
 /* ax_body_end: the body ends inside its first line, which the next
- * request's line then continues for such a server. Only a body that ends
- * in its first word (an uppercase word, nothing after it) can make that a
- * line that runs ("PUR" before "GE /x HTTP/1.1"): refused. */
+ * request's line then continues for such a server. Refused: a body that
+ * ends in its first word (an uppercase word, nothing after it: "PUR"
+ * before "GE /x HTTP/1.1" is PURGE), and GET and a target (an empty line
+ * before the next request, which the datapath skips, or the end of the
+ * stream ends Python's line there). */
 static __always_inline int ax_body_end(struct ax_flow *f)
 {
-	return f->sub == AX_B_W0 ? AX_P_MALFORMED : AX_P_CONT;
+	return f->sub == AX_B_W0 || ax_body_get_open(f) ? AX_P_MALFORMED : AX_P_CONT;
 }
 
 /* ax_headers_done decides how the body is delimited (RFC 9112 6.3), failing
