@@ -24,6 +24,32 @@ class S(http.server.ThreadingHTTPServer):
 S(("::", port), functools.partial(H, directory=root)).serve_forever()
 `
 
+// staticTopo is newTopo99(t, n) with an Enforce policy, the running agent
+// and pythonStatic serving a public /api/v1/index.html and a file under the
+// denied /api/admin: its name (token(prefix)) and the secret it holds.
+func staticTopo(t *testing.T, n int, prefix string) (tp *topo, s *fileServer, bad, secret string) {
+	t.Helper()
+	tp = newTopo99(t, n)
+	tp.policy("Enforce", "")
+	if pythonBin == "" {
+		skipOrFail(t, "python3 is not installed")
+	}
+	dir := t.TempDir()
+	root := filepath.Join(dir, "www")
+	bad, secret = token(prefix), token("SECRET")
+	must(t, os.MkdirAll(filepath.Join(root, "api", "admin"), 0o755))
+	must(t, os.MkdirAll(filepath.Join(root, "api", "v1"), 0o755))
+	must(t, os.WriteFile(filepath.Join(root, "api", "admin", bad), []byte(secret+"\n"), 0o644))
+	must(t, os.WriteFile(filepath.Join(root, "api", "v1", "index.html"), []byte("public\n"), 0o644))
+	s = &fileServer{name: "python", port: pythonPort, logPath: filepath.Join(dir, "requests.log")}
+	script := filepath.Join(dir, "server.py")
+	must(t, os.WriteFile(script, []byte(pythonStatic), 0o644))
+	startDaemon(t, tp.srv, pythonPort, "", pythonBin, script, fmt.Sprint(pythonPort), s.logPath, root)
+	a := tp.startAgent()
+	waitGeneration(t, a, 1, 5*time.Second)
+	return tp, s, bad, secret
+}
+
 // TestRedteamBody31Static (red team, rev26): with Python's stock
 // SimpleHTTPRequestHandler, an allowed GET /api/v1/index.html whose
 // Content-Length body is a request line with a target the class-31 probe
@@ -35,24 +61,7 @@ S(("::", port), functools.partial(H, directory=root)).serve_forever()
 // 10.99.42.0/24.
 func TestRedteamBody31Static(t *testing.T) {
 	t.Parallel()
-	tp := newTopo99(t, 42)
-	tp.policy("Enforce", "")
-	if pythonBin == "" {
-		skipOrFail(t, "python3 is not installed")
-	}
-	dir := t.TempDir()
-	root := filepath.Join(dir, "www")
-	bad, secret := token("body31bad"), token("SECRET")
-	must(t, os.MkdirAll(filepath.Join(root, "api", "admin"), 0o755))
-	must(t, os.MkdirAll(filepath.Join(root, "api", "v1"), 0o755))
-	must(t, os.WriteFile(filepath.Join(root, "api", "admin", bad), []byte(secret+"\n"), 0o644))
-	must(t, os.WriteFile(filepath.Join(root, "api", "v1", "index.html"), []byte("public\n"), 0o644))
-	s := &fileServer{name: "python", port: pythonPort, logPath: filepath.Join(dir, "requests.log")}
-	script := filepath.Join(dir, "server.py")
-	must(t, os.WriteFile(script, []byte(pythonStatic), 0o644))
-	startDaemon(t, tp.srv, pythonPort, "", pythonBin, script, fmt.Sprint(pythonPort), s.logPath, root)
-	a := tp.startAgent()
-	waitGeneration(t, a, 1, 5*time.Second)
+	tp, s, bad, secret := staticTopo(t, 42, "body31bad")
 	for _, c := range []struct{ name, body string }{
 		{"relative-target", "GET api/admin/%s HTTP/1.1\r\nHost: srv\r\n\r\n"},
 		{"dot-then-denied", "GET . HTTP/1.1\r\nHost: srv\r\n\r\nGET /api/admin/%s HTTP/1.1\r\nHost: srv\r\n\r\n"},

@@ -2,11 +2,8 @@ package evasion
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestRedteamBody31EmptyLineAfter (red team, rev27): an allowed GET
@@ -19,24 +16,7 @@ import (
 // The file's content must never reach the client. On 10.99.60.0/24.
 func TestRedteamBody31EmptyLineAfter(t *testing.T) {
 	t.Parallel()
-	tp := newTopo99(t, 60)
-	tp.policy("Enforce", "")
-	if pythonBin == "" {
-		skipOrFail(t, "python3 is not installed")
-	}
-	dir := t.TempDir()
-	root := filepath.Join(dir, "www")
-	bad, secret := token("body31cbad"), token("SECRET")
-	must(t, os.MkdirAll(filepath.Join(root, "api", "admin"), 0o755))
-	must(t, os.MkdirAll(filepath.Join(root, "api", "v1"), 0o755))
-	must(t, os.WriteFile(filepath.Join(root, "api", "admin", bad), []byte(secret+"\n"), 0o644))
-	must(t, os.WriteFile(filepath.Join(root, "api", "v1", "index.html"), []byte("public\n"), 0o644))
-	s := &fileServer{name: "python", port: pythonPort, logPath: filepath.Join(dir, "requests.log")}
-	script := filepath.Join(dir, "server.py")
-	must(t, os.WriteFile(script, []byte(pythonStatic), 0o644))
-	startDaemon(t, tp.srv, pythonPort, "", pythonBin, script, fmt.Sprint(pythonPort), s.logPath, root)
-	a := tp.startAgent()
-	waitGeneration(t, a, 1, 5*time.Second)
+	tp, s, bad, secret := staticTopo(t, 60, "body31cbad")
 	next := "GET /api/v1/index.html HTTP/1.1\r\nHost: srv\r\n\r\n"
 	for _, c := range []struct{ name, body, sep string }{
 		{"crlf", "GET /api/admin/%s", "\r\n"},

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -21,24 +19,7 @@ import (
 // Content-Length larger than what is sent. On 10.99.61.0/24.
 func TestRedteamBody31FIN(t *testing.T) {
 	t.Parallel()
-	tp := newTopo99(t, 61)
-	tp.policy("Enforce", "")
-	if pythonBin == "" {
-		skipOrFail(t, "python3 is not installed")
-	}
-	dir := t.TempDir()
-	root := filepath.Join(dir, "www")
-	bad, secret := token("body31cfin"), token("SECRET")
-	must(t, os.MkdirAll(filepath.Join(root, "api", "admin"), 0o755))
-	must(t, os.MkdirAll(filepath.Join(root, "api", "v1"), 0o755))
-	must(t, os.WriteFile(filepath.Join(root, "api", "admin", bad), []byte(secret+"\n"), 0o644))
-	must(t, os.WriteFile(filepath.Join(root, "api", "v1", "index.html"), []byte("public\n"), 0o644))
-	s := &fileServer{name: "python", port: pythonPort, logPath: filepath.Join(dir, "requests.log")}
-	script := filepath.Join(dir, "server.py")
-	must(t, os.WriteFile(script, []byte(pythonStatic), 0o644))
-	startDaemon(t, tp.srv, pythonPort, "", pythonBin, script, fmt.Sprint(pythonPort), s.logPath, root)
-	a := tp.startAgent()
-	waitGeneration(t, a, 1, 5*time.Second)
+	tp, s, bad, secret := staticTopo(t, 61, "body31cfin")
 	body := "GET /api/admin/" + bad
 	for _, extra := range []int{0, 100} {
 		t.Run(fmt.Sprintf("Content-Length+%d", extra), func(t *testing.T) {

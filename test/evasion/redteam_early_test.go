@@ -47,42 +47,11 @@ func startGoNoRead(t *testing.T, h *netns.Host, port int) *goServer {
 	return s
 }
 
-// pythonNoRead is the harness's Python server with a handler that, like
-// most do_GET handlers written on http.server, never reads a body.
-const pythonNoRead = `import http.server, socket, sys
-port, logpath = int(sys.argv[1]), sys.argv[2]
-log = open(logpath, "a", buffering=1)
-class H(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    def handle_any(self):
-        log.write(self.requestline + "\n")
-        body = b"ok\n"
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def __getattr__(self, name):
-        if name.startswith("do_"):
-            return self.handle_any
-        raise AttributeError(name)
-    def log_message(self, *args):
-        pass
-class S(http.server.ThreadingHTTPServer):
-    address_family = socket.AF_INET6
-S(("::", port), H).serve_forever()
-`
-
+// startPythonNoRead is the harness's Python server with a handler that,
+// like most do_GET handlers written on http.server, never reads a body.
 func startPythonNoRead(t *testing.T, h *netns.Host, port int) server {
 	t.Helper()
-	if pythonBin == "" {
-		skipOrFail(t, "python3 is not installed")
-	}
-	dir := t.TempDir()
-	s := &fileServer{name: "python", port: port, logPath: filepath.Join(dir, "requests.log")}
-	script := filepath.Join(dir, "server.py")
-	must(t, os.WriteFile(script, []byte(pythonNoRead), 0o644))
-	startDaemon(t, h, port, "", pythonBin, script, fmt.Sprint(port), s.logPath)
-	return s
+	return startPython(t, h, port, "noread")
 }
 
 // earlyCase is one way of sending a denied request where an allowed

@@ -279,13 +279,14 @@ http {
 // header parse announces, as an application does.
 const pythonServer = `import http.server, socket, sys
 port, logpath = int(sys.argv[1]), sys.argv[2]
+reads_body = sys.argv[3:] != ["noread"]
 log = open(logpath, "a", buffering=1)
 class H(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     def handle_any(self):
         log.write(self.requestline + "\n")
         n = int(self.headers.get("Content-Length") or 0)
-        if n:
+        if n and reads_body:
             self.rfile.read(n)
         body = b"ok\n"
         self.send_response(200)
@@ -303,7 +304,7 @@ class S(http.server.ThreadingHTTPServer):
 S(("::", port), H).serve_forever()
 `
 
-func startPython(t *testing.T, h *netns.Host, port int) server {
+func startPython(t *testing.T, h *netns.Host, port int, args ...string) server {
 	t.Helper()
 	if pythonBin == "" {
 		skipOrFail(t, "python3 is not installed")
@@ -314,7 +315,7 @@ func startPython(t *testing.T, h *netns.Host, port int) server {
 	if err := os.WriteFile(script, []byte(pythonServer), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	startDaemon(t, h, port, "", pythonBin, script, fmt.Sprint(port), s.logPath)
+	startDaemon(t, h, port, "", pythonBin, append([]string{script, fmt.Sprint(port), s.logPath}, args...)...)
 	return s
 }
 
