@@ -103,8 +103,12 @@ func TestRedteamBody31Differential(t *testing.T) {
 		}
 		return o
 	}
+	streams := 4000
+	if testing.Short() {
+		streams = 500 // the kernel matrix's VMs run Go 5-20 times slower
+	}
 	runs, refusedNotRun, leaks := 0, 0, 0
-	for n := 0; n < 4000 && leaks < 10; n++ {
+	for n := 0; n < streams && leaks < 10; n++ {
 		var b strings.Builder
 		for k := 1 + r.IntN(6); k > 0; k-- {
 			b.WriteString(pieces[r.IntN(len(pieces))])
@@ -154,6 +158,9 @@ func TestRedteamBody31Differential(t *testing.T) {
 		}
 	}
 	t.Logf("%d streams Python runs (all must be refused), %d refused that Python would not run", runs, refusedNotRun)
+	if runs == 0 {
+		t.Fatal("no generated stream is one Python runs: the test checks nothing")
+	}
 }
 
 // TestRedteamBody31HeaderEnd (red team, rev28): the probe looks where the
