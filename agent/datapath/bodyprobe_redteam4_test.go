@@ -105,7 +105,7 @@ func TestRedteamBody31Differential(t *testing.T) {
 	}
 	streams := 4000
 	if testing.Short() {
-		streams = 500 // the kernel matrix's VMs run Go 5-20 times slower
+		streams = 200 // the kernel matrix's VMs run Go 5-20 times slower
 	}
 	runs, refusedNotRun, leaks := 0, 0, 0
 	for n := 0; n < streams && leaks < 10; n++ {
