@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/http"
-	"path"
 	"strings"
 	"testing"
 	"time"
@@ -198,17 +197,11 @@ func startGoH2C(t *testing.T, h *netns.Host, port int) *goServer {
 	p.SetHTTP1(true)
 	p.SetUnencryptedHTTP2(true)
 	srv := &http.Server{
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			s.mu.Lock()
-			s.log = append(s.log, fmt.Sprintf("%s %s %s -> %s", r.Method, r.RequestURI, r.Proto, path.Clean(r.URL.Path)))
-			s.mu.Unlock()
-			_, _ = fmt.Fprintf(w, "ok %s %s\n", r.Method, r.RequestURI)
-		}),
+		Handler:           http.HandlerFunc(s.answerUnread),
 		Protocols:         p,
 		ReadHeaderTimeout: 10 * time.Second,
 	}
-	go func() { _ = srv.Serve(l) }()
-	t.Cleanup(func() { _ = srv.Close() })
+	serveUntilCleanup(t, srv, l)
 	return s
 }
 

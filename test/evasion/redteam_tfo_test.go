@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"path"
 	"strings"
 	"syscall"
 	"testing"
@@ -38,16 +37,10 @@ func startGoTFO(t *testing.T, h *netns.Host, port int) *goServer {
 	}
 	s := &goServer{port: port}
 	srv := &http.Server{
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			s.mu.Lock()
-			s.log = append(s.log, fmt.Sprintf("%s %s %s -> %s", r.Method, r.RequestURI, r.Proto, path.Clean(r.URL.Path)))
-			s.mu.Unlock()
-			_, _ = fmt.Fprintf(w, "ok %s %s\n", r.Method, r.RequestURI)
-		}),
+		Handler:           http.HandlerFunc(s.answerUnread),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
-	go func() { _ = srv.Serve(l) }()
-	t.Cleanup(func() { _ = srv.Close() })
+	serveUntilCleanup(t, srv, l)
 	return s
 }
 

@@ -97,10 +97,28 @@ func (s *goServer) Log() []string {
 	return append([]string(nil), s.log...)
 }
 
-func (s *goServer) serve(w http.ResponseWriter, r *http.Request) {
+// record logs r in the Go server's log format.
+func (s *goServer) record(r *http.Request) {
 	s.mu.Lock()
 	s.log = append(s.log, fmt.Sprintf("%s %s %s -> %s", r.Method, r.RequestURI, r.Proto, path.Clean(r.URL.Path)))
 	s.mu.Unlock()
+}
+
+// answerUnread logs r and answers it without reading its body, as the
+// red team's single-purpose Go servers do.
+func (s *goServer) answerUnread(w http.ResponseWriter, r *http.Request) {
+	s.record(r)
+	_, _ = fmt.Fprintf(w, "ok %s %s\n", r.Method, r.RequestURI)
+}
+
+// serveUntilCleanup serves srv on l until the test ends.
+func serveUntilCleanup(t *testing.T, srv *http.Server, l net.Listener) {
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(func() { _ = srv.Close() })
+}
+
+func (s *goServer) serve(w http.ResponseWriter, r *http.Request) {
+	s.record(r)
 	if strings.EqualFold(r.Header.Get("Upgrade"), "websocket") && r.URL.Path == "/api/v1/ws" {
 		s.serveWebSocket(w, r)
 		return
