@@ -358,10 +358,10 @@ func (c *conj) bindRule(e *ast.Expr, t *ast.Term, rules map[ruleKey]table.RuleID
 // L7NetworkPolicy rules to canonical form; a Rego module must write them so).
 func notCanonicalForm(s string) string {
 	for i := 0; i < len(s); i++ {
-		// Bytes no canonical request path has (httppath.Check). A NUL
-		// would also make the literal's row key another row's: an exact
-		// row's key is its path and a NUL.
-		if c := s[i]; c < 0x21 || c >= 0x7f || c == '\\' || c == '#' || c == ';' {
+		// Bytes no canonical request path has. A NUL would also make the
+		// literal's row key another row's: an exact row's key is its path
+		// and a NUL.
+		if c := s[i]; httppath.NeverInPath(c) {
 			return fmt.Sprintf("path %q has byte %q at offset %d, which no canonical request path has", s, c, i)
 		}
 	}

@@ -31,18 +31,8 @@ func Check(p string) error {
 	for i := 0; i < len(p); i++ {
 		c := p[i]
 		switch {
-		case c < 0x21 || c >= 0x7f:
-			return bad("byte 0x%02x at offset %d (control, space or non-ASCII; percent-encode it)", c, i)
-		case c == '\\':
-			return bad("backslash at offset %d", i)
-		case c == '#':
-			// Servers that take "#" as a path byte (Go's FileServer) serve
-			// what follows it: the path matched would not be theirs.
-			return bad("# at offset %d (a request target has no fragment)", i)
-		case c == ';':
-			// Servlet containers cut ";params" off each segment and
-			// resolve "..;": the path they serve is not the one matched.
-			return bad("semicolon at offset %d (path parameters; percent-encode it as %%3B)", i)
+		case NeverInPath(c):
+			return fmt.Errorf("%w: %s", ErrNonCanonical, neverWhy(c, i))
 		case c == '%':
 			if i+2 >= len(p) || !isHex(p[i+1]) || !isHex(p[i+2]) {
 				return bad("%% at offset %d is not followed by two hex digits", i)
@@ -68,6 +58,30 @@ func Check(p string) error {
 		}
 	}
 	return nil
+}
+
+// NeverInPath reports whether byte c is refused wherever it stands in a
+// path (Check): a control byte, space or non-ASCII byte, a backslash, "#"
+// or ";". A prefix of a canonical path has none either.
+func NeverInPath(c byte) bool {
+	return c < 0x21 || c >= 0x7f || c == '\\' || c == '#' || c == ';'
+}
+
+// neverWhy says why Check refuses byte c (NeverInPath) at offset i.
+func neverWhy(c byte, i int) string {
+	switch c {
+	case '\\':
+		return fmt.Sprintf("backslash at offset %d", i)
+	case '#':
+		// Servers that take "#" as a path byte (Go's FileServer) serve
+		// what follows it: the path matched would not be theirs.
+		return fmt.Sprintf("# at offset %d (a request target has no fragment)", i)
+	case ';':
+		// Servlet containers cut ";params" off each segment and resolve
+		// "..;": the path they serve is not the one matched.
+		return fmt.Sprintf("semicolon at offset %d (path parameters; percent-encode it as %%3B)", i)
+	}
+	return fmt.Sprintf("byte 0x%02x at offset %d (control, space or non-ASCII; percent-encode it)", c, i)
 }
 
 // MaxMethodLen is the longest method token a rule may name: the datapath
