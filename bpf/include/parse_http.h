@@ -542,6 +542,20 @@ static __always_inline int ax_body_end(struct ax_flow *f)
 	return f->sub == AX_B_W0 || ax_body_get_open(f) ? AX_P_MALFORMED : AX_P_CONT;
 }
 
+/* ax_body_step takes byte c of a Content-Length body while ax_body_probe
+ * follows its first line, and ends the request with the body's last byte. */
+static __always_inline int ax_body_step(struct ax_flow *f, __u8 c)
+{
+	if (ax_body_probe(f, c) != AX_P_CONT)
+		return AX_P_MALFORMED;
+	if (--f->remaining == 0) {
+		if (ax_body_end(f) != AX_P_CONT)
+			return AX_P_MALFORMED;
+		ax_req_reset(f);
+	}
+	return AX_P_CONT;
+}
+
 /* ax_headers_done decides how the body is delimited (RFC 9112 6.3), failing
  * on every ambiguity a server could read differently: Transfer-Encoding with
  * Content-Length, without chunked as the final coding, or on HTTP/1.0 (where
@@ -564,7 +578,7 @@ static __always_inline int ax_headers_done(struct ax_flow *f)
 	}
 	if ((hf & AX_HF_CL) && f->cl > 0) {
 		f->state = AX_ST_BODY;
-		f->sub = 0; /* ax_body_probe */
+		f->sub = AX_B_LEAD; /* ax_body_probe follows the first line */
 		f->value = 0;
 		f->remaining = f->cl;
 		f->flags |= ws;
@@ -1051,27 +1065,10 @@ __attribute__((noinline)) int ax_parse(struct __sk_buff *skb)
 		if (pos >= end)
 			return AX_P_DONE;
 		__u8 state = f->state;
-		if (state == AX_ST_BODY && f->sub != AX_B_SKIP) {
-			/* The start of a Content-Length body, a byte at a
-			 * time, until it cannot begin a request line. */
-			void *data = ax_data(skb);
-			void *data_end = ax_data_end(skb);
-			if (pos >= 0xfff0)
-				return AX_P_MALFORMED;
-			__u8 *p = data + pos;
-			if ((void *)(p + 1) > data_end)
-				return AX_P_MALFORMED;
-			s->pos = pos + 1;
-			if (ax_body_probe(f, *p) != AX_P_CONT)
-				return AX_P_MALFORMED;
-			if (--f->remaining == 0) {
-				if (ax_body_end(f) != AX_P_CONT)
-					return AX_P_MALFORMED;
-				ax_req_reset(f);
-			}
-			continue;
-		}
-		if (state == AX_ST_BODY || state == AX_ST_CHUNK_DATA) {
+		/* A body is skipped by count, but for a Content-Length
+		 * body's first line while ax_body_probe follows it: that
+		 * goes a byte at a time (below). */
+		if (state == AX_ST_CHUNK_DATA || (state == AX_ST_BODY && f->sub == AX_B_SKIP)) {
 			__u64 avail = end - pos;
 			__u64 n = f->remaining < avail ? f->remaining : avail;
 			f->remaining -= n;
@@ -1156,6 +1153,9 @@ __attribute__((noinline)) int ax_parse(struct __sk_buff *skb)
 			break;
 		case AX_ST_TRAILER:
 			r = ax_trailer_step(f, c);
+			break;
+		case AX_ST_BODY:
+			r = ax_body_step(f, c);
 			break;
 		default:
 			r = AX_P_MALFORMED;
