@@ -177,8 +177,8 @@ static __always_inline int ax_line_open(struct ax_flow *f)
  * connection's first request, an allowed "Upgrade: websocket", with nothing
  * after it: the stream then waits for the server's answer (axon_reply
  * reads it: 101 switches the flow to a tunnel, anything else resumes
- * parsing). An upgrade later in a connection, or with more bytes behind
- * it, stays HTTP: if the server switches, the frames are refused. */
+ * parsing). An upgrade later in a connection or with a body, and bytes
+ * behind an upgrade in its segment, are refused by the parser (class 32). */
 static __always_inline int ax_websocket_pending(struct ax_flow *f)
 {
 	return (f->flags & AX_RF_WEBSOCKET) && f->nreq == 1 && f->state == AX_ST_LINE &&

@@ -2,9 +2,10 @@
 # Installs the system packages Axon's build and tests need, when they are
 # missing and we are root: clang/llvm 19 and libbpf headers for the BPF
 # objects, bpftool, iproute2 and curl for the network tests, nginx (a real
-# server for the observer tests), prometheus (the real Prometheus the
-# dashboards and alerts are proven against; the tests run the binary, not
-# the service) and containerd (imports and runs the images of make images).
+# server for the observer tests), Node.js and HAProxy (servers of the
+# evasion suite), prometheus (the real Prometheus the dashboards and alerts
+# are proven against; the tests run the binary, not the service) and
+# containerd (imports and runs the images of make images).
 set -euo pipefail
 
 need=()
@@ -17,6 +18,10 @@ command -v curl >/dev/null || need+=(curl)
 command -v clang-format-19 >/dev/null || need+=(clang-format-19)
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx)
 command -v prometheus >/dev/null || need+=(prometheus)
+# Node.js and HAProxy: servers of the evasion suite (test/evasion), whose
+# parsers differ from Go's, nginx's and Python's.
+command -v node >/dev/null || need+=(nodejs)
+command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || need+=(haproxy)
 # containerd (with runc) imports and runs the images `make images` builds.
 command -v containerd >/dev/null || need+=(containerd)
 

@@ -18,7 +18,7 @@ enum ax_parse_result {
 	AX_P_MORE = 3,	   /* step budget used: call again */
 	AX_P_NOT_HTTP = 4, /* not an HTTP/1.x request */
 	AX_P_MALFORMED = 5,
-	AX_P_UPGRADE = 6, /* an Upgrade other than "websocket" */
+	AX_P_UPGRADE = 6, /* an Upgrade other than "websocket", or one out of place */
 	AX_P_DENIED = 7,  /* (ax_parse_rounds) a request was denied */
 	AX_P_AGAIN = 8,	  /* (internal) decide again before this byte */
 };
@@ -336,6 +336,13 @@ static __always_inline int ax_line_step(struct ax_flow *f, __u8 c)
 {
 	switch (f->sub) {
 	case AX_R_START:
+		/* A byte behind an allowed WebSocket upgrade that the server
+		 * has not answered yet (ax_headers_done): a server that does not
+		 * take the upgrade may drop what it read with the request
+		 * (Node.js does), and parse what follows from another byte than
+		 * the datapath (class 32). */
+		if (f->flags & AX_RF_WEBSOCKET)
+			return AX_P_UPGRADE;
 		if (c == '\r') {
 			f->sub = AX_R_START_CR;
 			return AX_P_CONT;
@@ -566,6 +573,15 @@ static __always_inline int ax_headers_done(struct ax_flow *f)
 {
 	__u8 hf = f->hflags;
 	__u8 ws = (hf & AX_HF_WS) ? AX_RF_WEBSOCKET : 0;
+	/* A WebSocket upgrade opens its connection, has no body, and is the
+	 * last thing the client sends until the server answers (RFC 6455
+	 * 4.1): only then does the stream know where the answer starts
+	 * (axon_tc.c, ax_websocket_pending). Node.js drops what it read
+	 * behind an upgrade it does not take; later in a connection, or
+	 * behind a body, the datapath could not tell where its parse of the
+	 * rest starts (class 32). */
+	if (ws && (f->nreq > 1 || (hf & AX_HF_TE) || ((hf & AX_HF_CL) && f->cl > 0)))
+		return AX_P_UPGRADE;
 	if (hf & AX_HF_TE) {
 		if (!(hf & AX_HF_CHUNKED) || (hf & AX_HF_CL) || (f->flags & AX_RF_HTTP10))
 			return AX_P_MALFORMED;

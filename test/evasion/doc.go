@@ -2,7 +2,8 @@
 // made a request Axon denies reach a real server anyway, and the
 // legitimate traffic Axon broke. Each test runs the real axon-agent,
 // attached to the server pod's bridge port, against real servers (Go
-// net/http, Debian nginx, for some tests Python http.server) that log what
+// net/http, Debian nginx, for some tests Python http.server, Node.js and
+// HAProxy in front of Node) that log what
 // they received, and asserts from those logs that the denied request never
 // arrived while an allowed control request did.
 //
@@ -38,7 +39,9 @@
 //	                                                        rewrite and dual-listener tests, redteam_rewrite*_test.go
 //	                                                        and redteam_dual_test.go, on 10.98.<n>.0/24, fd98:<n>::/64;
 //	                                                        the sixth pass, redteam_early, framing6, tfo, gso and
-//	                                                        ipopts tests, on 10.99.<n>.0/24, fd99:<n>::/64)
+//	                                                        ipopts tests, on 10.99.<n>.0/24, fd99:<n>::/64;
+//	                                                        the Node.js and HAProxy test, redteam_node_test.go,
+//	                                                        on 10.83.<n>.0/24, fd83:<n>::/64)
 //	TestHarnessAllowDeny                                    the harness itself
 //
 // A denied request counts as having reached a server when the server's own
@@ -51,6 +54,6 @@
 // Classes 12-15 also ask `axon policy explain` for the decision the
 // datapath must take.
 //
-// The package needs root, iproute2, curl and nginx (installed with apt-get
-// when missing); without root every test skips.
+// The package needs root, iproute2, curl, nginx, Node.js and HAProxy
+// (make deps installs them); without root every test skips.
 package evasion
