@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"net"
 	"slices"
 
 	"github.com/axon-dev/axon/agent/attach"
@@ -62,7 +63,30 @@ func (a *Agent) verifyAttachments(links []netlink.Link, listErr error) {
 func (a *Agent) attach(ifaces []string) {
 	// The pod behind an interface is recorded before programs run there.
 	a.syncPodInterfaces(ifaces, a.Table())
+	// Interfaces whose attachment was lost: their flows went stale while
+	// nothing ran there, and must be gone before the programs run again.
+	a.mu.Lock()
+	var lost []string
+	for _, ifc := range ifaces {
+		for _, d := range attach.Directions {
+			if a.attachErrs[ifc+"/"+string(d)] != nil {
+				lost = append(lost, ifc)
+				break
+			}
+		}
+	}
+	a.mu.Unlock()
+	a.forgetFlows(lost)
 	ats, err := a.att.Attach(ifaces, a.dp.Programs())
+	// Attachments made anew rather than found in place (an agent started
+	// while one was gone): the same, with the programs already running.
+	var fresh []string
+	for _, at := range ats {
+		if at.Err == nil && !at.Adopted && !slices.Contains(fresh, at.Interface) {
+			fresh = append(fresh, at.Interface)
+		}
+	}
+	a.forgetFlows(fresh)
 	a.mu.Lock()
 	for _, at := range ats {
 		a.attachErrs[at.Interface+"/"+string(at.Direction)] = at.Err
@@ -110,5 +134,38 @@ func (a *Agent) updateEnforcing() {
 		a.m.Enforcing.Set(1)
 	} else {
 		a.m.Enforcing.Set(0)
+	}
+}
+
+// FlowForgetter is implemented by datapaths that keep per-connection
+// state: ForgetFlowsOn deletes the flows recorded on one interface.
+type FlowForgetter interface {
+	ForgetFlowsOn(ifindex uint32) (int, error)
+}
+
+// forgetFlows deletes the flows of connections through ifaces, interfaces
+// whose programs did not run for a while: traffic passed there unseen, so
+// the flows no longer know where their streams stand (the server may hold
+// bytes they never saw). Those connections' next data is refused
+// (no_flow), as for connections opened before the attach.
+func (a *Agent) forgetFlows(ifaces []string) {
+	ff, ok := a.dp.(FlowForgetter)
+	if !ok {
+		return
+	}
+	for _, name := range ifaces {
+		ifc, err := net.InterfaceByName(name)
+		if err != nil {
+			continue // gone: its flows cannot match a new interface's index
+		}
+		n, err := ff.ForgetFlowsOn(uint32(ifc.Index))
+		if err != nil {
+			a.log.Error("forgetting the flows of an interface that was not enforced", "interface", name, "error", err)
+			continue
+		}
+		if n > 0 {
+			a.log.Warn("connections that passed while the interface was not enforced will be refused on their next data",
+				"interface", name, "connections", n)
+		}
 	}
 }

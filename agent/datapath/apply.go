@@ -20,7 +20,11 @@ type ApplyStats struct {
 // Apply makes t the table every packet is decided by. It writes t into the
 // inactive generation as a diff against what that generation held, then
 // flips the active generation: each packet is decided wholly by the old or
-// wholly by the new table. On error the active table is unchanged.
+// wholly by the new table. When t leaves out an endpoint the old table
+// policed, it then forgets the flows of endpoints t does not police
+// (ForgetUnpolicedFlows). On an error before the flip the active
+// table is unchanged; an error forgetting flows leaves t in force (the
+// flow expiry pass forgets them later).
 func (d *Datapath) Apply(t *table.Table) error {
 	_, err := d.ApplyStats(t)
 	return err
@@ -95,6 +99,7 @@ func (d *Datapath) ApplyStats(t *table.Table) (ApplyStats, error) {
 			st.Updated++
 		}
 	}
+	forget := d.unknown[d.active] || dropsEndpoints(d.held[d.active], want, next)
 	if err := d.objs.Config.Put(uint32(0), bpf.AxonAxConfig{ActiveGen: uint32(next), HashedGen: uint32(next) + 1}); err != nil {
 		return st, errors.Join(fmt.Errorf("flipping generation: %w", err), d.resync(next))
 	}
@@ -104,6 +109,11 @@ func (d *Datapath) ApplyStats(t *table.Table) (ApplyStats, error) {
 	d.lastFlip = time.Now()
 	for _, r := range t.Rules {
 		d.maxRule = max(d.maxRule, uint32(r.ID))
+	}
+	if forget {
+		if _, err := d.ForgetUnpolicedFlows(); err != nil {
+			return st, fmt.Errorf("forgetting the flows of endpoints no longer policed: %w", err)
+		}
 	}
 	return st, nil
 }

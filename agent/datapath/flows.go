@@ -36,13 +36,36 @@ type FlowStats struct {
 	Live, Expired int
 }
 
-// ExpireFlows deletes the flows e says have ended or idled out.
+// ExpireFlows deletes the flows e says have ended or idled out, and those
+// of connections whose endpoint the table in force does not police (see
+// ForgetUnpolicedFlows: this pass is the backstop of the one Apply runs).
 func (d *Datapath) ExpireFlows(e FlowExpiry) (FlowStats, error) {
 	var ts unix.Timespec
 	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
 		return FlowStats{}, fmt.Errorf("reading the monotonic clock: %w", err)
 	}
 	now := uint64(ts.Nano())
+	policed, err := d.flowPoliced()
+	if err != nil {
+		return FlowStats{}, err
+	}
+	return d.sweepFlows(func(k *bpf.AxonAxFlowKey, v *bpf.AxonAxFlow) bool {
+		age := time.Duration(now - v.LastNs)
+		if v.LastNs > now {
+			age = 0
+		}
+		limit := e.Idle
+		if v.State == flowStateReset || v.State == flowStateClosed {
+			limit = e.Ended
+		}
+		return age > limit || !policed(k, v)
+	})
+}
+
+// sweepFlows deletes the flows doomed picks. A flow whose connection moved
+// (its LastNs changed) since doomed saw it is kept: it is in use again, or
+// a new connection on the same ports.
+func (d *Datapath) sweepFlows(doomed func(*bpf.AxonAxFlowKey, *bpf.AxonAxFlow) bool) (FlowStats, error) {
 	var (
 		st   FlowStats
 		k    bpf.AxonAxFlowKey
@@ -52,15 +75,7 @@ func (d *Datapath) ExpireFlows(e FlowExpiry) (FlowStats, error) {
 	)
 	it := d.objs.Flows.Iterate()
 	for it.Next(&k, &v) {
-		age := time.Duration(now - v.LastNs)
-		if v.LastNs > now {
-			age = 0
-		}
-		limit := e.Idle
-		if v.State == flowStateReset || v.State == flowStateClosed {
-			limit = e.Ended
-		}
-		if age > limit {
+		if doomed(&k, &v) {
 			dead = append(dead, k)
 			seen = append(seen, v.LastNs)
 		} else {
@@ -71,8 +86,6 @@ func (d *Datapath) ExpireFlows(e FlowExpiry) (FlowStats, error) {
 		return st, fmt.Errorf("reading flows: %w", err)
 	}
 	for i, k := range dead {
-		// A connection that became active again (or a new one on the same
-		// ports) since the pass above keeps its flow.
 		if err := d.objs.Flows.Lookup(k, &v); err != nil || v.LastNs != seen[i] {
 			st.Live++
 			continue

@@ -41,7 +41,9 @@
 //	                                                        the sixth pass, redteam_early, framing6, tfo, gso and
 //	                                                        ipopts tests, on 10.99.<n>.0/24, fd99:<n>::/64;
 //	                                                        the Node.js and HAProxy test, redteam_node_test.go,
-//	                                                        on 10.83.<n>.0/24, fd83:<n>::/64)
+//	                                                        on 10.83.<n>.0/24, fd83:<n>::/64; the lifecycle
+//	                                                        tests, redteam_life*_test.go, on 10.82.<n>.0/24,
+//	                                                        fd82:<n>::/64)
 //	TestHarnessAllowDeny                                    the harness itself
 //
 // A denied request counts as having reached a server when the server's own

@@ -1,0 +1,97 @@
+package datapath
+
+import (
+	"fmt"
+	"net/netip"
+
+	"github.com/axon-dev/axon/bpf"
+)
+
+// ForgetUnpolicedFlows deletes the flows of connections whose endpoint the
+// table in force does not police, and returns how many it deleted. While an
+// endpoint is not policed the programs never look at its flows: the
+// server's stack takes bytes the flow never saw, and when the endpoint is
+// policed again the flow's next byte would be behind the server's, so that
+// an allowed copy of the bytes the server already holds could end a denied
+// request it took meanwhile (red team rt30). Without its flow, such a
+// connection's next data is refused (no_flow), as for one whose start was
+// not seen. Apply calls it after a flip to a table that leaves out an
+// endpoint; the flow expiry pass does the same check.
+func (d *Datapath) ForgetUnpolicedFlows() (int, error) {
+	policed, err := d.flowPoliced()
+	if err != nil {
+		return 0, err
+	}
+	st, err := d.sweepFlows(func(k *bpf.AxonAxFlowKey, v *bpf.AxonAxFlow) bool { return !policed(k, v) })
+	return st.Expired, err
+}
+
+// ForgetFlowsOn deletes the flows recorded on interface ifindex, and
+// returns how many it deleted: for an interface whose programs were
+// detached for a while (a qdisc deleted by another tool), for the same
+// reason as ForgetUnpolicedFlows.
+func (d *Datapath) ForgetFlowsOn(ifindex uint32) (int, error) {
+	st, err := d.sweepFlows(func(_ *bpf.AxonAxFlowKey, v *bpf.AxonAxFlow) bool { return v.Ifindex == ifindex })
+	return st.Expired, err
+}
+
+// flowPoliced returns whether the generation in force polices a flow's
+// endpoint, as ax_endpoint_of (bpf/include/endpoint.h) decides for its
+// packets: the server's port in the policed-port bitmap, and an endpoint
+// for the server's address and port, or else for the address the
+// interface's pod record gives in the flow's family. Endpoint lookups are
+// kept for the pass.
+func (d *Datapath) flowPoliced() (func(*bpf.AxonAxFlowKey, *bpf.AxonAxFlow) bool, error) {
+	var cfg bpf.AxonAxConfig
+	if err := d.objs.Config.Lookup(uint32(0), &cfg); err != nil {
+		return nil, fmt.Errorf("reading the generation in force: %w", err)
+	}
+	gen := uint8(cfg.ActiveGen & 1)
+	type epKey struct {
+		addr [16]byte
+		port uint16
+	}
+	known := map[epKey]bool{}
+	endpoint := func(addr [16]byte, port uint16) bool {
+		if p, ok := known[epKey{addr, port}]; ok {
+			return p
+		}
+		var ep bpf.AxonAxEndpoint
+		p := d.objs.Endpoints.Lookup(bpf.AxonAxEndpointKey{Gen: gen, Port: port, Addr: addr}, &ep) == nil
+		known[epKey{addr, port}] = p
+		return p
+	}
+	return func(k *bpf.AxonAxFlowKey, v *bpf.AxonAxFlow) bool {
+		var bits uint64
+		word := uint32(gen)*portWords + uint32(k.Dport/64)
+		if d.objs.PolicedPorts.Lookup(word, &bits) != nil || bits>>(k.Dport%64)&1 == 0 {
+			return false
+		}
+		if endpoint(k.Daddr, k.Dport) {
+			return true
+		}
+		var ifc bpf.AxonAxIface
+		if d.objs.Ifaces.Lookup(v.Ifindex, &ifc) != nil {
+			return false
+		}
+		addr := ifc.Addr6
+		if v6 := !netip.AddrFrom16(k.Daddr).Is4In6(); (!v6 || ifc.HasV6 == 0) && ifc.HasV4 != 0 {
+			addr = ifc.Addr4
+		}
+		return endpoint(addr, k.Dport)
+	}, nil
+}
+
+// dropsEndpoints says whether generation next (want) leaves out an
+// endpoint that old, the generation in force, polices: only then can a
+// flow lose its endpoint, and Apply look for such flows.
+func dropsEndpoints(old, want generation, next uint8) bool {
+	for k := range old[bpf.AxonMapEndpoints] {
+		nk := []byte(k)
+		nk[0] = next
+		if _, ok := want[bpf.AxonMapEndpoints][string(nk)]; !ok {
+			return true
+		}
+	}
+	return false
+}
