@@ -129,7 +129,15 @@ fetch_series() {
 	fi
 	local pkg work
 	[ "$series" != 5.10 ] || bullseye_apt_setup # in this shell: image_package runs in a subshell
-	pkg="$(image_package "$series")"
+	if ! pkg="$(image_package "$series" 2>/dev/null)"; then
+		# Package lists older than the meta package (a machine whose lists came with its
+		# image): update once and resolve again.
+		[ "$series" != 5.10 ] && [ -z "${APT_UPDATED:-}" ] || pkg="$(image_package "$series")"
+		log "$series: $(meta_for "$series") not in the package lists, running apt-get update"
+		apt-get -qq update >&2 || true
+		APT_UPDATED=1
+		pkg="$(image_package "$series")"
+	fi
 	work="$(mktemp -d /tmp/axon-kernel.XXXXXX)"
 	log "$series: downloading $pkg"
 	local -a opts=()
