@@ -80,11 +80,7 @@ func heldAcrossRestart(t *testing.T, n int, args []string) {
 // refused by the identity in force when the server would run them.
 func TestRedteamClientRelabelledMidConnection(t *testing.T) {
 	t.Parallel()
-	tp := newTopo82(t, 4)
-	tp.policy("Enforce", "")
-	srvs := tp.servers("go", "nginx", "python")
-	a := tp.startAgent()
-	waitGeneration(t, a, 1, 5*time.Second)
+	tp, srvs, a := lifeTopo(t, 4)
 	toks := map[string]string{}
 	held := map[string]func(string) (string, error){}
 	keep := map[string]func(string) (string, error){}
@@ -134,11 +130,7 @@ func replaceNth(s, old, new string, n int) string {
 // flow belongs to the old device (no_flow).
 func TestRedteamStaleFlowAcrossRecreatedVeth(t *testing.T) {
 	t.Parallel()
-	tp := newTopo82(t, 7)
-	tp.policy("Enforce", "")
-	srvs := tp.servers("go", "nginx", "python")
-	a := tp.startAgent()
-	waitGeneration(t, a, 1, 5*time.Second)
+	tp, srvs, a := lifeTopo(t, 7)
 	ip := func(args ...string) {
 		t.Helper()
 		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
@@ -167,17 +159,9 @@ func TestRedteamStaleFlowAcrossRecreatedVeth(t *testing.T) {
 		tp.srvMAC = tp.mac(tp.srv)
 		f.ServerMAC = tp.srvMAC
 		must(t, f.Data(f.ISN+1, denied[:len(denied)-2]))
-		deadline := time.Now().Add(5 * time.Second)
-		for strings.Count(a.Logs.String(), "msg=attached") < attached+2 {
-			if time.Now().After(deadline) {
-				t.Fatal("the agent did not re-attach within 5 s")
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		waitReattached(t, a, attached)
 		time.Sleep(100 * time.Millisecond)
-		if got := curl(t, tp.cli, "http://"+tp.srvAddr(s.Port())+"/api/admin/"+token("reset")); got != "reset" {
-			t.Errorf("after the re-attach, a new denied request: got %s, want reset", got)
-		}
+		expectNewDeniedReset(t, tp, s, "after the re-attach")
 		ok := token("ok")
 		if got := curl(t, tp.cli, "http://"+tp.srvAddr(s.Port())+"/api/v1/"+ok); got != "200" {
 			t.Errorf("after the re-attach, an allowed request: got %s, want 200", got)

@@ -53,11 +53,7 @@ func newTopo82(t *testing.T, n int) *topo {
 // flow never saw.
 func TestRedteamStaleFlowAcrossUnpolicedWindow(t *testing.T) {
 	t.Parallel()
-	tp := newTopo82(t, 1)
-	tp.policy("Enforce", "")
-	srvs := tp.servers("go", "nginx", "python")
-	a := tp.startAgent()
-	waitGeneration(t, a, 1, 5*time.Second)
+	tp, srvs, a := lifeTopo(t, 1)
 	gen := 1
 	policyFile := filepath.Join(tp.dir, "policy.yaml")
 	policyText, err := os.ReadFile(policyFile)
@@ -113,10 +109,7 @@ func TestRedteamStaleFlowAcrossUnpolicedWindow(t *testing.T) {
 				gen++
 				waitGeneration(t, a, gen, 10*time.Second)
 				// A new connection's denied request is reset again.
-				ctl := token("reset")
-				if got := curl(t, tp.cli, "http://"+tp.srvAddr(s.Port())+"/api/admin/"+ctl); got != "reset" {
-					t.Errorf("after the policy is back, a new denied request: got %s, want reset", got)
-				}
+				expectNewDeniedReset(t, tp, s, "after the policy is back")
 				// Policed again: an allowed copy at the flow's next byte,
 				// whose last two bytes end the server's held head.
 				must(t, f.Data(f.ISN+1, allowed))
@@ -150,11 +143,7 @@ func TestRedteamStaleFlowAcrossUnpolicedWindow(t *testing.T) {
 // server runs t1, t2 and t3.
 func TestRedteamStaleFlowTunnelAfterUnpolicedWindow(t *testing.T) {
 	t.Parallel()
-	tp := newTopo82(t, 3)
-	tp.policy("Enforce", "")
-	srvs := tp.servers("go", "nginx", "python")
-	a := tp.startAgent()
-	waitGeneration(t, a, 1, 5*time.Second)
+	tp, srvs, a := lifeTopo(t, 3)
 	gen := 1
 	policyFile := filepath.Join(tp.dir, "policy.yaml")
 	policyText, err := os.ReadFile(policyFile)
@@ -180,9 +169,7 @@ func TestRedteamStaleFlowTunnelAfterUnpolicedWindow(t *testing.T) {
 		tp.write("policy.yaml", string(policyText))
 		gen++
 		waitGeneration(t, a, gen, 10*time.Second)
-		if got := curl(t, tp.cli, "http://"+tp.srvAddr(s.Port())+"/api/admin/"+token("reset")); got != "reset" {
-			t.Errorf("after the policy is back, a new denied request: got %s, want reset", got)
-		}
+		expectNewDeniedReset(t, tp, s, "after the policy is back")
 		seg := y + "\r\n" + string(request("/api/admin/"+t2))
 		must(t, f.Data(f.ISN+1, []byte(seg)))
 		time.Sleep(300 * time.Millisecond)
@@ -225,21 +212,47 @@ func TestRedteamStaleFlowAcrossReattach(t *testing.T) {
 			t.Fatalf("tc qdisc del: %v %s", err, out)
 		}
 		must(t, f.Data(f.ISN+1, denied[:len(denied)-2]))
-		deadline := time.Now().Add(5 * time.Second)
-		for strings.Count(a.Logs.String(), "msg=attached") < attached+2 {
-			if time.Now().After(deadline) {
-				t.Fatal("the agent did not re-attach within 5 s")
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		waitReattached(t, a, attached)
 		if strings.Count(a.Logs.String(), "attachment lost") == lost {
 			t.Fatal("the agent did not see the attachment lost")
 		}
-		if got := curl(t, tp.cli, "http://"+tp.srvAddr(s.Port())+"/api/admin/"+token("reset")); got != "reset" {
-			t.Errorf("after the re-attach, a new denied request: got %s, want reset", got)
-		}
+		expectNewDeniedReset(t, tp, s, "after the re-attach")
 		must(t, f.Data(f.ISN+1, allowed))
 		resp, rst := f.Response("\r\n\r\n", time.Second)
 		expectNeverRun(t, s, tok, "GET /api/admin/"+tok+" whose head was sent while the attachment was lost and ended after the agent re-attached ("+describe(resp, rst)+")")
 	})
+}
+
+// lifeTopo is the lifecycle tests' topology n: the usual Enforce policy,
+// Go, nginx and Python in the server pod, and the agent with it in force.
+func lifeTopo(t *testing.T, n int) (*topo, []server, *agent) {
+	t.Helper()
+	tp := newTopo82(t, n)
+	tp.policy("Enforce", "")
+	srvs := tp.servers("go", "nginx", "python")
+	a := tp.startAgent()
+	waitGeneration(t, a, 1, 5*time.Second)
+	return tp, srvs, a
+}
+
+// expectNewDeniedReset checks that a new connection's denied request to s
+// is reset: enforcement is back (when says after what).
+func expectNewDeniedReset(t *testing.T, tp *topo, s server, when string) {
+	t.Helper()
+	if got := curl(t, tp.cli, "http://"+tp.srvAddr(s.Port())+"/api/admin/"+token("reset")); got != "reset" {
+		t.Errorf("%s, a new denied request: got %s, want reset", when, got)
+	}
+}
+
+// waitReattached waits until agent a has logged both directions attached
+// again since its log held attached such lines.
+func waitReattached(t *testing.T, a *agent, attached int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for strings.Count(a.Logs.String(), "msg=attached") < attached+2 {
+		if time.Now().After(deadline) {
+			t.Fatal("the agent did not re-attach within 5 s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

@@ -3,7 +3,6 @@ package evasion
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/axon-dev/axon/test/agentproc"
 	"github.com/axon-dev/axon/test/netns"
 )
 
@@ -50,43 +50,15 @@ func startNode(t *testing.T, h *netns.Host, port int, host string) server {
 	s := &fileServer{name: "node", port: port, logPath: filepath.Join(dir, "requests.log")}
 	script := filepath.Join(dir, "server.js")
 	must(t, os.WriteFile(script, []byte(nodeServer), 0o644))
-	args := []string{script, fmt.Sprint(port), s.logPath}
+	args, addr := []string{script, fmt.Sprint(port), s.logPath}, h.Addr.String()
 	if host != "" {
 		args = append(args, host)
 	}
-	if host == "" || host == "::" {
-		startDaemon(t, h, port, "", bin, args...)
-	} else {
-		startDaemonAt(t, h, host, port, bin, args...)
+	if host != "" && host != "::" {
+		addr = host
 	}
+	startDaemonOn(t, h, addr, port, "", bin, args...)
 	return s
-}
-
-// startDaemonAt starts a daemon listening on a loopback address of h (a
-// backend inside the pod): startDaemon waits on the pod address.
-func startDaemonAt(t *testing.T, h *netns.Host, addr string, port int, name string, args ...string) {
-	t.Helper()
-	cmd := exec.Command("ip", append([]string{"netns", "exec", h.NS, name}, args...)...)
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	must(t, cmd.Start())
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-done
-	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := h.DialContext(context.Background(), "tcp", net.JoinHostPort(addr, fmt.Sprint(port)))
-		if err == nil {
-			c.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s does not accept on %s:%d: %v", name, addr, port, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // haproxyServer is HAProxy as the pod's own front: it listens on the
@@ -96,16 +68,13 @@ func startDaemonAt(t *testing.T, h *netns.Host, addr string, port int, name stri
 type haproxyServer struct {
 	port    int
 	backend server
-	dir     string
+	out     *agentproc.SyncBuffer // HAProxy's output: its log
 }
 
-func (s *haproxyServer) Name() string  { return "haproxy" }
-func (s *haproxyServer) Port() int     { return s.port }
-func (s *haproxyServer) Log() []string { return s.backend.Log() }
-func (s *haproxyServer) Access() string {
-	b, _ := os.ReadFile(filepath.Join(s.dir, "out.log"))
-	return string(b)
-}
+func (s *haproxyServer) Name() string   { return "haproxy" }
+func (s *haproxyServer) Port() int      { return s.port }
+func (s *haproxyServer) Log() []string  { return s.backend.Log() }
+func (s *haproxyServer) Access() string { return s.out.String() }
 
 func startHAProxy(t *testing.T, h *netns.Host, port, backendPort int) *haproxyServer {
 	t.Helper()
@@ -132,31 +101,8 @@ backend be
 `, port, backendPort)
 	confPath := filepath.Join(dir, "haproxy.cfg")
 	must(t, os.WriteFile(confPath, []byte(conf), 0o644))
-	out, err := os.Create(filepath.Join(dir, "out.log"))
-	must(t, err)
-	t.Cleanup(func() { out.Close() })
-	cmd := exec.Command("ip", "netns", "exec", h.NS, bin, "-db", "-f", confPath)
-	cmd.Stdout, cmd.Stderr = out, out
-	must(t, cmd.Start())
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-done
-	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := h.DialContext(context.Background(), "tcp", net.JoinHostPort(h.Addr.String(), fmt.Sprint(port)))
-		if err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("haproxy does not accept on %d: %v", port, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return &haproxyServer{port: port, backend: be, dir: dir}
+	out := startDaemonOn(t, h, h.Addr.String(), port, "", bin, "-db", "-f", confPath)
+	return &haproxyServer{port: port, backend: be, out: out}
 }
 
 // exchangeN sends each part on one connection from the client pod, 300 ms

@@ -341,6 +341,13 @@ func startPython(t *testing.T, h *netns.Host, port int, args ...string) server {
 // at cleanup and waits until port accepts connections.
 func startDaemon(t *testing.T, h *netns.Host, port int, errLog string, name string, args ...string) {
 	t.Helper()
+	startDaemonOn(t, h, h.Addr.String(), port, errLog, name, args...)
+}
+
+// startDaemonOn is startDaemon for a server listening on addr (a loopback
+// address for a backend inside the pod); it returns the process's output.
+func startDaemonOn(t *testing.T, h *netns.Host, addr string, port int, errLog string, name string, args ...string) *agentproc.SyncBuffer {
+	t.Helper()
 	cmd := exec.Command("ip", append([]string{"netns", "exec", h.NS, name}, args...)...)
 	out := &agentproc.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
@@ -361,10 +368,10 @@ func startDaemon(t *testing.T, h *netns.Host, port int, errLog string, name stri
 	})
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		c, err := h.DialContext(context.Background(), "tcp", net.JoinHostPort(h.Addr.String(), fmt.Sprint(port)))
+		c, err := h.DialContext(context.Background(), "tcp", net.JoinHostPort(addr, fmt.Sprint(port)))
 		if err == nil {
 			c.Close()
-			return
+			return out
 		}
 		select {
 		case <-done:
