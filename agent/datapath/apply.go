@@ -111,6 +111,10 @@ func (d *Datapath) ApplyStats(t *table.Table) (ApplyStats, error) {
 		d.maxRule = max(d.maxRule, uint32(r.ID))
 	}
 	if forget {
+		// After Settle no program still decides by the old table: none
+		// can make a flow for an endpoint t leaves out once the sweep
+		// has passed it.
+		time.Sleep(Settle)
 		if _, err := d.ForgetUnpolicedFlows(); err != nil {
 			return st, fmt.Errorf("forgetting the flows of endpoints no longer policed: %w", err)
 		}

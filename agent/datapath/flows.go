@@ -49,7 +49,10 @@ func (d *Datapath) ExpireFlows(e FlowExpiry) (FlowStats, error) {
 	if err != nil {
 		return FlowStats{}, err
 	}
-	return d.sweepFlows(func(k *bpf.AxonAxFlowKey, v *bpf.AxonAxFlow) bool {
+	return d.sweepFlows(func(k *bpf.AxonAxFlowKey, v *bpf.AxonAxFlow) sweep {
+		if !policed(k, v) {
+			return forget
+		}
 		age := time.Duration(now - v.LastNs)
 		if v.LastNs > now {
 			age = 0
@@ -58,27 +61,45 @@ func (d *Datapath) ExpireFlows(e FlowExpiry) (FlowStats, error) {
 		if v.State == flowStateReset || v.State == flowStateClosed {
 			limit = e.Ended
 		}
-		return age > limit || !policed(k, v)
+		if age > limit {
+			return expire
+		}
+		return keep
 	})
 }
 
-// sweepFlows deletes the flows doomed picks. A flow whose connection moved
-// (its LastNs changed) since doomed saw it is kept: it is in use again, or
-// a new connection on the same ports.
-func (d *Datapath) sweepFlows(doomed func(*bpf.AxonAxFlowKey, *bpf.AxonAxFlow) bool) (FlowStats, error) {
+// sweep is what sweepFlows does with a flow.
+type sweep int
+
+const (
+	keep sweep = iota
+	// expire: delete, unless its connection moved (its LastNs changed)
+	// since: in use again, or a new connection on the same ports.
+	expire
+	// forget: delete whatever it did since (it may have been used from
+	// a stale position).
+	forget
+)
+
+// sweepFlows deletes the flows doomed says to.
+func (d *Datapath) sweepFlows(doomed func(*bpf.AxonAxFlowKey, *bpf.AxonAxFlow) sweep) (FlowStats, error) {
 	var (
 		st   FlowStats
 		k    bpf.AxonAxFlowKey
 		v    bpf.AxonAxFlow
 		dead []bpf.AxonAxFlowKey
-		seen []uint64 // LastNs of each dead flow
+		seen []uint64 // LastNs of each expired flow, 0 for a forgotten one
 	)
 	it := d.objs.Flows.Iterate()
 	for it.Next(&k, &v) {
-		if doomed(&k, &v) {
+		switch doomed(&k, &v) {
+		case expire:
 			dead = append(dead, k)
-			seen = append(seen, v.LastNs)
-		} else {
+			seen = append(seen, max(v.LastNs, 1))
+		case forget:
+			dead = append(dead, k)
+			seen = append(seen, 0)
+		default:
 			st.Live++
 		}
 	}
@@ -86,7 +107,7 @@ func (d *Datapath) sweepFlows(doomed func(*bpf.AxonAxFlowKey, *bpf.AxonAxFlow) b
 		return st, fmt.Errorf("reading flows: %w", err)
 	}
 	for i, k := range dead {
-		if err := d.objs.Flows.Lookup(k, &v); err != nil || v.LastNs != seen[i] {
+		if seen[i] != 0 && (d.objs.Flows.Lookup(k, &v) != nil || max(v.LastNs, 1) != seen[i]) {
 			st.Live++
 			continue
 		}

@@ -22,7 +22,12 @@ func (d *Datapath) ForgetUnpolicedFlows() (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	st, err := d.sweepFlows(func(k *bpf.AxonAxFlowKey, v *bpf.AxonAxFlow) bool { return !policed(k, v) })
+	st, err := d.sweepFlows(func(k *bpf.AxonAxFlowKey, v *bpf.AxonAxFlow) sweep {
+		if policed(k, v) {
+			return keep
+		}
+		return forget
+	})
 	return st.Expired, err
 }
 
@@ -31,7 +36,12 @@ func (d *Datapath) ForgetUnpolicedFlows() (int, error) {
 // detached for a while (a qdisc deleted by another tool), for the same
 // reason as ForgetUnpolicedFlows.
 func (d *Datapath) ForgetFlowsOn(ifindex uint32) (int, error) {
-	st, err := d.sweepFlows(func(_ *bpf.AxonAxFlowKey, v *bpf.AxonAxFlow) bool { return v.Ifindex == ifindex })
+	st, err := d.sweepFlows(func(_ *bpf.AxonAxFlowKey, v *bpf.AxonAxFlow) sweep {
+		if v.Ifindex == ifindex {
+			return forget
+		}
+		return keep
+	})
 	return st.Expired, err
 }
 
