@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/cilium/ebpf"
+	"github.com/vishvananda/netlink"
 )
 
 // Programs are the TC programs to attach, one per direction. Both may be the
@@ -142,6 +143,9 @@ func (a *Attacher) attachOne(name string, d Direction, prog *ebpf.Program) Attac
 			// A clsact attachment left by an agent in the other mode would
 			// run as well; drop it now that TCX is in place.
 			removeCls(a.cfg.PinDir, pinName{pinCls, d, name}, a.log)
+			if err := firstTCX(ifc.Index, d, ebpf.ProgramID(at.ProgramID)); err != nil {
+				at.Err = fmt.Errorf("attaching tcx to %s %s: %w", name, d, err)
+			}
 			return at
 		case mode == ModeAuto && errors.Is(err, ebpf.ErrNotSupported):
 			a.log.Info("tcx not supported by this kernel, using clsact", "error", err)
@@ -159,6 +163,13 @@ func (a *Attacher) attachOne(name string, d Direction, prog *ebpf.Program) Attac
 	a.resolve(ModeClsact)
 	at.Mode, at.Adopted = ModeClsact, adopted
 	removeTCX(a.cfg.PinDir, pinName{pinTCX, d, name}, a.log)
+	if lk, err := netlink.LinkByIndex(ifc.Index); err != nil {
+		at.Err = fmt.Errorf("attaching cls_bpf to %s %s: %w", name, d, err)
+	} else if fs, err := netlink.FilterList(lk, clsParent(d)); err != nil {
+		at.Err = fmt.Errorf("attaching cls_bpf to %s %s: listing filters: %w", name, d, err)
+	} else if err := firstCls(fs, ebpf.ProgramID(at.ProgramID)); err != nil {
+		at.Err = fmt.Errorf("attaching cls_bpf to %s %s: %w", name, d, err)
+	}
 	return at
 }
 

@@ -84,7 +84,7 @@ func (a *Attacher) checkOne(mode Mode, lk netlink.Link, d Direction, want ebpf.P
 		if err != nil || info.Program != want || !sameTCXTarget(l, lk.Attrs().Index, d) {
 			return ErrDetached
 		}
-		return nil
+		return firstTCX(lk.Attrs().Index, d, want)
 	case ModeClsact:
 		fs, err := netlink.FilterList(lk, clsParent(d))
 		if err != nil {
@@ -92,7 +92,7 @@ func (a *Attacher) checkOne(mode Mode, lk netlink.Link, d Direction, want ebpf.P
 		}
 		for _, f := range fs {
 			if isAxonFilter(f) && ebpf.ProgramID(f.(*netlink.BpfFilter).Id) == want {
-				return nil
+				return firstCls(fs, want)
 			}
 		}
 		return ErrDetached

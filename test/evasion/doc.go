@@ -43,7 +43,10 @@
 //	                                                        the Node.js and HAProxy test, redteam_node_test.go,
 //	                                                        on 10.83.<n>.0/24, fd83:<n>::/64; the lifecycle
 //	                                                        tests, redteam_life*_test.go, on 10.82.<n>.0/24,
-//	                                                        fd82:<n>::/64)
+//	                                                        fd82:<n>::/64; the program-ahead and upgrade-variant
+//	                                                        tests, redteam_ahead_test.go and
+//	                                                        redteam_upgrade31_held_test.go, on 10.81.<n>.0/24,
+//	                                                        fd81:<n>::/64)
 //	TestHarnessAllowDeny                                    the harness itself
 //
 // A denied request counts as having reached a server when the server's own

@@ -1,0 +1,58 @@
+package attach
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/vishvananda/netlink"
+)
+
+// ErrNotFirst is returned when another program or filter runs ahead of
+// Axon's on an interface: its verdict (TCX_PASS, TC_ACT_OK, a filter's
+// action) can end the chain, so that Axon's program never sees the packets
+// and the flows it keeps no longer know where their streams stand. The
+// interface is then not enforced.
+var ErrNotFirst = errors.New("another program runs ahead of Axon's")
+
+// firstTCX checks that program want runs first among the TCX programs of
+// interface ifindex in direction d.
+func firstTCX(ifindex int, d Direction, want ebpf.ProgramID) error {
+	res, err := link.QueryPrograms(link.QueryOptions{Target: ifindex, Attach: d.tcxAttachType()})
+	if err != nil {
+		return fmt.Errorf("listing the interface's tcx programs: %w", err)
+	}
+	if len(res.Programs) == 0 {
+		return ErrDetached
+	}
+	if first := res.Programs[0].ID; first != want {
+		return fmt.Errorf("%w: program %d (remove it, or attach it after Axon's)", ErrNotFirst, first)
+	}
+	return nil
+}
+
+// firstCls checks that Axon's filter, running program want, is the first
+// of fs, the filters of one clsact hook: none has a lower priority number,
+// and none of its own priority is listed before it (cls_bpf runs a
+// priority's filters in the order the kernel lists them). Entries without
+// a handle are the priorities' own headers, not filters.
+func firstCls(fs []netlink.Filter, want ebpf.ProgramID) error {
+	var first netlink.Filter
+	for _, f := range fs {
+		if f.Attrs().Handle == 0 {
+			continue
+		}
+		if first == nil || f.Attrs().Priority < first.Attrs().Priority {
+			first = f
+		}
+	}
+	if first == nil {
+		return ErrDetached
+	}
+	if bf, ok := first.(*netlink.BpfFilter); !ok || !isAxonFilter(first) || ebpf.ProgramID(bf.Id) != want {
+		return fmt.Errorf("%w: %s filter at priority %d, handle %#x (remove it, or give it a priority after Axon's %d)",
+			ErrNotFirst, first.Type(), first.Attrs().Priority, first.Attrs().Handle, clsPriority)
+	}
+	return nil
+}
