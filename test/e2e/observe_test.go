@@ -94,10 +94,14 @@ func TestObserveAgent(t *testing.T) {
 	policyDir := t.TempDir()
 	writeFile(t, policyDir, "cluster.yaml", fmt.Sprintf(observeCluster, orders.Addr, web.Addr))
 	a := startAgent(t, policyDir, testPinDir(t), orders.Port)
+	// The observer attached, and the policy applied: before it, the
+	// client pod's address names no workload (the series would have no
+	// source), and the datapath is not in front yet.
 	deadline := time.Now().Add(15 * time.Second)
-	for !strings.Contains(a.Logs.String(), "http observer attached") {
+	for logs := a.Logs.String(); !strings.Contains(logs, "http observer attached") ||
+		!strings.Contains(logs, `msg="policy applied"`) || !strings.Contains(logs, "msg=attached"); logs = a.Logs.String() {
 		if time.Now().After(deadline) {
-			t.Fatalf("observer never attached; log:\n%s", a.Logs.String())
+			t.Fatalf("observer, policy or programs never in place; log:\n%s", logs)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -171,9 +175,12 @@ func waitHistCount(t *testing.T, a *agentProc, name string, labels map[string]st
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	var got uint64
+	var body string
 	for {
 		got = 0
-		if code, body, err := a.Get("/metrics"); err == nil && code == 200 {
+		code, page, err := a.Get("/metrics")
+		if err == nil && code == 200 {
+			body = page
 			tp := expfmt.NewTextParser(model.UTF8Validation)
 			fams, err := tp.TextToMetricFamilies(strings.NewReader(body))
 			if err != nil {
@@ -197,7 +204,7 @@ func waitHistCount(t *testing.T, a *agentProc, name string, labels map[string]st
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s%v: count %d, want %d", name, labels, got, want)
+			t.Fatalf("%s%v: count %d, want %d; the page's _count series:\n%s", name, labels, got, want, grepLines(body, "_count"))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
