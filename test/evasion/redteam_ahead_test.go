@@ -34,12 +34,7 @@ func passAheadOfAxon(t *testing.T, iface string) func() {
 	t.Helper()
 	ifc, err := net.InterfaceByName(iface)
 	must(t, err)
-	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
-		Type:         ebpf.SchedCLS,
-		License:      "GPL",
-		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()},
-	})
-	must(t, err)
+	prog := passAll(t)
 	var links []link.Link
 	for _, at := range []ebpf.AttachType{ebpf.AttachTCXIngress, ebpf.AttachTCXEgress} {
 		l, err := link.AttachTCX(link.TCXOptions{Interface: ifc.Index, Program: prog, Attach: at, Anchor: link.Head()})
@@ -105,12 +100,7 @@ func passFilterAheadOfAxon(t *testing.T, iface string) func() {
 	t.Helper()
 	lk, err := netlink.LinkByName(iface)
 	must(t, err)
-	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
-		Type:         ebpf.SchedCLS,
-		License:      "GPL",
-		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()},
-	})
-	must(t, err)
+	prog := passAll(t)
 	var fs []*netlink.BpfFilter
 	for _, parent := range []uint32{netlink.HANDLE_MIN_INGRESS, netlink.HANDLE_MIN_EGRESS} {
 		f := &netlink.BpfFilter{
@@ -140,19 +130,7 @@ func passFilterAheadOfAxon(t *testing.T, iface string) func() {
 // on each server, with ahead making the window (it returns the end of it).
 func staleAcrossAhead(t *testing.T, tp *topo, a *agent, srvs []server, ahead func(*testing.T, string) func()) {
 	forServers(t, srvs, func(t *testing.T, s server) {
-		tp.rawControl(t, s, false)
-		// Control: the denied head on the policed endpoint is reset.
-		{
-			tok := token("ctl")
-			denied, _ := twins(tok)
-			f := tp.connect(t, s.Port(), false, nil)
-			must(t, f.Data(f.ISN+1, denied[:len(denied)-2]))
-			resp, rst := f.Response("\r\n\r\n", 500*time.Millisecond)
-			if !rst {
-				t.Errorf("control: the denied head on a policed endpoint was not reset (%s)", describe(resp, rst))
-			}
-			expectNeverRun(t, s, tok, "the control's denied request")
-		}
+		staleControls(t, tp, s)
 		tok := token("ahead")
 		denied, allowed := twins(tok)
 		f := tp.connect(t, s.Port(), false, nil)
@@ -178,4 +156,17 @@ func staleAcrossAhead(t *testing.T, tp *topo, a *agent, srvs []server, ahead fun
 		t.Logf("%s: %s; agent: %s", s.Name(), describe(resp, rst), metricsSummary(a))
 		expectNeverRun(t, s, tok, "GET /api/admin/"+tok+" whose head was sent while a program ahead of Axon's passed everything, ended after it was detached ("+describe(resp, rst)+")")
 	})
+}
+
+// passAll loads a TC program that passes every packet (TC_ACT_OK, and
+// TCX_PASS: it ends a TCX chain).
+func passAll(t *testing.T) *ebpf.Program {
+	t.Helper()
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Type:         ebpf.SchedCLS,
+		License:      "GPL",
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()},
+	})
+	must(t, err)
+	return prog
 }

@@ -79,20 +79,7 @@ func TestRedteamStaleFlowAcrossUnpolicedWindow(t *testing.T) {
 		}, func(int) { tp.write("policy.yaml", string(policyText)) }},
 	}
 	forServers(t, srvs, func(t *testing.T, s server) {
-		tp.rawControl(t, s, false)
-		// Control: the same denied head sent while the policy is in
-		// force is reset at once.
-		{
-			tok := token("ctl")
-			denied, _ := twins(tok)
-			f := tp.connect(t, s.Port(), false, nil)
-			must(t, f.Data(f.ISN+1, denied[:len(denied)-2]))
-			resp, rst := f.Response("\r\n\r\n", 500*time.Millisecond)
-			if !rst {
-				t.Errorf("control: the denied head on a policed endpoint was not reset (%s)", describe(resp, rst))
-			}
-			expectNeverRun(t, s, tok, "the control's denied request")
-		}
+		staleControls(t, tp, s)
 		for _, w := range windows {
 			t.Run(w.name, func(t *testing.T) {
 				tok := token("stale")
@@ -255,4 +242,21 @@ func waitReattached(t *testing.T, a *agent, attached int) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// staleControls are the stale-flow tests' controls on server s: an allowed
+// raw request arrives, and the denied head they use, sent while the policy
+// is in force, is reset at once.
+func staleControls(t *testing.T, tp *topo, s server) {
+	t.Helper()
+	tp.rawControl(t, s, false)
+	tok := token("ctl")
+	denied, _ := twins(tok)
+	f := tp.connect(t, s.Port(), false, nil)
+	must(t, f.Data(f.ISN+1, denied[:len(denied)-2]))
+	resp, rst := f.Response("\r\n\r\n", 500*time.Millisecond)
+	if !rst {
+		t.Errorf("control: the denied head on a policed endpoint was not reset (%s)", describe(resp, rst))
+	}
+	expectNeverRun(t, s, tok, "the control's denied request")
 }
