@@ -65,18 +65,7 @@ func (a *Agent) attach(ifaces []string) {
 	a.syncPodInterfaces(ifaces, a.Table())
 	// Interfaces whose attachment was lost: their flows went stale while
 	// nothing ran there, and must be gone before the programs run again.
-	a.mu.Lock()
-	var lost []string
-	for _, ifc := range ifaces {
-		for _, d := range attach.Directions {
-			if a.attachErrs[ifc+"/"+string(d)] != nil {
-				lost = append(lost, ifc)
-				break
-			}
-		}
-	}
-	a.mu.Unlock()
-	a.forgetFlows(lost)
+	a.forgetFlows(slices.DeleteFunc(a.unattached(), func(ifc string) bool { return !slices.Contains(ifaces, ifc) }))
 	ats, err := a.att.Attach(ifaces, a.dp.Programs())
 	// Attachments made anew rather than found in place (an agent started
 	// while one was gone): the same, with the programs already running.

@@ -143,9 +143,7 @@ func (a *Attacher) attachOne(name string, d Direction, prog *ebpf.Program) Attac
 			// A clsact attachment left by an agent in the other mode would
 			// run as well; drop it now that TCX is in place.
 			removeCls(a.cfg.PinDir, pinName{pinCls, d, name}, a.log)
-			if err := firstTCX(ifc.Index, d, ebpf.ProgramID(at.ProgramID)); err != nil {
-				at.Err = fmt.Errorf("attaching tcx to %s %s: %w", name, d, err)
-			}
+			a.checkAttached(&at, ifc.Index)
 			return at
 		case mode == ModeAuto && errors.Is(err, ebpf.ErrNotSupported):
 			a.log.Info("tcx not supported by this kernel, using clsact", "error", err)
@@ -163,14 +161,21 @@ func (a *Attacher) attachOne(name string, d Direction, prog *ebpf.Program) Attac
 	a.resolve(ModeClsact)
 	at.Mode, at.Adopted = ModeClsact, adopted
 	removeTCX(a.cfg.PinDir, pinName{pinTCX, d, name}, a.log)
-	if lk, err := netlink.LinkByIndex(ifc.Index); err != nil {
-		at.Err = fmt.Errorf("attaching cls_bpf to %s %s: %w", name, d, err)
-	} else if fs, err := netlink.FilterList(lk, clsParent(d)); err != nil {
-		at.Err = fmt.Errorf("attaching cls_bpf to %s %s: listing filters: %w", name, d, err)
-	} else if err := firstCls(fs, ebpf.ProgramID(at.ProgramID)); err != nil {
-		at.Err = fmt.Errorf("attaching cls_bpf to %s %s: %w", name, d, err)
-	}
+	a.checkAttached(&at, ifc.Index)
 	return at
+}
+
+// checkAttached checks a new attachment as Check checks it later: in place,
+// and first in its chain (an attachment behind another program is not
+// enforcing: ErrNotFirst).
+func (a *Attacher) checkAttached(at *Attachment, ifindex int) {
+	lk, err := netlink.LinkByIndex(ifindex)
+	if err == nil {
+		err = a.checkOne(at.Mode, lk, at.Direction, ebpf.ProgramID(at.ProgramID))
+	}
+	if err != nil {
+		at.Err = fmt.Errorf("attaching %s to %s %s: %w", at.Mode, at.Interface, at.Direction, err)
+	}
 }
 
 func (a *Attacher) resolve(m Mode) {
