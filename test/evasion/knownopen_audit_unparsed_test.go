@@ -51,10 +51,7 @@ import (
 func TestRedteamAuditUnparsedCopyAcrossEnforce(t *testing.T) {
 	t.Parallel()
 	tp := newTopoIn(t, "10.79", "fd79", 4)
-	tp.policy("Audit", "")
-	srvs := tp.servers("go", "nginx", "python")
-	a := tp.startAgent()
-	waitGeneration(t, a, 1, 5*time.Second)
+	srvs, a := policedTopo(t, tp, "Audit")
 	gen := 1
 	type held struct {
 		f       *Flow

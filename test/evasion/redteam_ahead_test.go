@@ -71,10 +71,7 @@ func passAheadOfAxon(t *testing.T, iface string) func() {
 func TestRedteamStaleFlowAcrossProgramAhead(t *testing.T) {
 	t.Parallel()
 	tp := newTopoIn(t, "10.81", "fd81", 1)
-	tp.policy("Enforce", "")
-	srvs := tp.servers("go", "nginx", "python")
-	a := tp.startAgent()
-	waitGeneration(t, a, 1, 5*time.Second)
+	srvs, a := policedTopo(t, tp, "Enforce")
 	staleAcrossAhead(t, tp, a, srvs, passAheadOfAxon)
 }
 
@@ -86,11 +83,7 @@ func TestRedteamStaleFlowAcrossProgramAhead(t *testing.T) {
 func TestRedteamStaleFlowAcrossFilterAhead(t *testing.T) {
 	t.Parallel()
 	tp := newTopoIn(t, "10.81", "fd81", 3)
-	tp.policy("Enforce", "")
-	srvs := tp.servers("go", "nginx", "python")
-	a := startAgentArgs(t, tp.dir, []string{"--attach-mode", "clsact"}, tp.srv.Port)
-	tp.agent = a
-	waitGeneration(t, a, 1, 5*time.Second)
+	srvs, a := policedTopo(t, tp, "Enforce", "--attach-mode", "clsact")
 	staleAcrossAhead(t, tp, a, srvs, passFilterAheadOfAxon)
 }
 

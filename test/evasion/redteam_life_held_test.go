@@ -30,11 +30,7 @@ func TestRedteamHeldHeadAcrossResizingRestart(t *testing.T) {
 }
 
 func heldAcrossRestart(t *testing.T, n int, args []string) {
-	tp := newTopo82(t, n)
-	tp.policy("Enforce", "")
-	srvs := tp.servers("go", "nginx", "python")
-	a := tp.startAgent()
-	waitGeneration(t, a, 1, 5*time.Second)
+	tp, srvs, a := lifeTopo(t, n)
 	toks := map[string]string{}
 	conns := map[string]func(string) (string, error){}
 	for _, s := range srvs {

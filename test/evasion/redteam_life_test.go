@@ -182,11 +182,7 @@ func TestRedteamStaleFlowTunnelAfterUnpolicedWindow(t *testing.T) {
 func TestRedteamStaleFlowAcrossReattach(t *testing.T) {
 	t.Parallel()
 	tp := newTopo82(t, 6)
-	tp.policy("Enforce", "")
-	srvs := tp.servers("go", "nginx", "python")
-	a := startAgentArgs(t, tp.dir, []string{"--attach-mode", "clsact"}, tp.srv.Port)
-	tp.agent = a
-	waitGeneration(t, a, 1, 5*time.Second)
+	srvs, a := policedTopo(t, tp, "Enforce", "--attach-mode", "clsact")
 	forServers(t, srvs, func(t *testing.T, s server) {
 		tp.rawControl(t, s, false)
 		tok := token("reatt")
@@ -215,11 +211,20 @@ func TestRedteamStaleFlowAcrossReattach(t *testing.T) {
 func lifeTopo(t *testing.T, n int) (*topo, []server, *agent) {
 	t.Helper()
 	tp := newTopo82(t, n)
-	tp.policy("Enforce", "")
-	srvs := tp.servers("go", "nginx", "python")
-	a := tp.startAgent()
-	waitGeneration(t, a, 1, 5*time.Second)
+	srvs, a := policedTopo(t, tp, "Enforce")
 	return tp, srvs, a
+}
+
+// policedTopo puts the usual policy in mode on tp, Go, nginx and Python in
+// its server pod, and the agent (with flags) in front of it, and waits
+// until the policy is in force.
+func policedTopo(t *testing.T, tp *topo, mode string, flags ...string) ([]server, *agent) {
+	t.Helper()
+	tp.policy(mode, "")
+	srvs := tp.servers("go", "nginx", "python")
+	tp.agent = startAgentArgs(t, tp.dir, flags, tp.srv.Port)
+	waitGeneration(t, tp.agent, 1, 5*time.Second)
+	return srvs, tp.agent
 }
 
 // expectNewDeniedReset checks that a new connection's denied request to s
