@@ -326,14 +326,7 @@ func TestCheckNoticesRecreatedInterface(t *testing.T) {
 	for _, mode := range []Mode{ModeTCX, ModeClsact} {
 		t.Run(string(mode), func(t *testing.T) {
 			needMode(t, mode)
-			iface := vethPair(t)
-			a, _ := New(Config{PinDir: pinDir(t), Mode: mode})
-			p := passProg(t)
-			defer p.Close()
-			progs := Programs{Ingress: p, Egress: p}
-			if _, err := a.Attach([]string{iface}, progs); err != nil {
-				t.Fatal(err)
-			}
+			a, iface, progs := attachedPass(t, mode)
 			for _, at := range a.Check([]string{iface}, progs) {
 				if at.Err != nil {
 					t.Fatalf("%s: Check right after Attach: %v", at.Direction, at.Err)
@@ -367,4 +360,20 @@ func TestCheckNoticesRecreatedInterface(t *testing.T) {
 			}
 		})
 	}
+}
+
+// attachedPass attaches a pass-all program (passProg) in mode to both
+// directions of a new veth, and returns the attacher, the interface and
+// the programs.
+func attachedPass(t *testing.T, mode Mode) (*Attacher, string, Programs) {
+	t.Helper()
+	iface := vethPair(t)
+	a, _ := New(Config{PinDir: pinDir(t), Mode: mode})
+	p := passProg(t)
+	t.Cleanup(func() { p.Close() })
+	progs := Programs{Ingress: p, Egress: p}
+	if _, err := a.Attach([]string{iface}, progs); err != nil {
+		t.Fatal(err)
+	}
+	return a, iface, progs
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -19,40 +20,10 @@ func TestProgramAheadIsNotEnforcing(t *testing.T) {
 	for _, mode := range []Mode{ModeTCX, ModeClsact} {
 		t.Run(string(mode), func(t *testing.T) {
 			needMode(t, mode)
-			iface := vethPair(t)
-			a, _ := New(Config{PinDir: pinDir(t), Mode: mode})
-			p := passProg(t)
-			defer p.Close()
-			progs := Programs{Ingress: p, Egress: p}
-			if _, err := a.Attach([]string{iface}, progs); err != nil {
-				t.Fatal(err)
-			}
+			a, iface, progs := attachedPass(t, mode)
 			other := passProg(t)
 			defer other.Close()
-			lk, err := netlink.LinkByName(iface)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var remove []func()
-			for _, d := range Directions {
-				if mode == ModeTCX {
-					l, err := link.AttachTCX(link.TCXOptions{Interface: lk.Attrs().Index, Program: other, Attach: d.tcxAttachType(), Anchor: link.Head()})
-					if err != nil {
-						t.Fatal(err)
-					}
-					remove = append(remove, func() { l.Close() })
-					continue
-				}
-				f := &netlink.BpfFilter{
-					FilterAttrs: netlink.FilterAttrs{LinkIndex: lk.Attrs().Index, Parent: clsParent(d), Handle: 1,
-						Priority: clsPriority, Protocol: unix.ETH_P_ALL},
-					Fd: other.FD(), Name: "ahead", DirectAction: true,
-				}
-				if err := netlink.FilterAdd(f); err != nil {
-					t.Fatal(err)
-				}
-				remove = append(remove, func() { _ = netlink.FilterDel(f) })
-			}
+			remove := attachOther(t, mode, iface, other, true)
 			for _, at := range a.Check([]string{iface}, progs) {
 				if !errors.Is(at.Err, ErrNotFirst) {
 					t.Errorf("%s: Check with a program ahead: %v, want ErrNotFirst", at.Direction, at.Err)
@@ -67,38 +38,63 @@ func TestProgramAheadIsNotEnforcing(t *testing.T) {
 					t.Errorf("%s: Attach with a program ahead: %v, want ErrNotFirst", at.Direction, at.Err)
 				}
 			}
-			for _, r := range remove {
-				r()
-			}
+			remove()
 			for _, at := range a.Check([]string{iface}, progs) {
 				if at.Err != nil {
 					t.Errorf("%s: Check once the program ahead is gone: %v", at.Direction, at.Err)
 				}
 			}
-			// Behind Axon's: nothing to report.
-			for _, d := range Directions {
-				if mode == ModeTCX {
-					l, err := link.AttachTCX(link.TCXOptions{Interface: lk.Attrs().Index, Program: other, Attach: d.tcxAttachType(), Anchor: link.Tail()})
-					if err != nil {
-						t.Fatal(err)
-					}
-					defer l.Close()
-					continue
-				}
-				f := &netlink.BpfFilter{
-					FilterAttrs: netlink.FilterAttrs{LinkIndex: lk.Attrs().Index, Parent: clsParent(d), Handle: 1,
-						Priority: clsPriority + 1, Protocol: unix.ETH_P_ALL},
-					Fd: other.FD(), Name: "behind", DirectAction: true,
-				}
-				if err := netlink.FilterAdd(f); err != nil {
-					t.Fatal(err)
-				}
-			}
+			defer attachOther(t, mode, iface, other, false)()
 			for _, at := range a.Check([]string{iface}, progs) {
 				if at.Err != nil {
 					t.Errorf("%s: Check with a program behind Axon's: %v", at.Direction, at.Err)
 				}
 			}
 		})
+	}
+}
+
+// attachOther attaches prog to both directions of iface beside Axon's,
+// ahead of it (a TCX link at the head; a cls_bpf filter at Axon's priority,
+// added after it) or behind it (at the tail; at the next priority), and
+// returns the function that removes it.
+func attachOther(t *testing.T, mode Mode, iface string, prog *ebpf.Program, ahead bool) func() {
+	t.Helper()
+	lk, err := netlink.LinkByName(iface)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var remove []func()
+	for _, d := range Directions {
+		if mode == ModeTCX {
+			anchor := link.Tail()
+			if ahead {
+				anchor = link.Head()
+			}
+			l, err := link.AttachTCX(link.TCXOptions{Interface: lk.Attrs().Index, Program: prog, Attach: d.tcxAttachType(), Anchor: anchor})
+			if err != nil {
+				t.Fatal(err)
+			}
+			remove = append(remove, func() { l.Close() })
+			continue
+		}
+		prio := uint16(clsPriority + 1)
+		if ahead {
+			prio = clsPriority
+		}
+		f := &netlink.BpfFilter{
+			FilterAttrs: netlink.FilterAttrs{LinkIndex: lk.Attrs().Index, Parent: clsParent(d), Handle: 1,
+				Priority: prio, Protocol: unix.ETH_P_ALL},
+			Fd: prog.FD(), Name: "other", DirectAction: true,
+		}
+		if err := netlink.FilterAdd(f); err != nil {
+			t.Fatal(err)
+		}
+		remove = append(remove, func() { _ = netlink.FilterDel(f) })
+	}
+	return func() {
+		for _, r := range remove {
+			r()
+		}
 	}
 }
