@@ -129,8 +129,10 @@ type AxonAxFlow struct {
 	TunAudit  uint8
 	ReqUnenf  uint8
 	Redecide  uint8
-	PadF      [3]uint8
+	Unparsed  uint8
+	PadF      [2]uint8
 	LastNs    uint64
+	BornNs    uint64
 	Remaining uint64
 	Value     uint64
 	Cl        uint64
@@ -144,6 +146,18 @@ type AxonAxFlowKey struct {
 	Daddr [16]uint8
 	Sport uint16
 	Dport uint16
+}
+
+type AxonAxGapClock struct {
+	_     structs.HostLayout
+	AnyNs uint64
+	AllNs uint64
+}
+
+type AxonAxGapKey struct {
+	_       structs.HostLayout
+	Addr    [16]uint8
+	Ifindex uint32
 }
 
 type AxonAxGlob struct {
@@ -268,7 +282,7 @@ type AxonAxScratch struct {
 	Ev         AxonAxEvent
 	Dkey       AxonAxDenialKey
 	Pad4       uint32
-	Init       [360]uint8
+	Init       [368]uint8
 	Opts       [64]uint8
 	OptsOld    [64]uint8
 	OptPos     uint32
@@ -291,6 +305,8 @@ type AxonAxTrieKey struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	AxonMapAuditGapClock  = "audit_gap_clock"
+	AxonMapAuditGaps      = "audit_gaps"
 	AxonMapCidrs          = "cidrs"
 	AxonMapClasses        = "classes"
 	AxonMapConfig         = "config"
@@ -371,6 +387,8 @@ type AxonProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type AxonMapSpecs struct {
+	AuditGapClock  *ebpf.MapSpec `ebpf:"audit_gap_clock"`
+	AuditGaps      *ebpf.MapSpec `ebpf:"audit_gaps"`
 	Cidrs          *ebpf.MapSpec `ebpf:"cidrs"`
 	Classes        *ebpf.MapSpec `ebpf:"classes"`
 	Config         *ebpf.MapSpec `ebpf:"config"`
@@ -423,6 +441,8 @@ func (o *AxonObjects) Close() error {
 //
 // It can be passed to LoadAxonObjects or ebpf.CollectionSpec.LoadAndAssign.
 type AxonMaps struct {
+	AuditGapClock  *ebpf.Map `ebpf:"audit_gap_clock"`
+	AuditGaps      *ebpf.Map `ebpf:"audit_gaps"`
 	Cidrs          *ebpf.Map `ebpf:"cidrs"`
 	Classes        *ebpf.Map `ebpf:"classes"`
 	Config         *ebpf.Map `ebpf:"config"`
@@ -448,6 +468,8 @@ type AxonMaps struct {
 
 func (m *AxonMaps) Close() error {
 	return _AxonClose(
+		m.AuditGapClock,
+		m.AuditGaps,
 		m.Cidrs,
 		m.Classes,
 		m.Config,

@@ -21,6 +21,7 @@
 #include "include/policy_maps.h"
 #include "include/endpoint.h"
 #include "include/flow_state.h"
+#include "include/audit_gap.h"
 #include "include/telemetry.h"
 #include "include/parse_http.h"
 #include "include/decide.h"
@@ -103,6 +104,17 @@ static __always_inline int ax_deny(struct __sk_buff *skb, struct ax_pkt *p, stru
 	return TC_ACT_OK;
 }
 
+/* ax_give_up stops parsing flow f of an Audit-only endpoint, whose segment
+ * passes unparsed; without a flow (none, or one of another device), the
+ * segment is an audit gap of its destination (audit_gap.h). */
+static __always_inline void ax_give_up(struct ax_scratch *s, struct ax_flow *f)
+{
+	if (f)
+		f->state = AX_ST_PASS;
+	else
+		ax_audit_gap(s->key.daddr, 0);
+}
+
 /* ax_refuse handles a segment that cannot be decided by the rules: a deny
  * with a reason on an endpoint with an Enforce-mode policy; otherwise an
  * audit_deny, and the flow is no longer parsed. f may be null (a connection
@@ -121,8 +133,7 @@ static __always_inline int ax_refuse(struct __sk_buff *skb, struct ax_pkt *p, st
 	}
 	if (ax_enforced(s))
 		return ax_deny(skb, p, f, redirect_flags);
-	if (f)
-		f->state = AX_ST_PASS;
+	ax_give_up(s, f);
 	return TC_ACT_OK;
 }
 
@@ -135,8 +146,7 @@ static __always_inline int ax_discard(struct ax_scratch *s, struct ax_flow *f, _
 	ax_count_reason(reason);
 	if (ax_enforced(s))
 		return TC_ACT_SHOT;
-	if (f)
-		f->state = AX_ST_PASS;
+	ax_give_up(s, f);
 	return TC_ACT_OK;
 }
 
@@ -279,10 +289,12 @@ static __always_inline int ax_stream_claimed(struct __sk_buff *skb, struct ax_pk
 					     __u64 redirect_flags)
 {
 	__u8 state = f->state;
-	if ((state == AX_ST_PASS || (state == AX_ST_TUNNEL && f->tun_audit)) && ax_enforced(s)) {
-		/* Audit gave up on this stream, or let a tunnel open that no
-		 * enforced policy allowed; the endpoint is enforced now, and
-		 * where the stream stands is unknown. */
+	if (ax_enforced(s) && (state == AX_ST_PASS || (state == AX_ST_TUNNEL && f->tun_audit) ||
+			       ax_flow_gapped(f, s->key.daddr))) {
+		/* Audit gave up on this stream, let a tunnel open that no
+		 * enforced policy allowed, or let frames through that may
+		 * have been its bytes (audit_gap.h); the endpoint is enforced
+		 * now, and where the stream stands is unknown. */
 		return ax_refuse(skb, p, s, f, AX_REASON_NO_FLOW, redirect_flags);
 	}
 	if (state == AX_ST_PASS || state == AX_ST_TUNNEL) {
@@ -403,7 +415,7 @@ static __always_inline int ax_stream(struct __sk_buff *skb, struct ax_pkt *p, st
 		__u8 st = f->state;
 		if (!(fl & AX_TCP_FIN) || st == AX_ST_TUNNEL)
 			return TC_ACT_OK;
-		if (st == AX_ST_PASS) {
+		if (st == AX_ST_PASS || (ax_enforced(s) && ax_flow_gapped(f, s->key.daddr))) {
 			/* As for data (ax_stream_claimed): where a stream Audit
 			 * gave up on stands is unknown. */
 			if (ax_enforced(s))
@@ -419,8 +431,15 @@ static __always_inline int ax_stream(struct __sk_buff *skb, struct ax_pkt *p, st
 	__u8 busy = f->busy;
 	f->busy = 1;
 	bpf_spin_unlock(&f->lock);
-	if (busy)
-		return ax_discard(s, 0, AX_REASON_CONCURRENT);
+	if (busy) {
+		ax_count_reason(AX_REASON_CONCURRENT);
+		if (ax_enforced(s))
+			return TC_ACT_SHOT;
+		/* Audit lets the copy through unparsed: it may be the one the
+		 * server takes. */
+		f->unparsed = 1;
+		return TC_ACT_OK;
+	}
 	int ret = ax_stream_claimed(skb, p, s, f, redirect_flags);
 	f->busy = 0;
 	return ret;
@@ -445,11 +464,15 @@ static __always_inline int ax_to_server(struct __sk_buff *skb, __u64 redirect_fl
 		/* More tags than we walk: nobody can tell whose it is. */
 		if (!p.dst_known)
 			return ax_drop(p.why);
-		__u8 flags = ax_dest_flags(gen, ax_iface_of(skb), &p);
+		struct ax_iface *ifc = ax_iface_of(skb);
+		__u8 flags = ax_dest_flags(gen, ifc, &p);
 		if (!flags)
 			return TC_ACT_OK;
 		ax_count_reason(p.why);
-		return (flags & AX_EP_ENFORCE) ? TC_ACT_SHOT : TC_ACT_OK;
+		if (flags & AX_EP_ENFORCE)
+			return TC_ACT_SHOT;
+		ax_audit_gap(p.daddr, ifc ? skb->ifindex : 0);
+		return TC_ACT_OK;
 	}
 	struct ax_endpoint *ep = ax_endpoint_of(skb, gen, p.daddr, p.dport, p.v6);
 	if (!ep)
@@ -460,7 +483,10 @@ static __always_inline int ax_to_server(struct __sk_buff *skb, __u64 redirect_fl
 	if (ax_spoofed(skb, p.saddr) ||
 	    (ax_link_local(p.saddr) && skb->ingress_ifindex != 0 && !ax_source_pod(skb))) {
 		ax_count_reason(AX_REASON_SPOOFED);
-		return (ep->flags & AX_EP_ENFORCE) ? TC_ACT_SHOT : TC_ACT_OK;
+		if (ep->flags & AX_EP_ENFORCE)
+			return TC_ACT_SHOT;
+		ax_audit_gap(p.daddr, ax_iface_of(skb) ? skb->ifindex : 0);
+		return TC_ACT_OK;
 	}
 
 	struct ax_scratch *s = ax_scratch();
@@ -598,6 +624,7 @@ static __always_inline int ax_from_server(struct __sk_buff *skb)
 		n->srv_nxt = p.seq + 1;
 		n->ifindex = ifindex;
 		n->last_ns = bpf_ktime_get_ns();
+		n->born_ns = n->last_ns;
 		if (bpf_map_update_elem(&flows, &k, n, BPF_ANY))
 			ax_count_reason(AX_REASON_FLOW_TABLE_FULL);
 		return TC_ACT_OK;

@@ -77,8 +77,10 @@ struct ax_flow {
 	__u8 tun_audit;		   /* the upgrade was answered while nothing was enforced */
 	__u8 req_unenf;		   /* the current request was decided while nothing was enforced */
 	__u8 redecide;		   /* AX_RD_*: decide the request again where its headers end */
-	__u8 pad_f[3];
+	__u8 unparsed;		   /* Audit let a copy through unparsed (audit_gap.h) */
+	__u8 pad_f[2];
 	__u64 last_ns;	 /* last SYN-ACK or client data (the agent expires idle flows) */
+	__u64 born_ns;	 /* the SYN-ACK that started the flow */
 	__u64 remaining; /* body or chunk bytes still to skip */
 	__u64 value;	 /* number being parsed */
 	__u64 cl;	 /* Content-Length of this request */

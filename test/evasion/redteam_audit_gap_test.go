@@ -1,11 +1,3 @@
-//go:build knownopen
-
-// A known open gap (docs/security.md, "Known open"): this test fails on
-// the code it was written against and is kept out of make test by the
-// knownopen build tag until the gap is closed. Run it with
-//
-//	go test -tags knownopen -run TestRedteamAuditUnparsedCopyAcrossEnforce ./test/evasion/
-
 package evasion
 
 import (
@@ -14,14 +6,13 @@ import (
 	"time"
 )
 
-// TestRedteamAuditUnparsedCopyAcrossEnforce (red team rt33): on an
-// Audit-only endpoint, a frame the datapath must not parse (rule 1: here
+// TestRedteamAuditUnparsedCopyAcrossEnforce (class 34, red team rt33): on
+// an Audit-only endpoint, a frame the datapath must not parse (rule 1: here
 // IPv4 fragments, or two VLAN priority tags, which the server's stack
-// strips) passes untouched: ax_to_server returns before looking
-// at the flow (AX_PK_SUSPECT, not enforced), unlike the normal path, where
-// a different copy of bytes let through but not acknowledged marks the flow
-// given up (ax_discard: AX_ST_PASS, refused once enforced: classes 22, 28).
-// The flow keeps parsing as if the server held what the datapath parsed.
+// strips) passes without being parsed into any flow. Before the fix the
+// flow kept parsing as if the server held what the datapath parsed; now
+// the frame is an audit gap (bpf/include/audit_gap.h) and the flows of that
+// endpoint open then are refused once it is enforced.
 //
 // Bytes (one connection, from the attacker's raw socket, CAP_NET_RAW),
 // while the endpoint is Audit-only:
@@ -40,8 +31,8 @@ import (
 // Then the endpoint is switched to Enforce (the same policy, mode Enforce)
 // and the attacker sends, at first + n, "\r\n\r\n": for the datapath,
 // empty lines before a request (passed); for the server, the end of the
-// X-Pad line and of the head: it runs GET /api/admin/<tok>, which the
-// enforced policy denies.
+// X-Pad line and of the head: it ran GET /api/admin/<tok>, which the
+// enforced policy denies. Now the flow is refused (no_flow, a reset).
 //
 // Control, per server and method: the same unparsed frames alone on
 // another connection (no bad-checksum copy before them): the server's ACK

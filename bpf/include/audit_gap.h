@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Audit gaps: segments an Audit-only endpoint let through without parsing
+ * them into a flow: rule-1 frames (IP fragments, tagged frames), a spoofed
+ * source, data no flow of this device accounts for (a SYN's, a connection
+ * whose start was not seen, one recorded on another device), a copy racing
+ * another CPU's. The server may have taken their bytes, so a flow of that
+ * endpoint that was open then no longer knows what the server holds: once
+ * the endpoint is enforced, such a flow is refused (no_flow), as one Audit
+ * gave up parsing is (class 34). */
+#ifndef AX_AUDIT_GAP_H
+#define AX_AUDIT_GAP_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include "axon_shared.h"
+#include "flow_state.h"
+
+/* A frame's timestamp is taken before the server's stack sees it, and a
+ * flow's birth (its SYN-ACK) before any byte of its connection is taken,
+ * but for a SYN's own data, which the SYN-ACK follows at once. Two CPUs
+ * recording gaps at once may also leave the earlier time in a slot. So a
+ * flow born up to this long after a recorded gap counts as open then. */
+#define AX_GAP_SLACK_NS 1000000000ULL
+
+/* Where an audit gap went: the destination address (addr, ifindex 0), or
+ * the pod behind the interface it went out through (addr 0, ifindex). */
+struct ax_gap_key {
+	__u8 addr[16];
+	__u32 ifindex;
+};
+
+/* Last audit gap per destination. A plain hash: its keys are policed
+ * destinations of this node only (a gap is recorded only where some
+ * policy polices the destination). Written by the TC program. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, AX_MAX_GAPS);
+	__type(key, struct ax_gap_key);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} audit_gaps SEC(".maps");
+
+/* any_ns: the last audit gap anywhere (0: none since the maps were
+ * created), so flows born after it skip the per-destination lookups.
+ * all_ns: the last gap audit_gaps had no room for, which counts against
+ * every flow. Written by the TC program. */
+struct ax_gap_clock {
+	__u64 any_ns;
+	__u64 all_ns;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ax_gap_clock);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} audit_gap_clock SEC(".maps");
+
+/* ax_audit_gap records a gap towards addr (may be null) and the pod behind
+ * interface ifindex (0: no pod recorded there). */
+static __always_inline void ax_audit_gap(const __u8 *addr, __u32 ifindex)
+{
+	__u32 zero = 0;
+	struct ax_gap_clock *c = bpf_map_lookup_elem(&audit_gap_clock, &zero);
+	if (!c)
+		return;
+	__u64 now = bpf_ktime_get_ns();
+	struct ax_gap_key k = {};
+	if (addr) {
+		__builtin_memcpy(k.addr, addr, 16);
+		if (bpf_map_update_elem(&audit_gaps, &k, &now, BPF_ANY))
+			c->all_ns = now;
+	}
+	if (ifindex) {
+		__builtin_memset(k.addr, 0, 16);
+		k.ifindex = ifindex;
+		if (bpf_map_update_elem(&audit_gaps, &k, &now, BPF_ANY))
+			c->all_ns = now;
+	}
+	c->any_ns = now;
+}
+
+/* ax_gap_since says whether a gap recorded at *ns (may be null) may have
+ * touched a flow born at born. */
+static __always_inline int ax_gap_since(const __u64 *ns, __u64 born)
+{
+	return ns && *ns && *ns + AX_GAP_SLACK_NS >= born;
+}
+
+/* ax_flow_gapped says whether an audit gap may have touched flow f (of the
+ * connection to daddr). */
+static __always_inline int ax_flow_gapped(const struct ax_flow *f, const __u8 *daddr)
+{
+	if (f->unparsed)
+		return 1;
+	__u32 zero = 0;
+	struct ax_gap_clock *c = bpf_map_lookup_elem(&audit_gap_clock, &zero);
+	if (!c)
+		return 1;
+	if (!ax_gap_since(&c->any_ns, f->born_ns))
+		return 0;
+	if (ax_gap_since(&c->all_ns, f->born_ns))
+		return 1;
+	struct ax_gap_key k = {};
+	__builtin_memcpy(k.addr, daddr, 16);
+	if (ax_gap_since(bpf_map_lookup_elem(&audit_gaps, &k), f->born_ns))
+		return 1;
+	__builtin_memset(k.addr, 0, 16);
+	k.ifindex = f->ifindex;
+	return ax_gap_since(bpf_map_lookup_elem(&audit_gaps, &k), f->born_ns);
+}
+
+#endif
