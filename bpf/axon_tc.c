@@ -107,12 +107,13 @@ static __always_inline int ax_deny(struct __sk_buff *skb, struct ax_pkt *p, stru
 /* ax_give_up stops parsing flow f of an Audit-only endpoint, whose segment
  * passes unparsed; without a flow (none, or one of another device), the
  * segment is an audit gap of its destination (audit_gap.h). */
-static __always_inline void ax_give_up(struct ax_scratch *s, struct ax_flow *f)
+static __always_inline void ax_give_up(struct __sk_buff *skb, struct ax_scratch *s,
+				       struct ax_flow *f)
 {
 	if (f)
 		f->state = AX_ST_PASS;
 	else
-		ax_audit_gap(s->key.daddr, 0);
+		ax_audit_gap(skb, s->gen, s->key.daddr);
 }
 
 /* ax_refuse handles a segment that cannot be decided by the rules: a deny
@@ -133,7 +134,7 @@ static __always_inline int ax_refuse(struct __sk_buff *skb, struct ax_pkt *p, st
 	}
 	if (ax_enforced(s))
 		return ax_deny(skb, p, f, redirect_flags);
-	ax_give_up(s, f);
+	ax_give_up(skb, s, f);
 	return TC_ACT_OK;
 }
 
@@ -141,12 +142,13 @@ static __always_inline int ax_refuse(struct __sk_buff *skb, struct ax_pkt *p, st
  * that is no request to decide (the client's stack retransmits, or it was
  * forged): dropped on an enforced endpoint; on an audit-only one it passes
  * and the flow stops being parsed, since audit never breaks traffic. */
-static __always_inline int ax_discard(struct ax_scratch *s, struct ax_flow *f, __u32 reason)
+static __always_inline int ax_discard(struct __sk_buff *skb, struct ax_scratch *s,
+				      struct ax_flow *f, __u32 reason)
 {
 	ax_count_reason(reason);
 	if (ax_enforced(s))
 		return TC_ACT_SHOT;
-	ax_give_up(s, f);
+	ax_give_up(skb, s, f);
 	return TC_ACT_OK;
 }
 
@@ -278,8 +280,8 @@ static __always_inline int ax_fin_at(struct __sk_buff *skb, struct ax_pkt *p, st
 	if ((__s32)(pos - f->srv_ack) < 0)
 		return TC_ACT_OK;
 	if ((__s32)(pos - f->next_seq) > 0)
-		return ax_discard(s, f, AX_REASON_OUT_OF_ORDER);
-	return ax_discard(s, f, AX_REASON_UNVERIFIED);
+		return ax_discard(skb, s, f, AX_REASON_OUT_OF_ORDER);
+	return ax_discard(skb, s, f, AX_REASON_UNVERIFIED);
 }
 
 /* ax_stream_claimed checks a data segment of a flow this CPU has claimed
@@ -317,10 +319,10 @@ static __always_inline int ax_stream_claimed(struct __sk_buff *skb, struct ax_pk
 	__u32 data_seq = p->seq;
 	/* Bytes before the first one the server takes. */
 	if ((__s32)(data_seq - f->base_seq) < 0)
-		return ax_discard(s, f, AX_REASON_OUT_OF_ORDER);
+		return ax_discard(skb, s, f, AX_REASON_OUT_OF_ORDER);
 	__s32 ahead = (__s32)(data_seq - f->next_seq);
 	if (ahead > 0)
-		return ax_discard(s, f, AX_REASON_OUT_OF_ORDER);
+		return ax_discard(skb, s, f, AX_REASON_OUT_OF_ORDER);
 	__u32 skip = (__u32)(-ahead);
 	if (skip > 0) {
 		/* Bytes passed before and not acknowledged may never have
@@ -331,7 +333,7 @@ static __always_inline int ax_stream_claimed(struct __sk_buff *skb, struct ax_pk
 		__u32 old_end = skip >= p->plen ? data_seq + p->plen : f->next_seq;
 		if ((__s32)(old_end - f->srv_ack) > 0) {
 			if (!ax_enforced(s))
-				return ax_discard(s, f, AX_REASON_UNVERIFIED);
+				return ax_discard(skb, s, f, AX_REASON_UNVERIFIED);
 			if (++f->rtx_strikes >= AX_RTX_STRIKES)
 				return ax_refuse(skb, p, s, f, AX_REASON_UNVERIFIED,
 						 redirect_flags);
@@ -346,9 +348,9 @@ static __always_inline int ax_stream_claimed(struct __sk_buff *skb, struct ax_pk
 		}
 	}
 	if (state == AX_ST_CLOSED)
-		return ax_discard(s, f, AX_REASON_OUT_OF_ORDER); /* data after FIN */
+		return ax_discard(skb, s, f, AX_REASON_OUT_OF_ORDER); /* data after FIN */
 	if (state == AX_ST_UPGRADE)
-		return ax_discard(s, f, AX_REASON_UPGRADE_PENDING);
+		return ax_discard(skb, s, f, AX_REASON_UPGRADE_PENDING);
 	return ax_parse_payload(skb, p, s, f, data_seq, skip, redirect_flags);
 }
 
@@ -373,9 +375,9 @@ static __always_inline int ax_stream(struct __sk_buff *skb, struct ax_pkt *p, st
 		 * flow). Its data is taken only with a fast-open cookie, which
 		 * Axon cannot see: refuse it, the client resends it later. */
 		if (p->plen)
-			return ax_discard(s, f, AX_REASON_SYN_DATA);
+			return ax_discard(skb, s, f, AX_REASON_SYN_DATA);
 		if (fl & AX_TCP_URG)
-			return ax_discard(s, f, AX_REASON_URGENT);
+			return ax_discard(skb, s, f, AX_REASON_URGENT);
 		/* No multipath TCP: the connection stays one byte stream. */
 		int st = ax_strip_mptcp(skb, p, s);
 		if (st > 0)
@@ -385,7 +387,7 @@ static __always_inline int ax_stream(struct __sk_buff *skb, struct ax_pkt *p, st
 		return TC_ACT_OK;
 	}
 	if (!(fl & AX_TCP_ACK))
-		return p->plen ? ax_discard(s, f, AX_REASON_NO_ACK) : TC_ACT_OK;
+		return p->plen ? ax_discard(skb, s, f, AX_REASON_NO_ACK) : TC_ACT_OK;
 	if (fl & AX_TCP_URG) {
 		/* The server's stack takes the urgent byte out of the stream
 		 * (or not, with SO_OOBINLINE), and remembers a pointer sent
@@ -399,7 +401,8 @@ static __always_inline int ax_stream(struct __sk_buff *skb, struct ax_pkt *p, st
 		/* A FIN may end a stream the server holds: without a flow,
 		 * where it falls is unknown. */
 		if (!p->plen)
-			return (fl & AX_TCP_FIN) ? ax_discard(s, 0, AX_REASON_NO_FLOW) : TC_ACT_OK;
+			return (fl & AX_TCP_FIN) ? ax_discard(skb, s, 0, AX_REASON_NO_FLOW)
+						 : TC_ACT_OK;
 		/* Never picked up mid-stream: the bytes before are unknown.
 		 * Audit-only: counted once, then the connection passes. */
 		if (!ax_enforced(s)) {
@@ -464,14 +467,13 @@ static __always_inline int ax_to_server(struct __sk_buff *skb, __u64 redirect_fl
 		/* More tags than we walk: nobody can tell whose it is. */
 		if (!p.dst_known)
 			return ax_drop(p.why);
-		struct ax_iface *ifc = ax_iface_of(skb);
-		__u8 flags = ax_dest_flags(gen, ifc, &p);
+		__u8 flags = ax_dest_flags(gen, ax_iface_of(skb), &p);
 		if (!flags)
 			return TC_ACT_OK;
 		ax_count_reason(p.why);
 		if (flags & AX_EP_ENFORCE)
 			return TC_ACT_SHOT;
-		ax_audit_gap(p.daddr, ifc ? skb->ifindex : 0);
+		ax_audit_gap(skb, gen, p.daddr);
 		return TC_ACT_OK;
 	}
 	struct ax_endpoint *ep = ax_endpoint_of(skb, gen, p.daddr, p.dport, p.v6);
@@ -485,7 +487,7 @@ static __always_inline int ax_to_server(struct __sk_buff *skb, __u64 redirect_fl
 		ax_count_reason(AX_REASON_SPOOFED);
 		if (ep->flags & AX_EP_ENFORCE)
 			return TC_ACT_SHOT;
-		ax_audit_gap(p.daddr, ax_iface_of(skb) ? skb->ifindex : 0);
+		ax_audit_gap(skb, gen, p.daddr);
 		return TC_ACT_OK;
 	}
 

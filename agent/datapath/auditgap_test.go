@@ -57,9 +57,15 @@ func TestAuditGapRefusedUnderEnforce(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { d.DeletePodInterface(1) })
-			other := segment{src: v.src, dst: netip.AddrPortFrom(netip.MustParseAddr("10.9.9.9"), legacy.Port()), seq: v.seq, ack: v.ack,
-				flags: tcpACK | tcpPSH, payload: []byte("GET /admin HTTP/1.1\r\nX: ")}
-			mustPass(t, "a fragment", runRaw(t, d.Ingress(), ipv4Fragment(other.bytes(), 0, true, 24)))
+			for _, a := range []string{"10.9.9.9", "10.9.9.10"} {
+				other := segment{src: v.src, dst: netip.AddrPortFrom(netip.MustParseAddr(a), legacy.Port()), seq: v.seq, ack: v.ack,
+					flags: tcpACK | tcpPSH, payload: []byte("GET /admin HTTP/1.1\r\nX: ")}
+				mustPass(t, "a fragment", runRaw(t, d.Ingress(), ipv4Fragment(other.bytes(), 0, true, 24)))
+			}
+			// Made-up addresses are not keys: the map would fill.
+			if keys := gapKeys(t, d); len(keys) != 1 || keys[0] != (bpf.AxonAxGapKey{Ifindex: 1}) {
+				t.Fatalf("audit gaps recorded: %+v, want one, of interface 1", keys)
+			}
 		}, false},
 		{"a spoofed source", func(t *testing.T, v *flow) {
 			other := otherDevice(t)
@@ -170,19 +176,27 @@ func legacyTables(t *testing.T) (audit, enforced *table.Table) {
 	return audit, compileFS(t, fs)
 }
 
+// gapKeys lists the destinations audit gaps were recorded for.
+func gapKeys(t *testing.T, d *Datapath) []bpf.AxonAxGapKey {
+	t.Helper()
+	var keys []bpf.AxonAxGapKey
+	var k bpf.AxonAxGapKey
+	var ns uint64
+	it := d.objs.AuditGaps.Iterate()
+	for it.Next(&k, &ns) {
+		keys = append(keys, k)
+	}
+	if err := it.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return keys
+}
+
 // clearGaps forgets the audit gaps recorded so far (each case starts
 // without any).
 func clearGaps(t *testing.T, d *Datapath) {
 	t.Helper()
-	var k bpf.AxonAxGapKey
-	for {
-		err := d.objs.AuditGaps.NextKey(nil, &k)
-		if errors.Is(err, ebpf.ErrKeyNotExist) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, k := range gapKeys(t, d) {
 		if err := d.objs.AuditGaps.Delete(&k); err != nil {
 			t.Fatal(err)
 		}

@@ -13,6 +13,7 @@
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 #include "axon_shared.h"
+#include "endpoint.h"
 #include "flow_state.h"
 
 /* A frame's timestamp is taken before the server's stack sees it, and a
@@ -30,8 +31,8 @@ struct ax_gap_key {
 };
 
 /* Last audit gap per destination. A plain hash: its keys are policed
- * destinations of this node only (a gap is recorded only where some
- * policy polices the destination). Written by the TC program. */
+ * addresses and pod interfaces only (ax_audit_gap). Written by the TC
+ * program. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
@@ -58,27 +59,26 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } audit_gap_clock SEC(".maps");
 
-/* ax_audit_gap records a gap towards addr (may be null) and the pod behind
- * interface ifindex (0: no pod recorded there). */
-static __always_inline void ax_audit_gap(const __u8 *addr, __u32 ifindex)
+/* ax_audit_gap records a gap of a segment towards daddr (generation gen):
+ * under the address if some policy polices it, else under the pod
+ * interface it goes out through. So the keys are policed addresses and pod
+ * interfaces, whatever addresses a sender makes up. */
+static __always_inline void ax_audit_gap(struct __sk_buff *skb, __u32 gen, const __u8 *daddr)
 {
 	__u32 zero = 0;
 	struct ax_gap_clock *c = bpf_map_lookup_elem(&audit_gap_clock, &zero);
 	if (!c)
 		return;
 	__u64 now = bpf_ktime_get_ns();
+	struct ax_endpoint_key ek = {.gen = gen, .port = AX_PORT_ANY};
+	__builtin_memcpy(ek.addr, daddr, 16);
 	struct ax_gap_key k = {};
-	if (addr) {
-		__builtin_memcpy(k.addr, addr, 16);
-		if (bpf_map_update_elem(&audit_gaps, &k, &now, BPF_ANY))
-			c->all_ns = now;
-	}
-	if (ifindex) {
-		__builtin_memset(k.addr, 0, 16);
-		k.ifindex = ifindex;
-		if (bpf_map_update_elem(&audit_gaps, &k, &now, BPF_ANY))
-			c->all_ns = now;
-	}
+	if (!bpf_map_lookup_elem(&endpoints, &ek) && ax_iface_of(skb))
+		k.ifindex = skb->ifindex;
+	else
+		__builtin_memcpy(k.addr, daddr, 16);
+	if (bpf_map_update_elem(&audit_gaps, &k, &now, BPF_ANY))
+		c->all_ns = now;
 	c->any_ns = now;
 }
 

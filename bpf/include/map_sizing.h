@@ -21,7 +21,7 @@
 /* Interfaces that front one pod each (endpoint.h). */
 #define AX_MAX_IFACES 4096
 /* Audit gaps (audit_gap.h): one per policed address or pod interface. */
-#define AX_MAX_GAPS (AX_MAX_IFACES * 4)
+#define AX_MAX_GAPS (AX_MAX_ENDPOINTS + AX_MAX_IFACES)
 
 /* Rule counters: rule IDs at or above AX_MAX_RULES count against rule 0. */
 #define AX_MAX_RULES	16384
