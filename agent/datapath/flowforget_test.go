@@ -45,20 +45,11 @@ func TestUnpolicedEndpointForgetsFlows(t *testing.T) {
 	if err := d.Apply(full); err != nil {
 		t.Fatal(err)
 	}
-	before, err := d.Counters()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if o := f.send(okReq); o != reset {
-		t.Fatalf("the connection's next request once policed again: %v, want reset", o)
-	}
-	after, err := d.Counters()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if after.Reasons["no_flow"] != before.Reasons["no_flow"]+1 {
-		t.Errorf("no_flow: %d -> %d, want +1", before.Reasons["no_flow"], after.Reasons["no_flow"])
-	}
+	countsOne(t, d, "no_flow", func() {
+		if o := f.send(okReq); o != reset {
+			t.Fatalf("the connection's next request once policed again: %v, want reset", o)
+		}
+	})
 	if o := newFlow(t, d.Ingress(), web4, orders4).send(okReq); o != passed {
 		t.Fatalf("a new connection: %v, want passed", o)
 	}
@@ -96,4 +87,21 @@ func (d *Datapath) hasFlow(t testing.TB, f *flow) bool {
 		t.Fatal(err)
 	}
 	return err == nil
+}
+
+// countsOne runs do and checks that it counted one drop for reason.
+func countsOne(t *testing.T, d *Datapath, reason string, do func()) {
+	t.Helper()
+	before, err := d.Counters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	do()
+	after, err := d.Counters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Reasons[reason] != before.Reasons[reason]+1 {
+		t.Errorf("%s: %d -> %d, want +1", reason, before.Reasons[reason], after.Reasons[reason])
+	}
 }
