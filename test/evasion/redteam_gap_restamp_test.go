@@ -127,12 +127,32 @@ func TestRedteamGapRestampedBySynAck(t *testing.T) {
 	tp.run(tp.srv, "sysctl", "-qw", "net.ipv4.tcp_fastopen=3")
 	tp.policy("Audit", "")
 	s := startGoTFO(t, tp.srv, goPort)
+	restampAcrossEnforce(t, tp, []server{s})
+}
+
+// TestRedteamGapRestampedBySynAckAllListeners is the same attack on nginx
+// and Python http.server, with fast open enabled for every listener of the
+// server's namespace (net.ipv4.tcp_fastopen=0x403: server and client, no
+// TCP_FASTOPEN needed on the listener), the servers' configurations as in
+// the rest of the suite.
+func TestRedteamGapRestampedBySynAckAllListeners(t *testing.T) {
+	tp := newTopoIn(t, "10.78", "fd78", 2)
+	tp.run(tp.srv, "sysctl", "-qw", "net.ipv4.tcp_fastopen=0x403")
+	tp.policy("Audit", "")
+	restampAcrossEnforce(t, tp, tp.servers("nginx", "python"))
+}
+
+// restampAcrossEnforce runs the attack (and its control) on each server,
+// the policy being Audit-only, then switches it to Enforce.
+func restampAcrossEnforce(t *testing.T, tp *topo, srvs []server) {
 	a := tp.startAgent()
 	waitGeneration(t, a, 1, 10*time.Second)
-	tp.rawControl(t, s, false)
+	for _, s := range srvs {
+		tp.rawControl(t, s, false)
+	}
 
 	// A real cookie for the attacker's address.
-	cf := tp.rawFlow(goPort, false)
+	cf := tp.rawFlow(srvs[0].Port(), false)
 	o, sseq, _ := synAckOptions(t, tp, cf, append(MSSOption(1400), 34, 2, 1, 1), nil)
 	cookie := tfoCookie(o)
 	if len(cookie) == 0 {
@@ -144,45 +164,65 @@ func TestRedteamGapRestampedBySynAck(t *testing.T) {
 	head := func(tok string) []byte {
 		return []byte("GET /api/admin/" + tok + " HTTP/1.1\r\nHost: srv\r\nX-Pad: p")
 	}
-	open := func(tok string) *Flow {
-		f := tp.rawFlow(goPort, false)
+	open := func(s server, tok string) *Flow {
+		f := tp.rawFlow(s.Port(), false)
 		h := head(tok)
 		_, sq, ak := synAckOptions(t, tp, f, tfoOpt, h)
 		if ak != f.ISN+1+uint32(len(h)) {
-			t.Fatalf("the server did not take the SYN data (SYN-ACK ack %d, ISN %d): no fast open, the test shows nothing", ak, f.ISN)
+			t.Fatalf("%s did not take the SYN data (SYN-ACK ack %d, ISN %d): no fast open, the test shows nothing", s.Name(), ak, f.ISN)
 		}
 		f.SrvISN, f.srvNext = sq, sq+1
 		f.Next = f.ISN + 1 + uint32(len(h))
 		t.Cleanup(func() { _ = f.Send(Segment{Seq: f.Next, Ack: f.SrvISN + 1, Flags: RST | ACK}) })
 		return f
 	}
-	ctlTok, tok := token("gapctl"), token("gaprestamp")
-	ctl := open(ctlTok)
-	f := open(tok)
+	type held struct {
+		f, ctl     *Flow
+		tok, ctlTk string
+	}
+	// Every server's SYN data first: each is an audit gap of the server's
+	// address, so the flows are re-born after the last of them.
+	hs := map[string]held{}
+	for _, s := range srvs {
+		ctlTok, tok := token("gapctl"), token("gaprestamp")
+		hs[s.Name()] = held{open(s, tok), open(s, ctlTok), tok, ctlTok}
+	}
 	tg := time.Now()
 	time.Sleep(100 * time.Millisecond)
-	for len(f.in) > 0 {
-		<-f.in // the first SYN-ACK, already read by synAckOptions
+	for _, h := range hs {
+		for len(h.f.in) > 0 {
+			<-h.f.in // the first SYN-ACK, already read by synAckOptions
+		}
 	}
 	for i := 0; i < 2; i++ {
-		must(t, f.Send(Segment{Seq: f.Next, Ack: f.SrvISN + 1, Flags: ACK | PSH, Payload: []byte("\r\n"), BadChecksum: true}))
-		if !waitSynAck(f, 5*time.Second) {
-			t.Fatalf("no SYN-ACK retransmission %d", i+1)
+		for _, h := range hs {
+			f := h.f
+			must(t, f.Send(Segment{Seq: f.Next, Ack: f.SrvISN + 1, Flags: ACK | PSH, Payload: []byte("\r\n"), BadChecksum: true}))
 		}
-		t.Logf("SYN-ACK retransmission %d at t_g + %v", i+1, time.Since(tg).Round(time.Millisecond))
+		for name, h := range hs {
+			if !waitSynAck(h.f, 5*time.Second) {
+				t.Fatalf("%s: no SYN-ACK retransmission %d", name, i+1)
+			}
+			t.Logf("%s: SYN-ACK retransmission %d at t_g + %v", name, i+1, time.Since(tg).Round(time.Millisecond))
+		}
 	}
 	t.Logf("while Audit-only: %s", metricsSummary(a))
 	tp.policy("Enforce", "")
 	waitGeneration(t, a, 2, 10*time.Second)
 
-	must(t, ctl.Data(ctl.Next, []byte("\r\n\r\n")))
-	cresp, crst := ctl.Response("\r\n\r\n", time.Second)
-	t.Logf("control (no re-stamp): %s", describe(cresp, crst))
-	if logged(s, ctlTok) {
-		t.Fatalf("control: the SYN-data head without the re-stamp ran: %s", describe(cresp, crst))
-	}
-	must(t, f.Data(f.Next, []byte("\r\n\r\n")))
-	resp, rst := f.Response("\r\n\r\n", time.Second)
-	t.Logf("attack: %s; agent: %s", describe(resp, rst), metricsSummary(a))
-	expectNeverRun(t, s, tok, fmt.Sprintf("GET /api/admin/%s, its head in fast-open SYN data (an audit gap) while Audit-only, its flow re-born by SYN-ACK retransmissions after bad-checksum \"\\r\\n\", ended after the switch to Enforce (%s)", tok, describe(resp, rst)))
+	forServers(t, srvs, func(t *testing.T, s server) {
+		h := hs[s.Name()]
+		ctl, f := h.ctl, h.f
+		must(t, ctl.Data(ctl.Next, []byte("\r\n\r\n")))
+		cresp, crst := ctl.Response("\r\n\r\n", time.Second)
+		t.Logf("control (no re-stamp): %s", describe(cresp, crst))
+		expectNeverRun(t, s, h.ctlTk, "control: the SYN-data head without the re-stamp")
+		if t.Failed() {
+			t.Fatalf("control failed: the harness, not the re-stamp, makes the leak")
+		}
+		must(t, f.Data(f.Next, []byte("\r\n\r\n")))
+		resp, rst := f.Response("\r\n\r\n", time.Second)
+		t.Logf("attack: %s; agent: %s", describe(resp, rst), metricsSummary(a))
+		expectNeverRun(t, s, h.tok, fmt.Sprintf("GET /api/admin/%s, its head in fast-open SYN data (an audit gap) while Audit-only, its flow re-born by SYN-ACK retransmissions after bad-checksum \"\\r\\n\", ended after the switch to Enforce (%s)", h.tok, describe(resp, rst)))
+	})
 }
