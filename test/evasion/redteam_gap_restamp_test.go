@@ -120,6 +120,10 @@ func waitSynAck(f *Flow, timeout time.Duration) bool {
 // sees empty lines (passed); the server ends the X-Pad line and the head
 // and runs GET /api/admin/<tok>.
 //
+// Variant on a third connection: "\r\n" without the ACK flag instead of
+// the bad checksum (the server drops it; Audit gives the flow up, state
+// PASS, class 22): the SYN-ACK retransmission replaces the PASS flow too.
+//
 // Control: the same SYN data on a second connection without the
 // bad-checksum "\r\n" (so no re-stamp): refused (no_flow) after Enforce.
 func TestRedteamGapRestampedBySynAck(t *testing.T) {
@@ -179,28 +183,36 @@ func restampAcrossEnforce(t *testing.T, tp *topo, srvs []server) {
 	type held struct {
 		f, ctl     *Flow
 		tok, ctlTk string
+		g          *Flow // the same attack, re-stamped by data without ACK
+		gtok       string
 	}
 	// Every server's SYN data first: each is an audit gap of the server's
 	// address, so the flows are re-born after the last of them.
 	hs := map[string]held{}
 	for _, s := range srvs {
 		ctlTok, tok := token("gapctl"), token("gaprestamp")
-		hs[s.Name()] = held{open(s, tok), open(s, ctlTok), tok, ctlTok}
+		gtok := token("gapnoack")
+		hs[s.Name()] = held{open(s, tok), open(s, ctlTok), tok, ctlTok, open(s, gtok), gtok}
 	}
 	tg := time.Now()
 	time.Sleep(100 * time.Millisecond)
 	for _, h := range hs {
-		for len(h.f.in) > 0 {
-			<-h.f.in // the first SYN-ACK, already read by synAckOptions
+		for _, f := range []*Flow{h.f, h.g} {
+			for len(f.in) > 0 {
+				<-f.in // the first SYN-ACK, already read by synAckOptions
+			}
 		}
 	}
 	for i := 0; i < 2; i++ {
 		for _, h := range hs {
 			f := h.f
 			must(t, f.Send(Segment{Seq: f.Next, Ack: f.SrvISN + 1, Flags: ACK | PSH, Payload: []byte("\r\n"), BadChecksum: true}))
+			// Data without ACK: the server drops it, Audit gives the
+			// flow up (no_ack, state PASS), which is not pristine either.
+			must(t, h.g.Send(Segment{Seq: h.g.Next, Flags: PSH, Payload: []byte("\r\n")}))
 		}
 		for name, h := range hs {
-			if !waitSynAck(h.f, 5*time.Second) {
+			if !waitSynAck(h.f, 5*time.Second) || !waitSynAck(h.g, 5*time.Second) {
 				t.Fatalf("%s: no SYN-ACK retransmission %d", name, i+1)
 			}
 			t.Logf("%s: SYN-ACK retransmission %d at t_g + %v", name, i+1, time.Since(tg).Round(time.Millisecond))
@@ -223,6 +235,11 @@ func restampAcrossEnforce(t *testing.T, tp *topo, srvs []server) {
 		must(t, f.Data(f.Next, []byte("\r\n\r\n")))
 		resp, rst := f.Response("\r\n\r\n", time.Second)
 		t.Logf("attack: %s; agent: %s", describe(resp, rst), metricsSummary(a))
+		g := h.g
+		must(t, g.Data(g.Next, []byte("\r\n\r\n")))
+		gresp, grst := g.Response("\r\n\r\n", time.Second)
+		t.Logf("attack, re-stamped after data without ACK: %s", describe(gresp, grst))
+		expectNeverRun(t, s, h.gtok, fmt.Sprintf("GET /api/admin/%s, its head in fast-open SYN data while Audit-only, its flow re-born by SYN-ACK retransmissions after \"\\r\\n\" without ACK, ended after the switch to Enforce (%s)", h.gtok, describe(gresp, grst)))
 		expectNeverRun(t, s, h.tok, fmt.Sprintf("GET /api/admin/%s, its head in fast-open SYN data (an audit gap) while Audit-only, its flow re-born by SYN-ACK retransmissions after bad-checksum \"\\r\\n\", ended after the switch to Enforce (%s)", h.tok, describe(resp, rst)))
 	})
 }
