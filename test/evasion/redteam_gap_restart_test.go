@@ -1,0 +1,74 @@
+package evasion
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/axon-dev/axon/test/agentproc"
+)
+
+// TestRedteamAuditGapAcrossAgentRestart (rt34, held if it passes): the
+// rt33 attack (a bad-checksum allowed copy parsed, the same positions as
+// IPv4 fragments holding an open denied head: an audit gap) while
+// Audit-only; then the agent is killed (SIGKILL), the policy switched to
+// Enforce while no agent runs, and a new agent adopts the pins (once with
+// the same sizes, once resizing the decision maps). The gap must survive:
+// "\r\n\r\n" after the restart must be refused.
+func TestRedteamAuditGapAcrossAgentRestart(t *testing.T) {
+	for i, args := range [][]string{nil, {"--max-path-rows", "4096", "--max-source-classes", "4096", "--max-pod-ips", "1024"}} {
+		t.Run([]string{"same-sizes", "resizing"}[i], func(t *testing.T) {
+			tp := newTopoIn(t, "10.78", "fd78", 3+i)
+			srvs, a := policedTopo(t, tp, "Audit")
+			type held struct {
+				f       *Flow
+				n       int
+				tok, ok string
+			}
+			hs := map[string]held{}
+			for j, s := range srvs {
+				tp.rawControl(t, s, false)
+				tok, okTok := token("gaprst"), token("gaprstok")
+				ap := "GET /api/admin/" + tok + " HTTP/1.1\r\nHost: srv\r\nX-Pad: "
+				k := 1
+				al := func() string {
+					return "GET /api/v1/" + okTok + strings.Repeat("a", k) + " HTTP/1.1\r\nHost: srv\r\n\r\n"
+				}
+				for len(al()) < len(ap)+3 {
+					k++
+				}
+				for len(ap) < len(al()) {
+					ap += "p"
+				}
+				A, Ap := []byte(al()), []byte(ap)
+				f := tp.connect(t, s.Port(), false, nil)
+				must(t, f.Send(Segment{Seq: f.ISN + 1, Ack: f.SrvISN + 1, Flags: ACK | PSH, Payload: A, BadChecksum: true}))
+				time.Sleep(50 * time.Millisecond)
+				seg := Segment{SrcPort: f.Local.Port(), DstPort: f.Remote.Port(), Seq: f.ISN + 1, Ack: f.SrvISN + 1, Flags: ACK | PSH, Payload: Ap}
+				h := IPv4{Src: f.Local.Addr(), Dst: f.Remote.Addr(), Proto: ProtoTCP, ID: uint16(6000 + j)}
+				for _, frag := range Fragments4(h, seg.Marshal(f.Local.Addr(), f.Remote.Addr()), 24) {
+					must(t, f.SendIP(frag))
+				}
+				hs[s.Name()] = held{f, len(A), tok, okTok}
+			}
+			time.Sleep(300 * time.Millisecond)
+			t.Logf("while Audit-only: %s", metricsSummary(a))
+			a.Kill()
+			tp.policy("Enforce", "")
+			b := agentproc.Start(t, agentBin, agentproc.Config{PolicyDir: tp.dir, PinDir: a.PinDir, Ifaces: []string{tp.srv.Port}, Args: args}, 20*time.Second)
+			waitGeneration(t, b, 1, 10*time.Second)
+			forServers(t, srvs, func(t *testing.T, s server) {
+				expectNewDeniedReset(t, tp, s, "after the restart")
+				hd := hs[s.Name()]
+				f := hd.f
+				must(t, f.Data(f.ISN+1+uint32(hd.n), []byte("\r\n\r\n")))
+				resp, rst := f.Response("\r\n\r\n", time.Second)
+				t.Logf("%s: %s; agent: %s", s.Name(), describe(resp, rst), metricsSummary(b))
+				if logged(s, hd.ok) {
+					t.Errorf("the bad-checksum copy ran on %s", s.Name())
+				}
+				expectNeverRun(t, s, hd.tok, "a denied head held in fragments (audit gap), ended after an agent restart that switched to Enforce ("+describe(resp, rst)+")")
+			})
+		})
+	}
+}
