@@ -627,6 +627,16 @@ static __always_inline int ax_from_server(struct __sk_buff *skb)
 		n->ifindex = ifindex;
 		n->last_ns = bpf_ktime_get_ns();
 		n->born_ns = n->last_ns;
+		if (f) {
+			/* It may be the same connection's SYN-ACK again: a
+			 * fast-open server in SYN_RECV resends it, holding the
+			 * SYN's data. What Audit could not follow of the flow
+			 * (audit_gap.h) still counts against it. */
+			if (f->born_ns && f->born_ns < n->born_ns)
+				n->born_ns = f->born_ns;
+			n->unparsed = f->unparsed || f->state == AX_ST_PASS ||
+				      (f->state == AX_ST_TUNNEL && f->tun_audit);
+		}
 		if (bpf_map_update_elem(&flows, &k, n, BPF_ANY))
 			ax_count_reason(AX_REASON_FLOW_TABLE_FULL);
 		return TC_ACT_OK;

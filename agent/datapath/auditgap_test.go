@@ -238,3 +238,47 @@ func runWithIngress(t *testing.T, prog *ebpf.Program, in []byte, iif uint32) out
 	}
 	return changed
 }
+
+// TestSynAckKeepsAuditHistory: a SYN-ACK that replaces a flow may be the
+// same connection's again (a fast-open server in SYN_RECV resends it while
+// holding the SYN's data), so the new flow keeps what Audit could not
+// follow of the old one: its birth before a gap, and a stream Audit gave up.
+func TestSynAckKeepsAuditHistory(t *testing.T) {
+	d := openTest(t, WithMaxFlows(1024))
+	audit, enforced := legacyTables(t)
+	if err := d.Apply(audit); err != nil {
+		t.Fatal(err)
+	}
+	gapped := newFlow(t, d.Ingress(), batch, legacy)
+	whole := segment{src: gapped.src, dst: gapped.dst, seq: gapped.seq, ack: gapped.ack, flags: tcpSYN, payload: []byte("GET /admin HTTP/1.1\r\nX: ")}.bytes()
+	if o := runRaw(t, d.Ingress(), whole); o != passed {
+		t.Fatalf("SYN data on an Audit-only endpoint: %v, want passed", o)
+	}
+	givenUp := newFlow(t, d.Ingress(), batch, legacy)
+	if o, _ := runSegment(t, d.Ingress(), segment{src: givenUp.src, dst: givenUp.dst, seq: givenUp.seq, ack: givenUp.ack, flags: tcpPSH, payload: []byte("\r\n")}); o != passed {
+		t.Fatalf("data without ACK on an Audit-only endpoint: %v, want passed", o)
+	}
+	time.Sleep(time.Second + 100*time.Millisecond) // past the slack (AX_GAP_SLACK_NS)
+	for _, f := range []*flow{gapped, givenUp} {
+		if o := f.send("\r\n"); o != passed {
+			t.Fatal(o)
+		}
+		// The server's SYN-ACK again (its stream still starts where it
+		// did): the flow is replaced, and the client goes on from there.
+		f.seq -= 2
+		f.synACK(f.seq)
+	}
+	if err := d.Apply(enforced); err != nil {
+		t.Fatal(err)
+	}
+	if o := gapped.send("\r\n\r\n"); o != reset {
+		t.Errorf("a flow open at a gap, replaced by a SYN-ACK after the slack, once enforced: %v, want reset", o)
+	}
+	if o := givenUp.send("\r\n\r\n"); o != reset {
+		t.Errorf("a flow Audit gave up, replaced by a SYN-ACK, once enforced: %v, want reset", o)
+	}
+	fresh := newFlow(t, d.Ingress(), batch, legacy)
+	if o := fresh.send(legacyOK); o != passed {
+		t.Errorf("a new connection: %v, want passed", o)
+	}
+}
