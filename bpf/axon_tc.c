@@ -373,9 +373,12 @@ static __always_inline int ax_stream(struct __sk_buff *skb, struct ax_pkt *p, st
 	if (fl & AX_TCP_SYN) {
 		/* A SYN never moves the parser (the server's SYN-ACK starts a
 		 * flow). Its data is taken only with a fast-open cookie, which
-		 * Axon cannot see: refuse it, the client resends it later. */
+		 * Axon cannot see: refuse it, the client resends it after the
+		 * handshake. Audit-only endpoints too: a server that took it
+		 * holds bytes before the flow's first one, and (in SYN_RECV)
+		 * resends its SYN-ACK, which starts flows afresh (class 34). */
 		if (p->plen)
-			return ax_discard(skb, s, f, AX_REASON_SYN_DATA);
+			return ax_drop(AX_REASON_SYN_DATA);
 		if (fl & AX_TCP_URG)
 			return ax_discard(skb, s, f, AX_REASON_URGENT);
 		/* No multipath TCP: the connection stays one byte stream. */

@@ -77,10 +77,6 @@ func TestAuditGapRefusedUnderEnforce(t *testing.T) {
 				flags: tcpACK | tcpPSH, payload: []byte("GET /admin HTTP/1.1\r\nX: ")}
 			mustPass(t, "web's address through another interface", runWithIngress(t, d.Ingress(), spoof.bytes(), 1))
 		}, true},
-		{"data in a SYN", func(t *testing.T, v *flow) {
-			syn := segment{src: netip.AddrPortFrom(batch, 19999), dst: v.dst, seq: 7, flags: tcpSYN, payload: []byte("GET /admin HTTP/1.1\r\nX: ")}
-			mustPass(t, "a SYN with data", runRaw(t, d.Ingress(), syn.bytes()))
-		}, true},
 		{"a connection whose start was not seen", func(t *testing.T, v *flow) {
 			mid := segment{src: netip.AddrPortFrom(batch, 19998), dst: v.dst, seq: 7, ack: 9, flags: tcpACK | tcpPSH, payload: []byte("GET /admin HTTP/1.1\r\nX: ")}
 			mustPass(t, "data without a flow", runRaw(t, d.Ingress(), mid.bytes()))
@@ -240,9 +236,10 @@ func runWithIngress(t *testing.T, prog *ebpf.Program, in []byte, iif uint32) out
 }
 
 // TestSynAckKeepsAuditHistory: a SYN-ACK that replaces a flow may be the
-// same connection's again (a fast-open server in SYN_RECV resends it while
-// holding the SYN's data), so the new flow keeps what Audit could not
-// follow of the old one: its birth before a gap, and a stream Audit gave up.
+// same connection's again (a server in SYN_RECV resends it), so the new
+// flow keeps what Audit could not follow of the old one: its birth before
+// a gap, and a stream Audit gave up. And data in a SYN, which such a
+// server would hold, is dropped on Audit-only endpoints too.
 func TestSynAckKeepsAuditHistory(t *testing.T) {
 	d := openTest(t, WithMaxFlows(1024))
 	audit, enforced := legacyTables(t)
@@ -250,10 +247,18 @@ func TestSynAckKeepsAuditHistory(t *testing.T) {
 		t.Fatal(err)
 	}
 	gapped := newFlow(t, d.Ingress(), batch, legacy)
-	whole := segment{src: gapped.src, dst: gapped.dst, seq: gapped.seq, ack: gapped.ack, flags: tcpSYN, payload: []byte("GET /admin HTTP/1.1\r\nX: ")}.bytes()
-	if o := runRaw(t, d.Ingress(), whole); o != passed {
-		t.Fatalf("SYN data on an Audit-only endpoint: %v, want passed", o)
+	whole := segment{src: gapped.src, dst: gapped.dst, seq: gapped.seq, ack: gapped.ack, flags: tcpACK | tcpPSH, payload: []byte("GET /admin HTTP/1.1\r\nX: ")}.bytes()
+	if o := runRaw(t, d.Ingress(), ipv4Fragment(whole, 0, true, 24)); o != passed {
+		t.Fatalf("a fragment on an Audit-only endpoint: %v, want passed", o)
 	}
+	// Data in a SYN is dropped on Audit-only endpoints too (a server in
+	// SYN_RECV holding it resends its SYN-ACK).
+	countsOne(t, d, "syn_data", func() {
+		syn := segment{src: netip.AddrPortFrom(batch, 19999), dst: legacy, seq: 7, flags: tcpSYN, payload: []byte("GET /admin HTTP/1.1\r\nX: ")}
+		if o := runRaw(t, d.Ingress(), syn.bytes()); o != dropped {
+			t.Fatalf("SYN data on an Audit-only endpoint: %v, want dropped", o)
+		}
+	})
 	givenUp := newFlow(t, d.Ingress(), batch, legacy)
 	if o, _ := runSegment(t, d.Ingress(), segment{src: givenUp.src, dst: givenUp.dst, seq: givenUp.seq, ack: givenUp.ack, flags: tcpPSH, payload: []byte("\r\n")}); o != passed {
 		t.Fatalf("data without ACK on an Audit-only endpoint: %v, want passed", o)

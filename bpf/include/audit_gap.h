@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /* Audit gaps: segments an Audit-only endpoint let through without parsing
  * them into a flow: rule-1 frames (IP fragments, tagged frames), a spoofed
- * source, data no flow of this device accounts for (a SYN's, a connection
- * whose start was not seen, one recorded on another device), a copy racing
+ * source, data no flow of this device accounts for (a connection whose start
+ * was not seen, one recorded on another device), a copy racing
  * another CPU's. The server may have taken their bytes, so a flow of that
  * endpoint that was open then no longer knows what the server holds: once
  * the endpoint is enforced, such a flow is refused (no_flow), as one Audit
@@ -17,10 +17,11 @@
 #include "flow_state.h"
 
 /* A frame's timestamp is taken before the server's stack sees it, and a
- * flow's birth (its SYN-ACK) before any byte of its connection is taken,
- * but for a SYN's own data, which the SYN-ACK follows at once. Two CPUs
- * recording gaps at once may also leave the earlier time in a slot. So a
- * flow born up to this long after a recorded gap counts as open then. */
+ * flow's birth (its SYN-ACK) before any byte of its connection is taken
+ * (SYN data is dropped on every endpoint; a SYN-ACK that replaces a flow
+ * keeps its birth). Two CPUs recording gaps at once may leave the earlier
+ * time in a slot: a flow born up to this long after a recorded gap counts
+ * as open then. */
 #define AX_GAP_SLACK_NS 1000000000ULL
 
 /* Where an audit gap went: the destination address (addr, ifindex 0), or
