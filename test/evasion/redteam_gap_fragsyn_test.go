@@ -1,0 +1,163 @@
+package evasion
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// synAckWatch opens a packet socket in the client's namespace and returns
+// a function that waits at most wait for the next SYN-ACK of f (seq, ack,
+// ok), and a closer.
+func synAckWatch(t *testing.T, tp *topo, f *Flow) (next func(wait time.Duration) (uint32, uint32, bool), done func()) {
+	t.Helper()
+	var fd int
+	must(t, tp.cli.Do(func() error {
+		ifi, err := net.InterfaceByName(tp.cli.Iface)
+		if err != nil {
+			return err
+		}
+		fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_ALL)))
+		if err != nil {
+			return err
+		}
+		tv := unix.Timeval{Usec: 50_000}
+		_ = unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
+		return unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifi.Index})
+	}))
+	buf := make([]byte, 65536)
+	next = func(wait time.Duration) (uint32, uint32, bool) {
+		deadline := time.Now().Add(wait)
+		for time.Now().Before(deadline) {
+			n, _, err := unix.Recvfrom(fd, buf, 0)
+			if err != nil || n < 14+20+20 {
+				continue
+			}
+			fr := buf[:n]
+			if binary.BigEndian.Uint16(fr[12:]) != EtherIPv4 || fr[14+9] != ProtoTCP {
+				continue
+			}
+			ihl := int(fr[14]&0xf) * 4
+			tcp := fr[14+ihl:]
+			if binary.BigEndian.Uint16(tcp[0:]) != f.Remote.Port() || binary.BigEndian.Uint16(tcp[2:]) != f.Local.Port() {
+				continue
+			}
+			if tcp[13]&(SYN|ACK) != SYN|ACK {
+				continue
+			}
+			return binary.BigEndian.Uint32(tcp[4:]), binary.BigEndian.Uint32(tcp[8:]), true
+		}
+		return 0, 0, false
+	}
+	return next, func() { unix.Close(fd) }
+}
+
+// TestRedteamGapFragSynDeletedFlow (class 34, red team rt35): SYN data is
+// dropped by ax_stream (syn_data), but a SYN in IPv4 fragments never
+// reaches ax_stream: on an Audit-only endpoint it is a rule-1 frame, an
+// audit gap (t_g), and passes. A fast-open server takes its data (the
+// SYN-ACK acknowledges it), holds the open head, and sits in SYN_RECV
+// resending its SYN-ACK (1 s, 3 s, 7 s, ...). The SYN-ACK starts a flow
+// born just after t_g (so "open at the gap"), and a replacing SYN-ACK keeps
+// that birth (384c3ae) — but only while the flow exists. A RST at exactly
+// the flow's next byte deletes the flow in ax_stream; with a bad TCP
+// checksum the server ignores it. The next SYN-ACK retransmission then
+// starts a flow with no history: born at t_g + 1 s, then (deleted again)
+// t_g + 3 s, later than the gap plus its slack, unparsed = 0.
+//
+// Steps (Go net/http with TCP_FASTOPEN, tcp_fastopen=3 in its namespace;
+// raw client with a real cookie fetched first), while Audit-only:
+//
+//	SYN + MSS + cookie + "GET /api/admin/<tok> HTTP/1.1\r\nHost: srv\r\nX-Pad: p"
+//	    in IPv4 fragments of 24 bytes (ip_fragment, an audit gap)
+//	SYN-ACK (ack = ISN+1+len): RST|ACK at seq = ISN+1+len, bad checksum
+//	SYN-ACK retransmission (~1 s): the same RST again
+//	SYN-ACK retransmission (~3 s): a fresh flow, left alone
+//
+// Switch to Enforce, then ACK + "\r\n\r\n" at ISN+1+len: the datapath sees
+// empty lines at the flow's first byte (passed); the server ends the X-Pad
+// line and the head and runs GET /api/admin/<tok>.
+//
+// Control: the same fragmented SYN data on another connection without the
+// bad-checksum RSTs: its flow keeps its birth across the retransmissions
+// and the "\r\n\r\n" is refused (no_flow) after the switch.
+func TestRedteamGapFragSynDeletedFlow(t *testing.T) {
+	tp := newTopoIn(t, "10.77", "fd77", 1)
+	tp.run(tp.srv, "sysctl", "-qw", "net.ipv4.tcp_fastopen=3")
+	tp.policy("Audit", "")
+	s := startGoTFO(t, tp.srv, goPort)
+	a := tp.startAgent()
+	waitGeneration(t, a, 1, 10*time.Second)
+	tp.rawControl(t, s, false)
+
+	cf := tp.rawFlow(s.Port(), false)
+	o, sseq, _ := synAckOptions(t, tp, cf, append(MSSOption(1400), 34, 2, 1, 1), nil)
+	cookie := tfoCookie(o)
+	if len(cookie) == 0 {
+		t.Fatalf("no fast-open cookie in the SYN-ACK options %x", o)
+	}
+	must(t, cf.Send(Segment{Seq: cf.ISN + 1, Ack: sseq + 1, Flags: RST | ACK}))
+	tfoOpt := append(MSSOption(1400), append([]byte{34, byte(2 + len(cookie))}, cookie...)...)
+
+	type conn struct {
+		f        *Flow
+		tok      string
+		next     uint32
+		srvISN   uint32
+		deleting bool
+	}
+	open := func(deleting bool, id uint16) *conn {
+		tok := token("fragsyn")
+		f := tp.rawFlow(s.Port(), false)
+		h := []byte("GET /api/admin/" + tok + " HTTP/1.1\r\nHost: srv\r\nX-Pad: p")
+		next, done := synAckWatch(t, tp, f)
+		defer done()
+		seg := Segment{SrcPort: f.Local.Port(), DstPort: f.Remote.Port(), Seq: f.ISN, Flags: SYN, Options: tfoOpt, Payload: h}
+		ih := IPv4{Src: f.Local.Addr(), Dst: f.Remote.Addr(), Proto: ProtoTCP, ID: id}
+		for _, fr := range Fragments4(ih, seg.Marshal(f.Local.Addr(), f.Remote.Addr()), 24) {
+			must(t, f.SendIP(fr))
+		}
+		c := &conn{f: f, tok: tok, deleting: deleting}
+		for i := 0; i < 3; i++ {
+			sq, ack, ok := next(4 * time.Second)
+			if !ok {
+				t.Fatalf("SYN-ACK %d of the fragmented fast-open SYN never came", i)
+			}
+			if ack != f.ISN+1+uint32(len(h)) {
+				t.Fatalf("SYN-ACK %d acknowledges %d, not the SYN data (ISN %d, %d bytes): the server did not take it", i, ack, f.ISN, len(h))
+			}
+			c.next, c.srvISN = ack, sq
+			t.Logf("deleting=%v: SYN-ACK %d at %s", deleting, i, time.Now().Format("15:04:05.000"))
+			if deleting && i < 2 {
+				must(t, f.Send(Segment{Seq: ack, Ack: sq + 1, Flags: RST | ACK, BadChecksum: true}))
+			}
+		}
+		return c
+	}
+	ctl := open(false, 7001)
+	atk := open(true, 7002)
+	t.Logf("while Audit-only: %s", metricsSummary(a))
+	if logged(s, atk.tok) || logged(s, ctl.tok) {
+		t.Fatalf("the open head already ran while Audit-only: harness")
+	}
+	tp.policy("Enforce", "")
+	waitGeneration(t, a, 2, 10*time.Second)
+
+	c := ctl
+	must(t, c.f.Send(Segment{Seq: c.next, Ack: c.srvISN + 1, Flags: ACK | PSH, Payload: []byte("\r\n\r\n")}))
+	cresp, crst := c.f.Response("\r\n\r\n", time.Second)
+	t.Logf("control (no RSTs): %s", describe(cresp, crst))
+	if logged(s, ctl.tok) {
+		t.Fatalf("control: the head without the flow deletions ran on %s (%s): the gap check does not hold even there", s.Name(), describe(cresp, crst))
+	}
+	c = atk
+	must(t, c.f.Send(Segment{Seq: c.next, Ack: c.srvISN + 1, Flags: ACK | PSH, Payload: []byte("\r\n\r\n")}))
+	resp, rst := c.f.Response("\r\n\r\n", time.Second)
+	t.Logf("attack: %s; agent: %s", describe(resp, rst), metricsSummary(a))
+	expectNeverRun(t, s, atk.tok, fmt.Sprintf("GET /api/admin/%s, sent in a fragmented fast-open SYN while Audit-only, its flow deleted by bad-checksum RSTs before SYN-ACK retransmissions, ended after the switch to Enforce (%s)", atk.tok, describe(resp, rst)))
+	expectNewDeniedReset(t, tp, s, "once enforced")
+}
