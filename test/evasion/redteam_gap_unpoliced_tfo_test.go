@@ -1,0 +1,114 @@
+package evasion
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// TestRedteamUnpolicedSynRecvTFO (class 33/34, red team rt35): a flow never
+// outlives a window in which its endpoint was not policed (class 33), and a
+// connection whose start was not seen is refused (no_flow). But a
+// connection in SYN_RECV is not started yet for the datapath: a fast-open
+// server that took the SYN's data while the endpoint was not policed holds
+// it and resends its SYN-ACK (1 s, 3 s, 7 s, ...), and the first SYN-ACK
+// after the policy is back starts a flow afresh, at the stream position
+// after the data the server holds. No audit gap is recorded either (nothing
+// looked at the frames).
+//
+// Steps (fast open on for every listener of the server's namespace,
+// net.ipv4.tcp_fastopen=0x403; Go with TCP_FASTOPEN too; raw client with a
+// real cookie fetched while Enforce):
+//
+//	policy file removed (the endpoint is not policed)
+//	SYN + MSS + cookie + "GET /api/admin/<tok> HTTP/1.1\r\nHost: srv\r\nX-Pad: p"
+//	    the server takes the data (SYN-ACK ack = ISN+1+len)
+//	policy file written again (Enforce)
+//	the server's next SYN-ACK retransmission: a new flow, base = ISN+1+len
+//	ACK + "\r\n\r\n" at ISN+1+len: empty lines for the datapath (passed);
+//	    the server ends the head and runs GET /api/admin/<tok>
+//
+// Control: a connection whose handshake completed inside the window, the
+// same open head sent then: refused (no_flow) once the policy is back.
+func TestRedteamUnpolicedSynRecvTFO(t *testing.T) {
+	tp := newTopoIn(t, "10.77", "fd77", 3)
+	tp.run(tp.srv, "sysctl", "-qw", "net.ipv4.tcp_fastopen=0x403")
+	tp.policy("Enforce", "")
+	srvs := append([]server{startGoTFO(t, tp.srv, goPort)}, tp.servers("nginx", "python")...)
+	a := tp.startAgent()
+	gen := 1
+	waitGeneration(t, a, gen, 10*time.Second)
+	for _, s := range srvs {
+		tp.rawControl(t, s, false)
+	}
+	cf := tp.rawFlow(srvs[0].Port(), false)
+	o, sseq, _ := synAckOptions(t, tp, cf, append(MSSOption(1400), 34, 2, 1, 1), nil)
+	cookie := tfoCookie(o)
+	if len(cookie) == 0 {
+		t.Fatalf("no fast-open cookie in the SYN-ACK options %x", o)
+	}
+	must(t, cf.Send(Segment{Seq: cf.ISN + 1, Ack: sseq + 1, Flags: RST | ACK}))
+	tfoOpt := append(MSSOption(1400), append([]byte{34, byte(2 + len(cookie))}, cookie...)...)
+
+	policyFile := filepath.Join(tp.dir, "policy.yaml")
+	policyText, err := os.ReadFile(policyFile)
+	must(t, err)
+	must(t, os.Remove(policyFile))
+	gen++
+	waitGeneration(t, a, gen, 10*time.Second)
+
+	type conn struct {
+		f            *Flow
+		tok, ctlTok  string
+		next, srvISN uint32
+		ctl          *Flow
+		nextSA       func(time.Duration) (uint32, uint32, bool)
+		done         func()
+	}
+	cs := map[string]*conn{}
+	for _, s := range srvs {
+		tok := token("unpoltfo")
+		f := tp.rawFlow(s.Port(), false)
+		h := []byte("GET /api/admin/" + tok + " HTTP/1.1\r\nHost: srv\r\nX-Pad: p")
+		next, done := synAckWatch(t, tp, f)
+		must(t, f.Send(Segment{Seq: f.ISN, Flags: SYN, Options: tfoOpt, Payload: h}))
+		sq, ack, ok := next(3 * time.Second)
+		if !ok || ack != f.ISN+1+uint32(len(h)) {
+			done()
+			t.Fatalf("%s: no SYN-ACK taking the SYN data (ok %v, ack %d, ISN %d, %d bytes)", s.Name(), ok, ack, f.ISN, len(h))
+		}
+		// Control: an established connection holding the same open head.
+		ctlTok := token("unpolctl")
+		c := tp.connect(t, s.Port(), false, nil)
+		must(t, c.Data(c.ISN+1, []byte("GET /api/admin/"+ctlTok+" HTTP/1.1\r\nHost: srv\r\nX-Pad: p")))
+		cs[s.Name()] = &conn{f: f, tok: tok, ctlTok: ctlTok, next: ack, srvISN: sq, ctl: c, nextSA: next, done: done}
+	}
+	time.Sleep(200 * time.Millisecond)
+	tp.write("policy.yaml", string(policyText))
+	gen++
+	waitGeneration(t, a, gen, 10*time.Second)
+	t.Logf("policy back at %s", time.Now().Format("15:04:05.000"))
+
+	forServers(t, srvs, func(t *testing.T, s server) {
+		c := cs[s.Name()]
+		defer c.done()
+		sq, ack, ok := c.nextSA(10 * time.Second)
+		if !ok {
+			t.Fatalf("no SYN-ACK retransmission after the policy came back")
+		}
+		t.Logf("%s: SYN-ACK retransmission at %s (ack %d)", s.Name(), time.Now().Format("15:04:05.000"), ack)
+		cl := c.ctl
+		must(t, cl.Data(cl.ISN+1+uint32(len("GET /api/admin/"+c.ctlTok+" HTTP/1.1\r\nHost: srv\r\nX-Pad: p")), []byte("\r\n\r\n")))
+		cresp, crst := cl.Response("\r\n\r\n", time.Second)
+		t.Logf("%s control (established in the window): %s", s.Name(), describe(cresp, crst))
+		if ranOn(s, c.ctlTok) {
+			t.Fatalf("control: the established connection's head ran on %s (%s): class 33 does not hold here", s.Name(), describe(cresp, crst))
+		}
+		must(t, c.f.Send(Segment{Seq: ack, Ack: sq + 1, Flags: ACK | PSH, Payload: []byte("\r\n\r\n")}))
+		resp, rst := c.f.Response("\r\n\r\n", time.Second)
+		t.Logf("%s attack: %s; agent: %s", s.Name(), describe(resp, rst), metricsSummary(a))
+		expectNeverRun(t, s, c.tok, fmt.Sprintf("GET /api/admin/%s, sent as fast-open SYN data while the endpoint was not policed, ended after the enforced policy came back (%s)", c.tok, describe(resp, rst)))
+	})
+}
