@@ -3,7 +3,9 @@ package evasion
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -110,5 +112,81 @@ func TestRedteamUnpolicedSynRecvTFO(t *testing.T) {
 		resp, rst := c.f.Response("\r\n\r\n", time.Second)
 		t.Logf("%s attack: %s; agent: %s", s.Name(), describe(resp, rst), metricsSummary(a))
 		expectNeverRun(t, s, c.tok, fmt.Sprintf("GET /api/admin/%s, sent as fast-open SYN data while the endpoint was not policed, ended after the enforced policy came back (%s)", c.tok, describe(resp, rst)))
+	})
+}
+
+// TestRedteamReattachSynRecvTFO is TestRedteamUnpolicedSynRecvTFO with the
+// window made by interface churn (as TestRedteamStaleFlowAcrossReattach):
+// the server's clsact qdisc deleted, the fast-open SYN data sent while
+// nothing is attached, the agent re-attaching within a second and
+// forgetting the interface's flows (there are none: the connection is in
+// SYN_RECV). The server's next SYN-ACK retransmission starts a flow afresh
+// after the held bytes; ACK + "\r\n\r\n" ends the denied head.
+func TestRedteamReattachSynRecvTFO(t *testing.T) {
+	tp := newTopoIn(t, "10.77", "fd77", 4)
+	tp.run(tp.srv, "sysctl", "-qw", "net.ipv4.tcp_fastopen=0x403")
+	tp.policy("Enforce", "")
+	srvs := append([]server{startGoTFO(t, tp.srv, goPort)}, tp.servers("nginx", "python")...)
+	tp.agent = startAgentArgs(t, tp.dir, []string{"--attach-mode", "clsact"}, tp.srv.Port)
+	a := tp.agent
+	waitGeneration(t, a, 1, 10*time.Second)
+	for _, s := range srvs {
+		tp.rawControl(t, s, false)
+	}
+	cf := tp.rawFlow(srvs[0].Port(), false)
+	o, sseq, _ := synAckOptions(t, tp, cf, append(MSSOption(1400), 34, 2, 1, 1), nil)
+	cookie := tfoCookie(o)
+	if len(cookie) == 0 {
+		t.Fatalf("no fast-open cookie in the SYN-ACK options %x", o)
+	}
+	must(t, cf.Send(Segment{Seq: cf.ISN + 1, Ack: sseq + 1, Flags: RST | ACK}))
+	tfoOpt := append(MSSOption(1400), append([]byte{34, byte(2 + len(cookie))}, cookie...)...)
+
+	type conn struct {
+		f      *Flow
+		tok    string
+		hlen   int
+		nextSA func(time.Duration) (uint32, uint32, bool)
+		done   func()
+	}
+	cs := map[string]*conn{}
+	for _, s := range srvs {
+		tok := token("reatttfo")
+		f := tp.rawFlow(s.Port(), false)
+		next, done := synAckWatch(t, tp, f)
+		cs[s.Name()] = &conn{f: f, tok: tok, hlen: len("GET /api/admin/" + tok + " HTTP/1.1\r\nHost: srv\r\nX-Pad: p"), nextSA: next, done: done}
+	}
+	attached := strings.Count(a.Logs.String(), "msg=attached")
+	out, err := exec.Command("tc", "qdisc", "del", "dev", tp.srv.Port, "clsact").CombinedOutput()
+	if err != nil {
+		t.Fatalf("tc qdisc del: %v %s", err, out)
+	}
+	for _, s := range srvs {
+		c := cs[s.Name()]
+		must(t, c.f.Send(Segment{Seq: c.f.ISN, Flags: SYN, Options: tfoOpt,
+			Payload: []byte("GET /api/admin/" + c.tok + " HTTP/1.1\r\nHost: srv\r\nX-Pad: p")}))
+	}
+	for _, s := range srvs {
+		c := cs[s.Name()]
+		_, ack, ok := c.nextSA(2 * time.Second)
+		if !ok || ack != c.f.ISN+1+uint32(c.hlen) {
+			t.Fatalf("%s: no SYN-ACK taking the SYN data (ok %v, ack %d, ISN %d)", s.Name(), ok, ack, c.f.ISN)
+		}
+	}
+	waitReattached(t, a, attached)
+	t.Logf("re-attached at %s", time.Now().Format("15:04:05.000"))
+	forServers(t, srvs, func(t *testing.T, s server) {
+		c := cs[s.Name()]
+		defer c.done()
+		sq, ack, ok := c.nextSA(10 * time.Second)
+		if !ok {
+			t.Fatalf("no SYN-ACK retransmission after the re-attach")
+		}
+		t.Logf("%s: SYN-ACK retransmission at %s", s.Name(), time.Now().Format("15:04:05.000"))
+		must(t, c.f.Send(Segment{Seq: ack, Ack: sq + 1, Flags: ACK | PSH, Payload: []byte("\r\n\r\n")}))
+		resp, rst := c.f.Response("\r\n\r\n", time.Second)
+		t.Logf("%s attack: %s; agent: %s", s.Name(), describe(resp, rst), metricsSummary(a))
+		expectNeverRun(t, s, c.tok, fmt.Sprintf("GET /api/admin/%s, sent as fast-open SYN data while the attachment was lost, ended after the agent re-attached (%s)", c.tok, describe(resp, rst)))
+		expectNewDeniedReset(t, tp, s, "after the re-attach")
 	})
 }
