@@ -91,7 +91,18 @@ func TestRedteamGapFragSynDeletedFlow(t *testing.T) {
 	tp.run(tp.srv, "sysctl", "-qw", "net.ipv4.tcp_fastopen=3")
 	tp.policy("Audit", "")
 	s := startGoTFO(t, tp.srv, goPort)
-	fragSynAcrossEnforce(t, tp, []server{s})
+	fragSynAcrossEnforce(t, tp, []server{s}, false)
+}
+
+// TestRedteamGapTaggedSynDeletedFlow is TestRedteamGapFragSynDeletedFlow
+// with the fast-open SYN in a frame with two VLAN priority tags (another
+// rule-1 frame, which the server's stack strips) instead of fragments.
+func TestRedteamGapTaggedSynDeletedFlow(t *testing.T) {
+	tp := newTopoIn(t, "10.77", "fd77", 5)
+	tp.run(tp.srv, "sysctl", "-qw", "net.ipv4.tcp_fastopen=3")
+	tp.policy("Audit", "")
+	s := startGoTFO(t, tp.srv, goPort)
+	fragSynAcrossEnforce(t, tp, []server{s}, true)
 }
 
 // TestRedteamGapFragSynDeletedFlowAllListeners is the same attack on nginx
@@ -102,11 +113,12 @@ func TestRedteamGapFragSynDeletedFlowAllListeners(t *testing.T) {
 	tp := newTopoIn(t, "10.77", "fd77", 2)
 	tp.run(tp.srv, "sysctl", "-qw", "net.ipv4.tcp_fastopen=0x403")
 	tp.policy("Audit", "")
-	fragSynAcrossEnforce(t, tp, tp.servers("nginx", "python"))
+	fragSynAcrossEnforce(t, tp, tp.servers("nginx", "python"), false)
 }
 
-// fragSynAcrossEnforce runs the attack and its control on each server.
-func fragSynAcrossEnforce(t *testing.T, tp *topo, srvs []server) {
+// fragSynAcrossEnforce runs the attack and its control on each server: the
+// SYN in IPv4 fragments, or with two VLAN priority tags if tagged.
+func fragSynAcrossEnforce(t *testing.T, tp *topo, srvs []server, tagged bool) {
 	a := tp.startAgent()
 	waitGeneration(t, a, 1, 10*time.Second)
 	for _, s := range srvs {
@@ -148,8 +160,14 @@ func fragSynAcrossEnforce(t *testing.T, tp *topo, srvs []server) {
 		next, done := synAckWatch(t, tp, f)
 		seg := Segment{SrcPort: f.Local.Port(), DstPort: f.Remote.Port(), Seq: f.ISN, Flags: SYN, Options: tfoOpt, Payload: h}
 		ih := IPv4{Src: f.Local.Addr(), Dst: f.Remote.Addr(), Proto: ProtoTCP, ID: id}
-		for _, fr := range Fragments4(ih, seg.Marshal(f.Local.Addr(), f.Remote.Addr()), 24) {
-			must(t, f.SendIP(fr))
+		if tagged {
+			f.Tags = []VLAN{{Ether8021Q, 0}, {Ether8021Q, 0}}
+			must(t, f.Send(seg))
+			f.Tags = nil
+		} else {
+			for _, fr := range Fragments4(ih, seg.Marshal(f.Local.Addr(), f.Remote.Addr()), 24) {
+				must(t, f.SendIP(fr))
+			}
 		}
 		c := &conn{f: f, tok: tok}
 		all = append(all, started{c, s, deleting, len(h), next, done})
@@ -215,7 +233,7 @@ func fragSynAcrossEnforce(t *testing.T, tp *topo, srvs []server) {
 		must(t, c.f.Send(Segment{Seq: c.next, Ack: c.srvISN + 1, Flags: ACK | PSH, Payload: []byte("\r\n\r\n")}))
 		resp, rst := c.f.Response("\r\n\r\n", time.Second)
 		t.Logf("%s attack: %s; agent: %s", s.Name(), describe(resp, rst), metricsSummary(a))
-		expectNeverRun(t, s, c.tok, fmt.Sprintf("GET /api/admin/%s, sent in a fragmented fast-open SYN while Audit-only, its flow deleted by bad-checksum RSTs before SYN-ACK retransmissions, ended after the switch to Enforce (%s)", c.tok, describe(resp, rst)))
+		expectNeverRun(t, s, c.tok, fmt.Sprintf("GET /api/admin/%s, sent in a fast-open SYN in rule-1 frames (tagged=%v) while Audit-only, its flow deleted by bad-checksum RSTs before SYN-ACK retransmissions, ended after the switch to Enforce (%s)", c.tok, tagged, describe(resp, rst)))
 		expectNewDeniedReset(t, tp, s, "once enforced")
 	})
 }
