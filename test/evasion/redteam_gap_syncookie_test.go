@@ -1,0 +1,67 @@
+package evasion
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestRedteamGapSynCookieDeletedFlow (class 34, red team rt35, held): the
+// server answers every SYN with a cookie (net.ipv4.tcp_syncookies=2). The
+// rt33 attack (an allowed request with a bad checksum, parsed; the denied
+// open head over the same bytes in IPv4 fragments, an audit gap, taken),
+// then a bad-checksum RST at the flow's next byte deletes the flow, and
+// after more than the gap's slack the client sends its SYN again (same
+// ISN) hoping for a fresh cookie SYN-ACK to start a flow with no history.
+// The server's connection is established (the cookie's ACK made it): it
+// answers the SYN with a challenge ACK, no SYN-ACK, so the connection has no
+// flow and its "\r\n\r\n" after the switch to Enforce is refused (no_flow).
+func TestRedteamGapSynCookieDeletedFlow(t *testing.T) {
+	tp := newTopoIn(t, "10.77", "fd77", 6)
+	tp.run(tp.srv, "sysctl", "-qw", "net.ipv4.tcp_syncookies=2")
+	tp.policy("Audit", "")
+	srvs := tp.servers("go")
+	a := tp.startAgent()
+	waitGeneration(t, a, 1, 10*time.Second)
+	s := srvs[0]
+	tp.rawControl(t, s, false)
+	tok, okTok := token("cookiegap"), token("cookieok")
+	ap := "GET /api/admin/" + tok + " HTTP/1.1\r\nHost: srv\r\nX-Pad: "
+	k := 1
+	al := func() string {
+		return "GET /api/v1/" + okTok + strings.Repeat("a", k) + " HTTP/1.1\r\nHost: srv\r\n\r\n"
+	}
+	for len(al()) < len(ap)+3 {
+		k++
+	}
+	for len(ap) < len(al()) {
+		ap += "p"
+	}
+	A, Ap := []byte(al()), []byte(ap)
+	f := tp.connect(t, s.Port(), false, nil)
+	must(t, f.Send(Segment{Seq: f.ISN + 1, Ack: f.SrvISN + 1, Flags: ACK | PSH, Payload: A, BadChecksum: true}))
+	time.Sleep(50 * time.Millisecond)
+	seg := Segment{SrcPort: f.Local.Port(), DstPort: f.Remote.Port(), Seq: f.ISN + 1, Ack: f.SrvISN + 1, Flags: ACK | PSH, Payload: Ap}
+	for _, fr := range Fragments4(IPv4{Src: f.Local.Addr(), Dst: f.Remote.Addr(), Proto: ProtoTCP, ID: 7100}, seg.Marshal(f.Local.Addr(), f.Remote.Addr()), 24) {
+		must(t, f.SendIP(fr))
+	}
+	time.Sleep(200 * time.Millisecond)
+	end := f.ISN + 1 + uint32(len(A))
+	must(t, f.Send(Segment{Seq: end, Ack: f.SrvISN + 1, Flags: RST | ACK, BadChecksum: true}))
+	time.Sleep(1300 * time.Millisecond)
+	next, done := synAckWatch(t, tp, f)
+	defer done()
+	must(t, f.Send(Segment{Seq: f.ISN, Flags: SYN, Options: MSSOption(1400)}))
+	sq, ack, ok := next(1500 * time.Millisecond)
+	t.Logf("SYN again: SYN-ACK %v (seq %d ack %d, first SYN-ACK seq %d)", ok, sq, ack, f.SrvISN)
+	tp.policy("Enforce", "")
+	waitGeneration(t, a, 2, 10*time.Second)
+	srvAck := f.SrvISN + 1
+	if ok {
+		srvAck = sq + 1
+	}
+	must(t, f.Send(Segment{Seq: end, Ack: srvAck, Flags: ACK | PSH, Payload: []byte("\r\n\r\n")}))
+	resp, rst := f.Response("\r\n\r\n", time.Second)
+	t.Logf("after Enforce: %s; agent: %s", describe(resp, rst), metricsSummary(a))
+	expectNeverRun(t, s, tok, "GET /api/admin/"+tok+" (syncookies, flow deleted after the gap, SYN sent again) ended after the switch to Enforce ("+describe(resp, rst)+")")
+}
