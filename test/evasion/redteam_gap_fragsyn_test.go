@@ -78,6 +78,9 @@ func synAckWatch(t *testing.T, tp *topo, f *Flow) (next func(wait time.Duration)
 //	SYN-ACK (ack = ISN+1+len): RST|ACK at seq = ISN+1+len, bad checksum
 //	SYN-ACK retransmission (~1 s): the same RST again
 //	SYN-ACK retransmission (~3 s): a fresh flow, left alone
+//	ACK (no data): the connection is established and can wait as long as
+//	    the attacker likes (only a later gap to the same address would
+//	    count against its flow)
 //
 // Switch to Enforce, then ACK + "\r\n\r\n" at ISN+1+len: the datapath sees
 // empty lines at the flow's first byte (passed); the server ends the X-Pad
@@ -204,6 +207,13 @@ func fragSynAcrossEnforce(t *testing.T, tp *topo, srvs []server, tagged bool) {
 					}
 				}
 			}
+			// The handshake completed at once, while still Audit-only:
+			// the connection is established and its fresh flow waits,
+			// however long until the switch to Enforce.
+			if err := f.Send(Segment{Seq: c.next, Ack: c.srvISN + 1, Flags: ACK}); err != nil {
+				errs <- err.Error()
+				return
+			}
 			errs <- ""
 		}()
 	}
@@ -212,6 +222,7 @@ func fragSynAcrossEnforce(t *testing.T, tp *topo, srvs []server, tagged bool) {
 			t.Fatal(e)
 		}
 	}
+	time.Sleep(2 * time.Second) // parked: established, still Audit-only
 	t.Logf("while Audit-only: %s", metricsSummary(a))
 	for _, s := range srvs {
 		if ranOn(s, atks[s.Name()].tok) || ranOn(s, ctls[s.Name()].tok) {

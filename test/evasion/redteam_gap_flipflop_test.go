@@ -1,0 +1,61 @@
+package evasion
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestRedteamGapAuditEnforceAuditEnforce (class 34, red team rt35, held):
+// Audit -> Enforce -> Audit -> Enforce. A connection opened while enforced
+// (its flow parses normally), then the endpoint is switched back to
+// Audit-only and the rt33 attack runs on it (an allowed request with a bad
+// checksum, parsed; the denied open head over the same bytes in IPv4
+// fragments, an audit gap, taken by the server); then Enforce again and
+// "\r\n\r\n": the flow was open at the gap, refused (no_flow).
+func TestRedteamGapAuditEnforceAuditEnforce(t *testing.T) {
+	tp := newTopoIn(t, "10.77", "fd77", 7)
+	tp.policy("Audit", "")
+	srvs := tp.servers("go")
+	a := tp.startAgent()
+	gen := 1
+	waitGeneration(t, a, gen, 10*time.Second)
+	s := srvs[0]
+	tp.rawControl(t, s, false)
+	tp.policy("Enforce", "")
+	gen++
+	waitGeneration(t, a, gen, 10*time.Second)
+	tok, okTok := token("flipgap"), token("flipok")
+	ap := "GET /api/admin/" + tok + " HTTP/1.1\r\nHost: srv\r\nX-Pad: "
+	k := 1
+	al := func() string {
+		return "GET /api/v1/" + okTok + strings.Repeat("a", k) + " HTTP/1.1\r\nHost: srv\r\n\r\n"
+	}
+	for len(al()) < len(ap)+3 {
+		k++
+	}
+	for len(ap) < len(al()) {
+		ap += "p"
+	}
+	A, Ap := []byte(al()), []byte(ap)
+	f := tp.connect(t, s.Port(), false, nil)
+	time.Sleep(1200 * time.Millisecond)
+	tp.policy("Audit", "")
+	gen++
+	waitGeneration(t, a, gen, 10*time.Second)
+	must(t, f.Send(Segment{Seq: f.ISN + 1, Ack: f.SrvISN + 1, Flags: ACK | PSH, Payload: A, BadChecksum: true}))
+	time.Sleep(50 * time.Millisecond)
+	seg := Segment{SrcPort: f.Local.Port(), DstPort: f.Remote.Port(), Seq: f.ISN + 1, Ack: f.SrvISN + 1, Flags: ACK | PSH, Payload: Ap}
+	for _, fr := range Fragments4(IPv4{Src: f.Local.Addr(), Dst: f.Remote.Addr(), Proto: ProtoTCP, ID: 7200}, seg.Marshal(f.Local.Addr(), f.Remote.Addr()), 24) {
+		must(t, f.SendIP(fr))
+	}
+	time.Sleep(200 * time.Millisecond)
+	tp.policy("Enforce", "")
+	gen++
+	waitGeneration(t, a, gen, 10*time.Second)
+	must(t, f.Data(f.ISN+1+uint32(len(A)), []byte("\r\n\r\n")))
+	resp, rst := f.Response("\r\n\r\n", time.Second)
+	t.Logf("after the second Enforce: %s; agent: %s", describe(resp, rst), metricsSummary(a))
+	expectNeverRun(t, s, tok, "GET /api/admin/"+tok+" (rt33 attack in the second Audit window, flow born while enforced) ended after the second switch to Enforce ("+describe(resp, rst)+")")
+	expectNewDeniedReset(t, tp, s, "after the second Enforce")
+}
