@@ -293,6 +293,12 @@ type AxonAxScratch struct {
 	RlTokens   uint64
 }
 
+type AxonAxSyn struct {
+	_       structs.HostLayout
+	Isn     uint32
+	Ifindex uint32
+}
+
 type AxonAxTrieKey struct {
 	_        structs.HostLayout
 	Gen      uint8
@@ -328,6 +334,7 @@ const (
 	AxonMapReasonStats    = "reason_stats"
 	AxonMapRuleStats      = "rule_stats"
 	AxonMapScratch        = "scratch"
+	AxonMapSyns           = "syns"
 	AxonProgAxonEgress    = "axon_egress"
 	AxonProgAxonIngress   = "axon_ingress"
 	AxonProgAxonReply     = "axon_reply"
@@ -410,6 +417,7 @@ type AxonMapSpecs struct {
 	ReasonStats    *ebpf.MapSpec `ebpf:"reason_stats"`
 	RuleStats      *ebpf.MapSpec `ebpf:"rule_stats"`
 	Scratch        *ebpf.MapSpec `ebpf:"scratch"`
+	Syns           *ebpf.MapSpec `ebpf:"syns"`
 }
 
 // AxonVariableSpecs contains global variables before they are loaded into the kernel.
@@ -464,6 +472,7 @@ type AxonMaps struct {
 	ReasonStats    *ebpf.Map `ebpf:"reason_stats"`
 	RuleStats      *ebpf.Map `ebpf:"rule_stats"`
 	Scratch        *ebpf.Map `ebpf:"scratch"`
+	Syns           *ebpf.Map `ebpf:"syns"`
 }
 
 func (m *AxonMaps) Close() error {
@@ -491,6 +500,7 @@ func (m *AxonMaps) Close() error {
 		m.ReasonStats,
 		m.RuleStats,
 		m.Scratch,
+		m.Syns,
 	)
 }
 

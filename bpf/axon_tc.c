@@ -387,6 +387,12 @@ static __always_inline int ax_stream(struct __sk_buff *skb, struct ax_pkt *p, st
 			ax_count_reason(AX_REASON_MPTCP);
 		if (st < 0 && ax_enforced(s))
 			return ax_drop(AX_REASON_MPTCP);
+		if (st >= 0) {
+			/* What the server's SYN-ACK must answer to start a
+			 * flow in step with it. */
+			struct ax_syn syn = {.isn = p->seq, .ifindex = skb->ifindex};
+			bpf_map_update_elem(&syns, &s->key, &syn, BPF_ANY);
+		}
 		return TC_ACT_OK;
 	}
 	if (!(fl & AX_TCP_ACK))
@@ -630,6 +636,12 @@ static __always_inline int ax_from_server(struct __sk_buff *skb)
 		n->ifindex = ifindex;
 		n->last_ns = bpf_ktime_get_ns();
 		n->born_ns = n->last_ns;
+		/* A SYN-ACK that answers no SYN let through here (one sent in
+		 * fragments, or while nothing policed the endpoint), or that
+		 * acknowledges more than it (fast-open data the server took):
+		 * the server may hold bytes before the flow's first one. */
+		struct ax_syn *syn = bpf_map_lookup_elem(&syns, &k);
+		n->unparsed = !syn || syn->ifindex != ifindex || syn->isn + 1 != p.ack;
 		if (f) {
 			/* It may be the same connection's SYN-ACK again: a
 			 * fast-open server in SYN_RECV resends it, holding the
@@ -637,8 +649,8 @@ static __always_inline int ax_from_server(struct __sk_buff *skb)
 			 * (audit_gap.h) still counts against it. */
 			if (f->born_ns && f->born_ns < n->born_ns)
 				n->born_ns = f->born_ns;
-			n->unparsed = f->unparsed || f->state == AX_ST_PASS ||
-				      (f->state == AX_ST_TUNNEL && f->tun_audit);
+			n->unparsed |= f->unparsed || f->state == AX_ST_PASS ||
+				       (f->state == AX_ST_TUNNEL && f->tun_audit);
 		}
 		if (bpf_map_update_elem(&flows, &k, n, BPF_ANY))
 			ax_count_reason(AX_REASON_FLOW_TABLE_FULL);

@@ -287,3 +287,44 @@ func TestSynAckKeepsAuditHistory(t *testing.T) {
 		t.Errorf("a new connection: %v, want passed", o)
 	}
 }
+
+// TestSynAckAnswersNoSyn: a flow starts in step with the server only from
+// a SYN-ACK that answers a data-less SYN the program let through on that
+// device; any other (a SYN sent in fragments or while nothing policed the
+// endpoint, fast-open data the server took) makes a flow the enforced
+// endpoint refuses.
+func TestSynAckAnswersNoSyn(t *testing.T) {
+	d := openTest(t, WithMaxFlows(1024))
+	if err := d.Apply(fixtureTable(t)); err != nil {
+		t.Fatal(err)
+	}
+	start := func(src netip.AddrPort, isn uint32, synSent bool, ack uint32) *flow {
+		f := &flow{t: t, prog: d.Ingress(), src: src, dst: orders4, seq: ack, ack: 5000}
+		if synSent {
+			if o, _ := runSegment(t, d.Ingress(), segment{src: src, dst: orders4, seq: isn, flags: tcpSYN}); o != passed {
+				t.Fatalf("SYN: %v", o)
+			}
+		}
+		f.synACK(ack)
+		return f
+	}
+	cases := []struct {
+		name    string
+		synSent bool
+		ackMore uint32 // acknowledged beyond ISN + 1
+		want    outcome
+	}{
+		{"a SYN-ACK answering the SYN", true, 0, passed},
+		{"a SYN-ACK answering no SYN seen here", false, 0, reset},
+		{"a SYN-ACK acknowledging fast-open data", true, 24, reset},
+	}
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			src := netip.AddrPortFrom(web4, uint16(31000+i))
+			f := start(src, 700, c.synSent, 701+c.ackMore)
+			if o := f.send(okReq); o != c.want {
+				t.Fatalf("an allowed request: %v, want %v", o, c.want)
+			}
+		})
+	}
+}

@@ -77,7 +77,7 @@ struct ax_flow {
 	__u8 tun_audit;		   /* the upgrade was answered while nothing was enforced */
 	__u8 req_unenf;		   /* the current request was decided while nothing was enforced */
 	__u8 redecide;		   /* AX_RD_*: decide the request again where its headers end */
-	__u8 unparsed;		   /* Audit let a copy through unparsed (audit_gap.h) */
+	__u8 unparsed; /* the server may hold bytes the flow never parsed (audit_gap.h) */
 	__u8 pad_f[2];
 	__u64 last_ns;	 /* last SYN-ACK or client data (the agent expires idle flows) */
 	__u64 born_ns;	 /* the SYN-ACK that started the flow */
@@ -102,6 +102,29 @@ struct {
 	__type(value, struct ax_flow);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } flows SEC(".maps");
+
+/* A data-less SYN the program let through: the client's initial sequence
+ * number and the device it went out through. */
+struct ax_syn {
+	__u32 isn;
+	__u32 ifindex;
+};
+
+/* The last data-less SYN let through per client 4-tuple (ax_stream). A
+ * SYN-ACK starts a flow in step with the server only if it answers one:
+ * the same device, acknowledging the SYN's ISN + 1 and nothing more. Any
+ * other (a SYN sent in fragments or while nothing policed the endpoint,
+ * or fast-open data the server took) makes a flow that is refused once
+ * enforced (audit_gap.h). An LRU: a SYN flood evicts records, and the
+ * connections whose record went are refused, never let through. Written
+ * by the TC programs. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, AX_MAX_FLOWS);
+	__type(key, struct ax_flow_key);
+	__type(value, struct ax_syn);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} syns SEC(".maps");
 
 /* Per-packet working area shared by ax_parse and ax_decide (one per CPU). */
 struct ax_scratch {
