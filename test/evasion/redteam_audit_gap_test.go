@@ -57,14 +57,7 @@ func TestRedteamAuditUnparsedCopyAcrossEnforce(t *testing.T) {
 		name     string
 		unparsed func(f *Flow, payload []byte, id uint16)
 	}{
-		{"ipv4-fragments", func(f *Flow, payload []byte, id uint16) {
-			seg := Segment{SrcPort: f.Local.Port(), DstPort: f.Remote.Port(), Seq: f.ISN + 1, Ack: f.SrvISN + 1,
-				Flags: ACK | PSH, Payload: payload}
-			h := IPv4{Src: f.Local.Addr(), Dst: f.Remote.Addr(), Proto: ProtoTCP, ID: id}
-			for _, frag := range Fragments4(h, seg.Marshal(f.Local.Addr(), f.Remote.Addr()), 24) {
-				must(t, f.SendIP(frag))
-			}
-		}},
+		{"ipv4-fragments", func(f *Flow, payload []byte, id uint16) { sendFragments4(t, f, payload, id) }},
 		{"vlan-priority-tags", func(f *Flow, payload []byte, _ uint16) {
 			f.Tags = []VLAN{{Ether8021Q, 0}, {Ether8021Q, 0}}
 			must(t, f.Data(f.ISN+1, payload))
@@ -75,19 +68,7 @@ func TestRedteamAuditUnparsedCopyAcrossEnforce(t *testing.T) {
 	for _, s := range srvs {
 		for _, m := range methods {
 			tp.rawControl(t, s, false)
-			tok, okTok := token("fragaud"), token("fragok")
-			ap := "GET /api/admin/" + tok + " HTTP/1.1\r\nHost: srv\r\nX-Pad: "
-			k := 1
-			al := func() string {
-				return "GET /api/v1/" + okTok + strings.Repeat("a", k) + " HTTP/1.1\r\nHost: srv\r\n\r\n"
-			}
-			for len(al()) < len(ap)+3 {
-				k++
-			}
-			for len(ap) < len(al()) {
-				ap += "p"
-			}
-			A, Ap := []byte(al()), []byte(ap)
+			tok, okTok, A, Ap := gapHeads("fragaud")
 			f := tp.connect(t, s.Port(), false, nil)
 			must(t, f.Send(Segment{Seq: f.ISN + 1, Ack: f.SrvISN + 1, Flags: ACK | PSH, Payload: A, BadChecksum: true}))
 			time.Sleep(50 * time.Millisecond)
@@ -97,7 +78,7 @@ func TestRedteamAuditUnparsedCopyAcrossEnforce(t *testing.T) {
 			// beyond the flow's next byte (sequence_desync), nothing more
 			// passes.
 			ctlTok := token("fragctl")
-			cp := strings.Replace(ap, tok, ctlTok, 1)
+			cp := strings.Replace(string(Ap), tok, ctlTok, 1)
 			c := tp.connect(t, s.Port(), false, nil)
 			m.unparsed(c, []byte(cp), uint16(5000+len(hs)))
 			hs[s.Name()+"/"+m.name] = held{f, len(A), tok, okTok, c, ctlTok}

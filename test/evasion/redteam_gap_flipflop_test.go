@@ -1,7 +1,6 @@
 package evasion
 
 import (
-	"strings"
 	"testing"
 	"time"
 )
@@ -25,19 +24,7 @@ func TestRedteamGapAuditEnforceAuditEnforce(t *testing.T) {
 	tp.policy("Enforce", "")
 	gen++
 	waitGeneration(t, a, gen, 10*time.Second)
-	tok, okTok := token("flipgap"), token("flipok")
-	ap := "GET /api/admin/" + tok + " HTTP/1.1\r\nHost: srv\r\nX-Pad: "
-	k := 1
-	al := func() string {
-		return "GET /api/v1/" + okTok + strings.Repeat("a", k) + " HTTP/1.1\r\nHost: srv\r\n\r\n"
-	}
-	for len(al()) < len(ap)+3 {
-		k++
-	}
-	for len(ap) < len(al()) {
-		ap += "p"
-	}
-	A, Ap := []byte(al()), []byte(ap)
+	tok, _, A, Ap := gapHeads("flipgap")
 	f := tp.connect(t, s.Port(), false, nil)
 	time.Sleep(1200 * time.Millisecond)
 	tp.policy("Audit", "")
@@ -45,10 +32,7 @@ func TestRedteamGapAuditEnforceAuditEnforce(t *testing.T) {
 	waitGeneration(t, a, gen, 10*time.Second)
 	must(t, f.Send(Segment{Seq: f.ISN + 1, Ack: f.SrvISN + 1, Flags: ACK | PSH, Payload: A, BadChecksum: true}))
 	time.Sleep(50 * time.Millisecond)
-	seg := Segment{SrcPort: f.Local.Port(), DstPort: f.Remote.Port(), Seq: f.ISN + 1, Ack: f.SrvISN + 1, Flags: ACK | PSH, Payload: Ap}
-	for _, fr := range Fragments4(IPv4{Src: f.Local.Addr(), Dst: f.Remote.Addr(), Proto: ProtoTCP, ID: 7200}, seg.Marshal(f.Local.Addr(), f.Remote.Addr()), 24) {
-		must(t, f.SendIP(fr))
-	}
+	sendFragments4(t, f, Ap, 7200)
 	time.Sleep(200 * time.Millisecond)
 	tp.policy("Enforce", "")
 	gen++

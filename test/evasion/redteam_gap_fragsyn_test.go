@@ -1,61 +1,11 @@
 package evasion
 
 import (
-	"encoding/binary"
 	"fmt"
-	"net"
 	"strings"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
-
-// synAckWatch opens a packet socket in the client's namespace and returns
-// a function that waits at most wait for the next SYN-ACK of f (seq, ack,
-// ok), and a closer.
-func synAckWatch(t *testing.T, tp *topo, f *Flow) (next func(wait time.Duration) (uint32, uint32, bool), done func()) {
-	t.Helper()
-	var fd int
-	must(t, tp.cli.Do(func() error {
-		ifi, err := net.InterfaceByName(tp.cli.Iface)
-		if err != nil {
-			return err
-		}
-		fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_ALL)))
-		if err != nil {
-			return err
-		}
-		tv := unix.Timeval{Usec: 50_000}
-		_ = unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
-		return unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifi.Index})
-	}))
-	buf := make([]byte, 65536)
-	next = func(wait time.Duration) (uint32, uint32, bool) {
-		deadline := time.Now().Add(wait)
-		for time.Now().Before(deadline) {
-			n, _, err := unix.Recvfrom(fd, buf, 0)
-			if err != nil || n < 14+20+20 {
-				continue
-			}
-			fr := buf[:n]
-			if binary.BigEndian.Uint16(fr[12:]) != EtherIPv4 || fr[14+9] != ProtoTCP {
-				continue
-			}
-			ihl := int(fr[14]&0xf) * 4
-			tcp := fr[14+ihl:]
-			if binary.BigEndian.Uint16(tcp[0:]) != f.Remote.Port() || binary.BigEndian.Uint16(tcp[2:]) != f.Local.Port() {
-				continue
-			}
-			if tcp[13]&(SYN|ACK) != SYN|ACK {
-				continue
-			}
-			return binary.BigEndian.Uint32(tcp[4:]), binary.BigEndian.Uint32(tcp[8:]), true
-		}
-		return 0, 0, false
-	}
-	return next, func() { unix.Close(fd) }
-}
 
 // TestRedteamGapFragSynDeletedFlow (class 34, red team rt35): SYN data is
 // dropped by ax_stream (syn_data), but a SYN in IPv4 fragments never
@@ -128,14 +78,7 @@ func fragSynAcrossEnforce(t *testing.T, tp *topo, srvs []server, tagged bool) {
 		tp.rawControl(t, s, false)
 	}
 
-	cf := tp.rawFlow(srvs[0].Port(), false)
-	o, sseq, _ := synAckOptions(t, tp, cf, append(MSSOption(1400), 34, 2, 1, 1), nil)
-	cookie := tfoCookie(o)
-	if len(cookie) == 0 {
-		t.Fatalf("no fast-open cookie in the SYN-ACK options %x", o)
-	}
-	must(t, cf.Send(Segment{Seq: cf.ISN + 1, Ack: sseq + 1, Flags: RST | ACK}))
-	tfoOpt := append(MSSOption(1400), append([]byte{34, byte(2 + len(cookie))}, cookie...)...)
+	tfoOpt := fastOpenOption(t, tp, srvs[0].Port())
 
 	type conn struct {
 		f      *Flow
@@ -152,7 +95,7 @@ func fragSynAcrossEnforce(t *testing.T, tp *topo, srvs []server, tagged bool) {
 		s        server
 		deleting bool
 		hlen     int
-		next     func(time.Duration) (uint32, uint32, bool)
+		next     func(time.Duration) (synAck, bool)
 		done     func()
 	}
 	var all []started
@@ -187,7 +130,8 @@ func fragSynAcrossEnforce(t *testing.T, tp *topo, srvs []server, tagged bool) {
 			defer st.done()
 			f, c := st.c.f, st.c
 			for i := 0; i < 3; i++ {
-				sq, ack, ok := st.next(4 * time.Second)
+				sa, ok := st.next(4 * time.Second)
+				sq, ack := sa.seq, sa.ack
 				if !ok {
 					errs <- fmt.Sprintf("%s: SYN-ACK %d of the fragmented fast-open SYN never came", st.s.Name(), i)
 					return

@@ -1,94 +1,11 @@
 package evasion
 
 import (
-	"encoding/binary"
 	"fmt"
-	"net"
 	"strings"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
-
-// synAckOptions sends f's SYN with opts and returns the TCP options of the
-// server's SYN-ACK (read on a packet socket of its own in the client's
-// namespace: the Link hands out no options), and the SYN-ACK's sequence
-// and acknowledgement numbers.
-func synAckOptions(t *testing.T, tp *topo, f *Flow, opts, payload []byte) (o []byte, seq, ack uint32) {
-	t.Helper()
-	o, seq, ack, ok := synAckWithin(t, tp, f, opts, payload, 3*time.Second)
-	if !ok {
-		t.Fatalf("no SYN-ACK from %s", f.Remote)
-	}
-	return o, seq, ack
-}
-
-// synAckWithin is synAckOptions waiting at most wait; ok is false if no
-// SYN-ACK came.
-func synAckWithin(t *testing.T, tp *topo, f *Flow, opts, payload []byte, wait time.Duration) (o []byte, seq, ack uint32, ok bool) {
-	t.Helper()
-	var fd int
-	must(t, tp.cli.Do(func() error {
-		ifi, err := net.InterfaceByName(tp.cli.Iface)
-		if err != nil {
-			return err
-		}
-		fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_ALL)))
-		if err != nil {
-			return err
-		}
-		tv := unix.Timeval{Usec: 50_000}
-		_ = unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
-		return unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifi.Index})
-	}))
-	defer unix.Close(fd)
-	must(t, f.Send(Segment{Seq: f.ISN, Flags: SYN, Options: opts, Payload: payload}))
-	buf := make([]byte, 65536)
-	deadline := time.Now().Add(wait)
-	for time.Now().Before(deadline) {
-		n, _, err := unix.Recvfrom(fd, buf, 0)
-		if err != nil || n < 14+20+20 {
-			continue
-		}
-		fr := buf[:n]
-		if binary.BigEndian.Uint16(fr[12:]) != EtherIPv4 || fr[14+9] != ProtoTCP {
-			continue
-		}
-		ihl := int(fr[14]&0xf) * 4
-		tcp := fr[14+ihl:]
-		if binary.BigEndian.Uint16(tcp[0:]) != f.Remote.Port() || binary.BigEndian.Uint16(tcp[2:]) != f.Local.Port() {
-			continue
-		}
-		if tcp[13]&(SYN|ACK) != SYN|ACK {
-			continue
-		}
-		doff := int(tcp[12]>>4) * 4
-		return append([]byte(nil), tcp[20:doff]...), binary.BigEndian.Uint32(tcp[4:]), binary.BigEndian.Uint32(tcp[8:]), true
-	}
-	return nil, 0, 0, false
-}
-
-// tfoCookie finds the fast-open cookie (option 34) in TCP options.
-func tfoCookie(o []byte) []byte {
-	for i := 0; i < len(o); {
-		switch o[i] {
-		case 0:
-			return nil
-		case 1:
-			i++
-			continue
-		}
-		if i+1 >= len(o) || o[i+1] < 2 || i+int(o[i+1]) > len(o) {
-			return nil
-		}
-		if o[i] == 34 {
-			return append([]byte(nil), o[i+2:i+int(o[i+1])]...)
-		}
-		i += int(o[i+1])
-	}
-	return nil
-}
 
 // TestRedteamGapRestampedBySynAck (class 34, red team rt34): the SYN data
 // of a fast-open connection is an audit gap (the server takes it), and a
@@ -162,14 +79,7 @@ func restampAcrossEnforce(t *testing.T, tp *topo, srvs []server) {
 	}
 
 	// A real cookie for the attacker's address (a SYN without data passes).
-	cf := tp.rawFlow(srvs[0].Port(), false)
-	o, sseq, _ := synAckOptions(t, tp, cf, append(MSSOption(1400), 34, 2, 1, 1), nil)
-	cookie := tfoCookie(o)
-	if len(cookie) == 0 {
-		t.Fatalf("no fast-open cookie in the SYN-ACK options %x", o)
-	}
-	must(t, cf.Send(Segment{Seq: cf.ISN + 1, Ack: sseq + 1, Flags: RST | ACK}))
-	tfoOpt := append(MSSOption(1400), append([]byte{34, byte(2 + len(cookie))}, cookie...)...)
+	tfoOpt := fastOpenOption(t, tp, srvs[0].Port())
 
 	toks := map[string]string{}
 	for _, s := range srvs {
@@ -177,8 +87,8 @@ func restampAcrossEnforce(t *testing.T, tp *topo, srvs []server) {
 		toks[s.Name()] = tok
 		f := tp.rawFlow(s.Port(), false)
 		h := []byte("GET /api/admin/" + tok + " HTTP/1.1\r\nHost: srv\r\nX-Pad: p")
-		if _, _, ack, ok := synAckWithin(t, tp, f, tfoOpt, h, 1500*time.Millisecond); ok {
-			t.Errorf("%s answered fast-open SYN data on an Audit-only endpoint (SYN-ACK ack %d, ISN %d): the SYN came through", s.Name(), ack, f.ISN)
+		if sa, ok := synAckWithin(t, tp, f, tfoOpt, h, 1500*time.Millisecond); ok {
+			t.Errorf("%s answered fast-open SYN data on an Audit-only endpoint (SYN-ACK ack %d, ISN %d): the SYN came through", s.Name(), sa.ack, f.ISN)
 		}
 	}
 	if !strings.Contains(metricsSummary(a), `reason="syn_data"`) {

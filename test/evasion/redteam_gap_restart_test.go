@@ -1,7 +1,6 @@
 package evasion
 
 import (
-	"strings"
 	"testing"
 	"time"
 
@@ -28,27 +27,11 @@ func TestRedteamAuditGapAcrossAgentRestart(t *testing.T) {
 			hs := map[string]held{}
 			for j, s := range srvs {
 				tp.rawControl(t, s, false)
-				tok, okTok := token("gaprst"), token("gaprstok")
-				ap := "GET /api/admin/" + tok + " HTTP/1.1\r\nHost: srv\r\nX-Pad: "
-				k := 1
-				al := func() string {
-					return "GET /api/v1/" + okTok + strings.Repeat("a", k) + " HTTP/1.1\r\nHost: srv\r\n\r\n"
-				}
-				for len(al()) < len(ap)+3 {
-					k++
-				}
-				for len(ap) < len(al()) {
-					ap += "p"
-				}
-				A, Ap := []byte(al()), []byte(ap)
+				tok, okTok, A, Ap := gapHeads("gaprst")
 				f := tp.connect(t, s.Port(), false, nil)
 				must(t, f.Send(Segment{Seq: f.ISN + 1, Ack: f.SrvISN + 1, Flags: ACK | PSH, Payload: A, BadChecksum: true}))
 				time.Sleep(50 * time.Millisecond)
-				seg := Segment{SrcPort: f.Local.Port(), DstPort: f.Remote.Port(), Seq: f.ISN + 1, Ack: f.SrvISN + 1, Flags: ACK | PSH, Payload: Ap}
-				h := IPv4{Src: f.Local.Addr(), Dst: f.Remote.Addr(), Proto: ProtoTCP, ID: uint16(6000 + j)}
-				for _, frag := range Fragments4(h, seg.Marshal(f.Local.Addr(), f.Remote.Addr()), 24) {
-					must(t, f.SendIP(frag))
-				}
+				sendFragments4(t, f, Ap, uint16(6000+j))
 				hs[s.Name()] = held{f, len(A), tok, okTok}
 			}
 			time.Sleep(300 * time.Millisecond)

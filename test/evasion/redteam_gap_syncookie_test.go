@@ -1,7 +1,6 @@
 package evasion
 
 import (
-	"strings"
 	"testing"
 	"time"
 )
@@ -25,26 +24,11 @@ func TestRedteamGapSynCookieDeletedFlow(t *testing.T) {
 	waitGeneration(t, a, 1, 10*time.Second)
 	s := srvs[0]
 	tp.rawControl(t, s, false)
-	tok, okTok := token("cookiegap"), token("cookieok")
-	ap := "GET /api/admin/" + tok + " HTTP/1.1\r\nHost: srv\r\nX-Pad: "
-	k := 1
-	al := func() string {
-		return "GET /api/v1/" + okTok + strings.Repeat("a", k) + " HTTP/1.1\r\nHost: srv\r\n\r\n"
-	}
-	for len(al()) < len(ap)+3 {
-		k++
-	}
-	for len(ap) < len(al()) {
-		ap += "p"
-	}
-	A, Ap := []byte(al()), []byte(ap)
+	tok, _, A, Ap := gapHeads("cookiegap")
 	f := tp.connect(t, s.Port(), false, nil)
 	must(t, f.Send(Segment{Seq: f.ISN + 1, Ack: f.SrvISN + 1, Flags: ACK | PSH, Payload: A, BadChecksum: true}))
 	time.Sleep(50 * time.Millisecond)
-	seg := Segment{SrcPort: f.Local.Port(), DstPort: f.Remote.Port(), Seq: f.ISN + 1, Ack: f.SrvISN + 1, Flags: ACK | PSH, Payload: Ap}
-	for _, fr := range Fragments4(IPv4{Src: f.Local.Addr(), Dst: f.Remote.Addr(), Proto: ProtoTCP, ID: 7100}, seg.Marshal(f.Local.Addr(), f.Remote.Addr()), 24) {
-		must(t, f.SendIP(fr))
-	}
+	sendFragments4(t, f, Ap, 7100)
 	time.Sleep(200 * time.Millisecond)
 	end := f.ISN + 1 + uint32(len(A))
 	must(t, f.Send(Segment{Seq: end, Ack: f.SrvISN + 1, Flags: RST | ACK, BadChecksum: true}))
@@ -52,7 +36,8 @@ func TestRedteamGapSynCookieDeletedFlow(t *testing.T) {
 	next, done := synAckWatch(t, tp, f)
 	defer done()
 	must(t, f.Send(Segment{Seq: f.ISN, Flags: SYN, Options: MSSOption(1400)}))
-	sq, ack, ok := next(1500 * time.Millisecond)
+	sa, ok := next(1500 * time.Millisecond)
+	sq, ack := sa.seq, sa.ack
 	t.Logf("SYN again: SYN-ACK %v (seq %d ack %d, first SYN-ACK seq %d)", ok, sq, ack, f.SrvISN)
 	tp.policy("Enforce", "")
 	waitGeneration(t, a, 2, 10*time.Second)

@@ -45,14 +45,7 @@ func TestRedteamUnpolicedSynRecvTFO(t *testing.T) {
 	for _, s := range srvs {
 		tp.rawControl(t, s, false)
 	}
-	cf := tp.rawFlow(srvs[0].Port(), false)
-	o, sseq, _ := synAckOptions(t, tp, cf, append(MSSOption(1400), 34, 2, 1, 1), nil)
-	cookie := tfoCookie(o)
-	if len(cookie) == 0 {
-		t.Fatalf("no fast-open cookie in the SYN-ACK options %x", o)
-	}
-	must(t, cf.Send(Segment{Seq: cf.ISN + 1, Ack: sseq + 1, Flags: RST | ACK}))
-	tfoOpt := append(MSSOption(1400), append([]byte{34, byte(2 + len(cookie))}, cookie...)...)
+	tfoOpt := fastOpenOption(t, tp, srvs[0].Port())
 
 	policyFile := filepath.Join(tp.dir, "policy.yaml")
 	policyText, err := os.ReadFile(policyFile)
@@ -66,7 +59,7 @@ func TestRedteamUnpolicedSynRecvTFO(t *testing.T) {
 		tok, ctlTok  string
 		next, srvISN uint32
 		ctl          *Flow
-		nextSA       func(time.Duration) (uint32, uint32, bool)
+		nextSA       func(time.Duration) (synAck, bool)
 		done         func()
 	}
 	cs := map[string]*conn{}
@@ -76,7 +69,8 @@ func TestRedteamUnpolicedSynRecvTFO(t *testing.T) {
 		h := []byte("GET /api/admin/" + tok + " HTTP/1.1\r\nHost: srv\r\nX-Pad: p")
 		next, done := synAckWatch(t, tp, f)
 		must(t, f.Send(Segment{Seq: f.ISN, Flags: SYN, Options: tfoOpt, Payload: h}))
-		sq, ack, ok := next(3 * time.Second)
+		sa, ok := next(3 * time.Second)
+		sq, ack := sa.seq, sa.ack
 		if !ok || ack != f.ISN+1+uint32(len(h)) {
 			done()
 			t.Fatalf("%s: no SYN-ACK taking the SYN data (ok %v, ack %d, ISN %d, %d bytes)", s.Name(), ok, ack, f.ISN, len(h))
@@ -96,7 +90,8 @@ func TestRedteamUnpolicedSynRecvTFO(t *testing.T) {
 	forServers(t, srvs, func(t *testing.T, s server) {
 		c := cs[s.Name()]
 		defer c.done()
-		sq, ack, ok := c.nextSA(10 * time.Second)
+		sa, ok := c.nextSA(10 * time.Second)
+		sq, ack := sa.seq, sa.ack
 		if !ok {
 			t.Fatalf("no SYN-ACK retransmission after the policy came back")
 		}
@@ -133,20 +128,13 @@ func TestRedteamReattachSynRecvTFO(t *testing.T) {
 	for _, s := range srvs {
 		tp.rawControl(t, s, false)
 	}
-	cf := tp.rawFlow(srvs[0].Port(), false)
-	o, sseq, _ := synAckOptions(t, tp, cf, append(MSSOption(1400), 34, 2, 1, 1), nil)
-	cookie := tfoCookie(o)
-	if len(cookie) == 0 {
-		t.Fatalf("no fast-open cookie in the SYN-ACK options %x", o)
-	}
-	must(t, cf.Send(Segment{Seq: cf.ISN + 1, Ack: sseq + 1, Flags: RST | ACK}))
-	tfoOpt := append(MSSOption(1400), append([]byte{34, byte(2 + len(cookie))}, cookie...)...)
+	tfoOpt := fastOpenOption(t, tp, srvs[0].Port())
 
 	type conn struct {
 		f      *Flow
 		tok    string
 		hlen   int
-		nextSA func(time.Duration) (uint32, uint32, bool)
+		nextSA func(time.Duration) (synAck, bool)
 		done   func()
 	}
 	cs := map[string]*conn{}
@@ -168,7 +156,8 @@ func TestRedteamReattachSynRecvTFO(t *testing.T) {
 	}
 	for _, s := range srvs {
 		c := cs[s.Name()]
-		_, ack, ok := c.nextSA(2 * time.Second)
+		sa, ok := c.nextSA(2 * time.Second)
+		ack := sa.ack
 		if !ok || ack != c.f.ISN+1+uint32(c.hlen) {
 			t.Fatalf("%s: no SYN-ACK taking the SYN data (ok %v, ack %d, ISN %d)", s.Name(), ok, ack, c.f.ISN)
 		}
@@ -178,7 +167,8 @@ func TestRedteamReattachSynRecvTFO(t *testing.T) {
 	forServers(t, srvs, func(t *testing.T, s server) {
 		c := cs[s.Name()]
 		defer c.done()
-		sq, ack, ok := c.nextSA(10 * time.Second)
+		sa, ok := c.nextSA(10 * time.Second)
+		sq, ack := sa.seq, sa.ack
 		if !ok {
 			t.Fatalf("no SYN-ACK retransmission after the re-attach")
 		}

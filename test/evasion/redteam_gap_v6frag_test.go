@@ -2,7 +2,6 @@ package evasion
 
 import (
 	"encoding/binary"
-	"strings"
 	"testing"
 	"time"
 )
@@ -53,19 +52,7 @@ func TestRedteamAuditGapIPv6Fragments(t *testing.T) {
 	for _, s := range srvs {
 		for name, pre := range methods {
 			tp.rawControl(t, s, true)
-			tok, okTok := token("gap6"), token("gap6ok")
-			ap := "GET /api/admin/" + tok + " HTTP/1.1\r\nHost: srv\r\nX-Pad: "
-			k := 1
-			al := func() string {
-				return "GET /api/v1/" + okTok + strings.Repeat("a", k) + " HTTP/1.1\r\nHost: srv\r\n\r\n"
-			}
-			for len(al()) < len(ap)+3 {
-				k++
-			}
-			for len(ap) < len(al()) {
-				ap += "p"
-			}
-			A, Ap := []byte(al()), []byte(ap)
+			tok, okTok, A, Ap := gapHeads("gap6")
 			f := tp.connect(t, s.Port(), true, nil)
 			must(t, f.Send(Segment{Seq: f.ISN + 1, Ack: f.SrvISN + 1, Flags: ACK | PSH, Payload: A, BadChecksum: true}))
 			time.Sleep(50 * time.Millisecond)

@@ -1,0 +1,144 @@
+package evasion
+
+import (
+	"encoding/binary"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// This file holds what the audit-gap attacks (class 34,
+// redteam_*gap*_test.go) share: the allowed request and the denied open
+// head of the same length they place at the same stream position, IPv4
+// fragments of a segment, and the fast-open pieces (a real cookie, the
+// server's SYN-ACKs read off the wire).
+
+// gapHeads returns tokens and two payloads of the same length: allowed, a
+// whole request the policy allows (GET /api/v1/<okTok>a...), and denied, the
+// open head of a denied one (GET /api/admin/<tok>, ending inside an X-Pad
+// header line), for tokens made from prefix.
+func gapHeads(prefix string) (tok, okTok string, allowed, denied []byte) {
+	tok, okTok = token(prefix), token(prefix+"ok")
+	ap := "GET /api/admin/" + tok + " HTTP/1.1\r\nHost: srv\r\nX-Pad: "
+	al := "GET /api/v1/" + okTok + "a HTTP/1.1\r\nHost: srv\r\n\r\n"
+	for len(al) < len(ap)+3 {
+		al = strings.Replace(al, "a HTTP", "aa HTTP", 1)
+	}
+	ap += strings.Repeat("p", len(al)-len(ap))
+	return tok, okTok, []byte(al), []byte(ap)
+}
+
+// sendFragments4 sends payload at the flow's first byte (ACK, PSH) in IPv4
+// fragments of 24 bytes with IP ID id.
+func sendFragments4(t *testing.T, f *Flow, payload []byte, id uint16) {
+	t.Helper()
+	seg := Segment{SrcPort: f.Local.Port(), DstPort: f.Remote.Port(), Seq: f.ISN + 1, Ack: f.SrvISN + 1, Flags: ACK | PSH, Payload: payload}
+	h := IPv4{Src: f.Local.Addr(), Dst: f.Remote.Addr(), Proto: ProtoTCP, ID: id}
+	for _, fr := range Fragments4(h, seg.Marshal(f.Local.Addr(), f.Remote.Addr()), 24) {
+		must(t, f.SendIP(fr))
+	}
+}
+
+// synAck is a SYN-ACK of the server read off the wire.
+type synAck struct {
+	opts     []byte // its TCP options
+	seq, ack uint32
+}
+
+// synAckWatch opens a packet socket in the client's namespace and returns
+// a function that waits at most wait for the server's next SYN-ACK on f,
+// and a closer.
+func synAckWatch(t *testing.T, tp *topo, f *Flow) (next func(wait time.Duration) (synAck, bool), done func()) {
+	t.Helper()
+	var fd int
+	must(t, tp.cli.Do(func() error {
+		ifi, err := net.InterfaceByName(tp.cli.Iface)
+		if err != nil {
+			return err
+		}
+		fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_ALL)))
+		if err != nil {
+			return err
+		}
+		tv := unix.Timeval{Usec: 50_000}
+		_ = unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
+		return unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifi.Index})
+	}))
+	buf := make([]byte, 65536)
+	next = func(wait time.Duration) (synAck, bool) {
+		deadline := time.Now().Add(wait)
+		for time.Now().Before(deadline) {
+			n, _, err := unix.Recvfrom(fd, buf, 0)
+			if err != nil || n < 14+20+20 {
+				continue
+			}
+			fr := buf[:n]
+			if binary.BigEndian.Uint16(fr[12:]) != EtherIPv4 || fr[14+9] != ProtoTCP {
+				continue
+			}
+			tcp := fr[14+int(fr[14]&0xf)*4:]
+			if binary.BigEndian.Uint16(tcp[0:]) != f.Remote.Port() || binary.BigEndian.Uint16(tcp[2:]) != f.Local.Port() {
+				continue
+			}
+			if tcp[13]&(SYN|ACK) != SYN|ACK {
+				continue
+			}
+			doff := int(tcp[12]>>4) * 4
+			return synAck{append([]byte(nil), tcp[20:doff]...), binary.BigEndian.Uint32(tcp[4:]), binary.BigEndian.Uint32(tcp[8:])}, true
+		}
+		return synAck{}, false
+	}
+	return next, func() { unix.Close(fd) }
+}
+
+// synAckWithin sends f's SYN with TCP options opts and payload and waits
+// at most wait for the server's SYN-ACK.
+func synAckWithin(t *testing.T, tp *topo, f *Flow, opts, payload []byte, wait time.Duration) (synAck, bool) {
+	t.Helper()
+	next, done := synAckWatch(t, tp, f)
+	defer done()
+	must(t, f.Send(Segment{Seq: f.ISN, Flags: SYN, Options: opts, Payload: payload}))
+	return next(wait)
+}
+
+// fastOpenOption fetches a real fast-open cookie for the client's address
+// from the server on port (a SYN asking for one, then a RST) and returns
+// the TCP options of a SYN that carries it.
+func fastOpenOption(t *testing.T, tp *topo, port int) []byte {
+	t.Helper()
+	cf := tp.rawFlow(port, false)
+	sa, ok := synAckWithin(t, tp, cf, append(MSSOption(1400), 34, 2, 1, 1), nil, 3*time.Second)
+	if !ok {
+		t.Fatalf("no SYN-ACK from %s", cf.Remote)
+	}
+	cookie := tfoCookie(sa.opts)
+	if len(cookie) == 0 {
+		t.Fatalf("no fast-open cookie in the SYN-ACK options %x", sa.opts)
+	}
+	must(t, cf.Send(Segment{Seq: cf.ISN + 1, Ack: sa.seq + 1, Flags: RST | ACK}))
+	return append(MSSOption(1400), append([]byte{34, byte(2 + len(cookie))}, cookie...)...)
+}
+
+// tfoCookie finds the fast-open cookie (option 34) in TCP options.
+func tfoCookie(o []byte) []byte {
+	for i := 0; i < len(o); {
+		switch o[i] {
+		case 0:
+			return nil
+		case 1:
+			i++
+			continue
+		}
+		if i+1 >= len(o) || o[i+1] < 2 || i+int(o[i+1]) > len(o) {
+			return nil
+		}
+		if o[i] == 34 {
+			return append([]byte(nil), o[i+2:i+int(o[i+1])]...)
+		}
+		i += int(o[i+1])
+	}
+	return nil
+}
