@@ -13,6 +13,7 @@ import (
 // fragments, an audit gap, taken by the server); then Enforce again and
 // "\r\n\r\n": the flow was open at the gap, refused (no_flow).
 func TestRedteamGapAuditEnforceAuditEnforce(t *testing.T) {
+	t.Parallel()
 	tp := newTopoIn(t, "10.77", "fd77", 7)
 	tp.policy("Audit", "")
 	srvs := tp.servers("go")

@@ -40,6 +40,7 @@ import (
 // bad-checksum RSTs: its flow keeps its birth across the retransmissions
 // and the "\r\n\r\n" is refused (no_flow) after the switch.
 func TestRedteamGapFragSynDeletedFlow(t *testing.T) {
+	t.Parallel()
 	tp := newTopoIn(t, "10.77", "fd77", 1)
 	tp.run(tp.srv, "sysctl", "-qw", "net.ipv4.tcp_fastopen=3")
 	tp.policy("Audit", "")
@@ -51,6 +52,7 @@ func TestRedteamGapFragSynDeletedFlow(t *testing.T) {
 // with the fast-open SYN in a frame with two VLAN priority tags (another
 // rule-1 frame, which the server's stack strips) instead of fragments.
 func TestRedteamGapTaggedSynDeletedFlow(t *testing.T) {
+	t.Parallel()
 	tp := newTopoIn(t, "10.77", "fd77", 5)
 	tp.run(tp.srv, "sysctl", "-qw", "net.ipv4.tcp_fastopen=3")
 	tp.policy("Audit", "")
@@ -63,6 +65,7 @@ func TestRedteamGapTaggedSynDeletedFlow(t *testing.T) {
 // server's namespace (net.ipv4.tcp_fastopen=0x403), as in
 // TestRedteamGapRestampedBySynAckAllListeners.
 func TestRedteamGapFragSynDeletedFlowAllListeners(t *testing.T) {
+	t.Parallel()
 	tp := newTopoIn(t, "10.77", "fd77", 2)
 	tp.run(tp.srv, "sysctl", "-qw", "net.ipv4.tcp_fastopen=0x403")
 	tp.policy("Audit", "")

@@ -14,6 +14,7 @@ import (
 // (its port still Audit-only), must not run: the address's summary entry
 // is enforced.
 func TestRedteamFragmentsMixedModePod(t *testing.T) {
+	t.Parallel()
 	tp := newTopoIn(t, "10.78", "fd78", 6)
 	pol := func(name string, port int, mode string) string {
 		return fmt.Sprintf(`apiVersion: axon.dev/v1alpha1

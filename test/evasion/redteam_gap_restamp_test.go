@@ -48,6 +48,7 @@ import (
 // SYN-ACK that replaces a flow also keeps the old flow's birth and what
 // Audit gave up (agent/datapath TestSynAckKeepsAuditHistory).
 func TestRedteamGapRestampedBySynAck(t *testing.T) {
+	t.Parallel()
 	tp := newTopoIn(t, "10.78", "fd78", 1)
 	tp.run(tp.srv, "sysctl", "-qw", "net.ipv4.tcp_fastopen=3")
 	tp.policy("Audit", "")
@@ -61,6 +62,7 @@ func TestRedteamGapRestampedBySynAck(t *testing.T) {
 // TCP_FASTOPEN needed on the listener), the servers' configurations as in
 // the rest of the suite.
 func TestRedteamGapRestampedBySynAckAllListeners(t *testing.T) {
+	t.Parallel()
 	tp := newTopoIn(t, "10.78", "fd78", 2)
 	tp.run(tp.srv, "sysctl", "-qw", "net.ipv4.tcp_fastopen=0x403")
 	tp.policy("Audit", "")

@@ -15,6 +15,7 @@ import (
 // the same sizes, once resizing the decision maps). The gap must survive:
 // "\r\n\r\n" after the restart must be refused.
 func TestRedteamAuditGapAcrossAgentRestart(t *testing.T) {
+	t.Parallel()
 	for i, args := range [][]string{nil, {"--max-path-rows", "4096", "--max-source-classes", "4096", "--max-pod-ips", "1024"}} {
 		t.Run([]string{"same-sizes", "resizing"}[i], func(t *testing.T) {
 			tp := newTopoIn(t, "10.78", "fd78", 3+i)

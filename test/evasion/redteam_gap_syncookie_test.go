@@ -16,6 +16,7 @@ import (
 // answers the SYN with a challenge ACK, no SYN-ACK, so the connection has no
 // flow and its "\r\n\r\n" after the switch to Enforce is refused (no_flow).
 func TestRedteamGapSynCookieDeletedFlow(t *testing.T) {
+	t.Parallel()
 	tp := newTopoIn(t, "10.77", "fd77", 6)
 	tp.run(tp.srv, "sysctl", "-qw", "net.ipv4.tcp_syncookies=2")
 	tp.policy("Audit", "")

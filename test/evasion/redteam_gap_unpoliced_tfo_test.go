@@ -35,6 +35,7 @@ import (
 // Control: a connection whose handshake completed inside the window, the
 // same open head sent then: refused (no_flow) once the policy is back.
 func TestRedteamUnpolicedSynRecvTFO(t *testing.T) {
+	t.Parallel()
 	tp := newTopoIn(t, "10.77", "fd77", 3)
 	tp.run(tp.srv, "sysctl", "-qw", "net.ipv4.tcp_fastopen=0x403")
 	tp.policy("Enforce", "")
@@ -118,6 +119,7 @@ func TestRedteamUnpolicedSynRecvTFO(t *testing.T) {
 // SYN_RECV). The server's next SYN-ACK retransmission starts a flow afresh
 // after the held bytes; ACK + "\r\n\r\n" ends the denied head.
 func TestRedteamReattachSynRecvTFO(t *testing.T) {
+	t.Parallel()
 	tp := newTopoIn(t, "10.77", "fd77", 4)
 	tp.run(tp.srv, "sysctl", "-qw", "net.ipv4.tcp_fastopen=0x403")
 	tp.policy("Enforce", "")

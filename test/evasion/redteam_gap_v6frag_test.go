@@ -39,6 +39,7 @@ func fragments6(h IPv6, pre []ExtHeader, payload []byte, id uint32, sizes ...int
 // attack with IPv6 fragments (a fragment header alone, and behind a
 // destination-options header) instead of IPv4 ones.
 func TestRedteamAuditGapIPv6Fragments(t *testing.T) {
+	t.Parallel()
 	tp := newTopoIn(t, "10.78", "fd78", 5)
 	srvs, a := policedTopo(t, tp, "Audit")
 	methods := map[string][]ExtHeader{"frag": nil, "dstopts-frag": {DestOpts(8)}}
