@@ -1,0 +1,139 @@
+package evasion
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// TestRedteamSynRecordPlantedTFO (rule 2, red team rt36): a SYN-ACK starts
+// a flow in step only if it answers the data-less SYN the program last let
+// through for that 4-tuple (syns: ISN, device; ack == ISN + 1). The record
+// says nothing about whether the server took that SYN, and it outlives the
+// policy window: the syns LRU is not forgotten when an endpoint stops (and
+// starts again) being policed. A fast-open SYN with ISN' and len bytes of
+// data is answered with ack = ISN' + 1 + len, so a data-less SYN with ISN =
+// ISN' + len, sent beforehand with a bad TCP checksum (recorded by the
+// program, dropped by the server), makes the later SYN-ACK "answer" it.
+//
+// Steps (fast open on in the server's namespace, as rt35; a real cookie
+// fetched while Enforce):
+//
+//	Enforce: SYN (no data, bad checksum) seq = ISN + len(head)
+//	    recorded in syns; the server drops it
+//	policy file removed (the endpoint is not policed)
+//	SYN seq = ISN + cookie + head "GET /api/admin/<tok> HTTP/1.1\r\nHost: srv\r\nX-Pad: p"
+//	    the server takes the data: SYN-ACK ack = ISN + 1 + len(head)
+//	policy file written again (Enforce)
+//	the server's SYN-ACK retransmission: ack == record.isn + 1, same device:
+//	    a flow in step (unparsed = 0), base = ISN + 1 + len(head)
+//	ACK + "\r\n\r\n": empty lines for the datapath; the server ends the head
+//	    and runs GET /api/admin/<tok>
+//
+// Control: a second connection per server doing the same without the
+// planted SYN (as TestRedteamUnpolicedSynRecvTFO): refused once the policy
+// is back; and the raw allowed/denied controls.
+func TestRedteamSynRecordPlantedTFO(t *testing.T) {
+	tp := newTopoIn(t, "10.76", "fd76", 1)
+	tp.run(tp.srv, "sysctl", "-qw", "net.ipv4.tcp_fastopen=0x403")
+	tp.policy("Enforce", "")
+	srvs := append([]server{startGoTFO(t, tp.srv, goPort)}, tp.servers("nginx", "python")...)
+	a := tp.startAgent()
+	gen := 1
+	waitGeneration(t, a, gen, 10*time.Second)
+	for _, s := range srvs {
+		tp.rawControl(t, s, false)
+	}
+	cf := tp.rawFlow(srvs[0].Port(), false)
+	o, sseq, _ := synAckOptions(t, tp, cf, append(MSSOption(1400), 34, 2, 1, 1), nil)
+	cookie := tfoCookie(o)
+	if len(cookie) == 0 {
+		t.Fatalf("no fast-open cookie in the SYN-ACK options %x", o)
+	}
+	must(t, cf.Send(Segment{Seq: cf.ISN + 1, Ack: sseq + 1, Flags: RST | ACK}))
+	tfoOpt := append(MSSOption(1400), append([]byte{34, byte(2 + len(cookie))}, cookie...)...)
+
+	type conn struct {
+		f      *Flow
+		tok    string
+		h      []byte
+		nextSA func(time.Duration) (uint32, uint32, bool)
+		done   func()
+		// The control: the same without the planted SYN.
+		cf    *Flow
+		ctok  string
+		ch    []byte
+		cnext func(time.Duration) (uint32, uint32, bool)
+		cdone func()
+	}
+	cs := map[string]*conn{}
+	for _, s := range srvs {
+		tok := token("synrec")
+		f := tp.rawFlow(s.Port(), false)
+		h := []byte("GET /api/admin/" + tok + " HTTP/1.1\r\nHost: srv\r\nX-Pad: p")
+		next, done := synAckWatch(t, tp, f)
+		// The planted record: what the fast-open SYN-ACK will acknowledge.
+		must(t, f.Send(Segment{Seq: f.ISN + uint32(len(h)), Flags: SYN, Options: MSSOption(1400), BadChecksum: true}))
+		if _, _, ok := next(300 * time.Millisecond); ok {
+			done()
+			t.Fatalf("%s: the server answered the bad-checksum SYN", s.Name())
+		}
+		ctok := token("synrecctl")
+		cfl := tp.rawFlow(s.Port(), false)
+		cnext, cdone := synAckWatch(t, tp, cfl)
+		cs[s.Name()] = &conn{f: f, tok: tok, h: h, nextSA: next, done: done,
+			cf: cfl, ctok: ctok, ch: []byte("GET /api/admin/" + ctok + " HTTP/1.1\r\nHost: srv\r\nX-Pad: p"), cnext: cnext, cdone: cdone}
+	}
+
+	policyFile := filepath.Join(tp.dir, "policy.yaml")
+	policyText, err := os.ReadFile(policyFile)
+	must(t, err)
+	must(t, os.Remove(policyFile))
+	gen++
+	waitGeneration(t, a, gen, 10*time.Second)
+
+	for _, s := range srvs {
+		c := cs[s.Name()]
+		must(t, c.f.Send(Segment{Seq: c.f.ISN, Flags: SYN, Options: tfoOpt, Payload: c.h}))
+		_, ack, ok := c.nextSA(3 * time.Second)
+		if !ok || ack != c.f.ISN+1+uint32(len(c.h)) {
+			t.Fatalf("%s: no SYN-ACK taking the SYN data (ok %v, ack %d, ISN %d, %d bytes)", s.Name(), ok, ack, c.f.ISN, len(c.h))
+		}
+		must(t, c.cf.Send(Segment{Seq: c.cf.ISN, Flags: SYN, Options: tfoOpt, Payload: c.ch}))
+		if _, ack, ok := c.cnext(3 * time.Second); !ok || ack != c.cf.ISN+1+uint32(len(c.ch)) {
+			t.Fatalf("%s control: no SYN-ACK taking the SYN data (ok %v, ack %d)", s.Name(), ok, ack)
+		}
+	}
+	time.Sleep(200 * time.Millisecond)
+	tp.write("policy.yaml", string(policyText))
+	gen++
+	waitGeneration(t, a, gen, 10*time.Second)
+	t.Logf("policy back at %s", time.Now().Format("15:04:05.000"))
+
+	forServers(t, srvs, func(t *testing.T, s server) {
+		c := cs[s.Name()]
+		defer c.done()
+		defer c.cdone()
+		csq, cack, cok := c.cnext(10 * time.Second)
+		if !cok {
+			t.Fatalf("control: no SYN-ACK retransmission after the policy came back")
+		}
+		must(t, c.cf.Send(Segment{Seq: cack, Ack: csq + 1, Flags: ACK | PSH, Payload: []byte("\r\n\r\n")}))
+		cresp, crst := c.cf.Response("\r\n\r\n", time.Second)
+		t.Logf("%s control (no planted SYN): %s", s.Name(), describe(cresp, crst))
+		if ranOn(s, c.ctok) {
+			t.Fatalf("control: without the planted SYN the head ran on %s too (%s): rule 2 does not hold here at all", s.Name(), describe(cresp, crst))
+		}
+		sq, ack, ok := c.nextSA(10 * time.Second)
+		if !ok {
+			t.Fatalf("no SYN-ACK retransmission after the policy came back")
+		}
+		t.Logf("%s: SYN-ACK retransmission at %s (ack %d = planted ISN + 1: %v)", s.Name(), time.Now().Format("15:04:05.000"), ack, ack == c.f.ISN+uint32(len(c.h))+1)
+		must(t, c.f.Send(Segment{Seq: ack, Ack: sq + 1, Flags: ACK | PSH, Payload: []byte("\r\n\r\n")}))
+		resp, rst := c.f.Response("\r\n\r\n", time.Second)
+		t.Logf("%s attack: %s; agent: %s", s.Name(), describe(resp, rst), metricsSummary(a))
+		expectNeverRun(t, s, c.tok, fmt.Sprintf("GET /api/admin/%s, fast-open SYN data taken while the endpoint was not policed, its SYN-ACK matching a bad-checksum SYN recorded before (%s)", c.tok, describe(resp, rst)))
+	})
+}
