@@ -36,7 +36,27 @@ import (
 // planted SYN (as TestRedteamUnpolicedSynRecvTFO): refused once the policy
 // is back; and the raw allowed/denied controls.
 func TestRedteamSynRecordPlantedTFO(t *testing.T) {
-	tp := newTopoIn(t, "10.76", "fd76", 1)
+	synRecordPlantedTFO(t, 1, "badsum")
+}
+
+// TestRedteamSynRecordPlantedTFOSynFin is TestRedteamSynRecordPlantedTFO
+// with the planted SYN a data-less SYN|FIN, good checksum: recorded by
+// ax_stream, dropped by the server's listener (tcp_rcv_state_process:
+// LISTEN discards SYN with FIN).
+func TestRedteamSynRecordPlantedTFOSynFin(t *testing.T) {
+	synRecordPlantedTFO(t, 3, "synfin")
+}
+
+// TestRedteamSynRecordPlantedTFOClosed is TestRedteamSynRecordPlantedTFO
+// with an ordinary plant: a real data-less SYN at ISN + len(head), answered
+// by the server, then RST|ACK at its ISN + 1 (the server drops its request,
+// ax_stream deletes the flow). The syns record outlives the connection.
+func TestRedteamSynRecordPlantedTFOClosed(t *testing.T) {
+	synRecordPlantedTFO(t, 4, "closed")
+}
+
+func synRecordPlantedTFO(t *testing.T, n int, plant string) {
+	tp := newTopoIn(t, "10.76", "fd76", n)
 	tp.run(tp.srv, "sysctl", "-qw", "net.ipv4.tcp_fastopen=0x403")
 	tp.policy("Enforce", "")
 	srvs := append([]server{startGoTFO(t, tp.srv, goPort)}, tp.servers("nginx", "python")...)
@@ -70,15 +90,34 @@ func TestRedteamSynRecordPlantedTFO(t *testing.T) {
 	}
 	cs := map[string]*conn{}
 	for _, s := range srvs {
-		tok := token("synrec")
+		tok := token("synrec" + plant)
 		f := tp.rawFlow(s.Port(), false)
 		h := []byte("GET /api/admin/" + tok + " HTTP/1.1\r\nHost: srv\r\nX-Pad: p")
 		next, done := synAckWatch(t, tp, f)
 		// The planted record: what the fast-open SYN-ACK will acknowledge.
-		must(t, f.Send(Segment{Seq: f.ISN + uint32(len(h)), Flags: SYN, Options: MSSOption(1400), BadChecksum: true}))
-		if _, _, ok := next(300 * time.Millisecond); ok {
+		pisn := f.ISN + uint32(len(h))
+		switch plant {
+		case "badsum":
+			must(t, f.Send(Segment{Seq: pisn, Flags: SYN, Options: MSSOption(1400), BadChecksum: true}))
+		case "synfin":
+			must(t, f.Send(Segment{Seq: pisn, Flags: SYN | FIN, Options: MSSOption(1400)}))
+		case "closed":
+			must(t, f.Send(Segment{Seq: pisn, Flags: SYN, Options: MSSOption(1400)}))
+			sq, ack, ok := next(time.Second)
+			if !ok || ack != pisn+1 {
+				done()
+				t.Fatalf("%s: no SYN-ACK for the planted SYN (ok %v)", s.Name(), ok)
+			}
+			must(t, f.Send(Segment{Seq: pisn + 1, Ack: sq + 1, Flags: RST | ACK}))
+		}
+		if plant != "closed" {
+			if _, _, ok := next(300 * time.Millisecond); ok {
+				done()
+				t.Fatalf("%s: the server answered the planted %s SYN", s.Name(), plant)
+			}
+		} else if _, _, ok := next(1500 * time.Millisecond); ok {
 			done()
-			t.Fatalf("%s: the server answered the bad-checksum SYN", s.Name())
+			t.Fatalf("%s: the server still resends the planted SYN's SYN-ACK after the RST", s.Name())
 		}
 		ctok := token("synrecctl")
 		cfl := tp.rawFlow(s.Port(), false)
@@ -134,6 +173,6 @@ func TestRedteamSynRecordPlantedTFO(t *testing.T) {
 		must(t, c.f.Send(Segment{Seq: ack, Ack: sq + 1, Flags: ACK | PSH, Payload: []byte("\r\n\r\n")}))
 		resp, rst := c.f.Response("\r\n\r\n", time.Second)
 		t.Logf("%s attack: %s; agent: %s", s.Name(), describe(resp, rst), metricsSummary(a))
-		expectNeverRun(t, s, c.tok, fmt.Sprintf("GET /api/admin/%s, fast-open SYN data taken while the endpoint was not policed, its SYN-ACK matching a bad-checksum SYN recorded before (%s)", c.tok, describe(resp, rst)))
+		expectNeverRun(t, s, c.tok, fmt.Sprintf("GET /api/admin/%s, fast-open SYN data taken while the endpoint was not policed, its SYN-ACK matching a %s SYN recorded before (%s)", c.tok, plant, describe(resp, rst)))
 	})
 }
