@@ -340,6 +340,7 @@ const (
 	AxonProgAxonReply     = "axon_reply"
 	AxonVarAxGoTypes      = "ax_go_types"
 	AxonVarCfgEventRate   = "cfg_event_rate"
+	AxonVarCfgGapSlackNs  = "cfg_gap_slack_ns"
 	AxonVarCfgReflectRst  = "cfg_reflect_rst"
 )
 
@@ -426,6 +427,7 @@ type AxonMapSpecs struct {
 type AxonVariableSpecs struct {
 	AxGoTypes     *ebpf.VariableSpec `ebpf:"ax_go_types"`
 	CfgEventRate  *ebpf.VariableSpec `ebpf:"cfg_event_rate"`
+	CfgGapSlackNs *ebpf.VariableSpec `ebpf:"cfg_gap_slack_ns"`
 	CfgReflectRst *ebpf.VariableSpec `ebpf:"cfg_reflect_rst"`
 }
 
@@ -510,6 +512,7 @@ func (m *AxonMaps) Close() error {
 type AxonVariables struct {
 	AxGoTypes     *ebpf.Variable `ebpf:"ax_go_types"`
 	CfgEventRate  *ebpf.Variable `ebpf:"cfg_event_rate"`
+	CfgGapSlackNs *ebpf.Variable `ebpf:"cfg_gap_slack_ns"`
 	CfgReflectRst *ebpf.Variable `ebpf:"cfg_reflect_rst"`
 }
 

@@ -652,6 +652,15 @@ static __always_inline int ax_from_server(struct __sk_buff *skb)
 			n->unparsed |= f->unparsed || f->state == AX_ST_PASS ||
 				       (f->state == AX_ST_TUNNEL && f->tun_audit);
 		}
+		/* An MPTCP SYN-ACK answers a SYN whose MPTCP option no program
+		 * removed (one sent while nothing policed the endpoint): the
+		 * server would assemble its reads from several subflows. The
+		 * option goes (the client falls back to plain TCP) and the
+		 * flow is refused once enforced. */
+		if (ax_strip_mptcp(skb, &p, s)) {
+			n->unparsed = 1;
+			ax_count_reason(AX_REASON_MPTCP);
+		}
 		if (bpf_map_update_elem(&flows, &k, n, BPF_ANY))
 			ax_count_reason(AX_REASON_FLOW_TABLE_FULL);
 		return TC_ACT_OK;

@@ -124,7 +124,7 @@ func TestAuditGapRefusedUnderEnforce(t *testing.T) {
 // Enforce breaks no connection), and a gap long before a connection's start
 // does not count against it.
 func TestAuditFlowWithoutGapKept(t *testing.T) {
-	d := openTest(t, WithMaxFlows(1024))
+	d := openTest(t, WithMaxFlows(1024), WithGapSlack(time.Second))
 	audit, enforced := legacyTables(t)
 	if err := d.Apply(audit); err != nil {
 		t.Fatal(err)
@@ -134,7 +134,7 @@ func TestAuditFlowWithoutGapKept(t *testing.T) {
 	if o := runRaw(t, d.Ingress(), ipv4Fragment(whole, 0, true, 24)); o != passed {
 		t.Fatalf("a fragment on an Audit-only endpoint: %v, want passed", o)
 	}
-	time.Sleep(time.Second + 100*time.Millisecond) // past the slack (AX_GAP_SLACK_NS)
+	time.Sleep(time.Second + 100*time.Millisecond) // past the slack (WithGapSlack)
 	late := newFlow(t, d.Ingress(), batch, legacy)
 	if o := late.send(legacyOK); o != passed {
 		t.Fatal(o)
@@ -150,6 +150,30 @@ func TestAuditFlowWithoutGapKept(t *testing.T) {
 	}
 	if o := early.send(legacyOK); o != reset {
 		t.Fatalf("the connection open at the gap: %v, want reset", o)
+	}
+}
+
+// TestAuditGapDefaultSlack: by default a connection that starts within
+// DefaultGapSlack after a gap counts as open at it (a server in SYN_RECV
+// that took the data of a fragmented SYN resends its SYN-ACK for a minute).
+func TestAuditGapDefaultSlack(t *testing.T) {
+	d := openTest(t, WithMaxFlows(1024))
+	audit, enforced := legacyTables(t)
+	if err := d.Apply(audit); err != nil {
+		t.Fatal(err)
+	}
+	f := newFlow(t, d.Ingress(), batch, legacy)
+	whole := segment{src: f.src, dst: f.dst, seq: f.seq, ack: f.ack, flags: tcpACK | tcpPSH, payload: []byte(legacyOK)}.bytes()
+	if o := runRaw(t, d.Ingress(), ipv4Fragment(whole, 0, true, 24)); o != passed {
+		t.Fatalf("a fragment on an Audit-only endpoint: %v, want passed", o)
+	}
+	time.Sleep(time.Second + 100*time.Millisecond)
+	late := newFlow(t, d.Ingress(), batch, legacy)
+	if err := d.Apply(enforced); err != nil {
+		t.Fatal(err)
+	}
+	if o := late.send(legacyOK); o != reset {
+		t.Fatalf("a connection that started 1 s after the gap, once enforced: %v, want reset", o)
 	}
 }
 
@@ -241,7 +265,7 @@ func runWithIngress(t *testing.T, prog *ebpf.Program, in []byte, iif uint32) out
 // a gap, and a stream Audit gave up. And data in a SYN, which such a
 // server would hold, is dropped on Audit-only endpoints too.
 func TestSynAckKeepsAuditHistory(t *testing.T) {
-	d := openTest(t, WithMaxFlows(1024))
+	d := openTest(t, WithMaxFlows(1024), WithGapSlack(time.Second))
 	audit, enforced := legacyTables(t)
 	if err := d.Apply(audit); err != nil {
 		t.Fatal(err)
@@ -263,7 +287,7 @@ func TestSynAckKeepsAuditHistory(t *testing.T) {
 	if o, _ := runSegment(t, d.Ingress(), segment{src: givenUp.src, dst: givenUp.dst, seq: givenUp.seq, ack: givenUp.ack, flags: tcpPSH, payload: []byte("\r\n")}); o != passed {
 		t.Fatalf("data without ACK on an Audit-only endpoint: %v, want passed", o)
 	}
-	time.Sleep(time.Second + 100*time.Millisecond) // past the slack (AX_GAP_SLACK_NS)
+	time.Sleep(time.Second + 100*time.Millisecond) // past the slack (WithGapSlack)
 	for _, f := range []*flow{gapped, givenUp} {
 		if o := f.send("\r\n"); o != passed {
 			t.Fatal(o)

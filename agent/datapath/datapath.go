@@ -21,6 +21,7 @@ type options struct {
 	maxFlows  uint32
 	maxDenial uint32
 	eventRate uint32
+	gapSlack  time.Duration
 	noReflect bool
 	noHash    bool
 	logLevel  ebpf.LogLevel
@@ -50,6 +51,16 @@ func WithMaxDenials(n uint32) Option { return func(o *options) { o.maxDenial = n
 // WithEventRate sets how many deny/audit events per second and CPU the
 // datapath may send (0: none).
 func WithEventRate(n uint32) Option { return func(o *options) { o.eventRate = n } }
+
+// WithGapSlack sets how long after an audit gap (docs/security.md, class
+// 34) a new connection to its destination still counts as open at it, and
+// is refused once the destination is enforced: at least the servers' SYN
+// RECV time (DefaultGapSlack).
+func WithGapSlack(d time.Duration) Option { return func(o *options) { o.gapSlack = d } }
+
+// DefaultGapSlack covers a server's SYN_RECV with Linux's default 5 SYN-ACK
+// retries (63 s).
+const DefaultGapSlack = 75 * time.Second
 
 // WithoutClientReset makes a deny reset only the server side: the client
 // gets no RST (for tests that run the program without a device).
@@ -90,7 +101,7 @@ type Datapath struct {
 // Open loads the programs and maps into the kernel (or reuses pinned maps)
 // and reads back what the decision maps hold.
 func Open(opts ...Option) (*Datapath, error) {
-	o := options{eventRate: 1000}
+	o := options{eventRate: 1000, gapSlack: DefaultGapSlack}
 	for _, f := range opts {
 		f(&o)
 	}
@@ -104,6 +115,9 @@ func Open(opts ...Option) (*Datapath, error) {
 	}
 	if err := spec.Variables["cfg_event_rate"].Set(o.eventRate); err != nil {
 		return nil, fmt.Errorf("setting event rate: %w", err)
+	}
+	if err := spec.Variables["cfg_gap_slack_ns"].Set(uint64(o.gapSlack)); err != nil {
+		return nil, fmt.Errorf("setting audit gap slack: %w", err)
 	}
 	reflect := uint32(1)
 	if o.noReflect {

@@ -15,15 +15,16 @@
 #include "axon_shared.h"
 #include "endpoint.h"
 #include "flow_state.h"
+#include "knobs.h"
 
 /* A frame's timestamp is taken before the server's stack sees it, and a
- * flow's birth (its SYN-ACK) before any byte of its connection is taken
- * (SYN data is dropped on every endpoint; a SYN-ACK that replaces a flow
- * keeps its birth). Two CPUs recording gaps at once may leave the earlier
- * time in a slot: a flow born up to this long after a recorded gap counts
- * as open then. */
-#define AX_GAP_SLACK_NS 1000000000ULL
-
+ * flow's birth (its SYN-ACK) before any byte of its connection is taken,
+ * but for a server in SYN_RECV that took the data of a SYN sent in a
+ * rule-1 frame: it resends its SYN-ACK for as long as it waits for the
+ * client's ACK (63 s with the default 5 retries), and a flow deleted
+ * meanwhile (a RST at its next byte that the server ignored) is born again
+ * from one of them. So a flow born up to cfg_gap_slack_ns (knobs.h) after
+ * a recorded gap counts as open then. */
 /* Where an audit gap went: the destination address (addr, ifindex 0), or
  * the pod behind the interface it went out through (addr 0, ifindex). */
 struct ax_gap_key {
@@ -87,7 +88,7 @@ static __always_inline void ax_audit_gap(struct __sk_buff *skb, __u32 gen, const
  * touched a flow born at born. */
 static __always_inline int ax_gap_since(const __u64 *ns, __u64 born)
 {
-	return ns && *ns && *ns + AX_GAP_SLACK_NS >= born;
+	return ns && *ns && *ns + cfg_gap_slack_ns >= born;
 }
 
 /* ax_flow_gapped says whether an audit gap may have touched flow f (of the

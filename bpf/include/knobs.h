@@ -9,5 +9,9 @@
 volatile const __u32 cfg_reflect_rst = 1;
 /* Deny/audit events per second and CPU (also the burst); 0 disables them. */
 volatile const __u32 cfg_event_rate = 1000;
+/* How long after an audit gap a new flow still counts as open at it
+ * (audit_gap.h); covers a server's SYN_RECV with the default 5 SYN-ACK
+ * retries (63 s). */
+volatile const __u64 cfg_gap_slack_ns = 75000000000ULL;
 
 #endif

@@ -74,6 +74,7 @@ func run(args []string) int {
 	nodeName := fs.String("node-name", os.Getenv("NODE_NAME"), "cluster mode: this node's name (spec.nodeName of its pods); default $NODE_NAME")
 	heartbeat := fs.Duration("heartbeat", cluster.DefaultHeartbeat, "cluster mode: renewal period of this node's AxonNodeStatus when nothing in it changes")
 	pathHash := fs.Bool("path-hash", true, "decide path rows by hash lookups where their trie allows (faster; each such row also takes about 250-300 bytes of kernel memory in path_hash); false: by the paths LPM trie alone")
+	gapSlack := fs.Duration("audit-gap-slack", datapath.DefaultGapSlack, "how long after a frame an Audit-only endpoint let through unparsed (an audit gap: a fragment, a tagged frame) new connections to it count as open at it, and are reset once it is enforced; at least the servers' SYN_RECV time (63 s with Linux's default tcp_synack_retries)")
 	eventRate := fs.Uint("event-rate", 1000, "deny and audit_deny events per second and CPU the datapath sends to the log and /v1/events (counts are exact whatever the rate)")
 	setSizes := datapath.RegisterLimitFlagsToSet(fs)
 	compileTimeout := fs.Duration("compile-timeout", agent.CompileTimeout, "longest compilation of the policy set; one that takes longer fails like a broken file (the table in force stays)")
@@ -204,7 +205,7 @@ func run(args []string) int {
 		log.Info("table sizes", "max_path_rows", l[bpf.AxonMapPaths], "max_source_classes", l[bpf.AxonMapClasses],
 			"max_pod_ips", l[bpf.AxonMapPodIps])
 	}
-	dp, dpErr := openDatapath(*pinDir, uint32(*maxFlows), uint32(*eventRate), *pathHash)
+	dp, dpErr := openDatapath(*pinDir, uint32(*maxFlows), uint32(*eventRate), *gapSlack, *pathHash)
 	var a *agent.Agent
 	if dpErr != nil {
 		// Fail closed and loudly: no readiness, the reason on /readyz and in

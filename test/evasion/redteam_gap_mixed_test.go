@@ -58,8 +58,6 @@ spec:
 	expectArrived(t, srvs[0], ctok, "control: a denied request in fragments while Audit-only")
 	tp.write("policy.yaml", pol("srv-enf", goPort, "Enforce"))
 	waitGeneration(t, a, 2, 10*time.Second)
-	// Flows born within 1 s of the control's gap are refused by design.
-	time.Sleep(1200 * time.Millisecond)
 	for _, s := range srvs {
 		tok, f := send(s)
 		resp, rst = f.Response("\r\n\r\n", time.Second)

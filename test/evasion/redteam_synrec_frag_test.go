@@ -37,14 +37,7 @@ func fragSynPlantedAcrossEnforce(t *testing.T, tp *topo, srvs []server, tagged b
 		tp.rawControl(t, s, false)
 	}
 
-	cf := tp.rawFlow(srvs[0].Port(), false)
-	o, sseq, _ := synAckOptions(t, tp, cf, append(MSSOption(1400), 34, 2, 1, 1), nil)
-	cookie := tfoCookie(o)
-	if len(cookie) == 0 {
-		t.Fatalf("no fast-open cookie in the SYN-ACK options %x", o)
-	}
-	must(t, cf.Send(Segment{Seq: cf.ISN + 1, Ack: sseq + 1, Flags: RST | ACK}))
-	tfoOpt := append(MSSOption(1400), append([]byte{34, byte(2 + len(cookie))}, cookie...)...)
+	tfoOpt := fastOpenOption(t, tp, srvs[0].Port())
 
 	type conn struct {
 		f      *Flow
@@ -61,7 +54,7 @@ func fragSynPlantedAcrossEnforce(t *testing.T, tp *topo, srvs []server, tagged b
 		s        server
 		deleting bool
 		hlen     int
-		next     func(time.Duration) (uint32, uint32, bool)
+		next     func(time.Duration) (synAck, bool)
 		done     func()
 	}
 	var all []started
@@ -104,7 +97,8 @@ func fragSynPlantedAcrossEnforce(t *testing.T, tp *topo, srvs []server, tagged b
 			defer st.done()
 			f, c := st.c.f, st.c
 			for i := 0; i < 3; i++ {
-				sq, ack, ok := st.next(4 * time.Second)
+				sa, ok := st.next(4 * time.Second)
+				sq, ack := sa.seq, sa.ack
 				if !ok {
 					errs <- fmt.Sprintf("%s: SYN-ACK %d of the fragmented fast-open SYN never came", st.s.Name(), i)
 					return

@@ -85,8 +85,9 @@ func mptcpAttempt(t *testing.T, tp *topo, a *agent, s server, plant bool, gen *i
 	*gen++
 	waitGeneration(t, a, *gen, 10*time.Second)
 
-	o, _, ack, ok := synAckWithin(t, tp, f, append(MSSOption(1400), 30, 4, 0x01, 0x01), nil, 3*time.Second)
-	if !ok || ack != f.ISN+1 {
+	sa0, ok := synAckWithin(t, tp, f, append(MSSOption(1400), 30, 4, 0x01, 0x01), nil, 3*time.Second)
+	o := sa0.opts
+	if !ok || sa0.ack != f.ISN+1 {
 		t.Fatalf("no SYN-ACK for the MP_CAPABLE SYN")
 	}
 	var skey []byte
@@ -110,7 +111,8 @@ func mptcpAttempt(t *testing.T, tp *topo, a *agent, s server, plant bool, gen *i
 	tp.write("policy.yaml", string(policyText))
 	*gen++
 	waitGeneration(t, a, *gen, 10*time.Second)
-	sq, ack, ok := next(10 * time.Second)
+	sa, ok := next(10 * time.Second)
+	sq, ack := sa.seq, sa.ack
 	if !ok || ack != f.ISN+1 {
 		t.Fatalf("no SYN-ACK retransmission after the policy came back")
 	}

@@ -1,3 +1,11 @@
+//go:build knownopen
+
+// A known open gap (docs/security.md, "Known open"): these tests fail on
+// the code they were written against and are kept out of make test by the
+// knownopen build tag until the gap is closed. Run them with
+//
+//	go test -tags knownopen -run TestRedteamSynRecordPlantedTFO ./test/evasion/
+
 package evasion
 
 import (
@@ -66,26 +74,19 @@ func synRecordPlantedTFO(t *testing.T, n int, plant string) {
 	for _, s := range srvs {
 		tp.rawControl(t, s, false)
 	}
-	cf := tp.rawFlow(srvs[0].Port(), false)
-	o, sseq, _ := synAckOptions(t, tp, cf, append(MSSOption(1400), 34, 2, 1, 1), nil)
-	cookie := tfoCookie(o)
-	if len(cookie) == 0 {
-		t.Fatalf("no fast-open cookie in the SYN-ACK options %x", o)
-	}
-	must(t, cf.Send(Segment{Seq: cf.ISN + 1, Ack: sseq + 1, Flags: RST | ACK}))
-	tfoOpt := append(MSSOption(1400), append([]byte{34, byte(2 + len(cookie))}, cookie...)...)
+	tfoOpt := fastOpenOption(t, tp, srvs[0].Port())
 
 	type conn struct {
 		f      *Flow
 		tok    string
 		h      []byte
-		nextSA func(time.Duration) (uint32, uint32, bool)
+		nextSA func(time.Duration) (synAck, bool)
 		done   func()
 		// The control: the same without the planted SYN.
 		cf    *Flow
 		ctok  string
 		ch    []byte
-		cnext func(time.Duration) (uint32, uint32, bool)
+		cnext func(time.Duration) (synAck, bool)
 		cdone func()
 	}
 	cs := map[string]*conn{}
@@ -103,7 +104,8 @@ func synRecordPlantedTFO(t *testing.T, n int, plant string) {
 			must(t, f.Send(Segment{Seq: pisn, Flags: SYN | FIN, Options: MSSOption(1400)}))
 		case "closed":
 			must(t, f.Send(Segment{Seq: pisn, Flags: SYN, Options: MSSOption(1400)}))
-			sq, ack, ok := next(time.Second)
+			sa, ok := next(time.Second)
+			sq, ack := sa.seq, sa.ack
 			if !ok || ack != pisn+1 {
 				done()
 				t.Fatalf("%s: no SYN-ACK for the planted SYN (ok %v)", s.Name(), ok)
@@ -111,11 +113,11 @@ func synRecordPlantedTFO(t *testing.T, n int, plant string) {
 			must(t, f.Send(Segment{Seq: pisn + 1, Ack: sq + 1, Flags: RST | ACK}))
 		}
 		if plant != "closed" {
-			if _, _, ok := next(300 * time.Millisecond); ok {
+			if _, ok := next(300 * time.Millisecond); ok {
 				done()
 				t.Fatalf("%s: the server answered the planted %s SYN", s.Name(), plant)
 			}
-		} else if _, _, ok := next(1500 * time.Millisecond); ok {
+		} else if _, ok := next(1500 * time.Millisecond); ok {
 			done()
 			t.Fatalf("%s: the server still resends the planted SYN's SYN-ACK after the RST", s.Name())
 		}
@@ -136,12 +138,13 @@ func synRecordPlantedTFO(t *testing.T, n int, plant string) {
 	for _, s := range srvs {
 		c := cs[s.Name()]
 		must(t, c.f.Send(Segment{Seq: c.f.ISN, Flags: SYN, Options: tfoOpt, Payload: c.h}))
-		_, ack, ok := c.nextSA(3 * time.Second)
+		sa, ok := c.nextSA(3 * time.Second)
+		ack := sa.ack
 		if !ok || ack != c.f.ISN+1+uint32(len(c.h)) {
 			t.Fatalf("%s: no SYN-ACK taking the SYN data (ok %v, ack %d, ISN %d, %d bytes)", s.Name(), ok, ack, c.f.ISN, len(c.h))
 		}
 		must(t, c.cf.Send(Segment{Seq: c.cf.ISN, Flags: SYN, Options: tfoOpt, Payload: c.ch}))
-		if _, ack, ok := c.cnext(3 * time.Second); !ok || ack != c.cf.ISN+1+uint32(len(c.ch)) {
+		if sa, ok := c.cnext(3 * time.Second); !ok || sa.ack != c.cf.ISN+1+uint32(len(c.ch)) {
 			t.Fatalf("%s control: no SYN-ACK taking the SYN data (ok %v, ack %d)", s.Name(), ok, ack)
 		}
 	}
@@ -155,7 +158,8 @@ func synRecordPlantedTFO(t *testing.T, n int, plant string) {
 		c := cs[s.Name()]
 		defer c.done()
 		defer c.cdone()
-		csq, cack, cok := c.cnext(10 * time.Second)
+		csa, cok := c.cnext(10 * time.Second)
+		csq, cack := csa.seq, csa.ack
 		if !cok {
 			t.Fatalf("control: no SYN-ACK retransmission after the policy came back")
 		}
@@ -165,7 +169,8 @@ func synRecordPlantedTFO(t *testing.T, n int, plant string) {
 		if ranOn(s, c.ctok) {
 			t.Fatalf("control: without the planted SYN the head ran on %s too (%s): rule 2 does not hold here at all", s.Name(), describe(cresp, crst))
 		}
-		sq, ack, ok := c.nextSA(10 * time.Second)
+		sa, ok := c.nextSA(10 * time.Second)
+		sq, ack := sa.seq, sa.ack
 		if !ok {
 			t.Fatalf("no SYN-ACK retransmission after the policy came back")
 		}
