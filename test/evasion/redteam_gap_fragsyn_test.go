@@ -45,7 +45,7 @@ func TestRedteamGapFragSynDeletedFlow(t *testing.T) {
 	tp.run(tp.srv, "sysctl", "-qw", "net.ipv4.tcp_fastopen=3")
 	tp.policy("Audit", "")
 	s := startGoTFO(t, tp.srv, goPort)
-	fragSynAcrossEnforce(t, tp, []server{s}, false)
+	fragSynAcrossEnforce(t, tp, []server{s}, false, false)
 }
 
 // TestRedteamGapTaggedSynDeletedFlow is TestRedteamGapFragSynDeletedFlow
@@ -57,7 +57,7 @@ func TestRedteamGapTaggedSynDeletedFlow(t *testing.T) {
 	tp.run(tp.srv, "sysctl", "-qw", "net.ipv4.tcp_fastopen=3")
 	tp.policy("Audit", "")
 	s := startGoTFO(t, tp.srv, goPort)
-	fragSynAcrossEnforce(t, tp, []server{s}, true)
+	fragSynAcrossEnforce(t, tp, []server{s}, true, false)
 }
 
 // TestRedteamGapFragSynDeletedFlowAllListeners is the same attack on nginx
@@ -69,12 +69,15 @@ func TestRedteamGapFragSynDeletedFlowAllListeners(t *testing.T) {
 	tp := newTopoIn(t, "10.77", "fd77", 2)
 	tp.run(tp.srv, "sysctl", "-qw", "net.ipv4.tcp_fastopen=0x403")
 	tp.policy("Audit", "")
-	fragSynAcrossEnforce(t, tp, tp.servers("nginx", "python"), false)
+	fragSynAcrossEnforce(t, tp, tp.servers("nginx", "python"), false, false)
 }
 
 // fragSynAcrossEnforce runs the attack and its control on each server: the
-// SYN in IPv4 fragments, or with two VLAN priority tags if tagged.
-func fragSynAcrossEnforce(t *testing.T, tp *topo, srvs []server, tagged bool) {
+// SYN in IPv4 fragments, or with two VLAN priority tags if tagged. With
+// plant, the attack first plants a SYN record (rt36) and the control is
+// the attack without it; else the control is the attack without the
+// flow-deleting RSTs.
+func fragSynAcrossEnforce(t *testing.T, tp *topo, srvs []server, tagged, plant bool) {
 	a := tp.startAgent()
 	waitGeneration(t, a, 1, 10*time.Second)
 	for _, s := range srvs {
@@ -102,11 +105,19 @@ func fragSynAcrossEnforce(t *testing.T, tp *topo, srvs []server, tagged bool) {
 		done     func()
 	}
 	var all []started
-	start := func(s server, deleting bool, id uint16) *conn {
+	start := func(s server, deleting, planted bool, id uint16) *conn {
 		tok := token("fragsyn")
 		f := tp.rawFlow(s.Port(), false)
 		h := []byte("GET /api/admin/" + tok + " HTTP/1.1\r\nHost: srv\r\nX-Pad: p")
 		next, done := synAckWatch(t, tp, f)
+		if planted {
+			// The planted record: a data-less SYN at ISN + len(head),
+			// bad checksum (recorded by ax_stream, dropped by the
+			// server). The fast-open SYN-ACK acknowledges ISN + 1 +
+			// len(head): it "answers" this record.
+			must(t, f.Send(Segment{Seq: f.ISN + uint32(len(h)), Flags: SYN, Options: MSSOption(1400), BadChecksum: true}))
+			time.Sleep(20 * time.Millisecond)
+		}
 		seg := Segment{SrcPort: f.Local.Port(), DstPort: f.Remote.Port(), Seq: f.ISN, Flags: SYN, Options: tfoOpt, Payload: h}
 		ih := IPv4{Src: f.Local.Addr(), Dst: f.Remote.Addr(), Proto: ProtoTCP, ID: id}
 		if tagged {
@@ -124,8 +135,8 @@ func fragSynAcrossEnforce(t *testing.T, tp *topo, srvs []server, tagged bool) {
 	}
 	ctls, atks := map[string]*conn{}, map[string]*conn{}
 	for i, s := range srvs {
-		ctls[s.Name()] = start(s, false, uint16(7001+2*i))
-		atks[s.Name()] = start(s, true, uint16(7002+2*i))
+		ctls[s.Name()] = start(s, plant, false, uint16(7001+2*i))
+		atks[s.Name()] = start(s, true, plant, uint16(7002+2*i))
 	}
 	errs := make(chan string, len(all))
 	for _, st := range all {
@@ -183,15 +194,15 @@ func fragSynAcrossEnforce(t *testing.T, tp *topo, srvs []server, tagged bool) {
 		c := ctls[s.Name()]
 		must(t, c.f.Send(Segment{Seq: c.next, Ack: c.srvISN + 1, Flags: ACK | PSH, Payload: []byte("\r\n\r\n")}))
 		cresp, crst := c.f.Response("\r\n\r\n", time.Second)
-		t.Logf("%s control (no RSTs): %s", s.Name(), describe(cresp, crst))
+		t.Logf("%s control (plant %v): %s", s.Name(), plant, describe(cresp, crst))
 		if ranOn(s, c.tok) {
-			t.Fatalf("control: the head without the flow deletions ran on %s (%s): %q", s.Name(), describe(cresp, crst), s.Log())
+			t.Fatalf("control: the head ran on %s (%s): %q", s.Name(), describe(cresp, crst), s.Log())
 		}
 		c = atks[s.Name()]
 		must(t, c.f.Send(Segment{Seq: c.next, Ack: c.srvISN + 1, Flags: ACK | PSH, Payload: []byte("\r\n\r\n")}))
 		resp, rst := c.f.Response("\r\n\r\n", time.Second)
 		t.Logf("%s attack: %s; agent: %s", s.Name(), describe(resp, rst), metricsSummary(a))
-		expectNeverRun(t, s, c.tok, fmt.Sprintf("GET /api/admin/%s, sent in a fast-open SYN in rule-1 frames (tagged=%v) while Audit-only, its flow deleted by bad-checksum RSTs before SYN-ACK retransmissions, ended after the switch to Enforce (%s)", c.tok, tagged, describe(resp, rst)))
+		expectNeverRun(t, s, c.tok, fmt.Sprintf("GET /api/admin/%s, sent in a fast-open SYN in rule-1 frames (tagged=%v, after a planted SYN record: %v) while Audit-only, its flow deleted by bad-checksum RSTs before SYN-ACK retransmissions, ended after the switch to Enforce (%s)", c.tok, tagged, plant, describe(resp, rst)))
 		expectNewDeniedReset(t, tp, s, "once enforced")
 	})
 }

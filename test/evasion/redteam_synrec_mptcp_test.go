@@ -46,6 +46,7 @@ func mptcpDSS(dsn uint64, ssn uint32, n uint16) []byte {
 // Control: the same without the planted SYN: the flow is unparsed, S0 is
 // refused (no_flow).
 func TestRedteamSynRecordPlantedMPTCP(t *testing.T) {
+	t.Parallel()
 	tp := newTopoIn(t, "10.76", "fd76", 5)
 	tp.policy("Enforce", "")
 	srvs := tp.servers("go")

@@ -44,6 +44,7 @@ import (
 // planted SYN (as TestRedteamUnpolicedSynRecvTFO): refused once the policy
 // is back; and the raw allowed/denied controls.
 func TestRedteamSynRecordPlantedTFO(t *testing.T) {
+	t.Parallel()
 	synRecordPlantedTFO(t, 1, "badsum")
 }
 
@@ -52,6 +53,7 @@ func TestRedteamSynRecordPlantedTFO(t *testing.T) {
 // ax_stream, dropped by the server's listener (tcp_rcv_state_process:
 // LISTEN discards SYN with FIN).
 func TestRedteamSynRecordPlantedTFOSynFin(t *testing.T) {
+	t.Parallel()
 	synRecordPlantedTFO(t, 3, "synfin")
 }
 
@@ -60,6 +62,7 @@ func TestRedteamSynRecordPlantedTFOSynFin(t *testing.T) {
 // by the server, then RST|ACK at its ISN + 1 (the server drops its request,
 // ax_stream deletes the flow). The syns record outlives the connection.
 func TestRedteamSynRecordPlantedTFOClosed(t *testing.T) {
+	t.Parallel()
 	synRecordPlantedTFO(t, 4, "closed")
 }
 
