@@ -36,7 +36,11 @@ spec:
 	tp.write("policy.yaml", pol("srv-enf", goPort, "Audit"))
 	tp.write("policy-audit.yaml", pol("srv-aud", nginxPort, "Audit"))
 	srvs := tp.servers("go", "nginx")
-	a := tp.startAgent()
+	// New connections within the gap slack of the control's gap would be
+	// refused once enforced (by design): a short slack, so the raw
+	// controls after the switch can pass.
+	tp.agent = startAgentArgs(t, tp.dir, []string{"--audit-gap-slack", "1s"}, tp.srv.Port)
+	a := tp.agent
 	waitGeneration(t, a, 1, 10*time.Second)
 	id := uint16(8000)
 	send := func(s server) (string, *Flow) {
@@ -58,6 +62,7 @@ spec:
 	expectArrived(t, srvs[0], ctok, "control: a denied request in fragments while Audit-only")
 	tp.write("policy.yaml", pol("srv-enf", goPort, "Enforce"))
 	waitGeneration(t, a, 2, 10*time.Second)
+	time.Sleep(1200 * time.Millisecond) // past the gap slack
 	for _, s := range srvs {
 		tok, f := send(s)
 		resp, rst = f.Response("\r\n\r\n", time.Second)
