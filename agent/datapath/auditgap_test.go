@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 
 	"github.com/axon-dev/axon/bpf"
 	"github.com/axon-dev/axon/policy/table"
+	"github.com/axon-dev/axon/test/netns"
 )
 
 // TestAuditGapRefusedUnderEnforce (class 34): while an endpoint is
@@ -23,7 +25,7 @@ import (
 // flows of other endpoints are not (TestAuditFlowWithoutGapKept: nor flows
 // opened after the gap).
 func TestAuditGapRefusedUnderEnforce(t *testing.T) {
-	d := openTest(t, WithMaxFlows(1024))
+	d := gapTest(t)
 	audit, enforced := legacyTables(t)
 	data := func(f *flow, payload string) segment {
 		return segment{src: f.src, dst: f.dst, seq: f.seq, ack: f.ack, flags: tcpACK | tcpPSH, payload: []byte(payload)}
@@ -124,7 +126,7 @@ func TestAuditGapRefusedUnderEnforce(t *testing.T) {
 // Enforce breaks no connection), and a gap long before a connection's start
 // does not count against it.
 func TestAuditFlowWithoutGapKept(t *testing.T) {
-	d := openTest(t, WithMaxFlows(1024), WithGapSlack(time.Second))
+	d := gapTest(t)
 	audit, enforced := legacyTables(t)
 	if err := d.Apply(audit); err != nil {
 		t.Fatal(err)
@@ -157,7 +159,9 @@ func TestAuditFlowWithoutGapKept(t *testing.T) {
 // DefaultGapSlack after a gap counts as open at it (a server in SYN_RECV
 // that took the data of a fragmented SYN resends its SYN-ACK for a minute).
 func TestAuditGapDefaultSlack(t *testing.T) {
-	d := openTest(t, WithMaxFlows(1024))
+	d := sharedTest(t) // opened with the default slack
+	clearGaps(t, d)
+	t.Cleanup(func() { clearGaps(t, d) })
 	audit, enforced := legacyTables(t)
 	if err := d.Apply(audit); err != nil {
 		t.Fatal(err)
@@ -189,6 +193,29 @@ func legacyTables(t *testing.T) (audit, enforced *table.Table) {
 	audit = compileFS(t, fs)
 	fs["legacy.yaml"] = strings.Replace(fixtureLegacy, "mode: Audit", "mode: Enforce", 1)
 	return audit, compileFS(t, fs)
+}
+
+var gapDP struct {
+	once sync.Once
+	d    *Datapath
+	err  error
+}
+
+// gapTest returns a datapath shared by the audit-gap tests (a program load
+// is the slow part on emulated kernels), with a 1 s gap slack and no audit
+// gaps recorded.
+func gapTest(t *testing.T) *Datapath {
+	t.Helper()
+	netns.RequireRoot(t)
+	gapDP.once.Do(func() {
+		gapDP.d, gapDP.err = Open(WithoutClientReset(), WithMaxFlows(1024), WithGapSlack(time.Second))
+	})
+	if gapDP.err != nil {
+		t.Fatal(gapDP.err)
+	}
+	registerReply(gapDP.d)
+	clearGaps(t, gapDP.d)
+	return gapDP.d
 }
 
 // gapKeys lists the destinations audit gaps were recorded for.
@@ -265,7 +292,7 @@ func runWithIngress(t *testing.T, prog *ebpf.Program, in []byte, iif uint32) out
 // a gap, and a stream Audit gave up. And data in a SYN, which such a
 // server would hold, is dropped on Audit-only endpoints too.
 func TestSynAckKeepsAuditHistory(t *testing.T) {
-	d := openTest(t, WithMaxFlows(1024), WithGapSlack(time.Second))
+	d := gapTest(t)
 	audit, enforced := legacyTables(t)
 	if err := d.Apply(audit); err != nil {
 		t.Fatal(err)
@@ -318,7 +345,7 @@ func TestSynAckKeepsAuditHistory(t *testing.T) {
 // endpoint, fast-open data the server took) makes a flow the enforced
 // endpoint refuses.
 func TestSynAckAnswersNoSyn(t *testing.T) {
-	d := openTest(t, WithMaxFlows(1024))
+	d := gapTest(t)
 	if err := d.Apply(fixtureTable(t)); err != nil {
 		t.Fatal(err)
 	}
@@ -342,9 +369,9 @@ func TestSynAckAnswersNoSyn(t *testing.T) {
 		{"a SYN-ACK answering no SYN seen here", false, 0, reset},
 		{"a SYN-ACK acknowledging fast-open data", true, 24, reset},
 	}
-	for i, c := range cases {
+	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			src := netip.AddrPortFrom(web4, uint16(31000+i))
+			src := netip.AddrPortFrom(web4, uint16(20000+nextPort.Add(1)%40000))
 			f := start(src, 700, c.synSent, 701+c.ackMore)
 			if o := f.send(okReq); o != c.want {
 				t.Fatalf("an allowed request: %v, want %v", o, c.want)
