@@ -122,6 +122,24 @@ func fastOpenOption(t *testing.T, tp *topo, port int) []byte {
 	return append(MSSOption(1400), append([]byte{34, byte(2 + len(cookie))}, cookie...)...)
 }
 
+// fastOpenTopo starts, on tp, Go (with TCP_FASTOPEN), nginx and Python with
+// fast open on for every listener of the server's namespace, and an agent
+// with the policy in mode in force (generation 1); the raw controls pass.
+// It returns the servers, the agent, and the options of a fast-open SYN
+// carrying a real cookie.
+func fastOpenTopo(t *testing.T, tp *topo, mode string) (srvs []server, a *agent, tfoOpt []byte) {
+	t.Helper()
+	tp.run(tp.srv, "sysctl", "-qw", "net.ipv4.tcp_fastopen=0x403")
+	tp.policy(mode, "")
+	srvs = append([]server{startGoTFO(t, tp.srv, goPort)}, tp.servers("nginx", "python")...)
+	a = tp.startAgent()
+	waitGeneration(t, a, 1, 10*time.Second)
+	for _, s := range srvs {
+		tp.rawControl(t, s, false)
+	}
+	return srvs, a, fastOpenOption(t, tp, srvs[0].Port())
+}
+
 // tfoCookie finds the fast-open cookie (option 34) in TCP options.
 func tfoCookie(o []byte) []byte {
 	for i := 0; i < len(o); {

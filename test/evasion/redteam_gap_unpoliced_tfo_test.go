@@ -37,16 +37,8 @@ import (
 func TestRedteamUnpolicedSynRecvTFO(t *testing.T) {
 	t.Parallel()
 	tp := newTopoIn(t, "10.77", "fd77", 3)
-	tp.run(tp.srv, "sysctl", "-qw", "net.ipv4.tcp_fastopen=0x403")
-	tp.policy("Enforce", "")
-	srvs := append([]server{startGoTFO(t, tp.srv, goPort)}, tp.servers("nginx", "python")...)
-	a := tp.startAgent()
+	srvs, a, tfoOpt := fastOpenTopo(t, tp, "Enforce")
 	gen := 1
-	waitGeneration(t, a, gen, 10*time.Second)
-	for _, s := range srvs {
-		tp.rawControl(t, s, false)
-	}
-	tfoOpt := fastOpenOption(t, tp, srvs[0].Port())
 
 	policyFile := filepath.Join(tp.dir, "policy.yaml")
 	policyText, err := os.ReadFile(policyFile)

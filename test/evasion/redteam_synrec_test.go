@@ -68,16 +68,8 @@ func TestRedteamSynRecordPlantedTFOClosed(t *testing.T) {
 
 func synRecordPlantedTFO(t *testing.T, n int, plant string) {
 	tp := newTopoIn(t, "10.76", "fd76", n)
-	tp.run(tp.srv, "sysctl", "-qw", "net.ipv4.tcp_fastopen=0x403")
-	tp.policy("Enforce", "")
-	srvs := append([]server{startGoTFO(t, tp.srv, goPort)}, tp.servers("nginx", "python")...)
-	a := tp.startAgent()
+	srvs, a, tfoOpt := fastOpenTopo(t, tp, "Enforce")
 	gen := 1
-	waitGeneration(t, a, gen, 10*time.Second)
-	for _, s := range srvs {
-		tp.rawControl(t, s, false)
-	}
-	tfoOpt := fastOpenOption(t, tp, srvs[0].Port())
 
 	type conn struct {
 		f      *Flow
