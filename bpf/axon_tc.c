@@ -291,12 +291,10 @@ static __always_inline int ax_stream_claimed(struct __sk_buff *skb, struct ax_pk
 					     __u64 redirect_flags)
 {
 	__u8 state = f->state;
-	if (ax_enforced(s) && (state == AX_ST_PASS || (state == AX_ST_TUNNEL && f->tun_audit) ||
-			       ax_flow_gapped(f, s->key.daddr))) {
-		/* Audit gave up on this stream, let a tunnel open that no
-		 * enforced policy allowed, or let frames through that may
-		 * have been its bytes (audit_gap.h); the endpoint is enforced
-		 * now, and where the stream stands is unknown. */
+	if (ax_enforced(s) && ax_flow_lost(f, s->key.daddr)) {
+		/* Audit could not follow this stream (audit_gap.h); the
+		 * endpoint is enforced now, and where the stream stands is
+		 * unknown. */
 		return ax_refuse(skb, p, s, f, AX_REASON_NO_FLOW, redirect_flags);
 	}
 	if (state == AX_ST_PASS || state == AX_ST_TUNNEL) {
@@ -427,13 +425,12 @@ static __always_inline int ax_stream(struct __sk_buff *skb, struct ax_pkt *p, st
 		__u8 st = f->state;
 		if (!(fl & AX_TCP_FIN) || st == AX_ST_TUNNEL)
 			return TC_ACT_OK;
-		if (st == AX_ST_PASS || (ax_enforced(s) && ax_flow_gapped(f, s->key.daddr))) {
-			/* As for data (ax_stream_claimed): where a stream Audit
-			 * gave up on stands is unknown. */
-			if (ax_enforced(s))
-				return ax_refuse(skb, p, s, f, AX_REASON_NO_FLOW, redirect_flags);
+		/* As for data (ax_stream_claimed): where a stream Audit could
+		 * not follow stands is unknown. */
+		if (ax_enforced(s) && ax_flow_lost(f, s->key.daddr))
+			return ax_refuse(skb, p, s, f, AX_REASON_NO_FLOW, redirect_flags);
+		if (st == AX_ST_PASS)
 			return TC_ACT_OK;
-		}
 		return ax_fin_at(skb, p, s, f, p->seq, redirect_flags);
 	}
 	/* One CPU at a time parses a flow: two copies of the same bytes
@@ -649,8 +646,7 @@ static __always_inline int ax_from_server(struct __sk_buff *skb)
 			 * (audit_gap.h) still counts against it. */
 			if (f->born_ns && f->born_ns < n->born_ns)
 				n->born_ns = f->born_ns;
-			n->unparsed |= f->unparsed || f->state == AX_ST_PASS ||
-				       (f->state == AX_ST_TUNNEL && f->tun_audit);
+			n->unparsed |= ax_audit_lost(f);
 		}
 		/* An MPTCP SYN-ACK answers a SYN whose MPTCP option no program
 		 * removed (one sent while nothing policed the endpoint): the

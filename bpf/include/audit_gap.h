@@ -91,11 +91,22 @@ static __always_inline int ax_gap_since(const __u64 *ns, __u64 born)
 	return ns && *ns && *ns + cfg_gap_slack_ns >= born;
 }
 
-/* ax_flow_gapped says whether an audit gap may have touched flow f (of the
- * connection to daddr). */
-static __always_inline int ax_flow_gapped(const struct ax_flow *f, const __u8 *daddr)
+/* ax_audit_lost says whether flow f itself records that the server may
+ * hold bytes it never parsed: Audit gave up on its stream, let a tunnel
+ * open that no enforced policy allowed, or let a copy of it through
+ * unparsed; or its SYN-ACK answered no SYN seen here. */
+static __always_inline int ax_audit_lost(const struct ax_flow *f)
 {
-	if (f->unparsed)
+	return f->unparsed || f->state == AX_ST_PASS || (f->state == AX_ST_TUNNEL && f->tun_audit);
+}
+
+/* ax_flow_lost says whether the server may hold bytes of flow f (of the
+ * connection to daddr) that it never parsed: ax_audit_lost, or an audit gap
+ * of its destination since (or up to the slack before) its birth. Once the
+ * endpoint is enforced, such a flow is refused. */
+static __always_inline int ax_flow_lost(const struct ax_flow *f, const __u8 *daddr)
+{
+	if (ax_audit_lost(f))
 		return 1;
 	__u32 zero = 0;
 	struct ax_gap_clock *c = bpf_map_lookup_elem(&audit_gap_clock, &zero);
