@@ -31,6 +31,30 @@ func gapHeads(prefix string) (tok, okTok string, allowed, denied []byte) {
 	return tok, okTok, []byte(al), []byte(ap)
 }
 
+// sendDroppedCopy sends payload at the flow's first byte with a bad TCP
+// checksum: the datapath parses it, the server drops it. Then it gives the
+// copy 50 ms.
+func sendDroppedCopy(t *testing.T, f *Flow, payload []byte) {
+	t.Helper()
+	must(t, f.Send(Segment{Seq: f.ISN + 1, Ack: f.SrvISN + 1, Flags: ACK | PSH, Payload: payload, BadChecksum: true}))
+	time.Sleep(50 * time.Millisecond)
+}
+
+// endHeldHead waits (10 s at most) for the server's SYN-ACK resent on f,
+// then sends ACK + "\r\n\r\n" at the stream position it acknowledges: the
+// end of a head the server holds from the SYN's data. It returns the
+// server's response and whether f was reset.
+func endHeldHead(t *testing.T, f *Flow, next func(time.Duration) (synAck, bool)) (string, bool) {
+	t.Helper()
+	sa, ok := next(10 * time.Second)
+	if !ok {
+		t.Fatalf("no SYN-ACK resent to %s", f.Local)
+	}
+	t.Logf("SYN-ACK resent to %s at %s (ack %d)", f.Local, time.Now().Format("15:04:05.000"), sa.ack)
+	must(t, f.Send(Segment{Seq: sa.ack, Ack: sa.seq + 1, Flags: ACK | PSH, Payload: []byte("\r\n\r\n")}))
+	return f.Response("\r\n\r\n", time.Second)
+}
+
 // sendFragments4 sends payload at the flow's first byte (ACK, PSH) in IPv4
 // fragments of 24 bytes with IP ID id.
 func sendFragments4(t *testing.T, f *Flow, payload []byte, id uint16) {

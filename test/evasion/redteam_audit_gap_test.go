@@ -70,8 +70,7 @@ func TestRedteamAuditUnparsedCopyAcrossEnforce(t *testing.T) {
 			tp.rawControl(t, s, false)
 			tok, okTok, A, Ap := gapHeads("fragaud")
 			f := tp.connect(t, s.Port(), false, nil)
-			must(t, f.Send(Segment{Seq: f.ISN + 1, Ack: f.SrvISN + 1, Flags: ACK | PSH, Payload: A, BadChecksum: true}))
-			time.Sleep(50 * time.Millisecond)
+			sendDroppedCopy(t, f, A)
 			m.unparsed(f, Ap, uint16(4000+len(hs)))
 			// Control: the same open denied head in fragments on a second
 			// connection, without the bad-checksum copy: the server's ACK is

@@ -31,8 +31,7 @@ func TestRedteamGapAuditEnforceAuditEnforce(t *testing.T) {
 	tp.policy("Audit", "")
 	gen++
 	waitGeneration(t, a, gen, 10*time.Second)
-	must(t, f.Send(Segment{Seq: f.ISN + 1, Ack: f.SrvISN + 1, Flags: ACK | PSH, Payload: A, BadChecksum: true}))
-	time.Sleep(50 * time.Millisecond)
+	sendDroppedCopy(t, f, A)
 	sendFragments4(t, f, Ap, 7200)
 	time.Sleep(200 * time.Millisecond)
 	tp.policy("Enforce", "")

@@ -30,8 +30,7 @@ func TestRedteamAuditGapAcrossAgentRestart(t *testing.T) {
 				tp.rawControl(t, s, false)
 				tok, okTok, A, Ap := gapHeads("gaprst")
 				f := tp.connect(t, s.Port(), false, nil)
-				must(t, f.Send(Segment{Seq: f.ISN + 1, Ack: f.SrvISN + 1, Flags: ACK | PSH, Payload: A, BadChecksum: true}))
-				time.Sleep(50 * time.Millisecond)
+				sendDroppedCopy(t, f, A)
 				sendFragments4(t, f, Ap, uint16(6000+j))
 				hs[s.Name()] = held{f, len(A), tok, okTok}
 			}

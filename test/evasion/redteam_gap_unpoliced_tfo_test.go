@@ -83,12 +83,6 @@ func TestRedteamUnpolicedSynRecvTFO(t *testing.T) {
 	forServers(t, srvs, func(t *testing.T, s server) {
 		c := cs[s.Name()]
 		defer c.done()
-		sa, ok := c.nextSA(10 * time.Second)
-		sq, ack := sa.seq, sa.ack
-		if !ok {
-			t.Fatalf("no SYN-ACK retransmission after the policy came back")
-		}
-		t.Logf("%s: SYN-ACK retransmission at %s (ack %d)", s.Name(), time.Now().Format("15:04:05.000"), ack)
 		cl := c.ctl
 		must(t, cl.Data(cl.ISN+1+uint32(len("GET /api/admin/"+c.ctlTok+" HTTP/1.1\r\nHost: srv\r\nX-Pad: p")), []byte("\r\n\r\n")))
 		cresp, crst := cl.Response("\r\n\r\n", time.Second)
@@ -96,8 +90,7 @@ func TestRedteamUnpolicedSynRecvTFO(t *testing.T) {
 		if ranOn(s, c.ctlTok) {
 			t.Fatalf("control: the established connection's head ran on %s (%s): class 33 does not hold here", s.Name(), describe(cresp, crst))
 		}
-		must(t, c.f.Send(Segment{Seq: ack, Ack: sq + 1, Flags: ACK | PSH, Payload: []byte("\r\n\r\n")}))
-		resp, rst := c.f.Response("\r\n\r\n", time.Second)
+		resp, rst := endHeldHead(t, c.f, c.nextSA)
 		t.Logf("%s attack: %s; agent: %s", s.Name(), describe(resp, rst), metricsSummary(a))
 		expectNeverRun(t, s, c.tok, fmt.Sprintf("GET /api/admin/%s, sent as fast-open SYN data while the endpoint was not policed, ended after the enforced policy came back (%s)", c.tok, describe(resp, rst)))
 	})
@@ -161,14 +154,7 @@ func TestRedteamReattachSynRecvTFO(t *testing.T) {
 	forServers(t, srvs, func(t *testing.T, s server) {
 		c := cs[s.Name()]
 		defer c.done()
-		sa, ok := c.nextSA(10 * time.Second)
-		sq, ack := sa.seq, sa.ack
-		if !ok {
-			t.Fatalf("no SYN-ACK retransmission after the re-attach")
-		}
-		t.Logf("%s: SYN-ACK retransmission at %s", s.Name(), time.Now().Format("15:04:05.000"))
-		must(t, c.f.Send(Segment{Seq: ack, Ack: sq + 1, Flags: ACK | PSH, Payload: []byte("\r\n\r\n")}))
-		resp, rst := c.f.Response("\r\n\r\n", time.Second)
+		resp, rst := endHeldHead(t, c.f, c.nextSA)
 		t.Logf("%s attack: %s; agent: %s", s.Name(), describe(resp, rst), metricsSummary(a))
 		expectNeverRun(t, s, c.tok, fmt.Sprintf("GET /api/admin/%s, sent as fast-open SYN data while the attachment was lost, ended after the agent re-attached (%s)", c.tok, describe(resp, rst)))
 		expectNewDeniedReset(t, tp, s, "after the re-attach")

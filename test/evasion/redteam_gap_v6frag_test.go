@@ -55,8 +55,7 @@ func TestRedteamAuditGapIPv6Fragments(t *testing.T) {
 			tp.rawControl(t, s, true)
 			tok, okTok, A, Ap := gapHeads("gap6")
 			f := tp.connect(t, s.Port(), true, nil)
-			must(t, f.Send(Segment{Seq: f.ISN + 1, Ack: f.SrvISN + 1, Flags: ACK | PSH, Payload: A, BadChecksum: true}))
-			time.Sleep(50 * time.Millisecond)
+			sendDroppedCopy(t, f, A)
 			seg := Segment{SrcPort: f.Local.Port(), DstPort: f.Remote.Port(), Seq: f.ISN + 1, Ack: f.SrvISN + 1, Flags: ACK | PSH, Payload: Ap}
 			id++
 			h := IPv6{Src: f.Local.Addr(), Dst: f.Remote.Addr(), Proto: ProtoTCP}
