@@ -3,6 +3,8 @@ package evasion
 import (
 	"encoding/binary"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -162,6 +164,27 @@ func fastOpenTopo(t *testing.T, tp *topo, mode string) (srvs []server, a *agent,
 		tp.rawControl(t, s, false)
 	}
 	return srvs, a, fastOpenOption(t, tp, srvs[0].Port())
+}
+
+// unpolice opens a window in which the server's endpoint is not policed:
+// it removes policy.yaml and waits for the agent's next generation (*gen,
+// counted up). The returned function writes the policy back and waits for
+// the generation after.
+func unpolice(t *testing.T, tp *topo, a *agent, gen *int) (restore func()) {
+	t.Helper()
+	policyFile := filepath.Join(tp.dir, "policy.yaml")
+	policyText, err := os.ReadFile(policyFile)
+	must(t, err)
+	must(t, os.Remove(policyFile))
+	*gen++
+	waitGeneration(t, a, *gen, 10*time.Second)
+	return func() {
+		t.Helper()
+		tp.write("policy.yaml", string(policyText))
+		*gen++
+		waitGeneration(t, a, *gen, 10*time.Second)
+		t.Logf("policy back at %s", time.Now().Format("15:04:05.000"))
+	}
 }
 
 // tfoCookie finds the fast-open cookie (option 34) in TCP options.

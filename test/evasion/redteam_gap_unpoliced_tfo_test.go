@@ -2,9 +2,7 @@ package evasion
 
 import (
 	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -40,12 +38,7 @@ func TestRedteamUnpolicedSynRecvTFO(t *testing.T) {
 	srvs, a, tfoOpt := fastOpenTopo(t, tp, "Enforce")
 	gen := 1
 
-	policyFile := filepath.Join(tp.dir, "policy.yaml")
-	policyText, err := os.ReadFile(policyFile)
-	must(t, err)
-	must(t, os.Remove(policyFile))
-	gen++
-	waitGeneration(t, a, gen, 10*time.Second)
+	restore := unpolice(t, tp, a, &gen)
 
 	type conn struct {
 		f            *Flow
@@ -75,10 +68,7 @@ func TestRedteamUnpolicedSynRecvTFO(t *testing.T) {
 		cs[s.Name()] = &conn{f: f, tok: tok, ctlTok: ctlTok, next: ack, srvISN: sq, ctl: c, nextSA: next, done: done}
 	}
 	time.Sleep(200 * time.Millisecond)
-	tp.write("policy.yaml", string(policyText))
-	gen++
-	waitGeneration(t, a, gen, 10*time.Second)
-	t.Logf("policy back at %s", time.Now().Format("15:04:05.000"))
+	restore()
 
 	forServers(t, srvs, func(t *testing.T, s server) {
 		c := cs[s.Name()]

@@ -3,8 +3,6 @@ package evasion
 import (
 	"crypto/sha256"
 	"encoding/binary"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 )
@@ -79,12 +77,7 @@ func mptcpAttempt(t *testing.T, tp *topo, a *agent, s server, plant bool, gen *i
 		time.Sleep(100 * time.Millisecond)
 	}
 
-	policyFile := filepath.Join(tp.dir, "policy.yaml")
-	policyText, err := os.ReadFile(policyFile)
-	must(t, err)
-	must(t, os.Remove(policyFile))
-	*gen++
-	waitGeneration(t, a, *gen, 10*time.Second)
+	restore := unpolice(t, tp, a, gen)
 
 	sa0, ok := synAckWithin(t, tp, f, append(MSSOption(1400), 30, 4, 0x01, 0x01), nil, 3*time.Second)
 	o := sa0.opts
@@ -109,9 +102,7 @@ func mptcpAttempt(t *testing.T, tp *topo, a *agent, s server, plant bool, gen *i
 		t.Fatalf("the server did not accept MPTCP (SYN-ACK options %x)", o)
 	}
 	next(100 * time.Millisecond) // the copy synAckWithin read
-	tp.write("policy.yaml", string(policyText))
-	*gen++
-	waitGeneration(t, a, *gen, 10*time.Second)
+	restore()
 	sa, ok := next(10 * time.Second)
 	sq, ack := sa.seq, sa.ack
 	if !ok || ack != f.ISN+1 {

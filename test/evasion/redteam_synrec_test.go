@@ -10,8 +10,6 @@ package evasion
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 )
@@ -123,12 +121,7 @@ func synRecordPlantedTFO(t *testing.T, n int, plant string) {
 			cf: cfl, ctok: ctok, ch: []byte("GET /api/admin/" + ctok + " HTTP/1.1\r\nHost: srv\r\nX-Pad: p"), cnext: cnext, cdone: cdone}
 	}
 
-	policyFile := filepath.Join(tp.dir, "policy.yaml")
-	policyText, err := os.ReadFile(policyFile)
-	must(t, err)
-	must(t, os.Remove(policyFile))
-	gen++
-	waitGeneration(t, a, gen, 10*time.Second)
+	restore := unpolice(t, tp, a, &gen)
 
 	for _, s := range srvs {
 		c := cs[s.Name()]
@@ -144,10 +137,7 @@ func synRecordPlantedTFO(t *testing.T, n int, plant string) {
 		}
 	}
 	time.Sleep(200 * time.Millisecond)
-	tp.write("policy.yaml", string(policyText))
-	gen++
-	waitGeneration(t, a, gen, 10*time.Second)
-	t.Logf("policy back at %s", time.Now().Format("15:04:05.000"))
+	restore()
 
 	forServers(t, srvs, func(t *testing.T, s server) {
 		c := cs[s.Name()]
