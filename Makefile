@@ -88,7 +88,7 @@ test-kernels: ## Run the BPF suite on Linux 5.10, 6.1, 6.12 under QEMU and on th
 BASELINE_REV ?= b346983
 
 .PHONY: bench
-bench: ## Run the benchmarks: BPF_PROG_TEST_RUN per-packet cost against a no-op program and against BASELINE_REV's datapath, compiler cost, control-plane reload (full load vs 1 and 100 of 1,000 policies changed), HTTP observer overhead.
+bench: deps ## Run the benchmarks: BPF_PROG_TEST_RUN per-packet cost against a no-op program and against BASELINE_REV's datapath, compiler cost, control-plane reload (full load vs 1 and 100 of 1,000 policies changed), HTTP observer overhead.
 	@base=$$(mktemp /tmp/axon-baseline.XXXXXX.o); \
 	if git show $(BASELINE_REV):bpf/axon_bpfel.o > $$base 2>/dev/null; then export AXON_BASELINE_OBJ=$$base; \
 	else echo "bench: no datapath object at $(BASELINE_REV) (shallow clone?): BenchmarkBeforeAfter skips"; fi; \

@@ -4,8 +4,9 @@
 # objects, bpftool, iproute2 and curl for the network tests, nginx (a real
 # server for the observer tests), Node.js and HAProxy (servers of the
 # evasion suite), prometheus (the real Prometheus the dashboards and alerts
-# are proven against; the tests run the binary, not the service) and
-# containerd (imports and runs the images of make images).
+# are proven against; the tests run the binary, not the service), wrk
+# (a load generator of make bench) and containerd (imports and runs the
+# images of make images).
 set -euo pipefail
 
 need=()
@@ -22,6 +23,8 @@ command -v prometheus >/dev/null || need+=(prometheus)
 # parsers differ from Go's, nginx's and Python's.
 command -v node >/dev/null || need+=(nodejs)
 command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || need+=(haproxy)
+# wrk: the second load generator of make bench's observer benchmark.
+command -v wrk >/dev/null || need+=(wrk)
 # containerd (with runc) imports and runs the images `make images` builds.
 command -v containerd >/dev/null || need+=(containerd)
 
