@@ -48,9 +48,9 @@ func (b *BPFDatapath) SyncPodInterfaces(ifaces []string, t *table.Table) map[str
 		return problems
 	}
 	recorded := map[int]bool{}
-	for idx, addrs := range peers {
+	for idx, peer := range peers {
 		var pod []netip.Addr
-		for _, a := range addrs {
+		for _, a := range peer.Addrs {
 			if known[a] {
 				pod = append(pod, a)
 			}
@@ -58,7 +58,8 @@ func (b *BPFDatapath) SyncPodInterfaces(ifaces []string, t *table.Table) map[str
 		if len(pod) == 0 {
 			continue
 		}
-		if err := b.SetPodInterface(datapath.PodInterface{Ifindex: uint32(idx), Addrs: pod}); err == nil {
+		pi := datapath.PodInterface{Ifindex: uint32(idx), Addrs: pod, Netns: &peer.Netnsid}
+		if err := b.SetPodInterface(pi); err == nil {
 			recorded[idx] = true
 		}
 	}

@@ -141,8 +141,8 @@ func podInterfaces(ips []netip.Addr) (map[netip.Addr]string, error) {
 		return nil, err
 	}
 	byIP := map[netip.Addr]int{}
-	for idx, addrs := range peers {
-		for _, ip := range addrs {
+	for idx, peer := range peers {
+		for _, ip := range peer.Addrs {
 			byIP[ip] = idx
 		}
 	}

@@ -198,12 +198,14 @@ type AxonAxGoTypes struct {
 }
 
 type AxonAxIface struct {
-	_     structs.HostLayout
-	Addr4 [16]uint8
-	Addr6 [16]uint8
-	HasV4 uint8
-	HasV6 uint8
-	Pad   [2]uint8
+	_        structs.HostLayout
+	Addr4    [16]uint8
+	Addr6    [16]uint8
+	HasV4    uint8
+	HasV6    uint8
+	HasNetns uint8
+	Pad      uint8
+	Netnsid  int32
 }
 
 type AxonAxMask128 struct {

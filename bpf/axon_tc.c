@@ -27,6 +27,7 @@
 #include "include/decide.h"
 #include "include/reset.h"
 #include "include/tcp_opts.h"
+#include "include/server_sock.h"
 
 char __license[] SEC("license") = "Dual BSD/GPL";
 
@@ -639,6 +640,12 @@ static __always_inline int ax_from_server(struct __sk_buff *skb)
 		 * the server may hold bytes before the flow's first one. */
 		struct ax_syn *syn = bpf_map_lookup_elem(&syns, &k);
 		n->unparsed = !syn || syn->ifindex != ifindex || syn->isn + 1 != p.ack;
+		/* The record cannot say whether the server took that SYN: one
+		 * it dropped (a bad checksum) may sit where fast-open data the
+		 * server took while nothing policed it ends. The server's own
+		 * socket says whether it holds client bytes already. */
+		if (!n->unparsed && ax_server_holds_data(skb, &p))
+			n->unparsed = 1;
 		if (f) {
 			/* It may be the same connection's SYN-ACK again: a
 			 * fast-open server in SYN_RECV resends it, holding the

@@ -10,10 +10,18 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// VethPeer is the far end of a veth of this network namespace.
+type VethPeer struct {
+	Addrs []netip.Addr
+	// Netnsid is the id of the peer's network namespace in this one (the
+	// veth's link-netnsid); negative: this namespace.
+	Netnsid int32
+}
+
 // LocalVethPeers returns, for every veth of this network namespace whose
-// peer could be found, the peer's addresses, by the local end's ifindex:
-// for a node, its pods' addresses by the host side of their veths.
-func LocalVethPeers() (map[int][]netip.Addr, error) {
+// peer could be found, the peer, by the local end's ifindex: for a node,
+// its pods by the host side of their veths.
+func LocalVethPeers() (map[int]VethPeer, error) {
 	links, err := LinkList()
 	if err != nil {
 		return nil, fmt.Errorf("listing interfaces: %w", err)
@@ -25,8 +33,8 @@ func LocalVethPeers() (map[int][]netip.Addr, error) {
 // or whose peer's namespace is not found are left out. The peers'
 // namespaces are found among those named under /run/netns, then those of
 // running processes, each opened once.
-func vethPeers(links []netlink.Link) (map[int][]netip.Addr, error) {
-	out := map[int][]netip.Addr{}
+func vethPeers(links []netlink.Link) (map[int]VethPeer, error) {
+	out := map[int]VethPeer{}
 	wanted := map[int]bool{}
 	for _, l := range links {
 		if l.Type() == "veth" && l.Attrs().ParentIndex != 0 && l.Attrs().NetNsID >= 0 {
@@ -57,7 +65,11 @@ func vethPeers(links []netlink.Link) (map[int][]netip.Addr, error) {
 		if err != nil {
 			continue // gone meanwhile
 		}
-		out[a.Index] = addrs
+		p := VethPeer{Addrs: addrs, Netnsid: -1}
+		if a.NetNsID >= 0 {
+			p.Netnsid = int32(a.NetNsID)
+		}
+		out[a.Index] = p
 	}
 	return out, nil
 }

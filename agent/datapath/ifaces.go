@@ -19,6 +19,12 @@ type PodInterface struct {
 	// Addrs are the pod's addresses as the policy knows them (pod IPs):
 	// at most one IPv4 and one IPv6 address is used.
 	Addrs []netip.Addr
+	// Netns says where the pod's sockets are, if known: the id of the
+	// pod's network namespace in the datapath's (the veth's
+	// link-netnsid), or a negative number for the datapath's own. The
+	// datapath looks up the server's socket of a SYN-ACK there
+	// (bpf/include/server_sock.h); nil: it does not.
+	Netns *int32
 }
 
 // SetPodInterface records the pod behind an interface. Call it before the
@@ -35,6 +41,9 @@ func (d *Datapath) SetPodInterface(pi PodInterface) error {
 	}
 	if v.HasV4 == 0 && v.HasV6 == 0 {
 		return fmt.Errorf("interface %d: no pod address", pi.Ifindex)
+	}
+	if pi.Netns != nil {
+		v.HasNetns, v.Netnsid = 1, *pi.Netns
 	}
 	if err := d.objs.Ifaces.Put(pi.Ifindex, v); err != nil {
 		return fmt.Errorf("writing interface %d: %w", pi.Ifindex, err)

@@ -247,7 +247,10 @@ struct ax_iface {
 	__u8 addr6[16];
 	__u8 has_v4;
 	__u8 has_v6;
-	__u8 pad[2];
+	__u8 has_netns; /* netnsid says where the pod's sockets are */
+	__u8 pad;
+	__s32
+	    netnsid; /* the id of the pod's network namespace in the node's; negative: the node's */
 };
 
 struct ax_flow_key {

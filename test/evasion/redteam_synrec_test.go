@@ -1,11 +1,3 @@
-//go:build knownopen
-
-// A known open gap (docs/security.md, "Known open"): these tests fail on
-// the code they were written against and are kept out of make test by the
-// knownopen build tag until the gap is closed. Run them with
-//
-//	go test -tags knownopen -run TestRedteamSynRecordPlantedTFO ./test/evasion/
-
 package evasion
 
 import (
@@ -14,15 +6,19 @@ import (
 	"time"
 )
 
-// TestRedteamSynRecordPlantedTFO (rule 2, red team rt36): a SYN-ACK starts
-// a flow in step only if it answers the data-less SYN the program last let
-// through for that 4-tuple (syns: ISN, device; ack == ISN + 1). The record
-// says nothing about whether the server took that SYN, and it outlives the
-// policy window: the syns LRU is not forgotten when an endpoint stops (and
-// starts again) being policed. A fast-open SYN with ISN' and len bytes of
-// data is answered with ack = ISN' + 1 + len, so a data-less SYN with ISN =
-// ISN' + len, sent beforehand with a bad TCP checksum (recorded by the
-// program, dropped by the server), makes the later SYN-ACK "answer" it.
+// TestRedteamSynRecordPlantedTFO (rule 2, red team rt36, open for one
+// session): a SYN-ACK starts a flow in step only if it answers the
+// data-less SYN the program last let through for that 4-tuple (syns: ISN,
+// device; ack == ISN + 1). The record says nothing about whether the server
+// took that SYN, and it outlives the policy window: the syns LRU is not
+// forgotten when an endpoint stops (and starts again) being policed. A
+// fast-open SYN with ISN' and len bytes of data is answered with ack = ISN'
+// + 1 + len, so a data-less SYN with ISN = ISN' + len, sent beforehand with
+// a bad TCP checksum (recorded by the program, dropped by the server), made
+// the later SYN-ACK "answer" it. Closed by rule 3: the program looks up the
+// server's socket of the SYN-ACK in the pod's namespace, and a socket that
+// has received bytes already (the fast-open data) makes the flow refused
+// (bpf/include/server_sock.h).
 //
 // Steps (fast open on in the server's namespace, as rt35; a real cookie
 // fetched while Enforce):
@@ -34,9 +30,11 @@ import (
 //	    the server takes the data: SYN-ACK ack = ISN + 1 + len(head)
 //	policy file written again (Enforce)
 //	the server's SYN-ACK retransmission: ack == record.isn + 1, same device:
-//	    a flow in step (unparsed = 0), base = ISN + 1 + len(head)
-//	ACK + "\r\n\r\n": empty lines for the datapath; the server ends the head
-//	    and runs GET /api/admin/<tok>
+//	    a flow in step (unparsed = 0), base = ISN + 1 + len(head); but the
+//	    server's socket has bytes_received = len(head): refused
+//	ACK + "\r\n\r\n": empty lines for the datapath; before rule 3 the
+//	    server ended the head and ran GET /api/admin/<tok> (Go, nginx,
+//	    Python)
 //
 // Control: a second connection per server doing the same without the
 // planted SYN (as TestRedteamUnpolicedSynRecvTFO): refused once the policy
