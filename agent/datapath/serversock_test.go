@@ -56,7 +56,14 @@ func inNewNetns(t *testing.T, addrs []netip.Addr, fn func()) {
 // returns the two ends' descriptors; the client sends n bytes, which the
 // server's socket receives without the server reading them.
 func tcpConn(client, server netip.AddrPort, n int) (cfd, sfd int) {
-	sa := func(ap netip.AddrPort) *unix.SockaddrInet4 {
+	family := unix.AF_INET
+	if server.Addr().Is6() {
+		family = unix.AF_INET6
+	}
+	sa := func(ap netip.AddrPort) unix.Sockaddr {
+		if ap.Addr().Is6() {
+			return &unix.SockaddrInet6{Addr: ap.Addr().As16(), Port: int(ap.Port())}
+		}
 		return &unix.SockaddrInet4{Addr: ap.Addr().As4(), Port: int(ap.Port())}
 	}
 	must := func(err error) {
@@ -64,13 +71,13 @@ func tcpConn(client, server netip.AddrPort, n int) (cfd, sfd int) {
 			panic(err)
 		}
 	}
-	lfd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
+	lfd, err := unix.Socket(family, unix.SOCK_STREAM, 0)
 	must(err)
 	defer unix.Close(lfd)
 	must(unix.SetsockoptInt(lfd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1))
 	must(unix.Bind(lfd, sa(server)))
 	must(unix.Listen(lfd, 8))
-	cfd, err = unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
+	cfd, err = unix.Socket(family, unix.SOCK_STREAM, 0)
 	must(err)
 	must(unix.Bind(cfd, sa(client)))
 	must(unix.Connect(cfd, sa(server)))
@@ -98,19 +105,23 @@ func TestSynAckServerHoldsData(t *testing.T) {
 	}
 	cases := []struct {
 		name     string
+		dst      netip.AddrPort
+		src      netip.Addr
 		sent     int  // bytes the client sent on the real connection
 		recordNs bool // the pod interface's namespace is recorded
 		want     outcome
 	}{
-		{"the server holds client bytes", 5, true, reset},
-		{"the server holds none", 0, true, passed},
+		{"the server holds client bytes", orders4, web4, 5, true, reset},
+		{"the server holds none", orders4, web4, 0, true, passed},
+		{"IPv6: the server holds client bytes", orders6, web6, 5, true, reset},
+		{"IPv6: the server holds none", orders6, web6, 0, true, passed},
 		// No lookup: rule 2 alone, which this SYN-ACK satisfies.
-		{"no namespace recorded for the interface", 5, false, passed},
+		{"no namespace recorded for the interface", orders4, web4, 5, false, passed},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			ns := int32(-1) // the test's namespace: the datapath's own
-			pi := PodInterface{Ifindex: 1, Addrs: []netip.Addr{orders4.Addr()}}
+			pi := PodInterface{Ifindex: 1, Addrs: []netip.Addr{c.dst.Addr()}}
 			if c.recordNs {
 				pi.Netns = &ns
 			}
@@ -118,16 +129,16 @@ func TestSynAckServerHoldsData(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { _ = d.DeletePodInterface(1) })
-			src := netip.AddrPortFrom(web4, uint16(20000+nextPort.Add(1)%40000))
+			src := netip.AddrPortFrom(c.src, uint16(20000+nextPort.Add(1)%40000))
 			var got outcome
-			inNewNetns(t, []netip.Addr{orders4.Addr(), web4}, func() {
-				cfd, sfd := tcpConn(src, orders4, c.sent)
+			inNewNetns(t, []netip.Addr{c.dst.Addr(), c.src}, func() {
+				cfd, sfd := tcpConn(src, c.dst, c.sent)
 				defer unix.Close(cfd)
 				defer unix.Close(sfd)
-				if o, _ := runSegment(t, d.Ingress(), segment{src: src, dst: orders4, seq: 700, flags: tcpSYN}); o != passed {
+				if o, _ := runSegment(t, d.Ingress(), segment{src: src, dst: c.dst, seq: 700, flags: tcpSYN}); o != passed {
 					panic(fmt.Sprintf("SYN: %v", o))
 				}
-				f := &flow{t: t, prog: d.Ingress(), src: src, dst: orders4, seq: 701, ack: 5000}
+				f := &flow{t: t, prog: d.Ingress(), src: src, dst: c.dst, seq: 701, ack: 5000}
 				f.synACK(701)
 				got = f.send(okReq)
 			})
