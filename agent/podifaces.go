@@ -58,7 +58,7 @@ func (b *BPFDatapath) SyncPodInterfaces(ifaces []string, t *table.Table) map[str
 		if len(pod) == 0 {
 			continue
 		}
-		pi := datapath.PodInterface{Ifindex: uint32(idx), Addrs: pod, Netns: &peer.Netnsid}
+		pi := datapath.PodInterface{Ifindex: uint32(idx), Addrs: pod, Netns: &peer.Netnsid, FastOpen: peer.FastOpenServer}
 		if err := b.SetPodInterface(pi); err == nil {
 			recorded[idx] = true
 		}

@@ -204,7 +204,7 @@ type AxonAxIface struct {
 	HasV4    uint8
 	HasV6    uint8
 	HasNetns uint8
-	Pad      uint8
+	Fastopen uint8
 	Netnsid  int32
 }
 

@@ -643,9 +643,12 @@ static __always_inline int ax_from_server(struct __sk_buff *skb)
 		/* The record cannot say whether the server took that SYN: one
 		 * it dropped (a bad checksum) may sit where fast-open data the
 		 * server took while nothing policed it ends. The server's own
-		 * socket says whether it holds client bytes already. */
-		if (!n->unparsed && ax_server_holds_data(skb, &p))
+		 * socket says whether it holds client bytes already
+		 * (server_sock.h). */
+		if (!n->unparsed && ax_server_unverified(skb, &p, ax_iface_of(skb))) {
 			n->unparsed = 1;
+			ax_count_reason(AX_REASON_SERVER_UNVERIFIED);
+		}
 		if (f) {
 			/* It may be the same connection's SYN-ACK again: a
 			 * fast-open server in SYN_RECV resends it, holding the

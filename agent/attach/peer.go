@@ -16,6 +16,9 @@ type VethPeer struct {
 	// Netnsid is the id of the peer's network namespace in this one (the
 	// veth's link-netnsid); negative: this namespace.
 	Netnsid int32
+	// FastOpenServer: that namespace lets servers take fast-open data
+	// (net.ipv4.tcp_fastopen bit 0x2; true if it could not be read).
+	FastOpenServer bool
 }
 
 // LocalVethPeers returns, for every veth of this network namespace whose
@@ -41,10 +44,11 @@ func vethPeers(links []netlink.Link) (map[int]VethPeer, error) {
 			wanted[l.Attrs().NetNsID] = true
 		}
 	}
-	handles, err := handlesForNsids(wanted)
+	handles, fastOpen, err := handlesForNsids(wanted)
 	if err != nil {
 		return nil, err
 	}
+	ownFastOpen := fastOpenServer(netns.None())
 	defer func() {
 		for _, h := range handles {
 			h.Close()
@@ -65,9 +69,9 @@ func vethPeers(links []netlink.Link) (map[int]VethPeer, error) {
 		if err != nil {
 			continue // gone meanwhile
 		}
-		p := VethPeer{Addrs: addrs, Netnsid: -1}
+		p := VethPeer{Addrs: addrs, Netnsid: -1, FastOpenServer: ownFastOpen}
 		if a.NetNsID >= 0 {
-			p.Netnsid = int32(a.NetNsID)
+			p.Netnsid, p.FastOpenServer = int32(a.NetNsID), fastOpen[a.NetNsID]
 		}
 		out[a.Index] = p
 	}
@@ -100,11 +104,13 @@ func linkAddrs(h *netlink.Handle, index int) ([]netip.Addr, error) {
 }
 
 // handlesForNsids opens a netlink handle in each namespace that has one of
-// the wanted ids in ours.
-func handlesForNsids(wanted map[int]bool) (map[int]*netlink.Handle, error) {
+// the wanted ids in ours, and says whether it lets servers take fast-open
+// data.
+func handlesForNsids(wanted map[int]bool) (map[int]*netlink.Handle, map[int]bool, error) {
 	out := map[int]*netlink.Handle{}
+	fastOpen := map[int]bool{}
 	if len(wanted) == 0 {
-		return out, nil
+		return out, fastOpen, nil
 	}
 	named, _ := filepath.Glob("/run/netns/*")
 	procs, _ := filepath.Glob("/proc/[0-9]*/ns/net")
@@ -128,14 +134,15 @@ func handlesForNsids(wanted map[int]bool) (map[int]*netlink.Handle, error) {
 			continue
 		}
 		h, err := netlink.NewHandleAt(ns)
+		fastOpen[id] = fastOpenServer(ns)
 		ns.Close()
 		if err != nil {
 			for _, h := range out {
 				h.Close()
 			}
-			return nil, fmt.Errorf("netlink in namespace %s: %w", path, err)
+			return nil, nil, fmt.Errorf("netlink in namespace %s: %w", path, err)
 		}
 		out[id] = h
 	}
-	return out, nil
+	return out, fastOpen, nil
 }

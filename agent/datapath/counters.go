@@ -26,31 +26,32 @@ func (v Verdict) String() string { return table.DecisionAction(v).String() }
 type Reason uint8
 
 const (
-	ReasonPolicy        = Reason(shared.SharedAxReasonAX_REASON_POLICY)          // a rule or default decided
-	ReasonNotHTTP       = Reason(shared.SharedAxReasonAX_REASON_NOT_HTTP)        // not HTTP/1.x on a policed endpoint
-	ReasonMalformed     = Reason(shared.SharedAxReasonAX_REASON_MALFORMED)       // unparseable within the datapath's bounds
-	ReasonNonCanonical  = Reason(shared.SharedAxReasonAX_REASON_NON_CANONICAL)   // non-canonical path
-	ReasonOutOfOrder    = Reason(shared.SharedAxReasonAX_REASON_OUT_OF_ORDER)    // segment beyond the in-order stream or before the first parsed byte, dropped
-	ReasonFlowReset     = Reason(shared.SharedAxReasonAX_REASON_FLOW_RESET)      // segment of a connection already reset, dropped
-	ReasonEventLimited  = Reason(shared.SharedAxReasonAX_REASON_EVENT_LIMITED)   // event not sent: rate limit
-	ReasonGlobUndecided = Reason(shared.SharedAxReasonAX_REASON_GLOB_UNDECIDED)  // a glob the path was too long for (failed closed) changed the verdict
-	ReasonResetFailed   = Reason(shared.SharedAxReasonAX_REASON_RESET_FAILED)    // the RST could not be built: segment dropped
-	ReasonFragment      = Reason(shared.SharedAxReasonAX_REASON_FRAGMENT)        // IP fragment to a policed endpoint, dropped
-	ReasonEventLost     = Reason(shared.SharedAxReasonAX_REASON_EVENT_LOST)      // event not sent: ring buffer full
-	ReasonUnverified    = Reason(shared.SharedAxReasonAX_REASON_UNVERIFIED)      // retransmission of bytes the server had not acknowledged: dropped, reset after AX_RTX_STRIKES
-	ReasonUpgrade       = Reason(shared.SharedAxReasonAX_REASON_UPGRADE)         // an Upgrade other than websocket (h2c, ...) on a policed endpoint: refused
-	ReasonUrgent        = Reason(shared.SharedAxReasonAX_REASON_URGENT)          // TCP urgent data on a policed connection: refused
-	ReasonSYNData       = Reason(shared.SharedAxReasonAX_REASON_SYN_DATA)        // data in a SYN: dropped
-	ReasonNoACK         = Reason(shared.SharedAxReasonAX_REASON_NO_ACK)          // data without the ACK flag: dropped
-	ReasonNoFlow        = Reason(shared.SharedAxReasonAX_REASON_NO_FLOW)         // data on a connection whose start was not seen: refused
-	ReasonVLAN          = Reason(shared.SharedAxReasonAX_REASON_VLAN)            // VLAN-tagged frame to a policed pod: dropped
-	ReasonIPHeader      = Reason(shared.SharedAxReasonAX_REASON_IP_HEADER)       // IP header or extension header chain not read to its end: dropped
-	ReasonFlowTableFull = Reason(shared.SharedAxReasonAX_REASON_FLOW_TABLE_FULL) // no room for a new connection's state (its data is then refused)
-	ReasonUpgradePend   = Reason(shared.SharedAxReasonAX_REASON_UPGRADE_PENDING) // data sent before the server answered an Upgrade: dropped
-	ReasonConcurrent    = Reason(shared.SharedAxReasonAX_REASON_CONCURRENT)      // a segment of a flow another CPU was parsing: dropped (retransmitted)
-	ReasonMPTCP         = Reason(shared.SharedAxReasonAX_REASON_MPTCP)           // a SYN's MPTCP option turned into NOPs (counted), or the SYN dropped
-	ReasonDesync        = Reason(shared.SharedAxReasonAX_REASON_DESYNC)          // an ACK beyond what the other side sent: the flow is not the server's connection
-	ReasonSpoofed       = Reason(shared.SharedAxReasonAX_REASON_SPOOFED)         // a local pod sent with a source address not its own: dropped
+	ReasonPolicy        = Reason(shared.SharedAxReasonAX_REASON_POLICY)            // a rule or default decided
+	ReasonNotHTTP       = Reason(shared.SharedAxReasonAX_REASON_NOT_HTTP)          // not HTTP/1.x on a policed endpoint
+	ReasonMalformed     = Reason(shared.SharedAxReasonAX_REASON_MALFORMED)         // unparseable within the datapath's bounds
+	ReasonNonCanonical  = Reason(shared.SharedAxReasonAX_REASON_NON_CANONICAL)     // non-canonical path
+	ReasonOutOfOrder    = Reason(shared.SharedAxReasonAX_REASON_OUT_OF_ORDER)      // segment beyond the in-order stream or before the first parsed byte, dropped
+	ReasonFlowReset     = Reason(shared.SharedAxReasonAX_REASON_FLOW_RESET)        // segment of a connection already reset, dropped
+	ReasonEventLimited  = Reason(shared.SharedAxReasonAX_REASON_EVENT_LIMITED)     // event not sent: rate limit
+	ReasonGlobUndecided = Reason(shared.SharedAxReasonAX_REASON_GLOB_UNDECIDED)    // a glob the path was too long for (failed closed) changed the verdict
+	ReasonResetFailed   = Reason(shared.SharedAxReasonAX_REASON_RESET_FAILED)      // the RST could not be built: segment dropped
+	ReasonFragment      = Reason(shared.SharedAxReasonAX_REASON_FRAGMENT)          // IP fragment to a policed endpoint, dropped
+	ReasonEventLost     = Reason(shared.SharedAxReasonAX_REASON_EVENT_LOST)        // event not sent: ring buffer full
+	ReasonUnverified    = Reason(shared.SharedAxReasonAX_REASON_UNVERIFIED)        // retransmission of bytes the server had not acknowledged: dropped, reset after AX_RTX_STRIKES
+	ReasonUpgrade       = Reason(shared.SharedAxReasonAX_REASON_UPGRADE)           // an Upgrade other than websocket (h2c, ...) on a policed endpoint: refused
+	ReasonUrgent        = Reason(shared.SharedAxReasonAX_REASON_URGENT)            // TCP urgent data on a policed connection: refused
+	ReasonSYNData       = Reason(shared.SharedAxReasonAX_REASON_SYN_DATA)          // data in a SYN: dropped
+	ReasonNoACK         = Reason(shared.SharedAxReasonAX_REASON_NO_ACK)            // data without the ACK flag: dropped
+	ReasonNoFlow        = Reason(shared.SharedAxReasonAX_REASON_NO_FLOW)           // data on a connection whose start was not seen: refused
+	ReasonVLAN          = Reason(shared.SharedAxReasonAX_REASON_VLAN)              // VLAN-tagged frame to a policed pod: dropped
+	ReasonIPHeader      = Reason(shared.SharedAxReasonAX_REASON_IP_HEADER)         // IP header or extension header chain not read to its end: dropped
+	ReasonFlowTableFull = Reason(shared.SharedAxReasonAX_REASON_FLOW_TABLE_FULL)   // no room for a new connection's state (its data is then refused)
+	ReasonUpgradePend   = Reason(shared.SharedAxReasonAX_REASON_UPGRADE_PENDING)   // data sent before the server answered an Upgrade: dropped
+	ReasonConcurrent    = Reason(shared.SharedAxReasonAX_REASON_CONCURRENT)        // a segment of a flow another CPU was parsing: dropped (retransmitted)
+	ReasonMPTCP         = Reason(shared.SharedAxReasonAX_REASON_MPTCP)             // a SYN's MPTCP option turned into NOPs (counted), or the SYN dropped
+	ReasonDesync        = Reason(shared.SharedAxReasonAX_REASON_DESYNC)            // an ACK beyond what the other side sent: the flow is not the server's connection
+	ReasonSpoofed       = Reason(shared.SharedAxReasonAX_REASON_SPOOFED)           // a local pod sent with a source address not its own: dropped
+	ReasonServerUnverif = Reason(shared.SharedAxReasonAX_REASON_SERVER_UNVERIFIED) // a SYN-ACK whose server socket holds client bytes, or is not found on a fast-open pod: its flow is refused once enforced
 	numReasons          = int(shared.SharedAxReasonAX_REASON_MAX)
 	reasonSlots         = int(shared.SharedAxBoundAX_BOUND_REASON_STATS)
 )
@@ -81,6 +82,7 @@ var reasonNames = [...]string{
 	ReasonMPTCP:         "mptcp_removed",
 	ReasonDesync:        "sequence_desync",
 	ReasonSpoofed:       "spoofed_source",
+	ReasonServerUnverif: "server_unverified",
 }
 
 func (r Reason) String() string {

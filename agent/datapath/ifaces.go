@@ -25,6 +25,11 @@ type PodInterface struct {
 	// datapath looks up the server's socket of a SYN-ACK there
 	// (bpf/include/server_sock.h); nil: it does not.
 	Netns *int32
+	// FastOpen says the pod's namespace lets servers take fast-open data
+	// (net.ipv4.tcp_fastopen has bit 0x2). A SYN-ACK whose server socket
+	// the datapath cannot find there (a listener bound to a device, a
+	// link-local peer, SYN cookies) then makes a flow that is refused.
+	FastOpen bool
 }
 
 // SetPodInterface records the pod behind an interface. Call it before the
@@ -44,6 +49,9 @@ func (d *Datapath) SetPodInterface(pi PodInterface) error {
 	}
 	if pi.Netns != nil {
 		v.HasNetns, v.Netnsid = 1, *pi.Netns
+	}
+	if pi.FastOpen {
+		v.Fastopen = 1
 	}
 	if err := d.objs.Ifaces.Put(pi.Ifindex, v); err != nil {
 		return fmt.Errorf("writing interface %d: %w", pi.Ifindex, err)

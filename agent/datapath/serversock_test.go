@@ -1,10 +1,12 @@
 package datapath
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -39,6 +41,7 @@ func inNewNetns(t *testing.T, addrs []netip.Addr, fn func()) {
 		}
 		for _, a := range addrs {
 			n, _ := netlink.ParseAddr(netip.PrefixFrom(a, a.BitLen()).String())
+			n.Flags = unix.IFA_F_NODAD // usable at once
 			if err = netlink.AddrAdd(lo, n); err != nil {
 				err = fmt.Errorf("adding %v to lo: %w", a, err)
 				return
@@ -52,10 +55,24 @@ func inNewNetns(t *testing.T, addrs []netip.Addr, fn func()) {
 	}
 }
 
-// tcpConn connects client to server over loopback (server listening) and
-// returns the two ends' descriptors; the client sends n bytes, which the
-// server's socket receives without the server reading them.
-func tcpConn(client, server netip.AddrPort, n int) (cfd, sfd int) {
+// serverSockets are the sockets a case of TestSynAckServerHoldsData makes
+// in its namespace for the SYN-ACK's lookup to find.
+type serverSockets int
+
+const (
+	noSockets    serverSockets = iota // nothing listens
+	listenerOnly                      // a listener, no connection (as under SYN cookies)
+	connection                        // a connection, its server socket accepted
+)
+
+// sockets makes what want says for a connection from client to server over
+// loopback; on a connection the client sends n bytes, which the server's
+// socket receives without the server reading them. It returns the
+// descriptors to close.
+func sockets(want serverSockets, client, server netip.AddrPort, n int) []int {
+	if want == noSockets {
+		return nil
+	}
 	family := unix.AF_INET
 	if server.Addr().Is6() {
 		family = unix.AF_INET6
@@ -71,23 +88,36 @@ func tcpConn(client, server netip.AddrPort, n int) (cfd, sfd int) {
 			panic(err)
 		}
 	}
+	// IPv6 addresses new on lo may take a moment to be usable.
+	settle := func(op func() error) error {
+		var err error
+		for range 100 {
+			if err = op(); !errors.Is(err, unix.EADDRNOTAVAIL) && !errors.Is(err, unix.ENETUNREACH) {
+				return err
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		return err
+	}
 	lfd, err := unix.Socket(family, unix.SOCK_STREAM, 0)
 	must(err)
-	defer unix.Close(lfd)
 	must(unix.SetsockoptInt(lfd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1))
-	must(unix.Bind(lfd, sa(server)))
+	must(settle(func() error { return unix.Bind(lfd, sa(server)) }))
 	must(unix.Listen(lfd, 8))
-	cfd, err = unix.Socket(family, unix.SOCK_STREAM, 0)
+	if want == listenerOnly {
+		return []int{lfd}
+	}
+	cfd, err := unix.Socket(family, unix.SOCK_STREAM, 0)
 	must(err)
-	must(unix.Bind(cfd, sa(client)))
-	must(unix.Connect(cfd, sa(server)))
-	sfd, _, err = unix.Accept(lfd)
+	must(settle(func() error { return unix.Bind(cfd, sa(client)) }))
+	must(settle(func() error { return unix.Connect(cfd, sa(server)) }))
+	sfd, _, err := unix.Accept(lfd)
 	must(err)
 	if n > 0 {
 		_, err = unix.Write(cfd, make([]byte, n))
 		must(err)
 	}
-	return cfd, sfd
+	return []int{lfd, cfd, sfd}
 }
 
 // TestSynAckServerHoldsData: a SYN-ACK that answers the SYN recorded for
@@ -95,9 +125,12 @@ func tcpConn(client, server netip.AddrPort, n int) (cfd, sfd int) {
 // (looked up in the pod's namespace, recorded with its interface) has
 // received client bytes already: bytes the programs never let through (the
 // red team's planted SYN record with fast-open data taken while the
-// endpoint was not policed, rt36). Such a flow is refused once enforced.
-// Real sockets: a loopback connection in a namespace of the test's own,
-// whose server has received data or not.
+// endpoint was not policed, rt36). And on a pod whose namespace lets
+// servers take fast-open data, unless the lookup does not find the
+// connection's socket (it cannot find device-bound ones: rt37). Such a
+// flow is refused once enforced. Real sockets in a namespace of the test's
+// own: a loopback connection whose server has received data or not, a
+// listener alone, nothing.
 func TestSynAckServerHoldsData(t *testing.T) {
 	d := gapTest(t)
 	if err := d.Apply(fixtureTable(t)); err != nil {
@@ -107,21 +140,27 @@ func TestSynAckServerHoldsData(t *testing.T) {
 		name     string
 		dst      netip.AddrPort
 		src      netip.Addr
+		sockets  serverSockets
 		sent     int  // bytes the client sent on the real connection
 		recordNs bool // the pod interface's namespace is recorded
+		fastOpen bool // and it lets servers take fast-open data
 		want     outcome
 	}{
-		{"the server holds client bytes", orders4, web4, 5, true, reset},
-		{"the server holds none", orders4, web4, 0, true, passed},
-		{"IPv6: the server holds client bytes", orders6, web6, 5, true, reset},
-		{"IPv6: the server holds none", orders6, web6, 0, true, passed},
+		{"the server holds client bytes", orders4, web4, connection, 5, true, false, reset},
+		{"the server holds none", orders4, web4, connection, 0, true, true, passed},
+		{"IPv6: the server holds client bytes", orders6, web6, connection, 5, true, false, reset},
+		{"IPv6: the server holds none", orders6, web6, connection, 0, true, true, passed},
+		{"only the listener found, fast open on", orders4, web4, listenerOnly, 0, true, true, reset},
+		{"only the listener found, fast open off", orders4, web4, listenerOnly, 0, true, false, passed},
+		{"nothing found, fast open on", orders6, web6, noSockets, 0, true, true, reset},
+		{"nothing found, fast open off", orders6, web6, noSockets, 0, true, false, passed},
 		// No lookup: rule 2 alone, which this SYN-ACK satisfies.
-		{"no namespace recorded for the interface", orders4, web4, 5, false, passed},
+		{"no namespace recorded for the interface", orders4, web4, connection, 5, false, true, passed},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			ns := int32(-1) // the test's namespace: the datapath's own
-			pi := PodInterface{Ifindex: 1, Addrs: []netip.Addr{c.dst.Addr()}}
+			pi := PodInterface{Ifindex: 1, Addrs: []netip.Addr{c.dst.Addr()}, FastOpen: c.fastOpen}
 			if c.recordNs {
 				pi.Netns = &ns
 			}
@@ -132,9 +171,9 @@ func TestSynAckServerHoldsData(t *testing.T) {
 			src := netip.AddrPortFrom(c.src, uint16(20000+nextPort.Add(1)%40000))
 			var got outcome
 			inNewNetns(t, []netip.Addr{c.dst.Addr(), c.src}, func() {
-				cfd, sfd := tcpConn(src, c.dst, c.sent)
-				defer unix.Close(cfd)
-				defer unix.Close(sfd)
+				for _, fd := range sockets(c.sockets, src, c.dst, c.sent) {
+					defer unix.Close(fd)
+				}
 				if o, _ := runSegment(t, d.Ingress(), segment{src: src, dst: c.dst, seq: 700, flags: tcpSYN}); o != passed {
 					panic(fmt.Sprintf("SYN: %v", o))
 				}

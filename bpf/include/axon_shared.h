@@ -49,7 +49,9 @@ enum ax_reason {
 	AX_REASON_MPTCP = 22,		/* a SYN's MPTCP option removed (or the SYN dropped) */
 	AX_REASON_DESYNC = 23,	/* client and server disagree on the flow's sequence space */
 	AX_REASON_SPOOFED = 24, /* a local pod sent with an address not its own */
-	AX_REASON_MAX = 25,
+	AX_REASON_SERVER_UNVERIFIED = 25, /* a SYN-ACK whose server socket holds client bytes, or is
+					     not found on a fast-open pod */
+	AX_REASON_MAX = 26,
 };
 
 /* Modes of a rule (struct ax_glob.mode). */
@@ -248,7 +250,7 @@ struct ax_iface {
 	__u8 has_v4;
 	__u8 has_v6;
 	__u8 has_netns; /* netnsid says where the pod's sockets are */
-	__u8 pad;
+	__u8 fastopen;	/* the pod's namespace lets servers take fast-open data */
 	__s32
 	    netnsid; /* the id of the pod's network namespace in the node's; negative: the node's */
 };

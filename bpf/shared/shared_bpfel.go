@@ -59,32 +59,33 @@ const (
 type SharedAxReason uint32
 
 const (
-	SharedAxReasonAX_REASON_POLICY          SharedAxReason = 0
-	SharedAxReasonAX_REASON_NOT_HTTP        SharedAxReason = 1
-	SharedAxReasonAX_REASON_MALFORMED       SharedAxReason = 2
-	SharedAxReasonAX_REASON_NON_CANONICAL   SharedAxReason = 3
-	SharedAxReasonAX_REASON_OUT_OF_ORDER    SharedAxReason = 4
-	SharedAxReasonAX_REASON_FLOW_RESET      SharedAxReason = 5
-	SharedAxReasonAX_REASON_EVENT_LIMITED   SharedAxReason = 6
-	SharedAxReasonAX_REASON_GLOB_UNDECIDED  SharedAxReason = 7
-	SharedAxReasonAX_REASON_RESET_FAILED    SharedAxReason = 8
-	SharedAxReasonAX_REASON_FRAGMENT        SharedAxReason = 9
-	SharedAxReasonAX_REASON_EVENT_LOST      SharedAxReason = 10
-	SharedAxReasonAX_REASON_UNVERIFIED      SharedAxReason = 11
-	SharedAxReasonAX_REASON_UPGRADE         SharedAxReason = 12
-	SharedAxReasonAX_REASON_URGENT          SharedAxReason = 13
-	SharedAxReasonAX_REASON_SYN_DATA        SharedAxReason = 14
-	SharedAxReasonAX_REASON_NO_ACK          SharedAxReason = 15
-	SharedAxReasonAX_REASON_NO_FLOW         SharedAxReason = 16
-	SharedAxReasonAX_REASON_VLAN            SharedAxReason = 17
-	SharedAxReasonAX_REASON_IP_HEADER       SharedAxReason = 18
-	SharedAxReasonAX_REASON_FLOW_TABLE_FULL SharedAxReason = 19
-	SharedAxReasonAX_REASON_UPGRADE_PENDING SharedAxReason = 20
-	SharedAxReasonAX_REASON_CONCURRENT      SharedAxReason = 21
-	SharedAxReasonAX_REASON_MPTCP           SharedAxReason = 22
-	SharedAxReasonAX_REASON_DESYNC          SharedAxReason = 23
-	SharedAxReasonAX_REASON_SPOOFED         SharedAxReason = 24
-	SharedAxReasonAX_REASON_MAX             SharedAxReason = 25
+	SharedAxReasonAX_REASON_POLICY            SharedAxReason = 0
+	SharedAxReasonAX_REASON_NOT_HTTP          SharedAxReason = 1
+	SharedAxReasonAX_REASON_MALFORMED         SharedAxReason = 2
+	SharedAxReasonAX_REASON_NON_CANONICAL     SharedAxReason = 3
+	SharedAxReasonAX_REASON_OUT_OF_ORDER      SharedAxReason = 4
+	SharedAxReasonAX_REASON_FLOW_RESET        SharedAxReason = 5
+	SharedAxReasonAX_REASON_EVENT_LIMITED     SharedAxReason = 6
+	SharedAxReasonAX_REASON_GLOB_UNDECIDED    SharedAxReason = 7
+	SharedAxReasonAX_REASON_RESET_FAILED      SharedAxReason = 8
+	SharedAxReasonAX_REASON_FRAGMENT          SharedAxReason = 9
+	SharedAxReasonAX_REASON_EVENT_LOST        SharedAxReason = 10
+	SharedAxReasonAX_REASON_UNVERIFIED        SharedAxReason = 11
+	SharedAxReasonAX_REASON_UPGRADE           SharedAxReason = 12
+	SharedAxReasonAX_REASON_URGENT            SharedAxReason = 13
+	SharedAxReasonAX_REASON_SYN_DATA          SharedAxReason = 14
+	SharedAxReasonAX_REASON_NO_ACK            SharedAxReason = 15
+	SharedAxReasonAX_REASON_NO_FLOW           SharedAxReason = 16
+	SharedAxReasonAX_REASON_VLAN              SharedAxReason = 17
+	SharedAxReasonAX_REASON_IP_HEADER         SharedAxReason = 18
+	SharedAxReasonAX_REASON_FLOW_TABLE_FULL   SharedAxReason = 19
+	SharedAxReasonAX_REASON_UPGRADE_PENDING   SharedAxReason = 20
+	SharedAxReasonAX_REASON_CONCURRENT        SharedAxReason = 21
+	SharedAxReasonAX_REASON_MPTCP             SharedAxReason = 22
+	SharedAxReasonAX_REASON_DESYNC            SharedAxReason = 23
+	SharedAxReasonAX_REASON_SPOOFED           SharedAxReason = 24
+	SharedAxReasonAX_REASON_SERVER_UNVERIFIED SharedAxReason = 25
+	SharedAxReasonAX_REASON_MAX               SharedAxReason = 26
 )
 
 type SharedAxVerdict uint32
