@@ -75,8 +75,8 @@ type synAck struct {
 }
 
 // synAckWatch opens a packet socket in the client's namespace and returns
-// a function that waits at most wait for the server's next SYN-ACK on f,
-// and a closer.
+// a function that waits at most wait for the server's next SYN-ACK on f
+// (IPv4, or IPv6 without extension headers), and a closer.
 func synAckWatch(t *testing.T, tp *topo, f *Flow) (next func(wait time.Duration) (synAck, bool), done func()) {
 	t.Helper()
 	var fd int
@@ -102,10 +102,21 @@ func synAckWatch(t *testing.T, tp *topo, f *Flow) (next func(wait time.Duration)
 				continue
 			}
 			fr := buf[:n]
-			if binary.BigEndian.Uint16(fr[12:]) != EtherIPv4 || fr[14+9] != ProtoTCP {
+			var tcp []byte
+			switch binary.BigEndian.Uint16(fr[12:]) {
+			case EtherIPv4:
+				if fr[14+9] != ProtoTCP {
+					continue
+				}
+				tcp = fr[14+int(fr[14]&0xf)*4:]
+			case EtherIPv6: // no extension headers
+				if n < 14+40+20 || fr[14+6] != ProtoTCP || [16]byte(fr[14+24:14+40]) != f.Local.Addr().As16() {
+					continue
+				}
+				tcp = fr[14+40:]
+			default:
 				continue
 			}
-			tcp := fr[14+int(fr[14]&0xf)*4:]
 			if binary.BigEndian.Uint16(tcp[0:]) != f.Remote.Port() || binary.BigEndian.Uint16(tcp[2:]) != f.Local.Port() {
 				continue
 			}
@@ -206,4 +217,30 @@ func tfoCookie(o []byte) []byte {
 		i += int(o[i+1])
 	}
 	return nil
+}
+
+// heldConn is a raw connection whose fast-open SYN is to carry h, the start
+// of a denied head with the marker tok, and the watch on its SYN-ACKs.
+type heldConn struct {
+	f    *Flow
+	tok  string
+	h    []byte
+	next func(time.Duration) (synAck, bool)
+	done func()
+}
+
+// plantedConn makes f a heldConn (marker from tag) whose SYN record is
+// planted: a data-less SYN with a bad TCP checksum at ISN + len(h), which
+// the program records and the server drops (rt36).
+func plantedConn(t *testing.T, tp *topo, f *Flow, tag string) *heldConn {
+	t.Helper()
+	tok := token(tag)
+	c := &heldConn{f: f, tok: tok, h: []byte("GET /api/admin/" + tok + " HTTP/1.1\r\nHost: srv\r\nX-Pad: p")}
+	c.next, c.done = synAckWatch(t, tp, f)
+	must(t, f.Send(Segment{Seq: f.ISN + uint32(len(c.h)), Flags: SYN, Options: MSSOption(1400), BadChecksum: true}))
+	if _, ok := c.next(300 * time.Millisecond); ok {
+		c.done()
+		t.Fatalf("%s: the server answered the bad-checksum SYN", f.Local)
+	}
+	return c
 }

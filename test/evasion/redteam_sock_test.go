@@ -1,7 +1,6 @@
 package evasion
 
 import (
-	"encoding/binary"
 	"fmt"
 	"net"
 	"net/http"
@@ -72,7 +71,7 @@ func TestRedteamServerSockLinkLocal(t *testing.T) {
 	}
 	cookieOpt := func(src netip.Addr, port int) []byte {
 		cf := flowFrom(src, port)
-		next, done := synAckWatch6(t, tp, cf)
+		next, done := synAckWatch(t, tp, cf)
 		defer done()
 		must(t, cf.Send(Segment{Seq: cf.ISN, Flags: SYN, Options: append(MSSOption(1400), 34, 2, 1, 1)}))
 		sa, ok := next(3 * time.Second)
@@ -117,26 +116,10 @@ func TestRedteamServerSockLinkLocal(t *testing.T) {
 		opts[k] = cookieOpt(src, srvs[0].Port())
 	}
 
-	type conn struct {
-		f    *Flow
-		tok  string
-		h    []byte
-		next func(time.Duration) (synAck, bool)
-		done func()
-	}
-	cs := map[string]*conn{}
+	cs := map[string]*heldConn{}
 	for _, s := range srvs {
 		for k, src := range srcs {
-			tok := token("sock" + k)
-			f := flowFrom(src, s.Port())
-			h := []byte("GET /api/admin/" + tok + " HTTP/1.1\r\nHost: srv\r\nX-Pad: p")
-			next, done := synAckWatch6(t, tp, f)
-			must(t, f.Send(Segment{Seq: f.ISN + uint32(len(h)), Flags: SYN, Options: MSSOption(1400), BadChecksum: true}))
-			if _, ok := next(300 * time.Millisecond); ok {
-				done()
-				t.Fatalf("%s %s: the server answered the bad-checksum SYN", s.Name(), k)
-			}
-			cs[s.Name()+"/"+k] = &conn{f, tok, h, next, done}
+			cs[s.Name()+"/"+k] = plantedConn(t, tp, flowFrom(src, s.Port()), "sock"+k)
 		}
 	}
 
@@ -170,54 +153,6 @@ func TestRedteamServerSockLinkLocal(t *testing.T) {
 		t.Logf("%s attack (link-local source %s): %s; agent: %s", s.Name(), l.f.Local.Addr(), describe(resp, rst), metricsSummary(a))
 		expectNeverRun(t, s, l.tok, fmt.Sprintf("GET /api/admin/%s, fast-open SYN data from a link-local source taken while the endpoint was not policed; the server's child socket (bound to eth0) not found by the SYN-ACK's lookup (%s)", l.tok, describe(resp, rst)))
 	})
-}
-
-// synAckWatch6 is synAckWatch for an IPv6 flow (no extension headers).
-func synAckWatch6(t *testing.T, tp *topo, f *Flow) (next func(wait time.Duration) (synAck, bool), done func()) {
-	t.Helper()
-	var fd int
-	must(t, tp.cli.Do(func() error {
-		ifi, err := net.InterfaceByName(tp.cli.Iface)
-		if err != nil {
-			return err
-		}
-		fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_ALL)))
-		if err != nil {
-			return err
-		}
-		tv := unix.Timeval{Usec: 50_000}
-		_ = unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
-		return unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifi.Index})
-	}))
-	buf := make([]byte, 65536)
-	dst := f.Local.Addr().As16()
-	next = func(wait time.Duration) (synAck, bool) {
-		deadline := time.Now().Add(wait)
-		for time.Now().Before(deadline) {
-			n, _, err := unix.Recvfrom(fd, buf, 0)
-			if err != nil || n < 14+40+20 {
-				continue
-			}
-			fr := buf[:n]
-			if binary.BigEndian.Uint16(fr[12:]) != EtherIPv6 || fr[14+6] != ProtoTCP {
-				continue
-			}
-			if [16]byte(fr[14+24:14+40]) != dst {
-				continue
-			}
-			tcp := fr[14+40:]
-			if binary.BigEndian.Uint16(tcp[0:]) != f.Remote.Port() || binary.BigEndian.Uint16(tcp[2:]) != f.Local.Port() {
-				continue
-			}
-			if tcp[13]&(SYN|ACK) != SYN|ACK {
-				continue
-			}
-			doff := int(tcp[12]>>4) * 4
-			return synAck{append([]byte(nil), tcp[20:doff]...), binary.BigEndian.Uint32(tcp[4:]), binary.BigEndian.Uint32(tcp[8:])}, true
-		}
-		return synAck{}, false
-	}
-	return next, func() { unix.Close(fd) }
 }
 
 // TestRedteamServerSockBoundListener is TestRedteamServerSockLinkLocal's
@@ -272,25 +207,9 @@ func TestRedteamServerSockBoundListener(t *testing.T) {
 	tfoOpt := fastOpenOption(t, tp, goPort)
 	gen := 1
 
-	type conn struct {
-		f    *Flow
-		tok  string
-		h    []byte
-		next func(time.Duration) (synAck, bool)
-		done func()
-	}
-	cs := map[string]*conn{}
+	cs := map[string]*heldConn{}
 	for _, s := range srvs {
-		tok := token("sockbound")
-		f := tp.rawFlow(s.Port(), false)
-		h := []byte("GET /api/admin/" + tok + " HTTP/1.1\r\nHost: srv\r\nX-Pad: p")
-		next, done := synAckWatch(t, tp, f)
-		must(t, f.Send(Segment{Seq: f.ISN + uint32(len(h)), Flags: SYN, Options: MSSOption(1400), BadChecksum: true}))
-		if _, ok := next(300 * time.Millisecond); ok {
-			done()
-			t.Fatalf("%s: the server answered the bad-checksum SYN", s.Name())
-		}
-		cs[s.Name()] = &conn{f, tok, h, next, done}
+		cs[s.Name()] = plantedConn(t, tp, tp.rawFlow(s.Port(), false), "sockbound")
 	}
 
 	restore := unpolice(t, tp, a, &gen)
