@@ -82,6 +82,32 @@ func (b *BPFDatapath) SyncPodInterfaces(ifaces []string, t *table.Table) map[str
 	return problems
 }
 
+// PodFastOpenRefresher is implemented by datapaths that record whether a
+// pod's namespace lets servers take fast-open data.
+type PodFastOpenRefresher interface {
+	// RefreshPodFastOpen reads that setting again for every recorded pod.
+	RefreshPodFastOpen()
+}
+
+// RefreshPodFastOpen implements PodFastOpenRefresher: a pod may turn server
+// fast open on after its interface was recorded.
+func (b *BPFDatapath) RefreshPodFastOpen() {
+	byIface, err := b.PodNamespaces()
+	if err != nil {
+		return
+	}
+	ids := make([]int32, 0, len(byIface))
+	for _, id := range byIface {
+		ids = append(ids, id)
+	}
+	now := attach.FastOpenServers(ids)
+	for idx, id := range byIface {
+		if on, ok := now[id]; ok {
+			_ = b.SetPodFastOpen(idx, on)
+		}
+	}
+}
+
 // syncPodInterfaces records the pods behind the attached interfaces for
 // table t, logging each interface whose state changed.
 func (a *Agent) syncPodInterfaces(ifaces []string, t *table.Table) {

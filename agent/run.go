@@ -151,6 +151,9 @@ func (a *Agent) keepAttached(ctx context.Context) {
 		// One link dump serves the whole round.
 		links, listErr := attach.LinkList()
 		a.verifyAttachments(links, listErr)
+		if r, ok := a.dp.(PodFastOpenRefresher); ok {
+			r.RefreshPodFastOpen()
+		}
 		if a.node != nil {
 			// Cluster mode: a pod's interface appears or goes after (or
 			// before) the pod object does.

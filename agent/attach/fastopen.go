@@ -6,8 +6,10 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
 // tfoServerEnable is net.ipv4.tcp_fastopen's bit that lets servers take
@@ -54,4 +56,77 @@ func readInNetns(ns netns.NsHandle, file string) (string, error) {
 	}
 	runtime.UnlockOSThread()
 	return string(b), readErr
+}
+
+// FastOpenServers reports, for each of the network namespace ids given (ids
+// in this namespace, as a veth's link-netnsid), whether that namespace lets
+// servers take fast-open data now. A pod may turn it on after its interface
+// was recorded (Kubernetes applies a pod's sysctls after its network is set
+// up), so the agent asks again on every attachment check. Each namespace is
+// reopened by the path LocalVethPeers found it at, if that path still names
+// the same namespace (its inode); namespaces not found that way are left
+// out (LocalVethPeers finds them again when the node's veths change).
+func FastOpenServers(ids []int32) map[int32]bool {
+	out := map[int32]bool{}
+	for _, id := range ids {
+		if id < 0 {
+			out[id] = fastOpenServer(netns.None())
+			continue
+		}
+		path, ok := nsPaths.lookup(id)
+		if !ok {
+			continue
+		}
+		ns, err := netns.GetFromPath(path)
+		if err != nil {
+			nsPaths.forget(id)
+			continue
+		}
+		out[id] = fastOpenServer(ns)
+		ns.Close()
+	}
+	return out
+}
+
+// nsPaths remembers where each pod namespace (by id) was found, and the
+// namespace's inode then.
+var nsPaths = &nsPathCache{m: map[int32]nsPath{}}
+
+type nsPath struct {
+	path string
+	ino  uint64
+}
+
+type nsPathCache struct {
+	mu sync.Mutex
+	m  map[int32]nsPath
+}
+
+func (c *nsPathCache) remember(id int32, path string, ino uint64) {
+	c.mu.Lock()
+	c.m[id] = nsPath{path, ino}
+	c.mu.Unlock()
+}
+
+func (c *nsPathCache) forget(id int32) {
+	c.mu.Lock()
+	delete(c.m, id)
+	c.mu.Unlock()
+}
+
+// lookup returns the path namespace id was found at, if it still names the
+// same namespace.
+func (c *nsPathCache) lookup(id int32) (string, bool) {
+	c.mu.Lock()
+	p, ok := c.m[id]
+	c.mu.Unlock()
+	if !ok {
+		return "", false
+	}
+	var st unix.Stat_t
+	if unix.Stat(p.path, &st) != nil || st.Ino != p.ino {
+		c.forget(id)
+		return "", false
+	}
+	return p.path, true
 }

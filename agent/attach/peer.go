@@ -135,6 +135,7 @@ func handlesForNsids(wanted map[int]bool) (map[int]*netlink.Handle, map[int]bool
 		}
 		h, err := netlink.NewHandleAt(ns)
 		fastOpen[id] = fastOpenServer(ns)
+		nsPaths.remember(int32(id), path, st.Ino)
 		ns.Close()
 		if err != nil {
 			for _, h := range out {

@@ -110,3 +110,46 @@ func (d *Datapath) PodInterfaces() (map[uint32]bool, error) {
 	}
 	return out, nil
 }
+
+// PodNamespaces lists the pod interfaces whose pod's network namespace is
+// recorded, with the namespace's id (PodInterface.Netns).
+func (d *Datapath) PodNamespaces() (map[uint32]int32, error) {
+	out := map[uint32]int32{}
+	var k uint32
+	var v bpf.AxonAxIface
+	it := d.objs.Ifaces.Iterate()
+	for it.Next(&k, &v) {
+		if v.HasNetns == 1 {
+			out[k] = v.Netnsid
+		}
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("reading interfaces: %w", err)
+	}
+	return out, nil
+}
+
+// SetPodFastOpen records whether the namespace of the pod behind ifindex
+// lets servers take fast-open data (PodInterface.FastOpen), if the
+// interface is recorded.
+func (d *Datapath) SetPodFastOpen(ifindex uint32, on bool) error {
+	var v bpf.AxonAxIface
+	if err := d.objs.Ifaces.Lookup(ifindex, &v); err != nil {
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			return nil
+		}
+		return fmt.Errorf("reading interface %d: %w", ifindex, err)
+	}
+	want := uint8(0)
+	if on {
+		want = 1
+	}
+	if v.Fastopen == want {
+		return nil
+	}
+	v.Fastopen = want
+	if err := d.objs.Ifaces.Update(ifindex, v, ebpf.UpdateExist); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("writing interface %d: %w", ifindex, err)
+	}
+	return nil
+}

@@ -244,3 +244,25 @@ func plantedConn(t *testing.T, tp *topo, f *Flow, tag string) *heldConn {
 	}
 	return c
 }
+
+// sendFastOpen sends c's fast-open SYN (options opt: the cookie) carrying
+// its held head and waits for the SYN-ACK that takes the data.
+func (c *heldConn) sendFastOpen(t *testing.T, opt []byte) {
+	t.Helper()
+	must(t, c.f.Send(Segment{Seq: c.f.ISN, Flags: SYN, Options: opt, Payload: c.h}))
+	sa, ok := c.next(3 * time.Second)
+	if !ok || sa.ack != c.f.ISN+1+uint32(len(c.h)) {
+		t.Fatalf("%s: no SYN-ACK taking the SYN data (ok %v, ack %d, ISN %d)", c.f.Local, ok, sa.ack, c.f.ISN)
+	}
+}
+
+// plantedConns is plantedConn for a new IPv4 raw flow to each server, by
+// server name.
+func plantedConns(t *testing.T, tp *topo, srvs []server, tag string) map[string]*heldConn {
+	t.Helper()
+	cs := map[string]*heldConn{}
+	for _, s := range srvs {
+		cs[s.Name()] = plantedConn(t, tp, tp.rawFlow(s.Port(), false), tag)
+	}
+	return cs
+}

@@ -52,6 +52,19 @@ func (tp *topo) rawControl(t *testing.T, s server, v6 bool) {
 	expectArrived(t, s, ctl, "the allowed raw control request")
 }
 
+// rawDenied sends a denied request over an ordinary raw connection to s
+// and expects it reset and never run (marker from tag).
+func (tp *topo) rawDenied(t *testing.T, s server, tag string) {
+	t.Helper()
+	f := tp.connect(t, s.Port(), false, nil)
+	den := token(tag)
+	must(t, f.Data(f.ISN+1, request("/api/admin/"+den)))
+	if resp, rst := f.Response("\r\n\r\n", 2*time.Second); !rst {
+		t.Errorf("%s: plain denied request not reset: %s", s.Name(), describe(resp, rst))
+	}
+	expectNeverRun(t, s, den, "GET /api/admin/... over a plain handshake")
+}
+
 // forServers runs fn as a subtest per server.
 func forServers(t *testing.T, srvs []server, fn func(t *testing.T, s server)) {
 	for _, s := range srvs {

@@ -126,12 +126,7 @@ func TestRedteamServerSockLinkLocal(t *testing.T) {
 	restore := unpolice(t, tp, a, &gen)
 	for _, s := range srvs {
 		for k := range srcs {
-			c := cs[s.Name()+"/"+k]
-			must(t, c.f.Send(Segment{Seq: c.f.ISN, Flags: SYN, Options: opts[k], Payload: c.h}))
-			sa, ok := c.next(3 * time.Second)
-			if !ok || sa.ack != c.f.ISN+1+uint32(len(c.h)) {
-				t.Fatalf("%s %s: no SYN-ACK taking the SYN data (ok %v, ack %d, ISN %d)", s.Name(), k, ok, sa.ack, c.f.ISN)
-			}
+			cs[s.Name()+"/"+k].sendFastOpen(t, opts[k])
 		}
 	}
 	// The server's fast-open children: the link-local ones are bound to
@@ -196,30 +191,16 @@ func TestRedteamServerSockBoundListener(t *testing.T) {
 		} else {
 			tp.rawControl(t, s, false)
 		}
-		f := tp.connect(t, s.Port(), false, nil)
-		den := token("boundden")
-		must(t, f.Data(f.ISN+1, request("/api/admin/"+den)))
-		if resp, rst := f.Response("\r\n\r\n", 2*time.Second); !rst {
-			t.Errorf("%s: plain denied request not reset: %s", s.Name(), describe(resp, rst))
-		}
-		expectNeverRun(t, s, den, "GET /api/admin/... over a plain handshake")
+		tp.rawDenied(t, s, "boundden")
 	}
 	tfoOpt := fastOpenOption(t, tp, goPort)
 	gen := 1
 
-	cs := map[string]*heldConn{}
-	for _, s := range srvs {
-		cs[s.Name()] = plantedConn(t, tp, tp.rawFlow(s.Port(), false), "sockbound")
-	}
+	cs := plantedConns(t, tp, srvs, "sockbound")
 
 	restore := unpolice(t, tp, a, &gen)
 	for _, s := range srvs {
-		c := cs[s.Name()]
-		must(t, c.f.Send(Segment{Seq: c.f.ISN, Flags: SYN, Options: tfoOpt, Payload: c.h}))
-		sa, ok := c.next(3 * time.Second)
-		if !ok || sa.ack != c.f.ISN+1+uint32(len(c.h)) {
-			t.Fatalf("%s: no SYN-ACK taking the SYN data (ok %v, ack %d, ISN %d)", s.Name(), ok, sa.ack, c.f.ISN)
-		}
+		cs[s.Name()].sendFastOpen(t, tfoOpt)
 	}
 	t.Logf("server sockets in SYN_RECV:\n%s", tp.run(tp.srv, "ss", "-tnH", "state", "syn-recv"))
 	time.Sleep(200 * time.Millisecond)
