@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -63,30 +64,46 @@ func readInNetns(ns netns.NsHandle, file string) (string, error) {
 // servers take fast-open data now. A pod may turn it on after its interface
 // was recorded (Kubernetes applies a pod's sysctls after its network is set
 // up), so the agent asks again on every attachment check. Each namespace is
-// reopened by the path LocalVethPeers found it at, if that path still names
-// the same namespace (its inode); namespaces not found that way are left
-// out (LocalVethPeers finds them again when the node's veths change).
+// reopened by the path it was found at, if that path still names the same
+// namespace (its inode). A namespace not found that way (the process whose
+// /proc path it was exited, its name was unmounted) is reported as letting
+// servers take fast-open data, the strict answer, until a scan of the
+// node's namespaces (at most every rescanEvery) finds it again.
 func FastOpenServers(ids []int32) map[int32]bool {
 	out := map[int32]bool{}
+	missing := map[int]bool{}
 	for _, id := range ids {
 		if id < 0 {
 			out[id] = fastOpenServer(netns.None())
 			continue
 		}
+		out[id] = true // until read
 		path, ok := nsPaths.lookup(id)
 		if !ok {
+			missing[int(id)] = true
 			continue
 		}
 		ns, err := netns.GetFromPath(path)
 		if err != nil {
 			nsPaths.forget(id)
+			missing[int(id)] = true
 			continue
 		}
 		out[id] = fastOpenServer(ns)
 		ns.Close()
 	}
+	if len(missing) > 0 && nsPaths.rescanDue(time.Now()) {
+		_ = scanNetns(missing, func(id int, _ string, ns netns.NsHandle) error {
+			out[int32(id)] = fastOpenServer(ns)
+			return nil
+		})
+	}
 	return out
 }
+
+// rescanEvery bounds how often FastOpenServers scans the node's namespaces
+// for the ones it lost track of: a scan opens every process's namespace.
+const rescanEvery = 10 * time.Second
 
 // nsPaths remembers where each pod namespace (by id) was found, and the
 // namespace's inode then.
@@ -98,8 +115,20 @@ type nsPath struct {
 }
 
 type nsPathCache struct {
-	mu sync.Mutex
-	m  map[int32]nsPath
+	mu       sync.Mutex
+	m        map[int32]nsPath
+	lastScan time.Time
+}
+
+// rescanDue reports whether a rescan may run now, and if so notes it.
+func (c *nsPathCache) rescanDue(now time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if now.Sub(c.lastScan) < rescanEvery {
+		return false
+	}
+	c.lastScan = now
+	return true
 }
 
 func (c *nsPathCache) remember(id int32, path string, ino uint64) {

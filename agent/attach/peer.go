@@ -109,14 +109,38 @@ func linkAddrs(h *netlink.Handle, index int) ([]netip.Addr, error) {
 func handlesForNsids(wanted map[int]bool) (map[int]*netlink.Handle, map[int]bool, error) {
 	out := map[int]*netlink.Handle{}
 	fastOpen := map[int]bool{}
+	err := scanNetns(wanted, func(id int, path string, ns netns.NsHandle) error {
+		h, err := netlink.NewHandleAt(ns)
+		if err != nil {
+			return fmt.Errorf("netlink in namespace %s: %w", path, err)
+		}
+		out[id] = h
+		fastOpen[id] = fastOpenServer(ns)
+		return nil
+	})
+	if err != nil {
+		for _, h := range out {
+			h.Close()
+		}
+		return nil, nil, err
+	}
+	return out, fastOpen, nil
+}
+
+// scanNetns finds the namespaces that have one of the wanted ids in ours,
+// among those named under /run/netns, then those of running processes (each
+// opened once), and calls found with each (its handle is closed after),
+// remembering where it was found (nsPaths). It stops at found's first error.
+func scanNetns(wanted map[int]bool, found func(id int, path string, ns netns.NsHandle) error) error {
 	if len(wanted) == 0 {
-		return out, fastOpen, nil
+		return nil
 	}
 	named, _ := filepath.Glob("/run/netns/*")
 	procs, _ := filepath.Glob("/proc/[0-9]*/ns/net")
 	seen := map[uint64]bool{}
+	done := map[int]bool{}
 	for _, path := range append(named, procs...) {
-		if len(out) == len(wanted) {
+		if len(done) == len(wanted) {
 			break
 		}
 		var st unix.Stat_t
@@ -129,21 +153,17 @@ func handlesForNsids(wanted map[int]bool) (map[int]*netlink.Handle, map[int]bool
 			continue
 		}
 		id, err := netlink.GetNetNsIdByFd(int(ns))
-		if err != nil || !wanted[id] || out[id] != nil {
+		if err != nil || !wanted[id] || done[id] {
 			ns.Close()
 			continue
 		}
-		h, err := netlink.NewHandleAt(ns)
-		fastOpen[id] = fastOpenServer(ns)
+		done[id] = true
 		nsPaths.remember(int32(id), path, st.Ino)
+		err = found(id, path, ns)
 		ns.Close()
 		if err != nil {
-			for _, h := range out {
-				h.Close()
-			}
-			return nil, nil, fmt.Errorf("netlink in namespace %s: %w", path, err)
+			return err
 		}
-		out[id] = h
 	}
-	return out, fastOpen, nil
+	return nil
 }

@@ -2,6 +2,7 @@ package evasion
 
 import (
 	"fmt"
+	"net/netip"
 	"os"
 	"testing"
 	"time"
@@ -46,6 +47,28 @@ func TestRedteamServerSockStaleFastOpen(t *testing.T) {
 	time.Sleep(2500 * time.Millisecond)
 	tp.run(tp.srv, "sysctl", "-qw", "net.ipv4.tcp_fastopen=0x403")
 	t.Logf("pod tcp_fastopen now %s", tp.run(tp.srv, "sysctl", "-n", "net.ipv4.tcp_fastopen"))
+	fastOpenTurnedOn(t, tp, a, "stale", "a device-bound server of a pod that turned server fast open on after its interface was recorded")
+}
+
+func mustRead(t *testing.T, tp *topo) []byte {
+	t.Helper()
+	b, err := os.ReadFile(tp.dir + "/policy.yaml")
+	must(t, err)
+	return b
+}
+
+// fastOpenTurnedOn is the rest of the attack on a pod that turned server
+// fast open on (net.ipv4.tcp_fastopen=0x403) after the agent recorded its
+// interface: a Go server bound to eth0, nginx and Python start; the
+// planted SYN records; an unpoliced window by a policy change that keeps
+// the same pods (ports: [9]); the fast-open SYNs with the denied head; the
+// policy back; the held heads ended after the resent SYN-ACKs. The head
+// must not run anywhere (what: how the bound server's case came about);
+// the unbound servers' refusals are the controls. Then the contrast: a pod
+// IP more makes the agent record the interface afresh, and a connection to
+// the bound server is refused. tag names the markers.
+func fastOpenTurnedOn(t *testing.T, tp *topo, a *agent, tag, what string) {
+	t.Helper()
 	// The pod's servers start after its sysctls are in place (as in a
 	// Kubernetes pod: veth by CNI, then sysctls, then the containers).
 	bound := startGoBound(t, tp.srv, goPort)
@@ -57,18 +80,18 @@ func TestRedteamServerSockStaleFastOpen(t *testing.T) {
 			// (TestRedteamServerSockBoundListener); right after the sysctl
 			// change it may pass, until the agent's next check.
 			f := tp.connect(t, s.Port(), false, nil)
-			ctl := token("/api/v1/stalectl")
+			ctl := token("/api/v1/" + tag + "ctl")
 			must(t, f.Data(f.ISN+1, request(ctl)))
 			resp, rst := f.Response("\r\n\r\n", 2*time.Second)
 			t.Logf("%s: allowed request to the bound server after the sysctl change: %s (ran: %v)", s.Name(), describe(resp, rst), ranOn(s, ctl))
 		} else {
 			tp.rawControl(t, s, false)
 		}
-		tp.rawDenied(t, s, "staleden")
+		tp.rawDenied(t, s, tag+"den")
 	}
 	tfoOpt := fastOpenOption(t, tp, goPort)
 
-	cs := plantedConns(t, tp, srvs, "sockstale")
+	cs := plantedConns(t, tp, srvs, "sock"+tag)
 
 	// Unpoliced window by a policy change that keeps the same pods.
 	orig := string(mustRead(t, tp))
@@ -107,7 +130,7 @@ spec:
 			}
 			return
 		}
-		expectNeverRun(t, s, c.tok, fmt.Sprintf("GET /api/admin/%s, fast-open SYN data taken while the endpoint was not policed, by a device-bound server of a pod that turned server fast open on after its interface was recorded (%s)", c.tok, describe(resp, rst)))
+		expectNeverRun(t, s, c.tok, fmt.Sprintf("GET /api/admin/%s, fast-open SYN data taken while the endpoint was not policed, by %s (%s)", c.tok, what, describe(resp, rst)))
 	})
 
 	// Contrast: a change of the cluster's pod IPs makes the agent record
@@ -115,7 +138,9 @@ spec:
 	// the bound server is refused (server_unverified), as in
 	// TestRedteamServerSockBoundListener. (Before the fix the leak above
 	// came from the stale reading.)
-	tp.write("cluster.yaml", tp.clusterYAML()+`---
+	other := tp.srv.Addr.As4()
+	other[3] = 30
+	tp.write("cluster.yaml", tp.clusterYAML()+fmt.Sprintf(`---
 apiVersion: v1
 kind: Pod
 metadata:
@@ -129,10 +154,10 @@ spec:
     image: example.invalid/app:1
 status:
   phase: Running
-  podIP: 10.73.1.30
+  podIP: %[1]s
   podIPs:
-  - ip: 10.73.1.30
-`)
+  - ip: %[1]s
+`, netip.AddrFrom4(other)))
 	waitGeneration(t, a, 4, 10*time.Second)
 	f := tp.connect(t, goPort, false, nil)
 	ctl := token("/api/v1/freshctl")
@@ -142,11 +167,4 @@ status:
 	if !rst || ranOn(bound, ctl) {
 		t.Errorf("contrast: after a fresh reading of tcp_fastopen the bound server's connection was not refused: %s", describe(resp, rst))
 	}
-}
-
-func mustRead(t *testing.T, tp *topo) []byte {
-	t.Helper()
-	b, err := os.ReadFile(tp.dir + "/policy.yaml")
-	must(t, err)
-	return b
 }
