@@ -32,31 +32,43 @@ func fastOpenServer(ns netns.NsHandle) bool {
 }
 
 // readInNetns reads file from a thread in namespace ns (an invalid handle:
-// this one).
+// this one). The thread is one of its own: if it cannot return to this
+// namespace it ends with its goroutine, so no other code runs in ns.
 func readInNetns(ns netns.NsHandle, file string) (string, error) {
 	if !ns.IsOpen() {
 		b, err := os.ReadFile(file)
 		return string(b), err
 	}
-	runtime.LockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
+	type result struct {
+		text string
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			runtime.UnlockOSThread()
+			done <- result{err: fmt.Errorf("current network namespace: %w", err)}
+			return
+		}
+		defer orig.Close()
+		if err := netns.Set(ns); err != nil {
+			runtime.UnlockOSThread()
+			done <- result{err: fmt.Errorf("entering network namespace: %w", err)}
+			return
+		}
+		b, readErr := os.ReadFile(file)
+		if err := netns.Set(orig); err != nil {
+			// Still locked: the thread ends with this goroutine.
+			done <- result{err: fmt.Errorf("leaving network namespace: %w", err)}
+			return
+		}
 		runtime.UnlockOSThread()
-		return "", fmt.Errorf("current network namespace: %w", err)
-	}
-	defer orig.Close()
-	if err := netns.Set(ns); err != nil {
-		runtime.UnlockOSThread()
-		return "", fmt.Errorf("entering network namespace: %w", err)
-	}
-	b, readErr := os.ReadFile(file)
-	if err := netns.Set(orig); err != nil {
-		// The thread stays locked, so it ends with its goroutine instead of
-		// running other goroutines in the pod's namespace.
-		return "", fmt.Errorf("leaving network namespace: %w", err)
-	}
-	runtime.UnlockOSThread()
-	return string(b), readErr
+		done <- result{string(b), readErr}
+	}()
+	r := <-done
+	return r.text, r.err
 }
 
 // FastOpenServers reports, for each of the network namespace ids given (ids
