@@ -1,7 +1,6 @@
 package attach
 
 import (
-	"context"
 	"testing"
 
 	"github.com/axon-dev/axon/test/netns"
@@ -17,8 +16,8 @@ func TestFastOpenServerFollowsNamespace(t *testing.T) {
 	pod := netns.New(t, "10.70.1.0/24").AddHost("pod", "10.70.1.10")
 	set := func(v string) {
 		t.Helper()
-		if out, err := pod.Run(context.Background(), "sysctl", "-qw", "net.ipv4.tcp_fastopen="+v); err != nil {
-			t.Fatalf("sysctl: %v %s", err, out)
+		if err := pod.Sysctl("net.ipv4.tcp_fastopen", v); err != nil {
+			t.Fatal(err)
 		}
 	}
 	h, err := vnetns.GetFromName(pod.NS)

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/vishvananda/netns"
@@ -82,4 +84,17 @@ func (h *Host) HTTPClient(timeout time.Duration, keepAlive bool) *http.Client {
 			ForceAttemptHTTP2: false,
 		},
 	}
+}
+
+// Sysctl sets a network sysctl ("net.ipv4.tcp_fastopen") inside the host
+// by writing /proc/sys from a thread in its namespace, so it needs no
+// sysctl binary (the kernel-matrix guests have none).
+func (h *Host) Sysctl(key, value string) error {
+	path := "/proc/sys/" + strings.ReplaceAll(key, ".", "/")
+	return h.Do(func() error {
+		if err := os.WriteFile(path, []byte(value), 0); err != nil {
+			return fmt.Errorf("setting %s in %s: %w", key, h.NS, err)
+		}
+		return nil
+	})
 }
