@@ -175,14 +175,18 @@ __attribute__((noinline)) int ax_parse_rounds(struct __sk_buff *skb)
 	return AX_P_MORE;
 }
 
-/* ax_line_open says whether the client's stream stops inside a request
- * line: a server may take the end of the stream as the end of the line
- * (Python runs "GET /path" as HTTP/0.9), a line Axon never decided; or
- * inside a body whose first line is GET and a target (class 31: a server
- * that reads an unread body as its next request runs it). */
-static __always_inline int ax_line_open(struct ax_flow *f)
+/* ax_head_open says whether the client's stream stops where a server may
+ * take its end as the end of a request head Axon has not decided whole:
+ * inside a request line (Python runs "GET /path" as HTTP/0.9, a line Axon
+ * never decided); inside a header section (Python's header reader ends the
+ * section at the end of the stream, so a request decided in an earlier
+ * segment would run without the decision again that its empty line makes:
+ * classes 28 and 29 ended by a FIN, class 35); or inside a body whose first
+ * line is GET and a target (class 31: a server that reads an unread body as
+ * its next request runs it). A FIN there is refused. */
+static __always_inline int ax_head_open(struct ax_flow *f)
 {
-	return (f->state == AX_ST_LINE && f->sub != AX_R_START) ||
+	return (f->state == AX_ST_LINE && f->sub != AX_R_START) || f->state == AX_ST_HDR ||
 	       (f->state == AX_ST_BODY && ax_body_get_open(f));
 }
 
@@ -221,7 +225,7 @@ static __always_inline int ax_parse_payload(struct __sk_buff *skb, struct ax_pkt
 		f->next_seq = data_seq + p->plen;
 		f->last_ns = bpf_ktime_get_ns();
 		if (p->tcp_flags & AX_TCP_FIN) {
-			if (ax_line_open(f))
+			if (ax_head_open(f))
 				return ax_refuse(skb, p, s, f, AX_REASON_MALFORMED, redirect_flags);
 			f->state = AX_ST_CLOSED;
 			f->next_seq++;
@@ -261,7 +265,7 @@ static __always_inline struct ax_flow *ax_flow_of(struct __sk_buff *skb, struct 
  * receives ahead waits until the bytes before it come), as the end of the
  * stream, which may end a request line the datapath never decided (class
  * 20). So a FIN passes only where it ends what the datapath saw: at its next
- * byte (refused inside a request line), as a copy of the FIN the flow took,
+ * byte (refused inside a request head), as a copy of the FIN the flow took,
  * or before the server's acknowledgement (the server holds data there and
  * discards it). Anywhere else, ahead or in place of bytes not acknowledged,
  * it is dropped: a client sends it again after the bytes before it. */
@@ -270,7 +274,7 @@ static __always_inline int ax_fin_at(struct __sk_buff *skb, struct ax_pkt *p, st
 {
 	__u8 state = f->state;
 	if (pos == f->next_seq && state != AX_ST_RESET && state != AX_ST_CLOSED) {
-		if (ax_line_open(f))
+		if (ax_head_open(f))
 			return ax_refuse(skb, p, s, f, AX_REASON_MALFORMED, redirect_flags);
 		f->state = AX_ST_CLOSED;
 		f->next_seq = pos + 1;

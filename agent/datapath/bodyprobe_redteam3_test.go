@@ -57,7 +57,7 @@ func TestRedteamBody31EmptyLineAfter(t *testing.T) {
 // and a target with no line end, then the client's FIN (shutdown of its
 // write side; it still reads the answer). Python's readline returns
 // "GET /api/admin" at the end of the stream: two words, GET, an HTTP/0.9
-// request it runs. ax_line_open refuses a FIN after an open request line
+// request it runs. ax_head_open refuses a FIN after an open request line
 // ("a request line ended by FIN" in normalize_test.go), but a body leaves
 // the flow in AX_ST_BODY, or, once complete, at AX_R_START, so the FIN
 // passes: whether the body is complete or shorter than its Content-Length,

@@ -633,6 +633,26 @@ func TestRedTeamFindings(t *testing.T) {
 			t.Fatalf("a whole request and FIN: %v, want passed", o)
 		}
 	})
+	// Class 35: Python ends a header section at the end of the stream and
+	// runs the request, without the decision again its empty line makes
+	// (classes 28 and 29), so a FIN inside a header section is refused
+	// like one inside a request line, allowed request or not.
+	t.Run("a header section ended by FIN", func(t *testing.T) {
+		open := strings.TrimSuffix(okReq, "\r\n")
+		f := newFlow(t, d.Ingress(), web4, orders4)
+		if o, _ := runSegment(t, d.Ingress(), segment{src: f.src, dst: f.dst, seq: f.seq, ack: f.ack, flags: tcpACK | tcpFIN, payload: []byte(open)}); o != reset {
+			t.Fatalf("an open header section and FIN in one segment: %v, want reset", o)
+		}
+		for _, held := range []string{"GET /api/v1/items HTTP/1.1\r\n", open, open + "X-A: b"} {
+			g := newFlow(t, d.Ingress(), web4, orders4)
+			if o := g.send(held); o != passed {
+				t.Fatalf("%q: %v, want passed", held, o)
+			}
+			if o, _ := runSegment(t, d.Ingress(), segment{src: g.src, dst: g.dst, seq: g.seq, ack: g.ack, flags: tcpACK | tcpFIN}); o != reset {
+				t.Fatalf("FIN after %q: %v, want reset", held, o)
+			}
+		}
+	})
 	// The server's stack takes a FIN at its own next byte, wherever that
 	// is: one it receives ahead waits for the bytes before it.
 	t.Run("a FIN away from the next byte", func(t *testing.T) {
