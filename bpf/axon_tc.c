@@ -222,11 +222,15 @@ static __always_inline int ax_parse_payload(struct __sk_buff *skb, struct ax_pkt
 	for (int chunk = 0; chunk < AX_PARSE_CHUNKS && r == AX_P_MORE; chunk++)
 		r = ax_parse_rounds(skb);
 	if (r == AX_P_DONE) {
+		/* Refused before next_seq moves past the segment: the server never
+		 * gets its bytes, so its reset goes at their first byte (a reset
+		 * past what the server holds is ignored, and it would keep the
+		 * partial head open). */
+		if ((p->tcp_flags & AX_TCP_FIN) && ax_head_open(f))
+			return ax_refuse(skb, p, s, f, AX_REASON_MALFORMED, redirect_flags);
 		f->next_seq = data_seq + p->plen;
 		f->last_ns = bpf_ktime_get_ns();
 		if (p->tcp_flags & AX_TCP_FIN) {
-			if (ax_head_open(f))
-				return ax_refuse(skb, p, s, f, AX_REASON_MALFORMED, redirect_flags);
 			f->state = AX_ST_CLOSED;
 			f->next_seq++;
 		} else if (ax_websocket_pending(f)) {

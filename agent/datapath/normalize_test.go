@@ -639,17 +639,27 @@ func TestRedTeamFindings(t *testing.T) {
 	// like one inside a request line, allowed request or not.
 	t.Run("a header section ended by FIN", func(t *testing.T) {
 		open := strings.TrimSuffix(okReq, "\r\n")
+		// The server's reset is at the first byte it has not seen: one
+		// past the refused segment's bytes is ignored, and the server
+		// would keep the head it holds.
 		f := newFlow(t, d.Ingress(), web4, orders4)
-		if o, _ := runSegment(t, d.Ingress(), segment{src: f.src, dst: f.dst, seq: f.seq, ack: f.ack, flags: tcpACK | tcpFIN, payload: []byte(open)}); o != reset {
-			t.Fatalf("an open header section and FIN in one segment: %v, want reset", o)
+		if o, r := runSegment(t, d.Ingress(), segment{src: f.src, dst: f.dst, seq: f.seq, ack: f.ack, flags: tcpACK | tcpFIN, payload: []byte(open)}); o != reset || r.seq != f.seq {
+			t.Fatalf("an open header section and FIN in one segment: %v at seq %d, want reset at %d", o, r.seq, f.seq)
 		}
 		for _, held := range []string{"GET /api/v1/items HTTP/1.1\r\n", open, open + "X-A: b"} {
 			g := newFlow(t, d.Ingress(), web4, orders4)
-			if o := g.send(held); o != passed {
+			if o := g.send(held[:20]); o != passed {
+				t.Fatalf("%q: %v, want passed", held[:20], o)
+			}
+			if o, r := runSegment(t, d.Ingress(), segment{src: g.src, dst: g.dst, seq: g.seq, ack: g.ack, flags: tcpACK | tcpFIN, payload: []byte(held[20:])}); o != reset || r.seq != g.seq {
+				t.Fatalf("%q and FIN after %q: %v at seq %d, want reset at %d", held[20:], held[:20], o, r.seq, g.seq)
+			}
+			h := newFlow(t, d.Ingress(), web4, orders4)
+			if o := h.send(held); o != passed {
 				t.Fatalf("%q: %v, want passed", held, o)
 			}
-			if o, _ := runSegment(t, d.Ingress(), segment{src: g.src, dst: g.dst, seq: g.seq, ack: g.ack, flags: tcpACK | tcpFIN}); o != reset {
-				t.Fatalf("FIN after %q: %v, want reset", held, o)
+			if o, r := runSegment(t, d.Ingress(), segment{src: h.src, dst: h.dst, seq: h.seq, ack: h.ack, flags: tcpACK | tcpFIN}); o != reset || r.seq != h.seq {
+				t.Fatalf("FIN after %q: %v at seq %d, want reset at %d", held, o, r.seq, h.seq)
 			}
 		}
 	})
