@@ -2,9 +2,12 @@ package evasion
 
 import (
 	"context"
+	"net"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/axon-dev/axon/test/netns"
 )
 
 // TestRedteamAuditDecidedRequestHeldAcrossEnforce: the datapath decides a
@@ -99,17 +102,25 @@ func TestRedteamDecidedRequestHeldAcrossPolicyChange(t *testing.T) {
 // rest and reads what comes back.
 func holdRequest(t *testing.T, tp *topo, s server, start string) func(rest string) (string, error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	c, err := tp.cli.DialContext(ctx, "tcp", tp.srvAddr(s.Port()))
-	cancel()
-	must(t, err)
-	t.Cleanup(func() { c.Close() })
-	_, err = c.Write([]byte(start))
-	must(t, err)
+	c := openHeld(t, tp, tp.cli, s, start)
 	return func(rest string) (string, error) {
 		if _, err := c.Write([]byte(rest)); err != nil {
 			return "", err
 		}
 		return readAll(c, 500*time.Millisecond)
 	}
+}
+
+// openHeld connects from host from to server s, sends start and returns
+// the connection (closed when t ends) for the rest.
+func openHeld(t *testing.T, tp *topo, from *netns.Host, s server, start string) *net.TCPConn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	c, err := from.DialContext(ctx, "tcp", tp.srvAddr(s.Port()))
+	cancel()
+	must(t, err)
+	t.Cleanup(func() { c.Close() })
+	_, err = c.Write([]byte(start))
+	must(t, err)
+	return c.(*net.TCPConn)
 }

@@ -1,8 +1,6 @@
 package evasion
 
 import (
-	"context"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -33,20 +31,13 @@ const rt42Deny = `  - action: Deny
 // (SO_LINGER 0) after rest, instead of a FIN.
 func holdRequestRST(t *testing.T, tp *topo, from *netns.Host, s server, start string) func(rest string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	c, err := from.DialContext(ctx, "tcp", tp.srvAddr(s.Port()))
-	cancel()
-	must(t, err)
-	t.Cleanup(func() { c.Close() })
-	_, err = c.Write([]byte(start))
-	must(t, err)
+	c := openHeld(t, tp, from, s, start)
 	return func(rest string) {
 		if rest != "" {
 			_, _ = c.Write([]byte(rest))
 			time.Sleep(30 * time.Millisecond)
 		}
-		tc := c.(*net.TCPConn)
-		_ = tc.SetLinger(0)
+		_ = c.SetLinger(0)
 		_ = c.Close()
 	}
 }

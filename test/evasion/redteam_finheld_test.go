@@ -1,8 +1,6 @@
 package evasion
 
 import (
-	"context"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -44,15 +42,8 @@ func newTopo41(t *testing.T, n int) *topo {
 // the server pod's own loopback, not policed).
 func holdRequestFin(t *testing.T, tp *topo, from *netns.Host, s server, start string) func(rest string) (string, error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	c, err := from.DialContext(ctx, "tcp", tp.srvAddr(s.Port()))
-	cancel()
-	must(t, err)
-	t.Cleanup(func() { c.Close() })
-	_, err = c.Write([]byte(start))
-	must(t, err)
+	tc := openHeld(t, tp, from, s, start)
 	return func(rest string) (string, error) {
-		tc := c.(*net.TCPConn)
 		corked := strings.HasPrefix(rest, "CORK:")
 		rest = strings.TrimPrefix(rest, "CORK:")
 		if corked {
@@ -65,7 +56,7 @@ func holdRequestFin(t *testing.T, tp *topo, from *netns.Host, s server, start st
 			}))
 		}
 		if rest != "" {
-			if _, err := c.Write([]byte(rest)); err != nil {
+			if _, err := tc.Write([]byte(rest)); err != nil {
 				return "", err
 			}
 			if !corked {
@@ -75,7 +66,7 @@ func holdRequestFin(t *testing.T, tp *topo, from *netns.Host, s server, start st
 		if err := tc.CloseWrite(); err != nil {
 			return "", err
 		}
-		return readAll(c, 700*time.Millisecond)
+		return readAll(tc, 700*time.Millisecond)
 	}
 }
 
