@@ -75,17 +75,10 @@ func TestRedteamDecidedRequestHeldAcrossPolicyChange(t *testing.T) {
 		}
 	}
 	time.Sleep(100 * time.Millisecond)
-	tp.policy("Enforce", `  - action: Deny
-    http:
-    - paths:
-      - prefix: /api/v1/held
-`)
+	tp.policy("Enforce", denyHeld)
 	waitGeneration(t, a, 2, 10*time.Second)
 	forServers(t, srvs, func(t *testing.T, s server) {
-		ctl := token("ctl")
-		if got := curl(t, tp.cli, "http://"+tp.srvAddr(s.Port())+"/api/v1/held/"+ctl); got != "reset" {
-			t.Errorf("a new request for the newly denied path: got %s, want reset", got)
-		}
+		expectHeldPathReset(t, tp, s)
 		resp, err := conns[s.Name()+"held"]("Host: srv\r\n\r\n")
 		tok := toks[s.Name()+"held"]
 		expectNeverRun(t, s, tok, "GET /api/v1/held/"+tok+" whose line was sent before the Deny and its headers after ("+firstLine(resp, err)+")")
@@ -95,6 +88,23 @@ func TestRedteamDecidedRequestHeldAcrossPolicyChange(t *testing.T) {
 		}
 		expectArrived(t, s, toks[s.Name()+"still"], "a held request the change leaves allowed")
 	})
+}
+
+// denyHeld is the rule the class 29 tests apply while requests for
+// /api/v1/held/... are held.
+const denyHeld = `  - action: Deny
+    http:
+    - paths:
+      - prefix: /api/v1/held
+`
+
+// expectHeldPathReset checks that a new request for /api/v1/held, which
+// denyHeld denies, is reset at server s.
+func expectHeldPathReset(t *testing.T, tp *topo, s server) {
+	t.Helper()
+	if got := curl(t, tp.cli, "http://"+tp.srvAddr(s.Port())+"/api/v1/held/"+token("ctl")); got != "reset" {
+		t.Errorf("a new request for the newly denied path: got %s, want reset", got)
+	}
 }
 
 // holdRequest opens a connection from the client pod to server s, sends

@@ -8,9 +8,10 @@ import (
 	"github.com/axon-dev/axon/test/netns"
 )
 
-// Red team rt42 (all held but one, TestRedteamFinRefusalResetsServer): the end of a client's stream (or of a request) signalled
-// to the server other than by an empty line the datapath parsed, against
-// the class-35 fix (ax_head_open). Each attack holds an allowed request's
+// Red team rt42 (all held but one, TestRedteamFinRefusalResetsServer):
+// the end of a client's stream (or of a request) signalled to the server
+// other than by an empty line the datapath parsed, against the class-35
+// fix (ax_head_open). Each attack holds an allowed request's
 // head while a Deny for its path is applied (class 29's timing), then ends
 // it some other way; controls send the same bytes from inside the server
 // pod (loopback, not policed).
@@ -20,12 +21,6 @@ func newTopo42(t *testing.T, n int) *topo {
 	t.Helper()
 	return newTopoIn(t, "10.42", "fd42", n)
 }
-
-const rt42Deny = `  - action: Deny
-    http:
-    - paths:
-      - prefix: /api/v1/held
-`
 
 // holdRequestRST is holdRequestFin ending the connection with a RST
 // (SO_LINGER 0) after rest, instead of a FIN.
@@ -108,7 +103,7 @@ func TestRedteamHeldEndings(t *testing.T) {
 		}
 	}
 	time.Sleep(150 * time.Millisecond)
-	tp.policy("Enforce", rt42Deny)
+	tp.policy("Enforce", denyHeld)
 	waitGeneration(t, a, 2, 10*time.Second)
 	forServers(t, srvs, func(t *testing.T, s server) {
 		for name := range variants {
@@ -195,7 +190,7 @@ func TestRedteamRawFinCopies(t *testing.T) {
 		}
 	}
 	time.Sleep(200 * time.Millisecond)
-	tp.policy("Enforce", rt42Deny)
+	tp.policy("Enforce", denyHeld)
 	waitGeneration(t, a, 2, 10*time.Second)
 	forServers(t, srvs, func(t *testing.T, s server) {
 		for name, trick := range tricks {

@@ -146,17 +146,10 @@ func TestRedteamPolicyChangeHeldEndedByFin(t *testing.T) {
 		}
 	}
 	time.Sleep(100 * time.Millisecond)
-	tp.policy("Enforce", `  - action: Deny
-    http:
-    - paths:
-      - prefix: /api/v1/held
-`)
+	tp.policy("Enforce", denyHeld)
 	waitGeneration(t, a, 2, 10*time.Second)
 	forServers(t, srvs, func(t *testing.T, s server) {
-		ctl := token("ctl")
-		if got := curl(t, tp.cli, "http://"+tp.srvAddr(s.Port())+"/api/v1/held/"+ctl); got != "reset" {
-			t.Errorf("a new request for the newly denied path: got %s, want reset", got)
-		}
+		expectHeldPathReset(t, tp, s)
 		for v, rest := range variants {
 			c := conns[s.Name()+tp.srv.Name+v]
 			resp, err := c.send(rest)

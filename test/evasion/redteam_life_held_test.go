@@ -43,18 +43,11 @@ func heldAcrossRestart(t *testing.T, n int, args []string) {
 	}
 	time.Sleep(100 * time.Millisecond)
 	a.Kill()
-	tp.policy("Enforce", `  - action: Deny
-    http:
-    - paths:
-      - prefix: /api/v1/held
-`)
+	tp.policy("Enforce", denyHeld)
 	b := agentproc.Start(t, agentBin, agentproc.Config{PolicyDir: tp.dir, PinDir: a.PinDir, Ifaces: []string{tp.srv.Port}, Args: args}, 20*time.Second)
 	waitGeneration(t, b, 1, 10*time.Second)
 	forServers(t, srvs, func(t *testing.T, s server) {
-		ctl := token("ctl")
-		if got := curl(t, tp.cli, "http://"+tp.srvAddr(s.Port())+"/api/v1/held/"+ctl); got != "reset" {
-			t.Errorf("a new request for the newly denied path: got %s, want reset", got)
-		}
+		expectHeldPathReset(t, tp, s)
 		ok := token("ok")
 		if got := curl(t, tp.cli, "http://"+tp.srvAddr(s.Port())+"/api/v1/ok/"+ok); got != "200" {
 			t.Errorf("control: an allowed request after the restart: got %s, want 200", got)
