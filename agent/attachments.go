@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"errors"
 	"net"
 	"slices"
 
@@ -19,6 +20,41 @@ func (a *Agent) unattached() []string {
 				out = append(out, ifc)
 				break
 			}
+		}
+	}
+	return out
+}
+
+// staleFlows returns the interfaces among ifaces whose flows went stale
+// while nothing ran there: their attachment was lost, or this agent has not
+// attached there yet and no earlier agent's attachment is in place. A
+// restarted agent finds the programs the killed one left running (pinned):
+// their flows are current, and forgetting them would reset every open
+// connection at its next request.
+func (a *Agent) staleFlows(ifaces []string) []string {
+	var out, first []string
+	a.mu.Lock()
+	for _, ifc := range ifaces {
+		lost, unseen := false, false
+		for _, d := range attach.Directions {
+			switch err := a.attachErrs[ifc+"/"+string(d)]; {
+			case errors.Is(err, ErrNotAttached):
+				unseen = true
+			case err != nil:
+				lost = true
+			}
+		}
+		switch {
+		case lost:
+			out = append(out, ifc)
+		case unseen:
+			first = append(first, ifc)
+		}
+	}
+	a.mu.Unlock()
+	for _, ifc := range first {
+		if !a.att.InPlace(ifc) {
+			out = append(out, ifc)
 		}
 	}
 	return out
@@ -63,9 +99,9 @@ func (a *Agent) verifyAttachments(links []netlink.Link, listErr error) {
 func (a *Agent) attach(ifaces []string) {
 	// The pod behind an interface is recorded before programs run there.
 	a.syncPodInterfaces(ifaces, a.Table())
-	// Interfaces whose attachment was lost: their flows went stale while
-	// nothing ran there, and must be gone before the programs run again.
-	a.forgetFlows(slices.DeleteFunc(a.unattached(), func(ifc string) bool { return !slices.Contains(ifaces, ifc) }))
+	// Interfaces whose flows went stale must lose them before the
+	// programs run again.
+	a.forgetFlows(a.staleFlows(ifaces))
 	ats, err := a.att.Attach(ifaces, a.dp.Programs())
 	// Attachments made anew rather than found in place (an agent started
 	// while one was gone): the same, with the programs already running.

@@ -111,3 +111,45 @@ func programID(p *ebpf.Program) (ebpf.ProgramID, error) {
 	}
 	return id, nil
 }
+
+// InPlace reports whether an attachment an earlier agent left under the
+// same pin directory runs first on both directions of interface name, as
+// Check would accept it for its own programs. Such programs kept running
+// while no agent did, so the flows they keep are current; Attach adopts
+// them. Any other state (nothing attached, a link of a deleted interface,
+// another program ahead) is false.
+func (a *Attacher) InPlace(name string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	lk, err := netlink.LinkByName(name)
+	if err != nil {
+		return false
+	}
+	for _, d := range Directions {
+		if !a.inPlace(lk, d) {
+			return false
+		}
+	}
+	return true
+}
+
+// inPlace is InPlace for one direction, by either mechanism.
+func (a *Attacher) inPlace(lk netlink.Link, d Direction) bool {
+	if l, err := link.LoadPinnedLink(pinName{pinTCX, d, lk.Attrs().Name}.path(a.cfg.PinDir), nil); err == nil {
+		info, err := l.Info()
+		l.Close()
+		if err == nil && a.checkOne(ModeTCX, lk, d, info.Program) == nil {
+			return true
+		}
+	}
+	fs, err := netlink.FilterList(lk, clsParent(d))
+	if err != nil {
+		return false
+	}
+	for _, f := range fs {
+		if isAxonFilter(f) {
+			return a.checkOne(ModeClsact, lk, d, ebpf.ProgramID(f.(*netlink.BpfFilter).Id)) == nil
+		}
+	}
+	return false
+}
