@@ -198,8 +198,18 @@ func (f *Flow) Handshake(synData []byte, timeout time.Duration) error {
 		return err
 	}
 	deadline := time.After(timeout)
+	// A SYN without data is sent again every second, as a TCP stack does:
+	// a server whose accept queue is full drops it.
+	resend := time.NewTicker(time.Second)
+	defer resend.Stop()
 	for {
 		select {
+		case <-resend.C:
+			if len(synData) == 0 {
+				if err := f.Send(syn); err != nil {
+					return err
+				}
+			}
 		case p := <-f.in:
 			if p.Src != f.Remote.Addr() || p.SrcPort != f.Remote.Port() {
 				continue

@@ -319,6 +319,7 @@ class H(http.server.BaseHTTPRequestHandler):
         pass
 class S(http.server.ThreadingHTTPServer):
     address_family = socket.AF_INET6
+    request_queue_size = 128  # Python's 5 drops the SYNs of tests that open many connections at once
 S(("::", port), H).serve_forever()
 `
 
