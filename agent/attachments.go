@@ -26,13 +26,17 @@ func (a *Agent) unattached() []string {
 }
 
 // staleFlows returns the interfaces among ifaces whose flows went stale
-// while nothing ran there: their attachment was lost, or this agent has not
-// attached there yet and no earlier agent's attachment is in place. A
-// restarted agent finds the programs the killed one left running (pinned):
-// their flows are current, and forgetting them would reset every open
-// connection at its next request.
-func (a *Agent) staleFlows(ifaces []string) []string {
-	var out, first []string
+// while nothing ran there (their attachment was lost, or this agent has not
+// attached there yet and no earlier agent's attachment is in place), and
+// those whose flows must be checked against the server's sockets: this
+// agent has not attached there yet and the earlier agent's pinned programs
+// are still attached. They ran while no agent did, so their flows are
+// normally current (forgetting them would reset every open connection at
+// its next request), but nothing in the attachment says they saw every
+// packet meanwhile (another program may have run ahead of them for a
+// while).
+func (a *Agent) staleFlows(ifaces []string) (stale, verify []string) {
+	var first []string
 	a.mu.Lock()
 	for _, ifc := range ifaces {
 		lost, unseen := false, false
@@ -46,18 +50,20 @@ func (a *Agent) staleFlows(ifaces []string) []string {
 		}
 		switch {
 		case lost:
-			out = append(out, ifc)
+			stale = append(stale, ifc)
 		case unseen:
 			first = append(first, ifc)
 		}
 	}
 	a.mu.Unlock()
 	for _, ifc := range first {
-		if !a.att.InPlace(ifc) {
-			out = append(out, ifc)
+		if a.att.InPlace(ifc) {
+			verify = append(verify, ifc)
+		} else {
+			stale = append(stale, ifc)
 		}
 	}
-	return out
+	return stale, verify
 }
 
 func (a *Agent) attachAll() { a.attach(a.interfaces()) }
@@ -101,7 +107,9 @@ func (a *Agent) attach(ifaces []string) {
 	a.syncPodInterfaces(ifaces, a.Table())
 	// Interfaces whose flows went stale must lose them before the
 	// programs run again.
-	a.forgetFlows(a.staleFlows(ifaces))
+	stale, verify := a.staleFlows(ifaces)
+	a.forgetFlows(stale)
+	a.verifyFlows(verify)
 	ats, err := a.att.Attach(ifaces, a.dp.Programs())
 	// Attachments made anew rather than found in place (an agent started
 	// while one was gone): the same, with the programs already running.
@@ -190,6 +198,41 @@ func (a *Agent) forgetFlows(ifaces []string) {
 		}
 		if n > 0 {
 			a.log.Warn("connections that passed while the interface was not enforced will be refused on their next data",
+				"interface", name, "connections", n)
+		}
+	}
+}
+
+// FlowVerifier is implemented by datapaths that can check the flows of an
+// interface against the server sockets of the pod behind it:
+// VerifyFlowsOn deletes those the sockets do not vouch for (all of them
+// where it cannot tell).
+type FlowVerifier interface {
+	VerifyFlowsOn(ifindex uint32) (int, error)
+}
+
+// verifyFlows checks the flows of ifaces, interfaces whose pinned programs
+// an earlier agent left attached, against their servers' sockets
+// (FlowVerifier); a datapath that cannot check forgets them.
+func (a *Agent) verifyFlows(ifaces []string) {
+	fv, ok := a.dp.(FlowVerifier)
+	if !ok {
+		a.forgetFlows(ifaces)
+		return
+	}
+	for _, name := range ifaces {
+		ifc, err := net.InterfaceByName(name)
+		if err != nil {
+			continue
+		}
+		n, err := fv.VerifyFlowsOn(uint32(ifc.Index))
+		if err != nil {
+			a.log.Error("checking the flows of an interface against its server sockets", "interface", name, "error", err)
+			a.forgetFlows([]string{name})
+			continue
+		}
+		if n > 0 {
+			a.log.Warn("connections whose server holds bytes the datapath did not see will be refused on their next data",
 				"interface", name, "connections", n)
 		}
 	}

@@ -152,3 +152,26 @@ func (a *Agent) vethsChanged(links []netlink.Link, err error) bool {
 	a.veths = now
 	return changed
 }
+
+// VerifyFlowsOn implements FlowVerifier: the server sockets of the pod
+// behind ifindex, listed in its namespace, vouch for the flows of the
+// interface (datapath.ForgetUnverifiedFlowsOn). Without a recorded pod
+// namespace, or when it cannot be read, every flow there is forgotten.
+func (b *BPFDatapath) VerifyFlowsOn(ifindex uint32) (int, error) {
+	byIface, err := b.PodNamespaces()
+	if err != nil {
+		return 0, err
+	}
+	id, known := byIface[ifindex]
+	if !known {
+		return b.ForgetFlowsOn(ifindex)
+	}
+	socks, ok := attach.ServerReceived(id)
+	if !ok {
+		return b.ForgetFlowsOn(ifindex)
+	}
+	return b.ForgetUnverifiedFlowsOn(ifindex, func(client, server netip.AddrPort) (uint64, bool) {
+		n, found := socks[attach.SockPair{Local: server, Remote: client}]
+		return n, found
+	})
+}

@@ -92,6 +92,9 @@ func (a *Attacher) checkOne(mode Mode, lk netlink.Link, d Direction, want ebpf.P
 		}
 		for _, f := range fs {
 			if isAxonFilter(f) && ebpf.ProgramID(f.(*netlink.BpfFilter).Id) == want {
+				if err := noTCX(lk.Attrs().Index, d); err != nil {
+					return err
+				}
 				return firstCls(fs, want)
 			}
 		}
@@ -147,7 +150,8 @@ func (a *Attacher) inPlace(lk netlink.Link, d Direction) bool {
 		return false
 	}
 	for _, f := range fs {
-		if isAxonFilter(f) {
+		// Another pin directory's filter keeps other flows.
+		if isAxonFilter(f) && f.(*netlink.BpfFilter).Name == clsName(a.cfg.PinDir) {
 			return a.checkOne(ModeClsact, lk, d, ebpf.ProgramID(f.(*netlink.BpfFilter).Id)) == nil
 		}
 	}

@@ -25,21 +25,7 @@ func TestFastOpenServerFollowsNamespace(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer h.Close()
-	peers, err := LocalVethPeers()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var id int32 = -1
-	for _, p := range peers {
-		for _, a := range p.Addrs {
-			if a == pod.Addr {
-				id = p.Netnsid
-			}
-		}
-	}
-	if id < 0 {
-		t.Fatalf("no veth peer holds %v: %v", pod.Addr, peers)
-	}
+	id := peerNetnsid(t, pod)
 	for _, c := range []struct {
 		value string
 		want  bool

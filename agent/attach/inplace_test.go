@@ -13,7 +13,8 @@ import (
 // Attacher on the same pin directory (the next agent) sees it in place
 // until it goes (the interface's clsact qdisc deleted, the pinned TCX link
 // detached) or another program runs ahead of it; an interface never
-// attached, or missing, is not.
+// attached, or missing, is not, nor is it for an agent of another pin
+// directory.
 func TestInPlace(t *testing.T) {
 	needRoot(t)
 	for _, mode := range []Mode{ModeTCX, ModeClsact} {
@@ -32,6 +33,14 @@ func TestInPlace(t *testing.T) {
 			}
 			if next.InPlace("axnosuchif") {
 				t.Error("a missing interface is in place")
+			}
+			// An agent of another pin directory keeps other flows.
+			other, err := New(Config{PinDir: pinDir(t), Mode: mode})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if other.InPlace(iface) {
+				t.Error("an attachment of another pin directory is in place")
 			}
 
 			prog := passProg(t)

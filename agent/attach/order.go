@@ -56,3 +56,15 @@ func firstCls(fs []netlink.Filter, want ebpf.ProgramID) error {
 	}
 	return nil
 }
+
+// noTCX checks that no TCX program runs on interface ifindex in direction
+// d: the kernel runs them before every clsact filter, and one that ends
+// the chain (TCX_PASS) keeps Axon's filter from seeing the packet. A kernel
+// without TCX has none.
+func noTCX(ifindex int, d Direction) error {
+	res, err := link.QueryPrograms(link.QueryOptions{Target: ifindex, Attach: d.tcxAttachType()})
+	if err != nil || len(res.Programs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: tcx program %d runs before every clsact filter (remove it, or run Axon with --attach-mode tcx)", ErrNotFirst, res.Programs[0].ID)
+}

@@ -98,3 +98,31 @@ func attachOther(t *testing.T, mode Mode, iface string, prog *ebpf.Program, ahea
 		}
 	}
 }
+
+// TestTCXAheadOfClsactIsNotEnforcing (red team rt43): the kernel runs an
+// interface's TCX programs before its clsact filters, and one that ends the
+// chain keeps Axon's filter from seeing the packet: a clsact attachment
+// with a TCX program on its hook checks as not first (ErrNotFirst), and
+// clean again once the program is gone.
+func TestTCXAheadOfClsactIsNotEnforcing(t *testing.T) {
+	needRoot(t)
+	needMode(t, ModeTCX)
+	a, iface, progs := attachedPass(t, ModeClsact)
+	other := passProg(t)
+	defer other.Close()
+	remove := attachOther(t, ModeTCX, iface, other, false)
+	for _, at := range a.Check([]string{iface}, progs) {
+		if !errors.Is(at.Err, ErrNotFirst) {
+			t.Errorf("%s: Check with a TCX program on the interface: %v, want ErrNotFirst", at.Direction, at.Err)
+		}
+	}
+	if a.InPlace(iface) {
+		t.Error("a clsact attachment behind a TCX program is in place")
+	}
+	remove()
+	for _, at := range a.Check([]string{iface}, progs) {
+		if at.Err != nil {
+			t.Errorf("%s: Check once the TCX program is gone: %v", at.Direction, at.Err)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package datapath
 
 import (
 	"errors"
+	"net/netip"
 	"testing"
 
 	"github.com/axon-dev/axon/bpf"
@@ -103,5 +104,64 @@ func countsOne(t *testing.T, d *Datapath, reason string, do func()) {
 	}
 	if after.Reasons[reason] != before.Reasons[reason]+1 {
 		t.Errorf("%s: %d -> %d, want +1", reason, before.Reasons[reason], after.Reasons[reason])
+	}
+}
+
+// TestForgetUnverifiedFlowsOn: a restarted agent keeps the flows of an
+// interface whose pinned programs stayed attached only where the server's
+// socket has received no more of the client's stream than the flow let
+// through; a socket that holds more (bytes that passed unseen) or none
+// found makes the flow go. Other interfaces' flows are not looked at.
+func TestForgetUnverifiedFlowsOn(t *testing.T) {
+	d := sharedTest(t)
+	if err := d.Apply(fixtureTable(t)); err != nil {
+		t.Fatal(err)
+	}
+	idle := newFlow(t, d.Ingress(), web4, orders4)
+	served := newFlow(t, d.Ingress(), web4, orders4)
+	if o := served.send(okReq); o != passed {
+		t.Fatalf("allowed request: %v", o)
+	}
+	ahead := newFlow(t, d.Ingress(), web4, orders4)
+	gone := newFlow(t, d.Ingress(), web4, orders4)
+	client := func(f *flow) netip.AddrPort {
+		k := flowKey(f)
+		return netip.AddrPortFrom(netip.AddrFrom16(k.Saddr), k.Sport)
+	}
+	// What the servers' sockets say they received.
+	got := map[netip.AddrPort]uint64{
+		client(idle):   0,
+		client(served): uint64(len(okReq)),
+		client(ahead):  1, // a byte the flow never let through
+	}
+	received := func(c, _ netip.AddrPort) (uint64, bool) {
+		n, ok := got[c]
+		return n, ok
+	}
+	var v bpf.AxonAxFlow
+	if err := d.objs.Flows.Lookup(flowKey(idle), &v); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := d.ForgetUnverifiedFlowsOn(v.Ifindex+1, received); err != nil || n != 0 {
+		t.Fatalf("another interface's flows: %d forgotten, %v", n, err)
+	}
+	if n, err := d.ForgetUnverifiedFlowsOn(v.Ifindex, received); err != nil || n != 2 {
+		t.Fatalf("checking the interface's flows: %d forgotten (want 2), %v", n, err)
+	}
+	for name, f := range map[string]*flow{"idle": idle, "served": served} {
+		if !d.hasFlow(t, f) {
+			t.Errorf("the %s flow, which its server's socket vouches for, was forgotten", name)
+		}
+	}
+	for name, f := range map[string]*flow{"ahead": ahead, "gone": gone} {
+		if d.hasFlow(t, f) {
+			t.Errorf("the %s flow was kept", name)
+		}
+	}
+	if o := served.send(okReq); o != passed {
+		t.Errorf("the next request of a kept connection: %v, want passed", o)
+	}
+	if o := ahead.send(okReq); o != reset {
+		t.Errorf("the next request of a forgotten connection: %v, want reset (no_flow)", o)
 	}
 }

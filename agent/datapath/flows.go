@@ -12,8 +12,10 @@ import (
 
 // Flow states the expiry looks at (enum ax_state in bpf/include/flow_state.h).
 const (
+	flowStatePass   = 7
 	flowStateReset  = 8
 	flowStateClosed = 9
+	flowStateTunnel = 11
 )
 
 // FlowExpiry says when ExpireFlows deletes a flow: the datapath never evicts

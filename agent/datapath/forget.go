@@ -105,3 +105,37 @@ func dropsEndpoints(old, want generation, next uint8) bool {
 	}
 	return false
 }
+
+// Received says how many bytes the server's socket of a connection (client
+// and server as the flow key names them) has received from the client, and
+// whether that socket was found.
+type Received func(client, server netip.AddrPort) (uint64, bool)
+
+// ForgetUnverifiedFlowsOn deletes the flows recorded on interface ifindex
+// that the server's own socket does not vouch for, and returns how many it
+// deleted: the socket is not found, or it has received more of the client's
+// stream than the flow let through (the server took bytes the flow never
+// saw). Flows that pass everything (a tunnel, Audit gave up parsing) or
+// whose connection ended are kept as they are: no stream position of theirs
+// decides anything. For a restarted agent's interfaces where the pinned
+// programs stayed attached: nothing in the attachment says whether they saw
+// every packet while no agent watched.
+func (d *Datapath) ForgetUnverifiedFlowsOn(ifindex uint32, received Received) (int, error) {
+	st, err := d.sweepFlows(func(k *bpf.AxonAxFlowKey, v *bpf.AxonAxFlow) sweep {
+		if v.Ifindex != ifindex {
+			return keep
+		}
+		switch v.State {
+		case flowStatePass, flowStateTunnel, flowStateReset, flowStateClosed:
+			return keep
+		}
+		client := netip.AddrPortFrom(netip.AddrFrom16(k.Saddr), k.Sport)
+		server := netip.AddrPortFrom(netip.AddrFrom16(k.Daddr), k.Dport)
+		n, ok := received(client, server)
+		if !ok || int32(uint32(n)-(v.NextSeq-v.BaseSeq)) > 0 {
+			return forget
+		}
+		return keep
+	})
+	return st.Expired, err
+}

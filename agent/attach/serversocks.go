@@ -1,0 +1,79 @@
+package attach
+
+import (
+	"net"
+	"net/netip"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// SockPair names a TCP socket by its own address and its peer's.
+type SockPair struct {
+	Local, Remote netip.AddrPort
+}
+
+// ServerReceived lists the TCP sockets of the network namespace with id
+// (in this namespace's ids, as a veth's link-netnsid; negative: this
+// namespace), each with how many bytes it has received from its peer
+// (tcpi_bytes_received). Addresses are IPv6 (IPv4 ones mapped). ok is
+// false when the namespace cannot be found or its list is incomplete.
+func ServerReceived(id int32) (socks map[SockPair]uint64, ok bool) {
+	var h *netlink.Handle
+	var err error
+	if id < 0 {
+		h, err = netlink.NewHandle(unix.NETLINK_INET_DIAG)
+	} else {
+		ns, found := openNetnsID(id)
+		if !found {
+			return nil, false
+		}
+		h, err = netlink.NewHandleAt(ns, unix.NETLINK_INET_DIAG)
+		ns.Close()
+	}
+	if err != nil {
+		return nil, false
+	}
+	defer h.Close()
+	socks = map[SockPair]uint64{}
+	for _, family := range []uint8{unix.AF_INET, unix.AF_INET6} {
+		list, err := h.SocketDiagTCPInfo(family)
+		if err != nil {
+			return nil, false // an interrupted dump too: a socket may be missing
+		}
+		for _, s := range list {
+			if s.InetDiagMsg == nil || s.TCPInfo == nil {
+				continue
+			}
+			id := s.InetDiagMsg.ID
+			socks[SockPair{addrPort(id.Source, id.SourcePort), addrPort(id.Destination, id.DestinationPort)}] = s.TCPInfo.Bytes_received
+		}
+	}
+	return socks, true
+}
+
+func addrPort(ip net.IP, port uint16) netip.AddrPort {
+	a, _ := netip.AddrFromSlice(ip.To16())
+	return netip.AddrPortFrom(a, port)
+}
+
+// openNetnsID opens the namespace with id by the path it was last found at,
+// else by a scan of the node's namespaces.
+func openNetnsID(id int32) (netns.NsHandle, bool) {
+	if path, ok := nsPaths.lookup(id); ok {
+		if ns, err := netns.GetFromPath(path); err == nil {
+			return ns, true
+		}
+		nsPaths.forget(id)
+	}
+	var out netns.NsHandle = -1
+	_ = scanNetns(map[int]bool{int(id): true}, func(_ int, path string, _ netns.NsHandle) error {
+		ns, err := netns.GetFromPath(path)
+		if err == nil {
+			out = ns
+		}
+		return nil
+	})
+	return out, out.IsOpen()
+}

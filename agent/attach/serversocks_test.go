@@ -1,0 +1,77 @@
+package attach
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/netip"
+	"testing"
+
+	"github.com/axon-dev/axon/test/netns"
+)
+
+// TestServerReceived: the server sockets of a pod's namespace, found by
+// the namespace's id, each with the bytes it received from its client (what
+// a restarted agent checks its flows against); an unknown id answers
+// nothing.
+func TestServerReceived(t *testing.T) {
+	needRoot(t)
+	n := netns.New(t, "10.70.2.0/24")
+	pod, cli := n.AddHost("pod", "10.70.2.10"), n.AddHost("cli", "10.70.2.20")
+	id := peerNetnsid(t, pod)
+	ln, err := pod.Listen("tcp", "10.70.2.10:9000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := cli.DialContext(context.Background(), "tcp", "10.70.2.10:9000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	s, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	const sent = 123
+	if _, err := c.Write(make([]byte, sent)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(s, make([]byte, sent)); err != nil {
+		t.Fatal(err)
+	}
+	socks, ok := ServerReceived(id)
+	if !ok {
+		t.Fatal("the pod's sockets could not be listed")
+	}
+	pair := SockPair{
+		Local:  netip.AddrPortFrom(netip.AddrFrom16(pod.Addr.As16()), 9000),
+		Remote: netip.AddrPortFrom(netip.AddrFrom16(cli.Addr.As16()), uint16(c.LocalAddr().(*net.TCPAddr).Port)),
+	}
+	if got, found := socks[pair]; !found || got != sent {
+		t.Errorf("the server's socket %v: %d bytes received (found %v), want %d; listed: %v", pair, got, found, sent, socks)
+	}
+	if _, ok := ServerReceived(1 << 30); ok {
+		t.Error("a namespace id nothing has answered")
+	}
+}
+
+// peerNetnsid is the id (in this namespace) of the namespace of pod, by its
+// veth.
+func peerNetnsid(t *testing.T, pod *netns.Host) int32 {
+	t.Helper()
+	peers, err := LocalVethPeers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range peers {
+		for _, a := range p.Addrs {
+			if a == pod.Addr {
+				return p.Netnsid
+			}
+		}
+	}
+	t.Fatalf("no veth peer holds %v: %v", pod.Addr, peers)
+	return -1
+}
