@@ -14,12 +14,18 @@ type SockPair struct {
 	Local, Remote netip.AddrPort
 }
 
+// SockReceived is what a TCP socket has received from its peer.
+type SockReceived struct {
+	Bytes      uint64 // the stream's bytes, in order (tcpi_bytes_received)
+	OutOfOrder uint32 // segments that arrived out of order (tcpi_rcv_ooopack)
+}
+
 // ServerReceived lists the TCP sockets of the network namespace with id
 // (in this namespace's ids, as a veth's link-netnsid; negative: this
-// namespace), each with how many bytes it has received from its peer
-// (tcpi_bytes_received). Addresses are IPv6 (IPv4 ones mapped). ok is
+// namespace), each with what it has received from its peer. Addresses are
+// IPv6 (IPv4 ones mapped). ok is
 // false when the namespace cannot be found or its list is incomplete.
-func ServerReceived(id int32) (socks map[SockPair]uint64, ok bool) {
+func ServerReceived(id int32) (socks map[SockPair]SockReceived, ok bool) {
 	var h *netlink.Handle
 	var err error
 	if id < 0 {
@@ -36,7 +42,7 @@ func ServerReceived(id int32) (socks map[SockPair]uint64, ok bool) {
 		return nil, false
 	}
 	defer h.Close()
-	socks = map[SockPair]uint64{}
+	socks = map[SockPair]SockReceived{}
 	for _, family := range []uint8{unix.AF_INET, unix.AF_INET6} {
 		list, err := h.SocketDiagTCPInfo(family)
 		if err != nil {
@@ -47,7 +53,9 @@ func ServerReceived(id int32) (socks map[SockPair]uint64, ok bool) {
 				continue
 			}
 			id := s.InetDiagMsg.ID
-			socks[SockPair{addrPort(id.Source, id.SourcePort), addrPort(id.Destination, id.DestinationPort)}] = s.TCPInfo.Bytes_received
+			socks[SockPair{addrPort(id.Source, id.SourcePort), addrPort(id.Destination, id.DestinationPort)}] = SockReceived{
+				Bytes: s.TCPInfo.Bytes_received, OutOfOrder: s.TCPInfo.Rcv_ooopack,
+			}
 		}
 	}
 	return socks, true

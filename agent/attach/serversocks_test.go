@@ -49,8 +49,8 @@ func TestServerReceived(t *testing.T) {
 		Local:  netip.AddrPortFrom(netip.AddrFrom16(pod.Addr.As16()), 9000),
 		Remote: netip.AddrPortFrom(netip.AddrFrom16(cli.Addr.As16()), uint16(c.LocalAddr().(*net.TCPAddr).Port)),
 	}
-	if got, found := socks[pair]; !found || got != sent {
-		t.Errorf("the server's socket %v: %d bytes received (found %v), want %d; listed: %v", pair, got, found, sent, socks)
+	if got, found := socks[pair]; !found || got != (SockReceived{Bytes: sent}) {
+		t.Errorf("the server's socket %v: received %+v (found %v), want %d bytes in order; listed: %v", pair, got, found, sent, socks)
 	}
 	if _, ok := ServerReceived(1 << 30); ok {
 		t.Error("a namespace id nothing has answered")

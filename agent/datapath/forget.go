@@ -108,7 +108,8 @@ func dropsEndpoints(old, want generation, next uint8) bool {
 
 // Received says how many bytes the server's socket of a connection (client
 // and server as the flow key names them) has received from the client, and
-// whether that socket was found.
+// whether that socket can vouch for the flow at all (found, and nothing
+// else it received says it took bytes the flow never saw).
 type Received func(client, server netip.AddrPort) (uint64, bool)
 
 // ForgetUnverifiedFlowsOn deletes the flows recorded on interface ifindex
