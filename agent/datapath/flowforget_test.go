@@ -109,9 +109,10 @@ func countsOne(t *testing.T, d *Datapath, reason string, do func()) {
 
 // TestForgetUnverifiedFlowsOn: a restarted agent keeps the flows of an
 // interface whose pinned programs stayed attached only where the server's
-// socket has received no more of the client's stream than the flow let
-// through; a socket that holds more (bytes that passed unseen) or none
-// found makes the flow go. Other interfaces' flows are not looked at.
+// socket has received exactly the client bytes the flow let through, and
+// the server acknowledged them all; a socket that holds more (bytes that
+// passed unseen) or none found, or bytes not acknowledged, makes the flow
+// go. Other interfaces' flows are not looked at.
 func TestForgetUnverifiedFlowsOn(t *testing.T) {
 	d := sharedTest(t)
 	if err := d.Apply(fixtureTable(t)); err != nil {
@@ -122,6 +123,11 @@ func TestForgetUnverifiedFlowsOn(t *testing.T) {
 	if o := served.send(okReq); o != passed {
 		t.Fatalf("allowed request: %v", o)
 	}
+	served.serverACK(served.seq)
+	unacked := newFlow(t, d.Ingress(), web4, orders4)
+	if o := unacked.send(okReq); o != passed {
+		t.Fatalf("allowed request: %v", o)
+	}
 	ahead := newFlow(t, d.Ingress(), web4, orders4)
 	gone := newFlow(t, d.Ingress(), web4, orders4)
 	client := func(f *flow) netip.AddrPort {
@@ -130,9 +136,10 @@ func TestForgetUnverifiedFlowsOn(t *testing.T) {
 	}
 	// What the servers' sockets say they received.
 	got := map[netip.AddrPort]uint64{
-		client(idle):   0,
-		client(served): uint64(len(okReq)),
-		client(ahead):  1, // a byte the flow never let through
+		client(idle):    0,
+		client(served):  uint64(len(okReq)),
+		client(unacked): uint64(len(okReq)),
+		client(ahead):   1, // a byte the flow never let through
 	}
 	received := func(c, _ netip.AddrPort) (uint64, bool) {
 		n, ok := got[c]
@@ -145,15 +152,15 @@ func TestForgetUnverifiedFlowsOn(t *testing.T) {
 	if n, err := d.ForgetUnverifiedFlowsOn(v.Ifindex+1, received); err != nil || n != 0 {
 		t.Fatalf("another interface's flows: %d forgotten, %v", n, err)
 	}
-	if n, err := d.ForgetUnverifiedFlowsOn(v.Ifindex, received); err != nil || n != 2 {
-		t.Fatalf("checking the interface's flows: %d forgotten (want 2), %v", n, err)
+	if n, err := d.ForgetUnverifiedFlowsOn(v.Ifindex, received); err != nil || n != 3 {
+		t.Fatalf("checking the interface's flows: %d forgotten (want 3), %v", n, err)
 	}
 	for name, f := range map[string]*flow{"idle": idle, "served": served} {
 		if !d.hasFlow(t, f) {
 			t.Errorf("the %s flow, which its server's socket vouches for, was forgotten", name)
 		}
 	}
-	for name, f := range map[string]*flow{"ahead": ahead, "gone": gone} {
+	for name, f := range map[string]*flow{"unacked": unacked, "ahead": ahead, "gone": gone} {
 		if d.hasFlow(t, f) {
 			t.Errorf("the %s flow was kept", name)
 		}

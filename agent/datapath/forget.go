@@ -114,9 +114,10 @@ type Received func(client, server netip.AddrPort) (uint64, bool)
 
 // ForgetUnverifiedFlowsOn deletes the flows recorded on interface ifindex
 // that the server's own socket does not vouch for, and returns how many it
-// deleted: the socket is not found, or it has received more of the client's
-// stream than the flow let through (the server took bytes the flow never
-// saw). Flows that pass everything (a tunnel, Audit gave up parsing) or
+// deleted: the socket is not found, or it has received another count of
+// the client's stream than the flow let through (more: the server took
+// bytes the flow never saw), or the server has not acknowledged every byte
+// the flow let through. Flows that pass everything (a tunnel, Audit gave up parsing) or
 // whose connection ended are kept as they are: no stream position of theirs
 // decides anything. For a restarted agent's interfaces where the pinned
 // programs stayed attached: nothing in the attachment says whether they saw
@@ -133,7 +134,12 @@ func (d *Datapath) ForgetUnverifiedFlowsOn(ifindex uint32, received Received) (i
 		client := netip.AddrPortFrom(netip.AddrFrom16(k.Saddr), k.Sport)
 		server := netip.AddrPortFrom(netip.AddrFrom16(k.Daddr), k.Dport)
 		n, ok := received(client, server)
-		if !ok || int32(uint32(n)-(v.NextSeq-v.BaseSeq)) > 0 {
+		// Exactly the bytes the flow let through, each acknowledged
+		// through the reply program: the server holds the copies the
+		// flow parsed (rule 3). Fewer (bytes in flight, or dropped by the
+		// server and sent again unseen) cannot be told apart from a
+		// server that holds other content.
+		if !ok || uint32(n) != v.NextSeq-v.BaseSeq || v.SrvAck != v.NextSeq {
 			return forget
 		}
 		return keep
