@@ -4,9 +4,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
-	"time"
-
-	"github.com/axon-dev/axon/test/agentproc"
 )
 
 // TestRedteamStaleFlowAcrossDownedAttachment: a restarted agent keeps the
@@ -26,35 +23,12 @@ func TestRedteamStaleFlowAcrossDownedAttachment(t *testing.T) {
 			t.Parallel()
 			tp := newTopo82(t, 9+i)
 			srvs, a := policedTopo(t, tp, "Enforce", "--attach-mode", mode)
-			type held struct {
-				f       *Flow
-				tok     string
-				allowed []byte
-			}
-			conns := map[string]held{}
-			for _, s := range srvs {
-				tp.rawControl(t, s, false)
-				tok := token("down")
-				_, allowed := twins(tok)
-				conns[s.Name()] = held{tp.connect(t, s.Port(), false, nil), tok, allowed}
-			}
+			conns := openRawConns(t, tp, srvs, "down")
 			a.Kill()
 			detach(t, mode, a.PinDir, tp.srv.Port)
-			for _, s := range srvs {
-				c := conns[s.Name()]
-				denied, _ := twins(c.tok)
-				must(t, c.f.Data(c.f.ISN+1, denied[:len(denied)-2]))
-			}
-			time.Sleep(100 * time.Millisecond)
-			b := agentproc.Start(t, agentBin, agentproc.Config{PolicyDir: tp.dir, PinDir: a.PinDir, Ifaces: []string{tp.srv.Port}, Mode: mode}, 20*time.Second)
-			waitGeneration(t, b, 1, 10*time.Second)
-			forServers(t, srvs, func(t *testing.T, s server) {
-				expectNewDeniedReset(t, tp, s, "after the restart")
-				c := conns[s.Name()]
-				must(t, c.f.Data(c.f.ISN+1, c.allowed))
-				resp, rst := c.f.Response("\r\n\r\n", time.Second)
-				expectNeverRun(t, s, c.tok, "GET /api/admin/"+c.tok+" whose head was sent while no agent ran and its attachment was gone ("+describe(resp, rst)+")")
-			})
+			sendDeniedHead(t, conns)
+			restartOn(t, tp, a.PinDir, mode)
+			expectHeldNeverRun(t, tp, srvs, conns, sendAllowedTwin(t), "whose head was sent while no agent ran and its attachment was gone")
 		})
 	}
 }

@@ -3,8 +3,6 @@ package evasion
 import (
 	"testing"
 	"time"
-
-	"github.com/axon-dev/axon/test/agentproc"
 )
 
 // TestRedteamOutOfOrderAcrossRestart: a restarted agent keeps a flow when
@@ -29,31 +27,15 @@ func TestRedteamOutOfOrderAcrossRestart(t *testing.T) {
 	tp := newTopo43(t, 5)
 	srvs, a := policedTopo(t, tp, "Enforce", "--attach-mode", "tcx")
 	prefix := []byte("GET /api/v1/ok HTTP/1.1\r\nHost: srv\r\nX-Pad: ")
-	type held struct {
-		f   *Flow
-		tok string
-	}
-	conns := map[string]held{}
-	for _, s := range srvs {
-		tp.rawControl(t, s, false)
-		conns[s.Name()] = held{tp.connect(t, s.Port(), false, nil), token("ooo")}
-	}
+	conns := openRawConns(t, tp, srvs, "ooo")
 	a.Kill()
 	remove := passAhead(t, "tcx", tp.srv.Port)
-	for _, s := range srvs {
-		c := conns[s.Name()]
+	for _, c := range conns {
 		tail := []byte("z\r\n\r\nGET /api/admin/" + c.tok + " HTTP/1.1\r\nHost: srv\r\n\r\n")
 		must(t, c.f.Data(c.f.ISN+1+uint32(len(prefix)), tail))
 	}
 	time.Sleep(200 * time.Millisecond)
 	remove()
-	b := agentproc.Start(t, agentBin, agentproc.Config{PolicyDir: tp.dir, PinDir: a.PinDir, Ifaces: []string{tp.srv.Port}, Mode: "tcx"}, 20*time.Second)
-	waitGeneration(t, b, 1, 10*time.Second)
-	forServers(t, srvs, func(t *testing.T, s server) {
-		expectNewDeniedReset(t, tp, s, "after the restart")
-		c := conns[s.Name()]
-		must(t, c.f.Data(c.f.ISN+1, prefix))
-		resp, rst := c.f.Response("\r\n\r\n", time.Second)
-		expectNeverRun(t, s, c.tok, "GET /api/admin/"+c.tok+" queued out of order while no agent ran ("+describe(resp, rst)+")")
-	})
+	restartOn(t, tp, a.PinDir, "tcx")
+	expectHeldNeverRun(t, tp, srvs, conns, func(c rawConn) { must(t, c.f.Data(c.f.ISN+1, prefix)) }, "queued out of order while no agent ran")
 }

@@ -2,9 +2,7 @@ package evasion
 
 import (
 	"testing"
-	"time"
 
-	"github.com/axon-dev/axon/test/agentproc"
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/link"
@@ -42,36 +40,13 @@ func TestRedteamRT43StaleFlowAcrossProgramAheadWhileDown(t *testing.T) {
 			t.Parallel()
 			tp := newTopo43(t, 1+i)
 			srvs, a := policedTopo(t, tp, "Enforce", "--attach-mode", mode)
-			type held struct {
-				f       *Flow
-				tok     string
-				allowed []byte
-			}
-			conns := map[string]held{}
-			for _, s := range srvs {
-				tp.rawControl(t, s, false)
-				tok := token("ahead")
-				_, allowed := twins(tok)
-				conns[s.Name()] = held{tp.connect(t, s.Port(), false, nil), tok, allowed}
-			}
+			conns := openRawConns(t, tp, srvs, "ahead")
 			a.Kill()
 			remove := passAhead(t, mode, tp.srv.Port)
-			for _, s := range srvs {
-				c := conns[s.Name()]
-				denied, _ := twins(c.tok)
-				must(t, c.f.Data(c.f.ISN+1, denied[:len(denied)-2]))
-			}
-			time.Sleep(200 * time.Millisecond) // the server acknowledges the heads
+			sendDeniedHead(t, conns)
 			remove()
-			b := agentproc.Start(t, agentBin, agentproc.Config{PolicyDir: tp.dir, PinDir: a.PinDir, Ifaces: []string{tp.srv.Port}, Mode: mode}, 20*time.Second)
-			waitGeneration(t, b, 1, 10*time.Second)
-			forServers(t, srvs, func(t *testing.T, s server) {
-				expectNewDeniedReset(t, tp, s, "after the restart")
-				c := conns[s.Name()]
-				must(t, c.f.Data(c.f.ISN+1, c.allowed))
-				resp, rst := c.f.Response("\r\n\r\n", time.Second)
-				expectNeverRun(t, s, c.tok, "GET /api/admin/"+c.tok+" whose head passed a program ahead of Axon's while no agent ran ("+describe(resp, rst)+")")
-			})
+			restartOn(t, tp, a.PinDir, mode)
+			expectHeldNeverRun(t, tp, srvs, conns, sendAllowedTwin(t), "whose head passed a program ahead of Axon's while no agent ran")
 		})
 	}
 }

@@ -2,7 +2,6 @@ package evasion
 
 import (
 	"testing"
-	"time"
 
 	"github.com/axon-dev/axon/test/agentproc"
 )
@@ -32,38 +31,13 @@ func TestRedteamRT43StaleFlowAcrossOtherPinDirAgent(t *testing.T) {
 	t.Parallel()
 	tp := newTopo43(t, 3)
 	srvs, a := policedTopo(t, tp, "Enforce", "--attach-mode", "clsact")
-	type held struct {
-		f       *Flow
-		tok     string
-		allowed []byte
-	}
-	conns := map[string]held{}
-	for _, s := range srvs {
-		tp.rawControl(t, s, false)
-		tok := token("pindir")
-		_, allowed := twins(tok)
-		conns[s.Name()] = held{tp.connect(t, s.Port(), false, nil), tok, allowed}
-	}
+	conns := openRawConns(t, tp, srvs, "pindir")
 	a.Kill()
 	tp.policy("Audit", "")
-	p2 := agentproc.PinDir(t, agentBin, "axon-rt43-other")
-	b := agentproc.Start(t, agentBin, agentproc.Config{PolicyDir: tp.dir, PinDir: p2, Ifaces: []string{tp.srv.Port}, Mode: "clsact"}, 20*time.Second)
-	waitGeneration(t, b, 1, 10*time.Second)
-	for _, s := range srvs {
-		c := conns[s.Name()]
-		denied, _ := twins(c.tok)
-		must(t, c.f.Data(c.f.ISN+1, denied[:len(denied)-2]))
-	}
-	time.Sleep(200 * time.Millisecond) // the server acknowledges the heads
+	b := restartOn(t, tp, agentproc.PinDir(t, agentBin, "axon-rt43-other"), "clsact")
+	sendDeniedHead(t, conns)
 	b.Kill()
 	tp.policy("Enforce", "")
-	a2 := agentproc.Start(t, agentBin, agentproc.Config{PolicyDir: tp.dir, PinDir: a.PinDir, Ifaces: []string{tp.srv.Port}, Mode: "clsact"}, 20*time.Second)
-	waitGeneration(t, a2, 1, 10*time.Second)
-	forServers(t, srvs, func(t *testing.T, s server) {
-		expectNewDeniedReset(t, tp, s, "after the restart on P1")
-		c := conns[s.Name()]
-		must(t, c.f.Data(c.f.ISN+1, c.allowed))
-		resp, rst := c.f.Response("\r\n\r\n", time.Second)
-		expectNeverRun(t, s, c.tok, "GET /api/admin/"+c.tok+" whose head passed under an agent of another pin directory ("+describe(resp, rst)+")")
-	})
+	restartOn(t, tp, a.PinDir, "clsact")
+	expectHeldNeverRun(t, tp, srvs, conns, sendAllowedTwin(t), "whose head passed under an agent of another pin directory")
 }

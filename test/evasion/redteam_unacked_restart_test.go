@@ -3,8 +3,6 @@ package evasion
 import (
 	"testing"
 	"time"
-
-	"github.com/axon-dev/axon/test/agentproc"
 )
 
 // TestRedteamUnackedCopyAcrossRestart: the flow lets through an allowed
@@ -23,37 +21,19 @@ func TestRedteamUnackedCopyAcrossRestart(t *testing.T) {
 	t.Parallel()
 	tp := newTopo43(t, 6)
 	srvs, a := policedTopo(t, tp, "Enforce", "--attach-mode", "tcx")
-	type held struct {
-		f   *Flow
-		tok string
-	}
-	conns := map[string]held{}
-	for _, s := range srvs {
-		tp.rawControl(t, s, false)
-		tok := token("unacked")
-		f := tp.connect(t, s.Port(), false, nil)
-		_, allowed := twins(tok)
-		must(t, f.Send(Segment{Seq: f.ISN + 1, Ack: f.SrvISN + 1, Flags: ACK | PSH, Payload: allowed[:len(allowed)-2], BadChecksum: true}))
-		conns[s.Name()] = held{f, tok}
+	conns := openRawConns(t, tp, srvs, "unacked")
+	for _, c := range conns {
+		_, allowed := twins(c.tok)
+		must(t, c.f.Send(Segment{Seq: c.f.ISN + 1, Ack: c.f.SrvISN + 1, Flags: ACK | PSH, Payload: allowed[:len(allowed)-2], BadChecksum: true}))
 	}
 	time.Sleep(100 * time.Millisecond)
 	a.Kill()
 	remove := passAhead(t, "tcx", tp.srv.Port)
-	for _, s := range srvs {
-		c := conns[s.Name()]
-		denied, _ := twins(c.tok)
-		must(t, c.f.Data(c.f.ISN+1, denied[:len(denied)-2]))
-	}
-	time.Sleep(200 * time.Millisecond)
+	sendDeniedHead(t, conns)
 	remove()
-	b := agentproc.Start(t, agentBin, agentproc.Config{PolicyDir: tp.dir, PinDir: a.PinDir, Ifaces: []string{tp.srv.Port}, Mode: "tcx"}, 20*time.Second)
-	waitGeneration(t, b, 1, 10*time.Second)
-	forServers(t, srvs, func(t *testing.T, s server) {
-		expectNewDeniedReset(t, tp, s, "after the restart")
-		c := conns[s.Name()]
+	restartOn(t, tp, a.PinDir, "tcx")
+	expectHeldNeverRun(t, tp, srvs, conns, func(c rawConn) {
 		denied, _ := twins(c.tok)
 		must(t, c.f.Data(c.f.ISN+1+uint32(len(denied)-2), []byte("\r\n")))
-		resp, rst := c.f.Response("\r\n\r\n", time.Second)
-		expectNeverRun(t, s, c.tok, "GET /api/admin/"+c.tok+" sent unseen over an allowed copy the server dropped ("+describe(resp, rst)+")")
-	})
+	}, "sent unseen over an allowed copy the server dropped")
 }
