@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -166,9 +167,10 @@ func (b *BPFDatapath) VerifyFlowsOn(ifindex uint32) (int, error) {
 	if !known {
 		return b.ForgetFlowsOn(ifindex)
 	}
-	socks, ok := attach.ServerReceived(id)
-	if !ok {
-		return b.ForgetFlowsOn(ifindex)
+	socks, err := attach.ServerReceived(id)
+	if err != nil {
+		n, ferr := b.ForgetFlowsOn(ifindex)
+		return n, errors.Join(fmt.Errorf("the server sockets could not be read, every flow forgotten: %w", err), ferr)
 	}
 	return b.ForgetUnverifiedFlowsOn(ifindex, func(client, server netip.AddrPort) (uint64, bool) {
 		r, found := socks[attach.SockPair{Local: server, Remote: client}]

@@ -171,7 +171,7 @@ func (a *Attacher) attachOne(name string, d Direction, prog *ebpf.Program) Attac
 func (a *Attacher) checkAttached(at *Attachment, ifindex int) {
 	lk, err := netlink.LinkByIndex(ifindex)
 	if err == nil {
-		err = a.checkOne(at.Mode, lk, at.Direction, ebpf.ProgramID(at.ProgramID))
+		err = a.checkOwn(at.Mode, lk, at.Direction, ebpf.ProgramID(at.ProgramID))
 	}
 	if err != nil {
 		at.Err = fmt.Errorf("attaching %s to %s %s: %w", at.Mode, at.Interface, at.Direction, err)

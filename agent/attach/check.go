@@ -59,7 +59,7 @@ func (a *Attacher) CheckLinks(links []netlink.Link, listErr error, ifaces []stri
 			case !ok:
 				at.Err = fmt.Errorf("%w: %s: no such network interface", ErrNoInterface, name)
 			default:
-				at.Err = a.checkOne(mode, l, d, want[d].id)
+				at.Err = a.checkOwn(mode, l, d, want[d].id)
 			}
 			if at.Err != nil {
 				at.Mode = ""
@@ -70,37 +70,50 @@ func (a *Attacher) CheckLinks(links []netlink.Link, listErr error, ifaces []stri
 	return out
 }
 
+// checkOwn is checkOne for this agent's own attachment: a TCX hook's
+// revision is recorded each time it finds the program first (InPlace).
+func (a *Attacher) checkOwn(mode Mode, lk netlink.Link, d Direction, want ebpf.ProgramID) error {
+	rev, err := a.checkOne(mode, lk, d, want)
+	if err == nil && mode == ModeTCX {
+		if rerr := a.recordRevision(lk.Attrs().Index, d, rev); rerr != nil {
+			a.log.Warn("recording the tcx hook's revision: a restart will forget this interface's flows", "interface", lk.Attrs().Name, "direction", d, "error", rerr)
+		}
+	}
+	return err
+}
+
 // checkOne checks the attachment of the program with ID want to link lk
-// (from this round's link list) in direction d.
-func (a *Attacher) checkOne(mode Mode, lk netlink.Link, d Direction, want ebpf.ProgramID) error {
+// (from this round's link list) in direction d. For TCX it returns the
+// hook's revision.
+func (a *Attacher) checkOne(mode Mode, lk netlink.Link, d Direction, want ebpf.ProgramID) (uint64, error) {
 	switch mode {
 	case ModeTCX:
 		l, err := link.LoadPinnedLink(pinName{pinTCX, d, lk.Attrs().Name}.path(a.cfg.PinDir), nil)
 		if err != nil {
-			return fmt.Errorf("%w: %v", ErrDetached, err)
+			return 0, fmt.Errorf("%w: %v", ErrDetached, err)
 		}
 		defer l.Close()
 		info, err := l.Info()
 		if err != nil || info.Program != want || !sameTCXTarget(l, lk.Attrs().Index, d) {
-			return ErrDetached
+			return 0, ErrDetached
 		}
 		return firstTCX(lk.Attrs().Index, d, want)
 	case ModeClsact:
 		fs, err := netlink.FilterList(lk, clsParent(d))
 		if err != nil {
-			return fmt.Errorf("%w: %v", ErrDetached, err)
+			return 0, fmt.Errorf("%w: %v", ErrDetached, err)
 		}
 		for _, f := range fs {
 			if isAxonFilter(f) && ebpf.ProgramID(f.(*netlink.BpfFilter).Id) == want {
 				if err := noTCX(lk.Attrs().Index, d); err != nil {
-					return err
+					return 0, err
 				}
-				return firstCls(fs, want)
+				return 0, firstCls(fs, want)
 			}
 		}
-		return ErrDetached
+		return 0, ErrDetached
 	}
-	return ErrDetached
+	return 0, ErrDetached
 }
 
 func programID(p *ebpf.Program) (ebpf.ProgramID, error) {
@@ -115,12 +128,15 @@ func programID(p *ebpf.Program) (ebpf.ProgramID, error) {
 	return id, nil
 }
 
-// InPlace reports whether an attachment an earlier agent left under the
-// same pin directory runs first on both directions of interface name, as
-// Check would accept it for its own programs. Such programs kept running
-// while no agent did, so the flows they keep are current; Attach adopts
-// them. Any other state (nothing attached, a link of a deleted interface,
-// another program ahead) is false.
+// InPlace reports whether the TCX attachment an earlier agent left under
+// the same pin directory runs first on both directions of interface name,
+// and nothing was attached to, detached from or replaced on those hooks
+// since that agent last found it first: the hooks' revisions are the ones
+// it recorded. Then its programs saw every packet while no agent watched,
+// and the flows they keep are current; Attach adopts them. Any other state
+// (nothing attached, a link of a deleted interface, another program ahead
+// now or for a while, an attachment in clsact mode, whose hooks have no
+// revision) is false.
 func (a *Attacher) InPlace(name string) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -136,24 +152,21 @@ func (a *Attacher) InPlace(name string) bool {
 	return true
 }
 
-// inPlace is InPlace for one direction, by either mechanism.
+// inPlace is InPlace for one direction.
 func (a *Attacher) inPlace(lk netlink.Link, d Direction) bool {
-	if l, err := link.LoadPinnedLink(pinName{pinTCX, d, lk.Attrs().Name}.path(a.cfg.PinDir), nil); err == nil {
-		info, err := l.Info()
-		l.Close()
-		if err == nil && a.checkOne(ModeTCX, lk, d, info.Program) == nil {
-			return true
-		}
-	}
-	fs, err := netlink.FilterList(lk, clsParent(d))
+	l, err := link.LoadPinnedLink(pinName{pinTCX, d, lk.Attrs().Name}.path(a.cfg.PinDir), nil)
 	if err != nil {
 		return false
 	}
-	for _, f := range fs {
-		// Another pin directory's filter keeps other flows.
-		if isAxonFilter(f) && f.(*netlink.BpfFilter).Name == clsName(a.cfg.PinDir) {
-			return a.checkOne(ModeClsact, lk, d, ebpf.ProgramID(f.(*netlink.BpfFilter).Id)) == nil
-		}
+	info, err := l.Info()
+	l.Close()
+	if err != nil {
+		return false
 	}
-	return false
+	rev, err := a.checkOne(ModeTCX, lk, d, info.Program)
+	if err != nil {
+		return false
+	}
+	recorded, ok := a.recordedRevision(lk.Attrs().Index, d)
+	return ok && recorded == rev
 }

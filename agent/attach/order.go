@@ -17,19 +17,20 @@ import (
 var ErrNotFirst = errors.New("another program runs ahead of Axon's")
 
 // firstTCX checks that program want runs first among the TCX programs of
-// interface ifindex in direction d.
-func firstTCX(ifindex int, d Direction, want ebpf.ProgramID) error {
+// interface ifindex in direction d, and returns the hook's revision (the
+// kernel bumps it at every attach, detach or replacement there).
+func firstTCX(ifindex int, d Direction, want ebpf.ProgramID) (uint64, error) {
 	res, err := link.QueryPrograms(link.QueryOptions{Target: ifindex, Attach: d.tcxAttachType()})
 	if err != nil {
-		return fmt.Errorf("listing the interface's tcx programs: %w", err)
+		return 0, fmt.Errorf("listing the interface's tcx programs: %w", err)
 	}
 	if len(res.Programs) == 0 {
-		return ErrDetached
+		return 0, ErrDetached
 	}
 	if first := res.Programs[0].ID; first != want {
-		return fmt.Errorf("%w: program %d (remove it, or attach it after Axon's)", ErrNotFirst, first)
+		return 0, fmt.Errorf("%w: program %d (remove it, or attach it after Axon's)", ErrNotFirst, first)
 	}
-	return nil
+	return res.Revision, nil
 }
 
 // firstCls checks that Axon's filter, running program want, is the first

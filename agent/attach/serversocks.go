@@ -1,6 +1,7 @@
 package attach
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 
@@ -23,9 +24,9 @@ type SockReceived struct {
 // ServerReceived lists the TCP sockets of the network namespace with id
 // (in this namespace's ids, as a veth's link-netnsid; negative: this
 // namespace), each with what it has received from its peer. Addresses are
-// IPv6 (IPv4 ones mapped). ok is
-// false when the namespace cannot be found or its list is incomplete.
-func ServerReceived(id int32) (socks map[SockPair]SockReceived, ok bool) {
+// IPv6 (IPv4 ones mapped). It fails when the namespace cannot be found or
+// its list is incomplete.
+func ServerReceived(id int32) (map[SockPair]SockReceived, error) {
 	var h *netlink.Handle
 	var err error
 	if id < 0 {
@@ -33,20 +34,21 @@ func ServerReceived(id int32) (socks map[SockPair]SockReceived, ok bool) {
 	} else {
 		ns, found := openNetnsID(id)
 		if !found {
-			return nil, false
+			return nil, fmt.Errorf("network namespace %d not found", id)
 		}
 		h, err = netlink.NewHandleAt(ns, unix.NETLINK_INET_DIAG)
 		ns.Close()
 	}
 	if err != nil {
-		return nil, false
+		return nil, fmt.Errorf("opening sock_diag: %w", err)
 	}
 	defer h.Close()
-	socks = map[SockPair]SockReceived{}
+	socks := map[SockPair]SockReceived{}
 	for _, family := range []uint8{unix.AF_INET, unix.AF_INET6} {
 		list, err := h.SocketDiagTCPInfo(family)
 		if err != nil {
-			return nil, false // an interrupted dump too: a socket may be missing
+			// An interrupted dump too: a socket may be missing.
+			return nil, fmt.Errorf("listing TCP sockets (family %d): %w", family, err)
 		}
 		for _, s := range list {
 			if s.InetDiagMsg == nil || s.TCPInfo == nil {
@@ -58,7 +60,7 @@ func ServerReceived(id int32) (socks map[SockPair]SockReceived, ok bool) {
 			}
 		}
 	}
-	return socks, true
+	return socks, nil
 }
 
 func addrPort(ip net.IP, port uint16) netip.AddrPort {

@@ -17,10 +17,10 @@
 set -euo pipefail
 
 CACHE="${AXON_KERNEL_CACHE:-$HOME/.cache/axon/kernels}"
-# Modules the tests load (TC attach, veth pairs, test/netns bridges, and the netlink families
+# Modules the tests load (TC attach, veth pairs, test/netns bridges, sock_diag of TCP, and the netlink families
 # vishvananda/netlink.NewHandle opens: a real host autoloads them, the guest has no modprobe);
 # built-in ones are skipped.
-MODULES=(sch_ingress cls_bpf veth bridge xfrm_user nfnetlink)
+MODULES=(sch_ingress cls_bpf veth bridge xfrm_user nfnetlink tcp_diag)
 SERIES=("$@")
 [ ${#SERIES[@]} -gt 0 ] || SERIES=(5.10 6.1 6.12)
 

@@ -64,6 +64,22 @@ func (tr *traffic) count() int {
 	return len(tr.outcomes)
 }
 
+// expectAllowedServed checks that every allowed request of al (one client,
+// one request at a time) succeeded across agent restarts (what), but in
+// clsact mode: a restart there forgets the interface's flows (its hooks
+// have no revision to say the programs ran first all along), so the one
+// connection open at each of the restarts may be reset.
+func expectAllowedServed(t *testing.T, al []string, mode string, restarts int, what string) {
+	t.Helper()
+	lost := 0
+	if mode == "clsact" {
+		lost = min(tally(al)["reset"], restarts)
+	}
+	if n := tally(al)["200"]; n+lost != len(al) {
+		t.Errorf("%d of %d allowed requests failed %s (%v)", len(al)-n, len(al), what, tally(al))
+	}
+}
+
 func tally(outs []string) map[string]int {
 	m := map[string]int{}
 	for _, o := range outs {
@@ -203,9 +219,7 @@ func testSIGKILL(t *testing.T, mode string, subnet int) {
 	if n := tally(d)["reset"]; n != len(d) {
 		t.Errorf("%d of %d denied requests were not reset", len(d)-n, len(d))
 	}
-	if n := tally(al)["200"]; n != len(al) {
-		t.Errorf("%d of %d allowed requests failed across the kill and restart", len(al)-n, len(al))
-	}
+	expectAllowedServed(t, al, mode, 1, "across the kill and restart")
 	for _, l := range tp.server.Requests() {
 		if strings.Contains(l, "/api/denied-") {
 			t.Errorf("a denied request reached the server: %s", l)
