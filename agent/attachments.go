@@ -80,6 +80,18 @@ func (a *Agent) interfaces() []string {
 // readiness drops and the next attach puts them back.
 func (a *Agent) verifyAttachments(links []netlink.Link, listErr error) {
 	ats := a.att.CheckLinks(links, listErr, a.interfaces(), a.dp.Programs())
+	// A hook changed since the last check while Axon's program still runs
+	// first: another program may have run ahead of it in between.
+	var changed []string
+	for _, at := range ats {
+		if at.Err == nil && at.HookChanged && !slices.Contains(changed, at.Interface) {
+			changed = append(changed, at.Interface)
+		}
+	}
+	for _, ifc := range changed {
+		a.log.Warn("a program was attached or detached on the interface's tcx hooks since the last check: its flows are forgotten", "interface", ifc)
+	}
+	a.forgetFlows(changed)
 	a.mu.Lock()
 	var lost []attach.Attachment
 	for _, at := range ats {

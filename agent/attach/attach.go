@@ -44,6 +44,11 @@ type Attachment struct {
 	Adopted   bool   // a pinned attachment from an earlier agent was reused
 	Err       error  // why it is not attached, nil when attached
 	ProgramID uint32 // kernel ID of the attached program
+	// HookChanged (Check, TCX): a program was attached to, detached from
+	// or replaced on the hook since the last check, though Axon's still
+	// runs first: one may have run ahead of it in between, and the flows
+	// through it may have missed packets.
+	HookChanged bool
 }
 
 // Attacher attaches programs to interfaces and keeps the pins in step.
@@ -171,7 +176,7 @@ func (a *Attacher) attachOne(name string, d Direction, prog *ebpf.Program) Attac
 func (a *Attacher) checkAttached(at *Attachment, ifindex int) {
 	lk, err := netlink.LinkByIndex(ifindex)
 	if err == nil {
-		err = a.checkOwn(at.Mode, lk, at.Direction, ebpf.ProgramID(at.ProgramID))
+		_, err = a.checkOwn(at.Mode, lk, at.Direction, ebpf.ProgramID(at.ProgramID))
 	}
 	if err != nil {
 		at.Err = fmt.Errorf("attaching %s to %s %s: %w", at.Mode, at.Interface, at.Direction, err)

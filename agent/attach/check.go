@@ -59,7 +59,7 @@ func (a *Attacher) CheckLinks(links []netlink.Link, listErr error, ifaces []stri
 			case !ok:
 				at.Err = fmt.Errorf("%w: %s: no such network interface", ErrNoInterface, name)
 			default:
-				at.Err = a.checkOwn(mode, l, d, want[d].id)
+				at.HookChanged, at.Err = a.checkOwn(mode, l, d, want[d].id)
 			}
 			if at.Err != nil {
 				at.Mode = ""
@@ -71,15 +71,18 @@ func (a *Attacher) CheckLinks(links []netlink.Link, listErr error, ifaces []stri
 }
 
 // checkOwn is checkOne for this agent's own attachment: a TCX hook's
-// revision is recorded each time it finds the program first (InPlace).
-func (a *Attacher) checkOwn(mode Mode, lk netlink.Link, d Direction, want ebpf.ProgramID) error {
+// revision is recorded each time it finds the program first (InPlace), and
+// changed says it moved since it was last recorded.
+func (a *Attacher) checkOwn(mode Mode, lk netlink.Link, d Direction, want ebpf.ProgramID) (changed bool, err error) {
 	rev, err := a.checkOne(mode, lk, d, want)
-	if err == nil && mode == ModeTCX {
-		if rerr := a.recordRevision(lk.Attrs().Index, d, rev); rerr != nil {
-			a.log.Warn("recording the tcx hook's revision: a restart will forget this interface's flows", "interface", lk.Attrs().Name, "direction", d, "error", rerr)
-		}
+	if err != nil || mode != ModeTCX {
+		return false, err
 	}
-	return err
+	prev, had := a.recordedRevision(lk.Attrs().Index, d)
+	if rerr := a.recordRevision(lk.Attrs().Index, d, rev); rerr != nil {
+		a.log.Warn("recording the tcx hook's revision: a restart will forget this interface's flows", "interface", lk.Attrs().Name, "direction", d, "error", rerr)
+	}
+	return had && prev != rev, nil
 }
 
 // checkOne checks the attachment of the program with ID want to link lk

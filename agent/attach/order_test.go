@@ -2,6 +2,7 @@ package attach
 
 import (
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/cilium/ebpf"
@@ -124,5 +125,37 @@ func TestTCXAheadOfClsactIsNotEnforcing(t *testing.T) {
 		if at.Err != nil {
 			t.Errorf("%s: Check once the TCX program is gone: %v", at.Direction, at.Err)
 		}
+	}
+}
+
+// TestHookChangedBetweenChecks: a program attached to Axon's TCX hook and
+// detached again between two checks (it may have run ahead of Axon's for a
+// while) leaves the hook's revision moved: the next check reports the hook
+// changed, though Axon's program runs first; the one after does not.
+func TestHookChangedBetweenChecks(t *testing.T) {
+	needRoot(t)
+	needMode(t, ModeTCX)
+	a, iface, progs := attachedPass(t, ModeTCX)
+	changed := func() []bool {
+		var out []bool
+		for _, at := range a.Check([]string{iface}, progs) {
+			if at.Err != nil {
+				t.Fatalf("%s: Check: %v", at.Direction, at.Err)
+			}
+			out = append(out, at.HookChanged)
+		}
+		return out
+	}
+	if got := changed(); slices.Contains(got, true) {
+		t.Errorf("right after Attach: hook changed %v", got)
+	}
+	other := passProg(t)
+	defer other.Close()
+	attachOther(t, ModeTCX, iface, other, true)()
+	if got := changed(); slices.Contains(got, false) {
+		t.Errorf("after a program was attached ahead and detached: hook changed %v, want true for both directions", got)
+	}
+	if got := changed(); slices.Contains(got, true) {
+		t.Errorf("the check after: hook changed %v", got)
 	}
 }

@@ -47,13 +47,14 @@ func restartOn(t *testing.T, tp *topo, pinDir, mode string) *agent {
 	return b
 }
 
-// expectHeldNeverRun checks, on each of srvs after a restart, that a new
-// denied request is reset, then sends end on the server's connection and
+// expectHeldNeverRun checks, on each of srvs after the window the attack
+// used (a restart, a program ahead of Axon's), that a new denied request is
+// reset, then sends end on the server's connection and
 // checks that its denied request never ran (what names the attack).
 func expectHeldNeverRun(t *testing.T, tp *topo, srvs []server, conns map[string]rawConn, end func(c rawConn), what string) {
 	t.Helper()
 	forServers(t, srvs, func(t *testing.T, s server) {
-		expectNewDeniedReset(t, tp, s, "after the restart")
+		expectNewDeniedReset(t, tp, s, "after the window")
 		c := conns[s.Name()]
 		end(c)
 		resp, rst := c.f.Response("\r\n\r\n", time.Second)
