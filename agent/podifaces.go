@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"errors"
 	"net"
@@ -156,8 +157,10 @@ func (a *Agent) vethsChanged(links []netlink.Link, err error) bool {
 
 // VerifyFlowsOn implements FlowVerifier: the server sockets of the pod
 // behind ifindex, listed in its namespace, vouch for the flows of the
-// interface (datapath.ForgetUnverifiedFlowsOn). Without a recorded pod
-// namespace, or when it cannot be read, every flow there is forgotten.
+// interface (datapath.ForgetUnverifiedFlowsOn). Flows whose counts differ
+// as bytes in flight would make them are asked about again, up to
+// verifyRounds times verifyWait apart, then forgotten. Without a recorded
+// pod namespace, or when it cannot be read, every flow there is forgotten.
 func (b *BPFDatapath) VerifyFlowsOn(ifindex uint32) (int, error) {
 	byIface, err := b.PodNamespaces()
 	if err != nil {
@@ -167,16 +170,32 @@ func (b *BPFDatapath) VerifyFlowsOn(ifindex uint32) (int, error) {
 	if !known {
 		return b.ForgetFlowsOn(ifindex)
 	}
-	socks, err := attach.ServerReceived(id)
-	if err != nil {
-		n, ferr := b.ForgetFlowsOn(ifindex)
-		return n, errors.Join(fmt.Errorf("the server sockets could not be read, every flow forgotten: %w", err), ferr)
+	total := 0
+	for round := 1; ; round++ {
+		socks, err := attach.ServerReceived(id)
+		if err != nil {
+			n, ferr := b.ForgetFlowsOn(ifindex)
+			return total + n, errors.Join(fmt.Errorf("the server sockets could not be read, every flow forgotten: %w", err), ferr)
+		}
+		n, pending, err := b.ForgetUnverifiedFlowsOn(ifindex, func(client, server netip.AddrPort) (uint64, bool) {
+			r, found := socks[attach.SockPair{Local: server, Remote: client}]
+			// The datapath never lets a segment through out of order to
+			// an enforced endpoint: one the server got came another way,
+			// and its bytes (held apart, not counted yet) were never
+			// parsed.
+			return r.Bytes, found && r.OutOfOrder == 0
+		}, round == verifyRounds)
+		total += n
+		if err != nil || pending == 0 {
+			return total, err
+		}
+		time.Sleep(verifyWait)
 	}
-	return b.ForgetUnverifiedFlowsOn(ifindex, func(client, server netip.AddrPort) (uint64, bool) {
-		r, found := socks[attach.SockPair{Local: server, Remote: client}]
-		// The datapath never lets a segment through out of order to an
-		// enforced endpoint: one the server got came another way, and
-		// its bytes (held apart, not counted yet) were never parsed.
-		return r.Bytes, found && r.OutOfOrder == 0
-	})
 }
+
+// A restarted agent asks the server sockets about flows with bytes in
+// flight up to verifyRounds times, verifyWait apart.
+const (
+	verifyRounds = 4
+	verifyWait   = 25 * time.Millisecond
+)

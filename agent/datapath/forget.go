@@ -114,15 +114,17 @@ type Received func(client, server netip.AddrPort) (uint64, bool)
 
 // ForgetUnverifiedFlowsOn deletes the flows recorded on interface ifindex
 // that the server's own socket does not vouch for, and returns how many it
-// deleted: the socket is not found, or it has received another count of
-// the client's stream than the flow let through (more: the server took
-// bytes the flow never saw), or the server has not acknowledged every byte
-// the flow let through. Flows that pass everything (a tunnel, Audit gave up parsing) or
-// whose connection ended are kept as they are: no stream position of theirs
-// decides anything. For a restarted agent's interfaces where the pinned
-// programs stayed attached: nothing in the attachment says whether they saw
-// every packet while no agent watched.
-func (d *Datapath) ForgetUnverifiedFlowsOn(ifindex uint32, received Received) (int, error) {
+// deleted and how many it kept pending. The socket vouches for a flow when
+// it has received exactly the client bytes the flow let through and the
+// server acknowledged them all, through the reply program: it holds the
+// copies the flow parsed (rule 3). A socket not found, or one that received
+// more than the flow let through (bytes the flow never saw), makes the flow
+// go. Fewer bytes, or bytes not acknowledged yet, may be bytes in flight:
+// unless final, such a flow is kept and counted pending, for the caller to
+// ask again; when final it goes too. Flows that pass everything (a tunnel,
+// Audit gave up parsing) or whose connection ended are kept as they are: no
+// stream position of theirs decides anything.
+func (d *Datapath) ForgetUnverifiedFlowsOn(ifindex uint32, received Received, final bool) (forgotten, pending int, err error) {
 	st, err := d.sweepFlows(func(k *bpf.AxonAxFlowKey, v *bpf.AxonAxFlow) sweep {
 		if v.Ifindex != ifindex {
 			return keep
@@ -134,15 +136,17 @@ func (d *Datapath) ForgetUnverifiedFlowsOn(ifindex uint32, received Received) (i
 		client := netip.AddrPortFrom(netip.AddrFrom16(k.Saddr), k.Sport)
 		server := netip.AddrPortFrom(netip.AddrFrom16(k.Daddr), k.Dport)
 		n, ok := received(client, server)
-		// Exactly the bytes the flow let through, each acknowledged
-		// through the reply program: the server holds the copies the
-		// flow parsed (rule 3). Fewer (bytes in flight, or dropped by the
-		// server and sent again unseen) cannot be told apart from a
-		// server that holds other content.
-		if !ok || uint32(n) != v.NextSeq-v.BaseSeq || v.SrvAck != v.NextSeq {
+		let := v.NextSeq - v.BaseSeq
+		switch {
+		case !ok || int32(uint32(n)-let) > 0:
 			return forget
+		case uint32(n) != let || v.SrvAck != v.NextSeq:
+			if final {
+				return forget
+			}
+			pending++
 		}
 		return keep
 	})
-	return st.Expired, err
+	return st.Expired, pending, err
 }
