@@ -218,7 +218,7 @@ func (a *Agent) forgetFlows(ifaces []string) {
 // FlowVerifier is implemented by datapaths that can check the flows of an
 // interface against the server sockets of the pod behind it:
 // VerifyFlowsOn deletes those the sockets do not vouch for (all of them
-// where it cannot tell).
+// where no pod namespace is known); on an error the caller forgets them.
 type FlowVerifier interface {
 	VerifyFlowsOn(ifindex uint32) (int, error)
 }
@@ -239,7 +239,7 @@ func (a *Agent) verifyFlows(ifaces []string) {
 		}
 		n, err := fv.VerifyFlowsOn(uint32(ifc.Index))
 		if err != nil {
-			a.log.Error("checking the flows of an interface against its server sockets", "interface", name, "error", err)
+			a.log.Error("checking the flows of an interface against its server sockets: forgetting them", "interface", name, "error", err)
 			a.forgetFlows([]string{name})
 			continue
 		}

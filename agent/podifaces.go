@@ -160,7 +160,8 @@ func (a *Agent) vethsChanged(links []netlink.Link, err error) bool {
 // interface (datapath.ForgetUnverifiedFlowsOn). Flows whose counts differ
 // as bytes in flight would make them are asked about again, up to
 // verifyRounds times verifyWait apart, then forgotten. Without a recorded
-// pod namespace, or when it cannot be read, every flow there is forgotten.
+// pod namespace every flow there is forgotten; when the sockets cannot be
+// read it fails, and the caller forgets them.
 func (b *BPFDatapath) VerifyFlowsOn(ifindex uint32) (int, error) {
 	byIface, err := b.PodNamespaces()
 	if err != nil {
@@ -174,8 +175,7 @@ func (b *BPFDatapath) VerifyFlowsOn(ifindex uint32) (int, error) {
 	for round := 1; ; round++ {
 		socks, err := attach.ServerReceived(id)
 		if err != nil {
-			n, ferr := b.ForgetFlowsOn(ifindex)
-			return total + n, errors.Join(fmt.Errorf("the server sockets could not be read, every flow forgotten: %w", err), ferr)
+			return total, fmt.Errorf("reading the server sockets: %w", err)
 		}
 		n, pending, err := b.ForgetUnverifiedFlowsOn(ifindex, func(client, server netip.AddrPort) (uint64, bool) {
 			r, found := socks[attach.SockPair{Local: server, Remote: client}]

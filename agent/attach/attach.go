@@ -56,7 +56,8 @@ type Attacher struct {
 	cfg  Config
 	log  *slog.Logger
 	mu   sync.Mutex
-	mode Mode // resolved mode, never ModeAuto once resolved
+	mode Mode      // resolved mode, never ModeAuto once resolved
+	revs *ebpf.Map // the recorded TCX hook revisions, once opened (revision.go)
 }
 
 // New returns an Attacher; it touches nothing until Attach.

@@ -78,11 +78,11 @@ func (a *Attacher) checkOwn(mode Mode, lk netlink.Link, d Direction, want ebpf.P
 	if err != nil || mode != ModeTCX {
 		return false, err
 	}
-	prev, had := a.recordedRevision(lk.Attrs().Index, d)
-	if rerr := a.recordRevision(lk.Attrs().Index, d, rev); rerr != nil {
+	changed, rerr := a.recordRevision(lk.Attrs().Index, d, rev)
+	if rerr != nil {
 		a.log.Warn("recording the tcx hook's revision: a restart will forget this interface's flows", "interface", lk.Attrs().Name, "direction", d, "error", rerr)
 	}
-	return had && prev != rev, nil
+	return changed, nil
 }
 
 // checkOne checks the attachment of the program with ID want to link lk

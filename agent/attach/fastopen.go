@@ -90,14 +90,8 @@ func FastOpenServers(ids []int32) map[int32]bool {
 			continue
 		}
 		out[id] = true // until read
-		path, ok := nsPaths.lookup(id)
+		ns, ok := nsPaths.open(id)
 		if !ok {
-			missing[int(id)] = true
-			continue
-		}
-		ns, err := netns.GetFromPath(path)
-		if err != nil {
-			nsPaths.forget(id)
 			missing[int(id)] = true
 			continue
 		}
@@ -153,6 +147,21 @@ func (c *nsPathCache) forget(id int32) {
 	c.mu.Lock()
 	delete(c.m, id)
 	c.mu.Unlock()
+}
+
+// open opens namespace id at the path it was found at, if that path still
+// names it; a path that fails is forgotten.
+func (c *nsPathCache) open(id int32) (netns.NsHandle, bool) {
+	path, ok := c.lookup(id)
+	if !ok {
+		return -1, false
+	}
+	ns, err := netns.GetFromPath(path)
+	if err != nil {
+		c.forget(id)
+		return -1, false
+	}
+	return ns, true
 }
 
 // lookup returns the path namespace id was found at, if it still names the

@@ -33,33 +33,44 @@ func keyOf(ifindex int, d Direction) revKey {
 	return k
 }
 
-// revisions opens the pinned map of recorded revisions, creating it when
-// create is set and there is none.
+// revisions returns the pinned map of recorded revisions, opened once
+// (held while the Attacher lives) and created when create is set and there
+// is none. Callers hold a.mu.
 func (a *Attacher) revisions(create bool) (*ebpf.Map, error) {
+	if a.revs != nil {
+		return a.revs, nil
+	}
 	path := filepath.Join(a.cfg.PinDir, revisionsPin)
 	m, err := ebpf.LoadPinnedMap(path, nil)
-	if err == nil || !create || !errors.Is(err, os.ErrNotExist) {
-		return m, err
+	if err != nil && create && errors.Is(err, os.ErrNotExist) {
+		m, err = ebpf.NewMap(&ebpf.MapSpec{Name: "axon_tcx_revs", Type: ebpf.Hash, KeySize: 8, ValueSize: 8, MaxEntries: 1 << 16})
+		if err != nil {
+			return nil, fmt.Errorf("creating the revisions map: %w", err)
+		}
+		if err := m.Pin(path); err != nil {
+			m.Close()
+			return nil, fmt.Errorf("pinning the revisions map: %w", err)
+		}
 	}
-	m, err = ebpf.NewMap(&ebpf.MapSpec{Name: "axon_tcx_revs", Type: ebpf.Hash, KeySize: 8, ValueSize: 8, MaxEntries: 1 << 16})
 	if err != nil {
-		return nil, fmt.Errorf("creating the revisions map: %w", err)
+		return nil, err
 	}
-	if err := m.Pin(path); err != nil {
-		m.Close()
-		return nil, fmt.Errorf("pinning the revisions map: %w", err)
-	}
+	a.revs = m
 	return m, nil
 }
 
-// recordRevision records rev as the revision of hook (ifindex, d).
-func (a *Attacher) recordRevision(ifindex int, d Direction, rev uint64) error {
+// recordRevision records rev as the revision of hook (ifindex, d), and
+// reports whether another one was recorded before.
+func (a *Attacher) recordRevision(ifindex int, d Direction, rev uint64) (changed bool, err error) {
+	prev, had := a.recordedRevision(ifindex, d)
+	if had && prev == rev {
+		return false, nil
+	}
 	m, err := a.revisions(true)
 	if err != nil {
-		return err
+		return false, err
 	}
-	defer m.Close()
-	return m.Put(keyOf(ifindex, d), rev)
+	return had, m.Put(keyOf(ifindex, d), rev)
 }
 
 // recordedRevision returns the revision recorded for hook (ifindex, d).
@@ -68,7 +79,6 @@ func (a *Attacher) recordedRevision(ifindex int, d Direction) (uint64, bool) {
 	if err != nil {
 		return 0, false
 	}
-	defer m.Close()
 	var rev uint64
 	return rev, m.Lookup(keyOf(ifindex, d), &rev) == nil
 }

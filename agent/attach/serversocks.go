@@ -71,11 +71,8 @@ func addrPort(ip net.IP, port uint16) netip.AddrPort {
 // openNetnsID opens the namespace with id by the path it was last found at,
 // else by a scan of the node's namespaces.
 func openNetnsID(id int32) (netns.NsHandle, bool) {
-	if path, ok := nsPaths.lookup(id); ok {
-		if ns, err := netns.GetFromPath(path); err == nil {
-			return ns, true
-		}
-		nsPaths.forget(id)
+	if ns, ok := nsPaths.open(id); ok {
+		return ns, true
 	}
 	var out netns.NsHandle = -1
 	_ = scanNetns(map[int]bool{int(id): true}, func(_ int, path string, _ netns.NsHandle) error {

@@ -374,7 +374,7 @@ func TestAuditNeverDrops(t *testing.T) {
 	if err := d.objs.Flows.Lookup(bpf.AxonAxFlowKey{Saddr: h.src.Addr().As16(), Daddr: h.dst.Addr().As16(), Sport: h.src.Port(), Dport: h.dst.Port()}, &v); err != nil {
 		t.Fatalf("flow of the urgent connection: %v (%v)", err, k)
 	}
-	if v.State != 7 { // AX_ST_PASS
+	if v.State != flowStatePass {
 		t.Fatalf("flow state %d after urgent data on an audit endpoint, want pass (7)", v.State)
 	}
 }
