@@ -3,8 +3,6 @@ package evasion
 import (
 	"testing"
 	"time"
-
-	"github.com/axon-dev/axon/test/agentproc"
 )
 
 // TestRedteamAuditGapAcrossAgentRestart (rt34, held if it passes): the
@@ -38,8 +36,7 @@ func TestRedteamAuditGapAcrossAgentRestart(t *testing.T) {
 			t.Logf("while Audit-only: %s", metricsSummary(a))
 			a.Kill()
 			tp.policy("Enforce", "")
-			b := agentproc.Start(t, agentBin, agentproc.Config{PolicyDir: tp.dir, PinDir: a.PinDir, Ifaces: []string{tp.srv.Port}, Args: args}, 20*time.Second)
-			waitGeneration(t, b, 1, 10*time.Second)
+			b := restartOn(t, tp, a.PinDir, "", args...)
 			forServers(t, srvs, func(t *testing.T, s server) {
 				expectNewDeniedReset(t, tp, s, "after the restart")
 				hd := hs[s.Name()]

@@ -5,8 +5,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/axon-dev/axon/test/agentproc"
 )
 
 // TestRedteamHeldHeadAcrossAgentRestart (held): an allowed request line is
@@ -44,8 +42,7 @@ func heldAcrossRestart(t *testing.T, n int, args []string) {
 	time.Sleep(100 * time.Millisecond)
 	a.Kill()
 	tp.policy("Enforce", denyHeld)
-	b := agentproc.Start(t, agentBin, agentproc.Config{PolicyDir: tp.dir, PinDir: a.PinDir, Ifaces: []string{tp.srv.Port}, Args: args}, 20*time.Second)
-	waitGeneration(t, b, 1, 10*time.Second)
+	restartOn(t, tp, a.PinDir, "", args...)
 	forServers(t, srvs, func(t *testing.T, s server) {
 		expectHeldPathReset(t, tp, s)
 		ok := token("ok")

@@ -6,8 +6,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/axon-dev/axon/test/agentproc"
 )
 
 // newTopo44 is newTopo on 10.44.<n>.0/24 and fd44:<n>::/64 (red team rt44).
@@ -112,8 +110,7 @@ func TestRedteamRT44SocketVouchesForStaleFlow(t *testing.T) {
 			}
 			time.Sleep(200 * time.Millisecond) // the server takes the heads, queues the request
 			remove()
-			b := agentproc.Start(t, agentBin, agentproc.Config{PolicyDir: tp.dir, PinDir: a.PinDir, Ifaces: []string{tp.srv.Port}, Mode: mode}, 20*time.Second)
-			waitGeneration(t, b, 1, 10*time.Second)
+			b := restartOn(t, tp, a.PinDir, mode)
 			forServers(t, srvs, func(t *testing.T, s server) {
 				expectNewDeniedReset(t, tp, s, "after the restart")
 				h := conns[s.Name()]
@@ -200,8 +197,7 @@ func TestRedteamRT44KeepAliveAcrossRestart(t *testing.T) {
 		}
 	}
 	a.Kill()
-	b := agentproc.Start(t, agentBin, agentproc.Config{PolicyDir: tp.dir, PinDir: a.PinDir, Ifaces: []string{tp.srv.Port}, Mode: "tcx"}, 20*time.Second)
-	waitGeneration(t, b, 1, 10*time.Second)
+	b := restartOn(t, tp, a.PinDir, "tcx")
 	for _, k := range conns {
 		if _, err := k.c.Write(request("/api/v1/" + token("ka-after"))); err != nil {
 			t.Errorf("%s: %v", k.name, err)

@@ -38,11 +38,11 @@ func sendDeniedHead(t *testing.T, conns map[string]rawConn) {
 	time.Sleep(200 * time.Millisecond) // the servers acknowledge the heads
 }
 
-// restartOn starts an agent (attach mode) on pinDir in front of tp's
-// server, and waits until its table is in force.
-func restartOn(t *testing.T, tp *topo, pinDir, mode string) *agent {
+// restartOn starts an agent (attach mode, "" for auto; more flags in args)
+// on pinDir in front of tp's server, and waits until its table is in force.
+func restartOn(t *testing.T, tp *topo, pinDir, mode string, args ...string) *agent {
 	t.Helper()
-	b := agentproc.Start(t, agentBin, agentproc.Config{PolicyDir: tp.dir, PinDir: pinDir, Ifaces: []string{tp.srv.Port}, Mode: mode}, 20*time.Second)
+	b := agentproc.Start(t, agentBin, agentproc.Config{PolicyDir: tp.dir, PinDir: pinDir, Ifaces: []string{tp.srv.Port}, Mode: mode, Args: args}, 20*time.Second)
 	waitGeneration(t, b, 1, 10*time.Second)
 	return b
 }
