@@ -19,14 +19,16 @@ skip=$(grep -cE '^\s*--- SKIP' "$log")
 if [ $status -ne 0 ]; then
 	echo
 	echo "failures (full log: $log):"
-	# What each failing test reported (go test -v streams a test's log
-	# lines where they happen, often far above its --- FAIL line).
+	grep -nE -A30 '^\s*--- FAIL|^panic|^FAIL\s|build failed|cannot|undefined' "$log" | head -300
+	# What each failing test reported, last, where a reader of the
+	# output's tail sees it (go test -v streams a test's log lines where
+	# they happen, often far above its --- FAIL line).
+	echo
+	echo "what the failing tests reported:"
 	awk '/^=== (RUN|CONT|NAME|PAUSE) / { cur = $3; next }
 		/^[ \t]*--- FAIL: / { failed[$3] = 1; next }
-		/^[ \t]+[^ \t]+\.go:[0-9]+: / { if (n[cur]++ < 20) msg[cur] = msg[cur] $0 "\n" }
-		END { for (t in failed) if (t in msg) printf "%s:\n%s", t, msg[t] }' "$log" | head -200
-	echo
-	grep -nE -A30 '^\s*--- FAIL|^panic|^FAIL\s|build failed|cannot|undefined' "$log" | head -300
+		/^[ \t]+[^ \t]+\.go:[0-9]+: / { if (n[cur]++ < 12) msg[cur] = msg[cur] substr($0, 1, 400) "\n" }
+		END { for (t in failed) if (t in msg) printf "%s:\n%s", t, msg[t] }' "$log" | head -40
 fi
 echo
 echo "go: $pass passed, $fail failed, $skip skipped"
