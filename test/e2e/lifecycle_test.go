@@ -4,12 +4,15 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/axon-dev/axon/agent/datapath"
 	"github.com/axon-dev/axon/test/netns"
+	"github.com/cilium/ebpf"
 	"github.com/vishvananda/netlink"
 )
 
@@ -78,6 +81,65 @@ func expectAllowedServed(t *testing.T, al []string, mode string, restarts int, w
 	if n := tally(al)["200"]; n+lost != len(al) {
 		t.Errorf("%d of %d allowed requests failed %s (%v)", len(al)-n, len(al), what, tally(al))
 	}
+}
+
+// unlike lists the requests whose outcome was not want, each with the time
+// it ended (UTC, as the agent logs it), for a failure message.
+func (tr *traffic) unlike(want string) string {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	var out []string
+	for i, o := range tr.outcomes {
+		if o != want {
+			out = append(out, fmt.Sprintf("#%d %s at %s", i, o, stamp(tr.times[i])))
+		}
+	}
+	if len(out) > 8 {
+		out = append(out[:8], fmt.Sprintf("and %d more", len(out)-8))
+	}
+	return "[" + strings.Join(out, "; ") + "]"
+}
+
+// stamp formats t as the agent's log does (UTC, milliseconds).
+func stamp(t time.Time) string { return t.UTC().Format("15:04:05.000") }
+
+// logRestartFailure says, when t failed, which requests of denied and
+// allowed had another outcome than a restart allows, when the agent was
+// killed and when its successor was ready, and the datapath's drop reasons
+// (the pinned counters under pins).
+func logRestartFailure(t *testing.T, denied, allowed *traffic, killed, ready time.Time, pins string) {
+	t.Helper()
+	if !t.Failed() {
+		return
+	}
+	t.Logf("killed at %s, restarted agent ready at %s; denied requests not reset: %s; allowed requests not served: %s",
+		stamp(killed), stamp(ready), denied.unlike("reset"), allowed.unlike("200"))
+	t.Logf("datapath drops by reason: %s", pinnedReasons(pins))
+}
+
+// pinnedReasons reads the datapath's per-reason packet counters from the
+// pin directory, as "reason=count" for those not zero.
+func pinnedReasons(pins string) string {
+	m, err := ebpf.LoadPinnedMap(filepath.Join(pins, "reason_stats"), nil)
+	if err != nil {
+		return err.Error()
+	}
+	defer m.Close()
+	var out []string
+	for r := range m.MaxEntries() {
+		var perCPU []uint64
+		if err := m.Lookup(r, &perCPU); err != nil {
+			return err.Error()
+		}
+		var n uint64
+		for _, v := range perCPU {
+			n += v
+		}
+		if n > 0 {
+			out = append(out, fmt.Sprintf("%s=%d", datapath.Reason(r), n))
+		}
+	}
+	return strings.Join(out, " ")
 }
 
 func tally(outs []string) map[string]int {
@@ -202,13 +264,15 @@ func testSIGKILL(t *testing.T, mode string, subnet int) {
 	time.Sleep(300 * time.Millisecond)
 
 	a.Kill()
-	killed := denied.count()
+	killedAt, killed := time.Now(), denied.count()
 	time.Sleep(2 * time.Second)
 	if n := denied.count() - killed; n < 5 {
 		t.Fatalf("only %d requests sent while the agent was down", n)
 	}
 
 	b := startAgentMode(t, mode, tp.dir, pins, tp.ports()...)
+	readyAt := time.Now()
+	defer logRestartFailure(t, denied, allowed, killedAt, readyAt, pins)
 	if !strings.Contains(b.Logs.String(), "adopted=true") {
 		t.Errorf("restarted agent did not report adopting the pinned attachments:\n%s", b.Logs.String())
 	}

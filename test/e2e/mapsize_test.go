@@ -51,7 +51,9 @@ func testRestartResized(t *testing.T, mode, subnet string) {
 	time.Sleep(300 * time.Millisecond)
 
 	a.Kill()
+	killedAt := time.Now()
 	b := start("--max-path-rows", "4096", "--max-source-classes", "2048")
+	defer logRestartFailure(t, denied, allowed, killedAt, time.Now(), pins)
 	if n := pinnedEntries(t, pins, "paths"); n != 8192 {
 		t.Errorf("after a restart with --max-path-rows 4096 the paths map has %d entries, want 8192", n)
 	}
