@@ -86,10 +86,8 @@ func (a *Agent) verifyAttachments(links []netlink.Link, listErr error) {
 	for _, at := range ats {
 		if at.Err == nil && at.HookChanged && !slices.Contains(changed, at.Interface) {
 			changed = append(changed, at.Interface)
+			a.log.Warn("a program was attached or detached on the interface's tcx hooks since the last check: its flows are forgotten", "interface", at.Interface)
 		}
-	}
-	for _, ifc := range changed {
-		a.log.Warn("a program was attached or detached on the interface's tcx hooks since the last check: its flows are forgotten", "interface", ifc)
 	}
 	a.forgetFlows(changed)
 	a.mu.Lock()

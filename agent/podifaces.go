@@ -1,14 +1,13 @@
 package agent
 
 import (
+	"errors"
 	"fmt"
+	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
-
-	"errors"
-	"net"
-	"net/netip"
 
 	"github.com/axon-dev/axon/agent/attach"
 	"github.com/axon-dev/axon/agent/datapath"

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/axon-dev/axon/agent/datapath"
+	"github.com/axon-dev/axon/bpf"
 	"github.com/axon-dev/axon/test/netns"
 	"github.com/cilium/ebpf"
 	"github.com/vishvananda/netlink"
@@ -120,7 +121,7 @@ func logRestartFailure(t *testing.T, denied, allowed *traffic, killed, ready tim
 // pinnedReasons reads the datapath's per-reason packet counters from the
 // pin directory, as "reason=count" for those not zero.
 func pinnedReasons(pins string) string {
-	m, err := ebpf.LoadPinnedMap(filepath.Join(pins, "reason_stats"), nil)
+	m, err := ebpf.LoadPinnedMap(filepath.Join(pins, bpf.AxonMapReasonStats), nil)
 	if err != nil {
 		return err.Error()
 	}
