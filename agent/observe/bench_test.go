@@ -195,11 +195,17 @@ func BenchmarkUnmonitoredSyscall(b *testing.B) {
 // pairedRatio is the median over rounds of a[i]/b[i]: rounds next to each
 // other in time share the VM's speed, which drifts between rounds.
 func pairedRatio[T ~int64 | ~float64](a, b []T) float64 {
+	return median(pairedRatios(a, b))
+}
+
+// pairedRatios are a[i]/b[i] per round, sorted.
+func pairedRatios[T ~int64 | ~float64](a, b []T) []float64 {
 	r := make([]float64, len(a))
 	for i := range a {
 		r[i] = float64(a[i]) / float64(b[i])
 	}
-	return median(r)
+	slices.Sort(r)
+	return r
 }
 
 // runTime is the run time the observer's programs have spent so far (BPF

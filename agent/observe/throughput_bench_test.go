@@ -118,7 +118,8 @@ func (s *throughputState) perRequest(d time.Duration) float64 {
 // per load generator: the median rps of each state and the ratios (goal >=
 // 0.95): the median over rounds of a round's attached rps over its
 // detached rps, so that a drift of the machine's speed between rounds
-// cancels out; and where the CPU goes per request: the server process, the
+// cancels out, with the quartiles of those per-round ratios (the spread one
+// run's median comes from); and where the CPU goes per request: the server process, the
 // load generator, the agent-side reader and pairer, and the observer's
 // programs.
 func BenchmarkServerThroughput(b *testing.B) {
@@ -216,7 +217,13 @@ func runThroughput(b *testing.B, p *Programs, inum uint32, load func(*throughput
 	b.ReportMetric(pairedRatio(hookOnly.rps, off.rps), "ratio-unmonitored")
 	b.ReportMetric(median(off.rps), "rps-detached")
 	b.ReportMetric(median(on.rps), "rps-attached")
-	b.ReportMetric(pairedRatio(on.rps, off.rps), "ratio")
+	// The quartiles of the rounds' paired ratios show how far one run's
+	// median can be trusted on a machine whose speed drifts.
+	ratios := pairedRatios(on.rps, off.rps)
+	b.Logf("attached, monitored / detached, per round (sorted): %.3f", ratios)
+	b.ReportMetric(ratios[len(ratios)/2], "ratio")
+	b.ReportMetric(ratios[len(ratios)/4], "ratio-q1")
+	b.ReportMetric(ratios[len(ratios)*3/4], "ratio-q3")
 	b.ReportMetric(on.perRequest(readerCPU)*1000, "reader-ns/request")
 	b.ReportMetric(float64(kernelNs)/statRounds.served, "kernel-ns/request")
 	for _, s := range []struct {
