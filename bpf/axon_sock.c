@@ -7,13 +7,17 @@
  * connection that carried HTTP), timestamp it, and send it to the agent
  * through a ring buffer (docs/observability.md).
  *
- * Two sets of hooks, chosen by the agent at load time:
+ * Three sets of hooks, chosen by the agent at load time:
+ * - Where the kernel lets tracing programs attach to its functions (BTF
+ *   trampolines, Linux 5.17+ for bpf_get_func_ret): fexit of tcp_recvmsg
+ *   and tcp_sendmsg. Only TCP reads and writes run them: a process's pipe,
+ *   Unix-socket and UDP I/O never does.
  * - Linux 6.3+: sock_recv_length and sock_send_length, which the kernel
  *   fires on socket reads and writes only: processes that do no socket I/O
  *   never run them, and the socket is an argument.
  * - Older kernels: sys_exit, on every syscall's return, with the socket
  *   found through the task's fd table.
- * Both run inet_sock_set_state for the end of a connection. Cost for
+ * All run inet_sock_set_state for the end of a connection. Cost for
  * processes that are not monitored: the calling task's network namespace
  * inode (the host's are rejected by value, others by one bit of an array
  * map), after a switch on the syscall number on the sys_exit path. Nothing
@@ -31,6 +35,7 @@ char __license[] SEC("license") = "Dual BSD/GPL";
 #define AXS_AF_INET6	10
 #define AXS_SOCK_STREAM 1
 #define AXS_MSG_PEEK	2
+#define AXS_MSG_ERRQUEUE 0x2000
 #define AXS_TCP_CLOSE	7
 #define AXS_S_IFMT	00170000
 #define AXS_S_IFSOCK	0140000
@@ -468,7 +473,9 @@ static __always_inline int axs_io(__u32 inum, struct sock *sk, struct pt_regs *r
  * by the current task, in direction dir. */
 static __always_inline int axs_sock_io(struct sock *sk, int ret, int flags, __u8 dir)
 {
-	if (ret <= 0 || (flags & AXS_MSG_PEEK))
+	/* A peek moves no bytes; the error queue holds the kernel's
+	 * notifications (timestamps may quote sent data), not the stream. */
+	if (ret <= 0 || (flags & (AXS_MSG_PEEK | AXS_MSG_ERRQUEUE)))
 		return 0;
 	__u32 inum;
 	if (!axs_monitored(&inum))
@@ -494,6 +501,33 @@ SEC("tp_btf/sock_send_length")
 int axs_sock_send(__u64 *ctx)
 {
 	return axs_sock_io((struct sock *)ctx[0], (int)ctx[1], (int)ctx[2], AXS_DIR_WRITE);
+}
+
+/* Where the kernel attaches tracing programs to its functions: the return
+ * of TCP's own read and write (after the bytes have moved, like the socket
+ * tracepoints), which only TCP sockets call. tcp_recvmsg lost its nonblock
+ * argument in Linux 5.19: flags is its 4th argument since, its 5th before;
+ * the helpers find the return value whatever the count. */
+SEC("fexit/tcp_recvmsg")
+int axs_tcp_recv(__u64 *ctx)
+{
+	__u64 ret = 0, flags = 0;
+	if (bpf_get_func_ret(ctx, &ret))
+		return 0;
+	if ((int)ret <= 0)
+		return 0; /* the common EAGAIN of event loops stops here */
+	if (bpf_get_func_arg(ctx, bpf_get_func_arg_cnt(ctx) == 6 ? 4 : 3, &flags))
+		return 0;
+	return axs_sock_io((struct sock *)ctx[0], (int)ret, (int)flags, AXS_DIR_READ);
+}
+
+SEC("fexit/tcp_sendmsg")
+int axs_tcp_send(__u64 *ctx)
+{
+	__u64 ret = 0;
+	if (bpf_get_func_ret(ctx, &ret))
+		return 0;
+	return axs_sock_io((struct sock *)ctx[0], (int)ret, 0, AXS_DIR_WRITE);
 }
 
 /* Older kernels: every syscall's return. The first work is a switch on the

@@ -72,6 +72,8 @@ const (
 	AxonSockProgAxsSockSend  = "axs_sock_send"
 	AxonSockProgAxsSockState = "axs_sock_state"
 	AxonSockProgAxsSysExit   = "axs_sys_exit"
+	AxonSockProgAxsTcpRecv   = "axs_tcp_recv"
+	AxonSockProgAxsTcpSend   = "axs_tcp_send"
 )
 
 // LoadAxonSock returns the embedded CollectionSpec for AxonSock.
@@ -120,6 +122,8 @@ type AxonSockProgramSpecs struct {
 	AxsSockSend  *ebpf.ProgramSpec `ebpf:"axs_sock_send"`
 	AxsSockState *ebpf.ProgramSpec `ebpf:"axs_sock_state"`
 	AxsSysExit   *ebpf.ProgramSpec `ebpf:"axs_sys_exit"`
+	AxsTcpRecv   *ebpf.ProgramSpec `ebpf:"axs_tcp_recv"`
+	AxsTcpSend   *ebpf.ProgramSpec `ebpf:"axs_tcp_send"`
 }
 
 // AxonSockMapSpecs contains maps before they are loaded into the kernel.
@@ -196,6 +200,8 @@ type AxonSockPrograms struct {
 	AxsSockSend  *ebpf.Program `ebpf:"axs_sock_send"`
 	AxsSockState *ebpf.Program `ebpf:"axs_sock_state"`
 	AxsSysExit   *ebpf.Program `ebpf:"axs_sys_exit"`
+	AxsTcpRecv   *ebpf.Program `ebpf:"axs_tcp_recv"`
+	AxsTcpSend   *ebpf.Program `ebpf:"axs_tcp_send"`
 }
 
 func (p *AxonSockPrograms) Close() error {
@@ -204,6 +210,8 @@ func (p *AxonSockPrograms) Close() error {
 		p.AxsSockSend,
 		p.AxsSockState,
 		p.AxsSysExit,
+		p.AxsTcpRecv,
+		p.AxsTcpSend,
 	)
 }
 

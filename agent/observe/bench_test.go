@@ -132,11 +132,7 @@ func BenchmarkUnmonitoredSyscall(b *testing.B) {
 		states = append(states, state{"empty-" + string(h), func() func() {
 			var ls []link.Link
 			for _, name := range programsOf[h] {
-				l, err := link.AttachRawTracepoint(link.RawTracepointOptions{Name: spec.Programs[name].AttachTo, Program: empty})
-				if err != nil {
-					b.Fatal(err)
-				}
-				ls = append(ls, l)
+				ls = append(ls, attachEmpty(b, spec.Programs[name], empty))
 			}
 			return func() {
 				for _, l := range ls {
@@ -190,6 +186,31 @@ func BenchmarkUnmonitoredSyscall(b *testing.B) {
 			b.ReportMetric(float64(median(l.ns[i+1]))/float64(base), "ratio-"+l.name+"-"+st.name)
 		}
 	}
+}
+
+// attachEmpty attaches a program that does nothing where prog would run:
+// the tracepoint of a tp_btf program (empty, a raw tracepoint program), or
+// the kernel function of an fexit one (an empty fexit program of its own,
+// closed with the link).
+func attachEmpty(tb testing.TB, prog *ebpf.ProgramSpec, empty *ebpf.Program) link.Link {
+	if prog.AttachType != ebpf.AttachTraceFExit {
+		l, err := link.AttachRawTracepoint(link.RawTracepointOptions{Name: prog.AttachTo, Program: empty})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return l
+	}
+	p, err := ebpf.NewProgram(&ebpf.ProgramSpec{Type: ebpf.Tracing, AttachType: ebpf.AttachTraceFExit,
+		AttachTo: prog.AttachTo, License: "GPL", Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	l, err := link.AttachTracing(link.TracingOptions{Program: p})
+	p.Close() // the link holds it
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return l
 }
 
 // pairedRatio is the median over rounds of a[i]/b[i]: rounds next to each

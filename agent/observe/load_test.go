@@ -6,20 +6,38 @@ import (
 	"github.com/axon-dev/axon/test/netns"
 )
 
-// kernelHooks are the sets of hooks this kernel can run: the syscall hooks
-// everywhere, the socket hooks on Linux 6.3+.
+// kernelHooks are the sets of hooks this kernel can run, best first: the
+// tcp hooks where it loads and attaches tracing programs on functions, the
+// socket hooks on Linux 6.3+, the syscall hooks everywhere.
 func kernelHooks(t testing.TB) []Hooks {
-	if socketHooksAvailable() {
-		return []Hooks{HooksSocket, HooksSyscall}
+	var hooks []Hooks
+	if err := tcpHooksRun(); err == nil {
+		hooks = append(hooks, HooksTCP)
+	} else {
+		t.Logf("the tcp hooks do not run on this kernel: %v", err)
 	}
-	t.Log("this kernel has no sock_recv_length/sock_send_length tracepoints (Linux 6.3+): only the syscall hooks run here")
-	return []Hooks{HooksSyscall}
+	if socketHooksAvailable() {
+		hooks = append(hooks, HooksSocket)
+	} else {
+		t.Log("this kernel has no sock_recv_length/sock_send_length tracepoints (Linux 6.3+)")
+	}
+	return append(hooks, HooksSyscall)
+}
+
+// tcpHooksRun loads and attaches the tcp hooks, and removes them again.
+func tcpHooksRun() error {
+	p, err := Load(HooksTCP)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	return p.Attach()
 }
 
 // TestLoadAndAttach loads the observer on every set of hooks the kernel
 // has (the verifier accepts every program) and attaches it; HooksAuto picks
-// the socket hooks where they exist; a kernel without them refuses them with
-// an error.
+// the best of them and, when that is not the tcp hooks, says why; a kernel
+// without the socket tracepoints refuses the socket hooks with an error.
 func TestLoadAndAttach(t *testing.T) {
 	netns.RequireRoot(t)
 	for _, h := range kernelHooks(t) {
@@ -45,6 +63,9 @@ func TestLoadAndAttach(t *testing.T) {
 	if want := kernelHooks(t)[0]; p.Hooks() != want {
 		t.Errorf("auto picked %q, want %q", p.Hooks(), want)
 	}
+	if (p.Hooks() == HooksTCP) != (p.Fallback() == nil) {
+		t.Errorf("auto picked %q and gave %v as the reason it did not pick the tcp hooks", p.Hooks(), p.Fallback())
+	}
 	if !socketHooksAvailable() {
 		if q, err := Load(HooksSocket); err == nil {
 			q.Close()
@@ -55,7 +76,7 @@ func TestLoadAndAttach(t *testing.T) {
 
 // TestParseHooks checks the agent flag's values.
 func TestParseHooks(t *testing.T) {
-	for in, want := range map[string]Hooks{"auto": HooksAuto, "socket": HooksSocket, "syscall": HooksSyscall} {
+	for in, want := range map[string]Hooks{"auto": HooksAuto, "tcp": HooksTCP, "socket": HooksSocket, "syscall": HooksSyscall} {
 		if got, err := ParseHooks(in); err != nil || got != want {
 			t.Errorf("ParseHooks(%q) = %q, %v", in, got, err)
 		}

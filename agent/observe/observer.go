@@ -10,6 +10,7 @@ import (
 	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/rlimit"
+	"golang.org/x/sys/unix"
 )
 
 // Stat indexes the BPF program's counters (enum axs_stat).
@@ -24,13 +25,19 @@ const (
 	numStats             = 8
 )
 
-// Hooks names the set of tracepoints the observer runs on.
+// Hooks names the set of hooks the observer runs on.
 type Hooks string
 
 const (
-	// HooksAuto picks HooksSocket where the kernel has its tracepoints
-	// (Linux 6.3+), else HooksSyscall.
+	// HooksAuto picks HooksTCP where the kernel loads and attaches it, else
+	// HooksSocket where the kernel has its tracepoints (Linux 6.3+), else
+	// HooksSyscall.
 	HooksAuto Hooks = ""
+	// HooksTCP runs on the return of the kernel's tcp_recvmsg and
+	// tcp_sendmsg (fexit: BTF trampolines, and Linux 5.17+ for its
+	// helpers): only TCP reads and writes run it. Some kernels refuse
+	// tracing programs on functions (this project's build machine does).
+	HooksTCP Hooks = "tcp"
 	// HooksSocket runs on the kernel's socket read and write tracepoints
 	// (sock_recv_length, sock_send_length): only tasks doing socket I/O run
 	// them.
@@ -40,22 +47,23 @@ const (
 	HooksSyscall Hooks = "syscall"
 )
 
-// ParseHooks parses the agent's --observe-hooks value: auto, socket or
-// syscall.
+// ParseHooks parses the agent's --observe-hooks value: auto, tcp, socket
+// or syscall.
 func ParseHooks(s string) (Hooks, error) {
 	switch s {
 	case "auto":
 		return HooksAuto, nil
-	case string(HooksSocket), string(HooksSyscall):
+	case string(HooksTCP), string(HooksSocket), string(HooksSyscall):
 		return Hooks(s), nil
 	}
-	return HooksAuto, fmt.Errorf("--observe-hooks %q: want auto, socket or syscall", s)
+	return HooksAuto, fmt.Errorf("--observe-hooks %q: want auto, tcp, socket or syscall", s)
 }
 
-// programsOf are the programs (and so the tracepoints, their section
-// names) of each set of hooks; every set also ends connections on
+// programsOf are the programs (and so the hooks, their section names) of
+// each set of hooks; every set also ends connections on
 // inet_sock_set_state.
 var programsOf = map[Hooks][]string{
+	HooksTCP:     {"axs_tcp_recv", "axs_tcp_send", "axs_sock_state"},
 	HooksSocket:  {"axs_sock_recv", "axs_sock_send", "axs_sock_state"},
 	HooksSyscall: {"axs_sys_exit", "axs_sock_state"},
 }
@@ -77,7 +85,8 @@ func socketHooksAvailable() bool {
 
 // Programs is the loaded observer: its maps and programs, attached or not.
 type Programs struct {
-	hooks Hooks
+	hooks    Hooks
+	fallback error // why HooksAuto did not pick HooksTCP
 	maps  bpf.AxonSockMaps
 	coll  *ebpf.Collection
 	progs map[string]*ebpf.Program
@@ -91,12 +100,45 @@ func Load(hooks Hooks) (*Programs, error) {
 	if err := rlimit.RemoveMemlock(); err != nil {
 		return nil, fmt.Errorf("raising the memlock limit: %w", err)
 	}
-	if hooks == HooksAuto {
-		hooks = HooksSyscall
-		if socketHooksAvailable() {
-			hooks = HooksSocket
-		}
+	if hooks != HooksAuto {
+		return load(hooks)
 	}
+	p, tcpErr := loadTCP()
+	if tcpErr == nil {
+		return p, nil
+	}
+	hooks = HooksSyscall
+	if socketHooksAvailable() {
+		hooks = HooksSocket
+	}
+	p, err := load(hooks)
+	if err != nil {
+		return nil, err
+	}
+	p.fallback = tcpErr
+	return p, nil
+}
+
+// loadTCP loads the tcp hooks and attaches them once: a kernel may load
+// tracing programs on functions and still refuse to attach them.
+func loadTCP() (*Programs, error) {
+	p, err := load(HooksTCP)
+	if errors.Is(err, unix.EPERM) {
+		return nil, fmt.Errorf("the kernel refuses tracing programs on its functions: %w", err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := p.Attach(); err != nil {
+		p.Close()
+		return nil, err
+	}
+	p.Detach()
+	return p, nil
+}
+
+// load loads the programs of one set of hooks and the maps.
+func load(hooks Hooks) (*Programs, error) {
 	names, ok := programsOf[hooks]
 	if !ok {
 		return nil, fmt.Errorf("loading socket observer: unknown hooks %q", hooks)
@@ -126,12 +168,16 @@ func Load(hooks Hooks) (*Programs, error) {
 	return p, nil
 }
 
-// Hooks says which set of tracepoints the programs run on.
+// Hooks says which set of hooks the programs run on.
 func (p *Programs) Hooks() Hooks { return p.hooks }
 
-// Attach attaches the programs to their tracepoints. From then on they run
-// for every task that the hooks fire for: their first work is the
-// namespace filter (after the syscall number, for HooksSyscall).
+// Fallback is why HooksAuto did not pick HooksTCP (nil if it did, or if
+// the hooks were asked for by name).
+func (p *Programs) Fallback() error { return p.fallback }
+
+// Attach attaches the programs to their hooks. From then on they run for
+// every task that the hooks fire for: their first work is the namespace
+// filter (after the syscall number, for HooksSyscall).
 func (p *Programs) Attach() error {
 	if len(p.links) > 0 {
 		return nil
@@ -150,7 +196,7 @@ func (p *Programs) Attach() error {
 // Attached reports whether the programs are attached.
 func (p *Programs) Attached() bool { return len(p.links) > 0 }
 
-// Detach removes the programs from the tracepoints; maps stay.
+// Detach removes the programs from their hooks; maps stay.
 func (p *Programs) Detach() {
 	for _, l := range p.links {
 		_ = l.Close()

@@ -79,7 +79,7 @@ func run(args []string) int {
 	setSizes := datapath.RegisterLimitFlagsToSet(fs)
 	compileTimeout := fs.Duration("compile-timeout", agent.CompileTimeout, "longest compilation of the policy set; one that takes longer fails like a broken file (the table in force stays)")
 	observeHTTP := fs.Bool("observe", true, "observe the HTTP traffic of pods an HTTPMonitor selects (RED metrics on /metrics); nothing is attached while no pod is monitored")
-	observeHooks := fs.String("observe-hooks", "auto", "tracepoints the observer runs on: socket (the kernel's socket read/write tracepoints, Linux 6.3+), syscall (every syscall's return, older kernels), or auto (socket where the kernel has them)")
+	observeHooks := fs.String("observe-hooks", "auto", "hooks the observer runs on: tcp (the return of the kernel's tcp_recvmsg/tcp_sendmsg, where it attaches tracing programs to functions, Linux 5.17+), socket (the kernel's socket read/write tracepoints, Linux 6.3+), syscall (every syscall's return, older kernels), or auto (the first of these the kernel runs)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: axon-agent --policy-dir DIR --attach IFACE[,IFACE...] [--metrics-addr HOST:PORT]\n"+
 			"       axon-agent --kubeconfig FILE | --in-cluster [--node-name NODE] [--attach IFACE,...]\n"+
