@@ -31,7 +31,7 @@ var defaultPackages = []string{
 }
 
 type options struct {
-	repo, cache, work, tags, run string
+	repo, cache, work, tags, run, bench string
 	kernels, pkgs, tools         []string
 	host, verbose, short         bool
 	timeout, testTimeout         time.Duration
@@ -49,6 +49,7 @@ func main() {
 	flag.StringVar(&toolList, "tools", "ip,curl,nginx", "comma-separated host programs copied (with their libraries) into the guest when a test package uses test/netns, which runs them (nginx: agent/observe)")
 	flag.StringVar(&o.tags, "tags", "", "build tags for the test binaries (kernelfail adds the deliberately kernel-specific verifier failure)")
 	flag.StringVar(&o.run, "run", "", "passed to the test binaries as -test.run")
+	flag.StringVar(&o.bench, "bench", "", "passed to the test binaries as -test.bench (with -run '^$' to run only benchmarks; TCG guests time code unlike hardware: compare ratios within one guest only)")
 	flag.BoolVar(&o.host, "host", true, "also run the test binaries on the host kernel")
 	flag.BoolVar(&o.verbose, "v", false, "stream the VM consoles and test output")
 	flag.BoolVar(&o.short, "short", true, "pass -test.short to the tests in the VMs (TCG runs Go code 5-20x slower; the host run is never short)")
@@ -161,6 +162,9 @@ func run(ctx context.Context, o options) (bool, error) {
 	testArgs := []string{"-test.v", "-test.count=1", "-test.timeout=" + o.testTimeout.String()}
 	if o.run != "" {
 		testArgs = append(testArgs, "-test.run="+o.run)
+	}
+	if o.bench != "" {
+		testArgs = append(testArgs, "-test.bench="+o.bench, "-test.benchtime=1x")
 	}
 
 	vmArgs := testArgs
