@@ -87,10 +87,10 @@ func socketHooksAvailable() bool {
 type Programs struct {
 	hooks    Hooks
 	fallback error // why HooksAuto did not pick HooksTCP
-	maps  bpf.AxonSockMaps
-	coll  *ebpf.Collection
-	progs map[string]*ebpf.Program
-	links []link.Link
+	maps     bpf.AxonSockMaps
+	coll     *ebpf.Collection
+	progs    map[string]*ebpf.Program
+	links    []link.Link
 }
 
 // Load loads the observer's programs for the hooks (HooksAuto: the best the
