@@ -148,7 +148,9 @@ func (g rgen) target() string {
 	case 0:
 		p += "?q=" + g.pick("1", "/admin", "%2e")
 	case 1:
-		p = g.pick("http://", "HTTPS://") + "host" + g.pick("", ":80") + p
+		// Mostly a host; sometimes an authority that names none
+		// ("http:///p"), or with bytes no authority has.
+		p = g.pick("http://", "HTTPS://") + g.pick("host", "host", "host:80", "u@host", "[::1]:80", "", "u@", ":80", "h\\x", "h\x01") + p
 	case 2:
 		p = strings.Replace(p, "/", g.pick("//", "/./", "/../", "\\", "/%2e", "/%2F", "/%zz", "/%20", "/\x7f", "/\x01", "/..;/", ";x/", "/%3B"), 1)
 	case 3:

@@ -55,7 +55,7 @@ struct ax_flow {
 	__u8 tgt;	/* request-target sub-state */
 	__u8 pct;	/* percent-escape position (0, 1, 2) */
 	__u8 pct_hi;
-	__u8 abs_pos; /* bytes of "http://" matched */
+	__u8 abs_pos; /* bytes of "http://" matched; 8: the authority has a host byte */
 	__u8 method_len;
 	__u8 flags;  /* AX_RF_* */
 	__u8 hflags; /* AX_HF_* */

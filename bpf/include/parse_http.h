@@ -75,6 +75,16 @@ static __always_inline __u8 ax_chr(__u64 s, __u32 i)
 	return (s >> ((i & 7) * 8)) & 0xff;
 }
 
+/* A byte of an absolute-form authority other than '@' and ':' (RFC 3986:
+ * unreserved, sub-delims, '[', ']' and '%'). */
+static __always_inline int ax_is_authchar(__u8 c)
+{
+	if (c >= 128)
+		return 0;
+	__u64 m = c < 64 ? 0x2bff7ff200000000ULL : 0x47fffffeaffffffeULL;
+	return (m >> (c & 63)) & 1;
+}
+
 /* RFC 9110 tchar. */
 static __always_inline int ax_is_tchar(__u8 c)
 {
@@ -279,15 +289,32 @@ static __always_inline void ax_target_byte(struct ax_flow *f, __u8 c)
 		return;
 	}
 	case AX_T_HOST:
-		if (c == '/') {
-			f->tgt = AX_T_PATH;
-			break;
-		}
-		if (c == '?' || c == '#') {
+		/* The authority must name a host: RFC 3986 characters only, a
+		 * host after any userinfo '@' and before any port ':'. abs_pos
+		 * is 7 until a host byte, 8 after. "http:///p" names none: it
+		 * is invalid (RFC 9110 4.2.1), and WHATWG URL parsers (Node's
+		 * routers) skip the slashes and take the path's first segment
+		 * as the host (red team rt45); a '\' ends their host too. */
+		if (c == '/' || c == '?' || c == '#') {
+			if (f->abs_pos != 8)
+				f->flags |= AX_RF_NONCANON;
+			if (c == '/') {
+				f->tgt = AX_T_PATH;
+				break;
+			}
 			ax_path_put(f, '/'); /* "http://host?q" is "/" */
 			ax_path_end(f);
 			f->tgt = AX_T_QUERY;
+			return;
 		}
+		if (c == '@')
+			f->abs_pos = 7;
+		else if (c == ':' && f->abs_pos != 8)
+			f->flags |= AX_RF_NONCANON;
+		else if (ax_is_authchar(c))
+			f->abs_pos = 8;
+		else if (c != ':')
+			f->flags |= AX_RF_NONCANON;
 		return;
 	case AX_T_PATH:
 		if (c == '?' || c == '#') {
@@ -306,6 +333,8 @@ static __always_inline void ax_target_end(struct ax_flow *f)
 {
 	switch (f->tgt) {
 	case AX_T_HOST:
+		if (f->abs_pos != 8)
+			f->flags |= AX_RF_NONCANON; /* "http://", "http://u@": no host */
 		ax_path_put(f, '/');
 		ax_path_end(f);
 		return;

@@ -56,16 +56,22 @@ func NormalizeRequest(method, target string) (path string, reason string) {
 // "http://" or "https://" prefix (scheme case-insensitive) and authority are
 // removed, then query and fragment, then a path whose canonical form is
 // longer than MaxPath is malformed_request, then a "#" anywhere in the
-// target or a path that httppath.Check rejects gives non_canonical_path.
+// target, an authority that names no host (AuthorityHasHost) or a path that
+// httppath.Check rejects gives non_canonical_path.
 func NormalizePath(target string) (path string, reason string) {
 	path = target
+	badAuthority := false
 	if rest, ok := cutScheme(path); ok {
-		switch i := strings.IndexAny(rest, "/?#"); {
+		i := strings.IndexAny(rest, "/?#")
+		switch {
 		case i < 0:
+			badAuthority = !AuthorityHasHost(rest)
 			path = "/"
 		case rest[i] == '/':
+			badAuthority = !AuthorityHasHost(rest[:i])
 			path = rest[i:]
 		default:
+			badAuthority = !AuthorityHasHost(rest[:i])
 			path = "/" + rest[i:]
 		}
 	}
@@ -76,10 +82,45 @@ func NormalizePath(target string) (path string, reason string) {
 	if len(canon) > MaxPath {
 		return path, ReasonMalformedRequest
 	}
-	if strings.IndexByte(target, '#') >= 0 || !CanonicalPath(path) {
+	if strings.IndexByte(target, '#') >= 0 || badAuthority || !CanonicalPath(path) {
 		return path, ReasonNonCanonicalPath
 	}
 	return canon, ""
+}
+
+// AuthorityHasHost says whether a, the authority of an absolute-form
+// target, names a host: RFC 3986 characters only (unreserved, sub-delims,
+// '[', ']', '%', ':' and '@'), a host byte after any userinfo '@', and none
+// of its ports ':' before the host. "http:///p" has none: it is invalid
+// (RFC 9110 4.2.1), and WHATWG URL parsers (Node's routers) skip the
+// slashes and take the path's first segment as the host (red team rt45).
+func AuthorityHasHost(a string) bool {
+	host := false
+	for i := 0; i < len(a); i++ {
+		switch c := a[i]; {
+		case c == '@':
+			host = false
+		case c == ':':
+			if !host {
+				return false
+			}
+		case authorityChar(c):
+			host = true
+		default:
+			return false
+		}
+	}
+	return host
+}
+
+// authorityChar says whether c may appear in an authority besides '@' and
+// ':': RFC 3986 unreserved and sub-delims, '[', ']' and '%'.
+func authorityChar(c byte) bool {
+	switch {
+	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		return true
+	}
+	return strings.IndexByte("-._~!$&'()*+,;=[]%", c) >= 0
 }
 
 func cutScheme(t string) (string, bool) {

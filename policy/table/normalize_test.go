@@ -62,6 +62,23 @@ func TestNormalizePath(t *testing.T) {
 		{"/a\x7f", "/a\x7f", ReasonNonCanonicalPath},
 		{"/caf\xc3\xa9", "/caf\xc3\xa9", ReasonNonCanonicalPath},
 		{"http://h//admin", "//admin", ReasonNonCanonicalPath},
+		// An authority must name a host (red team rt45: Node's WHATWG URL
+		// parser reads "http:///api/api/admin" as host api, path /api/admin).
+		{"http:///api/api/admin", "/api/api/admin", ReasonNonCanonicalPath},
+		{"HTTPS:///api/x", "/api/x", ReasonNonCanonicalPath},
+		{"http://", "/", ReasonNonCanonicalPath},
+		{"http://?q", "/", ReasonNonCanonicalPath},
+		{"http://u@/x", "/x", ReasonNonCanonicalPath},
+		{"http://:80/x", "/x", ReasonNonCanonicalPath},
+		{"http://u@:80/x", "/x", ReasonNonCanonicalPath},
+		{"http://h\\x/y", "/y", ReasonNonCanonicalPath},
+		{"http://h\x01/x", "/x", ReasonNonCanonicalPath},
+		{"http://h\x80/x", "/x", ReasonNonCanonicalPath},
+		{"http://u:p@h:1/x", "/x", ""},
+		{"http://@h/x", "/x", ""},
+		{"http://[::1]:80/x", "/x", ""},
+		{"http://h:/x", "/x", ""},
+		{"http://a.b-c_d~!$&'()*+,;=%41/x", "/x", ""},
 		{"/" + strings.Repeat("a", MaxPath), "/" + strings.Repeat("a", MaxPath), ReasonMalformedRequest},
 		{"/" + strings.Repeat("a", MaxPath-1) + "?" + strings.Repeat("q", 9000), "/" + strings.Repeat("a", MaxPath-1), ""},
 		// The limit is on the canonical form, as the datapath stores it.

@@ -43,6 +43,9 @@ func routedPaths(s server, marker string) []string {
 // (url.ParseRequestURI: empty host, path "/api/api/admin/...") and Python
 // (urlsplit) read it as the datapath does. HAProxy as the pod's front
 // forwards the target unchanged to its Node backend, which runs it alike.
+// Closed (class 36): an absolute-form authority must name a host, in RFC
+// 3986 characters, or the request is non_canonical_path; the test checks
+// that the request is reset and never reaches Node.
 func TestRedteamRT45EmptyAuthority(t *testing.T) {
 	t.Parallel()
 	tp := newTopo66(t, 1)
