@@ -99,6 +99,7 @@ type Agent struct {
 	objFiles *source.Cache               // decoded files of the policy directory, for reloadPods
 
 	refreshMu sync.Mutex // one refreshPodInterfaces at a time
+	flipMu    sync.Mutex // a table flip (Apply) never comes between an attach and its sweep of unpoliced flows
 
 	mu         sync.Mutex
 	ifaces     []string              // attached interfaces: Config.Interfaces, then local pods' (cluster mode)

@@ -4,8 +4,10 @@ import (
 	"errors"
 	"net"
 	"slices"
+	"time"
 
 	"github.com/axon-dev/axon/agent/attach"
+	"github.com/axon-dev/axon/agent/datapath"
 	"github.com/vishvananda/netlink"
 )
 
@@ -120,7 +122,10 @@ func (a *Agent) attach(ifaces []string) {
 	stale, verify := a.staleFlows(ifaces)
 	a.forgetFlows(stale)
 	a.verifyFlows(verify)
+	a.flipMu.Lock()
 	ats, err := a.att.Attach(ifaces, a.dp.Programs())
+	a.forgetUnpolicedFlows(ats)
+	a.flipMu.Unlock()
 	// Attachments made anew rather than found in place (an agent started
 	// while one was gone): the same, with the programs already running.
 	var fresh []string
@@ -210,6 +215,38 @@ func (a *Agent) forgetFlows(ifaces []string) {
 			a.log.Warn("connections that passed while the interface was not enforced will be refused on their next data",
 				"interface", name, "connections", n)
 		}
+	}
+}
+
+// UnpolicedFlowForgetter is implemented by datapaths that can forget the
+// flows of endpoints the table in force does not police.
+type UnpolicedFlowForgetter interface {
+	ForgetUnpolicedFlows() (int, error)
+}
+
+// forgetUnpolicedFlows forgets, right after an attach, the flows of
+// endpoints the table in force does not police. The programs the attach
+// replaced may have run on another agent's maps (one started with other map
+// sizes, or killed after it pinned resized maps and before it attached):
+// they decided by that agent's table, not by the one in force, and made
+// flows for endpoints this table leaves out after Apply forgot them; such a
+// flow outlived the endpoint's unpoliced window (red team rt46). The caller
+// holds flipMu, so no table flip comes between the attach and the sweep;
+// Settle lets replaced programs still running on another CPU finish first.
+func (a *Agent) forgetUnpolicedFlows(ats []attach.Attachment) {
+	uf, ok := a.dp.(UnpolicedFlowForgetter)
+	if !ok || !slices.ContainsFunc(ats, func(at attach.Attachment) bool { return at.Err == nil }) {
+		return
+	}
+	time.Sleep(datapath.Settle)
+	n, err := uf.ForgetUnpolicedFlows()
+	if err != nil {
+		a.log.Error("forgetting the flows of endpoints no longer policed after attaching", "error", err)
+		return
+	}
+	if n > 0 {
+		a.log.Warn("connections of endpoints this policy does not police, followed by the programs the attach replaced, will be refused on their next data",
+			"connections", n)
 	}
 }
 

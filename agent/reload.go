@@ -71,7 +71,10 @@ func (a *Agent) apply(p *pendingTable, start time.Time, clk *stageClock) error {
 		clk.mark("pods_first")
 	}
 	ustart := time.Now()
-	if err := a.dp.Apply(t); err != nil {
+	a.flipMu.Lock() // an attach and its sweep of unpoliced flows see one table
+	err := a.dp.Apply(t)
+	a.flipMu.Unlock()
+	if err != nil {
 		a.m.LoadErrors.WithLabelValues("apply").Inc()
 		a.m.LoadOK.Set(0)
 		a.logLoadFailure("writing policy into maps failed; retrying", "error", err)
