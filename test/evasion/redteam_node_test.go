@@ -129,6 +129,26 @@ func exchangeN(t *testing.T, tp *topo, port int, parts ...string) (string, error
 }
 
 // metricsSummary is the agent's decision and drop counters, for the log.
+// forNodeFronts runs fn on Node (on goPort) and on HAProxy in front of a
+// Node backend (on nginxPort), in tp's server pod under the Enforce policy
+// and an agent, once the plain denied request is reset there (the
+// control).
+func forNodeFronts(t *testing.T, tp *topo, fn func(t *testing.T, a *agent, s server)) {
+	t.Helper()
+	tp.policy("Enforce", "")
+	nd := startNode(t, tp.srv, goPort, "")
+	hp := startHAProxy(t, tp.srv, nginxPort, 9000)
+	a := tp.startAgent()
+	waitGeneration(t, a, 1, 5*time.Second)
+	forServers(t, []server{nd, hp}, func(t *testing.T, s server) {
+		ctl := token("ctlbad")
+		resp, err := exchangeN(t, tp, s.Port(), "GET /api/admin/"+ctl+" HTTP/1.1\r\nHost: srv\r\n\r\n")
+		t.Logf("%s control (denied): %q (%v)", s.Name(), firstLine(resp, err), err)
+		expectNeverRun(t, s, ctl, "the plain denied request (control)")
+		fn(t, a, s)
+	})
+}
+
 func metricsSummary(a *agent) string {
 	_, body, err := a.Get("/metrics")
 	if err != nil {
@@ -180,21 +200,10 @@ var nodeUpgradeCases = []struct{ name, head string }{
 func TestRedteamNodeUpgradeDropsRest(t *testing.T) {
 	t.Parallel()
 	tp := newTopo83(t, 1)
-	tp.policy("Enforce", "")
-	nd := startNode(t, tp.srv, goPort, "")
-	hp := startHAProxy(t, tp.srv, nginxPort, 9000)
-	a := tp.startAgent()
-	waitGeneration(t, a, 1, 5*time.Second)
-	forServers(t, []server{nd, hp}, func(t *testing.T, s server) {
-		// Control: the denied request on its own is reset.
-		ctl := token("ctlbad")
-		resp, err := exchangeN(t, tp, s.Port(), "GET /api/admin/"+ctl+" HTTP/1.1\r\nHost: srv\r\n\r\n")
-		t.Logf("%s control: %q (%v)", s.Name(), firstLine(resp, err), err)
-		expectNeverRun(t, s, ctl, "the plain denied request (control)")
-
+	forNodeFronts(t, tp, func(t *testing.T, a *agent, s server) {
 		// The upgrade alone, then another request once it is answered.
 		up, next := token("uponly"), token("next")
-		resp, err = exchangeN(t, tp, s.Port(), strings.ReplaceAll(nodeUpgradeCases[0].head, "%s", up),
+		resp, err := exchangeN(t, tp, s.Port(), strings.ReplaceAll(nodeUpgradeCases[0].head, "%s", up),
 			"GET /api/v1/"+next+" HTTP/1.1\r\nHost: srv\r\n\r\n")
 		t.Logf("%s upgrade alone, then a request: %q (%v)", s.Name(), resp, err)
 		expectArrived(t, s, up, "an allowed upgrade request alone")
