@@ -99,23 +99,26 @@ func newTopo65(t *testing.T, n int) *topo {
 func TestRedteamRT46ResizeRestartUnpolicedFlow(t *testing.T) {
 	t.Parallel()
 	for i, v := range []struct {
-		name, mode string
-		args       []string
-		midStart   bool
+		name, mode   string
+		args         []string
+		midStart, v6 bool
 	}{
-		{"resized", "tcx", []string{"--max-pod-ips", "2048"}, false},
-		{"same-sizes", "tcx", nil, false},
-		{"clsact-resized", "clsact", []string{"--max-pod-ips", "2048"}, false},
-		{"resizer-killed-then-same-sizes", "tcx", []string{"--max-pod-ips", "2048"}, true},
+		{"resized", "tcx", []string{"--max-pod-ips", "2048"}, false, false},
+		{"same-sizes", "tcx", nil, false, false},
+		{"clsact-resized", "clsact", []string{"--max-pod-ips", "2048"}, false, false},
+		{"resizer-killed-then-same-sizes", "tcx", []string{"--max-pod-ips", "2048"}, true, false},
+		// The raced connections over IPv6 (red team rt47).
+		{"resized-v6", "tcx", []string{"--max-pod-ips", "2048"}, false, true},
+		{"resizer-killed-v6", "tcx", []string{"--max-pod-ips", "2048"}, true, true},
 	} {
 		t.Run(v.name, func(t *testing.T) {
 			t.Parallel()
-			testRT46RestartUnpolicedFlow(t, 1+i, v.mode, v.args, v.midStart)
+			testRT46RestartUnpolicedFlow(t, 1+i, v.mode, v.args, v.midStart, v.v6)
 		})
 	}
 }
 
-func testRT46RestartUnpolicedFlow(t *testing.T, n int, mode string, bArgs []string, midStart bool) {
+func testRT46RestartUnpolicedFlow(t *testing.T, n int, mode string, bArgs []string, midStart, v6 bool) {
 	tp := newTopo65(t, n)
 	srvs, a := policedTopo(t, tp, "Enforce", "--attach-mode", mode)
 	var gosrv, ngx, py server
@@ -190,7 +193,7 @@ func testRT46RestartUnpolicedFlow(t *testing.T, n int, mode string, bArgs []stri
 			if i%2 == 1 {
 				s = ngx
 			}
-			f := tp.rawFlow(s.Port(), false)
+			f := tp.rawFlow(s.Port(), v6)
 			if err := f.Handshake(nil, time.Second); err != nil {
 				continue
 			}
