@@ -31,14 +31,14 @@
 
 char __license[] SEC("license") = "Dual BSD/GPL";
 
-#define AXS_AF_INET	2
-#define AXS_AF_INET6	10
-#define AXS_SOCK_STREAM 1
-#define AXS_MSG_PEEK	2
+#define AXS_AF_INET	 2
+#define AXS_AF_INET6	 10
+#define AXS_SOCK_STREAM	 1
+#define AXS_MSG_PEEK	 2
 #define AXS_MSG_ERRQUEUE 0x2000
-#define AXS_TCP_CLOSE	7
-#define AXS_S_IFMT	00170000
-#define AXS_S_IFSOCK	0140000
+#define AXS_TCP_CLOSE	 7
+#define AXS_S_IFMT	 00170000
+#define AXS_S_IFSOCK	 0140000
 
 /* x86_64 syscall numbers (the object is built for x86_64). */
 #define AXS_NR_READ	0

@@ -32,10 +32,10 @@ var defaultPackages = []string{
 
 type options struct {
 	repo, cache, work, tags, run, bench string
-	kernels, pkgs, tools         []string
-	host, verbose, short         bool
-	timeout, testTimeout         time.Duration
-	memMB, cpus, parallel        int
+	kernels, pkgs, tools                []string
+	host, verbose, short                bool
+	timeout, testTimeout                time.Duration
+	memMB, cpus, parallel               int
 }
 
 func main() {
