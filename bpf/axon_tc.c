@@ -318,12 +318,24 @@ static __always_inline int ax_stream_claimed(struct __sk_buff *skb, struct ax_pk
 		 * the enforced policy, which never decided it. */
 		return ax_refuse(skb, p, s, f, AX_REASON_NO_FLOW, redirect_flags);
 	}
-	/* A client acknowledges only server bytes that came through here: a
-	 * higher ACK belongs to another connection of the server's (another
-	 * SYN cookie's), whose stream may start elsewhere. */
-	if ((__s32)(p->ack - f->srv_nxt) > 0)
+	/* A client acknowledges only server bytes that came through here,
+	 * from the server's first one (its ISN + 1): another ACK belongs to
+	 * another connection of the server's (another SYN cookie's: of this
+	 * minute, higher; of the minute before, lower: red team rt49), whose
+	 * stream may start elsewhere. */
+	if ((__s32)(p->ack - f->srv_nxt) > 0 || (__s32)(p->ack - (f->srv_isn + 1)) < 0)
 		return ax_refuse(skb, p, s, f, AX_REASON_DESYNC, redirect_flags);
 	__u32 data_seq = p->seq;
+	/* Until the server acknowledges a byte, a client may send no more
+	 * than the window of its SYN-ACK, which is never scaled (RFC 7323
+	 * 2.2): 65535 bytes. More is no connection of the server's; and a
+	 * SYN-cookie server may hold another connection starting exactly
+	 * that far past bytes it dropped unseen (a bad checksum, PAWS), which
+	 * would then read as this flow's next bytes (red team rt49;
+	 * docs/security.md, known open). */
+	if (f->srv_ack == f->base_seq &&
+	    (__s32)(data_seq + p->plen - f->base_seq) > AX_SYNACK_WINDOW)
+		return ax_discard(skb, s, f, AX_REASON_UNVERIFIED);
 	/* Bytes before the first one the server takes. */
 	if ((__s32)(data_seq - f->base_seq) < 0)
 		return ax_discard(skb, s, f, AX_REASON_OUT_OF_ORDER);

@@ -237,11 +237,58 @@ func TestControlSegments(t *testing.T) {
 			t.Fatal(o)
 		}
 		f.reply(90000, 77778, tcpSYN|tcpACK, "")
+		f.ack = 90001 // the new connection's client acknowledges its SYN-ACK
 		if o := ctl(f, 77778, tcpACK, okReq); o != passed {
 			t.Fatalf("new connection on the same ports: %v, want passed", o)
 		}
 		if o := ctl(f, 77778+uint32(len(okReq)), tcpACK, adminReq); o != reset {
 			t.Fatalf("new connection on the same ports: %v, want reset", o)
+		}
+	})
+}
+
+// TestSynCookieBounds (red team rt49): a SYN-cookie server accepts the
+// handshake of any client ISN whose cookie the client knows, so a segment
+// may belong to another connection of the server's on the same ports. Its
+// ACK gives it away when it lies outside the server bytes the flow saw,
+// below the server's first byte as above its last (a cookie of the
+// minute before): refused. And until the server acknowledges a byte, the
+// flow takes no more than the SYN-ACK's window, which is never scaled:
+// 65535 bytes; past it, bytes wait for the server's acknowledgement.
+func TestSynCookieBounds(t *testing.T) {
+	d := sharedTest(t)
+	if err := d.Apply(fixtureTable(t)); err != nil {
+		t.Fatal(err)
+	}
+	t.Run("ACK below the server's first byte", func(t *testing.T) {
+		f := newFlow(t, d.Ingress(), web4, orders4)
+		o, _ := runSegment(t, f.prog, segment{src: f.src, dst: f.dst, seq: f.seq, ack: f.ack - 13937691, flags: tcpACK, payload: []byte(okReq)})
+		if o != reset {
+			t.Fatalf("data acknowledging less than the server's SYN-ACK: %v, want reset", o)
+		}
+		g := newFlow(t, d.Ingress(), web4, orders4)
+		if o := g.send(okReq); o != passed {
+			t.Fatalf("data acknowledging exactly the SYN-ACK (control): %v", o)
+		}
+	})
+	t.Run("no more than the SYN-ACK's window before an acknowledgement", func(t *testing.T) {
+		f := newFlow(t, d.Ingress(), web4, orders4)
+		start := f.seq
+		if o := f.send("POST /api/v1/orders HTTP/1.1\r\nHost: orders\r\nContent-Length: 200000\r\n\r\n"); o != passed {
+			t.Fatalf("an allowed POST head: %v", o)
+		}
+		chunk := strings.Repeat("a", 1400)
+		for f.seq-start+uint32(len(chunk)) <= 65535 {
+			if o := f.send(chunk); o != passed {
+				t.Fatalf("body bytes within the window (%d sent): %v", f.seq-start, o)
+			}
+		}
+		if o, _ := f.sendAt(f.seq, chunk); o != dropped {
+			t.Fatalf("body bytes past 65535 before the server acknowledged any: %v, want dropped", o)
+		}
+		f.serverACK(f.seq)
+		if o := f.send(chunk); o != passed {
+			t.Fatalf("the same bytes once the server acknowledged: %v", o)
 		}
 	})
 }

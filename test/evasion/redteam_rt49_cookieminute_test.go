@@ -1,0 +1,234 @@
+package evasion
+
+import (
+	"testing"
+	"time"
+)
+
+// TestRedteamRt49SynCookieMinute: class 18 (TestRedteamSynCookieSecondSYN)
+// is closed by the check that client data acknowledges no server byte past
+// the flow's srv_nxt. Within one minute a Linux SYN cookie is the 4-tuple's
+// hash plus the client's ISN plus terms that depend only on the cookie
+// minute, so a SYN with a higher ISN always draws a higher cookie, and the
+// client of the connection the flow does not follow always acknowledges
+// "too much". Across a cookie-minute boundary the cookie jumps by about
+// 2^24 (count << 24), and a cookie of the previous minute (still valid for
+// two minutes) is lower than the current one although its ISN is higher.
+//
+// Bytes on the wire (server answering with SYN cookies: a SYN flood, or
+// net.ipv4.tcp_syncookies=2):
+//
+//  1. SYN seq=I2 (=I1+L) in minute m: cookie SYN-ACK seq=C2, ack=I2+1.
+//  2. SYN seq=I1 (resent every 300 ms) until the cookie minute turns (the
+//     SYN-ACK's seq is no longer C2-L): SYN-ACK seq=C1 ack=I1+1; the flow is
+//     replaced and starts at I1+1 with srv_nxt=C1+1, and C2 < C1.
+//  3. ACK seq=I1+1 ack=C1+1, L bytes "GET /api/v1/<ok> HTTP/1.1\r\nX-Pad: aaa"
+//     with a bad TCP checksum: parsed (allowed line, header under way),
+//     dropped by the server.
+//  4. ACK seq=I2+1 ack=C2+1: "GET /api/admin/<bad> HTTP/1.1\r\nHost: srv\r\n\r\n".
+//     For the datapath: the rest of the X-Pad value and the end of the
+//     allowed head (C2+1 is below srv_nxt, no desync). For the server: the
+//     cookie ACK of SYN I2 (cookie C2, one minute old, valid), the first
+//     bytes of a new connection: it runs GET /api/admin/<bad>.
+//
+// Closed (class 37): a client's ACK below the server's first byte
+// (ISN + 1) is refused like one past its last, so step 4 is reset; the
+// variant whose ACK equals the flow's own is known open (docs/security.md).
+func TestRedteamRt49SynCookieMinute(t *testing.T) {
+	t.Parallel()
+	tp := newTopo62(t, 2)
+	tp.run(tp.srv, "sysctl", "-qw", "net.ipv4.tcp_syncookies=2")
+	tp.policy("Enforce", "")
+	srvs := tp.servers("go", "nginx", "python")
+	tp.startAgent()
+	type conn = cookieConn
+	conns := map[string]*conn{}
+	for _, s := range srvs {
+		// Controls: an allowed raw request is served, a denied one is
+		// reset, and the attack within one cookie minute is refused
+		// (class 18: the data acknowledges past srv_nxt).
+		tp.rawControl(t, s, false)
+		tp.rawDenied(t, s, "rt49ckplain")
+		sameMinute(t, tp, s)
+		for _, v6 := range []bool{false, true} {
+			c := &conn{ok: token("rt49ckok"), bad: token("rt49ckbad")}
+			c.pad = []byte("GET /api/v1/" + c.ok + " HTTP/1.1\r\nX-Pad: aaa")
+			c.f = tp.rawFlow(s.Port(), v6)
+			t.Cleanup(c.f.Abort)
+			c.i1 = c.f.ISN
+			c.i2 = c.i1 + uint32(len(c.pad))
+			var err error
+			c.c2, err = synFor(c.f, c.i2, 3*time.Second)
+			must(t, err)
+			conns[famName(s.Name(), v6)] = c
+		}
+	}
+	// Wait for the cookie minute to turn (at most 60 s).
+	deadline := time.Now().Add(75 * time.Second)
+	for {
+		turned := true
+		for _, c := range conns {
+			c1, err := synFor(c.f, c.i1, 2*time.Second)
+			must(t, err)
+			c.c1 = c1
+			if c1 == c.c2-uint32(len(c.pad)) {
+				turned = false
+			}
+		}
+		if turned {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the cookie minute never turned")
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	forServers(t, srvs, func(t *testing.T, s server) {
+		for _, v6 := range []bool{false, true} {
+			t.Run(famName("", v6), func(t *testing.T) { cookieMinuteAttack(t, s, conns[famName(s.Name(), v6)]) })
+		}
+	})
+}
+
+type cookieConn struct {
+	f              *Flow
+	i1, i2, c1, c2 uint32
+	pad            []byte
+	ok, bad        string
+}
+
+func famName(n string, v6 bool) string {
+	if v6 {
+		return n + "ipv6"
+	}
+	return n + "ipv4"
+}
+
+func cookieMinuteAttack(t *testing.T, s server, c *cookieConn) {
+	{
+		t.Logf("%s: I1=%d I2=%d C1=%d C2=%d C2-C1=%d", s.Name(), c.i1, c.i2, c.c1, c.c2, int32(c.c2-c.c1))
+		if int32(c.c2-c.c1) > 0 {
+			t.Skip("the minute's cookie came out lower; run again")
+		}
+		f := c.f
+		must(t, f.Send(Segment{Seq: c.i1 + 1, Ack: c.c1 + 1, Flags: ACK | PSH, Payload: c.pad, BadChecksum: true}))
+		time.Sleep(20 * time.Millisecond)
+		f.adopt(c.i2, c.c2)
+		must(t, f.Data(c.i2+1, request("/api/admin/"+c.bad)))
+		resp, rst := f.Response("\r\n\r\n", 700*time.Millisecond)
+		t.Logf("%s: %s", s.Name(), describe(resp, rst))
+		expectNeverRun(t, s, c.bad, "GET /api/admin/"+c.bad+" sent on cookie I2 (minute m) after SYN I1 (minute m+1) moved the flow ("+describe(resp, rst)+")")
+	}
+}
+
+// sameMinute is the attack with both SYNs in one cookie minute: C2 = C1+L,
+// and the datapath refuses the data (it acknowledges past srv_nxt).
+func sameMinute(t *testing.T, tp *topo, s server) {
+	t.Helper()
+	ok, bad := token("rt49smok"), token("rt49smbad")
+	pad := []byte("GET /api/v1/" + ok + " HTTP/1.1\r\nX-Pad: aaa")
+	f := tp.rawFlow(s.Port(), false)
+	defer f.Abort()
+	i1 := f.ISN
+	i2 := i1 + uint32(len(pad))
+	c2, err := synFor(f, i2, 3*time.Second)
+	must(t, err)
+	c1, err := synFor(f, i1, 3*time.Second)
+	must(t, err)
+	if c1 != c2-uint32(len(pad)) {
+		t.Logf("%s: same-minute control straddled a minute boundary; skipped", s.Name())
+		return
+	}
+	must(t, f.Send(Segment{Seq: i1 + 1, Ack: c1 + 1, Flags: ACK | PSH, Payload: pad, BadChecksum: true}))
+	time.Sleep(20 * time.Millisecond)
+	f.adopt(i2, c2)
+	must(t, f.Data(i2+1, request("/api/admin/"+bad)))
+	resp, rst := f.Response("\r\n\r\n", 700*time.Millisecond)
+	t.Logf("%s same-minute control: %s", s.Name(), describe(resp, rst))
+	if !rst {
+		t.Errorf("%s: same-minute control not reset: %s", s.Name(), describe(resp, rst))
+	}
+	expectNeverRun(t, s, bad, "same-minute control")
+}
+
+// TestRedteamRt49SynCookieMinuteFlood is TestRedteamRt49SynCookieMinute
+// with Linux's default net.ipv4.tcp_syncookies=1: spoofed SYNs fill each
+// listener's SYN queue (fillSynQueue), and the server answers the
+// attacker's SYNs with cookies while the flood's half-open entries last
+// (a queue of young entries is pruned after two SYN-ACK retries, about
+// 7 s, so the flood is repeated before each SYN).
+func TestRedteamRt49SynCookieMinuteFlood(t *testing.T) {
+	t.Parallel()
+	tp := newTopo62(t, 3)
+	tp.policy("Enforce", "")
+	srvs := tp.servers("go", "nginx", "python")
+	tp.startAgent()
+	type conn struct {
+		f              *Flow
+		i1, i2, c1, c2 uint32
+		pad            []byte
+		bad            string
+	}
+	conns := map[string]*conn{}
+	for _, s := range srvs {
+		tp.rawControl(t, s, false)
+	}
+	for _, s := range srvs {
+		c := &conn{bad: token("rt49flbad")}
+		c.pad = []byte("GET /api/v1/" + token("rt49flok") + " HTTP/1.1\r\nX-Pad: aaa")
+		c.f = tp.rawFlow(s.Port(), false)
+		t.Cleanup(c.f.Abort)
+		c.i1 = c.f.ISN
+		c.i2 = c.i1 + uint32(len(c.pad))
+		tp.fillSynQueue(t, s.Port(), 6000)
+		before := tp.tcpExt("SyncookiesSent")
+		var err error
+		c.c2, err = synFor(c.f, c.i2, 3*time.Second)
+		must(t, err)
+		if tp.tcpExt("SyncookiesSent") == before {
+			t.Fatalf("%s: SYN I2 not answered with a cookie", s.Name())
+		}
+		conns[s.Name()] = c
+	}
+	deadline := time.Now().Add(75 * time.Second)
+	for {
+		turned := true
+		for name, c := range conns {
+			// Linux prunes a full queue of young entries after two
+			// SYN-ACK retries (about 7 s): fill it again.
+			tp.fillSynQueue(t, int(c.f.Remote.Port()), 6000)
+			before := tp.tcpExt("SyncookiesSent")
+			c1, err := synFor(c.f, c.i1, 2*time.Second)
+			must(t, err)
+			if tp.tcpExt("SyncookiesSent") == before {
+				t.Fatalf("%s: SYN I1 not answered with a cookie (the flood's entries expired)", name)
+			}
+			c.c1 = c1
+			if c1 == c.c2-uint32(len(c.pad)) {
+				turned = false
+			}
+		}
+		if turned {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the cookie minute never turned")
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	forServers(t, srvs, func(t *testing.T, s server) {
+		c := conns[s.Name()]
+		t.Logf("%s: C2-C1=%d", s.Name(), int32(c.c2-c.c1))
+		if int32(c.c2-c.c1) > 0 {
+			t.Skip("the minute's cookie came out lower; run again")
+		}
+		f := c.f
+		must(t, f.Send(Segment{Seq: c.i1 + 1, Ack: c.c1 + 1, Flags: ACK | PSH, Payload: c.pad, BadChecksum: true}))
+		time.Sleep(20 * time.Millisecond)
+		f.adopt(c.i2, c.c2)
+		must(t, f.Data(c.i2+1, request("/api/admin/"+c.bad)))
+		resp, rst := f.Response("\r\n\r\n", 700*time.Millisecond)
+		t.Logf("%s: %s", s.Name(), describe(resp, rst))
+		expectNeverRun(t, s, c.bad, "GET /api/admin/"+c.bad+" on a flooded listener's previous-minute cookie ("+describe(resp, rst)+")")
+	})
+}
