@@ -123,9 +123,6 @@ func Load(hooks Hooks) (*Programs, error) {
 // tracing programs on functions and still refuse to attach them.
 func loadTCP() (*Programs, error) {
 	p, err := load(HooksTCP)
-	if errors.Is(err, unix.EPERM) {
-		return nil, fmt.Errorf("the kernel refuses tracing programs on its functions: %w", err)
-	}
 	if err != nil {
 		return nil, err
 	}
@@ -153,6 +150,9 @@ func load(hooks Hooks) (*Programs, error) {
 		}
 	}
 	coll, err := ebpf.NewCollection(spec)
+	if err != nil && hooks == HooksTCP && errors.Is(err, unix.EPERM) {
+		return nil, fmt.Errorf("loading socket observer (tcp hooks): the kernel refuses tracing programs on its functions: %w", err)
+	}
 	if err != nil {
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {
