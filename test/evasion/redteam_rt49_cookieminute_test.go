@@ -41,8 +41,7 @@ func TestRedteamRt49SynCookieMinute(t *testing.T) {
 	tp.policy("Enforce", "")
 	srvs := tp.servers("go", "nginx", "python")
 	tp.startAgent()
-	type conn = cookieConn
-	conns := map[string]*conn{}
+	conns := map[string]*cookieConn{}
 	for _, s := range srvs {
 		// Controls: an allowed raw request is served, a denied one is
 		// reset, and the attack within one cookie minute is refused
@@ -51,7 +50,7 @@ func TestRedteamRt49SynCookieMinute(t *testing.T) {
 		tp.rawDenied(t, s, "rt49ckplain")
 		sameMinute(t, tp, s)
 		for _, v6 := range []bool{false, true} {
-			c := &conn{ok: token("rt49ckok"), bad: token("rt49ckbad")}
+			c := &cookieConn{ok: token("rt49ckok"), bad: token("rt49ckbad")}
 			c.pad = []byte("GET /api/v1/" + c.ok + " HTTP/1.1\r\nX-Pad: aaa")
 			c.f = tp.rawFlow(s.Port(), v6)
 			t.Cleanup(c.f.Abort)
@@ -63,26 +62,11 @@ func TestRedteamRt49SynCookieMinute(t *testing.T) {
 			conns[famName(s.Name(), v6)] = c
 		}
 	}
-	// Wait for the cookie minute to turn (at most 60 s).
-	deadline := time.Now().Add(75 * time.Second)
-	for {
-		turned := true
-		for _, c := range conns {
-			c1, err := synFor(c.f, c.i1, 2*time.Second)
-			must(t, err)
-			c.c1 = c1
-			if c1 == c.c2-uint32(len(c.pad)) {
-				turned = false
-			}
-		}
-		if turned {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the cookie minute never turned")
-		}
-		time.Sleep(300 * time.Millisecond)
-	}
+	waitCookieMinute(t, conns, func(_ string, c *cookieConn) uint32 {
+		c1, err := synFor(c.f, c.i1, 2*time.Second)
+		must(t, err)
+		return c1
+	})
 	forServers(t, srvs, func(t *testing.T, s server) {
 		for _, v6 := range []bool{false, true} {
 			t.Run(famName("", v6), func(t *testing.T) { cookieMinuteAttack(t, s, conns[famName(s.Name(), v6)]) })
@@ -104,21 +88,44 @@ func famName(n string, v6 bool) string {
 	return n + "ipv4"
 }
 
-func cookieMinuteAttack(t *testing.T, s server, c *cookieConn) {
-	{
-		t.Logf("%s: I1=%d I2=%d C1=%d C2=%d C2-C1=%d", s.Name(), c.i1, c.i2, c.c1, c.c2, int32(c.c2-c.c1))
-		if int32(c.c2-c.c1) > 0 {
-			t.Skip("the minute's cookie came out lower; run again")
+// waitCookieMinute asks each connection's listener again for the cookie
+// of SYN I1 (answer returns it) until the cookie minute has turned for all
+// (the SYN-ACK is no longer C2-L), and records it as C1.
+func waitCookieMinute(t *testing.T, conns map[string]*cookieConn, answer func(name string, c *cookieConn) uint32) {
+	t.Helper()
+	deadline := time.Now().Add(75 * time.Second)
+	for {
+		turned := true
+		for name, c := range conns {
+			c.c1 = answer(name, c)
+			if c.c1 == c.c2-uint32(len(c.pad)) {
+				turned = false
+			}
 		}
-		f := c.f
-		must(t, f.Send(Segment{Seq: c.i1 + 1, Ack: c.c1 + 1, Flags: ACK | PSH, Payload: c.pad, BadChecksum: true}))
-		time.Sleep(20 * time.Millisecond)
-		f.adopt(c.i2, c.c2)
-		must(t, f.Data(c.i2+1, request("/api/admin/"+c.bad)))
-		resp, rst := f.Response("\r\n\r\n", 700*time.Millisecond)
-		t.Logf("%s: %s", s.Name(), describe(resp, rst))
-		expectNeverRun(t, s, c.bad, "GET /api/admin/"+c.bad+" sent on cookie I2 (minute m) after SYN I1 (minute m+1) moved the flow ("+describe(resp, rst)+")")
+		if turned {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the cookie minute never turned")
+		}
+		time.Sleep(300 * time.Millisecond)
 	}
+}
+
+// cookieMinuteAttack sends the pad at I1+1 with a bad checksum, then the
+// denied head on cookie I2 of the minute before, and checks it never ran.
+// Across most boundaries C2 < C1 (the lower ACK bound decides); when the
+// new minute's term makes C2 > C1, the upper bound does.
+func cookieMinuteAttack(t *testing.T, s server, c *cookieConn) {
+	t.Logf("%s: I1=%d I2=%d C1=%d C2=%d C2-C1=%d", s.Name(), c.i1, c.i2, c.c1, c.c2, int32(c.c2-c.c1))
+	f := c.f
+	must(t, f.Send(Segment{Seq: c.i1 + 1, Ack: c.c1 + 1, Flags: ACK | PSH, Payload: c.pad, BadChecksum: true}))
+	time.Sleep(20 * time.Millisecond)
+	f.adopt(c.i2, c.c2)
+	must(t, f.Data(c.i2+1, request("/api/admin/"+c.bad)))
+	resp, rst := f.Response("\r\n\r\n", 700*time.Millisecond)
+	t.Logf("%s: %s", s.Name(), describe(resp, rst))
+	expectNeverRun(t, s, c.bad, "GET /api/admin/"+c.bad+" sent on cookie I2 (minute m) after SYN I1 (minute m+1) moved the flow ("+describe(resp, rst)+")")
 }
 
 // sameMinute is the attack with both SYNs in one cookie minute: C2 = C1+L,
@@ -163,18 +170,12 @@ func TestRedteamRt49SynCookieMinuteFlood(t *testing.T) {
 	tp.policy("Enforce", "")
 	srvs := tp.servers("go", "nginx", "python")
 	tp.startAgent()
-	type conn struct {
-		f              *Flow
-		i1, i2, c1, c2 uint32
-		pad            []byte
-		bad            string
-	}
-	conns := map[string]*conn{}
+	conns := map[string]*cookieConn{}
 	for _, s := range srvs {
 		tp.rawControl(t, s, false)
 	}
 	for _, s := range srvs {
-		c := &conn{bad: token("rt49flbad")}
+		c := &cookieConn{bad: token("rt49flbad")}
 		c.pad = []byte("GET /api/v1/" + token("rt49flok") + " HTTP/1.1\r\nX-Pad: aaa")
 		c.f = tp.rawFlow(s.Port(), false)
 		t.Cleanup(c.f.Abort)
@@ -190,45 +191,17 @@ func TestRedteamRt49SynCookieMinuteFlood(t *testing.T) {
 		}
 		conns[s.Name()] = c
 	}
-	deadline := time.Now().Add(75 * time.Second)
-	for {
-		turned := true
-		for name, c := range conns {
-			// Linux prunes a full queue of young entries after two
-			// SYN-ACK retries (about 7 s): fill it again.
-			tp.fillSynQueue(t, int(c.f.Remote.Port()), 6000)
-			before := tp.tcpExt("SyncookiesSent")
-			c1, err := synFor(c.f, c.i1, 2*time.Second)
-			must(t, err)
-			if tp.tcpExt("SyncookiesSent") == before {
-				t.Fatalf("%s: SYN I1 not answered with a cookie (the flood's entries expired)", name)
-			}
-			c.c1 = c1
-			if c1 == c.c2-uint32(len(c.pad)) {
-				turned = false
-			}
+	waitCookieMinute(t, conns, func(name string, c *cookieConn) uint32 {
+		// Linux prunes a full queue of young entries after two SYN-ACK
+		// retries (about 7 s): fill it again.
+		tp.fillSynQueue(t, int(c.f.Remote.Port()), 6000)
+		before := tp.tcpExt("SyncookiesSent")
+		c1, err := synFor(c.f, c.i1, 2*time.Second)
+		must(t, err)
+		if tp.tcpExt("SyncookiesSent") == before {
+			t.Fatalf("%s: SYN I1 not answered with a cookie (the flood's entries expired)", name)
 		}
-		if turned {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the cookie minute never turned")
-		}
-		time.Sleep(300 * time.Millisecond)
-	}
-	forServers(t, srvs, func(t *testing.T, s server) {
-		c := conns[s.Name()]
-		t.Logf("%s: C2-C1=%d", s.Name(), int32(c.c2-c.c1))
-		if int32(c.c2-c.c1) > 0 {
-			t.Skip("the minute's cookie came out lower; run again")
-		}
-		f := c.f
-		must(t, f.Send(Segment{Seq: c.i1 + 1, Ack: c.c1 + 1, Flags: ACK | PSH, Payload: c.pad, BadChecksum: true}))
-		time.Sleep(20 * time.Millisecond)
-		f.adopt(c.i2, c.c2)
-		must(t, f.Data(c.i2+1, request("/api/admin/"+c.bad)))
-		resp, rst := f.Response("\r\n\r\n", 700*time.Millisecond)
-		t.Logf("%s: %s", s.Name(), describe(resp, rst))
-		expectNeverRun(t, s, c.bad, "GET /api/admin/"+c.bad+" on a flooded listener's previous-minute cookie ("+describe(resp, rst)+")")
+		return c1
 	})
+	forServers(t, srvs, func(t *testing.T, s server) { cookieMinuteAttack(t, s, conns[s.Name()]) })
 }
