@@ -11,7 +11,8 @@ import (
 // socket hooks on Linux 6.3+, the syscall hooks everywhere.
 func kernelHooks(t testing.TB) []Hooks {
 	var hooks []Hooks
-	if err := tcpHooksRun(); err == nil {
+	if p, err := loadTCP(); err == nil {
+		p.Close()
 		hooks = append(hooks, HooksTCP)
 	} else {
 		t.Logf("the tcp hooks do not run on this kernel: %v", err)
@@ -22,16 +23,6 @@ func kernelHooks(t testing.TB) []Hooks {
 		t.Log("this kernel has no sock_recv_length/sock_send_length tracepoints (Linux 6.3+)")
 	}
 	return append(hooks, HooksSyscall)
-}
-
-// tcpHooksRun loads and attaches the tcp hooks, and removes them again.
-func tcpHooksRun() error {
-	p, err := Load(HooksTCP)
-	if err != nil {
-		return err
-	}
-	defer p.Close()
-	return p.Attach()
 }
 
 // TestLoadAndAttach loads the observer on every set of hooks the kernel

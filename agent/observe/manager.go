@@ -49,11 +49,11 @@ func NewManagerFrom(load func() (*source.Set, source.Problems, error), hooks Hoo
 	if err != nil {
 		return nil, err
 	}
+	attrs := []any{"hooks", string(p.Hooks())}
 	if why := p.Fallback(); why != nil {
-		log.Info("http observer loaded", "hooks", string(p.Hooks()), "tcp_hooks_unavailable", why.Error())
-	} else {
-		log.Info("http observer loaded", "hooks", string(p.Hooks()))
+		attrs = append(attrs, "tcp_hooks_unavailable", why.Error())
 	}
+	log.Info("http observer loaded", attrs...)
 	m := &Manager{load: load, log: log, refresh: DefaultRefresh, prog: p, netns: newNetnsFinder()}
 	m.coll = NewCollector(&m.table, p.Stats)
 	return m, nil

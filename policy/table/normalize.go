@@ -62,17 +62,11 @@ func NormalizePath(target string) (path string, reason string) {
 	path = target
 	badAuthority := false
 	if rest, ok := cutScheme(path); ok {
-		i := strings.IndexAny(rest, "/?#")
-		switch {
-		case i < 0:
-			badAuthority = !AuthorityHasHost(rest)
-			path = "/"
-		case rest[i] == '/':
-			badAuthority = !AuthorityHasHost(rest[:i])
-			path = rest[i:]
-		default:
-			badAuthority = !AuthorityHasHost(rest[:i])
-			path = "/" + rest[i:]
+		authority, tail := splitAuthority(rest)
+		badAuthority = !AuthorityHasHost(authority)
+		path = tail // "/p", or "?q" and "" after "http://host", which are "/"
+		if !strings.HasPrefix(tail, "/") {
+			path = "/" + tail
 		}
 	}
 	if i := strings.IndexAny(path, "?#"); i >= 0 {
@@ -121,6 +115,27 @@ func authorityChar(c byte) bool {
 		return true
 	}
 	return strings.IndexByte("-._~!$&'()*+,;=[]%", c) >= 0
+}
+
+// AbsoluteAuthority returns the authority of an absolute-form target
+// ("http://" or "https://", scheme case-insensitive, up to the first '/',
+// '?' or '#'), and whether target is in absolute form.
+func AbsoluteAuthority(target string) (string, bool) {
+	rest, ok := cutScheme(target)
+	if !ok {
+		return "", false
+	}
+	authority, _ := splitAuthority(rest)
+	return authority, true
+}
+
+// splitAuthority splits what follows an absolute form's scheme into the
+// authority and the rest, which starts at the first '/', '?' or '#'.
+func splitAuthority(rest string) (authority, tail string) {
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		return rest[:i], rest[i:]
+	}
+	return rest, ""
 }
 
 func cutScheme(t string) (string, bool) {
