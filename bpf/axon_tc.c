@@ -333,8 +333,7 @@ static __always_inline int ax_stream_claimed(struct __sk_buff *skb, struct ax_pk
 	 * that far past bytes it dropped unseen (a bad checksum, PAWS), which
 	 * would then read as this flow's next bytes (red team rt49;
 	 * docs/security.md, known open). */
-	if (f->srv_ack == f->base_seq &&
-	    (__s32)(data_seq + p->plen - f->base_seq) > AX_SYNACK_WINDOW)
+	if (f->srv_ack == f->base_seq && (__s32)(data_seq + p->plen - f->base_seq) > AX_SYN_WINDOW)
 		return ax_discard(skb, s, f, AX_REASON_UNVERIFIED);
 	/* Bytes before the first one the server takes. */
 	if ((__s32)(data_seq - f->base_seq) < 0)
