@@ -112,50 +112,54 @@ func waitCookieMinute(t *testing.T, conns map[string]*cookieConn, answer func(na
 	}
 }
 
-// cookieMinuteAttack sends the pad at I1+1 with a bad checksum, then the
-// denied head on cookie I2 of the minute before, and checks it never ran.
-// Across most boundaries C2 < C1 (the lower ACK bound decides); when the
-// new minute's term makes C2 > C1, the upper bound does.
+// cookieMinuteAttack sends the pad and the denied head (sendCookieAttack)
+// and checks the head never ran. Across most boundaries C2 < C1 (the lower
+// ACK bound decides); when the new minute's term makes C2 > C1, the upper
+// bound does.
 func cookieMinuteAttack(t *testing.T, s server, c *cookieConn) {
 	t.Logf("%s: I1=%d I2=%d C1=%d C2=%d C2-C1=%d", s.Name(), c.i1, c.i2, c.c1, c.c2, int32(c.c2-c.c1))
-	f := c.f
-	must(t, f.Send(Segment{Seq: c.i1 + 1, Ack: c.c1 + 1, Flags: ACK | PSH, Payload: c.pad, BadChecksum: true}))
-	time.Sleep(20 * time.Millisecond)
-	f.adopt(c.i2, c.c2)
-	must(t, f.Data(c.i2+1, request("/api/admin/"+c.bad)))
-	resp, rst := f.Response("\r\n\r\n", 700*time.Millisecond)
+	resp, rst := sendCookieAttack(t, c)
 	t.Logf("%s: %s", s.Name(), describe(resp, rst))
 	expectNeverRun(t, s, c.bad, "GET /api/admin/"+c.bad+" sent on cookie I2 (minute m) after SYN I1 (minute m+1) moved the flow ("+describe(resp, rst)+")")
 }
 
+// sendCookieAttack sends the pad at I1+1 with a bad checksum (the
+// datapath parses it, the server drops it), then the denied head at I2+1
+// acknowledging cookie C2, and returns the answer.
+func sendCookieAttack(t *testing.T, c *cookieConn) (string, bool) {
+	t.Helper()
+	must(t, c.f.Send(Segment{Seq: c.i1 + 1, Ack: c.c1 + 1, Flags: ACK | PSH, Payload: c.pad, BadChecksum: true}))
+	time.Sleep(20 * time.Millisecond)
+	c.f.adopt(c.i2, c.c2)
+	must(t, c.f.Data(c.i2+1, request("/api/admin/"+c.bad)))
+	return c.f.Response("\r\n\r\n", 700*time.Millisecond)
+}
+
 // sameMinute is the attack with both SYNs in one cookie minute: C2 = C1+L,
-// and the datapath refuses the data (it acknowledges past srv_nxt).
+// and the datapath refuses the data (it acknowledges past srv_nxt). A run
+// that straddles a minute boundary is refused too (below srv_isn+1).
 func sameMinute(t *testing.T, tp *topo, s server) {
 	t.Helper()
-	ok, bad := token("rt49smok"), token("rt49smbad")
-	pad := []byte("GET /api/v1/" + ok + " HTTP/1.1\r\nX-Pad: aaa")
-	f := tp.rawFlow(s.Port(), false)
-	defer f.Abort()
-	i1 := f.ISN
-	i2 := i1 + uint32(len(pad))
-	c2, err := synFor(f, i2, 3*time.Second)
+	c := &cookieConn{bad: token("rt49smbad")}
+	c.pad = []byte("GET /api/v1/" + token("rt49smok") + " HTTP/1.1\r\nX-Pad: aaa")
+	c.f = tp.rawFlow(s.Port(), false)
+	defer c.f.Abort()
+	c.i1 = c.f.ISN
+	c.i2 = c.i1 + uint32(len(c.pad))
+	var err error
+	c.c2, err = synFor(c.f, c.i2, 3*time.Second)
 	must(t, err)
-	c1, err := synFor(f, i1, 3*time.Second)
+	c.c1, err = synFor(c.f, c.i1, 3*time.Second)
 	must(t, err)
-	if c1 != c2-uint32(len(pad)) {
-		t.Logf("%s: same-minute control straddled a minute boundary; skipped", s.Name())
-		return
+	if c.c1 != c.c2-uint32(len(c.pad)) {
+		t.Logf("%s: same-minute control straddled a minute boundary", s.Name())
 	}
-	must(t, f.Send(Segment{Seq: i1 + 1, Ack: c1 + 1, Flags: ACK | PSH, Payload: pad, BadChecksum: true}))
-	time.Sleep(20 * time.Millisecond)
-	f.adopt(i2, c2)
-	must(t, f.Data(i2+1, request("/api/admin/"+bad)))
-	resp, rst := f.Response("\r\n\r\n", 700*time.Millisecond)
+	resp, rst := sendCookieAttack(t, c)
 	t.Logf("%s same-minute control: %s", s.Name(), describe(resp, rst))
 	if !rst {
 		t.Errorf("%s: same-minute control not reset: %s", s.Name(), describe(resp, rst))
 	}
-	expectNeverRun(t, s, bad, "same-minute control")
+	expectNeverRun(t, s, c.bad, "same-minute control")
 }
 
 // TestRedteamRt49SynCookieMinuteFlood is TestRedteamRt49SynCookieMinute

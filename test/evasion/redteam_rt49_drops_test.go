@@ -81,14 +81,21 @@ func TestRedteamRt49Drops(t *testing.T) {
 		}
 		must(t, f.Send(dataTS(f, f.ISN+1+uint32(len(b)), ts+5, []byte("Host: srv\r\n\r\n"))))
 	}
+	// established completes the handshake with timestamps, sends the
+	// allowed line in the segment dropped builds (one the server's stack
+	// discards; built once the handshake is known), then the denied
+	// copies.
+	established := func(t *testing.T, f *Flow, b []byte, dropped func() Segment) {
+		tsSyn(t, f, 100000)
+		must(t, f.Send(Segment{Seq: f.ISN + 1, Ack: f.SrvISN + 1, Flags: ACK, Options: tsOpt(false, 100001, 0)}))
+		time.Sleep(20 * time.Millisecond)
+		must(t, f.Send(dropped()))
+		time.Sleep(40 * time.Millisecond)
+		copies(t, f, b, 100010)
+	}
 	tricks := map[string]trick{
 		"paws": func(t *testing.T, f *Flow, a, b []byte) {
-			tsSyn(t, f, 100000)
-			must(t, f.Send(Segment{Seq: f.ISN + 1, Ack: f.SrvISN + 1, Flags: ACK, Options: tsOpt(false, 100001, 0)}))
-			time.Sleep(20 * time.Millisecond)
-			must(t, f.Send(dataTS(f, f.ISN+1, 5, a)))
-			time.Sleep(40 * time.Millisecond)
-			copies(t, f, b, 100010)
+			established(t, f, b, func() Segment { return dataTS(f, f.ISN+1, 5, a) })
 		},
 		"paws-synrecv": func(t *testing.T, f *Flow, a, b []byte) {
 			tsSyn(t, f, 100000)
@@ -105,24 +112,18 @@ func TestRedteamRt49Drops(t *testing.T) {
 			copies(t, f, b, 100010)
 		},
 		"ack-too-old": func(t *testing.T, f *Flow, a, b []byte) {
-			tsSyn(t, f, 100000)
-			must(t, f.Send(Segment{Seq: f.ISN + 1, Ack: f.SrvISN + 1, Flags: ACK, Options: tsOpt(false, 100001, 0)}))
-			time.Sleep(20 * time.Millisecond)
-			s := dataTS(f, f.ISN+1, 100002, a)
-			s.Ack = f.SrvISN + 1 - 1000000
-			must(t, f.Send(s))
-			time.Sleep(40 * time.Millisecond)
-			copies(t, f, b, 100010)
+			established(t, f, b, func() Segment {
+				s := dataTS(f, f.ISN+1, 100002, a)
+				s.Ack = f.SrvISN + 1 - 1000000
+				return s
+			})
 		},
 		"md5": func(t *testing.T, f *Flow, a, b []byte) {
-			tsSyn(t, f, 100000)
-			must(t, f.Send(Segment{Seq: f.ISN + 1, Ack: f.SrvISN + 1, Flags: ACK, Options: tsOpt(false, 100001, 0)}))
-			time.Sleep(20 * time.Millisecond)
-			s := dataTS(f, f.ISN+1, 100002, a)
-			s.Options = append([]byte{19, 18, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1}, s.Options...)
-			must(t, f.Send(s))
-			time.Sleep(40 * time.Millisecond)
-			copies(t, f, b, 100010)
+			established(t, f, b, func() Segment {
+				s := dataTS(f, f.ISN+1, 100002, a)
+				s.Options = append([]byte{19, 18, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1}, s.Options...)
+				return s
+			})
 		},
 	}
 	forServers(t, srvs, func(t *testing.T, s server) {
