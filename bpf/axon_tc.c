@@ -293,6 +293,30 @@ static __always_inline int ax_fin_at(struct __sk_buff *skb, struct ax_pkt *p, st
 	return ax_discard(skb, s, f, AX_REASON_UNVERIFIED);
 }
 
+/* ax_conn_checked checks that the server holds flow f's own connection for
+ * client data segment p (ax_server_conn): data for a connection whose
+ * stream starts elsewhere is refused; data that would reach the listener
+ * is dropped, except the flow's first segment while nothing was parsed (a
+ * SYN-cookie connection is made of it: its first ACK). A later segment
+ * that overtook that one (the server has not processed it yet) is sent
+ * again. Returns -1 to go on. Only on interfaces fronting one pod whose
+ * namespace the agent recorded. */
+static __always_inline int ax_conn_checked(struct __sk_buff *skb, struct ax_pkt *p,
+					   struct ax_scratch *s, struct ax_flow *f,
+					   __u64 redirect_flags)
+{
+	const struct ax_iface *ifc = ax_iface_of(skb);
+	if (!ifc || !ifc->has_netns)
+		return -1;
+	int conn = ax_server_conn(skb, p, ifc, f->base_seq);
+	if (conn == AX_CONN_ELSEWHERE)
+		return ax_refuse(skb, p, s, f, AX_REASON_SERVER_CONN, redirect_flags);
+	if (conn == AX_CONN_NONE &&
+	    (p->seq != f->base_seq || f->next_seq != f->base_seq || f->state == AX_ST_TUNNEL))
+		return ax_discard(skb, s, f, AX_REASON_SERVER_CONN);
+	return -1;
+}
+
 /* ax_stream_claimed checks a data segment of a flow this CPU has claimed
  * against the stream and parses its new bytes. */
 static __always_inline int ax_stream_claimed(struct __sk_buff *skb, struct ax_pkt *p,
@@ -307,6 +331,14 @@ static __always_inline int ax_stream_claimed(struct __sk_buff *skb, struct ax_pk
 		return ax_refuse(skb, p, s, f, AX_REASON_NO_FLOW, redirect_flags);
 	}
 	if (state == AX_ST_PASS || state == AX_ST_TUNNEL) {
+		if (state == AX_ST_TUNNEL) {
+			int r = ax_conn_checked(skb, p, s, f, redirect_flags);
+			if (r >= 0)
+				return r;
+			/* Where a client RST may fall (ax_client_rst). */
+			if ((__s32)(p->seq + p->plen - f->next_seq) > 0)
+				f->next_seq = p->seq + p->plen;
+		}
 		f->last_ns = bpf_ktime_get_ns();
 		return TC_ACT_OK;
 	}
@@ -331,10 +363,14 @@ static __always_inline int ax_stream_claimed(struct __sk_buff *skb, struct ax_pk
 	 * 2.2): 65535 bytes. More is no connection of the server's; and a
 	 * SYN-cookie server may hold another connection starting exactly
 	 * that far past bytes it dropped unseen (a bad checksum, PAWS), which
-	 * would then read as this flow's next bytes (red team rt49;
-	 * docs/security.md, known open). */
+	 * would then read as this flow's next bytes (red team rt49; the
+	 * server's socket, looked up next, says so on pods Axon knows the
+	 * namespace of). */
 	if (f->srv_ack == f->base_seq && (__s32)(data_seq + p->plen - f->base_seq) > AX_SYN_WINDOW)
 		return ax_discard(skb, s, f, AX_REASON_UNVERIFIED);
+	int conn = ax_conn_checked(skb, p, s, f, redirect_flags);
+	if (conn >= 0)
+		return conn;
 	/* Bytes before the first one the server takes. */
 	if ((__s32)(data_seq - f->base_seq) < 0)
 		return ax_discard(skb, s, f, AX_REASON_OUT_OF_ORDER);
@@ -372,6 +408,42 @@ static __always_inline int ax_stream_claimed(struct __sk_buff *skb, struct ax_pk
 	return ax_parse_payload(skb, p, s, f, data_seq, skip, redirect_flags);
 }
 
+/* ax_client_rst handles a client's RST on flow f (if any). The server takes
+ * a RST only at exactly the next byte it expects, which lies between its
+ * last ACK and the flow's next byte. At the flow's next byte, the server
+ * either holds every byte before it and ends its connection, or (bytes
+ * still on their way to it) ignores it: the RST passes and the flow goes,
+ * so that no later segment is let through for a connection the server may
+ * no longer hold (a SYN cookie's ACK would open another there: class 38).
+ * It claims the flow first: a segment another CPU is letting through at
+ * that moment could reach the server after the RST. Before the flow's next
+ * byte, where the server may take it while bytes let through after it are
+ * on their way or were dropped by the server, it is dropped (Audit lets it
+ * through, and the flow goes). Past it the server ignores it: it passes and
+ * the flow stays. Tunnels keep next_seq at the end of what they let
+ * through; an Audit flow given up (AX_ST_PASS) goes with any RST. */
+static __always_inline int ax_client_rst(struct ax_pkt *p, struct ax_scratch *s, struct ax_flow *f)
+{
+	if (!f)
+		return TC_ACT_OK;
+	__s32 past = (__s32)(p->seq - f->next_seq);
+	if (past > 0 && f->state != AX_ST_PASS)
+		return TC_ACT_OK;
+	if (past < 0 && f->state != AX_ST_PASS && ax_enforced(s)) {
+		if (f->state != AX_ST_TUNNEL && (__s32)(p->seq - f->srv_ack) < 0)
+			return TC_ACT_OK; /* before the server's ACK: ignored */
+		return ax_drop(AX_REASON_UNVERIFIED);
+	}
+	bpf_spin_lock(&f->lock);
+	__u8 busy = f->busy;
+	f->busy = 1;
+	bpf_spin_unlock(&f->lock);
+	if (busy && ax_enforced(s))
+		return ax_drop(AX_REASON_CONCURRENT);
+	bpf_map_delete_elem(&flows, &s->key);
+	return TC_ACT_OK;
+}
+
 /* ax_stream applies the TCP normalizer to a segment sent to a policed
  * endpoint and parses what it lets through. The invariant: a byte position
  * of the client's stream is let through with one content only, unless the
@@ -381,13 +453,8 @@ static __always_inline int ax_stream(struct __sk_buff *skb, struct ax_pkt *p, st
 {
 	__u8 fl = p->tcp_flags;
 	struct ax_flow *f = ax_flow_of(skb, &s->key);
-	if (fl & AX_TCP_RST) {
-		/* The server takes a RST only at exactly the next byte it
-		 * expects; any other one leaves the connection, and the flow. */
-		if (f && p->seq == f->next_seq)
-			bpf_map_delete_elem(&flows, &s->key);
-		return TC_ACT_OK;
-	}
+	if (fl & AX_TCP_RST)
+		return ax_client_rst(p, s, f);
 	if (fl & AX_TCP_SYN) {
 		/* A SYN never moves the parser (the server's SYN-ACK starts a
 		 * flow). Its data is taken only with a fast-open cookie, which

@@ -52,6 +52,7 @@ const (
 	ReasonDesync        = Reason(shared.SharedAxReasonAX_REASON_DESYNC)            // an ACK beyond what the other side sent: the flow is not the server's connection
 	ReasonSpoofed       = Reason(shared.SharedAxReasonAX_REASON_SPOOFED)           // a local pod sent with a source address not its own: dropped
 	ReasonServerUnverif = Reason(shared.SharedAxReasonAX_REASON_SERVER_UNVERIFIED) // a SYN-ACK whose server socket holds client bytes, or is not found on a fast-open pod: its flow is refused once enforced
+	ReasonServerConn    = Reason(shared.SharedAxReasonAX_REASON_SERVER_CONN)       // data the server's socket of the flow would not take in step (none: a SYN cookie could open one there; or one starting elsewhere): dropped, or refused
 	numReasons          = int(shared.SharedAxReasonAX_REASON_MAX)
 	reasonSlots         = int(shared.SharedAxBoundAX_BOUND_REASON_STATS)
 )
@@ -83,6 +84,7 @@ var reasonNames = [...]string{
 	ReasonDesync:        "sequence_desync",
 	ReasonSpoofed:       "spoofed_source",
 	ReasonServerUnverif: "server_unverified",
+	ReasonServerConn:    "server_conn_mismatch",
 }
 
 func (r Reason) String() string {

@@ -109,7 +109,7 @@ func TestEnumsMatchObject(t *testing.T) {
 		"NO_FLOW": ReasonNoFlow, "VLAN": ReasonVLAN, "IP_HEADER": ReasonIPHeader,
 		"FLOW_TABLE_FULL": ReasonFlowTableFull, "UPGRADE_PENDING": ReasonUpgradePend,
 		"CONCURRENT": ReasonConcurrent, "MPTCP": ReasonMPTCP, "DESYNC": ReasonDesync, "SPOOFED": ReasonSpoofed,
-		"SERVER_UNVERIFIED": ReasonServerUnverif,
+		"SERVER_UNVERIFIED": ReasonServerUnverif, "SERVER_CONN": ReasonServerConn,
 	} {
 		reasons["AX_REASON_"+name] = uint64(r)
 	}

@@ -65,13 +65,18 @@ const (
 	connection                        // a connection, its server socket accepted
 )
 
+// tcpSendQueue is Linux's TCP_SEND_QUEUE (include/uapi/linux/tcp.h), the
+// queue TCP_REPAIR_QUEUE selects for TCP_QUEUE_SEQ.
+const tcpSendQueue = 2
+
 // sockets makes what want says for a connection from client to server over
 // loopback; on a connection the client sends n bytes, which the server's
 // socket receives without the server reading them. It returns the
-// descriptors to close.
-func sockets(want serverSockets, client, server netip.AddrPort, n int) []int {
+// descriptors to close and, for a connection, the sequence number of the
+// client's first byte (its ISN + 1), else 701.
+func sockets(want serverSockets, client, server netip.AddrPort, n int) ([]int, uint32) {
 	if want == noSockets {
-		return nil
+		return nil, 701
 	}
 	family := unix.AF_INET
 	if server.Addr().Is6() {
@@ -105,7 +110,7 @@ func sockets(want serverSockets, client, server netip.AddrPort, n int) []int {
 	must(settle(func() error { return unix.Bind(lfd, sa(server)) }))
 	must(unix.Listen(lfd, 8))
 	if want == listenerOnly {
-		return []int{lfd}
+		return []int{lfd}, 701
 	}
 	cfd, err := unix.Socket(family, unix.SOCK_STREAM, 0)
 	must(err)
@@ -117,7 +122,13 @@ func sockets(want serverSockets, client, server netip.AddrPort, n int) []int {
 		_, err = unix.Write(cfd, make([]byte, n))
 		must(err)
 	}
-	return []int{lfd, cfd, sfd}
+	// In repair mode the send queue's sequence number is the client's
+	// next byte to write (a socket closed in repair mode sends nothing).
+	must(unix.SetsockoptInt(cfd, unix.IPPROTO_TCP, unix.TCP_REPAIR, 1))
+	must(unix.SetsockoptInt(cfd, unix.IPPROTO_TCP, unix.TCP_REPAIR_QUEUE, tcpSendQueue))
+	next, err := unix.GetsockoptInt(cfd, unix.IPPROTO_TCP, unix.TCP_QUEUE_SEQ)
+	must(err)
+	return []int{lfd, cfd, sfd}, uint32(next) - uint32(n)
 }
 
 // TestSynAckServerHoldsData: a SYN-ACK that answers the SYN recorded for
@@ -171,14 +182,17 @@ func TestSynAckServerHoldsData(t *testing.T) {
 			src := netip.AddrPortFrom(c.src, uint16(20000+nextPort.Add(1)%40000))
 			var got outcome
 			inNewNetns(t, []netip.Addr{c.dst.Addr(), c.src}, func() {
-				for _, fd := range sockets(c.sockets, src, c.dst, c.sent) {
+				fds, first := sockets(c.sockets, src, c.dst, c.sent)
+				for _, fd := range fds {
 					defer unix.Close(fd)
 				}
-				if o, _ := runSegment(t, d.Ingress(), segment{src: src, dst: c.dst, seq: 700, flags: tcpSYN}); o != passed {
+				// The flow is the real connection's (ax_server_conn
+				// checks its data against the server's socket).
+				if o, _ := runSegment(t, d.Ingress(), segment{src: src, dst: c.dst, seq: first - 1, flags: tcpSYN}); o != passed {
 					panic(fmt.Sprintf("SYN: %v", o))
 				}
-				f := &flow{t: t, prog: d.Ingress(), src: src, dst: c.dst, seq: 701, ack: 5000}
-				f.synACK(701)
+				f := &flow{t: t, prog: d.Ingress(), src: src, dst: c.dst, seq: first, ack: 5000}
+				f.synACK(first)
 				got = f.send(okReq)
 			})
 			if got != c.want {

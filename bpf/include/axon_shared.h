@@ -51,7 +51,10 @@ enum ax_reason {
 	AX_REASON_SPOOFED = 24, /* a local pod sent with an address not its own */
 	AX_REASON_SERVER_UNVERIFIED = 25, /* a SYN-ACK whose server socket holds client bytes, or is
 					     not found on a fast-open pod */
-	AX_REASON_MAX = 26,
+	AX_REASON_SERVER_CONN = 26, /* data the server's socket of the flow would not take in step:
+				       none (the listener would open a connection), or one whose
+				       stream starts elsewhere */
+	AX_REASON_MAX = 27,
 };
 
 /* Modes of a rule (struct ax_glob.mode). */

@@ -85,7 +85,8 @@ const (
 	SharedAxReasonAX_REASON_DESYNC            SharedAxReason = 23
 	SharedAxReasonAX_REASON_SPOOFED           SharedAxReason = 24
 	SharedAxReasonAX_REASON_SERVER_UNVERIFIED SharedAxReason = 25
-	SharedAxReasonAX_REASON_MAX               SharedAxReason = 26
+	SharedAxReasonAX_REASON_SERVER_CONN       SharedAxReason = 26
+	SharedAxReasonAX_REASON_MAX               SharedAxReason = 27
 )
 
 type SharedAxVerdict uint32
