@@ -294,12 +294,14 @@ static __always_inline int ax_fin_at(struct __sk_buff *skb, struct ax_pkt *p, st
 }
 
 /* ax_conn_checked checks that the server holds flow f's own connection for
- * client data segment p (ax_server_conn): data for a connection whose
- * stream starts elsewhere is refused; data that would reach the listener
- * is dropped, except the flow's first segment while nothing was parsed (a
- * SYN-cookie connection is made of it: its first ACK). A later segment
- * that overtook that one (the server has not processed it yet) is sent
- * again. Returns -1 to go on. Only on interfaces fronting one pod whose
+ * client data segment p (ax_server_conn). Another connection, or one that
+ * is over (TIME_WAIT), refuses the segment. With only the listener found:
+ * once the server has acknowledged data (or a tunnel runs), its connection
+ * is gone, refused; before, a segment at the flow's first byte goes on (a
+ * SYN-cookie connection is made of the first one; a copy of bytes already
+ * parsed never passes, rule 3), and one after it is dropped: it overtook
+ * the first, which the server has not processed yet, and the client sends
+ * it again. Returns -1 to go on. Only on interfaces fronting one pod whose
  * namespace the agent recorded. */
 static __always_inline int ax_conn_checked(struct __sk_buff *skb, struct ax_pkt *p,
 					   struct ax_scratch *s, struct ax_flow *f,
@@ -308,13 +310,15 @@ static __always_inline int ax_conn_checked(struct __sk_buff *skb, struct ax_pkt 
 	const struct ax_iface *ifc = ax_iface_of(skb);
 	if (!ifc || !ifc->has_netns)
 		return -1;
-	int conn = ax_server_conn(skb, p, ifc, f->base_seq);
-	if (conn == AX_CONN_ELSEWHERE)
-		return ax_refuse(skb, p, s, f, AX_REASON_SERVER_CONN, redirect_flags);
-	if (conn == AX_CONN_NONE &&
-	    (p->seq != f->base_seq || f->next_seq != f->base_seq || f->state == AX_ST_TUNNEL))
+	int conn = ax_server_conn(skb, p, ifc, f);
+	if (conn == AX_CONN_IN_STEP)
+		return -1;
+	if (conn == AX_CONN_NONE && f->srv_ack == f->base_seq && f->state != AX_ST_TUNNEL) {
+		if (p->seq == f->base_seq)
+			return -1;
 		return ax_discard(skb, s, f, AX_REASON_SERVER_CONN);
-	return -1;
+	}
+	return ax_refuse(skb, p, s, f, AX_REASON_SERVER_CONN, redirect_flags);
 }
 
 /* ax_stream_claimed checks a data segment of a flow this CPU has claimed
@@ -409,31 +413,26 @@ static __always_inline int ax_stream_claimed(struct __sk_buff *skb, struct ax_pk
 }
 
 /* ax_client_rst handles a client's RST on flow f (if any). The server takes
- * a RST only at exactly the next byte it expects, which lies between its
- * last ACK and the flow's next byte. At the flow's next byte, the server
- * either holds every byte before it and ends its connection, or (bytes
- * still on their way to it) ignores it: the RST passes and the flow goes,
- * so that no later segment is let through for a connection the server may
- * no longer hold (a SYN cookie's ACK would open another there: class 38).
- * It claims the flow first: a segment another CPU is letting through at
- * that moment could reach the server after the RST. Before the flow's next
- * byte, where the server may take it while bytes let through after it are
- * on their way or were dropped by the server, it is dropped (Audit lets it
- * through, and the flow goes). Past it the server ignores it: it passes and
- * the flow stays. Tunnels keep next_seq at the end of what they let
- * through; an Audit flow given up (AX_ST_PASS) goes with any RST. */
+ * a RST at exactly the next byte it expects, which lies between its last
+ * ACK and the flow's next byte, and in some states elsewhere too (one byte
+ * before after a FIN, anywhere in the window of a TIME_WAIT socket). A RST
+ * in that stretch, where the server may take it while bytes let through
+ * after it are on their way or were dropped by the server, is dropped
+ * (Audit lets it through). Any other passes, and the flow goes with it, so
+ * that no later segment is let through for a connection the server may no
+ * longer hold (a SYN cookie's ACK would open another there: class 38); a
+ * RST the server ignored leaves a connection whose data is then refused
+ * (no_flow). It claims the flow first: a segment another CPU is letting
+ * through at that moment could reach the server after the RST. Tunnels keep
+ * next_seq at the end of what they let through. */
 static __always_inline int ax_client_rst(struct ax_pkt *p, struct ax_scratch *s, struct ax_flow *f)
 {
 	if (!f)
 		return TC_ACT_OK;
-	__s32 past = (__s32)(p->seq - f->next_seq);
-	if (past > 0 && f->state != AX_ST_PASS)
-		return TC_ACT_OK;
-	if (past < 0 && f->state != AX_ST_PASS && ax_enforced(s)) {
-		if (f->state != AX_ST_TUNNEL && (__s32)(p->seq - f->srv_ack) < 0)
-			return TC_ACT_OK; /* before the server's ACK: ignored */
+	__u8 st = f->state;
+	if ((__s32)(p->seq - f->next_seq) < 0 && st != AX_ST_PASS && ax_enforced(s) &&
+	    (st == AX_ST_TUNNEL || (__s32)(p->seq - f->srv_ack) >= 0))
 		return ax_drop(AX_REASON_UNVERIFIED);
-	}
 	bpf_spin_lock(&f->lock);
 	__u8 busy = f->busy;
 	f->busy = 1;

@@ -45,7 +45,12 @@ func TestServerConnection(t *testing.T) {
 		// socket: a new cookie connection at the flow's first byte would
 		// read this copy, which the datapath takes for an acknowledged
 		// retransmission it need not parse.
-		{"only the listener, the first byte again", orders4, web4, listenerOnly, true, 0, restartAtFirst, []outcome{passed, dropped}},
+		{"only the listener, the first byte again", orders4, web4, listenerOnly, true, 0, restartAtFirst, []outcome{passed, reset}},
+		// The server acknowledged what its socket never received: a
+		// connection made again at the flow's first byte (a cookie ACK
+		// after the first one went) starts there too.
+		{"a connection behind the server's ACK", orders4, web4, connection, true, 0, restartAtFirst, []outcome{passed, reset}},
+		{"only the listener after the server acknowledged data", orders4, web4, listenerOnly, true, 0, ackedThenMore, []outcome{passed, reset}},
 		// Not known: taken as in step.
 		{"nothing found", orders4, web4, noSockets, true, 0, twoRequests, []outcome{passed, passed}},
 		{"IPv6 link-local peer: its connection cannot be found", orders6, linkLocal, listenerOnly, true, 0, twoRequests, []outcome{passed, passed}},
@@ -116,15 +121,23 @@ func restartAtFirst(f *flow, first uint32) []outcome {
 	return []outcome{o, again}
 }
 
-// TestClientReset: the server takes a RST only at exactly its next byte,
-// which lies between its last ACK and the flow's next byte. At the flow's
-// next byte the RST passes and the flow goes (later data is no_flow):
-// no segment is let through for a connection the server may no longer
-// hold, which a SYN cookie's ACK could open again there (class 38). Before
-// it, where the server may take it while bytes let through after it are on
-// their way or were dropped by the server, it is dropped and the flow
-// stays; past it, or before the server's last ACK, the server ignores it:
-// it passes and the flow stays.
+// ackedThenMore sends an allowed request, has the server acknowledge it,
+// then sends another.
+func ackedThenMore(f *flow, _ uint32) []outcome {
+	o := f.send(anyoneReq)
+	f.serverACK(f.seq)
+	return []outcome{o, f.send(anyoneReq)}
+}
+
+// TestClientReset: the server takes a RST at exactly its next byte, which
+// lies between its last ACK and the flow's next byte, and in some states
+// elsewhere (one byte before, after a FIN; anywhere in a TIME_WAIT
+// socket's window). In that stretch, where the server may take it while
+// bytes let through after it are on their way or were dropped by it, the
+// RST is dropped and the flow stays; any other RST passes and the flow
+// goes (later data is no_flow): no segment is let through for a
+// connection the server may no longer hold, which a SYN cookie's ACK could
+// open again (class 38).
 func TestClientReset(t *testing.T) {
 	d := gapTest(t)
 	if err := d.Apply(fixtureTable(t)); err != nil {
@@ -135,11 +148,11 @@ func TestClientReset(t *testing.T) {
 		at        func(acked, next uint32) uint32
 		rst, data outcome
 	}{
-		{"before the server's last ACK", func(acked, _ uint32) uint32 { return acked - 5 }, passed, passed},
+		{"before the server's last ACK", func(acked, _ uint32) uint32 { return acked - 5 }, passed, reset},
 		{"at the server's last ACK", func(acked, _ uint32) uint32 { return acked }, dropped, passed},
 		{"between it and the flow's next byte", func(acked, _ uint32) uint32 { return acked + 3 }, dropped, passed},
 		{"at the flow's next byte", func(_, next uint32) uint32 { return next }, passed, reset},
-		{"past the flow's next byte", func(_, next uint32) uint32 { return next + 10 }, passed, passed},
+		{"past the flow's next byte", func(_, next uint32) uint32 { return next + 10 }, passed, reset},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			f := newFlow(t, d.Ingress(), web4, orders4)

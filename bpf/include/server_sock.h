@@ -10,6 +10,7 @@
 
 #include "axon_shared.h"
 #include "pkt.h"
+#include "flow_state.h"
 
 /* What ax_server_sock found. */
 enum ax_server_sock {
@@ -96,33 +97,37 @@ static __always_inline int ax_server_unverified(struct __sk_buff *skb, const str
 /* What the server holds for the connection of a client segment. */
 enum ax_server_conn {
 	AX_CONN_IN_STEP = 0,   /* the flow's connection, or nothing a segment could open */
-	AX_CONN_ELSEWHERE = 1, /* a connection whose client stream starts elsewhere */
+	AX_CONN_ELSEWHERE = 1, /* a connection that is not the flow's */
 	AX_CONN_NONE = 2,      /* none: the segment reaches the listener */
+	AX_CONN_CLOSED = 3,    /* a TIME_WAIT socket: the connection is over */
 };
 
 /* ax_server_conn looks up the server's socket of the connection of client
- * segment p, on a flow whose first client byte is base, and says whether
- * it is that flow's connection. A listener answering with SYN cookies
- * makes a connection of any ACK that reaches it while it holds none for
- * the 4-tuple: the client's stream then starts at that segment (its ISN
- * is seq - 1) if ack - 1 is the cookie of that ISN, and one cookie of a
- * minute gives every other ISN's (cookie = f(4-tuple, minute) + ISN). So
- * once the flow's connection is gone (an RST the server took, a time-out
- * that sends nothing) or before the server made it (its first bytes
- * dropped, a bad checksum), a segment anywhere in the flow's stream may
- * open another, which reads it as a new request where the datapath reads
- * what follows its bytes (class 38, red team rt50).
+ * segment p, on flow f, and says whether it is that flow's connection. A
+ * listener answering with SYN cookies makes a connection of any ACK that
+ * reaches it while it holds none for the 4-tuple: the client's stream then
+ * starts at that segment (its ISN is seq - 1) if ack - 1 is the cookie of
+ * that ISN, and one cookie of a minute gives every other ISN's (cookie =
+ * f(4-tuple, minute) + ISN). So once the flow's connection is gone (an RST
+ * the server took, a time-out that sends nothing) or before the server
+ * made it (its first bytes dropped, a bad checksum), a segment anywhere in
+ * the flow's stream may open another, which reads it as a new request
+ * where the datapath reads what follows its bytes (class 38, red team
+ * rt50).
  *
- * A full socket's client stream starts at rcv_nxt - bytes_received (the
- * kernel adds every byte it moves rcv_nxt by, FIN included, to
- * bytes_received). A request socket becomes the connection of the SYN-ACK
- * the flow follows (the latest of the 4-tuple: while it lives, the server
- * answers no other SYN), and a TIME_WAIT socket opens nothing. Not found
- * (a device-bound server, no listener) or the listener of an IPv6
- * link-local peer (whose connection is bound to the pod's device): not
- * known, taken as in step (docs/security.md). */
+ * A full socket is the flow's connection if its client stream starts at
+ * the flow's first byte (rcv_nxt - bytes_received: the kernel adds every
+ * byte it moves rcv_nxt by, FIN included, to bytes_received) and it holds
+ * every byte it acknowledged (rcv_nxt is not below the server's last ACK
+ * the flow saw: a connection made again at the first byte by a cookie ACK
+ * starts there too). A request socket becomes the connection of the
+ * SYN-ACK the flow follows (the latest of the 4-tuple: while it lives, the
+ * server answers no other SYN). Not found (a device-bound server, no
+ * listener) or the listener of an IPv6 link-local peer (whose connection
+ * is bound to the pod's device): not known, taken as in step
+ * (docs/security.md). */
 static __always_inline int ax_server_conn(struct __sk_buff *skb, const struct ax_pkt *p,
-					  const struct ax_iface *ifc, __u32 base)
+					  const struct ax_iface *ifc, const struct ax_flow *f)
 {
 	struct bpf_sock *sk =
 	    ax_sock_lookup(skb, p->saddr, p->sport, p->daddr, p->dport, p->v6, ifc);
@@ -133,9 +138,12 @@ static __always_inline int ax_server_conn(struct __sk_buff *skb, const struct ax
 	if (state == BPF_TCP_LISTEN) {
 		if (!(p->v6 && p->saddr[0] == 0xfe && (p->saddr[1] & 0xc0) == 0x80))
 			found = AX_CONN_NONE;
-	} else if (state != BPF_TCP_NEW_SYN_RECV && state != BPF_TCP_TIME_WAIT) {
+	} else if (state == BPF_TCP_TIME_WAIT) {
+		found = AX_CONN_CLOSED;
+	} else if (state != BPF_TCP_NEW_SYN_RECV) {
 		struct bpf_tcp_sock *tp = bpf_tcp_sock(sk);
-		if (tp && tp->rcv_nxt - (__u32)tp->bytes_received != base)
+		if (tp && (tp->rcv_nxt - (__u32)tp->bytes_received != f->base_seq ||
+			   (__s32)(tp->rcv_nxt - f->srv_ack) < 0))
 			found = AX_CONN_ELSEWHERE;
 	}
 	bpf_sk_release(sk);

@@ -55,10 +55,10 @@ import (
 // The denied head ran on Go, nginx and Python, over IPv4 and IPv6, in every
 // variant. Closed (class 38): before a data segment passes, the datapath
 // looks the server's socket up in the pod's namespace; one that finds only
-// the listener (the connection is gone: a cookie ACK would open another)
-// is dropped unless it is the flow's first, one that finds a connection
-// whose stream starts elsewhere is refused (server_conn_mismatch), and a
-// RST behind the flow's next byte is dropped (the server keeps its socket).
+// the listener once the server acknowledged data (the connection is gone:
+// a cookie ACK would open another), a TIME_WAIT socket, or a connection
+// that is not the flow's is refused (server_conn_mismatch), and a RST
+// behind the flow's next byte is dropped (the server keeps its socket).
 
 func newTopo61(t *testing.T, n int) *topo {
 	t.Helper()
