@@ -58,15 +58,7 @@ func TestServerConnection(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			ns := int32(-1) // the test's namespace: the datapath's own
-			pi := PodInterface{Ifindex: 1, Addrs: []netip.Addr{c.dst.Addr()}}
-			if c.recordNs {
-				pi.Netns = &ns
-			}
-			if err := d.SetPodInterface(pi); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = d.DeletePodInterface(1) })
+			podInterface1(t, d, c.dst.Addr(), c.recordNs, false)
 			src := netip.AddrPortFrom(c.src, uint16(20000+nextPort.Add(1)%40000))
 			before := d.reasonCount(t, ReasonServerConn)
 			var got []outcome

@@ -55,6 +55,22 @@ func inNewNetns(t *testing.T, addrs []netip.Addr, fn func()) {
 	}
 }
 
+// podInterface1 records interface 1 as the pod at addr until the test ends;
+// with recordNs its namespace is the test's own (the datapath's), where
+// socket lookups find the sockets the test makes.
+func podInterface1(t *testing.T, d *Datapath, addr netip.Addr, recordNs, fastOpen bool) {
+	t.Helper()
+	ns := int32(-1)
+	pi := PodInterface{Ifindex: 1, Addrs: []netip.Addr{addr}, FastOpen: fastOpen}
+	if recordNs {
+		pi.Netns = &ns
+	}
+	if err := d.SetPodInterface(pi); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.DeletePodInterface(1) })
+}
+
 // serverSockets are the sockets a case of TestSynAckServerHoldsData makes
 // in its namespace for the SYN-ACK's lookup to find.
 type serverSockets int
@@ -170,15 +186,7 @@ func TestSynAckServerHoldsData(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			ns := int32(-1) // the test's namespace: the datapath's own
-			pi := PodInterface{Ifindex: 1, Addrs: []netip.Addr{c.dst.Addr()}, FastOpen: c.fastOpen}
-			if c.recordNs {
-				pi.Netns = &ns
-			}
-			if err := d.SetPodInterface(pi); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = d.DeletePodInterface(1) })
+			podInterface1(t, d, c.dst.Addr(), c.recordNs, c.fastOpen)
 			src := netip.AddrPortFrom(c.src, uint16(20000+nextPort.Add(1)%40000))
 			var got outcome
 			inNewNetns(t, []netip.Addr{c.dst.Addr(), c.src}, func() {
