@@ -1,7 +1,6 @@
 package evasion
 
 import (
-	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -42,17 +41,5 @@ func runMain(m *testing.M) int {
 	if out, err := exec.Command("python3", "-c", "import sys; print(sys.executable)").Output(); err == nil {
 		pythonBin = strings.TrimSpace(string(out))
 	}
-	ioBoundParallel()
 	return m.Run()
-}
-
-// ioBoundParallel runs four tests at a time unless -parallel was given:
-// these tests spend most of their time waiting (on servers, timeouts, a
-// cookie minute), and go test's default (GOMAXPROCS) leaves the CPUs idle.
-func ioBoundParallel() {
-	set := false
-	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
-	if !set {
-		_ = flag.Set("test.parallel", "4")
-	}
 }
