@@ -24,7 +24,10 @@ func OpenDatapath(pinDir string, maxFlows uint32, opts ...datapath.Option) (*BPF
 	if err := attach.EnsureBPFFS(pinDir); err != nil {
 		return nil, err
 	}
-	d, err := datapath.Open(append([]datapath.Option{datapath.WithPinDir(pinDir), datapath.WithMaxFlows(maxFlows)}, opts...)...)
+	// Programs attaches axon_egress and axon_reply only: axon_ingress is
+	// not loaded (the kernel would verify the same parser a second time).
+	base := []datapath.Option{datapath.WithPinDir(pinDir), datapath.WithMaxFlows(maxFlows), datapath.WithClientSides(datapath.EgressSide)}
+	d, err := datapath.Open(append(base, opts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("opening datapath: %w", err)
 	}

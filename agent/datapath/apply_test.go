@@ -157,7 +157,7 @@ func TestPinnedMapsSurviveReopen(t *testing.T) {
 		t.Skipf("cannot create a directory on bpffs: %v", err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	d1, err := Open(WithPinDir(dir), WithoutClientReset())
+	d1, err := Open(WithPinDir(dir), WithoutClientReset(), testSides)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +172,7 @@ func TestPinnedMapsSurviveReopen(t *testing.T) {
 	if m, _ := filepath.Glob(filepath.Join(dir, "*")); len(m) == 0 {
 		t.Fatal("nothing pinned")
 	}
-	d2, err := Open(WithPinDir(dir), WithoutClientReset())
+	d2, err := Open(WithPinDir(dir), WithoutClientReset(), testSides)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -208,7 +208,7 @@ func gapTest(t *testing.T) *Datapath {
 	t.Helper()
 	netns.RequireRoot(t)
 	gapDP.once.Do(func() {
-		gapDP.d, gapDP.err = Open(WithoutClientReset(), WithMaxFlows(1024), WithGapSlack(time.Second))
+		gapDP.d, gapDP.err = Open(WithoutClientReset(), testSides, WithMaxFlows(1024), WithGapSlack(time.Second))
 	})
 	if gapDP.err != nil {
 		t.Fatal(gapDP.err)

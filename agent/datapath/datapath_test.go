@@ -11,11 +11,17 @@ import (
 	"github.com/cilium/ebpf"
 )
 
-// openTest opens a datapath of its own for a test (no client RSTs).
+// testSides: the tests that run packets through the program use Ingress
+// only, and the kernel verifies each loaded program (most of Open's time,
+// and of the kernel matrix's); the netns tests load both.
+var testSides = WithClientSides(IngressSide)
+
+// openTest opens a datapath of its own for a test (no client RSTs, Ingress
+// only).
 func openTest(t testing.TB, opts ...Option) *Datapath {
 	t.Helper()
 	netns.RequireRoot(t)
-	d, err := Open(append([]Option{WithoutClientReset()}, opts...)...)
+	d, err := Open(append([]Option{WithoutClientReset(), testSides}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +43,7 @@ func sharedTest(t testing.TB) *Datapath {
 	t.Helper()
 	netns.RequireRoot(t)
 	sharedDP.once.Do(func() {
-		sharedDP.d, sharedDP.err = Open(WithoutClientReset(), WithEventRate(1<<20), WithMaxFlows(1<<18))
+		sharedDP.d, sharedDP.err = Open(WithoutClientReset(), testSides, WithEventRate(1<<20), WithMaxFlows(1<<18))
 	})
 	if sharedDP.err != nil {
 		t.Fatal(sharedDP.err)

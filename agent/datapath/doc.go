@@ -14,10 +14,11 @@
 // Ingress is the program for a hook where client-to-server traffic enters a
 // device (the RST for the client leaves by the same device's egress); Egress
 // is for a hook where it leaves one (the host side of a pod's veth; the
-// client's RST is injected at that device's ingress). Attach both programs to
-// both directions of every interface: each also records the ACKs of policed
-// servers it sees, which lets the other refuse retransmissions the server
-// may not hold. Attaching is the caller's job.
+// client's RST is injected at that device's ingress). Reply runs on the
+// other direction of the same device and records the server's ACKs, which
+// lets the client-side program refuse retransmissions the server may not
+// hold. Both client-side programs are loaded unless WithClientSides names
+// one (the agent loads Egress and Reply only). Attaching is the caller's job.
 //
 // Apply writes the new table into the generation the programs are not
 // reading, as a diff against what that generation held, then flips; a packet

@@ -265,8 +265,11 @@ func newFlow(t testing.TB, prog *ebpf.Program, src netip.Addr, dst netip.AddrPor
 var replyOf sync.Map
 
 func registerReply(d *Datapath) {
-	replyOf.Store(d.Ingress(), d.Reply())
-	replyOf.Store(d.Egress(), d.Reply())
+	for _, p := range []*ebpf.Program{d.Ingress(), d.Egress()} {
+		if p != nil {
+			replyOf.Store(p, d.Reply())
+		}
+	}
 }
 
 // reply runs a segment from the server through the reply program.

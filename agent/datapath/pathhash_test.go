@@ -184,7 +184,7 @@ func countGen(t *testing.T, m *ebpf.Map, genOff int, gen uint8) int {
 // its own Apply.
 func TestReopenAfterOlderAgentDecidesByPaths(t *testing.T) {
 	dir := pinTestDir(t)
-	d1, err := Open(WithPinDir(dir), WithoutClientReset())
+	d1, err := Open(WithPinDir(dir), WithoutClientReset(), testSides)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +209,7 @@ func TestReopenAfterOlderAgentDecidesByPaths(t *testing.T) {
 	}
 	d1.Close()
 
-	d2, err := Open(WithPinDir(dir), WithoutClientReset())
+	d2, err := Open(WithPinDir(dir), WithoutClientReset(), testSides)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -300,7 +300,7 @@ func TestOlderAgentFlipWhileAttached(t *testing.T) {
 // Requests are decided as the table says throughout.
 func TestWithoutPathHash(t *testing.T) {
 	dir := pinTestDir(t)
-	d1, err := Open(WithPinDir(dir), WithoutClientReset())
+	d1, err := Open(WithPinDir(dir), WithoutClientReset(), testSides)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -316,7 +316,7 @@ func TestWithoutPathHash(t *testing.T) {
 	}
 	d1.Close()
 
-	d2, err := Open(WithPinDir(dir), WithoutClientReset(), WithoutPathHash())
+	d2, err := Open(WithPinDir(dir), WithoutClientReset(), testSides, WithoutPathHash())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -266,7 +266,7 @@ func TestPathHashAdversarial(t *testing.T) {
 	// Small enough that the inactive generation sometimes finds no room.
 	lim := Limits{bpf.AxonMapPaths: 90}
 	open := func() *Datapath {
-		d, err := Open(WithPinDir(dir), WithoutClientReset(), WithLimits(lim), WithEventRate(0))
+		d, err := Open(WithPinDir(dir), WithoutClientReset(), testSides, WithLimits(lim), WithEventRate(0))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -67,7 +67,7 @@ func expect(t *testing.T, who string, prog *ebpf.Program, path string, want outc
 func TestPinnedMapsResized(t *testing.T) {
 	dir := pinTestDir(t)
 	small := Limits{bpf.AxonMapPaths: 64}
-	d1, err := Open(WithPinDir(dir), WithoutClientReset(), WithLimits(small))
+	d1, err := Open(WithPinDir(dir), WithoutClientReset(), testSides, WithLimits(small))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +87,7 @@ func TestPinnedMapsResized(t *testing.T) {
 	_, flowsID := pinnedMap(t, dir, bpf.AxonMapFlows)
 
 	big := Limits{bpf.AxonMapPaths: 4096}
-	d2, err := Open(WithPinDir(dir), WithoutClientReset(), WithLimits(big))
+	d2, err := Open(WithPinDir(dir), WithoutClientReset(), testSides, WithLimits(big))
 	if err != nil {
 		t.Fatalf("reopening with another size: %v", err)
 	}
@@ -126,7 +126,7 @@ func TestPinnedMapsResized(t *testing.T) {
 	// Shrinking below the table in force (3 merged rows): refused, nothing
 	// replaced, the pinned table still enforced.
 	_, pathsID := pinnedMap(t, dir, bpf.AxonMapPaths)
-	_, err = Open(WithPinDir(dir), WithoutClientReset(), WithLimits(Limits{bpf.AxonMapPaths: 1}))
+	_, err = Open(WithPinDir(dir), WithoutClientReset(), testSides, WithLimits(Limits{bpf.AxonMapPaths: 1}))
 	if err == nil || !strings.Contains(err.Error(), "--max-path-rows") {
 		t.Fatalf("shrinking the paths map below the table in force: %v, want an error naming --max-path-rows", err)
 	}
@@ -136,7 +136,7 @@ func TestPinnedMapsResized(t *testing.T) {
 	expect(t, "after a refused resize", d2.Ingress(), "/new2", passed)
 
 	// The same sizes: the pinned maps are reused, not copied.
-	d3, err := Open(WithPinDir(dir), WithoutClientReset(), WithLimits(big))
+	d3, err := Open(WithPinDir(dir), WithoutClientReset(), testSides, WithLimits(big))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +161,7 @@ func TestPinnedMapsOtherLayoutRefused(t *testing.T) {
 	if err := m.Pin(filepath.Join(dir, bpf.AxonMapPaths)); err != nil {
 		t.Fatal(err)
 	}
-	_, err = Open(WithPinDir(dir), WithoutClientReset())
+	_, err = Open(WithPinDir(dir), WithoutClientReset(), testSides)
 	if !errors.Is(err, ebpf.ErrMapIncompatible) {
 		t.Fatalf("a pinned paths map of another layout: %v, want ErrMapIncompatible", err)
 	}
