@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -48,8 +49,20 @@ func (b *BPFDatapath) SyncPodInterfaces(ifaces []string, t *table.Table) map[str
 		}
 		return problems
 	}
+	// Two veths may hold one pod address (a pod's namespace lingering
+	// after its IP went to a new pod, or a stale test topology): the one
+	// created last, the highest ifindex (the kernel numbers interfaces in
+	// creation order), owns it in pod_ifindex, since each write replaces
+	// the address's owner. In map order the owner was a coin flip, and
+	// the live pod's packets were dropped as spoofed_source.
+	idxs := make([]int, 0, len(peers))
+	for idx := range peers {
+		idxs = append(idxs, idx)
+	}
+	slices.Sort(idxs)
 	recorded := map[int]bool{}
-	for idx, peer := range peers {
+	for _, idx := range idxs {
+		peer := peers[idx]
 		var pod []netip.Addr
 		for _, a := range peer.Addrs {
 			if known[a] {

@@ -96,6 +96,20 @@ func (d *Datapath) DeletePodInterface(ifindex uint32) error {
 	return nil
 }
 
+// PodAddressOwner is the interface recorded as the only source of pod
+// address a (false: none).
+func (d *Datapath) PodAddressOwner(a netip.Addr) (uint32, bool, error) {
+	var owner uint32
+	err := d.objs.PodIfindex.Lookup(addr16(a), &owner)
+	if errors.Is(err, ebpf.ErrKeyNotExist) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("reading the interface of pod address %v: %w", a, err)
+	}
+	return owner, true, nil
+}
+
 // PodInterfaces lists the interfaces with a pod recorded.
 func (d *Datapath) PodInterfaces() (map[uint32]bool, error) {
 	out := map[uint32]bool{}
