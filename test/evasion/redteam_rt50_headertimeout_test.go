@@ -1,5 +1,3 @@
-//go:build isolated
-
 package evasion
 
 import (
@@ -12,11 +10,6 @@ import (
 	"testing"
 	"time"
 )
-
-// Run alone: go test -tags isolated -run TestRedteamRt50CookieRebornHeaderTimeout ./test/evasion/
-// Left out of make test: in a full run its kernel-socket dials to the
-// server timed out (IPv4 and IPv6 at once) while other packages' tests ran
-// on the host; alone it passes (2026-12-03, cause not found).
 
 // TestRedteamRt50CookieRebornHeaderTimeout: the silent death without a
 // forged segment. An ordinary client (the kernel's TCP, a net.Conn in the
