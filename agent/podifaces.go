@@ -3,6 +3,7 @@ package agent
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"slices"
@@ -55,13 +56,8 @@ func (b *BPFDatapath) SyncPodInterfaces(ifaces []string, t *table.Table) map[str
 	// creation order), owns it in pod_ifindex, since each write replaces
 	// the address's owner. In map order the owner was a coin flip, and
 	// the live pod's packets were dropped as spoofed_source.
-	idxs := make([]int, 0, len(peers))
-	for idx := range peers {
-		idxs = append(idxs, idx)
-	}
-	slices.Sort(idxs)
 	recorded := map[int]bool{}
-	for _, idx := range idxs {
+	for _, idx := range slices.Sorted(maps.Keys(peers)) {
 		peer := peers[idx]
 		var pod []netip.Addr
 		for _, a := range peer.Addrs {

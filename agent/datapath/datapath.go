@@ -128,6 +128,9 @@ func Open(opts ...Option) (*Datapath, error) {
 	for _, f := range opts {
 		f(&o)
 	}
+	if o.sides&BothSides == 0 {
+		return nil, errors.New("opening datapath: no client-to-server program chosen")
+	}
 	// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK.
 	if err := rlimit.RemoveMemlock(); err != nil {
 		return nil, fmt.Errorf("raising the memlock limit: %w", err)
@@ -182,9 +185,6 @@ func Open(opts ...Option) (*Datapath, error) {
 	d := &Datapath{trieLens: maxTrieLens}
 	if o.noHash {
 		d.trieLens = 0
-	}
-	if o.sides&BothSides == 0 {
-		return nil, errors.New("opening datapath: no client-to-server program chosen")
 	}
 	if o.sides&IngressSide == 0 {
 		delete(spec.Programs, "axon_ingress")
