@@ -181,6 +181,10 @@ func (b *BPFDatapath) VerifyFlowsOn(ifindex uint32) (int, error) {
 	}
 	total := 0
 	for round := 1; ; round++ {
+		listed, err := datapath.Monotonic()
+		if err != nil {
+			return total, err
+		}
 		socks, err := attach.ServerReceived(id)
 		if err != nil {
 			return total, fmt.Errorf("reading the server sockets: %w", err)
@@ -192,7 +196,7 @@ func (b *BPFDatapath) VerifyFlowsOn(ifindex uint32) (int, error) {
 			// and its bytes (held apart, not counted yet) were never
 			// parsed.
 			return r.Bytes, found && r.OutOfOrder == 0
-		}, round == verifyRounds)
+		}, listed, round == verifyRounds)
 		total += n
 		if err != nil || pending == 0 {
 			return total, err

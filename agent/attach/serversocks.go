@@ -24,8 +24,9 @@ type SockReceived struct {
 // ServerReceived lists the TCP sockets of the network namespace with id
 // (in this namespace's ids, as a veth's link-netnsid; negative: this
 // namespace), each with what it has received from its peer. Addresses are
-// IPv6 (IPv4 ones mapped). It fails when the namespace cannot be found or
-// its list is incomplete.
+// IPv6 (IPv4 ones mapped). A handshake the server has not completed (a
+// request socket) is listed as having received nothing. It fails when the
+// namespace cannot be found or its list is incomplete.
 func ServerReceived(id int32) (map[SockPair]SockReceived, error) {
 	var h *netlink.Handle
 	var err error
@@ -51,13 +52,23 @@ func ServerReceived(id int32) (map[SockPair]SockReceived, error) {
 			return nil, fmt.Errorf("listing TCP sockets (family %d): %w", family, err)
 		}
 		for _, s := range list {
-			if s.InetDiagMsg == nil || s.TCPInfo == nil {
+			if s.InetDiagMsg == nil {
 				continue
 			}
-			id := s.InetDiagMsg.ID
-			socks[SockPair{addrPort(id.Source, id.SourcePort), addrPort(id.Destination, id.DestinationPort)}] = SockReceived{
-				Bytes: s.TCPInfo.Bytes_received, OutOfOrder: s.TCPInfo.Rcv_ooopack,
+			var r SockReceived
+			switch {
+			case s.TCPInfo != nil:
+				r = SockReceived{Bytes: s.TCPInfo.Bytes_received, OutOfOrder: s.TCPInfo.Rcv_ooopack}
+			case s.InetDiagMsg.State == netlink.TCP_SYN_RECV:
+				// A request socket (no TCP info): the client has
+				// not completed the handshake, and the server
+				// holds none of its bytes (it takes a fast-open
+				// SYN's data into a full socket).
+			default:
+				continue // a time-wait socket
 			}
+			id := s.InetDiagMsg.ID
+			socks[SockPair{addrPort(id.Source, id.SourcePort), addrPort(id.Destination, id.DestinationPort)}] = r
 		}
 	}
 	return socks, nil

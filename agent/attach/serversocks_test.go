@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/axon-dev/axon/test/netns"
 )
@@ -54,6 +55,38 @@ func TestServerReceived(t *testing.T) {
 	}
 	if _, err := ServerReceived(1 << 30); err == nil {
 		t.Error("a namespace id nothing has answered")
+	}
+
+	// A handshake the server has not completed: its SYN-ACKs go to a MAC
+	// address nobody holds, so its socket stays a request socket. It is
+	// listed as having received nothing.
+	half := n.AddHost("half", "10.70.2.30")
+	if out, err := pod.Run(context.Background(), "ip", "neigh", "replace", half.Addr.String(),
+		"lladdr", "02:00:00:00:00:01", "dev", pod.Iface, "nud", "permanent"); err != nil {
+		t.Fatalf("pointing the pod's neighbour entry away: %v: %s", err, out)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go half.DialContext(ctx, "tcp", "10.70.2.10:9000")
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		socks, err := ServerReceived(id)
+		if err != nil {
+			t.Fatalf("listing the pod's sockets: %v", err)
+		}
+		var req []SockReceived
+		for p, r := range socks {
+			if p.Remote.Addr() == netip.AddrFrom16(half.Addr.As16()) {
+				req = append(req, r)
+			}
+		}
+		if len(req) == 1 && req[0] == (SockReceived{}) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the request socket of a handshake in progress: listed %v, want one that received nothing; all: %v", req, socks)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

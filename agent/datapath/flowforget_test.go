@@ -113,7 +113,8 @@ func countsOne(t *testing.T, d *Datapath, reason string, do func()) {
 // the server acknowledged them all; a socket that holds more (bytes that
 // passed unseen) or none found makes the flow go; bytes not acknowledged
 // (in flight, or a copy the server dropped) keep it pending until the last
-// time it is asked. Other interfaces' flows are not looked at.
+// time it is asked. A flow born after the sockets were listed, which the
+// list cannot name, is kept. Other interfaces' flows are not looked at.
 func TestForgetUnverifiedFlowsOn(t *testing.T) {
 	d := sharedTest(t)
 	if err := d.Apply(fixtureTable(t)); err != nil {
@@ -131,6 +132,11 @@ func TestForgetUnverifiedFlowsOn(t *testing.T) {
 	}
 	ahead := newFlow(t, d.Ingress(), web4, orders4)
 	gone := newFlow(t, d.Ingress(), web4, orders4)
+	listed, err := Monotonic()
+	if err != nil {
+		t.Fatal(err)
+	}
+	late := newFlow(t, d.Ingress(), web4, orders4) // born after the sockets were listed
 	client := func(f *flow) netip.AddrPort {
 		k := flowKey(f)
 		return netip.AddrPortFrom(netip.AddrFrom16(k.Saddr), k.Sport)
@@ -150,17 +156,17 @@ func TestForgetUnverifiedFlowsOn(t *testing.T) {
 	if err := d.objs.Flows.Lookup(flowKey(idle), &v); err != nil {
 		t.Fatal(err)
 	}
-	if n, p, err := d.ForgetUnverifiedFlowsOn(v.Ifindex+1, received, true); err != nil || n != 0 || p != 0 {
+	if n, p, err := d.ForgetUnverifiedFlowsOn(v.Ifindex+1, received, listed, true); err != nil || n != 0 || p != 0 {
 		t.Fatalf("another interface's flows: %d forgotten, %d pending, %v", n, p, err)
 	}
 	// The unacknowledged bytes may be in flight: asked again, kept.
-	if n, p, err := d.ForgetUnverifiedFlowsOn(v.Ifindex, received, false); err != nil || n != 2 || p != 1 || !d.hasFlow(t, unacked) {
+	if n, p, err := d.ForgetUnverifiedFlowsOn(v.Ifindex, received, listed, false); err != nil || n != 2 || p != 1 || !d.hasFlow(t, unacked) {
 		t.Fatalf("checking the interface's flows: %d forgotten (want 2), %d pending (want 1), %v; the unacknowledged one kept: %v", n, p, err, d.hasFlow(t, unacked))
 	}
-	if n, p, err := d.ForgetUnverifiedFlowsOn(v.Ifindex, received, true); err != nil || n != 1 || p != 0 {
+	if n, p, err := d.ForgetUnverifiedFlowsOn(v.Ifindex, received, listed, true); err != nil || n != 1 || p != 0 {
 		t.Fatalf("asking the last time: %d forgotten (want 1), %d pending, %v", n, p, err)
 	}
-	for name, f := range map[string]*flow{"idle": idle, "served": served} {
+	for name, f := range map[string]*flow{"idle": idle, "served": served, "late": late} {
 		if !d.hasFlow(t, f) {
 			t.Errorf("the %s flow, which its server's socket vouches for, was forgotten", name)
 		}

@@ -42,11 +42,10 @@ type FlowStats struct {
 // of connections whose endpoint the table in force does not police (see
 // ForgetUnpolicedFlows: this pass is the backstop of the one Apply runs).
 func (d *Datapath) ExpireFlows(e FlowExpiry) (FlowStats, error) {
-	var ts unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
-		return FlowStats{}, fmt.Errorf("reading the monotonic clock: %w", err)
+	now, err := Monotonic()
+	if err != nil {
+		return FlowStats{}, err
 	}
-	now := uint64(ts.Nano())
 	policed, err := d.flowPoliced()
 	if err != nil {
 		return FlowStats{}, err
@@ -55,8 +54,8 @@ func (d *Datapath) ExpireFlows(e FlowExpiry) (FlowStats, error) {
 		if !policed(k, v) {
 			return forget
 		}
-		age := time.Duration(now - v.LastNs)
-		if v.LastNs > now {
+		age := now - time.Duration(v.LastNs)
+		if time.Duration(v.LastNs) > now {
 			age = 0
 		}
 		limit := e.Idle
@@ -68,6 +67,16 @@ func (d *Datapath) ExpireFlows(e FlowExpiry) (FlowStats, error) {
 		}
 		return keep
 	})
+}
+
+// Monotonic reads CLOCK_MONOTONIC, the clock of the flows' timestamps
+// (bpf_ktime_get_ns).
+func Monotonic() (time.Duration, error) {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		return 0, fmt.Errorf("reading the monotonic clock: %w", err)
+	}
+	return time.Duration(ts.Nano()), nil
 }
 
 // sweep is what sweepFlows does with a flow.

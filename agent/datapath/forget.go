@@ -3,6 +3,7 @@ package datapath
 import (
 	"fmt"
 	"net/netip"
+	"time"
 
 	"github.com/axon-dev/axon/bpf"
 )
@@ -114,19 +115,23 @@ type Received func(client, server netip.AddrPort) (uint64, bool)
 
 // ForgetUnverifiedFlowsOn deletes the flows recorded on interface ifindex
 // that the server's own socket does not vouch for, and returns how many it
-// deleted and how many it kept pending. The socket vouches for a flow when
-// it has received exactly the client bytes the flow let through and the
-// server acknowledged them all, through the reply program: it holds the
-// copies the flow parsed (rule 3). A socket not found, or one that received
-// more than the flow let through (bytes the flow never saw), makes the flow
-// go. Fewer bytes, or bytes not acknowledged yet, may be bytes in flight:
-// unless final, such a flow is kept and counted pending, for the caller to
-// ask again; when final it goes too. Flows that pass everything (a tunnel,
-// Audit gave up parsing) or whose connection ended are kept as they are: no
-// stream position of theirs decides anything.
-func (d *Datapath) ForgetUnverifiedFlowsOn(ifindex uint32, received Received, final bool) (forgotten, pending int, err error) {
+// deleted and how many it kept pending. received answers from the sockets
+// as listed at monotonic time listed (Monotonic). The socket vouches for a
+// flow when it has received exactly the client bytes the flow let through
+// and the server acknowledged them all, through the reply program: it holds
+// the copies the flow parsed (rule 3). A socket not found, or one that
+// received more than the flow let through (bytes the flow never saw), makes
+// the flow go. Fewer bytes, or bytes not acknowledged yet, may be bytes in
+// flight: unless final, such a flow is kept and counted pending, for the
+// caller to ask again; when final it goes too. Flows that pass everything
+// (a tunnel, Audit gave up parsing) or whose connection ended are kept as
+// they are: no stream position of theirs decides anything. So are flows
+// born since the listing, which it cannot know: their SYN-ACK came through
+// the reply program after the caller found it in place, as any flow's does
+// while an agent runs.
+func (d *Datapath) ForgetUnverifiedFlowsOn(ifindex uint32, received Received, listed time.Duration, final bool) (forgotten, pending int, err error) {
 	st, err := d.sweepFlows(func(k *bpf.AxonAxFlowKey, v *bpf.AxonAxFlow) sweep {
-		if v.Ifindex != ifindex {
+		if v.Ifindex != ifindex || time.Duration(v.BornNs) >= listed {
 			return keep
 		}
 		switch v.State {
