@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/axon-dev/axon/test/netns"
+	"github.com/vishvananda/netlink"
 )
 
 // TestServerReceived: the server sockets of a pod's namespace, found by
@@ -107,4 +108,52 @@ func peerNetnsid(t *testing.T, pod *netns.Host) int32 {
 	}
 	t.Fatalf("no veth peer holds %v: %v", pod.Addr, peers)
 	return -1
+}
+
+// TestAddSocketsAmbiguous: a connection listed twice (a kernel's duplicate
+// request socket for one SYN beside the full socket the other became, in
+// either order, or across the IPv4 and IPv6 listings) is Ambiguous, whatever
+// either counted: its request socket's zero must not stand for the full
+// socket's bytes. Time-wait sockets (no TCP info) are not listed.
+func TestAddSocketsAmbiguous(t *testing.T) {
+	server, client := net.ParseIP("10.70.3.10"), net.ParseIP("10.70.3.20")
+	id := netlink.SocketID{SourcePort: 9000, DestinationPort: 40000, Source: server, Destination: client}
+	full := &netlink.InetDiagTCPInfoResp{
+		InetDiagMsg: &netlink.Socket{State: netlink.TCP_ESTABLISHED, ID: id},
+		TCPInfo:     &netlink.TCPInfo{Bytes_received: 77},
+	}
+	req := &netlink.InetDiagTCPInfoResp{InetDiagMsg: &netlink.Socket{State: netlink.TCP_SYN_RECV, ID: id}}
+	mapped := id
+	mapped.Source, mapped.Destination = server.To16(), client.To16()
+	fullV6 := &netlink.InetDiagTCPInfoResp{
+		InetDiagMsg: &netlink.Socket{State: netlink.TCP_ESTABLISHED, ID: mapped},
+		TCPInfo:     &netlink.TCPInfo{Bytes_received: 77},
+	}
+	tw := &netlink.InetDiagTCPInfoResp{InetDiagMsg: &netlink.Socket{State: netlink.TCP_TIME_WAIT, ID: id}}
+	pair := SockPair{netip.MustParseAddrPort("[::ffff:10.70.3.10]:9000"), netip.MustParseAddrPort("[::ffff:10.70.3.20]:40000")}
+	for _, c := range []struct {
+		name     string
+		listings [][]*netlink.InetDiagTCPInfoResp
+		want     SockReceived
+	}{
+		{"full", [][]*netlink.InetDiagTCPInfoResp{{full}}, SockReceived{Bytes: 77}},
+		{"request", [][]*netlink.InetDiagTCPInfoResp{{req}}, SockReceived{}},
+		{"full then request", [][]*netlink.InetDiagTCPInfoResp{{full, req}}, SockReceived{Ambiguous: true}},
+		{"request then full", [][]*netlink.InetDiagTCPInfoResp{{req, full}}, SockReceived{Bytes: 77, Ambiguous: true}},
+		{"request in the IPv4 listing, full in the IPv6 one", [][]*netlink.InetDiagTCPInfoResp{{req}, {fullV6}}, SockReceived{Bytes: 77, Ambiguous: true}},
+		{"time-wait beside a new one", [][]*netlink.InetDiagTCPInfoResp{{tw, full}}, SockReceived{Bytes: 77}},
+	} {
+		socks := map[SockPair]SockReceived{}
+		for _, l := range c.listings {
+			addSockets(socks, l)
+		}
+		if got, found := socks[pair]; !found || got != c.want {
+			t.Errorf("%s: %+v (found %v), want %+v", c.name, got, found, c.want)
+		}
+	}
+	socks := map[SockPair]SockReceived{}
+	addSockets(socks, []*netlink.InetDiagTCPInfoResp{tw})
+	if len(socks) != 0 {
+		t.Errorf("a time-wait socket alone: listed %v", socks)
+	}
 }
