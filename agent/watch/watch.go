@@ -88,6 +88,11 @@ func WatchChanges(ctx context.Context, dir string, interval time.Duration, initi
 	failing := initial == ""
 	h := NewHasher()
 	var read map[string][]byte // by the last scan
+	// A change made after initial was taken and before the notifier
+	// watched is seen by a first scan, as after an event, not only by the
+	// poll (which may be an hour away).
+	full, waiting = true, true
+	quiet.Reset(Quiet)
 	scan := func() (string, bool) {
 		h.read = map[string][]byte{}
 		fp, err := h.Fingerprint(dir)

@@ -286,3 +286,32 @@ func watchChanges(t *testing.T, dir string) <-chan Change {
 	time.Sleep(100 * time.Millisecond) // let the watch start
 	return got
 }
+
+// TestWatchReportsChangeBeforeItStarted: a change made after the caller
+// took the initial fingerprint and before the watch began (an agent still
+// loading and attaching) is reported at once, not at the next poll.
+func TestWatchReportsChangeBeforeItStarted(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "p.yaml")
+	write(t, p, "v1")
+	fp0, _ := Fingerprint(dir)
+	write(t, p, "v2")
+	want, _ := Fingerprint(dir)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	got := make(chan string, 10)
+	go Watch(ctx, dir, time.Hour, fp0, func(fp string) { got <- fp }, nil)
+	select {
+	case fp := <-got:
+		if fp != want {
+			t.Errorf("reported %s, want %s", fp, want)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a change made before the watch began was not reported (the poll is an hour away)")
+	}
+	select {
+	case fp := <-got:
+		t.Errorf("reported %s again", fp)
+	case <-time.After(300 * time.Millisecond):
+	}
+}
