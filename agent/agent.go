@@ -100,6 +100,9 @@ type Agent struct {
 
 	refreshMu sync.Mutex // one refreshPodInterfaces at a time
 	flipMu    sync.Mutex // a table flip (Apply) never comes between an attach and its sweep of unpoliced flows
+	// attachMu: one attach or attachment check at a time, so that no check
+	// comes between an attach and the recording of its hooks' revisions.
+	attachMu sync.Mutex
 
 	mu         sync.Mutex
 	ifaces     []string              // attached interfaces: Config.Interfaces, then local pods' (cluster mode)

@@ -81,6 +81,8 @@ func (a *Agent) interfaces() []string {
 // deleted and recreated, a filter removed by hand) as failed, so that
 // readiness drops and the next attach puts them back.
 func (a *Agent) verifyAttachments(links []netlink.Link, listErr error) {
+	a.attachMu.Lock()
+	defer a.attachMu.Unlock()
 	ats := a.att.CheckLinks(links, listErr, a.interfaces(), a.dp.Programs())
 	// A hook changed since the last check while Axon's program still runs
 	// first: another program may have run ahead of it in between.
@@ -91,7 +93,13 @@ func (a *Agent) verifyAttachments(links []netlink.Link, listErr error) {
 			a.log.Warn("a program was attached or detached on the interface's tcx hooks since the last check: its flows are forgotten", "interface", at.Interface)
 		}
 	}
-	a.forgetFlows(changed)
+	// The changed hooks' revisions are recorded only once their flows are
+	// forgotten: an agent killed in between leaves the old ones, and its
+	// successor forgets the flows too.
+	failed := a.forgetFlows(changed)
+	a.att.RecordRevisions(slices.DeleteFunc(slices.Clone(ats), func(at attach.Attachment) bool {
+		return !at.HookChanged || slices.Contains(failed, at.Interface)
+	}))
 	a.mu.Lock()
 	var lost []attach.Attachment
 	for _, at := range ats {
@@ -115,26 +123,33 @@ func (a *Agent) verifyAttachments(links []netlink.Link, listErr error) {
 }
 
 func (a *Agent) attach(ifaces []string) {
+	a.attachMu.Lock()
+	defer a.attachMu.Unlock()
 	// The pod behind an interface is recorded before programs run there.
 	a.syncPodInterfaces(ifaces, a.Table())
 	// Interfaces whose flows went stale must lose them before the
 	// programs run again.
 	stale, verify := a.staleFlows(ifaces)
-	a.forgetFlows(stale)
-	a.verifyFlows(verify)
+	failed := a.forgetFlows(stale)
+	failed = append(failed, a.verifyFlows(verify)...)
 	a.flipMu.Lock()
 	ats, err := a.att.Attach(ifaces, a.dp.Programs())
 	a.forgetUnpolicedFlows(ats)
 	a.flipMu.Unlock()
 	// Attachments made anew rather than found in place (an agent started
-	// while one was gone): the same, with the programs already running.
+	// while one was gone, a TCX hook changed since its revision was
+	// recorded): the same, with the programs already running.
 	var fresh []string
 	for _, at := range ats {
 		if at.Err == nil && !at.Adopted && !slices.Contains(fresh, at.Interface) {
 			fresh = append(fresh, at.Interface)
 		}
 	}
-	a.forgetFlows(fresh)
+	failed = append(failed, a.forgetFlows(fresh)...)
+	// Only now are the hooks' revisions recorded (attach.RecordRevisions).
+	a.att.RecordRevisions(slices.DeleteFunc(slices.Clone(ats), func(at attach.Attachment) bool {
+		return slices.Contains(failed, at.Interface)
+	}))
 	a.mu.Lock()
 	for _, at := range ats {
 		a.attachErrs[at.Interface+"/"+string(at.Direction)] = at.Err
@@ -195,11 +210,12 @@ type FlowForgetter interface {
 // whose programs did not run for a while: traffic passed there unseen, so
 // the flows no longer know where their streams stand (the server may hold
 // bytes they never saw). Those connections' next data is refused
-// (no_flow), as for connections opened before the attach.
-func (a *Agent) forgetFlows(ifaces []string) {
+// (no_flow), as for connections opened before the attach. It returns the
+// interfaces whose flows it could not forget.
+func (a *Agent) forgetFlows(ifaces []string) (failed []string) {
 	ff, ok := a.dp.(FlowForgetter)
 	if !ok {
-		return
+		return nil
 	}
 	for _, name := range ifaces {
 		ifc, err := net.InterfaceByName(name)
@@ -209,6 +225,7 @@ func (a *Agent) forgetFlows(ifaces []string) {
 		n, err := ff.ForgetFlowsOn(uint32(ifc.Index))
 		if err != nil {
 			a.log.Error("forgetting the flows of an interface that was not enforced", "interface", name, "error", err)
+			failed = append(failed, name)
 			continue
 		}
 		if n > 0 {
@@ -216,6 +233,7 @@ func (a *Agent) forgetFlows(ifaces []string) {
 				"interface", name, "connections", n)
 		}
 	}
+	return failed
 }
 
 // UnpolicedFlowForgetter is implemented by datapaths that can forget the
@@ -260,12 +278,12 @@ type FlowVerifier interface {
 
 // verifyFlows checks the flows of ifaces, interfaces whose pinned programs
 // an earlier agent left attached, against their servers' sockets
-// (FlowVerifier); a datapath that cannot check forgets them.
-func (a *Agent) verifyFlows(ifaces []string) {
+// (FlowVerifier); a datapath that cannot check forgets them. It returns
+// the interfaces whose flows it could not forget.
+func (a *Agent) verifyFlows(ifaces []string) (failed []string) {
 	fv, ok := a.dp.(FlowVerifier)
 	if !ok {
-		a.forgetFlows(ifaces)
-		return
+		return a.forgetFlows(ifaces)
 	}
 	for _, name := range ifaces {
 		ifc, err := net.InterfaceByName(name)
@@ -275,7 +293,7 @@ func (a *Agent) verifyFlows(ifaces []string) {
 		n, err := fv.VerifyFlowsOn(uint32(ifc.Index))
 		if err != nil {
 			a.log.Error("checking the flows of an interface against its server sockets: forgetting them", "interface", name, "error", err)
-			a.forgetFlows([]string{name})
+			failed = append(failed, a.forgetFlows([]string{name})...)
 			continue
 		}
 		if n > 0 {
@@ -283,4 +301,5 @@ func (a *Agent) verifyFlows(ifaces []string) {
 				"interface", name, "connections", n)
 		}
 	}
+	return failed
 }

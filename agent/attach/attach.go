@@ -40,8 +40,14 @@ type Config struct {
 type Attachment struct {
 	Interface string
 	Direction Direction
-	Mode      Mode   // mechanism in use; empty when not attached
-	Adopted   bool   // a pinned attachment from an earlier agent was reused
+	Mode      Mode // mechanism in use; empty when not attached
+	// Adopted: a pinned TCX link or cls_bpf filter (an earlier agent's) was
+	// reused. A TCX link is adopted only in step: its hook's revision was
+	// the recorded one (nothing attached, detached or replaced there since
+	// the program was last found first) and the update was the only
+	// change; else the flows through it may have missed packets, and the
+	// attachment counts as made anew.
+	Adopted   bool
 	Err       error  // why it is not attached, nil when attached
 	ProgramID uint32 // kernel ID of the attached program
 	// HookChanged (Check, TCX): a program was attached to, detached from
@@ -49,6 +55,9 @@ type Attachment struct {
 	// runs first: one may have run ahead of it in between, and the flows
 	// through it may have missed packets.
 	HookChanged bool
+
+	ifindex  int    // the interface's index, once found (TCX)
+	revision uint64 // the hook's revision after the attach or at the check (TCX)
 }
 
 // Attacher attaches programs to interfaces and keeps the pins in step.
@@ -141,11 +150,12 @@ func (a *Attacher) attachOne(name string, d Direction, prog *ebpf.Program) Attac
 		mode = a.cfg.Mode
 	}
 	if mode == ModeAuto || mode == ModeTCX {
-		adopted, err := attachTCX(a.cfg.PinDir, ifc, d, prog)
+		revs, err := attachTCX(a.cfg.PinDir, ifc, d, prog)
 		switch {
 		case err == nil:
 			a.resolve(ModeTCX)
-			at.Mode, at.Adopted = ModeTCX, adopted
+			recorded, ok := a.recordedRevision(ifc.Index, d)
+			at.Mode, at.Adopted = ModeTCX, ok && revs.inStep(recorded)
 			// A clsact attachment left by an agent in the other mode would
 			// run as well; drop it now that TCX is in place.
 			removeCls(a.cfg.PinDir, pinName{pinCls, d, name}, a.log)
@@ -173,11 +183,13 @@ func (a *Attacher) attachOne(name string, d Direction, prog *ebpf.Program) Attac
 
 // checkAttached checks a new attachment as Check checks it later: in place,
 // and first in its chain (an attachment behind another program is not
-// enforcing: ErrNotFirst).
+// enforcing: ErrNotFirst). It notes a TCX hook's revision for
+// RecordRevisions.
 func (a *Attacher) checkAttached(at *Attachment, ifindex int) {
 	lk, err := netlink.LinkByIndex(ifindex)
 	if err == nil {
-		_, err = a.checkOwn(at.Mode, lk, at.Direction, ebpf.ProgramID(at.ProgramID))
+		at.ifindex = ifindex
+		at.revision, err = a.checkOne(at.Mode, lk, at.Direction, ebpf.ProgramID(at.ProgramID))
 	}
 	if err != nil {
 		at.Err = fmt.Errorf("attaching %s to %s %s: %w", at.Mode, at.Interface, at.Direction, err)

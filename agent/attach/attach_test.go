@@ -174,6 +174,7 @@ func TestAttachAdoptCleanup(t *testing.T) {
 					t.Errorf("%s: mode %q adopted %v, want %q fresh", at.Direction, at.Mode, at.Adopted, mode)
 				}
 			}
+			a.RecordRevisions(ats)
 			id1 := progID(t, p1)
 			p1.Close()
 			for _, d := range Directions {
@@ -372,8 +373,10 @@ func attachedPass(t *testing.T, mode Mode) (*Attacher, string, Programs) {
 	p := passProg(t)
 	t.Cleanup(func() { p.Close() })
 	progs := Programs{Ingress: p, Egress: p}
-	if _, err := a.Attach([]string{iface}, progs); err != nil {
+	ats, err := a.Attach([]string{iface}, progs)
+	if err != nil {
 		t.Fatal(err)
 	}
+	a.RecordRevisions(ats) // as the agent does, once it forgot the interface's flows
 	return a, iface, progs
 }

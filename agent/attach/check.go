@@ -59,7 +59,8 @@ func (a *Attacher) CheckLinks(links []netlink.Link, listErr error, ifaces []stri
 			case !ok:
 				at.Err = fmt.Errorf("%w: %s: no such network interface", ErrNoInterface, name)
 			default:
-				at.HookChanged, at.Err = a.checkOwn(mode, l, d, want[d].id)
+				at.ifindex = l.Attrs().Index
+				at.revision, at.HookChanged, at.Err = a.checkOwn(mode, l, d, want[d].id)
 			}
 			if at.Err != nil {
 				at.Mode = ""
@@ -70,19 +71,21 @@ func (a *Attacher) CheckLinks(links []netlink.Link, listErr error, ifaces []stri
 	return out
 }
 
-// checkOwn is checkOne for this agent's own attachment: a TCX hook's
-// revision is recorded each time it finds the program first (InPlace), and
-// changed says it moved since it was last recorded.
-func (a *Attacher) checkOwn(mode Mode, lk netlink.Link, d Direction, want ebpf.ProgramID) (changed bool, err error) {
-	rev, err := a.checkOne(mode, lk, d, want)
+// checkOwn is checkOne for this agent's own attachment. For TCX it also
+// says whether the hook's revision moved since it was last recorded; a
+// revision seen for the first time is recorded at once, a changed one only
+// by RecordRevisions, once the caller has forgotten the flows through the
+// hook.
+func (a *Attacher) checkOwn(mode Mode, lk netlink.Link, d Direction, want ebpf.ProgramID) (rev uint64, changed bool, err error) {
+	rev, err = a.checkOne(mode, lk, d, want)
 	if err != nil || mode != ModeTCX {
-		return false, err
+		return 0, false, err
 	}
-	changed, rerr := a.recordRevision(lk.Attrs().Index, d, rev)
-	if rerr != nil {
-		a.log.Warn("recording the tcx hook's revision: a restart will forget this interface's flows", "interface", lk.Attrs().Name, "direction", d, "error", rerr)
+	if prev, had := a.recordedRevision(lk.Attrs().Index, d); had {
+		return rev, prev != rev, nil
 	}
-	return changed, nil
+	a.recordRevision(lk.Attrs().Name, lk.Attrs().Index, d, rev)
+	return rev, false, nil
 }
 
 // checkOne checks the attachment of the program with ID want to link lk

@@ -130,8 +130,9 @@ func TestTCXAheadOfClsactIsNotEnforcing(t *testing.T) {
 
 // TestHookChangedBetweenChecks: a program attached to Axon's TCX hook and
 // detached again between two checks (it may have run ahead of Axon's for a
-// while) leaves the hook's revision moved: the next check reports the hook
-// changed, though Axon's program runs first; the one after does not.
+// while) leaves the hook's revision moved: every check reports the hook
+// changed, though Axon's program runs first, until the revision is recorded
+// (RecordRevisions: the agent forgot the flows); the one after does not.
 func TestHookChangedBetweenChecks(t *testing.T) {
 	needRoot(t)
 	needMode(t, ModeTCX)
@@ -155,7 +156,11 @@ func TestHookChangedBetweenChecks(t *testing.T) {
 	if got := changed(); slices.Contains(got, false) {
 		t.Errorf("after a program was attached ahead and detached: hook changed %v, want true for both directions", got)
 	}
+	if got := changed(); slices.Contains(got, false) {
+		t.Errorf("the check after, the change not recorded (the flows not forgotten yet): hook changed %v, want true for both directions", got)
+	}
+	a.RecordRevisions(a.Check([]string{iface}, progs))
 	if got := changed(); slices.Contains(got, true) {
-		t.Errorf("the check after: hook changed %v", got)
+		t.Errorf("the check after the change was recorded: hook changed %v", got)
 	}
 }

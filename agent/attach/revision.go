@@ -11,7 +11,8 @@ import (
 
 // A TCX hook has a revision, which the kernel bumps at every attach,
 // detach or replacement there. The agent records it, in a map pinned under
-// its pin directory, each time it finds its program first on the hook. A
+// its pin directory, when it finds its program first on the hook, once it
+// has forgotten the flows a change there made stale (RecordRevisions). A
 // restarted agent keeps an interface's flows only where the revisions are
 // still the recorded ones (InPlace): no program ran ahead of Axon's, even
 // for a moment, while no agent watched.
@@ -59,18 +60,36 @@ func (a *Attacher) revisions(create bool) (*ebpf.Map, error) {
 	return m, nil
 }
 
-// recordRevision records rev as the revision of hook (ifindex, d), and
-// reports whether another one was recorded before.
-func (a *Attacher) recordRevision(ifindex int, d Direction, rev uint64) (changed bool, err error) {
+// recordRevision records rev as the revision of hook (ifindex, d); name
+// is the interface's, for the warning when it cannot.
+func (a *Attacher) recordRevision(name string, ifindex int, d Direction, rev uint64) {
 	prev, had := a.recordedRevision(ifindex, d)
 	if had && prev == rev {
-		return false, nil
+		return
 	}
 	m, err := a.revisions(true)
-	if err != nil {
-		return false, err
+	if err == nil {
+		err = m.Put(keyOf(ifindex, d), rev)
 	}
-	return had, m.Put(keyOf(ifindex, d), rev)
+	if err != nil {
+		a.log.Warn("recording the tcx hook's revision: a restart will forget this interface's flows", "interface", name, "direction", d, "error", err)
+	}
+}
+
+// RecordRevisions records the hook revisions of the TCX attachments of ats
+// (from Attach or Check): the caller has forgotten the flows through any
+// of them that was made anew, adopted out of step or changed. Until then a
+// changed revision stays unrecorded, so that an agent killed in between
+// leaves the old one, and its successor forgets those flows too (InPlace).
+// A change since the attach or check shows at the next check.
+func (a *Attacher) RecordRevisions(ats []Attachment) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, at := range ats {
+		if at.Err == nil && at.Mode == ModeTCX && at.ifindex > 0 {
+			a.recordRevision(at.Interface, at.ifindex, at.Direction, at.revision)
+		}
+	}
 }
 
 // recordedRevision returns the revision recorded for hook (ifindex, d).

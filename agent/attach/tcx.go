@@ -11,27 +11,47 @@ import (
 	"github.com/cilium/ebpf/link"
 )
 
+// tcxAttach is what attachTCX did: whether it adopted a pinned link, and
+// then the hook's revision before and after updating it.
+type tcxAttach struct {
+	adopted       bool
+	before, after uint64
+}
+
+// inStep says whether an adopted link's hook was at revision recorded
+// before the update, and the update (if the program changed) was the only
+// change since.
+func (t tcxAttach) inStep(recorded uint64) bool {
+	return t.adopted && t.before == recorded && (t.after == t.before || t.after == t.before+1)
+}
+
 // attachTCX makes prog the program of the pinned TCX link of (ifc, d),
 // creating and pinning the link when there is none. An existing link is
-// updated in place, which swaps the program atomically. It reports whether a
-// pinned link was adopted.
-func attachTCX(root string, ifc *net.Interface, d Direction, prog *ebpf.Program) (bool, error) {
+// updated in place, which swaps the program atomically.
+func attachTCX(root string, ifc *net.Interface, d Direction, prog *ebpf.Program) (tcxAttach, error) {
 	path := pinName{pinTCX, d, ifc.Name}.path(root)
 	if l, err := link.LoadPinnedLink(path, nil); err == nil {
 		defer l.Close()
 		if sameTCXTarget(l, ifc.Index, d) {
-			if err := l.Update(prog); err != nil {
-				return false, fmt.Errorf("updating pinned link: %w", err)
+			t := tcxAttach{adopted: true}
+			if t.before, err = hookRevision(ifc.Index, d); err != nil {
+				return tcxAttach{}, err
 			}
-			return true, nil
+			if err := l.Update(prog); err != nil {
+				return tcxAttach{}, fmt.Errorf("updating pinned link: %w", err)
+			}
+			if t.after, err = hookRevision(ifc.Index, d); err != nil {
+				return tcxAttach{}, err
+			}
+			return t, nil
 		}
 		// The interface was recreated since the link was pinned: the old
 		// link is defunct. Replace the pin.
 		if err := l.Unpin(); err != nil {
-			return false, fmt.Errorf("unpinning stale link: %w", err)
+			return tcxAttach{}, fmt.Errorf("unpinning stale link: %w", err)
 		}
 	} else if !errors.Is(err, os.ErrNotExist) {
-		return false, fmt.Errorf("loading pinned link %s: %w", path, err)
+		return tcxAttach{}, fmt.Errorf("loading pinned link %s: %w", path, err)
 	}
 	l, err := link.AttachTCX(link.TCXOptions{
 		Interface: ifc.Index,
@@ -42,13 +62,22 @@ func attachTCX(root string, ifc *net.Interface, d Direction, prog *ebpf.Program)
 		Anchor: link.Head(),
 	})
 	if err != nil {
-		return false, err
+		return tcxAttach{}, err
 	}
 	defer l.Close()
 	if err := l.Pin(path); err != nil {
-		return false, fmt.Errorf("pinning link: %w", err)
+		return tcxAttach{}, fmt.Errorf("pinning link: %w", err)
 	}
-	return false, nil
+	return tcxAttach{}, nil
+}
+
+// hookRevision returns the revision of the TCX hook (ifindex, d).
+func hookRevision(ifindex int, d Direction) (uint64, error) {
+	res, err := link.QueryPrograms(link.QueryOptions{Target: ifindex, Attach: d.tcxAttachType()})
+	if err != nil {
+		return 0, fmt.Errorf("reading the tcx hook's revision: %w", err)
+	}
+	return res.Revision, nil
 }
 
 func sameTCXTarget(l link.Link, ifindex int, d Direction) bool {
