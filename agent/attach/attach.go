@@ -44,16 +44,17 @@ type Attachment struct {
 	// Adopted: a pinned TCX link or cls_bpf filter (an earlier agent's) was
 	// reused. A TCX link is adopted only in step: its hook's revision was
 	// the recorded one (nothing attached, detached or replaced there since
-	// the program was last found first) and the update was the only
-	// change; else the flows through it may have missed packets, and the
-	// attachment counts as made anew.
+	// the program was last found first) and the update was the only change
+	// up to the check after it; else the flows through it may have missed
+	// packets, and the attachment counts as made anew.
 	Adopted   bool
 	Err       error  // why it is not attached, nil when attached
 	ProgramID uint32 // kernel ID of the attached program
 	// HookChanged (Check, TCX): a program was attached to, detached from
 	// or replaced on the hook since the last check, though Axon's still
-	// runs first: one may have run ahead of it in between, and the flows
-	// through it may have missed packets.
+	// runs first, or no revision is recorded for it: one may have run
+	// ahead of it in between, and the flows through it may have missed
+	// packets.
 	HookChanged bool
 
 	ifindex  int    // the interface's index, once found (TCX)
@@ -154,12 +155,13 @@ func (a *Attacher) attachOne(name string, d Direction, prog *ebpf.Program) Attac
 		switch {
 		case err == nil:
 			a.resolve(ModeTCX)
-			recorded, ok := a.recordedRevision(ifc.Index, d)
-			at.Mode, at.Adopted = ModeTCX, ok && revs.inStep(recorded)
+			at.Mode = ModeTCX
 			// A clsact attachment left by an agent in the other mode would
 			// run as well; drop it now that TCX is in place.
 			removeCls(a.cfg.PinDir, pinName{pinCls, d, name}, a.log)
 			a.checkAttached(&at, ifc.Index)
+			recorded, ok := a.recordedRevision(ifc.Index, d)
+			at.Adopted = at.Err == nil && ok && revs.inStep(recorded, at.revision)
 			return at
 		case mode == ModeAuto && errors.Is(err, ebpf.ErrNotSupported):
 			a.log.Info("tcx not supported by this kernel, using clsact", "error", err)

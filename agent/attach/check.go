@@ -47,6 +47,9 @@ func (a *Attacher) CheckLinks(links []netlink.Link, listErr error, ifaces []stri
 			want[d] = wantID{id, err}
 		}
 	}
+	if listErr == nil {
+		a.forgetRevisionsOfGone(links)
+	}
 	var out []Attachment
 	for _, name := range ifaces {
 		for _, d := range Directions {
@@ -72,20 +75,17 @@ func (a *Attacher) CheckLinks(links []netlink.Link, listErr error, ifaces []stri
 }
 
 // checkOwn is checkOne for this agent's own attachment. For TCX it also
-// says whether the hook's revision moved since it was last recorded; a
-// revision seen for the first time is recorded at once, a changed one only
-// by RecordRevisions, once the caller has forgotten the flows through the
-// hook.
+// says whether the hook's revision moved since it was last recorded, or
+// none was (an attach whose flows could not be forgotten): the caller
+// forgets the flows through the hook, then records the revision
+// (RecordRevisions).
 func (a *Attacher) checkOwn(mode Mode, lk netlink.Link, d Direction, want ebpf.ProgramID) (rev uint64, changed bool, err error) {
 	rev, err = a.checkOne(mode, lk, d, want)
 	if err != nil || mode != ModeTCX {
 		return 0, false, err
 	}
-	if prev, had := a.recordedRevision(lk.Attrs().Index, d); had {
-		return rev, prev != rev, nil
-	}
-	a.recordRevision(lk.Attrs().Name, lk.Attrs().Index, d, rev)
-	return rev, false, nil
+	prev, had := a.recordedRevision(lk.Attrs().Index, d)
+	return rev, !had || prev != rev, nil
 }
 
 // checkOne checks the attachment of the program with ID want to link lk

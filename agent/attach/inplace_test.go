@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/cilium/ebpf/link"
+	"github.com/vishvananda/netlink"
 )
 
 // TestInPlace: a restarted agent keeps the flows of an interface only where
@@ -145,4 +146,90 @@ func TestAdoptOnlyInStep(t *testing.T) {
 	if got := restart(true); slices.Contains(got, true) {
 		t.Errorf("a restart after one killed before it recorded its attach: adopted %v, want false for both directions", got)
 	}
+}
+
+// TestUnrecordedHookChangedAndGoneForgotten: a TCX hook with no recorded
+// revision (an attach whose flows the agent could not forget, so did not
+// record) checks as changed until recorded; the records of interfaces gone
+// from the node are deleted at the next check, so that pod churn cannot
+// fill the map (a full map records nothing more).
+func TestUnrecordedHookChangedAndGoneForgotten(t *testing.T) {
+	needRoot(t)
+	needMode(t, ModeTCX)
+	a, err := New(Config{PinDir: pinDir(t), Mode: ModeTCX})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := passProg(t)
+	defer p.Close()
+	progs := Programs{Ingress: p, Egress: p}
+	keep, gone := vethPair(t), vethPair(t)
+	ats, err := a.Attach([]string{keep, gone}, progs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, at := range a.Check([]string{keep}, progs) {
+		if at.Err != nil || !at.HookChanged {
+			t.Errorf("%s: unrecorded hook: changed %v, %v; want changed", at.Direction, at.HookChanged, at.Err)
+		}
+	}
+	a.RecordRevisions(ats)
+	for _, at := range a.Check([]string{keep}, progs) {
+		if at.Err != nil || at.HookChanged {
+			t.Errorf("%s: recorded hook: changed %v, %v; want unchanged", at.Direction, at.HookChanged, at.Err)
+		}
+	}
+	lk, err := netlink.LinkByName(gone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx := lk.Attrs().Index
+	if _, ok := a.recordedRevision(idx, Ingress); !ok {
+		t.Fatal("no revision recorded for the second interface")
+	}
+	if err := netlink.LinkDel(lk); err != nil {
+		t.Fatal(err)
+	}
+	a.Check([]string{keep}, progs)
+	for _, d := range Directions {
+		if _, ok := a.recordedRevision(idx, d); ok {
+			t.Errorf("%s: the revision of a deleted interface is still recorded", d)
+		}
+	}
+	if _, ok := a.recordedRevision(ifindexOf(t, keep), Ingress); !ok {
+		t.Error("the revision of a live interface was deleted")
+	}
+}
+
+// TestInStep: an adopted link is in step only from the recorded revision,
+// with its own update the only change (none when it ran the program
+// already) up to the check after it.
+func TestInStep(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		t         tcxAttach
+		rec, chkd uint64
+		want      bool
+	}{
+		{"updated", tcxAttach{adopted: true, before: 7, after: 8}, 7, 8, true},
+		{"same program", tcxAttach{adopted: true, same: true, before: 7, after: 7}, 7, 7, true},
+		{"not adopted", tcxAttach{before: 7, after: 8}, 7, 8, false},
+		{"changed before", tcxAttach{adopted: true, before: 9, after: 10}, 7, 10, false},
+		{"another change with the update", tcxAttach{adopted: true, before: 7, after: 9}, 7, 9, false},
+		{"a change with a same-program update", tcxAttach{adopted: true, same: true, before: 7, after: 8}, 7, 8, false},
+		{"changed before the check", tcxAttach{adopted: true, before: 7, after: 8}, 7, 10, false},
+	} {
+		if got := c.t.inStep(c.rec, c.chkd); got != c.want {
+			t.Errorf("%s: in step %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+func ifindexOf(t *testing.T, name string) int {
+	t.Helper()
+	lk, err := netlink.LinkByName(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lk.Attrs().Index
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/cilium/ebpf"
+	"github.com/vishvananda/netlink"
 )
 
 // A TCX hook has a revision, which the kernel bumps at every attach,
@@ -100,4 +101,36 @@ func (a *Attacher) recordedRevision(ifindex int, d Direction) (uint64, bool) {
 	}
 	var rev uint64
 	return rev, m.Lookup(keyOf(ifindex, d), &rev) == nil
+}
+
+// forgetRevisionsOfGone deletes the recorded revisions of interfaces not
+// among links (the node's, as just listed): a deleted pod's veth would
+// hold its entries for good, and a full map records nothing more. Callers
+// hold a.mu.
+func (a *Attacher) forgetRevisionsOfGone(links []netlink.Link) {
+	m, err := a.revisions(false)
+	if err != nil {
+		return
+	}
+	live := make(map[uint32]bool, len(links))
+	for _, l := range links {
+		live[uint32(l.Attrs().Index)] = true
+	}
+	var gone []revKey
+	var k revKey
+	var rev uint64
+	it := m.Iterate()
+	for it.Next(&k, &rev) {
+		if !live[k.Ifindex] {
+			gone = append(gone, k)
+		}
+	}
+	if err := it.Err(); err != nil {
+		a.log.Warn("listing the recorded tcx hook revisions", "error", err)
+	}
+	for _, k := range gone {
+		if err := m.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			a.log.Warn("deleting the recorded revision of a gone interface", "ifindex", k.Ifindex, "error", err)
+		}
+	}
 }

@@ -11,18 +11,24 @@ import (
 	"github.com/cilium/ebpf/link"
 )
 
-// tcxAttach is what attachTCX did: whether it adopted a pinned link, and
-// then the hook's revision before and after updating it.
+// tcxAttach is what attachTCX did: whether it adopted a pinned link,
+// whether that link ran the program already, and the hook's revision
+// before and after the update.
 type tcxAttach struct {
-	adopted       bool
+	adopted, same bool
 	before, after uint64
 }
 
 // inStep says whether an adopted link's hook was at revision recorded
-// before the update, and the update (if the program changed) was the only
-// change since.
-func (t tcxAttach) inStep(recorded uint64) bool {
-	return t.adopted && t.before == recorded && (t.after == t.before || t.after == t.before+1)
+// before the update, the update was the only change (none when the link
+// ran the program already), and nothing changed between it and the check
+// that read revision checked.
+func (t tcxAttach) inStep(recorded, checked uint64) bool {
+	step := uint64(1)
+	if t.same {
+		step = 0
+	}
+	return t.adopted && t.before == recorded && t.after == t.before+step && checked == t.after
 }
 
 // attachTCX makes prog the program of the pinned TCX link of (ifc, d),
@@ -34,6 +40,10 @@ func attachTCX(root string, ifc *net.Interface, d Direction, prog *ebpf.Program)
 		defer l.Close()
 		if sameTCXTarget(l, ifc.Index, d) {
 			t := tcxAttach{adopted: true}
+			if info, err := l.Info(); err == nil {
+				id, err := programID(prog)
+				t.same = err == nil && info.Program == id
+			}
 			if t.before, err = hookRevision(ifc.Index, d); err != nil {
 				return tcxAttach{}, err
 			}

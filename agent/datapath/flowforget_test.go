@@ -111,7 +111,8 @@ func countsOne(t *testing.T, d *Datapath, reason string, do func()) {
 // interface whose pinned programs stayed attached only where the server's
 // socket has received exactly the client bytes the flow let through, and
 // the server acknowledged them all; a socket that holds more (bytes that
-// passed unseen) or none found makes the flow go; bytes not acknowledged
+// passed unseen, also 4 GiB more, where the flow's 32-bit positions wrap)
+// or none found makes the flow go; bytes not acknowledged
 // (in flight, or a copy the server dropped) keep it pending until the last
 // time it is asked. A flow born after the sockets were listed, which the
 // list cannot name, is kept. Other interfaces' flows are not looked at.
@@ -132,6 +133,7 @@ func TestForgetUnverifiedFlowsOn(t *testing.T) {
 	}
 	ahead := newFlow(t, d.Ingress(), web4, orders4)
 	gone := newFlow(t, d.Ingress(), web4, orders4)
+	wrapped := newFlow(t, d.Ingress(), web4, orders4)
 	listed, err := Monotonic()
 	if err != nil {
 		t.Fatal(err)
@@ -146,7 +148,8 @@ func TestForgetUnverifiedFlowsOn(t *testing.T) {
 		client(idle):    0,
 		client(served):  uint64(len(okReq)),
 		client(unacked): uint64(len(okReq)),
-		client(ahead):   1, // a byte the flow never let through
+		client(ahead):   1,       // a byte the flow never let through
+		client(wrapped): 1 << 32, // as many bytes as the flow let through, modulo 2^32
 	}
 	received := func(c, _ netip.AddrPort) (uint64, bool) {
 		n, ok := got[c]
@@ -160,8 +163,8 @@ func TestForgetUnverifiedFlowsOn(t *testing.T) {
 		t.Fatalf("another interface's flows: %d forgotten, %d pending, %v", n, p, err)
 	}
 	// The unacknowledged bytes may be in flight: asked again, kept.
-	if n, p, err := d.ForgetUnverifiedFlowsOn(v.Ifindex, received, listed, false); err != nil || n != 2 || p != 1 || !d.hasFlow(t, unacked) {
-		t.Fatalf("checking the interface's flows: %d forgotten (want 2), %d pending (want 1), %v; the unacknowledged one kept: %v", n, p, err, d.hasFlow(t, unacked))
+	if n, p, err := d.ForgetUnverifiedFlowsOn(v.Ifindex, received, listed, false); err != nil || n != 3 || p != 1 || !d.hasFlow(t, unacked) {
+		t.Fatalf("checking the interface's flows: %d forgotten (want 3), %d pending (want 1), %v; the unacknowledged one kept: %v", n, p, err, d.hasFlow(t, unacked))
 	}
 	if n, p, err := d.ForgetUnverifiedFlowsOn(v.Ifindex, received, listed, true); err != nil || n != 1 || p != 0 {
 		t.Fatalf("asking the last time: %d forgotten (want 1), %d pending, %v", n, p, err)
@@ -171,7 +174,7 @@ func TestForgetUnverifiedFlowsOn(t *testing.T) {
 			t.Errorf("the %s flow, which its server's socket vouches for, was forgotten", name)
 		}
 	}
-	for name, f := range map[string]*flow{"unacked": unacked, "ahead": ahead, "gone": gone} {
+	for name, f := range map[string]*flow{"unacked": unacked, "ahead": ahead, "gone": gone, "wrapped": wrapped} {
 		if d.hasFlow(t, f) {
 			t.Errorf("the %s flow was kept", name)
 		}

@@ -143,7 +143,9 @@ func (d *Datapath) ForgetUnverifiedFlowsOn(ifindex uint32, received Received, li
 		n, ok := received(client, server)
 		let := v.NextSeq - v.BaseSeq
 		switch {
-		case !ok || int32(uint32(n)-let) > 0:
+		case !ok || n >= 1<<32 || int32(uint32(n)-let) > 0:
+			// The flow counts stream positions modulo 2^32: a socket
+			// that received 4 GiB cannot say it took no more.
 			return forget
 		case uint32(n) != let || v.SrvAck != v.NextSeq:
 			if final {
