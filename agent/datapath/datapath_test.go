@@ -52,6 +52,56 @@ func sharedTest(t testing.TB) *Datapath {
 	return sharedDP.d
 }
 
+var podDP struct {
+	once sync.Once
+	d    *Datapath
+	err  error
+}
+
+// podTest returns a datapath (1024 flows) shared by the tests that record
+// pod interfaces, leave audit gaps or claim flows. Each finds it as a fresh
+// one: no flow, SYN record, pod interface or audit gap of the test before
+// (loading the program is the slow part on emulated kernels). Counters
+// carry over: tests read deltas.
+func podTest(t *testing.T) *Datapath {
+	t.Helper()
+	netns.RequireRoot(t)
+	podDP.once.Do(func() {
+		podDP.d, podDP.err = Open(WithoutClientReset(), testSides, WithMaxFlows(1024))
+	})
+	if podDP.err != nil {
+		t.Fatal(podDP.err)
+	}
+	d := podDP.d
+	registerReply(d)
+	for _, m := range []*ebpf.Map{d.objs.Flows, d.objs.Syns, d.objs.Ifaces, d.objs.PodIfindex} {
+		emptyMap(t, m)
+	}
+	clearGaps(t, d)
+	return d
+}
+
+// emptyMap deletes every entry of hash map m.
+func emptyMap(t *testing.T, m *ebpf.Map) {
+	t.Helper()
+	var keys [][]byte
+	var cur any
+	for {
+		next := make([]byte, m.KeySize())
+		if err := m.NextKey(cur, next); errors.Is(err, ebpf.ErrKeyNotExist) {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		keys, cur = append(keys, next), next
+	}
+	for _, k := range keys {
+		if err := m.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			t.Fatal(err)
+		}
+	}
+}
+
 // setTrieLens sets the most prefix lengths of a trie in path_hash for the
 // next Apply (0: every request decided by the paths trie), and back to the
 // default when t ends.

@@ -268,7 +268,7 @@ func TestNormalizer(t *testing.T) {
 // to any address of the pod (here its link-local one) is policed as the
 // pod's. BPF_PROG_TEST_RUN runs on the loopback device (ifindex 1).
 func TestPodInterface(t *testing.T) {
-	d := openTest(t, WithMaxFlows(1024))
+	d := podTest(t)
 	if err := d.Apply(fixtureTable(t)); err != nil {
 		t.Fatal(err)
 	}
@@ -352,7 +352,7 @@ func TestFlowTableFlood(t *testing.T) {
 // TestAuditNeverDrops: on an endpoint whose policies are all in Audit mode,
 // segments the normalizer refuses pass (the flow stops being parsed).
 func TestAuditNeverDrops(t *testing.T) {
-	d := openTest(t, WithMaxFlows(1024))
+	d := podTest(t)
 	tab := compileFS(t, map[string]string{"ns.yaml": fixtureNamespaces, "pods.yaml": fixturePods, "legacy.yaml": fixtureLegacy})
 	if err := d.Apply(tab); err != nil {
 		t.Fatal(err)
@@ -422,7 +422,7 @@ func otherDevice(t *testing.T) uint32 {
 // its ACKs and SYN-ACKs do not touch the flow, and a flow made from them is
 // not used for the server's traffic.
 func TestRepliesBoundToTheServersDevice(t *testing.T) {
-	d := openTest(t, WithMaxFlows(1024))
+	d := podTest(t)
 	if err := d.Apply(fixtureTable(t)); err != nil {
 		t.Fatal(err)
 	}
@@ -462,7 +462,7 @@ func TestRepliesBoundToTheServersDevice(t *testing.T) {
 // dropped, not parsed from the same state (simulated by marking the flow
 // busy, as the other CPU would).
 func TestOneCPUParsesAFlow(t *testing.T) {
-	d := openTest(t, WithMaxFlows(1024))
+	d := podTest(t)
 	if err := d.Apply(fixtureTable(t)); err != nil {
 		t.Fatal(err)
 	}
@@ -726,7 +726,7 @@ func TestRedTeamFindings(t *testing.T) {
 // TestAuditFlowsUnderEnforce: a stream Audit gave up parsing is not let
 // through once the endpoint is enforced.
 func TestAuditFlowsUnderEnforce(t *testing.T) {
-	d := openTest(t, WithMaxFlows(1024))
+	d := podTest(t)
 	audit := compileFS(t, map[string]string{"ns.yaml": fixtureNamespaces, "pods.yaml": fixturePods,
 		"legacy.yaml": fixtureLegacy})
 	if err := d.Apply(audit); err != nil {
@@ -761,7 +761,7 @@ func TestAuditFlowsUnderEnforce(t *testing.T) {
 // come in through that pod's interface is dropped (identities are
 // addresses). __sk_buff.ingress_ifindex is set in the test run's context.
 func TestSpoofedSourceDropped(t *testing.T) {
-	d := openTest(t, WithMaxFlows(1024))
+	d := podTest(t)
 	if err := d.Apply(fixtureTable(t)); err != nil {
 		t.Fatal(err)
 	}
