@@ -79,10 +79,13 @@ func (a *Agent) interfaces() []string {
 
 // verifyAttachments marks attachments the kernel dropped (an interface
 // deleted and recreated, a filter removed by hand) as failed, so that
-// readiness drops and the next attach puts them back.
-func (a *Agent) verifyAttachments(links []netlink.Link, listErr error) {
+// readiness drops and the next attach puts them back. It returns the
+// node's links as it listed them, taken after any attach before it: an
+// interface attached since is in the list.
+func (a *Agent) verifyAttachments() ([]netlink.Link, error) {
 	a.attachMu.Lock()
 	defer a.attachMu.Unlock()
+	links, listErr := attach.LinkList()
 	ats := a.att.CheckLinks(links, listErr, a.interfaces(), a.dp.Programs())
 	// A hook changed since the last check while Axon's program still runs
 	// first: another program may have run ahead of it in between.
@@ -120,6 +123,7 @@ func (a *Agent) verifyAttachments(links []netlink.Link, listErr error) {
 	if len(lost) > 0 {
 		a.updateEnforcing()
 	}
+	return links, listErr
 }
 
 func (a *Agent) attach(ifaces []string) {

@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/axon-dev/axon/agent/attach"
 	"github.com/axon-dev/axon/agent/server"
 )
 
@@ -149,8 +148,7 @@ func (a *Agent) keepAttached(ctx context.Context) {
 		case <-t.C:
 		}
 		// One link dump serves the whole round.
-		links, listErr := attach.LinkList()
-		a.verifyAttachments(links, listErr)
+		links, listErr := a.verifyAttachments()
 		if r, ok := a.dp.(PodFastOpenRefresher); ok {
 			r.RefreshPodFastOpen()
 		}
