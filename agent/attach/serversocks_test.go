@@ -62,9 +62,8 @@ func TestServerReceived(t *testing.T) {
 	// address nobody holds, so its socket stays a request socket. It is
 	// listed as having received nothing.
 	half := n.AddHost("half", "10.70.2.30")
-	if out, err := pod.Run(context.Background(), "ip", "neigh", "replace", half.Addr.String(),
-		"lladdr", "02:00:00:00:00:01", "dev", pod.Iface, "nud", "permanent"); err != nil {
-		t.Fatalf("pointing the pod's neighbour entry away: %v: %s", err, out)
+	if err := pod.StrandHandshakes(half.Addr); err != nil {
+		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,7 +13,6 @@ import (
 
 	"github.com/axon-dev/axon/bpf"
 	"github.com/axon-dev/axon/policy/table"
-	"github.com/axon-dev/axon/test/netns"
 )
 
 // TestAuditGapRefusedUnderEnforce (class 34): while an endpoint is
@@ -195,27 +193,14 @@ func legacyTables(t *testing.T) (audit, enforced *table.Table) {
 	return audit, compileFS(t, fs)
 }
 
-var gapDP struct {
-	once sync.Once
-	d    *Datapath
-	err  error
-}
+var gapDP sharedDatapath
 
-// gapTest returns a datapath shared by the audit-gap tests (a program load
-// is the slow part on emulated kernels), with a 1 s gap slack and no audit
-// gaps recorded.
+// gapTest returns a datapath shared by the audit-gap tests, with a 1 s gap
+// slack and no audit gaps recorded.
 func gapTest(t *testing.T) *Datapath {
-	t.Helper()
-	netns.RequireRoot(t)
-	gapDP.once.Do(func() {
-		gapDP.d, gapDP.err = Open(WithoutClientReset(), testSides, WithMaxFlows(1024), WithGapSlack(time.Second))
-	})
-	if gapDP.err != nil {
-		t.Fatal(gapDP.err)
-	}
-	registerReply(gapDP.d)
-	clearGaps(t, gapDP.d)
-	return gapDP.d
+	d := gapDP.get(t, WithoutClientReset(), testSides, WithMaxFlows(1024), WithGapSlack(time.Second))
+	clearGaps(t, d)
+	return d
 }
 
 // gapKeys lists the destinations audit gaps were recorded for.

@@ -30,50 +30,41 @@ func openTest(t testing.TB, opts ...Option) *Datapath {
 	return d
 }
 
-var sharedDP struct {
+// sharedDatapath is a datapath opened once and shared by a group of tests
+// (loading and verifying the program is the slow part on emulated kernels).
+// Tests run one at a time.
+type sharedDatapath struct {
 	once sync.Once
 	d    *Datapath
 	err  error
 }
 
-// sharedTest returns a datapath shared by the tests that only Apply tables
-// and look at deltas (loading and verifying the program is the slow part on
-// emulated kernels). Tests run one at a time; each applies its own table.
-func sharedTest(t testing.TB) *Datapath {
+// get opens the datapath with opts the first time it is asked for.
+func (s *sharedDatapath) get(t testing.TB, opts ...Option) *Datapath {
 	t.Helper()
 	netns.RequireRoot(t)
-	sharedDP.once.Do(func() {
-		sharedDP.d, sharedDP.err = Open(WithoutClientReset(), testSides, WithEventRate(1<<20), WithMaxFlows(1<<18))
-	})
-	if sharedDP.err != nil {
-		t.Fatal(sharedDP.err)
+	s.once.Do(func() { s.d, s.err = Open(opts...) })
+	if s.err != nil {
+		t.Fatal(s.err)
 	}
-	registerReply(sharedDP.d)
-	return sharedDP.d
+	registerReply(s.d)
+	return s.d
 }
 
-var podDP struct {
-	once sync.Once
-	d    *Datapath
-	err  error
+var sharedDP, podDP sharedDatapath
+
+// sharedTest returns a datapath shared by the tests that only Apply tables
+// and look at deltas. Each applies its own table.
+func sharedTest(t testing.TB) *Datapath {
+	return sharedDP.get(t, WithoutClientReset(), testSides, WithEventRate(1<<20), WithMaxFlows(1<<18))
 }
 
 // podTest returns a datapath (1024 flows) shared by the tests that record
 // pod interfaces, leave audit gaps or claim flows. Each finds it as a fresh
-// one: no flow, SYN record, pod interface or audit gap of the test before
-// (loading the program is the slow part on emulated kernels). Counters
-// carry over: tests read deltas.
+// one: no flow, SYN record, pod interface or audit gap of the test before.
+// Counters carry over: tests read deltas.
 func podTest(t *testing.T) *Datapath {
-	t.Helper()
-	netns.RequireRoot(t)
-	podDP.once.Do(func() {
-		podDP.d, podDP.err = Open(WithoutClientReset(), testSides, WithMaxFlows(1024))
-	})
-	if podDP.err != nil {
-		t.Fatal(podDP.err)
-	}
-	d := podDP.d
-	registerReply(d)
+	d := podDP.get(t, WithoutClientReset(), testSides, WithMaxFlows(1024))
 	for _, m := range []*ebpf.Map{d.objs.Flows, d.objs.Syns, d.objs.Ifaces, d.objs.PodIfindex} {
 		emptyMap(t, m)
 	}

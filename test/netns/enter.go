@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"runtime"
 	"strings"
@@ -97,4 +98,17 @@ func (h *Host) Sysctl(key, value string) error {
 		}
 		return nil
 	})
+}
+
+// StrandHandshakes points h's neighbour entry for peer at a MAC address
+// nobody holds: what h sends to peer leaves its interface and never
+// arrives, so a server in h answers peer's SYNs with SYN-ACKs that never
+// come back, and its socket stays a request socket.
+func (h *Host) StrandHandshakes(peer netip.Addr) error {
+	out, err := h.Run(context.Background(), "ip", "neigh", "replace", peer.String(),
+		"lladdr", "02:00:00:00:00:01", "dev", h.Iface, "nud", "permanent")
+	if err != nil {
+		return fmt.Errorf("pointing %s's neighbour entry for %v away: %w: %s", h.Name, peer, err, out)
+	}
+	return nil
 }
