@@ -66,8 +66,9 @@ type Attacher struct {
 	cfg  Config
 	log  *slog.Logger
 	mu   sync.Mutex
-	mode Mode      // resolved mode, never ModeAuto once resolved
-	revs *ebpf.Map // the recorded TCX hook revisions, once opened (revision.go)
+	mode Mode              // resolved mode, never ModeAuto once resolved
+	revs *ebpf.Map         // the recorded TCX hook revisions, once opened (revision.go)
+	seen map[revKey]uint64 // the revisions this Attacher recorded
 }
 
 // New returns an Attacher; it touches nothing until Attach.
@@ -151,6 +152,11 @@ func (a *Attacher) attachOne(name string, d Direction, prog *ebpf.Program) Attac
 		mode = a.cfg.Mode
 	}
 	if mode == ModeAuto || mode == ModeTCX {
+		// The record goes until RecordRevisions writes it again, after
+		// the caller forgot what it must: an agent killed in between
+		// leaves none, and its successor forgets the flows.
+		recorded, ok := a.recordedRevision(ifc.Index, d)
+		a.deleteRevision(name, ifc.Index, d)
 		revs, err := attachTCX(a.cfg.PinDir, ifc, d, prog)
 		switch {
 		case err == nil:
@@ -160,7 +166,6 @@ func (a *Attacher) attachOne(name string, d Direction, prog *ebpf.Program) Attac
 			// run as well; drop it now that TCX is in place.
 			removeCls(a.cfg.PinDir, pinName{pinCls, d, name}, a.log)
 			a.checkAttached(&at, ifc.Index)
-			recorded, ok := a.recordedRevision(ifc.Index, d)
 			at.Adopted = at.Err == nil && ok && revs.inStep(recorded, at.revision)
 			return at
 		case mode == ModeAuto && errors.Is(err, ebpf.ErrNotSupported):

@@ -233,3 +233,41 @@ func ifindexOf(t *testing.T, name string) int {
 	}
 	return lk.Attrs().Index
 }
+
+// TestReattachDropsOldRecord: a hook whose programs all went (the
+// interface left the attach list) starts again at the same revisions, so
+// the record of the attachment before matches the new one's. Attach drops
+// it: until the agent records the new attachment (after forgetting its
+// flows), a check sees a change and a successor's InPlace says no.
+func TestReattachDropsOldRecord(t *testing.T) {
+	needRoot(t)
+	needMode(t, ModeTCX)
+	a, iface, progs := attachedPass(t, ModeTCX)
+	before := map[Direction]uint64{}
+	for _, d := range Directions {
+		rev, ok := a.recordedRevision(ifindexOf(t, iface), d)
+		if !ok {
+			t.Fatalf("%s: no revision recorded", d)
+		}
+		before[d] = rev
+	}
+	if _, err := a.Prune(nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Attach([]string{iface}, progs); err != nil {
+		t.Fatal(err)
+	}
+	for _, at := range a.Check([]string{iface}, progs) {
+		if at.Err != nil || !at.HookChanged {
+			t.Errorf("%s: re-attached at revision %d (the old record %d): changed %v, %v; want changed until recorded",
+				at.Direction, at.revision, before[at.Direction], at.HookChanged, at.Err)
+		}
+	}
+	next, err := New(Config{PinDir: a.cfg.PinDir, Mode: ModeTCX})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next.InPlace(iface) {
+		t.Error("a re-attachment whose flows were not forgotten yet is in place for a successor")
+	}
+}

@@ -18,8 +18,14 @@ import (
 // still the recorded ones (InPlace): no program ran ahead of Axon's, even
 // for a moment, while no agent watched.
 
-// revisionsPin is the map's pin, in the pin directory.
-const revisionsPin = "tcx_revisions"
+// revisionsPin is the map's pin, in the pin directory. Agents before
+// 2026-12-03 pinned "tcx_revisions", recording revisions they had not
+// forgotten the flows of: that map is dropped, never read, so the first
+// agent after them forgets the flows once.
+const (
+	revisionsPin       = "tcx_revisions_v2"
+	legacyRevisionsPin = "tcx_revisions"
+)
 
 // revKey is a hook: an interface and a direction.
 type revKey struct {
@@ -45,6 +51,7 @@ func (a *Attacher) revisions(create bool) (*ebpf.Map, error) {
 	path := filepath.Join(a.cfg.PinDir, revisionsPin)
 	m, err := ebpf.LoadPinnedMap(path, nil)
 	if err != nil && create && errors.Is(err, os.ErrNotExist) {
+		_ = os.Remove(filepath.Join(a.cfg.PinDir, legacyRevisionsPin))
 		m, err = ebpf.NewMap(&ebpf.MapSpec{Name: "axon_tcx_revs", Type: ebpf.Hash, KeySize: 8, ValueSize: 8, MaxEntries: 1 << 16})
 		if err != nil {
 			return nil, fmt.Errorf("creating the revisions map: %w", err)
@@ -68,6 +75,10 @@ func (a *Attacher) recordRevision(name string, ifindex int, d Direction, rev uin
 	if had && prev == rev {
 		return
 	}
+	if a.seen == nil {
+		a.seen = map[revKey]uint64{}
+	}
+	a.seen[keyOf(ifindex, d)] = rev
 	m, err := a.revisions(true)
 	if err == nil {
 		err = m.Put(keyOf(ifindex, d), rev)
@@ -93,8 +104,30 @@ func (a *Attacher) RecordRevisions(ats []Attachment) {
 	}
 }
 
-// recordedRevision returns the revision recorded for hook (ifindex, d).
+// deleteRevision deletes the revision recorded for hook (ifindex, d),
+// before an attach that may not be adopted in step: a hook that held no
+// program for a while starts again at the same revisions, and an old
+// record could match the new attachment's.
+func (a *Attacher) deleteRevision(name string, ifindex int, d Direction) {
+	k := keyOf(ifindex, d)
+	delete(a.seen, k)
+	m, err := a.revisions(false)
+	if err != nil {
+		return
+	}
+	if err := m.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		a.log.Warn("deleting the tcx hook's recorded revision", "interface", name, "direction", d, "error", err)
+	}
+}
+
+// recordedRevision returns the revision recorded for hook (ifindex, d):
+// the one this Attacher recorded, kept in memory too (a map that cannot be
+// written must not make every check see a change), else the pinned one (an
+// earlier agent's).
 func (a *Attacher) recordedRevision(ifindex int, d Direction) (uint64, bool) {
+	if rev, ok := a.seen[keyOf(ifindex, d)]; ok {
+		return rev, true
+	}
 	m, err := a.revisions(false)
 	if err != nil {
 		return 0, false
@@ -108,13 +141,18 @@ func (a *Attacher) recordedRevision(ifindex int, d Direction) (uint64, bool) {
 // hold its entries for good, and a full map records nothing more. Callers
 // hold a.mu.
 func (a *Attacher) forgetRevisionsOfGone(links []netlink.Link) {
-	m, err := a.revisions(false)
-	if err != nil {
-		return
-	}
 	live := make(map[uint32]bool, len(links))
 	for _, l := range links {
 		live[uint32(l.Attrs().Index)] = true
+	}
+	for k := range a.seen {
+		if !live[k.Ifindex] {
+			delete(a.seen, k)
+		}
+	}
+	m, err := a.revisions(false)
+	if err != nil {
+		return
 	}
 	var gone []revKey
 	var k revKey

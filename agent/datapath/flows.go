@@ -36,6 +36,7 @@ var DefaultFlowExpiry = FlowExpiry{Ended: 30 * time.Second, Idle: time.Hour}
 // FlowStats is what one ExpireFlows pass saw.
 type FlowStats struct {
 	Live, Expired int
+	Pending       int // of Live, those a sweep kept to look at again (ForgetUnverifiedFlowsOn)
 }
 
 // ExpireFlows deletes the flows e says have ended or idled out, and those
@@ -84,6 +85,8 @@ type sweep int
 
 const (
 	keep sweep = iota
+	// pending: keep, and count it in FlowStats.Pending.
+	pending
 	// expire: delete, unless its connection moved (its LastNs changed)
 	// since: in use again, or a new connection on the same ports.
 	expire
@@ -91,6 +94,11 @@ const (
 	// a stale position).
 	forget
 )
+
+// sweepAttempts is how many times sweepFlows walks the flow table when a
+// walk is aborted: flows deleted under it (their connections' RSTs) make
+// the kernel restart the walk, and too many restarts abort it.
+const sweepAttempts = 8
 
 // sweepFlows deletes the flows doomed says to.
 func (d *Datapath) sweepFlows(doomed func(*bpf.AxonAxFlowKey, *bpf.AxonAxFlow) sweep) (FlowStats, error) {
@@ -100,21 +108,31 @@ func (d *Datapath) sweepFlows(doomed func(*bpf.AxonAxFlowKey, *bpf.AxonAxFlow) s
 		v    bpf.AxonAxFlow
 		dead []bpf.AxonAxFlowKey
 		seen []uint64 // LastNs of each expired flow, 0 for a forgotten one
+		err  error
 	)
-	it := d.objs.Flows.Iterate()
-	for it.Next(&k, &v) {
-		switch doomed(&k, &v) {
-		case expire:
-			dead = append(dead, k)
-			seen = append(seen, max(v.LastNs, 1))
-		case forget:
-			dead = append(dead, k)
-			seen = append(seen, 0)
-		default:
-			st.Live++
+	for range sweepAttempts {
+		st, dead, seen = FlowStats{}, dead[:0], seen[:0]
+		it := d.objs.Flows.Iterate()
+		for it.Next(&k, &v) {
+			switch doomed(&k, &v) {
+			case expire:
+				dead = append(dead, k)
+				seen = append(seen, max(v.LastNs, 1))
+			case forget:
+				dead = append(dead, k)
+				seen = append(seen, 0)
+			case pending:
+				st.Live++
+				st.Pending++
+			default:
+				st.Live++
+			}
+		}
+		if err = it.Err(); !errors.Is(err, ebpf.ErrIterationAborted) {
+			break
 		}
 	}
-	if err := it.Err(); err != nil {
+	if err != nil {
 		return st, fmt.Errorf("reading flows: %w", err)
 	}
 	for i, k := range dead {

@@ -129,7 +129,7 @@ type Received func(client, server netip.AddrPort) (uint64, bool)
 // born since the listing, which it cannot know: their SYN-ACK came through
 // the reply program after the caller found it in place, as any flow's does
 // while an agent runs.
-func (d *Datapath) ForgetUnverifiedFlowsOn(ifindex uint32, received Received, listed time.Duration, final bool) (forgotten, pending int, err error) {
+func (d *Datapath) ForgetUnverifiedFlowsOn(ifindex uint32, received Received, listed time.Duration, final bool) (forgotten, stillPending int, err error) {
 	st, err := d.sweepFlows(func(k *bpf.AxonAxFlowKey, v *bpf.AxonAxFlow) sweep {
 		if v.Ifindex != ifindex || time.Duration(v.BornNs) >= listed {
 			return keep
@@ -151,9 +151,9 @@ func (d *Datapath) ForgetUnverifiedFlowsOn(ifindex uint32, received Received, li
 			if final {
 				return forget
 			}
-			pending++
+			return pending
 		}
 		return keep
 	})
-	return st.Expired, pending, err
+	return st.Expired, st.Pending, err
 }
