@@ -100,7 +100,7 @@ func (a *Attacher) checkOne(mode Mode, lk netlink.Link, d Direction, want ebpf.P
 		}
 		defer l.Close()
 		info, err := l.Info()
-		if err != nil || info.Program != want || !sameTCXTarget(l, lk.Attrs().Index, d) {
+		if err != nil || info.Program != want || !tcxTargets(info, lk.Attrs().Index, d) {
 			return 0, ErrDetached
 		}
 		return firstTCX(lk.Attrs().Index, d, want)

@@ -20,9 +20,9 @@ var ErrNotFirst = errors.New("another program runs ahead of Axon's")
 // interface ifindex in direction d, and returns the hook's revision (the
 // kernel bumps it at every attach, detach or replacement there).
 func firstTCX(ifindex int, d Direction, want ebpf.ProgramID) (uint64, error) {
-	res, err := link.QueryPrograms(link.QueryOptions{Target: ifindex, Attach: d.tcxAttachType()})
+	res, err := queryTCX(ifindex, d)
 	if err != nil {
-		return 0, fmt.Errorf("listing the interface's tcx programs: %w", err)
+		return 0, err
 	}
 	if len(res.Programs) == 0 {
 		return 0, ErrDetached
@@ -31,6 +31,16 @@ func firstTCX(ifindex int, d Direction, want ebpf.ProgramID) (uint64, error) {
 		return 0, fmt.Errorf("%w: program %d (remove it, or attach it after Axon's)", ErrNotFirst, first)
 	}
 	return res.Revision, nil
+}
+
+// queryTCX lists the TCX programs of interface ifindex in direction d, in
+// the order they run, with the hook's revision.
+func queryTCX(ifindex int, d Direction) (*link.QueryResult, error) {
+	res, err := link.QueryPrograms(link.QueryOptions{Target: ifindex, Attach: d.tcxAttachType()})
+	if err != nil {
+		return nil, fmt.Errorf("listing the interface's tcx programs: %w", err)
+	}
+	return res, nil
 }
 
 // firstCls checks that Axon's filter, running program want, is the first
@@ -63,7 +73,7 @@ func firstCls(fs []netlink.Filter, want ebpf.ProgramID) error {
 // the chain (TCX_PASS) keeps Axon's filter from seeing the packet. A kernel
 // without TCX has none.
 func noTCX(ifindex int, d Direction) error {
-	res, err := link.QueryPrograms(link.QueryOptions{Target: ifindex, Attach: d.tcxAttachType()})
+	res, err := queryTCX(ifindex, d)
 	if err != nil || len(res.Programs) == 0 {
 		return nil
 	}

@@ -38,21 +38,21 @@ func attachTCX(root string, ifc *net.Interface, d Direction, prog *ebpf.Program)
 	path := pinName{pinTCX, d, ifc.Name}.path(root)
 	if l, err := link.LoadPinnedLink(path, nil); err == nil {
 		defer l.Close()
-		if sameTCXTarget(l, ifc.Index, d) {
-			t := tcxAttach{adopted: true}
-			if info, err := l.Info(); err == nil {
-				id, err := programID(prog)
-				t.same = err == nil && info.Program == id
-			}
-			if t.before, err = hookRevision(ifc.Index, d); err != nil {
+		if info, err := l.Info(); err == nil && tcxTargets(info, ifc.Index, d) {
+			id, err := programID(prog)
+			t := tcxAttach{adopted: true, same: err == nil && info.Program == id}
+			res, err := queryTCX(ifc.Index, d)
+			if err != nil {
 				return tcxAttach{}, err
 			}
+			t.before = res.Revision
 			if err := l.Update(prog); err != nil {
 				return tcxAttach{}, fmt.Errorf("updating pinned link: %w", err)
 			}
-			if t.after, err = hookRevision(ifc.Index, d); err != nil {
+			if res, err = queryTCX(ifc.Index, d); err != nil {
 				return tcxAttach{}, err
 			}
+			t.after = res.Revision
 			return t, nil
 		}
 		// The interface was recreated since the link was pinned: the old
@@ -81,20 +81,9 @@ func attachTCX(root string, ifc *net.Interface, d Direction, prog *ebpf.Program)
 	return tcxAttach{}, nil
 }
 
-// hookRevision returns the revision of the TCX hook (ifindex, d).
-func hookRevision(ifindex int, d Direction) (uint64, error) {
-	res, err := link.QueryPrograms(link.QueryOptions{Target: ifindex, Attach: d.tcxAttachType()})
-	if err != nil {
-		return 0, fmt.Errorf("reading the tcx hook's revision: %w", err)
-	}
-	return res.Revision, nil
-}
-
-func sameTCXTarget(l link.Link, ifindex int, d Direction) bool {
-	info, err := l.Info()
-	if err != nil {
-		return false
-	}
+// tcxTargets says whether a TCX link (its info) is attached to interface
+// ifindex in direction d: a link of a deleted interface targets none.
+func tcxTargets(info *link.Info, ifindex int, d Direction) bool {
 	tcx := info.TCX()
 	return tcx != nil && int(tcx.Ifindex) == ifindex && ebpf.AttachType(tcx.AttachType) == d.tcxAttachType()
 }
