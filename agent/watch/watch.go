@@ -74,25 +74,22 @@ func WatchChanges(ctx context.Context, dir string, interval time.Duration, initi
 	}
 	t := time.NewTicker(interval)
 	defer t.Stop()
-	quiet := time.NewTimer(time.Hour)
-	quiet.Stop()
+	// A change made after initial was taken and before the notifier
+	// watched is seen by a first scan, as after an event, not only by the
+	// poll (which may be an hour away): the watch starts waiting for quiet.
+	quiet := time.NewTimer(Quiet)
 	defer quiet.Stop()
 	last, pending := initial, ""
 	var firstEvent time.Time // of the burst being waited out
-	waiting := false         // for quiet
+	waiting := true          // for quiet
 	// full: the burst had a significant event, so the directory is read;
 	// otherwise the status of the files the last scan hashed tells whether
 	// it changed, and it is read only if it did.
-	full := false
+	full := true
 	var taken, takenSignificant uint64 // events taken from n.events()
 	failing := initial == ""
 	h := NewHasher()
 	var read map[string][]byte // by the last scan
-	// A change made after initial was taken and before the notifier
-	// watched is seen by a first scan, as after an event, not only by the
-	// poll (which may be an hour away).
-	full, waiting = true, true
-	quiet.Reset(Quiet)
 	scan := func() (string, bool) {
 		h.read = map[string][]byte{}
 		fp, err := h.Fingerprint(dir)
