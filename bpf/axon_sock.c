@@ -261,12 +261,53 @@ static __always_inline struct axs_conn *axs_conn_of(struct sock *sk, __u32 inum,
 	return bpf_map_lookup_elem(&axs_conns, &key);
 }
 
+/* axs_copy copies cap bytes (at most AXS_CAPTURE - 8) of the user buffer
+ * buf into e->data after h held bytes (h < 8). The bounds are applied to
+ * the registers passed to the helper, behind a compiler barrier: clang may
+ * otherwise test a copy of cap that older verifiers (6.1) do not link to
+ * the one passed. */
+static __always_inline long axs_copy(struct axs_event *e, __u32 h, __u32 cap, __u64 buf)
+{
+	asm volatile("" : "+r"(cap), "+r"(h));
+	if (cap > AXS_CAPTURE - 8)
+		cap = AXS_CAPTURE - 8;
+	h &= 7;
+	return bpf_probe_read_user(e->data + h, cap, (void *)buf);
+}
+
+/* axs_hold_start decides where a message starts when earlier short reads
+ * held h bytes (h > 0) and the buffer's first bytes follow them: head is
+ * the held bytes and then the buffer, alone the buffer's first 8 bytes (0
+ * if it has fewer). If the held bytes start no message but the buffer
+ * alone does, they were the end of something else: *h becomes 0. Returns
+ * whether a message starts, -1 if nothing can be said (neither starts one
+ * and the buffer is shorter than a message start). */
+static __always_inline int axs_hold_start(const __u8 *head, const __u8 *alone, __u32 *h)
+{
+	if (axs_http_start(head))
+		return 1;
+	if (!alone)
+		return -1;
+	if (axs_http_start(alone)) {
+		*h = 0;
+		return 1;
+	}
+	return 0;
+}
+
 /* axs_capture sends a data event for the user buffer buf of n bytes that the
  * process moved through socket sk (c: its axs_conns entry, looked up, or 0),
  * if it starts an HTTP/1.x message or continues a connection that carried
  * HTTP. For reads, hold (if not 0) is what earlier short reads of the same
  * socket returned: those bytes go first (a Go server's 1-byte background
- * read takes the first byte of the next request). */
+ * read takes the first byte of the next request).
+ *
+ * On a connection that carried HTTP (c, the steady state of keep-alive
+ * traffic) the buffer is copied once, straight into the event, and the
+ * message start is looked for there; elsewhere its first 8 bytes are read
+ * first, so a monitored process's other TCP traffic costs an 8-byte read,
+ * not a capture. Each helper call costs a return, which some CPU
+ * mitigations (AMD's Safe RET) make dear. */
 static __always_inline void axs_capture(__u32 inum, struct sock *sk, struct axs_conn *c, __u64 buf,
 					__u64 n, __u8 dir, struct axs_held *hold, const int trusted)
 {
@@ -274,57 +315,67 @@ static __always_inline void axs_capture(__u32 inum, struct sock *sk, struct axs_
 	__u64 w = 0;
 	if (!buf || n + h < 8)
 		return; /* shorter than "GET / H": not a message start we can use */
-	if (bpf_probe_read_user(&w, 8, (void *)buf)) {
-		axs_count(AXS_STAT_READ_FAULT);
-		return;
-	}
-	__u8 head[8];
-	int start;
-	if (h) {
-		/* The held bytes first. If they start no message but the buffer
-		 * alone does, they were the end of something else; if neither
-		 * does, they are part of a continuation. */
-		__u64 wh = hold->data | (w << (h * 8));
-		__builtin_memcpy(head, &wh, 8);
-		start = axs_http_start(head);
-		if (!start) {
-			if (n < 8)
-				return;
-			__builtin_memcpy(head, &w, 8);
-			start = axs_http_start(head);
-			if (start)
-				h = 0;
-		}
-		if (h)
-			w = wh;
-	} else {
-		__builtin_memcpy(head, &w, 8);
-		start = axs_http_start(head);
-	}
-	__builtin_memcpy(head, &w, 8);
-	__u64 key = (__u64)sk;
-	__u8 flags = 0;
-	if (start) {
-		c = axs_conn_of(sk, inum, c, trusted);
-	} else {
-		/* No message start: on a connection that carried HTTP this may
-		 * be the rest of a body followed by the next message, which user
-		 * space finds by Content-Length. */
-		flags = AXS_F_CONT;
-	}
 	__u32 zero = 0;
 	struct axs_event *e = bpf_map_lookup_elem(&axs_scratch, &zero);
-	if (!c || !e)
+	if (!e)
 		return;
 	__u32 cap = n > AXS_CAPTURE - 8 ? AXS_CAPTURE - 8 : (__u32)n;
-	cap = ((cap - 1) & (AXS_CAPTURE - 1)) + 1;
-	if (cap > AXS_CAPTURE - 8)
-		cap = AXS_CAPTURE - 8;
-	__builtin_memcpy(e->data, head, 8);
-	if (bpf_probe_read_user(e->data + h, cap, (void *)buf)) {
-		axs_count(AXS_STAT_READ_FAULT);
-		return;
+	int start;
+	if (c) {
+		/* The held bytes, then the buffer read once after them. */
+		if (h)
+			__builtin_memcpy(e->data, &hold->data, 8);
+		if (axs_copy(e, h, cap, buf)) {
+			axs_count(AXS_STAT_READ_FAULT);
+			return;
+		}
+		if (h) {
+			__u32 was = h;
+			start = axs_hold_start(e->data, n >= 8 ? e->data + h : 0, &h);
+			if (start < 0)
+				return;
+			if (h != was && axs_copy(e, 0, cap, buf)) {
+				axs_count(AXS_STAT_READ_FAULT);
+				return; /* the held bytes dropped: the buffer again, from 0 */
+			}
+		} else {
+			start = axs_http_start(e->data);
+		}
+	} else {
+		if (bpf_probe_read_user(&w, 8, (void *)buf)) {
+			axs_count(AXS_STAT_READ_FAULT);
+			return;
+		}
+		__u8 head[8];
+		if (h) {
+			__u64 wh = hold->data | (w << (h * 8));
+			__builtin_memcpy(head, &wh, 8);
+			start = axs_hold_start(head, n >= 8 ? (const __u8 *)&w : 0, &h);
+			if (start < 0)
+				return;
+			if (h)
+				w = wh;
+		} else {
+			__builtin_memcpy(head, &w, 8);
+			start = axs_http_start(head);
+		}
+		if (!start)
+			return; /* no message start, on no connection that carried HTTP */
+		__builtin_memcpy(e->data, &w, 8);
+		if (axs_copy(e, h, cap, buf)) {
+			axs_count(AXS_STAT_READ_FAULT);
+			return;
+		}
 	}
+	__u64 key = (__u64)sk;
+	/* No message start: on a connection that carried HTTP this may be the
+	 * rest of a body followed by the next message, which user space finds
+	 * by Content-Length. */
+	__u8 flags = start ? 0 : AXS_F_CONT;
+	if (start)
+		c = axs_conn_of(sk, inum, c, trusted);
+	if (!c)
+		return;
 	cap += h;
 	n += h;
 	e->type = AXS_EV_DATA;
@@ -333,8 +384,12 @@ static __always_inline void axs_capture(__u32 inum, struct sock *sk, struct axs_
 	e->total = n > 0xffffffff ? 0xffffffff : (__u32)n;
 	e->cap = cap;
 	axs_fill(e, c, key);
+	__u64 wake = axs_wakeup();
+	/* The size is bounded after the wakeup check's helper call: a bound
+	 * spilled across a call is lost on 5.10. */
+	asm volatile("" : "+r"(cap));
 	__u64 size = __builtin_offsetof(struct axs_event, data) + (cap & (AXS_CAPTURE - 1));
-	if (bpf_ringbuf_output(&axs_events, e, size, axs_wakeup())) {
+	if (bpf_ringbuf_output(&axs_events, e, size, wake)) {
 		axs_count(AXS_STAT_RINGBUF_FULL);
 		return;
 	}
@@ -477,12 +532,15 @@ static __always_inline int axs_sock_io(struct sock *sk, int ret, int flags, __u8
 	 * notifications (timestamps may quote sent data), not the stream. */
 	if (ret <= 0 || (flags & (AXS_MSG_PEEK | AXS_MSG_ERRQUEUE)))
 		return 0;
-	__u32 inum;
-	if (!axs_monitored(&inum))
+	/* One task pointer for the namespace and the saved registers: every
+	 * helper call costs a return. */
+	struct task_struct *task = bpf_get_current_task_btf();
+	__u32 inum = task->nsproxy->net_ns->ns.inum;
+	if (!axs_netns_monitored(&inum))
 		return 0;
 	if (!axs_tcp_sock(sk, 1))
 		return 0;
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
 	if (!regs)
 		return 0;
 	return axs_io(inum, sk, regs, (__u64)ret, dir, 1);
