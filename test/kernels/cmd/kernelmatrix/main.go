@@ -57,7 +57,7 @@ func main() {
 	flag.DurationVar(&o.testTimeout, "test-timeout", 20*time.Minute, "per-test-binary timeout (-test.timeout; in 2026-12 the datapath package took about 10 minutes per kernel under TCG on a 2-core host)")
 	flag.IntVar(&o.memMB, "mem", 1024, "guest memory in MiB")
 	flag.IntVar(&o.cpus, "cpus", 1, "guest vCPUs")
-	flag.IntVar(&o.parallel, "parallel", 1, "VMs booted at once (two TCG guests on two cores starve each other's timers: 5.10 then fails to boot)")
+	flag.IntVar(&o.parallel, "parallel", 2, "VMs running at once; each boots alone, after the one before it has started its init (two TCG guests booting together on two cores starve each other's timers: 5.10 then fails to boot)")
 	flag.Parse()
 	o.kernels = splitList(kernelList)
 	o.pkgs = splitList(pkgList)
@@ -176,13 +176,23 @@ func run(ctx context.Context, o options) (bool, error) {
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, max(1, o.parallel))
 	var mu sync.Mutex
+	// Up to o.parallel guests run at once, but each boots alone: the next
+	// one starts only once the one before it has reached its init (or
+	// ended).
+	booted := closedChan()
 	for i, k := range ks {
 		wg.Add(1)
+		prev, mine := booted, make(chan struct{})
+		booted = mine
 		go func() {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			r := bootKernel(ctx, o, k, initBin, bins, vmArgs, tools)
+			<-prev
+			var once sync.Once
+			up := func() { once.Do(func() { close(mine) }) }
+			defer up()
+			r := bootKernel(ctx, o, k, initBin, bins, vmArgs, tools, up)
 			mu.Lock()
 			rows[i] = r
 			fmt.Printf("kernelmatrix: %s %s in %.1fs\n", k.Series, verdict(r.run), r.dur.Seconds())
@@ -235,7 +245,16 @@ func (p *prefixless) Write(b []byte) (int, error) {
 	return p.f.Write(b)
 }
 
-func bootKernel(ctx context.Context, o options, k kernels.KernelDir, initBin string, bins []kernels.TestBinary, testArgs []string, tools []kernels.HostFile) (r row) {
+// closedChan returns a closed channel.
+func closedChan() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}
+
+// bootKernel boots kernel k with the test binaries and returns its row;
+// up is called once the guest's init runs (its first AXON-KERNEL line).
+func bootKernel(ctx context.Context, o options, k kernels.KernelDir, initBin string, bins []kernels.TestBinary, testArgs []string, tools []kernels.HostFile, up func()) (r row) {
 	r = row{name: k.Series, release: k.Release(), log: filepath.Join(o.work, k.Series+".log")}
 	start := time.Now()
 	defer func() { r.dur = time.Since(start) }()
@@ -260,7 +279,7 @@ func bootKernel(ctx context.Context, o options, k kernels.KernelDir, initBin str
 	for attempt := 1; attempt <= 2; attempt++ {
 		run, _ = kernels.Boot(ctx, kernels.VMConfig{
 			Kernel: k.Vmlinuz(), Initramfs: initrd, MemoryMB: o.memMB, CPUs: o.cpus,
-			Timeout: o.timeout, Log: &prefixless{f: lf, verbose: o.verbose},
+			Timeout: o.timeout, Log: &markerWriter{w: &prefixless{f: lf, verbose: o.verbose}, marker: []byte("AXON-KERNEL "), seen: up},
 		})
 		if len(run.Tests) > 0 || run.Done || ctx.Err() != nil {
 			break
