@@ -186,9 +186,9 @@ func run(ctx context.Context, o options) (bool, error) {
 		booted = mine
 		go func() {
 			defer wg.Done()
+			<-prev // before taking a slot: a guest waiting to boot must not hold one
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			<-prev
 			var once sync.Once
 			up := func() { once.Do(func() { close(mine) }) }
 			defer up()
