@@ -130,7 +130,8 @@ type AxonAxFlow struct {
 	ReqUnenf  uint8
 	Redecide  uint8
 	Unparsed  uint8
-	PadF      [2]uint8
+	Wrapped   uint8
+	PadF      [1]uint8
 	LastNs    uint64
 	BornNs    uint64
 	Remaining uint64

@@ -228,7 +228,15 @@ static __always_inline int ax_parse_payload(struct __sk_buff *skb, struct ax_pkt
 		 * partial head open). */
 		if ((p->tcp_flags & AX_TCP_FIN) && ax_head_open(f))
 			return ax_refuse(skb, p, s, f, AX_REASON_MALFORMED, redirect_flags);
-		f->next_seq = data_seq + p->plen;
+		__u32 next = data_seq + p->plen;
+		/* Positions count modulo 2^32: note when the stream goes round
+		 * (4 GiB), after which a position no longer tells how much
+		 * went before (no branch: one more would weigh on every
+		 * kernel's verifier). */
+		f->wrapped |= ((__u64)(__u32)(next - f->base_seq) -
+			       (__u64)(__u32)(f->next_seq - f->base_seq)) >>
+			      63;
+		f->next_seq = next;
 		f->last_ns = bpf_ktime_get_ns();
 		if (p->tcp_flags & AX_TCP_FIN) {
 			f->state = AX_ST_CLOSED;
@@ -313,7 +321,8 @@ static __always_inline int ax_conn_checked(struct __sk_buff *skb, struct ax_pkt 
 	int conn = ax_server_conn(skb, p, ifc, f);
 	if (conn == AX_CONN_IN_STEP)
 		return -1;
-	if (conn == AX_CONN_NONE && f->srv_ack == f->base_seq && f->state != AX_ST_TUNNEL) {
+	if (conn == AX_CONN_NONE && f->srv_ack == f->base_seq && !f->wrapped &&
+	    f->state != AX_ST_TUNNEL) {
 		if (p->seq == f->base_seq)
 			return -1;
 		return ax_discard(skb, s, f, AX_REASON_SERVER_CONN);
@@ -370,18 +379,23 @@ static __always_inline int ax_stream_claimed(struct __sk_buff *skb, struct ax_pk
 	 * would then read as this flow's next bytes (red team rt49; the
 	 * server's socket, looked up next, says so on pods Axon knows the
 	 * namespace of). */
-	if (f->srv_ack == f->base_seq && (__s32)(data_seq + p->plen - f->base_seq) > AX_SYN_WINDOW)
+	if (f->srv_ack == f->base_seq && !f->wrapped &&
+	    (__s32)(data_seq + p->plen - f->base_seq) > AX_SYN_WINDOW)
 		return ax_discard(skb, s, f, AX_REASON_UNVERIFIED);
 	int conn = ax_conn_checked(skb, p, s, f, redirect_flags);
 	if (conn >= 0)
 		return conn;
-	/* Bytes before the first one the server takes. */
-	if ((__s32)(data_seq - f->base_seq) < 0)
-		return ax_discard(skb, s, f, AX_REASON_OUT_OF_ORDER);
 	__s32 ahead = (__s32)(data_seq - f->next_seq);
 	if (ahead > 0)
 		return ax_discard(skb, s, f, AX_REASON_OUT_OF_ORDER);
 	__u32 skip = (__u32)(-ahead);
+	/* Bytes before the first one the server takes: further back than
+	 * the flow has parsed. Counted back from next_seq, not as a signed
+	 * distance from base_seq, which turns negative once 2 GiB have gone
+	 * through (every later segment was discarded: a large upload
+	 * stalled). */
+	if (!f->wrapped && skip > f->next_seq - f->base_seq)
+		return ax_discard(skb, s, f, AX_REASON_OUT_OF_ORDER);
 	if (skip > 0) {
 		/* Bytes passed before and not acknowledged may never have
 		 * reached the server (it drops what it finds invalid), and

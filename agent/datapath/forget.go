@@ -143,9 +143,10 @@ func (d *Datapath) ForgetUnverifiedFlowsOn(ifindex uint32, received Received, li
 		n, ok := received(client, server)
 		let := v.NextSeq - v.BaseSeq
 		switch {
-		case !ok || n >= 1<<32 || int32(uint32(n)-let) > 0:
+		case !ok || n >= 1<<32 || v.Wrapped != 0 || int32(uint32(n)-let) > 0:
 			// The flow counts stream positions modulo 2^32: a socket
-			// that received 4 GiB cannot say it took no more.
+			// that received 4 GiB, or a flow whose positions went
+			// round, cannot say the socket took no more.
 			return forget
 		case uint32(n) != let || v.SrvAck != v.NextSeq:
 			if final {

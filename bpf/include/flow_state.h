@@ -78,7 +78,8 @@ struct ax_flow {
 	__u8 req_unenf;		   /* the current request was decided while nothing was enforced */
 	__u8 redecide;		   /* AX_RD_*: decide the request again where its headers end */
 	__u8 unparsed; /* the server may hold bytes the flow never parsed (audit_gap.h) */
-	__u8 pad_f[2];
+	__u8 wrapped;  /* next_seq has gone 2^32 past base_seq: the positions repeat */
+	__u8 pad_f[1];
 	__u64 last_ns;	 /* last SYN-ACK or client data (the agent expires idle flows) */
 	__u64 born_ns;	 /* the SYN-ACK that started the flow */
 	__u64 remaining; /* body or chunk bytes still to skip */
