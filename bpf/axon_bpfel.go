@@ -124,21 +124,21 @@ type AxonAxFlow struct {
 		_   structs.HostLayout
 		Val uint32
 	}
-	SrvFin    uint8
-	Busy      uint8
-	TunAudit  uint8
-	ReqUnenf  uint8
-	Redecide  uint8
-	Unparsed  uint8
-	Wrapped   uint8
-	PadF      [1]uint8
-	LastNs    uint64
-	BornNs    uint64
-	Remaining uint64
-	Value     uint64
-	Cl        uint64
-	Method    [16]uint8
-	Path      [256]uint8
+	SrvFin     uint8
+	Busy       uint8
+	TunAudit   uint8
+	ReqUnenf   uint8
+	Redecide   uint8
+	Unparsed   uint8
+	Wrapped    uint8
+	SrvWrapped uint8
+	LastNs     uint64
+	BornNs     uint64
+	Remaining  uint64
+	Value      uint64
+	Cl         uint64
+	Method     [16]uint8
+	Path       [256]uint8
 }
 
 type AxonAxFlowKey struct {

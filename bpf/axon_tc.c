@@ -233,9 +233,7 @@ static __always_inline int ax_parse_payload(struct __sk_buff *skb, struct ax_pkt
 		 * (4 GiB), after which a position no longer tells how much
 		 * went before (no branch: one more would weigh on every
 		 * kernel's verifier). */
-		f->wrapped |= ((__u64)(__u32)(next - f->base_seq) -
-			       (__u64)(__u32)(f->next_seq - f->base_seq)) >>
-			      63;
+		f->wrapped |= AX_WENT_ROUND(f->next_seq, next, f->base_seq);
 		f->next_seq = next;
 		f->last_ns = bpf_ktime_get_ns();
 		if (p->tcp_flags & AX_TCP_FIN) {
@@ -321,7 +319,7 @@ static __always_inline int ax_conn_checked(struct __sk_buff *skb, struct ax_pkt 
 	int conn = ax_server_conn(skb, p, ifc, f);
 	if (conn == AX_CONN_IN_STEP)
 		return -1;
-	if (conn == AX_CONN_NONE && f->srv_ack == f->base_seq && !f->wrapped &&
+	if (conn == AX_CONN_NONE && f->srv_ack == f->base_seq && !(f->srv_wrapped & AX_SW_ACK) &&
 	    f->state != AX_ST_TUNNEL) {
 		if (p->seq == f->base_seq)
 			return -1;
@@ -368,7 +366,13 @@ static __always_inline int ax_stream_claimed(struct __sk_buff *skb, struct ax_pk
 	 * another connection of the server's (another SYN cookie's: of this
 	 * minute, higher; of the minute before, lower: red team rt49), whose
 	 * stream may start elsewhere. */
-	if ((__s32)(p->ack - f->srv_nxt) > 0 || (__s32)(p->ack - (f->srv_isn + 1)) < 0)
+	__u32 sent = f->srv_nxt - (f->srv_isn + 1); /* server bytes (and FIN), modulo 2^32 */
+	if ((f->srv_wrapped & AX_SW_NXT) || sent > AX_MAX_WINDOW)
+		sent = AX_MAX_WINDOW; /* no ACK lags further behind */
+	/* Measured back from srv_nxt: a signed distance from the first byte
+	 * turns negative once the server has sent 2 GiB (every request after
+	 * a large download was refused). */
+	if ((__s32)(p->ack - f->srv_nxt) > 0 || (__u32)(f->srv_nxt - p->ack) > sent)
 		return ax_refuse(skb, p, s, f, AX_REASON_DESYNC, redirect_flags);
 	__u32 data_seq = p->seq;
 	/* Until the server acknowledges a byte, a client may send no more
@@ -379,7 +383,7 @@ static __always_inline int ax_stream_claimed(struct __sk_buff *skb, struct ax_pk
 	 * would then read as this flow's next bytes (red team rt49; the
 	 * server's socket, looked up next, says so on pods Axon knows the
 	 * namespace of). */
-	if (f->srv_ack == f->base_seq && !f->wrapped &&
+	if (f->srv_ack == f->base_seq && !(f->srv_wrapped & AX_SW_ACK) &&
 	    (__s32)(data_seq + p->plen - f->base_seq) > AX_SYN_WINDOW)
 		return ax_discard(skb, s, f, AX_REASON_UNVERIFIED);
 	int conn = ax_conn_checked(skb, p, s, f, redirect_flags);
@@ -419,6 +423,11 @@ static __always_inline int ax_stream_claimed(struct __sk_buff *skb, struct ax_pk
 			return TC_ACT_OK;
 		}
 	}
+	/* New bytes beyond any window past what the server acknowledged are
+	 * bytes it drops: parsing them would put next_seq 2^31 or more ahead
+	 * of srv_ack, where the signed comparisons with it turn round. */
+	if ((__u32)(data_seq + p->plen - f->srv_ack) > AX_MAX_WINDOW)
+		return ax_discard(skb, s, f, AX_REASON_UNVERIFIED);
 	if (state == AX_ST_CLOSED)
 		return ax_discard(skb, s, f, AX_REASON_OUT_OF_ORDER); /* data after FIN */
 	if (state == AX_ST_UPGRADE)
@@ -777,8 +786,10 @@ static __always_inline int ax_from_server(struct __sk_buff *skb)
 		return TC_ACT_OK;
 	}
 	__u32 end = p.seq + p.plen + ((fl & AX_TCP_FIN) ? 1 : 0);
-	if ((__s32)(end - f->srv_nxt) > 0)
+	if ((__s32)(end - f->srv_nxt) > 0) {
+		f->srv_wrapped |= AX_SW_NXT * AX_WENT_ROUND(f->srv_nxt, end, f->srv_isn + 1);
 		f->srv_nxt = end;
+	}
 	__u8 st = f->state;
 	if ((fl & AX_TCP_ACK) && st != AX_ST_PASS && st != AX_ST_TUNNEL) {
 		if ((__s32)(p.ack - f->next_seq) > 0) {
@@ -788,6 +799,7 @@ static __always_inline int ax_from_server(struct __sk_buff *skb)
 			f->state = AX_ST_RESET;
 			ax_count_reason(AX_REASON_DESYNC);
 		} else if ((__s32)(p.ack - f->srv_ack) > 0) {
+			f->srv_wrapped |= AX_SW_ACK * AX_WENT_ROUND(f->srv_ack, p.ack, f->base_seq);
 			f->srv_ack = p.ack;
 			f->rtx_strikes = 0;
 		}

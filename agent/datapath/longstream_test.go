@@ -56,6 +56,10 @@ func TestLongStreams(t *testing.T) {
 		if (v.Wrapped != 0) != c.wraps {
 			t.Errorf("%s: wrapped %d, want %v", c.name, v.Wrapped, c.wraps)
 		}
+		// The server's ACK of those bytes went round with them.
+		if (v.SrvWrapped&swACK != 0) != c.wraps {
+			t.Errorf("%s: the server's ACK wrapped: %v, want %v", c.name, v.SrvWrapped&swACK != 0, c.wraps)
+		}
 		ifindex = v.Ifindex
 		// The server's socket: exactly the bytes the flow let through,
 		// modulo 2^32 (for the wrapped flow, what a socket made again on
@@ -80,5 +84,80 @@ func TestLongStreams(t *testing.T) {
 	}
 	if o := flows[0].send(okReq); o != passed {
 		t.Errorf("the next request of the kept flow: %v, want passed", o)
+	}
+}
+
+// srv_wrapped's bits (AX_SW_* in bpf/include/flow_state.h).
+const (
+	swACK = 0x01
+	swNXT = 0x02
+)
+
+// TestLongServerStreams: client requests go on being let through after the
+// server has sent more than 2 GiB (their ACKs, measured as a signed
+// distance from the server's first byte, were refused as desync: every
+// request after a large download was reset) and after its stream went round
+// at 4 GiB, which the flow notes; a client segment further than any TCP
+// window past what the server acknowledged is not let through. The
+// gigabytes are simulated by moving the server's initial sequence number
+// back in the flow's map entry.
+func TestLongServerStreams(t *testing.T) {
+	d := sharedTest(t)
+	if err := d.Apply(fixtureTable(t)); err != nil {
+		t.Fatal(err)
+	}
+	resp := "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+	for _, c := range []struct {
+		name  string
+		sent  uint32 // server bytes before the response, modulo 2^32
+		wraps bool
+	}{
+		{"past 2 GiB", 1<<31 + 100, false},
+		{"round 4 GiB", 1<<32 - 10, true},
+	} {
+		f := newFlow(t, d.Ingress(), web4, orders4)
+		if o := f.send(okReq); o != passed {
+			t.Fatalf("%s: first request: %v", c.name, o)
+		}
+		k := flowKey(f)
+		var v bpf.AxonAxFlow
+		if err := d.objs.Flows.Lookup(k, &v); err != nil {
+			t.Fatal(err)
+		}
+		v.SrvIsn = v.SrvNxt - 1 - c.sent
+		if err := d.objs.Flows.Update(k, &v, 0); err != nil {
+			t.Fatal(err)
+		}
+		f.reply(f.ack, f.seq, tcpACK|tcpPSH, resp)
+		f.ack += uint32(len(resp))
+		if err := d.objs.Flows.Lookup(k, &v); err != nil {
+			t.Fatal(err)
+		}
+		if (v.SrvWrapped&swNXT != 0) != c.wraps {
+			t.Errorf("%s: the server's stream wrapped: %v, want %v", c.name, v.SrvWrapped&swNXT != 0, c.wraps)
+		}
+		if o := f.send(okReq); o != passed {
+			t.Errorf("%s: the next request, acknowledging the response: %v, want passed", c.name, o)
+		}
+	}
+	// A client segment whose end is more than 2^30 bytes past the
+	// server's last ACK.
+	f := newFlow(t, d.Ingress(), web4, orders4)
+	if o := f.send(okReq); o != passed {
+		t.Fatalf("first request: %v", o)
+	}
+	f.serverACK(f.seq)
+	k := flowKey(f)
+	var v bpf.AxonAxFlow
+	if err := d.objs.Flows.Lookup(k, &v); err != nil {
+		t.Fatal(err)
+	}
+	v.BaseSeq -= 1 << 30
+	v.SrvAck -= 1 << 30
+	if err := d.objs.Flows.Update(k, &v, 0); err != nil {
+		t.Fatal(err)
+	}
+	if o := f.send(okReq); o == passed {
+		t.Error("a request beyond any window past the server's ACK: passed")
 	}
 }

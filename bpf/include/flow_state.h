@@ -47,6 +47,20 @@ enum ax_state {
 #define AX_HF_CR      0x20 /* a CR was seen: only LF may follow */
 #define AX_HF_WS      0x40 /* "Upgrade: websocket" seen */
 
+/* What went 2^32 past where it began (srv_wrapped): from then on its
+ * position modulo 2^32 no longer tells how far it has gone. */
+#define AX_SW_ACK 0x01 /* the server's ACK, from base_seq */
+#define AX_SW_NXT 0x02 /* the server's own stream, from srv_isn + 1 */
+
+/* No TCP window is larger than 65535 << 14 (RFC 7323): no more than this
+ * is ever in flight unacknowledged, either way. */
+#define AX_MAX_WINDOW (1U << 30)
+
+/* AX_WENT_ROUND is 1 if a position moving forward from old to next (both
+ * counted from from) passed from + 2^32, else 0; without a branch. */
+#define AX_WENT_ROUND(old, next, from)                                                             \
+	((__u8)(((__u64)(__u32)((next) - (from)) - (__u64)(__u32)((old) - (from))) >> 63))
+
 struct ax_flow {
 	__u32 next_seq; /* first client byte not yet parsed */
 	__u32 base_seq; /* first client byte parsed: nothing before it is known */
@@ -77,14 +91,14 @@ struct ax_flow {
 	__u8 tun_audit;		   /* the upgrade was answered while nothing was enforced */
 	__u8 req_unenf;		   /* the current request was decided while nothing was enforced */
 	__u8 redecide;		   /* AX_RD_*: decide the request again where its headers end */
-	__u8 unparsed; /* the server may hold bytes the flow never parsed (audit_gap.h) */
-	__u8 wrapped;  /* next_seq has gone 2^32 past base_seq: the positions repeat */
-	__u8 pad_f[1];
-	__u64 last_ns;	 /* last SYN-ACK or client data (the agent expires idle flows) */
-	__u64 born_ns;	 /* the SYN-ACK that started the flow */
-	__u64 remaining; /* body or chunk bytes still to skip */
-	__u64 value;	 /* number being parsed */
-	__u64 cl;	 /* Content-Length of this request */
+	__u8 unparsed;	  /* the server may hold bytes the flow never parsed (audit_gap.h) */
+	__u8 wrapped;	  /* next_seq has gone 2^32 past base_seq: the positions repeat */
+	__u8 srv_wrapped; /* AX_SW_*, set by the reply program */
+	__u64 last_ns;	  /* last SYN-ACK or client data (the agent expires idle flows) */
+	__u64 born_ns;	  /* the SYN-ACK that started the flow */
+	__u64 remaining;  /* body or chunk bytes still to skip */
+	__u64 value;	  /* number being parsed */
+	__u64 cl;	  /* Content-Length of this request */
 	__u8 method[AX_METHOD_MAX];
 	__u8 path[AX_PATH_BUF];
 };

@@ -120,7 +120,8 @@ enum ax_server_conn {
  * byte it moves rcv_nxt by, FIN included, to bytes_received) and it holds
  * every byte it acknowledged (rcv_nxt is not below the server's last ACK
  * the flow saw: a connection made again at the first byte by a cookie ACK
- * starts there too). A request socket becomes the connection of the
+ * starts there too; once that ACK has gone 2^32 bytes round, positions
+ * repeat, and the socket must have received 4 GiB). A request socket becomes the connection of the
  * SYN-ACK the flow follows (the latest of the 4-tuple: while it lives, the
  * server answers no other SYN). Not found (a device-bound server, no
  * listener) or the listener of an IPv6 link-local peer (whose connection
@@ -143,7 +144,8 @@ static __always_inline int ax_server_conn(struct __sk_buff *skb, const struct ax
 	} else if (state != BPF_TCP_NEW_SYN_RECV) {
 		struct bpf_tcp_sock *tp = bpf_tcp_sock(sk);
 		if (tp && (tp->rcv_nxt - (__u32)tp->bytes_received != f->base_seq ||
-			   (__s32)(tp->rcv_nxt - f->srv_ack) < 0))
+			   (__s32)(tp->rcv_nxt - f->srv_ack) < 0 ||
+			   ((f->srv_wrapped & AX_SW_ACK) && tp->bytes_received < (1ULL << 32))))
 			found = AX_CONN_ELSEWHERE;
 	}
 	bpf_sk_release(sk);

@@ -45,13 +45,19 @@ spec:
 // go past 2^31 (where a signed distance turns negative) and round.
 const uploadSize = 1<<32 + 64<<20
 
-// TestNetnsUploadPast4GiB: a real Go client uploads more than 4 GiB in one
-// POST to a real Go server through the ingress program, then sends an
-// allowed and a denied request on the same keep-alive connection. The
-// upload arrives whole (the program used to discard every segment after
-// 2 GiB, and the upload stalled), and the program still parses the stream
-// in step after it: the allowed request is served, the denied one reset.
-func TestNetnsUploadPast4GiB(t *testing.T) {
+// downloadSize is past 2 GiB, where the server's positions, counted from
+// its first byte, turn negative as a signed distance.
+const downloadSize = 1<<31 + 64<<20
+
+// TestNetnsLongStreams: a real Go client uploads more than 4 GiB in one
+// POST to a real Go server through the ingress program, downloads more than
+// 2 GiB, then sends an allowed and a denied request on the same keep-alive
+// connection. The upload arrives whole (the program used to discard every
+// segment after 2 GiB, and the upload stalled), the request after the
+// download is let through (its ACK was refused as desync after 2 GiB of
+// response), and the program still parses the stream in step: the allowed
+// request is served, the denied one reset.
+func TestNetnsLongStreams(t *testing.T) {
 	netns.RequireRoot(t)
 	if testing.Short() {
 		t.Skip("-short (the kernel matrix's emulated CPUs): 4 GiB through TCG takes too long; TestLongStreams runs the program's part on every kernel")
@@ -59,10 +65,12 @@ func TestNetnsUploadPast4GiB(t *testing.T) {
 	subnet := fmt.Sprintf("10.%d.%d.0/24", 180+rand.IntN(40), rand.IntN(250))
 	base := strings.TrimSuffix(subnet, "0/24")
 	client, server := netns.Pair(t, subnet, "client", base+"1", "server", base+"2")
-	// 64 KB frames: a sixtieth of the packets through the stacks and
-	// the programs.
+	// Jumbo frames: a sixth of the packets through the stacks and the
+	// programs. (Not 65000: the stack then sends GSO packets of more than
+	// 64 KB, IPv4 BIG TCP, which the programs do not read; see
+	// docs/security.md, known open.)
 	for _, h := range []*netns.Host{client, server} {
-		if out, err := exec.Command("ip", "-n", h.NS, "link", "set", "dev", h.Iface, "mtu", "65000").CombinedOutput(); err != nil {
+		if out, err := exec.Command("ip", "-n", h.NS, "link", "set", "dev", h.Iface, "mtu", "9000").CombinedOutput(); err != nil {
 			t.Fatalf("mtu in %s: %v: %s", h.NS, err, out)
 		}
 	}
@@ -87,6 +95,11 @@ status: {phase: Running, podIP: %s, podIPs: [{ip: %s}]}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/api/v1/admin") {
 			sawAdmin.Store(true)
+		}
+		if r.URL.Path == "/api/v1/big" {
+			w.Header().Set("Content-Length", fmt.Sprint(downloadSize))
+			io.Copy(w, io.LimitReader(zeros{}, downloadSize))
+			return
 		}
 		n, err := io.Copy(countingDiscard{&uploaded}, r.Body)
 		if err != nil {
@@ -149,9 +162,18 @@ status: {phase: Running, podIP: %s, podIPs: [{ip: %s}]}
 		}
 		return do(req)
 	}
+	resp, err = get("/api/v1/big")
+	if err != nil {
+		t.Fatalf("download: %v; the programs counted %v", err, reasons())
+	}
+	n, err := io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if err != nil || n != downloadSize {
+		t.Fatalf("download: %d of %d bytes, %v; the programs counted %v", n, int64(downloadSize), err, reasons())
+	}
 	resp, err = get("/api/v1/after")
 	if err != nil {
-		t.Fatalf("allowed request after the upload: %v", err)
+		t.Fatalf("allowed request after the upload and the download: %v; the programs counted %v", err, reasons())
 	}
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
@@ -171,8 +193,8 @@ status: {phase: Running, podIP: %s, podIPs: [{ip: %s}]}
 	}
 	// Go sends an idempotent request again on a new connection when a
 	// reused one fails: a fourth connection, refused too.
-	if len(reused) < 3 || reused[0] || !reused[1] || !reused[2] {
-		t.Fatalf("connections reused per request: %v, want one connection for all three", reused)
+	if len(reused) < 4 || reused[0] || !reused[1] || !reused[2] || !reused[3] {
+		t.Fatalf("connections reused per request: %v, want one connection for all four; the programs counted %v", reused, reasons())
 	}
 }
 
