@@ -118,10 +118,10 @@ enum ax_server_conn {
  * A full socket is the flow's connection if its client stream starts at
  * the flow's first byte (rcv_nxt - bytes_received: the kernel adds every
  * byte it moves rcv_nxt by, FIN included, to bytes_received) and it holds
- * every byte it acknowledged (rcv_nxt is not below the server's last ACK
- * the flow saw: a connection made again at the first byte by a cookie ACK
- * starts there too; once that ACK has gone 2^32 bytes round, positions
- * repeat, and the socket must have received 4 GiB). A request socket becomes the connection of the
+ * every byte it acknowledged (it has received at least as many bytes as
+ * the server's last ACK the flow saw covers, counted in 64 bits: a
+ * connection made again at the first byte by a cookie ACK starts there
+ * too, having received nothing). A request socket becomes the connection of the
  * SYN-ACK the flow follows (the latest of the 4-tuple: while it lives, the
  * server answers no other SYN). Not found (a device-bound server, no
  * listener) or the listener of an IPv6 link-local peer (whose connection
@@ -143,9 +143,15 @@ static __always_inline int ax_server_conn(struct __sk_buff *skb, const struct ax
 		found = AX_CONN_CLOSED;
 	} else if (state != BPF_TCP_NEW_SYN_RECV) {
 		struct bpf_tcp_sock *tp = bpf_tcp_sock(sk);
+		/* What the server acknowledged, as a 64-bit count: at least
+		 * 4 GiB more once its ACK went round (a signed distance
+		 * between positions turns round at 2 GiB: attacker review
+		 * rt56). */
+		__u64 acked = (__u32)(f->srv_ack - f->base_seq);
+		if (f->srv_wrapped & AX_SW_ACK)
+			acked += 1ULL << 32;
 		if (tp && (tp->rcv_nxt - (__u32)tp->bytes_received != f->base_seq ||
-			   (__s32)(tp->rcv_nxt - f->srv_ack) < 0 ||
-			   ((f->srv_wrapped & AX_SW_ACK) && tp->bytes_received < (1ULL << 32))))
+			   tp->bytes_received < acked))
 			found = AX_CONN_ELSEWHERE;
 	}
 	bpf_sk_release(sk);
