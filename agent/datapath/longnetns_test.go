@@ -19,26 +19,11 @@ import (
 	"github.com/axon-dev/axon/test/netns"
 )
 
-// uploadPolicy allows GET under /api/v1 and POST /upload, and denies
-// /api/v1/admin.
-const uploadPolicy = `
-apiVersion: axon.dev/v1alpha1
-kind: L7NetworkPolicy
-metadata: {name: api, namespace: shop}
-spec:
-  podSelector: {matchLabels: {app: api}}
-  ports: [{port: 8080}]
-  defaultAction: Deny
-  rules:
-  - action: Allow
+// uploadPolicy is e2ePolicy that also allows POST /upload.
+const uploadPolicy = e2ePolicy + `  - action: Allow
     http:
-    - methods: [GET]
-      paths: [{prefix: /api/v1}]
     - methods: [POST]
       paths: [{exact: /upload}]
-  - action: Deny
-    http:
-    - paths: [{prefix: /api/v1/admin}]
 `
 
 // uploadSize is past 4 GiB: the stream's positions, counted modulo 2^32,
@@ -75,16 +60,7 @@ func TestNetnsLongStreams(t *testing.T) {
 		}
 	}
 	d := netnsDatapath(t)
-	pods := fmt.Sprintf(`
-apiVersion: v1
-kind: Pod
-metadata: {name: api-0, namespace: shop, labels: {app: api}}
-status: {phase: Running, podIP: %s, podIPs: [{ip: %s}]}
-`, server.Addr, server.Addr)
-	if err := d.Apply(compileFS(t, map[string]string{"pods.yaml": pods, "api.yaml": uploadPolicy,
-		"ns.yaml": "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n"})); err != nil {
-		t.Fatal(err)
-	}
+	applyPolicyFor(t, d, server, uploadPolicy)
 	addr := net.JoinHostPort(server.Addr.String(), "8080")
 	l, err := server.Listen("tcp", addr)
 	if err != nil {

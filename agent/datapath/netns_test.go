@@ -141,13 +141,20 @@ func netnsDatapath(t *testing.T) *Datapath {
 // applyE2EPolicy applies e2ePolicy with server as the pod it protects.
 func applyE2EPolicy(t *testing.T, d *Datapath, server *netns.Host) {
 	t.Helper()
+	applyPolicyFor(t, d, server, e2ePolicy)
+}
+
+// applyPolicyFor applies policy (namespace shop, pods labelled app: api)
+// with server as the pod it protects.
+func applyPolicyFor(t *testing.T, d *Datapath, server *netns.Host, policy string) {
+	t.Helper()
 	pods := fmt.Sprintf(`
 apiVersion: v1
 kind: Pod
 metadata: {name: api-0, namespace: shop, labels: {app: api}}
 status: {phase: Running, podIP: %s, podIPs: [{ip: %s}]}
 `, server.Addr, server.Addr)
-	tab := compileFS(t, map[string]string{"pods.yaml": pods, "api.yaml": e2ePolicy,
+	tab := compileFS(t, map[string]string{"pods.yaml": pods, "api.yaml": policy,
 		"ns.yaml": "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n"})
 	if err := d.Apply(tab); err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/axon-dev/axon/bpf"
 	"golang.org/x/sys/unix"
 )
 
@@ -51,6 +52,13 @@ func TestServerConnection(t *testing.T) {
 		// after the first one went) starts there too.
 		{"a connection behind the server's ACK", orders4, web4, connection, true, 0, restartAtFirst, []outcome{passed, reset}},
 		{"only the listener after the server acknowledged data", orders4, web4, listenerOnly, true, 0, ackedThenMore, []outcome{passed, reset}},
+		// Streams of 4 GiB (class 40, attacker reviews rt55 and rt56):
+		// positions repeat, and a connection made again at the flow's
+		// first byte, which received nothing, must not pass for the
+		// flow's own when the server acknowledged nearly 4 GiB, or 4 GiB
+		// and more.
+		{"a connection made again, the server's ACK 100 bytes short of 4 GiB", orders4, web4, connection, true, 0, madeAgainAfter(d, 1<<32-100, false), []outcome{passed, reset}},
+		{"a connection made again, the server's ACK gone round 4 GiB", orders4, web4, connection, true, 0, madeAgainAfter(d, 0, true), []outcome{passed, reset}},
 		// Not known: taken as in step.
 		{"nothing found", orders4, web4, noSockets, true, 0, twoRequests, []outcome{passed, passed}},
 		{"IPv6 link-local peer: its connection cannot be found", orders6, linkLocal, listenerOnly, true, 0, twoRequests, []outcome{passed, passed}},
@@ -111,6 +119,35 @@ func restartAtFirst(f *flow, first uint32) []outcome {
 	f.serverACK(f.seq)
 	again, _ := f.sendAt(first, "GET /api/v1/admin HTTP/1.1\r\n\r\n")
 	return []outcome{o, again}
+}
+
+// madeAgainAfter returns a run that sends an allowed request, has the
+// server acknowledge it, then moves the flow's positions as if it had let
+// through 4 GiB and the server had acknowledged acked bytes more than its
+// first (modulo 2^32; ackWrapped: the ACK went round), and sends another
+// allowed request at the flow's next byte, which is its first byte again:
+// the server's socket there, which received nothing, is another
+// connection.
+func madeAgainAfter(d *Datapath, acked uint32, ackWrapped bool) func(f *flow, first uint32) []outcome {
+	return func(f *flow, first uint32) []outcome {
+		o := f.send(anyoneReq)
+		f.serverACK(f.seq)
+		k := flowKey(f)
+		var v bpf.AxonAxFlow
+		if err := d.objs.Flows.Lookup(k, &v); err != nil {
+			panic(err) // in the test namespace's goroutine, as the SYN above
+		}
+		v.NextSeq, v.Wrapped = first, 1
+		v.SrvAck = first + acked
+		if ackWrapped {
+			v.SrvWrapped |= swACK
+		}
+		if err := d.objs.Flows.Update(k, &v, 0); err != nil {
+			panic(err) // in the test namespace's goroutine, as the SYN above
+		}
+		again, _ := f.sendAt(first, anyoneReq)
+		return []outcome{o, again}
+	}
 }
 
 // ackedThenMore sends an allowed request, has the server acknowledge it,
