@@ -237,14 +237,7 @@ func clearGaps(t *testing.T, d *Datapath) {
 // being parsed on another CPU does.
 func setBusy(t *testing.T, d *Datapath, f *flow, busy uint8) {
 	t.Helper()
-	var v bpf.AxonAxFlow
-	if err := d.objs.Flows.Lookup(flowKey(f), &v); err != nil {
-		t.Fatal(err)
-	}
-	v.Busy = busy
-	if err := d.objs.Flows.Put(flowKey(f), &v); err != nil {
-		t.Fatal(err)
-	}
+	d.editFlow(t, f, func(v *bpf.AxonAxFlow) { v.Busy = busy })
 }
 
 // runWithIngress runs prog on a frame that came in through interface iif

@@ -167,15 +167,31 @@ func flowKey(f *flow) bpf.AxonAxFlowKey {
 	}
 }
 
+// flowEntry reads a test flow's entry in the flow table.
+func (d *Datapath) flowEntry(t testing.TB, f *flow) bpf.AxonAxFlow {
+	t.Helper()
+	var v bpf.AxonAxFlow
+	if err := d.objs.Flows.Lookup(flowKey(f), &v); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// editFlow rewrites a test flow's entry in the flow table with edit
+// applied, as if the programs had set those fields.
+func (d *Datapath) editFlow(t testing.TB, f *flow, edit func(*bpf.AxonAxFlow)) {
+	t.Helper()
+	v := d.flowEntry(t, f)
+	edit(&v)
+	if err := d.objs.Flows.Put(flowKey(f), &v); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // flowFlags reads the request flags of a test flow from the flow table.
 func (d *Datapath) flowFlags(t testing.TB, f *flow) uint8 {
 	t.Helper()
-	k := flowKey(f)
-	var v bpf.AxonAxFlow
-	if err := d.objs.Flows.Lookup(&k, &v); err != nil {
-		t.Fatal(err)
-	}
-	return v.Flags
+	return d.flowEntry(t, f).Flags
 }
 
 // forgetFlow removes a test flow from the flow table.

@@ -37,22 +37,12 @@ func TestLongStreams(t *testing.T) {
 			t.Fatalf("%s: first request: %v", c.name, o)
 		}
 		f.serverACK(f.seq)
-		k := flowKey(f)
-		var v bpf.AxonAxFlow
-		if err := d.objs.Flows.Lookup(k, &v); err != nil {
-			t.Fatal(err)
-		}
-		v.BaseSeq = v.NextSeq - c.parsed
-		if err := d.objs.Flows.Update(k, &v, 0); err != nil {
-			t.Fatal(err)
-		}
+		d.editFlow(t, f, func(v *bpf.AxonAxFlow) { v.BaseSeq = v.NextSeq - c.parsed })
 		if o := f.send(okReq); o != passed {
 			t.Errorf("%s: a request: %v, want passed", c.name, o)
 		}
 		f.serverACK(f.seq)
-		if err := d.objs.Flows.Lookup(k, &v); err != nil {
-			t.Fatal(err)
-		}
+		v := d.flowEntry(t, f)
 		if (v.Wrapped != 0) != c.wraps {
 			t.Errorf("%s: wrapped %d, want %v", c.name, v.Wrapped, c.wraps)
 		}
@@ -64,6 +54,7 @@ func TestLongStreams(t *testing.T) {
 		// The server's socket: exactly the bytes the flow let through,
 		// modulo 2^32 (for the wrapped flow, what a socket made again on
 		// the same 4-tuple behind Axon's back would say).
+		k := flowKey(f)
 		got[netip.AddrPortFrom(netip.AddrFrom16(k.Saddr), k.Sport)] = uint64(v.NextSeq - v.BaseSeq)
 	}
 	listed, err := Monotonic()
@@ -119,20 +110,10 @@ func TestLongServerStreams(t *testing.T) {
 		if o := f.send(okReq); o != passed {
 			t.Fatalf("%s: first request: %v", c.name, o)
 		}
-		k := flowKey(f)
-		var v bpf.AxonAxFlow
-		if err := d.objs.Flows.Lookup(k, &v); err != nil {
-			t.Fatal(err)
-		}
-		v.SrvIsn = v.SrvNxt - 1 - c.sent
-		if err := d.objs.Flows.Update(k, &v, 0); err != nil {
-			t.Fatal(err)
-		}
+		d.editFlow(t, f, func(v *bpf.AxonAxFlow) { v.SrvIsn = v.SrvNxt - 1 - c.sent })
 		f.reply(f.ack, f.seq, tcpACK|tcpPSH, resp)
 		f.ack += uint32(len(resp))
-		if err := d.objs.Flows.Lookup(k, &v); err != nil {
-			t.Fatal(err)
-		}
+		v := d.flowEntry(t, f)
 		if (v.SrvWrapped&swNXT != 0) != c.wraps {
 			t.Errorf("%s: the server's stream wrapped: %v, want %v", c.name, v.SrvWrapped&swNXT != 0, c.wraps)
 		}
@@ -147,16 +128,10 @@ func TestLongServerStreams(t *testing.T) {
 		t.Fatalf("first request: %v", o)
 	}
 	f.serverACK(f.seq)
-	k := flowKey(f)
-	var v bpf.AxonAxFlow
-	if err := d.objs.Flows.Lookup(k, &v); err != nil {
-		t.Fatal(err)
-	}
-	v.BaseSeq -= 1 << 30
-	v.SrvAck -= 1 << 30
-	if err := d.objs.Flows.Update(k, &v, 0); err != nil {
-		t.Fatal(err)
-	}
+	d.editFlow(t, f, func(v *bpf.AxonAxFlow) {
+		v.BaseSeq -= 1 << 30
+		v.SrvAck -= 1 << 30
+	})
 	if o := f.send(okReq); o == passed {
 		t.Error("a request beyond any window past the server's ACK: passed")
 	}

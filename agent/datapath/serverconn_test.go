@@ -132,19 +132,13 @@ func madeAgainAfter(d *Datapath, acked uint32, ackWrapped bool) func(f *flow, fi
 	return func(f *flow, first uint32) []outcome {
 		o := f.send(anyoneReq)
 		f.serverACK(f.seq)
-		k := flowKey(f)
-		var v bpf.AxonAxFlow
-		if err := d.objs.Flows.Lookup(k, &v); err != nil {
-			panic(err) // in the test namespace's goroutine, as the SYN above
-		}
-		v.NextSeq, v.Wrapped = first, 1
-		v.SrvAck = first + acked
-		if ackWrapped {
-			v.SrvWrapped |= swACK
-		}
-		if err := d.objs.Flows.Update(k, &v, 0); err != nil {
-			panic(err) // in the test namespace's goroutine, as the SYN above
-		}
+		d.editFlow(f.t, f, func(v *bpf.AxonAxFlow) {
+			v.NextSeq, v.Wrapped = first, 1
+			v.SrvAck = first + acked
+			if ackWrapped {
+				v.SrvWrapped |= swACK
+			}
+		})
 		again, _ := f.sendAt(first, anyoneReq)
 		return []outcome{o, again}
 	}
