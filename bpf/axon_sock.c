@@ -62,14 +62,18 @@ static __always_inline void axs_count(__u32 stat)
 		*v += 1;
 }
 
+/* axs_task_netns_inum is the network namespace inode of task t, a trusted
+ * BTF pointer (5.11+): plain loads, no helper calls. */
+static __always_inline __u32 axs_task_netns_inum(struct task_struct *t)
+{
+	return t->nsproxy->net_ns->ns.inum;
+}
+
 /* axs_netns_inum is the calling task's network namespace inode. */
 static __always_inline __u32 axs_netns_inum(void)
 {
-	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_get_current_task_btf)) {
-		/* 5.11+: plain loads through the BTF pointer, no helper calls. */
-		struct task_struct *t = bpf_get_current_task_btf();
-		return t->nsproxy->net_ns->ns.inum;
-	}
+	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_get_current_task_btf))
+		return axs_task_netns_inum(bpf_get_current_task_btf());
 	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
 	return BPF_CORE_READ(t, nsproxy, net_ns, ns.inum);
 }
@@ -262,17 +266,21 @@ static __always_inline struct axs_conn *axs_conn_of(struct sock *sk, __u32 inum,
 }
 
 /* axs_copy copies cap bytes (at most AXS_CAPTURE - 8) of the user buffer
- * buf into e->data after h held bytes (h < 8). The bounds are applied to
- * the registers passed to the helper, behind a compiler barrier: clang may
- * otherwise test a copy of cap that older verifiers (6.1) do not link to
- * the one passed. */
-static __always_inline long axs_copy(struct axs_event *e, __u32 h, __u32 cap, __u64 buf)
+ * buf into e->data after h held bytes (h < 8); a fault is counted and
+ * returns non-zero. The bounds are applied to the registers passed to the
+ * helper, behind a compiler barrier: clang may otherwise test a copy of cap
+ * that older verifiers (6.1) do not link to the one passed. */
+static __always_inline int axs_copy(struct axs_event *e, __u32 h, __u32 cap, __u64 buf)
 {
 	asm volatile("" : "+r"(cap), "+r"(h));
 	if (cap > AXS_CAPTURE - 8)
 		cap = AXS_CAPTURE - 8;
 	h &= 7;
-	return bpf_probe_read_user(e->data + h, cap, (void *)buf);
+	if (bpf_probe_read_user(e->data + h, cap, (void *)buf)) {
+		axs_count(AXS_STAT_READ_FAULT);
+		return 1;
+	}
+	return 0;
 }
 
 /* axs_hold_start decides where a message starts when earlier short reads
@@ -312,7 +320,6 @@ static __always_inline void axs_capture(__u32 inum, struct sock *sk, struct axs_
 					__u64 n, __u8 dir, struct axs_held *hold, const int trusted)
 {
 	__u32 h = hold ? hold->len & 7 : 0;
-	__u64 w = 0;
 	if (!buf || n + h < 8)
 		return; /* shorter than "GET / H": not a message start we can use */
 	__u32 zero = 0;
@@ -325,47 +332,40 @@ static __always_inline void axs_capture(__u32 inum, struct sock *sk, struct axs_
 		/* The held bytes, then the buffer read once after them. */
 		if (h)
 			__builtin_memcpy(e->data, &hold->data, 8);
-		if (axs_copy(e, h, cap, buf)) {
-			axs_count(AXS_STAT_READ_FAULT);
+		if (axs_copy(e, h, cap, buf))
 			return;
-		}
 		if (h) {
 			__u32 was = h;
 			start = axs_hold_start(e->data, n >= 8 ? e->data + h : 0, &h);
 			if (start < 0)
 				return;
-			if (h != was && axs_copy(e, 0, cap, buf)) {
-				axs_count(AXS_STAT_READ_FAULT);
+			if (h != was && axs_copy(e, 0, cap, buf))
 				return; /* the held bytes dropped: the buffer again, from 0 */
-			}
 		} else {
 			start = axs_http_start(e->data);
 		}
 	} else {
+		__u64 w = 0;
 		if (bpf_probe_read_user(&w, 8, (void *)buf)) {
 			axs_count(AXS_STAT_READ_FAULT);
 			return;
 		}
-		__u8 head[8];
 		if (h) {
 			__u64 wh = hold->data | (w << (h * 8));
-			__builtin_memcpy(head, &wh, 8);
-			start = axs_hold_start(head, n >= 8 ? (const __u8 *)&w : 0, &h);
+			start =
+			    axs_hold_start((const __u8 *)&wh, n >= 8 ? (const __u8 *)&w : 0, &h);
 			if (start < 0)
 				return;
 			if (h)
 				w = wh;
 		} else {
-			__builtin_memcpy(head, &w, 8);
-			start = axs_http_start(head);
+			start = axs_http_start((const __u8 *)&w);
 		}
 		if (!start)
 			return; /* no message start, on no connection that carried HTTP */
 		__builtin_memcpy(e->data, &w, 8);
-		if (axs_copy(e, h, cap, buf)) {
-			axs_count(AXS_STAT_READ_FAULT);
+		if (axs_copy(e, h, cap, buf))
 			return;
-		}
 	}
 	__u64 key = (__u64)sk;
 	/* No message start: on a connection that carried HTTP this may be the
@@ -535,7 +535,7 @@ static __always_inline int axs_sock_io(struct sock *sk, int ret, int flags, __u8
 	/* One task pointer for the namespace and the saved registers: every
 	 * helper call costs a return. */
 	struct task_struct *task = bpf_get_current_task_btf();
-	__u32 inum = task->nsproxy->net_ns->ns.inum;
+	__u32 inum = axs_task_netns_inum(task);
 	if (!axs_netns_monitored(&inum))
 		return 0;
 	if (!axs_tcp_sock(sk, 1))
