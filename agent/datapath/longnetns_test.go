@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptrace"
@@ -47,8 +46,7 @@ func TestNetnsLongStreams(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short (the kernel matrix's emulated CPUs): 4 GiB through TCG takes too long; TestLongStreams runs the program's part on every kernel")
 	}
-	subnet := fmt.Sprintf("10.%d.%d.0/24", 180+rand.IntN(40), rand.IntN(250))
-	base := strings.TrimSuffix(subnet, "0/24")
+	subnet, base := netnsSubnet()
 	client, server := netns.Pair(t, subnet, "client", base+"1", "server", base+"2")
 	// Jumbo frames: a sixth of the packets through the stacks and the
 	// programs. (Not 65000: the stack then sends GSO packets of more than

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"strings"
@@ -86,8 +85,7 @@ func mptcpGet(h *netns.Host, addr, path string) error {
 // TCP one through it; the request is still decided.
 func TestNetnsMPTCPBecomesTCP(t *testing.T) {
 	netns.RequireRoot(t)
-	subnet := fmt.Sprintf("10.%d.%d.0/24", 180+rand.IntN(40), rand.IntN(250))
-	base := strings.TrimSuffix(subnet, "0/24")
+	subnet, base := netnsSubnet()
 	n := netns.New(t, subnet)
 	client := n.AddHost("client", base+"11")
 	server := n.AddHost("server", base+"12")

@@ -98,13 +98,20 @@ spec:
     - paths: [{prefix: /api/v1/admin}]
 `
 
+// netnsSubnet picks a random /24 of 10.180-219.x for a test topology (the
+// tests of one run may share the host) and returns it and its prefix
+// ("10.a.b."), to which a host number is appended.
+func netnsSubnet() (subnet, base string) {
+	subnet = fmt.Sprintf("10.%d.%d.0/24", 180+rand.IntN(40), rand.IntN(250))
+	return subnet, strings.TrimSuffix(subnet, "0/24")
+}
+
 // TestNetnsEndToEnd runs the ingress program on the server's own veth end:
 // real curl and Go client requests from another namespace against a real Go
 // HTTP server.
 func TestNetnsEndToEnd(t *testing.T) {
 	netns.RequireRoot(t)
-	subnet := fmt.Sprintf("10.%d.%d.0/24", 180+rand.IntN(40), rand.IntN(250))
-	base := strings.TrimSuffix(subnet, "0/24")
+	subnet, base := netnsSubnet()
 	client, server := netns.Pair(t, subnet, "client", base+"1", "server", base+"2")
 	endToEnd(t, client, server, func(d *Datapath) {
 		attachTC(t, server.NS, server.Iface, false, d.Ingress())
@@ -116,8 +123,7 @@ func TestNetnsEndToEnd(t *testing.T) {
 // server's veth (as in front of a pod), with hosts on a bridge.
 func TestNetnsEndToEndEgress(t *testing.T) {
 	netns.RequireRoot(t)
-	subnet := fmt.Sprintf("10.%d.%d.0/24", 180+rand.IntN(40), rand.IntN(250))
-	base := strings.TrimSuffix(subnet, "0/24")
+	subnet, base := netnsSubnet()
 	n := netns.New(t, subnet)
 	client := n.AddHost("client", base+"11")
 	server := n.AddHost("server", base+"12")
